@@ -1,0 +1,12 @@
+DROP TABLE api_tokens;
+DROP TABLE audit_head;
+DROP TABLE audit_events;
+DROP FUNCTION audit_events_append_only();
+DROP TABLE lifecycle_events;
+DROP TABLE sync_cursors;
+DROP TABLE sync_runs;
+DROP TABLE reconciliation_cases;
+DROP TABLE assignments;
+DROP TABLE accounts;
+DROP TABLE source_records;
+DROP TABLE identities;

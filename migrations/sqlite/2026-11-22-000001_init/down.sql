@@ -1,0 +1,13 @@
+DROP TABLE api_tokens;
+DROP TRIGGER audit_events_no_delete;
+DROP TRIGGER audit_events_no_update;
+DROP TABLE audit_head;
+DROP TABLE audit_events;
+DROP TABLE lifecycle_events;
+DROP TABLE sync_cursors;
+DROP TABLE sync_runs;
+DROP TABLE reconciliation_cases;
+DROP TABLE assignments;
+DROP TABLE accounts;
+DROP TABLE source_records;
+DROP TABLE identities;

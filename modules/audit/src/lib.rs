@@ -1,0 +1,223 @@
+//! The append-only, hash-chained audit log.
+//!
+//! Every security-relevant action (identity created or changed, account
+//! disabled, case resolved, token issued, sync run) becomes an event with
+//! actor, action, target, the before/after values that changed, the source
+//! and sync run it came from. Each event stores the hash of the previous one
+//! and its own hash over (previous hash, its content), so editing, deleting
+//! or reordering any stored event breaks the chain at that point, and
+//! [`verify`] names the first broken link. The database also refuses UPDATE
+//! and DELETE on the table (triggers), so tampering needs deliberate effort.
+//!
+//! Appends happen inside the caller's transaction: an action and its audit
+//! event are committed together or not at all.
+
+use chrono::{DateTime, Utc};
+use clavis_store::models::AuditEventRow;
+use clavis_store::{DbConn, StoreError};
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// Errors of the audit log.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// An event to append.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEvent {
+    /// Who acted: `sync:rh`, `cli:root`, `api:monitoring`…
+    pub actor: String,
+    /// What happened, dotted: `identity.created`, `account.disabled`…
+    pub action: String,
+    /// On what: an oid, a login, a case id…
+    pub target: Option<String>,
+    /// Changed fields as `{field: {"before": …, "after": …}}`, plus details.
+    pub changes: Value,
+    /// The directory source involved, if any.
+    pub source: Option<String>,
+    /// The sync run involved, if any.
+    pub sync_run_id: Option<String>,
+    /// The client address, for actions coming over HTTP.
+    pub client_addr: Option<String>,
+}
+
+impl AuditEvent {
+    /// An event with no source, run or address.
+    pub fn new(
+        actor: impl Into<String>,
+        action: impl Into<String>,
+        target: Option<String>,
+        changes: Value,
+    ) -> Self {
+        Self {
+            actor: actor.into(),
+            action: action.into(),
+            target,
+            changes,
+            source: None,
+            sync_run_id: None,
+            client_addr: None,
+        }
+    }
+}
+
+/// The hash of the event before the first one.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The content that is hashed: everything but the hash itself, in a fixed
+/// order, length-prefixed so that no two events can serialise alike.
+fn event_hash(row: &AuditEventRow) -> String {
+    let mut h = Sha256::new();
+    let fields: [&str; 11] = [
+        &row.prev_hash,
+        &row.seq.to_string(),
+        &row.id,
+        &row.occurred_at.to_string(),
+        &row.actor,
+        &row.action,
+        row.target.as_deref().unwrap_or("\u{0}"),
+        &row.changes,
+        row.source.as_deref().unwrap_or("\u{0}"),
+        row.sync_run_id.as_deref().unwrap_or("\u{0}"),
+        row.client_addr.as_deref().unwrap_or("\u{0}"),
+    ];
+    for f in fields {
+        h.update((f.len() as u64).to_be_bytes());
+        h.update(f.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+/// Appends events at `now`, chained after the current head. Call inside the
+/// transaction of the action being audited.
+pub async fn append(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    events: Vec<AuditEvent>,
+) -> Result<(), AuditError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let (first_seq, mut prev) = AuditEventRow::reserve(conn, events.len() as i64).await?;
+    let occurred_at = now.timestamp_micros();
+    let mut rows = Vec::with_capacity(events.len());
+    for (i, e) in events.into_iter().enumerate() {
+        tracing::debug!(audit.action = %e.action, audit.actor = %e.actor, "audit event");
+        let mut row = AuditEventRow {
+            seq: first_seq + i as i64,
+            id: clavis_core::ids::new_record_id(),
+            occurred_at,
+            actor: e.actor,
+            action: e.action,
+            target: e.target,
+            changes: e.changes.to_string(),
+            source: e.source,
+            sync_run_id: e.sync_run_id,
+            client_addr: e.client_addr,
+            prev_hash: prev,
+            hash: String::new(),
+        };
+        row.hash = event_hash(&row);
+        prev = row.hash.clone();
+        rows.push(row);
+    }
+    AuditEventRow::insert_all(conn, &rows).await?;
+    AuditEventRow::set_head_hash(conn, &prev).await?;
+    Ok(())
+}
+
+/// Appends events in their own transaction.
+pub async fn append_now(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    events: Vec<AuditEvent>,
+) -> Result<(), AuditError> {
+    conn.begin().await?;
+    let r = append(conn, now, events).await;
+    conn.finish(r).await
+}
+
+/// The first place the chain is broken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BrokenLink {
+    /// Sequence number of the first event that does not verify.
+    pub seq: i64,
+    /// Why: `hash_mismatch`, `prev_hash_mismatch`, `missing_event`, `head_mismatch`.
+    pub reason: String,
+}
+
+/// The result of walking the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    /// Events checked.
+    pub checked: i64,
+    /// The first broken link, if any.
+    pub first_broken: Option<BrokenLink>,
+}
+
+/// Walks the whole chain from the first event and reports the first broken
+/// link: an event whose content no longer matches its hash, whose previous
+/// hash is not its predecessor's, a gap in the sequence, or a head that does
+/// not point at the last event (truncation).
+pub async fn verify(conn: &mut DbConn) -> Result<VerifyReport, AuditError> {
+    let mut prev_hash = GENESIS_HASH.to_string();
+    let mut expected_seq = 1i64;
+    let mut checked = 0i64;
+    loop {
+        let page = AuditEventRow::page(conn, expected_seq - 1, 1000).await?;
+        if page.is_empty() {
+            break;
+        }
+        for row in page {
+            let broken = |reason: &str| BrokenLink {
+                seq: expected_seq,
+                reason: reason.to_string(),
+            };
+            if row.seq != expected_seq {
+                return Ok(VerifyReport {
+                    checked,
+                    first_broken: Some(broken("missing_event")),
+                });
+            }
+            if row.prev_hash != prev_hash {
+                return Ok(VerifyReport {
+                    checked,
+                    first_broken: Some(broken("prev_hash_mismatch")),
+                });
+            }
+            if event_hash(&row) != row.hash {
+                return Ok(VerifyReport {
+                    checked,
+                    first_broken: Some(broken("hash_mismatch")),
+                });
+            }
+            prev_hash = row.hash;
+            expected_seq += 1;
+            checked += 1;
+        }
+    }
+    let (head_seq, head_hash) = AuditEventRow::head(conn).await?;
+    if head_seq != checked || head_hash != prev_hash {
+        return Ok(VerifyReport {
+            checked,
+            first_broken: Some(BrokenLink {
+                seq: checked + 1,
+                reason: "head_mismatch".to_string(),
+            }),
+        });
+    }
+    Ok(VerifyReport {
+        checked,
+        first_broken: None,
+    })
+}
+
+/// Builds the `changes` object for one field.
+pub fn change(before: impl Serialize, after: impl Serialize) -> Value {
+    serde_json::json!({ "before": before, "after": after })
+}

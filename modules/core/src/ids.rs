@@ -1,0 +1,61 @@
+//! Newtype identifiers.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use uuid::Uuid;
+
+/// The immutable identifier of an identity (a person): a random UUID v4,
+/// never reused, never changed, also asserted to Pro Santé Connect as `oid`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Oid(Uuid);
+
+impl Oid {
+    /// A fresh random oid.
+    pub fn new_random() -> Self {
+        Self(Uuid::new_v4())
+    }
+
+    /// The underlying UUID.
+    pub fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+}
+
+impl fmt::Display for Oid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+impl fmt::Debug for Oid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Oid({})", self.0.hyphenated())
+    }
+}
+
+impl FromStr for Oid {
+    type Err = uuid::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::parse_str(s.trim()).map(Self)
+    }
+}
+
+/// A new random id for other records (runs, cases, events), as text.
+pub fn new_record_id() -> String {
+    Uuid::new_v4().hyphenated().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oid_round_trips_through_text() {
+        let oid = Oid::new_random();
+        let back: Oid = oid.to_string().parse().expect("valid uuid");
+        assert_eq!(oid, back);
+        assert!("not-a-uuid".parse::<Oid>().is_err());
+    }
+}

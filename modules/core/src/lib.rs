@@ -1,0 +1,20 @@
+//! Shared vocabulary of Clavis.
+//!
+//! Every other crate speaks in these types: identity ids (`Oid`), national
+//! professional identifiers (`Rpps`, `Adeli`, `NationalId`), lifecycle states,
+//! normalised names for matching, dates as sources write them, an injectable
+//! `Clock` and redacted `Secret`s. Nothing here does I/O.
+
+pub mod clock;
+pub mod dates;
+pub mod ids;
+pub mod lifecycle;
+pub mod names;
+pub mod national_id;
+pub mod secret;
+
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use ids::Oid;
+pub use lifecycle::{ContractType, LifecycleStatus};
+pub use national_id::{Adeli, NationalId, NationalIdError, Rpps};
+pub use secret::Secret;

@@ -1,0 +1,240 @@
+//! French national identifiers of health professionals.
+//!
+//! - RPPS: 11 digits, the last one a Luhn key over all 11 (ANS).
+//! - ADELI: 9 digits (older register, still used by some professions).
+//! - National id (idNat_PS): a type prefix then the number: `8` + RPPS,
+//!   `0` + ADELI. This is what Pro Santé Connect calls `SubjectNameID`.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Why a national identifier was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NationalIdError {
+    /// Not exactly the expected number of ASCII digits.
+    #[error("{kind} must be exactly {expected} digits, got {got:?}")]
+    BadFormat {
+        kind: &'static str,
+        expected: usize,
+        got: String,
+    },
+    /// The RPPS Luhn key does not match.
+    #[error("RPPS {0} fails its Luhn check digit")]
+    BadLuhnKey(String),
+}
+
+/// A validated RPPS number (11 digits, Luhn key checked).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Rpps(String);
+
+impl Rpps {
+    /// Parses and validates an RPPS. Surrounding spaces are ignored.
+    pub fn parse(input: &str) -> Result<Self, NationalIdError> {
+        let s = input.trim();
+        if s.len() != 11 || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(NationalIdError::BadFormat {
+                kind: "RPPS",
+                expected: 11,
+                got: s.to_string(),
+            });
+        }
+        if !luhn_valid(s) {
+            return Err(NationalIdError::BadLuhnKey(s.to_string()));
+        }
+        Ok(Self(s.to_string()))
+    }
+
+    /// The 11 digits.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The national id `8` + RPPS.
+    pub fn national_id(&self) -> NationalId {
+        NationalId(format!("8{}", self.0))
+    }
+}
+
+impl TryFrom<String> for Rpps {
+    type Error = NationalIdError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<Rpps> for String {
+    fn from(r: Rpps) -> String {
+        r.0
+    }
+}
+
+impl fmt::Display for Rpps {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Rpps {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Rpps({})", self.0)
+    }
+}
+
+/// A validated ADELI number (9 digits; its key is not checked, the ANS does
+/// not publish a rule we can rely on).
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Adeli(String);
+
+impl Adeli {
+    /// Parses an ADELI number.
+    pub fn parse(input: &str) -> Result<Self, NationalIdError> {
+        let s = input.trim();
+        if s.len() != 9 || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(NationalIdError::BadFormat {
+                kind: "ADELI",
+                expected: 9,
+                got: s.to_string(),
+            });
+        }
+        Ok(Self(s.to_string()))
+    }
+
+    /// The 9 digits.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The national id `0` + ADELI.
+    pub fn national_id(&self) -> NationalId {
+        NationalId(format!("0{}", self.0))
+    }
+}
+
+impl TryFrom<String> for Adeli {
+    type Error = NationalIdError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<Adeli> for String {
+    fn from(a: Adeli) -> String {
+        a.0
+    }
+}
+
+impl fmt::Debug for Adeli {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Adeli({})", self.0)
+    }
+}
+
+/// A national professional id (idNat_PS): type prefix + number.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct NationalId(String);
+
+impl NationalId {
+    /// The id as text (e.g. `810001045367`).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for NationalId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Standard Luhn over all digits of `digits` (ASCII digits only).
+fn luhn_valid(digits: &str) -> bool {
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 1 {
+                let dd = d * 2;
+                if dd > 9 { dd - 9 } else { dd }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    // Public extract rows and BAS test identities (psc-tech.md §3.1).
+    const VALID: &[&str] = &[
+        "10001045367",
+        "10100224947",
+        "10104335319",
+        "10005814339",
+        "10100779536",
+        "10104257190",
+        "10100124576",
+        "10005810808",
+        "10100356202",
+        "99700427885",
+        "99700771191",
+    ];
+
+    #[test]
+    fn published_rpps_numbers_pass_luhn() {
+        for r in VALID {
+            assert!(Rpps::parse(r).is_ok(), "{r} should be valid");
+        }
+    }
+
+    #[test]
+    fn national_id_is_8_plus_rpps_and_does_not_itself_pass_luhn() {
+        let r = Rpps::parse("10001045367").expect("valid");
+        assert_eq!(r.national_id().as_str(), "810001045367");
+        assert!(!luhn_valid("810001045367"));
+        let a = Adeli::parse("012600631").expect("valid");
+        assert_eq!(a.national_id().as_str(), "0012600631");
+    }
+
+    #[test]
+    fn a_changed_digit_fails_luhn_and_bad_shapes_fail_format() {
+        assert_eq!(
+            Rpps::parse("10001045368"),
+            Err(NationalIdError::BadLuhnKey("10001045368".into()))
+        );
+        assert!(matches!(
+            Rpps::parse("1000104536"),
+            Err(NationalIdError::BadFormat { .. })
+        ));
+        assert!(matches!(
+            Rpps::parse("1000104536a"),
+            Err(NationalIdError::BadFormat { .. })
+        ));
+        assert!(Adeli::parse("01260063").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn any_single_digit_change_is_detected(idx in 0usize..11, delta in 1u8..10) {
+            let base = VALID[0].as_bytes().to_vec();
+            let mut changed = base.clone();
+            changed[idx] = b'0' + (base[idx] - b'0' + delta) % 10;
+            let s = String::from_utf8(changed).expect("ascii");
+            prop_assert!(Rpps::parse(&s).is_err());
+        }
+
+        #[test]
+        fn parse_never_panics(s in ".{0,20}") {
+            let _ = Rpps::parse(&s);
+            let _ = Adeli::parse(&s);
+        }
+    }
+}

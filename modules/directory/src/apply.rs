@@ -1,0 +1,608 @@
+//! Applying what sources say: matching a record to an identity, and
+//! recomputing an identity (golden record, status, accounts, assignment,
+//! lifecycle events, audit) from its linked records.
+//!
+//! Everything here runs inside the caller's transaction.
+
+use crate::config::{DirectoryConfig, SourceConfig, SourceRole};
+use crate::error::DirectoryError;
+use crate::golden::{self, Golden, LinkedRecord};
+use crate::lifecycle::{LifecycleEvent, LifecycleKind, Subscribers};
+use crate::mapping::{MappedRecord, SourceFields};
+use chrono::{DateTime, NaiveDate, Utc};
+use clavis_audit::{AuditEvent, change};
+use clavis_core::names::{normalize_name, normalize_search_text};
+use clavis_core::{LifecycleStatus, Oid};
+use clavis_store::DbConn;
+use clavis_store::models::{Account, Assignment, IdentityRow, LifecycleEventRow, SourceRecordRow};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeSet;
+
+/// The context of one unit of work: who acts, when, in which run; audit
+/// events accumulate here and are appended before the commit.
+#[derive(Debug)]
+pub struct Ctx<'a> {
+    /// Configuration.
+    pub cfg: &'a DirectoryConfig,
+    /// The instant of the work.
+    pub now: DateTime<Utc>,
+    /// `sync:rh`, `cli:alice`…
+    pub actor: String,
+    /// The sync run, if any.
+    pub sync_run_id: Option<String>,
+    /// The source being synced, if any.
+    pub source: Option<String>,
+    /// Who must hear about lifecycle changes.
+    pub subscribers: &'a Subscribers,
+    /// Audit events to append.
+    pub audit: Vec<AuditEvent>,
+}
+
+impl Ctx<'_> {
+    /// Today's date (UTC).
+    pub fn today(&self) -> NaiveDate {
+        self.now.date_naive()
+    }
+
+    /// Records an audit event with this context's source and run.
+    pub fn audit(&mut self, action: &str, target: Option<String>, changes: Value) {
+        let mut e = AuditEvent::new(self.actor.clone(), action, target, changes);
+        e.source = self.source.clone();
+        e.sync_run_id = self.sync_run_id.clone();
+        self.audit.push(e);
+    }
+}
+
+/// What a refresh did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RefreshOutcome {
+    /// The identity was created.
+    pub created: bool,
+    /// Something about it changed.
+    pub changed: bool,
+    /// It departed in this refresh.
+    pub departed: bool,
+}
+
+fn to_json_list(v: &[String]) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+}
+
+/// Loads the linked records of an identity with their roles. Records of
+/// sources no longer configured are ignored.
+pub async fn linked_records(
+    conn: &mut DbConn,
+    cfg: &DirectoryConfig,
+    oid: &str,
+) -> Result<Vec<LinkedRecord>, DirectoryError> {
+    let rows = SourceRecordRow::for_identity(conn, oid).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let Some(src) = cfg.source(&row.source) else {
+            continue;
+        };
+        let fields: SourceFields = serde_json::from_str(&row.attributes).map_err(|e| {
+            DirectoryError::Corrupt(format!(
+                "source record {}/{}: {e}",
+                row.source, row.external_id
+            ))
+        })?;
+        out.push(LinkedRecord {
+            row,
+            fields,
+            role: src.role,
+        });
+    }
+    Ok(out)
+}
+
+fn identity_row_from(
+    oid: &str,
+    g: &Golden,
+    status: LifecycleStatus,
+    prev: Option<&IdentityRow>,
+    now: i64,
+) -> IdentityRow {
+    let f = &g.fields;
+    let search = normalize_search_text(&format!(
+        "{} {} {} {} {} {}",
+        f.birth_family_name.as_deref().unwrap_or(""),
+        f.used_family_name.as_deref().unwrap_or(""),
+        f.birth_given_names.join(" "),
+        f.rpps.as_ref().map(|r| r.as_str()).unwrap_or(""),
+        f.email.as_deref().unwrap_or(""),
+        g.logins
+            .iter()
+            .map(|(l, _, _)| l.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+    ));
+    IdentityRow {
+        oid: oid.to_string(),
+        status: status.as_str().to_string(),
+        birth_family_name: f.birth_family_name.clone().unwrap_or_default(),
+        used_family_name: f.used_family_name.clone(),
+        birth_given_names: to_json_list(&f.birth_given_names),
+        birth_date: f.birth_date.map(|d| d.to_string()),
+        birth_place: f.birth_place.clone(),
+        birth_country: f.birth_country.clone(),
+        sex: f.sex.clone(),
+        email: f.email.clone(),
+        phone: f.phone.clone(),
+        rpps: f.rpps.as_ref().map(|r| r.as_str().to_string()),
+        adeli: f.adeli.as_ref().map(|a| a.as_str().to_string()),
+        contract_type: f.contract_type.map(|c| c.as_str().to_string()),
+        arrival_date: f.arrival_date.map(|d| d.to_string()),
+        departure_date: f.departure_date.map(|d| d.to_string()),
+        professions: to_json_list(&f.professions),
+        search_text: search,
+        created_at: prev.map(|p| p.created_at).unwrap_or(now),
+        updated_at: now,
+        status_changed_at: match prev {
+            Some(p) if p.status == status.as_str() => p.status_changed_at,
+            _ => now,
+        },
+    }
+}
+
+/// The fields that differ between two rows, as audit `changes`.
+fn diff(before: &IdentityRow, after: &IdentityRow) -> Map<String, Value> {
+    let mut m = Map::new();
+    let mut cmp = |k: &str, a: &Option<String>, b: &Option<String>| {
+        if a != b {
+            m.insert(k.to_string(), change(a, b));
+        }
+    };
+    cmp(
+        "status",
+        &Some(before.status.clone()),
+        &Some(after.status.clone()),
+    );
+    cmp(
+        "birth_family_name",
+        &Some(before.birth_family_name.clone()),
+        &Some(after.birth_family_name.clone()),
+    );
+    cmp(
+        "used_family_name",
+        &before.used_family_name,
+        &after.used_family_name,
+    );
+    cmp(
+        "birth_given_names",
+        &Some(before.birth_given_names.clone()),
+        &Some(after.birth_given_names.clone()),
+    );
+    cmp("birth_date", &before.birth_date, &after.birth_date);
+    cmp("birth_place", &before.birth_place, &after.birth_place);
+    cmp("birth_country", &before.birth_country, &after.birth_country);
+    cmp("sex", &before.sex, &after.sex);
+    cmp("email", &before.email, &after.email);
+    cmp("phone", &before.phone, &after.phone);
+    cmp("rpps", &before.rpps, &after.rpps);
+    cmp("adeli", &before.adeli, &after.adeli);
+    cmp("contract_type", &before.contract_type, &after.contract_type);
+    cmp("arrival_date", &before.arrival_date, &after.arrival_date);
+    cmp(
+        "departure_date",
+        &before.departure_date,
+        &after.departure_date,
+    );
+    cmp(
+        "professions",
+        &Some(before.professions.clone()),
+        &Some(after.professions.clone()),
+    );
+    m
+}
+
+fn transition(old: Option<LifecycleStatus>, new: LifecycleStatus) -> Option<LifecycleKind> {
+    use LifecycleStatus::*;
+    match (old, new) {
+        (None, _) => Some(LifecycleKind::Arrived),
+        (Some(o), n) if o == n => None,
+        (Some(_), Departed) => Some(LifecycleKind::Departed),
+        (Some(Departed), _) => Some(LifecycleKind::Rehired),
+        (Some(Pending), Active) => Some(LifecycleKind::Activated),
+        (Some(_), Suspended) => Some(LifecycleKind::Suspended),
+        (Some(Suspended), _) => Some(LifecycleKind::Reinstated),
+        (Some(_), _) => None,
+    }
+}
+
+/// Recomputes identity `oid` from its linked records and writes whatever
+/// changed: the identity row, its current assignment (a move keeps the
+/// history), its accounts (a departure or suspension disables them), the
+/// lifecycle events (subscribers called in this transaction) and the audit.
+pub async fn refresh_identity(
+    conn: &mut DbConn,
+    ctx: &mut Ctx<'_>,
+    oid: &str,
+) -> Result<RefreshOutcome, DirectoryError> {
+    let now = ctx.now.timestamp();
+    let records = linked_records(conn, ctx.cfg, oid).await?;
+    let prev = IdentityRow::find(conn, oid).await?;
+    if records.is_empty() && prev.is_none() {
+        return Ok(RefreshOutcome::default());
+    }
+    let g = golden::merge(&records, ctx.cfg);
+    let (status, reason) = golden::status_for(&g, ctx.today());
+    let next = identity_row_from(oid, &g, status, prev.as_ref(), now);
+    let mut out = RefreshOutcome::default();
+    let prev_status = prev
+        .as_ref()
+        .and_then(|p| p.status.parse::<LifecycleStatus>().ok());
+    match &prev {
+        None => {
+            IdentityRow::insert_all(conn, std::slice::from_ref(&next)).await?;
+            out.created = true;
+            out.changed = true;
+            let shown = json!({
+                "status": next.status, "birth_family_name": next.birth_family_name,
+                "used_family_name": next.used_family_name, "birth_given_names": g.fields.birth_given_names,
+                "birth_date": next.birth_date, "birth_place": next.birth_place, "rpps": next.rpps,
+                "contract_type": next.contract_type, "arrival_date": next.arrival_date,
+                "departure_date": next.departure_date,
+            });
+            ctx.audit("identity.created", Some(oid.to_string()), shown);
+        }
+        Some(p) => {
+            let changes = diff(p, &next);
+            let search_changed = p.search_text != next.search_text;
+            if !changes.is_empty() || search_changed {
+                next.update(conn).await?;
+                out.changed = true;
+            }
+            if !changes.is_empty() {
+                let mut changes = changes;
+                if p.status != next.status {
+                    changes.insert("reason".into(), json!(reason.as_str()));
+                }
+                ctx.audit(
+                    "identity.updated",
+                    Some(oid.to_string()),
+                    Value::Object(changes),
+                );
+            }
+        }
+    }
+
+    // Assignment: a change of service, UF or FINESS closes the current one.
+    let mut moved = false;
+    let current = Assignment::current(conn, oid).await?;
+    let wanted = (
+        g.fields.service.clone(),
+        g.fields.uf.clone(),
+        g.fields.finess.clone(),
+    );
+    let has_wanted = wanted.0.is_some() || wanted.1.is_some() || wanted.2.is_some();
+    let same = current
+        .as_ref()
+        .is_some_and(|c| (c.service.clone(), c.uf.clone(), c.finess.clone()) == wanted);
+    if !same && (has_wanted || current.is_some()) {
+        if let Some(c) = &current {
+            Assignment::close_current(conn, oid, now).await?;
+            moved = true;
+            ctx.audit(
+                "identity.assignment_changed",
+                Some(oid.to_string()),
+                json!({"service": change(&c.service, &wanted.0), "uf": change(&c.uf, &wanted.1), "finess": change(&c.finess, &wanted.2)}),
+            );
+        }
+        if has_wanted {
+            Assignment {
+                id: clavis_core::ids::new_record_id(),
+                oid: oid.to_string(),
+                service: wanted.0,
+                uf: wanted.1,
+                finess: wanted.2,
+                start_date: g.fields.arrival_date.map(|d| d.to_string()),
+                end_date: g.fields.departure_date.map(|d| d.to_string()),
+                is_current: true,
+                recorded_at: now,
+                ended_at: None,
+            }
+            .insert(conn)
+            .await?;
+            out.changed = true;
+        }
+    }
+    if let Some(p) = &prev {
+        if p.professions != next.professions {
+            moved = true;
+        }
+    }
+
+    // Accounts follow AD and the person's status.
+    let barred = matches!(
+        status,
+        LifecycleStatus::Departed | LifecycleStatus::Suspended
+    );
+    let existing = Account::for_identity(conn, oid).await?;
+    let mut wanted_logins = BTreeSet::new();
+    for (login, ad_enabled, source) in &g.logins {
+        wanted_logins.insert(login.clone());
+        let (enabled, why) = if barred {
+            (false, Some(status.as_str().to_string()))
+        } else if !ad_enabled {
+            (false, Some("ad_disabled".to_string()))
+        } else {
+            (true, None)
+        };
+        let old = existing.iter().find(|a| &a.login == login);
+        if old.is_some_and(|a| a.enabled == enabled && a.disabled_reason == why && a.oid == oid) {
+            continue;
+        }
+        // A login already bound to someone else is never silently moved.
+        if let Some(other) = Account::find(conn, login).await? {
+            if other.oid != oid {
+                ctx.audit(
+                    "account.conflict",
+                    Some(login.clone()),
+                    json!({"bound_to": other.oid, "claimed_by": oid}),
+                );
+                continue;
+            }
+        }
+        Account {
+            login: login.clone(),
+            oid: oid.to_string(),
+            source: source.clone(),
+            enabled,
+            disabled_reason: why.clone(),
+            created_at: old.map(|a| a.created_at).unwrap_or(now),
+            updated_at: now,
+        }
+        .upsert(conn)
+        .await?;
+        out.changed = true;
+        let action = match (old.map(|a| a.enabled), enabled) {
+            (None, _) => "account.created",
+            (Some(true), false) => "account.disabled",
+            (Some(false), true) => "account.enabled",
+            _ => "account.updated",
+        };
+        ctx.audit(
+            action,
+            Some(login.clone()),
+            json!({"oid": oid, "enabled": enabled, "reason": why}),
+        );
+    }
+    for a in existing
+        .iter()
+        .filter(|a| a.enabled && !wanted_logins.contains(&a.login))
+    {
+        let why = if barred {
+            status.as_str()
+        } else {
+            "removed_from_source"
+        };
+        Account {
+            enabled: false,
+            disabled_reason: Some(why.to_string()),
+            updated_at: now,
+            ..a.clone()
+        }
+        .upsert(conn)
+        .await?;
+        out.changed = true;
+        ctx.audit(
+            "account.disabled",
+            Some(a.login.clone()),
+            json!({"oid": oid, "reason": why}),
+        );
+    }
+    if barred {
+        // Belt and braces: nothing of a departed person stays enabled.
+        let logins = Account::disable_all_for(conn, oid, status.as_str(), now).await?;
+        for l in logins {
+            ctx.audit(
+                "account.disabled",
+                Some(l),
+                json!({"oid": oid, "reason": status.as_str()}),
+            );
+        }
+    }
+
+    // Lifecycle events, in this transaction.
+    let mut kinds = Vec::new();
+    if let Some(k) = transition(prev_status, status) {
+        kinds.push(k);
+    }
+    if moved && prev.is_some() {
+        kinds.push(LifecycleKind::Moved);
+    }
+    for kind in kinds {
+        if kind == LifecycleKind::Departed {
+            out.departed = true;
+        }
+        let why = if kind == LifecycleKind::Moved {
+            "assignment_changed"
+        } else {
+            reason.as_str()
+        };
+        LifecycleEventRow {
+            id: clavis_core::ids::new_record_id(),
+            oid: oid.to_string(),
+            kind: kind.as_str().to_string(),
+            reason: why.to_string(),
+            occurred_at: now,
+            sync_run_id: ctx.sync_run_id.clone(),
+        }
+        .insert(conn)
+        .await?;
+        let event = LifecycleEvent {
+            oid: oid
+                .parse::<Oid>()
+                .map_err(|e| DirectoryError::Corrupt(format!("oid {oid}: {e}")))?,
+            kind,
+            reason: why.to_string(),
+            sync_run_id: ctx.sync_run_id.clone(),
+        };
+        for s in ctx.subscribers.iter() {
+            s.on_event(conn, &event).await?;
+        }
+        tracing::info!(identity.oid = %oid, lifecycle.kind = kind.as_str(), lifecycle.reason = why, "lifecycle event");
+    }
+    Ok(out)
+}
+
+/// How a record was matched, or why not.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Link to this identity; `how` says by what rule.
+    Link { oid: String, how: &'static str },
+    /// A new person.
+    Create,
+    /// Doubt: an operator decides.
+    Case {
+        reason: &'static str,
+        candidates: Vec<(String, String)>,
+    },
+    /// No match and the source does not create identities.
+    Unmatched,
+}
+
+fn first_given(f: &SourceFields) -> Option<String> {
+    f.birth_given_names.first().map(|g| normalize_name(g))
+}
+
+/// Decides what to do with a record that is not linked yet. Never merges on
+/// a guess: anything short of one clear match opens a case.
+pub async fn decide(
+    conn: &mut DbConn,
+    source: &SourceConfig,
+    rec: &MappedRecord,
+) -> Result<Decision, DirectoryError> {
+    // 2. Configured join key across sources.
+    if let Some(key) = &rec.join_key {
+        let linked = SourceRecordRow::linked_with_join_key(conn, &source.name, key).await?;
+        let oids: BTreeSet<String> = linked.iter().filter_map(|r| r.oid.clone()).collect();
+        match oids.len() {
+            0 => {}
+            1 => {
+                let oid = oids.into_iter().next().unwrap_or_default();
+                return Ok(Decision::Link {
+                    oid,
+                    how: "join_key",
+                });
+            }
+            _ => {
+                return Ok(Decision::Case {
+                    reason: "join_key_ambiguous",
+                    candidates: oids
+                        .into_iter()
+                        .map(|o| (o, "same join key".to_string()))
+                        .collect(),
+                });
+            }
+        }
+    }
+    // 3. Identity traits.
+    let f = &rec.fields;
+    if let (Some(bfn), Some(given), Some(bd)) = (&f.birth_family_name, first_given(f), f.birth_date)
+    {
+        let bfn = normalize_name(bfn);
+        let used = f.used_family_name.as_deref().map(normalize_name);
+        let born = IdentityRow::born_on(conn, &bd.to_string()).await?;
+        let mut exact = Vec::new();
+        let mut near = Vec::new();
+        for c in &born {
+            let c_given: Vec<String> =
+                serde_json::from_str(&c.birth_given_names).unwrap_or_default();
+            let c_first = c_given.first().map(|g| normalize_name(g));
+            if c_first.as_deref() != Some(given.as_str()) {
+                continue;
+            }
+            let c_bfn = normalize_name(&c.birth_family_name);
+            let c_used = c.used_family_name.as_deref().map(normalize_name);
+            if c_bfn == bfn {
+                exact.push(c);
+            } else if c_used.as_deref() == Some(bfn.as_str())
+                || used.as_deref() == Some(c_bfn.as_str())
+                || (used.is_some() && used == c_used)
+            {
+                near.push((c.oid.clone(), "used name matches a birth name".to_string()));
+            }
+        }
+        if exact.len() == 1 && near.is_empty() {
+            let c = exact[0];
+            if let (Some(a), Some(b)) = (&f.birth_place, &c.birth_place) {
+                if normalize_name(a) != normalize_name(b) {
+                    return Ok(Decision::Case {
+                        reason: "birth_place_differs",
+                        candidates: vec![(
+                            c.oid.clone(),
+                            format!("same names and birth date, born in {b} not {a}"),
+                        )],
+                    });
+                }
+            }
+            if let (Some(a), Some(b)) = (&f.rpps, &c.rpps) {
+                if a.as_str() != b {
+                    return Ok(Decision::Case {
+                        reason: "rpps_differs",
+                        candidates: vec![(c.oid.clone(), format!("same traits, RPPS {b} not {a}"))],
+                    });
+                }
+            }
+            // The same source already lists this person under another id:
+            // two people with identical traits, or a duplicate in HR.
+            let others = SourceRecordRow::for_identity(conn, &c.oid).await?;
+            if c.status != "departed"
+                && others.iter().any(|o| {
+                    o.source == source.name && o.present && o.external_id != rec.external_id
+                })
+            {
+                return Ok(Decision::Case {
+                    reason: "already_listed_by_source",
+                    candidates: vec![(
+                        c.oid.clone(),
+                        "identical traits, already listed under another id".into(),
+                    )],
+                });
+            }
+            return Ok(Decision::Link {
+                oid: c.oid.clone(),
+                how: "identity_traits",
+            });
+        }
+        if !exact.is_empty() || !near.is_empty() {
+            let mut candidates: Vec<(String, String)> = exact
+                .iter()
+                .map(|c| (c.oid.clone(), "same names and birth date".to_string()))
+                .collect();
+            candidates.extend(near);
+            let reason = if exact.len() > 1 || (!exact.is_empty()) {
+                "several_candidates"
+            } else {
+                "near_match_used_name"
+            };
+            return Ok(Decision::Case { reason, candidates });
+        }
+    }
+    // A known RPPS with different traits (e.g. a rehire whose name changed).
+    if let Some(rpps) = &f.rpps {
+        let holders = IdentityRow::with_rpps(conn, rpps.as_str()).await?;
+        if !holders.is_empty() {
+            return Ok(Decision::Case {
+                reason: "rpps_known_traits_differ",
+                candidates: holders
+                    .into_iter()
+                    .map(|h| (h.oid, "same RPPS, different identity traits".to_string()))
+                    .collect(),
+            });
+        }
+    }
+    if source.creates_identities() {
+        Ok(Decision::Create)
+    } else {
+        Ok(Decision::Unmatched)
+    }
+}
+
+/// Whether a role's records can be linked automatically to a departed
+/// identity (a rehire): only HR says someone is back.
+pub fn may_rehire(role: SourceRole) -> bool {
+    role == SourceRole::Hr
+}

@@ -1,0 +1,41 @@
+//! Errors of the directory.
+
+use crate::source::SourceError;
+use clavis_store::StoreError;
+
+/// What can go wrong in directory operations.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The source could not be read: the run failed as a whole.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// No source has this name.
+    #[error("no source named {0:?} in the configuration")]
+    UnknownSource(String),
+    /// No identity matches.
+    #[error("no identity matches {0:?}")]
+    IdentityNotFound(String),
+    /// No case has this id.
+    #[error("no reconciliation case {0:?}")]
+    CaseNotFound(String),
+    /// The case was already resolved.
+    #[error("reconciliation case {0} is already resolved")]
+    CaseAlreadyResolved(String),
+    /// A subscriber refused the change.
+    #[error(transparent)]
+    Subscriber(#[from] crate::lifecycle::SubscriberError),
+    /// A stored value could not be read.
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+}
+
+impl From<clavis_audit::AuditError> for DirectoryError {
+    fn from(e: clavis_audit::AuditError) -> Self {
+        match e {
+            clavis_audit::AuditError::Store(s) => DirectoryError::Store(s),
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! The golden record: one identity computed from every source record linked
+//! to it, each field taken from the source whose role owns it.
+//!
+//! Ownership: `hr` owns identity traits, national ids, contract, dates,
+//! professions and assignment; `ad` owns logins, email, phone and the
+//! enabled flag. For each role the *primary* record is the one listed by its
+//! source now (present) from the first source in precedence order, most
+//! recently seen first. A non-owning source may fill a blank required trait
+//! but never overwrites an owner's value.
+
+use crate::config::{DirectoryConfig, SourceRole};
+use crate::mapping::SourceFields;
+use chrono::NaiveDate;
+use clavis_core::LifecycleStatus;
+use clavis_store::models::SourceRecordRow;
+
+/// A linked record with its parsed fields and role.
+#[derive(Debug, Clone)]
+pub struct LinkedRecord {
+    /// The stored row.
+    pub row: SourceRecordRow,
+    /// Its fields.
+    pub fields: SourceFields,
+    /// Its source's role.
+    pub role: SourceRole,
+}
+
+/// The merged view of a person.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Golden {
+    /// Merged fields (logins and account flag excluded).
+    pub fields: SourceFields,
+    /// Whether every HR record has been missing for the configured number of
+    /// full runs.
+    pub gone_from_hr: bool,
+    /// (login, enabled in AD, source) for each AD record.
+    pub logins: Vec<(String, bool, String)>,
+}
+
+fn primary<'a>(
+    records: &'a [LinkedRecord],
+    role: SourceRole,
+    cfg: &DirectoryConfig,
+) -> Option<&'a LinkedRecord> {
+    records.iter().filter(|r| r.role == role).min_by_key(|r| {
+        (
+            !r.row.present,
+            cfg.precedence(&r.row.source),
+            -r.row.last_seen_at,
+        )
+    })
+}
+
+/// Merges the linked records of one identity.
+pub fn merge(records: &[LinkedRecord], cfg: &DirectoryConfig) -> Golden {
+    let hr = primary(records, SourceRole::Hr, cfg);
+    let ad = primary(records, SourceRole::Ad, cfg);
+    let mut f = hr.map(|r| r.fields.clone()).unwrap_or_default();
+    f.login = None;
+    f.account_enabled = None;
+    // AD-owned fields come from AD only (blank when AD has no value).
+    if let Some(ad) = ad {
+        f.email = ad.fields.email.clone();
+        f.phone = ad.fields.phone.clone();
+    } else {
+        f.email = None;
+        f.phone = None;
+    }
+    // A non-owner may fill blank required traits (e.g. an identity created
+    // by an operator from an AD record).
+    let mut others: Vec<&LinkedRecord> = records.iter().collect();
+    others.sort_by_key(|r| (!r.row.present, cfg.precedence(&r.row.source)));
+    for r in others {
+        if f.birth_family_name.is_none() {
+            f.birth_family_name = r.fields.birth_family_name.clone();
+        }
+        if f.birth_given_names.is_empty() {
+            f.birth_given_names = r.fields.birth_given_names.clone();
+        }
+        if f.birth_date.is_none() {
+            f.birth_date = r.fields.birth_date;
+        }
+    }
+    let n = cfg.missing_runs_before_departure as i32;
+    let hr_records: Vec<&LinkedRecord> = records
+        .iter()
+        .filter(|r| r.role == SourceRole::Hr)
+        .collect();
+    let gone_from_hr = !hr_records.is_empty()
+        && hr_records
+            .iter()
+            .all(|r| !r.row.present && r.row.missing_runs >= n);
+    let logins = records
+        .iter()
+        .filter(|r| r.role == SourceRole::Ad && r.row.present)
+        .filter_map(|r| {
+            r.fields.login.clone().map(|l| {
+                (
+                    l,
+                    r.fields.account_enabled.unwrap_or(true),
+                    r.row.source.clone(),
+                )
+            })
+        })
+        .collect();
+    Golden {
+        fields: f,
+        gone_from_hr,
+        logins,
+    }
+}
+
+/// Why a person has the status they have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusReason {
+    /// HR leaver flag.
+    LeaverFlag,
+    /// Departure (contract end) date reached.
+    EndDateReached,
+    /// No longer listed by HR for the configured number of full runs.
+    MissingFromSource,
+    /// HR suspension flag.
+    SuspendedFlag,
+    /// Arrival date in the future.
+    ArrivalInFuture,
+    /// Working.
+    Active,
+}
+
+impl StatusReason {
+    /// The stored form.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::LeaverFlag => "leaver_flag",
+            Self::EndDateReached => "end_date_reached",
+            Self::MissingFromSource => "missing_from_source",
+            Self::SuspendedFlag => "suspended_flag",
+            Self::ArrivalInFuture => "arrival_in_future",
+            Self::Active => "active",
+        }
+    }
+}
+
+/// The status the golden record calls for on `today`.
+pub fn status_for(g: &Golden, today: NaiveDate) -> (LifecycleStatus, StatusReason) {
+    let f = &g.fields;
+    if f.leaver {
+        return (LifecycleStatus::Departed, StatusReason::LeaverFlag);
+    }
+    if f.departure_date.is_some_and(|d| d <= today) {
+        return (LifecycleStatus::Departed, StatusReason::EndDateReached);
+    }
+    if g.gone_from_hr {
+        return (LifecycleStatus::Departed, StatusReason::MissingFromSource);
+    }
+    if f.suspended {
+        return (LifecycleStatus::Suspended, StatusReason::SuspendedFlag);
+    }
+    if f.arrival_date.is_some_and(|d| d > today) {
+        return (LifecycleStatus::Pending, StatusReason::ArrivalInFuture);
+    }
+    (LifecycleStatus::Active, StatusReason::Active)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().expect("date")
+    }
+
+    fn golden(f: SourceFields) -> Golden {
+        Golden {
+            fields: f,
+            ..Golden::default()
+        }
+    }
+
+    #[test]
+    fn dates_drive_the_status() {
+        let today = d("2026-11-22");
+        let future = SourceFields {
+            arrival_date: Some(d("2026-12-01")),
+            ..Default::default()
+        };
+        assert_eq!(
+            status_for(&golden(future), today).0,
+            LifecycleStatus::Pending
+        );
+        let ends_today = SourceFields {
+            departure_date: Some(today),
+            ..Default::default()
+        };
+        assert_eq!(
+            status_for(&golden(ends_today), today),
+            (LifecycleStatus::Departed, StatusReason::EndDateReached)
+        );
+        let ends_tomorrow = SourceFields {
+            departure_date: Some(d("2026-11-23")),
+            ..Default::default()
+        };
+        assert_eq!(
+            status_for(&golden(ends_tomorrow), today).0,
+            LifecycleStatus::Active
+        );
+        let leaver = SourceFields {
+            leaver: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            status_for(&golden(leaver), today).1,
+            StatusReason::LeaverFlag
+        );
+    }
+}

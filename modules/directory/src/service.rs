@@ -1,0 +1,396 @@
+//! Read and operator-facing operations on the directory: identity views,
+//! lookup by oid/RPPS/login, listing with search, reconciliation cases.
+//! The CLI and the admin API call these; they never touch tables directly.
+
+use crate::apply::{self, Ctx};
+use crate::config::DirectoryConfig;
+use crate::error::DirectoryError;
+use crate::lifecycle::Subscribers;
+use chrono::{DateTime, Utc};
+use clavis_core::names::normalize_search_text;
+use clavis_core::{Oid, Rpps};
+use clavis_store::models::identity::IdentityFilter;
+use clavis_store::models::{
+    Account, Assignment, IdentityRow, LifecycleEventRow, ReconciliationCase, SourceRecordRow,
+    SyncRunRow,
+};
+use clavis_store::{Db, DbConn};
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+/// A source record reference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceRef {
+    pub source: String,
+    pub external_id: String,
+}
+
+/// An account as shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccountView {
+    pub login: String,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    pub source: String,
+}
+
+/// An assignment as shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AssignmentView {
+    pub service: Option<String>,
+    pub uf: Option<String>,
+    pub finess: Option<String>,
+    pub start_date: Option<String>,
+    pub end_date: Option<String>,
+    pub current: bool,
+}
+
+/// The JSON shape of an identity (CLI `--json` and admin API).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IdentityView {
+    pub oid: String,
+    pub status: String,
+    pub birth_family_name: String,
+    pub used_family_name: Option<String>,
+    pub birth_given_names: Vec<String>,
+    pub birth_date: Option<String>,
+    pub birth_place: Option<String>,
+    pub birth_country: Option<String>,
+    pub sex: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub rpps: Option<String>,
+    pub national_id: Option<String>,
+    pub adeli: Option<String>,
+    pub logins: Vec<String>,
+    pub accounts: Vec<AccountView>,
+    pub contract_type: Option<String>,
+    pub arrival_date: Option<String>,
+    pub departure_date: Option<String>,
+    pub professions: Vec<String>,
+    pub assignment: Option<AssignmentView>,
+    pub sources: Vec<SourceRef>,
+    pub updated_at: i64,
+}
+
+/// An identity with its history (`identity show`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IdentityDetail {
+    #[serde(flatten)]
+    pub identity: IdentityView,
+    pub assignments: Vec<AssignmentView>,
+    pub lifecycle: Vec<Value>,
+}
+
+fn assignment_view(a: &Assignment) -> AssignmentView {
+    AssignmentView {
+        service: a.service.clone(),
+        uf: a.uf.clone(),
+        finess: a.finess.clone(),
+        start_date: a.start_date.clone(),
+        end_date: a.end_date.clone(),
+        current: a.is_current,
+    }
+}
+
+fn view(
+    row: IdentityRow,
+    accounts: &[Account],
+    sources: &[SourceRecordRow],
+    current: Option<&Assignment>,
+) -> IdentityView {
+    let national_id = row
+        .rpps
+        .as_deref()
+        .and_then(|r| Rpps::parse(r).ok())
+        .map(|r| r.national_id().to_string());
+    let accounts: Vec<AccountView> = accounts
+        .iter()
+        .filter(|a| a.oid == row.oid)
+        .map(|a| AccountView {
+            login: a.login.clone(),
+            enabled: a.enabled,
+            disabled_reason: a.disabled_reason.clone(),
+            source: a.source.clone(),
+        })
+        .collect();
+    IdentityView {
+        birth_given_names: serde_json::from_str(&row.birth_given_names).unwrap_or_default(),
+        professions: serde_json::from_str(&row.professions).unwrap_or_default(),
+        logins: accounts.iter().map(|a| a.login.clone()).collect(),
+        accounts,
+        sources: sources
+            .iter()
+            .filter(|s| s.oid.as_deref() == Some(row.oid.as_str()))
+            .map(|s| SourceRef {
+                source: s.source.clone(),
+                external_id: s.external_id.clone(),
+            })
+            .collect(),
+        assignment: current.map(assignment_view),
+        national_id,
+        oid: row.oid,
+        status: row.status,
+        birth_family_name: row.birth_family_name,
+        used_family_name: row.used_family_name,
+        birth_date: row.birth_date,
+        birth_place: row.birth_place,
+        birth_country: row.birth_country,
+        sex: row.sex,
+        email: row.email,
+        phone: row.phone,
+        rpps: row.rpps,
+        adeli: row.adeli,
+        contract_type: row.contract_type,
+        arrival_date: row.arrival_date,
+        departure_date: row.departure_date,
+        updated_at: row.updated_at,
+    }
+}
+
+/// Finds an identity by oid, RPPS (11 digits) or login.
+pub async fn find_identity(
+    conn: &mut DbConn,
+    key: &str,
+) -> Result<Option<IdentityRow>, DirectoryError> {
+    let key = key.trim();
+    if key.parse::<Oid>().is_ok() {
+        if let Some(r) = IdentityRow::find(conn, &key.to_lowercase()).await? {
+            return Ok(Some(r));
+        }
+    }
+    if key.len() == 11 && key.bytes().all(|b| b.is_ascii_digit()) {
+        let mut found = IdentityRow::with_rpps(conn, key).await?;
+        if found.len() == 1 {
+            return Ok(found.pop());
+        }
+    }
+    if let Some(a) = Account::find(conn, key).await? {
+        return Ok(IdentityRow::find(conn, &a.oid).await?);
+    }
+    Ok(None)
+}
+
+/// The full view of one identity, with assignment history and lifecycle.
+pub async fn show_identity(db: &Db, key: &str) -> Result<IdentityDetail, DirectoryError> {
+    let mut conn = db.conn().await?;
+    let row = find_identity(&mut conn, key)
+        .await?
+        .ok_or_else(|| DirectoryError::IdentityNotFound(key.to_string()))?;
+    let oid = row.oid.clone();
+    let accounts = Account::for_identity(&mut conn, &oid).await?;
+    let sources = SourceRecordRow::for_identity(&mut conn, &oid).await?;
+    let assignments = Assignment::for_identity(&mut conn, &oid).await?;
+    let events = LifecycleEventRow::for_identity(&mut conn, &oid).await?;
+    let current = assignments.iter().find(|a| a.is_current);
+    Ok(IdentityDetail {
+        identity: view(row, &accounts, &sources, current),
+        assignments: assignments.iter().map(assignment_view).collect(),
+        lifecycle: events
+            .into_iter()
+            .map(|e| {
+                json!({"kind": e.kind, "reason": e.reason, "at": DateTime::<Utc>::from_timestamp(e.occurred_at, 0), "sync_run_id": e.sync_run_id})
+            })
+            .collect(),
+    })
+}
+
+/// Lists identities (search: every word must appear in names, RPPS, email
+/// or login, accents and case ignored).
+pub async fn list_identities(
+    db: &Db,
+    status: Option<&str>,
+    search: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<IdentityView>, DirectoryError> {
+    let mut conn = db.conn().await?;
+    let words: Vec<String> = search
+        .map(normalize_search_text)
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect();
+    let rows = IdentityRow::list(
+        &mut conn,
+        &IdentityFilter {
+            status: status.map(str::to_string),
+            search_words: words,
+            limit: limit.clamp(1, 10_000),
+            offset: offset.max(0),
+        },
+    )
+    .await?;
+    let oids: Vec<String> = rows.iter().map(|r| r.oid.clone()).collect();
+    let accounts = Account::for_identities(&mut conn, &oids).await?;
+    let sources = SourceRecordRow::for_identities(&mut conn, &oids).await?;
+    let mut current: HashMap<String, Assignment> = HashMap::new();
+    for a in Assignment::current_for(&mut conn, &oids).await? {
+        current.insert(a.oid.clone(), a);
+    }
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let c = current.get(&r.oid);
+            view(r, &accounts, &sources, c)
+        })
+        .collect())
+}
+
+/// A case as shown.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CaseView {
+    pub id: String,
+    pub status: String,
+    pub reason: String,
+    pub source: String,
+    pub external_id: String,
+    pub entry: String,
+    pub candidates: Value,
+    pub record: Value,
+    pub resolution: Option<String>,
+    pub resolved_by: Option<String>,
+    pub opened_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+async fn case_view(conn: &mut DbConn, c: ReconciliationCase) -> Result<CaseView, DirectoryError> {
+    let record = SourceRecordRow::find(conn, &c.source, &c.external_id)
+        .await?
+        .map(|r| serde_json::from_str(&r.attributes).unwrap_or(Value::Null))
+        .unwrap_or(Value::Null);
+    Ok(CaseView {
+        candidates: serde_json::from_str(&c.candidates).unwrap_or(Value::Null),
+        record,
+        opened_at: DateTime::<Utc>::from_timestamp(c.opened_at, 0),
+        resolved_at: c
+            .resolved_at
+            .and_then(|t| DateTime::<Utc>::from_timestamp(t, 0)),
+        id: c.id,
+        status: c.status,
+        reason: c.reason,
+        source: c.source,
+        external_id: c.external_id,
+        entry: c.entry_ref,
+        resolution: c.resolution,
+        resolved_by: c.resolved_by,
+    })
+}
+
+/// Lists cases (open only by default).
+pub async fn list_cases(db: &Db, all: bool) -> Result<Vec<CaseView>, DirectoryError> {
+    let mut conn = db.conn().await?;
+    let cases = ReconciliationCase::list(&mut conn, !all, 1000).await?;
+    let mut out = Vec::with_capacity(cases.len());
+    for c in cases {
+        out.push(case_view(&mut conn, c).await?);
+    }
+    Ok(out)
+}
+
+/// One case.
+pub async fn show_case(db: &Db, id: &str) -> Result<CaseView, DirectoryError> {
+    let mut conn = db.conn().await?;
+    let c = ReconciliationCase::find(&mut conn, id)
+        .await?
+        .ok_or_else(|| DirectoryError::CaseNotFound(id.to_string()))?;
+    case_view(&mut conn, c).await
+}
+
+/// An operator's decision on a case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    /// The record is this person.
+    Link(String),
+    /// The record is a new person.
+    CreateNew,
+}
+
+/// Applies an operator's decision: links the record (or creates the
+/// identity), recomputes the identity, closes the case, audits — in one
+/// transaction. Returns the oid.
+pub async fn resolve_case(
+    db: &Db,
+    cfg: &DirectoryConfig,
+    subscribers: &Subscribers,
+    now: DateTime<Utc>,
+    id: &str,
+    resolution: Resolution,
+    actor: &str,
+) -> Result<String, DirectoryError> {
+    let mut conn = db.conn().await?;
+    conn.begin().await?;
+    let r = async {
+        let mut case = ReconciliationCase::find(&mut conn, id)
+            .await?
+            .ok_or_else(|| DirectoryError::CaseNotFound(id.to_string()))?;
+        if case.status != "open" {
+            return Err(DirectoryError::CaseAlreadyResolved(id.to_string()));
+        }
+        let mut record = SourceRecordRow::find(&mut conn, &case.source, &case.external_id)
+            .await?
+            .ok_or_else(|| DirectoryError::Corrupt(format!("case {id} points at a missing record")))?;
+        let (oid, how) = match &resolution {
+            Resolution::Link(key) => {
+                let row = find_identity(&mut conn, key)
+                    .await?
+                    .ok_or_else(|| DirectoryError::IdentityNotFound(key.clone()))?;
+                (row.oid, "linked")
+            }
+            Resolution::CreateNew => (Oid::new_random().to_string(), "created"),
+        };
+        record.oid = Some(oid.clone());
+        record.upsert(&mut conn).await?;
+        let mut ctx = Ctx {
+            cfg,
+            now,
+            actor: actor.to_string(),
+            sync_run_id: None,
+            source: Some(case.source.clone()),
+            subscribers,
+            audit: Vec::new(),
+        };
+        apply::refresh_identity(&mut conn, &mut ctx, &oid).await?;
+        case.status = "resolved".into();
+        case.resolution = Some(format!("{how}:{oid}"));
+        case.resolved_by = Some(actor.to_string());
+        case.resolved_at = Some(now.timestamp());
+        case.update(&mut conn).await?;
+        ctx.audit(
+            "case.resolved",
+            Some(case.id.clone()),
+            json!({"resolution": how, "oid": oid, "source": case.source, "external_id": case.external_id}),
+        );
+        clavis_audit::append(&mut conn, now, ctx.audit).await?;
+        Ok(oid)
+    }
+    .await;
+    conn.finish(r).await
+}
+
+/// Recent sync runs.
+pub async fn list_sync_runs(
+    db: &Db,
+    source: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Value>, DirectoryError> {
+    let mut conn = db.conn().await?;
+    let runs = SyncRunRow::list(&mut conn, source, limit).await?;
+    Ok(runs
+        .into_iter()
+        .map(|r| {
+            json!({
+                "id": r.id, "source": r.source, "mode": r.mode, "status": r.status,
+                "started_at": DateTime::<Utc>::from_timestamp(r.started_at, 0),
+                "finished_at": r.finished_at.and_then(|t| DateTime::<Utc>::from_timestamp(t, 0)),
+                "seen": r.seen, "created": r.created, "updated": r.updated, "unchanged": r.unchanged,
+                "departed": r.departed, "cases_opened": r.cases_opened, "rejected": r.rejected,
+                "unmatched": r.unmatched,
+                "rejections": serde_json::from_str::<Value>(&r.rejections).unwrap_or(Value::Null),
+                "error": r.error,
+            })
+        })
+        .collect())
+}

@@ -1,0 +1,652 @@
+//! A sync run: read a source, reconcile, apply, report.
+//!
+//! Pages are applied in bounded batches, each in its own transaction with
+//! its audit events, so a crash mid-run loses nothing already committed and
+//! a re-run converges (unchanged entries are recognised by their hash). A
+//! source failing mid-run fails the run: what was applied stays applied,
+//! but the cursor does not move and disappearances are not counted (only a
+//! complete full run can say someone is no longer listed).
+
+use crate::apply::{self, Ctx, Decision};
+use crate::config::{CursorAttribute, DirectoryConfig, SourceConfig};
+use crate::error::DirectoryError;
+use crate::lifecycle::Subscribers;
+use crate::mapping::{self, MappedRecord, Rejection};
+use crate::source::{self, DirectorySource, FetchRequest, max_marker};
+use chrono::{DateTime, Utc};
+use clavis_core::Clock;
+use clavis_store::models::{
+    IdentityRow, ReconciliationCase, SourceRecordRow, SyncCursor, SyncRunRow,
+};
+use clavis_store::{Db, DbConn};
+use serde::Serialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// What the operator asked for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncOptions {
+    /// Read everything (detects disappearances) instead of changes only.
+    pub full: bool,
+    /// Compute and report, write nothing.
+    pub dry_run: bool,
+}
+
+/// The summary of a run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SyncReport {
+    pub run_id: String,
+    pub source: String,
+    /// `full` or `incremental`.
+    pub mode: String,
+    pub dry_run: bool,
+    /// `succeeded` or `failed`.
+    pub status: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Entries read from the source.
+    pub seen: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub departed: u64,
+    pub cases_opened: u64,
+    pub rejected: u64,
+    /// Entries matching nobody, from a source that does not create identities.
+    pub unmatched: u64,
+    pub rejections: Vec<Rejection>,
+    /// Why the run failed.
+    pub error: Option<String>,
+}
+
+/// Told about progress (the CLI draws a bar with it).
+pub trait Progress: Send + Sync {
+    /// After each applied page, with the entries seen so far.
+    fn on_page(&self, _seen: u64) {}
+}
+
+/// Progress nobody watches.
+#[derive(Debug)]
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// Runs syncs and lifecycle ticks.
+#[derive(Debug, Clone)]
+pub struct SyncEngine {
+    db: Db,
+    cfg: Arc<DirectoryConfig>,
+    clock: Arc<dyn Clock>,
+    subscribers: Subscribers,
+}
+
+fn content_hash(rec: &MappedRecord, attributes: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(attributes.as_bytes());
+    h.update([0]);
+    h.update(rec.join_key.as_deref().unwrap_or("").as_bytes());
+    h.update([0]);
+    h.update(rec.entry_ref.as_bytes());
+    hex::encode(h.finalize())
+}
+
+impl SyncEngine {
+    /// An engine over `db` with this configuration.
+    pub fn new(
+        db: Db,
+        cfg: Arc<DirectoryConfig>,
+        clock: Arc<dyn Clock>,
+        subscribers: Subscribers,
+    ) -> Self {
+        Self {
+            db,
+            cfg,
+            clock,
+            subscribers,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &DirectoryConfig {
+        &self.cfg
+    }
+
+    /// Runs one source with its real implementation.
+    pub async fn run(
+        &self,
+        source_name: &str,
+        opts: SyncOptions,
+        progress: &dyn Progress,
+    ) -> Result<SyncReport, DirectoryError> {
+        let cfg = self
+            .cfg
+            .source(source_name)
+            .ok_or_else(|| DirectoryError::UnknownSource(source_name.to_string()))?
+            .clone();
+        let src = source::for_config(&cfg);
+        self.run_with(&cfg, src.as_ref(), opts, progress).await
+    }
+
+    fn ctx(&self, source: &SourceConfig, run_id: &str) -> Ctx<'_> {
+        Ctx {
+            cfg: &self.cfg,
+            now: self.clock.now(),
+            actor: format!("sync:{}", source.name),
+            sync_run_id: Some(run_id.to_string()),
+            source: Some(source.name.clone()),
+            subscribers: &self.subscribers,
+            audit: Vec::new(),
+        }
+    }
+
+    /// Runs one source read through `src`. Returns the report; `Err` only
+    /// when the run failed as a whole (the report is then also saved with
+    /// status `failed`).
+    #[tracing::instrument(skip_all, fields(sync.source = %source.name, sync.full = opts.full, sync.dry_run = opts.dry_run))]
+    pub async fn run_with(
+        &self,
+        source: &SourceConfig,
+        src: &dyn DirectorySource,
+        opts: SyncOptions,
+        progress: &dyn Progress,
+    ) -> Result<SyncReport, DirectoryError> {
+        let mut conn = self.db.conn().await?;
+        let cursor = SyncCursor::find(&mut conn, &source.name).await?;
+        let incremental_possible = source.cursor() != CursorAttribute::None;
+        let full = opts.full
+            || !incremental_possible
+            || cursor
+                .as_ref()
+                .and_then(|c| c.cursor_value.clone())
+                .is_none();
+        let mut report = SyncReport {
+            run_id: clavis_core::ids::new_record_id(),
+            source: source.name.clone(),
+            mode: if full { "full" } else { "incremental" }.into(),
+            dry_run: opts.dry_run,
+            status: "running".into(),
+            started_at: self.clock.now(),
+            ..SyncReport::default()
+        };
+        if !opts.dry_run {
+            self.save_run(&mut conn, &report).await?;
+        }
+        tracing::info!(sync.run_id = %report.run_id, sync.mode = %report.mode, "sync run started");
+        let result = self
+            .run_inner(
+                &mut conn,
+                source,
+                src,
+                full,
+                cursor,
+                opts,
+                progress,
+                &mut report,
+            )
+            .await;
+        report.finished_at = Some(self.clock.now());
+        match result {
+            Ok(()) => {
+                report.status = "succeeded".into();
+                if !opts.dry_run {
+                    self.save_run(&mut conn, &report).await?;
+                    let mut ctx = self.ctx(source, &report.run_id);
+                    ctx.audit(
+                        "sync.finished",
+                        Some(source.name.clone()),
+                        json!({"mode": report.mode, "seen": report.seen, "created": report.created, "updated": report.updated,
+                               "departed": report.departed, "cases_opened": report.cases_opened, "rejected": report.rejected}),
+                    );
+                    clavis_audit::append_now(&mut conn, ctx.now, ctx.audit).await?;
+                }
+                tracing::info!(sync.run_id = %report.run_id, sync.seen = report.seen, sync.created = report.created,
+                    sync.updated = report.updated, sync.rejected = report.rejected, "sync run succeeded");
+                Ok(report)
+            }
+            Err(e) => {
+                report.status = "failed".into();
+                report.error = Some(e.to_string());
+                tracing::error!(sync.run_id = %report.run_id, error = %e, "sync run failed");
+                if !opts.dry_run {
+                    // Best effort: the run's own failure is the error to report.
+                    if self.save_run(&mut conn, &report).await.is_ok() {
+                        let mut ctx = self.ctx(source, &report.run_id);
+                        ctx.audit(
+                            "sync.failed",
+                            Some(source.name.clone()),
+                            json!({"error": e.to_string()}),
+                        );
+                        let _ = clavis_audit::append_now(&mut conn, ctx.now, ctx.audit).await;
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn save_run(&self, conn: &mut DbConn, r: &SyncReport) -> Result<(), DirectoryError> {
+        let row = SyncRunRow {
+            id: r.run_id.clone(),
+            source: r.source.clone(),
+            mode: r.mode.clone(),
+            status: r.status.clone(),
+            started_at: r.started_at.timestamp(),
+            finished_at: r.finished_at.map(|t| t.timestamp()),
+            seen: r.seen as i32,
+            created: r.created as i32,
+            updated: r.updated as i32,
+            unchanged: r.unchanged as i32,
+            departed: r.departed as i32,
+            cases_opened: r.cases_opened as i32,
+            rejected: r.rejected as i32,
+            unmatched: r.unmatched as i32,
+            rejections: serde_json::to_string(&r.rejections).unwrap_or_else(|_| "[]".into()),
+            error: r.error.clone(),
+        };
+        row.save(conn).await?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_inner(
+        &self,
+        conn: &mut DbConn,
+        source: &SourceConfig,
+        src: &dyn DirectorySource,
+        full: bool,
+        cursor: Option<SyncCursor>,
+        opts: SyncOptions,
+        progress: &dyn Progress,
+        report: &mut SyncReport,
+    ) -> Result<(), DirectoryError> {
+        let request = FetchRequest {
+            changed_since: if full {
+                None
+            } else {
+                cursor.as_ref().and_then(|c| c.cursor_value.clone())
+            },
+            page_size: self.cfg.batch_size,
+        };
+        let mut stream = src.open(request).await?;
+        let mut seen_ids: HashMap<String, String> = HashMap::new();
+        let mut marker = cursor.as_ref().and_then(|c| c.cursor_value.clone());
+        while let Some(page) = stream.next().await {
+            let page = page?;
+            marker = max_marker(marker, page.max_marker.as_deref());
+            report.seen += page.entries.len() as u64;
+            let mut records = Vec::with_capacity(page.entries.len());
+            for raw in &page.entries {
+                match mapping::map_entry(source, raw) {
+                    Ok(rec) => {
+                        if let Some(first) = seen_ids.get(&rec.external_id) {
+                            report.rejections.push(Rejection {
+                                entry: rec.entry_ref.clone(),
+                                field: "external_id".into(),
+                                message: format!(
+                                    "duplicate external id {:?} (already read at {first})",
+                                    rec.external_id
+                                ),
+                            });
+                            continue;
+                        }
+                        seen_ids.insert(rec.external_id.clone(), rec.entry_ref.clone());
+                        records.push(rec);
+                    }
+                    Err(rej) => {
+                        tracing::warn!(sync.source = %source.name, entry = %rej.entry, field = %rej.field, "entry rejected: {}", rej.message);
+                        report.rejections.push(rej);
+                    }
+                }
+            }
+            report.rejected = report.rejections.len() as u64;
+            self.apply_page(
+                conn,
+                source,
+                &report.run_id.clone(),
+                records,
+                opts.dry_run,
+                report,
+            )
+            .await?;
+            progress.on_page(report.seen);
+        }
+        if full {
+            self.apply_disappearances(conn, source, &report.run_id.clone(), opts.dry_run, report)
+                .await?;
+        }
+        if !opts.dry_run {
+            let now = self.clock.now().timestamp();
+            SyncCursor {
+                source: source.name.clone(),
+                cursor_value: marker,
+                last_full_at: if full {
+                    Some(now)
+                } else {
+                    cursor.as_ref().and_then(|c| c.last_full_at)
+                },
+                full_runs: cursor.as_ref().map(|c| c.full_runs).unwrap_or(0) + i32::from(full),
+                updated_at: now,
+            }
+            .save(conn)
+            .await?;
+            let due = self
+                .apply_due_transitions_on(conn, Some((source, &report.run_id)))
+                .await?;
+            report.departed += due.departed;
+        }
+        Ok(())
+    }
+
+    async fn apply_page(
+        &self,
+        conn: &mut DbConn,
+        source: &SourceConfig,
+        run_id: &str,
+        records: Vec<MappedRecord>,
+        dry_run: bool,
+        report: &mut SyncReport,
+    ) -> Result<(), DirectoryError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        conn.begin().await?;
+        let mut ctx = self.ctx(source, run_id);
+        let mut counts = SyncReport::default();
+        let r = self
+            .apply_records(conn, &mut ctx, source, run_id, records, &mut counts)
+            .await;
+        let r = match r {
+            Ok(()) => clavis_audit::append(conn, ctx.now, std::mem::take(&mut ctx.audit))
+                .await
+                .map_err(DirectoryError::from),
+            Err(e) => Err(e),
+        };
+        end_batch(conn, dry_run, r).await?;
+        report.created += counts.created;
+        report.updated += counts.updated;
+        report.unchanged += counts.unchanged;
+        report.departed += counts.departed;
+        report.cases_opened += counts.cases_opened;
+        report.unmatched += counts.unmatched;
+        Ok(())
+    }
+
+    async fn apply_records(
+        &self,
+        conn: &mut DbConn,
+        ctx: &mut Ctx<'_>,
+        source: &SourceConfig,
+        run_id: &str,
+        records: Vec<MappedRecord>,
+        counts: &mut SyncReport,
+    ) -> Result<(), DirectoryError> {
+        let now = ctx.now.timestamp();
+        let ids: Vec<String> = records.iter().map(|r| r.external_id.clone()).collect();
+        let existing: HashMap<String, SourceRecordRow> =
+            SourceRecordRow::find_many(conn, &source.name, &ids)
+                .await?
+                .into_iter()
+                .map(|r| (r.external_id.clone(), r))
+                .collect();
+        let mut touched = Vec::new();
+        let mut to_refresh: Vec<String> = Vec::new();
+        let mut fresh: HashSet<String> = HashSet::new();
+        for rec in records {
+            let attributes = serde_json::to_string(&rec.fields).map_err(|e| {
+                DirectoryError::Corrupt(format!("cannot serialise {}: {e}", rec.entry_ref))
+            })?;
+            let hash = content_hash(&rec, &attributes);
+            let old = existing.get(&rec.external_id);
+            let open_case = match old {
+                Some(o) if o.oid.is_none() => {
+                    ReconciliationCase::open_for(conn, &source.name, &rec.external_id).await?
+                }
+                _ => None,
+            };
+            if let Some(o) = old {
+                if o.content_hash == hash && o.present && (o.oid.is_some() || open_case.is_some()) {
+                    touched.push(rec.external_id.clone());
+                    counts.unchanged += 1;
+                    continue;
+                }
+            }
+            let mut row = SourceRecordRow {
+                source: source.name.clone(),
+                external_id: rec.external_id.clone(),
+                oid: old.and_then(|o| o.oid.clone()),
+                entry_ref: rec.entry_ref.clone(),
+                join_key: rec.join_key.clone(),
+                attributes,
+                content_hash: hash,
+                present: true,
+                missing_runs: 0,
+                first_seen_at: old.map(|o| o.first_seen_at).unwrap_or(now),
+                last_seen_at: now,
+                last_run_id: run_id.to_string(),
+            };
+            if let Some(oid) = row.oid.clone() {
+                row.upsert(conn).await?;
+                to_refresh.push(oid);
+                continue;
+            }
+            if open_case.is_some() {
+                row.upsert(conn).await?;
+                counts.unchanged += 1;
+                continue;
+            }
+            match apply::decide(conn, source, &rec).await? {
+                Decision::Link { oid, how } => {
+                    row.oid = Some(oid.clone());
+                    row.upsert(conn).await?;
+                    ctx.audit(
+                        "source_record.linked",
+                        Some(oid.clone()),
+                        json!({"source": source.name, "external_id": rec.external_id, "entry": rec.entry_ref, "rule": how}),
+                    );
+                    to_refresh.push(oid);
+                }
+                Decision::Create => {
+                    let oid = clavis_core::Oid::new_random().to_string();
+                    row.oid = Some(oid.clone());
+                    row.upsert(conn).await?;
+                    fresh.insert(oid.clone());
+                    to_refresh.push(oid.clone());
+                    // Records of other sources that were waiting for this
+                    // person (same join key) join now.
+                    if let Some(key) = &rec.join_key {
+                        for mut w in
+                            SourceRecordRow::unlinked_with_join_key(conn, &source.name, key).await?
+                        {
+                            if ReconciliationCase::open_for(conn, &w.source, &w.external_id)
+                                .await?
+                                .is_some()
+                            {
+                                continue;
+                            }
+                            w.oid = Some(oid.clone());
+                            w.upsert(conn).await?;
+                            ctx.audit(
+                                "source_record.linked",
+                                Some(oid.clone()),
+                                json!({"source": w.source, "external_id": w.external_id, "entry": w.entry_ref, "rule": "join_key"}),
+                            );
+                        }
+                    }
+                }
+                Decision::Case { reason, candidates } => {
+                    row.upsert(conn).await?;
+                    let case = ReconciliationCase {
+                        id: clavis_core::ids::new_record_id(),
+                        source: source.name.clone(),
+                        external_id: rec.external_id.clone(),
+                        entry_ref: rec.entry_ref.clone(),
+                        reason: reason.to_string(),
+                        candidates: serde_json::to_string(
+                            &candidates
+                                .iter()
+                                .map(|(oid, why)| json!({"oid": oid, "why": why}))
+                                .collect::<Vec<_>>(),
+                        )
+                        .unwrap_or_else(|_| "[]".into()),
+                        status: "open".into(),
+                        resolution: None,
+                        resolved_by: None,
+                        opened_at: now,
+                        resolved_at: None,
+                        sync_run_id: Some(run_id.to_string()),
+                    };
+                    case.insert(conn).await?;
+                    ctx.audit(
+                        "case.opened",
+                        Some(case.id.clone()),
+                        json!({"source": source.name, "external_id": rec.external_id, "entry": rec.entry_ref,
+                               "reason": reason, "candidates": candidates.iter().map(|c| &c.0).collect::<Vec<_>>()}),
+                    );
+                    tracing::info!(case.id = %case.id, case.reason = reason, entry = %rec.entry_ref, "reconciliation case opened");
+                    counts.cases_opened += 1;
+                }
+                Decision::Unmatched => {
+                    row.upsert(conn).await?;
+                    counts.unmatched += 1;
+                }
+            }
+        }
+        SourceRecordRow::touch(conn, &source.name, &touched, run_id, now).await?;
+        let mut done = HashSet::new();
+        for oid in to_refresh {
+            if !done.insert(oid.clone()) {
+                continue;
+            }
+            let out = apply::refresh_identity(conn, ctx, &oid).await?;
+            if out.created || fresh.contains(&oid) {
+                counts.created += 1;
+            } else if out.changed {
+                counts.updated += 1;
+            } else {
+                counts.unchanged += 1;
+            }
+            if out.departed {
+                counts.departed += 1;
+            }
+        }
+        Ok(())
+    }
+
+    async fn apply_disappearances(
+        &self,
+        conn: &mut DbConn,
+        source: &SourceConfig,
+        run_id: &str,
+        dry_run: bool,
+        report: &mut SyncReport,
+    ) -> Result<(), DirectoryError> {
+        let missing = SourceRecordRow::not_seen_in_run(conn, &source.name, run_id).await?;
+        for chunk in missing.chunks(self.cfg.batch_size.max(1)) {
+            conn.begin().await?;
+            let mut ctx = self.ctx(source, run_id);
+            let r: Result<u64, DirectoryError> = async {
+                let mut oids = Vec::new();
+                for row in chunk {
+                    let mut row = row.clone();
+                    let was_present = row.present;
+                    row.present = false;
+                    row.missing_runs += 1;
+                    row.last_run_id = run_id.to_string();
+                    row.upsert(conn).await?;
+                    if was_present {
+                        ctx.audit(
+                            "source_record.missing",
+                            row.oid.clone(),
+                            json!({"source": row.source, "external_id": row.external_id, "entry": row.entry_ref}),
+                        );
+                    }
+                    if let Some(oid) = &row.oid {
+                        oids.push(oid.clone());
+                    }
+                }
+                let mut departed = 0;
+                for oid in oids {
+                    if apply::refresh_identity(conn, &mut ctx, &oid).await?.departed {
+                        departed += 1;
+                    }
+                }
+                clavis_audit::append(conn, ctx.now, std::mem::take(&mut ctx.audit)).await?;
+                Ok(departed)
+            }
+            .await;
+            let departed = end_batch(conn, dry_run, r).await?;
+            report.departed += departed;
+        }
+        Ok(())
+    }
+
+    /// Applies date-driven transitions (arrival reached, contract ended).
+    /// Runs after every sync and periodically while `serve` runs.
+    pub async fn apply_due_transitions(&self) -> Result<DueReport, DirectoryError> {
+        let mut conn = self.db.conn().await?;
+        self.apply_due_transitions_on(&mut conn, None).await
+    }
+
+    async fn apply_due_transitions_on(
+        &self,
+        conn: &mut DbConn,
+        run: Option<(&SourceConfig, &str)>,
+    ) -> Result<DueReport, DirectoryError> {
+        let today = self.clock.now().date_naive().to_string();
+        let due = IdentityRow::due_for_transition(conn, &today).await?;
+        let mut out = DueReport::default();
+        for chunk in due.chunks(self.cfg.batch_size.max(1)) {
+            conn.begin().await?;
+            let mut ctx = Ctx {
+                cfg: &self.cfg,
+                now: self.clock.now(),
+                actor: "lifecycle".into(),
+                sync_run_id: run.map(|(_, id)| id.to_string()),
+                source: run.map(|(s, _)| s.name.clone()),
+                subscribers: &self.subscribers,
+                audit: Vec::new(),
+            };
+            let r: Result<DueReport, DirectoryError> = async {
+                let mut d = DueReport::default();
+                for row in chunk {
+                    let o = apply::refresh_identity(conn, &mut ctx, &row.oid).await?;
+                    d.changed += u64::from(o.changed);
+                    d.departed += u64::from(o.departed);
+                }
+                clavis_audit::append(conn, ctx.now, std::mem::take(&mut ctx.audit)).await?;
+                Ok(d)
+            }
+            .await;
+            let d = conn.finish(r).await?;
+            out.changed += d.changed;
+            out.departed += d.departed;
+        }
+        Ok(out)
+    }
+}
+
+/// Ends a batch's transaction: commit (or roll back on error), or always
+/// roll back in a dry run.
+async fn end_batch<T>(
+    conn: &mut DbConn,
+    dry_run: bool,
+    r: Result<T, DirectoryError>,
+) -> Result<T, DirectoryError> {
+    match (dry_run, r) {
+        (true, Ok(v)) => {
+            conn.rollback().await?;
+            Ok(v)
+        }
+        (_, r) => conn.finish(r).await,
+    }
+}
+
+/// What a lifecycle tick did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct DueReport {
+    /// Identities whose status or data changed.
+    pub changed: u64,
+    /// Identities that departed.
+    pub departed: u64,
+}

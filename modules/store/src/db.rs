@@ -1,0 +1,286 @@
+//! Connection pools and the backend switch.
+
+use diesel::SqliteConnection;
+use diesel_async::pooled_connection::deadpool::{Object, Pool, PoolError};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection, TransactionManager};
+use futures_util::FutureExt;
+use std::fmt;
+
+/// SQLite through diesel-async's blocking-pool wrapper.
+pub type AsyncSqliteConnection = SyncConnectionWrapper<SqliteConnection>;
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A query failed.
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    /// No connection could be had from the pool.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The database URL is not one Clavis understands.
+    #[error("unsupported database url {0:?}: expected postgres://…, sqlite://PATH or a file path")]
+    BadUrl(String),
+    /// A migration failed.
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    /// A stored value could not be read back (corrupt row).
+    #[error("stored {what} is invalid: {detail}")]
+    Corrupt {
+        /// What was being read.
+        what: &'static str,
+        /// Why it is invalid.
+        detail: String,
+    },
+}
+
+impl From<PoolError> for StoreError {
+    fn from(e: PoolError) -> Self {
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
+/// Which database engine a pool talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite file.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+/// A connection pool for the configured backend. Cheap to clone.
+#[derive(Clone)]
+pub enum Db {
+    /// SQLite pool.
+    Sqlite(Pool<AsyncSqliteConnection>, String),
+    /// PostgreSQL pool.
+    Pg(Pool<AsyncPgConnection>, String),
+}
+
+impl fmt::Debug for Db {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The URL may hold a password: show the backend only.
+        write!(f, "Db({:?})", self.backend())
+    }
+}
+
+/// How a URL names a database.
+enum Target {
+    Sqlite(String),
+    Postgres(String),
+}
+
+fn parse_url(url: &str) -> Result<Target, StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Target::Postgres(url.to_string()))
+    } else if let Some(path) = url.strip_prefix("sqlite://") {
+        Ok(Target::Sqlite(path.to_string()))
+    } else if url.contains("://") || url.is_empty() {
+        Err(StoreError::BadUrl(url.to_string()))
+    } else {
+        Ok(Target::Sqlite(url.to_string()))
+    }
+}
+
+/// Settings applied to every SQLite connection: WAL so readers never wait
+/// for the sync writer, a busy timeout instead of immediate "database is
+/// locked", and foreign keys on.
+const SQLITE_SETUP: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;";
+
+impl Db {
+    /// Opens a pool of at most `max_size` connections on `url`
+    /// (`postgres://…`, `sqlite://PATH` or a plain file path for SQLite).
+    /// Does not connect yet: see [`Db::check`].
+    pub fn open(url: &str, max_size: usize) -> Result<Self, StoreError> {
+        match parse_url(url)? {
+            Target::Sqlite(path) => {
+                let mut config = ManagerConfig::<AsyncSqliteConnection>::default();
+                config.custom_setup = Box::new(|url| {
+                    let url = url.to_string();
+                    async move {
+                        let mut conn = AsyncSqliteConnection::establish(&url).await?;
+                        conn.batch_execute(SQLITE_SETUP)
+                            .await
+                            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                        Ok(conn)
+                    }
+                    .boxed()
+                });
+                let manager = AsyncDieselConnectionManager::new_with_config(path.clone(), config);
+                let pool = Pool::builder(manager)
+                    .max_size(max_size.max(1))
+                    .build()
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                Ok(Db::Sqlite(pool, path))
+            }
+            Target::Postgres(url) => {
+                let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url.clone());
+                let pool = Pool::builder(manager)
+                    .max_size(max_size.max(1))
+                    .build()
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                Ok(Db::Pg(pool, url))
+            }
+        }
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        match self {
+            Db::Sqlite(..) => Backend::Sqlite,
+            Db::Pg(..) => Backend::Postgres,
+        }
+    }
+
+    /// The URL (or SQLite path) this pool connects to. May hold a password:
+    /// never log it.
+    pub fn url(&self) -> &str {
+        match self {
+            Db::Sqlite(_, u) | Db::Pg(_, u) => u,
+        }
+    }
+
+    /// Takes a connection from the pool.
+    pub async fn conn(&self) -> Result<DbConn, StoreError> {
+        Ok(match self {
+            Db::Sqlite(p, _) => DbConn::Sqlite(p.get().await?),
+            Db::Pg(p, _) => DbConn::Pg(p.get().await?),
+        })
+    }
+
+    /// Connects and runs a trivial query: is the database reachable?
+    pub async fn check(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn().await?;
+        crate::with_conn!(&mut conn, c => c.batch_execute("SELECT 1").await)?;
+        Ok(())
+    }
+}
+
+/// One pooled connection, to either backend.
+pub enum DbConn {
+    /// SQLite connection.
+    Sqlite(Object<AsyncSqliteConnection>),
+    /// PostgreSQL connection.
+    Pg(Object<AsyncPgConnection>),
+}
+
+impl fmt::Debug for DbConn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DbConn::Sqlite(_) => f.write_str("DbConn(Sqlite)"),
+            DbConn::Pg(_) => f.write_str("DbConn(Postgres)"),
+        }
+    }
+}
+
+/// Runs the same query code against whichever backend `conn` is, binding the
+/// concrete connection to `c`. The body is compiled once per backend, so a
+/// query that one backend cannot run is a compile error, not a runtime one.
+#[macro_export]
+macro_rules! with_conn {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            $crate::DbConn::Sqlite($c) => {
+                let $c: &mut $crate::db::AsyncSqliteConnection = &mut **$c;
+                $body
+            }
+            $crate::DbConn::Pg($c) => {
+                let $c: &mut ::diesel_async::AsyncPgConnection = &mut **$c;
+                $body
+            }
+        }
+    };
+}
+
+async fn begin_on<C: AsyncConnection>(c: &mut C) -> diesel::QueryResult<()> {
+    C::TransactionManager::begin_transaction(c).await
+}
+
+async fn commit_on<C: AsyncConnection>(c: &mut C) -> diesel::QueryResult<()> {
+    C::TransactionManager::commit_transaction(c).await
+}
+
+async fn rollback_on<C: AsyncConnection>(c: &mut C) -> diesel::QueryResult<()> {
+    C::TransactionManager::rollback_transaction(c).await
+}
+
+impl DbConn {
+    /// The backend of this connection.
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbConn::Sqlite(_) => Backend::Sqlite,
+            DbConn::Pg(_) => Backend::Postgres,
+        }
+    }
+
+    /// Starts a transaction (or a savepoint inside one).
+    pub async fn begin(&mut self) -> Result<(), StoreError> {
+        with_conn!(self, c => begin_on(c).await)?;
+        Ok(())
+    }
+
+    /// Ends the transaction begun by [`DbConn::begin`]: commits when `result`
+    /// is `Ok`, rolls back when it is `Err`, and hands `result` back. A
+    /// failed commit turns into an error (and the work is rolled back).
+    pub async fn finish<T, E: From<StoreError>>(&mut self, result: Result<T, E>) -> Result<T, E> {
+        match result {
+            Ok(v) => match with_conn!(self, c => commit_on(c).await) {
+                Ok(()) => Ok(v),
+                Err(e) => {
+                    let _ = with_conn!(self, c => rollback_on(c).await);
+                    Err(E::from(StoreError::Query(e)))
+                }
+            },
+            Err(e) => {
+                if let Err(rollback) = with_conn!(self, c => rollback_on(c).await) {
+                    tracing::error!(error = %rollback, "rollback failed");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Rolls back the current transaction on purpose (dry runs).
+    pub async fn rollback(&mut self) -> Result<(), StoreError> {
+        with_conn!(self, c => rollback_on(c).await)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_choose_the_backend() {
+        assert!(matches!(
+            parse_url("postgres://u@h/db"),
+            Ok(Target::Postgres(_))
+        ));
+        assert!(matches!(
+            parse_url("postgresql://u@h/db"),
+            Ok(Target::Postgres(_))
+        ));
+        assert!(matches!(parse_url("sqlite://./x.db"), Ok(Target::Sqlite(p)) if p == "./x.db"));
+        assert!(matches!(
+            parse_url("/var/lib/clavis/clavis.db"),
+            Ok(Target::Sqlite(_))
+        ));
+        assert!(matches!(
+            parse_url("mysql://h/db"),
+            Err(StoreError::BadUrl(_))
+        ));
+        assert!(matches!(parse_url(""), Err(StoreError::BadUrl(_))));
+    }
+
+    #[test]
+    fn debug_never_prints_the_url() {
+        let db = Db::open("postgres://clavis:s3cret@127.0.0.1/clavis", 1).expect("lazy pool");
+        let shown = format!("{db:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+    }
+}

@@ -1,0 +1,95 @@
+//! `accounts`: login names bound to an identity.
+
+use crate::schema::accounts::{self, dsl};
+use crate::{DbConn, StoreError, with_conn};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+/// A login (sAMAccountName or UPN, lower-cased) bound to one identity.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = accounts)]
+#[diesel(treat_none_as_null = true, treat_none_as_default_value = false)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct Account {
+    pub login: String,
+    pub oid: String,
+    /// The source that declared it.
+    pub source: String,
+    pub enabled: bool,
+    /// Why it is disabled (`departed`, `ad_disabled`, `removed_from_source`…).
+    pub disabled_reason: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Account {
+    /// Finds an account by login (case-insensitive: logins are stored lower-cased).
+    pub async fn find(conn: &mut DbConn, login: &str) -> Result<Option<Self>, StoreError> {
+        let login = login.to_lowercase();
+        Ok(with_conn!(conn, c => dsl::accounts
+            .find(&login)
+            .select(Account::as_select())
+            .first(c)
+            .await
+            .optional())?)
+    }
+
+    /// The accounts of an identity.
+    pub async fn for_identity(conn: &mut DbConn, oid: &str) -> Result<Vec<Self>, StoreError> {
+        Ok(with_conn!(conn, c => dsl::accounts
+            .filter(dsl::oid.eq(oid))
+            .order(dsl::login.asc())
+            .select(Account::as_select())
+            .load(c)
+            .await)?)
+    }
+
+    /// The accounts of many identities.
+    pub async fn for_identities(
+        conn: &mut DbConn,
+        oids: &[String],
+    ) -> Result<Vec<Self>, StoreError> {
+        if oids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(with_conn!(conn, c => dsl::accounts
+            .filter(dsl::oid.eq_any(oids))
+            .order(dsl::login.asc())
+            .select(Account::as_select())
+            .load(c)
+            .await)?)
+    }
+
+    /// Inserts or replaces this account.
+    pub async fn upsert(&self, conn: &mut DbConn) -> Result<(), StoreError> {
+        with_conn!(conn, c => diesel::insert_into(accounts::table)
+            .values(self)
+            .on_conflict(dsl::login)
+            .do_update()
+            .set(self)
+            .execute(c)
+            .await)?;
+        Ok(())
+    }
+
+    /// Disables every enabled account of an identity; returns their logins.
+    pub async fn disable_all_for(
+        conn: &mut DbConn,
+        oid: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let logins: Vec<String> = with_conn!(conn, c => diesel::update(
+                dsl::accounts.filter(dsl::oid.eq(oid)).filter(dsl::enabled.eq(true)),
+            )
+            .set((
+                dsl::enabled.eq(false),
+                dsl::disabled_reason.eq(reason),
+                dsl::updated_at.eq(now),
+            ))
+            .returning(dsl::login)
+            .get_results(c)
+            .await)?;
+        Ok(logins)
+    }
+}

@@ -1,0 +1,78 @@
+//! `assignments`: where a person works (service, UF, FINESS), with history.
+
+use crate::schema::assignments::{self, dsl};
+use crate::{DbConn, StoreError, with_conn};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+/// One assignment. A move closes the current one (`is_current = false`,
+/// `ended_at` set) and opens a new one: history is never deleted.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = assignments)]
+#[diesel(treat_none_as_null = true, treat_none_as_default_value = false)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct Assignment {
+    pub id: String,
+    pub oid: String,
+    pub service: Option<String>,
+    pub uf: Option<String>,
+    pub finess: Option<String>,
+    pub start_date: Option<String>,
+    pub end_date: Option<String>,
+    pub is_current: bool,
+    pub recorded_at: i64,
+    pub ended_at: Option<i64>,
+}
+
+impl Assignment {
+    /// All assignments of an identity, newest first.
+    pub async fn for_identity(conn: &mut DbConn, oid: &str) -> Result<Vec<Self>, StoreError> {
+        Ok(with_conn!(conn, c => dsl::assignments
+            .filter(dsl::oid.eq(oid))
+            .order((dsl::recorded_at.desc(), dsl::id.asc()))
+            .select(Assignment::as_select())
+            .load(c)
+            .await)?)
+    }
+
+    /// The current assignment of an identity, if any.
+    pub async fn current(conn: &mut DbConn, oid: &str) -> Result<Option<Self>, StoreError> {
+        Ok(with_conn!(conn, c => dsl::assignments
+            .filter(dsl::oid.eq(oid))
+            .filter(dsl::is_current.eq(true))
+            .select(Assignment::as_select())
+            .first(c)
+            .await
+            .optional())?)
+    }
+
+    /// The current assignments of many identities.
+    pub async fn current_for(conn: &mut DbConn, oids: &[String]) -> Result<Vec<Self>, StoreError> {
+        if oids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(with_conn!(conn, c => dsl::assignments
+            .filter(dsl::oid.eq_any(oids))
+            .filter(dsl::is_current.eq(true))
+            .select(Assignment::as_select())
+            .load(c)
+            .await)?)
+    }
+
+    /// Inserts a new assignment.
+    pub async fn insert(&self, conn: &mut DbConn) -> Result<(), StoreError> {
+        with_conn!(conn, c => diesel::insert_into(assignments::table).values(self).execute(c).await)?;
+        Ok(())
+    }
+
+    /// Closes the current assignment of an identity at `now`.
+    pub async fn close_current(conn: &mut DbConn, oid: &str, now: i64) -> Result<(), StoreError> {
+        with_conn!(conn, c => diesel::update(
+                dsl::assignments.filter(dsl::oid.eq(oid)).filter(dsl::is_current.eq(true)),
+            )
+            .set((dsl::is_current.eq(false), dsl::ended_at.eq(Some(now))))
+            .execute(c)
+            .await)?;
+        Ok(())
+    }
+}

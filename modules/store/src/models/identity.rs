@@ -1,0 +1,171 @@
+//! `identities`: the reconciled golden record of each person.
+
+use crate::schema::identities::{self, dsl};
+use crate::{DbConn, StoreError, with_conn};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+/// One identity as stored. Lists (`birth_given_names`, `professions`) are
+/// JSON arrays; the directory crate gives the typed view.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = identities)]
+#[diesel(treat_none_as_null = true, treat_none_as_default_value = false)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct IdentityRow {
+    pub oid: String,
+    pub status: String,
+    pub birth_family_name: String,
+    pub used_family_name: Option<String>,
+    pub birth_given_names: String,
+    pub birth_date: Option<String>,
+    pub birth_place: Option<String>,
+    pub birth_country: Option<String>,
+    pub sex: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub rpps: Option<String>,
+    pub adeli: Option<String>,
+    pub contract_type: Option<String>,
+    pub arrival_date: Option<String>,
+    pub departure_date: Option<String>,
+    pub professions: String,
+    pub search_text: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub status_changed_at: i64,
+}
+
+/// Filters for listing identities.
+#[derive(Debug, Clone, Default)]
+pub struct IdentityFilter {
+    /// Only this status.
+    pub status: Option<String>,
+    /// Every word must appear in the normalised search text.
+    pub search_words: Vec<String>,
+    /// Page size.
+    pub limit: i64,
+    /// Rows to skip.
+    pub offset: i64,
+}
+
+impl IdentityRow {
+    /// Finds an identity by oid.
+    pub async fn find(conn: &mut DbConn, oid: &str) -> Result<Option<Self>, StoreError> {
+        Ok(with_conn!(conn, c => dsl::identities
+            .find(oid)
+            .select(IdentityRow::as_select())
+            .first(c)
+            .await
+            .optional())?)
+    }
+
+    /// Finds identities by oid, in any order.
+    pub async fn find_many(conn: &mut DbConn, oids: &[String]) -> Result<Vec<Self>, StoreError> {
+        if oids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(with_conn!(conn, c => dsl::identities
+            .filter(dsl::oid.eq_any(oids))
+            .select(IdentityRow::as_select())
+            .load(c)
+            .await)?)
+    }
+
+    /// Identities born on `date` (`YYYY-MM-DD`): the candidate set for
+    /// matching by identity traits.
+    pub async fn born_on(conn: &mut DbConn, date: &str) -> Result<Vec<Self>, StoreError> {
+        Ok(with_conn!(conn, c => dsl::identities
+            .filter(dsl::birth_date.eq(date))
+            .select(IdentityRow::as_select())
+            .load(c)
+            .await)?)
+    }
+
+    /// Identities holding this RPPS.
+    pub async fn with_rpps(conn: &mut DbConn, rpps: &str) -> Result<Vec<Self>, StoreError> {
+        Ok(with_conn!(conn, c => dsl::identities
+            .filter(dsl::rpps.eq(rpps))
+            .select(IdentityRow::as_select())
+            .load(c)
+            .await)?)
+    }
+
+    /// Identities whose scheduled dates call for a status change on `today`
+    /// (`YYYY-MM-DD`): pending ones whose arrival date is reached, and
+    /// non-departed ones whose departure date is reached.
+    pub async fn due_for_transition(
+        conn: &mut DbConn,
+        today: &str,
+    ) -> Result<Vec<Self>, StoreError> {
+        Ok(with_conn!(conn, c => dsl::identities
+            .filter(
+                dsl::status.eq("pending").and(dsl::arrival_date.le(today))
+                    .or(dsl::status.ne("departed").and(dsl::departure_date.le(today))),
+            )
+            .select(IdentityRow::as_select())
+            .load(c)
+            .await)?)
+    }
+
+    /// Lists identities, sorted by family then given names.
+    pub async fn list(conn: &mut DbConn, filter: &IdentityFilter) -> Result<Vec<Self>, StoreError> {
+        let patterns: Vec<String> = filter
+            .search_words
+            .iter()
+            .map(|w| format!("%{}%", escape_like(w)))
+            .collect();
+        Ok(with_conn!(conn, c => {
+            let mut q = dsl::identities.select(IdentityRow::as_select()).into_boxed();
+            if let Some(s) = &filter.status {
+                q = q.filter(dsl::status.eq(s.clone()));
+            }
+            for p in &patterns {
+                q = q.filter(dsl::search_text.like(p.clone()).escape('\\'));
+            }
+            q.order((dsl::birth_family_name.asc(), dsl::birth_given_names.asc(), dsl::oid.asc()))
+                .limit(filter.limit)
+                .offset(filter.offset)
+                .load(c)
+                .await
+        })?)
+    }
+
+    /// Counts identities by status.
+    pub async fn count_by_status(conn: &mut DbConn) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(with_conn!(conn, c => dsl::identities
+            .group_by(dsl::status)
+            .select((dsl::status, diesel::dsl::count_star()))
+            .load(c)
+            .await)?)
+    }
+
+    /// Inserts new identities.
+    pub async fn insert_all(conn: &mut DbConn, rows: &[IdentityRow]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        // One statement per row: diesel-async has no multi-row INSERT for SQLite.
+        for row in rows {
+            with_conn!(conn, c => diesel::insert_into(identities::table).values(row).execute(c).await)?;
+        }
+        Ok(())
+    }
+
+    /// Writes every column of this identity.
+    pub async fn update(&self, conn: &mut DbConn) -> Result<(), StoreError> {
+        with_conn!(conn, c => diesel::update(dsl::identities.find(&self.oid)).set(self).execute(c).await)?;
+        Ok(())
+    }
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern with `\` as escape.
+fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
+}

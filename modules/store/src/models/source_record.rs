@@ -1,0 +1,185 @@
+//! `source_records`: what each source says about each person, raw.
+
+use crate::schema::source_records::{self, dsl};
+use crate::{DbConn, StoreError, with_conn};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+/// One record of one source, keyed by (source, external id).
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = source_records)]
+#[diesel(treat_none_as_null = true, treat_none_as_default_value = false)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct SourceRecordRow {
+    pub source: String,
+    pub external_id: String,
+    /// The identity it is linked to; `None` while unmatched or in a case.
+    pub oid: Option<String>,
+    /// Where it came from: an LDAP DN or `file:line`.
+    pub entry_ref: String,
+    pub join_key: Option<String>,
+    /// The mapped attributes, as JSON.
+    pub attributes: String,
+    /// SHA-256 of `attributes`: an unchanged entry is skipped cheaply.
+    pub content_hash: String,
+    /// Listed by the source in its last full run.
+    pub present: bool,
+    /// Consecutive full runs that did not list it.
+    pub missing_runs: i32,
+    pub first_seen_at: i64,
+    pub last_seen_at: i64,
+    pub last_run_id: String,
+}
+
+impl SourceRecordRow {
+    /// The records of `source` with these external ids.
+    pub async fn find_many(
+        conn: &mut DbConn,
+        source: &str,
+        ids: &[String],
+    ) -> Result<Vec<Self>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(with_conn!(conn, c => dsl::source_records
+            .filter(dsl::source.eq(source))
+            .filter(dsl::external_id.eq_any(ids))
+            .select(SourceRecordRow::as_select())
+            .load(c)
+            .await)?)
+    }
+
+    /// One record.
+    pub async fn find(
+        conn: &mut DbConn,
+        source: &str,
+        external_id: &str,
+    ) -> Result<Option<Self>, StoreError> {
+        Ok(with_conn!(conn, c => dsl::source_records
+            .find((source, external_id))
+            .select(SourceRecordRow::as_select())
+            .first(c)
+            .await
+            .optional())?)
+    }
+
+    /// Linked records of other sources sharing this join key.
+    pub async fn linked_with_join_key(
+        conn: &mut DbConn,
+        source: &str,
+        key: &str,
+    ) -> Result<Vec<Self>, StoreError> {
+        Ok(with_conn!(conn, c => dsl::source_records
+            .filter(dsl::join_key.eq(key))
+            .filter(dsl::source.ne(source))
+            .filter(dsl::oid.is_not_null())
+            .select(SourceRecordRow::as_select())
+            .load(c)
+            .await)?)
+    }
+
+    /// Unlinked records of other sources sharing this join key (they were
+    /// waiting for this side to arrive).
+    pub async fn unlinked_with_join_key(
+        conn: &mut DbConn,
+        source: &str,
+        key: &str,
+    ) -> Result<Vec<Self>, StoreError> {
+        Ok(with_conn!(conn, c => dsl::source_records
+            .filter(dsl::join_key.eq(key))
+            .filter(dsl::source.ne(source))
+            .filter(dsl::oid.is_null())
+            .select(SourceRecordRow::as_select())
+            .load(c)
+            .await)?)
+    }
+
+    /// Every record linked to an identity.
+    pub async fn for_identity(conn: &mut DbConn, oid: &str) -> Result<Vec<Self>, StoreError> {
+        Ok(with_conn!(conn, c => dsl::source_records
+            .filter(dsl::oid.eq(oid))
+            .order((dsl::source.asc(), dsl::external_id.asc()))
+            .select(SourceRecordRow::as_select())
+            .load(c)
+            .await)?)
+    }
+
+    /// Every record linked to any of these identities.
+    pub async fn for_identities(
+        conn: &mut DbConn,
+        oids: &[String],
+    ) -> Result<Vec<Self>, StoreError> {
+        if oids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(with_conn!(conn, c => dsl::source_records
+            .filter(dsl::oid.eq_any(oids))
+            .order((dsl::source.asc(), dsl::external_id.asc()))
+            .select(SourceRecordRow::as_select())
+            .load(c)
+            .await)?)
+    }
+
+    /// Records of `source` still marked present that the full run `run_id`
+    /// did not see.
+    pub async fn not_seen_in_run(
+        conn: &mut DbConn,
+        source: &str,
+        run_id: &str,
+    ) -> Result<Vec<Self>, StoreError> {
+        Ok(with_conn!(conn, c => dsl::source_records
+            .filter(dsl::source.eq(source))
+            .filter(dsl::last_run_id.ne(run_id))
+            .select(SourceRecordRow::as_select())
+            .load(c)
+            .await)?)
+    }
+
+    /// Marks records as seen by run `run_id` at `now` (unchanged entries).
+    pub async fn touch(
+        conn: &mut DbConn,
+        source: &str,
+        ids: &[String],
+        run_id: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        with_conn!(conn, c => diesel::update(
+                dsl::source_records
+                    .filter(dsl::source.eq(source))
+                    .filter(dsl::external_id.eq_any(ids)),
+            )
+            .set((
+                dsl::last_run_id.eq(run_id),
+                dsl::last_seen_at.eq(now),
+                dsl::present.eq(true),
+                dsl::missing_runs.eq(0),
+            ))
+            .execute(c)
+            .await)?;
+        Ok(())
+    }
+
+    /// Inserts or replaces this record.
+    pub async fn upsert(&self, conn: &mut DbConn) -> Result<(), StoreError> {
+        with_conn!(conn, c => diesel::insert_into(source_records::table)
+            .values(self)
+            .on_conflict((dsl::source, dsl::external_id))
+            .do_update()
+            .set(self)
+            .execute(c)
+            .await)?;
+        Ok(())
+    }
+
+    /// Counts records per source: (source, total, linked).
+    pub async fn count_by_source(conn: &mut DbConn) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(with_conn!(conn, c => dsl::source_records
+            .group_by(dsl::source)
+            .select((dsl::source, diesel::dsl::count_star()))
+            .load(c)
+            .await)?)
+    }
+}

@@ -1,0 +1,111 @@
+//! `sync_runs` and `sync_cursors`: the history and position of each source.
+
+use crate::schema::sync_cursors::{self, dsl as cdsl};
+use crate::schema::sync_runs::{self, dsl};
+use crate::{DbConn, StoreError, with_conn};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+/// One run of one source.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = sync_runs)]
+#[diesel(treat_none_as_null = true, treat_none_as_default_value = false)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct SyncRunRow {
+    pub id: String,
+    pub source: String,
+    /// `full` or `incremental`.
+    pub mode: String,
+    /// `running`, `succeeded`, `failed`.
+    pub status: String,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub seen: i32,
+    pub created: i32,
+    pub updated: i32,
+    pub unchanged: i32,
+    pub departed: i32,
+    pub cases_opened: i32,
+    pub rejected: i32,
+    pub unmatched: i32,
+    /// JSON array of rejections `{entry, field, message}`.
+    pub rejections: String,
+    pub error: Option<String>,
+}
+
+impl SyncRunRow {
+    /// Inserts or replaces this run.
+    pub async fn save(&self, conn: &mut DbConn) -> Result<(), StoreError> {
+        with_conn!(conn, c => diesel::insert_into(sync_runs::table)
+            .values(self)
+            .on_conflict(dsl::id)
+            .do_update()
+            .set(self)
+            .execute(c)
+            .await)?;
+        Ok(())
+    }
+
+    /// Runs, newest first.
+    pub async fn list(
+        conn: &mut DbConn,
+        source: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Self>, StoreError> {
+        Ok(with_conn!(conn, c => {
+            let mut q = dsl::sync_runs.select(SyncRunRow::as_select()).into_boxed();
+            if let Some(s) = source {
+                q = q.filter(dsl::source.eq(s.to_string()));
+            }
+            q.order((dsl::started_at.desc(), dsl::id.desc())).limit(limit).load(c).await
+        })?)
+    }
+
+    /// A run by id.
+    pub async fn find(conn: &mut DbConn, id: &str) -> Result<Option<Self>, StoreError> {
+        Ok(with_conn!(conn, c => dsl::sync_runs
+            .find(id)
+            .select(SyncRunRow::as_select())
+            .first(c)
+            .await
+            .optional())?)
+    }
+}
+
+/// Where a source's incremental sync resumes.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = sync_cursors)]
+#[diesel(treat_none_as_null = true, treat_none_as_default_value = false)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct SyncCursor {
+    pub source: String,
+    /// Highest change marker seen (`modifyTimestamp` or `uSNChanged`).
+    pub cursor_value: Option<String>,
+    pub last_full_at: Option<i64>,
+    pub full_runs: i32,
+    pub updated_at: i64,
+}
+
+impl SyncCursor {
+    /// The cursor of a source.
+    pub async fn find(conn: &mut DbConn, source: &str) -> Result<Option<Self>, StoreError> {
+        Ok(with_conn!(conn, c => cdsl::sync_cursors
+            .find(source)
+            .select(SyncCursor::as_select())
+            .first(c)
+            .await
+            .optional())?)
+    }
+
+    /// Inserts or replaces the cursor.
+    pub async fn save(&self, conn: &mut DbConn) -> Result<(), StoreError> {
+        with_conn!(conn, c => diesel::insert_into(sync_cursors::table)
+            .values(self)
+            .on_conflict(cdsl::source)
+            .do_update()
+            .set(self)
+            .execute(c)
+            .await)?;
+        Ok(())
+    }
+}

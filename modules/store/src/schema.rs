@@ -1,0 +1,180 @@
+// @generated automatically by Diesel CLI.
+
+diesel::table! {
+    accounts (login) {
+        login -> Text,
+        oid -> Text,
+        source -> Text,
+        enabled -> Bool,
+        disabled_reason -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    api_tokens (id) {
+        id -> Text,
+        name -> Text,
+        token_hash -> Text,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    assignments (id) {
+        id -> Text,
+        oid -> Text,
+        service -> Nullable<Text>,
+        uf -> Nullable<Text>,
+        finess -> Nullable<Text>,
+        start_date -> Nullable<Text>,
+        end_date -> Nullable<Text>,
+        is_current -> Bool,
+        recorded_at -> BigInt,
+        ended_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    audit_events (seq) {
+        seq -> BigInt,
+        id -> Text,
+        occurred_at -> BigInt,
+        actor -> Text,
+        action -> Text,
+        target -> Nullable<Text>,
+        changes -> Text,
+        source -> Nullable<Text>,
+        sync_run_id -> Nullable<Text>,
+        client_addr -> Nullable<Text>,
+        prev_hash -> Text,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    audit_head (id) {
+        id -> Integer,
+        seq -> BigInt,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    identities (oid) {
+        oid -> Text,
+        status -> Text,
+        birth_family_name -> Text,
+        used_family_name -> Nullable<Text>,
+        birth_given_names -> Text,
+        birth_date -> Nullable<Text>,
+        birth_place -> Nullable<Text>,
+        birth_country -> Nullable<Text>,
+        sex -> Nullable<Text>,
+        email -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        rpps -> Nullable<Text>,
+        adeli -> Nullable<Text>,
+        contract_type -> Nullable<Text>,
+        arrival_date -> Nullable<Text>,
+        departure_date -> Nullable<Text>,
+        professions -> Text,
+        search_text -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        status_changed_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    lifecycle_events (id) {
+        id -> Text,
+        oid -> Text,
+        kind -> Text,
+        reason -> Text,
+        occurred_at -> BigInt,
+        sync_run_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    reconciliation_cases (id) {
+        id -> Text,
+        source -> Text,
+        external_id -> Text,
+        entry_ref -> Text,
+        reason -> Text,
+        candidates -> Text,
+        status -> Text,
+        resolution -> Nullable<Text>,
+        resolved_by -> Nullable<Text>,
+        opened_at -> BigInt,
+        resolved_at -> Nullable<BigInt>,
+        sync_run_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    source_records (source, external_id) {
+        source -> Text,
+        external_id -> Text,
+        oid -> Nullable<Text>,
+        entry_ref -> Text,
+        join_key -> Nullable<Text>,
+        attributes -> Text,
+        content_hash -> Text,
+        present -> Bool,
+        missing_runs -> Integer,
+        first_seen_at -> BigInt,
+        last_seen_at -> BigInt,
+        last_run_id -> Text,
+    }
+}
+
+diesel::table! {
+    sync_cursors (source) {
+        source -> Text,
+        cursor_value -> Nullable<Text>,
+        last_full_at -> Nullable<BigInt>,
+        full_runs -> Integer,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    sync_runs (id) {
+        id -> Text,
+        source -> Text,
+        mode -> Text,
+        status -> Text,
+        started_at -> BigInt,
+        finished_at -> Nullable<BigInt>,
+        seen -> Integer,
+        created -> Integer,
+        updated -> Integer,
+        unchanged -> Integer,
+        departed -> Integer,
+        cases_opened -> Integer,
+        rejected -> Integer,
+        unmatched -> Integer,
+        rejections -> Text,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    accounts,
+    api_tokens,
+    assignments,
+    audit_events,
+    audit_head,
+    identities,
+    lifecycle_events,
+    reconciliation_cases,
+    source_records,
+    sync_cursors,
+    sync_runs,
+);

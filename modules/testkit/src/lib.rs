@@ -1,0 +1,34 @@
+//! Test-only helpers for Clavis (a dev-dependency, never shipped).
+//!
+//! - [`db`]: a fresh database per test, on SQLite (temp file) or on the
+//!   PostgreSQL server started by `scripts/test` (`CLAVIS_TEST_PG_URL`).
+//! - [`slapd`]: a throwaway OpenLDAP server on a free loopback port, with a
+//!   small schema carrying HR and Active-Directory-like attributes.
+//!
+//! Whatever a helper starts, it stops when dropped.
+
+pub mod db;
+pub mod slapd;
+
+/// Polls `check` until it returns true or `timeout` passes. Servers are
+/// waited for this way, never with a fixed sleep.
+pub fn wait_until(timeout: std::time::Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if check() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bound then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("the loopback interface can always give a free port")
+}

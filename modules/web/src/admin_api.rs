@@ -1,0 +1,133 @@
+//! The admin JSON API: identities, reconciliation cases, sync runs.
+//! Every request needs `Authorization: Bearer <token>` (see
+//! `clavis api-token create`). Interactive admin login comes later.
+
+use crate::AppState;
+use crate::error::ApiError;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use clavis_directory::service;
+use serde::Deserialize;
+use serde_json::json;
+
+/// Checks the bearer token; returns the token's name.
+async fn require_token(state: &AppState, req: &HttpRequest) -> Result<String, ApiError> {
+    let presented = req
+        .headers()
+        .get("Authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or(ApiError::Unauthorized)?;
+    let mut conn = state.db.conn().await?;
+    match crate::tokens::authenticate(&mut conn, presented, state.clock.now()).await? {
+        Some(name) => Ok(name),
+        None => {
+            let addr = req
+                .peer_addr()
+                .map(|a| a.ip().to_string())
+                .unwrap_or_default();
+            tracing::warn!(client.addr = %addr, "admin API: token refused");
+            Err(ApiError::Unauthorized)
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+    search: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+#[get("/admin/api/identities")]
+async fn identities(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    require_token(&state, &req).await?;
+    if let Some(s) = &q.status {
+        s.parse::<clavis_core::LifecycleStatus>()
+            .map_err(ApiError::BadRequest)?;
+    }
+    let limit = q.limit.unwrap_or(100);
+    let list = service::list_identities(
+        &state.db,
+        q.status.as_deref(),
+        q.search.as_deref(),
+        limit,
+        q.offset.unwrap_or(0),
+    )
+    .await?;
+    Ok(HttpResponse::Ok()
+        .json(json!({"items": list, "limit": limit, "offset": q.offset.unwrap_or(0)})))
+}
+
+#[get("/admin/api/identities/{key}")]
+async fn identity(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    require_token(&state, &req).await?;
+    let detail = service::show_identity(&state.db, &key).await?;
+    Ok(HttpResponse::Ok().json(detail))
+}
+
+#[derive(Debug, Deserialize)]
+struct CasesQuery {
+    all: Option<bool>,
+}
+
+#[get("/admin/api/cases")]
+async fn cases(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<CasesQuery>,
+) -> Result<HttpResponse, ApiError> {
+    require_token(&state, &req).await?;
+    let list = service::list_cases(&state.db, q.all.unwrap_or(false)).await?;
+    Ok(HttpResponse::Ok().json(json!({"items": list})))
+}
+
+#[get("/admin/api/cases/{id}")]
+async fn case(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    require_token(&state, &req).await?;
+    Ok(HttpResponse::Ok().json(service::show_case(&state.db, &id).await?))
+}
+
+#[derive(Debug, Deserialize)]
+struct RunsQuery {
+    source: Option<String>,
+    limit: Option<i64>,
+}
+
+#[get("/admin/api/sync-runs")]
+async fn sync_runs(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<RunsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    require_token(&state, &req).await?;
+    let runs = service::list_sync_runs(
+        &state.db,
+        q.source.as_deref(),
+        q.limit.unwrap_or(50).clamp(1, 1000),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({"items": runs})))
+}
+
+/// Registers the admin API routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(identities)
+        .service(identity)
+        .service(cases)
+        .service(case)
+        .service(sync_runs);
+}

@@ -1,0 +1,66 @@
+//! The HTTP surface of Clavis (actix-web).
+//!
+//! Handlers are thin: they parse input, call one service of a capability
+//! crate and map the result. Each area exposes `configure`; [`build_app`]
+//! assembles them for both `clavis serve` and the tests.
+//!
+//! Today: `/healthz`, `/readyz`, and the admin JSON API under
+//! `/admin/api/` protected by API tokens (`Authorization: Bearer …`).
+
+pub mod admin_api;
+pub mod error;
+pub mod health;
+pub mod tokens;
+
+use actix_web::web;
+use clavis_core::Clock;
+use clavis_directory::DirectoryConfig;
+use clavis_directory::lifecycle::Subscribers;
+use clavis_store::Db;
+use std::sync::Arc;
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The database.
+    pub db: Db,
+    /// The directory configuration.
+    pub directory: Arc<DirectoryConfig>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Lifecycle subscribers (for operator actions that change identities).
+    pub subscribers: Subscribers,
+}
+
+/// Registers every route on `cfg` (used by `serve` and by tests).
+pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(web::Data::new(state))
+            .app_data(web::JsonConfig::default().limit(64 * 1024))
+            .configure(health::configure)
+            .configure(admin_api::configure);
+    }
+}
+
+/// The application, for `HttpServer::new(move || build_app(state.clone()))`
+/// and `actix_web::test::init_service(build_app(state))`.
+pub fn build_app(
+    state: AppState,
+) -> actix_web::App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    actix_web::App::new()
+        .wrap(
+            actix_web::middleware::DefaultHeaders::new()
+                .add(("X-Content-Type-Options", "nosniff"))
+                .add(("Referrer-Policy", "no-referrer"))
+                .add(("Cache-Control", "no-store")),
+        )
+        .configure(configure(state))
+}

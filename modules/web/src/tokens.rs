@@ -1,0 +1,145 @@
+//! Admin API tokens: random 256-bit secrets shown once; only their SHA-256
+//! is stored. A token is looked up by its hash and compared in constant
+//! time; every failure gives the same answer.
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use clavis_audit::AuditEvent;
+use clavis_core::Secret;
+use clavis_store::models::ApiToken;
+use clavis_store::{DbConn, StoreError};
+use rand::RngCore;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+/// Every token starts with this, so leaked tokens are easy to grep for.
+pub const TOKEN_PREFIX: &str = "clv_";
+
+/// Errors issuing tokens.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// A token with this name exists.
+    #[error("an API token named {0:?} already exists")]
+    NameTaken(String),
+    /// The name is not usable.
+    #[error("token name {0:?} must be 1-64 letters, digits, '-', '_' or '.'")]
+    BadName(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<clavis_audit::AuditError> for TokenError {
+    fn from(e: clavis_audit::AuditError) -> Self {
+        match e {
+            clavis_audit::AuditError::Store(s) => TokenError::Store(s),
+        }
+    }
+}
+
+fn hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Creates a token named `name`; returns the secret (shown once).
+pub async fn create(
+    conn: &mut DbConn,
+    name: &str,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<Secret<String>, TokenError> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(TokenError::BadName(name.to_string()));
+    }
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let token = format!(
+        "{TOKEN_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    );
+    conn.begin().await?;
+    let r: Result<(), TokenError> = async {
+        if ApiToken::find_by_name(conn, name).await?.is_some() {
+            return Err(TokenError::NameTaken(name.to_string()));
+        }
+        ApiToken {
+            id: clavis_core::ids::new_record_id(),
+            name: name.to_string(),
+            token_hash: hash(&token),
+            created_at: now.timestamp(),
+            last_used_at: None,
+            revoked_at: None,
+        }
+        .insert(conn)
+        .await?;
+        clavis_audit::append(
+            conn,
+            now,
+            vec![AuditEvent::new(
+                actor,
+                "api_token.created",
+                Some(name.to_string()),
+                json!({}),
+            )],
+        )
+        .await?;
+        Ok(())
+    }
+    .await;
+    conn.finish(r).await?;
+    Ok(Secret::new(token))
+}
+
+/// Revokes a token; returns whether one was live.
+pub async fn revoke(
+    conn: &mut DbConn,
+    name: &str,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, TokenError> {
+    conn.begin().await?;
+    let r: Result<bool, TokenError> = async {
+        let done = ApiToken::revoke(conn, name, now.timestamp()).await?;
+        if done {
+            clavis_audit::append(
+                conn,
+                now,
+                vec![AuditEvent::new(
+                    actor,
+                    "api_token.revoked",
+                    Some(name.to_string()),
+                    json!({}),
+                )],
+            )
+            .await?;
+        }
+        Ok(done)
+    }
+    .await;
+    conn.finish(r).await
+}
+
+/// The name of the live token `presented`, if it is one.
+pub async fn authenticate(
+    conn: &mut DbConn,
+    presented: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, StoreError> {
+    if !presented.starts_with(TOKEN_PREFIX) || presented.len() > 128 {
+        return Ok(None);
+    }
+    let h = hash(presented);
+    let Some(tok) = ApiToken::find_live_by_hash(conn, &h).await? else {
+        return Ok(None);
+    };
+    if !clavis_core::secret::constant_time_eq(tok.token_hash.as_bytes(), h.as_bytes()) {
+        return Ok(None);
+    }
+    ApiToken::mark_used(conn, &tok.id, now.timestamp()).await?;
+    Ok(Some(tok.name))
+}

@@ -1,0 +1,690 @@
+//! `clavis`: the identity appliance's single binary.
+//!
+//! This file is the CLI and start-up only: it loads the configuration,
+//! opens the database and calls the capability crates. No business logic.
+
+mod config;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use clavis_core::{Clock, SystemClock};
+use clavis_directory::service::{self, Resolution};
+use clavis_directory::{SyncEngine, SyncOptions, SyncReport};
+use clavis_store::{Db, migrate};
+use config::Config;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "clavis",
+    version,
+    about = "Clavis — annuaire d'identités, 2FA, SSO et OIDC pour l'hôpital"
+)]
+struct Cli {
+    /// Configuration file (default: the embedded default, SQLite under ./clavis-data).
+    #[arg(long, global = true, env = "CLAVIS_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the appliance (HTTP, periodic syncs, lifecycle).
+    Serve,
+    /// Apply pending database migrations.
+    Migrate,
+    /// Check a configuration file and list every problem.
+    CheckConfig {
+        /// The file to check (default: --config).
+        file: Option<PathBuf>,
+    },
+    /// Print the documented example configuration.
+    PrintDefaultConfig,
+    /// Synchronise directory sources.
+    Sync(SyncArgs),
+    /// Look at identities.
+    #[command(subcommand)]
+    Identity(IdentityCmd),
+    /// Reconciliation cases waiting for an operator.
+    #[command(subcommand)]
+    Cases(CasesCmd),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+    /// Admin API tokens.
+    #[command(subcommand, name = "api-token")]
+    ApiToken(TokenCmd),
+}
+
+#[derive(Debug, Args)]
+struct SyncArgs {
+    /// Only this source (default: every source, in order).
+    #[arg(long)]
+    source: Option<String>,
+    /// Read everything (detects departures by disappearance).
+    #[arg(long)]
+    full: bool,
+    /// Compute and report without writing anything.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum IdentityCmd {
+    /// List identities.
+    List {
+        /// pending | active | suspended | departed
+        #[arg(long)]
+        status: Option<String>,
+        /// Words to find in names, RPPS, email or login.
+        #[arg(long)]
+        search: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long, default_value_t = 0)]
+        offset: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one identity by oid, RPPS or login.
+    Show {
+        key: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CasesCmd {
+    /// List open cases (--all for resolved ones too).
+    List {
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a case with its candidates.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Decide a case: link the record to an identity, or create a new one.
+    Resolve {
+        id: String,
+        /// The identity (oid, RPPS or login) the record belongs to.
+        #[arg(long, conflicts_with = "new", required_unless_present = "new")]
+        link: Option<String>,
+        /// The record is a new person.
+        #[arg(long)]
+        new: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCmd {
+    /// Walk the hash chain and name the first broken link.
+    Verify {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCmd {
+    /// Create a token (printed once; only its hash is stored).
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+    /// Revoke a token.
+    Revoke {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+/// French first; `LANG=en…` gives English.
+fn t(fr: &'static str, en: &'static str) -> &'static str {
+    let english = std::env::var("CLAVIS_LANG")
+        .or_else(|_| std::env::var("LANG"))
+        .map(|l| l.starts_with("en"))
+        .unwrap_or(false);
+    if english { en } else { fr }
+}
+
+fn operator() -> String {
+    format!(
+        "cli:{}",
+        std::env::var("SUDO_USER")
+            .or_else(|_| std::env::var("USER"))
+            .unwrap_or_else(|_| "unknown".into())
+    )
+}
+
+fn init_logging(cfg: &Config, quiet: bool) {
+    let level = if quiet {
+        "warn".to_string()
+    } else {
+        cfg.log.level.clone()
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CLAVIS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if cfg.log.format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+async fn open_db(cfg: &Config, migrate_first: bool) -> Result<Db> {
+    let url = cfg.database_url();
+    let db = Db::open(&url, cfg.database.max_connections.unwrap_or(8))
+        .context("database configuration")?;
+    if migrate_first {
+        migrate::run_pending(&db)
+            .await
+            .context("database migration")?;
+    }
+    Ok(db)
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{} {e:#}", t("erreur :", "error:"));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn run(cli: Cli) -> Result<std::process::ExitCode> {
+    use std::process::ExitCode;
+    if let Command::PrintDefaultConfig = cli.command {
+        print!("{}", config::EXAMPLE);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Command::CheckConfig { file } = &cli.command {
+        let Some(path) = file.clone().or(cli.config.clone()) else {
+            bail!(
+                "{}",
+                t("indiquez le fichier à vérifier", "name the file to check")
+            );
+        };
+        return match config::load(Some(&path)) {
+            Ok(_) => {
+                println!(
+                    "{}: {}",
+                    path.display(),
+                    t("configuration valide", "configuration is valid")
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprint!("{e}");
+                Ok(ExitCode::from(2))
+            }
+        };
+    }
+    let cfg = match config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprint!("{e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let quiet = !matches!(cli.command, Command::Serve | Command::Migrate);
+    init_logging(&cfg, quiet);
+    if let Command::Serve = cli.command {
+        return actix_web::rt::System::new()
+            .block_on(serve(cfg))
+            .map(|_| ExitCode::SUCCESS);
+    }
+    runtime()?.block_on(async move {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        match cli.command {
+            Command::Migrate => {
+                let db = open_db(&cfg, false).await?;
+                let done = migrate::run_pending(&db).await?;
+                println!(
+                    "{} {}",
+                    done.len(),
+                    t("migration(s) appliquée(s)", "migration(s) applied")
+                );
+            }
+            Command::Sync(args) => return sync(&cfg, clock, args).await,
+            Command::Identity(IdentityCmd::List {
+                status,
+                search,
+                limit,
+                offset,
+                json,
+            }) => {
+                if let Some(s) = &status {
+                    s.parse::<clavis_core::LifecycleStatus>()
+                        .map_err(anyhow::Error::msg)?;
+                }
+                let db = open_db(&cfg, true).await?;
+                let list = service::list_identities(
+                    &db,
+                    status.as_deref(),
+                    search.as_deref(),
+                    limit,
+                    offset,
+                )
+                .await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&list)?);
+                } else {
+                    for i in &list {
+                        println!(
+                            "{}  {:<9}  {} {}  {}  {}  {}",
+                            i.oid,
+                            i.status,
+                            i.used_family_name
+                                .as_deref()
+                                .unwrap_or(&i.birth_family_name),
+                            i.birth_given_names
+                                .first()
+                                .map(String::as_str)
+                                .unwrap_or(""),
+                            i.birth_date.as_deref().unwrap_or("-"),
+                            i.rpps.as_deref().unwrap_or("-"),
+                            i.logins.join(","),
+                        );
+                    }
+                    eprintln!("{} {}", list.len(), t("identité(s)", "identities"));
+                }
+            }
+            Command::Identity(IdentityCmd::Show { key, json }) => {
+                let db = open_db(&cfg, true).await?;
+                let d = service::show_identity(&db, &key).await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&d)?);
+                } else {
+                    let i = &d.identity;
+                    println!("oid              {}", i.oid);
+                    println!("{}           {}", t("statut", "status"), i.status);
+                    println!(
+                        "{} {}",
+                        t("nom de naissance", "birth name      "),
+                        i.birth_family_name
+                    );
+                    println!(
+                        "{}   {}",
+                        t("nom d'usage   ", "used name     "),
+                        i.used_family_name.as_deref().unwrap_or("-")
+                    );
+                    println!(
+                        "{}          {}",
+                        t("prénoms", "given  "),
+                        i.birth_given_names.join(", ")
+                    );
+                    println!(
+                        "{} {}",
+                        t("né(e) le        ", "born            "),
+                        i.birth_date.as_deref().unwrap_or("-")
+                    );
+                    println!("RPPS             {}", i.rpps.as_deref().unwrap_or("-"));
+                    println!(
+                        "{}  {}",
+                        t("identifiant nat.", "national id     "),
+                        i.national_id.as_deref().unwrap_or("-")
+                    );
+                    println!(
+                        "{}          {}",
+                        t("comptes", "logins "),
+                        i.logins.join(", ")
+                    );
+                    println!(
+                        "{}          {}",
+                        t("contrat", "contract"),
+                        i.contract_type.as_deref().unwrap_or("-")
+                    );
+                    println!(
+                        "{}  {} → {}",
+                        t("arrivée/départ  ", "arrival/departure"),
+                        i.arrival_date.as_deref().unwrap_or("-"),
+                        i.departure_date.as_deref().unwrap_or("-")
+                    );
+                    for s in &i.sources {
+                        println!("source           {} / {}", s.source, s.external_id);
+                    }
+                }
+            }
+            Command::Cases(cmd) => {
+                let db = open_db(&cfg, true).await?;
+                match cmd {
+                    CasesCmd::List { all, json } => {
+                        let list = service::list_cases(&db, all).await?;
+                        if json {
+                            println!("{}", serde_json::to_string_pretty(&list)?);
+                        } else {
+                            for c in &list {
+                                println!(
+                                    "{}  {:<8}  {:<26}  {}  {}",
+                                    c.id, c.status, c.reason, c.source, c.entry
+                                );
+                            }
+                            eprintln!("{} {}", list.len(), t("cas", "case(s)"));
+                        }
+                    }
+                    CasesCmd::Show { id, json } => {
+                        let c = service::show_case(&db, &id).await?;
+                        if json {
+                            println!("{}", serde_json::to_string_pretty(&c)?);
+                        } else {
+                            println!("{}", serde_json::to_string_pretty(&c)?);
+                        }
+                    }
+                    CasesCmd::Resolve { id, link, new } => {
+                        let resolution = match (link, new) {
+                            (Some(k), false) => Resolution::Link(k),
+                            _ => Resolution::CreateNew,
+                        };
+                        let oid = service::resolve_case(
+                            &db,
+                            &cfg.directory,
+                            &Vec::new(),
+                            clock.now(),
+                            &id,
+                            resolution,
+                            &operator(),
+                        )
+                        .await?;
+                        println!(
+                            "{} {oid}",
+                            t("cas résolu ; identité", "case resolved; identity")
+                        );
+                    }
+                }
+            }
+            Command::Audit(AuditCmd::Verify { json }) => {
+                let db = open_db(&cfg, true).await?;
+                let mut conn = db.conn().await?;
+                let report = clavis_audit::verify(&mut conn).await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                }
+                match &report.first_broken {
+                    None => {
+                        if !json {
+                            println!(
+                                "{} ({} {})",
+                                t("chaîne d'audit intacte", "audit chain intact"),
+                                report.checked,
+                                t("événements", "events")
+                            );
+                        }
+                    }
+                    Some(b) => {
+                        if !json {
+                            println!(
+                                "{} seq {} ({})",
+                                t(
+                                    "chaîne d'audit ROMPUE au premier maillon",
+                                    "audit chain BROKEN at first link"
+                                ),
+                                b.seq,
+                                b.reason
+                            );
+                        }
+                        return Ok(ExitCode::from(3));
+                    }
+                }
+            }
+            Command::ApiToken(cmd) => {
+                let db = open_db(&cfg, true).await?;
+                let mut conn = db.conn().await?;
+                match cmd {
+                    TokenCmd::Create { name } => {
+                        let token =
+                            clavis_web::tokens::create(&mut conn, &name, &operator(), clock.now())
+                                .await?;
+                        eprintln!(
+                            "{}",
+                            t(
+                                "jeton créé ; il ne sera plus affiché :",
+                                "token created; it will not be shown again:"
+                            )
+                        );
+                        println!("{}", token.expose());
+                    }
+                    TokenCmd::Revoke { name } => {
+                        if clavis_web::tokens::revoke(&mut conn, &name, &operator(), clock.now())
+                            .await?
+                        {
+                            println!("{}", t("jeton révoqué", "token revoked"));
+                        } else {
+                            bail!(
+                                "{} {name:?}",
+                                t("aucun jeton actif nommé", "no live token named")
+                            );
+                        }
+                    }
+                }
+            }
+            Command::Serve | Command::CheckConfig { .. } | Command::PrintDefaultConfig => {}
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+struct Bar(indicatif::ProgressBar);
+
+impl clavis_directory::Progress for Bar {
+    fn on_page(&self, seen: u64) {
+        self.0
+            .set_message(format!("{seen} {}", t("entrées lues", "entries read")));
+        self.0.tick();
+    }
+}
+
+fn print_report(r: &SyncReport) {
+    println!(
+        "{} {} ({}{}) : {} — {} {}, {} {}, {} {}, {} {}, {} {}, {} {}, {} {}",
+        t("source", "source"),
+        r.source,
+        r.mode,
+        if r.dry_run {
+            t(", à blanc", ", dry run")
+        } else {
+            ""
+        },
+        r.status,
+        r.seen,
+        t("lues", "read"),
+        r.created,
+        t("créées", "created"),
+        r.updated,
+        t("modifiées", "updated"),
+        r.unchanged,
+        t("inchangées", "unchanged"),
+        r.departed,
+        t("départs", "departed"),
+        r.cases_opened,
+        t("cas ouverts", "cases opened"),
+        r.rejected,
+        t("rejetées", "rejected"),
+    );
+    for rej in &r.rejections {
+        println!(
+            "  {} {} [{}] : {}",
+            t("rejet", "rejected"),
+            rej.entry,
+            rej.field,
+            rej.message
+        );
+    }
+    if let Some(e) = &r.error {
+        println!("  {} {e}", t("échec :", "failed:"));
+    }
+}
+
+async fn sync(
+    cfg: &Config,
+    clock: Arc<dyn Clock>,
+    args: SyncArgs,
+) -> Result<std::process::ExitCode> {
+    let db = open_db(cfg, true).await?;
+    let engine = SyncEngine::new(db, Arc::new(cfg.directory.clone()), clock, Vec::new());
+    let names: Vec<String> = match &args.source {
+        Some(s) => vec![s.clone()],
+        None => cfg
+            .directory
+            .sources
+            .iter()
+            .map(|s| s.name.clone())
+            .collect(),
+    };
+    if names.is_empty() {
+        bail!(
+            "{}",
+            t(
+                "aucune source configurée ([[directory.sources]])",
+                "no source configured ([[directory.sources]])"
+            )
+        );
+    }
+    let opts = SyncOptions {
+        full: args.full,
+        dry_run: args.dry_run,
+    };
+    let mut reports = Vec::new();
+    let mut failed = false;
+    for name in names {
+        let bar = if std::io::stderr().is_terminal() && !args.json {
+            indicatif::ProgressBar::new_spinner()
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        bar.set_prefix(name.clone());
+        let progress = Bar(bar);
+        let r = engine.run(&name, opts, &progress).await;
+        progress.0.finish_and_clear();
+        match r {
+            Ok(report) => reports.push(report),
+            Err(clavis_directory::DirectoryError::UnknownSource(s)) => {
+                bail!("{} {s:?}", t("source inconnue", "unknown source"))
+            }
+            Err(e) => {
+                failed = true;
+                reports.push(SyncReport {
+                    source: name.clone(),
+                    status: "failed".into(),
+                    error: Some(e.to_string()),
+                    ..SyncReport::default()
+                });
+            }
+        }
+    }
+    if args.json {
+        let out = if reports.len() == 1 {
+            serde_json::to_value(&reports[0])?
+        } else {
+            serde_json::to_value(&reports)?
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        for r in &reports {
+            print_report(r);
+        }
+    }
+    Ok(if failed {
+        std::process::ExitCode::FAILURE
+    } else {
+        std::process::ExitCode::SUCCESS
+    })
+}
+
+async fn serve(cfg: Config) -> Result<()> {
+    use clavis_web::{AppState, build_app};
+    let db = open_db(&cfg, true).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let directory = Arc::new(cfg.directory.clone());
+    let state = AppState {
+        db: db.clone(),
+        directory: directory.clone(),
+        clock: clock.clone(),
+        subscribers: Vec::new(),
+    };
+    let engine = SyncEngine::new(db.clone(), directory.clone(), clock.clone(), Vec::new());
+    // Periodic syncs, one task per source with an interval.
+    for source in directory.sources.iter().filter(|s| s.interval_secs > 0) {
+        let engine = engine.clone();
+        let name = source.name.clone();
+        let every = std::time::Duration::from_secs(source.interval_secs);
+        let full_every = source.full_sync_interval_secs.max(1) as i64;
+        let clock = clock.clone();
+        actix_web::rt::spawn(async move {
+            let mut last_full: Option<i64> = None;
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                let now = clock.now().timestamp();
+                let full = last_full.is_none_or(|t| now - t >= full_every);
+                match engine
+                    .run(
+                        &name,
+                        SyncOptions {
+                            full,
+                            dry_run: false,
+                        },
+                        &clavis_directory::NoProgress,
+                    )
+                    .await
+                {
+                    Ok(_) if full => last_full = Some(now),
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::error!(sync.source = %name, error = %e, "scheduled sync failed")
+                    }
+                }
+            }
+        });
+    }
+    // Date-driven lifecycle (arrivals, contract ends) every 10 minutes.
+    {
+        let engine = engine.clone();
+        actix_web::rt::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+            loop {
+                tick.tick().await;
+                if let Err(e) = engine.apply_due_transitions().await {
+                    tracing::error!(error = %e, "lifecycle tick failed");
+                }
+            }
+        });
+    }
+    let listen = cfg.server.listen.clone();
+    let server = actix_web::HttpServer::new(move || build_app(state.clone()))
+        .bind(&listen)
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addrs = server.addrs();
+    let shown = addrs
+        .first()
+        .map(|a| format!("http://{a}"))
+        .unwrap_or_else(|| cfg.public_url());
+    println!("Clavis {} {shown}", t("écoute sur", "listening on"));
+    tracing::info!(server.url = %shown, database = ?db.backend(), "clavis serving");
+    server.run().await?;
+    Ok(())
+}
