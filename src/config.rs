@@ -105,10 +105,10 @@ impl Config {
 
     /// The database URL in effect.
     pub fn database_url(&self) -> String {
-        if let Ok(u) = std::env::var("CLAVIS_DATABASE_URL") {
-            if !u.is_empty() {
-                return u;
-            }
+        if let Ok(u) = std::env::var("CLAVIS_DATABASE_URL")
+            && !u.is_empty()
+        {
+            return u;
         }
         self.database
             .url
@@ -330,20 +330,20 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
                 format!("{:?} is not an address:port", s.listen),
             ));
         }
-        if let Some(u) = &s.public_url {
-            if !(u.starts_with("https://") || u.starts_with("http://")) {
-                raw.push((
-                    "server.public_url".into(),
-                    format!("{u:?} must be an http(s) URL"),
-                ));
-            }
+        if let Some(u) = &s.public_url
+            && !(u.starts_with("https://") || u.starts_with("http://"))
+        {
+            raw.push((
+                "server.public_url".into(),
+                format!("{u:?} must be an http(s) URL"),
+            ));
         }
     }
     if let Some(d) = &database {
-        if let Some(u) = &d.url {
-            if let Err(e) = clavis_store::Db::open(u, 1) {
-                raw.push(("database.url".into(), e.to_string()));
-            }
+        if let Some(u) = &d.url
+            && let Err(e) = clavis_store::Db::open(u, 1)
+        {
+            raw.push(("database.url".into(), e.to_string()));
         }
         if d.max_connections == Some(0) {
             raw.push((

@@ -392,7 +392,23 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
                         if json {
                             println!("{}", serde_json::to_string_pretty(&c)?);
                         } else {
-                            println!("{}", serde_json::to_string_pretty(&c)?);
+                            println!("{} {}  {} ({})", t("cas", "case"), c.id, c.status, c.reason);
+                            println!(
+                                "{}  {} / {}  [{}]",
+                                t("fiche", "record"),
+                                c.source,
+                                c.external_id,
+                                c.entry
+                            );
+                            println!("{}", serde_json::to_string_pretty(&c.record)?);
+                            println!("{}", t("candidats :", "candidates:"));
+                            for cand in c.candidates.as_array().into_iter().flatten() {
+                                println!(
+                                    "  {}  {}",
+                                    cand["oid"].as_str().unwrap_or("?"),
+                                    cand["why"].as_str().unwrap_or("")
+                                );
+                            }
                         }
                     }
                     CasesCmd::Resolve { id, link, new } => {

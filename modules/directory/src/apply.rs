@@ -307,10 +307,10 @@ pub async fn refresh_identity(
             out.changed = true;
         }
     }
-    if let Some(p) = &prev {
-        if p.professions != next.professions {
-            moved = true;
-        }
+    if let Some(p) = &prev
+        && p.professions != next.professions
+    {
+        moved = true;
     }
 
     // Accounts follow AD and the person's status.
@@ -334,15 +334,15 @@ pub async fn refresh_identity(
             continue;
         }
         // A login already bound to someone else is never silently moved.
-        if let Some(other) = Account::find(conn, login).await? {
-            if other.oid != oid {
-                ctx.audit(
-                    "account.conflict",
-                    Some(login.clone()),
-                    json!({"bound_to": other.oid, "claimed_by": oid}),
-                );
-                continue;
-            }
+        if let Some(other) = Account::find(conn, login).await?
+            && other.oid != oid
+        {
+            ctx.audit(
+                "account.conflict",
+                Some(login.clone()),
+                json!({"bound_to": other.oid, "claimed_by": oid}),
+            );
+            continue;
         }
         Account {
             login: login.clone(),
@@ -527,24 +527,24 @@ pub async fn decide(
         }
         if exact.len() == 1 && near.is_empty() {
             let c = exact[0];
-            if let (Some(a), Some(b)) = (&f.birth_place, &c.birth_place) {
-                if normalize_name(a) != normalize_name(b) {
-                    return Ok(Decision::Case {
-                        reason: "birth_place_differs",
-                        candidates: vec![(
-                            c.oid.clone(),
-                            format!("same names and birth date, born in {b} not {a}"),
-                        )],
-                    });
-                }
+            if let (Some(a), Some(b)) = (&f.birth_place, &c.birth_place)
+                && normalize_name(a) != normalize_name(b)
+            {
+                return Ok(Decision::Case {
+                    reason: "birth_place_differs",
+                    candidates: vec![(
+                        c.oid.clone(),
+                        format!("same names and birth date, born in {b} not {a}"),
+                    )],
+                });
             }
-            if let (Some(a), Some(b)) = (&f.rpps, &c.rpps) {
-                if a.as_str() != b {
-                    return Ok(Decision::Case {
-                        reason: "rpps_differs",
-                        candidates: vec![(c.oid.clone(), format!("same traits, RPPS {b} not {a}"))],
-                    });
-                }
+            if let (Some(a), Some(b)) = (&f.rpps, &c.rpps)
+                && a.as_str() != b
+            {
+                return Ok(Decision::Case {
+                    reason: "rpps_differs",
+                    candidates: vec![(c.oid.clone(), format!("same traits, RPPS {b} not {a}"))],
+                });
             }
             // The same source already lists this person under another id:
             // two people with identical traits, or a duplicate in HR.

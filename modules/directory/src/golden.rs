@@ -147,7 +147,8 @@ pub fn status_for(g: &Golden, today: NaiveDate) -> (LifecycleStatus, StatusReaso
     if f.leaver {
         return (LifecycleStatus::Departed, StatusReason::LeaverFlag);
     }
-    if f.departure_date.is_some_and(|d| d <= today) {
+    // The departure date is the last day worked: gone the day after.
+    if f.departure_date.is_some_and(|d| d < today) {
         return (LifecycleStatus::Departed, StatusReason::EndDateReached);
     }
     if g.gone_from_hr {

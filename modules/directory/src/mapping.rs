@@ -230,13 +230,13 @@ pub fn map_entry(source: &SourceConfig, raw: &RawEntry) -> Result<MappedRecord, 
         };
         f.sex = Some(norm.to_string());
     }
-    if let (Some(arr), Some(dep)) = (f.arrival_date, f.departure_date) {
-        if dep < arr {
-            return Err(reject(
-                "departure_date",
-                format!("{dep} is before the arrival date {arr}"),
-            ));
-        }
+    if let (Some(arr), Some(dep)) = (f.arrival_date, f.departure_date)
+        && dep < arr
+    {
+        return Err(reject(
+            "departure_date",
+            format!("{dep} is before the arrival date {arr}"),
+        ));
     }
     // What a source that creates identities must provide.
     if source.role == SourceRole::Hr && source.creates_identities() {

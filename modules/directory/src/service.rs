@@ -149,16 +149,17 @@ fn view(
     }
 }
 
-/// Finds an identity by oid, RPPS (11 digits) or login.
+/// Finds an identity by oid, RPPS (11 digits), login, or a source's
+/// external id (HR matricule) when it designates exactly one person.
 pub async fn find_identity(
     conn: &mut DbConn,
     key: &str,
 ) -> Result<Option<IdentityRow>, DirectoryError> {
     let key = key.trim();
-    if key.parse::<Oid>().is_ok() {
-        if let Some(r) = IdentityRow::find(conn, &key.to_lowercase()).await? {
-            return Ok(Some(r));
-        }
+    if key.parse::<Oid>().is_ok()
+        && let Some(r) = IdentityRow::find(conn, &key.to_lowercase()).await?
+    {
+        return Ok(Some(r));
     }
     if key.len() == 11 && key.bytes().all(|b| b.is_ascii_digit()) {
         let mut found = IdentityRow::with_rpps(conn, key).await?;
@@ -168,6 +169,14 @@ pub async fn find_identity(
     }
     if let Some(a) = Account::find(conn, key).await? {
         return Ok(IdentityRow::find(conn, &a.oid).await?);
+    }
+    let linked = SourceRecordRow::linked_with_external_id(conn, key).await?;
+    let oids: std::collections::BTreeSet<&str> =
+        linked.iter().filter_map(|r| r.oid.as_deref()).collect();
+    if oids.len() == 1
+        && let Some(oid) = oids.into_iter().next()
+    {
+        return Ok(IdentityRow::find(conn, oid).await?);
     }
     Ok(None)
 }

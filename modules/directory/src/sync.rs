@@ -404,12 +404,14 @@ impl SyncEngine {
                 }
                 _ => None,
             };
-            if let Some(o) = old {
-                if o.content_hash == hash && o.present && (o.oid.is_some() || open_case.is_some()) {
-                    touched.push(rec.external_id.clone());
-                    counts.unchanged += 1;
-                    continue;
-                }
+            if let Some(o) = old
+                && o.content_hash == hash
+                && o.present
+                && (o.oid.is_some() || open_case.is_some())
+            {
+                touched.push(rec.external_id.clone());
+                counts.unchanged += 1;
+                continue;
             }
             let mut row = SourceRecordRow {
                 source: source.name.clone(),

@@ -161,6 +161,9 @@ impl Db {
 }
 
 /// One pooled connection, to either backend.
+// One connection per task, taken once and borrowed after: boxing the larger
+// variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum DbConn {
     /// SQLite connection.
     Sqlite(Object<AsyncSqliteConnection>),

@@ -52,12 +52,12 @@ pub async fn run(db: &Db, direction: Direction) -> Result<Vec<String>, StoreErro
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?;
             run_on(&mut conn, POSTGRES_MIGRATIONS, direction)
         } else {
-            if let Some(parent) = std::path::Path::new(&url).parent() {
-                if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(parent).map_err(|e| {
-                        StoreError::Unavailable(format!("cannot create {}: {e}", parent.display()))
-                    })?;
-                }
+            if let Some(parent) = std::path::Path::new(&url).parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    StoreError::Unavailable(format!("cannot create {}: {e}", parent.display()))
+                })?;
             }
             let mut conn = SqliteConnection::establish(&url)
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?;

@@ -125,9 +125,24 @@ access to * by * read
     }
 
     fn launch(&mut self) {
-        let d = self.dir.path();
+        // Another test may grab the same free port between our probe and
+        // slapd's bind: then our slapd exits, and we retry on a new port.
+        for _attempt in 0..5 {
+            if self.try_launch() {
+                return;
+            }
+            self.port = crate::free_port();
+            self.url = format!("ldap://127.0.0.1:{}", self.port);
+        }
+        let log = std::fs::read_to_string(self.dir.path().join("slapd.log")).unwrap_or_default();
+        panic!("slapd did not come up:\n{log}");
+    }
+
+    fn try_launch(&mut self) -> bool {
+        let d = self.dir.path().to_path_buf();
+        let _ = std::fs::remove_file(d.join("slapd.pid"));
         let log = std::fs::File::create(d.join("slapd.log")).expect("log file");
-        let child = Command::new(sbin("slapd"))
+        let mut child = Command::new(sbin("slapd"))
             .args(["-h", &format!("ldap://127.0.0.1:{}/", self.port), "-f"])
             .arg(d.join("slapd.conf"))
             .args(["-d", "0"])
@@ -135,15 +150,26 @@ access to * by * read
             .stderr(log)
             .spawn()
             .expect("slapd is installed (scripts/test installs it)");
-        self.child = Some(child);
+        let pid = child.id().to_string();
         let port = self.port;
+        let mut exited = false;
+        // Ready = our own process wrote its pid file (it does so once its
+        // listener is open) and the port answers.
         let up = crate::wait_until(Duration::from_secs(15), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                exited = true;
+                return true;
+            }
+            std::fs::read_to_string(d.join("slapd.pid")).is_ok_and(|p| p.trim() == pid)
+                && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
         });
-        if !up {
-            let log = std::fs::read_to_string(d.join("slapd.log")).unwrap_or_default();
-            panic!("slapd did not come up on port {port}:\n{log}");
+        if !up || exited {
+            let _ = child.kill();
+            let _ = child.wait();
+            return false;
         }
+        self.child = Some(child);
+        true
     }
 
     /// Stops the server (the data stays: [`Slapd::restart`] brings it back).
@@ -199,7 +225,7 @@ access to * by * read
 
     /// Deletes entries by DN.
     pub fn delete(&self, dns: &[&str]) {
-        self.ldap_tool("ldapdelete", &[], &dns.join("\n"));
+        self.ldap_tool("ldapdelete", dns, "");
     }
 }
 

@@ -244,11 +244,11 @@ impl DirectorySource for LdapSource {
                             entry_ref: entry.dn,
                             attrs,
                         });
-                        if page.entries.len() >= page_size {
-                            if tx.send(Ok(std::mem::take(&mut page))).await.is_err() {
-                                // The run stopped listening: drop the search.
-                                return;
-                            }
+                        if page.entries.len() >= page_size
+                            && tx.send(Ok(std::mem::take(&mut page))).await.is_err()
+                        {
+                            // The run stopped listening: drop the search.
+                            return;
                         }
                     }
                     Ok(None) => break,

@@ -92,7 +92,7 @@ impl IdentityRow {
 
     /// Identities whose scheduled dates call for a status change on `today`
     /// (`YYYY-MM-DD`): pending ones whose arrival date is reached, and
-    /// non-departed ones whose departure date is reached.
+    /// non-departed ones whose departure date (last day worked) is past.
     pub async fn due_for_transition(
         conn: &mut DbConn,
         today: &str,
@@ -100,7 +100,7 @@ impl IdentityRow {
         Ok(with_conn!(conn, c => dsl::identities
             .filter(
                 dsl::status.eq("pending").and(dsl::arrival_date.le(today))
-                    .or(dsl::status.ne("departed").and(dsl::departure_date.le(today))),
+                    .or(dsl::status.ne("departed").and(dsl::departure_date.lt(today))),
             )
             .select(IdentityRow::as_select())
             .load(c)

@@ -63,6 +63,19 @@ impl SourceRecordRow {
             .optional())?)
     }
 
+    /// Linked records (any source) with this external id.
+    pub async fn linked_with_external_id(
+        conn: &mut DbConn,
+        external_id: &str,
+    ) -> Result<Vec<Self>, StoreError> {
+        Ok(with_conn!(conn, c => dsl::source_records
+            .filter(dsl::external_id.eq(external_id))
+            .filter(dsl::oid.is_not_null())
+            .select(SourceRecordRow::as_select())
+            .load(c)
+            .await)?)
+    }
+
     /// Linked records of other sources sharing this join key.
     pub async fn linked_with_join_key(
         conn: &mut DbConn,

@@ -1,0 +1,286 @@
+//! The `clavis` binary as an operator uses it.
+
+use crate::fixtures::Hr;
+use clavis_testkit::db::{Backend, TestDb};
+use clavis_testkit::slapd::{SERVICE_DN, SERVICE_PW, Slapd};
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn clavis(config: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_clavis"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("CLAVIS_LANG", "en")
+        .output()
+        .expect("the clavis binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn config_for(dir: &Path, db_url: &str, slapd: &Slapd) -> std::path::PathBuf {
+    let pw = dir.join("ldap-pw");
+    std::fs::write(&pw, SERVICE_PW).expect("pw");
+    let text = format!(
+        r#"state_dir = "{state}"
+[server]
+listen = "127.0.0.1:0"
+[database]
+url = "{db_url}"
+[directory]
+missing_runs_before_departure = 2
+[[directory.sources]]
+name = "rh"
+kind = "ldap"
+role = "hr"
+url = "{url}"
+bind_dn = "{SERVICE_DN}"
+bind_password_file = "{pw}"
+base_dn = "ou=hr,{suffix}"
+filter = "(objectClass=inetOrgPerson)"
+page_size = 10
+[directory.sources.attributes]
+external_id = "employeeNumber"
+birth_family_name = "birthName"
+used_family_name = "sn"
+birth_given_names = "givenName"
+birth_date = "birthDate"
+birth_place = "birthPlace"
+rpps = "rppsNumber"
+"#,
+        state = dir.join("state").display(),
+        url = slapd.url,
+        pw = pw.display(),
+        suffix = clavis_testkit::slapd::SUFFIX,
+    );
+    let p = dir.join("clavis.toml");
+    std::fs::write(&p, text).expect("config");
+    p
+}
+
+#[test]
+fn print_default_config_is_the_packaged_example_and_it_checks_clean() {
+    let out = Command::new(env!("CARGO_BIN_EXE_clavis"))
+        .arg("print-default-config")
+        .output()
+        .expect("runs");
+    let packaged = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/packaging/clavis.toml"
+    ))
+    .expect("packaged");
+    assert_eq!(stdout(&out), packaged);
+    let check = Command::new(env!("CARGO_BIN_EXE_clavis"))
+        .args([
+            "check-config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/packaging/clavis.toml"),
+        ])
+        .output()
+        .expect("runs");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
+
+#[test]
+fn check_config_lists_every_problem_with_key_and_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let p = dir.path().join("bad.toml");
+    std::fs::write(
+        &p,
+        "[server]\nlisten = \"everywhere\"\n[database]\nurl = \"mysql://x\"\n[[directory.sources]]\nname = \"rh\"\nkind = \"csv\"\nrole = \"hr\"\n[directory.sources.attributes]\nexternal_id = \"m\"\nbirth_family_name = \"n\"\nbirth_given_names = \"p\"\nbirth_date = \"d\"\n",
+    )
+    .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_clavis"))
+        .arg("check-config")
+        .arg(&p)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("server.listen (line 2)"), "{err}");
+    assert!(err.contains("database.url (line 4)"), "{err}");
+    assert!(err.contains("directory.sources[0].path"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_identity_and_audit_commands_work_end_to_end() {
+    let t = TestDb::new(Backend::Sqlite).await;
+    let slapd = Slapd::start();
+    let mut a = Hr::new("E001", "Lefèvre", "Zoé, Anne", "1990-04-03");
+    a.rpps = Some("10100779536".into());
+    let mut bad = Hr::new("E002", "Mercier", "Paul", "1991-01-01");
+    bad.rpps = Some("12345678901".into());
+    slapd.add(&(a.ldif() + &bad.ldif()));
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = config_for(dir.path(), &t.url, &slapd);
+
+    let out = clavis(&cfg, &["sync", "--json"]);
+    assert!(
+        out.status.success(),
+        "rejections do not fail the run: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["created"], 1);
+    assert_eq!(report["rejected"], 1);
+    assert_eq!(report["rejections"][0]["entry"], bad.dn());
+    assert_eq!(report["rejections"][0]["field"], "rpps");
+
+    let out = clavis(
+        &cfg,
+        &["identity", "list", "--search", "lefevre zoe", "--json"],
+    );
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    let i = &list[0];
+    for key in [
+        "oid",
+        "status",
+        "birth_family_name",
+        "used_family_name",
+        "birth_given_names",
+        "birth_date",
+        "birth_place",
+        "rpps",
+        "national_id",
+        "logins",
+        "contract_type",
+        "arrival_date",
+        "departure_date",
+        "sources",
+    ] {
+        assert!(i.get(key).is_some(), "identity JSON lacks {key}: {i}");
+    }
+    assert_eq!(i["birth_given_names"], serde_json::json!(["Zoé", "Anne"]));
+    assert_eq!(i["birth_date"], "1990-04-03");
+    assert_eq!(i["national_id"], "810100779536");
+    assert_eq!(i["sources"][0]["source"], "rh");
+
+    let out = clavis(&cfg, &["identity", "show", "10100779536", "--json"]);
+    assert!(out.status.success());
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(shown["oid"], i["oid"]);
+    let out = clavis(&cfg, &["identity", "show", "nobody"]);
+    assert!(!out.status.success());
+
+    let out = clavis(&cfg, &["audit", "verify"]);
+    assert!(out.status.success(), "{}", stdout(&out));
+
+    // An attacker with database access edits an event: verify names it.
+    let mut conn = t.db.conn().await.expect("conn");
+    {
+        use clavis_store::with_conn;
+        use diesel_async::RunQueryDsl;
+        with_conn!(&mut conn, c => diesel::sql_query("DROP TRIGGER audit_events_no_update").execute(c).await).expect("drop trigger");
+        with_conn!(&mut conn, c => diesel::sql_query("UPDATE audit_events SET actor = 'mallory' WHERE seq = 2").execute(c).await).expect("tamper");
+    }
+    let out = clavis(&cfg, &["audit", "verify", "--json"]);
+    assert_eq!(out.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["first_broken"]["seq"], 2);
+    assert_eq!(v["first_broken"]["reason"], "hash_mismatch");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_needs_a_token_and_serves_identities() {
+    let t = TestDb::new(Backend::Sqlite).await;
+    let slapd = Slapd::start();
+    slapd.add(&Hr::new("E001", "Roy", "Ana", "1990-04-03").ldif());
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = config_for(dir.path(), &t.url, &slapd);
+    assert!(clavis(&cfg, &["sync"]).status.success());
+    let out = clavis(&cfg, &["api-token", "create", "--name", "supervision"]);
+    assert!(out.status.success());
+    let token = stdout(&out).trim().to_string();
+    assert!(token.starts_with("clv_"));
+    let dup = clavis(&cfg, &["api-token", "create", "--name", "supervision"]);
+    assert!(!dup.status.success(), "names are unique");
+
+    let state = clavis_web::AppState {
+        db: t.db.clone(),
+        directory: std::sync::Arc::new(clavis_directory::DirectoryConfig::default()),
+        clock: std::sync::Arc::new(clavis_core::SystemClock),
+        subscribers: Vec::new(),
+    };
+    let app = actix_web::test::init_service(clavis_web::build_app(state)).await;
+    use actix_web::test::{TestRequest, call_service, read_body_json};
+    let r = call_service(
+        &app,
+        TestRequest::get().uri("/admin/api/identities").to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), 401);
+    let r = call_service(
+        &app,
+        TestRequest::get()
+            .uri("/admin/api/identities")
+            .insert_header(("Authorization", "Bearer clv_forged"))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), 401);
+    let body: serde_json::Value = read_body_json(r).await;
+    assert_eq!(body["error"]["code"], "unauthorized");
+    let auth = ("Authorization", format!("Bearer {token}"));
+    let r = call_service(
+        &app,
+        TestRequest::get()
+            .uri("/admin/api/identities?search=roy")
+            .insert_header(auth.clone())
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = read_body_json(r).await;
+    let oid = body["items"][0]["oid"].as_str().expect("oid").to_string();
+    let r = call_service(
+        &app,
+        TestRequest::get()
+            .uri(&format!("/admin/api/identities/{oid}"))
+            .insert_header(auth.clone())
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let r = call_service(
+        &app,
+        TestRequest::get()
+            .uri("/admin/api/sync-runs")
+            .insert_header(auth.clone())
+            .to_request(),
+    )
+    .await;
+    let body: serde_json::Value = read_body_json(r).await;
+    assert_eq!(body["items"][0]["status"], "succeeded");
+    let r = call_service(
+        &app,
+        TestRequest::get()
+            .uri("/admin/api/cases")
+            .insert_header(auth.clone())
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let r = call_service(&app, TestRequest::get().uri("/readyz").to_request()).await;
+    assert_eq!(r.status(), 200);
+
+    assert!(
+        clavis(&cfg, &["api-token", "revoke", "--name", "supervision"])
+            .status
+            .success()
+    );
+    let r = call_service(
+        &app,
+        TestRequest::get()
+            .uri("/admin/api/cases")
+            .insert_header(auth)
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), 401, "a revoked token is refused");
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests of Clavis against real parts: SQLite and PostgreSQL,
+//! OpenLDAP slapd, the `clavis` binary itself.
+//!
+//! PostgreSQL tests use the server `scripts/test` starts
+//! (`CLAVIS_TEST_PG_URL`); slapd is started per test by the testkit.
+
+mod cli;
+mod directory;
+mod fixtures;
+mod storage;
