@@ -13,8 +13,13 @@ pub fn parse_source_date(input: &str) -> Option<NaiveDate> {
     if let Ok(d) = NaiveDate::parse_from_str(s, "%d/%m/%Y") {
         return Some(d);
     }
-    let digits: &str = if s.len() >= 14 && s[..14].bytes().all(|b| b.is_ascii_digit()) {
-        &s[..8]
+    // `get` rather than slicing: hostile input may put a multi-byte
+    // character across the boundary (found by proptest).
+    let digits: &str = if let Some(head) = s
+        .get(..14)
+        .filter(|h| h.bytes().all(|b| b.is_ascii_digit()))
+    {
+        &head[..8]
     } else if s.len() == 8 && s.bytes().all(|b| b.is_ascii_digit()) {
         s
     } else {
@@ -43,7 +48,15 @@ mod tests {
 
     #[test]
     fn impossible_dates_are_refused() {
-        for s in ["1985-02-30", "31/04/2020", "2020", "", "hier", "1985073"] {
+        for s in [
+            "1985-02-30",
+            "31/04/2020",
+            "2020",
+            "",
+            "hier",
+            "1985073",
+            "6\u{feff}?'aaaaaaaaaaaaaaaaaaaa",
+        ] {
             assert_eq!(parse_source_date(s), None, "{s}");
         }
     }

@@ -189,20 +189,21 @@ mod tests {
             status_for(&golden(future), today).0,
             LifecycleStatus::Pending
         );
-        let ends_today = SourceFields {
+        let ended_yesterday = SourceFields {
+            departure_date: Some(d("2026-11-21")),
+            ..Default::default()
+        };
+        assert_eq!(
+            status_for(&golden(ended_yesterday), today),
+            (LifecycleStatus::Departed, StatusReason::EndDateReached)
+        );
+        // The departure date is the last day worked.
+        let last_day_today = SourceFields {
             departure_date: Some(today),
             ..Default::default()
         };
         assert_eq!(
-            status_for(&golden(ends_today), today),
-            (LifecycleStatus::Departed, StatusReason::EndDateReached)
-        );
-        let ends_tomorrow = SourceFields {
-            departure_date: Some(d("2026-11-23")),
-            ..Default::default()
-        };
-        assert_eq!(
-            status_for(&golden(ends_tomorrow), today).0,
+            status_for(&golden(last_day_today), today).0,
             LifecycleStatus::Active
         );
         let leaver = SourceFields {
