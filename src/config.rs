@@ -39,7 +39,7 @@ impl Default for ServerConfig {
 }
 
 /// `[database]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
     /// `postgres://…` or `sqlite://PATH`. Default: `clavis.db` in the state
@@ -50,6 +50,16 @@ pub struct DatabaseConfig {
     /// Pool size. Default 8.
     #[serde(default)]
     pub max_connections: Option<usize>,
+}
+
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The URL may carry a password.
+        f.debug_struct("DatabaseConfig")
+            .field("url", &self.url.as_ref().map(|_| "[redacted]"))
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
 }
 
 /// `[log]`.
@@ -451,6 +461,17 @@ attributes = { external_id = "objectGUID" }
     fn syntax_errors_give_the_line() {
         let e = parse("[server]\nlisten = \n", "t.toml").expect_err("syntax");
         assert_eq!(e.problems[0].line, Some(2), "{}", e);
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_database_password() {
+        let c = parse(
+            "[database]\nurl = \"postgres://clavis:s3cret@db/clavis\"\n",
+            "t.toml",
+        )
+        .expect("valid");
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use clavis_core::{Clock, FixedClock};
 use clavis_directory::config::{
-    AttributeMap, CsvEncoding, CursorAttribute, SourceConfig, SourceKind, SourceRole,
+    AttributeMap, CursorAttribute, SourceConfig, SourceKind, SourceRole,
 };
 use clavis_directory::lifecycle::{LifecycleEvent, LifecycleSubscriber, SubscriberError};
 use clavis_directory::{DirectoryConfig, SyncEngine};
@@ -99,9 +99,11 @@ pub fn ad_dn(login: &str) -> String {
 }
 
 fn password_file() -> std::path::PathBuf {
+    // One file per call: tests run in parallel and must never read a file
+    // another test is rewriting.
     let dir = std::env::temp_dir().join("clavis-it-secrets");
     std::fs::create_dir_all(&dir).expect("secrets dir");
-    let p = dir.join("ldap-pw");
+    let p = dir.join(format!("ldap-pw-{}", clavis_core::ids::new_record_id()));
     std::fs::write(&p, format!("{SERVICE_PW}\n")).expect("pw file");
     p
 }
@@ -114,27 +116,14 @@ fn ldap_source(
     attributes: AttributeMap,
 ) -> SourceConfig {
     SourceConfig {
-        name: name.into(),
-        kind: SourceKind::Ldap,
-        role,
-        creates_identities: None,
-        interval_secs: 0,
-        full_sync_interval_secs: 86400,
         url: Some(slapd.url.clone()),
-        starttls: false,
-        ca_file: None,
         bind_dn: Some(SERVICE_DN.into()),
         bind_password_file: Some(password_file()),
-        bind_password_env: None,
         base_dn: Some(format!("ou={ou},{SUFFIX}")),
         filter: "(objectClass=inetOrgPerson)".into(),
         page_size: 10,
         timeout_secs: 10,
-        cursor_attribute: None,
-        path: None,
-        delimiter: ";".into(),
-        encoding: CsvEncoding::Auto,
-        attributes,
+        ..SourceConfig::new(name, SourceKind::Ldap, role, attributes)
     }
 }
 
@@ -187,35 +176,21 @@ pub fn ad_source(slapd: &Slapd) -> SourceConfig {
 
 pub fn csv_source(path: &std::path::Path) -> SourceConfig {
     SourceConfig {
-        name: "rh-csv".into(),
-        kind: SourceKind::Csv,
-        role: SourceRole::Hr,
-        creates_identities: None,
-        interval_secs: 0,
-        full_sync_interval_secs: 86400,
-        url: None,
-        starttls: false,
-        ca_file: None,
-        bind_dn: None,
-        bind_password_file: None,
-        bind_password_env: None,
-        base_dn: None,
-        filter: "(objectClass=*)".into(),
-        page_size: 500,
-        timeout_secs: 10,
-        cursor_attribute: None,
         path: Some(path.to_path_buf()),
-        delimiter: ";".into(),
-        encoding: CsvEncoding::Auto,
-        attributes: AttributeMap {
-            external_id: "Matricule".into(),
-            birth_family_name: Some("Nom de naissance".into()),
-            birth_given_names: Some("Prénoms".into()),
-            birth_date: Some("Date de naissance".into()),
-            birth_place: Some("Lieu de naissance".into()),
-            rpps: Some("RPPS".into()),
-            ..AttributeMap::default()
-        },
+        ..SourceConfig::new(
+            "rh-csv",
+            SourceKind::Csv,
+            SourceRole::Hr,
+            AttributeMap {
+                external_id: "Matricule".into(),
+                birth_family_name: Some("Nom de naissance".into()),
+                birth_given_names: Some("Prénoms".into()),
+                birth_date: Some("Date de naissance".into()),
+                birth_place: Some("Lieu de naissance".into()),
+                rpps: Some("RPPS".into()),
+                ..AttributeMap::default()
+            },
+        )
     }
 }
 

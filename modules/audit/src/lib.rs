@@ -126,7 +126,7 @@ pub async fn append(
         prev = row.hash.clone();
         rows.push(row);
     }
-    AuditEventRow::insert_all(conn, &rows).await?;
+    AuditEventRow::insert_all(conn, rows).await?;
     AuditEventRow::set_head_hash(conn, &prev).await?;
     Ok(())
 }

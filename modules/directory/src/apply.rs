@@ -4,7 +4,7 @@
 //!
 //! Everything here runs inside the caller's transaction.
 
-use crate::config::{DirectoryConfig, SourceConfig, SourceRole};
+use crate::config::{DirectoryConfig, SourceConfig};
 use crate::error::DirectoryError;
 use crate::golden::{self, Golden, LinkedRecord};
 use crate::lifecycle::{LifecycleEvent, LifecycleKind, Subscribers};
@@ -16,7 +16,7 @@ use clavis_core::{LifecycleStatus, Oid};
 use clavis_store::DbConn;
 use clavis_store::models::{Account, Assignment, IdentityRow, LifecycleEventRow, SourceRecordRow};
 use serde_json::{Map, Value, json};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 /// The context of one unit of work: who acts, when, in which run; audit
 /// events accumulate here and are appended before the commit.
@@ -66,34 +66,6 @@ pub struct RefreshOutcome {
 
 fn to_json_list(v: &[String]) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
-}
-
-/// Loads the linked records of an identity with their roles. Records of
-/// sources no longer configured are ignored.
-pub async fn linked_records(
-    conn: &mut DbConn,
-    cfg: &DirectoryConfig,
-    oid: &str,
-) -> Result<Vec<LinkedRecord>, DirectoryError> {
-    let rows = SourceRecordRow::for_identity(conn, oid).await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let Some(src) = cfg.source(&row.source) else {
-            continue;
-        };
-        let fields: SourceFields = serde_json::from_str(&row.attributes).map_err(|e| {
-            DirectoryError::Corrupt(format!(
-                "source record {}/{}: {e}",
-                row.source, row.external_id
-            ))
-        })?;
-        out.push(LinkedRecord {
-            row,
-            fields,
-            role: src.role,
-        });
-    }
-    Ok(out)
 }
 
 fn identity_row_from(
@@ -210,31 +182,173 @@ fn transition(old: Option<LifecycleStatus>, new: LifecycleStatus) -> Option<Life
     }
 }
 
-/// Recomputes identity `oid` from its linked records and writes whatever
-/// changed: the identity row, its current assignment (a move keeps the
-/// history), its accounts (a departure or suspension disables them), the
-/// lifecycle events (subscribers called in this transaction) and the audit.
+/// Recomputes identity `oid` (see [`refresh_identities`]).
 pub async fn refresh_identity(
     conn: &mut DbConn,
     ctx: &mut Ctx<'_>,
     oid: &str,
 ) -> Result<RefreshOutcome, DirectoryError> {
-    let now = ctx.now.timestamp();
-    let records = linked_records(conn, ctx.cfg, oid).await?;
-    let prev = IdentityRow::find(conn, oid).await?;
-    if records.is_empty() && prev.is_none() {
-        return Ok(RefreshOutcome::default());
+    let out = refresh_identities(conn, ctx, &[oid.to_string()]).await?;
+    Ok(out.into_iter().next().map(|(_, o)| o).unwrap_or_default())
+}
+
+/// What one identity's refresh will write.
+#[derive(Debug, Default)]
+struct Writes {
+    inserts: Vec<IdentityRow>,
+    updates: Vec<IdentityRow>,
+    close_assignments: Vec<String>,
+    new_assignments: Vec<Assignment>,
+    accounts: Vec<Account>,
+    barred: Vec<(String, &'static str)>,
+    events: Vec<(LifecycleEventRow, LifecycleEvent)>,
+    /// Logins given to an identity in this batch.
+    claimed: HashMap<String, String>,
+}
+
+/// Recomputes identities from their linked records and writes whatever
+/// changed: the identity rows, their current assignment (a move keeps the
+/// history), their accounts (a departure or suspension disables them), the
+/// lifecycle events (subscribers called in this transaction) and the audit.
+///
+/// Works on a whole batch with a fixed number of round trips (reads for all
+/// the identities at once, then one write pass per table), whatever the
+/// batch size.
+pub async fn refresh_identities(
+    conn: &mut DbConn,
+    ctx: &mut Ctx<'_>,
+    oids: &[String],
+) -> Result<Vec<(String, RefreshOutcome)>, DirectoryError> {
+    if oids.is_empty() {
+        return Ok(Vec::new());
     }
-    let g = golden::merge(&records, ctx.cfg);
+    let now = ctx.now.timestamp();
+    let mut records: HashMap<String, Vec<LinkedRecord>> = HashMap::new();
+    for row in SourceRecordRow::for_identities(conn, oids).await? {
+        let Some(src) = ctx.cfg.source(&row.source) else {
+            continue;
+        };
+        let fields: SourceFields = serde_json::from_str(&row.attributes).map_err(|e| {
+            DirectoryError::Corrupt(format!(
+                "source record {}/{}: {e}",
+                row.source, row.external_id
+            ))
+        })?;
+        let oid = row.oid.clone().unwrap_or_default();
+        records.entry(oid).or_default().push(LinkedRecord {
+            row,
+            fields,
+            role: src.role,
+        });
+    }
+    let prevs: HashMap<String, IdentityRow> = IdentityRow::find_many(conn, oids)
+        .await?
+        .into_iter()
+        .map(|r| (r.oid.clone(), r))
+        .collect();
+    let currents: HashMap<String, Assignment> = Assignment::current_for(conn, oids)
+        .await?
+        .into_iter()
+        .map(|a| (a.oid.clone(), a))
+        .collect();
+    let mut existing_accounts: HashMap<String, Vec<Account>> = HashMap::new();
+    for a in Account::for_identities(conn, oids).await? {
+        existing_accounts.entry(a.oid.clone()).or_default().push(a);
+    }
+    // Logins claimed here that are bound elsewhere are never moved silently.
+    let claimed: Vec<String> = records
+        .values()
+        .flatten()
+        .filter_map(|r| r.fields.login.clone())
+        .collect();
+    let bound: HashMap<String, String> = Account::find_many(conn, &claimed)
+        .await?
+        .into_iter()
+        .map(|a| (a.login, a.oid))
+        .collect();
+
+    let mut w = Writes::default();
+    let mut outcomes = Vec::with_capacity(oids.len());
+    let mut seen = BTreeSet::new();
+    let empty = Vec::new();
+    for oid in oids {
+        if !seen.insert(oid.clone()) {
+            continue;
+        }
+        let recs = records.get(oid).unwrap_or(&empty);
+        let prev = prevs.get(oid);
+        if recs.is_empty() && prev.is_none() {
+            outcomes.push((oid.clone(), RefreshOutcome::default()));
+            continue;
+        }
+        let accounts = existing_accounts
+            .get(oid)
+            .unwrap_or(&empty_accounts())
+            .clone();
+        let out = plan_identity(
+            ctx,
+            oid,
+            recs,
+            prev,
+            currents.get(oid),
+            &accounts,
+            &bound,
+            now,
+            &mut w,
+        )?;
+        outcomes.push((oid.clone(), out));
+    }
+
+    IdentityRow::insert_all(conn, w.inserts).await?;
+    IdentityRow::update_all(conn, w.updates).await?;
+    Assignment::close_current_for(conn, &w.close_assignments, now).await?;
+    Assignment::insert_all(conn, w.new_assignments).await?;
+    Account::upsert_all(conn, w.accounts).await?;
+    for (oid, status) in w.barred {
+        // Belt and braces: nothing of a departed person stays enabled.
+        for l in Account::disable_all_for(conn, &oid, status, now).await? {
+            ctx.audit(
+                "account.disabled",
+                Some(l),
+                json!({"oid": oid, "reason": status}),
+            );
+        }
+    }
+    let (rows, events): (Vec<_>, Vec<_>) = w.events.into_iter().unzip();
+    LifecycleEventRow::insert_all(conn, rows).await?;
+    for event in &events {
+        for s in ctx.subscribers.iter() {
+            s.on_event(conn, event).await?;
+        }
+        tracing::info!(identity.oid = %event.oid, lifecycle.kind = event.kind.as_str(), lifecycle.reason = %event.reason, "lifecycle event");
+    }
+    Ok(outcomes)
+}
+
+fn empty_accounts() -> Vec<Account> {
+    Vec::new()
+}
+
+/// Computes what one identity's refresh writes (pure but for `ctx.audit`).
+#[allow(clippy::too_many_arguments)]
+fn plan_identity(
+    ctx: &mut Ctx<'_>,
+    oid: &str,
+    records: &[LinkedRecord],
+    prev: Option<&IdentityRow>,
+    current: Option<&Assignment>,
+    existing: &[Account],
+    bound: &HashMap<String, String>,
+    now: i64,
+    w: &mut Writes,
+) -> Result<RefreshOutcome, DirectoryError> {
+    let g = golden::merge(records, ctx.cfg);
     let (status, reason) = golden::status_for(&g, ctx.today());
-    let next = identity_row_from(oid, &g, status, prev.as_ref(), now);
+    let next = identity_row_from(oid, &g, status, prev, now);
     let mut out = RefreshOutcome::default();
-    let prev_status = prev
-        .as_ref()
-        .and_then(|p| p.status.parse::<LifecycleStatus>().ok());
-    match &prev {
+    let prev_status = prev.and_then(|p| p.status.parse::<LifecycleStatus>().ok());
+    match prev {
         None => {
-            IdentityRow::insert_all(conn, std::slice::from_ref(&next)).await?;
             out.created = true;
             out.changed = true;
             let shown = json!({
@@ -245,16 +359,15 @@ pub async fn refresh_identity(
                 "departure_date": next.departure_date,
             });
             ctx.audit("identity.created", Some(oid.to_string()), shown);
+            w.inserts.push(next.clone());
         }
         Some(p) => {
-            let changes = diff(p, &next);
-            let search_changed = p.search_text != next.search_text;
-            if !changes.is_empty() || search_changed {
-                next.update(conn).await?;
+            let mut changes = diff(p, &next);
+            if !changes.is_empty() || p.search_text != next.search_text {
                 out.changed = true;
+                w.updates.push(next.clone());
             }
             if !changes.is_empty() {
-                let mut changes = changes;
                 if p.status != next.status {
                     changes.insert("reason".into(), json!(reason.as_str()));
                 }
@@ -269,19 +382,17 @@ pub async fn refresh_identity(
 
     // Assignment: a change of service, UF or FINESS closes the current one.
     let mut moved = false;
-    let current = Assignment::current(conn, oid).await?;
     let wanted = (
         g.fields.service.clone(),
         g.fields.uf.clone(),
         g.fields.finess.clone(),
     );
     let has_wanted = wanted.0.is_some() || wanted.1.is_some() || wanted.2.is_some();
-    let same = current
-        .as_ref()
-        .is_some_and(|c| (c.service.clone(), c.uf.clone(), c.finess.clone()) == wanted);
+    let same =
+        current.is_some_and(|c| (c.service.clone(), c.uf.clone(), c.finess.clone()) == wanted);
     if !same && (has_wanted || current.is_some()) {
-        if let Some(c) = &current {
-            Assignment::close_current(conn, oid, now).await?;
+        if let Some(c) = current {
+            w.close_assignments.push(oid.to_string());
             moved = true;
             ctx.audit(
                 "identity.assignment_changed",
@@ -290,7 +401,7 @@ pub async fn refresh_identity(
             );
         }
         if has_wanted {
-            Assignment {
+            w.new_assignments.push(Assignment {
                 id: clavis_core::ids::new_record_id(),
                 oid: oid.to_string(),
                 service: wanted.0,
@@ -301,15 +412,11 @@ pub async fn refresh_identity(
                 is_current: true,
                 recorded_at: now,
                 ended_at: None,
-            }
-            .insert(conn)
-            .await?;
+            });
             out.changed = true;
         }
     }
-    if let Some(p) = &prev
-        && p.professions != next.professions
-    {
+    if prev.is_some_and(|p| p.professions != next.professions) {
         moved = true;
     }
 
@@ -318,7 +425,6 @@ pub async fn refresh_identity(
         status,
         LifecycleStatus::Departed | LifecycleStatus::Suspended
     );
-    let existing = Account::for_identity(conn, oid).await?;
     let mut wanted_logins = BTreeSet::new();
     for (login, ad_enabled, source) in &g.logins {
         wanted_logins.insert(login.clone());
@@ -330,21 +436,23 @@ pub async fn refresh_identity(
             (true, None)
         };
         let old = existing.iter().find(|a| &a.login == login);
-        if old.is_some_and(|a| a.enabled == enabled && a.disabled_reason == why && a.oid == oid) {
+        if old.is_some_and(|a| a.enabled == enabled && a.disabled_reason == why) {
             continue;
         }
-        // A login already bound to someone else is never silently moved.
-        if let Some(other) = Account::find(conn, login).await?
-            && other.oid != oid
+        if let Some(other) = bound
+            .get(login)
+            .or_else(|| w.claimed.get(login))
+            .filter(|o| o.as_str() != oid)
         {
             ctx.audit(
                 "account.conflict",
                 Some(login.clone()),
-                json!({"bound_to": other.oid, "claimed_by": oid}),
+                json!({"bound_to": other, "claimed_by": oid}),
             );
             continue;
         }
-        Account {
+        w.claimed.insert(login.clone(), oid.to_string());
+        w.accounts.push(Account {
             login: login.clone(),
             oid: oid.to_string(),
             source: source.clone(),
@@ -352,9 +460,7 @@ pub async fn refresh_identity(
             disabled_reason: why.clone(),
             created_at: old.map(|a| a.created_at).unwrap_or(now),
             updated_at: now,
-        }
-        .upsert(conn)
-        .await?;
+        });
         out.changed = true;
         let action = match (old.map(|a| a.enabled), enabled) {
             (None, _) => "account.created",
@@ -377,14 +483,12 @@ pub async fn refresh_identity(
         } else {
             "removed_from_source"
         };
-        Account {
+        w.accounts.push(Account {
             enabled: false,
             disabled_reason: Some(why.to_string()),
             updated_at: now,
             ..a.clone()
-        }
-        .upsert(conn)
-        .await?;
+        });
         out.changed = true;
         ctx.audit(
             "account.disabled",
@@ -393,18 +497,10 @@ pub async fn refresh_identity(
         );
     }
     if barred {
-        // Belt and braces: nothing of a departed person stays enabled.
-        let logins = Account::disable_all_for(conn, oid, status.as_str(), now).await?;
-        for l in logins {
-            ctx.audit(
-                "account.disabled",
-                Some(l),
-                json!({"oid": oid, "reason": status.as_str()}),
-            );
-        }
+        w.barred.push((oid.to_string(), status.as_str()));
     }
 
-    // Lifecycle events, in this transaction.
+    // Lifecycle events.
     let mut kinds = Vec::new();
     if let Some(k) = transition(prev_status, status) {
         kinds.push(k);
@@ -421,16 +517,14 @@ pub async fn refresh_identity(
         } else {
             reason.as_str()
         };
-        LifecycleEventRow {
+        let row = LifecycleEventRow {
             id: clavis_core::ids::new_record_id(),
             oid: oid.to_string(),
             kind: kind.as_str().to_string(),
             reason: why.to_string(),
             occurred_at: now,
             sync_run_id: ctx.sync_run_id.clone(),
-        }
-        .insert(conn)
-        .await?;
+        };
         let event = LifecycleEvent {
             oid: oid
                 .parse::<Oid>()
@@ -439,10 +533,7 @@ pub async fn refresh_identity(
             reason: why.to_string(),
             sync_run_id: ctx.sync_run_id.clone(),
         };
-        for s in ctx.subscribers.iter() {
-            s.on_event(conn, &event).await?;
-        }
-        tracing::info!(identity.oid = %oid, lifecycle.kind = kind.as_str(), lifecycle.reason = why, "lifecycle event");
+        w.events.push((row, event));
     }
     Ok(out)
 }
@@ -467,21 +558,140 @@ fn first_given(f: &SourceFields) -> Option<String> {
     f.birth_given_names.first().map(|g| normalize_name(g))
 }
 
+/// What matching needs to know about the identities a page of records could
+/// match, loaded in a few queries for the whole page and kept up to date as
+/// the page creates and links identities.
+#[derive(Debug, Default)]
+pub struct MatchIndex {
+    /// Join key → identities linked to a record of another source with it.
+    linked_by_key: HashMap<String, BTreeSet<String>>,
+    /// Join key → unlinked records of other sources waiting for a match.
+    waiting_by_key: HashMap<String, Vec<SourceRecordRow>>,
+    /// Birth date → identities born that day.
+    born: HashMap<String, Vec<IdentityRow>>,
+    /// RPPS → identities holding it.
+    rpps: HashMap<String, Vec<String>>,
+    /// Identity → (source, external id) of records linked in this page.
+    linked_now: HashMap<String, Vec<(String, String)>>,
+}
+
+impl MatchIndex {
+    /// Loads what `records` of `source` could match.
+    pub async fn load(
+        conn: &mut DbConn,
+        source: &str,
+        records: &[&MappedRecord],
+    ) -> Result<Self, DirectoryError> {
+        let mut idx = MatchIndex::default();
+        let keys: Vec<String> = records.iter().filter_map(|r| r.join_key.clone()).collect();
+        for r in SourceRecordRow::with_join_keys(conn, source, &keys).await? {
+            let Some(key) = r.join_key.clone() else {
+                continue;
+            };
+            match &r.oid {
+                Some(oid) => {
+                    idx.linked_by_key
+                        .entry(key)
+                        .or_default()
+                        .insert(oid.clone());
+                }
+                None => idx.waiting_by_key.entry(key).or_default().push(r),
+            }
+        }
+        let dates: Vec<String> = records
+            .iter()
+            .filter_map(|r| r.fields.birth_date.map(|d| d.to_string()))
+            .collect();
+        for i in IdentityRow::born_on_any(conn, &dates).await? {
+            if let Some(d) = i.birth_date.clone() {
+                idx.born.entry(d).or_default().push(i);
+            }
+        }
+        let rpps: Vec<String> = records
+            .iter()
+            .filter_map(|r| r.fields.rpps.as_ref().map(|x| x.as_str().to_string()))
+            .collect();
+        for i in IdentityRow::with_rpps_any(conn, &rpps).await? {
+            if let Some(r) = i.rpps.clone() {
+                idx.rpps.entry(r).or_default().push(i.oid);
+            }
+        }
+        Ok(idx)
+    }
+
+    /// Takes the records of other sources waiting for this join key.
+    pub fn take_waiting(&mut self, key: &str) -> Vec<SourceRecordRow> {
+        self.waiting_by_key.remove(key).unwrap_or_default()
+    }
+
+    /// Remembers that `rec` of `source` is now linked to `oid`; when
+    /// `created`, that `oid` is a new identity with the record's traits.
+    pub fn note_linked(&mut self, source: &str, rec: &MappedRecord, oid: &str, created: bool) {
+        if let Some(k) = &rec.join_key {
+            self.linked_by_key
+                .entry(k.clone())
+                .or_default()
+                .insert(oid.to_string());
+        }
+        self.linked_now
+            .entry(oid.to_string())
+            .or_default()
+            .push((source.to_string(), rec.external_id.clone()));
+        if !created {
+            return;
+        }
+        let f = &rec.fields;
+        if let Some(r) = &f.rpps {
+            self.rpps
+                .entry(r.as_str().to_string())
+                .or_default()
+                .push(oid.to_string());
+        }
+        if let (Some(bd), Some(bfn)) = (f.birth_date, &f.birth_family_name) {
+            self.born
+                .entry(bd.to_string())
+                .or_default()
+                .push(IdentityRow {
+                    oid: oid.to_string(),
+                    status: LifecycleStatus::Active.as_str().to_string(),
+                    birth_family_name: bfn.clone(),
+                    used_family_name: f.used_family_name.clone(),
+                    birth_given_names: to_json_list(&f.birth_given_names),
+                    birth_date: Some(bd.to_string()),
+                    birth_place: f.birth_place.clone(),
+                    birth_country: f.birth_country.clone(),
+                    sex: None,
+                    email: None,
+                    phone: None,
+                    rpps: f.rpps.as_ref().map(|r| r.as_str().to_string()),
+                    adeli: None,
+                    contract_type: None,
+                    arrival_date: None,
+                    departure_date: None,
+                    professions: "[]".into(),
+                    search_text: String::new(),
+                    created_at: 0,
+                    updated_at: 0,
+                    status_changed_at: 0,
+                });
+        }
+    }
+}
+
 /// Decides what to do with a record that is not linked yet. Never merges on
 /// a guess: anything short of one clear match opens a case.
 pub async fn decide(
     conn: &mut DbConn,
     source: &SourceConfig,
     rec: &MappedRecord,
+    idx: &MatchIndex,
 ) -> Result<Decision, DirectoryError> {
     // 2. Configured join key across sources.
-    if let Some(key) = &rec.join_key {
-        let linked = SourceRecordRow::linked_with_join_key(conn, &source.name, key).await?;
-        let oids: BTreeSet<String> = linked.iter().filter_map(|r| r.oid.clone()).collect();
+    if let Some(oids) = rec.join_key.as_ref().and_then(|k| idx.linked_by_key.get(k)) {
         match oids.len() {
             0 => {}
             1 => {
-                let oid = oids.into_iter().next().unwrap_or_default();
+                let oid = oids.iter().next().cloned().unwrap_or_default();
                 return Ok(Decision::Link {
                     oid,
                     how: "join_key",
@@ -491,8 +701,8 @@ pub async fn decide(
                 return Ok(Decision::Case {
                     reason: "join_key_ambiguous",
                     candidates: oids
-                        .into_iter()
-                        .map(|o| (o, "same join key".to_string()))
+                        .iter()
+                        .map(|o| (o.clone(), "same join key".to_string()))
                         .collect(),
                 });
             }
@@ -504,10 +714,14 @@ pub async fn decide(
     {
         let bfn = normalize_name(bfn);
         let used = f.used_family_name.as_deref().map(normalize_name);
-        let born = IdentityRow::born_on(conn, &bd.to_string()).await?;
+        let born = idx
+            .born
+            .get(&bd.to_string())
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
         let mut exact = Vec::new();
         let mut near = Vec::new();
-        for c in &born {
+        for c in born {
             let c_given: Vec<String> =
                 serde_json::from_str(&c.birth_given_names).unwrap_or_default();
             let c_first = c_given.first().map(|g| normalize_name(g));
@@ -548,12 +762,18 @@ pub async fn decide(
             }
             // The same source already lists this person under another id:
             // two people with identical traits, or a duplicate in HR.
-            let others = SourceRecordRow::for_identity(conn, &c.oid).await?;
-            if c.status != "departed"
-                && others.iter().any(|o| {
-                    o.source == source.name && o.present && o.external_id != rec.external_id
-                })
-            {
+            let listed_now = idx.linked_now.get(&c.oid).is_some_and(|v| {
+                v.iter()
+                    .any(|(s, e)| s == &source.name && e != &rec.external_id)
+            });
+            let listed_before = c.status != "departed"
+                && SourceRecordRow::for_identity(conn, &c.oid)
+                    .await?
+                    .iter()
+                    .any(|o| {
+                        o.source == source.name && o.present && o.external_id != rec.external_id
+                    });
+            if listed_now || listed_before {
                 return Ok(Decision::Case {
                     reason: "already_listed_by_source",
                     candidates: vec![(
@@ -568,41 +788,39 @@ pub async fn decide(
             });
         }
         if !exact.is_empty() || !near.is_empty() {
+            let reason = if exact.is_empty() {
+                "near_match_used_name"
+            } else {
+                "several_candidates"
+            };
             let mut candidates: Vec<(String, String)> = exact
                 .iter()
                 .map(|c| (c.oid.clone(), "same names and birth date".to_string()))
                 .collect();
             candidates.extend(near);
-            let reason = if exact.len() > 1 || (!exact.is_empty()) {
-                "several_candidates"
-            } else {
-                "near_match_used_name"
-            };
             return Ok(Decision::Case { reason, candidates });
         }
     }
     // A known RPPS with different traits (e.g. a rehire whose name changed).
-    if let Some(rpps) = &f.rpps {
-        let holders = IdentityRow::with_rpps(conn, rpps.as_str()).await?;
-        if !holders.is_empty() {
-            return Ok(Decision::Case {
-                reason: "rpps_known_traits_differ",
-                candidates: holders
-                    .into_iter()
-                    .map(|h| (h.oid, "same RPPS, different identity traits".to_string()))
-                    .collect(),
-            });
-        }
+    if let Some(holders) = f.rpps.as_ref().and_then(|r| idx.rpps.get(r.as_str()))
+        && !holders.is_empty()
+    {
+        return Ok(Decision::Case {
+            reason: "rpps_known_traits_differ",
+            candidates: holders
+                .iter()
+                .map(|h| {
+                    (
+                        h.clone(),
+                        "same RPPS, different identity traits".to_string(),
+                    )
+                })
+                .collect(),
+        });
     }
     if source.creates_identities() {
         Ok(Decision::Create)
     } else {
         Ok(Decision::Unmatched)
     }
-}
-
-/// Whether a role's records can be linked automatically to a departed
-/// identity (a rehire): only HR says someone is back.
-pub fn may_rehire(role: SourceRole) -> bool {
-    role == SourceRole::Hr
 }

@@ -181,6 +181,34 @@ fn default_encoding() -> CsvEncoding {
 }
 
 impl SourceConfig {
+    /// A source with every optional key at its documented default (what a
+    /// `[[directory.sources]]` table holding only these keys gives).
+    pub fn new(name: &str, kind: SourceKind, role: SourceRole, attributes: AttributeMap) -> Self {
+        SourceConfig {
+            name: name.to_string(),
+            kind,
+            role,
+            creates_identities: None,
+            interval_secs: 0,
+            full_sync_interval_secs: default_full_interval(),
+            url: None,
+            starttls: false,
+            ca_file: None,
+            bind_dn: None,
+            bind_password_file: None,
+            bind_password_env: None,
+            base_dn: None,
+            filter: default_filter(),
+            page_size: default_page_size(),
+            timeout_secs: default_timeout(),
+            cursor_attribute: None,
+            path: None,
+            delimiter: default_delimiter(),
+            encoding: default_encoding(),
+            attributes,
+        }
+    }
+
     /// Whether unmatched entries of this source create identities.
     pub fn creates_identities(&self) -> bool {
         self.creates_identities

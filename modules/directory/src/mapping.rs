@@ -276,35 +276,21 @@ pub(crate) mod tests_support {
 
     pub(crate) fn hr_source() -> SourceConfig {
         SourceConfig {
-            name: "rh".into(),
-            kind: SourceKind::Csv,
-            role: SourceRole::Hr,
-            creates_identities: None,
-            interval_secs: 0,
-            full_sync_interval_secs: 86400,
-            url: None,
-            starttls: false,
-            ca_file: None,
-            bind_dn: None,
-            bind_password_file: None,
-            bind_password_env: None,
-            base_dn: None,
-            filter: "(objectClass=*)".into(),
-            page_size: 500,
-            timeout_secs: 30,
-            cursor_attribute: None,
             path: Some("x.csv".into()),
-            delimiter: ";".into(),
-            encoding: crate::config::CsvEncoding::Auto,
-            attributes: AttributeMap {
-                external_id: "matricule".into(),
-                birth_family_name: Some("nom".into()),
-                birth_given_names: Some("prenoms".into()),
-                birth_date: Some("naissance".into()),
-                rpps: Some("rpps".into()),
-                contract_type: Some("contrat".into()),
-                ..AttributeMap::default()
-            },
+            ..SourceConfig::new(
+                "rh",
+                SourceKind::Csv,
+                SourceRole::Hr,
+                AttributeMap {
+                    external_id: "matricule".into(),
+                    birth_family_name: Some("nom".into()),
+                    birth_given_names: Some("prenoms".into()),
+                    birth_date: Some("naissance".into()),
+                    rpps: Some("rpps".into()),
+                    contract_type: Some("contrat".into()),
+                    ..AttributeMap::default()
+                },
+            )
         }
     }
 

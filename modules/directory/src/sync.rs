@@ -7,7 +7,7 @@
 //! but the cursor does not move and disappearances are not counted (only a
 //! complete full run can say someone is no longer listed).
 
-use crate::apply::{self, Ctx, Decision};
+use crate::apply::{self, Ctx, Decision, MatchIndex};
 use crate::config::{CursorAttribute, DirectoryConfig, SourceConfig};
 use crate::error::DirectoryError;
 use crate::lifecycle::Subscribers;
@@ -389,31 +389,40 @@ impl SyncEngine {
                 .into_iter()
                 .map(|r| (r.external_id.clone(), r))
                 .collect();
+        let unlinked: Vec<String> = existing
+            .values()
+            .filter(|r| r.oid.is_none())
+            .map(|r| r.external_id.clone())
+            .collect();
+        let in_case: HashSet<String> =
+            ReconciliationCase::open_for_many(conn, &source.name, &unlinked)
+                .await?
+                .into_iter()
+                .map(|c| c.external_id)
+                .collect();
+
         let mut touched = Vec::new();
+        let mut rows: Vec<SourceRecordRow> = Vec::new();
         let mut to_refresh: Vec<String> = Vec::new();
         let mut fresh: HashSet<String> = HashSet::new();
+        let mut undecided: Vec<(MappedRecord, SourceRecordRow)> = Vec::new();
         for rec in records {
             let attributes = serde_json::to_string(&rec.fields).map_err(|e| {
                 DirectoryError::Corrupt(format!("cannot serialise {}: {e}", rec.entry_ref))
             })?;
             let hash = content_hash(&rec, &attributes);
             let old = existing.get(&rec.external_id);
-            let open_case = match old {
-                Some(o) if o.oid.is_none() => {
-                    ReconciliationCase::open_for(conn, &source.name, &rec.external_id).await?
-                }
-                _ => None,
-            };
+            let waiting_in_case = in_case.contains(&rec.external_id);
             if let Some(o) = old
                 && o.content_hash == hash
                 && o.present
-                && (o.oid.is_some() || open_case.is_some())
+                && (o.oid.is_some() || waiting_in_case)
             {
                 touched.push(rec.external_id.clone());
                 counts.unchanged += 1;
                 continue;
             }
-            let mut row = SourceRecordRow {
+            let row = SourceRecordRow {
                 source: source.name.clone(),
                 external_id: rec.external_id.clone(),
                 oid: old.and_then(|o| o.oid.clone()),
@@ -428,19 +437,23 @@ impl SyncEngine {
                 last_run_id: run_id.to_string(),
             };
             if let Some(oid) = row.oid.clone() {
-                row.upsert(conn).await?;
                 to_refresh.push(oid);
-                continue;
-            }
-            if open_case.is_some() {
-                row.upsert(conn).await?;
+                rows.push(row);
+            } else if waiting_in_case {
                 counts.unchanged += 1;
-                continue;
+                rows.push(row);
+            } else {
+                undecided.push((rec, row));
             }
-            match apply::decide(conn, source, &rec).await? {
+        }
+
+        let recs: Vec<&MappedRecord> = undecided.iter().map(|(r, _)| r).collect();
+        let mut idx = MatchIndex::load(conn, &source.name, &recs).await?;
+        for (rec, mut row) in undecided {
+            match apply::decide(conn, source, &rec, &idx).await? {
                 Decision::Link { oid, how } => {
                     row.oid = Some(oid.clone());
-                    row.upsert(conn).await?;
+                    idx.note_linked(&source.name, &rec, &oid, false);
                     ctx.audit(
                         "source_record.linked",
                         Some(oid.clone()),
@@ -451,15 +464,14 @@ impl SyncEngine {
                 Decision::Create => {
                     let oid = clavis_core::Oid::new_random().to_string();
                     row.oid = Some(oid.clone());
-                    row.upsert(conn).await?;
+                    idx.note_linked(&source.name, &rec, &oid, true);
                     fresh.insert(oid.clone());
                     to_refresh.push(oid.clone());
                     // Records of other sources that were waiting for this
-                    // person (same join key) join now.
+                    // person (same join key) join now, unless an operator
+                    // holds them in a case.
                     if let Some(key) = &rec.join_key {
-                        for mut w in
-                            SourceRecordRow::unlinked_with_join_key(conn, &source.name, key).await?
-                        {
+                        for mut w in idx.take_waiting(key) {
                             if ReconciliationCase::open_for(conn, &w.source, &w.external_id)
                                 .await?
                                 .is_some()
@@ -467,17 +479,16 @@ impl SyncEngine {
                                 continue;
                             }
                             w.oid = Some(oid.clone());
-                            w.upsert(conn).await?;
                             ctx.audit(
                                 "source_record.linked",
                                 Some(oid.clone()),
                                 json!({"source": w.source, "external_id": w.external_id, "entry": w.entry_ref, "rule": "join_key"}),
                             );
+                            rows.push(w);
                         }
                     }
                 }
                 Decision::Case { reason, candidates } => {
-                    row.upsert(conn).await?;
                     let case = ReconciliationCase {
                         id: clavis_core::ids::new_record_id(),
                         source: source.name.clone(),
@@ -508,19 +519,15 @@ impl SyncEngine {
                     tracing::info!(case.id = %case.id, case.reason = reason, entry = %rec.entry_ref, "reconciliation case opened");
                     counts.cases_opened += 1;
                 }
-                Decision::Unmatched => {
-                    row.upsert(conn).await?;
-                    counts.unmatched += 1;
-                }
+                Decision::Unmatched => counts.unmatched += 1,
             }
+            rows.push(row);
         }
+        SourceRecordRow::upsert_all(conn, rows).await?;
         SourceRecordRow::touch(conn, &source.name, &touched, run_id, now).await?;
-        let mut done = HashSet::new();
-        for oid in to_refresh {
-            if !done.insert(oid.clone()) {
-                continue;
-            }
-            let out = apply::refresh_identity(conn, ctx, &oid).await?;
+        let mut seen = HashSet::new();
+        to_refresh.retain(|o| seen.insert(o.clone()));
+        for (oid, out) in apply::refresh_identities(conn, ctx, &to_refresh).await? {
             if out.created || fresh.contains(&oid) {
                 counts.created += 1;
             } else if out.changed {
@@ -549,13 +556,13 @@ impl SyncEngine {
             let mut ctx = self.ctx(source, run_id);
             let r: Result<u64, DirectoryError> = async {
                 let mut oids = Vec::new();
+                let mut rows = Vec::with_capacity(chunk.len());
                 for row in chunk {
                     let mut row = row.clone();
                     let was_present = row.present;
                     row.present = false;
                     row.missing_runs += 1;
                     row.last_run_id = run_id.to_string();
-                    row.upsert(conn).await?;
                     if was_present {
                         ctx.audit(
                             "source_record.missing",
@@ -566,13 +573,16 @@ impl SyncEngine {
                     if let Some(oid) = &row.oid {
                         oids.push(oid.clone());
                     }
+                    rows.push(row);
                 }
-                let mut departed = 0;
-                for oid in oids {
-                    if apply::refresh_identity(conn, &mut ctx, &oid).await?.departed {
-                        departed += 1;
-                    }
-                }
+                SourceRecordRow::upsert_all(conn, rows).await?;
+                let mut seen = HashSet::new();
+                oids.retain(|o| seen.insert(o.clone()));
+                let departed = apply::refresh_identities(conn, &mut ctx, &oids)
+                    .await?
+                    .iter()
+                    .filter(|(_, o)| o.departed)
+                    .count() as u64;
                 clavis_audit::append(conn, ctx.now, std::mem::take(&mut ctx.audit)).await?;
                 Ok(departed)
             }
@@ -611,8 +621,8 @@ impl SyncEngine {
             };
             let r: Result<DueReport, DirectoryError> = async {
                 let mut d = DueReport::default();
-                for row in chunk {
-                    let o = apply::refresh_identity(conn, &mut ctx, &row.oid).await?;
+                let oids: Vec<String> = chunk.iter().map(|r| r.oid.clone()).collect();
+                for (_, o) in apply::refresh_identities(conn, &mut ctx, &oids).await? {
                     d.changed += u64::from(o.changed);
                     d.departed += u64::from(o.departed);
                 }

@@ -199,6 +199,42 @@ macro_rules! with_conn {
     };
 }
 
+/// Runs one statement per element of `rows` (a `Vec`, moved in), built by
+/// the same query expression for both backends. On SQLite the whole loop
+/// runs in one trip to the blocking pool instead of one trip per row, which
+/// is what makes large syncs fast; on PostgreSQL the statements are sent in
+/// turn. Runs inside the caller's transaction on either backend.
+#[macro_export]
+macro_rules! execute_each {
+    ($conn:expr, $rows:expr, |$row:ident| $query:expr) => {{
+        let rows = $rows;
+        if rows.is_empty() {
+            Ok::<(), $crate::StoreError>(())
+        } else {
+            match $conn {
+                $crate::DbConn::Sqlite(c) => {
+                    let c: &mut $crate::db::AsyncSqliteConnection = &mut **c;
+                    c.spawn_blocking(move |inner| {
+                        for $row in rows.iter() {
+                            ::diesel::RunQueryDsl::execute($query, inner)?;
+                        }
+                        Ok(())
+                    })
+                    .await
+                    .map_err($crate::StoreError::from)
+                }
+                $crate::DbConn::Pg(c) => {
+                    let c: &mut ::diesel_async::AsyncPgConnection = &mut **c;
+                    for $row in rows.iter() {
+                        ::diesel_async::RunQueryDsl::execute($query, c).await?;
+                    }
+                    Ok(())
+                }
+            }
+        }
+    }};
+}
+
 async fn begin_on<C: AsyncConnection>(c: &mut C) -> diesel::QueryResult<()> {
     C::TransactionManager::begin_transaction(c).await
 }

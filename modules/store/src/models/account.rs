@@ -60,6 +60,27 @@ impl Account {
             .await)?)
     }
 
+    /// The accounts with any of these logins (lower-cased).
+    pub async fn find_many(conn: &mut DbConn, logins: &[String]) -> Result<Vec<Self>, StoreError> {
+        if logins.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(with_conn!(conn, c => dsl::accounts
+            .filter(dsl::login.eq_any(logins))
+            .select(Account::as_select())
+            .load(c)
+            .await)?)
+    }
+
+    /// Inserts or replaces these accounts.
+    pub async fn upsert_all(conn: &mut DbConn, rows: Vec<Account>) -> Result<(), StoreError> {
+        crate::execute_each!(conn, rows, |r| diesel::insert_into(accounts::table)
+            .values(r)
+            .on_conflict(dsl::login)
+            .do_update()
+            .set(r))
+    }
+
     /// Inserts or replaces this account.
     pub async fn upsert(&self, conn: &mut DbConn) -> Result<(), StoreError> {
         with_conn!(conn, c => diesel::insert_into(accounts::table)

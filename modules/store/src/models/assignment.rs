@@ -59,6 +59,30 @@ impl Assignment {
             .await)?)
     }
 
+    /// Inserts new assignments.
+    pub async fn insert_all(conn: &mut DbConn, rows: Vec<Assignment>) -> Result<(), StoreError> {
+        crate::execute_each!(conn, rows, |r| diesel::insert_into(assignments::table)
+            .values(r))
+    }
+
+    /// Closes the current assignments of these identities at `now`.
+    pub async fn close_current_for(
+        conn: &mut DbConn,
+        oids: &[String],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        if oids.is_empty() {
+            return Ok(());
+        }
+        with_conn!(conn, c => diesel::update(
+                dsl::assignments.filter(dsl::oid.eq_any(oids)).filter(dsl::is_current.eq(true)),
+            )
+            .set((dsl::is_current.eq(false), dsl::ended_at.eq(Some(now))))
+            .execute(c)
+            .await)?;
+        Ok(())
+    }
+
     /// Inserts a new assignment.
     pub async fn insert(&self, conn: &mut DbConn) -> Result<(), StoreError> {
         with_conn!(conn, c => diesel::insert_into(assignments::table).values(self).execute(c).await)?;

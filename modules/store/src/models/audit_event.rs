@@ -53,16 +53,9 @@ impl AuditEventRow {
     }
 
     /// Inserts events (already chained).
-    pub async fn insert_all(conn: &mut DbConn, rows: &[AuditEventRow]) -> Result<(), StoreError> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        // One statement per row: diesel-async has no multi-row INSERT for
-        // SQLite. Callers batch rows inside one transaction.
-        for row in rows {
-            with_conn!(conn, c => diesel::insert_into(audit_events::table).values(row).execute(c).await)?;
-        }
-        Ok(())
+    pub async fn insert_all(conn: &mut DbConn, rows: Vec<AuditEventRow>) -> Result<(), StoreError> {
+        crate::execute_each!(conn, rows, |r| diesel::insert_into(audit_events::table)
+            .values(r))
     }
 
     /// Events in chain order from `after_seq` (exclusive), at most `limit`.

@@ -56,6 +56,24 @@ impl ReconciliationCase {
             .optional())?)
     }
 
+    /// The open cases of these records of `source`.
+    pub async fn open_for_many(
+        conn: &mut DbConn,
+        source: &str,
+        external_ids: &[String],
+    ) -> Result<Vec<Self>, StoreError> {
+        if external_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(with_conn!(conn, c => dsl::reconciliation_cases
+            .filter(dsl::source.eq(source))
+            .filter(dsl::external_id.eq_any(external_ids))
+            .filter(dsl::status.eq("open"))
+            .select(ReconciliationCase::as_select())
+            .load(c)
+            .await)?)
+    }
+
     /// Cases, newest first; only open ones when `open_only`.
     pub async fn list(
         conn: &mut DbConn,

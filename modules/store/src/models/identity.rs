@@ -140,15 +140,42 @@ impl IdentityRow {
     }
 
     /// Inserts new identities.
-    pub async fn insert_all(conn: &mut DbConn, rows: &[IdentityRow]) -> Result<(), StoreError> {
-        if rows.is_empty() {
-            return Ok(());
+    pub async fn insert_all(conn: &mut DbConn, rows: Vec<IdentityRow>) -> Result<(), StoreError> {
+        crate::execute_each!(conn, rows, |r| diesel::insert_into(identities::table)
+            .values(r))
+    }
+
+    /// Writes every column of these identities.
+    pub async fn update_all(conn: &mut DbConn, rows: Vec<IdentityRow>) -> Result<(), StoreError> {
+        crate::execute_each!(conn, rows, |r| diesel::update(dsl::identities.find(&r.oid))
+            .set(r))
+    }
+
+    /// Identities born on any of these dates.
+    pub async fn born_on_any(conn: &mut DbConn, dates: &[String]) -> Result<Vec<Self>, StoreError> {
+        if dates.is_empty() {
+            return Ok(Vec::new());
         }
-        // One statement per row: diesel-async has no multi-row INSERT for SQLite.
-        for row in rows {
-            with_conn!(conn, c => diesel::insert_into(identities::table).values(row).execute(c).await)?;
+        Ok(with_conn!(conn, c => dsl::identities
+            .filter(dsl::birth_date.eq_any(dates))
+            .select(IdentityRow::as_select())
+            .load(c)
+            .await)?)
+    }
+
+    /// Identities holding any of these RPPS.
+    pub async fn with_rpps_any(
+        conn: &mut DbConn,
+        rpps: &[String],
+    ) -> Result<Vec<Self>, StoreError> {
+        if rpps.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(())
+        Ok(with_conn!(conn, c => dsl::identities
+            .filter(dsl::rpps.eq_any(rpps))
+            .select(IdentityRow::as_select())
+            .load(c)
+            .await)?)
     }
 
     /// Writes every column of this identity.

@@ -28,6 +28,15 @@ impl LifecycleEventRow {
         Ok(())
     }
 
+    /// Records events.
+    pub async fn insert_all(
+        conn: &mut DbConn,
+        rows: Vec<LifecycleEventRow>,
+    ) -> Result<(), StoreError> {
+        crate::execute_each!(conn, rows, |r| diesel::insert_into(lifecycle_events::table)
+            .values(r))
+    }
+
     /// Events of an identity, oldest first.
     pub async fn for_identity(conn: &mut DbConn, oid: &str) -> Result<Vec<Self>, StoreError> {
         Ok(with_conn!(conn, c => dsl::lifecycle_events

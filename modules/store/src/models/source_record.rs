@@ -175,6 +175,35 @@ impl SourceRecordRow {
         Ok(())
     }
 
+    /// Records of other sources sharing any of these join keys.
+    pub async fn with_join_keys(
+        conn: &mut DbConn,
+        source: &str,
+        keys: &[String],
+    ) -> Result<Vec<Self>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(with_conn!(conn, c => dsl::source_records
+            .filter(dsl::join_key.eq_any(keys))
+            .filter(dsl::source.ne(source))
+            .select(SourceRecordRow::as_select())
+            .load(c)
+            .await)?)
+    }
+
+    /// Inserts or replaces these records.
+    pub async fn upsert_all(
+        conn: &mut DbConn,
+        rows: Vec<SourceRecordRow>,
+    ) -> Result<(), StoreError> {
+        crate::execute_each!(conn, rows, |r| diesel::insert_into(source_records::table)
+            .values(r)
+            .on_conflict((dsl::source, dsl::external_id))
+            .do_update()
+            .set(r))
+    }
+
     /// Inserts or replaces this record.
     pub async fn upsert(&self, conn: &mut DbConn) -> Result<(), StoreError> {
         with_conn!(conn, c => diesel::insert_into(source_records::table)
