@@ -87,9 +87,11 @@ fn parse_url(url: &str) -> Result<Target, StoreError> {
 
 /// Settings applied to every SQLite connection: WAL so readers never wait
 /// for the sync writer, a busy timeout instead of immediate "database is
-/// locked", and foreign keys on.
+/// locked", foreign keys on, and a 32 MiB page cache (the default 2 MiB
+/// makes index updates on 100k identities read pages again and again).
 const SQLITE_SETUP: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;";
+     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768; \
+     PRAGMA temp_store = MEMORY;";
 
 impl Db {
     /// Opens a pool of at most `max_size` connections on `url`
