@@ -33,6 +33,7 @@ macro_rules! on_both_backends {
 on_both_backends!(
     first_full_sync_creates_one_identity_per_person_and_links_ad_accounts,
     incremental_sync_reads_only_changed_entries,
+    syncrepl_runs_read_only_what_changed_since_the_cookie,
     move_closes_the_assignment_and_keeps_history,
     departure_by_end_date_disables_accounts_and_notifies_subscribers,
     departure_by_leaver_flag,
@@ -193,6 +194,48 @@ async fn incremental_sync_reads_only_changed_entries(backend: Backend) {
             .as_deref(),
         Some("Martin-Durand")
     );
+}
+
+async fn syncrepl_runs_read_only_what_changed_since_the_cookie(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let slapd = Slapd::start();
+    let a = Hr::new("E001", "Martin", "Alice", "1985-03-07");
+    slapd.add(
+        &(a.ldif()
+            + &Hr::new("E002", "Bernard", "Bob", "1979-11-30").ldif()
+            + &Hr::new("E003", "Petit", "Claire", "1990-05-01").ldif()),
+    );
+    let mut src = hr_source(&slapd);
+    src.cursor_attribute = Some(clavis_directory::config::CursorAttribute::Syncrepl);
+    let (engine, _c, _r) = engine(&t.db, vec![src], 500);
+    let first = incr(&engine, "rh").await;
+    assert_eq!(
+        (first.mode.as_str(), first.created),
+        ("full", 3),
+        "{first:?}"
+    );
+    let quiet = incr(&engine, "rh").await;
+    assert_eq!(
+        (quiet.mode.as_str(), quiet.seen),
+        ("incremental", 0),
+        "nothing changed: {quiet:?}"
+    );
+    slapd.modify(&format!(
+        "dn: {}\nchangetype: modify\nreplace: sn\nsn: Martin-Durand\n",
+        a.dn()
+    ));
+    slapd.add(&Hr::new("E004", "Robert", "Denis", "1970-01-15").ldif());
+    let r = incr(&engine, "rh").await;
+    assert_eq!((r.seen, r.updated, r.created), (2, 1, 1), "{r:?}");
+    assert_eq!(
+        show(&t.db, "E001")
+            .await
+            .identity
+            .used_family_name
+            .as_deref(),
+        Some("Martin-Durand")
+    );
+    assert_eq!(incr(&engine, "rh").await.seen, 0);
 }
 
 async fn move_closes_the_assignment_and_keeps_history(backend: Backend) {

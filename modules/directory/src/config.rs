@@ -85,6 +85,10 @@ pub enum CursorAttribute {
     /// Active Directory's update sequence number.
     #[serde(rename = "uSNChanged")]
     UsnChanged,
+    /// RFC 4533 content synchronisation (OpenLDAP `syncprov`): the server
+    /// keeps the position as a cookie.
+    #[serde(rename = "syncrepl")]
+    Syncrepl,
     /// No incremental runs: every run is full.
     #[serde(rename = "none")]
     None,

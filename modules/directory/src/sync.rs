@@ -273,7 +273,10 @@ impl SyncEngine {
         let mut marker = cursor.as_ref().and_then(|c| c.cursor_value.clone());
         while let Some(page) = stream.next().await {
             let page = page?;
-            marker = max_marker(marker, page.max_marker.as_deref());
+            marker = match page.new_cursor {
+                Some(c) => Some(c),
+                None => max_marker(marker, page.max_marker.as_deref()),
+            };
             report.seen += page.entries.len() as u64;
             let mut records = Vec::with_capacity(page.entries.len());
             for raw in &page.entries {

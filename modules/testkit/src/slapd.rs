@@ -99,6 +99,8 @@ directory {dir}/db
 index objectClass,entryCSN,entryUUID eq
 index modifyTimestamp eq
 overlay syncprov
+syncprov-checkpoint 100 10
+syncprov-sessionlog 1000
 access to attrs=userPassword by self write by anonymous auth by * none
 access to * by * read
 "#,

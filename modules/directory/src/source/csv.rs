@@ -140,6 +140,7 @@ impl DirectorySource for CsvSource {
                 let page = Page {
                     entries: it.by_ref().take(page_size).collect(),
                     max_marker: None,
+                    new_cursor: None,
                 };
                 if tx.send(Ok(page)).await.is_err() {
                     return;

@@ -10,7 +10,11 @@ use crate::config::{CursorAttribute, SourceConfig};
 use crate::mapping::RawEntry;
 use async_trait::async_trait;
 use ldap3::adapters::{EntriesOnly, PagedResults};
+use ldap3::controls::{EntryState, RawControl, RefreshMode, SyncDone, SyncRequest, SyncState};
 use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
+
+const SYNC_STATE_OID: &str = "1.3.6.1.4.1.4203.1.9.1.2";
+const SYNC_DONE_OID: &str = "1.3.6.1.4.1.4203.1.9.1.3";
 use rustls_pki_types::pem::PemObject;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -176,7 +180,7 @@ impl DirectorySource for LdapSource {
         let cursor_attr = match self.config.cursor() {
             CursorAttribute::ModifyTimestamp => Some("modifyTimestamp"),
             CursorAttribute::UsnChanged => Some("uSNChanged"),
-            CursorAttribute::None => None,
+            CursorAttribute::Syncrepl | CursorAttribute::None => None,
         };
         let mut attrs: Vec<String> = self
             .config
@@ -190,85 +194,203 @@ impl DirectorySource for LdapSource {
         }
         attrs.sort();
         attrs.dedup();
-        let ldap_page = self.config.page_size.clamp(1, 1000);
-        let page_size = request.page_size.max(1);
-        let cursor_key = cursor_attr.map(|c| c.to_ascii_lowercase());
-        let (tx, stream) = PageStream::channel();
-        let failed = move |detail: String| SourceError::SearchFailed {
-            source_name: name.clone(),
-            detail,
+        let search = Search {
+            base_dn,
+            filter,
+            attrs,
+            ldap_page: self.config.page_size.clamp(1, 1000),
+            page_size: request.page_size.max(1),
+            cursor_key: cursor_attr.map(|c| c.to_ascii_lowercase()),
+            syncrepl: self.config.cursor() == CursorAttribute::Syncrepl,
+            since: request.changed_since.clone(),
         };
+        let (tx, stream) = PageStream::channel();
         tokio::spawn(async move {
-            let adapters: Vec<Box<dyn ldap3::adapters::Adapter<_, _>>> = vec![
-                Box::new(EntriesOnly::new()),
-                Box::new(PagedResults::new(ldap_page)),
-            ];
-            let mut search = match ldap
-                .streaming_search_with(adapters, &base_dn, Scope::Subtree, &filter, attrs)
-                .await
-            {
-                Ok(s) => s,
-                Err(e) => {
-                    let _ = tx.send(Err(failed(e.to_string()))).await;
-                    return;
-                }
-            };
-            let mut page = Page::default();
-            loop {
-                match search.next().await {
-                    Ok(Some(re)) => {
-                        // ldap3 panics on malformed entries: contain it and
-                        // report the run as failed instead.
-                        let entry = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                            SearchEntry::construct(re)
-                        }));
-                        let entry = match entry {
-                            Ok(e) => e,
-                            Err(_) => {
-                                let _ = tx
-                                    .send(Err(failed("malformed entry from server".into())))
-                                    .await;
-                                return;
-                            }
-                        };
-                        let attrs: HashMap<String, Vec<String>> = entry
-                            .attrs
-                            .into_iter()
-                            .map(|(k, v)| (k.to_ascii_lowercase(), v))
-                            .collect();
-                        if let Some(key) = &cursor_key {
-                            let m = attrs.get(key).and_then(|v| v.first()).map(String::as_str);
-                            page.max_marker = max_marker(page.max_marker.take(), m);
-                        }
-                        page.entries.push(RawEntry {
-                            entry_ref: entry.dn,
-                            attrs,
-                        });
-                        if page.entries.len() >= page_size
-                            && tx.send(Ok(std::mem::take(&mut page))).await.is_err()
-                        {
-                            // The run stopped listening: drop the search.
-                            return;
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        let _ = tx.send(Err(failed(e.to_string()))).await;
-                        return;
-                    }
-                }
-            }
-            let res = search.finish().await;
-            if let Err(e) = res.success() {
-                let _ = tx.send(Err(failed(e.to_string()))).await;
-                return;
-            }
-            if !page.entries.is_empty() || page.max_marker.is_some() {
-                let _ = tx.send(Ok(page)).await;
+            if let Err(detail) = search.run(&mut ldap, &tx).await {
+                let _ = tx
+                    .send(Err(SourceError::SearchFailed {
+                        source_name: name,
+                        detail,
+                    }))
+                    .await;
             }
             let _ = ldap.unbind().await;
         });
         Ok(stream)
+    }
+}
+
+/// One run's search, executed by the producer task.
+struct Search {
+    base_dn: String,
+    filter: String,
+    attrs: Vec<String>,
+    ldap_page: i32,
+    page_size: usize,
+    cursor_key: Option<String>,
+    syncrepl: bool,
+    since: Option<String>,
+}
+
+type Tx = tokio::sync::mpsc::Sender<Result<Page, SourceError>>;
+
+/// Turns a raw result entry into a [`RawEntry`]; ldap3 panics on malformed
+/// entries, so that is contained and reported instead.
+fn to_raw(re: ldap3::ResultEntry) -> Result<RawEntry, String> {
+    let entry =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| SearchEntry::construct(re)))
+            .map_err(|_| "malformed entry from server".to_string())?;
+    Ok(RawEntry {
+        entry_ref: entry.dn,
+        attrs: entry
+            .attrs
+            .into_iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect::<HashMap<_, _>>(),
+    })
+}
+
+/// The content-synchronisation cookie in a search's final result.
+fn sync_done_cookie(res: &ldap3::LdapResult) -> Option<String> {
+    let ctrl = res.ctrls.iter().find(|c| c.1.ctype == SYNC_DONE_OID)?;
+    let done =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ctrl.1.parse::<SyncDone>()))
+            .ok()?;
+    done.cookie.map(hex::encode)
+}
+
+/// Whether an entry of a sync search carries content (added or modified),
+/// rather than a bare "present" or "deleted" notice.
+fn carries_content(re: &ldap3::ResultEntry) -> bool {
+    let Some(ctrl) = re.1.iter().find(|c| c.1.ctype == SYNC_STATE_OID) else {
+        return true;
+    };
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ctrl.1.parse::<SyncState>())) {
+        Ok(s) => matches!(s.state, EntryState::Add | EntryState::Modify),
+        Err(_) => false,
+    }
+}
+
+impl Search {
+    async fn run(&self, ldap: &mut ldap3::Ldap, tx: &Tx) -> Result<(), String> {
+        if !self.syncrepl {
+            return self.paged(ldap, tx, None).await;
+        }
+        match &self.since {
+            // Incremental: what changed since the cookie.
+            Some(cookie) => self.sync_changes(ldap, tx, cookie).await,
+            // Full: take the server's position first (a sync search that
+            // matches nothing), then read everything with paging. Changes in
+            // between are read again next time, which is harmless.
+            None => {
+                ldap.with_controls(RawControl::from(SyncRequest {
+                    mode: RefreshMode::RefreshOnly,
+                    cookie: None,
+                    reload_hint: false,
+                }));
+                let nothing = format!("(&{}(!(objectClass=*)))", self.filter);
+                let mut s = ldap
+                    .streaming_search(&self.base_dn, Scope::Subtree, &nothing, vec!["1.1"])
+                    .await
+                    .map_err(|e| e.to_string())?;
+                while s.next().await.map_err(|e| e.to_string())?.is_some() {}
+                let res = s.finish().await;
+                let cookie = sync_done_cookie(&res);
+                res.success().map_err(|e| e.to_string())?;
+                self.paged(ldap, tx, cookie).await
+            }
+        }
+    }
+
+    async fn sync_changes(
+        &self,
+        ldap: &mut ldap3::Ldap,
+        tx: &Tx,
+        cookie: &str,
+    ) -> Result<(), String> {
+        let cookie = hex::decode(cookie)
+            .map_err(|_| "stored syncrepl cookie is not hex: run a full sync".to_string())?;
+        ldap.with_controls(RawControl::from(SyncRequest {
+            mode: RefreshMode::RefreshOnly,
+            cookie: Some(cookie),
+            reload_hint: false,
+        }));
+        let mut s = ldap
+            .streaming_search(
+                &self.base_dn,
+                Scope::Subtree,
+                &self.filter,
+                self.attrs.clone(),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut page = Page::default();
+        while let Some(re) = s.next().await.map_err(|e| e.to_string())? {
+            if re.is_intermediate() || !carries_content(&re) {
+                continue;
+            }
+            page.entries.push(to_raw(re)?);
+            if page.entries.len() >= self.page_size
+                && tx.send(Ok(std::mem::take(&mut page))).await.is_err()
+            {
+                return Ok(());
+            }
+        }
+        let res = s.finish().await;
+        page.new_cursor = sync_done_cookie(&res);
+        if res.rc == 4096 {
+            return Err("the server no longer knows the syncrepl cookie (e-syncRefreshRequired): run a full sync".into());
+        }
+        res.success().map_err(|e| e.to_string())?;
+        let _ = tx.send(Ok(page)).await;
+        Ok(())
+    }
+
+    async fn paged(
+        &self,
+        ldap: &mut ldap3::Ldap,
+        tx: &Tx,
+        final_cursor: Option<String>,
+    ) -> Result<(), String> {
+        let adapters: Vec<Box<dyn ldap3::adapters::Adapter<_, _>>> = vec![
+            Box::new(EntriesOnly::new()),
+            Box::new(PagedResults::new(self.ldap_page)),
+        ];
+        let mut search = ldap
+            .streaming_search_with(
+                adapters,
+                &self.base_dn,
+                Scope::Subtree,
+                &self.filter,
+                self.attrs.clone(),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut page = Page::default();
+        while let Some(re) = search.next().await.map_err(|e| e.to_string())? {
+            let entry = to_raw(re)?;
+            if let Some(key) = &self.cursor_key {
+                let m = entry
+                    .attrs
+                    .get(key)
+                    .and_then(|v| v.first())
+                    .map(String::as_str);
+                page.max_marker = max_marker(page.max_marker.take(), m);
+            }
+            page.entries.push(entry);
+            if page.entries.len() >= self.page_size
+                && tx.send(Ok(std::mem::take(&mut page))).await.is_err()
+            {
+                // The run stopped listening: drop the search.
+                return Ok(());
+            }
+        }
+        search.finish().await.success().map_err(|e| e.to_string())?;
+        page.new_cursor = final_cursor;
+        if !page.entries.is_empty() || page.max_marker.is_some() || page.new_cursor.is_some() {
+            let _ = tx.send(Ok(page)).await;
+        }
+        Ok(())
     }
 }
 

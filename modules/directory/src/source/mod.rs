@@ -65,6 +65,8 @@ pub struct Page {
     pub entries: Vec<RawEntry>,
     /// Highest change marker in the page (`modifyTimestamp`/`uSNChanged`).
     pub max_marker: Option<String>,
+    /// A position that replaces the cursor outright (a syncrepl cookie).
+    pub new_cursor: Option<String>,
 }
 
 /// Pages of one run. `None` = the end; an `Err` ends the run.
