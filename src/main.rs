@@ -148,6 +148,11 @@ enum TokenCmd {
         #[arg(long)]
         name: String,
     },
+    /// List tokens (names and dates; never the secrets).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// French first; `LANG=en…` gives English.
@@ -483,6 +488,35 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
                             )
                         );
                         println!("{}", token.expose());
+                    }
+                    TokenCmd::List { json } => {
+                        let tokens = clavis_store::models::ApiToken::list(&mut conn).await?;
+                        let when = |t: Option<i64>| {
+                            t.and_then(|t| chrono::DateTime::<chrono::Utc>::from_timestamp(t, 0))
+                                .map(|d| d.to_rfc3339())
+                        };
+                        let rows: Vec<serde_json::Value> = tokens
+                            .iter()
+                            .map(|t| {
+                                serde_json::json!({"name": t.name, "created_at": when(Some(t.created_at)),
+                                    "last_used_at": when(t.last_used_at), "revoked_at": when(t.revoked_at)})
+                            })
+                            .collect();
+                        if json {
+                            println!("{}", serde_json::to_string_pretty(&rows)?);
+                        } else {
+                            for r in &rows {
+                                println!(
+                                    "{:<24} {} {}  {} {}  {}",
+                                    r["name"].as_str().unwrap_or(""),
+                                    t("créé", "created"),
+                                    r["created_at"].as_str().unwrap_or("-"),
+                                    t("utilisé", "used"),
+                                    r["last_used_at"].as_str().unwrap_or("-"),
+                                    if r["revoked_at"].is_null() { "" } else { t("RÉVOQUÉ", "REVOKED") },
+                                );
+                            }
+                        }
                     }
                     TokenCmd::Revoke { name } => {
                         if clavis_web::tokens::revoke(&mut conn, &name, &operator(), clock.now())

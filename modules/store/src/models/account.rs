@@ -81,18 +81,6 @@ impl Account {
             .set(r))
     }
 
-    /// Inserts or replaces this account.
-    pub async fn upsert(&self, conn: &mut DbConn) -> Result<(), StoreError> {
-        with_conn!(conn, c => diesel::insert_into(accounts::table)
-            .values(self)
-            .on_conflict(dsl::login)
-            .do_update()
-            .set(self)
-            .execute(c)
-            .await)?;
-        Ok(())
-    }
-
     /// Disables every enabled account of an identity; returns their logins.
     pub async fn disable_all_for(
         conn: &mut DbConn,

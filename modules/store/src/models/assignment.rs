@@ -35,17 +35,6 @@ impl Assignment {
             .await)?)
     }
 
-    /// The current assignment of an identity, if any.
-    pub async fn current(conn: &mut DbConn, oid: &str) -> Result<Option<Self>, StoreError> {
-        Ok(with_conn!(conn, c => dsl::assignments
-            .filter(dsl::oid.eq(oid))
-            .filter(dsl::is_current.eq(true))
-            .select(Assignment::as_select())
-            .first(c)
-            .await
-            .optional())?)
-    }
-
     /// The current assignments of many identities.
     pub async fn current_for(conn: &mut DbConn, oids: &[String]) -> Result<Vec<Self>, StoreError> {
         if oids.is_empty() {
@@ -76,23 +65,6 @@ impl Assignment {
         }
         with_conn!(conn, c => diesel::update(
                 dsl::assignments.filter(dsl::oid.eq_any(oids)).filter(dsl::is_current.eq(true)),
-            )
-            .set((dsl::is_current.eq(false), dsl::ended_at.eq(Some(now))))
-            .execute(c)
-            .await)?;
-        Ok(())
-    }
-
-    /// Inserts a new assignment.
-    pub async fn insert(&self, conn: &mut DbConn) -> Result<(), StoreError> {
-        with_conn!(conn, c => diesel::insert_into(assignments::table).values(self).execute(c).await)?;
-        Ok(())
-    }
-
-    /// Closes the current assignment of an identity at `now`.
-    pub async fn close_current(conn: &mut DbConn, oid: &str, now: i64) -> Result<(), StoreError> {
-        with_conn!(conn, c => diesel::update(
-                dsl::assignments.filter(dsl::oid.eq(oid)).filter(dsl::is_current.eq(true)),
             )
             .set((dsl::is_current.eq(false), dsl::ended_at.eq(Some(now))))
             .execute(c)

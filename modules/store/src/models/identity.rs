@@ -71,16 +71,6 @@ impl IdentityRow {
             .await)?)
     }
 
-    /// Identities born on `date` (`YYYY-MM-DD`): the candidate set for
-    /// matching by identity traits.
-    pub async fn born_on(conn: &mut DbConn, date: &str) -> Result<Vec<Self>, StoreError> {
-        Ok(with_conn!(conn, c => dsl::identities
-            .filter(dsl::birth_date.eq(date))
-            .select(IdentityRow::as_select())
-            .load(c)
-            .await)?)
-    }
-
     /// Identities holding this RPPS.
     pub async fn with_rpps(conn: &mut DbConn, rpps: &str) -> Result<Vec<Self>, StoreError> {
         Ok(with_conn!(conn, c => dsl::identities
@@ -130,15 +120,6 @@ impl IdentityRow {
         })?)
     }
 
-    /// Counts identities by status.
-    pub async fn count_by_status(conn: &mut DbConn) -> Result<Vec<(String, i64)>, StoreError> {
-        Ok(with_conn!(conn, c => dsl::identities
-            .group_by(dsl::status)
-            .select((dsl::status, diesel::dsl::count_star()))
-            .load(c)
-            .await)?)
-    }
-
     /// Inserts new identities.
     pub async fn insert_all(conn: &mut DbConn, rows: Vec<IdentityRow>) -> Result<(), StoreError> {
         crate::execute_each!(conn, rows, |r| diesel::insert_into(identities::table)
@@ -176,12 +157,6 @@ impl IdentityRow {
             .select(IdentityRow::as_select())
             .load(c)
             .await)?)
-    }
-
-    /// Writes every column of this identity.
-    pub async fn update(&self, conn: &mut DbConn) -> Result<(), StoreError> {
-        with_conn!(conn, c => diesel::update(dsl::identities.find(&self.oid)).set(self).execute(c).await)?;
-        Ok(())
     }
 }
 

@@ -22,12 +22,6 @@ pub struct LifecycleEventRow {
 }
 
 impl LifecycleEventRow {
-    /// Records an event.
-    pub async fn insert(&self, conn: &mut DbConn) -> Result<(), StoreError> {
-        with_conn!(conn, c => diesel::insert_into(lifecycle_events::table).values(self).execute(c).await)?;
-        Ok(())
-    }
-
     /// Records events.
     pub async fn insert_all(
         conn: &mut DbConn,

@@ -76,37 +76,6 @@ impl SourceRecordRow {
             .await)?)
     }
 
-    /// Linked records of other sources sharing this join key.
-    pub async fn linked_with_join_key(
-        conn: &mut DbConn,
-        source: &str,
-        key: &str,
-    ) -> Result<Vec<Self>, StoreError> {
-        Ok(with_conn!(conn, c => dsl::source_records
-            .filter(dsl::join_key.eq(key))
-            .filter(dsl::source.ne(source))
-            .filter(dsl::oid.is_not_null())
-            .select(SourceRecordRow::as_select())
-            .load(c)
-            .await)?)
-    }
-
-    /// Unlinked records of other sources sharing this join key (they were
-    /// waiting for this side to arrive).
-    pub async fn unlinked_with_join_key(
-        conn: &mut DbConn,
-        source: &str,
-        key: &str,
-    ) -> Result<Vec<Self>, StoreError> {
-        Ok(with_conn!(conn, c => dsl::source_records
-            .filter(dsl::join_key.eq(key))
-            .filter(dsl::source.ne(source))
-            .filter(dsl::oid.is_null())
-            .select(SourceRecordRow::as_select())
-            .load(c)
-            .await)?)
-    }
-
     /// Every record linked to an identity.
     pub async fn for_identity(conn: &mut DbConn, oid: &str) -> Result<Vec<Self>, StoreError> {
         Ok(with_conn!(conn, c => dsl::source_records
@@ -214,14 +183,5 @@ impl SourceRecordRow {
             .execute(c)
             .await)?;
         Ok(())
-    }
-
-    /// Counts records per source: (source, total, linked).
-    pub async fn count_by_source(conn: &mut DbConn) -> Result<Vec<(String, i64)>, StoreError> {
-        Ok(with_conn!(conn, c => dsl::source_records
-            .group_by(dsl::source)
-            .select((dsl::source, diesel::dsl::count_star()))
-            .load(c)
-            .await)?)
     }
 }
