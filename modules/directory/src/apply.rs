@@ -532,6 +532,7 @@ fn plan_identity(
             kind,
             reason: why.to_string(),
             sync_run_id: ctx.sync_run_id.clone(),
+            at: ctx.now,
         };
         w.events.push((row, event));
     }

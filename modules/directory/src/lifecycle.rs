@@ -56,6 +56,8 @@ pub struct LifecycleEvent {
     pub reason: String,
     /// The sync run that applied it, if any.
     pub sync_run_id: Option<String>,
+    /// When it was applied.
+    pub at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Errors a subscriber reports; they roll the whole change back.

@@ -64,6 +64,33 @@ diesel::table! {
 }
 
 diesel::table! {
+    authenticators (id) {
+        id -> Text,
+        oid -> Text,
+        kind -> Text,
+        credential_id -> Text,
+        credential -> Text,
+        aaguid -> Nullable<Text>,
+        label -> Text,
+        status -> Text,
+        status_reason -> Nullable<Text>,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    enrolment_links (token_hash) {
+        token_hash -> Text,
+        oid -> Text,
+        created_by -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
     identities (oid) {
         oid -> Text,
         status -> Text,
@@ -90,6 +117,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    identity_roles (oid, role) {
+        oid -> Text,
+        role -> Text,
+        granted_by -> Text,
+        granted_at -> BigInt,
+    }
+}
+
+diesel::table! {
     lifecycle_events (id) {
         id -> Text,
         oid -> Text,
@@ -97,6 +133,14 @@ diesel::table! {
         reason -> Text,
         occurred_at -> BigInt,
         sync_run_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    login_failures (key) {
+        key -> Text,
+        failures -> Integer,
+        last_failure_at -> BigInt,
     }
 }
 
@@ -135,6 +179,26 @@ diesel::table! {
 }
 
 diesel::table! {
+    sso_sessions (id) {
+        id -> Text,
+        token_hash -> Text,
+        oid -> Text,
+        auth_time -> BigInt,
+        expires_at -> BigInt,
+        idle_timeout_secs -> BigInt,
+        last_seen_at -> BigInt,
+        acr -> Text,
+        amr -> Text,
+        authenticator_id -> Nullable<Text>,
+        client_ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        applications -> Text,
+        ended_at -> Nullable<BigInt>,
+        end_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     sync_cursors (source) {
         source -> Text,
         cursor_value -> Nullable<Text>,
@@ -165,16 +229,32 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webauthn_ceremonies (id) {
+        id -> Text,
+        kind -> Text,
+        oid -> Nullable<Text>,
+        state -> Text,
+        expires_at -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
     api_tokens,
     assignments,
     audit_events,
     audit_head,
+    authenticators,
+    enrolment_links,
     identities,
+    identity_roles,
     lifecycle_events,
+    login_failures,
     reconciliation_cases,
     source_records,
+    sso_sessions,
     sync_cursors,
     sync_runs,
+    webauthn_ceremonies,
 );

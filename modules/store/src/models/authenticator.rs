@@ -1,0 +1,82 @@
+//! `authenticators`: FIDO2 credentials (and, later, badges) of identities.
+
+use crate::schema::authenticators::{self, dsl};
+use crate::{DbConn, StoreError, with_conn};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+/// One authenticator.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = authenticators)]
+#[diesel(treat_none_as_null = true, treat_none_as_default_value = false)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct AuthenticatorRow {
+    pub id: String,
+    pub oid: String,
+    /// `fido2` (later `desfire`).
+    pub kind: String,
+    /// Base64url credential id (unique).
+    pub credential_id: String,
+    /// The serialised credential (public key, counter). Not a secret.
+    pub credential: String,
+    pub aaguid: Option<String>,
+    /// A label the user recognises ("Clé bleue").
+    pub label: String,
+    /// `active`, `suspended`, `revoked`.
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+impl AuthenticatorRow {
+    /// Inserts one.
+    pub async fn insert(&self, conn: &mut DbConn) -> Result<(), StoreError> {
+        with_conn!(conn, c => diesel::insert_into(authenticators::table).values(self).execute(c).await)?;
+        Ok(())
+    }
+
+    /// Writes every column.
+    pub async fn update(&self, conn: &mut DbConn) -> Result<(), StoreError> {
+        with_conn!(conn, c => diesel::update(dsl::authenticators.find(&self.id)).set(self).execute(c).await)?;
+        Ok(())
+    }
+
+    /// The authenticators of an identity (all statuses).
+    pub async fn for_identity(conn: &mut DbConn, oid: &str) -> Result<Vec<Self>, StoreError> {
+        Ok(with_conn!(conn, c => dsl::authenticators
+            .filter(dsl::oid.eq(oid))
+            .order(dsl::created_at.asc())
+            .select(AuthenticatorRow::as_select())
+            .load(c)
+            .await)?)
+    }
+
+    /// The authenticator with this credential id.
+    pub async fn find_by_credential(
+        conn: &mut DbConn,
+        credential_id: &str,
+    ) -> Result<Option<Self>, StoreError> {
+        Ok(with_conn!(conn, c => dsl::authenticators
+            .filter(dsl::credential_id.eq(credential_id))
+            .select(AuthenticatorRow::as_select())
+            .first(c)
+            .await
+            .optional())?)
+    }
+
+    /// Suspends every active authenticator of an identity; returns their ids.
+    pub async fn suspend_all_for(
+        conn: &mut DbConn,
+        oid: &str,
+        reason: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(with_conn!(conn, c => diesel::update(
+                dsl::authenticators.filter(dsl::oid.eq(oid)).filter(dsl::status.eq("active")),
+            )
+            .set((dsl::status.eq("suspended"), dsl::status_reason.eq(Some(reason))))
+            .returning(dsl::id)
+            .get_results(c)
+            .await)?)
+    }
+}

@@ -1,0 +1,41 @@
+//! `webauthn_ceremonies`: the server half of a WebAuthn registration or
+//! login between its two requests, in the database so that any node can
+//! finish what another began.
+
+use crate::schema::webauthn_ceremonies::{self, dsl};
+use crate::{DbConn, StoreError, with_conn};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+/// One pending ceremony.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = webauthn_ceremonies)]
+#[diesel(treat_none_as_null = true, treat_none_as_default_value = false)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct CeremonyRow {
+    pub id: String,
+    /// `register` or `login`.
+    pub kind: String,
+    pub oid: Option<String>,
+    /// Serialised webauthn-rs state (JSON).
+    pub state: String,
+    pub expires_at: i64,
+}
+
+impl CeremonyRow {
+    /// Stores a ceremony, dropping expired ones on the way.
+    pub async fn insert(&self, conn: &mut DbConn, now: i64) -> Result<(), StoreError> {
+        with_conn!(conn, c => diesel::delete(dsl::webauthn_ceremonies.filter(dsl::expires_at.lt(now))).execute(c).await)?;
+        with_conn!(conn, c => diesel::insert_into(webauthn_ceremonies::table).values(self).execute(c).await)?;
+        Ok(())
+    }
+
+    /// Takes (reads and deletes) a ceremony: each can be finished once.
+    pub async fn take(conn: &mut DbConn, id: &str) -> Result<Option<Self>, StoreError> {
+        let rows: Vec<CeremonyRow> = with_conn!(conn, c => diesel::delete(dsl::webauthn_ceremonies.filter(dsl::id.eq(id)))
+            .returning(CeremonyRow::as_returning())
+            .get_results(c)
+            .await)?;
+        Ok(rows.into_iter().next())
+    }
+}

@@ -1,0 +1,39 @@
+//! `identity_roles`: Clavis's own roles (e.g. `admin`) held by identities.
+
+use crate::schema::identity_roles::{self, dsl};
+use crate::{DbConn, StoreError, with_conn};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+/// A role held by an identity.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = identity_roles)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct IdentityRoleRow {
+    pub oid: String,
+    pub role: String,
+    pub granted_by: String,
+    pub granted_at: i64,
+}
+
+impl IdentityRoleRow {
+    /// Grants (idempotent).
+    pub async fn grant(&self, conn: &mut DbConn) -> Result<(), StoreError> {
+        with_conn!(conn, c => diesel::insert_into(identity_roles::table)
+            .values(self)
+            .on_conflict((dsl::oid, dsl::role))
+            .do_nothing()
+            .execute(c)
+            .await)?;
+        Ok(())
+    }
+
+    /// The roles of an identity.
+    pub async fn for_identity(conn: &mut DbConn, oid: &str) -> Result<Vec<String>, StoreError> {
+        Ok(with_conn!(conn, c => dsl::identity_roles
+            .filter(dsl::oid.eq(oid))
+            .select(dsl::role)
+            .load(c)
+            .await)?)
+    }
+}

@@ -1,0 +1,47 @@
+//! `login_failures`: failed-login counters per identity and per client
+//! address, for the progressive delay.
+
+use crate::schema::login_failures::{self, dsl};
+use crate::{DbConn, StoreError, with_conn};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+/// A counter (`oid:…` or `ip:…`).
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = login_failures)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct LoginFailureRow {
+    pub key: String,
+    pub failures: i32,
+    pub last_failure_at: i64,
+}
+
+impl LoginFailureRow {
+    /// The counter for `key`.
+    pub async fn find(conn: &mut DbConn, key: &str) -> Result<Option<Self>, StoreError> {
+        Ok(with_conn!(conn, c => dsl::login_failures
+            .find(key)
+            .select(LoginFailureRow::as_select())
+            .first(c)
+            .await
+            .optional())?)
+    }
+
+    /// Writes the counter.
+    pub async fn save(&self, conn: &mut DbConn) -> Result<(), StoreError> {
+        with_conn!(conn, c => diesel::insert_into(login_failures::table)
+            .values(self)
+            .on_conflict(dsl::key)
+            .do_update()
+            .set(self)
+            .execute(c)
+            .await)?;
+        Ok(())
+    }
+
+    /// Clears the counter (after a success).
+    pub async fn clear(conn: &mut DbConn, key: &str) -> Result<(), StoreError> {
+        with_conn!(conn, c => diesel::delete(dsl::login_failures.find(key)).execute(c).await)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,131 @@
+//! `sso_sessions`: server-side SSO sessions. The cookie holds a random
+//! token; only its SHA-256 (`token_hash`) is stored.
+
+use crate::schema::sso_sessions::{self, dsl};
+use crate::{DbConn, StoreError, with_conn};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+/// One SSO session.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = sso_sessions)]
+#[diesel(treat_none_as_null = true, treat_none_as_default_value = false)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct SsoSessionRow {
+    /// Public id (shown to operators, used for revocation and `sid`).
+    pub id: String,
+    /// SHA-256 of the cookie token.
+    pub token_hash: String,
+    pub oid: String,
+    /// When the user authenticated (unix seconds).
+    pub auth_time: i64,
+    /// Absolute end (auth_time + lifetime).
+    pub expires_at: i64,
+    /// 0 = no idle timeout.
+    pub idle_timeout_secs: i64,
+    pub last_seen_at: i64,
+    pub acr: String,
+    /// JSON array.
+    pub amr: String,
+    pub authenticator_id: Option<String>,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// JSON array of OIDC client ids signed into.
+    pub applications: String,
+    pub ended_at: Option<i64>,
+    /// `logout`, `expired`, `revoked`, `departed`, `suspended`, `replaced`.
+    pub end_reason: Option<String>,
+}
+
+impl SsoSessionRow {
+    /// Inserts a session.
+    pub async fn insert(&self, conn: &mut DbConn) -> Result<(), StoreError> {
+        with_conn!(conn, c => diesel::insert_into(sso_sessions::table).values(self).execute(c).await)?;
+        Ok(())
+    }
+
+    /// The live (not ended) session with this token hash.
+    pub async fn find_live_by_hash(
+        conn: &mut DbConn,
+        hash: &str,
+    ) -> Result<Option<Self>, StoreError> {
+        Ok(with_conn!(conn, c => dsl::sso_sessions
+            .filter(dsl::token_hash.eq(hash))
+            .filter(dsl::ended_at.is_null())
+            .select(SsoSessionRow::as_select())
+            .first(c)
+            .await
+            .optional())?)
+    }
+
+    /// A session by id.
+    pub async fn find(conn: &mut DbConn, id: &str) -> Result<Option<Self>, StoreError> {
+        Ok(with_conn!(conn, c => dsl::sso_sessions
+            .find(id)
+            .select(SsoSessionRow::as_select())
+            .first(c)
+            .await
+            .optional())?)
+    }
+
+    /// Live sessions, newest first, optionally of one identity.
+    pub async fn list_live(
+        conn: &mut DbConn,
+        oid: Option<&str>,
+        now: i64,
+        limit: i64,
+    ) -> Result<Vec<Self>, StoreError> {
+        Ok(with_conn!(conn, c => {
+            let mut q = dsl::sso_sessions
+                .filter(dsl::ended_at.is_null())
+                .filter(dsl::expires_at.gt(now))
+                .select(SsoSessionRow::as_select())
+                .into_boxed();
+            if let Some(o) = oid {
+                q = q.filter(dsl::oid.eq(o.to_string()));
+            }
+            q.order((dsl::auth_time.desc(), dsl::id.asc())).limit(limit).load(c).await
+        })?)
+    }
+
+    /// Records activity (for the idle timeout).
+    pub async fn touch(conn: &mut DbConn, id: &str, now: i64) -> Result<(), StoreError> {
+        with_conn!(conn, c => diesel::update(dsl::sso_sessions.find(id))
+            .set(dsl::last_seen_at.eq(now))
+            .execute(c)
+            .await)?;
+        Ok(())
+    }
+
+    /// Ends one live session; returns whether it was live.
+    pub async fn end(
+        conn: &mut DbConn,
+        id: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let n = with_conn!(conn, c => diesel::update(
+                dsl::sso_sessions.filter(dsl::id.eq(id)).filter(dsl::ended_at.is_null()),
+            )
+            .set((dsl::ended_at.eq(Some(now)), dsl::end_reason.eq(Some(reason))))
+            .execute(c)
+            .await)?;
+        Ok(n > 0)
+    }
+
+    /// Ends every live session of an identity; returns their ids.
+    pub async fn end_all_for(
+        conn: &mut DbConn,
+        oid: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(with_conn!(conn, c => diesel::update(
+                dsl::sso_sessions.filter(dsl::oid.eq(oid)).filter(dsl::ended_at.is_null()),
+            )
+            .set((dsl::ended_at.eq(Some(now)), dsl::end_reason.eq(Some(reason))))
+            .returning(dsl::id)
+            .get_results(c)
+            .await)?)
+    }
+}
