@@ -548,6 +548,15 @@ impl clavis_directory::Progress for Bar {
     }
 }
 
+/// Who must hear about departures: SSO sessions end and keys are
+/// suspended in the directory's transaction.
+fn subscribers() -> clavis_directory::lifecycle::Subscribers {
+    vec![
+        Arc::new(clavis_sso::SsoLifecycle),
+        Arc::new(clavis_authn::AuthnLifecycle),
+    ]
+}
+
 fn print_report(r: &SyncReport) {
     println!(
         "{} {} ({}{}) : {} — {} {}, {} {}, {} {}, {} {}, {} {}, {} {}, {} {}",
@@ -595,7 +604,7 @@ async fn sync(
     args: SyncArgs,
 ) -> Result<std::process::ExitCode> {
     let db = open_db(cfg, true).await?;
-    let engine = SyncEngine::new(db, Arc::new(cfg.directory.clone()), clock, Vec::new());
+    let engine = SyncEngine::new(db, Arc::new(cfg.directory.clone()), clock, subscribers());
     let names: Vec<String> = match &args.source {
         Some(s) => vec![s.clone()],
         None => cfg
@@ -674,36 +683,23 @@ async fn serve(cfg: Config) -> Result<()> {
         db: db.clone(),
         directory: directory.clone(),
         clock: clock.clone(),
-        subscribers: Vec::new(),
+        subscribers: subscribers(),
     };
-    let engine = SyncEngine::new(db.clone(), directory.clone(), clock.clone(), Vec::new());
+    let engine = SyncEngine::new(db.clone(), directory.clone(), clock.clone(), subscribers());
     // Periodic syncs, one task per source with an interval.
     for source in directory.sources.iter().filter(|s| s.interval_secs > 0) {
         let engine = engine.clone();
         let name = source.name.clone();
         let every = std::time::Duration::from_secs(source.interval_secs);
-        let full_every = source.full_sync_interval_secs.max(1) as i64;
-        let clock = clock.clone();
         actix_web::rt::spawn(async move {
-            let mut last_full: Option<i64> = None;
             let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
-                let now = clock.now().timestamp();
-                let full = last_full.is_none_or(|t| now - t >= full_every);
-                match engine
-                    .run(
-                        &name,
-                        SyncOptions {
-                            full,
-                            dry_run: false,
-                        },
-                        &clavis_directory::NoProgress,
-                    )
-                    .await
-                {
-                    Ok(_) if full => last_full = Some(now),
+                match engine.run_scheduled(&name).await {
                     Ok(_) => {}
+                    Err(clavis_directory::DirectoryError::RunInProgress(_)) => {
+                        tracing::info!(sync.source = %name, "scheduled sync skipped: another run holds the source")
+                    }
                     Err(e) => {
                         tracing::error!(sync.source = %name, error = %e, "scheduled sync failed")
                     }

@@ -47,6 +47,15 @@ on_both_backends!(
     source_down_mid_run_fails_cleanly_and_a_rerun_converges,
     unreachable_server_and_refused_bind_fail_with_nothing_written,
     dry_run_writes_nothing,
+    a_rejected_entry_still_listed_never_counts_as_missing,
+    a_run_missing_most_people_counts_no_one_missing,
+    join_key_with_contradicting_traits_opens_a_case,
+    an_ad_account_arriving_before_its_hr_record_joins_when_hr_arrives,
+    a_second_run_of_a_source_is_refused_while_one_holds_it,
+    dry_run_on_a_populated_directory_reports_no_false_departures,
+    a_rehire_whose_old_entry_is_still_listed_as_leaver_is_active,
+    an_rpps_held_by_one_person_is_never_given_to_another,
+    arrival_in_the_future_is_pending_until_the_day,
 );
 
 async fn full(engine: &clavis_directory::SyncEngine, source: &str) -> SyncReport {
@@ -687,4 +696,220 @@ async fn dry_run_writes_nothing(backend: Backend) {
     let r = full(&engine, "rh").await;
     assert_eq!(r.mode, "full");
     assert_eq!(r.created, 1);
+}
+
+async fn a_rejected_entry_still_listed_never_counts_as_missing(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let slapd = Slapd::start();
+    let p = Hr::new("E070", "Vidal", "Rose", "1986-06-06");
+    slapd.add(&p.ldif());
+    let (engine, _c, _r) = engine(&t.db, vec![hr_source(&slapd)], 500);
+    full(&engine, "rh").await;
+    // An HR clerk mistypes the RPPS: the entry is rejected, but still listed.
+    slapd.modify(&format!(
+        "dn: {}\nchangetype: modify\nadd: rppsNumber\nrppsNumber: 10001045368\n",
+        p.dn()
+    ));
+    for _ in 0..3 {
+        let r = full(&engine, "rh").await;
+        assert_eq!((r.rejected, r.departed), (1, 0), "{r:?}");
+    }
+    assert_eq!(show(&t.db, "E070").await.identity.status, "active");
+}
+
+async fn a_run_missing_most_people_counts_no_one_missing(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let slapd = Slapd::start();
+    let people: Vec<Hr> = (0..12)
+        .map(|i| {
+            Hr::new(
+                &format!("M{i:03}"),
+                &format!("Nom{i}"),
+                "Anne",
+                "1980-01-01",
+            )
+        })
+        .collect();
+    slapd.add(&people.iter().map(Hr::ldif).collect::<String>());
+    let (engine, _c, _r) = engine(&t.db, vec![hr_source(&slapd)], 500);
+    full(&engine, "rh").await;
+    // A wrong base DN or a truncated export: 11 of 12 gone at once.
+    let dns: Vec<String> = people[1..].iter().map(Hr::dn).collect();
+    slapd.delete(&dns.iter().map(String::as_str).collect::<Vec<_>>());
+    for _ in 0..3 {
+        let r = full(&engine, "rh").await;
+        assert_eq!(r.departed, 0, "{r:?}");
+        assert!(
+            r.warnings.iter().any(|w| w.contains("not counted")),
+            "{r:?}"
+        );
+    }
+    assert_eq!(show(&t.db, "M005").await.identity.status, "active");
+}
+
+async fn join_key_with_contradicting_traits_opens_a_case(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let slapd = Slapd::start();
+    slapd.add(&Hr::new("E080", "Morel", "Paul", "1975-05-05").ldif());
+    let dir = tempfile::tempdir().expect("dir");
+    let csv = dir.path().join("paie.csv");
+    std::fs::write(&csv, "Matricule;Nom de naissance;Prénoms;Date de naissance;Lieu de naissance;RPPS\nE080;Morel;Paul;1976-05-05;75056;\n").expect("csv");
+    let mut paie = csv_source(&csv);
+    paie.attributes.join_key = Some("Matricule".into());
+    let (engine, _c, _r) = engine(&t.db, vec![hr_source(&slapd), paie], 500);
+    full(&engine, "rh").await;
+    let r = full(&engine, "rh-csv").await;
+    assert_eq!((r.created, r.cases_opened), (0, 1), "{r:?}");
+    let cases = service::list_cases(&t.db, false).await.expect("cases");
+    assert_eq!(cases[0].reason, "join_key_traits_conflict");
+    assert_eq!(
+        show(&t.db, "E080").await.identity.sources.len(),
+        1,
+        "nothing merged"
+    );
+}
+
+async fn an_ad_account_arriving_before_its_hr_record_joins_when_hr_arrives(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let slapd = Slapd::start();
+    slapd.add(&ad_ldif("nnew", "E085", 512, 1));
+    let (engine, _c, _r) = engine(&t.db, vec![hr_source(&slapd), ad_source(&slapd)], 500);
+    let ad = full(&engine, "ad").await;
+    assert_eq!(ad.unmatched, 1);
+    slapd.add(&Hr::new("E085", "Nouveau", "Nina", "1999-09-09").ldif());
+    full(&engine, "rh").await;
+    let i = show(&t.db, "E085").await.identity;
+    assert_eq!(
+        i.logins,
+        vec!["nnew"],
+        "the waiting AD record joined at once"
+    );
+}
+
+async fn a_second_run_of_a_source_is_refused_while_one_holds_it(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let slapd = Slapd::start();
+    slapd.add(&Hr::new("E086", "Lebrun", "Yves", "1960-06-01").ldif());
+    let (engine, _c, _r) = engine(&t.db, vec![hr_source(&slapd)], 500);
+    let mut conn = t.db.conn().await.expect("conn");
+    let now = t0().timestamp();
+    assert!(
+        clavis_store::models::SyncLease::acquire(&mut conn, "rh", "other-node", now, now + 600)
+            .await
+            .expect("lease")
+    );
+    let e = engine
+        .run(
+            "rh",
+            SyncOptions {
+                full: true,
+                dry_run: false,
+            },
+            &NoProgress,
+        )
+        .await
+        .expect_err("held");
+    assert!(
+        matches!(e, clavis_directory::DirectoryError::RunInProgress(_)),
+        "{e}"
+    );
+    assert_eq!(count(&t.db).await, 0);
+    clavis_store::models::SyncLease::release(&mut conn, "rh", "other-node")
+        .await
+        .expect("release");
+    assert_eq!(full(&engine, "rh").await.created, 1);
+}
+
+async fn dry_run_on_a_populated_directory_reports_no_false_departures(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let slapd = Slapd::start();
+    slapd.add(
+        &(Hr::new("E087", "Perrin", "Alix", "1977-03-03").ldif()
+            + &Hr::new("E088", "Renard", "Bruno", "1978-04-04").ldif()),
+    );
+    let (engine, _c, _r) = engine(&t.db, vec![hr_source(&slapd)], 500);
+    full(&engine, "rh").await;
+    for _ in 0..3 {
+        let r = engine
+            .run(
+                "rh",
+                SyncOptions {
+                    full: true,
+                    dry_run: true,
+                },
+                &NoProgress,
+            )
+            .await
+            .expect("dry run");
+        assert_eq!((r.departed, r.unchanged), (0, 2), "{r:?}");
+    }
+}
+
+async fn a_rehire_whose_old_entry_is_still_listed_as_leaver_is_active(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let slapd = Slapd::start();
+    let mut old = Hr::new("E090", "Fabre", "Lina", "1984-08-08");
+    old.leaver = true;
+    slapd.add(&old.ldif());
+    let (engine, _c, _r) = engine(&t.db, vec![hr_source(&slapd)], 500);
+    full(&engine, "rh").await;
+    let before = show(&t.db, "E090").await.identity;
+    assert_eq!(before.status, "departed");
+    slapd.add(&Hr::new("E190", "Fabre", "Lina", "1984-08-08").ldif());
+    for _ in 0..2 {
+        full(&engine, "rh").await;
+        let now = show(&t.db, "E190").await.identity;
+        assert_eq!(
+            (now.oid.as_str(), now.status.as_str()),
+            (before.oid.as_str(), "active")
+        );
+    }
+}
+
+async fn an_rpps_held_by_one_person_is_never_given_to_another(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let slapd = Slapd::start();
+    let mut a = Hr::new("E095", "Garnier", "Ana", "1971-01-01");
+    a.rpps = Some("10104335319".into());
+    slapd.add(&(a.ldif() + &Hr::new("E096", "Chevalier", "Ben", "1972-02-02").ldif()));
+    let dir = tempfile::tempdir().expect("dir");
+    let csv = dir.path().join("x.csv");
+    // Ben's traits, Ana's RPPS.
+    std::fs::write(&csv, "Matricule;Nom de naissance;Prénoms;Date de naissance;Lieu de naissance;RPPS\nX1;Chevalier;Ben;1972-02-02;75056;10104335319\n").expect("csv");
+    let (engine, _c, _r) = engine(&t.db, vec![hr_source(&slapd), csv_source(&csv)], 500);
+    full(&engine, "rh").await;
+    let r = full(&engine, "rh-csv").await;
+    assert_eq!(r.cases_opened, 1, "{r:?}");
+    assert_eq!(
+        service::list_cases(&t.db, false).await.expect("cases")[0].reason,
+        "rpps_held_by_another"
+    );
+    assert_eq!(show(&t.db, "E096").await.identity.rpps, None);
+}
+
+async fn arrival_in_the_future_is_pending_until_the_day(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let slapd = Slapd::start();
+    let mut n = Hr::new("E097", "Marchand", "Eva", "1995-05-05");
+    n.arrival = "2026-12-01".into();
+    slapd.add(&n.ldif());
+    let (engine, clock, rec) = engine(&t.db, vec![hr_source(&slapd)], 500);
+    full(&engine, "rh").await;
+    assert_eq!(show(&t.db, "E097").await.identity.status, "pending");
+    clock.set("2026-11-30T23:59:59Z".parse().expect("instant"));
+    engine.apply_due_transitions().await.expect("tick");
+    assert_eq!(show(&t.db, "E097").await.identity.status, "pending");
+    clock.set("2026-12-01T00:00:00Z".parse().expect("instant"));
+    assert_eq!(
+        engine.apply_due_transitions().await.expect("tick").changed,
+        1
+    );
+    assert_eq!(show(&t.db, "E097").await.identity.status, "active");
+    assert!(
+        rec.0
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|e| e.kind == LifecycleKind::Activated)
+    );
 }

@@ -230,6 +230,7 @@ pub fn engine(
     let cfg = DirectoryConfig {
         missing_runs_before_departure: 2,
         batch_size: batch,
+        max_missing_percent: 5,
         sources,
     };
     let c: Arc<dyn Clock> = Arc::new(clock.clone());

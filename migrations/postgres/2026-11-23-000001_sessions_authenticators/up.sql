@@ -1,4 +1,4 @@
--- SSO sessions, FIDO2 authenticators, enrolment links, WebAuthn ceremonies,
+-- Sync leases (one run per source at a time), SSO sessions, FIDO2 authenticators, enrolment links, WebAuthn ceremonies,
 -- failed-login counters. Same tables and columns on PostgreSQL.
 
 CREATE TABLE sso_sessions (
@@ -65,4 +65,10 @@ CREATE TABLE identity_roles (
     granted_by TEXT NOT NULL,
     granted_at BIGINT NOT NULL,
     PRIMARY KEY (oid, role)
+);
+
+CREATE TABLE sync_leases (
+    source TEXT PRIMARY KEY NOT NULL,
+    owner TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
 );

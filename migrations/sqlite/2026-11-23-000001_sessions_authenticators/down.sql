@@ -1,3 +1,4 @@
+DROP TABLE sync_leases;
 DROP TABLE identity_roles;
 DROP TABLE login_failures;
 DROP TABLE webauthn_ceremonies;

@@ -342,7 +342,7 @@ fn plan_identity(
     now: i64,
     w: &mut Writes,
 ) -> Result<RefreshOutcome, DirectoryError> {
-    let g = golden::merge(records, ctx.cfg);
+    let g = golden::merge(records, ctx.cfg, ctx.today());
     let (status, reason) = golden::status_for(&g, ctx.today());
     let next = identity_row_from(oid, &g, status, prev, now);
     let mut out = RefreshOutcome::default();
@@ -564,8 +564,10 @@ fn first_given(f: &SourceFields) -> Option<String> {
 /// the page creates and links identities.
 #[derive(Debug, Default)]
 pub struct MatchIndex {
-    /// Join key → identities linked to a record of another source with it.
-    linked_by_key: HashMap<String, BTreeSet<String>>,
+    /// Join key → (identity, source) of linked records with it.
+    linked_by_key: HashMap<String, Vec<(String, String)>>,
+    /// The identities reachable by join key, to check their traits.
+    keyed: HashMap<String, IdentityRow>,
     /// Join key → unlinked records of other sources waiting for a match.
     waiting_by_key: HashMap<String, Vec<SourceRecordRow>>,
     /// Birth date → identities born that day.
@@ -590,14 +592,22 @@ impl MatchIndex {
                 continue;
             };
             match &r.oid {
-                Some(oid) => {
-                    idx.linked_by_key
-                        .entry(key)
-                        .or_default()
-                        .insert(oid.clone());
-                }
+                Some(oid) => idx
+                    .linked_by_key
+                    .entry(key)
+                    .or_default()
+                    .push((oid.clone(), r.source.clone())),
                 None => idx.waiting_by_key.entry(key).or_default().push(r),
             }
+        }
+        let keyed: Vec<String> = idx
+            .linked_by_key
+            .values()
+            .flatten()
+            .map(|(o, _)| o.clone())
+            .collect();
+        for i in IdentityRow::find_many(conn, &keyed).await? {
+            idx.keyed.insert(i.oid.clone(), i);
         }
         let dates: Vec<String> = records
             .iter()
@@ -632,7 +642,7 @@ impl MatchIndex {
             self.linked_by_key
                 .entry(k.clone())
                 .or_default()
-                .insert(oid.to_string());
+                .push((oid.to_string(), source.to_string()));
         }
         self.linked_now
             .entry(oid.to_string())
@@ -687,12 +697,65 @@ pub async fn decide(
     rec: &MappedRecord,
     idx: &MatchIndex,
 ) -> Result<Decision, DirectoryError> {
-    // 2. Configured join key across sources.
-    if let Some(oids) = rec.join_key.as_ref().and_then(|k| idx.linked_by_key.get(k)) {
+    let f = &rec.fields;
+    // An RPPS already held by someone else forbids linking anyone else.
+    let rpps_elsewhere = |oid: &str| -> Option<Decision> {
+        let holders = f.rpps.as_ref().and_then(|r| idx.rpps.get(r.as_str()))?;
+        let others: Vec<(String, String)> = holders
+            .iter()
+            .filter(|h| h.as_str() != oid)
+            .map(|h| (h.clone(), "holds this RPPS".to_string()))
+            .collect();
+        (!others.is_empty()).then_some(Decision::Case {
+            reason: "rpps_held_by_another",
+            candidates: others
+                .into_iter()
+                .chain([(oid.to_string(), "matched otherwise".to_string())])
+                .collect(),
+        })
+    };
+    // 2. Configured join key across sources (never the record's own source).
+    if let Some(linked) = rec.join_key.as_ref().and_then(|k| idx.linked_by_key.get(k)) {
+        let oids: BTreeSet<String> = linked
+            .iter()
+            .filter(|(_, s)| s != &source.name)
+            .map(|(o, _)| o.clone())
+            .collect();
         match oids.len() {
             0 => {}
             1 => {
-                let oid = oids.iter().next().cloned().unwrap_or_default();
+                let oid = oids.into_iter().next().unwrap_or_default();
+                // A join key links, but never over contradicting traits.
+                if let Some(i) = idx.keyed.get(&oid) {
+                    let mut conflicts = Vec::new();
+                    if let (Some(a), Some(b)) = (f.birth_date.map(|d| d.to_string()), &i.birth_date)
+                        && &a != b
+                    {
+                        conflicts.push("birth date");
+                    }
+                    if let Some(a) = &f.birth_family_name
+                        && normalize_name(a) != normalize_name(&i.birth_family_name)
+                    {
+                        conflicts.push("birth name");
+                    }
+                    if let (Some(a), Some(b)) = (&f.rpps, &i.rpps)
+                        && a.as_str() != b
+                    {
+                        conflicts.push("RPPS");
+                    }
+                    if !conflicts.is_empty() {
+                        return Ok(Decision::Case {
+                            reason: "join_key_traits_conflict",
+                            candidates: vec![(
+                                oid,
+                                format!("same join key, different {}", conflicts.join(", ")),
+                            )],
+                        });
+                    }
+                }
+                if let Some(case) = rpps_elsewhere(&oid) {
+                    return Ok(case);
+                }
                 return Ok(Decision::Link {
                     oid,
                     how: "join_key",
@@ -702,15 +765,14 @@ pub async fn decide(
                 return Ok(Decision::Case {
                     reason: "join_key_ambiguous",
                     candidates: oids
-                        .iter()
-                        .map(|o| (o.clone(), "same join key".to_string()))
+                        .into_iter()
+                        .map(|o| (o, "same join key".to_string()))
                         .collect(),
                 });
             }
         }
     }
     // 3. Identity traits.
-    let f = &rec.fields;
     if let (Some(bfn), Some(given), Some(bd)) = (&f.birth_family_name, first_given(f), f.birth_date)
     {
         let bfn = normalize_name(bfn);
@@ -782,6 +844,9 @@ pub async fn decide(
                         "identical traits, already listed under another id".into(),
                     )],
                 });
+            }
+            if let Some(case) = rpps_elsewhere(&c.oid) {
+                return Ok(case);
             }
             return Ok(Decision::Link {
                 oid: c.oid.clone(),

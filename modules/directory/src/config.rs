@@ -17,6 +17,12 @@ pub struct DirectoryConfig {
     /// Entries written per transaction. Default 500.
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
+    /// Safety catch: when a full run misses more than this percentage of
+    /// the people a source listed (at least 10), disappearances are not
+    /// counted for that run and the report says why (a truncated export or
+    /// a wrong base DN must not make the hospital leave). Default 5.
+    #[serde(default = "default_max_missing_percent")]
+    pub max_missing_percent: u32,
     /// The sources, in precedence order: for a field owned by a role, the
     /// first listed source of that role wins.
     #[serde(default)]
@@ -28,6 +34,7 @@ impl Default for DirectoryConfig {
         Self {
             missing_runs_before_departure: default_missing_runs(),
             batch_size: default_batch_size(),
+            max_missing_percent: default_max_missing_percent(),
             sources: Vec::new(),
         }
     }
@@ -38,6 +45,9 @@ fn default_missing_runs() -> u32 {
 }
 fn default_batch_size() -> usize {
     500
+}
+fn default_max_missing_percent() -> u32 {
+    5
 }
 fn default_page_size() -> i32 {
     500
@@ -368,6 +378,12 @@ impl DirectoryConfig {
             p(
                 "directory.batch_size".into(),
                 "must be between 1 and 10000".into(),
+            );
+        }
+        if !(1..=100).contains(&self.max_missing_percent) {
+            p(
+                "directory.max_missing_percent".into(),
+                "must be between 1 and 100".into(),
             );
         }
         if self.missing_runs_before_departure == 0 {

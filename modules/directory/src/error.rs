@@ -15,6 +15,12 @@ pub enum DirectoryError {
     /// No source has this name.
     #[error("no source named {0:?} in the configuration")]
     UnknownSource(String),
+    /// Another run of this source holds its lease.
+    #[error("a sync of source {0:?} is already running (another process or node)")]
+    RunInProgress(String),
+    /// This run lost its lease (it took too long without renewing).
+    #[error("the sync of source {0:?} lost its lease and stopped")]
+    LeaseLost(String),
     /// No identity matches.
     #[error("no identity matches {0:?}")]
     IdentityNotFound(String),

@@ -41,20 +41,29 @@ fn primary<'a>(
     records: &'a [LinkedRecord],
     role: SourceRole,
     cfg: &DirectoryConfig,
+    today: NaiveDate,
 ) -> Option<&'a LinkedRecord> {
+    // A record of a running contract wins over a leaver's or an ended one
+    // (a rehire whose old entry is still listed), then the source listing
+    // it now, then precedence, then the latest arrival.
+    let ended =
+        |r: &LinkedRecord| r.fields.leaver || r.fields.departure_date.is_some_and(|d| d < today);
     records.iter().filter(|r| r.role == role).min_by_key(|r| {
         (
             !r.row.present,
+            ended(r),
             cfg.precedence(&r.row.source),
+            std::cmp::Reverse(r.fields.arrival_date),
             -r.row.last_seen_at,
+            r.row.external_id.clone(),
         )
     })
 }
 
-/// Merges the linked records of one identity.
-pub fn merge(records: &[LinkedRecord], cfg: &DirectoryConfig) -> Golden {
-    let hr = primary(records, SourceRole::Hr, cfg);
-    let ad = primary(records, SourceRole::Ad, cfg);
+/// Merges the linked records of one identity, as of `today`.
+pub fn merge(records: &[LinkedRecord], cfg: &DirectoryConfig, today: NaiveDate) -> Golden {
+    let hr = primary(records, SourceRole::Hr, cfg, today);
+    let ad = primary(records, SourceRole::Ad, cfg, today);
     let mut f = hr.map(|r| r.fields.clone()).unwrap_or_default();
     f.login = None;
     f.account_enabled = None;

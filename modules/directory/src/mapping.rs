@@ -24,7 +24,7 @@ pub struct RawEntry {
 impl RawEntry {
     fn values(&self, attr: &str) -> &[String] {
         self.attrs
-            .get(&attr.to_ascii_lowercase())
+            .get(&attr.to_lowercase())
             .map(Vec::as_slice)
             .unwrap_or(&[])
     }
@@ -48,6 +48,10 @@ pub struct Rejection {
     pub field: String,
     /// What is wrong.
     pub message: String,
+    /// The source's id of the entry, when it could be read: a rejected entry
+    /// is still listed by its source and must not count as disappeared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
 }
 
 /// What one source says about one person, typed. Stored as JSON in
@@ -125,10 +129,12 @@ fn is_truthy(v: &str) -> bool {
 /// Maps one raw entry of `source`. The first problem found rejects it.
 pub fn map_entry(source: &SourceConfig, raw: &RawEntry) -> Result<MappedRecord, Rejection> {
     let a: &AttributeMap = &source.attributes;
+    let listed_as = raw.first(Some(&a.external_id));
     let reject = |field: &str, message: String| Rejection {
         entry: raw.entry_ref.clone(),
         field: field.to_string(),
         message,
+        external_id: listed_as.clone(),
     };
     if let Some(problem) = raw.attrs.get("__malformed") {
         return Err(reject("(line)", problem.join("; ")));

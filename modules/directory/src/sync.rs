@@ -16,7 +16,7 @@ use crate::source::{self, DirectorySource, FetchRequest, max_marker};
 use chrono::{DateTime, Utc};
 use clavis_core::Clock;
 use clavis_store::models::{
-    IdentityRow, ReconciliationCase, SourceRecordRow, SyncCursor, SyncRunRow,
+    IdentityRow, ReconciliationCase, SourceRecordRow, SyncCursor, SyncLease, SyncRunRow,
 };
 use clavis_store::{Db, DbConn};
 use serde::Serialize;
@@ -57,9 +57,14 @@ pub struct SyncReport {
     /// Entries matching nobody, from a source that does not create identities.
     pub unmatched: u64,
     pub rejections: Vec<Rejection>,
+    /// What an operator should know (e.g. disappearances not counted).
+    pub warnings: Vec<String>,
     /// Why the run failed.
     pub error: Option<String>,
 }
+
+/// How long a run's lease lasts without renewal (renewed at every batch).
+const LEASE_SECS: i64 = 600;
 
 /// Told about progress (the CLI draws a bar with it).
 pub trait Progress: Send + Sync {
@@ -170,7 +175,22 @@ impl SyncEngine {
             ..SyncReport::default()
         };
         if !opts.dry_run {
-            self.save_run(&mut conn, &report).await?;
+            let now = self.clock.now().timestamp();
+            if !SyncLease::acquire(
+                &mut conn,
+                &source.name,
+                &report.run_id,
+                now,
+                now + LEASE_SECS,
+            )
+            .await?
+            {
+                return Err(DirectoryError::RunInProgress(source.name.clone()));
+            }
+            if let Err(e) = self.save_run(&mut conn, &report).await {
+                let _ = SyncLease::release(&mut conn, &source.name, &report.run_id).await;
+                return Err(e);
+            }
         }
         tracing::info!(sync.run_id = %report.run_id, sync.mode = %report.mode, "sync run started");
         let result = self
@@ -186,6 +206,9 @@ impl SyncEngine {
             )
             .await;
         report.finished_at = Some(self.clock.now());
+        if !opts.dry_run {
+            let _ = SyncLease::release(&mut conn, &source.name, &report.run_id).await;
+        }
         match result {
             Ok(()) => {
                 report.status = "succeeded".into();
@@ -286,6 +309,7 @@ impl SyncEngine {
                             report.rejections.push(Rejection {
                                 entry: rec.entry_ref.clone(),
                                 field: "external_id".into(),
+                                external_id: Some(rec.external_id.clone()),
                                 message: format!(
                                     "duplicate external id {:?} (already read at {first})",
                                     rec.external_id
@@ -314,21 +338,50 @@ impl SyncEngine {
             .await?;
             progress.on_page(report.seen);
         }
-        if full {
-            self.apply_disappearances(conn, source, &report.run_id.clone(), opts.dry_run, report)
-                .await?;
+        // Disappearances: only a complete full read can tell, at most once
+        // per full_sync_interval_secs unless the operator asked for a full
+        // run, and never on a run whose rejected entries cannot be named.
+        let now = self.clock.now().timestamp();
+        let interval_elapsed = cursor
+            .as_ref()
+            .and_then(|c| c.last_full_at)
+            .is_none_or(|t| now - t >= source.full_sync_interval_secs as i64);
+        let mut counted = false;
+        if full && (opts.full || interval_elapsed) {
+            if report.rejections.iter().any(|r| r.external_id.is_none()) {
+                report.warnings.push(
+                    "disappearances not counted: some rejected entries have no readable external id".into(),
+                );
+            } else {
+                let mut listed: HashSet<String> = seen_ids.into_keys().collect();
+                listed.extend(
+                    report
+                        .rejections
+                        .iter()
+                        .filter_map(|r| r.external_id.clone()),
+                );
+                counted = self
+                    .apply_disappearances(
+                        conn,
+                        source,
+                        &report.run_id.clone(),
+                        &listed,
+                        opts.dry_run,
+                        report,
+                    )
+                    .await?;
+            }
         }
         if !opts.dry_run {
-            let now = self.clock.now().timestamp();
             SyncCursor {
                 source: source.name.clone(),
                 cursor_value: marker,
-                last_full_at: if full {
+                last_full_at: if counted {
                     Some(now)
                 } else {
                     cursor.as_ref().and_then(|c| c.last_full_at)
                 },
-                full_runs: cursor.as_ref().map(|c| c.full_runs).unwrap_or(0) + i32::from(full),
+                full_runs: cursor.as_ref().map(|c| c.full_runs).unwrap_or(0) + i32::from(counted),
                 updated_at: now,
             }
             .save(conn)
@@ -354,6 +407,9 @@ impl SyncEngine {
             return Ok(());
         }
         conn.begin().await?;
+        if let Err(e) = self.renew(conn, source, run_id, dry_run).await {
+            return conn.finish(Err(e)).await;
+        }
         let mut ctx = self.ctx(source, run_id);
         let mut counts = SyncReport::default();
         let r = self
@@ -545,23 +601,68 @@ impl SyncEngine {
         Ok(())
     }
 
-    async fn apply_disappearances(
+    /// Renews the run's lease inside the current transaction (dry runs hold
+    /// no lease).
+    async fn renew(
         &self,
         conn: &mut DbConn,
         source: &SourceConfig,
         run_id: &str,
         dry_run: bool,
-        report: &mut SyncReport,
     ) -> Result<(), DirectoryError> {
-        let missing = SourceRecordRow::not_seen_in_run(conn, &source.name, run_id).await?;
-        for chunk in missing.chunks(self.cfg.batch_size.max(1)) {
+        if dry_run {
+            return Ok(());
+        }
+        let until = self.clock.now().timestamp() + LEASE_SECS;
+        if SyncLease::renew(conn, &source.name, run_id, until).await? {
+            Ok(())
+        } else {
+            Err(DirectoryError::LeaseLost(source.name.clone()))
+        }
+    }
+
+    /// Counts a missed run for every record of `source` not in `listed`, and
+    /// applies the departures that follows. Returns whether it counted (the
+    /// safety catch may refuse).
+    async fn apply_disappearances(
+        &self,
+        conn: &mut DbConn,
+        source: &SourceConfig,
+        run_id: &str,
+        listed: &HashSet<String>,
+        dry_run: bool,
+        report: &mut SyncReport,
+    ) -> Result<bool, DirectoryError> {
+        let all = SourceRecordRow::ids_of_source(conn, &source.name).await?;
+        let present = all.iter().filter(|(_, p)| *p).count();
+        let newly_missing = all
+            .iter()
+            .filter(|(id, p)| *p && !listed.contains(id))
+            .count();
+        let threshold = (present * self.cfg.max_missing_percent as usize / 100).max(10);
+        if newly_missing > threshold {
+            let msg = format!(
+                "disappearances not counted: {newly_missing} of {present} entries are no longer listed, \
+                 more than the safety threshold ({}%); check the source, then run a full sync",
+                self.cfg.max_missing_percent
+            );
+            tracing::warn!(sync.source = %source.name, "{msg}");
+            report.warnings.push(msg);
+            return Ok(false);
+        }
+        let missing: Vec<String> = all
+            .into_iter()
+            .filter(|(id, _)| !listed.contains(id))
+            .map(|(id, _)| id)
+            .collect();
+        for ids in missing.chunks(self.cfg.batch_size.max(1)) {
             conn.begin().await?;
             let mut ctx = self.ctx(source, run_id);
             let r: Result<u64, DirectoryError> = async {
+                self.renew(conn, source, run_id, dry_run).await?;
                 let mut oids = Vec::new();
-                let mut rows = Vec::with_capacity(chunk.len());
-                for row in chunk {
-                    let mut row = row.clone();
+                let mut rows = Vec::with_capacity(ids.len());
+                for mut row in SourceRecordRow::find_many(conn, &source.name, ids).await? {
                     let was_present = row.present;
                     row.present = false;
                     row.missing_runs += 1;
@@ -593,7 +694,33 @@ impl SyncEngine {
             let departed = end_batch(conn, dry_run, r).await?;
             report.departed += departed;
         }
-        Ok(())
+        Ok(true)
+    }
+
+    /// Runs a source as the scheduler does: a full run when the last
+    /// counted full run is older than `full_sync_interval_secs` (persisted,
+    /// so a restart does not force one), incremental otherwise.
+    pub async fn run_scheduled(&self, source_name: &str) -> Result<SyncReport, DirectoryError> {
+        let source = self
+            .cfg
+            .source(source_name)
+            .ok_or_else(|| DirectoryError::UnknownSource(source_name.to_string()))?;
+        let mut conn = self.db.conn().await?;
+        let last = SyncCursor::find(&mut conn, source_name)
+            .await?
+            .and_then(|c| c.last_full_at);
+        drop(conn);
+        let now = self.clock.now().timestamp();
+        let full = last.is_none_or(|t| now - t >= source.full_sync_interval_secs as i64);
+        self.run(
+            source_name,
+            SyncOptions {
+                full,
+                dry_run: false,
+            },
+            &NoProgress,
+        )
+        .await
     }
 
     /// Applies date-driven transitions (arrival reached, contract ended).

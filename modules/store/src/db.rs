@@ -20,8 +20,11 @@ pub enum StoreError {
     /// No connection could be had from the pool.
     #[error("database unavailable: {0}")]
     Unavailable(String),
-    /// The database URL is not one Clavis understands.
-    #[error("unsupported database url {0:?}: expected postgres://…, sqlite://PATH or a file path")]
+    /// The database URL is not one Clavis understands (only its scheme is
+    /// kept: the rest may hold a password).
+    #[error(
+        "unsupported database url scheme {0:?}: expected postgres://…, sqlite://PATH or a file path"
+    )]
     BadUrl(String),
     /// A migration failed.
     #[error("database migration failed: {0}")]
@@ -78,8 +81,10 @@ fn parse_url(url: &str) -> Result<Target, StoreError> {
         Ok(Target::Postgres(url.to_string()))
     } else if let Some(path) = url.strip_prefix("sqlite://") {
         Ok(Target::Sqlite(path.to_string()))
-    } else if url.contains("://") || url.is_empty() {
-        Err(StoreError::BadUrl(url.to_string()))
+    } else if let Some((scheme, _)) = url.split_once("://") {
+        Err(StoreError::BadUrl(format!("{scheme}://")))
+    } else if url.is_empty() {
+        Err(StoreError::BadUrl(String::new()))
     } else {
         Ok(Target::Sqlite(url.to_string()))
     }

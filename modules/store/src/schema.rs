@@ -209,6 +209,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    sync_leases (source) {
+        source -> Text,
+        owner -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
     sync_runs (id) {
         id -> Text,
         source -> Text,
@@ -255,6 +263,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     source_records,
     sso_sessions,
     sync_cursors,
+    sync_leases,
     sync_runs,
     webauthn_ceremonies,
 );

@@ -203,6 +203,7 @@ impl DirectorySource for LdapSource {
             cursor_key: cursor_attr.map(|c| c.to_ascii_lowercase()),
             syncrepl: self.config.cursor() == CursorAttribute::Syncrepl,
             since: request.changed_since.clone(),
+            timeout,
         };
         let (tx, stream) = PageStream::channel();
         tokio::spawn(async move {
@@ -230,6 +231,9 @@ struct Search {
     cursor_key: Option<String>,
     syncrepl: bool,
     since: Option<String>,
+    /// Applied to every operation: a server that accepts the connection
+    /// then stalls fails the run instead of hanging it.
+    timeout: Duration,
 }
 
 type Tx = tokio::sync::mpsc::Sender<Result<Page, SourceError>>;
@@ -289,6 +293,7 @@ impl Search {
                     reload_hint: false,
                 }));
                 let nothing = format!("(&{}(!(objectClass=*)))", self.filter);
+                ldap.with_timeout(self.timeout);
                 let mut s = ldap
                     .streaming_search(&self.base_dn, Scope::Subtree, &nothing, vec!["1.1"])
                     .await

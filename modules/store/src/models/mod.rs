@@ -32,4 +32,4 @@ pub use lifecycle_event::LifecycleEventRow;
 pub use login_failure::LoginFailureRow;
 pub use source_record::SourceRecordRow;
 pub use sso_session::SsoSessionRow;
-pub use sync_run::{SyncCursor, SyncRunRow};
+pub use sync_run::{SyncCursor, SyncLease, SyncRunRow};

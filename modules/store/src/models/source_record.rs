@@ -102,17 +102,14 @@ impl SourceRecordRow {
             .await)?)
     }
 
-    /// Records of `source` still marked present that the full run `run_id`
-    /// did not see.
-    pub async fn not_seen_in_run(
+    /// (external id, present) of every record of `source`.
+    pub async fn ids_of_source(
         conn: &mut DbConn,
         source: &str,
-        run_id: &str,
-    ) -> Result<Vec<Self>, StoreError> {
+    ) -> Result<Vec<(String, bool)>, StoreError> {
         Ok(with_conn!(conn, c => dsl::source_records
             .filter(dsl::source.eq(source))
-            .filter(dsl::last_run_id.ne(run_id))
-            .select(SourceRecordRow::as_select())
+            .select((dsl::external_id, dsl::present))
             .load(c)
             .await)?)
     }

@@ -1,6 +1,7 @@
 //! `sync_runs` and `sync_cursors`: the history and position of each source.
 
 use crate::schema::sync_cursors::{self, dsl as cdsl};
+use crate::schema::sync_leases::{self, dsl as ldsl};
 use crate::schema::sync_runs::{self, dsl};
 use crate::{DbConn, StoreError, with_conn};
 use diesel::prelude::*;
@@ -104,6 +105,76 @@ impl SyncCursor {
             .on_conflict(cdsl::source)
             .do_update()
             .set(self)
+            .execute(c)
+            .await)?;
+        Ok(())
+    }
+}
+
+/// At most one run per source at a time, across processes and nodes: a run
+/// holds the source's lease, renews it as it goes, and releases it at the
+/// end. A crashed run's lease simply expires.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sync_leases)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct SyncLease {
+    pub source: String,
+    /// The run holding it.
+    pub owner: String,
+    pub expires_at: i64,
+}
+
+impl SyncLease {
+    /// Takes the lease of `source` for `owner` until `expires_at`, unless
+    /// another live run holds it. Returns whether it was taken.
+    pub async fn acquire(
+        conn: &mut DbConn,
+        source: &str,
+        owner: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        with_conn!(conn, c => diesel::delete(
+                ldsl::sync_leases.filter(ldsl::source.eq(source)).filter(ldsl::expires_at.le(now)),
+            )
+            .execute(c)
+            .await)?;
+        let lease = SyncLease {
+            source: source.to_string(),
+            owner: owner.to_string(),
+            expires_at,
+        };
+        let n = with_conn!(conn, c => diesel::insert_into(sync_leases::table)
+            .values(&lease)
+            .on_conflict_do_nothing()
+            .execute(c)
+            .await)?;
+        Ok(n == 1)
+    }
+
+    /// Extends a held lease; returns whether `owner` still holds it. As a
+    /// write, it also makes the current transaction take SQLite's write lock
+    /// first, so a batch never fails upgrading a stale read snapshot.
+    pub async fn renew(
+        conn: &mut DbConn,
+        source: &str,
+        owner: &str,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let n = with_conn!(conn, c => diesel::update(
+                ldsl::sync_leases.filter(ldsl::source.eq(source)).filter(ldsl::owner.eq(owner)),
+            )
+            .set(ldsl::expires_at.eq(expires_at))
+            .execute(c)
+            .await)?;
+        Ok(n == 1)
+    }
+
+    /// Releases a lease held by `owner`.
+    pub async fn release(conn: &mut DbConn, source: &str, owner: &str) -> Result<(), StoreError> {
+        with_conn!(conn, c => diesel::delete(
+                ldsl::sync_leases.filter(ldsl::source.eq(source)).filter(ldsl::owner.eq(owner)),
+            )
             .execute(c)
             .await)?;
         Ok(())
