@@ -276,6 +276,12 @@ async fn move_closes_the_assignment_and_keeps_history(backend: Backend) {
             .iter()
             .any(|a| !a.current && a.service.as_deref() == Some("URG"))
     );
+    let new = d.assignments.iter().find(|a| a.current).expect("current");
+    assert_eq!(
+        new.start_date.as_deref(),
+        Some("2026-11-22"),
+        "a move starts on the day it is applied"
+    );
     assert!(
         rec.0
             .lock()

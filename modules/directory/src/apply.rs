@@ -407,7 +407,12 @@ fn plan_identity(
                 service: wanted.0,
                 uf: wanted.1,
                 finess: wanted.2,
-                start_date: g.fields.arrival_date.map(|d| d.to_string()),
+                // A move starts today; a first assignment at the arrival.
+                start_date: if current.is_some() {
+                    Some(ctx.today().to_string())
+                } else {
+                    g.fields.arrival_date.map(|d| d.to_string())
+                },
                 end_date: g.fields.departure_date.map(|d| d.to_string()),
                 is_current: true,
                 recorded_at: now,

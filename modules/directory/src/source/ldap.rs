@@ -156,6 +156,13 @@ impl DirectorySource for LdapSource {
             .map_err(|e| unreachable(e.to_string()))?;
         ldap3::drive!(conn);
         ldap.with_timeout(timeout);
+        let plain = url.starts_with("ldap://") && !self.config.starttls;
+        let loopback = url.starts_with("ldap://127.")
+            || url.starts_with("ldap://localhost")
+            || url.starts_with("ldap://[::1]");
+        if self.config.bind_dn.is_some() && plain && !loopback {
+            tracing::warn!(sync.source = %name, "binding over plain ldap:// without StartTLS: the bind password crosses the network in clear; set starttls = true or use ldaps://");
+        }
         if let Some(dn) = &self.config.bind_dn {
             let pw = self.bind_password()?.unwrap_or_default();
             let refused = |detail: String| SourceError::BindRefused {
