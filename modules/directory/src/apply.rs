@@ -14,6 +14,7 @@ use clavis_audit::{AuditEvent, change};
 use clavis_core::names::{normalize_name, normalize_search_text};
 use clavis_core::{LifecycleStatus, Oid};
 use clavis_store::DbConn;
+use clavis_store::models::identity::MatchTraits;
 use clavis_store::models::{Account, Assignment, IdentityRow, LifecycleEventRow, SourceRecordRow};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeSet, HashMap};
@@ -572,11 +573,11 @@ pub struct MatchIndex {
     /// Join key → (identity, source) of linked records with it.
     linked_by_key: HashMap<String, Vec<(String, String)>>,
     /// The identities reachable by join key, to check their traits.
-    keyed: HashMap<String, IdentityRow>,
+    keyed: HashMap<String, MatchTraits>,
     /// Join key → unlinked records of other sources waiting for a match.
     waiting_by_key: HashMap<String, Vec<SourceRecordRow>>,
     /// Birth date → identities born that day.
-    born: HashMap<String, Vec<IdentityRow>>,
+    born: HashMap<String, Vec<MatchTraits>>,
     /// RPPS → identities holding it.
     rpps: HashMap<String, Vec<String>>,
     /// Identity → (source, external id) of records linked in this page.
@@ -611,7 +612,7 @@ impl MatchIndex {
             .flatten()
             .map(|(o, _)| o.clone())
             .collect();
-        for i in IdentityRow::find_many(conn, &keyed).await? {
+        for i in IdentityRow::traits_of(conn, &keyed).await? {
             idx.keyed.insert(i.oid.clone(), i);
         }
         let dates: Vec<String> = records
@@ -667,7 +668,7 @@ impl MatchIndex {
             self.born
                 .entry(bd.to_string())
                 .or_default()
-                .push(IdentityRow {
+                .push(MatchTraits {
                     oid: oid.to_string(),
                     status: LifecycleStatus::Active.as_str().to_string(),
                     birth_family_name: bfn.clone(),
@@ -675,20 +676,7 @@ impl MatchIndex {
                     birth_given_names: to_json_list(&f.birth_given_names),
                     birth_date: Some(bd.to_string()),
                     birth_place: f.birth_place.clone(),
-                    birth_country: f.birth_country.clone(),
-                    sex: None,
-                    email: None,
-                    phone: None,
                     rpps: f.rpps.as_ref().map(|r| r.as_str().to_string()),
-                    adeli: None,
-                    contract_type: None,
-                    arrival_date: None,
-                    departure_date: None,
-                    professions: "[]".into(),
-                    search_text: String::new(),
-                    created_at: 0,
-                    updated_at: 0,
-                    status_changed_at: 0,
                 });
         }
     }

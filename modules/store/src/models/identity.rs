@@ -35,6 +35,23 @@ pub struct IdentityRow {
     pub status_changed_at: i64,
 }
 
+/// The traits matching compares, and nothing else: what a sync loads for
+/// every identity born on the dates of a page.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = identities)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct MatchTraits {
+    pub oid: String,
+    pub status: String,
+    pub birth_family_name: String,
+    pub used_family_name: Option<String>,
+    /// JSON array.
+    pub birth_given_names: String,
+    pub birth_date: Option<String>,
+    pub birth_place: Option<String>,
+    pub rpps: Option<String>,
+}
+
 /// Filters for listing identities.
 #[derive(Debug, Clone, Default)]
 pub struct IdentityFilter {
@@ -132,14 +149,32 @@ impl IdentityRow {
             .set(r))
     }
 
-    /// Identities born on any of these dates.
-    pub async fn born_on_any(conn: &mut DbConn, dates: &[String]) -> Result<Vec<Self>, StoreError> {
+    /// The matching traits of identities born on any of these dates.
+    pub async fn born_on_any(
+        conn: &mut DbConn,
+        dates: &[String],
+    ) -> Result<Vec<MatchTraits>, StoreError> {
         if dates.is_empty() {
             return Ok(Vec::new());
         }
         Ok(with_conn!(conn, c => dsl::identities
             .filter(dsl::birth_date.eq_any(dates))
-            .select(IdentityRow::as_select())
+            .select(MatchTraits::as_select())
+            .load(c)
+            .await)?)
+    }
+
+    /// The matching traits of these identities.
+    pub async fn traits_of(
+        conn: &mut DbConn,
+        oids: &[String],
+    ) -> Result<Vec<MatchTraits>, StoreError> {
+        if oids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(with_conn!(conn, c => dsl::identities
+            .filter(dsl::oid.eq_any(oids))
+            .select(MatchTraits::as_select())
             .load(c)
             .await)?)
     }
