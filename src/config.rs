@@ -99,6 +99,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub log: LogConfig,
     pub directory: DirectoryConfig,
+    pub sso: clavis_sso::SsoConfig,
+    pub authn: clavis_authn::AuthnConfig,
 }
 
 impl Config {
@@ -110,6 +112,8 @@ impl Config {
             database: DatabaseConfig::default(),
             log: LogConfig::default(),
             directory: DirectoryConfig::default(),
+            sso: clavis_sso::SsoConfig::default(),
+            authn: clavis_authn::AuthnConfig::default(),
         }
     }
 
@@ -126,12 +130,13 @@ impl Config {
             .unwrap_or_else(|| format!("sqlite://{}", self.state_dir.join("clavis.db").display()))
     }
 
-    /// The URL users reach.
+    /// The URL users reach. Default: `http://localhost:PORT` (WebAuthn
+    /// accepts localhost, never a bare IP address).
     pub fn public_url(&self) -> String {
-        self.server
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", self.server.listen))
+        self.server.public_url.clone().unwrap_or_else(|| {
+            let port = self.server.listen.rsplit(':').next().unwrap_or("8080");
+            format!("http://localhost:{port}")
+        })
     }
 }
 
@@ -301,6 +306,9 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
     let database: Option<DatabaseConfig> =
         de_section(take(&mut table, "database"), "database", &mut raw);
     let log: Option<LogConfig> = de_section(take(&mut table, "log"), "log", &mut raw);
+    let sso: Option<clavis_sso::SsoConfig> = de_section(take(&mut table, "sso"), "sso", &mut raw);
+    let authn: Option<clavis_authn::AuthnConfig> =
+        de_section(take(&mut table, "authn"), "authn", &mut raw);
     let mut dir_value = take(&mut table, "directory");
     let sources_value = dir_value.as_table_mut().and_then(|t| t.remove("sources"));
     let mut directory: Option<DirectoryConfig> = de_section(dir_value, "directory", &mut raw);
@@ -324,7 +332,8 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
     for key in table.keys() {
         raw.push((
             key.clone(),
-            "unknown key (expected state_dir, server, database, log or directory)".into(),
+            "unknown key (expected state_dir, server, database, log, directory, sso or authn)"
+                .into(),
         ));
     }
     if let Some(d) = directory.as_mut() {
@@ -376,6 +385,50 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
             ));
         }
     }
+    if let Some(s) = &sso {
+        if !(60..=24 * 3600).contains(&s.session_lifetime_secs) {
+            raw.push((
+                "sso.session_lifetime_secs".into(),
+                "must be between 60 and 86400".into(),
+            ));
+        }
+        if s.idle_timeout_secs < 0 {
+            raw.push((
+                "sso.idle_timeout_secs".into(),
+                "must be 0 (off) or positive".into(),
+            ));
+        }
+    }
+    if let Some(a) = &authn {
+        if a.attestation == clavis_authn::AttestationPolicy::AllowList
+            && a.allowed_models.is_empty()
+        {
+            raw.push((
+                "authn.allowed_models".into(),
+                "attestation = \"allow_list\" needs at least one model".into(),
+            ));
+        }
+        for (i, m) in a.allowed_models.iter().enumerate() {
+            if uuid::Uuid::parse_str(&m.aaguid).is_err() {
+                raw.push((
+                    format!("authn.allowed_models[{i}].aaguid"),
+                    format!("{:?} is not an AAGUID", m.aaguid),
+                ));
+            }
+            if !m.ca_file.is_file() {
+                raw.push((
+                    format!("authn.allowed_models[{i}].ca_file"),
+                    format!("{} cannot be read", m.ca_file.display()),
+                ));
+            }
+        }
+        if a.fido2_amr.is_empty() {
+            raw.push((
+                "authn.fido2_amr".into(),
+                "must list at least one method".into(),
+            ));
+        }
+    }
     if !raw.is_empty() {
         let mut problems: Vec<Problem> = raw
             .into_iter()
@@ -394,6 +447,8 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
         database: database.unwrap_or_default(),
         log: log.unwrap_or_default(),
         directory: directory.unwrap_or_default(),
+        sso: sso.unwrap_or_default(),
+        authn: authn.unwrap_or_default(),
     })
 }
 

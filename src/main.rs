@@ -57,6 +57,56 @@ enum Command {
     /// Admin API tokens.
     #[command(subcommand, name = "api-token")]
     ApiToken(TokenCmd),
+    /// Issue a one-time link to enrol a first security key.
+    EnrolLink {
+        /// The identity: oid, RPPS or login.
+        key: String,
+        /// Validity (default: authn.enrolment_link_hours, 24).
+        #[arg(long)]
+        valid_hours: Option<i64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// SSO sessions.
+    #[command(subcommand)]
+    Session(SessionCmd),
+    /// Administration of Clavis itself.
+    #[command(subcommand)]
+    Admin(AdminCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum SessionCmd {
+    /// List live sessions.
+    List {
+        /// Only this identity (oid, RPPS or login).
+        #[arg(long)]
+        identity: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// End a session, or every session of an identity.
+    Revoke {
+        /// The session id.
+        #[arg(required_unless_present = "identity", conflicts_with = "identity")]
+        id: Option<String>,
+        /// Every session of this identity (oid, RPPS or login).
+        #[arg(long)]
+        identity: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCmd {
+    /// Give the first administrator the admin role and an enrolment link,
+    /// so a fresh install is administered without any password.
+    Bootstrap {
+        /// The identity (oid, RPPS or login).
+        #[arg(long)]
+        identity: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -532,10 +582,132 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
                     }
                 }
             }
+            Command::EnrolLink { key, valid_hours, json } => {
+                let db = open_db(&cfg, true).await?;
+                let mut conn = db.conn().await?;
+                let oid = resolve_identity(&mut conn, &key).await?;
+                let link = clavis_authn::issue_enrolment_link(
+                    &mut conn,
+                    clock.now(),
+                    &cfg.public_url(),
+                    &oid,
+                    valid_hours.unwrap_or(cfg.authn.enrolment_link_hours),
+                    &operator(),
+                )
+                .await?;
+                print_link(&link, json)?;
+            }
+            Command::Session(SessionCmd::List { identity, json }) => {
+                let db = open_db(&cfg, true).await?;
+                let mut conn = db.conn().await?;
+                let oid = match identity {
+                    Some(k) => Some(resolve_identity(&mut conn, &k).await?),
+                    None => None,
+                };
+                let sessions = clavis_sso::list(&mut conn, clock.now(), oid.as_deref()).await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&sessions)?);
+                } else {
+                    for s in &sessions {
+                        println!(
+                            "{}  {}  {} → {}  {}  {}",
+                            s.id,
+                            s.oid,
+                            s.auth_time.format("%Y-%m-%d %H:%M"),
+                            s.expires_at.format("%H:%M"),
+                            s.amr.join("+"),
+                            s.client_ip.as_deref().unwrap_or("-")
+                        );
+                    }
+                    eprintln!("{} {}", sessions.len(), t("session(s) active(s)", "live session(s)"));
+                }
+            }
+            Command::Session(SessionCmd::Revoke { id, identity }) => {
+                let db = open_db(&cfg, true).await?;
+                let mut conn = db.conn().await?;
+                let n = match (id, identity) {
+                    (Some(id), _) => usize::from(clavis_sso::end(&mut conn, clock.now(), &id, "revoked", &operator()).await?),
+                    (None, Some(k)) => {
+                        let oid = resolve_identity(&mut conn, &k).await?;
+                        clavis_sso::end_all_for(&mut conn, clock.now(), &oid, "revoked", &operator()).await?
+                    }
+                    (None, None) => 0,
+                };
+                println!("{n} {}", t("session(s) révoquée(s)", "session(s) revoked"));
+            }
+            Command::Admin(AdminCmd::Bootstrap { identity, json }) => {
+                let db = open_db(&cfg, true).await?;
+                let mut conn = db.conn().await?;
+                let oid = resolve_identity(&mut conn, &identity).await?;
+                clavis_store::models::IdentityRoleRow {
+                    oid: oid.clone(),
+                    role: "admin".into(),
+                    granted_by: operator(),
+                    granted_at: clock.now().timestamp(),
+                }
+                .grant(&mut conn)
+                .await?;
+                clavis_audit::append_now(
+                    &mut conn,
+                    clock.now(),
+                    vec![clavis_audit::AuditEvent::new(operator(), "role.granted", Some(oid.clone()), serde_json::json!({"role": "admin"}))],
+                )
+                .await?;
+                let link = clavis_authn::issue_enrolment_link(&mut conn, clock.now(), &cfg.public_url(), &oid, cfg.authn.enrolment_link_hours, &operator()).await?;
+                print_link(&link, json)?;
+            }
             Command::Serve | Command::CheckConfig { .. } | Command::PrintDefaultConfig => {}
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+async fn resolve_identity(conn: &mut clavis_store::DbConn, key: &str) -> Result<String> {
+    match service::find_identity(conn, key).await? {
+        Some(i) => Ok(i.oid),
+        None => bail!(
+            "{} {key:?}",
+            t("aucune identité ne correspond à", "no identity matches")
+        ),
+    }
+}
+
+fn print_link(link: &clavis_authn::EnrolmentLink, json: bool) -> Result<()> {
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"url": link.url.expose(), "expires_at": link.expires_at})
+        );
+    } else {
+        eprintln!(
+            "{} {}",
+            t(
+                "lien à usage unique, valable jusqu'au",
+                "one-time link, valid until"
+            ),
+            link.expires_at.to_rfc3339()
+        );
+        println!("{}", link.url.expose());
+    }
+    Ok(())
+}
+
+fn fido2(cfg: &Config) -> Result<clavis_authn::Fido2> {
+    let url = url::Url::parse(&cfg.public_url()).context("server.public_url")?;
+    let ca_list = if cfg.authn.attestation == clavis_authn::AttestationPolicy::AllowList {
+        let mut b = webauthn_rs::prelude::AttestationCaListBuilder::new();
+        for m in &cfg.authn.allowed_models {
+            let pem =
+                std::fs::read(&m.ca_file).with_context(|| format!("{}", m.ca_file.display()))?;
+            let aaguid = uuid::Uuid::parse_str(&m.aaguid).context("aaguid")?;
+            b.insert_device_pem(&pem, aaguid, m.description.clone(), Default::default())
+                .map_err(|e| anyhow::anyhow!("{}: {e:?}", m.ca_file.display()))?;
+        }
+        Some(b.build())
+    } else {
+        None
+    };
+    Ok(clavis_authn::Fido2::new(cfg.authn.clone(), &url, ca_list)?)
 }
 
 struct Bar(indicatif::ProgressBar);
@@ -684,6 +856,9 @@ async fn serve(cfg: Config) -> Result<()> {
         directory: directory.clone(),
         clock: clock.clone(),
         subscribers: subscribers(),
+        fido2: Arc::new(fido2(&cfg)?),
+        sso: cfg.sso.clone(),
+        secure_cookies: true,
     };
     let engine = SyncEngine::new(db.clone(), directory.clone(), clock.clone(), subscribers());
     // Periodic syncs, one task per source with an interval.

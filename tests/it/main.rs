@@ -7,4 +7,5 @@
 mod cli;
 mod directory;
 mod fixtures;
+mod login;
 mod storage;

@@ -11,6 +11,15 @@ pub enum ApiError {
     /// Missing, malformed, unknown or revoked token (one answer for all).
     #[error("unauthorized")]
     Unauthorized,
+    /// A login failed (one answer whatever the reason).
+    #[error("authentication failed")]
+    LoginFailed,
+    /// Too many failures: wait.
+    #[error("too many failed attempts; retry in {0} s")]
+    TooManyAttempts(i64),
+    /// A form without its session's CSRF token.
+    #[error("forbidden")]
+    Forbidden,
     /// Nothing there.
     #[error("{0}")]
     NotFound(String),
@@ -42,6 +51,9 @@ impl ApiError {
     fn code(&self) -> &'static str {
         match self {
             ApiError::Unauthorized => "unauthorized",
+            ApiError::LoginFailed => "login_failed",
+            ApiError::TooManyAttempts(_) => "too_many_attempts",
+            ApiError::Forbidden => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Internal(_) => "internal_error",
@@ -52,7 +64,9 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::LoginFailed => StatusCode::UNAUTHORIZED,
+            ApiError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -64,6 +78,9 @@ impl ResponseError for ApiError {
             tracing::error!(error = %cause, "request failed");
         }
         let mut r = HttpResponse::build(self.status_code());
+        if let ApiError::TooManyAttempts(secs) = self {
+            r.insert_header(("Retry-After", secs.to_string()));
+        }
         if matches!(self, ApiError::Unauthorized) {
             r.insert_header(("WWW-Authenticate", "Bearer realm=\"clavis-admin\""));
         }

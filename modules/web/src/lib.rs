@@ -4,12 +4,16 @@
 //! crate and map the result. Each area exposes `configure`; [`build_app`]
 //! assembles them for both `clavis serve` and the tests.
 //!
-//! Today: `/healthz`, `/readyz`, and the admin JSON API under
+//! Today: `/healthz`, `/readyz`; login with a FIDO2 key, enrolment links,
+//! `/me` and `/logout` (see [`login`]); and the admin JSON API under
 //! `/admin/api/` protected by API tokens (`Authorization: Bearer …`).
 
 pub mod admin_api;
 pub mod error;
 pub mod health;
+pub mod login;
+pub mod pages;
+pub mod sso_web;
 pub mod tokens;
 
 use actix_web::web;
@@ -30,6 +34,13 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Lifecycle subscribers (for operator actions that change identities).
     pub subscribers: Subscribers,
+    /// The FIDO2 relying party.
+    pub fido2: Arc<clavis_authn::Fido2>,
+    /// Session settings.
+    pub sso: clavis_sso::SsoConfig,
+    /// Whether cookies carry `Secure` (always, except plain-HTTP tests on
+    /// addresses browsers do not treat as secure).
+    pub secure_cookies: bool,
 }
 
 /// Registers every route on `cfg` (used by `serve` and by tests).
@@ -38,6 +49,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
         cfg.app_data(web::Data::new(state))
             .app_data(web::JsonConfig::default().limit(64 * 1024))
             .configure(health::configure)
+            .configure(login::configure)
             .configure(admin_api::configure);
     }
 }

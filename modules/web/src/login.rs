@@ -1,0 +1,533 @@
+//! Login, enrolment, self-service and logout: the pages staff see.
+//!
+//! - `GET /login` — "sign in with my security key" (username-less), or with
+//!   a login name for keys without discoverable credentials.
+//! - `POST /login/begin|finish` — the WebAuthn ceremony (JSON). Success
+//!   creates an SSO session (new random id: no fixation) in a `__Host-`
+//!   cookie and answers the safe `return_to`.
+//! - `GET /enrol/{token}` + `POST /enrol/{token}/begin|finish` — first key.
+//! - `GET /me` — who is signed in, time left, keys; add or remove a key
+//!   after a fresh login; `POST /logout`.
+//!
+//! JSON endpoints only accept `application/json` (a cross-site form cannot
+//! send it); HTML forms carry a CSRF token bound to the session.
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::pages::{Lang, esc, layout};
+use crate::sso_web::{clear_cookie, csrf_ok, current, safe_return_to, session_cookie, token_of};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use clavis_authn::AuthnError;
+use clavis_sso::NewSession;
+use serde::Deserialize;
+use serde_json::json;
+use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
+
+impl From<AuthnError> for ApiError {
+    fn from(e: AuthnError) -> Self {
+        match e {
+            AuthnError::LoginFailed => ApiError::LoginFailed,
+            AuthnError::TooManyAttempts { retry_after_secs } => {
+                ApiError::TooManyAttempts(retry_after_secs)
+            }
+            AuthnError::InvalidLink
+            | AuthnError::CeremonyExpired
+            | AuthnError::ModelNotAllowed
+            | AuthnError::AlreadyEnrolled
+            | AuthnError::KeyNotFound
+            | AuthnError::WebAuthn(_) => ApiError::BadRequest(e.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<clavis_sso::SsoError> for ApiError {
+    fn from(e: clavis_sso::SsoError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+fn client_ip(req: &HttpRequest) -> Option<String> {
+    req.peer_addr().map(|a| a.ip().to_string())
+}
+
+fn user_agent(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(256).collect())
+}
+
+fn redirect(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, to.to_string()))
+        .finish()
+}
+
+#[derive(Debug, Deserialize)]
+struct LoginPageQuery {
+    return_to: Option<String>,
+    reauth: Option<String>,
+}
+
+#[get("/login")]
+async fn login_page(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<LoginPageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let lang = Lang::of(&req);
+    let return_to = safe_return_to(q.return_to.as_deref());
+    // Already signed in and no fresh login asked: go on.
+    if q.reauth.is_none() && current(&state, &req).await?.is_some() {
+        return Ok(redirect(&return_to));
+    }
+    let body = format!(
+        "<h1>{title}</h1><p>{intro}</p>\
+         <form data-webauthn=\"login\" data-waiting=\"{waiting}\" data-failed=\"{failed}\">\
+         <input type=\"hidden\" name=\"return_to\" value=\"{rt}\">\
+         <label for=\"username\">{user_label}</label>\
+         <input id=\"username\" name=\"username\" autocomplete=\"username webauthn\" aria-describedby=\"username-help\">\
+         <p id=\"username-help\">{user_help}</p>\
+         <button type=\"submit\">{button}</button></form>\
+         <p id=\"status\" class=\"status\" role=\"status\" aria-live=\"polite\"></p>",
+        title = lang.t("Connexion", "Sign in"),
+        intro = lang.t(
+            "Branchez ou approchez votre clé de sécurité, puis saisissez son code PIN quand il est demandé.",
+            "Plug in or tap your security key, then enter its PIN when asked."
+        ),
+        waiting = lang.t("Utilisez votre clé de sécurité…", "Use your security key…"),
+        failed = lang.t("Connexion impossible.", "Sign-in failed."),
+        rt = esc(&return_to),
+        user_label = lang.t("Identifiant (facultatif)", "Login name (optional)"),
+        user_help = lang.t(
+            "Laissez vide si votre clé vous reconnaît seule.",
+            "Leave empty if your key knows who you are."
+        ),
+        button = lang.t("Se connecter avec ma clé de sécurité", "Sign in with my security key"),
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(layout(lang, lang.t("Connexion", "Sign in"), &body, true)))
+}
+
+#[derive(Debug, Deserialize)]
+struct BeginLogin {
+    username: Option<String>,
+}
+
+#[post("/login/begin")]
+async fn login_begin(
+    state: web::Data<AppState>,
+    body: web::Json<BeginLogin>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.db.conn().await?;
+    let c = state
+        .fido2
+        .begin_login(&mut conn, state.clock.now(), body.username.as_deref())
+        .await?;
+    Ok(HttpResponse::Ok().json(c))
+}
+
+#[derive(Debug, Deserialize)]
+struct FinishLogin {
+    ceremony: String,
+    credential: PublicKeyCredential,
+    return_to: Option<String>,
+}
+
+#[post("/login/finish")]
+async fn login_finish(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<FinishLogin>,
+) -> Result<HttpResponse, ApiError> {
+    let now = state.clock.now();
+    let ip = client_ip(&req);
+    let mut conn = state.db.conn().await?;
+    let proof = state
+        .fido2
+        .finish_login(
+            &mut conn,
+            now,
+            &body.ceremony,
+            &body.credential,
+            ip.as_deref(),
+        )
+        .await?;
+    conn.begin().await?;
+    let r: Result<_, ApiError> = async {
+        // A new session id at every login (no fixation); the browser's
+        // previous session, if any, ends.
+        if let Some(old) = token_of(&req)
+            && let Some(s) = clavis_sso::check(&mut conn, now, &old).await?
+        {
+            clavis_sso::end(&mut conn, now, &s.id, "replaced", "clavis").await?;
+        }
+        let created = clavis_sso::create(
+            &mut conn,
+            &state.sso,
+            now,
+            NewSession {
+                oid: proof.oid.clone(),
+                acr: proof.acr.clone(),
+                amr: proof.amr.clone(),
+                authenticator_id: Some(proof.authenticator_id.clone()),
+                client_ip: ip.clone(),
+                user_agent: user_agent(&req),
+            },
+        )
+        .await?;
+        Ok(created)
+    }
+    .await;
+    let (token, _session) = conn.finish(r).await?;
+    Ok(HttpResponse::Ok()
+        .cookie(session_cookie(
+            token.expose(),
+            state.sso.session_lifetime_secs,
+            state.secure_cookies,
+        ))
+        .json(json!({"redirect": safe_return_to(body.return_to.as_deref())})))
+}
+
+#[get("/enrol/{token}")]
+async fn enrol_page(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    token: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let lang = Lang::of(&req);
+    let mut conn = state.db.conn().await?;
+    let valid = clavis_authn::check_enrolment_link(&mut conn, state.clock.now(), &token)
+        .await
+        .is_ok();
+    let body = if valid {
+        format!(
+            "<h1>{title}</h1><p>{intro}</p>\
+             <form data-webauthn=\"register\" data-endpoint=\"/enrol/{tok}\" data-waiting=\"{waiting}\" data-failed=\"{failed}\">\
+             <label for=\"label\">{label}</label><input id=\"label\" name=\"label\" maxlength=\"64\" value=\"{default_label}\">\
+             <button type=\"submit\">{button}</button></form>\
+             <p id=\"status\" class=\"status\" role=\"status\" aria-live=\"polite\"></p>",
+            title = lang.t("Enregistrer ma clé de sécurité", "Enrol my security key"),
+            intro = lang.t(
+                "Branchez votre clé. Elle vous demandera de choisir ou de saisir son code PIN.",
+                "Plug in your key. It will ask you to choose or enter its PIN."
+            ),
+            tok = esc(&token),
+            waiting = lang.t("Utilisez votre clé de sécurité…", "Use your security key…"),
+            failed = lang.t("Enregistrement impossible.", "Enrolment failed."),
+            label = lang.t("Nom de la clé", "Key name"),
+            default_label = lang.t("Ma clé de sécurité", "My security key"),
+            button = lang.t("Enregistrer la clé", "Enrol the key"),
+        )
+    } else {
+        format!(
+            "<h1>{}</h1><p>{}</p>",
+            lang.t("Lien non valable", "Link not valid"),
+            lang.t(
+                "Ce lien d'enregistrement a déjà servi, a expiré ou n'existe pas. Demandez-en un nouveau au service informatique.",
+                "This enrolment link was already used, has expired or does not exist. Ask the IT desk for a new one."
+            )
+        )
+    };
+    let status = if valid {
+        actix_web::http::StatusCode::OK
+    } else {
+        actix_web::http::StatusCode::GONE
+    };
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(layout(
+            lang,
+            lang.t("Clé de sécurité", "Security key"),
+            &body,
+            valid,
+        )))
+}
+
+#[post("/enrol/{token}/begin")]
+async fn enrol_begin(
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+    _b: web::Json<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.db.conn().await?;
+    let c = state
+        .fido2
+        .begin_enrolment(&mut conn, state.clock.now(), &token)
+        .await?;
+    Ok(HttpResponse::Ok().json(c))
+}
+
+#[derive(Debug, Deserialize)]
+struct FinishRegistration {
+    ceremony: String,
+    credential: RegisterPublicKeyCredential,
+    label: Option<String>,
+}
+
+#[post("/enrol/{token}/finish")]
+async fn enrol_finish(
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+    body: web::Json<FinishRegistration>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.db.conn().await?;
+    let now = state.clock.now();
+    // The ceremony remembers its link; checking it again refuses a link
+    // that expired or was used meanwhile.
+    let oid = clavis_authn::check_enrolment_link(&mut conn, now, &token).await?;
+    state
+        .fido2
+        .finish_registration(
+            &mut conn,
+            now,
+            &body.ceremony,
+            &body.credential,
+            body.label.as_deref().unwrap_or(""),
+            &format!("identity:{oid}"),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({"redirect": "/login?return_to=/me"})))
+}
+
+fn fresh(state: &AppState, s: &clavis_sso::Session) -> bool {
+    (state.clock.now() - s.auth_time).num_seconds() <= state.fido2.config().fresh_login_secs
+}
+
+#[get("/me")]
+async fn me(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let lang = Lang::of(&req);
+    let Some((s, token)) = current(&state, &req).await? else {
+        return Ok(redirect("/login?return_to=/me"));
+    };
+    let mut conn = state.db.conn().await?;
+    let identity = clavis_directory::service::find_identity(&mut conn, &s.oid)
+        .await?
+        .ok_or_else(|| ApiError::Internal("session of an unknown identity".into()))?;
+    let given: Vec<String> = serde_json::from_str(&identity.birth_given_names).unwrap_or_default();
+    let name = format!(
+        "{} {}",
+        given.first().map(String::as_str).unwrap_or(""),
+        identity
+            .used_family_name
+            .as_deref()
+            .unwrap_or(&identity.birth_family_name)
+    );
+    let left = s.seconds_left(state.clock.now());
+    let keys = clavis_authn::keys_of(&mut conn, &s.oid).await?;
+    let csrf = crate::sso_web::csrf_for(&token);
+    let can_change = fresh(&state, &s);
+    let mut rows = String::new();
+    for k in &keys {
+        let remove = if can_change {
+            format!(
+                "<form method=\"post\" action=\"/me/keys/{id}/remove\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+                 <button class=\"secondary\" type=\"submit\">{label}</button></form>",
+                id = esc(&k.id),
+                label = lang.t("Retirer", "Remove"),
+            )
+        } else {
+            String::new()
+        };
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{remove}</td></tr>",
+            esc(&k.label),
+            esc(&k.status),
+            k.last_used_at
+                .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
+                .unwrap_or_else(|| "—".into()),
+        ));
+    }
+    let add = if can_change {
+        format!(
+            "<form data-webauthn=\"register\" data-endpoint=\"/me/keys\" data-waiting=\"{w}\" data-failed=\"{f}\">\
+             <label for=\"label\">{l}</label><input id=\"label\" name=\"label\" maxlength=\"64\">\
+             <button type=\"submit\">{b}</button></form>",
+            w = lang.t("Utilisez votre nouvelle clé…", "Use your new key…"),
+            f = lang.t("Ajout impossible.", "Could not add the key."),
+            l = lang.t("Nom de la nouvelle clé", "New key name"),
+            b = lang.t("Ajouter une clé", "Add a key"),
+        )
+    } else {
+        format!(
+            "<p><a href=\"/login?reauth=1&amp;return_to=/me\">{}</a></p>",
+            lang.t(
+                "Reconnectez-vous pour ajouter ou retirer une clé.",
+                "Sign in again to add or remove a key."
+            )
+        )
+    };
+    let body = format!(
+        "<h1>{hello} {name}</h1><p id=\"session\">{left_label} <strong>{h} h {m:02} min</strong>.</p>\
+         <h2>{keys_title}</h2><table><thead><tr><th>{kn}</th><th>{ks}</th><th>{ku}</th><th></th></tr></thead><tbody>{rows}</tbody></table>\
+         {add}<p id=\"status\" class=\"status\" role=\"status\" aria-live=\"polite\"></p>\
+         <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <button class=\"secondary\" type=\"submit\">{logout}</button></form>",
+        hello = lang.t("Bonjour", "Hello"),
+        name = esc(name.trim()),
+        left_label = lang.t("Votre session se termine dans", "Your session ends in"),
+        h = left / 3600,
+        m = (left % 3600) / 60,
+        keys_title = lang.t("Mes clés de sécurité", "My security keys"),
+        kn = lang.t("Nom", "Name"),
+        ks = lang.t("État", "Status"),
+        ku = lang.t("Dernière utilisation", "Last used"),
+        logout = lang.t("Se déconnecter", "Sign out"),
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(layout(
+            lang,
+            lang.t("Mon compte", "My account"),
+            &body,
+            can_change,
+        )))
+}
+
+#[derive(Debug, Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+#[post("/me/keys/{id}/remove")]
+async fn remove_key(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, ApiError> {
+    let Some((s, token)) = current(&state, &req).await? else {
+        return Ok(redirect("/login?return_to=/me"));
+    };
+    if !csrf_ok(&token, &form.csrf) {
+        return Err(ApiError::Forbidden);
+    }
+    if !fresh(&state, &s) {
+        return Ok(redirect("/login?reauth=1&return_to=/me"));
+    }
+    let mut conn = state.db.conn().await?;
+    clavis_authn::remove_key(
+        &mut conn,
+        state.clock.now(),
+        &s.oid,
+        &id,
+        &format!("identity:{}", s.oid),
+    )
+    .await?;
+    Ok(redirect("/me"))
+}
+
+#[post("/me/keys/begin")]
+async fn add_key_begin(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    _b: web::Json<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    let Some((s, _)) = current(&state, &req).await? else {
+        return Err(ApiError::Unauthorized);
+    };
+    if !fresh(&state, &s) {
+        return Err(ApiError::BadRequest(
+            "sign in again first (fresh login required)".into(),
+        ));
+    }
+    let mut conn = state.db.conn().await?;
+    let c = state
+        .fido2
+        .begin_registration_for(&mut conn, state.clock.now(), &s.oid, None)
+        .await?;
+    Ok(HttpResponse::Ok().json(c))
+}
+
+#[post("/me/keys/finish")]
+async fn add_key_finish(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<FinishRegistration>,
+) -> Result<HttpResponse, ApiError> {
+    let Some((s, _)) = current(&state, &req).await? else {
+        return Err(ApiError::Unauthorized);
+    };
+    if !fresh(&state, &s) {
+        return Err(ApiError::BadRequest(
+            "sign in again first (fresh login required)".into(),
+        ));
+    }
+    let mut conn = state.db.conn().await?;
+    state
+        .fido2
+        .finish_registration(
+            &mut conn,
+            state.clock.now(),
+            &body.ceremony,
+            &body.credential,
+            body.label.as_deref().unwrap_or(""),
+            &format!("identity:{}", s.oid),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({"redirect": "/me"})))
+}
+
+#[post("/logout")]
+async fn logout(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, ApiError> {
+    let lang = Lang::of(&req);
+    if let Some((s, token)) = current(&state, &req).await? {
+        if !csrf_ok(&token, &form.csrf) {
+            return Err(ApiError::Forbidden);
+        }
+        let mut conn = state.db.conn().await?;
+        clavis_sso::end(
+            &mut conn,
+            state.clock.now(),
+            &s.id,
+            "logout",
+            &format!("identity:{}", s.oid),
+        )
+        .await?;
+    }
+    let body = format!(
+        "<h1>{}</h1><p><a href=\"/login\">{}</a></p>",
+        lang.t("Vous êtes déconnecté(e)", "You are signed out"),
+        lang.t("Se reconnecter", "Sign in again")
+    );
+    Ok(HttpResponse::Ok()
+        .cookie(clear_cookie(state.secure_cookies))
+        .content_type("text/html; charset=utf-8")
+        .body(layout(
+            lang,
+            lang.t("Déconnexion", "Signed out"),
+            &body,
+            false,
+        )))
+}
+
+#[get("/static/webauthn.js")]
+async fn script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(include_str!("assets/webauthn.js"))
+}
+
+/// Registers the login, enrolment, self-service and logout routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(login_page)
+        .service(login_begin)
+        .service(login_finish)
+        .service(enrol_page)
+        .service(enrol_begin)
+        .service(enrol_finish)
+        .service(me)
+        .service(remove_key)
+        .service(add_key_begin)
+        .service(add_key_finish)
+        .service(logout)
+        .service(script);
+}

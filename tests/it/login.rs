@@ -1,0 +1,382 @@
+//! FIDO2 login and the SSO session through the real HTTP application, with
+//! software authenticators (webauthn-authenticator-rs) as the keys.
+
+use actix_web::test::{TestRequest, call_service, read_body, read_body_json};
+use clavis_core::Clock;
+use clavis_store::models::IdentityRow;
+use clavis_testkit::db::{Backend, TestDb};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use url::Url;
+use webauthn_authenticator_rs::WebauthnAuthenticator;
+use webauthn_authenticator_rs::softpasskey::SoftPasskey;
+
+const ORIGIN: &str = "http://localhost:8080";
+
+async fn nurse(db: &clavis_store::Db, status: &str) -> String {
+    let oid = clavis_core::Oid::new_random().to_string();
+    let mut conn = db.conn().await.expect("conn");
+    IdentityRow::insert_all(
+        &mut conn,
+        vec![IdentityRow {
+            oid: oid.clone(),
+            status: status.into(),
+            birth_family_name: "Lemoine".into(),
+            used_family_name: None,
+            birth_given_names: "[\"Claire\"]".into(),
+            birth_date: Some("1990-01-01".into()),
+            birth_place: None,
+            birth_country: None,
+            sex: None,
+            email: None,
+            phone: None,
+            rpps: None,
+            adeli: None,
+            contract_type: None,
+            arrival_date: None,
+            departure_date: None,
+            professions: "[]".into(),
+            search_text: "lemoine claire".into(),
+            created_at: 0,
+            updated_at: 0,
+            status_changed_at: 0,
+        }],
+    )
+    .await
+    .expect("insert identity");
+    oid
+}
+
+pub fn state(db: &clavis_store::Db, clock: Arc<dyn Clock>) -> clavis_web::AppState {
+    let fido2 = clavis_authn::Fido2::new(
+        clavis_authn::AuthnConfig::default(),
+        &Url::parse(ORIGIN).expect("url"),
+        None,
+    )
+    .expect("relying party");
+    clavis_web::AppState {
+        db: db.clone(),
+        directory: Arc::new(clavis_directory::DirectoryConfig::default()),
+        clock,
+        subscribers: vec![
+            Arc::new(clavis_sso::SsoLifecycle),
+            Arc::new(clavis_authn::AuthnLifecycle),
+        ],
+        fido2: Arc::new(fido2),
+        sso: clavis_sso::SsoConfig::default(),
+        secure_cookies: true,
+    }
+}
+
+fn cookie_of<B>(
+    resp: &actix_web::dev::ServiceResponse<B>,
+) -> Option<actix_web::cookie::Cookie<'static>> {
+    resp.response()
+        .cookies()
+        .find(|c| c.name() == clavis_sso::COOKIE_NAME)
+        .map(|c| c.into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrol_from_a_link_sign_in_see_me_and_sign_out() {
+    let t = TestDb::new(Backend::Sqlite).await;
+    let clock = clavis_core::FixedClock::at("2026-11-22T08:00:00Z".parse().expect("instant"));
+    let oid = nurse(&t.db, "active").await;
+    let app =
+        actix_web::test::init_service(clavis_web::build_app(state(&t.db, Arc::new(clock.clone()))))
+            .await;
+    let mut conn = t.db.conn().await.expect("conn");
+    let link =
+        clavis_authn::issue_enrolment_link(&mut conn, clock.now(), ORIGIN, &oid, 24, "cli:it")
+            .await
+            .expect("link");
+    let path = link.url.expose().trim_start_matches(ORIGIN).to_string();
+
+    // Enrol.
+    let page = call_service(&app, TestRequest::get().uri(&path).to_request()).await;
+    assert_eq!(page.status(), 200);
+    let mut key = SoftPasskey::new(true);
+    let begin: Value = read_body_json(
+        call_service(
+            &app,
+            TestRequest::post()
+                .uri(&format!("{path}/begin"))
+                .set_json(json!({}))
+                .to_request(),
+        )
+        .await,
+    )
+    .await;
+    let options = serde_json::from_value(begin["options"].clone()).expect("creation options");
+    let cred = key
+        .do_registration(Url::parse(ORIGIN).expect("url"), options)
+        .expect("soft key registers");
+    let done = call_service(
+        &app,
+        TestRequest::post()
+            .uri(&format!("{path}/finish"))
+            .set_json(
+                json!({"ceremony": begin["ceremony"], "credential": cred, "label": "Clé bleue"}),
+            )
+            .to_request(),
+    )
+    .await;
+    assert_eq!(done.status(), 200, "{:?}", read_body(done).await);
+
+    // The link is single use.
+    assert_eq!(
+        call_service(&app, TestRequest::get().uri(&path).to_request())
+            .await
+            .status(),
+        410
+    );
+    let again = call_service(
+        &app,
+        TestRequest::post()
+            .uri(&format!("{path}/begin"))
+            .set_json(json!({}))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(again.status(), 400);
+
+    // Sign in, username first (the software key keeps no discoverable
+    // credential; username-less login is proven in Chromium).
+    let begin: Value = read_body_json(
+        call_service(
+            &app,
+            TestRequest::post()
+                .uri("/login/begin")
+                .set_json(json!({"username": oid}))
+                .to_request(),
+        )
+        .await,
+    )
+    .await;
+    let options = serde_json::from_value(begin["options"].clone()).expect("request options");
+    let assertion = key
+        .do_authentication(Url::parse(ORIGIN).expect("url"), options)
+        .expect("soft key signs");
+    let resp = call_service(
+        &app,
+        TestRequest::post()
+            .uri("/login/finish")
+            .set_json(json!({"ceremony": begin["ceremony"], "credential": assertion, "return_to": "//evil.example/x"}))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let cookie = cookie_of(&resp).expect("session cookie");
+    assert!(cookie.http_only().unwrap_or(false) && cookie.secure().unwrap_or(false));
+    assert_eq!(cookie.same_site(), Some(actix_web::cookie::SameSite::Lax));
+    assert_eq!(cookie.path(), Some("/"));
+    assert!(cookie.domain().is_none(), "__Host- cookies have no domain");
+    let body: Value = read_body_json(resp).await;
+    assert_eq!(
+        body["redirect"], "/me",
+        "an open redirect is replaced by /me"
+    );
+
+    // The ceremony cannot be replayed.
+    let replay = call_service(
+        &app,
+        TestRequest::post()
+            .uri("/login/finish")
+            .set_json(json!({"ceremony": begin["ceremony"], "credential": assertion}))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(replay.status(), 401);
+
+    // /me shows who is signed in and the time left.
+    let me = call_service(
+        &app,
+        TestRequest::get()
+            .uri("/me")
+            .cookie(cookie.clone())
+            .to_request(),
+    )
+    .await;
+    assert_eq!(me.status(), 200);
+    let html = String::from_utf8(read_body(me).await.to_vec()).expect("utf8");
+    assert!(html.contains("Claire Lemoine"), "{html}");
+    assert!(html.contains("4 h 00 min"), "{html}");
+    assert!(html.contains("Clé bleue"));
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("csrf")
+        .to_string();
+
+    // Logout needs the CSRF token.
+    let forged = call_service(
+        &app,
+        TestRequest::post()
+            .uri("/logout")
+            .cookie(cookie.clone())
+            .set_form([("csrf", "nope")])
+            .to_request(),
+    )
+    .await;
+    assert_eq!(forged.status(), 403);
+    let out = call_service(
+        &app,
+        TestRequest::post()
+            .uri("/logout")
+            .cookie(cookie.clone())
+            .set_form([("csrf", csrf.as_str())])
+            .to_request(),
+    )
+    .await;
+    assert_eq!(out.status(), 200);
+    let after = call_service(
+        &app,
+        TestRequest::get().uri("/me").cookie(cookie).to_request(),
+    )
+    .await;
+    assert_eq!(after.status(), 303, "signed out: back to the login page");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_departed_identitys_session_and_keys_stop_working_at_once() {
+    let t = TestDb::new(Backend::Sqlite).await;
+    let clock = clavis_core::FixedClock::at("2026-11-22T08:00:00Z".parse().expect("instant"));
+    let oid = nurse(&t.db, "active").await;
+    let st = state(&t.db, Arc::new(clock.clone()));
+    let app = actix_web::test::init_service(clavis_web::build_app(st.clone())).await;
+    let mut conn = t.db.conn().await.expect("conn");
+    let link =
+        clavis_authn::issue_enrolment_link(&mut conn, clock.now(), ORIGIN, &oid, 24, "cli:it")
+            .await
+            .expect("link");
+    let path = link.url.expose().trim_start_matches(ORIGIN).to_string();
+    let mut key = SoftPasskey::new(true);
+    let begin: Value = read_body_json(
+        call_service(
+            &app,
+            TestRequest::post()
+                .uri(&format!("{path}/begin"))
+                .set_json(json!({}))
+                .to_request(),
+        )
+        .await,
+    )
+    .await;
+    let cred = key
+        .do_registration(
+            Url::parse(ORIGIN).expect("url"),
+            serde_json::from_value(begin["options"].clone()).expect("options"),
+        )
+        .expect("register");
+    let r = call_service(
+        &app,
+        TestRequest::post()
+            .uri(&format!("{path}/finish"))
+            .set_json(json!({"ceremony": begin["ceremony"], "credential": cred}))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let login = |key: &mut SoftPasskey, begin: &Value| {
+        key.do_authentication(
+            Url::parse(ORIGIN).expect("url"),
+            serde_json::from_value(begin["options"].clone()).expect("options"),
+        )
+        .expect("sign")
+    };
+    let username = json!({"username": oid});
+    let begin: Value = read_body_json(
+        call_service(
+            &app,
+            TestRequest::post()
+                .uri("/login/begin")
+                .set_json(&username)
+                .to_request(),
+        )
+        .await,
+    )
+    .await;
+    let a = login(&mut key, &begin);
+    let resp = call_service(
+        &app,
+        TestRequest::post()
+            .uri("/login/finish")
+            .set_json(json!({"ceremony": begin["ceremony"], "credential": a}))
+            .to_request(),
+    )
+    .await;
+    let cookie = cookie_of(&resp).expect("cookie");
+
+    // A second login is under way when HR says she left.
+    let pending: Value = read_body_json(
+        call_service(
+            &app,
+            TestRequest::post()
+                .uri("/login/begin")
+                .set_json(&username)
+                .to_request(),
+        )
+        .await,
+    )
+    .await;
+    let signed = login(&mut key, &pending);
+
+    // HR says she left: the directory applies it with its subscribers.
+    {
+        use clavis_directory::lifecycle::{LifecycleEvent, LifecycleKind};
+        let event = LifecycleEvent {
+            oid: oid.parse().expect("oid"),
+            kind: LifecycleKind::Departed,
+            reason: "leaver_flag".into(),
+            sync_run_id: None,
+            at: clock.now(),
+        };
+        conn.begin().await.expect("begin");
+        for s in &st.subscribers {
+            s.on_event(&mut conn, &event).await.expect("subscriber");
+        }
+        conn.finish::<(), clavis_store::StoreError>(Ok(()))
+            .await
+            .expect("commit");
+    }
+    let me = call_service(
+        &app,
+        TestRequest::get().uri("/me").cookie(cookie).to_request(),
+    )
+    .await;
+    assert_eq!(me.status(), 303, "the session is gone at the next request");
+    // Her key is suspended: a username-first challenge no longer lists it,
+    // so the key is asked with an empty list and the server refuses.
+    let begin: Value = read_body_json(
+        call_service(
+            &app,
+            TestRequest::post()
+                .uri("/login/begin")
+                .set_json(&username)
+                .to_request(),
+        )
+        .await,
+    )
+    .await;
+    assert!(
+        begin["options"]["publicKey"]["allowCredentials"]
+            .as_array()
+            .is_none_or(|a| a.is_empty()),
+        "{begin}"
+    );
+    let late = call_service(
+        &app,
+        TestRequest::post()
+            .uri("/login/finish")
+            .set_json(json!({"ceremony": pending["ceremony"], "credential": signed}))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(late.status(), 401, "a suspended key never opens a session");
+    let body: Value = read_body_json(late).await;
+    assert_eq!(body["error"]["code"], "login_failed");
+    let mut conn2 = t.db.conn().await.expect("conn");
+    let keys = clavis_authn::keys_of(&mut conn2, &oid).await.expect("keys");
+    assert_eq!(keys[0].status, "suspended");
+}
