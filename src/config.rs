@@ -386,10 +386,10 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
         }
     }
     if let Some(s) = &sso {
-        if !(60..=24 * 3600).contains(&s.session_lifetime_secs) {
+        if !(5..=24 * 3600).contains(&s.session_lifetime_secs) {
             raw.push((
                 "sso.session_lifetime_secs".into(),
-                "must be between 60 and 86400".into(),
+                "must be between 5 and 86400".into(),
             ));
         }
         if s.idle_timeout_secs < 0 {
