@@ -209,6 +209,40 @@ async fn enrol_from_a_link_sign_in_see_me_and_sign_out() {
         .expect("csrf")
         .to_string();
 
+    // Signed in: /login goes on, unless a stronger assurance is asked
+    // (step-up: authenticate again).
+    let again = call_service(
+        &app,
+        TestRequest::get()
+            .uri("/login?return_to=/me")
+            .cookie(cookie.clone())
+            .to_request(),
+    )
+    .await;
+    assert_eq!(again.status(), 303);
+    let weaker = call_service(
+        &app,
+        TestRequest::get()
+            .uri("/login?acr=eidas1")
+            .cookie(cookie.clone())
+            .to_request(),
+    )
+    .await;
+    assert_eq!(weaker.status(), 303, "eidas2 satisfies eidas1");
+    let stronger = call_service(
+        &app,
+        TestRequest::get()
+            .uri("/login?acr=eidas3")
+            .cookie(cookie.clone())
+            .to_request(),
+    )
+    .await;
+    assert_eq!(
+        stronger.status(),
+        200,
+        "eidas3 asks for a new authentication"
+    );
+
     // Logout needs the CSRF token.
     let forged = call_service(
         &app,
@@ -379,4 +413,190 @@ async fn a_departed_identitys_session_and_keys_stop_working_at_once() {
     let mut conn2 = t.db.conn().await.expect("conn");
     let keys = clavis_authn::keys_of(&mut conn2, &oid).await.expect("keys");
     assert_eq!(keys[0].status, "suspended");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_allow_list_accepts_listed_models_and_refuses_others_with_a_clear_message() {
+    use webauthn_authenticator_rs::softtoken::SoftToken;
+    use webauthn_rs::prelude::AttestationCaListBuilder;
+    let t = TestDb::new(Backend::Sqlite).await;
+    let now = "2026-11-22T08:00:00Z".parse().expect("instant");
+    let (mut token, ca) = SoftToken::new(true).expect("soft token with its own CA");
+    let aaguid = token.get_info().aaguid.expect("aaguid");
+    let mut list = AttestationCaListBuilder::new();
+    list.insert_device_x509(ca, aaguid, "Soft token".into(), Default::default())
+        .expect("ca");
+    let cfg = clavis_authn::AuthnConfig {
+        attestation: clavis_authn::AttestationPolicy::AllowList,
+        ..Default::default()
+    };
+    let fido2 =
+        clavis_authn::Fido2::new(cfg, &Url::parse(ORIGIN).expect("url"), Some(list.build()))
+            .expect("rp");
+    let oid = nurse(&t.db, "active").await;
+    let mut conn = t.db.conn().await.expect("conn");
+
+    // A listed model enrols.
+    let link = clavis_authn::issue_enrolment_link(&mut conn, now, ORIGIN, &oid, 24, "cli:it")
+        .await
+        .expect("link");
+    let tok = link
+        .url
+        .expose()
+        .rsplit('/')
+        .next()
+        .expect("token")
+        .to_string();
+    let c = fido2
+        .begin_enrolment(&mut conn, now, &tok)
+        .await
+        .expect("begin");
+    let cred = token
+        .do_registration(Url::parse(ORIGIN).expect("url"), c.options)
+        .expect("register");
+    fido2
+        .finish_registration(&mut conn, now, &c.ceremony, &cred, "", "identity:x")
+        .await
+        .expect("allowed model");
+
+    // Another model (a self-attested passkey) is refused, and it is audited.
+    let link = clavis_authn::issue_enrolment_link(&mut conn, now, ORIGIN, &oid, 24, "cli:it")
+        .await
+        .expect("link");
+    let tok = link
+        .url
+        .expose()
+        .rsplit('/')
+        .next()
+        .expect("token")
+        .to_string();
+    let c = fido2
+        .begin_enrolment(&mut conn, now, &tok)
+        .await
+        .expect("begin");
+    let mut other = SoftPasskey::new(true);
+    let cred = other
+        .do_registration(Url::parse(ORIGIN).expect("url"), c.options)
+        .expect("register");
+    let e = fido2
+        .finish_registration(&mut conn, now, &c.ceremony, &cred, "", "identity:x")
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(e, clavis_authn::AuthnError::ModelNotAllowed),
+        "{e}"
+    );
+    assert!(e.to_string().contains("not accepted by the hospital"));
+    assert_eq!(
+        clavis_authn::keys_of(&mut conn, &oid)
+            .await
+            .expect("keys")
+            .len(),
+        1,
+        "nothing recorded"
+    );
+    let audit = clavis_store::models::AuditEventRow::page(&mut conn, 0, 100)
+        .await
+        .expect("audit");
+    assert!(audit.iter().any(|a| a.action == "key.refused"));
+    // The refused link was not consumed: the person can retry with a listed key.
+    assert!(
+        clavis_authn::check_enrolment_link(&mut conn, now, &tok)
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_failures_impose_a_growing_wait_and_are_audited() {
+    let t = TestDb::new(Backend::Sqlite).await;
+    let clock = clavis_core::FixedClock::at("2026-11-22T08:00:00Z".parse().expect("instant"));
+    let st = state(&t.db, Arc::new(clock.clone()));
+    let oid = nurse(&t.db, "active").await;
+    let mut conn = t.db.conn().await.expect("conn");
+    let link =
+        clavis_authn::issue_enrolment_link(&mut conn, clock.now(), ORIGIN, &oid, 24, "cli:it")
+            .await
+            .expect("link");
+    let tok = link
+        .url
+        .expose()
+        .rsplit('/')
+        .next()
+        .expect("token")
+        .to_string();
+    let mut key = SoftPasskey::new(true);
+    let c = st
+        .fido2
+        .begin_enrolment(&mut conn, clock.now(), &tok)
+        .await
+        .expect("begin");
+    let cred = key
+        .do_registration(Url::parse(ORIGIN).expect("url"), c.options)
+        .expect("register");
+    st.fido2
+        .finish_registration(&mut conn, clock.now(), &c.ceremony, &cred, "", "x")
+        .await
+        .expect("enrol");
+    for _ in 0..3 {
+        let e = attempt(&st, &mut conn, &mut key, &oid, clock.now(), false)
+            .await
+            .expect_err("bad ceremony");
+        assert!(matches!(e, clavis_authn::AuthnError::LoginFailed), "{e}");
+    }
+    // The fourth attempt, even a good one, must wait.
+    let e = attempt(&st, &mut conn, &mut key, &oid, clock.now(), true)
+        .await
+        .expect_err("throttled");
+    assert!(
+        matches!(
+            e,
+            clavis_authn::AuthnError::TooManyAttempts {
+                retry_after_secs: 1
+            }
+        ),
+        "{e}"
+    );
+    clock.advance(chrono::Duration::seconds(1));
+    attempt(&st, &mut conn, &mut key, &oid, clock.now(), true)
+        .await
+        .expect("after the wait, a good login passes");
+    let audit = clavis_store::models::AuditEventRow::page(&mut conn, 0, 100)
+        .await
+        .expect("audit");
+    assert_eq!(
+        audit.iter().filter(|a| a.action == "login.failed").count(),
+        3
+    );
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "login.succeeded" && a.client_addr.as_deref() == Some("10.1.2.3"))
+    );
+}
+
+async fn attempt(
+    st: &clavis_web::AppState,
+    conn: &mut clavis_store::DbConn,
+    key: &mut SoftPasskey,
+    oid: &str,
+    now: chrono::DateTime<chrono::Utc>,
+    good: bool,
+) -> Result<clavis_authn::LoginProof, clavis_authn::AuthnError> {
+    let c = st
+        .fido2
+        .begin_login(conn, now, Some(oid))
+        .await
+        .expect("begin");
+    let a = key
+        .do_authentication(Url::parse(ORIGIN).expect("url"), c.options)
+        .expect("sign");
+    let ceremony = if good {
+        c.ceremony
+    } else {
+        "stolen-or-stale".to_string()
+    };
+    st.fido2
+        .finish_login(conn, now, &ceremony, &a, Some("10.1.2.3"))
+        .await
 }

@@ -44,6 +44,10 @@ pub struct AuthnConfig {
     /// amr of a FIDO2 login. Default ["hwk", "pin", "mfa"].
     #[serde(default = "default_amr")]
     pub fido2_amr: Vec<String>,
+    /// acr values from weakest to strongest, to decide when a session must
+    /// step up. Default ["eidas1", "eidas2", "eidas3"].
+    #[serde(default = "default_acr_order")]
+    pub acr_order: Vec<String>,
     /// Enrolment link validity, hours. Default 24.
     #[serde(default = "default_link_hours")]
     pub enrolment_link_hours: i64,
@@ -70,6 +74,9 @@ fn default_acr() -> String {
 fn default_amr() -> Vec<String> {
     vec!["hwk".into(), "pin".into(), "mfa".into()]
 }
+fn default_acr_order() -> Vec<String> {
+    vec!["eidas1".into(), "eidas2".into(), "eidas3".into()]
+}
 fn default_link_hours() -> i64 {
     24
 }
@@ -91,6 +98,7 @@ impl Default for AuthnConfig {
             allowed_models: Vec::new(),
             fido2_acr: default_acr(),
             fido2_amr: default_amr(),
+            acr_order: default_acr_order(),
             enrolment_link_hours: default_link_hours(),
             fresh_login_secs: default_fresh(),
             free_failures: default_free(),

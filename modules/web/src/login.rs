@@ -69,6 +69,20 @@ fn redirect(to: &str) -> HttpResponse {
 struct LoginPageQuery {
     return_to: Option<String>,
     reauth: Option<String>,
+    /// The assurance the caller needs (e.g. from an OIDC `acr_values`).
+    acr: Option<String>,
+}
+
+/// Whether a session of assurance `have` satisfies `want`, by their order
+/// in `authn.acr_order` (an unknown `want` is never satisfied).
+fn acr_satisfies(order: &[String], have: &str, want: &str) -> bool {
+    match (
+        order.iter().position(|a| a == have),
+        order.iter().position(|a| a == want),
+    ) {
+        (Some(h), Some(w)) => h >= w,
+        _ => have == want,
+    }
 }
 
 #[get("/login")]
@@ -79,8 +93,14 @@ async fn login_page(
 ) -> Result<HttpResponse, ApiError> {
     let lang = Lang::of(&req);
     let return_to = safe_return_to(q.return_to.as_deref());
-    // Already signed in and no fresh login asked: go on.
-    if q.reauth.is_none() && current(&state, &req).await?.is_some() {
+    // Already signed in, strongly enough, and no fresh login asked: go on.
+    // A weaker session steps up: the user authenticates again.
+    if q.reauth.is_none()
+        && let Some((s, _)) = current(&state, &req).await?
+        && q.acr
+            .as_deref()
+            .is_none_or(|want| acr_satisfies(&state.fido2.config().acr_order, &s.acr, want))
+    {
         return Ok(redirect(&return_to));
     }
     let body = format!(
@@ -318,6 +338,11 @@ async fn me(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse
     );
     let left = s.seconds_left(state.clock.now());
     let keys = clavis_authn::keys_of(&mut conn, &s.oid).await?;
+    let others = clavis_sso::list(&mut conn, state.clock.now(), Some(&s.oid))
+        .await?
+        .into_iter()
+        .filter(|o| o.id != s.id)
+        .count();
     let csrf = crate::sso_web::csrf_for(&token);
     let can_change = fresh(&state, &s);
     let mut rows = String::new();
@@ -364,6 +389,9 @@ async fn me(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse
         "<h1>{hello} {name}</h1><p id=\"session\">{left_label} <strong>{h} h {m:02} min</strong>.</p>\
          <h2>{keys_title}</h2><table><thead><tr><th>{kn}</th><th>{ks}</th><th>{ku}</th><th></th></tr></thead><tbody>{rows}</tbody></table>\
          {add}<p id=\"status\" class=\"status\" role=\"status\" aria-live=\"polite\"></p>\
+         <h2>{sessions_title}</h2><p>{others_text} <strong>{others}</strong></p>\
+         <form method=\"post\" action=\"/me/sessions/end-others\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <button class=\"secondary\" type=\"submit\">{end_others}</button></form>\
          <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <button class=\"secondary\" type=\"submit\">{logout}</button></form>",
         hello = lang.t("Bonjour", "Hello"),
@@ -376,6 +404,9 @@ async fn me(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse
         ks = lang.t("État", "Status"),
         ku = lang.t("Dernière utilisation", "Last used"),
         logout = lang.t("Se déconnecter", "Sign out"),
+        sessions_title = lang.t("Mes autres sessions", "My other sessions"),
+        others_text = lang.t("Sessions ouvertes ailleurs :", "Sessions open elsewhere:"),
+        end_others = lang.t("Fermer mes autres sessions", "End my other sessions"),
     );
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
@@ -471,6 +502,35 @@ async fn add_key_finish(
     Ok(HttpResponse::Ok().json(json!({"redirect": "/me"})))
 }
 
+#[post("/me/sessions/end-others")]
+async fn end_other_sessions(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, ApiError> {
+    let Some((s, token)) = current(&state, &req).await? else {
+        return Ok(redirect("/login?return_to=/me"));
+    };
+    if !csrf_ok(&token, &form.csrf) {
+        return Err(ApiError::Forbidden);
+    }
+    let mut conn = state.db.conn().await?;
+    let now = state.clock.now();
+    for other in clavis_sso::list(&mut conn, now, Some(&s.oid)).await? {
+        if other.id != s.id {
+            clavis_sso::end(
+                &mut conn,
+                now,
+                &other.id,
+                "revoked",
+                &format!("identity:{}", s.oid),
+            )
+            .await?;
+        }
+    }
+    Ok(redirect("/me"))
+}
+
 #[post("/logout")]
 async fn logout(
     state: web::Data<AppState>,
@@ -528,6 +588,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(remove_key)
         .service(add_key_begin)
         .service(add_key_finish)
+        .service(end_other_sessions)
         .service(logout)
         .service(script);
 }
