@@ -1,0 +1,208 @@
+//! Server-side cost of a complete FIDO2 login (begin + finish + session
+//! creation) and of a session check, on SQLite. The software key's signing
+//! is excluded from the login timing (it happens on the user's key).
+//!
+//! `cargo bench -p clavis_web --bench login`
+
+use chrono::{DateTime, Utc};
+use clavis_authn::{AuthnConfig, Fido2};
+use clavis_store::models::IdentityRow;
+use clavis_testkit::db::{Backend, TestDb};
+use criterion::{Criterion, criterion_group, criterion_main};
+use std::time::{Duration, Instant};
+use url::Url;
+use webauthn_authenticator_rs::WebauthnAuthenticator;
+use webauthn_authenticator_rs::softpasskey::SoftPasskey;
+
+const ORIGIN: &str = "http://localhost:8080";
+
+fn now() -> DateTime<Utc> {
+    "2026-11-22T08:00:00Z".parse().expect("instant")
+}
+
+async fn setup() -> (TestDb, Fido2, String, SoftPasskey) {
+    let t = TestDb::new(Backend::Sqlite).await;
+    let oid = clavis_core::Oid::new_random().to_string();
+    let mut conn = t.db.conn().await.expect("conn");
+    IdentityRow::insert_all(
+        &mut conn,
+        vec![IdentityRow {
+            oid: oid.clone(),
+            status: "active".into(),
+            birth_family_name: "Bench".into(),
+            used_family_name: None,
+            birth_given_names: "[\"Bea\"]".into(),
+            birth_date: None,
+            birth_place: None,
+            birth_country: None,
+            sex: None,
+            email: None,
+            phone: None,
+            rpps: None,
+            adeli: None,
+            contract_type: None,
+            arrival_date: None,
+            departure_date: None,
+            professions: "[]".into(),
+            search_text: String::new(),
+            created_at: 0,
+            updated_at: 0,
+            status_changed_at: 0,
+        }],
+    )
+    .await
+    .expect("identity");
+    let fido2 = Fido2::new(
+        AuthnConfig::default(),
+        &Url::parse(ORIGIN).expect("url"),
+        None,
+    )
+    .expect("rp");
+    let link = clavis_authn::issue_enrolment_link(&mut conn, now(), ORIGIN, &oid, 24, "bench")
+        .await
+        .expect("link");
+    let token = link
+        .url
+        .expose()
+        .rsplit('/')
+        .next()
+        .expect("token")
+        .to_string();
+    let mut key = SoftPasskey::new(true);
+    let c = fido2
+        .begin_enrolment(&mut conn, now(), &token)
+        .await
+        .expect("begin");
+    let cred = key
+        .do_registration(Url::parse(ORIGIN).expect("url"), c.options)
+        .expect("register");
+    fido2
+        .finish_registration(&mut conn, now(), &c.ceremony, &cred, "", "bench")
+        .await
+        .expect("enrol");
+    (t, fido2, oid, key)
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (t, fido2, oid, mut key) = rt.block_on(setup());
+    let sso = clavis_sso::SsoConfig::default();
+    let mut conn = rt.block_on(t.db.conn()).expect("conn");
+
+    c.bench_function("fido2_login_server_side", |b| {
+        b.iter_custom(|iters| {
+            let mut server = Duration::ZERO;
+            for _ in 0..iters {
+                let t0 = Instant::now();
+                let ch = rt
+                    .block_on(fido2.begin_login(&mut conn, now(), Some(&oid)))
+                    .expect("begin");
+                server += t0.elapsed();
+                let a = key
+                    .do_authentication(Url::parse(ORIGIN).expect("url"), ch.options)
+                    .expect("sign");
+                let t1 = Instant::now();
+                rt.block_on(async {
+                    let proof = fido2
+                        .finish_login(&mut conn, now(), &ch.ceremony, &a, Some("10.0.0.1"))
+                        .await
+                        .expect("login");
+                    conn.begin().await.expect("begin");
+                    let r = clavis_sso::create(
+                        &mut conn,
+                        &sso,
+                        now(),
+                        clavis_sso::NewSession {
+                            oid: proof.oid,
+                            acr: proof.acr,
+                            amr: proof.amr,
+                            authenticator_id: Some(proof.authenticator_id),
+                            client_ip: None,
+                            user_agent: None,
+                        },
+                    )
+                    .await;
+                    conn.finish(r).await.expect("session");
+                });
+                server += t1.elapsed();
+            }
+            server
+        })
+    });
+
+    let (token, _) = rt
+        .block_on(async {
+            conn.begin().await.expect("begin");
+            let r = clavis_sso::create(
+                &mut conn,
+                &sso,
+                now(),
+                clavis_sso::NewSession {
+                    oid: oid.clone(),
+                    acr: "eidas2".into(),
+                    amr: vec!["hwk".into()],
+                    authenticator_id: None,
+                    client_ip: None,
+                    user_agent: None,
+                },
+            )
+            .await;
+            conn.finish(r).await
+        })
+        .expect("session");
+    c.bench_function("session_check", |b| {
+        b.iter(|| {
+            let s = rt
+                .block_on(clavis_sso::check(&mut conn, now(), token.expose()))
+                .expect("check");
+            assert!(s.is_some());
+        })
+    });
+
+    // Throughput with 4 concurrent requests, as several workers serve them:
+    // the time per check reported is wall time / checks.
+    let tasks = 4u64;
+    let db = t.db.clone();
+    let token = std::sync::Arc::new(token.expose().clone());
+    c.bench_function("session_check_4_concurrent", |b| {
+        b.iter_custom(|iters| {
+            let per_task = iters.div_ceil(tasks);
+            let db = db.clone();
+            let token = token.clone();
+            rt.block_on(async move {
+                let start = Instant::now();
+                let mut handles = Vec::new();
+                for _ in 0..tasks {
+                    let db = db.clone();
+                    let token = token.clone();
+                    handles.push(tokio::spawn(async move {
+                        let mut conn = db.conn().await.expect("conn");
+                        for _ in 0..per_task {
+                            let s = clavis_sso::check(&mut conn, now(), &token)
+                                .await
+                                .expect("check");
+                            assert!(s.is_some());
+                        }
+                    }));
+                }
+                for h in handles {
+                    h.await.expect("task");
+                }
+                start
+                    .elapsed()
+                    .mul_f64(iters as f64 / (per_task * tasks) as f64)
+            })
+        })
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30).measurement_time(Duration::from_secs(8));
+    targets = bench
+}
+criterion_main!(benches);
