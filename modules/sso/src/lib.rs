@@ -195,6 +195,32 @@ pub async fn check(
     Ok(Some(Session::from_row(&row)))
 }
 
+/// [`check`] for every request: on SQLite the lookup runs inline (see
+/// `clavis_store::db::InlineReaders`), and a pooled connection is taken only
+/// when the session must be written (expired, idle tracking).
+pub async fn check_fast(
+    db: &clavis_store::Db,
+    now: DateTime<Utc>,
+    token: &str,
+) -> Result<Option<Session>, SsoError> {
+    if token.is_empty() || token.len() > 128 {
+        return Ok(None);
+    }
+    if let Some(inline) = db.inline() {
+        let Some(row) = SsoSessionRow::find_live_by_hash_inline(inline, &token_hash(token))? else {
+            return Ok(None);
+        };
+        let t = now.timestamp();
+        let must_write =
+            t >= row.expires_at || (row.idle_timeout_secs > 0 && t - row.last_seen_at >= 60);
+        if !must_write {
+            return Ok(Some(Session::from_row(&row)));
+        }
+    }
+    let mut conn = db.conn().await?;
+    check(&mut conn, now, token).await
+}
+
 /// Ends one session with `reason` (`logout`, `revoked`, `expired`…);
 /// returns whether it was live. Audited.
 pub async fn end(

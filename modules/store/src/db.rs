@@ -57,8 +57,12 @@ pub enum Backend {
 /// A connection pool for the configured backend. Cheap to clone.
 #[derive(Clone)]
 pub enum Db {
-    /// SQLite pool.
-    Sqlite(Pool<AsyncSqliteConnection>, String),
+    /// SQLite pool, and the connections for inline reads.
+    Sqlite(
+        Pool<AsyncSqliteConnection>,
+        String,
+        std::sync::Arc<InlineReaders>,
+    ),
     /// PostgreSQL pool.
     Pg(Pool<AsyncPgConnection>, String),
 }
@@ -122,7 +126,11 @@ impl Db {
                     .max_size(max_size.max(1))
                     .build()
                     .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-                Ok(Db::Sqlite(pool, path))
+                let inline = std::sync::Arc::new(InlineReaders {
+                    path: path.clone(),
+                    idle: std::sync::Mutex::new(Vec::new()),
+                });
+                Ok(Db::Sqlite(pool, path, inline))
             }
             Target::Postgres(url) => {
                 let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url.clone());
@@ -147,16 +155,24 @@ impl Db {
     /// never log it.
     pub fn url(&self) -> &str {
         match self {
-            Db::Sqlite(_, u) | Db::Pg(_, u) => u,
+            Db::Sqlite(_, u, _) | Db::Pg(_, u) => u,
         }
     }
 
     /// Takes a connection from the pool.
     pub async fn conn(&self) -> Result<DbConn, StoreError> {
         Ok(match self {
-            Db::Sqlite(p, _) => DbConn::Sqlite(p.get().await?),
+            Db::Sqlite(p, _, _) => DbConn::Sqlite(p.get().await?),
             Db::Pg(p, _) => DbConn::Pg(p.get().await?),
         })
+    }
+
+    /// The inline readers, on SQLite.
+    pub fn inline(&self) -> Option<&InlineReaders> {
+        match self {
+            Db::Sqlite(_, _, i) => Some(i),
+            Db::Pg(..) => None,
+        }
     }
 
     /// Connects and runs a trivial query: is the database reachable?
@@ -164,6 +180,51 @@ impl Db {
         let mut conn = self.conn().await?;
         crate::with_conn!(&mut conn, c => c.batch_execute("SELECT 1").await)?;
         Ok(())
+    }
+}
+
+/// Read-only SQLite connections used inline, on the calling thread.
+///
+/// A SQLite query takes microseconds, but diesel-async runs each one on the
+/// blocking pool, and the two thread hand-offs cost several times the query.
+/// For the per-request hot path (the session check), a small indexed read
+/// runs here directly instead. They are `query_only`, autocommit (no
+/// snapshot kept), and wait at most 1 s for a lock.
+pub struct InlineReaders {
+    path: String,
+    idle: std::sync::Mutex<Vec<SqliteConnection>>,
+}
+
+impl fmt::Debug for InlineReaders {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("InlineReaders")
+    }
+}
+
+impl InlineReaders {
+    /// Runs `read` on an idle inline connection (opened on demand).
+    pub fn read<R>(
+        &self,
+        read: impl FnOnce(&mut SqliteConnection) -> diesel::QueryResult<R>,
+    ) -> Result<R, StoreError> {
+        use diesel::Connection;
+        use diesel::connection::SimpleConnection;
+        let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => {
+                let mut c = SqliteConnection::establish(&self.path)
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                c.batch_execute("PRAGMA busy_timeout = 1000; PRAGMA query_only = ON; PRAGMA cache_size = -8192;")?;
+                c
+            }
+        };
+        let r = read(&mut conn);
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < 8 {
+            idle.push(conn);
+        }
+        Ok(r?)
     }
 }
 

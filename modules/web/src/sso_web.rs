@@ -40,8 +40,7 @@ pub async fn current(
     let Some(token) = token_of(req) else {
         return Ok(None);
     };
-    let mut conn = state.db.conn().await?;
-    let s = clavis_sso::check(&mut conn, state.clock.now(), &token)
+    let s = clavis_sso::check_fast(&state.db, state.clock.now(), &token)
         .await
         .map_err(|e| crate::error::ApiError::Internal(e.to_string()))?;
     Ok(s.map(|s| (s, token)))

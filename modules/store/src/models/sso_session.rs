@@ -58,6 +58,24 @@ impl SsoSessionRow {
             .optional())?)
     }
 
+    /// [`SsoSessionRow::find_live_by_hash`] run inline on SQLite (the
+    /// per-request hot path, see [`crate::db::InlineReaders`]).
+    pub fn find_live_by_hash_inline(
+        inline: &crate::db::InlineReaders,
+        hash: &str,
+    ) -> Result<Option<Self>, StoreError> {
+        inline.read(|c| {
+            diesel::RunQueryDsl::first(
+                dsl::sso_sessions
+                    .filter(dsl::token_hash.eq(hash))
+                    .filter(dsl::ended_at.is_null())
+                    .select(SsoSessionRow::as_select()),
+                c,
+            )
+            .optional()
+        })
+    }
+
     /// A session by id.
     pub async fn find(conn: &mut DbConn, id: &str) -> Result<Option<Self>, StoreError> {
         Ok(with_conn!(conn, c => dsl::sso_sessions
