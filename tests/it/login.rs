@@ -597,6 +597,7 @@ async fn attempt(
         "stolen-or-stale".to_string()
     };
     st.fido2
-        .finish_login(conn, now, &ceremony, &a, Some("10.1.2.3"))
+        .finish_login(&st.db, now, &ceremony, &a, Some("10.1.2.3"), None)
         .await
+        .map(|o| o.proof)
 }

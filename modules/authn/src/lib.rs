@@ -31,10 +31,10 @@ use clavis_core::Secret;
 use clavis_directory::lifecycle::{
     LifecycleEvent, LifecycleKind, LifecycleSubscriber, SubscriberError,
 };
-use clavis_store::DbConn;
 use clavis_store::models::{
     Account, AuthenticatorRow, CeremonyRow, EnrolmentLinkRow, IdentityRow, LoginFailureRow,
 };
+use clavis_store::{Db, DbConn};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -77,6 +77,24 @@ pub struct LoginProof {
     pub acr: String,
     /// The methods used.
     pub amr: Vec<String>,
+}
+
+/// Open the SSO session with the login (same transaction).
+#[derive(Debug)]
+pub struct SessionRequest<'a> {
+    /// Session settings.
+    pub sso: &'a clavis_sso::SsoConfig,
+    /// The browser's user agent.
+    pub user_agent: Option<String>,
+}
+
+/// A successful login, and the session it opened if asked.
+#[derive(Debug)]
+pub struct LoginOutcome {
+    /// What the login proves.
+    pub proof: LoginProof,
+    /// The cookie token (shown once) and the session.
+    pub session: Option<(Secret<String>, clavis_sso::Session)>,
 }
 
 /// Where a ceremony is: its id and the options for the browser.
@@ -456,66 +474,113 @@ impl Fido2 {
         })
     }
 
-    /// Finishes a login. Every failure is the same [`AuthnError::LoginFailed`]
-    /// to the caller; the precise reason goes to the audit log.
+    /// Finishes a login and, with `open`, opens the SSO session in the same
+    /// transaction (one commit for the key's counter, the session and their
+    /// audit). Every failure is the same [`AuthnError::LoginFailed`] to the
+    /// caller; the precise reason goes to the audit log.
     pub async fn finish_login(
         &self,
-        conn: &mut DbConn,
+        db: &Db,
         now: DateTime<Utc>,
         ceremony: &str,
         response: &PublicKeyCredential,
         client_ip: Option<&str>,
-    ) -> Result<LoginProof, AuthnError> {
-        let ip_key = client_ip.map(|ip| format!("ip:{ip}"));
-        if let Some(k) = &ip_key {
-            throttle(conn, &self.cfg, now, k).await?;
-        }
+        open: Option<SessionRequest<'_>>,
+    ) -> Result<LoginOutcome, AuthnError> {
         let cred_id = b64(response.get_credential_id());
-        let key = AuthenticatorRow::find_by_credential(conn, &cred_id).await?;
-        let oid_key = key.as_ref().map(|k| format!("oid:{}", k.oid));
-        if let Some(k) = &oid_key {
-            throttle(conn, &self.cfg, now, k).await?;
-        }
-        match self.verify_login(conn, now, ceremony, response, key).await {
+        let key = match db.inline() {
+            Some(i) => AuthenticatorRow::find_by_credential_inline(i, &cred_id)?,
+            None => AuthenticatorRow::find_by_credential(&mut db.conn().await?, &cred_id).await?,
+        };
+        let keys: Vec<String> = client_ip
+            .map(|ip| format!("ip:{ip}"))
+            .into_iter()
+            .chain(key.as_ref().map(|k| format!("oid:{}", k.oid)))
+            .collect();
+        let failures = match db.inline() {
+            Some(i) => LoginFailureRow::find_many_inline(i, &keys)?,
+            None => LoginFailureRow::find_many(&mut db.conn().await?, &keys).await?,
+        };
+        throttle(&self.cfg, now, &failures)?;
+        let mut conn = db.conn().await?;
+        conn.begin().await?;
+        let r = self
+            .verify_login(&mut conn, db, now, ceremony, response, key)
+            .await;
+        let outcome = match r {
             Ok(proof) => {
-                for k in [&ip_key, &oid_key].into_iter().flatten() {
-                    LoginFailureRow::clear(conn, k).await?;
+                let done: Result<LoginOutcome, AuthnError> = async {
+                    if !failures.is_empty() {
+                        LoginFailureRow::clear_many(&mut conn, &keys).await?;
+                    }
+                    let mut login = AuditEvent::new(
+                        format!("identity:{}", proof.oid),
+                        "login.succeeded",
+                        Some(proof.oid.clone()),
+                        json!({"method": "fido2", "authenticator_id": proof.authenticator_id, "acr": proof.acr, "amr": proof.amr}),
+                    );
+                    login.client_addr = client_ip.map(str::to_string);
+                    let mut events = vec![login];
+                    let session = match open {
+                        Some(req) => {
+                            let (token, row, event) = clavis_sso::prepare(
+                                req.sso,
+                                now,
+                                clavis_sso::NewSession {
+                                    oid: proof.oid.clone(),
+                                    acr: proof.acr.clone(),
+                                    amr: proof.amr.clone(),
+                                    authenticator_id: Some(proof.authenticator_id.clone()),
+                                    client_ip: client_ip.map(str::to_string),
+                                    user_agent: req.user_agent,
+                                },
+                            );
+                            row.insert(&mut conn).await?;
+                            events.push(event);
+                            Some((token, clavis_sso::session_of(&row)))
+                        }
+                        None => None,
+                    };
+                    clavis_audit::append(&mut conn, now, events).await?;
+                    Ok(LoginOutcome { proof, session })
                 }
-                let mut e = AuditEvent::new(
-                    format!("identity:{}", proof.oid),
-                    "login.succeeded",
-                    Some(proof.oid.clone()),
-                    json!({"method": "fido2", "authenticator_id": proof.authenticator_id, "acr": proof.acr, "amr": proof.amr}),
-                );
-                e.client_addr = client_ip.map(str::to_string);
-                clavis_audit::append_now(conn, now, vec![e]).await?;
-                Ok(proof)
+                .await;
+                conn.finish(done).await?
             }
             Err((reason, oid)) => {
-                for k in [&ip_key, &oid_key].into_iter().flatten() {
-                    record_failure(conn, now, k).await?;
+                conn.rollback().await?;
+                conn.begin().await?;
+                let recorded: Result<(), AuthnError> = async {
+                    for k in &keys {
+                        record_failure(&mut conn, now, k, &failures).await?;
+                    }
+                    let mut e = AuditEvent::new(
+                        "anonymous",
+                        "login.failed",
+                        oid,
+                        json!({"method": "fido2", "reason": reason}),
+                    );
+                    e.client_addr = client_ip.map(str::to_string);
+                    clavis_audit::append(&mut conn, now, vec![e]).await?;
+                    Ok(())
                 }
-                let mut e = AuditEvent::new(
-                    "anonymous",
-                    "login.failed",
-                    oid,
-                    json!({"method": "fido2", "reason": reason}),
-                );
-                e.client_addr = client_ip.map(str::to_string);
-                clavis_audit::append_now(conn, now, vec![e]).await?;
+                .await;
+                conn.finish(recorded).await?;
                 tracing::warn!(
                     login.reason = reason,
                     client.addr = client_ip.unwrap_or("-"),
                     "login failed"
                 );
-                Err(AuthnError::LoginFailed)
+                return Err(AuthnError::LoginFailed);
             }
-        }
+        };
+        Ok(outcome)
     }
 
     async fn verify_login(
         &self,
         conn: &mut DbConn,
+        db: &Db,
         now: DateTime<Utc>,
         ceremony: &str,
         response: &PublicKeyCredential,
@@ -533,10 +598,12 @@ impl Fido2 {
         if key.status != "active" {
             return Err(("authenticator_not_active", oid));
         }
-        let identity = IdentityRow::find(conn, &key.oid)
-            .await
-            .map_err(|_| ("store", oid.clone()))?;
-        if identity.as_ref().is_none_or(|i| i.status != "active") {
+        let status = match db.inline() {
+            Some(i) => IdentityRow::status_inline(i, &key.oid),
+            None => IdentityRow::status_of(conn, &key.oid).await,
+        }
+        .map_err(|_| ("store", oid.clone()))?;
+        if status.as_deref() != Some("active") {
             return Err(("identity_not_active", oid));
         }
         let mut passkey: Passkey = serde_json::from_str(&key.credential)
@@ -585,23 +652,25 @@ impl Fido2 {
     }
 }
 
-/// Refuses with [`AuthnError::TooManyAttempts`] while `key` must wait.
-async fn throttle(
-    conn: &mut DbConn,
+/// Refuses with [`AuthnError::TooManyAttempts`] while any of the counters
+/// (client address, identity) imposes a wait.
+fn throttle(
     cfg: &AuthnConfig,
     now: DateTime<Utc>,
-    key: &str,
+    failures: &[LoginFailureRow],
 ) -> Result<(), AuthnError> {
-    if let Some(f) = LoginFailureRow::find(conn, key).await? {
-        let wait = delay_after(cfg, f.failures);
-        let until = f.last_failure_at + wait;
-        if wait > 0 && now.timestamp() < until {
-            return Err(AuthnError::TooManyAttempts {
-                retry_after_secs: until - now.timestamp(),
-            });
-        }
+    let until = failures
+        .iter()
+        .map(|f| (delay_after(cfg, f.failures), f.last_failure_at))
+        .filter(|(wait, _)| *wait > 0)
+        .map(|(wait, at)| at + wait)
+        .max();
+    match until {
+        Some(until) if now.timestamp() < until => Err(AuthnError::TooManyAttempts {
+            retry_after_secs: until - now.timestamp(),
+        }),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// The wait imposed after `failures` consecutive failures: none for the
@@ -619,9 +688,11 @@ async fn record_failure(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     key: &str,
+    known: &[LoginFailureRow],
 ) -> Result<(), AuthnError> {
-    let failures = LoginFailureRow::find(conn, key)
-        .await?
+    let failures = known
+        .iter()
+        .find(|f| f.key == key)
         .map(|f| f.failures)
         .unwrap_or(0);
     LoginFailureRow {

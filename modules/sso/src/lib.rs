@@ -120,14 +120,13 @@ fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// Creates a session (inside the caller's transaction, which also holds the
-/// login's audit). Returns the cookie token, shown once.
-pub async fn create(
-    conn: &mut DbConn,
+/// A new session's row, cookie token and audit event, not yet written: for
+/// callers that write them in their own transaction (the login does).
+pub fn prepare(
     cfg: &SsoConfig,
     now: DateTime<Utc>,
     new: NewSession,
-) -> Result<(Secret<String>, Session), SsoError> {
+) -> (Secret<String>, SsoSessionRow, AuditEvent) {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
@@ -149,7 +148,6 @@ pub async fn create(
         ended_at: None,
         end_reason: None,
     };
-    row.insert(conn).await?;
     let mut e = AuditEvent::new(
         format!("identity:{}", new.oid),
         "session.created",
@@ -158,9 +156,27 @@ pub async fn create(
                "expires_at": DateTime::<Utc>::from_timestamp(row.expires_at, 0)}),
     );
     e.client_addr = new.client_ip;
-    clavis_audit::append(conn, now, vec![e]).await?;
+    (Secret::new(token), row, e)
+}
+
+/// The caller's view of a session row.
+pub fn session_of(row: &SsoSessionRow) -> Session {
+    Session::from_row(row)
+}
+
+/// Creates a session (inside the caller's transaction, which also holds the
+/// login's audit). Returns the cookie token, shown once.
+pub async fn create(
+    conn: &mut DbConn,
+    cfg: &SsoConfig,
+    now: DateTime<Utc>,
+    new: NewSession,
+) -> Result<(Secret<String>, Session), SsoError> {
+    let (token, row, event) = prepare(cfg, now, new);
+    row.insert(conn).await?;
+    clavis_audit::append(conn, now, vec![event]).await?;
     tracing::info!(session.id = %row.id, identity.oid = %row.oid, "session created");
-    Ok((Secret::new(token), Session::from_row(&row)))
+    Ok((token, Session::from_row(&row)))
 }
 
 /// The live session behind a cookie token, or `None` (unknown, ended,

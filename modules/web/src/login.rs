@@ -19,7 +19,6 @@ use crate::sso_web::{clear_cookie, csrf_ok, current, safe_return_to, session_coo
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use clavis_authn::AuthnError;
-use clavis_sso::NewSession;
 use serde::Deserialize;
 use serde_json::json;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
@@ -165,44 +164,32 @@ async fn login_finish(
 ) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now();
     let ip = client_ip(&req);
-    let mut conn = state.db.conn().await?;
-    let proof = state
+    let outcome = state
         .fido2
         .finish_login(
-            &mut conn,
+            &state.db,
             now,
             &body.ceremony,
             &body.credential,
             ip.as_deref(),
-        )
-        .await?;
-    conn.begin().await?;
-    let r: Result<_, ApiError> = async {
-        // A new session id at every login (no fixation); the browser's
-        // previous session, if any, ends.
-        if let Some(old) = token_of(&req)
-            && let Some(s) = clavis_sso::check(&mut conn, now, &old).await?
-        {
-            clavis_sso::end(&mut conn, now, &s.id, "replaced", "clavis").await?;
-        }
-        let created = clavis_sso::create(
-            &mut conn,
-            &state.sso,
-            now,
-            NewSession {
-                oid: proof.oid.clone(),
-                acr: proof.acr.clone(),
-                amr: proof.amr.clone(),
-                authenticator_id: Some(proof.authenticator_id.clone()),
-                client_ip: ip.clone(),
+            Some(clavis_authn::SessionRequest {
+                sso: &state.sso,
                 user_agent: user_agent(&req),
-            },
+            }),
         )
         .await?;
-        Ok(created)
+    let (token, session) = outcome
+        .session
+        .ok_or_else(|| ApiError::Internal("login opened no session".into()))?;
+    // A new session id at every login (no fixation): the browser's previous
+    // session, if any, ends.
+    if let Some(old) = token_of(&req)
+        && let Some(s) = clavis_sso::check_fast(&state.db, now, &old).await?
+        && s.id != session.id
+    {
+        let mut conn = state.db.conn().await?;
+        clavis_sso::end(&mut conn, now, &s.id, "replaced", "clavis").await?;
     }
-    .await;
-    let (token, _session) = conn.finish(r).await?;
     Ok(HttpResponse::Ok()
         .cookie(session_cookie(
             token.expose(),

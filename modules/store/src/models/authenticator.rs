@@ -65,6 +65,22 @@ impl AuthenticatorRow {
             .optional())?)
     }
 
+    /// [`AuthenticatorRow::find_by_credential`] inline on SQLite.
+    pub fn find_by_credential_inline(
+        inline: &crate::db::InlineReaders,
+        credential_id: &str,
+    ) -> Result<Option<Self>, StoreError> {
+        inline.read(|c| {
+            diesel::RunQueryDsl::first(
+                dsl::authenticators
+                    .filter(dsl::credential_id.eq(credential_id))
+                    .select(AuthenticatorRow::as_select()),
+                c,
+            )
+            .optional()
+        })
+    }
+
     /// Suspends every active authenticator of an identity; returns their ids.
     pub async fn suspend_all_for(
         conn: &mut DbConn,

@@ -76,6 +76,23 @@ impl IdentityRow {
             .optional())?)
     }
 
+    /// The status of an identity, read inline on SQLite.
+    pub fn status_inline(
+        inline: &crate::db::InlineReaders,
+        oid: &str,
+    ) -> Result<Option<String>, StoreError> {
+        inline.read(|c| {
+            diesel::RunQueryDsl::first(dsl::identities.find(oid).select(dsl::status), c).optional()
+        })
+    }
+
+    /// The status of an identity.
+    pub async fn status_of(conn: &mut DbConn, oid: &str) -> Result<Option<String>, StoreError> {
+        Ok(
+            with_conn!(conn, c => dsl::identities.find(oid).select(dsl::status).first(c).await.optional())?,
+        )
+    }
+
     /// Finds identities by oid, in any order.
     pub async fn find_many(conn: &mut DbConn, oids: &[String]) -> Result<Vec<Self>, StoreError> {
         if oids.is_empty() {

@@ -27,6 +27,39 @@ impl LoginFailureRow {
             .optional())?)
     }
 
+    /// The counters for these keys.
+    pub async fn find_many(conn: &mut DbConn, keys: &[String]) -> Result<Vec<Self>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(with_conn!(conn, c => dsl::login_failures
+            .filter(dsl::key.eq_any(keys))
+            .select(LoginFailureRow::as_select())
+            .load(c)
+            .await)?)
+    }
+
+    /// [`LoginFailureRow::find_many`] inline on SQLite.
+    pub fn find_many_inline(
+        inline: &crate::db::InlineReaders,
+        keys: &[String],
+    ) -> Result<Vec<Self>, StoreError> {
+        inline.read(|c| {
+            diesel::RunQueryDsl::load(
+                dsl::login_failures
+                    .filter(dsl::key.eq_any(keys))
+                    .select(LoginFailureRow::as_select()),
+                c,
+            )
+        })
+    }
+
+    /// Clears these counters.
+    pub async fn clear_many(conn: &mut DbConn, keys: &[String]) -> Result<(), StoreError> {
+        with_conn!(conn, c => diesel::delete(dsl::login_failures.filter(dsl::key.eq_any(keys))).execute(c).await)?;
+        Ok(())
+    }
+
     /// Writes the counter.
     pub async fn save(&self, conn: &mut DbConn) -> Result<(), StoreError> {
         with_conn!(conn, c => diesel::insert_into(login_failures::table)
