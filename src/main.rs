@@ -859,6 +859,7 @@ async fn serve(cfg: Config) -> Result<()> {
         fido2: Arc::new(fido2(&cfg)?),
         sso: cfg.sso.clone(),
         secure_cookies: true,
+        public_url: cfg.public_url(),
     };
     let engine = SyncEngine::new(db.clone(), directory.clone(), clock.clone(), subscribers());
     // Periodic syncs, one task per source with an interval.

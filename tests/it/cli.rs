@@ -261,6 +261,21 @@ async fn the_admin_api_needs_a_token_and_serves_identities() {
     )
     .await;
     assert_eq!(r.status(), 200);
+    let r = call_service(
+        &app,
+        TestRequest::post()
+            .uri(&format!("/admin/api/identities/{oid}/enrolment-link"))
+            .insert_header(auth.clone())
+            .set_json(serde_json::json!({"valid_hours": 2}))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let link: serde_json::Value = read_body_json(r).await;
+    assert!(
+        link["url"].as_str().is_some_and(|u| u.contains("/enrol/")),
+        "{link}"
+    );
     let r = call_service(&app, TestRequest::get().uri("/readyz").to_request()).await;
     assert_eq!(r.status(), 200);
 

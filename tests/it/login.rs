@@ -65,6 +65,7 @@ pub fn state(db: &clavis_store::Db, clock: Arc<dyn Clock>) -> clavis_web::AppSta
         fido2: Arc::new(fido2),
         sso: clavis_sso::SsoConfig::default(),
         secure_cookies: true,
+        public_url: ORIGIN.into(),
     }
 }
 
@@ -208,6 +209,20 @@ async fn enrol_from_a_link_sign_in_see_me_and_sign_out() {
         .and_then(|r| r.split('"').next())
         .expect("csrf")
         .to_string();
+
+    // Another node sharing the database knows the session.
+    let other_node =
+        actix_web::test::init_service(clavis_web::build_app(state(&t.db, Arc::new(clock.clone()))))
+            .await;
+    let there = call_service(
+        &other_node,
+        TestRequest::get()
+            .uri("/me")
+            .cookie(cookie.clone())
+            .to_request(),
+    )
+    .await;
+    assert_eq!(there.status(), 200, "valid on every node");
 
     // Signed in: /login goes on, unless a stronger assurance is asked
     // (step-up: authenticate again).

@@ -4,7 +4,7 @@
 
 use crate::AppState;
 use crate::error::ApiError;
-use actix_web::{HttpRequest, HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use clavis_directory::service;
 use serde::Deserialize;
 use serde_json::json;
@@ -123,11 +123,47 @@ async fn sync_runs(
     Ok(HttpResponse::Ok().json(json!({"items": runs})))
 }
 
+#[derive(Debug, Deserialize)]
+struct LinkRequest {
+    valid_hours: Option<i64>,
+}
+
+/// Issues a one-time enrolment link for an identity (oid, RPPS or login),
+/// like `clavis enrol-link`.
+#[post("/admin/api/identities/{key}/enrolment-link")]
+async fn enrolment_link(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    key: web::Path<String>,
+    body: Option<web::Json<LinkRequest>>,
+) -> Result<HttpResponse, ApiError> {
+    let token_name = require_token(&state, &req).await?;
+    let mut conn = state.db.conn().await?;
+    let person = service::find_identity(&mut conn, &key)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("identity not found".into()))?;
+    let hours = body
+        .and_then(|b| b.valid_hours)
+        .unwrap_or(state.fido2.config().enrolment_link_hours);
+    let link = clavis_authn::issue_enrolment_link(
+        &mut conn,
+        state.clock.now(),
+        &state.public_url,
+        &person.oid,
+        hours,
+        &format!("api:{token_name}"),
+    )
+    .await?;
+    Ok(HttpResponse::Created()
+        .json(json!({"url": link.url.expose(), "expires_at": link.expires_at})))
+}
+
 /// Registers the admin API routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(identities)
         .service(identity)
         .service(cases)
         .service(case)
-        .service(sync_runs);
+        .service(sync_runs)
+        .service(enrolment_link);
 }

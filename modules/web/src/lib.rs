@@ -41,6 +41,8 @@ pub struct AppState {
     /// Whether cookies carry `Secure` (always, except plain-HTTP tests on
     /// addresses browsers do not treat as secure).
     pub secure_cookies: bool,
+    /// The URL users reach Clavis at (enrolment links point there).
+    pub public_url: String,
 }
 
 /// Registers every route on `cfg` (used by `serve` and by tests).
