@@ -3,7 +3,6 @@
 
 use actix_web::test::{TestRequest, call_service, read_body, read_body_json};
 use clavis_core::Clock;
-use clavis_store::models::IdentityRow;
 use clavis_testkit::db::{Backend, TestDb};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -14,37 +13,7 @@ use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 const ORIGIN: &str = "http://localhost:8080";
 
 async fn nurse(db: &clavis_store::Db, status: &str) -> String {
-    let oid = clavis_core::Oid::new_random().to_string();
-    let mut conn = db.conn().await.expect("conn");
-    IdentityRow::insert_all(
-        &mut conn,
-        vec![IdentityRow {
-            oid: oid.clone(),
-            status: status.into(),
-            birth_family_name: "Lemoine".into(),
-            used_family_name: None,
-            birth_given_names: "[\"Claire\"]".into(),
-            birth_date: Some("1990-01-01".into()),
-            birth_place: None,
-            birth_country: None,
-            sex: None,
-            email: None,
-            phone: None,
-            rpps: None,
-            adeli: None,
-            contract_type: None,
-            arrival_date: None,
-            departure_date: None,
-            professions: "[]".into(),
-            search_text: "lemoine claire".into(),
-            created_at: 0,
-            updated_at: 0,
-            status_changed_at: 0,
-        }],
-    )
-    .await
-    .expect("insert identity");
-    oid
+    clavis_testkit::people::insert_person(db, "Lemoine", "Claire", status).await
 }
 
 pub fn state(db: &clavis_store::Db, clock: Arc<dyn Clock>) -> clavis_web::AppState {

@@ -8,6 +8,7 @@
 //! Whatever a helper starts, it stops when dropped.
 
 pub mod db;
+pub mod people;
 pub mod slapd;
 
 /// Polls `check` until it returns true or `timeout` passes. Servers are

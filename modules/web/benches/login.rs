@@ -6,7 +6,6 @@
 
 use chrono::{DateTime, Utc};
 use clavis_authn::{AuthnConfig, Fido2};
-use clavis_store::models::IdentityRow;
 use clavis_testkit::db::{Backend, TestDb};
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::time::{Duration, Instant};
@@ -22,36 +21,8 @@ fn now() -> DateTime<Utc> {
 
 async fn setup() -> (TestDb, Fido2, String, SoftPasskey) {
     let t = TestDb::new(Backend::Sqlite).await;
-    let oid = clavis_core::Oid::new_random().to_string();
+    let oid = clavis_testkit::people::insert_person(&t.db, "Bench", "Bea", "active").await;
     let mut conn = t.db.conn().await.expect("conn");
-    IdentityRow::insert_all(
-        &mut conn,
-        vec![IdentityRow {
-            oid: oid.clone(),
-            status: "active".into(),
-            birth_family_name: "Bench".into(),
-            used_family_name: None,
-            birth_given_names: "[\"Bea\"]".into(),
-            birth_date: None,
-            birth_place: None,
-            birth_country: None,
-            sex: None,
-            email: None,
-            phone: None,
-            rpps: None,
-            adeli: None,
-            contract_type: None,
-            arrival_date: None,
-            departure_date: None,
-            professions: "[]".into(),
-            search_text: String::new(),
-            created_at: 0,
-            updated_at: 0,
-            status_changed_at: 0,
-        }],
-    )
-    .await
-    .expect("identity");
     let fido2 = Fido2::new(
         AuthnConfig::default(),
         &Url::parse(ORIGIN).expect("url"),

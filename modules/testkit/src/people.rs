@@ -1,0 +1,45 @@
+//! People written straight into the store, for tests that need an identity
+//! without running a directory sync.
+
+use clavis_store::Db;
+use clavis_store::models::IdentityRow;
+
+/// Inserts an identity (`status` as stored: `active`, `departed`…) and
+/// returns its oid.
+pub async fn insert_person(db: &Db, family_name: &str, given_name: &str, status: &str) -> String {
+    let oid = clavis_core::Oid::new_random().to_string();
+    let mut conn = db.conn().await.expect("conn");
+    IdentityRow::insert_all(
+        &mut conn,
+        vec![IdentityRow {
+            oid: oid.clone(),
+            status: status.into(),
+            birth_family_name: family_name.into(),
+            used_family_name: None,
+            birth_given_names: format!("[{given_name:?}]"),
+            birth_date: Some("1990-01-01".into()),
+            birth_place: None,
+            birth_country: None,
+            sex: None,
+            email: None,
+            phone: None,
+            rpps: None,
+            adeli: None,
+            contract_type: None,
+            arrival_date: None,
+            departure_date: None,
+            professions: "[]".into(),
+            search_text: format!(
+                "{} {}",
+                family_name.to_lowercase(),
+                given_name.to_lowercase()
+            ),
+            created_at: 0,
+            updated_at: 0,
+            status_changed_at: 0,
+        }],
+    )
+    .await
+    .expect("insert identity");
+    oid
+}
