@@ -179,6 +179,88 @@ async fn enrol_from_a_link_sign_in_see_me_and_sign_out() {
         .expect("csrf")
         .to_string();
 
+    // A fresh login may add a second key from /me, and remove it (CSRF).
+    let begin: Value = read_body_json(
+        call_service(
+            &app,
+            TestRequest::post()
+                .uri("/me/keys/begin")
+                .cookie(cookie.clone())
+                .set_json(json!({}))
+                .to_request(),
+        )
+        .await,
+    )
+    .await;
+    let mut spare = SoftPasskey::new(true);
+    let cred = spare
+        .do_registration(
+            Url::parse(ORIGIN).expect("url"),
+            serde_json::from_value(begin["options"].clone()).expect("options"),
+        )
+        .expect("register spare");
+    let added = call_service(
+        &app,
+        TestRequest::post()
+            .uri("/me/keys/finish")
+            .cookie(cookie.clone())
+            .set_json(json!({"ceremony": begin["ceremony"], "credential": cred, "label": "Clé de secours"}))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(added.status(), 200);
+    let keys = clavis_authn::keys_of(&mut conn, &oid).await.expect("keys");
+    assert_eq!(keys.len(), 2);
+    let spare_id = keys
+        .iter()
+        .find(|k| k.label == "Clé de secours")
+        .expect("spare")
+        .id
+        .clone();
+    let forged = call_service(
+        &app,
+        TestRequest::post()
+            .uri(&format!("/me/keys/{spare_id}/remove"))
+            .cookie(cookie.clone())
+            .set_form([("csrf", "x")])
+            .to_request(),
+    )
+    .await;
+    assert_eq!(forged.status(), 403, "removing a key needs the CSRF token");
+    let removed = call_service(
+        &app,
+        TestRequest::post()
+            .uri(&format!("/me/keys/{spare_id}/remove"))
+            .cookie(cookie.clone())
+            .set_form([("csrf", csrf.as_str())])
+            .to_request(),
+    )
+    .await;
+    assert_eq!(removed.status(), 303);
+    assert_eq!(
+        clavis_authn::keys_of(&mut conn, &oid)
+            .await
+            .expect("keys")
+            .len(),
+        1
+    );
+    // Six minutes later the login is no longer fresh: no key changes.
+    clock.advance(chrono::Duration::minutes(6));
+    let stale = call_service(
+        &app,
+        TestRequest::post()
+            .uri("/me/keys/begin")
+            .cookie(cookie.clone())
+            .set_json(json!({}))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(
+        stale.status(),
+        400,
+        "adding a key needs a login less than 5 minutes old"
+    );
+
     // Another node sharing the database knows the session.
     let other_node =
         actix_web::test::init_service(clavis_web::build_app(state(&t.db, Arc::new(clock.clone()))))
