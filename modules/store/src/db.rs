@@ -110,6 +110,9 @@ impl Db {
         match parse_url(url)? {
             Target::Sqlite(path) => {
                 let mut config = ManagerConfig::<AsyncSqliteConnection>::default();
+                // A local file does not go stale like a network connection:
+                // skip the ping query on every checkout.
+                config.recycling_method = diesel_async::pooled_connection::RecyclingMethod::Fast;
                 config.custom_setup = Box::new(|url| {
                     let url = url.to_string();
                     async move {
