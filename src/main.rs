@@ -474,7 +474,7 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
                         let oid = service::resolve_case(
                             &db,
                             &cfg.directory,
-                            &Vec::new(),
+                            &subscribers(),
                             clock.now(),
                             &id,
                             resolution,
@@ -765,6 +765,9 @@ fn print_report(r: &SyncReport) {
             rej.message
         );
     }
+    for w in &r.warnings {
+        println!("  {} {w}", t("attention :", "warning:"));
+    }
     if let Some(e) = &r.error {
         println!("  {} {e}", t("échec :", "failed:"));
     }
@@ -901,10 +904,13 @@ async fn serve(cfg: Config) -> Result<()> {
         .bind(&listen)
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addrs = server.addrs();
-    let shown = addrs
-        .first()
-        .map(|a| format!("http://{a}"))
-        .unwrap_or_else(|| cfg.public_url());
+    // The URL to open: the public one (WebAuthn binds keys to its host;
+    // browsers accept localhost, never a bare IP address).
+    let shown = match (&cfg.server.public_url, addrs.first()) {
+        (Some(u), _) => u.clone(),
+        (None, Some(a)) => format!("http://localhost:{}", a.port()),
+        (None, None) => cfg.public_url(),
+    };
     println!("Clavis {} {shown}", t("écoute sur", "listening on"));
     tracing::info!(server.url = %shown, database = ?db.backend(), "clavis serving");
     server.run().await?;
