@@ -300,6 +300,34 @@ async fn enrol_finish(
     Ok(HttpResponse::Ok().json(json!({"redirect": "/login?return_to=/me"})))
 }
 
+/// The session behind a form post, its CSRF token checked; `None` when
+/// signed out.
+async fn form_session(
+    state: &AppState,
+    req: &HttpRequest,
+    csrf: &str,
+) -> Result<Option<clavis_sso::Session>, ApiError> {
+    match current(state, req).await? {
+        None => Ok(None),
+        Some((s, token)) if csrf_ok(&token, csrf) => Ok(Some(s)),
+        Some(_) => Err(ApiError::Forbidden),
+    }
+}
+
+/// The session of a key-management call: signed in, and recently.
+async fn fresh_session(
+    state: &AppState,
+    req: &HttpRequest,
+) -> Result<clavis_sso::Session, ApiError> {
+    let (s, _) = current(state, req).await?.ok_or(ApiError::Unauthorized)?;
+    if !fresh(state, &s) {
+        return Err(ApiError::BadRequest(
+            "sign in again first (fresh login required)".into(),
+        ));
+    }
+    Ok(s)
+}
+
 fn fresh(state: &AppState, s: &clavis_sso::Session) -> bool {
     (state.clock.now() - s.auth_time).num_seconds() <= state.fido2.config().fresh_login_secs
 }
@@ -417,12 +445,9 @@ async fn remove_key(
     id: web::Path<String>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let Some((s, token)) = current(&state, &req).await? else {
+    let Some(s) = form_session(&state, &req, &form.csrf).await? else {
         return Ok(redirect("/login?return_to=/me"));
     };
-    if !csrf_ok(&token, &form.csrf) {
-        return Err(ApiError::Forbidden);
-    }
     if !fresh(&state, &s) {
         return Ok(redirect("/login?reauth=1&return_to=/me"));
     }
@@ -444,14 +469,7 @@ async fn add_key_begin(
     req: HttpRequest,
     _b: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let Some((s, _)) = current(&state, &req).await? else {
-        return Err(ApiError::Unauthorized);
-    };
-    if !fresh(&state, &s) {
-        return Err(ApiError::BadRequest(
-            "sign in again first (fresh login required)".into(),
-        ));
-    }
+    let s = fresh_session(&state, &req).await?;
     let mut conn = state.db.conn().await?;
     let c = state
         .fido2
@@ -466,14 +484,7 @@ async fn add_key_finish(
     req: HttpRequest,
     body: web::Json<FinishRegistration>,
 ) -> Result<HttpResponse, ApiError> {
-    let Some((s, _)) = current(&state, &req).await? else {
-        return Err(ApiError::Unauthorized);
-    };
-    if !fresh(&state, &s) {
-        return Err(ApiError::BadRequest(
-            "sign in again first (fresh login required)".into(),
-        ));
-    }
+    let s = fresh_session(&state, &req).await?;
     let mut conn = state.db.conn().await?;
     state
         .fido2
@@ -495,12 +506,9 @@ async fn end_other_sessions(
     req: HttpRequest,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let Some((s, token)) = current(&state, &req).await? else {
+    let Some(s) = form_session(&state, &req, &form.csrf).await? else {
         return Ok(redirect("/login?return_to=/me"));
     };
-    if !csrf_ok(&token, &form.csrf) {
-        return Err(ApiError::Forbidden);
-    }
     let mut conn = state.db.conn().await?;
     let now = state.clock.now();
     for other in clavis_sso::list(&mut conn, now, Some(&s.oid)).await? {
