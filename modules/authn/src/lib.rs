@@ -439,6 +439,16 @@ impl Fido2 {
         now: DateTime<Utc>,
         username: Option<&str>,
     ) -> Result<Challenge<RequestChallengeResponse>, AuthnError> {
+        conn.atomically(async |conn: &mut DbConn| self.begin_login_on(conn, now, username).await)
+            .await
+    }
+
+    async fn begin_login_on(
+        &self,
+        conn: &mut DbConn,
+        now: DateTime<Utc>,
+        username: Option<&str>,
+    ) -> Result<Challenge<RequestChallengeResponse>, AuthnError> {
         let known = match username.map(str::trim).filter(|u| !u.is_empty()) {
             Some(u) => match clavis_directory::service::find_identity(conn, u)
                 .await
@@ -502,70 +512,88 @@ impl Fido2 {
             None => LoginFailureRow::find_many(&mut db.conn().await?, &keys).await?,
         };
         throttle(&self.cfg, now, &failures)?;
+        // The signature is checked before the write transaction, so logins
+        // verify in parallel and the transaction holds only statements.
+        let checked = self.check_login(db, now, ceremony, response, key).await;
         let mut conn = db.conn().await?;
-        conn.begin().await?;
-        let r = self
-            .verify_login(&mut conn, db, now, ceremony, response, key)
-            .await;
-        let outcome = match r {
-            Ok(proof) => {
-                let done: Result<LoginOutcome, AuthnError> = async {
-                    if !failures.is_empty() {
-                        LoginFailureRow::clear_many(&mut conn, &keys).await?;
-                    }
-                    let mut login = AuditEvent::new(
-                        format!("identity:{}", proof.oid),
-                        "login.succeeded",
-                        Some(proof.oid.clone()),
-                        json!({"method": "fido2", "authenticator_id": proof.authenticator_id, "acr": proof.acr, "amr": proof.amr}),
-                    );
-                    login.client_addr = client_ip.map(str::to_string);
-                    let mut events = vec![login];
-                    let session = match open {
-                        Some(req) => {
-                            let (token, row, event) = clavis_sso::prepare(
-                                req.sso,
-                                now,
-                                clavis_sso::NewSession {
-                                    oid: proof.oid.clone(),
-                                    acr: proof.acr.clone(),
-                                    amr: proof.amr.clone(),
-                                    authenticator_id: Some(proof.authenticator_id.clone()),
-                                    client_ip: client_ip.map(str::to_string),
-                                    user_agent: req.user_agent,
-                                },
-                            );
-                            row.insert(&mut conn).await?;
-                            events.push(event);
-                            Some((token, clavis_sso::session_of(&row)))
-                        }
-                        None => None,
-                    };
-                    clavis_audit::append(&mut conn, now, events).await?;
-                    Ok(LoginOutcome { proof, session })
-                }
-                .await;
-                conn.finish(done).await?
-            }
-            Err((reason, oid)) => {
-                conn.rollback().await?;
+        // One unit on SQLite: the write lock is held for the statements
+        // only, not for a hop to the blocking pool per statement.
+        let result = conn
+            .atomically(async |conn: &mut DbConn| {
                 conn.begin().await?;
-                let recorded: Result<(), AuthnError> = async {
-                    for k in &keys {
-                        record_failure(&mut conn, now, k, &failures).await?;
+                let r = match checked {
+                    Ok(c) => Self::spend(conn, now, ceremony, c).await,
+                    Err(e) => Err(e),
+                };
+                match r {
+                    Ok(proof) => {
+                        let done: Result<LoginOutcome, AuthnError> = async {
+                            if !failures.is_empty() {
+                                LoginFailureRow::clear_many(conn, &keys).await?;
+                            }
+                            let mut login = AuditEvent::new(
+                                format!("identity:{}", proof.oid),
+                                "login.succeeded",
+                                Some(proof.oid.clone()),
+                                json!({"method": "fido2", "authenticator_id": proof.authenticator_id, "acr": proof.acr, "amr": proof.amr}),
+                            );
+                            login.client_addr = client_ip.map(str::to_string);
+                            let mut events = vec![login];
+                            let session = match open {
+                                Some(req) => {
+                                    let (token, row, event) = clavis_sso::prepare(
+                                        req.sso,
+                                        now,
+                                        clavis_sso::NewSession {
+                                            oid: proof.oid.clone(),
+                                            acr: proof.acr.clone(),
+                                            amr: proof.amr.clone(),
+                                            authenticator_id: Some(proof.authenticator_id.clone()),
+                                            client_ip: client_ip.map(str::to_string),
+                                            user_agent: req.user_agent,
+                                        },
+                                    );
+                                    row.insert(conn).await?;
+                                    events.push(event);
+                                    Some((token, clavis_sso::session_of(&row)))
+                                }
+                                None => None,
+                            };
+                            clavis_audit::append(conn, now, events).await?;
+                            Ok(LoginOutcome { proof, session })
+                        }
+                        .await;
+                        conn.finish(done).await.map(Ok)
                     }
-                    let mut e = AuditEvent::new(
-                        "anonymous",
-                        "login.failed",
-                        oid,
-                        json!({"method": "fido2", "reason": reason}),
-                    );
-                    e.client_addr = client_ip.map(str::to_string);
-                    clavis_audit::append(&mut conn, now, vec![e]).await?;
-                    Ok(())
+                    Err((reason, oid)) => {
+                        conn.rollback().await?;
+                        conn.begin().await?;
+                        let recorded: Result<(), AuthnError> = async {
+                            // A ceremony allows one attempt, failed or not.
+                            CeremonyRow::take(conn, &sha256_hex(ceremony)).await?;
+                            for k in &keys {
+                                record_failure(conn, now, k, &failures).await?;
+                            }
+                            let mut e = AuditEvent::new(
+                                "anonymous",
+                                "login.failed",
+                                oid,
+                                json!({"method": "fido2", "reason": reason}),
+                            );
+                            e.client_addr = client_ip.map(str::to_string);
+                            clavis_audit::append(conn, now, vec![e]).await?;
+                            Ok(())
+                        }
+                        .await;
+                        conn.finish(recorded).await?;
+                        Ok(Err(reason))
+                    }
                 }
-                .await;
-                conn.finish(recorded).await?;
+            })
+            .await?;
+        let outcome = match result {
+            Ok(outcome) => outcome,
+            Err(reason) => {
                 tracing::warn!(
                     login.reason = reason,
                     client.addr = client_ip.unwrap_or("-"),
@@ -577,21 +605,25 @@ impl Fido2 {
         Ok(outcome)
     }
 
-    async fn verify_login(
+    /// Everything a login proves that needs no write: the ceremony is
+    /// pending, the key and its holder active, the signature valid with
+    /// user verification. Nothing is spent yet (see [`Fido2::spend`]).
+    async fn check_login(
         &self,
-        conn: &mut DbConn,
         db: &Db,
         now: DateTime<Utc>,
         ceremony: &str,
         response: &PublicKeyCredential,
         key: Option<AuthenticatorRow>,
-    ) -> Result<LoginProof, (&'static str, Option<String>)> {
-        let row = Self::take_ceremony(conn, now, "login", ceremony)
+    ) -> Result<CheckedLogin, (&'static str, Option<String>)> {
+        let row = CeremonyRow::peek(db, &sha256_hex(ceremony))
             .await
-            .map_err(|_| ("ceremony_unknown_or_expired", None))?;
+            .map_err(|_| ("store", None))?
+            .filter(|r| r.kind == "login" && r.expires_at > now.timestamp())
+            .ok_or(("ceremony_unknown_or_expired", None))?;
         let state: LoginState =
             serde_json::from_str(&row.state).map_err(|_| ("ceremony_corrupt", None))?;
-        let Some(mut key) = key else {
+        let Some(key) = key else {
             return Err(("unknown_credential", None));
         };
         let oid = Some(key.oid.clone());
@@ -600,7 +632,10 @@ impl Fido2 {
         }
         let status = match db.inline() {
             Some(i) => IdentityRow::status_inline(i, &key.oid),
-            None => IdentityRow::status_of(conn, &key.oid).await,
+            None => match db.conn().await {
+                Ok(mut conn) => IdentityRow::status_of(&mut conn, &key.oid).await,
+                Err(e) => Err(e),
+            },
         }
         .map_err(|_| ("store", oid.clone()))?;
         if status.as_deref() != Some("active") {
@@ -639,17 +674,52 @@ impl Fido2 {
             return Err(("user_not_verified", oid));
         }
         passkey.update_credential(&result);
-        key.credential =
+        let credential =
             serde_json::to_string(&passkey).map_err(|_| ("credential_corrupt", oid.clone()))?;
-        key.last_used_at = Some(now.timestamp());
-        key.update(conn).await.map_err(|_| ("store", oid.clone()))?;
-        Ok(LoginProof {
-            oid: key.oid.clone(),
-            authenticator_id: key.id.clone(),
-            acr: self.cfg.fido2_acr.clone(),
-            amr: self.cfg.fido2_amr.clone(),
+        Ok(CheckedLogin {
+            credential,
+            proof: LoginProof {
+                oid: key.oid,
+                authenticator_id: key.id,
+                acr: self.cfg.fido2_acr.clone(),
+                amr: self.cfg.fido2_amr.clone(),
+            },
         })
     }
+
+    /// Inside the login's transaction: spends the ceremony (a concurrent
+    /// replay of the same response finds it gone) and records the key's
+    /// use, only if the key is still active.
+    async fn spend(
+        conn: &mut DbConn,
+        now: DateTime<Utc>,
+        ceremony: &str,
+        checked: CheckedLogin,
+    ) -> Result<LoginProof, (&'static str, Option<String>)> {
+        let oid = Some(checked.proof.oid.clone());
+        Self::take_ceremony(conn, now, "login", ceremony)
+            .await
+            .map_err(|_| ("ceremony_unknown_or_expired", oid.clone()))?;
+        let recorded = AuthenticatorRow::record_use(
+            conn,
+            &checked.proof.authenticator_id,
+            &checked.credential,
+            now.timestamp(),
+        )
+        .await
+        .map_err(|_| ("store", oid.clone()))?;
+        if !recorded {
+            return Err(("authenticator_not_active", oid));
+        }
+        Ok(checked.proof)
+    }
+}
+
+/// A login whose signature verified, not yet recorded.
+struct CheckedLogin {
+    /// The key's credential after this use (counter), as stored.
+    credential: String,
+    proof: LoginProof,
 }
 
 /// Refuses with [`AuthnError::TooManyAttempts`] while any of the counters

@@ -8,8 +8,105 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection, Tr
 use futures_util::FutureExt;
 use std::fmt;
 
-/// SQLite through diesel-async's blocking-pool wrapper.
-pub type AsyncSqliteConnection = SyncConnectionWrapper<SqliteConnection>;
+/// SQLite through diesel-async's sync-connection wrapper, each statement
+/// offloaded to tokio's blocking pool (or run in place inside
+/// [`DbConn::atomically`]).
+pub type AsyncSqliteConnection = SyncConnectionWrapper<SqliteConnection, Offload>;
+
+thread_local! {
+    /// Set while [`DbConn::atomically`] runs a body on this thread: SQLite
+    /// statements then run in place instead of hopping to the blocking pool.
+    static RUN_IN_PLACE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Where a SQLite statement runs: on tokio's blocking pool (one hand-off
+/// there and back per statement), or in place on the current thread when
+/// that thread has already left the async workers (see
+/// [`DbConn::atomically`]).
+#[derive(Debug)]
+pub struct Offload(tokio::runtime::Handle);
+
+impl diesel_async::sync_connection_wrapper::SpawnBlocking for Offload {
+    fn spawn_blocking<'a, R>(
+        &mut self,
+        task: impl FnOnce() -> R + Send + 'static,
+    ) -> futures_util::future::BoxFuture<
+        'a,
+        Result<R, Box<dyn std::error::Error + Send + Sync + 'static>>,
+    >
+    where
+        R: Send + 'static,
+    {
+        if RUN_IN_PLACE.get() {
+            return futures_util::future::ready(Ok(task())).boxed();
+        }
+        let task = Offloaded(Some(self.0.spawn_blocking(task)));
+        task.boxed()
+    }
+
+    fn get_runtime() -> Self {
+        Offload(tokio::runtime::Handle::current())
+    }
+}
+
+/// A statement running on the blocking pool. Dropped before it ends (the
+/// caller was cancelled), it waits for the statement, so the connection
+/// goes back to the pool idle rather than mid-statement.
+struct Offloaded<R>(Option<tokio::task::JoinHandle<R>>);
+
+impl<R> std::future::Future for Offloaded<R> {
+    type Output = Result<R, Box<dyn std::error::Error + Send + Sync + 'static>>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let Some(handle) = self.0.as_mut() else {
+            return std::task::Poll::Ready(Err("statement already finished".into()));
+        };
+        match std::pin::Pin::new(handle).poll(cx) {
+            std::task::Poll::Ready(r) => {
+                self.0 = None;
+                std::task::Poll::Ready(r.map_err(Box::from))
+            }
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    }
+}
+
+impl<R> Drop for Offloaded<R> {
+    fn drop(&mut self) {
+        if let Some(handle) = self.0.take()
+            && !handle.is_finished()
+            && tokio::runtime::Handle::current().runtime_flavor()
+                == tokio::runtime::RuntimeFlavor::MultiThread
+        {
+            tokio::task::block_in_place(|| {
+                let _ = tokio::runtime::Handle::current().block_on(handle);
+            });
+        }
+    }
+}
+
+/// One [`DbConn::atomically`] unit at a time per process on SQLite (which
+/// has a single writer anyway).
+static IN_PLACE_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Marks the current thread as running statements in place, until dropped.
+struct InPlace;
+
+impl InPlace {
+    fn enter() -> Self {
+        RUN_IN_PLACE.set(true);
+        InPlace
+    }
+}
+
+impl Drop for InPlace {
+    fn drop(&mut self) {
+        RUN_IN_PLACE.set(false);
+    }
+}
 
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
@@ -351,6 +448,32 @@ impl DbConn {
                 }
                 Err(e)
             }
+        }
+    }
+
+    /// Runs `body` on this connection as one unit: on SQLite under a
+    /// multi-threaded runtime, the current worker hands its other tasks
+    /// over (`block_in_place`) and every statement of `body` runs in place,
+    /// instead of one hop to the blocking pool and back per statement. A
+    /// short transaction (a login: ceremony, key counter, session, audit)
+    /// then holds SQLite's write lock for microseconds rather than a dozen
+    /// thread hand-offs. Elsewhere (PostgreSQL, a current-thread runtime)
+    /// `body` simply runs. `body` must use only this connection (never wait
+    /// for another from the pool): units take turns.
+    pub async fn atomically<R>(&mut self, body: impl AsyncFnOnce(&mut DbConn) -> R) -> R {
+        let in_place = matches!(self, DbConn::Sqlite(_))
+            && tokio::runtime::Handle::try_current()
+                .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if in_place {
+            // Units queue here rather than in SQLite's busy handler, which
+            // sleeps in whole milliseconds while another holds the lock.
+            let _turn = IN_PLACE_TURN.lock().await;
+            tokio::task::block_in_place(|| {
+                let _in_place = InPlace::enter();
+                tokio::runtime::Handle::current().block_on(body(self))
+            })
+        } else {
+            body(self).await
         }
     }
 

@@ -42,6 +42,24 @@ impl AuthenticatorRow {
         Ok(())
     }
 
+    /// Records a login with this authenticator (its updated credential,
+    /// e.g. the signature counter), only while it is still active: false
+    /// when it was suspended or removed since it was read.
+    pub async fn record_use(
+        conn: &mut DbConn,
+        id: &str,
+        credential: &str,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        let n = with_conn!(conn, c => diesel::update(
+                dsl::authenticators.filter(dsl::id.eq(id)).filter(dsl::status.eq("active")),
+            )
+            .set((dsl::credential.eq(credential), dsl::last_used_at.eq(Some(at))))
+            .execute(c)
+            .await)?;
+        Ok(n == 1)
+    }
+
     /// The authenticators of an identity (all statuses).
     pub async fn for_identity(conn: &mut DbConn, oid: &str) -> Result<Vec<Self>, StoreError> {
         Ok(with_conn!(conn, c => dsl::authenticators

@@ -34,6 +34,29 @@ impl CeremonyRow {
         Ok(())
     }
 
+    /// Reads a ceremony without spending it (the check before the
+    /// transaction that [`CeremonyRow::take`]s it).
+    pub async fn peek(db: &crate::Db, id: &str) -> Result<Option<Self>, StoreError> {
+        if let Some(inline) = db.inline() {
+            return inline.read(|c| {
+                diesel::RunQueryDsl::first(
+                    dsl::webauthn_ceremonies
+                        .filter(dsl::id.eq(id))
+                        .select(CeremonyRow::as_select()),
+                    c,
+                )
+                .optional()
+            });
+        }
+        let mut conn = db.conn().await?;
+        Ok(with_conn!(&mut conn, c => dsl::webauthn_ceremonies
+            .filter(dsl::id.eq(id))
+            .select(CeremonyRow::as_select())
+            .first(c)
+            .await
+            .optional())?)
+    }
+
     /// Takes (reads and deletes) a ceremony: each can be finished once.
     pub async fn take(conn: &mut DbConn, id: &str) -> Result<Option<Self>, StoreError> {
         let rows: Vec<CeremonyRow> = with_conn!(conn, c => diesel::delete(dsl::webauthn_ceremonies.filter(dsl::id.eq(id)))

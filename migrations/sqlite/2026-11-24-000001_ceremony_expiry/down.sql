@@ -1,0 +1,1 @@
+DROP INDEX webauthn_ceremonies_expires_at;
