@@ -18,7 +18,7 @@ use clavis_core::Secret;
 use clavis_directory::lifecycle::{
     LifecycleEvent, LifecycleKind, LifecycleSubscriber, SubscriberError,
 };
-use clavis_store::models::SsoSessionRow;
+use clavis_store::models::{LogoutOutboxRow, OidcGrantRow, SsoSessionRow};
 use clavis_store::{DbConn, StoreError};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -248,6 +248,7 @@ pub async fn end(
 ) -> Result<bool, SsoError> {
     let done = SsoSessionRow::end(conn, id, reason, now.timestamp()).await?;
     if done {
+        after_end(conn, now, &[id.to_string()], reason).await?;
         clavis_audit::append(
             conn,
             now,
@@ -273,6 +274,7 @@ pub async fn end_all_for(
     actor: &str,
 ) -> Result<usize, SsoError> {
     let ids = SsoSessionRow::end_all_for(conn, oid, reason, now.timestamp()).await?;
+    after_end(conn, now, &ids, reason).await?;
     let events: Vec<AuditEvent> = ids
         .iter()
         .map(|id| {
@@ -286,6 +288,63 @@ pub async fn end_all_for(
         .collect();
     clavis_audit::append(conn, now, events).await?;
     Ok(ids.len())
+}
+
+/// What an ended session owes the applications it signed in to, in the
+/// same transaction: the tokens issued from it stop working (their grants
+/// are revoked), and each application gets a back-channel logout
+/// notification queued (`logout_outbox`, delivered by the OIDC provider's
+/// worker to those that registered a `backchannel_logout_uri`).
+async fn after_end(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    ids: &[String],
+    reason: &str,
+) -> Result<(), SsoError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let t = now.timestamp();
+    OidcGrantRow::revoke_for_sessions(conn, ids, &format!("session_{reason}"), t).await?;
+    let mut outbox = Vec::new();
+    for id in ids {
+        let Some(row) = SsoSessionRow::find(conn, id).await? else {
+            continue;
+        };
+        let apps: Vec<String> = serde_json::from_str(&row.applications).unwrap_or_default();
+        for client_id in apps {
+            outbox.push(LogoutOutboxRow {
+                id: clavis_core::ids::new_record_id(),
+                session_id: row.id.clone(),
+                oid: row.oid.clone(),
+                client_id,
+                attempts: 0,
+                next_attempt_at: t,
+                last_error: None,
+                delivered_at: None,
+                given_up_at: None,
+                created_at: t,
+            });
+        }
+    }
+    LogoutOutboxRow::insert_all(conn, &outbox).await?;
+    Ok(())
+}
+
+/// Ends (reason `expired`) the live sessions whose absolute lifetime is
+/// over, so that their applications hear of it even if the user never
+/// comes back. Returns how many. Run periodically by `clavis serve`.
+pub async fn end_expired(conn: &mut DbConn, now: DateTime<Utc>) -> Result<usize, SsoError> {
+    let ids = SsoSessionRow::expired_live(conn, now.timestamp(), 500).await?;
+    let mut ended = 0;
+    for id in ids {
+        conn.begin().await?;
+        let r = end(conn, now, &id, "expired", "clavis").await;
+        if conn.finish(r).await? {
+            ended += 1;
+        }
+    }
+    Ok(ended)
 }
 
 /// Live sessions (of one identity, or all), newest first.

@@ -247,6 +247,99 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    habilitations (oid, client_id, role) {
+        oid -> Text,
+        client_id -> Text,
+        role -> Text,
+        granted_by -> Text,
+        granted_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    logout_outbox (id) {
+        id -> Text,
+        session_id -> Text,
+        oid -> Text,
+        client_id -> Text,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        last_error -> Nullable<Text>,
+        delivered_at -> Nullable<BigInt>,
+        given_up_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    oidc_clients (client_id) {
+        client_id -> Text,
+        name -> Text,
+        secret_hash -> Nullable<Text>,
+        auth_method -> Text,
+        jwks -> Nullable<Text>,
+        redirect_uris -> Text,
+        post_logout_redirect_uris -> Text,
+        backchannel_logout_uri -> Nullable<Text>,
+        require_pkce -> Bool,
+        require_acr -> Nullable<Text>,
+        id_token_alg -> Text,
+        scopes -> Text,
+        created_at -> BigInt,
+        created_by -> Text,
+        secret_rotated_at -> Nullable<BigInt>,
+        removed_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    oidc_grants (id) {
+        id -> Text,
+        code_hash -> Text,
+        client_id -> Text,
+        oid -> Text,
+        session_id -> Text,
+        redirect_uri -> Text,
+        scope -> Text,
+        nonce -> Nullable<Text>,
+        code_challenge -> Nullable<Text>,
+        auth_time -> BigInt,
+        acr -> Text,
+        amr -> Text,
+        code_expires_at -> BigInt,
+        code_used_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+        revoked_reason -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    oidc_keys (kid) {
+        kid -> Text,
+        alg -> Text,
+        private_key -> Text,
+        public_jwk -> Text,
+        created_at -> BigInt,
+        retired_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    oidc_tokens (token_hash) {
+        token_hash -> Text,
+        grant_id -> Text,
+        kind -> Text,
+        client_id -> Text,
+        oid -> Text,
+        scope -> Text,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
     api_tokens,
@@ -255,10 +348,16 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_head,
     authenticators,
     enrolment_links,
+    habilitations,
     identities,
     identity_roles,
     lifecycle_events,
     login_failures,
+    logout_outbox,
+    oidc_clients,
+    oidc_grants,
+    oidc_keys,
+    oidc_tokens,
     reconciliation_cases,
     source_records,
     sso_sessions,

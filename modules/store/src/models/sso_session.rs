@@ -115,6 +115,47 @@ impl SsoSessionRow {
         Ok(())
     }
 
+    /// Records that the session signed in to an application (OIDC client),
+    /// once; the list drives back-channel logout when the session ends.
+    pub async fn add_application(
+        conn: &mut DbConn,
+        id: &str,
+        client_id: &str,
+    ) -> Result<(), StoreError> {
+        let Some(row) = Self::find(conn, id).await? else {
+            return Ok(());
+        };
+        let mut apps: Vec<String> = serde_json::from_str(&row.applications).unwrap_or_default();
+        if apps.iter().any(|a| a == client_id) {
+            return Ok(());
+        }
+        apps.push(client_id.to_string());
+        let json = serde_json::to_string(&apps).map_err(|e| StoreError::Corrupt {
+            what: "session applications",
+            detail: e.to_string(),
+        })?;
+        with_conn!(conn, c => diesel::update(dsl::sso_sessions.find(id))
+            .set(dsl::applications.eq(json))
+            .execute(c)
+            .await)?;
+        Ok(())
+    }
+
+    /// Ids of live sessions past their absolute expiry at `now`.
+    pub async fn expired_live(
+        conn: &mut DbConn,
+        now: i64,
+        limit: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(with_conn!(conn, c => dsl::sso_sessions
+            .filter(dsl::ended_at.is_null())
+            .filter(dsl::expires_at.le(now))
+            .select(dsl::id)
+            .limit(limit)
+            .load(c)
+            .await)?)
+    }
+
     /// Ends one live session; returns whether it was live.
     pub async fn end(
         conn: &mut DbConn,

@@ -1,0 +1,80 @@
+//! `logout_outbox`: back-channel logout notifications owed to applications
+//! when an SSO session ends, written in the transaction that ends it and
+//! delivered (with retries) by the provider's worker.
+
+use crate::schema::logout_outbox::{self, dsl};
+use crate::{DbConn, StoreError, with_conn};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+/// One notification to deliver.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = logout_outbox)]
+#[diesel(treat_none_as_null = true, treat_none_as_default_value = false)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct LogoutOutboxRow {
+    pub id: String,
+    /// The ended SSO session (`sid`).
+    pub session_id: String,
+    /// The person (`sub`).
+    pub oid: String,
+    pub client_id: String,
+    pub attempts: i32,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<i64>,
+    pub given_up_at: Option<i64>,
+    pub created_at: i64,
+}
+
+impl LogoutOutboxRow {
+    /// Queues notifications.
+    pub async fn insert_all(conn: &mut DbConn, rows: &[Self]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        crate::execute_each!(conn, rows.to_vec(), |r| diesel::insert_into(
+            logout_outbox::table
+        )
+        .values(r))
+    }
+
+    /// Notifications due at `now` (neither delivered nor given up), oldest
+    /// first.
+    pub async fn due(conn: &mut DbConn, now: i64, limit: i64) -> Result<Vec<Self>, StoreError> {
+        Ok(with_conn!(conn, c => dsl::logout_outbox
+            .filter(dsl::delivered_at.is_null())
+            .filter(dsl::given_up_at.is_null())
+            .filter(dsl::next_attempt_at.le(now))
+            .order((dsl::next_attempt_at.asc(), dsl::id.asc()))
+            .limit(limit)
+            .select(LogoutOutboxRow::as_select())
+            .load(c)
+            .await)?)
+    }
+
+    /// Every notification of a session (tests, operators).
+    pub async fn for_session(conn: &mut DbConn, session_id: &str) -> Result<Vec<Self>, StoreError> {
+        Ok(with_conn!(conn, c => dsl::logout_outbox
+            .filter(dsl::session_id.eq(session_id))
+            .order(dsl::client_id.asc())
+            .select(LogoutOutboxRow::as_select())
+            .load(c)
+            .await)?)
+    }
+
+    /// Saves the outcome of an attempt.
+    pub async fn record_attempt(&self, conn: &mut DbConn) -> Result<(), StoreError> {
+        with_conn!(conn, c => diesel::update(dsl::logout_outbox.find(&self.id))
+            .set((
+                dsl::attempts.eq(self.attempts),
+                dsl::next_attempt_at.eq(self.next_attempt_at),
+                dsl::last_error.eq(self.last_error.clone()),
+                dsl::delivered_at.eq(self.delivered_at),
+                dsl::given_up_at.eq(self.given_up_at),
+            ))
+            .execute(c)
+            .await)?;
+        Ok(())
+    }
+}

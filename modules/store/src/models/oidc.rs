@@ -1,0 +1,319 @@
+//! `oidc_clients`, `oidc_keys`, `oidc_grants`, `oidc_tokens`: the OpenID
+//! provider's relying parties, signing keys, and what it issued. Secrets
+//! (client secrets, codes, tokens) are stored as SHA-256 only; private keys
+//! are stored encrypted under the master key (see `clavis_oidc::keys`).
+
+use crate::schema::{oidc_clients, oidc_grants, oidc_keys, oidc_tokens};
+use crate::{DbConn, StoreError, with_conn};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+/// One registered relying party.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = oidc_clients)]
+#[diesel(treat_none_as_null = true, treat_none_as_default_value = false)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct OidcClientRow {
+    pub client_id: String,
+    pub name: String,
+    /// SHA-256 (hex) of the secret; `None` for public and `private_key_jwt`
+    /// clients.
+    pub secret_hash: Option<String>,
+    /// `client_secret_basic`, `client_secret_post`, `private_key_jwt`, `none`.
+    pub auth_method: String,
+    /// The client's public keys (JWKS JSON), for `private_key_jwt`.
+    pub jwks: Option<String>,
+    /// JSON array, matched exactly.
+    pub redirect_uris: String,
+    /// JSON array, matched exactly.
+    pub post_logout_redirect_uris: String,
+    pub backchannel_logout_uri: Option<String>,
+    pub require_pkce: bool,
+    pub require_acr: Option<String>,
+    /// `RS256` or `ES256`.
+    pub id_token_alg: String,
+    /// JSON array of the scopes this client may receive.
+    pub scopes: String,
+    pub created_at: i64,
+    pub created_by: String,
+    pub secret_rotated_at: Option<i64>,
+    pub removed_at: Option<i64>,
+}
+
+impl OidcClientRow {
+    /// Inserts a client.
+    pub async fn insert(&self, conn: &mut DbConn) -> Result<(), StoreError> {
+        with_conn!(conn, c => diesel::insert_into(oidc_clients::table).values(self).execute(c).await)?;
+        Ok(())
+    }
+
+    /// Saves every column of an existing client.
+    pub async fn update(&self, conn: &mut DbConn) -> Result<(), StoreError> {
+        with_conn!(conn, c => diesel::update(oidc_clients::table.find(&self.client_id)).set(self).execute(c).await)?;
+        Ok(())
+    }
+
+    /// A client that has not been removed.
+    pub async fn find_active(
+        conn: &mut DbConn,
+        client_id: &str,
+    ) -> Result<Option<Self>, StoreError> {
+        use oidc_clients::dsl;
+        Ok(with_conn!(conn, c => dsl::oidc_clients
+            .filter(dsl::client_id.eq(client_id))
+            .filter(dsl::removed_at.is_null())
+            .select(OidcClientRow::as_select())
+            .first(c)
+            .await
+            .optional())?)
+    }
+
+    /// [`OidcClientRow::find_active`] inline on SQLite.
+    pub fn find_active_inline(
+        inline: &crate::db::InlineReaders,
+        client_id: &str,
+    ) -> Result<Option<Self>, StoreError> {
+        use oidc_clients::dsl;
+        inline.read(|c| {
+            diesel::RunQueryDsl::first(
+                dsl::oidc_clients
+                    .filter(dsl::client_id.eq(client_id))
+                    .filter(dsl::removed_at.is_null())
+                    .select(OidcClientRow::as_select()),
+                c,
+            )
+            .optional()
+        })
+    }
+
+    /// Clients not removed, by name.
+    pub async fn list_active(conn: &mut DbConn) -> Result<Vec<Self>, StoreError> {
+        use oidc_clients::dsl;
+        Ok(with_conn!(conn, c => dsl::oidc_clients
+            .filter(dsl::removed_at.is_null())
+            .order((dsl::name.asc(), dsl::client_id.asc()))
+            .select(OidcClientRow::as_select())
+            .load(c)
+            .await)?)
+    }
+}
+
+/// One signing key.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = oidc_keys)]
+#[diesel(treat_none_as_null = true, treat_none_as_default_value = false)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct OidcKeyRow {
+    pub kid: String,
+    /// `RS256` or `ES256`.
+    pub alg: String,
+    /// PKCS#8, encrypted under the master key (base64 of nonce ‖ sealed).
+    pub private_key: String,
+    /// The public JWK (JSON).
+    pub public_jwk: String,
+    pub created_at: i64,
+    /// Set when a newer key of the same algorithm took over; the key stays
+    /// published until the tokens it signed have expired.
+    pub retired_at: Option<i64>,
+}
+
+impl OidcKeyRow {
+    /// Inserts a key.
+    pub async fn insert(&self, conn: &mut DbConn) -> Result<(), StoreError> {
+        with_conn!(conn, c => diesel::insert_into(oidc_keys::table).values(self).execute(c).await)?;
+        Ok(())
+    }
+
+    /// Keys still published: current ones and those retired after
+    /// `retired_after` (unix seconds). Oldest first.
+    pub async fn published(conn: &mut DbConn, retired_after: i64) -> Result<Vec<Self>, StoreError> {
+        use oidc_keys::dsl;
+        Ok(with_conn!(conn, c => dsl::oidc_keys
+            .filter(dsl::retired_at.is_null().or(dsl::retired_at.gt(retired_after)))
+            .order((dsl::created_at.asc(), dsl::kid.asc()))
+            .select(OidcKeyRow::as_select())
+            .load(c)
+            .await)?)
+    }
+
+    /// Retires the current key(s) of `alg`; returns how many.
+    pub async fn retire_current(
+        conn: &mut DbConn,
+        alg: &str,
+        now: i64,
+    ) -> Result<usize, StoreError> {
+        use oidc_keys::dsl;
+        Ok(with_conn!(conn, c => diesel::update(
+                dsl::oidc_keys.filter(dsl::alg.eq(alg)).filter(dsl::retired_at.is_null()),
+            )
+            .set(dsl::retired_at.eq(Some(now)))
+            .execute(c)
+            .await)?)
+    }
+}
+
+/// One authorization: the code, and the tokens issued from it share its id.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = oidc_grants)]
+#[diesel(treat_none_as_null = true, treat_none_as_default_value = false)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct OidcGrantRow {
+    pub id: String,
+    /// SHA-256 of the authorization code.
+    pub code_hash: String,
+    pub client_id: String,
+    pub oid: String,
+    /// The SSO session it came from (`sid`).
+    pub session_id: String,
+    pub redirect_uri: String,
+    /// Space-separated granted scopes.
+    pub scope: String,
+    pub nonce: Option<String>,
+    /// PKCE S256 challenge.
+    pub code_challenge: Option<String>,
+    pub auth_time: i64,
+    pub acr: String,
+    /// JSON array.
+    pub amr: String,
+    pub code_expires_at: i64,
+    pub code_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub revoked_reason: Option<String>,
+    pub created_at: i64,
+}
+
+impl OidcGrantRow {
+    /// Inserts a grant (a new authorization code).
+    pub async fn insert(&self, conn: &mut DbConn) -> Result<(), StoreError> {
+        with_conn!(conn, c => diesel::insert_into(oidc_grants::table).values(self).execute(c).await)?;
+        Ok(())
+    }
+
+    /// The grant of a code.
+    pub async fn find_by_code(
+        conn: &mut DbConn,
+        code_hash: &str,
+    ) -> Result<Option<Self>, StoreError> {
+        use oidc_grants::dsl;
+        Ok(with_conn!(conn, c => dsl::oidc_grants
+            .filter(dsl::code_hash.eq(code_hash))
+            .select(OidcGrantRow::as_select())
+            .first(c)
+            .await
+            .optional())?)
+    }
+
+    /// A grant by id.
+    pub async fn find(conn: &mut DbConn, id: &str) -> Result<Option<Self>, StoreError> {
+        use oidc_grants::dsl;
+        Ok(with_conn!(conn, c => dsl::oidc_grants
+            .find(id)
+            .select(OidcGrantRow::as_select())
+            .first(c)
+            .await
+            .optional())?)
+    }
+
+    /// Marks the code used, once: false when it already was (a replay).
+    pub async fn use_code(conn: &mut DbConn, id: &str, now: i64) -> Result<bool, StoreError> {
+        use oidc_grants::dsl;
+        let n = with_conn!(conn, c => diesel::update(
+                dsl::oidc_grants.filter(dsl::id.eq(id)).filter(dsl::code_used_at.is_null()),
+            )
+            .set(dsl::code_used_at.eq(Some(now)))
+            .execute(c)
+            .await)?;
+        Ok(n == 1)
+    }
+
+    /// Revokes a grant (every token issued from it stops working).
+    pub async fn revoke(
+        conn: &mut DbConn,
+        id: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        use oidc_grants::dsl;
+        let n = with_conn!(conn, c => diesel::update(
+                dsl::oidc_grants.filter(dsl::id.eq(id)).filter(dsl::revoked_at.is_null()),
+            )
+            .set((dsl::revoked_at.eq(Some(now)), dsl::revoked_reason.eq(Some(reason))))
+            .execute(c)
+            .await)?;
+        Ok(n == 1)
+    }
+
+    /// Revokes every grant of these SSO sessions (they ended).
+    pub async fn revoke_for_sessions(
+        conn: &mut DbConn,
+        session_ids: &[String],
+        reason: &str,
+        now: i64,
+    ) -> Result<usize, StoreError> {
+        use oidc_grants::dsl;
+        if session_ids.is_empty() {
+            return Ok(0);
+        }
+        Ok(with_conn!(conn, c => diesel::update(
+                dsl::oidc_grants
+                    .filter(dsl::session_id.eq_any(session_ids))
+                    .filter(dsl::revoked_at.is_null()),
+            )
+            .set((dsl::revoked_at.eq(Some(now)), dsl::revoked_reason.eq(Some(reason))))
+            .execute(c)
+            .await)?)
+    }
+}
+
+/// An access or refresh token (opaque; only its hash is stored).
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = oidc_tokens)]
+#[diesel(treat_none_as_null = true, treat_none_as_default_value = false)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct OidcTokenRow {
+    pub token_hash: String,
+    pub grant_id: String,
+    /// `access` or `refresh`.
+    pub kind: String,
+    pub client_id: String,
+    pub oid: String,
+    pub scope: String,
+    pub expires_at: i64,
+    /// Refresh tokens: when it was exchanged (rotated).
+    pub used_at: Option<i64>,
+    pub created_at: i64,
+}
+
+impl OidcTokenRow {
+    /// Inserts tokens.
+    pub async fn insert_all(conn: &mut DbConn, rows: &[Self]) -> Result<(), StoreError> {
+        crate::execute_each!(conn, rows.to_vec(), |r| diesel::insert_into(
+            oidc_tokens::table
+        )
+        .values(r))
+    }
+
+    /// A token by hash.
+    pub async fn find(conn: &mut DbConn, hash: &str) -> Result<Option<Self>, StoreError> {
+        use oidc_tokens::dsl;
+        Ok(with_conn!(conn, c => dsl::oidc_tokens
+            .find(hash)
+            .select(OidcTokenRow::as_select())
+            .first(c)
+            .await
+            .optional())?)
+    }
+
+    /// Marks a refresh token exchanged, once: false when it already was
+    /// (reuse of a rotated token).
+    pub async fn mark_used(conn: &mut DbConn, hash: &str, now: i64) -> Result<bool, StoreError> {
+        use oidc_tokens::dsl;
+        let n = with_conn!(conn, c => diesel::update(
+                dsl::oidc_tokens.filter(dsl::token_hash.eq(hash)).filter(dsl::used_at.is_null()),
+            )
+            .set(dsl::used_at.eq(Some(now)))
+            .execute(c)
+            .await)?;
+        Ok(n == 1)
+    }
+}
