@@ -304,6 +304,16 @@ impl OidcTokenRow {
             .optional())?)
     }
 
+    /// Ends a token now (revocation of one access token).
+    pub async fn expire(conn: &mut DbConn, hash: &str, now: i64) -> Result<(), StoreError> {
+        use oidc_tokens::dsl;
+        with_conn!(conn, c => diesel::update(dsl::oidc_tokens.find(hash))
+            .set(dsl::expires_at.eq(now))
+            .execute(c)
+            .await)?;
+        Ok(())
+    }
+
     /// Marks a refresh token exchanged, once: false when it already was
     /// (reuse of a rotated token).
     pub async fn mark_used(conn: &mut DbConn, hash: &str, now: i64) -> Result<bool, StoreError> {

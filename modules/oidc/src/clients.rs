@@ -1,0 +1,496 @@
+//! Relying parties: registration, secrets, and client authentication at
+//! the token, introspection and revocation endpoints.
+//!
+//! Client ids are random; secrets are 256-bit random values shown once and
+//! stored as SHA-256 (a secret of that entropy needs no slow hash).
+//! Redirect URIs are matched exactly, byte for byte.
+
+use crate::{OidcError, jws};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use chrono::{DateTime, Utc};
+use clavis_audit::AuditEvent;
+use clavis_core::Secret;
+use clavis_store::DbConn;
+use clavis_store::models::OidcClientRow;
+use rand::RngCore;
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// Token endpoint authentication methods we support.
+pub const AUTH_METHODS: &[&str] = &[
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+    "none",
+];
+
+/// What an operator registers.
+#[derive(Debug, Clone, Default)]
+pub struct NewClient {
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    /// A public client (no secret; PKCE required).
+    pub public: bool,
+    /// `client_secret_basic` (default for confidential clients),
+    /// `client_secret_post` or `private_key_jwt` (then `jwks` is needed).
+    pub auth_method: Option<String>,
+    /// The client's public keys, for `private_key_jwt`.
+    pub jwks: Option<Value>,
+    pub backchannel_logout_uri: Option<String>,
+    /// Require PKCE even from a confidential client.
+    pub require_pkce: bool,
+    pub require_acr: Option<String>,
+    /// `RS256` (default) or `ES256`.
+    pub id_token_alg: Option<String>,
+    /// Scopes the client may receive. Default: all of [`crate::SCOPES`].
+    pub scopes: Option<Vec<String>>,
+}
+
+/// A client as operators see it (no secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClientView {
+    pub client_id: String,
+    pub name: String,
+    pub public: bool,
+    pub auth_method: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub backchannel_logout_uri: Option<String>,
+    pub require_pkce: bool,
+    pub require_acr: Option<String>,
+    pub id_token_alg: String,
+    pub scopes: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+}
+
+impl ClientView {
+    /// From the stored row.
+    pub fn of(r: &OidcClientRow) -> Self {
+        ClientView {
+            client_id: r.client_id.clone(),
+            name: r.name.clone(),
+            public: r.auth_method == "none",
+            auth_method: r.auth_method.clone(),
+            redirect_uris: list(&r.redirect_uris),
+            post_logout_redirect_uris: list(&r.post_logout_redirect_uris),
+            backchannel_logout_uri: r.backchannel_logout_uri.clone(),
+            require_pkce: r.require_pkce,
+            require_acr: r.require_acr.clone(),
+            id_token_alg: r.id_token_alg.clone(),
+            scopes: list(&r.scopes),
+            created_at: DateTime::from_timestamp(r.created_at, 0).unwrap_or_default(),
+            created_by: r.created_by.clone(),
+        }
+    }
+}
+
+/// A JSON array column.
+pub fn list(json: &str) -> Vec<String> {
+    serde_json::from_str(json).unwrap_or_default()
+}
+
+fn random_b64(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut b);
+    URL_SAFE_NO_PAD.encode(b)
+}
+
+/// SHA-256 (hex) of a secret.
+pub fn secret_hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Checks a redirect (or logout, or back-channel) URI: absolute, `https`
+/// (plain `http` only to the loopback host, for tools on the same
+/// machine), no fragment, no credentials.
+pub fn check_uri(what: &str, uri: &str) -> Result<(), OidcError> {
+    let bad = |why: &str| OidcError::InvalidClient(format!("{what} {uri:?}: {why}"));
+    let u = url::Url::parse(uri).map_err(|e| bad(&e.to_string()))?;
+    if u.fragment().is_some() {
+        return Err(bad("must not contain a fragment (#…)"));
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err(bad("must not contain credentials"));
+    }
+    let loopback = matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    match u.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err(bad("must use https (http only to localhost)")),
+        _ => Err(bad("must be an http(s) URL")),
+    }
+}
+
+/// Registers a client; returns it and, for confidential clients using a
+/// secret, the secret (shown once). Audited.
+pub async fn register(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    new: NewClient,
+    actor: &str,
+) -> Result<(ClientView, Option<Secret<String>>), OidcError> {
+    if new.name.trim().is_empty() {
+        return Err(OidcError::InvalidClient("name: must not be empty".into()));
+    }
+    if new.redirect_uris.is_empty() {
+        return Err(OidcError::InvalidClient(
+            "redirect_uri: at least one is required".into(),
+        ));
+    }
+    for u in &new.redirect_uris {
+        check_uri("redirect_uri", u)?;
+    }
+    for u in &new.post_logout_redirect_uris {
+        check_uri("post_logout_redirect_uri", u)?;
+    }
+    if let Some(u) = &new.backchannel_logout_uri {
+        check_uri("backchannel_logout_uri", u)?;
+    }
+    let auth_method = if new.public {
+        "none".to_string()
+    } else {
+        new.auth_method
+            .clone()
+            .unwrap_or_else(|| "client_secret_basic".into())
+    };
+    if !AUTH_METHODS.contains(&auth_method.as_str()) || (auth_method == "none") != new.public {
+        return Err(OidcError::InvalidClient(format!(
+            "auth_method {auth_method:?}: expected client_secret_basic, client_secret_post or private_key_jwt (or --public)"
+        )));
+    }
+    let jwks = match (&auth_method[..], &new.jwks) {
+        ("private_key_jwt", Some(j))
+            if j.get("keys")
+                .and_then(Value::as_array)
+                .is_some_and(|k| !k.is_empty()) =>
+        {
+            Some(j.to_string())
+        }
+        ("private_key_jwt", _) => {
+            return Err(OidcError::InvalidClient(
+                "jwks: private_key_jwt needs the client's public keys (a JWK Set)".into(),
+            ));
+        }
+        _ => None,
+    };
+    let alg = new.id_token_alg.clone().unwrap_or_else(|| "RS256".into());
+    if crate::keys::Alg::parse(&alg).is_none() {
+        return Err(OidcError::InvalidClient(format!(
+            "id_token_alg {alg:?}: expected RS256 or ES256"
+        )));
+    }
+    let scopes = new
+        .scopes
+        .clone()
+        .unwrap_or_else(|| crate::SCOPES.iter().map(|s| s.to_string()).collect());
+    let secret = matches!(
+        &auth_method[..],
+        "client_secret_basic" | "client_secret_post"
+    )
+    .then(|| random_b64(32));
+    let row = OidcClientRow {
+        client_id: random_b64(16),
+        name: new.name.trim().to_string(),
+        secret_hash: secret.as_deref().map(secret_hash),
+        auth_method,
+        jwks,
+        redirect_uris: json!(new.redirect_uris).to_string(),
+        post_logout_redirect_uris: json!(new.post_logout_redirect_uris).to_string(),
+        backchannel_logout_uri: new.backchannel_logout_uri.clone(),
+        require_pkce: new.require_pkce || new.public,
+        require_acr: new.require_acr.clone(),
+        id_token_alg: alg,
+        scopes: json!(scopes).to_string(),
+        created_at: now.timestamp(),
+        created_by: actor.to_string(),
+        secret_rotated_at: None,
+        removed_at: None,
+    };
+    conn.begin().await?;
+    let r: Result<(), OidcError> = async {
+        row.insert(conn).await?;
+        clavis_audit::append(
+            conn,
+            now,
+            vec![AuditEvent::new(
+                actor,
+                "oidc.client.added",
+                Some(row.client_id.clone()),
+                json!({"name": row.name, "auth_method": row.auth_method,
+                       "redirect_uris": new.redirect_uris, "backchannel_logout_uri": row.backchannel_logout_uri,
+                       "require_acr": row.require_acr}),
+            )],
+        )
+        .await?;
+        Ok(())
+    }
+    .await;
+    conn.finish(r).await?;
+    Ok((ClientView::of(&row), secret.map(Secret::new)))
+}
+
+/// A new secret for a confidential client (the old one stops working at
+/// once). Audited.
+pub async fn rotate_secret(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    client_id: &str,
+    actor: &str,
+) -> Result<Secret<String>, OidcError> {
+    let mut row = OidcClientRow::find_active(conn, client_id)
+        .await?
+        .ok_or_else(|| OidcError::UnknownClient(client_id.into()))?;
+    if row.secret_hash.is_none() {
+        return Err(OidcError::InvalidClient(format!(
+            "client {client_id:?} authenticates with {}, it has no secret",
+            row.auth_method
+        )));
+    }
+    let secret = random_b64(32);
+    row.secret_hash = Some(secret_hash(&secret));
+    row.secret_rotated_at = Some(now.timestamp());
+    conn.begin().await?;
+    let r: Result<(), OidcError> = async {
+        row.update(conn).await?;
+        clavis_audit::append(
+            conn,
+            now,
+            vec![AuditEvent::new(
+                actor,
+                "oidc.client.secret_rotated",
+                Some(client_id.into()),
+                json!({}),
+            )],
+        )
+        .await?;
+        Ok(())
+    }
+    .await;
+    conn.finish(r).await?;
+    Ok(Secret::new(secret))
+}
+
+/// Removes a client: its codes and tokens stop working. Audited.
+pub async fn remove(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    client_id: &str,
+    actor: &str,
+) -> Result<(), OidcError> {
+    let mut row = OidcClientRow::find_active(conn, client_id)
+        .await?
+        .ok_or_else(|| OidcError::UnknownClient(client_id.into()))?;
+    row.removed_at = Some(now.timestamp());
+    row.secret_hash = None;
+    conn.begin().await?;
+    let r: Result<(), OidcError> = async {
+        row.update(conn).await?;
+        clavis_audit::append(
+            conn,
+            now,
+            vec![AuditEvent::new(
+                actor,
+                "oidc.client.removed",
+                Some(client_id.into()),
+                json!({"name": row.name}),
+            )],
+        )
+        .await?;
+        Ok(())
+    }
+    .await;
+    conn.finish(r).await?;
+    Ok(())
+}
+
+/// How a request to the token, introspection or revocation endpoint
+/// presented its client.
+#[derive(Default)]
+pub struct Presented {
+    /// From `Authorization: Basic`.
+    pub basic: Option<(String, String)>,
+    /// `client_id` form field.
+    pub client_id: Option<String>,
+    /// `client_secret` form field.
+    pub client_secret: Option<String>,
+    /// `client_assertion_type` form field.
+    pub assertion_type: Option<String>,
+    /// `client_assertion` form field.
+    pub assertion: Option<String>,
+}
+
+impl std::fmt::Debug for Presented {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Presented")
+            .field("basic_client", &self.basic.as_ref().map(|b| &b.0))
+            .field("client_id", &self.client_id)
+            .field("secrets", &"[redacted]")
+            .finish()
+    }
+}
+
+/// Decodes an `Authorization: Basic` header (RFC 6749 §2.3.1: both parts
+/// form-urlencoded).
+pub fn parse_basic(header: &str) -> Option<(String, String)> {
+    let b64 = header
+        .strip_prefix("Basic ")
+        .or_else(|| header.strip_prefix("basic "))?;
+    let raw = String::from_utf8(STANDARD.decode(b64.trim()).ok()?).ok()?;
+    let (id, secret) = raw.split_once(':')?;
+    let dec = |s: &str| {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+    };
+    Some((dec(id)?, dec(secret)?))
+}
+
+/// Authenticates the client of a back-channel request with the method it
+/// registered. `audience` is our token endpoint URL (accepted as the
+/// assertion's `aud`, as is the issuer). Any failure is `None`: the caller
+/// answers `invalid_client` without saying why.
+pub async fn authenticate(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    presented: &Presented,
+    issuer: &str,
+    audience: &str,
+) -> Result<Option<OidcClientRow>, OidcError> {
+    let claimed = presented
+        .basic
+        .as_ref()
+        .map(|b| b.0.clone())
+        .or_else(|| presented.client_id.clone())
+        .or_else(|| {
+            // private_key_jwt may name the client only in the assertion.
+            let a = presented.assertion.as_deref()?;
+            jws::parse(a)
+                .ok()?
+                .claims
+                .get("sub")?
+                .as_str()
+                .map(str::to_string)
+        });
+    let Some(client_id) = claimed else {
+        return Ok(None);
+    };
+    if presented
+        .client_id
+        .as_deref()
+        .is_some_and(|c| c != client_id)
+    {
+        return Ok(None);
+    }
+    let Some(row) = OidcClientRow::find_active(conn, &client_id).await? else {
+        return Ok(None);
+    };
+    let ok = match row.auth_method.as_str() {
+        "client_secret_basic" => {
+            presented
+                .basic
+                .as_ref()
+                .is_some_and(|(_, s)| secret_matches(&row, s))
+                && presented.client_secret.is_none()
+        }
+        "client_secret_post" => {
+            presented.basic.is_none()
+                && presented
+                    .client_secret
+                    .as_deref()
+                    .is_some_and(|s| secret_matches(&row, s))
+        }
+        "private_key_jwt" => {
+            presented.basic.is_none() && assertion_ok(&row, presented, now, issuer, audience)
+        }
+        "none" => {
+            presented.basic.is_none()
+                && presented.client_secret.is_none()
+                && presented.assertion.is_none()
+        }
+        _ => false,
+    };
+    Ok(ok.then_some(row))
+}
+
+fn secret_matches(row: &OidcClientRow, presented: &str) -> bool {
+    let Some(stored) = &row.secret_hash else {
+        return false;
+    };
+    clavis_core::secret::constant_time_eq(stored.as_bytes(), secret_hash(presented).as_bytes())
+}
+
+fn assertion_ok(
+    row: &OidcClientRow,
+    p: &Presented,
+    now: DateTime<Utc>,
+    issuer: &str,
+    audience: &str,
+) -> bool {
+    if p.assertion_type.as_deref() != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+    {
+        return false;
+    }
+    let (Some(a), Some(jwks)) = (p.assertion.as_deref(), row.jwks.as_deref()) else {
+        return false;
+    };
+    let Ok(parsed) = jws::parse(a) else {
+        return false;
+    };
+    let Ok(jwks) = serde_json::from_str::<Value>(jwks) else {
+        return false;
+    };
+    if jws::verify_with_set(&parsed, &jwks).is_err() {
+        return false;
+    }
+    let c = &parsed.claims;
+    let s = |k: &str| c.get(k).and_then(Value::as_str);
+    let aud_ok = match c.get("aud") {
+        Some(Value::String(a)) => a == audience || a == issuer,
+        Some(Value::Array(v)) => v
+            .iter()
+            .any(|a| a.as_str() == Some(audience) || a.as_str() == Some(issuer)),
+        _ => false,
+    };
+    let t = now.timestamp();
+    let exp_ok = c
+        .get("exp")
+        .and_then(Value::as_i64)
+        .is_some_and(|e| e > t && e <= t + 600);
+    s("iss") == Some(&row.client_id)
+        && s("sub") == Some(&row.client_id)
+        && aud_ok
+        && exp_ok
+        && s("jti").is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uris_must_be_https_or_loopback_without_fragment() {
+        check_uri("redirect_uri", "https://dpi.chu.fr/cb").expect("https");
+        check_uri("redirect_uri", "http://127.0.0.1:9000/cb").expect("loopback");
+        for bad in [
+            "http://dpi.chu.fr/cb",
+            "https://dpi.chu.fr/cb#x",
+            "https://u:p@dpi.chu.fr/cb",
+            "javascript:alert(1)",
+            "/relative",
+        ] {
+            assert!(check_uri("redirect_uri", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let h = format!("Basic {}", STANDARD.encode("my%20app:s%3Ac"));
+        assert_eq!(parse_basic(&h), Some(("my app".into(), "s:c".into())));
+        assert_eq!(parse_basic("Basic !!!"), None);
+        assert_eq!(parse_basic("Bearer x"), None);
+    }
+}
