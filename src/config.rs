@@ -101,6 +101,7 @@ pub struct Config {
     pub directory: DirectoryConfig,
     pub sso: clavis_sso::SsoConfig,
     pub authn: clavis_authn::AuthnConfig,
+    pub oidc: clavis_oidc::OidcConfig,
 }
 
 impl Config {
@@ -114,6 +115,7 @@ impl Config {
             directory: DirectoryConfig::default(),
             sso: clavis_sso::SsoConfig::default(),
             authn: clavis_authn::AuthnConfig::default(),
+            oidc: clavis_oidc::OidcConfig::default(),
         }
     }
 
@@ -132,6 +134,25 @@ impl Config {
 
     /// The URL users reach. Default: `http://localhost:PORT` (WebAuthn
     /// accepts localhost, never a bare IP address).
+    /// The OpenID issuer: `oidc.issuer`, else the public URL.
+    pub fn issuer(&self) -> String {
+        self.oidc
+            .issuer
+            .clone()
+            .unwrap_or_else(|| self.public_url())
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    /// The master key file: `oidc.master_key_file`, else
+    /// `<state_dir>/master.key`.
+    pub fn master_key_file(&self) -> PathBuf {
+        self.oidc
+            .master_key_file
+            .clone()
+            .unwrap_or_else(|| self.state_dir.join("master.key"))
+    }
+
     pub fn public_url(&self) -> String {
         self.server.public_url.clone().unwrap_or_else(|| {
             let port = self.server.listen.rsplit(':').next().unwrap_or("8080");
@@ -309,6 +330,8 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
     let sso: Option<clavis_sso::SsoConfig> = de_section(take(&mut table, "sso"), "sso", &mut raw);
     let authn: Option<clavis_authn::AuthnConfig> =
         de_section(take(&mut table, "authn"), "authn", &mut raw);
+    let oidc: Option<clavis_oidc::OidcConfig> =
+        de_section(take(&mut table, "oidc"), "oidc", &mut raw);
     let mut dir_value = take(&mut table, "directory");
     let sources_value = dir_value.as_table_mut().and_then(|t| t.remove("sources"));
     let mut directory: Option<DirectoryConfig> = de_section(dir_value, "directory", &mut raw);
@@ -332,7 +355,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
     for key in table.keys() {
         raw.push((
             key.clone(),
-            "unknown key (expected state_dir, server, database, log, directory, sso or authn)"
+            "unknown key (expected state_dir, server, database, log, directory, sso, authn or oidc)"
                 .into(),
         ));
     }
@@ -429,6 +452,31 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
             ));
         }
     }
+    if let Some(o) = &oidc {
+        for (key, v) in [
+            ("oidc.code_ttl_secs", o.code_ttl_secs),
+            ("oidc.access_token_ttl_secs", o.access_token_ttl_secs),
+            ("oidc.id_token_ttl_secs", o.id_token_ttl_secs),
+        ] {
+            if v <= 0 {
+                raw.push((key.into(), "must be positive".into()));
+            }
+        }
+        if let Some(i) = &o.issuer
+            && !(i.starts_with("https://") || i.starts_with("http://localhost"))
+        {
+            raw.push((
+                "oidc.issuer".into(),
+                format!("{i:?} must be an https URL (http only for localhost)"),
+            ));
+        }
+        if o.backchannel.max_attempts < 1 {
+            raw.push((
+                "oidc.backchannel.max_attempts".into(),
+                "must be at least 1".into(),
+            ));
+        }
+    }
     if !raw.is_empty() {
         let mut problems: Vec<Problem> = raw
             .into_iter()
@@ -449,6 +497,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
         directory: directory.unwrap_or_default(),
         sso: sso.unwrap_or_default(),
         authn: authn.unwrap_or_default(),
+        oidc: oidc.unwrap_or_default(),
     })
 }
 

@@ -4,6 +4,7 @@
 //! opens the database and calls the capability crates. No business logic.
 
 mod config;
+mod oidc_cli;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
@@ -73,6 +74,15 @@ enum Command {
     /// Administration of Clavis itself.
     #[command(subcommand)]
     Admin(AdminCmd),
+    /// Applications (OpenID Connect clients).
+    #[command(subcommand)]
+    Client(oidc_cli::ClientCmd),
+    /// OpenID signing keys.
+    #[command(subcommand)]
+    Keys(oidc_cli::KeysCmd),
+    /// Roles of people in applications.
+    #[command(subcommand)]
+    Habilitation(oidc_cli::HabilitationCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -656,6 +666,9 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
                 let link = clavis_authn::issue_enrolment_link(&mut conn, clock.now(), &cfg.public_url(), &oid, cfg.authn.enrolment_link_hours, &operator()).await?;
                 print_link(&link, json)?;
             }
+            Command::Client(cmd) => oidc_cli::client(&cfg, clock.as_ref(), cmd).await?,
+            Command::Keys(cmd) => oidc_cli::keys(&cfg, clock.as_ref(), cmd).await?,
+            Command::Habilitation(cmd) => oidc_cli::habilitation(&cfg, clock.as_ref(), cmd).await?,
             Command::Serve | Command::CheckConfig { .. } | Command::PrintDefaultConfig => {}
         }
         Ok(ExitCode::SUCCESS)
@@ -854,6 +867,20 @@ async fn serve(cfg: Config) -> Result<()> {
     let db = open_db(&cfg, true).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let directory = Arc::new(cfg.directory.clone());
+    let master_path = clavis_oidc::keys::MasterKey::location(&cfg.master_key_file());
+    let master = clavis_oidc::keys::MasterKey::load(&master_path, true)?;
+    let oidc = Arc::new(
+        clavis_oidc::Provider::start(
+            &db,
+            cfg.oidc.clone(),
+            &cfg.issuer(),
+            master,
+            cfg.authn.acr_order.clone(),
+            clock.now().timestamp(),
+        )
+        .await
+        .context("OpenID provider")?,
+    );
     let state = AppState {
         db: db.clone(),
         directory: directory.clone(),
@@ -863,7 +890,53 @@ async fn serve(cfg: Config) -> Result<()> {
         sso: cfg.sso.clone(),
         secure_cookies: true,
         public_url: cfg.public_url(),
+        oidc: oidc.clone(),
     };
+    // Back-channel logouts owed, every 2 s; sessions past their lifetime
+    // ended (so their applications hear of it), every 30 s; signing keys
+    // reloaded (a rotation on another node), every 60 s.
+    {
+        let (db, oidc, clock) = (db.clone(), oidc.clone(), clock.clone());
+        actix_web::rt::spawn(async move {
+            let http = match reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+            {
+                Ok(h) => h,
+                Err(e) => {
+                    tracing::error!(error = %e, "no HTTP client: back-channel logout disabled");
+                    return;
+                }
+            };
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+            let mut n = 0u64;
+            loop {
+                tick.tick().await;
+                n += 1;
+                let now = clock.now();
+                if n.is_multiple_of(15) {
+                    match db.conn().await {
+                        Ok(mut conn) => {
+                            if let Err(e) = clavis_sso::end_expired(&mut conn, now).await {
+                                tracing::error!(error = %e, "ending expired sessions failed");
+                            }
+                        }
+                        Err(e) => tracing::error!(error = %e, "database unavailable"),
+                    }
+                }
+                if n.is_multiple_of(30)
+                    && let Ok(mut conn) = db.conn().await
+                    && let Err(e) = oidc.reload_keys(&mut conn, now.timestamp()).await
+                {
+                    tracing::error!(error = %e, "reloading signing keys failed");
+                }
+                if let Err(e) = clavis_oidc::backchannel::deliver_due(&oidc, &db, &http, now).await
+                {
+                    tracing::error!(error = %e, "back-channel logout delivery failed");
+                }
+            }
+        });
+    }
     let engine = SyncEngine::new(db.clone(), directory.clone(), clock.clone(), subscribers());
     // Periodic syncs, one task per source with an interval.
     for source in directory.sources.iter().filter(|s| s.interval_secs > 0) {

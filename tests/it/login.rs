@@ -16,7 +16,17 @@ async fn nurse(db: &clavis_store::Db, status: &str) -> String {
     clavis_testkit::people::insert_person(db, "Lemoine", "Claire", status).await
 }
 
-pub fn state(db: &clavis_store::Db, clock: Arc<dyn Clock>) -> clavis_web::AppState {
+pub async fn state(db: &clavis_store::Db, clock: Arc<dyn Clock>) -> clavis_web::AppState {
+    let oidc = clavis_oidc::Provider::start(
+        db,
+        clavis_oidc::OidcConfig::default(),
+        ORIGIN,
+        clavis_oidc::keys::MasterKey::from_bytes(&[42u8; 32]),
+        clavis_authn::AuthnConfig::default().acr_order,
+        clock.now().timestamp(),
+    )
+    .await
+    .expect("provider");
     let fido2 = clavis_authn::Fido2::new(
         clavis_authn::AuthnConfig::default(),
         &Url::parse(ORIGIN).expect("url"),
@@ -35,6 +45,7 @@ pub fn state(db: &clavis_store::Db, clock: Arc<dyn Clock>) -> clavis_web::AppSta
         sso: clavis_sso::SsoConfig::default(),
         secure_cookies: true,
         public_url: ORIGIN.into(),
+        oidc: Arc::new(oidc),
     }
 }
 
@@ -52,9 +63,10 @@ async fn enrol_from_a_link_sign_in_see_me_and_sign_out() {
     let t = TestDb::new(Backend::Sqlite).await;
     let clock = clavis_core::FixedClock::at("2026-11-22T08:00:00Z".parse().expect("instant"));
     let oid = nurse(&t.db, "active").await;
-    let app =
-        actix_web::test::init_service(clavis_web::build_app(state(&t.db, Arc::new(clock.clone()))))
-            .await;
+    let app = actix_web::test::init_service(clavis_web::build_app(
+        state(&t.db, Arc::new(clock.clone())).await,
+    ))
+    .await;
     let mut conn = t.db.conn().await.expect("conn");
     let link =
         clavis_authn::issue_enrolment_link(&mut conn, clock.now(), ORIGIN, &oid, 24, "cli:it")
@@ -262,9 +274,10 @@ async fn enrol_from_a_link_sign_in_see_me_and_sign_out() {
     );
 
     // Another node sharing the database knows the session.
-    let other_node =
-        actix_web::test::init_service(clavis_web::build_app(state(&t.db, Arc::new(clock.clone()))))
-            .await;
+    let other_node = actix_web::test::init_service(clavis_web::build_app(
+        state(&t.db, Arc::new(clock.clone())).await,
+    ))
+    .await;
     let there = call_service(
         &other_node,
         TestRequest::get()
@@ -343,7 +356,7 @@ async fn a_departed_identitys_session_and_keys_stop_working_at_once() {
     let t = TestDb::new(Backend::Sqlite).await;
     let clock = clavis_core::FixedClock::at("2026-11-22T08:00:00Z".parse().expect("instant"));
     let oid = nurse(&t.db, "active").await;
-    let st = state(&t.db, Arc::new(clock.clone()));
+    let st = state(&t.db, Arc::new(clock.clone())).await;
     let app = actix_web::test::init_service(clavis_web::build_app(st.clone())).await;
     let mut conn = t.db.conn().await.expect("conn");
     let link =
@@ -577,7 +590,7 @@ async fn an_allow_list_accepts_listed_models_and_refuses_others_with_a_clear_mes
 async fn repeated_failures_impose_a_growing_wait_and_are_audited() {
     let t = TestDb::new(Backend::Sqlite).await;
     let clock = clavis_core::FixedClock::at("2026-11-22T08:00:00Z".parse().expect("instant"));
-    let st = state(&t.db, Arc::new(clock.clone()));
+    let st = state(&t.db, Arc::new(clock.clone())).await;
     let oid = nurse(&t.db, "active").await;
     let mut conn = t.db.conn().await.expect("conn");
     let link =
@@ -676,7 +689,7 @@ async fn attempt(
 async fn concurrent_logins_each_open_a_session_and_keep_the_audit_chain_whole() {
     let t = TestDb::new(Backend::Sqlite).await;
     let clock = clavis_core::FixedClock::at("2026-11-22T08:00:00Z".parse().expect("instant"));
-    let st = Arc::new(state(&t.db, Arc::new(clock.clone())));
+    let st = Arc::new(state(&t.db, Arc::new(clock.clone())).await);
     let mut signed = Vec::new();
     for given in ["Ana", "Ben", "Cyd", "Dan"] {
         let oid = clavis_testkit::people::insert_person(&t.db, "Martin", given, "active").await;

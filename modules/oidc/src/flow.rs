@@ -507,8 +507,7 @@ impl Provider {
             .map_err(TokenError::internal)?
             .filter(|g| g.client_id == client.client_id)
             .ok_or_else(|| TokenError::new("invalid_grant", "unknown authorization code"))?;
-        let outcome = conn
-            .atomically(async |conn: &mut DbConn| -> Result<Result<Value, TokenError>, TokenError> {
+        conn.atomically(async |conn: &mut DbConn| -> Result<Result<Value, TokenError>, TokenError> {
                 conn.begin().await.map_err(TokenError::internal)?;
                 let r = self.exchange_code(conn, now, client, &grant, p).await;
                 match r {
@@ -541,8 +540,7 @@ impl Provider {
                     }
                 }
             })
-            .await?;
-        outcome
+            .await?
     }
 
     /// Inside the exchange's transaction. `Err((error, is_replay))`.

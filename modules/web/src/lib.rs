@@ -12,6 +12,7 @@ pub mod admin_api;
 pub mod error;
 pub mod health;
 pub mod login;
+pub mod oidc_web;
 pub mod pages;
 pub mod sso_web;
 pub mod tokens;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// The URL users reach Clavis at (enrolment links point there).
     pub public_url: String,
+    /// The OpenID provider.
+    pub oidc: Arc<clavis_oidc::Provider>,
 }
 
 /// Registers every route on `cfg` (used by `serve` and by tests).
@@ -52,6 +55,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .app_data(web::JsonConfig::default().limit(64 * 1024))
             .configure(health::configure)
             .configure(login::configure)
+            .configure(oidc_web::configure)
             .configure(admin_api::configure);
     }
 }

@@ -70,6 +70,8 @@ struct LoginPageQuery {
     reauth: Option<String>,
     /// The assurance the caller needs (e.g. from an OIDC `acr_values`).
     acr: Option<String>,
+    /// A login name to suggest (OIDC `login_hint`).
+    login_hint: Option<String>,
 }
 
 /// Whether a session of assurance `have` satisfies `want`, by their order
@@ -107,7 +109,7 @@ async fn login_page(
          <form data-webauthn=\"login\" data-waiting=\"{waiting}\" data-failed=\"{failed}\">\
          <input type=\"hidden\" name=\"return_to\" value=\"{rt}\">\
          <label for=\"username\">{user_label}</label>\
-         <input id=\"username\" name=\"username\" autocomplete=\"username webauthn\" aria-describedby=\"username-help\">\
+         <input id=\"username\" name=\"username\" value=\"{hint}\" autocomplete=\"username webauthn\" aria-describedby=\"username-help\">\
          <p id=\"username-help\">{user_help}</p>\
          <button type=\"submit\">{button}</button></form>\
          <p id=\"status\" class=\"status\" role=\"status\" aria-live=\"polite\"></p>",
@@ -119,6 +121,7 @@ async fn login_page(
         waiting = lang.t("Utilisez votre clé de sécurité…", "Use your security key…"),
         failed = lang.t("Connexion impossible.", "Sign-in failed."),
         rt = esc(&return_to),
+        hint = esc(q.login_hint.as_deref().unwrap_or("")),
         user_label = lang.t("Identifiant (facultatif)", "Login name (optional)"),
         user_help = lang.t(
             "Laissez vide si votre clé vous reconnaît seule.",
