@@ -9,4 +9,5 @@ mod cli;
 mod directory;
 mod fixtures;
 mod login;
+mod oidc;
 mod storage;

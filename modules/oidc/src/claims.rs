@@ -66,12 +66,19 @@ pub async fn for_identity(
             .clone()
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| identity.birth_family_name.clone());
-        let given = identity
-            .birth_given_names
-            .split([' ', ','])
-            .find(|g| !g.is_empty())
-            .unwrap_or("")
-            .to_string();
+        // Stored as a JSON list (all birth given names, in order); the
+        // first is the one used.
+        let given = serde_json::from_str::<Vec<String>>(&identity.birth_given_names)
+            .ok()
+            .and_then(|v| v.into_iter().find(|g| !g.is_empty()))
+            .unwrap_or_else(|| {
+                identity
+                    .birth_given_names
+                    .split([' ', ','])
+                    .find(|g| !g.is_empty())
+                    .unwrap_or("")
+                    .to_string()
+            });
         m.insert("family_name".into(), json!(family));
         m.insert("given_name".into(), json!(given));
         m.insert("name".into(), json!(format!("{given} {family}").trim()));
