@@ -109,7 +109,11 @@ leaver = "Sortie"
 }
 
 fn run_browser(envs: &[(&str, String)]) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/fido2.mjs");
+    run_script("fido2.mjs", envs)
+}
+
+fn run_script(name: &str, envs: &[(&str, String)]) {
+    let script = format!("{}/tests/e2e/{name}", env!("CARGO_MANIFEST_DIR"));
     let out = Command::new("node")
         .arg(script)
         .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
@@ -147,4 +151,51 @@ fn in_chromium_a_session_past_its_lifetime_is_refused() {
         ("BASE_URL", format!("http://localhost:{port}")),
         ("ENROL_URL", url),
     ]);
+}
+
+#[test]
+fn openid_client_runs_the_code_flow_refresh_and_both_logouts_against_clavis() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (_server, port, url, config, _csv) = setup(dir.path(), 14400);
+    let rp_port = clavis_testkit::free_port();
+    let rp = format!("http://127.0.0.1:{rp_port}");
+    let out = clavis(
+        &config,
+        &[
+            "client",
+            "add",
+            "--name",
+            "RP de test",
+            "--redirect-uri",
+            &format!("{rp}/cb"),
+            "--post-logout-redirect-uri",
+            &format!("{rp}/bye"),
+            "--backchannel-logout-uri",
+            &format!("{rp}/backchannel"),
+            "--json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let c: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        c["discovery_url"],
+        format!("http://localhost:{port}/.well-known/openid-configuration")
+    );
+    run_script(
+        "oidc-rp.mjs",
+        &[
+            ("BASE_URL", format!("http://localhost:{port}")),
+            ("ENROL_URL", url),
+            ("RP_PORT", rp_port.to_string()),
+            ("CLIENT_ID", c["client_id"].as_str().expect("id").into()),
+            (
+                "CLIENT_SECRET",
+                c["client_secret"].as_str().expect("secret").into(),
+            ),
+        ],
+    );
 }
