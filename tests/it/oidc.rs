@@ -1153,3 +1153,108 @@ async fn private_key_jwt_clients_authenticate_with_a_signed_assertion() {
     let r = call_service(&app, post(assertion("http://localhost:8080/oidc/token"))).await;
     assert_eq!(r.status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_registers_lists_rotates_and_removes_applications() {
+    let ctx = setup().await;
+    let mut conn = ctx.t.db.conn().await.expect("conn");
+    let token = clavis_web::tokens::create(&mut conn, "dsi", "it", ctx.clock.now())
+        .await
+        .expect("token");
+    let auth = ("authorization", format!("Bearer {}", token.expose()));
+    let app = app!(ctx);
+    // A bad redirect URI is refused with the field named.
+    let r = call_service(
+        &app,
+        TestRequest::post()
+            .uri("/admin/api/clients")
+            .insert_header(auth.clone())
+            .set_json(json!({"name": "DUI", "redirect_uris": ["http://dui.chu.test/cb"]}))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    assert!(json_of(r).await.to_string().contains("redirect_uri"));
+    let r = call_service(
+        &app,
+        TestRequest::post()
+            .uri("/admin/api/clients")
+            .insert_header(auth.clone())
+            .set_json(json!({"name": "DUI", "redirect_uris": ["https://dui.chu.test/cb"], "require_acr": "eidas2"}))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let c = json_of(r).await;
+    let id = c["client_id"].as_str().expect("id").to_string();
+    let secret = c["client_secret"].as_str().expect("secret").to_string();
+    assert_eq!(
+        URL_SAFE_NO_PAD.decode(&secret).expect("b64").len(),
+        32,
+        "256-bit secret"
+    );
+    let list = json_of(
+        call_service(
+            &app,
+            TestRequest::get()
+                .uri("/admin/api/clients")
+                .insert_header(auth.clone())
+                .to_request(),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(list.as_array().expect("list").len(), 2);
+    assert!(
+        !list.to_string().contains(&secret),
+        "secrets are never listed"
+    );
+    let r = call_service(
+        &app,
+        TestRequest::post()
+            .uri(&format!("/admin/api/clients/{id}/rotate-secret"))
+            .insert_header(auth.clone())
+            .to_request(),
+    )
+    .await;
+    let new_secret = json_of(r).await["client_secret"]
+        .as_str()
+        .expect("s")
+        .to_string();
+    assert_ne!(new_secret, secret);
+    let r = call_service(
+        &app,
+        TestRequest::delete()
+            .uri(&format!("/admin/api/clients/{id}"))
+            .insert_header(auth.clone())
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), 204);
+    let r = call_service(
+        &app,
+        TestRequest::get()
+            .uri(&format!("/admin/api/clients/{id}"))
+            .insert_header(auth.clone())
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), 404);
+    // Without a token: 401.
+    let r = call_service(
+        &app,
+        TestRequest::get().uri("/admin/api/clients").to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), 401);
+    let audit = clavis_store::models::AuditEventRow::page(&mut conn, 0, 200)
+        .await
+        .expect("audit");
+    for a in [
+        "oidc.client.added",
+        "oidc.client.secret_rotated",
+        "oidc.client.removed",
+    ] {
+        assert!(audit.iter().any(|e| e.action == a), "{a} audited");
+    }
+}

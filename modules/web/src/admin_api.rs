@@ -1,4 +1,5 @@
-//! The admin JSON API: identities, reconciliation cases, sync runs.
+//! The admin JSON API: identities, reconciliation cases, sync runs,
+//! enrolment links, applications (OIDC clients).
 //! Every request needs `Authorization: Bearer <token>` (see
 //! `clavis api-token create`). Interactive admin login comes later.
 
@@ -158,6 +159,149 @@ async fn enrolment_link(
         .json(json!({"url": link.url.expose(), "expires_at": link.expires_at})))
 }
 
+impl From<clavis_oidc::OidcError> for ApiError {
+    fn from(e: clavis_oidc::OidcError) -> Self {
+        match e {
+            clavis_oidc::OidcError::UnknownClient(_) => {
+                ApiError::NotFound("client not found".into())
+            }
+            clavis_oidc::OidcError::InvalidClient(m) => ApiError::BadRequest(m),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// A client registration, as `clavis client add` takes it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewClientBody {
+    name: String,
+    redirect_uris: Vec<String>,
+    #[serde(default)]
+    post_logout_redirect_uris: Vec<String>,
+    #[serde(default)]
+    public: bool,
+    auth_method: Option<String>,
+    jwks: Option<serde_json::Value>,
+    backchannel_logout_uri: Option<String>,
+    #[serde(default)]
+    require_pkce: bool,
+    require_acr: Option<String>,
+    id_token_alg: Option<String>,
+    scopes: Option<Vec<String>>,
+}
+
+/// The registered applications (OIDC clients).
+#[get("/admin/api/clients")]
+async fn clients_list(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    require_token(&state, &req).await?;
+    let mut conn = state.db.conn().await?;
+    let all: Vec<_> = clavis_store::models::OidcClientRow::list_active(&mut conn)
+        .await?
+        .iter()
+        .map(clavis_oidc::clients::ClientView::of)
+        .collect();
+    Ok(HttpResponse::Ok().json(all))
+}
+
+/// Registers an application; the answer carries its secret, once.
+#[post("/admin/api/clients")]
+async fn clients_add(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<NewClientBody>,
+) -> Result<HttpResponse, ApiError> {
+    let token_name = require_token(&state, &req).await?;
+    let b = body.into_inner();
+    if let Some(a) = &b.require_acr
+        && !state.oidc.acr_order.contains(a)
+    {
+        return Err(ApiError::BadRequest(format!(
+            "require_acr {a:?}: unknown acr value"
+        )));
+    }
+    let mut conn = state.db.conn().await?;
+    let (c, secret) = clavis_oidc::clients::register(
+        &mut conn,
+        state.clock.now(),
+        clavis_oidc::clients::NewClient {
+            name: b.name,
+            redirect_uris: b.redirect_uris,
+            post_logout_redirect_uris: b.post_logout_redirect_uris,
+            public: b.public,
+            auth_method: b.auth_method,
+            jwks: b.jwks,
+            backchannel_logout_uri: b.backchannel_logout_uri,
+            require_pkce: b.require_pkce,
+            require_acr: b.require_acr,
+            id_token_alg: b.id_token_alg,
+            scopes: b.scopes,
+        },
+        &format!("api:{token_name}"),
+    )
+    .await?;
+    let mut v = serde_json::to_value(&c).map_err(|e| ApiError::Internal(e.to_string()))?;
+    v["client_secret"] = json!(secret.as_ref().map(|s| s.expose().clone()));
+    v["discovery_url"] = json!(state.oidc.url(clavis_oidc::paths::DISCOVERY));
+    Ok(HttpResponse::Created().json(v))
+}
+
+/// One application.
+#[get("/admin/api/clients/{id}")]
+async fn clients_show(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    require_token(&state, &req).await?;
+    let mut conn = state.db.conn().await?;
+    let row = clavis_store::models::OidcClientRow::find_active(&mut conn, &id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("client not found".into()))?;
+    Ok(HttpResponse::Ok().json(clavis_oidc::clients::ClientView::of(&row)))
+}
+
+/// Removes an application.
+#[actix_web::delete("/admin/api/clients/{id}")]
+async fn clients_remove(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let token_name = require_token(&state, &req).await?;
+    let mut conn = state.db.conn().await?;
+    clavis_oidc::clients::remove(
+        &mut conn,
+        state.clock.now(),
+        &id,
+        &format!("api:{token_name}"),
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// A new secret for an application (the old one stops working).
+#[post("/admin/api/clients/{id}/rotate-secret")]
+async fn clients_rotate_secret(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let token_name = require_token(&state, &req).await?;
+    let mut conn = state.db.conn().await?;
+    let s = clavis_oidc::clients::rotate_secret(
+        &mut conn,
+        state.clock.now(),
+        &id,
+        &format!("api:{token_name}"),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({"client_id": id.as_str(), "client_secret": s.expose()})))
+}
+
 /// Registers the admin API routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(identities)
@@ -165,5 +309,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(cases)
         .service(case)
         .service(sync_runs)
-        .service(enrolment_link);
+        .service(enrolment_link)
+        .service(clients_list)
+        .service(clients_add)
+        .service(clients_show)
+        .service(clients_remove)
+        .service(clients_rotate_secret);
 }
