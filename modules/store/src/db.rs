@@ -88,9 +88,52 @@ impl<R> Drop for Offloaded<R> {
     }
 }
 
-/// One [`DbConn::atomically`] unit at a time per process on SQLite (which
-/// has a single writer anyway).
-static IN_PLACE_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// Runs `fut` to completion on this thread. Used for a body whose every
+/// statement runs in place (so it is ready at once); anything it still
+/// waits for (a statement on another thread) wakes this thread.
+fn run_here<F: std::future::Future>(fut: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park_timeout(std::time::Duration::from_millis(1));
+    }
+}
+
+/// How long a write transaction waits for its turn before giving up (as
+/// SQLite's own busy timeout).
+const WRITE_TURN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A pooled SQLite connection, and its turn at writing.
+///
+/// SQLite has one writer at a time. Rather than let transactions of this
+/// process collide in SQLite (whose busy handler sleeps whole milliseconds
+/// and, on a deferred transaction, can fail outright), they take turns on
+/// a per-database async mutex: [`DbConn::begin`] waits for the turn
+/// without blocking a thread, and holds it until the transaction ends.
+/// Other processes (the CLI) still meet SQLite's busy timeout.
+pub struct SqliteConn {
+    conn: Object<AsyncSqliteConnection>,
+    turn: std::sync::Arc<tokio::sync::Mutex<()>>,
+    held: Option<tokio::sync::OwnedMutexGuard<()>>,
+    depth: u32,
+}
+
+impl SqliteConn {
+    /// The connection.
+    pub fn conn(&mut self) -> &mut AsyncSqliteConnection {
+        &mut self.conn
+    }
+}
 
 /// Marks the current thread as running statements in place, until dropped.
 struct InPlace;
@@ -159,6 +202,7 @@ pub enum Db {
         Pool<AsyncSqliteConnection>,
         String,
         std::sync::Arc<InlineReaders>,
+        std::sync::Arc<tokio::sync::Mutex<()>>,
     ),
     /// PostgreSQL pool.
     Pg(Pool<AsyncPgConnection>, String),
@@ -230,7 +274,12 @@ impl Db {
                     path: path.clone(),
                     idle: std::sync::Mutex::new(Vec::new()),
                 });
-                Ok(Db::Sqlite(pool, path, inline))
+                Ok(Db::Sqlite(
+                    pool,
+                    path,
+                    inline,
+                    std::sync::Arc::new(tokio::sync::Mutex::new(())),
+                ))
             }
             Target::Postgres(url) => {
                 let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url.clone());
@@ -255,14 +304,19 @@ impl Db {
     /// never log it.
     pub fn url(&self) -> &str {
         match self {
-            Db::Sqlite(_, u, _) | Db::Pg(_, u) => u,
+            Db::Sqlite(_, u, _, _) | Db::Pg(_, u) => u,
         }
     }
 
     /// Takes a connection from the pool.
     pub async fn conn(&self) -> Result<DbConn, StoreError> {
         Ok(match self {
-            Db::Sqlite(p, _, _) => DbConn::Sqlite(p.get().await?),
+            Db::Sqlite(p, _, _, turn) => DbConn::Sqlite(Box::new(SqliteConn {
+                conn: p.get().await?,
+                turn: turn.clone(),
+                held: None,
+                depth: 0,
+            })),
             Db::Pg(p, _) => DbConn::Pg(p.get().await?),
         })
     }
@@ -270,7 +324,7 @@ impl Db {
     /// The inline readers, on SQLite.
     pub fn inline(&self) -> Option<&InlineReaders> {
         match self {
-            Db::Sqlite(_, _, i) => Some(i),
+            Db::Sqlite(_, _, i, _) => Some(i),
             Db::Pg(..) => None,
         }
     }
@@ -333,10 +387,16 @@ impl InlineReaders {
 // variant would buy nothing.
 #[allow(clippy::large_enum_variant)]
 pub enum DbConn {
-    /// SQLite connection.
-    Sqlite(Object<AsyncSqliteConnection>),
+    /// SQLite connection (and its write turn).
+    Sqlite(Box<SqliteConn>),
     /// PostgreSQL connection.
     Pg(Object<AsyncPgConnection>),
+}
+
+impl fmt::Debug for SqliteConn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SqliteConn")
+    }
 }
 
 impl fmt::Debug for DbConn {
@@ -355,8 +415,8 @@ impl fmt::Debug for DbConn {
 macro_rules! with_conn {
     ($conn:expr, $c:ident => $body:expr) => {
         match $conn {
-            $crate::DbConn::Sqlite($c) => {
-                let $c: &mut $crate::db::AsyncSqliteConnection = &mut **$c;
+            $crate::DbConn::Sqlite(__sqlite) => {
+                let $c: &mut $crate::db::AsyncSqliteConnection = __sqlite.conn();
                 $body
             }
             $crate::DbConn::Pg($c) => {
@@ -381,7 +441,7 @@ macro_rules! execute_each {
         } else {
             match $conn {
                 $crate::DbConn::Sqlite(c) => {
-                    let c: &mut $crate::db::AsyncSqliteConnection = &mut **c;
+                    let c: &mut $crate::db::AsyncSqliteConnection = c.conn();
                     c.spawn_blocking(move |inner| {
                         for $row in rows.iter() {
                             ::diesel::RunQueryDsl::execute($query, inner)?;
@@ -424,17 +484,46 @@ impl DbConn {
         }
     }
 
-    /// Starts a transaction (or a savepoint inside one).
+    /// Starts a transaction (or a savepoint inside one). On SQLite, first
+    /// waits (at most 10 s) for this database's write turn, held until the
+    /// transaction ends (see [`SqliteConn`]).
     pub async fn begin(&mut self) -> Result<(), StoreError> {
-        with_conn!(self, c => begin_on(c).await)?;
+        if let DbConn::Sqlite(s) = self {
+            if s.depth == 0 && s.held.is_none() && !RUN_IN_PLACE.get() {
+                let turn = tokio::time::timeout(WRITE_TURN_WAIT, s.turn.clone().lock_owned())
+                    .await
+                    .map_err(|_| {
+                        StoreError::Unavailable(
+                            "database busy: no turn to write within 10 s".into(),
+                        )
+                    })?;
+                s.held = Some(turn);
+            }
+            s.depth += 1;
+        }
+        let r = with_conn!(self, c => begin_on(c).await);
+        if r.is_err() {
+            self.end_turn();
+        }
+        r?;
         Ok(())
+    }
+
+    /// One transaction level ended; the outermost gives the turn back.
+    fn end_turn(&mut self) {
+        if let DbConn::Sqlite(s) = self {
+            s.depth = s.depth.saturating_sub(1);
+            if s.depth == 0 {
+                s.held = None;
+            }
+        }
     }
 
     /// Ends the transaction begun by [`DbConn::begin`]: commits when `result`
     /// is `Ok`, rolls back when it is `Err`, and hands `result` back. A
     /// failed commit turns into an error (and the work is rolled back).
     pub async fn finish<T, E: From<StoreError>>(&mut self, result: Result<T, E>) -> Result<T, E> {
-        match result {
+        let r = match result {
             Ok(v) => match with_conn!(self, c => commit_on(c).await) {
                 Ok(()) => Ok(v),
                 Err(e) => {
@@ -448,38 +537,55 @@ impl DbConn {
                 }
                 Err(e)
             }
-        }
+        };
+        self.end_turn();
+        r
     }
 
-    /// Runs `body` on this connection as one unit: on SQLite under a
-    /// multi-threaded runtime, the current worker hands its other tasks
-    /// over (`block_in_place`) and every statement of `body` runs in place,
-    /// instead of one hop to the blocking pool and back per statement. A
-    /// short transaction (a login: ceremony, key counter, session, audit)
-    /// then holds SQLite's write lock for microseconds rather than a dozen
-    /// thread hand-offs. Elsewhere (PostgreSQL, a current-thread runtime)
-    /// `body` simply runs. `body` must use only this connection (never wait
-    /// for another from the pool): units take turns.
+    /// Runs `body` on this connection as one unit. On SQLite it first takes
+    /// the database's write turn, then runs every statement of `body` in
+    /// place on this thread instead of one hop to the blocking pool and
+    /// back per statement: a short transaction (a login, an authorization
+    /// code, a token exchange) holds SQLite's write lock for tens of
+    /// microseconds rather than a dozen thread hand-offs. Under a
+    /// multi-threaded runtime the worker first hands its other tasks over
+    /// (`block_in_place`); on a current-thread runtime (each actix worker)
+    /// the body simply runs on the worker, as CPU work would. On
+    /// PostgreSQL `body` just runs. `body` must use only this connection
+    /// (never another from the pool).
     pub async fn atomically<R>(&mut self, body: impl AsyncFnOnce(&mut DbConn) -> R) -> R {
-        let in_place = matches!(self, DbConn::Sqlite(_))
-            && tokio::runtime::Handle::try_current()
-                .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-        if in_place {
-            // Units queue here rather than in SQLite's busy handler, which
-            // sleeps in whole milliseconds while another holds the lock.
-            let _turn = IN_PLACE_TURN.lock().await;
+        let DbConn::Sqlite(s) = self else {
+            return body(self).await;
+        };
+        if RUN_IN_PLACE.get() {
+            // Nested: already in place, with the turn.
+            return body(self).await;
+        }
+        // Inside an open transaction of this connection the turn is held.
+        let turn = match s.held {
+            Some(_) => None,
+            None => Some(s.turn.clone().lock_owned().await),
+        };
+        let multi = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        let r = if multi {
             tokio::task::block_in_place(|| {
                 let _in_place = InPlace::enter();
-                tokio::runtime::Handle::current().block_on(body(self))
+                run_here(body(self))
             })
         } else {
-            body(self).await
-        }
+            let _in_place = InPlace::enter();
+            run_here(body(self))
+        };
+        drop(turn);
+        r
     }
 
     /// Rolls back the current transaction on purpose (dry runs).
     pub async fn rollback(&mut self) -> Result<(), StoreError> {
-        with_conn!(self, c => rollback_on(c).await)?;
+        let r = with_conn!(self, c => rollback_on(c).await);
+        self.end_turn();
+        r?;
         Ok(())
     }
 }

@@ -1,0 +1,392 @@
+//! Complete OpenID code flows (authorize with an existing SSO session →
+//! token with an RS256 ID token) against the real `clavis serve`, and the
+//! same flows against node oidc-provider (a certified provider) on the same
+//! machine in the same run.
+//!
+//! `cargo bench --bench oidc_flows` (needs node and `npm ci` in tests/e2e;
+//! `scripts/test-services install` provides both). Prints, for each
+//! provider: the most flows per second with 16 flows in flight for 10 s, and
+//! the p50/p99 latency of flows started at a steady 500 per second for 10 s
+//! (open loop: latency counts from the scheduled start, so a stalled server
+//! cannot hide its queue). The load generator runs on one thread of the
+//! same 2-core machine, for both providers alike.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const REDIRECT: &str = "http://127.0.0.1:9/cb";
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[derive(Clone)]
+struct Target {
+    name: &'static str,
+    authorize: String,
+    token: String,
+    cookie: String,
+    client_id: String,
+    secret: String,
+}
+
+fn pkce() -> (String, String) {
+    let mut b = [0u8; 32];
+    rand::rng().fill_bytes(&mut b);
+    let verifier = URL_SAFE_NO_PAD.encode(b);
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+async fn flow(http: &reqwest::Client, t: &Target) -> Result<(), String> {
+    let (verifier, challenge) = pkce();
+    let r = http
+        .get(&t.authorize)
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", &t.client_id),
+            ("redirect_uri", REDIRECT),
+            ("scope", "openid profile"),
+            ("state", "s"),
+            ("nonce", "n"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ])
+        .header("cookie", &t.cookie)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let loc = r
+        .headers()
+        .get("location")
+        .and_then(|h| h.to_str().ok())
+        .ok_or_else(|| format!("authorize answered {}", r.status()))?
+        .to_string();
+    let code = url::Url::parse(&loc)
+        .map_err(|e| e.to_string())?
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .ok_or_else(|| format!("no code in {loc}"))?;
+    let r = http
+        .post(&t.token)
+        .basic_auth(&t.client_id, Some(&t.secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &verifier),
+        ])
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = r.status();
+    let body = r.text().await.map_err(|e| e.to_string())?;
+    if !status.is_success() || !body.contains("\"id_token\"") {
+        return Err(format!("token answered {status}: {body}"));
+    }
+    Ok(())
+}
+
+async fn max_throughput(t: &Target, in_flight: usize, secs: u64) -> (f64, usize) {
+    let http = client();
+    let end = Instant::now() + Duration::from_secs(secs);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..in_flight {
+        let (http, t) = (http.clone(), t.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut ok, mut err) = (0usize, 0usize);
+            while Instant::now() < end {
+                match flow(&http, &t).await {
+                    Ok(()) => ok += 1,
+                    Err(e) => {
+                        if err == 0 {
+                            eprintln!("{}: {e}", t.name);
+                        }
+                        err += 1
+                    }
+                }
+            }
+            (ok, err)
+        }));
+    }
+    let (mut ok, mut err) = (0, 0);
+    for h in tasks {
+        let (o, e) = h.await.expect("task");
+        ok += o;
+        err += e;
+    }
+    (ok as f64 / start.elapsed().as_secs_f64(), err)
+}
+
+async fn steady(t: &Target, rate: u64, secs: u64) -> (Duration, Duration, usize, usize) {
+    let http = client();
+    let interval = Duration::from_nanos(1_000_000_000 / rate);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..rate * secs {
+        let due = start + interval * i as u32;
+        tokio::time::sleep_until(due.into()).await;
+        let (http, t) = (http.clone(), t.clone());
+        tasks.push(tokio::spawn(async move {
+            let r = flow(&http, &t).await;
+            (due.elapsed(), r.is_ok())
+        }));
+    }
+    let mut lat = Vec::new();
+    let mut errors = 0;
+    for h in tasks {
+        let (d, ok) = h.await.expect("task");
+        if ok {
+            lat.push(d);
+        } else {
+            errors += 1;
+        }
+    }
+    lat.sort();
+    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+    (pct(0.50), pct(0.99), lat.len(), errors)
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(64)
+        .build()
+        .expect("http client")
+}
+
+fn wait_http(url: &str) {
+    let ok = clavis_testkit::wait_until(Duration::from_secs(30), || http_ok(url));
+    assert!(ok, "{url} did not answer");
+}
+
+/// Readiness probe: a plain HTTP/1.1 GET answering 200.
+fn http_ok(url: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(u) = url::Url::parse(url) else {
+        return false;
+    };
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", u.port().unwrap_or(80))) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if write!(
+        s,
+        "GET {} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        u.path()
+    )
+    .is_err()
+    {
+        return false;
+    }
+    let mut buf = String::new();
+    let _ = s.read_to_string(&mut buf);
+    buf.starts_with("HTTP/1.1 200")
+}
+
+async fn clavis_target(dir: &std::path::Path) -> (Proc, Target) {
+    let port = clavis_testkit::free_port();
+    let config = dir.join("clavis.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "state_dir = \"{}\"\n[server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://localhost:{port}\"\n[log]\nlevel = \"warn\"\n",
+            dir.join("state").display()
+        ),
+    )
+    .expect("config");
+    let db_path = dir.join("state").join("clavis.db");
+    std::fs::create_dir_all(dir.join("state")).expect("state dir");
+    let db = clavis_store::Db::open(&db_path.display().to_string(), 4).expect("db");
+    clavis_store::migrate::run_pending(&db)
+        .await
+        .expect("migrate");
+    let oid = clavis_testkit::people::insert_person(&db, "Lemoine", "Claire", "active").await;
+    let now = chrono::Utc::now();
+    let mut conn = db.conn().await.expect("conn");
+    conn.begin().await.expect("begin");
+    let r = clavis_sso::create(
+        &mut conn,
+        &clavis_sso::SsoConfig::default(),
+        now,
+        clavis_sso::NewSession {
+            oid,
+            acr: "eidas2".into(),
+            amr: vec!["hwk".into(), "pin".into(), "mfa".into()],
+            authenticator_id: None,
+            client_ip: None,
+            user_agent: None,
+        },
+    )
+    .await;
+    let (token, _) = conn.finish(r).await.expect("session");
+    let (c, secret) = clavis_oidc::clients::register(
+        &mut conn,
+        now,
+        clavis_oidc::clients::NewClient {
+            name: "bench".into(),
+            redirect_uris: vec![REDIRECT.into()],
+            ..Default::default()
+        },
+        "bench",
+    )
+    .await
+    .expect("client");
+    drop(conn);
+    let proc = Proc(
+        Command::new(env!("CARGO_BIN_EXE_clavis"))
+            .args(["--config", &config.display().to_string(), "serve"])
+            .env("MALLOC_ARENA_MAX", "2")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("clavis serve"),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    wait_http(&format!("{base}/readyz"));
+    (
+        proc,
+        Target {
+            name: "clavis",
+            authorize: format!("{base}/oidc/authorize"),
+            token: format!("{base}/oidc/token"),
+            cookie: format!("{}={}", clavis_sso::COOKIE_NAME, token.expose()),
+            client_id: c.client_id,
+            secret: secret.expect("secret").expose().clone(),
+        },
+    )
+}
+
+/// node oidc-provider, with one sign-in done so that a session exists.
+async fn node_target() -> (Proc, Target) {
+    let port = clavis_testkit::free_port();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/node-op.mjs");
+    let proc = Proc(
+        Command::new("node")
+            .arg(script)
+            .env("PORT", port.to_string())
+            .env("CLIENT_ID", "bench")
+            .env("CLIENT_SECRET", "bench-secret-bench-secret-bench-secret")
+            .env("REDIRECT_URI", REDIRECT)
+            .env("NODE_ENV", "production")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("node (install with scripts/test-services install)"),
+    );
+    let base = format!("http://localhost:{port}");
+    wait_http(&format!(
+        "http://127.0.0.1:{port}/.well-known/openid-configuration"
+    ));
+    // Sign in once, following redirects by hand and keeping cookies.
+    let http = client();
+    let mut jar: std::collections::BTreeMap<String, String> = Default::default();
+    let (_, challenge) = pkce();
+    let mut url = url::Url::parse_with_params(
+        &format!("{base}/auth"),
+        &[
+            ("response_type", "code"),
+            ("client_id", "bench"),
+            ("redirect_uri", REDIRECT),
+            ("scope", "openid profile"),
+            ("state", "s"),
+            ("nonce", "n"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ],
+    )
+    .expect("url")
+    .to_string();
+    for _ in 0..10 {
+        if url.starts_with(REDIRECT) {
+            break;
+        }
+        let cookie: Vec<String> = jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let r = http
+            .get(url.replace("localhost", "127.0.0.1"))
+            .header("cookie", cookie.join("; "))
+            .send()
+            .await
+            .expect("node op answers");
+        for sc in r.headers().get_all("set-cookie") {
+            if let Some((kv, _)) = sc.to_str().unwrap_or("").split_once(';')
+                && let Some((k, v)) = kv.split_once('=')
+            {
+                jar.insert(k.trim().into(), v.trim().into());
+            }
+        }
+        let loc = r
+            .headers()
+            .get("location")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_else(|| panic!("node op: no redirect ({})", r.status()))
+            .to_string();
+        url = if loc.starts_with('/') {
+            format!("{base}{loc}")
+        } else {
+            loc
+        };
+    }
+    assert!(
+        url.starts_with(REDIRECT) && url.contains("code="),
+        "node op sign-in ended at {url}"
+    );
+    let cookie: Vec<String> = jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let base = format!("http://127.0.0.1:{port}");
+    (
+        proc,
+        Target {
+            name: "node oidc-provider",
+            authorize: format!("{base}/auth"),
+            token: format!("{base}/token"),
+            cookie: cookie.join("; "),
+            client_id: "bench".into(),
+            secret: "bench-secret-bench-secret-bench-secret".into(),
+        },
+    )
+}
+
+fn main() {
+    // `cargo bench` passes --bench; nothing else to parse.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let secs: u64 = std::env::var("BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    rt.block_on(async {
+        let dir = tempfile::tempdir().expect("dir");
+        let (clavis_proc, clavis) = clavis_target(dir.path()).await;
+        let (node_proc, node) = node_target().await;
+        println!("provider              | max flows/s (16 in flight) | at 500 flows/s: p50 | p99 | errors");
+        for t in [&clavis, &node] {
+            // Warm up (connections, caches).
+            let _ = max_throughput(t, 4, 2).await;
+            let (fps, err1) = max_throughput(t, 16, secs).await;
+            let (p50, p99, n, err2) = steady(t, 500, secs).await;
+            println!(
+                "{:<21} | {:>26.0} | {:>6.1} ms | {:>6.1} ms | {} ({} flows at 500/s)",
+                t.name,
+                fps,
+                p50.as_secs_f64() * 1000.0,
+                p99.as_secs_f64() * 1000.0,
+                err1 + err2,
+                n
+            );
+        }
+        drop(clavis_proc);
+        drop(node_proc);
+    });
+}
