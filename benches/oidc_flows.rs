@@ -212,7 +212,7 @@ async fn clavis_target(dir: &std::path::Path) -> (Proc, Target) {
         .await
         .expect("migrate");
     let oid = clavis_testkit::people::insert_person(&db, "Lemoine", "Claire", "active").await;
-    let now = chrono::Utc::now();
+    let now = clavis_core::Clock::now(&clavis_core::SystemClock);
     let mut conn = db.conn().await.expect("conn");
     conn.begin().await.expect("begin");
     let r = clavis_sso::create(
