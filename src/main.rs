@@ -252,9 +252,18 @@ fn init_logging(cfg: &Config, quiet: bool) {
 }
 
 async fn open_db(cfg: &Config, migrate_first: bool) -> Result<Db> {
+    open_db_with(cfg, migrate_first, false).await
+}
+
+async fn open_db_with(cfg: &Config, migrate_first: bool, server: bool) -> Result<Db> {
     let url = cfg.database_url();
-    let db = Db::open(&url, cfg.database.max_connections.unwrap_or(8))
-        .context("database configuration")?;
+    let size = cfg.database.max_connections.unwrap_or(8);
+    let db = if server {
+        Db::open_for_server(&url, size)
+    } else {
+        Db::open(&url, size)
+    }
+    .context("database configuration")?;
     if migrate_first {
         migrate::run_pending(&db)
             .await
@@ -864,7 +873,20 @@ async fn sync(
 
 async fn serve(cfg: Config) -> Result<()> {
     use clavis_web::{AppState, build_app};
-    let db = open_db(&cfg, true).await?;
+    let db = open_db_with(&cfg, true, true).await?;
+    // The WAL is checkpointed here, every second, never inside a write.
+    {
+        let db = db.clone();
+        actix_web::rt::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                if let Err(e) = db.checkpoint().await {
+                    tracing::warn!(error = %e, "WAL checkpoint failed");
+                }
+            }
+        });
+    }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let directory = Arc::new(cfg.directory.clone());
     let master_path = clavis_oidc::keys::MasterKey::location(&cfg.master_key_file());

@@ -32,7 +32,14 @@ const provider = new Provider(issuer, {
   }),
   claims: { openid: ["sub"], profile: ["family_name", "given_name"] },
   // Consent is the hospital's decision, not the nurse's: grant at once.
+  // (The session's grant is reused, as oidc-provider's default does: a new
+  // grant per request would revoke the codes of flows still in flight.)
   loadExistingGrant: async (ctx) => {
+    const grantId = ctx.oidc.session.grantIdFor(ctx.oidc.client.clientId);
+    if (grantId) {
+      const existing = await ctx.oidc.provider.Grant.find(grantId);
+      if (existing) return existing;
+    }
     const grant = new ctx.oidc.provider.Grant({
       clientId: ctx.oidc.client.clientId,
       accountId: ctx.oidc.session.accountId,
@@ -43,6 +50,9 @@ const provider = new Provider(issuer, {
   },
 });
 provider.proxy = false;
+if (env.DEBUG) {
+  provider.on("grant.error", (ctx, err) => console.error("grant.error", err.message, err.error_detail, err.stack));
+}
 // The login step: sign the user in without a form.
 provider.use(async (ctx, next) => {
   if (ctx.path.startsWith("/interaction/")) {

@@ -479,7 +479,7 @@ impl Provider {
         tracing::Span::current().record("oidc.client_id", client.client_id.as_str());
         let grant_type = p.get("grant_type").copied().unwrap_or("");
         tracing::Span::current().record("oidc.grant_type", grant_type);
-        match grant_type {
+        let issued = match grant_type {
             "authorization_code" => self.code_grant(&mut conn, now, &client, &p).await,
             "refresh_token" => self.refresh_grant(&mut conn, now, &client, &p).await,
             "" => Err(TokenError::new("invalid_request", "grant_type is required")),
@@ -487,7 +487,9 @@ impl Provider {
                 "unsupported_grant_type",
                 "supported: authorization_code, refresh_token",
             )),
-        }
+        }?;
+        drop(conn);
+        self.sign_id_token(&client, issued)
     }
 
     async fn code_grant(
@@ -686,14 +688,6 @@ impl Provider {
         if let Some(n) = nonce {
             claims.insert("nonce".into(), json!(n));
         }
-        let keys = self.keys();
-        let alg = Alg::parse(&client.id_token_alg).unwrap_or(Alg::Rs256);
-        let key = keys
-            .current(alg)
-            .ok_or_else(|| IssueError::Other("no signing key".into()))?;
-        let id_token = key
-            .sign("JWT", &Value::Object(claims))
-            .map_err(|e| IssueError::Other(e.to_string()))?;
         clavis_audit::append(
             conn,
             now,
@@ -711,9 +705,24 @@ impl Provider {
             "token_type": "Bearer",
             "expires_in": self.cfg.access_token_ttl_secs,
             "refresh_token": refresh,
-            "id_token": id_token,
+            // Signed by `sign_id_token` once the transaction is over: the
+            // signature (half a millisecond of RSA) needs no write turn.
+            "id_token": Value::Object(claims),
             "scope": scope,
         }))
+    }
+
+    /// Replaces the ID token's claims in a token response by the signed
+    /// token, with the client's algorithm.
+    fn sign_id_token(&self, client: &OidcClientRow, mut body: Value) -> Result<Value, TokenError> {
+        let claims = body["id_token"].take();
+        let keys = self.keys();
+        let alg = Alg::parse(&client.id_token_alg).unwrap_or(Alg::Rs256);
+        let key = keys
+            .current(alg)
+            .ok_or_else(|| TokenError::internal("no signing key"))?;
+        body["id_token"] = json!(key.sign("JWT", &claims).map_err(TokenError::internal)?);
+        Ok(body)
     }
 
     async fn refresh_grant(

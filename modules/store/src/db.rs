@@ -248,19 +248,36 @@ impl Db {
     /// (`postgres://…`, `sqlite://PATH` or a plain file path for SQLite).
     /// Does not connect yet: see [`Db::check`].
     pub fn open(url: &str, max_size: usize) -> Result<Self, StoreError> {
+        Self::open_with(url, max_size, true)
+    }
+
+    /// [`Db::open`] for a long-running server: on SQLite, commits never
+    /// checkpoint the WAL themselves (a checkpoint's fsync inside a write
+    /// would stall every transaction waiting for its turn); the server
+    /// calls [`Db::checkpoint`] periodically instead.
+    pub fn open_for_server(url: &str, max_size: usize) -> Result<Self, StoreError> {
+        Self::open_with(url, max_size, false)
+    }
+
+    fn open_with(url: &str, max_size: usize, auto_checkpoint: bool) -> Result<Self, StoreError> {
         match parse_url(url)? {
             Target::Sqlite(path) => {
                 let mut config = ManagerConfig::<AsyncSqliteConnection>::default();
                 // A local file does not go stale like a network connection:
                 // skip the ping query on every checkout.
                 config.recycling_method = diesel_async::pooled_connection::RecyclingMethod::Fast;
-                config.custom_setup = Box::new(|url| {
+                config.custom_setup = Box::new(move |url| {
                     let url = url.to_string();
                     async move {
                         let mut conn = AsyncSqliteConnection::establish(&url).await?;
                         conn.batch_execute(SQLITE_SETUP)
                             .await
                             .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                        if !auto_checkpoint {
+                            conn.batch_execute("PRAGMA wal_autocheckpoint = 0;")
+                                .await
+                                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                        }
                         Ok(conn)
                     }
                     .boxed()
@@ -319,6 +336,26 @@ impl Db {
             })),
             Db::Pg(p, _) => DbConn::Pg(p.get().await?),
         })
+    }
+
+    /// Copies committed pages from the WAL back into the SQLite file
+    /// without blocking writers or readers (`PASSIVE`), on a connection of
+    /// its own; nothing to do on PostgreSQL.
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        let Db::Sqlite(_, path, _, _) = self else {
+            return Ok(());
+        };
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || {
+            use diesel::Connection;
+            use diesel::connection::SimpleConnection;
+            let mut c = SqliteConnection::establish(&path)
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            c.batch_execute("PRAGMA busy_timeout = 1000; PRAGMA wal_checkpoint(PASSIVE);")?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?
     }
 
     /// The inline readers, on SQLite.
