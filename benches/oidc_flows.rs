@@ -236,6 +236,7 @@ async fn clavis_target(dir: &std::path::Path) -> (Proc, Target) {
         clavis_oidc::clients::NewClient {
             name: "bench".into(),
             redirect_uris: vec![REDIRECT.into()],
+            id_token_alg: std::env::var("BENCH_ALG").ok(),
             ..Default::default()
         },
         "bench",

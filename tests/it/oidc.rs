@@ -1258,3 +1258,83 @@ async fn the_admin_api_registers_lists_rotates_and_removes_applications() {
         assert!(audit.iter().any(|e| e.action == a), "{a} audited");
     }
 }
+
+/// Hostile authorization requests (random subsets of the parameters, with
+/// valid, garbage or repeated values): always an error page or a redirect
+/// to the registered URI or the login page — never a server error, never
+/// another destination.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_authorization_requests_never_fail_or_redirect_elsewhere() {
+    use rand::Rng;
+    let ctx = setup().await;
+    let app = app!(ctx);
+    let names = [
+        "client_id",
+        "redirect_uri",
+        "response_type",
+        "scope",
+        "state",
+        "nonce",
+        "prompt",
+        "max_age",
+        "code_challenge",
+        "code_challenge_method",
+        "acr_values",
+        "login_hint",
+        "id_token_hint",
+        "response_mode",
+        "request",
+        "login_after",
+        "zzz",
+    ];
+    let ch = challenge(VERIFIER);
+    let mut rng = rand::rng();
+    for _ in 0..300 {
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for name in names {
+            if rng.random_bool(0.6) {
+                let good = match name {
+                    "client_id" => ctx.client_id.clone(),
+                    "redirect_uri" => CB.into(),
+                    "response_type" => "code".into(),
+                    "scope" => "openid profile".into(),
+                    "code_challenge" => ch.clone(),
+                    "code_challenge_method" => "S256".into(),
+                    "prompt" => {
+                        ["none", "login", "consent", "none login"][rng.random_range(0..4)].into()
+                    }
+                    "max_age" => ["0", "60", "-1", "x"][rng.random_range(0..4)].into(),
+                    _ => "v".into(),
+                };
+                let value = if rng.random_bool(0.8) {
+                    good
+                } else {
+                    (0..rng.random_range(0..40))
+                        .map(|_| char::from_u32(rng.random_range(1..0x2FF)).unwrap_or('x'))
+                        .collect()
+                };
+                pairs.push((name.into(), value.clone()));
+                if rng.random_bool(0.05) {
+                    pairs.push((name.into(), value));
+                }
+            }
+        }
+        let q = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs.iter())
+            .finish();
+        let mut req = TestRequest::get().uri(&format!("/oidc/authorize?{q}"));
+        if rng.random_bool(0.5) {
+            req = req.insert_header(("cookie", ctx.cookie.clone()));
+        }
+        let r = call_service(&app, req.to_request()).await;
+        let status = r.status().as_u16();
+        assert!(status == 303 || status == 400, "{status} for {q}");
+        if status == 303 {
+            let loc = location(&r);
+            assert!(
+                loc.starts_with(CB) || loc.starts_with("/login?"),
+                "{loc} for {q}"
+            );
+        }
+    }
+}

@@ -494,3 +494,24 @@ mod tests {
         assert_eq!(parse_basic("Bearer x"), None);
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any Authorization header decodes or is refused, never panics.
+        #[test]
+        fn any_basic_header_is_handled(s in ".{0,200}", raw in any::<Vec<u8>>()) {
+            let _ = parse_basic(&s);
+            let _ = parse_basic(&format!("Basic {}", STANDARD.encode(raw)));
+        }
+
+        /// Any registered URI is accepted or refused with a message, never a panic.
+        #[test]
+        fn any_uri_is_checked(s in ".{0,200}") {
+            let _ = check_uri("redirect_uri", &s);
+        }
+    }
+}

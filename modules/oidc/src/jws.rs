@@ -184,3 +184,29 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever a client or a browser sends as a token (an
+        /// `id_token_hint`, a client assertion), parsing and verifying it
+        /// answers an error or a value, never a panic.
+        #[test]
+        fn hostile_tokens_never_panic(s in "[A-Za-z0-9_.=+/-]{0,300}") {
+            if let Ok(p) = parse(&s) {
+                let _ = verify_with_set(&p, &serde_json::json!({"keys": [{"kty": "RSA", "n": "AQAB", "e": "AQAB"}, {"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"}]}));
+            }
+        }
+
+        #[test]
+        fn hostile_json_parts_never_panic(h in any::<Vec<u8>>(), p in any::<Vec<u8>>(), sig in any::<Vec<u8>>()) {
+            let t = format!("{}.{}.{}", URL_SAFE_NO_PAD.encode(h), URL_SAFE_NO_PAD.encode(p), URL_SAFE_NO_PAD.encode(sig));
+            if let Ok(parsed) = parse(&t) {
+                let _ = verify_with_set(&parsed, &serde_json::json!({"keys": []}));
+            }
+        }
+    }
+}
