@@ -17,8 +17,10 @@
 //!
 //! Departures and suspensions suspend the person's keys ([`AuthnLifecycle`]).
 
+pub mod badge;
 pub mod config;
 mod error;
+pub mod pin;
 
 pub use config::{AttestationPolicy, AuthnConfig};
 pub use error::AuthnError;
