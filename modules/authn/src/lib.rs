@@ -20,6 +20,7 @@
 pub mod badge;
 pub mod config;
 mod error;
+pub mod personalise;
 pub mod pin;
 
 pub use config::{AttestationPolicy, AuthnConfig};
