@@ -18,6 +18,7 @@
 //! Departures and suspensions suspend the person's keys ([`AuthnLifecycle`]).
 
 pub mod badge;
+pub mod badges;
 pub mod config;
 mod error;
 pub mod personalise;
@@ -956,6 +957,9 @@ impl LifecycleSubscriber for AuthnLifecycle {
         let ids = AuthenticatorRow::suspend_all_for(conn, &oid, reason)
             .await
             .map_err(|e| fail(e.to_string()))?;
+        let badges = clavis_store::models::BadgeRow::suspend_all_for(conn, &oid, reason)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
         let events: Vec<AuditEvent> = ids
             .iter()
             .map(|id| {
@@ -966,6 +970,14 @@ impl LifecycleSubscriber for AuthnLifecycle {
                     json!({"authenticator_id": id, "reason": reason}),
                 )
             })
+            .chain(badges.iter().map(|id| {
+                AuditEvent::new(
+                    "lifecycle",
+                    "badge.suspended",
+                    Some(oid.clone()),
+                    json!({"badge_id": id, "reason": reason}),
+                )
+            }))
             .collect();
         clavis_audit::append(conn, event.at, events)
             .await

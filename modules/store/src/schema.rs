@@ -80,6 +80,33 @@ diesel::table! {
 }
 
 diesel::table! {
+    badge_pins (oid) {
+        oid -> Text,
+        pin_hash -> Text,
+        failures -> Integer,
+        locked_until -> Nullable<BigInt>,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    badges (id) {
+        id -> Text,
+        oid -> Text,
+        uid -> Text,
+        reference_hash -> Text,
+        key_version -> Integer,
+        kind -> Text,
+        status -> Text,
+        status_reason -> Nullable<Text>,
+        expires_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        created_by -> Text,
+        last_used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
     enrolment_links (token_hash) {
         token_hash -> Text,
         oid -> Text,
@@ -347,6 +374,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     audit_head,
     authenticators,
+    badge_pins,
+    badges,
     enrolment_links,
     habilitations,
     identities,

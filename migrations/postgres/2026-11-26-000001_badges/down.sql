@@ -1,0 +1,2 @@
+DROP TABLE badge_pins;
+DROP TABLE badges;

@@ -1,0 +1,156 @@
+//! `badges` and `badge_pins`: DESFire badges and each identity's badge PIN.
+
+use crate::schema::{badge_pins, badges};
+use crate::{DbConn, StoreError, with_conn};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+/// One badge.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = badges)]
+#[diesel(treat_none_as_null = true, treat_none_as_default_value = false)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct BadgeRow {
+    pub id: String,
+    pub oid: String,
+    /// The real UID (hex), read inside the authenticated session.
+    pub uid: String,
+    /// SHA-256 (hex) of the badge reference written on the card.
+    pub reference_hash: String,
+    pub key_version: i32,
+    /// `permanent` or `temporary`.
+    pub kind: String,
+    /// `active`, `suspended` or `revoked`.
+    pub status: String,
+    pub status_reason: Option<String>,
+    /// Temporary badges: end of validity (unix seconds).
+    pub expires_at: Option<i64>,
+    pub created_at: i64,
+    pub created_by: String,
+    pub last_used_at: Option<i64>,
+}
+
+impl BadgeRow {
+    /// Records a badge.
+    pub async fn insert(&self, conn: &mut DbConn) -> Result<(), StoreError> {
+        with_conn!(conn, c => diesel::insert_into(badges::table).values(self).execute(c).await)?;
+        Ok(())
+    }
+
+    /// The badge carrying this reference.
+    pub async fn find_by_reference(
+        conn: &mut DbConn,
+        hash: &str,
+    ) -> Result<Option<Self>, StoreError> {
+        use badges::dsl;
+        Ok(with_conn!(conn, c => dsl::badges
+            .filter(dsl::reference_hash.eq(hash))
+            .select(BadgeRow::as_select())
+            .first(c)
+            .await
+            .optional())?)
+    }
+
+    /// The badges of an identity, newest first.
+    pub async fn for_identity(conn: &mut DbConn, oid: &str) -> Result<Vec<Self>, StoreError> {
+        use badges::dsl;
+        Ok(with_conn!(conn, c => dsl::badges
+            .filter(dsl::oid.eq(oid))
+            .order((dsl::created_at.desc(), dsl::id.asc()))
+            .select(BadgeRow::as_select())
+            .load(c)
+            .await)?)
+    }
+
+    /// Sets the status of one badge if it is `from`; returns whether it
+    /// changed.
+    pub async fn set_status(
+        conn: &mut DbConn,
+        id: &str,
+        from: &str,
+        to: &str,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        use badges::dsl;
+        let n = with_conn!(conn, c => diesel::update(dsl::badges.filter(dsl::id.eq(id)).filter(dsl::status.eq(from)))
+            .set((dsl::status.eq(to), dsl::status_reason.eq(Some(reason))))
+            .execute(c)
+            .await)?;
+        Ok(n == 1)
+    }
+
+    /// Suspends every active badge of an identity; returns their ids.
+    pub async fn suspend_all_for(
+        conn: &mut DbConn,
+        oid: &str,
+        reason: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        use badges::dsl;
+        Ok(
+            with_conn!(conn, c => diesel::update(dsl::badges.filter(dsl::oid.eq(oid)).filter(dsl::status.eq("active")))
+            .set((dsl::status.eq("suspended"), dsl::status_reason.eq(Some(reason))))
+            .returning(dsl::id)
+            .get_results(c)
+            .await)?,
+        )
+    }
+
+    /// Records a use.
+    pub async fn touch(conn: &mut DbConn, id: &str, now: i64) -> Result<(), StoreError> {
+        use badges::dsl;
+        with_conn!(conn, c => diesel::update(dsl::badges.find(id)).set(dsl::last_used_at.eq(Some(now))).execute(c).await)?;
+        Ok(())
+    }
+}
+
+/// The badge PIN of one identity.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = badge_pins)]
+#[diesel(treat_none_as_null = true, treat_none_as_default_value = false)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct BadgePinRow {
+    pub oid: String,
+    /// argon2id PHC string (salted, peppered). Never logged.
+    pub pin_hash: String,
+    /// Consecutive wrong PINs.
+    pub failures: i32,
+    /// Badge login refused until then (unix seconds).
+    pub locked_until: Option<i64>,
+    pub updated_at: i64,
+}
+
+impl BadgePinRow {
+    /// The PIN of an identity.
+    pub async fn find(conn: &mut DbConn, oid: &str) -> Result<Option<Self>, StoreError> {
+        use badge_pins::dsl;
+        Ok(with_conn!(conn, c => dsl::badge_pins
+            .find(oid)
+            .select(BadgePinRow::as_select())
+            .first(c)
+            .await
+            .optional())?)
+    }
+
+    /// Sets (or replaces) a PIN, clearing failures.
+    pub async fn upsert(&self, conn: &mut DbConn) -> Result<(), StoreError> {
+        use badge_pins::dsl;
+        with_conn!(conn, c => diesel::insert_into(badge_pins::table)
+            .values(self)
+            .on_conflict(dsl::oid)
+            .do_update()
+            .set(self)
+            .execute(c)
+            .await)?;
+        Ok(())
+    }
+
+    /// Saves the counter and lock.
+    pub async fn save_counter(&self, conn: &mut DbConn) -> Result<(), StoreError> {
+        use badge_pins::dsl;
+        with_conn!(conn, c => diesel::update(dsl::badge_pins.find(&self.oid))
+            .set((dsl::failures.eq(self.failures), dsl::locked_until.eq(self.locked_until), dsl::updated_at.eq(self.updated_at)))
+            .execute(c)
+            .await)?;
+        Ok(())
+    }
+}
