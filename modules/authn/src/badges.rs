@@ -404,7 +404,7 @@ mod tests {
 
     fn read_of(p: &Personalised) -> BadgeRead {
         BadgeRead {
-            uid: p.uid.clone(),
+            uid: p.uid,
             reference: p.reference.clone(),
         }
     }

@@ -78,11 +78,11 @@ impl<R> Drop for Offloaded<R> {
     fn drop(&mut self) {
         if let Some(handle) = self.0.take()
             && !handle.is_finished()
-            && tokio::runtime::Handle::current().runtime_flavor()
-                == tokio::runtime::RuntimeFlavor::MultiThread
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+            && rt.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
         {
             tokio::task::block_in_place(|| {
-                let _ = tokio::runtime::Handle::current().block_on(handle);
+                let _ = rt.block_on(handle);
             });
         }
     }

@@ -66,7 +66,7 @@ pub fn safe_return_to(return_to: Option<&str>) -> String {
                 && !r.starts_with("//")
                 && !r.contains('\\')
                 && !r.chars().any(|c| c.is_control())
-                && r.len() <= 2048 =>
+                && r.len() <= 8192 =>
         {
             r.to_string()
         }
