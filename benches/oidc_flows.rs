@@ -220,6 +220,7 @@ async fn clavis_target(dir: &std::path::Path) -> (Proc, Target) {
         &clavis_sso::SsoConfig::default(),
         now,
         clavis_sso::NewSession {
+            workstation_id: None,
             oid,
             acr: "eidas2".into(),
             amr: vec!["hwk".into(), "pin".into(), "mfa".into()],

@@ -102,6 +102,7 @@ pub struct Config {
     pub sso: clavis_sso::SsoConfig,
     pub authn: clavis_authn::AuthnConfig,
     pub oidc: clavis_oidc::OidcConfig,
+    pub badge: clavis_authn::BadgeConfig,
 }
 
 impl Config {
@@ -116,6 +117,7 @@ impl Config {
             sso: clavis_sso::SsoConfig::default(),
             authn: clavis_authn::AuthnConfig::default(),
             oidc: clavis_oidc::OidcConfig::default(),
+            badge: clavis_authn::BadgeConfig::default(),
         }
     }
 
@@ -332,6 +334,8 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
         de_section(take(&mut table, "authn"), "authn", &mut raw);
     let oidc: Option<clavis_oidc::OidcConfig> =
         de_section(take(&mut table, "oidc"), "oidc", &mut raw);
+    let badge: Option<clavis_authn::BadgeConfig> =
+        de_section(take(&mut table, "badge"), "badge", &mut raw);
     let mut dir_value = take(&mut table, "directory");
     let sources_value = dir_value.as_table_mut().and_then(|t| t.remove("sources"));
     let mut directory: Option<DirectoryConfig> = de_section(dir_value, "directory", &mut raw);
@@ -355,7 +359,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
     for key in table.keys() {
         raw.push((
             key.clone(),
-            "unknown key (expected state_dir, server, database, log, directory, sso, authn or oidc)"
+            "unknown key (expected state_dir, server, database, log, directory, sso, authn, oidc or badge)"
                 .into(),
         ));
     }
@@ -477,6 +481,17 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
             ));
         }
     }
+    if let Some(b) = &badge {
+        raw.extend(b.problems());
+        if let Some(f) = &b.transport_key_file
+            && !f.is_absolute()
+        {
+            raw.push((
+                "badge.transport_key_file".into(),
+                "must be an absolute path".into(),
+            ));
+        }
+    }
     if !raw.is_empty() {
         let mut problems: Vec<Problem> = raw
             .into_iter()
@@ -498,6 +513,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
         sso: sso.unwrap_or_default(),
         authn: authn.unwrap_or_default(),
         oidc: oidc.unwrap_or_default(),
+        badge: badge.unwrap_or_default(),
     })
 }
 

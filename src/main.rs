@@ -3,6 +3,7 @@
 //! This file is the CLI and start-up only: it loads the configuration,
 //! opens the database and calls the capability crates. No business logic.
 
+mod badge_cli;
 mod config;
 mod oidc_cli;
 
@@ -83,6 +84,12 @@ enum Command {
     /// Roles of people in applications.
     #[command(subcommand)]
     Habilitation(oidc_cli::HabilitationCmd),
+    /// Workstations whose agent reads badges.
+    #[command(subcommand)]
+    Workstation(badge_cli::WorkstationCmd),
+    /// DESFire badges: list, enrol, temporary badges, revocation, PIN.
+    #[command(subcommand)]
+    Badge(badge_cli::BadgeCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -678,6 +685,8 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             Command::Client(cmd) => oidc_cli::client(&cfg, clock.as_ref(), cmd).await?,
             Command::Keys(cmd) => oidc_cli::keys(&cfg, clock.as_ref(), cmd).await?,
             Command::Habilitation(cmd) => oidc_cli::habilitation(&cfg, clock.as_ref(), cmd).await?,
+            Command::Workstation(cmd) => badge_cli::workstation(&cfg, clock.as_ref(), cmd).await?,
+            Command::Badge(cmd) => badge_cli::badge(&cfg, clock.as_ref(), cmd).await?,
             Command::Serve | Command::CheckConfig { .. } | Command::PrintDefaultConfig => {}
         }
         Ok(ExitCode::SUCCESS)
@@ -891,6 +900,7 @@ async fn serve(cfg: Config) -> Result<()> {
     let directory = Arc::new(cfg.directory.clone());
     let master_path = clavis_oidc::keys::MasterKey::location(&cfg.master_key_file());
     let master = clavis_oidc::keys::MasterKey::load(&master_path, true)?;
+    let badge = badge_cli::service(&cfg, &master).context("badge login")?;
     let oidc = Arc::new(
         clavis_oidc::Provider::start(
             &db,
@@ -913,6 +923,7 @@ async fn serve(cfg: Config) -> Result<()> {
         secure_cookies: true,
         public_url: cfg.public_url(),
         oidc: oidc.clone(),
+        badge: Some(badge),
     };
     // Back-channel logouts owed, every 2 s; sessions past their lifetime
     // ended (so their applications hear of it), every 30 s; signing keys

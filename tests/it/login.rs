@@ -46,7 +46,22 @@ pub async fn state(db: &clavis_store::Db, clock: Arc<dyn Clock>) -> clavis_web::
         secure_cookies: true,
         public_url: ORIGIN.into(),
         oidc: Arc::new(oidc),
+        badge: Some(badge_service()),
     }
+}
+
+/// The badge service the test state uses (keys derived from the test
+/// master key, factory transport key).
+pub fn badge_service() -> Arc<clavis_authn::relay::BadgeService> {
+    let master = clavis_oidc::keys::MasterKey::from_bytes(&[42u8; 32]);
+    Arc::new(
+        clavis_authn::relay::BadgeService::new(
+            clavis_authn::BadgeConfig::default(),
+            |l| master.derive(l),
+            clavis_desfire::AesKey::ZERO,
+        )
+        .expect("badge service"),
+    )
 }
 
 fn cookie_of<B>(

@@ -83,6 +83,7 @@ async fn setup_on(backend: Backend, client: NewClient) -> Ctx {
         &st.sso,
         clock.now(),
         clavis_sso::NewSession {
+            workstation_id: None,
             oid: oid.clone(),
             acr: "eidas2".into(),
             amr: vec!["hwk".into(), "pin".into(), "mfa".into()],

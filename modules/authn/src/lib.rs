@@ -23,8 +23,9 @@ pub mod config;
 mod error;
 pub mod personalise;
 pub mod pin;
+pub mod relay;
 
-pub use config::{AttestationPolicy, AuthnConfig};
+pub use config::{AttestationPolicy, AuthnConfig, BadgeConfig};
 pub use error::AuthnError;
 
 use async_trait::async_trait;
@@ -549,6 +550,7 @@ impl Fido2 {
                                         req.sso,
                                         now,
                                         clavis_sso::NewSession {
+                                            workstation_id: None,
                                             oid: proof.oid.clone(),
                                             acr: proof.acr.clone(),
                                             amr: proof.amr.clone(),

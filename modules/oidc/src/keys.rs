@@ -23,7 +23,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// The AES-256-GCM key that seals private keys at rest.
-pub struct MasterKey(LessSafeKey);
+pub struct MasterKey(LessSafeKey, ring::hmac::Key);
 
 impl fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -39,7 +39,21 @@ impl MasterKey {
     /// A master key from 32 bytes.
     pub fn from_bytes(bytes: &[u8; 32]) -> Self {
         let key = UnboundKey::new(&AES_256_GCM, bytes).expect("32 bytes is an AES-256 key");
-        MasterKey(LessSafeKey::new(key))
+        MasterKey(
+            LessSafeKey::new(key),
+            ring::hmac::Key::new(ring::hmac::HMAC_SHA256, bytes),
+        )
+    }
+
+    /// A 32-byte key for one purpose (`label`), derived from the master
+    /// key (HMAC-SHA256 of a fixed prefix and the label): badge keys, the
+    /// PIN pepper. The master key itself is only used here and for
+    /// sealing.
+    pub fn derive(&self, label: &str) -> [u8; 32] {
+        let tag = ring::hmac::sign(&self.1, format!("clavis-derive:{label}").as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
     }
 
     /// Where the master key is read from: the systemd credential when the

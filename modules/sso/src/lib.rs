@@ -79,6 +79,8 @@ pub struct NewSession {
     pub authenticator_id: Option<String>,
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The registered workstation of a badge login.
+    pub workstation_id: Option<String>,
 }
 
 /// A live session as handlers see it.
@@ -93,6 +95,8 @@ pub struct Session {
     pub authenticator_id: Option<String>,
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The workstation of a badge login.
+    pub workstation_id: Option<String>,
 }
 
 impl Session {
@@ -107,6 +111,7 @@ impl Session {
             authenticator_id: r.authenticator_id.clone(),
             client_ip: r.client_ip.clone(),
             user_agent: r.user_agent.clone(),
+            workstation_id: r.workstation_id.clone(),
         }
     }
 
@@ -147,12 +152,13 @@ pub fn prepare(
         applications: "[]".into(),
         ended_at: None,
         end_reason: None,
+        workstation_id: new.workstation_id.clone(),
     };
     let mut e = AuditEvent::new(
         format!("identity:{}", new.oid),
         "session.created",
         Some(row.id.clone()),
-        json!({"oid": new.oid, "acr": new.acr, "amr": new.amr, "authenticator_id": new.authenticator_id,
+        json!({"oid": new.oid, "acr": new.acr, "amr": new.amr, "authenticator_id": new.authenticator_id, "workstation_id": new.workstation_id,
                "expires_at": DateTime::<Utc>::from_timestamp(row.expires_at, 0)}),
     );
     e.client_addr = new.client_ip;
@@ -290,6 +296,34 @@ pub async fn end_all_for(
     Ok(ids.len())
 }
 
+/// Ends every session opened at a workstation (fast user switching: the
+/// next badge login there ends the previous person's session first);
+/// returns how many. Audited.
+pub async fn end_all_at_workstation(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    workstation_id: &str,
+    reason: &str,
+    actor: &str,
+) -> Result<usize, SsoError> {
+    let ids = SsoSessionRow::end_all_at_workstation(conn, workstation_id, reason, now.timestamp())
+        .await?;
+    after_end(conn, now, &ids, reason).await?;
+    let events: Vec<AuditEvent> = ids
+        .iter()
+        .map(|id| {
+            AuditEvent::new(
+                actor,
+                "session.ended",
+                Some(id.clone()),
+                json!({"reason": reason, "workstation_id": workstation_id}),
+            )
+        })
+        .collect();
+    clavis_audit::append(conn, now, events).await?;
+    Ok(ids.len())
+}
+
 /// What an ended session owes the applications it signed in to, in the
 /// same transaction: the tokens issued from it stop working (their grants
 /// are revoked), and each application gets a back-channel logout
@@ -402,6 +436,7 @@ mod tests {
 
     fn nurse() -> NewSession {
         NewSession {
+            workstation_id: None,
             oid: clavis_core::Oid::new_random().to_string(),
             acr: "eidas2".into(),
             amr: vec!["hwk".into(), "pin".into(), "mfa".into()],

@@ -90,6 +90,28 @@ diesel::table! {
 }
 
 diesel::table! {
+    badge_transactions (id) {
+        id -> Text,
+        token_hash -> Text,
+        browser_hash -> Text,
+        purpose -> Text,
+        target_oid -> Nullable<Text>,
+        temporary_until -> Nullable<BigInt>,
+        workstation_id -> Nullable<Text>,
+        seed -> Text,
+        transcript -> Text,
+        steps -> Integer,
+        status -> Text,
+        failure -> Nullable<Text>,
+        oid -> Nullable<Text>,
+        badge_id -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
     badges (id) {
         id -> Text,
         oid -> Text,
@@ -222,6 +244,7 @@ diesel::table! {
         applications -> Text,
         ended_at -> Nullable<BigInt>,
         end_reason -> Nullable<Text>,
+        workstation_id -> Nullable<Text>,
     }
 }
 
@@ -367,6 +390,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    workstations (id) {
+        id -> Text,
+        name -> Text,
+        location -> Nullable<Text>,
+        secret_hash -> Text,
+        created_at -> BigInt,
+        created_by -> Text,
+        last_seen_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
     api_tokens,
@@ -375,6 +411,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_head,
     authenticators,
     badge_pins,
+    badge_transactions,
     badges,
     enrolment_links,
     habilitations,
@@ -394,4 +431,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     sync_leases,
     sync_runs,
     webauthn_ceremonies,
+    workstations,
 );

@@ -8,6 +8,7 @@
 //! Whatever a helper starts, it stops when dropped.
 
 pub mod db;
+pub mod pcscd;
 pub mod people;
 pub mod slapd;
 

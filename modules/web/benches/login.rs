@@ -216,6 +216,7 @@ fn bench(c: &mut Criterion) {
                 &sso,
                 now(),
                 clavis_sso::NewSession {
+                    workstation_id: None,
                     oid: oid.clone(),
                     acr: "eidas2".into(),
                     amr: vec!["hwk".into()],

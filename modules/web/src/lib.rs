@@ -9,6 +9,7 @@
 //! `/admin/api/` protected by API tokens (`Authorization: Bearer …`).
 
 pub mod admin_api;
+pub mod badge_web;
 pub mod error;
 pub mod health;
 pub mod login;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub public_url: String,
     /// The OpenID provider.
     pub oidc: Arc<clavis_oidc::Provider>,
+    /// Badge login (`None`: not offered).
+    pub badge: Option<Arc<clavis_authn::relay::BadgeService>>,
 }
 
 /// Registers every route on `cfg` (used by `serve` and by tests).
@@ -55,6 +58,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .app_data(web::JsonConfig::default().limit(64 * 1024))
             .configure(health::configure)
             .configure(login::configure)
+            .configure(badge_web::configure)
             .configure(oidc_web::configure)
             .configure(admin_api::configure);
     }

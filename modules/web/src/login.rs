@@ -129,9 +129,55 @@ async fn login_page(
         ),
         button = lang.t("Se connecter avec ma clé de sécurité", "Sign in with my security key"),
     );
+    let body = match state.badge.as_ref().filter(|b| b.config().enabled) {
+        Some(b) => format!(
+            "{}{body}",
+            badge_section(lang, &b.config().agent_url, &return_to)
+        ),
+        None => body,
+    };
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .body(layout(lang, lang.t("Connexion", "Sign in"), &body, true)))
+}
+
+/// The badge part of the login page: hidden until the page finds a
+/// workstation agent (`static/badge.js`).
+fn badge_section(lang: Lang, agent: &str, return_to: &str) -> String {
+    format!(
+        "<section id=\"badge\" hidden data-agent=\"{agent}\" data-return-to=\"{rt}\" \
+         data-waiting=\"{waiting}\" data-ask-pin=\"{ask}\" data-refused=\"{refused}\" \
+         data-failed=\"{failed}\" data-signed-in=\"{signed}\">\
+         <h2>{title}</h2>\
+         <p id=\"badge-status\" class=\"status\" role=\"status\" aria-live=\"polite\"></p>\
+         <form id=\"badge-pin\" hidden>\
+         <label for=\"pin\">{pin}</label>\
+         <input id=\"pin\" name=\"pin\" type=\"password\" inputmode=\"numeric\" pattern=\"[0-9]*\" maxlength=\"12\" autocomplete=\"off\" required>\
+         <button type=\"submit\">{submit}</button></form></section>\
+         <script src=\"/static/badge.js\" defer></script>",
+        agent = esc(agent),
+        rt = esc(return_to),
+        title = lang.t("Badge", "Badge"),
+        waiting = lang.t(
+            "Posez votre badge sur le lecteur.",
+            "Place your badge on the reader."
+        ),
+        ask = lang.t(
+            "Badge reconnu. Saisissez votre code PIN.",
+            "Badge recognised. Enter your PIN."
+        ),
+        refused = lang.t(
+            "Badge non reconnu. Retirez-le et présentez-le de nouveau.",
+            "Badge not recognised. Remove it and tap it again."
+        ),
+        failed = lang.t(
+            "La connexion par badge est indisponible pour le moment.",
+            "Badge sign-in is unavailable at the moment."
+        ),
+        signed = lang.t("Connexion réussie.", "Signed in."),
+        pin = lang.t("Code PIN", "PIN"),
+        submit = lang.t("Valider", "Sign in"),
+    )
 }
 
 #[derive(Debug, Deserialize)]

@@ -154,3 +154,35 @@ impl BadgePinRow {
         Ok(())
     }
 }
+
+impl BadgeRow {
+    /// One badge by id.
+    pub async fn find(conn: &mut DbConn, id: &str) -> Result<Option<Self>, StoreError> {
+        use badges::dsl;
+        Ok(with_conn!(conn, c => dsl::badges
+            .find(id)
+            .select(BadgeRow::as_select())
+            .first(c)
+            .await
+            .optional())?)
+    }
+
+    /// Badges, newest first, optionally only those with a status.
+    pub async fn list(
+        conn: &mut DbConn,
+        status: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Self>, StoreError> {
+        use badges::dsl;
+        Ok(with_conn!(conn, c => {
+            let mut q = dsl::badges.select(BadgeRow::as_select()).into_boxed();
+            if let Some(s) = status {
+                q = q.filter(dsl::status.eq(s.to_string()));
+            }
+            q.order((dsl::created_at.desc(), dsl::id.asc()))
+                .limit(limit)
+                .load(c)
+                .await
+        })?)
+    }
+}

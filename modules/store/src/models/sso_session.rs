@@ -35,6 +35,8 @@ pub struct SsoSessionRow {
     pub ended_at: Option<i64>,
     /// `logout`, `expired`, `revoked`, `departed`, `suspended`, `replaced`.
     pub end_reason: Option<String>,
+    /// The registered workstation a badge login happened at.
+    pub workstation_id: Option<String>,
 }
 
 impl SsoSessionRow {
@@ -181,6 +183,25 @@ impl SsoSessionRow {
     ) -> Result<Vec<String>, StoreError> {
         Ok(with_conn!(conn, c => diesel::update(
                 dsl::sso_sessions.filter(dsl::oid.eq(oid)).filter(dsl::ended_at.is_null()),
+            )
+            .set((dsl::ended_at.eq(Some(now)), dsl::end_reason.eq(Some(reason))))
+            .returning(dsl::id)
+            .get_results(c)
+            .await)?)
+    }
+
+    /// Ends every live session opened at a workstation (fast user
+    /// switching); returns their ids.
+    pub async fn end_all_at_workstation(
+        conn: &mut DbConn,
+        workstation_id: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(with_conn!(conn, c => diesel::update(
+                dsl::sso_sessions
+                    .filter(dsl::workstation_id.eq(workstation_id))
+                    .filter(dsl::ended_at.is_null()),
             )
             .set((dsl::ended_at.eq(Some(now)), dsl::end_reason.eq(Some(reason))))
             .returning(dsl::id)

@@ -1,0 +1,146 @@
+//! The card reader, through PC/SC (pcscd on Linux, WinSCard on Windows).
+
+use pcsc::{Context, Protocols, ReaderState, Scope, ShareMode, State};
+use std::ffi::CString;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Errors from the reader.
+#[derive(Debug, thiserror::Error)]
+pub enum CardError {
+    /// No PC/SC service or no reader.
+    #[error("no card reader: {0}")]
+    NoReader(String),
+    /// The card did not answer (removed, mute).
+    #[error("card did not answer: {0}")]
+    Transmit(String),
+}
+
+/// A card that answers APDUs.
+pub trait Card {
+    /// Sends one APDU, returns the card's answer (with its status word).
+    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, CardError>;
+}
+
+/// A card on a PC/SC reader.
+pub struct PcscCard(pcsc::Card);
+
+impl std::fmt::Debug for PcscCard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PcscCard")
+    }
+}
+
+impl Card for PcscCard {
+    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, CardError> {
+        let mut buf = [0u8; pcsc::MAX_BUFFER_SIZE];
+        self.0
+            .transmit(apdu, &mut buf)
+            .map(<[u8]>::to_vec)
+            .map_err(|e| CardError::Transmit(e.to_string()))
+    }
+}
+
+/// The reader this agent uses (re-established if pcscd restarts).
+pub struct Reader {
+    wanted: Option<String>,
+    ctx: Mutex<Option<Context>>,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("wanted", &self.wanted)
+            .finish()
+    }
+}
+
+impl Reader {
+    /// The first reader whose name contains `wanted` (any reader if
+    /// `None`).
+    pub fn new(wanted: Option<String>) -> Self {
+        Reader {
+            wanted,
+            ctx: Mutex::new(None),
+        }
+    }
+
+    fn context(&self) -> Result<Context, CardError> {
+        let mut g = self.ctx.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = g.as_ref()
+            && c.is_valid().is_ok()
+        {
+            return Ok(c.clone());
+        }
+        let c = Context::establish(Scope::User).map_err(|e| CardError::NoReader(e.to_string()))?;
+        *g = Some(c.clone());
+        Ok(c)
+    }
+
+    fn forget(&self) {
+        *self.ctx.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// The reader's name.
+    pub fn name(&self) -> Result<CString, CardError> {
+        let ctx = self.context()?;
+        let readers = ctx.list_readers_owned().map_err(|e| {
+            self.forget();
+            CardError::NoReader(e.to_string())
+        })?;
+        readers
+            .into_iter()
+            .find(|r| {
+                self.wanted
+                    .as_deref()
+                    .is_none_or(|w| r.to_string_lossy().contains(w))
+            })
+            .ok_or_else(|| CardError::NoReader("no matching reader".into()))
+    }
+
+    /// Whether a card is on the reader now.
+    pub fn card_present(&self) -> Result<bool, CardError> {
+        let name = self.name()?;
+        let ctx = self.context()?;
+        let mut rs = [ReaderState::new(name, State::UNAWARE)];
+        ctx.get_status_change(Duration::from_millis(0), &mut rs)
+            .map_err(|e| {
+                self.forget();
+                CardError::NoReader(e.to_string())
+            })?;
+        let s = rs[0].event_state();
+        Ok(s.contains(State::PRESENT) && !s.contains(State::MUTE))
+    }
+
+    /// Connects to the card on the reader.
+    pub fn connect(&self) -> Result<PcscCard, CardError> {
+        let name = self.name()?;
+        let ctx = self.context()?;
+        ctx.connect(&name, ShareMode::Shared, Protocols::ANY)
+            .map(PcscCard)
+            .map_err(|e| CardError::Transmit(e.to_string()))
+    }
+
+    /// Waits until `ready()` says a card may be used (polling presence),
+    /// then connects. `None` when `timeout` passes first.
+    pub fn wait_for_card(
+        &self,
+        timeout: Duration,
+        mut ready: impl FnMut(bool) -> bool,
+    ) -> Result<Option<PcscCard>, CardError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let present = self.card_present()?;
+            if ready(present) {
+                match self.connect() {
+                    Ok(c) => return Ok(Some(c)),
+                    Err(e) => tracing::debug!(error = %e, "card not ready yet"),
+                }
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}

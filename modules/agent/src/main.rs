@@ -1,0 +1,56 @@
+//! `clavis-agent`: the workstation side of badge login. See the crate
+//! documentation and docs/badge.md.
+
+use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Relays badge exchanges between this workstation's card reader and Clavis.
+#[derive(Debug, Parser)]
+#[command(name = "clavis-agent", version)]
+struct Cli {
+    /// Configuration file.
+    #[arg(
+        long,
+        env = "CLAVIS_AGENT_CONFIG",
+        default_value = "/etc/clavis-agent/agent.toml"
+    )]
+    config: PathBuf,
+    /// Check the configuration and exit.
+    #[arg(long)]
+    check: bool,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CLAVIS_AGENT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cfg = match clavis_agent::AgentConfig::load(&cli.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("clavis-agent: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = cfg.credential() {
+        eprintln!("clavis-agent: credential_file: {e}");
+        return ExitCode::from(2);
+    }
+    if cli.check {
+        println!("{}: OK", cli.config.display());
+        return ExitCode::SUCCESS;
+    }
+    match actix_web::rt::System::new().block_on(clavis_agent::server::run(cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("clavis-agent: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
