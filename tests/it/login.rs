@@ -10,7 +10,7 @@ use url::Url;
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 
-const ORIGIN: &str = "http://localhost:8080";
+pub const ORIGIN: &str = "http://localhost:8080";
 
 async fn nurse(db: &clavis_store::Db, status: &str) -> String {
     clavis_testkit::people::insert_person(db, "Lemoine", "Claire", status).await

@@ -4,6 +4,7 @@
 //! PostgreSQL tests use the server `scripts/test` starts
 //! (`CLAVIS_TEST_PG_URL`); slapd is started per test by the testkit.
 
+mod badge;
 mod browser;
 mod cli;
 mod directory;

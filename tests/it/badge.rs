@@ -1,0 +1,583 @@
+//! Badge login over HTTP against the real app (SQLite and PostgreSQL): the
+//! card is the DESFire emulator, and the test plays the agent's part
+//! byte for byte (`/agent/v1/step`). The same flows through the real agent,
+//! pcscd and Chromium are in `badge_e2e.rs`.
+
+use crate::login::{ORIGIN, state};
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::test::{TestRequest, call_service, read_body_json};
+use base64::Engine;
+use clavis_authn::relay::{BadgeService, Purpose};
+use clavis_core::{Clock, FixedClock};
+use clavis_desfire::AesKey;
+use clavis_desfire::emulator::CardEmulator;
+use clavis_store::models::{AuditEventRow, BadgeRow, SsoSessionRow, WorkstationRow};
+use clavis_testkit::db::{Backend, TestDb};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+async fn workstation(db: &clavis_store::Db, name: &str) -> WorkstationRow {
+    let row = WorkstationRow {
+        id: format!("ws-{name}"),
+        name: name.into(),
+        location: None,
+        secret_hash: hex::encode(Sha256::digest(SECRET.as_bytes())),
+        created_at: 0,
+        created_by: "test".into(),
+        last_seen_at: None,
+        revoked_at: None,
+    };
+    let mut conn = db.conn().await.expect("conn");
+    row.insert(&mut conn).await.expect("workstation");
+    row
+}
+
+fn basic(ws: &str, secret: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{ws}:{secret}"))
+    )
+}
+
+/// A blank card as delivered (AES transport key = factory zero key).
+fn blank(uid: [u8; 7]) -> CardEmulator {
+    CardEmulator::new(uid, AesKey::ZERO, [uid[6]; 16])
+}
+
+/// Plays the agent: relays the transaction between `card` and the app.
+/// With `pull_after`, the card stops answering after that many APDUs.
+async fn relay<S, B>(
+    app: &S,
+    ws: &str,
+    tx: &str,
+    token: Option<&str>,
+    card: &mut CardEmulator,
+    pull_after: Option<usize>,
+) -> Value
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: actix_web::body::MessageBody,
+{
+    let mut step = 0;
+    let mut answer: Option<String> = None;
+    let mut sent = 0;
+    loop {
+        let r = call_service(
+            app,
+            TestRequest::post()
+                .uri("/agent/v1/step")
+                .insert_header(("Authorization", basic(ws, SECRET)))
+                .set_json(
+                    json!({"transaction": tx, "token": token, "step": step, "answer": answer}),
+                )
+                .to_request(),
+        )
+        .await;
+        assert_eq!(r.status(), 200, "step {step}");
+        let v: Value = read_body_json(r).await;
+        let Some(apdu) = v["apdu"].as_str() else {
+            return v;
+        };
+        step = v["step"].as_i64().expect("step") as i32;
+        let bytes = hex::decode(apdu).expect("hex");
+        answer = Some(if pull_after.is_some_and(|n| sent >= n) {
+            String::new()
+        } else {
+            sent += 1;
+            hex::encode(card.process(&bytes))
+        });
+    }
+}
+
+struct Login {
+    tx: String,
+    token: String,
+    cookie: actix_web::cookie::Cookie<'static>,
+}
+
+async fn start_login<S, B>(app: &S) -> Login
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: actix_web::body::MessageBody,
+{
+    let r = call_service(
+        app,
+        TestRequest::post()
+            .uri("/login/badge/start")
+            .set_json(json!({}))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let cookie = r
+        .response()
+        .cookies()
+        .find(|c| c.name() == clavis_web::badge_web::BADGE_COOKIE)
+        .expect("binding cookie")
+        .into_owned();
+    let v: Value = read_body_json(r).await;
+    Login {
+        tx: v["transaction"].as_str().expect("tx").into(),
+        token: v["token"].as_str().expect("token").into(),
+        cookie,
+    }
+}
+
+async fn finish<S, B>(app: &S, l: &Login, pin: &str) -> (u16, Value, Option<String>)
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: actix_web::body::MessageBody,
+{
+    let r = call_service(
+        app,
+        TestRequest::post()
+            .uri("/login/badge/finish")
+            .cookie(l.cookie.clone())
+            .insert_header(("Accept-Language", "fr"))
+            .set_json(
+                json!({"transaction": l.tx, "token": l.token, "pin": pin, "return_to": "/me"}),
+            )
+            .to_request(),
+    )
+    .await;
+    let status = r.status().as_u16();
+    let session = r
+        .response()
+        .cookies()
+        .find(|c| c.name() == clavis_sso::COOKIE_NAME)
+        .map(|c| c.value().to_string());
+    (status, read_body_json(r).await, session)
+}
+
+/// Personalises `card` for `oid` at `ws` (an enrolment bound to the
+/// workstation, as `clavis badge enrol` opens it).
+async fn enrol<S, B>(
+    app: &S,
+    db: &clavis_store::Db,
+    svc: &BadgeService,
+    now: chrono::DateTime<chrono::Utc>,
+    ws: &WorkstationRow,
+    oid: &str,
+    until: Option<chrono::DateTime<chrono::Utc>>,
+    card: &mut CardEmulator,
+) -> Value
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: actix_web::body::MessageBody,
+{
+    let mut conn = db.conn().await.expect("conn");
+    let opened = svc
+        .open(
+            &mut conn,
+            now,
+            Purpose::Enrol {
+                oid: oid.into(),
+                until,
+            },
+            Some(&ws.id),
+            "cli:it",
+        )
+        .await
+        .expect("open");
+    // The agent learns of it by asking.
+    let pending = call_service(
+        app,
+        TestRequest::post()
+            .uri("/agent/v1/pending")
+            .insert_header(("Authorization", basic(&ws.id, SECRET)))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(pending.status(), 200);
+    let p: Value = read_body_json(pending).await;
+    assert_eq!(p["transaction"], opened.id.as_str());
+    relay(app, &ws.id, &opened.id, None, card, None).await
+}
+
+async fn actions(db: &clavis_store::Db) -> Vec<(String, Value)> {
+    let mut conn = db.conn().await.expect("conn");
+    AuditEventRow::page(&mut conn, 0, 100_000)
+        .await
+        .expect("audit")
+        .into_iter()
+        .map(|e| {
+            (
+                e.action.clone(),
+                serde_json::from_str(&e.changes).unwrap_or(Value::Null),
+            )
+        })
+        .collect()
+}
+
+async fn badge_flows(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let clock = FixedClock::at("2026-11-23T07:00:00Z".parse().expect("instant"));
+    let st = state(&t.db, Arc::new(clock.clone())).await;
+    let svc = st.badge.clone().expect("badge service");
+    let app = actix_web::test::init_service(clavis_web::build_app(st)).await;
+    let ward = workstation(&t.db, "ward-3").await;
+    let office = workstation(&t.db, "badge-office").await;
+    let claire = clavis_testkit::people::insert_person(&t.db, "Lemoine", "Claire", "active").await;
+    let paul = clavis_testkit::people::insert_person(&t.db, "Martin", "Paul", "active").await;
+
+    // Enrol a blank card for Claire; it keeps the door application.
+    let mut card = blank([4, 1, 2, 3, 4, 5, 6]);
+    let door = clavis_desfire::Aid::new(0x0F_00_01).expect("aid");
+    card.add_application(door, 0x0F, vec![AesKey::new([0x10; 16])])
+        .expect("door");
+    let done = enrol(
+        &app,
+        &t.db,
+        &svc,
+        clock.now(),
+        &office,
+        &claire,
+        None,
+        &mut card,
+    )
+    .await;
+    assert_eq!(done, json!({"done": true}));
+    assert!(
+        card.has_key(door, 0, &AesKey::new([0x10; 16])),
+        "door application untouched"
+    );
+    let mut conn = t.db.conn().await.expect("conn");
+    let badges = BadgeRow::for_identity(&mut conn, &claire)
+        .await
+        .expect("badges");
+    assert_eq!(badges.len(), 1);
+    assert_eq!(badges[0].uid, "04010203040506");
+    assert_eq!(badges[0].status, "active");
+    clavis_authn::badges::set_pin(
+        &mut conn,
+        svc.hasher(),
+        svc.policy(),
+        clock.now(),
+        &claire,
+        "47395182",
+        "cli:it",
+    )
+    .await
+    .expect("pin");
+
+    // The same card again cannot be enrolled twice.
+    let again = enrol(
+        &app,
+        &t.db,
+        &svc,
+        clock.now(),
+        &office,
+        &claire,
+        None,
+        &mut card,
+    )
+    .await;
+    assert_eq!(again, json!({"failed": true}));
+
+    // Badge + PIN at the ward workstation: a session with badge amr,
+    // recorded at that workstation.
+    let l = start_login(&app).await;
+    assert_eq!(
+        relay(&app, &ward.id, &l.tx, Some(&l.token), &mut card, None).await,
+        json!({"done": true})
+    );
+    let (status, body, session) = finish(&app, &l, "47395182").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["redirect"], "/me");
+    let token = session.expect("session cookie");
+    let s = clavis_sso::check(&mut conn, clock.now(), &token)
+        .await
+        .expect("check")
+        .expect("live session");
+    assert_eq!(s.oid, claire);
+    assert_eq!(s.amr, vec!["hwk", "pin", "mfa"]);
+    assert_eq!(s.acr, "eidas2");
+    assert_eq!(s.workstation_id.as_deref(), Some(ward.id.as_str()));
+    // The transaction is spent: the PIN cannot open a second session.
+    assert_eq!(finish(&app, &l, "47395182").await.0, 400);
+
+    // A step replayed by the agent (same step number) is refused.
+    let l2 = start_login(&app).await;
+    let first = call_service(
+        &app,
+        TestRequest::post()
+            .uri("/agent/v1/step")
+            .insert_header(("Authorization", basic(&ward.id, SECRET)))
+            .set_json(json!({"transaction": l2.tx, "token": l2.token, "step": 0}))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(first.status(), 200);
+    let v: Value = read_body_json(first).await;
+    let answer =
+        hex::encode(card.process(&hex::decode(v["apdu"].as_str().expect("apdu")).expect("hex")));
+    let step = v["step"].clone();
+    for expected in [200, 409] {
+        let r = call_service(
+            &app,
+            TestRequest::post()
+                .uri("/agent/v1/step")
+                .insert_header(("Authorization", basic(&ward.id, SECRET)))
+                .set_json(json!({"transaction": l2.tx, "token": l2.token, "step": step, "answer": answer}))
+                .to_request(),
+        )
+        .await;
+        assert_eq!(r.status(), expected);
+    }
+    // Another workstation cannot take over a transaction, a wrong
+    // credential is refused, a wrong token is unknown.
+    for (ws, secret, token, status) in [
+        (office.id.as_str(), SECRET, l2.token.as_str(), 404),
+        (ward.id.as_str(), "wrong", l2.token.as_str(), 401),
+        ("ws-nobody", SECRET, l2.token.as_str(), 401),
+        (ward.id.as_str(), SECRET, "not-the-token", 404),
+    ] {
+        let r = call_service(
+            &app,
+            TestRequest::post()
+                .uri("/agent/v1/step")
+                .insert_header(("Authorization", basic(ws, secret)))
+                .set_json(
+                    json!({"transaction": l2.tx, "token": token, "step": 2, "answer": "9000"}),
+                )
+                .to_request(),
+        )
+        .await;
+        assert_eq!(r.status(), status, "{ws} {secret} {token}");
+    }
+    card.reset();
+
+    // Fast user switching: Paul badges in at the same workstation; Claire's
+    // session there ends first.
+    let mut pauls = blank([4, 9, 9, 9, 9, 9, 1]);
+    assert_eq!(
+        enrol(
+            &app,
+            &t.db,
+            &svc,
+            clock.now(),
+            &office,
+            &paul,
+            None,
+            &mut pauls
+        )
+        .await,
+        json!({"done": true})
+    );
+    clavis_authn::badges::set_pin(
+        &mut conn,
+        svc.hasher(),
+        svc.policy(),
+        clock.now(),
+        &paul,
+        "82461937",
+        "cli:it",
+    )
+    .await
+    .expect("pin");
+    let lp = start_login(&app).await;
+    relay(&app, &ward.id, &lp.tx, Some(&lp.token), &mut pauls, None).await;
+    let (status, _, paul_session) = finish(&app, &lp, "82461937").await;
+    assert_eq!(status, 200);
+    assert!(
+        clavis_sso::check(&mut conn, clock.now(), &token)
+            .await
+            .expect("check")
+            .is_none(),
+        "Claire's session at ward-3 ended"
+    );
+    let ended = SsoSessionRow::find(&mut conn, &s.id)
+        .await
+        .expect("row")
+        .expect("row");
+    assert_eq!(ended.end_reason.as_deref(), Some("switched"));
+    assert!(paul_session.is_some());
+
+    // Wrong PIN until lockout; then even the right PIN is refused, and an
+    // operator unlock lets her in again.
+    card.reset();
+    let l3 = start_login(&app).await;
+    relay(&app, &ward.id, &l3.tx, Some(&l3.token), &mut card, None).await;
+    for left in (1..5).rev() {
+        let (status, body, _) = finish(&app, &l3, "13572468").await;
+        assert_eq!(status, 401);
+        assert_eq!(body["error"], "wrong_pin");
+        assert!(
+            body["message"]
+                .as_str()
+                .expect("msg")
+                .contains(&left.to_string()),
+            "{body}"
+        );
+    }
+    let (status, body, _) = finish(&app, &l3, "13572468").await;
+    assert_eq!((status, body["error"].as_str()), (423, Some("locked")));
+    let (status, body, session) = finish(&app, &l3, "47395182").await;
+    assert_eq!((status, body["error"].as_str()), (423, Some("locked")));
+    assert!(session.is_none());
+    clavis_authn::badges::unlock(&mut conn, clock.now(), &claire, "cli:it")
+        .await
+        .expect("unlock");
+    assert_eq!(finish(&app, &l3, "47395182").await.0, 200);
+
+    // A clone: same UID, our application copied, but not the diversified
+    // key (the attacker only knows the common identification key).
+    let keys = svc.keys();
+    let mut clone = blank([4, 1, 2, 3, 4, 5, 6]);
+    clone
+        .add_application(
+            keys.aid,
+            0x09,
+            vec![
+                AesKey::new([1; 16]),
+                AesKey::new([2; 16]),
+                keys.ident_key.clone(),
+            ],
+        )
+        .expect("clone app");
+    let lc = start_login(&app).await;
+    assert_eq!(
+        relay(&app, &ward.id, &lc.tx, Some(&lc.token), &mut clone, None).await,
+        json!({"failed": true})
+    );
+    assert_eq!(
+        finish(&app, &lc, "47395182").await.1["error"],
+        "badge_refused"
+    );
+
+    // A card of another system (another master key): refused at the
+    // identification key.
+    let other = clavis_authn::relay::BadgeService::new(
+        clavis_authn::BadgeConfig::default(),
+        |l| {
+            let mut k = [7u8; 32];
+            k[..l.len().min(32)].copy_from_slice(&l.as_bytes()[..l.len().min(32)]);
+            k
+        },
+        AesKey::ZERO,
+    )
+    .expect("other system");
+    let mut foreign = blank([4, 7, 7, 7, 7, 7, 7]);
+    {
+        let pk = other.personalisation_keys();
+        let (mut p, mut apdu) =
+            clavis_authn::personalise::Personalisation::start(&pk, || [3u8; 16]).expect("start");
+        while let clavis_authn::personalise::Step::Send(next) = p
+            .on_response(&foreign.process(apdu.as_bytes()))
+            .expect("personalise")
+        {
+            apdu = next;
+        }
+    }
+    let lf = start_login(&app).await;
+    assert_eq!(
+        relay(&app, &ward.id, &lf.tx, Some(&lf.token), &mut foreign, None).await,
+        json!({"failed": true})
+    );
+
+    // The card pulled away in the middle of the authentication.
+    card.reset();
+    let lr = start_login(&app).await;
+    assert_eq!(
+        relay(&app, &ward.id, &lr.tx, Some(&lr.token), &mut card, Some(2)).await,
+        json!({"failed": true})
+    );
+
+    // A revoked badge.
+    clavis_authn::badges::revoke(&mut conn, clock.now(), &badges[0].id, "lost", "cli:it")
+        .await
+        .expect("revoke");
+    card.reset();
+    let lv = start_login(&app).await;
+    assert_eq!(
+        relay(&app, &ward.id, &lv.tx, Some(&lv.token), &mut card, None).await,
+        json!({"failed": true})
+    );
+
+    // A temporary badge for the day: works until its end, refused after.
+    let mut temp = blank([4, 5, 5, 5, 5, 5, 5]);
+    let until = clock.now() + chrono::Duration::hours(12);
+    assert_eq!(
+        enrol(
+            &app,
+            &t.db,
+            &svc,
+            clock.now(),
+            &office,
+            &claire,
+            Some(until),
+            &mut temp
+        )
+        .await,
+        json!({"done": true})
+    );
+    let lt = start_login(&app).await;
+    relay(&app, &ward.id, &lt.tx, Some(&lt.token), &mut temp, None).await;
+    assert_eq!(finish(&app, &lt, "47395182").await.0, 200);
+    clock.advance(chrono::Duration::hours(13));
+    temp.reset();
+    let lx = start_login(&app).await;
+    assert_eq!(
+        relay(&app, &ward.id, &lx.tx, Some(&lx.token), &mut temp, None).await,
+        json!({"failed": true})
+    );
+
+    // Every refusal is audited with its precise reason; no PIN and no
+    // badge reference ever reaches the log.
+    let log = actions(&t.db).await;
+    let reasons: Vec<String> = log
+        .iter()
+        .filter(|(a, _)| {
+            a == "badge.check_failed" || a == "badge.refused" || a == "badge.enrolment_failed"
+        })
+        .map(|(a, d)| format!("{a}:{}", d["reason"].as_str().unwrap_or("")))
+        .collect();
+    for want in [
+        "badge.enrolment_failed:already_personalised",
+        "badge.check_failed:login_key_refused",
+        "badge.check_failed:identification_refused",
+        "badge.check_failed:card_removed",
+        "badge.refused:badge revoked",
+        "badge.refused:temporary badge expired",
+    ] {
+        assert!(
+            reasons.iter().any(|r| r == want),
+            "{want} not in {reasons:?}"
+        );
+    }
+    let everything =
+        serde_json::to_string(&log.iter().map(|(_, d)| d).collect::<Vec<_>>()).expect("json");
+    for secret in ["47395182", "13572468", "82461937"] {
+        assert!(
+            !everything.contains(secret),
+            "a PIN reached the audit log: {everything}"
+        );
+    }
+    assert!(
+        log.iter()
+            .any(|(a, d)| a == "login.succeeded" && d["method"] == "badge")
+    );
+    assert!(log.iter().any(|(a, _)| a == "badge.pin_locked"));
+    let mut conn = t.db.conn().await.expect("conn");
+    assert!(
+        clavis_audit::verify(&mut conn)
+            .await
+            .expect("verify")
+            .first_broken
+            .is_none()
+    );
+    let _ = ORIGIN;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn badge_enrolment_login_lockout_switching_and_refusals_on_sqlite() {
+    badge_flows(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn badge_enrolment_login_lockout_switching_and_refusals_on_postgres() {
+    badge_flows(Backend::Postgres).await;
+}
