@@ -154,6 +154,7 @@ where
 
 /// Personalises `card` for `oid` at `ws` (an enrolment bound to the
 /// workstation, as `clavis badge enrol` opens it).
+#[allow(clippy::too_many_arguments)]
 async fn enrol<S, B>(
     app: &S,
     db: &clavis_store::Db,
