@@ -5,6 +5,7 @@
 //! (`CLAVIS_TEST_PG_URL`); slapd is started per test by the testkit.
 
 mod badge;
+mod badge_e2e;
 mod browser;
 mod cli;
 mod directory;

@@ -100,6 +100,13 @@ impl Reader {
 
     /// Whether a card is on the reader now.
     pub fn card_present(&self) -> Result<bool, CardError> {
+        self.card_state().map(|(present, _)| present)
+    }
+
+    /// Whether a card is on the reader, and the reader's event count
+    /// (which changes at every insertion and removal, so a card taken away
+    /// and tapped again is told from one left in place).
+    pub fn card_state(&self) -> Result<(bool, u32), CardError> {
         let name = self.name()?;
         let ctx = self.context()?;
         let mut rs = [ReaderState::new(name, State::UNAWARE)];
@@ -109,7 +116,11 @@ impl Reader {
                 CardError::NoReader(e.to_string())
             })?;
         let s = rs[0].event_state();
-        Ok(s.contains(State::PRESENT) && !s.contains(State::MUTE))
+        tracing::trace!(state = ?s, events = rs[0].event_count(), "reader state");
+        Ok((
+            s.contains(State::PRESENT) && !s.contains(State::MUTE),
+            rs[0].event_count(),
+        ))
     }
 
     /// Connects to the card on the reader.
@@ -121,19 +132,20 @@ impl Reader {
             .map_err(|e| CardError::Transmit(e.to_string()))
     }
 
-    /// Waits until `ready()` says a card may be used (polling presence),
-    /// then connects. `None` when `timeout` passes first.
+    /// Waits until `ready(present, event count)` says a card may be used
+    /// (polling the reader), then connects; returns the card and the event
+    /// count it was found at. `None` when `timeout` passes first.
     pub fn wait_for_card(
         &self,
         timeout: Duration,
-        mut ready: impl FnMut(bool) -> bool,
-    ) -> Result<Option<PcscCard>, CardError> {
+        mut ready: impl FnMut(bool, u32) -> bool,
+    ) -> Result<Option<(PcscCard, u32)>, CardError> {
         let deadline = Instant::now() + timeout;
         loop {
-            let present = self.card_present()?;
-            if ready(present) {
+            let (present, events) = self.card_state()?;
+            if ready(present, events) {
                 match self.connect() {
-                    Ok(c) => return Ok(Some(c)),
+                    Ok(c) => return Ok(Some((c, events))),
                     Err(e) => tracing::debug!(error = %e, "card not ready yet"),
                 }
             }

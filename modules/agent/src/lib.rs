@@ -79,7 +79,24 @@ pub fn relay(
             clavis::Reply::Send { apdu, step: next } => {
                 step = next;
                 answer = Some(match card.transmit(&apdu) {
-                    Ok(a) => a,
+                    // No status word: some readers answer nothing rather
+                    // than an error when the card leaves the field.
+                    Ok(a) if a.len() < 2 => {
+                        tracing::info!("card stopped answering");
+                        removed = true;
+                        Vec::new()
+                    }
+                    Ok(a) => {
+                        // Only the command byte and the status word: the
+                        // data is the card's business and Clavis's.
+                        tracing::debug!(
+                            step,
+                            command = format!("{:02X}", apdu.get(1).copied().unwrap_or(0)),
+                            status = hex::encode(a.get(a.len().saturating_sub(2)..).unwrap_or(&[])),
+                            "card answered"
+                        );
+                        a
+                    }
                     Err(e) => {
                         tracing::info!(error = %e, "card stopped answering");
                         removed = true;

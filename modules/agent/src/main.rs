@@ -46,7 +46,14 @@ fn main() -> ExitCode {
         println!("{}: OK", cli.config.display());
         return ExitCode::SUCCESS;
     }
-    match actix_web::rt::System::new().block_on(clavis_agent::server::run(cfg)) {
+    let agent = match clavis_agent::server::Agent::new(cfg) {
+        Ok(a) => std::sync::Arc::new(a),
+        Err(e) => {
+            eprintln!("clavis-agent: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match actix_web::rt::System::new().block_on(clavis_agent::server::run(agent)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("clavis-agent: {e:#}");

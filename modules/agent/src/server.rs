@@ -15,9 +15,8 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Shared by the handlers and the watcher.
 #[derive(Debug)]
@@ -28,8 +27,11 @@ pub struct Agent {
     reader: Reader,
     /// Held while a transaction runs.
     busy: Mutex<()>,
-    /// The card on the reader was already used: wait for it to leave.
-    used: AtomicBool,
+    /// The reader's event count when its card was last used: that card
+    /// must leave (the count changes) before it is read again.
+    used: Mutex<Option<u32>>,
+    /// When the watcher last asked Clavis about the card on the reader.
+    asked: Mutex<Option<Instant>>,
 }
 
 impl Agent {
@@ -52,7 +54,8 @@ impl Agent {
             reader: Reader::new(cfg.reader.clone()),
             clavis,
             busy: Mutex::new(()),
-            used: AtomicBool::new(false),
+            used: Mutex::new(None),
+            asked: Mutex::new(None),
             cfg,
         })
     }
@@ -63,21 +66,20 @@ impl Agent {
         let Ok(_turn) = self.busy.try_lock() else {
             return Outcome::Busy;
         };
-        let card = self.reader.wait_for_card(wait, |present| {
-            if !present {
-                self.used.store(false, Ordering::SeqCst);
-            }
-            present && !self.used.load(Ordering::SeqCst)
-        });
+        let card = self
+            .reader
+            .wait_for_card(wait, |present, events| present && !self.was_used(events));
         let mut card = match card {
-            Ok(Some(c)) => c,
+            Ok(Some((c, events))) => {
+                *self.used.lock().unwrap_or_else(|p| p.into_inner()) = Some(events);
+                c
+            }
             Ok(None) => return Outcome::NoCard,
             Err(e) => {
                 tracing::warn!(error = %e, "reader unavailable");
                 return Outcome::NoCard;
             }
         };
-        self.used.store(true, Ordering::SeqCst);
         let outcome = relay(&self.clavis, &mut card, transaction, token);
         tracing::info!(outcome = outcome.as_str(), "badge transaction relayed");
         outcome
@@ -86,16 +88,24 @@ impl Agent {
     /// One round of the watcher: a card newly on the reader with no page
     /// waiting is offered to an enrolment waiting for this workstation.
     pub fn watch_once(&self) {
-        let present = match self.reader.card_present() {
+        let (present, events) = match self.reader.card_state() {
             Ok(p) => p,
             Err(_) => return,
         };
         if !present {
-            self.used.store(false, Ordering::SeqCst);
+            *self.asked.lock().unwrap_or_else(|p| p.into_inner()) = None;
             return;
         }
-        if self.used.load(Ordering::SeqCst) {
+        if self.was_used(events) {
             return;
+        }
+        // A card left on the reader: ask once, then every few seconds.
+        {
+            let mut asked = self.asked.lock().unwrap_or_else(|p| p.into_inner());
+            if asked.is_some_and(|t| t.elapsed() < Duration::from_secs(2)) {
+                return;
+            }
+            *asked = Some(Instant::now());
         }
         let Ok(turn) = self.busy.try_lock() else {
             return;
@@ -109,6 +119,10 @@ impl Agent {
             Ok(None) => {}
             Err(e) => tracing::debug!(error = %e, "pending enrolments unavailable"),
         }
+    }
+
+    fn was_used(&self, events: u32) -> bool {
+        *self.used.lock().unwrap_or_else(|p| p.into_inner()) == Some(events)
     }
 
     fn allowed_origin(&self, req: &HttpRequest) -> Option<String> {
@@ -210,10 +224,10 @@ async fn read(
     )
 }
 
-/// Runs the agent until stopped.
-pub async fn run(cfg: AgentConfig) -> anyhow::Result<()> {
-    let listen = cfg.listen;
-    let agent = Arc::new(Agent::new(cfg).map_err(anyhow::Error::msg)?);
+/// Runs the agent until stopped. `agent` is made outside the async
+/// runtime (its HTTP client to Clavis is a blocking one).
+pub async fn run(agent: Arc<Agent>) -> anyhow::Result<()> {
+    let listen = agent.cfg.listen;
     {
         let a = agent.clone();
         std::thread::Builder::new()

@@ -8,9 +8,10 @@
 //! control code (0 power off, 1 power on, 2 reset, 4 send the ATR), any
 //! other is a C-APDU answered by an R-APDU.
 //!
-//! The ports are fixed, so one pcscd runs at a time: [`Pcscd::start`]
-//! returns a guard holding a process-wide lock. Our pcscd gets its own
-//! socket (`PCSCLITE_CSOCK_NAME`), passed to the agent it serves.
+//! The ports and pcscd's socket (`/run/pcscd/pcscd.comm`) are fixed, so
+//! one pcscd serves the machine and one test uses it at a time:
+//! [`Pcscd::start`] returns a guard holding a process-wide lock, and reuses
+//! a pcscd already running with vpcd loaded.
 
 use clavis_desfire::emulator::CardEmulator;
 use std::io::{Read, Write};
@@ -31,6 +32,18 @@ pub const DESFIRE_ATR: [u8; 6] = [0x3B, 0x81, 0x80, 0x01, 0x80, 0x80];
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
+/// pcscd's socket (fixed at build time in Debian's pcsc-lite).
+const SOCKET: &str = "/run/pcscd/pcscd.comm";
+
+/// Whether vpcd's first reader accepts a virtual card. The probe connects
+/// and leaves at once (vpcd sees a card come and go).
+fn vpcd_listening() -> bool {
+    TcpStream::connect(("127.0.0.1", READER_0)).is_ok_and(|s| {
+        let _ = s.shutdown(Shutdown::Both);
+        true
+    })
+}
+
 /// Whether pcscd and the vpcd driver are installed.
 pub fn available() -> bool {
     std::path::Path::new("/usr/sbin/pcscd").exists()
@@ -46,16 +59,23 @@ pub struct Pcscd {
 }
 
 impl Pcscd {
-    /// Starts pcscd in the foreground with a private socket and waits
-    /// until vpcd's first reader accepts connections.
+    /// Starts pcscd in the foreground (or reuses the running one) and
+    /// waits until vpcd's first reader accepts connections.
     pub fn start() -> Pcscd {
         let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
         let dir = tempfile::tempdir().expect("temp dir");
-        let socket = dir.path().join("pcscd.comm");
+        let socket = PathBuf::from(SOCKET);
+        if socket.exists() && vpcd_listening() {
+            return Pcscd {
+                child: None,
+                dir,
+                _turn: turn,
+            };
+        }
+        let _ = std::fs::remove_file(&socket);
         let log = std::fs::File::create(dir.path().join("pcscd.log")).expect("log file");
         let child = Command::new("/usr/sbin/pcscd")
             .args(["--foreground", "--info"])
-            .env("PCSCLITE_CSOCK_NAME", &socket)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
@@ -83,9 +103,9 @@ impl Pcscd {
         p
     }
 
-    /// The socket clients must use (`PCSCLITE_CSOCK_NAME`).
+    /// pcscd's socket.
     pub fn socket(&self) -> PathBuf {
-        self.dir.path().join("pcscd.comm")
+        PathBuf::from(SOCKET)
     }
 
     /// pcscd's log so far.
