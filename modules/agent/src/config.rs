@@ -93,11 +93,20 @@ impl AgentConfig {
             .unwrap_or_default()
     }
 
-    /// The credential, read from its file.
+    /// The credential: the systemd credential `clavis-agent-credential`
+    /// when the service has one, else `credential_file`.
     pub fn credential(&self) -> Result<String, String> {
-        std::fs::read_to_string(&self.credential_file)
-            .map(|s| s.trim().to_string())
-            .map_err(|e| format!("{}: {e}", self.credential_file.display()))
+        let path = std::env::var_os("CREDENTIALS_DIRECTORY")
+            .map(|d| Path::new(&d).join("clavis-agent-credential"))
+            .filter(|p| p.exists())
+            .unwrap_or_else(|| self.credential_file.clone());
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let c = text.trim().to_string();
+        if c.is_empty() {
+            return Err(format!("{}: empty", path.display()));
+        }
+        Ok(c)
     }
 }
 
