@@ -10,8 +10,6 @@ use clavis_authn::relay::{BadgeService, Purpose};
 use clavis_core::Clock;
 use clavis_desfire::AesKey;
 use clavis_store::models::{BadgeRow, BadgeTxRow, WorkstationRow};
-use rand::RngCore;
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -170,88 +168,42 @@ fn parse_until(now: DateTime<Utc>, until: Option<&str>) -> Result<DateTime<Utc>>
 
 /// `clavis workstation …`
 pub async fn workstation(cfg: &Config, clock: &dyn Clock, cmd: WorkstationCmd) -> Result<()> {
+    use clavis_authn::workstations;
     let db = open_db(cfg, true).await?;
     let mut conn = db.conn().await?;
     let now = clock.now();
-    let new_secret = || {
-        let mut b = [0u8; 32];
-        rand::rng().fill_bytes(&mut b);
-        hex::encode(b)
-    };
     match cmd {
         WorkstationCmd::Add {
             name,
             location,
             json,
         } => {
-            if name.trim().is_empty() || name.len() > 100 {
-                bail!("--name: 1 to 100 characters");
-            }
-            if WorkstationRow::find_by_key(&mut conn, &name)
-                .await?
-                .is_some()
-            {
-                bail!(
-                    "{} {name:?}",
-                    t(
-                        "un poste porte déjà ce nom :",
-                        "a workstation already has this name:"
-                    )
-                );
-            }
-            let secret = new_secret();
-            let row = WorkstationRow {
-                id: format!("ws-{}", &clavis_core::ids::new_record_id()),
-                name: name.trim().to_string(),
-                location,
-                secret_hash: hex::encode(Sha256::digest(secret.as_bytes())),
-                created_at: now.timestamp(),
-                created_by: operator(),
-                last_seen_at: None,
-                revoked_at: None,
-            };
-            conn.begin().await?;
-            let r: Result<()> = async {
-                row.insert(&mut conn).await?;
-                clavis_audit::append(
-                    &mut conn,
-                    now,
-                    vec![clavis_audit::AuditEvent::new(
-                        operator(),
-                        "workstation.registered",
-                        Some(row.id.clone()),
-                        serde_json::json!({"name": row.name, "location": row.location}),
-                    )],
-                )
-                .await?;
-                Ok(())
-            }
-            .await;
-            conn.finish(r).await?;
+            let (row, secret) =
+                workstations::register(&mut conn, now, &name, location, &operator())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
             if json {
                 println!(
                     "{}",
-                    serde_json::json!({"id": row.id, "name": row.name, "credential": secret})
+                    serde_json::json!({"id": row.id, "name": row.name, "credential": secret.expose()})
                 );
             } else {
                 println!("{}: {}", t("Poste", "Workstation"), row.name);
                 println!("  workstation_id = \"{}\"", row.id);
                 println!(
-                    "  {}: {secret}",
+                    "  {}: {}",
                     t(
                         "identifiant secret (affiché une seule fois, à mettre dans le fichier credential_file de l'agent)",
                         "credential (shown once; put it in the agent's credential_file)"
-                    )
+                    ),
+                    secret.expose()
                 );
             }
         }
         WorkstationCmd::List { json } => {
             let rows = WorkstationRow::list(&mut conn).await?;
             if json {
-                let v: Vec<_> = rows
-                    .iter()
-                    .map(|r| serde_json::json!({"id": r.id, "name": r.name, "location": r.location, "last_seen_at": r.last_seen_at, "revoked": r.revoked_at.is_some()}))
-                    .collect();
+                let v: Vec<_> = rows.iter().map(clavis_authn::workstations::view).collect();
                 println!("{}", serde_json::Value::Array(v));
             } else {
                 for r in rows {
@@ -272,92 +224,36 @@ pub async fn workstation(cfg: &Config, clock: &dyn Clock, cmd: WorkstationCmd) -
             }
         }
         WorkstationCmd::Revoke { workstation } => {
-            let ws = WorkstationRow::find_by_key(&mut conn, &workstation)
-                .await?
-                .with_context(|| {
-                    format!(
-                        "{} {workstation:?}",
-                        t("poste inconnu :", "unknown workstation:")
-                    )
-                })?;
-            conn.begin().await?;
-            let r: Result<bool> = async {
-                let done = WorkstationRow::revoke(&mut conn, &ws.id, now.timestamp()).await?;
-                if done {
-                    clavis_audit::append(
-                        &mut conn,
-                        now,
-                        vec![clavis_audit::AuditEvent::new(
-                            operator(),
-                            "workstation.revoked",
-                            Some(ws.id.clone()),
-                            serde_json::json!({"name": ws.name}),
-                        )],
-                    )
-                    .await?;
-                }
-                Ok(done)
-            }
-            .await;
-            if !conn.finish(r).await? {
-                println!("{}", t("déjà révoqué", "already revoked"));
+            if workstations::revoke(&mut conn, now, &workstation, &operator())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+            {
+                println!("{} {workstation}", t("révoqué :", "revoked:"));
             } else {
-                println!("{} {}", t("révoqué :", "revoked:"), ws.name);
+                println!("{}", t("déjà révoqué", "already revoked"));
             }
         }
         WorkstationCmd::RotateCredential { workstation, json } => {
-            let ws = WorkstationRow::find_by_key(&mut conn, &workstation)
-                .await?
-                .with_context(|| {
-                    format!(
-                        "{} {workstation:?}",
-                        t("poste inconnu :", "unknown workstation:")
-                    )
-                })?;
-            let secret = new_secret();
-            conn.begin().await?;
-            let r: Result<()> = async {
-                WorkstationRow::set_secret(
-                    &mut conn,
-                    &ws.id,
-                    &hex::encode(Sha256::digest(secret.as_bytes())),
-                )
-                .await?;
-                clavis_audit::append(
-                    &mut conn,
-                    now,
-                    vec![clavis_audit::AuditEvent::new(
-                        operator(),
-                        "workstation.credential_rotated",
-                        Some(ws.id.clone()),
-                        serde_json::json!({}),
-                    )],
-                )
-                .await?;
-                Ok(())
-            }
-            .await;
-            conn.finish(r).await?;
+            let (ws, secret) =
+                workstations::rotate_credential(&mut conn, now, &workstation, &operator())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
             if json {
-                println!("{}", serde_json::json!({"id": ws.id, "credential": secret}));
+                println!(
+                    "{}",
+                    serde_json::json!({"id": ws.id, "credential": secret.expose()})
+                );
             } else {
                 println!("  workstation_id = \"{}\"", ws.id);
                 println!(
-                    "  {}: {secret}",
-                    t("nouvel identifiant secret", "new credential")
+                    "  {}: {}",
+                    t("nouvel identifiant secret", "new credential"),
+                    secret.expose()
                 );
             }
         }
     }
     Ok(())
-}
-
-fn badge_json(b: &BadgeRow) -> serde_json::Value {
-    serde_json::json!({
-        "id": b.id, "oid": b.oid, "uid": b.uid, "kind": b.kind, "status": b.status,
-        "status_reason": b.status_reason, "key_version": b.key_version,
-        "expires_at": b.expires_at, "created_at": b.created_at, "last_used_at": b.last_used_at,
-    })
 }
 
 /// Opens an enrolment bound to `workstation` and waits for its agent to
@@ -437,7 +333,7 @@ async fn enrol(
             }
             .context("badge not recorded")?;
             if json {
-                println!("{}", badge_json(&badge));
+                println!("{}", clavis_authn::badges::view(&badge));
             } else {
                 println!(
                     "{} {} (UID {})",
@@ -500,7 +396,7 @@ pub async fn badge(cfg: &Config, clock: &dyn Clock, cmd: BadgeCmd) -> Result<()>
             if json {
                 println!(
                     "{}",
-                    serde_json::Value::Array(rows.iter().map(badge_json).collect())
+                    serde_json::Value::Array(rows.iter().map(clavis_authn::badges::view).collect())
                 );
             } else {
                 for b in rows {

@@ -36,10 +36,7 @@ async fn workstation(db: &clavis_store::Db, name: &str) -> WorkstationRow {
 }
 
 fn basic(ws: &str, secret: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{ws}:{secret}"))
-    )
+    basic_with(ws, secret)
 }
 
 /// A blank card as delivered (AES transport key = factory zero key).
@@ -581,4 +578,257 @@ async fn badge_enrolment_login_lockout_switching_and_refusals_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn badge_enrolment_login_lockout_switching_and_refusals_on_postgres() {
     badge_flows(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_registers_workstations_enrols_lists_revokes_and_unlocks_badges() {
+    let t = TestDb::new(Backend::Sqlite).await;
+    let clock = FixedClock::at("2026-11-23T07:00:00Z".parse().expect("instant"));
+    let st = state(&t.db, Arc::new(clock.clone())).await;
+    let svc = st.badge.clone().expect("badge service");
+    let app = actix_web::test::init_service(clavis_web::build_app(st)).await;
+    let claire = clavis_testkit::people::insert_person(&t.db, "Lemoine", "Claire", "active").await;
+    let mut conn = t.db.conn().await.expect("conn");
+    let token = clavis_web::tokens::create(&mut conn, "dsi", "it", clock.now())
+        .await
+        .expect("token");
+    let auth = ("authorization", format!("Bearer {}", token.expose()));
+    let call = |req: TestRequest| req.insert_header(auth.clone()).to_request();
+
+    // Without a token: 401, and nothing is said about what exists.
+    let r = call_service(
+        &app,
+        TestRequest::get().uri("/admin/api/badges").to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), 401);
+
+    // Register a workstation; the credential is shown once and works.
+    let r = call_service(
+        &app,
+        call(
+            TestRequest::post()
+                .uri("/admin/api/workstations")
+                .set_json(json!({"name": "Bureau des badges", "location": "RDC"})),
+        ),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let ws: Value = read_body_json(r).await;
+    let ws_id = ws["id"].as_str().expect("id").to_string();
+    let credential = ws["credential"].as_str().expect("credential").to_string();
+    let r = call_service(
+        &app,
+        call(
+            TestRequest::post()
+                .uri("/admin/api/workstations")
+                .set_json(json!({"name": "Bureau des badges"})),
+        ),
+    )
+    .await;
+    assert_eq!(r.status(), 400, "duplicate name");
+    let listed: Value = read_body_json(
+        call_service(
+            &app,
+            call(TestRequest::get().uri("/admin/api/workstations")),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(listed.as_array().expect("array").len(), 1);
+    assert!(listed[0].get("credential").is_none() && listed[0].get("secret_hash").is_none());
+
+    // A temporary badge for the day through the API: the agent picks up
+    // the enrolment and relays a blank card.
+    let until = clock.now() + chrono::Duration::hours(10);
+    let r = call_service(
+        &app,
+        call(TestRequest::post().uri("/admin/api/badges/enrolments").set_json(
+            json!({"identity": claire, "workstation": "Bureau des badges", "temporary_until": until}),
+        )),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let enrolment: Value = read_body_json(r).await;
+    let tx = enrolment["id"].as_str().expect("id").to_string();
+    let status_of = |tx: String| {
+        let app = &app;
+        let auth = auth.clone();
+        async move {
+            let r = call_service(
+                app,
+                TestRequest::get()
+                    .uri(&format!("/admin/api/badges/enrolments/{tx}"))
+                    .insert_header(auth)
+                    .to_request(),
+            )
+            .await;
+            read_body_json::<Value, _>(r).await
+        }
+    };
+    assert_eq!(status_of(tx.clone()).await["status"], "open");
+    let pending: Value = read_body_json(
+        call_service(
+            &app,
+            TestRequest::post()
+                .uri("/agent/v1/pending")
+                .insert_header(("Authorization", basic_with(&ws_id, &credential)))
+                .to_request(),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(pending["transaction"], tx.as_str());
+    let mut card = blank([4, 6, 6, 6, 6, 6, 6]);
+    let mut step = 0;
+    let mut answer: Option<String> = None;
+    loop {
+        let v: Value = read_body_json(
+            call_service(
+                &app,
+                TestRequest::post()
+                    .uri("/agent/v1/step")
+                    .insert_header(("Authorization", basic_with(&ws_id, &credential)))
+                    .set_json(json!({"transaction": tx, "step": step, "answer": answer}))
+                    .to_request(),
+            )
+            .await,
+        )
+        .await;
+        let Some(apdu) = v["apdu"].as_str() else {
+            assert_eq!(v, json!({"done": true}));
+            break;
+        };
+        step = v["step"].as_i64().expect("step") as i32;
+        answer = Some(hex::encode(card.process(&hex::decode(apdu).expect("hex"))));
+    }
+    let done = status_of(tx.clone()).await;
+    assert_eq!(done["status"], "done");
+    assert_eq!(done["badge"]["kind"], "temporary");
+    assert_eq!(done["badge"]["uid"], "04060606060606");
+    assert_eq!(done["badge"]["expires_at"], until.timestamp());
+    let badge_id = done["badge"]["id"].as_str().expect("id").to_string();
+
+    // Listed by identity and status; revoked; the revocation shows.
+    let r: Value = read_body_json(
+        call_service(
+            &app,
+            call(TestRequest::get().uri(&format!(
+                "/admin/api/badges?identity={claire}&status=active"
+            ))),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(r.as_array().expect("array").len(), 1);
+    let r = call_service(
+        &app,
+        call(
+            TestRequest::post()
+                .uri(&format!("/admin/api/badges/{badge_id}/revoke"))
+                .set_json(json!({"reason": "forgotten badge returned"})),
+        ),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let r: Value = read_body_json(
+        call_service(
+            &app,
+            call(TestRequest::get().uri("/admin/api/badges?status=revoked")),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(r[0]["status_reason"], "forgotten badge returned");
+    let r = call_service(
+        &app,
+        call(
+            TestRequest::post()
+                .uri("/admin/api/badges/nope/revoke")
+                .set_json(json!({})),
+        ),
+    )
+    .await;
+    assert_eq!(r.status(), 404);
+
+    // Unlock a PIN lockout.
+    clavis_authn::badges::set_pin(
+        &mut conn,
+        svc.hasher(),
+        svc.policy(),
+        clock.now(),
+        &claire,
+        "47395182",
+        "it",
+    )
+    .await
+    .expect("pin");
+    for _ in 0..5 {
+        let _ = clavis_authn::badges::check_pin(
+            &mut conn,
+            svc.hasher(),
+            svc.policy(),
+            clock.now(),
+            &claire,
+            "13572468",
+        )
+        .await;
+    }
+    assert!(matches!(
+        clavis_authn::badges::check_pin(
+            &mut conn,
+            svc.hasher(),
+            svc.policy(),
+            clock.now(),
+            &claire,
+            "47395182"
+        )
+        .await,
+        Err(clavis_authn::badges::BadgeError::Pin(
+            clavis_authn::badges::PinRefusal::Locked { .. }
+        ))
+    ));
+    let r: Value = read_body_json(
+        call_service(
+            &app,
+            call(TestRequest::post().uri(&format!("/admin/api/identities/{claire}/badge-unlock"))),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(r["unlocked"], true);
+    clavis_authn::badges::check_pin(
+        &mut conn,
+        svc.hasher(),
+        svc.policy(),
+        clock.now(),
+        &claire,
+        "47395182",
+    )
+    .await
+    .expect("unlocked");
+
+    // A revoked workstation's agent is refused at once.
+    let r = call_service(
+        &app,
+        call(TestRequest::post().uri(&format!("/admin/api/workstations/{ws_id}/revoke"))),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let r = call_service(
+        &app,
+        TestRequest::post()
+            .uri("/agent/v1/pending")
+            .insert_header(("Authorization", basic_with(&ws_id, &credential)))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), 401);
+}
+
+fn basic_with(ws: &str, secret: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{ws}:{secret}"))
+    )
 }

@@ -384,6 +384,16 @@ pub async fn revoke(
     conn.finish(r).await
 }
 
+/// A badge as operators see it (CLI `--json`, admin API). Never the
+/// reference.
+pub fn view(b: &BadgeRow) -> serde_json::Value {
+    json!({
+        "id": b.id, "oid": b.oid, "uid": b.uid, "kind": b.kind, "status": b.status,
+        "status_reason": b.status_reason, "key_version": b.key_version,
+        "expires_at": b.expires_at, "created_at": b.created_at, "last_used_at": b.last_used_at,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

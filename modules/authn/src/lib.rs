@@ -24,6 +24,7 @@ mod error;
 pub mod personalise;
 pub mod pin;
 pub mod relay;
+pub mod workstations;
 
 pub use config::{AttestationPolicy, AuthnConfig, BadgeConfig};
 pub use error::AuthnError;

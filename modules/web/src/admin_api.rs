@@ -1,5 +1,5 @@
 //! The admin JSON API: identities, reconciliation cases, sync runs,
-//! enrolment links, applications (OIDC clients).
+//! enrolment links, applications (OIDC clients), workstations and badges.
 //! Every request needs `Authorization: Bearer <token>` (see
 //! `clavis api-token create`). Interactive admin login comes later.
 
@@ -302,6 +302,288 @@ async fn clients_rotate_secret(
     Ok(HttpResponse::Ok().json(json!({"client_id": id.as_str(), "client_secret": s.expose()})))
 }
 
+impl From<clavis_authn::workstations::WorkstationError> for ApiError {
+    fn from(e: clavis_authn::workstations::WorkstationError) -> Self {
+        use clavis_authn::workstations::WorkstationError as W;
+        match e {
+            W::Unknown(_) => ApiError::NotFound("workstation not found".into()),
+            W::BadName | W::NameTaken(_) => ApiError::BadRequest(e.to_string()),
+            W::Badge(b) => ApiError::Internal(b.to_string()),
+        }
+    }
+}
+
+impl From<clavis_authn::badges::BadgeError> for ApiError {
+    fn from(e: clavis_authn::badges::BadgeError) -> Self {
+        use clavis_authn::badges::BadgeError as B;
+        match e {
+            B::NotFound => ApiError::NotFound("badge not found".into()),
+            B::PinPolicy(p) => ApiError::BadRequest(p.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// The registered workstations.
+#[get("/admin/api/workstations")]
+async fn workstations_list(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    require_token(&state, &req).await?;
+    let mut conn = state.db.conn().await?;
+    let rows = clavis_store::models::WorkstationRow::list(&mut conn).await?;
+    Ok(HttpResponse::Ok().json(
+        rows.iter()
+            .map(clavis_authn::workstations::view)
+            .collect::<Vec<_>>(),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewWorkstation {
+    name: String,
+    location: Option<String>,
+}
+
+/// Registers a workstation; the credential is in this answer only.
+#[post("/admin/api/workstations")]
+async fn workstations_add(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<NewWorkstation>,
+) -> Result<HttpResponse, ApiError> {
+    let token_name = require_token(&state, &req).await?;
+    let mut conn = state.db.conn().await?;
+    let body = body.into_inner();
+    let (row, secret) = clavis_authn::workstations::register(
+        &mut conn,
+        state.clock.now(),
+        &body.name,
+        body.location,
+        &format!("api:{token_name}"),
+    )
+    .await?;
+    let mut v = clavis_authn::workstations::view(&row);
+    v["credential"] = json!(secret.expose());
+    Ok(HttpResponse::Created().json(v))
+}
+
+/// Revokes a workstation (id or name).
+#[post("/admin/api/workstations/{key}/revoke")]
+async fn workstations_revoke(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let token_name = require_token(&state, &req).await?;
+    let mut conn = state.db.conn().await?;
+    let done = clavis_authn::workstations::revoke(
+        &mut conn,
+        state.clock.now(),
+        &key,
+        &format!("api:{token_name}"),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({"revoked": done})))
+}
+
+/// A new credential for a workstation, in this answer only.
+#[post("/admin/api/workstations/{key}/rotate-credential")]
+async fn workstations_rotate(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let token_name = require_token(&state, &req).await?;
+    let mut conn = state.db.conn().await?;
+    let (ws, secret) = clavis_authn::workstations::rotate_credential(
+        &mut conn,
+        state.clock.now(),
+        &key,
+        &format!("api:{token_name}"),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({"id": ws.id, "credential": secret.expose()})))
+}
+
+#[derive(Debug, Deserialize)]
+struct BadgeQuery {
+    identity: Option<String>,
+    status: Option<String>,
+}
+
+/// Badges, newest first (`?identity=` oid/RPPS/login, `?status=`).
+#[get("/admin/api/badges")]
+async fn badges_list(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<BadgeQuery>,
+) -> Result<HttpResponse, ApiError> {
+    require_token(&state, &req).await?;
+    let mut conn = state.db.conn().await?;
+    let rows = match &q.identity {
+        Some(key) => {
+            let person = service::find_identity(&mut conn, key)
+                .await?
+                .ok_or_else(|| ApiError::NotFound("identity not found".into()))?;
+            clavis_store::models::BadgeRow::for_identity(&mut conn, &person.oid)
+                .await?
+                .into_iter()
+                .filter(|b| q.status.as_deref().is_none_or(|s| b.status == s))
+                .collect()
+        }
+        None => {
+            clavis_store::models::BadgeRow::list(&mut conn, q.status.as_deref(), 10_000).await?
+        }
+    };
+    Ok(HttpResponse::Ok().json(
+        rows.iter()
+            .map(clavis_authn::badges::view)
+            .collect::<Vec<_>>(),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeBody {
+    reason: Option<String>,
+}
+
+/// Revokes a badge (lost, stolen, replaced).
+#[post("/admin/api/badges/{id}/revoke")]
+async fn badges_revoke(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: Option<web::Json<RevokeBody>>,
+) -> Result<HttpResponse, ApiError> {
+    let token_name = require_token(&state, &req).await?;
+    let reason = body
+        .and_then(|b| b.into_inner().reason)
+        .unwrap_or_else(|| "lost".into());
+    if reason.is_empty() || reason.len() > 200 {
+        return Err(ApiError::BadRequest("reason: 1 to 200 characters".into()));
+    }
+    let mut conn = state.db.conn().await?;
+    clavis_authn::badges::revoke(
+        &mut conn,
+        state.clock.now(),
+        &id,
+        &reason,
+        &format!("api:{token_name}"),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({"revoked": true})))
+}
+
+/// Lifts an identity's PIN lockout.
+#[post("/admin/api/identities/{key}/badge-unlock")]
+async fn badge_unlock(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let token_name = require_token(&state, &req).await?;
+    let mut conn = state.db.conn().await?;
+    let person = service::find_identity(&mut conn, &key)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("identity not found".into()))?;
+    let done = clavis_authn::badges::unlock(
+        &mut conn,
+        state.clock.now(),
+        &person.oid,
+        &format!("api:{token_name}"),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({"unlocked": done})))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnrolmentBody {
+    identity: String,
+    workstation: String,
+    /// A temporary badge valid until then (RFC 3339).
+    temporary_until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Waits for the next blank card tapped at a workstation to become the
+/// identity's badge (a temporary one with `temporary_until`). Poll
+/// `GET /admin/api/badges/enrolments/{id}` for the result.
+#[post("/admin/api/badges/enrolments")]
+async fn badges_enrol(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<EnrolmentBody>,
+) -> Result<HttpResponse, ApiError> {
+    let token_name = require_token(&state, &req).await?;
+    let svc = state
+        .badge
+        .as_ref()
+        .ok_or_else(|| ApiError::NotFound("badge login is not enabled".into()))?;
+    let now = state.clock.now();
+    if let Some(u) = body.temporary_until
+        && (u <= now || u - now > chrono::Duration::days(7))
+    {
+        return Err(ApiError::BadRequest(
+            "temporary_until: in the future, at most 7 days ahead".into(),
+        ));
+    }
+    let mut conn = state.db.conn().await?;
+    let person = service::find_identity(&mut conn, &body.identity)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("identity not found".into()))?;
+    let ws = clavis_store::models::WorkstationRow::find_by_key(&mut conn, &body.workstation)
+        .await?
+        .filter(|w| w.revoked_at.is_none())
+        .ok_or_else(|| ApiError::NotFound("workstation not found".into()))?;
+    let opened = svc
+        .open(
+            &mut conn,
+            now,
+            clavis_authn::relay::Purpose::Enrol {
+                oid: person.oid.clone(),
+                until: body.temporary_until,
+            },
+            Some(&ws.id),
+            &format!("api:{token_name}"),
+        )
+        .await?;
+    Ok(HttpResponse::Created()
+        .json(json!({"id": opened.id, "workstation": ws.id, "expires_at": opened.expires_at})))
+}
+
+/// Where an enrolment stands: `open` (waiting for a card), `done` (with
+/// the badge) or `failed` (with why).
+#[get("/admin/api/badges/enrolments/{id}")]
+async fn badges_enrolment(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    require_token(&state, &req).await?;
+    let mut conn = state.db.conn().await?;
+    let tx = clavis_store::models::BadgeTxRow::find(&mut conn, &id)
+        .await?
+        .filter(|t| t.purpose == "enrol")
+        .ok_or_else(|| ApiError::NotFound("enrolment not found".into()))?;
+    let badge = match &tx.badge_id {
+        Some(b) => clavis_store::models::BadgeRow::find(&mut conn, b)
+            .await?
+            .map(|b| clavis_authn::badges::view(&b)),
+        None => None,
+    };
+    let status = if tx.status == "open" && tx.expires_at <= state.clock.now().timestamp() {
+        "expired"
+    } else {
+        tx.status.as_str()
+    };
+    Ok(HttpResponse::Ok()
+        .json(json!({"id": tx.id, "status": status, "failure": tx.failure, "badge": badge})))
+}
+
 /// Registers the admin API routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(identities)
@@ -314,5 +596,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(clients_add)
         .service(clients_show)
         .service(clients_remove)
-        .service(clients_rotate_secret);
+        .service(clients_rotate_secret)
+        .service(workstations_list)
+        .service(workstations_add)
+        .service(workstations_revoke)
+        .service(workstations_rotate)
+        .service(badges_list)
+        .service(badges_revoke)
+        .service(badge_unlock)
+        .service(badges_enrol)
+        .service(badges_enrolment);
 }

@@ -1,0 +1,175 @@
+//! Registered workstations: the agents that relay badge exchanges. Each has
+//! an id and a 256-bit credential shown once (only its SHA-256 is stored).
+//! Every change is audited.
+
+use crate::badges::BadgeError;
+use chrono::{DateTime, Utc};
+use clavis_audit::AuditEvent;
+use clavis_core::secret::Secret;
+use clavis_store::DbConn;
+use clavis_store::models::WorkstationRow;
+use rand::RngCore;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+/// Why a workstation change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkstationError {
+    /// Empty or too long a name.
+    #[error("name: 1 to 100 characters")]
+    BadName,
+    /// The name is taken.
+    #[error("a workstation is already named {0:?}")]
+    NameTaken(String),
+    /// No such workstation.
+    #[error("unknown workstation {0:?}")]
+    Unknown(String),
+    /// Storage.
+    #[error(transparent)]
+    Badge(#[from] BadgeError),
+}
+
+impl From<clavis_store::StoreError> for WorkstationError {
+    fn from(e: clavis_store::StoreError) -> Self {
+        WorkstationError::Badge(e.into())
+    }
+}
+
+impl From<clavis_audit::AuditError> for WorkstationError {
+    fn from(e: clavis_audit::AuditError) -> Self {
+        WorkstationError::Badge(e.into())
+    }
+}
+
+fn new_credential() -> (Secret<String>, String) {
+    let mut b = [0u8; 32];
+    rand::rng().fill_bytes(&mut b);
+    let secret = hex::encode(b);
+    let hash = hex::encode(Sha256::digest(secret.as_bytes()));
+    (Secret::new(secret), hash)
+}
+
+/// Registers a workstation; returns it and its credential (shown once).
+/// Audited `workstation.registered`.
+pub async fn register(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    name: &str,
+    location: Option<String>,
+    actor: &str,
+) -> Result<(WorkstationRow, Secret<String>), WorkstationError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(WorkstationError::BadName);
+    }
+    if WorkstationRow::find_by_key(conn, name).await?.is_some() {
+        return Err(WorkstationError::NameTaken(name.to_string()));
+    }
+    let (secret, hash) = new_credential();
+    let row = WorkstationRow {
+        id: format!("ws-{}", clavis_core::ids::new_record_id()),
+        name: name.to_string(),
+        location,
+        secret_hash: hash,
+        created_at: now.timestamp(),
+        created_by: actor.to_string(),
+        last_seen_at: None,
+        revoked_at: None,
+    };
+    conn.begin().await?;
+    let r: Result<(), WorkstationError> = async {
+        row.insert(conn).await?;
+        clavis_audit::append(
+            conn,
+            now,
+            vec![AuditEvent::new(
+                actor,
+                "workstation.registered",
+                Some(row.id.clone()),
+                json!({"name": row.name, "location": row.location}),
+            )],
+        )
+        .await?;
+        Ok(())
+    }
+    .await;
+    conn.finish(r).await?;
+    Ok((row, secret))
+}
+
+async fn find(conn: &mut DbConn, key: &str) -> Result<WorkstationRow, WorkstationError> {
+    WorkstationRow::find_by_key(conn, key)
+        .await?
+        .ok_or_else(|| WorkstationError::Unknown(key.to_string()))
+}
+
+/// Revokes a workstation (id or name): its agent is refused at once.
+/// Returns false when it already was. Audited `workstation.revoked`.
+pub async fn revoke(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    key: &str,
+    actor: &str,
+) -> Result<bool, WorkstationError> {
+    let ws = find(conn, key).await?;
+    conn.begin().await?;
+    let r: Result<bool, WorkstationError> = async {
+        let done = WorkstationRow::revoke(conn, &ws.id, now.timestamp()).await?;
+        if done {
+            clavis_audit::append(
+                conn,
+                now,
+                vec![AuditEvent::new(
+                    actor,
+                    "workstation.revoked",
+                    Some(ws.id.clone()),
+                    json!({"name": ws.name}),
+                )],
+            )
+            .await?;
+        }
+        Ok(done)
+    }
+    .await;
+    conn.finish(r).await
+}
+
+/// Issues a new credential (the old one stops working; a revoked
+/// workstation is live again). Audited `workstation.credential_rotated`.
+pub async fn rotate_credential(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    key: &str,
+    actor: &str,
+) -> Result<(WorkstationRow, Secret<String>), WorkstationError> {
+    let ws = find(conn, key).await?;
+    let (secret, hash) = new_credential();
+    conn.begin().await?;
+    let r: Result<(), WorkstationError> = async {
+        WorkstationRow::set_secret(conn, &ws.id, &hash).await?;
+        clavis_audit::append(
+            conn,
+            now,
+            vec![AuditEvent::new(
+                actor,
+                "workstation.credential_rotated",
+                Some(ws.id.clone()),
+                json!({}),
+            )],
+        )
+        .await?;
+        Ok(())
+    }
+    .await;
+    conn.finish(r).await?;
+    Ok((ws, secret))
+}
+
+/// A workstation as operators see it (CLI `--json`, admin API).
+pub fn view(r: &WorkstationRow) -> serde_json::Value {
+    json!({
+        "id": r.id, "name": r.name, "location": r.location,
+        "created_at": r.created_at, "last_seen_at": r.last_seen_at,
+        "revoked": r.revoked_at.is_some(),
+    })
+}
