@@ -832,3 +832,162 @@ fn basic_with(ws: &str, secret: &str) -> String {
         base64::engine::general_purpose::STANDARD.encode(format!("{ws}:{secret}"))
     )
 }
+
+/// The badge service at another key version (same master key as the test
+/// state's).
+fn service_at(min: u8, version: u8) -> Arc<BadgeService> {
+    let master = clavis_oidc::keys::MasterKey::from_bytes(&[42u8; 32]);
+    Arc::new(
+        BadgeService::new(
+            clavis_authn::BadgeConfig {
+                key_version: version,
+                min_key_version: min,
+                ..Default::default()
+            },
+            |l| master.derive(l),
+            AesKey::ZERO,
+        )
+        .expect("badge service"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_rotation_re_keys_each_badge_on_its_next_tap_even_after_a_cut() {
+    let t = TestDb::new(Backend::Sqlite).await;
+    let clock = FixedClock::at("2026-11-23T07:00:00Z".parse().expect("instant"));
+    let v1 = service_at(1, 1);
+    let mut st1 = state(&t.db, Arc::new(clock.clone())).await;
+    st1.badge = Some(v1.clone());
+    let app1 = actix_web::test::init_service(clavis_web::build_app(st1)).await;
+    let office = workstation(&t.db, "badge-office").await;
+    let ward = workstation(&t.db, "ward-3").await;
+    let claire = clavis_testkit::people::insert_person(&t.db, "Lemoine", "Claire", "active").await;
+    let paul = clavis_testkit::people::insert_person(&t.db, "Martin", "Paul", "active").await;
+    let mut conn = t.db.conn().await.expect("conn");
+    let mut cards = Vec::new();
+    for (oid, uid, pin) in [
+        (&claire, [4, 1, 1, 1, 1, 1, 1], "47395182"),
+        (&paul, [4, 2, 2, 2, 2, 2, 2], "82461937"),
+    ] {
+        let mut card = blank(uid);
+        let done = enrol(
+            &app1,
+            &t.db,
+            &v1,
+            clock.now(),
+            &office,
+            oid,
+            None,
+            &mut card,
+        )
+        .await;
+        assert_eq!(done, json!({"done": true}));
+        clavis_authn::badges::set_pin(
+            &mut conn,
+            v1.hasher(),
+            v1.policy(),
+            clock.now(),
+            oid,
+            pin,
+            "it",
+        )
+        .await
+        .expect("pin");
+        cards.push(card);
+    }
+    let aid = v1.keys().aid;
+    for card in &cards {
+        assert_eq!(card.key_version(aid, 1), Some(1));
+    }
+
+    // The DSI rotates to version 2 (version 1 still accepted).
+    let v2 = service_at(1, 2);
+    let mut st2 = state(&t.db, Arc::new(clock.clone())).await;
+    st2.badge = Some(v2.clone());
+    let app2 = actix_web::test::init_service(clavis_web::build_app(st2)).await;
+
+    // Claire's next tap re-keys her badge, and she signs in as usual.
+    cards[0].reset();
+    let l = start_login(&app2).await;
+    assert_eq!(
+        relay(&app2, &ward.id, &l.tx, Some(&l.token), &mut cards[0], None).await,
+        json!({"done": true})
+    );
+    assert_eq!(finish(&app2, &l, "47395182").await.0, 200);
+    for key in 0..3 {
+        assert_eq!(
+            cards[0].key_version(aid, key),
+            Some(2),
+            "key {key} re-keyed"
+        );
+    }
+    let badge = &BadgeRow::for_identity(&mut conn, &claire)
+        .await
+        .expect("badges")[0];
+    assert_eq!(badge.key_version, 2);
+    // Version 1 retired: her badge still works; a version-1 login service
+    // no longer can read it.
+    let v2_only = service_at(2, 2);
+    let mut st3 = state(&t.db, Arc::new(clock.clone())).await;
+    st3.badge = Some(v2_only);
+    let app3 = actix_web::test::init_service(clavis_web::build_app(st3)).await;
+    cards[0].reset();
+    let l = start_login(&app3).await;
+    assert_eq!(
+        relay(&app3, &ward.id, &l.tx, Some(&l.token), &mut cards[0], None).await,
+        json!({"done": true})
+    );
+    cards[0].reset();
+    let l = start_login(&app1).await;
+    assert_eq!(
+        relay(&app1, &ward.id, &l.tx, Some(&l.token), &mut cards[0], None).await,
+        json!({"failed": true})
+    );
+
+    // Paul pulls his badge in the middle of re-keying, right after key 1
+    // changed: his login still goes on, and the next tap finishes the job.
+    cards[1].reset();
+    let l = start_login(&app2).await;
+    // 3 APDUs refused at the version-2 identification key, 7 for the
+    // version-1 check, then select, authenticate (2) and ChangeKey key 1.
+    let n = 3 + 7 + 3 + 1;
+    assert_eq!(
+        relay(
+            &app2,
+            &ward.id,
+            &l.tx,
+            Some(&l.token),
+            &mut cards[1],
+            Some(n)
+        )
+        .await,
+        json!({"done": true})
+    );
+    assert_eq!(cards[1].key_version(aid, 1), Some(2));
+    assert_eq!(cards[1].key_version(aid, 2), Some(1), "cut before key 2");
+    assert_eq!(finish(&app2, &l, "82461937").await.0, 200);
+    cards[1].reset();
+    let l = start_login(&app2).await;
+    assert_eq!(
+        relay(&app2, &ward.id, &l.tx, Some(&l.token), &mut cards[1], None).await,
+        json!({"done": true})
+    );
+    for key in 0..3 {
+        assert_eq!(
+            cards[1].key_version(aid, key),
+            Some(2),
+            "key {key} re-keyed"
+        );
+    }
+    let badge = &BadgeRow::for_identity(&mut conn, &paul)
+        .await
+        .expect("badges")[0];
+    assert_eq!(badge.key_version, 2);
+    let log = actions(&t.db).await;
+    assert!(
+        log.iter()
+            .any(|(a, d)| a == "badge.rekey_failed"
+                && d["reason"] == "card removed during re-keying")
+    );
+    assert_eq!(log.iter().filter(|(a, _)| a == "badge.rekeyed").count(), 2);
+}

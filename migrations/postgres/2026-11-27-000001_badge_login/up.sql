@@ -31,6 +31,7 @@ CREATE TABLE badge_transactions (
     failure TEXT,
     oid TEXT,
     badge_id TEXT,
+    badge_key_version INTEGER,
     created_by TEXT NOT NULL,
     created_at BIGINT NOT NULL,
     expires_at BIGINT NOT NULL

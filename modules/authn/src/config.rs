@@ -126,6 +126,11 @@ pub struct BadgeConfig {
     /// are derived from the master key and this version. Default 1.
     #[serde(default = "default_key_version")]
     pub key_version: u8,
+    /// Oldest key version still accepted; badges at older versions (or
+    /// at any version from `min_key_version` up) are re-keyed to
+    /// `key_version` on their next tap. Default 1.
+    #[serde(default = "default_key_version")]
+    pub min_key_version: u8,
     /// File holding the blank cards' AES PICC master key (32 hexadecimal
     /// digits), as the card supplier delivers them. Unset: the all-zero
     /// AES key of factory cards.
@@ -196,6 +201,7 @@ impl Default for BadgeConfig {
             aid: default_aid(),
             system_id: default_system_id(),
             key_version: default_key_version(),
+            min_key_version: default_key_version(),
             transport_key_file: None,
             acr: default_acr(),
             amr: default_amr(),
@@ -229,6 +235,9 @@ impl BadgeConfig {
         }
         if self.key_version == 0 {
             p.push(("badge.key_version".into(), "1 to 255".into()));
+        }
+        if self.min_key_version == 0 || self.min_key_version > self.key_version {
+            p.push(("badge.min_key_version".into(), "1 to key_version".into()));
         }
         if self.max_pin_failures < 1 {
             p.push(("badge.max_pin_failures".into(), "at least 1".into()));

@@ -23,6 +23,7 @@ pub mod config;
 mod error;
 pub mod personalise;
 pub mod pin;
+pub mod rekey;
 pub mod relay;
 pub mod workstations;
 

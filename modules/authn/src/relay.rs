@@ -20,6 +20,7 @@ use crate::badges::{self, BadgeError, BadgePolicy, BadgeRefusal, PinRefusal};
 use crate::config::BadgeConfig;
 use crate::personalise::{self, Personalisation, PersonalisationKeys, PersonaliseFailure};
 use crate::pin::PinHasher;
+use crate::rekey::{self, Rekey, RekeyFailure, RekeyPlan};
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
 use clavis_core::secret::Secret;
@@ -124,6 +125,9 @@ pub struct BadgeService {
     config: BadgeConfig,
     keys: BadgeKeys,
     app_master: AesKey,
+    /// Keys of every accepted version, `min_key_version..=key_version`:
+    /// (version, identification key, login master, application master).
+    versions: Vec<(u8, AesKey, AesKey, AesKey)>,
     transport: AesKey,
     hasher: PinHasher,
     policy: BadgePolicy,
@@ -174,7 +178,13 @@ fn rnd_from(seed: [u8; 32]) -> impl FnMut() -> [u8; 16] + Send {
 
 enum Replayed {
     Send(Vec<u8>),
-    Checked(badge::BadgeRead),
+    /// The badge proved itself with these key versions (identification,
+    /// login).
+    Checked(badge::BadgeRead, u8, u8),
+    /// … and now carries the current version's keys.
+    Rekeyed,
+    /// … but re-keying stopped (the login goes on).
+    RekeyStopped(RekeyFailure),
     Personalised(personalise::Personalised),
 }
 
@@ -238,6 +248,16 @@ impl BadgeService {
             login_master: AesKey::new(first16(derive(&format!("badge/login/v{v}")))),
         };
         let app_master = AesKey::new(first16(derive(&format!("badge/app/v{v}"))));
+        let versions = (config.min_key_version..=v)
+            .map(|n| {
+                (
+                    n,
+                    AesKey::new(first16(derive(&format!("badge/ident/v{n}")))),
+                    AesKey::new(first16(derive(&format!("badge/login/v{n}")))),
+                    AesKey::new(first16(derive(&format!("badge/app/v{n}")))),
+                )
+            })
+            .collect();
         let hasher = PinHasher::standard(&derive("badge/pin-pepper")).map_err(|e| e.to_string())?;
         let policy = BadgePolicy {
             max_pin_failures: config.max_pin_failures,
@@ -249,6 +269,7 @@ impl BadgeService {
             config,
             keys,
             app_master,
+            versions,
             transport,
             hasher,
             policy,
@@ -328,6 +349,7 @@ impl BadgeService {
             failure: None,
             oid: None,
             badge_id: None,
+            badge_key_version: None,
             created_by: actor.to_string(),
             created_at: now.timestamp(),
             expires_at: expires_at.timestamp(),
@@ -407,21 +429,165 @@ impl BadgeService {
             }
             Ok(next)
         } else {
-            let (mut c, first) = BadgeCheck::start(&self.keys, rnd).map_err(Stop::Check)?;
-            let mut next = Replayed::Send(first.as_bytes().to_vec());
-            for (i, a) in answers.iter().enumerate() {
-                if !matches!(next, Replayed::Send(_)) || i >= MAX_STEPS {
-                    return Err(Stop::Check(BadgeFailure::Protocol(
-                        "answer after the end".into(),
-                    )));
-                }
-                next = match c.on_response(a).map_err(Stop::Check)? {
-                    badge::Step::Send(apdu) => Replayed::Send(apdu.as_bytes().to_vec()),
-                    badge::Step::Done(read) => Replayed::Checked(read),
-                };
-            }
-            Ok(next)
+            self.replay_login(tx, answers, rnd)
         }
+    }
+
+    /// The (identification, login) key versions a login tries, in order:
+    /// the current version, then each older accepted one — with its own
+    /// login key, then with the current login key (a card whose re-keying
+    /// was cut after key 1).
+    fn attempts(&self) -> Vec<(u8, u8)> {
+        let n = self.config.key_version;
+        let mut out = vec![(n, n)];
+        for v in (self.config.min_key_version..n).rev() {
+            out.push((v, v));
+            out.push((v, n));
+        }
+        out
+    }
+
+    fn version(&self, v: u8) -> Option<&(u8, AesKey, AesKey, AesKey)> {
+        self.versions.iter().find(|k| k.0 == v)
+    }
+
+    fn replay_login(
+        &self,
+        tx: &BadgeTxRow,
+        answers: &[Vec<u8>],
+        mut rnd: impl FnMut() -> [u8; 16] + Send,
+    ) -> Result<Replayed, Stop> {
+        let protocol = |m: &str| Stop::Check(BadgeFailure::Protocol(m.into()));
+        if answers.len() > MAX_STEPS * 3 {
+            return Err(protocol("too many answers"));
+        }
+        let attempts = self.attempts();
+        let mut rest = answers.iter();
+        let mut i = 0;
+        let (read, iv, lv) = 'attempts: loop {
+            let Some(&(iv, lv)) = attempts.get(i) else {
+                return Err(protocol("no attempt left"));
+            };
+            let (Some(ik), Some(lk)) = (self.version(iv), self.version(lv)) else {
+                return Err(protocol("unknown key version"));
+            };
+            let keys = BadgeKeys {
+                aid: self.keys.aid,
+                system_id: self.keys.system_id.clone(),
+                ident_key: ik.1.clone(),
+                login_master: lk.2.clone(),
+            };
+            let (mut c, first) = BadgeCheck::start(&keys, &mut rnd).map_err(Stop::Check)?;
+            let mut next = first.as_bytes().to_vec();
+            loop {
+                let Some(a) = rest.next() else {
+                    return Ok(Replayed::Send(next));
+                };
+                match c.on_response(a) {
+                    Ok(badge::Step::Send(apdu)) => next = apdu.as_bytes().to_vec(),
+                    Ok(badge::Step::Done(read)) => break 'attempts (read, iv, lv),
+                    // Not this version's identification key: the next
+                    // older version.
+                    Err(BadgeFailure::IdentificationRefused)
+                        if attempts[i + 1..].iter().any(|a| a.0 != iv) =>
+                    {
+                        i += 1 + attempts[i + 1..].iter().take_while(|a| a.0 == iv).count();
+                        continue 'attempts;
+                    }
+                    // Its identification key but not its login key: the
+                    // current login key (re-keying cut after key 1).
+                    Err(BadgeFailure::LoginKeyRefused)
+                        if attempts.get(i + 1).is_some_and(|a| a.0 == iv) =>
+                    {
+                        i += 1;
+                        continue 'attempts;
+                    }
+                    Err(e) => return Err(Stop::Check(e)),
+                }
+            }
+        };
+        let Some(recorded) = tx.badge_key_version else {
+            // Not yet recognised: the step identifies it.
+            return match rest.next() {
+                None => Ok(Replayed::Checked(read, iv, lv)),
+                Some(_) => Err(protocol("answer after the end")),
+            };
+        };
+        let Some(plan) = self.rekey_plan(&read, iv, lv, recorded) else {
+            return Err(protocol("answer after the end"));
+        };
+        let (mut r, first) = match Rekey::start(&plan, &mut rnd) {
+            Ok(x) => x,
+            Err(e) => return Ok(Replayed::RekeyStopped(e)),
+        };
+        let mut next = first.as_bytes().to_vec();
+        loop {
+            let Some(a) = rest.next() else {
+                return Ok(Replayed::Send(next));
+            };
+            match r.on_response(a) {
+                Ok(rekey::Step::Send(apdu)) => next = apdu.as_bytes().to_vec(),
+                Ok(rekey::Step::Done) => {
+                    return match rest.next() {
+                        None => Ok(Replayed::Rekeyed),
+                        Some(_) => Err(protocol("answer after the end")),
+                    };
+                }
+                Err(e) => return Ok(Replayed::RekeyStopped(e)),
+            }
+        }
+    }
+
+    /// What re-keying a card checked with (`iv`, `lv`) and recorded at
+    /// version `recorded` must change; `None` when it is current.
+    fn rekey_plan(
+        &self,
+        read: &badge::BadgeRead,
+        iv: u8,
+        lv: u8,
+        recorded: i32,
+    ) -> Option<RekeyPlan> {
+        let n = self.config.key_version;
+        let recorded = u8::try_from(recorded).ok()?;
+        if iv == n && lv == n && recorded >= n {
+            return None;
+        }
+        let div = |master: &AesKey| {
+            clavis_desfire::diversify_aes128(
+                master,
+                read.uid.as_bytes(),
+                self.keys.aid,
+                &self.keys.system_id,
+            )
+            .ok()
+        };
+        let current = self.version(n)?;
+        let new_master = div(&current.3)?;
+        let mut masters = Vec::new();
+        if recorded != n
+            && let Some(old) = self.version(recorded)
+        {
+            masters.push(div(&old.3)?);
+        }
+        masters.push(new_master.clone());
+        let login = if lv == n {
+            None
+        } else {
+            Some((div(&current.2)?, div(&self.version(lv)?.2)?))
+        };
+        let ident = if iv == n {
+            None
+        } else {
+            Some((current.1.clone(), self.version(iv)?.1.clone()))
+        };
+        Some(RekeyPlan {
+            aid: self.keys.aid,
+            masters,
+            new_master,
+            login,
+            ident,
+            version: n,
+        })
     }
 
     async fn live_tx(
@@ -534,12 +700,30 @@ impl BadgeService {
                     apdu,
                     step: next.steps,
                 },
-                Ok(Replayed::Checked(read)) => match badges::identify(conn, now, &read).await {
+                Ok(Replayed::Checked(read, iv, lv)) => match badges::identify(conn, now, &read).await {
                     Ok(b) => {
-                        next.status = "identified".into();
                         next.oid = Some(b.oid.clone());
                         next.badge_id = Some(b.id.clone());
-                        AgentReply::Done
+                        next.badge_key_version = Some(b.key_version);
+                        // Older keys on the card (or recorded): re-key it
+                        // now, on this tap; the first APDU comes from the
+                        // replay that now knows the recorded version.
+                        match self.rekey_plan(&read, iv, lv, b.key_version) {
+                            Some(_) => match self.replay(&next, &answers) {
+                                Ok(Replayed::Send(apdu)) => AgentReply::Send {
+                                    apdu,
+                                    step: next.steps,
+                                },
+                                _ => {
+                                    next.status = "identified".into();
+                                    AgentReply::Done
+                                }
+                            },
+                            None => {
+                                next.status = "identified".into();
+                                AgentReply::Done
+                            }
+                        }
                     }
                     Err(BadgeError::Refused(r)) => {
                         next.status = "failed".into();
@@ -548,6 +732,41 @@ impl BadgeService {
                     }
                     Err(e) => return Err(e.into()),
                 },
+                Ok(Replayed::Rekeyed) => {
+                    let badge_id = next.badge_id.clone().unwrap_or_default();
+                    let to = i32::from(self.config.key_version);
+                    BadgeRow::set_key_version(conn, &badge_id, to).await?;
+                    clavis_audit::append(
+                        conn,
+                        now,
+                        vec![AuditEvent::new(
+                            format!("workstation:{ws_id}"),
+                            "badge.rekeyed",
+                            next.oid.clone(),
+                            json!({"badge_id": badge_id, "from": next.badge_key_version, "to": to, "workstation_id": ws_id}),
+                        )],
+                    )
+                    .await?;
+                    next.status = "identified".into();
+                    AgentReply::Done
+                }
+                Ok(Replayed::RekeyStopped(why)) => {
+                    // The badge proved itself: the login goes on with the
+                    // keys it has; the next tap tries again.
+                    clavis_audit::append(
+                        conn,
+                        now,
+                        vec![AuditEvent::new(
+                            format!("workstation:{ws_id}"),
+                            "badge.rekey_failed",
+                            next.oid.clone(),
+                            json!({"badge_id": next.badge_id, "reason": why.to_string(), "workstation_id": ws_id}),
+                        )],
+                    )
+                    .await?;
+                    next.status = "identified".into();
+                    AgentReply::Done
+                }
                 Ok(Replayed::Personalised(card)) => {
                     let oid = tx.target_oid.clone().unwrap_or_default();
                     let until = tx.temporary_until.and_then(|t| DateTime::from_timestamp(t, 0));

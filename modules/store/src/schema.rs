@@ -105,6 +105,7 @@ diesel::table! {
         failure -> Nullable<Text>,
         oid -> Nullable<Text>,
         badge_id -> Nullable<Text>,
+        badge_key_version -> Nullable<Integer>,
         created_by -> Text,
         created_at -> BigInt,
         expires_at -> BigInt,

@@ -95,6 +95,17 @@ impl BadgeRow {
         )
     }
 
+    /// Records the key version a badge now carries (after re-keying).
+    pub async fn set_key_version(
+        conn: &mut DbConn,
+        id: &str,
+        version: i32,
+    ) -> Result<(), StoreError> {
+        use badges::dsl;
+        with_conn!(conn, c => diesel::update(dsl::badges.find(id)).set(dsl::key_version.eq(version)).execute(c).await)?;
+        Ok(())
+    }
+
     /// Records a use.
     pub async fn touch(conn: &mut DbConn, id: &str, now: i64) -> Result<(), StoreError> {
         use badges::dsl;

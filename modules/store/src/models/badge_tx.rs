@@ -42,6 +42,9 @@ pub struct BadgeTxRow {
     pub oid: Option<String>,
     /// The badge recognised or recorded.
     pub badge_id: Option<String>,
+    /// Login: the key version recorded for the badge when it was
+    /// recognised (re-keying on this tap starts from it).
+    pub badge_key_version: Option<i32>,
     pub created_by: String,
     pub created_at: i64,
     pub expires_at: i64,
@@ -84,6 +87,7 @@ impl BadgeTxRow {
                 dsl::failure.eq(&self.failure),
                 dsl::oid.eq(&self.oid),
                 dsl::badge_id.eq(&self.badge_id),
+                dsl::badge_key_version.eq(self.badge_key_version),
                 dsl::workstation_id.eq(&self.workstation_id),
             ))
             .execute(c)
