@@ -280,20 +280,15 @@ pub async fn end_all_for(
     actor: &str,
 ) -> Result<usize, SsoError> {
     let ids = SsoSessionRow::end_all_for(conn, oid, reason, now.timestamp()).await?;
-    after_end(conn, now, &ids, reason).await?;
-    let events: Vec<AuditEvent> = ids
-        .iter()
-        .map(|id| {
-            AuditEvent::new(
-                actor,
-                "session.ended",
-                Some(id.clone()),
-                json!({"reason": reason, "oid": oid}),
-            )
-        })
-        .collect();
-    clavis_audit::append(conn, now, events).await?;
-    Ok(ids.len())
+    ended(
+        conn,
+        now,
+        &ids,
+        reason,
+        actor,
+        json!({"reason": reason, "oid": oid}),
+    )
+    .await
 }
 
 /// Ends every session opened at a workstation (fast user switching: the
@@ -308,17 +303,24 @@ pub async fn end_all_at_workstation(
 ) -> Result<usize, SsoError> {
     let ids = SsoSessionRow::end_all_at_workstation(conn, workstation_id, reason, now.timestamp())
         .await?;
-    after_end(conn, now, &ids, reason).await?;
+    let details = json!({"reason": reason, "workstation_id": workstation_id});
+    ended(conn, now, &ids, reason, actor, details).await
+}
+
+/// What follows sessions just ended: their applications' dues and one
+/// `session.ended` event each.
+async fn ended(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    ids: &[String],
+    reason: &str,
+    actor: &str,
+    details: serde_json::Value,
+) -> Result<usize, SsoError> {
+    after_end(conn, now, ids, reason).await?;
     let events: Vec<AuditEvent> = ids
         .iter()
-        .map(|id| {
-            AuditEvent::new(
-                actor,
-                "session.ended",
-                Some(id.clone()),
-                json!({"reason": reason, "workstation_id": workstation_id}),
-            )
-        })
+        .map(|id| AuditEvent::new(actor, "session.ended", Some(id.clone()), details.clone()))
         .collect();
     clavis_audit::append(conn, now, events).await?;
     Ok(ids.len())
