@@ -184,6 +184,51 @@ fn take_away(tapped: Tapped, agent: &str) {
     );
 }
 
+/// Like [`agent_read`], then posts `pins` one after the other as the page
+/// would; returns each answer's status and error code.
+fn read_then_pins(base: &str, agent: &str, pins: &[&str]) -> (Value, Vec<(u16, String)>) {
+    let http = reqwest::blocking::Client::new();
+    let start = http
+        .post(format!("{base}/login/badge/start"))
+        .json(&json!({}))
+        .send()
+        .expect("start");
+    let cookie = start
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("__Host-clavis-badge="))
+        .and_then(|c| c.split(';').next())
+        .expect("binding cookie")
+        .to_string();
+    let tx: Value = start.json().expect("json");
+    let read: Value = http
+        .post(format!("{agent}/v1/read"))
+        .header("Origin", base)
+        .json(&json!({"transaction": tx["transaction"], "token": tx["token"]}))
+        .timeout(Duration::from_secs(60))
+        .send()
+        .expect("agent answers")
+        .json()
+        .expect("json");
+    let answers = pins
+        .iter()
+        .map(|pin| {
+            let r = http
+                .post(format!("{base}/login/badge/finish"))
+                .header("Cookie", &cookie)
+                .json(&json!({"transaction": tx["transaction"], "token": tx["token"], "pin": pin}))
+                .send()
+                .expect("finish");
+            let status = r.status().as_u16();
+            let v: Value = r.json().unwrap_or(Value::Null);
+            (status, v["error"].as_str().unwrap_or("").to_string())
+        })
+        .collect();
+    (read, answers)
+}
+
 fn live_sessions(config: &Path) -> Vec<Value> {
     ok_json(clavis(config, &["session", "list", "--json"]))
         .as_array()
@@ -320,7 +365,7 @@ leaver = "Sortie"
     let (_, tapped) = enrol(&config, "E002", paul_card.clone(), &agent_log);
     set_pin(&config, "E002", "82461937");
     take_away(tapped, &agent);
-    let tapped = Tapped::tap(READER_0, paul_card, None);
+    let tapped = Tapped::tap(READER_0, paul_card.clone(), None);
     browser(&base, "82461937", None, "Martin", &agent_log);
     take_away(tapped, &agent);
     let sessions = live_sessions(&config);
@@ -343,6 +388,94 @@ leaver = "Sortie"
     let (_, v) = agent_read(&base, &agent, &base);
     assert_eq!(v["outcome"], "failed");
     take_away(tapped, &agent);
+
+    // Five wrong PINs lock Paul's badge login; even his PIN is refused
+    // then, until an operator unlocks it.
+    let tapped = Tapped::tap(READER_0, paul_card.clone(), None);
+    let (read, answers) = read_then_pins(
+        &base,
+        &agent,
+        &[
+            "13572468", "13572468", "13572468", "13572468", "13572468", "82461937",
+        ],
+    );
+    assert_eq!(read["outcome"], "done");
+    let codes: Vec<&str> = answers.iter().map(|(_, e)| e.as_str()).collect();
+    assert_eq!(
+        codes,
+        [
+            "wrong_pin",
+            "wrong_pin",
+            "wrong_pin",
+            "wrong_pin",
+            "locked",
+            "locked"
+        ]
+    );
+    take_away(tapped, &agent);
+    assert!(
+        clavis(&config, &["badge", "unlock", "E002"])
+            .status
+            .success()
+    );
+    let tapped = Tapped::tap(READER_0, paul_card.clone(), None);
+    let (_, answers) = read_then_pins(&base, &agent, &["82461937"]);
+    assert_eq!(answers[0].0, 200);
+    take_away(tapped, &agent);
+
+    // A clone (same UID as Paul's badge, our application with the common
+    // identification key copied, but not his diversified keys) and a card
+    // personalised by another system are refused.
+    let master = clavis_oidc::keys::MasterKey::load(&dir.path().join("state/master.key"), false)
+        .expect("master key");
+    let ours = clavis_authn::relay::BadgeService::new(
+        clavis_authn::BadgeConfig {
+            system_id: "CHU-E2E".into(),
+            ..Default::default()
+        },
+        |l| master.derive(l),
+        AesKey::ZERO,
+    )
+    .expect("service");
+    let clone = blank([4, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36]);
+    clone
+        .lock()
+        .expect("card")
+        .add_application(
+            ours.keys().aid,
+            0x09,
+            vec![
+                AesKey::new([1; 16]),
+                AesKey::new([2; 16]),
+                ours.keys().ident_key.clone(),
+            ],
+        )
+        .expect("clone application");
+    let other = clavis_authn::relay::BadgeService::new(
+        clavis_authn::BadgeConfig::default(),
+        |_| [0x33; 32],
+        AesKey::ZERO,
+    )
+    .expect("other system");
+    let foreign = blank([4, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46]);
+    {
+        let pk = other.personalisation_keys();
+        let mut card = foreign.lock().expect("card");
+        let (mut p, mut apdu) =
+            clavis_authn::personalise::Personalisation::start(&pk, || [3u8; 16]).expect("start");
+        while let clavis_authn::personalise::Step::Send(next) = p
+            .on_response(&card.process(apdu.as_bytes()))
+            .expect("personalise")
+        {
+            apdu = next;
+        }
+    }
+    for card in [clone, foreign] {
+        let tapped = Tapped::tap(READER_0, card, None);
+        let (_, v) = agent_read(&base, &agent, &base);
+        assert_eq!(v["outcome"], "failed");
+        take_away(tapped, &agent);
+    }
 
     // Card pulled away in the middle of the exchange (last: vpcd does not
     // take another virtual card after one left mid-exchange).
