@@ -124,6 +124,15 @@ enum AdminCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Give someone a role in Clavis: `admin`, or `badge-office` (the
+    /// badge office's pages).
+    GrantRole {
+        /// The identity (oid, RPPS or login).
+        #[arg(long)]
+        identity: String,
+        #[arg(long, value_parser = ["admin", "badge-office"])]
+        role: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -681,6 +690,32 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
                 .await?;
                 let link = clavis_authn::issue_enrolment_link(&mut conn, clock.now(), &cfg.public_url(), &oid, cfg.authn.enrolment_link_hours, &operator()).await?;
                 print_link(&link, json)?;
+            }
+            Command::Admin(AdminCmd::GrantRole { identity, role }) => {
+                let db = open_db(&cfg, true).await?;
+                let mut conn = db.conn().await?;
+                let oid = resolve_identity(&mut conn, &identity).await?;
+                conn.begin().await?;
+                let r: Result<()> = async {
+                    clavis_store::models::IdentityRoleRow {
+                        oid: oid.clone(),
+                        role: role.clone(),
+                        granted_by: operator(),
+                        granted_at: clock.now().timestamp(),
+                    }
+                    .grant(&mut conn)
+                    .await?;
+                    clavis_audit::append(
+                        &mut conn,
+                        clock.now(),
+                        vec![clavis_audit::AuditEvent::new(operator(), "role.granted", Some(oid.clone()), serde_json::json!({"role": role}))],
+                    )
+                    .await?;
+                    Ok(())
+                }
+                .await;
+                conn.finish(r).await?;
+                println!("{} {role}", t("rôle accordé :", "role granted:"));
             }
             Command::Client(cmd) => oidc_cli::client(&cfg, clock.as_ref(), cmd).await?,
             Command::Keys(cmd) => oidc_cli::keys(&cfg, clock.as_ref(), cmd).await?,

@@ -991,3 +991,190 @@ async fn a_key_rotation_re_keys_each_badge_on_its_next_tap_even_after_a_cut() {
     );
     assert_eq!(log.iter().filter(|(a, _)| a == "badge.rekeyed").count(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_badge_office_encodes_a_badge_and_the_holder_chooses_a_pin() {
+    let t = TestDb::new(Backend::Sqlite).await;
+    let clock = FixedClock::at("2026-11-23T07:00:00Z".parse().expect("instant"));
+    let st = state(&t.db, Arc::new(clock.clone())).await;
+    let svc = st.badge.clone().expect("badge service");
+    let sso = st.sso.clone();
+    let app = actix_web::test::init_service(clavis_web::build_app(st)).await;
+    let office = workstation(&t.db, "badge-office").await;
+    let clerk = clavis_testkit::people::insert_person(&t.db, "Durand", "Anne", "active").await;
+    let nurse = clavis_testkit::people::insert_person(&t.db, "Lemoine", "Claire", "active").await;
+    let mut conn = t.db.conn().await.expect("conn");
+    let session = |oid: String| {
+        let sso = sso.clone();
+        let db = t.db.clone();
+        let now = clock.now();
+        async move {
+            let mut conn = db.conn().await.expect("conn");
+            let (token, _) = clavis_sso::create(
+                &mut conn,
+                &sso,
+                now,
+                clavis_sso::NewSession {
+                    oid,
+                    acr: "eidas2".into(),
+                    amr: vec!["hwk".into()],
+                    authenticator_id: None,
+                    client_ip: None,
+                    user_agent: None,
+                    workstation_id: None,
+                },
+            )
+            .await
+            .expect("session");
+            actix_web::cookie::Cookie::new(clavis_sso::COOKIE_NAME, token.expose().clone())
+        }
+    };
+
+    // Signed out: to the login page; signed in without the role: refused.
+    let r = call_service(&app, TestRequest::get().uri("/badge-office").to_request()).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        r.headers().get("location").expect("location"),
+        "/login?return_to=%2Fbadge-office"
+    );
+    let nurse_cookie = session(nurse.clone()).await;
+    let r = call_service(
+        &app,
+        TestRequest::get()
+            .uri("/badge-office")
+            .cookie(nurse_cookie)
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+
+    // The clerk has the badge-office role.
+    clavis_store::models::IdentityRoleRow {
+        oid: clerk.clone(),
+        role: "badge-office".into(),
+        granted_by: "it".into(),
+        granted_at: 0,
+    }
+    .grant(&mut conn)
+    .await
+    .expect("role");
+    let cookie = session(clerk.clone()).await;
+    let r = call_service(
+        &app,
+        TestRequest::get()
+            .uri("/badge-office")
+            .cookie(cookie.clone())
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let html = String::from_utf8(actix_web::test::read_body(r).await.to_vec()).expect("utf-8");
+    assert!(
+        html.contains("badge-office</option>"),
+        "workstations offered"
+    );
+    let csrf = clavis_web::sso_web::csrf_for(cookie.value());
+
+    // A form without its CSRF token is refused.
+    let r = call_service(
+        &app,
+        TestRequest::post()
+            .uri("/badge-office/enrolments")
+            .cookie(cookie.clone())
+            .set_form([
+                ("csrf", "nope"),
+                ("identity", nurse.as_str()),
+                ("workstation", office.id.as_str()),
+                ("until", ""),
+            ])
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    let r = call_service(
+        &app,
+        TestRequest::post()
+            .uri("/badge-office/enrolments")
+            .cookie(cookie.clone())
+            .set_form([
+                ("csrf", csrf.as_str()),
+                ("identity", nurse.as_str()),
+                ("workstation", office.id.as_str()),
+                ("until", ""),
+            ])
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let page = r
+        .headers()
+        .get("location")
+        .expect("location")
+        .to_str()
+        .expect("str")
+        .to_string();
+    let tx = page.rsplit('/').next().expect("id").to_string();
+    let status = |cookie: actix_web::cookie::Cookie<'static>| {
+        let uri = format!("{page}/status");
+        let app = &app;
+        async move {
+            let r = call_service(
+                app,
+                TestRequest::get().uri(&uri).cookie(cookie).to_request(),
+            )
+            .await;
+            read_body_json::<Value, _>(r).await["status"].clone()
+        }
+    };
+    assert_eq!(status(cookie.clone()).await, "open");
+
+    // The agent of the enrolment workstation encodes the card tapped there.
+    let mut card = blank([4, 8, 8, 8, 8, 8, 1]);
+    assert_eq!(
+        relay(&app, &office.id, &tx, None, &mut card, None).await,
+        json!({"done": true})
+    );
+    assert_eq!(status(cookie.clone()).await, "done");
+
+    // The holder chooses a PIN: mismatched or trivial ones are refused.
+    for (pin, pin2, ok) in [
+        ("47395182", "47395183", false),
+        ("1234", "1234", false),
+        ("47395182", "47395182", true),
+    ] {
+        let r = call_service(
+            &app,
+            TestRequest::post()
+                .uri(&format!("{page}/pin"))
+                .cookie(cookie.clone())
+                .set_form([("csrf", csrf.as_str()), ("pin", pin), ("pin2", pin2)])
+                .to_request(),
+        )
+        .await;
+        assert_eq!(r.status(), 200);
+        let html = String::from_utf8(actix_web::test::read_body(r).await.to_vec()).expect("utf-8");
+        assert_eq!(
+            html.contains("Code PIN enregistré"),
+            ok,
+            "{pin}/{pin2}: {html}"
+        );
+    }
+    clavis_authn::badges::check_pin(
+        &mut conn,
+        svc.hasher(),
+        svc.policy(),
+        clock.now(),
+        &nurse,
+        "47395182",
+    )
+    .await
+    .expect("the holder's PIN works");
+    let badges = BadgeRow::for_identity(&mut conn, &nurse)
+        .await
+        .expect("badges");
+    assert_eq!(
+        (badges.len(), badges[0].uid.as_str()),
+        (1, "04080808080801")
+    );
+    assert_eq!(badges[0].created_by, format!("identity:{clerk}"));
+}

@@ -9,6 +9,7 @@
 //! `/admin/api/` protected by API tokens (`Authorization: Bearer …`).
 
 pub mod admin_api;
+pub mod badge_office;
 pub mod badge_web;
 pub mod error;
 pub mod health;
@@ -59,6 +60,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .configure(health::configure)
             .configure(login::configure)
             .configure(badge_web::configure)
+            .configure(badge_office::configure)
             .configure(oidc_web::configure)
             .configure(admin_api::configure);
     }
