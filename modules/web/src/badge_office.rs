@@ -28,7 +28,7 @@ pub const ROLES: [&str; 2] = ["badge-office", "admin"];
 enum Access {
     SignIn,
     Denied,
-    Granted(clavis_sso::Session, String),
+    Granted(Box<clavis_sso::Session>, String),
 }
 
 async fn access(state: &AppState, req: &HttpRequest) -> Result<Access, ApiError> {
@@ -38,7 +38,7 @@ async fn access(state: &AppState, req: &HttpRequest) -> Result<Access, ApiError>
     let mut conn = state.db.conn().await?;
     let roles = IdentityRoleRow::for_identity(&mut conn, &s.oid).await?;
     if roles.iter().any(|r| ROLES.contains(&r.as_str())) {
-        Ok(Access::Granted(s, token))
+        Ok(Access::Granted(Box::new(s), token))
     } else {
         Ok(Access::Denied)
     }
