@@ -17,10 +17,11 @@ use crate::sso_web::{csrf_for, csrf_ok, current};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{Local, TimeZone};
-use clavis_authn::relay::Purpose;
+use clavis_authn::relay::{BadgeService, Purpose};
 use clavis_store::models::{BadgeTxRow, IdentityRoleRow, WorkstationRow};
 use serde::Deserialize;
 use serde_json::json;
+use std::sync::Arc;
 
 /// Roles allowed here.
 pub const ROLES: [&str; 2] = ["badge-office", "admin"];
@@ -132,6 +133,31 @@ async fn home(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespon
     ))
 }
 
+/// The operator behind a form post (signed in, with the role, CSRF token
+/// checked) and the badge service; `Err(page)` to sign in or refused.
+async fn operator_form<'s>(
+    state: &'s AppState,
+    req: &HttpRequest,
+    lang: Lang,
+    csrf: &str,
+) -> Result<Result<(Box<clavis_sso::Session>, &'s Arc<BadgeService>), HttpResponse>, ApiError> {
+    let a = access(state, req).await?;
+    if let Some(r) = gate(lang, &a, "/badge-office") {
+        return Ok(Err(r));
+    }
+    let Access::Granted(s, token) = a else {
+        return Err(ApiError::Forbidden);
+    };
+    if !csrf_ok(&token, csrf) {
+        return Err(ApiError::Forbidden);
+    }
+    let svc = state
+        .badge
+        .as_ref()
+        .ok_or_else(|| ApiError::NotFound("badge login is not enabled".into()))?;
+    Ok(Ok((s, svc)))
+}
+
 #[derive(Debug, Deserialize)]
 struct EnrolForm {
     csrf: String,
@@ -148,20 +174,10 @@ async fn enrol(
     form: web::Form<EnrolForm>,
 ) -> Result<HttpResponse, ApiError> {
     let lang = Lang::of(&req);
-    let a = access(&state, &req).await?;
-    if let Some(r) = gate(lang, &a, "/badge-office") {
-        return Ok(r);
-    }
-    let Access::Granted(s, token) = a else {
-        return Err(ApiError::Forbidden);
+    let (s, svc) = match operator_form(&state, &req, lang, &form.csrf).await? {
+        Ok(ok) => ok,
+        Err(page) => return Ok(page),
     };
-    if !csrf_ok(&token, &form.csrf) {
-        return Err(ApiError::Forbidden);
-    }
-    let svc = state
-        .badge
-        .as_ref()
-        .ok_or_else(|| ApiError::NotFound("badge login is not enabled".into()))?;
     let now = state.clock.now();
     let until = match form.until.trim() {
         "" => None,
@@ -302,20 +318,10 @@ async fn holder_pin(
     form: web::Form<PinForm>,
 ) -> Result<HttpResponse, ApiError> {
     let lang = Lang::of(&req);
-    let a = access(&state, &req).await?;
-    if let Some(r) = gate(lang, &a, "/badge-office") {
-        return Ok(r);
-    }
-    let Access::Granted(s, token) = a else {
-        return Err(ApiError::Forbidden);
+    let (s, svc) = match operator_form(&state, &req, lang, &form.csrf).await? {
+        Ok(ok) => ok,
+        Err(page) => return Ok(page),
     };
-    if !csrf_ok(&token, &form.csrf) {
-        return Err(ApiError::Forbidden);
-    }
-    let svc = state
-        .badge
-        .as_ref()
-        .ok_or_else(|| ApiError::NotFound("badge login is not enabled".into()))?;
     let tx = own_enrolment(&state, &s.oid, &id).await?;
     let (true, Some(holder)) = (
         tx.status == "done" && tx.expires_at > state.clock.now().timestamp(),
