@@ -3,6 +3,7 @@
 //! protocol), the real `clavis-agent` (PC/SC), the real `clavis serve`, the
 //! `clavis` CLI, and headless Chromium (tests/e2e/badge.mjs).
 
+use clavis_core::Clock;
 use clavis_desfire::AesKey;
 use clavis_desfire::emulator::CardEmulator;
 use clavis_testkit::pcscd::{Pcscd, READER_0, Tapped};
@@ -120,6 +121,42 @@ fn enrol(
     // watcher keeps asking while an unused card is on the reader.
     let tapped = Tapped::tap(READER_0, card, None);
     let out = cli.wait_with_output().expect("enrol finishes");
+    assert!(
+        out.status.success(),
+        "{}\nagent log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        std::fs::read_to_string(agent_log).unwrap_or_default()
+    );
+    (ok_json(out), tapped)
+}
+
+fn issue_temporary(
+    config: &Path,
+    who: &str,
+    until: &str,
+    card: Arc<Mutex<CardEmulator>>,
+    agent_log: &Path,
+) -> (Value, Tapped) {
+    let cli = Command::new(env!("CARGO_BIN_EXE_clavis"))
+        .arg("--config")
+        .arg(config)
+        .args([
+            "badge",
+            "issue-temporary",
+            "--identity",
+            who,
+            "--workstation",
+            "ward-3",
+            "--until",
+            until,
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("clavis badge issue-temporary");
+    let tapped = Tapped::tap(READER_0, card, None);
+    let out = cli.wait_with_output().expect("issue-temporary finishes");
     assert!(
         out.status.success(),
         "{}\nagent log:\n{}",
@@ -476,6 +513,36 @@ leaver = "Sortie"
         assert_eq!(v["outcome"], "failed");
         take_away(tapped, &agent);
     }
+
+    // A temporary badge for Claire, whose own badge was revoked: it signs
+    // her in until its end, and is refused after.
+    let wall = clavis_core::SystemClock;
+    let until = wall.now() + chrono::Duration::seconds(10);
+    let temp_card = blank([4, 0x51, 0x52, 0x53, 0x54, 0x55, 0x56]);
+    let (temp, tapped) = issue_temporary(
+        &config,
+        "E001",
+        &until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        temp_card.clone(),
+        &agent_log,
+    );
+    assert_eq!(temp["kind"], "temporary");
+    take_away(tapped, &agent);
+    let tapped = Tapped::tap(READER_0, temp_card.clone(), None);
+    let (read, answers) = read_then_pins(&base, &agent, &["47395182"]);
+    assert_eq!(
+        (read["outcome"].as_str(), answers[0].0),
+        (Some("done"), 200)
+    );
+    take_away(tapped, &agent);
+    // Its end passes (the badge's own validity, not a server to wait for).
+    assert!(clavis_testkit::wait_until(Duration::from_secs(30), || {
+        wall.now() > until + chrono::Duration::seconds(1)
+    }));
+    let tapped = Tapped::tap(READER_0, temp_card, None);
+    let (_, v) = agent_read(&base, &agent, &base);
+    assert_eq!(v["outcome"], "failed");
+    take_away(tapped, &agent);
 
     // Card pulled away in the middle of the exchange (last: vpcd does not
     // take another virtual card after one left mid-exchange).
