@@ -31,6 +31,8 @@ impl Drop for Proc {
 #[derive(Clone)]
 struct Target {
     name: &'static str,
+    /// The provider's process, whose CPU time is read from /proc.
+    pid: u32,
     authorize: String,
     token: String,
     cookie: String,
@@ -96,7 +98,33 @@ async fn flow(http: &reqwest::Client, t: &Target) -> Result<(), String> {
     Ok(())
 }
 
-async fn max_throughput(t: &Target, in_flight: usize, secs: u64) -> (f64, usize) {
+/// CPU time (user + system) used so far by process `pid`, from
+/// /proc/PID/stat (clock ticks of 10 ms).
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) end with ')'.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after ')'.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+/// Most flows per second with `in_flight` flows at a time, the errors, and
+/// the CPU time per completed flow of the provider and of this load
+/// generator.
+async fn max_throughput(
+    t: &Target,
+    in_flight: usize,
+    secs: u64,
+) -> (f64, usize, Duration, Duration) {
+    let cpu_before = cpu_time(t.pid);
+    let own_before = cpu_time(std::process::id());
     let http = client();
     let end = Instant::now() + Duration::from_secs(secs);
     let start = Instant::now();
@@ -125,7 +153,14 @@ async fn max_throughput(t: &Target, in_flight: usize, secs: u64) -> (f64, usize)
         ok += o;
         err += e;
     }
-    (ok as f64 / start.elapsed().as_secs_f64(), err)
+    let cpu = cpu_time(t.pid).saturating_sub(cpu_before);
+    let own = cpu_time(std::process::id()).saturating_sub(own_before);
+    (
+        ok as f64 / start.elapsed().as_secs_f64(),
+        err,
+        cpu / ok.max(1) as u32,
+        own / ok.max(1) as u32,
+    )
 }
 
 async fn steady(t: &Target, rate: u64, secs: u64) -> (Duration, Duration, usize, usize) {
@@ -254,12 +289,14 @@ async fn clavis_target(dir: &std::path::Path) -> (Proc, Target) {
             .spawn()
             .expect("clavis serve"),
     );
+    let pid = proc.0.id();
     let base = format!("http://127.0.0.1:{port}");
     wait_http(&format!("{base}/readyz"));
     (
         proc,
         Target {
             name: "clavis",
+            pid,
             authorize: format!("{base}/oidc/authorize"),
             token: format!("{base}/oidc/token"),
             cookie: format!("{}={}", clavis_sso::COOKIE_NAME, token.expose()),
@@ -286,6 +323,7 @@ async fn node_target() -> (Proc, Target) {
             .spawn()
             .expect("node (install with scripts/test-services install)"),
     );
+    let pid = proc.0.id();
     let base = format!("http://localhost:{port}");
     wait_http(&format!(
         "http://127.0.0.1:{port}/.well-known/openid-configuration"
@@ -349,6 +387,7 @@ async fn node_target() -> (Proc, Target) {
         proc,
         Target {
             name: "node oidc-provider",
+            pid,
             authorize: format!("{base}/auth"),
             token: format!("{base}/token"),
             cookie: cookie.join("; "),
@@ -371,17 +410,31 @@ fn main() {
     rt.block_on(async {
         let dir = tempfile::tempdir().expect("dir");
         let (clavis_proc, clavis) = clavis_target(dir.path()).await;
-        let (node_proc, node) = node_target().await;
-        println!("provider              | max flows/s (16 in flight) | at 500 flows/s: p50 | p99 | errors");
-        for t in [&clavis, &node] {
+        // BENCH_ONLY=clavis skips node oidc-provider (quicker runs while tuning).
+        let only_clavis = std::env::var("BENCH_ONLY").is_ok_and(|o| o == "clavis");
+        let node = if only_clavis {
+            None
+        } else {
+            Some(node_target().await)
+        };
+        let in_flight: usize = std::env::var("BENCH_IN_FLIGHT")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(16);
+        println!(
+            "provider              | max flows/s ({in_flight} in flight) | CPU per flow: provider | load generator | at 500 flows/s: p50 | p99 | errors"
+        );
+        for t in std::iter::once(&clavis).chain(node.as_ref().map(|(_, t)| t)) {
             // Warm up (connections, caches).
             let _ = max_throughput(t, 4, 2).await;
-            let (fps, err1) = max_throughput(t, 16, secs).await;
+            let (fps, err1, cpu, own) = max_throughput(t, in_flight, secs).await;
             let (p50, p99, n, err2) = steady(t, 500, secs).await;
             println!(
-                "{:<21} | {:>26.0} | {:>6.1} ms | {:>6.1} ms | {} ({} flows at 500/s)",
+                "{:<21} | {:>26.0} | {:>19.0} µs | {:>11.0} µs | {:>6.1} ms | {:>6.1} ms | {} ({} flows at 500/s)",
                 t.name,
                 fps,
+                cpu.as_secs_f64() * 1e6,
+                own.as_secs_f64() * 1e6,
                 p50.as_secs_f64() * 1000.0,
                 p99.as_secs_f64() * 1000.0,
                 err1 + err2,
@@ -389,6 +442,6 @@ fn main() {
             );
         }
         drop(clavis_proc);
-        drop(node_proc);
+        drop(node);
     });
 }

@@ -466,29 +466,37 @@ impl Provider {
     ) -> Result<Value, TokenError> {
         let p = single(form).map_err(|m| TokenError::new("invalid_request", m))?;
         let mut conn = db.conn().await.map_err(TokenError::internal)?;
-        let client = clients::authenticate(
-            &mut conn,
-            now,
-            presented,
-            &self.issuer,
-            &self.url(crate::paths::TOKEN),
-        )
-        .await
-        .map_err(TokenError::internal)?
-        .ok_or_else(|| TokenError::new("invalid_client", "client authentication failed"))?;
-        tracing::Span::current().record("oidc.client_id", client.client_id.as_str());
-        let grant_type = p.get("grant_type").copied().unwrap_or("");
-        tracing::Span::current().record("oidc.grant_type", grant_type);
-        let issued = match grant_type {
-            "authorization_code" => self.code_grant(&mut conn, now, &client, &p).await,
-            "refresh_token" => self.refresh_grant(&mut conn, now, &client, &p).await,
-            "" => Err(TokenError::new("invalid_request", "grant_type is required")),
-            _ => Err(TokenError::new(
-                "unsupported_grant_type",
-                "supported: authorization_code, refresh_token",
-            )),
-        }?;
+        // One unit from the client's authentication to the tokens: on SQLite
+        // every statement runs in place (no hop to the blocking pool per read).
+        let (client, issued) = conn
+            .atomically(async |conn: &mut DbConn| {
+                let client = clients::authenticate(
+                    conn,
+                    now,
+                    presented,
+                    &self.issuer,
+                    &self.url(crate::paths::TOKEN),
+                )
+                .await
+                .map_err(TokenError::internal)?
+                .ok_or_else(|| TokenError::new("invalid_client", "client authentication failed"))?;
+                tracing::Span::current().record("oidc.client_id", client.client_id.as_str());
+                let grant_type = p.get("grant_type").copied().unwrap_or("");
+                tracing::Span::current().record("oidc.grant_type", grant_type);
+                let issued = match grant_type {
+                    "authorization_code" => self.code_grant(conn, now, &client, &p).await,
+                    "refresh_token" => self.refresh_grant(conn, now, &client, &p).await,
+                    "" => Err(TokenError::new("invalid_request", "grant_type is required")),
+                    _ => Err(TokenError::new(
+                        "unsupported_grant_type",
+                        "supported: authorization_code, refresh_token",
+                    )),
+                }?;
+                Ok::<_, TokenError>((client, issued))
+            })
+            .await?;
         drop(conn);
+        // Signed once the unit is over: the signature needs no write turn.
         self.sign_id_token(&client, issued)
     }
 

@@ -113,18 +113,73 @@ fn run_here<F: std::future::Future>(fut: F) -> F::Output {
 /// SQLite's own busy timeout).
 const WRITE_TURN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// The right to write to one SQLite database, taken in turns by the
+/// transactions of this process.
+///
+/// Not a fair (first come, first served) lock on purpose: with a fair lock,
+/// a released turn is handed to the longest waiter even when that waiter's
+/// thread is busy elsewhere (signing an ID token, say), and every other
+/// writer then waits for a turn nobody uses. Here a released turn is free:
+/// whoever runs first takes it, and one waiter is woken to try again.
+#[derive(Debug, Default)]
+pub struct WriteTurn {
+    taken: std::sync::atomic::AtomicBool,
+    released: tokio::sync::Notify,
+}
+
+impl WriteTurn {
+    fn try_take(self: &std::sync::Arc<Self>) -> Option<TurnHeld> {
+        use std::sync::atomic::Ordering;
+        self.taken
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+            .then(|| TurnHeld(self.clone()))
+    }
+
+    /// Waits for the turn without blocking the thread.
+    async fn take(self: &std::sync::Arc<Self>) -> TurnHeld {
+        loop {
+            if let Some(held) = self.try_take() {
+                return held;
+            }
+            let released = self.released.notified();
+            tokio::pin!(released);
+            // Registered before trying again: a release between the try
+            // and the wait is not missed.
+            released.as_mut().enable();
+            if let Some(held) = self.try_take() {
+                return held;
+            }
+            released.await;
+        }
+    }
+}
+
+/// A write turn being held; dropping it gives the turn back.
+#[derive(Debug)]
+pub struct TurnHeld(std::sync::Arc<WriteTurn>);
+
+impl Drop for TurnHeld {
+    fn drop(&mut self) {
+        self.0
+            .taken
+            .store(false, std::sync::atomic::Ordering::Release);
+        self.0.released.notify_one();
+    }
+}
+
 /// A pooled SQLite connection, and its turn at writing.
 ///
 /// SQLite has one writer at a time. Rather than let transactions of this
 /// process collide in SQLite (whose busy handler sleeps whole milliseconds
-/// and, on a deferred transaction, can fail outright), they take turns on
-/// a per-database async mutex: [`DbConn::begin`] waits for the turn
-/// without blocking a thread, and holds it until the transaction ends.
-/// Other processes (the CLI) still meet SQLite's busy timeout.
+/// and, on a deferred transaction, can fail outright), they take turns
+/// ([`WriteTurn`]): [`DbConn::begin`] waits for the turn without blocking a
+/// thread, and holds it until the transaction ends. Other processes (the
+/// CLI) still meet SQLite's busy timeout.
 pub struct SqliteConn {
     conn: Object<AsyncSqliteConnection>,
-    turn: std::sync::Arc<tokio::sync::Mutex<()>>,
-    held: Option<tokio::sync::OwnedMutexGuard<()>>,
+    turn: std::sync::Arc<WriteTurn>,
+    held: Option<TurnHeld>,
     depth: u32,
 }
 
@@ -202,7 +257,7 @@ pub enum Db {
         Pool<AsyncSqliteConnection>,
         String,
         std::sync::Arc<InlineReaders>,
-        std::sync::Arc<tokio::sync::Mutex<()>>,
+        std::sync::Arc<WriteTurn>,
     ),
     /// PostgreSQL pool.
     Pg(Pool<AsyncPgConnection>, String),
@@ -283,8 +338,14 @@ impl Db {
                     .boxed()
                 });
                 let manager = AsyncDieselConnectionManager::new_with_config(path.clone(), config);
+                // Last in, first out: the connection used last is taken
+                // again. In WAL mode a connection drops its whole page cache
+                // when another one wrote since its last transaction; handing
+                // out the hot connection first keeps its cache (and the
+                // writer's) warm instead of cycling through every one.
                 let pool = Pool::builder(manager)
                     .max_size(max_size.max(1))
+                    .queue_mode(deadpool::managed::QueueMode::Lifo)
                     .build()
                     .map_err(|e| StoreError::Unavailable(e.to_string()))?;
                 let inline = std::sync::Arc::new(InlineReaders {
@@ -295,7 +356,7 @@ impl Db {
                     pool,
                     path,
                     inline,
-                    std::sync::Arc::new(tokio::sync::Mutex::new(())),
+                    std::sync::Arc::new(WriteTurn::default()),
                 ))
             }
             Target::Postgres(url) => {
@@ -527,7 +588,7 @@ impl DbConn {
     pub async fn begin(&mut self) -> Result<(), StoreError> {
         if let DbConn::Sqlite(s) = self {
             if s.depth == 0 && s.held.is_none() && !RUN_IN_PLACE.get() {
-                let turn = tokio::time::timeout(WRITE_TURN_WAIT, s.turn.clone().lock_owned())
+                let turn = tokio::time::timeout(WRITE_TURN_WAIT, s.turn.take())
                     .await
                     .map_err(|_| {
                         StoreError::Unavailable(
@@ -601,7 +662,7 @@ impl DbConn {
         // Inside an open transaction of this connection the turn is held.
         let turn = match s.held {
             Some(_) => None,
-            None => Some(s.turn.clone().lock_owned().await),
+            None => Some(s.turn.take().await),
         };
         let multi = tokio::runtime::Handle::try_current()
             .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
@@ -651,6 +712,53 @@ mod tests {
             Err(StoreError::BadUrl(_))
         ));
         assert!(matches!(parse_url(""), Err(StoreError::BadUrl(_))));
+    }
+
+    /// The turn is exclusive, nobody waits forever (a waiter that gave up
+    /// after being woken does not swallow the wake-up of the others), and a
+    /// free turn is taken at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn write_turns_are_exclusive_and_never_lost() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let turn = Arc::new(WriteTurn::default());
+        let inside = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for i in 0..16 {
+            let (turn, inside, done) = (turn.clone(), inside.clone(), done.clone());
+            tasks.push(tokio::spawn(async move {
+                for j in 0..200 {
+                    if (i + j) % 7 == 0 {
+                        // Some waiters give up (as a timed-out begin does).
+                        let _ =
+                            tokio::time::timeout(std::time::Duration::from_micros(50), turn.take())
+                                .await;
+                        continue;
+                    }
+                    let held = turn.take().await;
+                    assert!(!inside.swap(true, Ordering::SeqCst), "two holders at once");
+                    tokio::task::yield_now().await;
+                    inside.store(false, Ordering::SeqCst);
+                    drop(held);
+                    done.fetch_add(1, Ordering::SeqCst);
+                }
+            }));
+        }
+        let all = futures_util::future::join_all(tasks);
+        let results = tokio::time::timeout(std::time::Duration::from_secs(60), all)
+            .await
+            .expect("a waiter was never woken");
+        assert!(results.iter().all(Result::is_ok));
+        let expected = (0..16)
+            .flat_map(|i| (0..200).map(move |j| (i + j) % 7 != 0))
+            .filter(|x| *x)
+            .count();
+        assert_eq!(done.load(Ordering::SeqCst), expected);
+        let held = turn.try_take().expect("a free turn is taken at once");
+        assert!(turn.try_take().is_none(), "a held turn is not taken twice");
+        drop(held);
+        assert!(turn.try_take().is_some());
     }
 
     #[test]
