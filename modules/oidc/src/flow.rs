@@ -108,6 +108,21 @@ fn sha256_hex(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
 }
 
+/// Replaces the ID token's claims in a token response by the token signed
+/// with the current key of `alg`.
+fn sign_id_token(
+    keys: &crate::keys::KeyRing,
+    alg: Alg,
+    mut body: Value,
+) -> Result<Value, TokenError> {
+    let claims = body["id_token"].take();
+    let key = keys
+        .current(alg)
+        .ok_or_else(|| TokenError::internal("no signing key"))?;
+    body["id_token"] = json!(key.sign("JWT", &claims).map_err(TokenError::internal)?);
+    Ok(body)
+}
+
 /// The `at_hash` of an access token (left half of its SHA-256).
 fn at_hash(token: &str) -> String {
     let d = Sha256::digest(token.as_bytes());
@@ -496,8 +511,13 @@ impl Provider {
             })
             .await?;
         drop(conn);
-        // Signed once the unit is over: the signature needs no write turn.
-        self.sign_id_token(&client, issued)
+        // Signed once the unit is over (the signature needs no write turn),
+        // on a signing thread (see `signers`).
+        let keys = self.keys();
+        let alg = Alg::parse(&client.id_token_alg).unwrap_or(Alg::Rs256);
+        self.signers
+            .run(move || sign_id_token(&keys, alg, issued))
+            .await
     }
 
     async fn code_grant(
@@ -718,19 +738,6 @@ impl Provider {
             "id_token": Value::Object(claims),
             "scope": scope,
         }))
-    }
-
-    /// Replaces the ID token's claims in a token response by the signed
-    /// token, with the client's algorithm.
-    fn sign_id_token(&self, client: &OidcClientRow, mut body: Value) -> Result<Value, TokenError> {
-        let claims = body["id_token"].take();
-        let keys = self.keys();
-        let alg = Alg::parse(&client.id_token_alg).unwrap_or(Alg::Rs256);
-        let key = keys
-            .current(alg)
-            .ok_or_else(|| TokenError::internal("no signing key"))?;
-        body["id_token"] = json!(key.sign("JWT", &claims).map_err(TokenError::internal)?);
-        Ok(body)
     }
 
     async fn refresh_grant(

@@ -20,6 +20,7 @@ pub mod clients;
 pub mod flow;
 pub mod jws;
 pub mod keys;
+mod signers;
 
 use clavis_store::{Db, DbConn, StoreError};
 use serde::{Deserialize, Serialize};
@@ -234,6 +235,7 @@ pub struct Provider {
     /// The acr every login method reaches at least (advertised).
     master: keys::MasterKey,
     keys: RwLock<Arc<keys::KeyRing>>,
+    signers: signers::Signers,
 }
 
 impl Provider {
@@ -255,6 +257,7 @@ impl Provider {
             acr_order,
             master,
             keys: RwLock::new(Arc::new(ring)),
+            signers: signers::Signers::start(),
         })
     }
 
