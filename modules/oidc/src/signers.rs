@@ -37,7 +37,10 @@ impl Signers {
             let queue = queue.clone();
             let started = std::thread::Builder::new()
                 .name(format!("clavis-sign-{i}"))
-                .spawn(move || work(&queue));
+                .spawn(move || {
+                    yield_to_workers();
+                    work(&queue)
+                });
             if let Err(e) = started {
                 // Fewer threads (or none: then callers sign themselves).
                 tracing::warn!(error = %e, "cannot start a signing thread");
@@ -82,6 +85,22 @@ fn unreachable_signer() -> ! {
     panic!("a signing job panicked")
 }
 
+/// Signing threads run at a lower priority (nice 10) than the HTTP
+/// workers: a worker woken by a request gets a core at once instead of
+/// waiting for a signature to finish, and a worker holding SQLite's write
+/// turn is not preempted by a signature (which would make every other
+/// writer wait). Signatures use whatever CPU the workers leave.
+fn yield_to_workers() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), NICE) {
+        tracing::debug!(error = %e, "signing thread keeps its priority");
+    }
+}
+
+/// The niceness of the signing threads.
+#[cfg(target_os = "linux")]
+const NICE: i32 = 10;
+
 fn work(queue: &Mutex<Receiver<Job>>) {
     loop {
         let job = {
@@ -117,6 +136,14 @@ mod tests {
         );
         let sum = signers.run(|| (1..=10).sum::<u32>()).await;
         assert_eq!(sum, 55);
+        #[cfg(target_os = "linux")]
+        {
+            let nice = signers
+                .run(|| rustix::process::getpriority_process(Some(rustix::thread::gettid())))
+                .await
+                .expect("niceness");
+            assert_eq!(nice, NICE, "signing threads yield to the HTTP workers");
+        }
     }
 
     #[tokio::test(flavor = "current_thread")]
