@@ -1151,7 +1151,62 @@ async fn private_key_jwt_clients_authenticate_with_a_signed_assertion() {
         "invalid_client",
         "wrong audience"
     );
-    let r = call_service(&app, post(assertion("http://localhost:8080/oidc/token"))).await;
+    let good = assertion("http://localhost:8080/oidc/token");
+    let r = call_service(&app, post(good.clone())).await;
+    assert_eq!(r.status(), 200);
+    // The same assertion again, with a fresh code: refused (each assertion
+    // once, OpenID Connect Core §9) and audited; the code stays usable.
+    let r = call_service(
+        &app,
+        TestRequest::get()
+            .uri(&authorize_url(&ctx, &[]))
+            .insert_header(("cookie", ctx.cookie.clone()))
+            .to_request(),
+    )
+    .await;
+    let code2 = query_of(&location(&r))["code"].clone();
+    let post2 = |a: String| {
+        TestRequest::post()
+            .uri("/oidc/token")
+            .insert_header(("content-type", "application/x-www-form-urlencoded"))
+            .set_payload(form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code2),
+                ("redirect_uri", CB),
+                ("code_verifier", VERIFIER),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", &a),
+            ]))
+            .to_request()
+    };
+    let r = call_service(&app, post2(good)).await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        json_of(r).await["error"],
+        "invalid_client",
+        "replayed assertion"
+    );
+    let mut conn = ctx.t.db.conn().await.expect("conn");
+    let audit = clavis_store::models::AuditEventRow::page(&mut conn, 0, 500)
+        .await
+        .expect("audit");
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "oidc.client_assertion.replayed" && a.changes.contains("j1"))
+    );
+    drop(conn);
+    // A new assertion (another jti) redeems the code.
+    let now = ctx.clock.now().timestamp();
+    let fresh = clavis_oidc::jws::encode(
+        &json!({"alg": "ES256", "kid": "rp-1"}),
+        &json!({"iss": ctx.client_id, "sub": ctx.client_id, "aud": "http://localhost:8080/oidc/token", "exp": now + 60, "iat": now, "jti": "j2"}),
+        |input| kp.sign(&rng, input).expect("sign").as_ref().to_vec(),
+    );
+    let r = call_service(&app, post2(fresh)).await;
     assert_eq!(r.status(), 200);
 }
 

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
 use clavis_core::Secret;
 use clavis_store::DbConn;
-use clavis_store::models::OidcClientRow;
+use clavis_store::models::{OidcClientRow, UsedAssertions};
 use rand::RngCore;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -404,7 +404,43 @@ pub async fn authenticate(
                     .is_some_and(|s| secret_matches(&row, s))
         }
         "private_key_jwt" => {
-            presented.basic.is_none() && assertion_ok(&row, presented, now, issuer, audience)
+            match assertion_ok(&row, presented, now, issuer, audience) {
+                Some((jti, exp)) if presented.basic.is_none() => {
+                    // Each assertion once (OpenID Connect Core §9).
+                    conn.begin().await?;
+                    let r: Result<bool, OidcError> = async {
+                        let first = UsedAssertions::record(
+                            conn,
+                            &row.client_id,
+                            &jti,
+                            exp,
+                            now.timestamp(),
+                        )
+                        .await?;
+                        if !first {
+                            clavis_audit::append(
+                                conn,
+                                now,
+                                vec![AuditEvent::new(
+                                    format!("client:{}", row.client_id),
+                                    "oidc.client_assertion.replayed",
+                                    None,
+                                    json!({"jti": jti}),
+                                )],
+                            )
+                            .await?;
+                        }
+                        Ok(first)
+                    }
+                    .await;
+                    let first = conn.finish(r).await?;
+                    if !first {
+                        tracing::warn!(oidc.client_id = %row.client_id, "client assertion replayed");
+                    }
+                    first
+                }
+                _ => false,
+            }
         }
         "none" => {
             presented.basic.is_none()
@@ -423,29 +459,26 @@ fn secret_matches(row: &OidcClientRow, presented: &str) -> bool {
     clavis_core::secret::constant_time_eq(stored.as_bytes(), secret_hash(presented).as_bytes())
 }
 
+/// A valid client assertion's `jti` and `exp`; `None` when it is not valid
+/// (type, signature, issuer, subject, audience, expiry at most 10 minutes
+/// ahead, a `jti`). Whether it was used before is checked by the caller.
 fn assertion_ok(
     row: &OidcClientRow,
     p: &Presented,
     now: DateTime<Utc>,
     issuer: &str,
     audience: &str,
-) -> bool {
+) -> Option<(String, i64)> {
     if p.assertion_type.as_deref() != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
     {
-        return false;
+        return None;
     }
     let (Some(a), Some(jwks)) = (p.assertion.as_deref(), row.jwks.as_deref()) else {
-        return false;
+        return None;
     };
-    let Ok(parsed) = jws::parse(a) else {
-        return false;
-    };
-    let Ok(jwks) = serde_json::from_str::<Value>(jwks) else {
-        return false;
-    };
-    if jws::verify_with_set(&parsed, &jwks).is_err() {
-        return false;
-    }
+    let parsed = jws::parse(a).ok()?;
+    let jwks = serde_json::from_str::<Value>(jwks).ok()?;
+    jws::verify_with_set(&parsed, &jwks).ok()?;
     let c = &parsed.claims;
     let s = |k: &str| c.get(k).and_then(Value::as_str);
     let aud_ok = match c.get("aud") {
@@ -456,15 +489,13 @@ fn assertion_ok(
         _ => false,
     };
     let t = now.timestamp();
-    let exp_ok = c
+    let exp = c
         .get("exp")
         .and_then(Value::as_i64)
-        .is_some_and(|e| e > t && e <= t + 600);
-    s("iss") == Some(&row.client_id)
-        && s("sub") == Some(&row.client_id)
-        && aud_ok
-        && exp_ok
-        && s("jti").is_some()
+        .filter(|e| *e > t && *e <= t + 600)?;
+    let jti = s("jti").filter(|j| !j.is_empty() && j.len() <= 256)?;
+    (s("iss") == Some(&row.client_id) && s("sub") == Some(&row.client_id) && aud_ok)
+        .then(|| (jti.to_string(), exp))
 }
 
 #[cfg(test)]

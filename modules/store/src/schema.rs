@@ -392,6 +392,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    oidc_used_assertions (client_id, jti) {
+        client_id -> Text,
+        jti -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
     workstations (id) {
         id -> Text,
         name -> Text,
@@ -425,6 +433,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     oidc_grants,
     oidc_keys,
     oidc_tokens,
+    oidc_used_assertions,
     reconciliation_cases,
     source_records,
     sso_sessions,

@@ -40,7 +40,7 @@ pub use identity_role::IdentityRoleRow;
 pub use lifecycle_event::LifecycleEventRow;
 pub use login_failure::LoginFailureRow;
 pub use logout_outbox::LogoutOutboxRow;
-pub use oidc::{OidcClientRow, OidcGrantRow, OidcKeyRow, OidcTokenRow};
+pub use oidc::{OidcClientRow, OidcGrantRow, OidcKeyRow, OidcTokenRow, UsedAssertions};
 pub use source_record::SourceRecordRow;
 pub use sso_session::SsoSessionRow;
 pub use sync_run::{SyncCursor, SyncLease, SyncRunRow};

@@ -3,7 +3,7 @@
 //! (client secrets, codes, tokens) are stored as SHA-256 only; private keys
 //! are stored encrypted under the master key (see `clavis_oidc::keys`).
 
-use crate::schema::{oidc_clients, oidc_grants, oidc_keys, oidc_tokens};
+use crate::schema::{oidc_clients, oidc_grants, oidc_keys, oidc_tokens, oidc_used_assertions};
 use crate::{DbConn, StoreError, with_conn};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -325,5 +325,37 @@ impl OidcTokenRow {
             .execute(c)
             .await)?;
         Ok(n == 1)
+    }
+}
+
+/// Client assertions (private_key_jwt) already used.
+#[derive(Debug)]
+pub struct UsedAssertions;
+
+impl UsedAssertions {
+    /// Records that `client_id` used the assertion `jti` (valid until
+    /// `expires_at`). `false` when it was used before: a replay. Forgets
+    /// assertions expired by `now` on the way.
+    pub async fn record(
+        conn: &mut DbConn,
+        client_id: &str,
+        jti: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        use oidc_used_assertions::dsl;
+        with_conn!(conn, c => diesel::delete(dsl::oidc_used_assertions.filter(dsl::expires_at.le(now)))
+            .execute(c)
+            .await)?;
+        let inserted = with_conn!(conn, c => diesel::insert_into(dsl::oidc_used_assertions)
+            .values((
+                dsl::client_id.eq(client_id),
+                dsl::jti.eq(jti),
+                dsl::expires_at.eq(expires_at),
+            ))
+            .on_conflict_do_nothing()
+            .execute(c)
+            .await)?;
+        Ok(inserted == 1)
     }
 }
