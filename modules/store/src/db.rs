@@ -761,6 +761,37 @@ mod tests {
         assert!(turn.try_take().is_some());
     }
 
+    /// The bundled SQLite is built as `.cargo/config.toml` asks: without
+    /// these options the server still works, only slower under load (a
+    /// statement with `LIMIT ?` compiled again on every run, a process-wide
+    /// mutex taken on every allocation), so nothing else would notice.
+    #[test]
+    fn sqlite_is_built_with_the_server_options() {
+        use diesel::{Connection, QueryableByName, RunQueryDsl, sql_query};
+        #[derive(QueryableByName)]
+        struct Opt {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            compile_options: String,
+        }
+        let mut c = SqliteConnection::establish(":memory:").expect("in-memory database");
+        let opts: Vec<String> = sql_query("SELECT compile_options FROM pragma_compile_options")
+            .load::<Opt>(&mut c)
+            .expect("compile options")
+            .into_iter()
+            .map(|o| o.compile_options)
+            .collect();
+        for wanted in ["ENABLE_QPSG", "DEFAULT_MEMSTATUS=0"] {
+            assert!(
+                opts.iter().any(|o| o == wanted),
+                "{wanted} missing: {opts:?}"
+            );
+        }
+        assert!(
+            !opts.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "{opts:?}"
+        );
+    }
+
     #[test]
     fn debug_never_prints_the_url() {
         let db = Db::open("postgres://clavis:s3cret@127.0.0.1/clavis", 1).expect("lazy pool");
