@@ -121,13 +121,100 @@ const WRITE_TURN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 /// thread is busy elsewhere (signing an ID token, say), and every other
 /// writer then waits for a turn nobody uses. Here a released turn is free:
 /// whoever runs first takes it, and one waiter is woken to try again.
-#[derive(Debug, Default)]
+///
+/// The turn also keeps the connection in-place units run on
+/// ([`DbConn::atomically`]): one connection for all of them, so its page
+/// cache stays warm. In WAL mode a connection drops its whole page cache
+/// whenever another connection wrote; units spread over the pool's
+/// connections read every page again from the WAL (tens of reads per
+/// OpenID flow), while the connection that wrote last keeps its cache.
+#[derive(Default)]
 pub struct WriteTurn {
     taken: std::sync::atomic::AtomicBool,
     released: tokio::sync::Notify,
+    /// How to open the units' connection; `None`: units run on the
+    /// caller's pooled connection.
+    unit_spec: Option<UnitSpec>,
+    /// The units' connection, while nobody is using it.
+    unit_conn: std::sync::Mutex<Option<AsyncSqliteConnection>>,
+}
+
+/// How the units' connection is opened (as the pool's).
+#[derive(Debug, Clone)]
+struct UnitSpec {
+    path: String,
+    auto_checkpoint: bool,
+}
+
+impl fmt::Debug for WriteTurn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WriteTurn")
+            .field("taken", &self.taken)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens a SQLite connection set up as the pool's are.
+fn open_sqlite(path: &str, auto_checkpoint: bool) -> Result<SqliteConnection, StoreError> {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+    let mut c =
+        SqliteConnection::establish(path).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    c.batch_execute(SQLITE_SETUP)?;
+    if !auto_checkpoint {
+        c.batch_execute("PRAGMA wal_autocheckpoint = 0;")?;
+    }
+    Ok(c)
 }
 
 impl WriteTurn {
+    fn for_database(path: &str, auto_checkpoint: bool) -> Self {
+        WriteTurn {
+            unit_spec: Some(UnitSpec {
+                path: path.to_string(),
+                auto_checkpoint,
+            }),
+            ..WriteTurn::default()
+        }
+    }
+
+    /// The units' connection, opened if there is none yet (or the last one
+    /// was dropped). For the holder of the turn only.
+    fn take_unit_conn(&self, _held: &TurnHeld) -> Option<AsyncSqliteConnection> {
+        let spec = self.unit_spec.as_ref()?;
+        let kept = self
+            .unit_conn
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if kept.is_some() {
+            return kept;
+        }
+        match open_sqlite(&spec.path, spec.auto_checkpoint) {
+            Ok(c) => Some(AsyncSqliteConnection::new(c)),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not open the in-place units' connection: using a pooled one");
+                None
+            }
+        }
+    }
+
+    /// Gives the units' connection back, unless a transaction was left open
+    /// on it (a unit that panicked): that connection is closed, which rolls
+    /// the transaction back, and the next unit opens a new one.
+    fn put_unit_conn(&self, mut conn: AsyncSqliteConnection) {
+        let status =
+            <<AsyncSqliteConnection as AsyncConnection>::TransactionManager as TransactionManager<
+                AsyncSqliteConnection,
+            >>::transaction_manager_status_mut(&mut conn)
+            .transaction_depth();
+        if matches!(status, Ok(None)) {
+            *self.unit_conn.lock().unwrap_or_else(|p| p.into_inner()) = Some(conn);
+        } else {
+            tracing::error!("an in-place unit left a transaction open: its connection is closed");
+        }
+    }
+
     fn try_take(self: &std::sync::Arc<Self>) -> Option<TurnHeld> {
         use std::sync::atomic::Ordering;
         self.taken
@@ -181,12 +268,18 @@ pub struct SqliteConn {
     turn: std::sync::Arc<WriteTurn>,
     held: Option<TurnHeld>,
     depth: u32,
+    /// The turn's own connection, used instead of `conn` while an in-place
+    /// unit runs (see [`WriteTurn`]).
+    unit: Option<AsyncSqliteConnection>,
 }
 
 impl SqliteConn {
-    /// The connection.
+    /// The connection statements run on.
     pub fn conn(&mut self) -> &mut AsyncSqliteConnection {
-        &mut self.conn
+        match &mut self.unit {
+            Some(c) => c,
+            None => &mut self.conn,
+        }
     }
 }
 
@@ -292,11 +385,37 @@ fn parse_url(url: &str) -> Result<Target, StoreError> {
 
 /// Settings applied to every SQLite connection: WAL so readers never wait
 /// for the sync writer, a busy timeout instead of immediate "database is
-/// locked", foreign keys on, and a 32 MiB page cache (the default 2 MiB
-/// makes index updates on 100k identities read pages again and again).
+/// locked", foreign keys on, a 32 MiB page cache (the default 2 MiB
+/// makes index updates on 100k identities read pages again and again), and
+/// a WAL file cut back to 256 MiB when it starts over (after a large sync).
 const SQLITE_SETUP: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
      PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768; \
-     PRAGMA temp_store = MEMORY;";
+     PRAGMA temp_store = MEMORY; PRAGMA journal_size_limit = 268435456;";
+
+/// What a WAL checkpoint did (SQLite's `wal_checkpoint` answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checkpointed {
+    /// Frames in the WAL.
+    pub wal_frames: i64,
+    /// Of which copied back into the database file.
+    pub copied: i64,
+}
+
+fn wal_checkpoint_passive(c: &mut SqliteConnection) -> Result<Checkpointed, StoreError> {
+    use diesel::{QueryableByName, RunQueryDsl, sql_query};
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        log: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        checkpointed: i64,
+    }
+    let r: Row = sql_query("PRAGMA wal_checkpoint(PASSIVE)").get_result(c)?;
+    Ok(Checkpointed {
+        wal_frames: r.log,
+        copied: r.checkpointed,
+    })
+}
 
 impl Db {
     /// Opens a pool of at most `max_size` connections on `url`
@@ -324,16 +443,14 @@ impl Db {
                 config.custom_setup = Box::new(move |url| {
                     let url = url.to_string();
                     async move {
-                        let mut conn = AsyncSqliteConnection::establish(&url).await?;
-                        conn.batch_execute(SQLITE_SETUP)
-                            .await
-                            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
-                        if !auto_checkpoint {
-                            conn.batch_execute("PRAGMA wal_autocheckpoint = 0;")
+                        let conn =
+                            tokio::task::spawn_blocking(move || open_sqlite(&url, auto_checkpoint))
                                 .await
-                                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
-                        }
-                        Ok(conn)
+                                .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?
+                                .map_err(|e| {
+                                    diesel::ConnectionError::BadConnection(e.to_string())
+                                })?;
+                        Ok(AsyncSqliteConnection::new(conn))
                     }
                     .boxed()
                 });
@@ -352,12 +469,8 @@ impl Db {
                     path: path.clone(),
                     idle: std::sync::Mutex::new(Vec::new()),
                 });
-                Ok(Db::Sqlite(
-                    pool,
-                    path,
-                    inline,
-                    std::sync::Arc::new(WriteTurn::default()),
-                ))
+                let turn = WriteTurn::for_database(&path, auto_checkpoint);
+                Ok(Db::Sqlite(pool, path, inline, std::sync::Arc::new(turn)))
             }
             Target::Postgres(url) => {
                 let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url.clone());
@@ -394,29 +507,78 @@ impl Db {
                 turn: turn.clone(),
                 held: None,
                 depth: 0,
+                unit: None,
             })),
             Db::Pg(p, _) => DbConn::Pg(p.get().await?),
         })
     }
 
     /// Copies committed pages from the WAL back into the SQLite file
-    /// without blocking writers or readers (`PASSIVE`), on a connection of
-    /// its own; nothing to do on PostgreSQL.
-    pub async fn checkpoint(&self) -> Result<(), StoreError> {
-        let Db::Sqlite(_, path, _, _) = self else {
-            return Ok(());
+    /// without blocking writers or readers (`PASSIVE`, on a connection of
+    /// its own); nothing to do on PostgreSQL (`None`).
+    ///
+    /// SQLite starts the WAL over only when a writer finds every frame
+    /// already copied back. Under light load that happens by itself; under
+    /// steady heavy load some frames are always newer than the last
+    /// checkpoint, and the WAL would grow for as long as the load lasts (a
+    /// gigabyte in ten seconds of OpenID flows). So when the WAL holds
+    /// `restart_above` frames or more once the bulk is copied, the few
+    /// frames written meanwhile are copied while holding the write turn: no
+    /// writer of this process adds frames in between, the WAL is left fully
+    /// copied back, and the next write starts it over. Writers wait for that
+    /// pass (milliseconds: it syncs the WAL and the database file).
+    pub async fn checkpoint(&self, restart_above: i64) -> Result<Option<Checkpointed>, StoreError> {
+        let Db::Sqlite(_, path, _, turn) = self else {
+            return Ok(None);
         };
         let path = path.clone();
-        tokio::task::spawn_blocking(move || {
-            use diesel::Connection;
-            use diesel::connection::SimpleConnection;
-            let mut c = SqliteConnection::establish(&path)
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            c.batch_execute("PRAGMA busy_timeout = 1000; PRAGMA wal_checkpoint(PASSIVE);")?;
-            Ok(())
+        let pass = move |conn: Option<SqliteConnection>| {
+            let mut c = match conn {
+                Some(c) => c,
+                None => {
+                    use diesel::Connection;
+                    use diesel::connection::SimpleConnection;
+                    let mut c = SqliteConnection::establish(&path)
+                        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                    c.batch_execute("PRAGMA busy_timeout = 1000;")?;
+                    c
+                }
+            };
+            let r = wal_checkpoint_passive(&mut c)?;
+            Ok::<_, StoreError>((c, r))
+        };
+        let blocking = |e: tokio::task::JoinError| StoreError::Unavailable(e.to_string());
+        let (mut conn, mut last) = tokio::task::spawn_blocking({
+            let pass = pass.clone();
+            move || pass(None)
         })
         .await
-        .map_err(|e| StoreError::Unavailable(e.to_string()))?
+        .map_err(blocking)??;
+        // Again while writers added many frames during the last pass: what
+        // is left for the turn's pass must be short.
+        for _ in 0..4 {
+            let before = last.wal_frames;
+            let pass = pass.clone();
+            (conn, last) = tokio::task::spawn_blocking(move || pass(Some(conn)))
+                .await
+                .map_err(blocking)??;
+            if last.wal_frames < before + 256 {
+                break;
+            }
+        }
+        if last.wal_frames < restart_above {
+            return Ok(Some(last));
+        }
+        let held = turn.take().await;
+        let (_, last) = tokio::task::spawn_blocking(move || pass(Some(conn)))
+            .await
+            .map_err(blocking)??;
+        drop(held);
+        tracing::debug!(
+            wal_frames = last.wal_frames,
+            "WAL copied back under the write turn: the next write starts it over"
+        );
+        Ok(Some(last))
     }
 
     /// The inline readers, on SQLite.
@@ -650,7 +812,10 @@ impl DbConn {
     /// (`block_in_place`); on a current-thread runtime (each actix worker)
     /// the body simply runs on the worker, as CPU work would. On
     /// PostgreSQL `body` just runs. `body` must use only this connection
-    /// (never another from the pool).
+    /// (never another from the pool). On SQLite the statements run on the
+    /// write turn's own connection rather than the pooled one (see
+    /// [`WriteTurn`]), unless this connection already has a transaction
+    /// open.
     pub async fn atomically<R>(&mut self, body: impl AsyncFnOnce(&mut DbConn) -> R) -> R {
         let DbConn::Sqlite(s) = self else {
             return body(self).await;
@@ -659,10 +824,15 @@ impl DbConn {
             // Nested: already in place, with the turn.
             return body(self).await;
         }
-        // Inside an open transaction of this connection the turn is held.
+        // Inside an open transaction of this connection the turn is held
+        // (and the transaction is on this connection: stay on it).
         let turn = match s.held {
             Some(_) => None,
-            None => Some(s.turn.take().await),
+            None => {
+                let turn = s.turn.take().await;
+                s.unit = s.turn.take_unit_conn(&turn);
+                Some(turn)
+            }
         };
         let multi = tokio::runtime::Handle::try_current()
             .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
@@ -675,6 +845,11 @@ impl DbConn {
             let _in_place = InPlace::enter();
             run_here(body(self))
         };
+        if let DbConn::Sqlite(s) = self
+            && let Some(unit) = s.unit.take()
+        {
+            s.turn.put_unit_conn(unit);
+        }
         drop(turn);
         r
     }
@@ -759,6 +934,127 @@ mod tests {
         assert!(turn.try_take().is_none(), "a held turn is not taken twice");
         drop(held);
         assert!(turn.try_take().is_some());
+    }
+
+    async fn exec(conn: &mut DbConn, sql: &str) -> Result<(), StoreError> {
+        crate::with_conn!(conn, c => c.batch_execute(sql).await)?;
+        Ok(())
+    }
+
+    async fn count(conn: &mut DbConn) -> i64 {
+        use diesel::{QueryableByName, sql_query};
+        use diesel_async::RunQueryDsl;
+        #[derive(QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let n: N = crate::with_conn!(conn, c => sql_query("SELECT count(*) AS n FROM t").get_result(c).await)
+            .expect("count");
+        n.n
+    }
+
+    /// Under a writer that never pauses, a checkpoint asked to start the
+    /// WAL over leaves it fully copied back, and the next writes start it
+    /// over (without that pass the WAL grows for as long as writes go on).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_wal_starts_over_under_a_writer_that_never_pauses() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db =
+            Db::open_for_server(dir.path().join("c.db").to_str().expect("utf-8"), 4).expect("open");
+        exec(
+            &mut db.conn().await.expect("conn"),
+            "CREATE TABLE t (x TEXT NOT NULL)",
+        )
+        .await
+        .expect("table");
+        let stop = Arc::new(AtomicBool::new(false));
+        let units = Arc::new(AtomicUsize::new(0));
+        let writer = tokio::spawn({
+            let (db, stop, units) = (db.clone(), stop.clone(), units.clone());
+            async move {
+                while !stop.load(Ordering::SeqCst) {
+                    let mut conn = db.conn().await.expect("conn");
+                    conn.atomically(async |c: &mut DbConn| {
+                        c.begin().await?;
+                        let r = exec(c, "INSERT INTO t VALUES (hex(randomblob(600)))").await;
+                        c.finish(r).await
+                    })
+                    .await
+                    .expect("unit");
+                    units.fetch_add(1, Ordering::SeqCst);
+                    tokio::task::yield_now().await;
+                }
+            }
+        });
+        let wait_units = async |n: usize| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            let target = units.load(Ordering::SeqCst) + n;
+            while units.load(Ordering::SeqCst) < target {
+                assert!(std::time::Instant::now() < deadline, "the writer stalled");
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+        };
+        for _ in 0..5 {
+            wait_units(300).await;
+            let forced = db.checkpoint(0).await.expect("checkpoint").expect("sqlite");
+            assert!(forced.wal_frames >= 300, "{forced:?}");
+            assert_eq!(forced.copied, forced.wal_frames, "left fully copied back");
+            wait_units(3).await;
+            // Copies nothing under the turn: only reports the WAL.
+            let after = db
+                .checkpoint(i64::MAX)
+                .await
+                .expect("checkpoint")
+                .expect("sqlite");
+            assert!(
+                after.wal_frames < forced.wal_frames,
+                "the WAL did not start over: {forced:?} then {after:?}"
+            );
+        }
+        stop.store(true, Ordering::SeqCst);
+        writer.await.expect("writer");
+        let mut conn = db.conn().await.expect("conn");
+        assert_eq!(
+            count(&mut conn).await as usize,
+            units.load(Ordering::SeqCst)
+        );
+    }
+
+    /// Units share one connection; one that leaves a transaction open (a
+    /// bug: a unit that returned before `finish`) does not hand it to the
+    /// next unit: that connection is closed, its writes rolled back.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_unit_never_inherits_an_open_transaction() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db =
+            Db::open_for_server(dir.path().join("c.db").to_str().expect("utf-8"), 4).expect("open");
+        let mut conn = db.conn().await.expect("conn");
+        exec(&mut conn, "CREATE TABLE t (x TEXT NOT NULL)")
+            .await
+            .expect("table");
+        conn.atomically(async |c: &mut DbConn| {
+            c.begin().await.expect("begin");
+            exec(c, "INSERT INTO t VALUES ('left open')")
+                .await
+                .expect("insert");
+        })
+        .await;
+        drop(conn);
+        let mut conn = db.conn().await.expect("conn");
+        let seen = conn
+            .atomically(async |c: &mut DbConn| {
+                c.begin().await?;
+                let r = exec(c, "INSERT INTO t VALUES ('next')").await;
+                c.finish(r).await?;
+                Ok::<_, StoreError>(count(c).await)
+            })
+            .await
+            .expect("the next unit runs");
+        assert_eq!(seen, 1, "only the next unit's row is there");
+        assert_eq!(count(&mut db.conn().await.expect("conn")).await, 1);
     }
 
     /// The bundled SQLite is built as `.cargo/config.toml` asks: without

@@ -19,4 +19,4 @@ pub mod migrate;
 pub mod models;
 pub mod schema;
 
-pub use db::{Backend, Db, DbConn, StoreError};
+pub use db::{Backend, Checkpointed, Db, DbConn, StoreError};
