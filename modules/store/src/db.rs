@@ -554,6 +554,9 @@ impl Db {
         })
         .await
         .map_err(blocking)??;
+        if last.wal_frames < restart_above {
+            return Ok(Some(last));
+        }
         // Again while writers added many frames during the last pass: what
         // is left for the turn's pass must be short.
         for _ in 0..4 {
@@ -565,9 +568,6 @@ impl Db {
             if last.wal_frames < before + 256 {
                 break;
             }
-        }
-        if last.wal_frames < restart_above {
-            return Ok(Some(last));
         }
         let held = turn.take().await;
         let (_, last) = tokio::task::spawn_blocking(move || pass(Some(conn)))
