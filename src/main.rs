@@ -919,14 +919,14 @@ async fn serve(cfg: Config) -> Result<()> {
     use clavis_web::{AppState, build_app};
     let db = open_db_with(&cfg, true, true).await?;
     // The WAL is checkpointed here, every second, never inside a write; past
-    // 64k frames (256 MiB) it is made to start over (see `Db::checkpoint`).
+    // 256k frames (1 GiB) it is made to start over (see `Db::checkpoint`).
     {
         let db = db.clone();
         actix_web::rt::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
             loop {
                 tick.tick().await;
-                if let Err(e) = db.checkpoint(65_536).await {
+                if let Err(e) = db.checkpoint(262_144).await {
                     tracing::warn!(error = %e, "WAL checkpoint failed");
                 }
             }
