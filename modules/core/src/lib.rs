@@ -5,6 +5,7 @@
 //! normalised names for matching, dates as sources write them, an injectable
 //! `Clock` and redacted `Secret`s. Nothing here does I/O.
 
+pub mod acr;
 pub mod clock;
 pub mod dates;
 pub mod ids;
@@ -13,6 +14,7 @@ pub mod names;
 pub mod national_id;
 pub mod secret;
 
+pub use acr::AcrOrder;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use ids::Oid;
 pub use lifecycle::{ContractType, LifecycleStatus};

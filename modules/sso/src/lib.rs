@@ -217,9 +217,10 @@ pub async fn check(
     Ok(Some(Session::from_row(&row)))
 }
 
-/// [`check`] for every request: on SQLite the lookup runs inline (see
-/// `clavis_store::db::InlineReaders`), and a pooled connection is taken only
-/// when the session must be written (expired, idle tracking).
+/// [`check`] for every request: the lookup runs without a transaction
+/// (inline on SQLite, see `clavis_store::db::InlineReaders`), and a
+/// transaction is opened only when the session must be written (expired,
+/// idle tracking).
 pub async fn check_fast(
     db: &clavis_store::Db,
     now: DateTime<Utc>,
@@ -228,19 +229,38 @@ pub async fn check_fast(
     if token.is_empty() || token.len() > 128 {
         return Ok(None);
     }
-    if let Some(inline) = db.inline() {
-        let Some(row) = SsoSessionRow::find_live_by_hash_inline(inline, &token_hash(token))? else {
-            return Ok(None);
-        };
-        let t = now.timestamp();
-        let must_write =
-            t >= row.expires_at || (row.idle_timeout_secs > 0 && t - row.last_seen_at >= 60);
-        if !must_write {
-            return Ok(Some(Session::from_row(&row)));
-        }
+    let Some(row) = SsoSessionRow::find_live(db, &token_hash(token)).await? else {
+        return Ok(None);
+    };
+    let t = now.timestamp();
+    let must_write =
+        t >= row.expires_at || (row.idle_timeout_secs > 0 && t - row.last_seen_at >= 60);
+    if !must_write {
+        return Ok(Some(Session::from_row(&row)));
     }
     let mut conn = db.conn().await?;
     check(&mut conn, now, token).await
+}
+
+/// Ends the session the browser came with (`previous_token`, its cookie)
+/// when a login opens `new_session_id`: a new session id at every login,
+/// so a session id planted before the login is worth nothing after it
+/// (session fixation), and a shared workstation's browser never carries
+/// the previous person's session on. Run it inside the login's
+/// transaction; returns whether a live session was ended (`replaced`,
+/// audited). An expired one is ended as expired, as [`check`] does.
+pub async fn replace(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    previous_token: &str,
+    new_session_id: &str,
+) -> Result<bool, SsoError> {
+    match check(conn, now, previous_token).await? {
+        Some(previous) if previous.id != new_session_id => {
+            end(conn, now, &previous.id, "replaced", "clavis").await
+        }
+        _ => Ok(false),
+    }
 }
 
 /// Ends one session with `reason` (`logout`, `revoked`, `expired`…);
@@ -513,6 +533,49 @@ mod tests {
                 .await
                 .expect("check")
                 .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_login_replaces_the_session_the_browser_came_with() {
+        let t = TestDb::new(Backend::Sqlite).await;
+        let mut conn = t.db.conn().await.expect("conn");
+        let t0 = at("2026-11-22T08:00:00Z");
+        let cfg = SsoConfig::default();
+        let (old_token, old) = create(&mut conn, &cfg, t0, nurse()).await.expect("old");
+        let (new_token, new) = create(&mut conn, &cfg, t0, nurse()).await.expect("new");
+        // The new session itself is never ended by its own login.
+        assert!(
+            !replace(&mut conn, t0, new_token.expose(), &new.id)
+                .await
+                .expect("replace")
+        );
+        assert!(
+            !replace(&mut conn, t0, "forged", &new.id)
+                .await
+                .expect("replace")
+        );
+        assert!(
+            replace(&mut conn, t0, old_token.expose(), &new.id)
+                .await
+                .expect("replace")
+        );
+        let row = SsoSessionRow::find(&mut conn, &old.id)
+            .await
+            .expect("row")
+            .expect("exists");
+        assert_eq!(row.end_reason.as_deref(), Some("replaced"));
+        assert!(
+            check_fast(&t.db, t0, old_token.expose())
+                .await
+                .expect("check")
+                .is_none()
+        );
+        assert!(
+            check_fast(&t.db, t0, new_token.expose())
+                .await
+                .expect("check")
+                .is_some()
         );
     }
 

@@ -804,6 +804,38 @@ impl DbConn {
         r
     }
 
+    /// Runs `body` in one transaction (a savepoint when one is already
+    /// open): commits when it returns `Ok`, rolls the whole of it back when
+    /// it returns `Err`, and hands its result back. A failed commit is an
+    /// error too (and nothing was written).
+    ///
+    /// ```ignore
+    /// conn.transaction(async |tx| {
+    ///     row.insert(tx).await?;
+    ///     clavis_audit::append(tx, now, events).await
+    /// })
+    /// .await?;
+    /// ```
+    pub async fn transaction<T, E: From<StoreError>>(
+        &mut self,
+        body: impl AsyncFnOnce(&mut DbConn) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.begin().await?;
+        let result = body(self).await;
+        self.finish(result).await
+    }
+
+    /// [`DbConn::transaction`] run as one in-place unit
+    /// ([`DbConn::atomically`]): on SQLite every statement of `body` runs
+    /// on this thread while the write turn is held.
+    pub async fn unit<T, E: From<StoreError>>(
+        &mut self,
+        body: impl AsyncFnOnce(&mut DbConn) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.atomically(async |c: &mut DbConn| c.transaction(body).await)
+            .await
+    }
+
     /// Runs `body` on this connection as one unit. On SQLite it first takes
     /// the database's write turn, then runs every statement of `body` in
     /// place on this thread instead of one hop to the blocking pool and
@@ -954,6 +986,58 @@ mod tests {
         let n: N = crate::with_conn!(conn, c => sql_query("SELECT count(*) AS n FROM t").get_result(c).await)
             .expect("count");
         n.n
+    }
+
+    /// A transaction keeps all of its writes when its body succeeds and
+    /// none of them when it fails, in place or not, and an inner one that
+    /// fails takes back only its own writes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_transaction_commits_whole_or_not_at_all() {
+        let refusal = || StoreError::Corrupt {
+            what: "test",
+            detail: "refused on purpose".into(),
+        };
+        let is_refusal =
+            |r: &Result<(), StoreError>| matches!(r, Err(StoreError::Corrupt { what: "test", .. }));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(dir.path().join("t.db").to_str().expect("utf-8"), 2).expect("open");
+        let mut conn = db.conn().await.expect("conn");
+        exec(&mut conn, "CREATE TABLE t (x TEXT NOT NULL)")
+            .await
+            .expect("table");
+        conn.transaction(async |tx| exec(tx, "INSERT INTO t VALUES ('kept')").await)
+            .await
+            .expect("committed");
+        let refused = conn
+            .transaction(async |tx| {
+                exec(tx, "INSERT INTO t VALUES ('lost 1')").await?;
+                exec(tx, "INSERT INTO t VALUES ('lost 2')").await?;
+                Err::<(), _>(refusal())
+            })
+            .await;
+        assert!(is_refusal(&refused), "{refused:?}");
+        assert_eq!(count(&mut conn).await, 1, "a failed body writes nothing");
+        let refused = conn
+            .unit(async |tx| {
+                exec(tx, "INSERT INTO t VALUES ('lost 3')").await?;
+                Err::<(), _>(refusal())
+            })
+            .await;
+        assert!(is_refusal(&refused));
+        conn.unit(async |tx| {
+            exec(tx, "INSERT INTO t VALUES ('outer')").await?;
+            let inner = tx
+                .transaction(async |inner| {
+                    exec(inner, "INSERT INTO t VALUES ('inner')").await?;
+                    Err::<(), _>(refusal())
+                })
+                .await;
+            assert!(is_refusal(&inner));
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .expect("outer committed");
+        assert_eq!(count(&mut conn).await, 2, "kept + outer, not inner");
     }
 
     /// Under a writer that never pauses, a checkpoint asked to start the

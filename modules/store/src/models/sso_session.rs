@@ -39,6 +39,15 @@ pub struct SsoSessionRow {
     pub workstation_id: Option<String>,
 }
 
+/// The live (not ended) session with this token hash, as a query both
+/// the async and the inline connections run.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn live_by_hash<'a>(hash: &'a str) -> _ {
+    dsl::sso_sessions
+        .filter(dsl::token_hash.eq(hash))
+        .filter(dsl::ended_at.is_null())
+}
+
 impl SsoSessionRow {
     /// Inserts a session.
     pub async fn insert(&self, conn: &mut DbConn) -> Result<(), StoreError> {
@@ -51,31 +60,25 @@ impl SsoSessionRow {
         conn: &mut DbConn,
         hash: &str,
     ) -> Result<Option<Self>, StoreError> {
-        Ok(with_conn!(conn, c => dsl::sso_sessions
-            .filter(dsl::token_hash.eq(hash))
-            .filter(dsl::ended_at.is_null())
+        Ok(with_conn!(conn, c => live_by_hash(hash)
             .select(SsoSessionRow::as_select())
             .first(c)
             .await
             .optional())?)
     }
 
-    /// [`SsoSessionRow::find_live_by_hash`] run inline on SQLite (the
-    /// per-request hot path, see [`crate::db::InlineReaders`]).
-    pub fn find_live_by_hash_inline(
-        inline: &crate::db::InlineReaders,
-        hash: &str,
-    ) -> Result<Option<Self>, StoreError> {
-        inline.read(|c| {
-            diesel::RunQueryDsl::first(
-                dsl::sso_sessions
-                    .filter(dsl::token_hash.eq(hash))
-                    .filter(dsl::ended_at.is_null())
-                    .select(SsoSessionRow::as_select()),
-                c,
-            )
-            .optional()
-        })
+    /// [`SsoSessionRow::find_live_by_hash`] for the per-request hot path,
+    /// without a transaction: on SQLite it runs inline on the calling
+    /// thread (see [`crate::db::InlineReaders`]), on PostgreSQL on a pooled
+    /// connection.
+    pub async fn find_live(db: &crate::Db, hash: &str) -> Result<Option<Self>, StoreError> {
+        match db.inline() {
+            Some(inline) => inline.read(|c| {
+                diesel::RunQueryDsl::first(live_by_hash(hash).select(SsoSessionRow::as_select()), c)
+                    .optional()
+            }),
+            None => Self::find_live_by_hash(&mut db.conn().await?, hash).await,
+        }
     }
 
     /// A session by id.
