@@ -4,9 +4,11 @@
 //! - [`Db`] is a connection pool for either backend, chosen by the URL;
 //!   [`DbConn`] is one pooled connection. Query code is written once and
 //!   compiled for both backends by [`with_conn!`].
-//! - Transactions are explicit: [`DbConn::begin`], then [`DbConn::finish`]
-//!   with the result of the work, which commits on `Ok` and rolls back on
-//!   `Err`, so nothing is ever half-written.
+//! - Transactions are closures: [`DbConn::transaction`] runs the work and
+//!   commits when it returns `Ok`, rolls it all back when it returns `Err`,
+//!   so nothing is ever half-written; [`DbConn::unit`] does the same as one
+//!   in-place unit (every SQLite statement on the calling thread while the
+//!   write turn is held: logins, codes, token exchanges).
 //! - [`migrate`] runs the embedded migrations of the backend in use.
 //! - `models` holds one module per table: its row types and their queries.
 //!

@@ -1,0 +1,360 @@
+//! Connection pools and the backend switch.
+//!
+//! [`Db`] is a pool on either backend, chosen by the URL; [`DbConn`] is one
+//! connection taken from it, on which [`with_conn!`](crate::with_conn) runs
+//! the same query code compiled for both backends. Transactions are in
+//! [`tx`]; what is particular to SQLite (the write turn, statements run in
+//! place, the WAL, inline reads) is in [`sqlite`].
+
+pub mod sqlite;
+mod tx;
+
+pub use sqlite::wal::Checkpointed;
+pub use sqlite::{AsyncSqliteConnection, InlineReaders, Offload, SqliteConn, TurnHeld, WriteTurn};
+
+use diesel_async::pooled_connection::deadpool::{Object, Pool, PoolError};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::{AsyncPgConnection, SimpleAsyncConnection};
+use futures_util::FutureExt;
+use sqlite::open_sqlite;
+use std::fmt;
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A query failed.
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    /// No connection could be had from the pool.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The database URL is not one Clavis understands (only its scheme is
+    /// kept: the rest may hold a password).
+    #[error(
+        "unsupported database url scheme {0:?}: expected postgres://…, sqlite://PATH or a file path"
+    )]
+    BadUrl(String),
+    /// A migration failed.
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    /// A stored value could not be read back (corrupt row).
+    #[error("stored {what} is invalid: {detail}")]
+    Corrupt {
+        /// What was being read.
+        what: &'static str,
+        /// Why it is invalid.
+        detail: String,
+    },
+}
+
+impl From<PoolError> for StoreError {
+    fn from(e: PoolError) -> Self {
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
+/// Which database engine a pool talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite file.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+/// A connection pool for the configured backend. Cheap to clone.
+#[derive(Clone)]
+pub enum Db {
+    /// SQLite pool, and the connections for inline reads.
+    Sqlite(
+        Pool<AsyncSqliteConnection>,
+        String,
+        std::sync::Arc<InlineReaders>,
+        std::sync::Arc<WriteTurn>,
+    ),
+    /// PostgreSQL pool.
+    Pg(Pool<AsyncPgConnection>, String),
+}
+
+impl fmt::Debug for Db {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The URL may hold a password: show the backend only.
+        write!(f, "Db({:?})", self.backend())
+    }
+}
+
+/// How a URL names a database.
+enum Target {
+    Sqlite(String),
+    Postgres(String),
+}
+
+fn parse_url(url: &str) -> Result<Target, StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Target::Postgres(url.to_string()))
+    } else if let Some(path) = url.strip_prefix("sqlite://") {
+        Ok(Target::Sqlite(path.to_string()))
+    } else if let Some((scheme, _)) = url.split_once("://") {
+        Err(StoreError::BadUrl(format!("{scheme}://")))
+    } else if url.is_empty() {
+        Err(StoreError::BadUrl(String::new()))
+    } else {
+        Ok(Target::Sqlite(url.to_string()))
+    }
+}
+
+impl Db {
+    /// Opens a pool of at most `max_size` connections on `url`
+    /// (`postgres://…`, `sqlite://PATH` or a plain file path for SQLite).
+    /// Does not connect yet: see [`Db::check`].
+    pub fn open(url: &str, max_size: usize) -> Result<Self, StoreError> {
+        Self::open_with(url, max_size, true)
+    }
+
+    /// [`Db::open`] for a long-running server: on SQLite, commits never
+    /// checkpoint the WAL themselves (a checkpoint's fsync inside a write
+    /// would stall every transaction waiting for its turn); the server
+    /// calls [`Db::checkpoint`] periodically instead.
+    pub fn open_for_server(url: &str, max_size: usize) -> Result<Self, StoreError> {
+        Self::open_with(url, max_size, false)
+    }
+
+    fn open_with(url: &str, max_size: usize, auto_checkpoint: bool) -> Result<Self, StoreError> {
+        match parse_url(url)? {
+            Target::Sqlite(path) => {
+                let mut config = ManagerConfig::<AsyncSqliteConnection>::default();
+                // A local file does not go stale like a network connection:
+                // skip the ping query on every checkout.
+                config.recycling_method = diesel_async::pooled_connection::RecyclingMethod::Fast;
+                config.custom_setup = Box::new(move |url| {
+                    let url = url.to_string();
+                    async move {
+                        let conn =
+                            tokio::task::spawn_blocking(move || open_sqlite(&url, auto_checkpoint))
+                                .await
+                                .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?
+                                .map_err(|e| {
+                                    diesel::ConnectionError::BadConnection(e.to_string())
+                                })?;
+                        Ok(AsyncSqliteConnection::new(conn))
+                    }
+                    .boxed()
+                });
+                let manager = AsyncDieselConnectionManager::new_with_config(path.clone(), config);
+                // Last in, first out: the connection used last is taken
+                // again. In WAL mode a connection drops its whole page cache
+                // when another one wrote since its last transaction; handing
+                // out the hot connection first keeps its cache (and the
+                // writer's) warm instead of cycling through every one.
+                let pool = Pool::builder(manager)
+                    .max_size(max_size.max(1))
+                    .queue_mode(deadpool::managed::QueueMode::Lifo)
+                    .build()
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                let inline = std::sync::Arc::new(InlineReaders {
+                    path: path.clone(),
+                    idle: std::sync::Mutex::new(Vec::new()),
+                });
+                let turn = WriteTurn::for_database(&path, auto_checkpoint);
+                Ok(Db::Sqlite(pool, path, inline, std::sync::Arc::new(turn)))
+            }
+            Target::Postgres(url) => {
+                let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url.clone());
+                let pool = Pool::builder(manager)
+                    .max_size(max_size.max(1))
+                    .build()
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                Ok(Db::Pg(pool, url))
+            }
+        }
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        match self {
+            Db::Sqlite(..) => Backend::Sqlite,
+            Db::Pg(..) => Backend::Postgres,
+        }
+    }
+
+    /// The URL (or SQLite path) this pool connects to. May hold a password:
+    /// never log it.
+    pub fn url(&self) -> &str {
+        match self {
+            Db::Sqlite(_, u, _, _) | Db::Pg(_, u) => u,
+        }
+    }
+
+    /// Takes a connection from the pool.
+    pub async fn conn(&self) -> Result<DbConn, StoreError> {
+        Ok(match self {
+            Db::Sqlite(p, _, _, turn) => DbConn::Sqlite(Box::new(SqliteConn {
+                conn: p.get().await?,
+                turn: turn.clone(),
+                held: None,
+                depth: 0,
+                unit: None,
+            })),
+            Db::Pg(p, _) => DbConn::Pg(p.get().await?),
+        })
+    }
+
+    /// The inline readers, on SQLite.
+    pub fn inline(&self) -> Option<&InlineReaders> {
+        match self {
+            Db::Sqlite(_, _, i, _) => Some(i),
+            Db::Pg(..) => None,
+        }
+    }
+
+    /// Connects and runs a trivial query: is the database reachable?
+    pub async fn check(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn().await?;
+        crate::with_conn!(&mut conn, c => c.batch_execute("SELECT 1").await)?;
+        Ok(())
+    }
+}
+
+/// One pooled connection, to either backend.
+// One connection per task, taken once and borrowed after: boxing the larger
+// variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum DbConn {
+    /// SQLite connection (and its write turn).
+    Sqlite(Box<SqliteConn>),
+    /// PostgreSQL connection.
+    Pg(Object<AsyncPgConnection>),
+}
+
+impl fmt::Debug for DbConn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DbConn::Sqlite(_) => f.write_str("DbConn(Sqlite)"),
+            DbConn::Pg(_) => f.write_str("DbConn(Postgres)"),
+        }
+    }
+}
+
+/// Runs the same query code against whichever backend `conn` is, binding the
+/// concrete connection to `c`. The body is compiled once per backend, so a
+/// query that one backend cannot run is a compile error, not a runtime one.
+#[macro_export]
+macro_rules! with_conn {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            $crate::DbConn::Sqlite(__sqlite) => {
+                let $c: &mut $crate::db::AsyncSqliteConnection = __sqlite.conn();
+                $body
+            }
+            $crate::DbConn::Pg($c) => {
+                let $c: &mut ::diesel_async::AsyncPgConnection = &mut **$c;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs one statement per element of `rows` (a `Vec`, moved in), built by
+/// the same query expression for both backends. On SQLite the whole loop
+/// runs in one trip to the blocking pool instead of one trip per row, which
+/// is what makes large syncs fast; on PostgreSQL the statements are sent in
+/// turn. Runs inside the caller's transaction on either backend.
+#[macro_export]
+macro_rules! execute_each {
+    ($conn:expr, $rows:expr, |$row:ident| $query:expr) => {{
+        let rows = $rows;
+        if rows.is_empty() {
+            Ok::<(), $crate::StoreError>(())
+        } else {
+            match $conn {
+                $crate::DbConn::Sqlite(c) => {
+                    let c: &mut $crate::db::AsyncSqliteConnection = c.conn();
+                    c.spawn_blocking(move |inner| {
+                        for $row in rows.iter() {
+                            ::diesel::RunQueryDsl::execute($query, inner)?;
+                        }
+                        Ok(())
+                    })
+                    .await
+                    .map_err($crate::StoreError::from)
+                }
+                $crate::DbConn::Pg(c) => {
+                    let c: &mut ::diesel_async::AsyncPgConnection = &mut **c;
+                    for $row in rows.iter() {
+                        ::diesel_async::RunQueryDsl::execute($query, c).await?;
+                    }
+                    Ok(())
+                }
+            }
+        }
+    }};
+}
+
+impl DbConn {
+    /// The backend of this connection.
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbConn::Sqlite(_) => Backend::Sqlite,
+            DbConn::Pg(_) => Backend::Postgres,
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! Small helpers the storage layer's own tests share.
+
+    use super::*;
+
+    pub(crate) async fn exec(conn: &mut DbConn, sql: &str) -> Result<(), StoreError> {
+        crate::with_conn!(conn, c => c.batch_execute(sql).await)?;
+        Ok(())
+    }
+
+    pub(crate) async fn count(conn: &mut DbConn) -> i64 {
+        use diesel::{QueryableByName, sql_query};
+        use diesel_async::RunQueryDsl;
+        #[derive(QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let n: N = crate::with_conn!(conn, c => sql_query("SELECT count(*) AS n FROM t").get_result(c).await)
+            .expect("count");
+        n.n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_choose_the_backend() {
+        assert!(matches!(
+            parse_url("postgres://u@h/db"),
+            Ok(Target::Postgres(_))
+        ));
+        assert!(matches!(
+            parse_url("postgresql://u@h/db"),
+            Ok(Target::Postgres(_))
+        ));
+        assert!(matches!(parse_url("sqlite://./x.db"), Ok(Target::Sqlite(p)) if p == "./x.db"));
+        assert!(matches!(
+            parse_url("/var/lib/clavis/clavis.db"),
+            Ok(Target::Sqlite(_))
+        ));
+        assert!(matches!(
+            parse_url("mysql://h/db"),
+            Err(StoreError::BadUrl(_))
+        ));
+        assert!(matches!(parse_url(""), Err(StoreError::BadUrl(_))));
+    }
+
+    #[test]
+    fn debug_never_prints_the_url() {
+        let db = Db::open("postgres://clavis:s3cret@127.0.0.1/clavis", 1).expect("lazy pool");
+        let shown = format!("{db:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+    }
+}

@@ -1,0 +1,267 @@
+//! Transactions on a [`DbConn`]: [`DbConn::transaction`] (commit on `Ok`,
+//! roll back whole on `Err`), and in-place units ([`DbConn::atomically`],
+//! [`DbConn::unit`]) that run a short transaction's every SQLite statement
+//! on the calling thread while the database's write turn is held.
+
+use super::sqlite::offload::{InPlace, RUN_IN_PLACE, run_here};
+use super::sqlite::write_turn::WRITE_TURN_WAIT;
+use super::{DbConn, StoreError};
+use crate::with_conn;
+use diesel_async::AsyncConnection;
+use diesel_async::TransactionManager;
+
+async fn begin_on<C: AsyncConnection>(c: &mut C) -> diesel::QueryResult<()> {
+    C::TransactionManager::begin_transaction(c).await
+}
+
+async fn commit_on<C: AsyncConnection>(c: &mut C) -> diesel::QueryResult<()> {
+    C::TransactionManager::commit_transaction(c).await
+}
+
+async fn rollback_on<C: AsyncConnection>(c: &mut C) -> diesel::QueryResult<()> {
+    C::TransactionManager::rollback_transaction(c).await
+}
+
+impl DbConn {
+    /// Starts a transaction (or a savepoint inside one). On SQLite, first
+    /// waits (at most 10 s) for this database's write turn, held until the
+    /// transaction ends (see [`SqliteConn`]).
+    pub async fn begin(&mut self) -> Result<(), StoreError> {
+        if let DbConn::Sqlite(s) = self {
+            if s.depth == 0 && s.held.is_none() && !RUN_IN_PLACE.get() {
+                let turn = tokio::time::timeout(WRITE_TURN_WAIT, s.turn.take())
+                    .await
+                    .map_err(|_| {
+                        StoreError::Unavailable(
+                            "database busy: no turn to write within 10 s".into(),
+                        )
+                    })?;
+                s.held = Some(turn);
+            }
+            s.depth += 1;
+        }
+        let r = with_conn!(self, c => begin_on(c).await);
+        if r.is_err() {
+            self.end_turn();
+        }
+        r?;
+        Ok(())
+    }
+
+    /// One transaction level ended; the outermost gives the turn back.
+    fn end_turn(&mut self) {
+        if let DbConn::Sqlite(s) = self {
+            s.depth = s.depth.saturating_sub(1);
+            if s.depth == 0 {
+                s.held = None;
+            }
+        }
+    }
+
+    /// Ends the transaction begun by [`DbConn::begin`]: commits when `result`
+    /// is `Ok`, rolls back when it is `Err`, and hands `result` back. A
+    /// failed commit turns into an error (and the work is rolled back).
+    pub async fn finish<T, E: From<StoreError>>(&mut self, result: Result<T, E>) -> Result<T, E> {
+        let r = match result {
+            Ok(v) => match with_conn!(self, c => commit_on(c).await) {
+                Ok(()) => Ok(v),
+                Err(e) => {
+                    let _ = with_conn!(self, c => rollback_on(c).await);
+                    Err(E::from(StoreError::Query(e)))
+                }
+            },
+            Err(e) => {
+                if let Err(rollback) = with_conn!(self, c => rollback_on(c).await) {
+                    tracing::error!(error = %rollback, "rollback failed");
+                }
+                Err(e)
+            }
+        };
+        self.end_turn();
+        r
+    }
+
+    /// Runs `body` in one transaction (a savepoint when one is already
+    /// open): commits when it returns `Ok`, rolls the whole of it back when
+    /// it returns `Err`, and hands its result back. A failed commit is an
+    /// error too (and nothing was written).
+    ///
+    /// ```ignore
+    /// conn.transaction(async |tx| {
+    ///     row.insert(tx).await?;
+    ///     clavis_audit::append(tx, now, events).await
+    /// })
+    /// .await?;
+    /// ```
+    pub async fn transaction<T, E: From<StoreError>>(
+        &mut self,
+        body: impl AsyncFnOnce(&mut DbConn) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.begin().await?;
+        let result = body(self).await;
+        self.finish(result).await
+    }
+
+    /// [`DbConn::transaction`] run as one in-place unit
+    /// ([`DbConn::atomically`]): on SQLite every statement of `body` runs
+    /// on this thread while the write turn is held.
+    pub async fn unit<T, E: From<StoreError>>(
+        &mut self,
+        body: impl AsyncFnOnce(&mut DbConn) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.atomically(async |c: &mut DbConn| c.transaction(body).await)
+            .await
+    }
+
+    /// Runs `body` on this connection as one unit. On SQLite it first takes
+    /// the database's write turn, then runs every statement of `body` in
+    /// place on this thread instead of one hop to the blocking pool and
+    /// back per statement: a short transaction (a login, an authorization
+    /// code, a token exchange) holds SQLite's write lock for tens of
+    /// microseconds rather than a dozen thread hand-offs. Under a
+    /// multi-threaded runtime the worker first hands its other tasks over
+    /// (`block_in_place`); on a current-thread runtime (each actix worker)
+    /// the body simply runs on the worker, as CPU work would. On
+    /// PostgreSQL `body` just runs. `body` must use only this connection
+    /// (never another from the pool). On SQLite the statements run on the
+    /// write turn's own connection rather than the pooled one (see
+    /// [`WriteTurn`]), unless this connection already has a transaction
+    /// open.
+    pub async fn atomically<R>(&mut self, body: impl AsyncFnOnce(&mut DbConn) -> R) -> R {
+        let DbConn::Sqlite(s) = self else {
+            return body(self).await;
+        };
+        if RUN_IN_PLACE.get() {
+            // Nested: already in place, with the turn.
+            return body(self).await;
+        }
+        // Inside an open transaction of this connection the turn is held
+        // (and the transaction is on this connection: stay on it).
+        let turn = match s.held {
+            Some(_) => None,
+            None => {
+                let turn = s.turn.take().await;
+                s.unit = s.turn.take_unit_conn(&turn);
+                Some(turn)
+            }
+        };
+        let multi = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        let r = if multi {
+            tokio::task::block_in_place(|| {
+                let _in_place = InPlace::enter();
+                run_here(body(self))
+            })
+        } else {
+            let _in_place = InPlace::enter();
+            run_here(body(self))
+        };
+        if let DbConn::Sqlite(s) = self
+            && let Some(unit) = s.unit.take()
+        {
+            s.turn.put_unit_conn(unit);
+        }
+        drop(turn);
+        r
+    }
+
+    /// Rolls back the current transaction on purpose (dry runs).
+    pub async fn rollback(&mut self) -> Result<(), StoreError> {
+        let r = with_conn!(self, c => rollback_on(c).await);
+        self.end_turn();
+        r?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{count, exec};
+    use super::super::*;
+
+    /// A transaction keeps all of its writes when its body succeeds and
+    /// none of them when it fails, in place or not, and an inner one that
+    /// fails takes back only its own writes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_transaction_commits_whole_or_not_at_all() {
+        let refusal = || StoreError::Corrupt {
+            what: "test",
+            detail: "refused on purpose".into(),
+        };
+        let is_refusal =
+            |r: &Result<(), StoreError>| matches!(r, Err(StoreError::Corrupt { what: "test", .. }));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(dir.path().join("t.db").to_str().expect("utf-8"), 2).expect("open");
+        let mut conn = db.conn().await.expect("conn");
+        exec(&mut conn, "CREATE TABLE t (x TEXT NOT NULL)")
+            .await
+            .expect("table");
+        conn.transaction(async |tx| exec(tx, "INSERT INTO t VALUES ('kept')").await)
+            .await
+            .expect("committed");
+        let refused = conn
+            .transaction(async |tx| {
+                exec(tx, "INSERT INTO t VALUES ('lost 1')").await?;
+                exec(tx, "INSERT INTO t VALUES ('lost 2')").await?;
+                Err::<(), _>(refusal())
+            })
+            .await;
+        assert!(is_refusal(&refused), "{refused:?}");
+        assert_eq!(count(&mut conn).await, 1, "a failed body writes nothing");
+        let refused = conn
+            .unit(async |tx| {
+                exec(tx, "INSERT INTO t VALUES ('lost 3')").await?;
+                Err::<(), _>(refusal())
+            })
+            .await;
+        assert!(is_refusal(&refused));
+        conn.unit(async |tx| {
+            exec(tx, "INSERT INTO t VALUES ('outer')").await?;
+            let inner = tx
+                .transaction(async |inner| {
+                    exec(inner, "INSERT INTO t VALUES ('inner')").await?;
+                    Err::<(), _>(refusal())
+                })
+                .await;
+            assert!(is_refusal(&inner));
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .expect("outer committed");
+        assert_eq!(count(&mut conn).await, 2, "kept + outer, not inner");
+    }
+
+    /// Units share one connection; one that leaves a transaction open (a
+    /// bug: a unit that returned before `finish`) does not hand it to the
+    /// next unit: that connection is closed, its writes rolled back.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_unit_never_inherits_an_open_transaction() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db =
+            Db::open_for_server(dir.path().join("c.db").to_str().expect("utf-8"), 4).expect("open");
+        let mut conn = db.conn().await.expect("conn");
+        exec(&mut conn, "CREATE TABLE t (x TEXT NOT NULL)")
+            .await
+            .expect("table");
+        conn.atomically(async |c: &mut DbConn| {
+            c.begin().await.expect("begin");
+            exec(c, "INSERT INTO t VALUES ('left open')")
+                .await
+                .expect("insert");
+        })
+        .await;
+        drop(conn);
+        let mut conn = db.conn().await.expect("conn");
+        let seen = conn
+            .atomically(async |c: &mut DbConn| {
+                c.begin().await?;
+                let r = exec(c, "INSERT INTO t VALUES ('next')").await;
+                c.finish(r).await?;
+                Ok::<_, StoreError>(count(c).await)
+            })
+            .await
+            .expect("the next unit runs");
+        assert_eq!(seen, 1, "only the next unit's row is there");
+        assert_eq!(count(&mut db.conn().await.expect("conn")).await, 1);
+    }
+}
