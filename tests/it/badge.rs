@@ -3,7 +3,7 @@
 //! byte for byte (`/agent/v1/step`). The same flows through the real agent,
 //! pcscd and Chromium are in `badge_e2e.rs`.
 
-use crate::login::{ORIGIN, state};
+use crate::support::{ORIGIN, on_both_backends, state};
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::test::{TestRequest, call_service, read_body_json};
 use base64::Engine;
@@ -18,6 +18,13 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+on_both_backends!(
+    badge_enrolment_login_lockout_switching_and_refusals,
+    the_admin_api_registers_workstations_enrols_lists_revokes_and_unlocks_badges,
+    a_key_rotation_re_keys_each_badge_on_its_next_tap_even_after_a_cut,
+    the_badge_office_encodes_a_badge_and_the_holder_chooses_a_pin,
+);
 
 async fn workstation(db: &clavis_store::Db, name: &str) -> WorkstationRow {
     let row = WorkstationRow {
@@ -210,7 +217,7 @@ async fn actions(db: &clavis_store::Db) -> Vec<(String, Value)> {
         .collect()
 }
 
-async fn badge_flows(backend: Backend) {
+async fn badge_enrolment_login_lockout_switching_and_refusals(backend: Backend) {
     let t = TestDb::new(backend).await;
     let clock = FixedClock::at("2026-11-23T07:00:00Z".parse().expect("instant"));
     let st = state(&t.db, Arc::new(clock.clone())).await;
@@ -570,19 +577,10 @@ async fn badge_flows(backend: Backend) {
     let _ = ORIGIN;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn badge_enrolment_login_lockout_switching_and_refusals_on_sqlite() {
-    badge_flows(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn badge_enrolment_login_lockout_switching_and_refusals_on_postgres() {
-    badge_flows(Backend::Postgres).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_admin_api_registers_workstations_enrols_lists_revokes_and_unlocks_badges() {
-    let t = TestDb::new(Backend::Sqlite).await;
+async fn the_admin_api_registers_workstations_enrols_lists_revokes_and_unlocks_badges(
+    backend: Backend,
+) {
+    let t = TestDb::new(backend).await;
     let clock = FixedClock::at("2026-11-23T07:00:00Z".parse().expect("instant"));
     let st = state(&t.db, Arc::new(clock.clone())).await;
     let svc = st.badge.clone().expect("badge service");
@@ -851,9 +849,8 @@ fn service_at(min: u8, version: u8) -> Arc<BadgeService> {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_key_rotation_re_keys_each_badge_on_its_next_tap_even_after_a_cut() {
-    let t = TestDb::new(Backend::Sqlite).await;
+async fn a_key_rotation_re_keys_each_badge_on_its_next_tap_even_after_a_cut(backend: Backend) {
+    let t = TestDb::new(backend).await;
     let clock = FixedClock::at("2026-11-23T07:00:00Z".parse().expect("instant"));
     let v1 = service_at(1, 1);
     let mut st1 = state(&t.db, Arc::new(clock.clone())).await;
@@ -992,9 +989,8 @@ async fn a_key_rotation_re_keys_each_badge_on_its_next_tap_even_after_a_cut() {
     assert_eq!(log.iter().filter(|(a, _)| a == "badge.rekeyed").count(), 2);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_badge_office_encodes_a_badge_and_the_holder_chooses_a_pin() {
-    let t = TestDb::new(Backend::Sqlite).await;
+async fn the_badge_office_encodes_a_badge_and_the_holder_chooses_a_pin(backend: Backend) {
+    let t = TestDb::new(backend).await;
     let clock = FixedClock::at("2026-11-23T07:00:00Z".parse().expect("instant"));
     let st = state(&t.db, Arc::new(clock.clone())).await;
     let svc = st.badge.clone().expect("badge service");

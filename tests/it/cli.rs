@@ -201,7 +201,7 @@ async fn the_admin_api_needs_a_token_and_serves_identities() {
     let dup = clavis(&cfg, &["api-token", "create", "--name", "supervision"]);
     assert!(!dup.status.success(), "names are unique");
 
-    let state = crate::login::state(&t.db, std::sync::Arc::new(clavis_core::SystemClock)).await;
+    let state = crate::support::state(&t.db, std::sync::Arc::new(clavis_core::SystemClock)).await;
     let app = actix_web::test::init_service(clavis_web::build_app(state)).await;
     use actix_web::test::{TestRequest, call_service, read_body_json};
     let r = call_service(

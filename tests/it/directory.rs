@@ -1,34 +1,13 @@
 //! The identity directory against a real slapd, on both backends.
 
 use crate::fixtures::*;
+use crate::support::on_both_backends;
 use clavis_directory::lifecycle::LifecycleKind;
 use clavis_directory::service::{self, Resolution};
 use clavis_directory::{NoProgress, SyncOptions, SyncReport};
 use clavis_store::models::AuditEventRow;
 use clavis_testkit::db::{Backend, TestDb};
 use clavis_testkit::slapd::Slapd;
-
-/// Runs each scenario on SQLite and on PostgreSQL.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(clavis_testkit::db::Backend::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(clavis_testkit::db::Backend::Postgres).await
-                }
-            )*
-        }
-    };
-}
 
 on_both_backends!(
     first_full_sync_creates_one_identity_per_person_and_links_ad_accounts,

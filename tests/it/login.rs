@@ -1,6 +1,8 @@
 //! FIDO2 login and the SSO session through the real HTTP application, with
 //! software authenticators (webauthn-authenticator-rs) as the keys.
 
+use crate::support::http::session_cookie_of;
+use crate::support::{ORIGIN, on_both_backends, state};
 use actix_web::test::{TestRequest, call_service, read_body, read_body_json};
 use clavis_core::Clock;
 use clavis_testkit::db::{Backend, TestDb};
@@ -10,72 +12,20 @@ use url::Url;
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 
-pub const ORIGIN: &str = "http://localhost:8080";
-
 async fn nurse(db: &clavis_store::Db, status: &str) -> String {
     clavis_testkit::people::insert_person(db, "Lemoine", "Claire", status).await
 }
 
-pub async fn state(db: &clavis_store::Db, clock: Arc<dyn Clock>) -> clavis_web::AppState {
-    let oidc = clavis_oidc::Provider::start(
-        db,
-        clavis_oidc::OidcConfig::default(),
-        ORIGIN,
-        clavis_oidc::keys::MasterKey::from_bytes(&[42u8; 32]),
-        clavis_authn::AuthnConfig::default().acr_order,
-        clock.now().timestamp(),
-    )
-    .await
-    .expect("provider");
-    let fido2 = clavis_authn::Fido2::new(
-        clavis_authn::AuthnConfig::default(),
-        &Url::parse(ORIGIN).expect("url"),
-        None,
-    )
-    .expect("relying party");
-    clavis_web::AppState {
-        db: db.clone(),
-        directory: Arc::new(clavis_directory::DirectoryConfig::default()),
-        clock,
-        subscribers: vec![
-            Arc::new(clavis_sso::SsoLifecycle),
-            Arc::new(clavis_authn::AuthnLifecycle),
-        ],
-        fido2: Arc::new(fido2),
-        sso: clavis_sso::SsoConfig::default(),
-        secure_cookies: true,
-        public_url: ORIGIN.into(),
-        oidc: Arc::new(oidc),
-        badge: Some(badge_service()),
-    }
-}
+on_both_backends!(
+    enrol_from_a_link_sign_in_see_me_and_sign_out,
+    a_departed_identitys_session_and_keys_stop_working_at_once,
+    an_allow_list_accepts_listed_models_and_refuses_others_with_a_clear_message,
+    repeated_failures_impose_a_growing_wait_and_are_audited,
+    concurrent_logins_each_open_a_session_and_keep_the_audit_chain_whole,
+);
 
-/// The badge service the test state uses (keys derived from the test
-/// master key, factory transport key).
-pub fn badge_service() -> Arc<clavis_authn::relay::BadgeService> {
-    let master = clavis_oidc::keys::MasterKey::from_bytes(&[42u8; 32]);
-    Arc::new(
-        clavis_authn::relay::BadgeService::new(
-            clavis_authn::BadgeConfig::default(),
-            |l| master.derive(l),
-            clavis_desfire::AesKey::ZERO,
-        )
-        .expect("badge service"),
-    )
-}
-
-fn cookie_of<B>(
-    resp: &actix_web::dev::ServiceResponse<B>,
-) -> Option<actix_web::cookie::Cookie<'static>> {
-    resp.response()
-        .cookies()
-        .find(|c| c.name() == clavis_sso::COOKIE_NAME)
-        .map(|c| c.into_owned())
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn enrol_from_a_link_sign_in_see_me_and_sign_out() {
-    let t = TestDb::new(Backend::Sqlite).await;
+async fn enrol_from_a_link_sign_in_see_me_and_sign_out(backend: Backend) {
+    let t = TestDb::new(backend).await;
     let clock = clavis_core::FixedClock::at("2026-11-22T08:00:00Z".parse().expect("instant"));
     let oid = nurse(&t.db, "active").await;
     let app = actix_web::test::init_service(clavis_web::build_app(
@@ -163,7 +113,7 @@ async fn enrol_from_a_link_sign_in_see_me_and_sign_out() {
     )
     .await;
     assert_eq!(resp.status(), 200);
-    let cookie = cookie_of(&resp).expect("session cookie");
+    let cookie = session_cookie_of(&resp).expect("session cookie");
     assert!(cookie.http_only().unwrap_or(false) && cookie.secure().unwrap_or(false));
     assert_eq!(cookie.same_site(), Some(actix_web::cookie::SameSite::Lax));
     assert_eq!(cookie.path(), Some("/"));
@@ -366,9 +316,8 @@ async fn enrol_from_a_link_sign_in_see_me_and_sign_out() {
     assert_eq!(after.status(), 303, "signed out: back to the login page");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_departed_identitys_session_and_keys_stop_working_at_once() {
-    let t = TestDb::new(Backend::Sqlite).await;
+async fn a_departed_identitys_session_and_keys_stop_working_at_once(backend: Backend) {
+    let t = TestDb::new(backend).await;
     let clock = clavis_core::FixedClock::at("2026-11-22T08:00:00Z".parse().expect("instant"));
     let oid = nurse(&t.db, "active").await;
     let st = state(&t.db, Arc::new(clock.clone())).await;
@@ -434,7 +383,7 @@ async fn a_departed_identitys_session_and_keys_stop_working_at_once() {
             .to_request(),
     )
     .await;
-    let cookie = cookie_of(&resp).expect("cookie");
+    let cookie = session_cookie_of(&resp).expect("cookie");
 
     // A second login is under way when HR says she left.
     let pending: Value = read_body_json(
@@ -509,11 +458,12 @@ async fn a_departed_identitys_session_and_keys_stop_working_at_once() {
     assert_eq!(keys[0].status, "suspended");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_allow_list_accepts_listed_models_and_refuses_others_with_a_clear_message() {
+async fn an_allow_list_accepts_listed_models_and_refuses_others_with_a_clear_message(
+    backend: Backend,
+) {
     use webauthn_authenticator_rs::softtoken::SoftToken;
     use webauthn_rs::prelude::AttestationCaListBuilder;
-    let t = TestDb::new(Backend::Sqlite).await;
+    let t = TestDb::new(backend).await;
     let now = "2026-11-22T08:00:00Z".parse().expect("instant");
     let (mut token, ca) = SoftToken::new(true).expect("soft token with its own CA");
     let aaguid = token.get_info().aaguid.expect("aaguid");
@@ -601,9 +551,8 @@ async fn an_allow_list_accepts_listed_models_and_refuses_others_with_a_clear_mes
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn repeated_failures_impose_a_growing_wait_and_are_audited() {
-    let t = TestDb::new(Backend::Sqlite).await;
+async fn repeated_failures_impose_a_growing_wait_and_are_audited(backend: Backend) {
+    let t = TestDb::new(backend).await;
     let clock = clavis_core::FixedClock::at("2026-11-22T08:00:00Z".parse().expect("instant"));
     let st = state(&t.db, Arc::new(clock.clone())).await;
     let oid = nurse(&t.db, "active").await;
@@ -700,9 +649,8 @@ async fn attempt(
 /// worker handing its other tasks over): several at once on two workers must
 /// each open their own session, spend each ceremony once and keep the audit
 /// chain whole.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_logins_each_open_a_session_and_keep_the_audit_chain_whole() {
-    let t = TestDb::new(Backend::Sqlite).await;
+async fn concurrent_logins_each_open_a_session_and_keep_the_audit_chain_whole(backend: Backend) {
+    let t = TestDb::new(backend).await;
     let clock = clavis_core::FixedClock::at("2026-11-22T08:00:00Z".parse().expect("instant"));
     let st = Arc::new(state(&t.db, Arc::new(clock.clone())).await);
     let mut signed = Vec::new();

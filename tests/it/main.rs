@@ -13,3 +13,4 @@ mod fixtures;
 mod login;
 mod oidc;
 mod storage;
+mod support;

@@ -4,15 +4,16 @@
 //! private_key_jwt, and the negative cases of the OpenID Foundation's Basic
 //! and Config OP test plans (see docs/oidc.md for the mapping).
 
+use crate::support::http::{basic, form, json_of, location, query_of};
+use crate::support::{TestApp, on_both_backends};
 use actix_web::test::{TestRequest, call_service, read_body};
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clavis_core::Clock;
 use clavis_oidc::clients::NewClient;
 use clavis_testkit::db::{Backend, TestDb};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use std::sync::Arc;
 
 const CB: &str = "https://dpi.chu.test/callback";
 const VERIFIER: &str = "dBjftJeZ4CVP-mJ92ZZ1ll1-1oR4qZ8xyvN1mjr4vmT0xc9k4x4w7A";
@@ -32,102 +33,53 @@ fn challenge(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
-fn basic(id: &str, secret: &str) -> String {
-    format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
-}
-
-async fn setup() -> Ctx {
-    setup_with(NewClient::default()).await
+async fn setup(backend: Backend) -> Ctx {
+    setup_with(backend, NewClient::default()).await
 }
 
 /// A nurse with RPPS, email, profession and login; an SSO session; a
 /// confidential client (`client` fields override the defaults).
-async fn setup_with(client: NewClient) -> Ctx {
-    setup_on(Backend::Sqlite, client).await
+async fn setup_with(backend: Backend, client: NewClient) -> Ctx {
+    let app = TestApp::on(backend)
+        .with_nurse()
+        .with_session()
+        .with_client(client)
+        .start()
+        .await;
+    let (oid, session, client) = (
+        app.nurse().oid.clone(),
+        app.session().clone(),
+        app.client().clone(),
+    );
+    Ctx {
+        t: app.t,
+        clock: app.clock,
+        st: app.state,
+        oid,
+        cookie: session.cookie,
+        session_id: session.id,
+        client_id: client.id,
+        secret: client.secret,
+    }
 }
 
-async fn setup_on(backend: Backend, client: NewClient) -> Ctx {
-    let t = TestDb::new(backend).await;
-    let clock = clavis_core::FixedClock::at("2026-11-22T08:00:00Z".parse().expect("instant"));
-    let st = crate::login::state(&t.db, Arc::new(clock.clone())).await;
-    let oid = clavis_testkit::people::insert_person(&t.db, "Lemoine", "Claire", "active").await;
-    let mut conn = t.db.conn().await.expect("conn");
-    let mut row = clavis_store::models::IdentityRow::find(&mut conn, &oid)
-        .await
-        .expect("find")
-        .expect("row");
-    row.rpps = Some("10003489281".into());
-    row.email = Some("claire.lemoine@chu.test".into());
-    row.professions = r#"["60"]"#.into();
-    row.used_family_name = Some("Martin".into());
-    clavis_store::models::IdentityRow::update_all(&mut conn, vec![row])
-        .await
-        .expect("update");
-    clavis_store::models::Account::upsert_all(
-        &mut conn,
-        vec![clavis_store::models::Account {
-            login: "clemoine".into(),
-            oid: oid.clone(),
-            source: "ad".into(),
-            enabled: true,
-            disabled_reason: None,
-            created_at: 0,
-            updated_at: 0,
-        }],
-    )
-    .await
-    .expect("account");
-    conn.begin().await.expect("begin");
-    let r = clavis_sso::create(
-        &mut conn,
-        &st.sso,
-        clock.now(),
-        clavis_sso::NewSession {
-            workstation_id: None,
-            oid: oid.clone(),
-            acr: "eidas2".into(),
-            amr: vec!["hwk".into(), "pin".into(), "mfa".into()],
-            authenticator_id: None,
-            client_ip: None,
-            user_agent: None,
-        },
-    )
-    .await;
-    let (token, session) = conn.finish(r).await.expect("session");
-    let mut new = client;
-    if new.name.is_empty() {
-        new.name = "DPI".into();
-    }
-    if new.redirect_uris.is_empty() {
-        new.redirect_uris = vec![CB.into()];
-    }
-    if new.post_logout_redirect_uris.is_empty() {
-        new.post_logout_redirect_uris = vec!["https://dpi.chu.test/bye".into()];
-    }
-    let (c, secret) = clavis_oidc::clients::register(&mut conn, clock.now(), new, "it")
-        .await
-        .expect("client");
-    clavis_store::models::HabilitationRow {
-        oid: oid.clone(),
-        client_id: c.client_id.clone(),
-        role: "ide".into(),
-        granted_by: "it".into(),
-        granted_at: 0,
-    }
-    .grant(&mut conn)
-    .await
-    .expect("role");
-    Ctx {
-        t,
-        clock,
-        st,
-        oid,
-        cookie: format!("{}={}", clavis_sso::COOKIE_NAME, token.expose()),
-        session_id: session.id,
-        client_id: c.client_id,
-        secret: secret.map(|s| s.expose().clone()).unwrap_or_default(),
-    }
-}
+on_both_backends!(
+    discovery_and_jwks_describe_the_provider,
+    code_flow_with_pkce_gives_a_signed_id_token_userinfo_and_rotating_refresh,
+    a_replayed_code_is_refused_and_revokes_what_the_first_use_issued,
+    token_endpoint_refuses_bad_verifiers_expired_codes_wrong_redirects_and_wrong_secrets,
+    bad_clients_and_redirect_uris_get_an_error_page_never_a_redirect,
+    prompt_none_without_a_session_answers_login_required_and_unknown_scopes_are_ignored,
+    a_public_client_must_use_pkce_and_a_weak_session_steps_up,
+    max_age_and_prompt_login_send_an_old_session_back_to_login_once,
+    introspection_and_revocation_follow_rfc_7662_and_7009,
+    logout_with_id_token_hint_ends_the_session_and_back_channel_tells_the_client,
+    a_failed_back_channel_delivery_is_retried_later_and_audited,
+    rotated_keys_stay_published_and_new_tokens_use_the_new_key,
+    private_key_jwt_clients_authenticate_with_a_signed_assertion,
+    the_admin_api_registers_lists_rotates_and_removes_applications,
+    random_authorization_requests_never_fail_or_redirect_elsewhere,
+);
 
 macro_rules! app {
     ($ctx:expr) => {
@@ -151,32 +103,6 @@ fn authorize_url(ctx: &Ctx, extra: &[(&str, &str)]) -> String {
     format!("/oidc/authorize?{}", q.finish())
 }
 
-fn location<B>(r: &actix_web::dev::ServiceResponse<B>) -> String {
-    r.headers()
-        .get("location")
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("")
-        .to_string()
-}
-
-fn query_of(location: &str) -> std::collections::HashMap<String, String> {
-    url::Url::parse(location)
-        .expect("absolute redirect")
-        .query_pairs()
-        .into_owned()
-        .collect()
-}
-
-async fn json_of<B: actix_web::body::MessageBody>(r: actix_web::dev::ServiceResponse<B>) -> Value {
-    serde_json::from_slice(&read_body(r).await).expect("json body")
-}
-
-fn form(pairs: &[(&str, &str)]) -> String {
-    url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish()
-}
-
 fn token_req(ctx: &Ctx, pairs: &[(&str, &str)]) -> actix_web::test::TestRequest {
     TestRequest::post()
         .uri("/oidc/token")
@@ -189,9 +115,8 @@ fn claims_of(token: &str) -> Value {
     clavis_oidc::jws::parse(token).expect("jws").claims
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn discovery_and_jwks_describe_the_provider() {
-    let ctx = setup().await;
+async fn discovery_and_jwks_describe_the_provider(backend: Backend) {
+    let ctx = setup(backend).await;
     let app = app!(ctx);
     let d = json_of(
         call_service(
@@ -216,18 +141,10 @@ async fn discovery_and_jwks_describe_the_provider() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn code_flow_with_pkce_gives_a_signed_id_token_userinfo_and_rotating_refresh() {
-    code_flow(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn code_flow_on_postgres() {
-    code_flow(Backend::Postgres).await;
-}
-
-async fn code_flow(backend: Backend) {
-    let ctx = setup_on(backend, NewClient::default()).await;
+async fn code_flow_with_pkce_gives_a_signed_id_token_userinfo_and_rotating_refresh(
+    backend: Backend,
+) {
+    let ctx = setup(backend).await;
     let app = app!(ctx);
     // Authorize: the session answers at once.
     let r = call_service(
@@ -368,9 +285,8 @@ async fn code_flow(backend: Backend) {
     assert!(audit.iter().any(|a| a.action == "oidc.authorized"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_replayed_code_is_refused_and_revokes_what_the_first_use_issued() {
-    let ctx = setup().await;
+async fn a_replayed_code_is_refused_and_revokes_what_the_first_use_issued(backend: Backend) {
+    let ctx = setup(backend).await;
     let app = app!(ctx);
     let r = call_service(
         &app,
@@ -423,9 +339,10 @@ async fn a_replayed_code_is_refused_and_revokes_what_the_first_use_issued() {
     assert_eq!(json_of(r).await["error"], "invalid_grant");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn token_endpoint_refuses_bad_verifiers_expired_codes_wrong_redirects_and_wrong_secrets() {
-    let ctx = setup().await;
+async fn token_endpoint_refuses_bad_verifiers_expired_codes_wrong_redirects_and_wrong_secrets(
+    backend: Backend,
+) {
+    let ctx = setup(backend).await;
     let app = app!(ctx);
     let get_code = async || {
         let r = call_service(
@@ -552,9 +469,8 @@ async fn token_endpoint_refuses_bad_verifiers_expired_codes_wrong_redirects_and_
     assert_eq!(json_of(r).await["error"], "unsupported_grant_type");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_clients_and_redirect_uris_get_an_error_page_never_a_redirect() {
-    let ctx = setup().await;
+async fn bad_clients_and_redirect_uris_get_an_error_page_never_a_redirect(backend: Backend) {
+    let ctx = setup(backend).await;
     let app = app!(ctx);
     let mut bad_client = authorize_url(&ctx, &[]);
     bad_client = bad_client.replace(&ctx.client_id, "nobody");
@@ -590,9 +506,10 @@ async fn bad_clients_and_redirect_uris_get_an_error_page_never_a_redirect() {
     assert_eq!(r.status(), 400);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn prompt_none_without_a_session_answers_login_required_and_unknown_scopes_are_ignored() {
-    let ctx = setup().await;
+async fn prompt_none_without_a_session_answers_login_required_and_unknown_scopes_are_ignored(
+    backend: Backend,
+) {
+    let ctx = setup(backend).await;
     let app = app!(ctx);
     let r = call_service(
         &app,
@@ -673,13 +590,15 @@ async fn prompt_none_without_a_session_answers_login_required_and_unknown_scopes
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_public_client_must_use_pkce_and_a_weak_session_steps_up() {
-    let ctx = setup_with(NewClient {
-        public: true,
-        require_acr: Some("eidas3".into()),
-        ..NewClient::default()
-    })
+async fn a_public_client_must_use_pkce_and_a_weak_session_steps_up(backend: Backend) {
+    let ctx = setup_with(
+        backend,
+        NewClient {
+            public: true,
+            require_acr: Some("eidas3".into()),
+            ..NewClient::default()
+        },
+    )
     .await;
     let app = app!(ctx);
     let no_pkce = authorize_url(&ctx, &[]).replace(
@@ -715,9 +634,8 @@ async fn a_public_client_must_use_pkce_and_a_weak_session_steps_up() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn max_age_and_prompt_login_send_an_old_session_back_to_login_once() {
-    let ctx = setup().await;
+async fn max_age_and_prompt_login_send_an_old_session_back_to_login_once(backend: Backend) {
+    let ctx = setup(backend).await;
     let app = app!(ctx);
     ctx.clock.advance(chrono::Duration::seconds(600));
     let r = call_service(
@@ -758,9 +676,8 @@ async fn max_age_and_prompt_login_send_an_old_session_back_to_login_once() {
     assert!(location(&r).starts_with("/login?"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn introspection_and_revocation_follow_rfc_7662_and_7009() {
-    let ctx = setup().await;
+async fn introspection_and_revocation_follow_rfc_7662_and_7009(backend: Backend) {
+    let ctx = setup(backend).await;
     let app = app!(ctx);
     let r = call_service(
         &app,
@@ -864,13 +781,17 @@ async fn backchannel_receiver(status: u16) -> (String, tokio::sync::oneshot::Rec
     (format!("http://127.0.0.1:{}/bc", addr.port()), rx)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn logout_with_id_token_hint_ends_the_session_and_back_channel_tells_the_client() {
+async fn logout_with_id_token_hint_ends_the_session_and_back_channel_tells_the_client(
+    backend: Backend,
+) {
     let (uri, got) = backchannel_receiver(200).await;
-    let ctx = setup_with(NewClient {
-        backchannel_logout_uri: Some(uri),
-        ..NewClient::default()
-    })
+    let ctx = setup_with(
+        backend,
+        NewClient {
+            backchannel_logout_uri: Some(uri),
+            ..NewClient::default()
+        },
+    )
     .await;
     let app = app!(ctx);
     let r = call_service(
@@ -976,13 +897,15 @@ async fn logout_with_id_token_hint_ends_the_session_and_back_channel_tells_the_c
     assert!(rows[0].delivered_at.is_some());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_back_channel_delivery_is_retried_later_and_audited() {
+async fn a_failed_back_channel_delivery_is_retried_later_and_audited(backend: Backend) {
     let (uri, got) = backchannel_receiver(500).await;
-    let ctx = setup_with(NewClient {
-        backchannel_logout_uri: Some(uri),
-        ..NewClient::default()
-    })
+    let ctx = setup_with(
+        backend,
+        NewClient {
+            backchannel_logout_uri: Some(uri),
+            ..NewClient::default()
+        },
+    )
     .await;
     let app = app!(ctx);
     call_service(
@@ -1023,9 +946,8 @@ async fn a_failed_back_channel_delivery_is_retried_later_and_audited() {
     assert!(audit.iter().any(|a| a.action == "oidc.backchannel.failed"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rotated_keys_stay_published_and_new_tokens_use_the_new_key() {
-    let ctx = setup().await;
+async fn rotated_keys_stay_published_and_new_tokens_use_the_new_key(backend: Backend) {
+    let ctx = setup(backend).await;
     let old = ctx
         .st
         .oidc
@@ -1094,8 +1016,7 @@ async fn rotated_keys_stay_published_and_new_tokens_use_the_new_key() {
     assert!(!jwks.to_string().contains(&old));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn private_key_jwt_clients_authenticate_with_a_signed_assertion() {
+async fn private_key_jwt_clients_authenticate_with_a_signed_assertion(backend: Backend) {
     use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
     let rng = ring::rand::SystemRandom::new();
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).expect("gen");
@@ -1103,11 +1024,14 @@ async fn private_key_jwt_clients_authenticate_with_a_signed_assertion() {
         .expect("kp");
     let pt = kp.public_key().as_ref();
     let jwk = json!({"kty": "EC", "crv": "P-256", "kid": "rp-1", "x": URL_SAFE_NO_PAD.encode(&pt[1..33]), "y": URL_SAFE_NO_PAD.encode(&pt[33..65])});
-    let mut ctx = setup_with(NewClient {
-        auth_method: Some("private_key_jwt".into()),
-        jwks: Some(json!({"keys": [jwk]})),
-        ..NewClient::default()
-    })
+    let mut ctx = setup_with(
+        backend,
+        NewClient {
+            auth_method: Some("private_key_jwt".into()),
+            jwks: Some(json!({"keys": [jwk]})),
+            ..NewClient::default()
+        },
+    )
     .await;
     ctx.secret.clear();
     let app = app!(ctx);
@@ -1210,9 +1134,8 @@ async fn private_key_jwt_clients_authenticate_with_a_signed_assertion() {
     assert_eq!(r.status(), 200);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_admin_api_registers_lists_rotates_and_removes_applications() {
-    let ctx = setup().await;
+async fn the_admin_api_registers_lists_rotates_and_removes_applications(backend: Backend) {
+    let ctx = setup(backend).await;
     let mut conn = ctx.t.db.conn().await.expect("conn");
     let token = clavis_web::tokens::create(&mut conn, "dsi", "it", ctx.clock.now())
         .await
@@ -1319,10 +1242,9 @@ async fn the_admin_api_registers_lists_rotates_and_removes_applications() {
 /// valid, garbage or repeated values): always an error page or a redirect
 /// to the registered URI or the login page — never a server error, never
 /// another destination.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn random_authorization_requests_never_fail_or_redirect_elsewhere() {
+async fn random_authorization_requests_never_fail_or_redirect_elsewhere(backend: Backend) {
     use rand::Rng;
-    let ctx = setup().await;
+    let ctx = setup(backend).await;
     let app = app!(ctx);
     let names = [
         "client_id",

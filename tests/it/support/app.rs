@@ -1,0 +1,316 @@
+//! [`TestApp`]: the real HTTP application (`clavis_web::build_app`) on a
+//! fresh, migrated database of either backend, with the people, sessions
+//! and applications a test asks for, at a fixed instant.
+//!
+//! ```ignore
+//! let app = TestApp::on(backend)
+//!     .with_nurse()
+//!     .with_session()
+//!     .with_client(NewClient::default())
+//!     .start()
+//!     .await;
+//! let svc = actix_web::test::init_service(clavis_web::build_app(app.state.clone())).await;
+//! ```
+
+use clavis_core::{Clock, FixedClock};
+use clavis_oidc::clients::NewClient;
+use clavis_testkit::db::{Backend, TestDb};
+use std::sync::Arc;
+use url::Url;
+
+/// The public URL every test application runs at.
+pub const ORIGIN: &str = "http://localhost:8080";
+
+/// The instant test applications start at.
+pub const T0: &str = "2026-11-22T08:00:00Z";
+
+/// The application state every HTTP test uses: a provider whose keys are
+/// under the test master key, default FIDO2 and SSO settings, the badge
+/// service, the SSO and authenticator lifecycle subscribers.
+pub async fn state(db: &clavis_store::Db, clock: Arc<dyn Clock>) -> clavis_web::AppState {
+    let oidc = clavis_oidc::Provider::start(
+        db,
+        clavis_oidc::OidcConfig::default(),
+        ORIGIN,
+        clavis_oidc::keys::MasterKey::from_bytes(&[42u8; 32]),
+        clavis_authn::AuthnConfig::default().acr_order,
+        clock.now().timestamp(),
+    )
+    .await
+    .expect("provider");
+    let fido2 = clavis_authn::Fido2::new(
+        clavis_authn::AuthnConfig::default(),
+        &Url::parse(ORIGIN).expect("url"),
+        None,
+    )
+    .expect("relying party");
+    clavis_web::AppState {
+        db: db.clone(),
+        directory: Arc::new(clavis_directory::DirectoryConfig::default()),
+        clock,
+        subscribers: vec![
+            Arc::new(clavis_sso::SsoLifecycle),
+            Arc::new(clavis_authn::AuthnLifecycle),
+        ],
+        fido2: Arc::new(fido2),
+        sso: clavis_sso::SsoConfig::default(),
+        secure_cookies: true,
+        public_url: ORIGIN.into(),
+        oidc: Arc::new(oidc),
+        badge: Some(badge_service()),
+    }
+}
+
+/// The badge service the test state uses (keys derived from the test
+/// master key, factory transport key).
+fn badge_service() -> Arc<clavis_authn::relay::BadgeService> {
+    let master = clavis_oidc::keys::MasterKey::from_bytes(&[42u8; 32]);
+    Arc::new(
+        clavis_authn::relay::BadgeService::new(
+            clavis_authn::BadgeConfig::default(),
+            |l| master.derive(l),
+            clavis_desfire::AesKey::ZERO,
+        )
+        .expect("badge service"),
+    )
+}
+
+/// What a test application is to hold when it starts.
+#[derive(Debug)]
+pub struct TestAppBuilder {
+    backend: Backend,
+    nurse: bool,
+    session: bool,
+    client: Option<NewClient>,
+}
+
+/// The nurse of [`TestAppBuilder::with_nurse`]: Claire Lemoine (used name
+/// Martin), RPPS 10003489281, login `clemoine`, profession 60.
+#[derive(Debug, Clone)]
+pub struct Nurse {
+    pub oid: String,
+}
+
+/// The SSO session of [`TestAppBuilder::with_session`] (badge + PIN,
+/// `eidas2`), as a `Cookie` header value.
+#[derive(Debug, Clone)]
+pub struct OpenSession {
+    pub cookie: String,
+    pub id: String,
+}
+
+/// The application of [`TestAppBuilder::with_client`] (a confidential
+/// client by default, redirecting to `https://dpi.chu.test/callback`); the
+/// nurse holds the role `ide` in it.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub id: String,
+    /// Empty for a public client.
+    pub secret: String,
+}
+
+/// A running test application.
+#[derive(Debug)]
+pub struct TestApp {
+    /// The database (kept alive as long as the application).
+    pub t: TestDb,
+    /// The clock every part of the application reads; move it on with
+    /// [`FixedClock::set`].
+    pub clock: FixedClock,
+    /// The application state, as `clavis serve` builds it.
+    pub state: clavis_web::AppState,
+    nurse: Option<Nurse>,
+    session: Option<OpenSession>,
+    client: Option<Client>,
+}
+
+/// The redirect URI test clients register by default.
+pub const CALLBACK: &str = "https://dpi.chu.test/callback";
+
+impl TestApp {
+    /// A test application on `backend`, to be started with
+    /// [`TestAppBuilder::start`].
+    pub fn on(backend: Backend) -> TestAppBuilder {
+        TestAppBuilder {
+            backend,
+            nurse: false,
+            session: false,
+            client: None,
+        }
+    }
+
+    /// The nurse ([`TestAppBuilder::with_nurse`]).
+    pub fn nurse(&self) -> &Nurse {
+        self.nurse
+            .as_ref()
+            .expect("the test application was built with_nurse()")
+    }
+
+    /// The nurse's session ([`TestAppBuilder::with_session`]).
+    pub fn session(&self) -> &OpenSession {
+        self.session
+            .as_ref()
+            .expect("the test application was built with_session()")
+    }
+
+    /// The application ([`TestAppBuilder::with_client`]).
+    pub fn client(&self) -> &Client {
+        self.client
+            .as_ref()
+            .expect("the test application was built with_client()")
+    }
+}
+
+impl TestAppBuilder {
+    /// With a nurse (see [`Nurse`]), active, with an AD account.
+    pub fn with_nurse(mut self) -> Self {
+        self.nurse = true;
+        self
+    }
+
+    /// With an open SSO session of the nurse (after [`Self::with_nurse`]).
+    pub fn with_session(mut self) -> Self {
+        assert!(
+            self.nurse,
+            "with_session() opens the nurse's session: call with_nurse() first"
+        );
+        self.session = true;
+        self
+    }
+
+    /// With an application registered from `client` (name, redirect and
+    /// post-logout URIs defaulted when empty) in which the nurse, if any,
+    /// holds the role `ide`.
+    pub fn with_client(mut self, client: NewClient) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// Creates the database and what was asked for, at [`T0`].
+    pub async fn start(self) -> TestApp {
+        let t = TestDb::new(self.backend).await;
+        let clock = FixedClock::at(T0.parse().expect("instant"));
+        let state = state(&t.db, Arc::new(clock.clone())).await;
+        let nurse = match self.nurse {
+            true => Some(insert_nurse(&t.db).await),
+            false => None,
+        };
+        let session = match (&nurse, self.session) {
+            (Some(n), true) => Some(open_session(&t.db, &state, &clock, &n.oid).await),
+            _ => None,
+        };
+        let client = match self.client {
+            Some(c) => Some(register_client(&t.db, &clock, c, nurse.as_ref()).await),
+            None => None,
+        };
+        TestApp {
+            t,
+            clock,
+            state,
+            nurse,
+            session,
+            client,
+        }
+    }
+}
+
+async fn insert_nurse(db: &clavis_store::Db) -> Nurse {
+    let oid = clavis_testkit::people::insert_person(db, "Lemoine", "Claire", "active").await;
+    let mut conn = db.conn().await.expect("conn");
+    let mut row = clavis_store::models::IdentityRow::find(&mut conn, &oid)
+        .await
+        .expect("find")
+        .expect("row");
+    row.rpps = Some("10003489281".into());
+    row.email = Some("claire.lemoine@chu.test".into());
+    row.professions = r#"["60"]"#.into();
+    row.used_family_name = Some("Martin".into());
+    clavis_store::models::IdentityRow::update_all(&mut conn, vec![row])
+        .await
+        .expect("update");
+    clavis_store::models::Account::upsert_all(
+        &mut conn,
+        vec![clavis_store::models::Account {
+            login: "clemoine".into(),
+            oid: oid.clone(),
+            source: "ad".into(),
+            enabled: true,
+            disabled_reason: None,
+            created_at: 0,
+            updated_at: 0,
+        }],
+    )
+    .await
+    .expect("account");
+    Nurse { oid }
+}
+
+async fn open_session(
+    db: &clavis_store::Db,
+    state: &clavis_web::AppState,
+    clock: &FixedClock,
+    oid: &str,
+) -> OpenSession {
+    let mut conn = db.conn().await.expect("conn");
+    let (token, session) = conn
+        .transaction(async |tx| {
+            clavis_sso::create(
+                tx,
+                &state.sso,
+                clock.now(),
+                clavis_sso::NewSession {
+                    workstation_id: None,
+                    oid: oid.to_string(),
+                    acr: "eidas2".into(),
+                    amr: vec!["hwk".into(), "pin".into(), "mfa".into()],
+                    authenticator_id: None,
+                    client_ip: None,
+                    user_agent: None,
+                },
+            )
+            .await
+        })
+        .await
+        .expect("session");
+    OpenSession {
+        cookie: format!("{}={}", clavis_sso::COOKIE_NAME, token.expose()),
+        id: session.id,
+    }
+}
+
+async fn register_client(
+    db: &clavis_store::Db,
+    clock: &FixedClock,
+    mut new: NewClient,
+    nurse: Option<&Nurse>,
+) -> Client {
+    if new.name.is_empty() {
+        new.name = "DPI".into();
+    }
+    if new.redirect_uris.is_empty() {
+        new.redirect_uris = vec![CALLBACK.into()];
+    }
+    if new.post_logout_redirect_uris.is_empty() {
+        new.post_logout_redirect_uris = vec!["https://dpi.chu.test/bye".into()];
+    }
+    let mut conn = db.conn().await.expect("conn");
+    let (c, secret) = clavis_oidc::clients::register(&mut conn, clock.now(), new, "it")
+        .await
+        .expect("client");
+    if let Some(n) = nurse {
+        clavis_store::models::HabilitationRow {
+            oid: n.oid.clone(),
+            client_id: c.client_id.clone(),
+            role: "ide".into(),
+            granted_by: "it".into(),
+            granted_at: 0,
+        }
+        .grant(&mut conn)
+        .await
+        .expect("role");
+    }
+    Client {
+        id: c.client_id,
+        secret: secret.map(|s| s.expose().clone()).unwrap_or_default(),
+    }
+}
