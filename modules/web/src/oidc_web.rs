@@ -18,7 +18,7 @@ use crate::sso_web::{clear_cookie, csrf_for, csrf_ok, current};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use clavis_oidc::clients::{Presented, parse_basic};
-use clavis_oidc::flow::{AuthorizeError, EndSession, Outcome, TokenError};
+use clavis_oidc::{AuthorizeError, EndSession, Outcome, TokenError};
 use clavis_oidc::paths;
 use serde_json::json;
 
