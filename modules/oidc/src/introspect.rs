@@ -3,7 +3,6 @@
 //! one whose grant was revoked) is `{"active": false}`.
 
 use crate::clients::Presented;
-use crate::protocol::Params;
 use crate::{Provider, TokenError};
 use chrono::{DateTime, Utc};
 use clavis_core::secret;
@@ -21,12 +20,7 @@ impl Provider {
         presented: &Presented,
         form: &[(String, String)],
     ) -> Result<Value, TokenError> {
-        let p = Params::single(form).map_err(|m| TokenError::new("invalid_request", m))?;
-        let mut conn = db.conn().await?;
-        let client = self.authenticate_client(&mut conn, now, presented).await?;
-        let token = p
-            .get("token")
-            .ok_or_else(|| TokenError::new("invalid_request", "token is required"))?;
+        let (mut conn, client, token) = self.token_request(db, now, presented, form).await?;
         let t = now.timestamp();
         let Some(row) = OidcTokenRow::find(&mut conn, &secret::sha256_hex(token))
             .await?

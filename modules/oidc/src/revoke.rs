@@ -4,7 +4,6 @@
 //! Audited.
 
 use crate::clients::Presented;
-use crate::protocol::Params;
 use crate::{OidcError, Provider, TokenError};
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
@@ -23,12 +22,7 @@ impl Provider {
         presented: &Presented,
         form: &[(String, String)],
     ) -> Result<(), TokenError> {
-        let p = Params::single(form).map_err(|m| TokenError::new("invalid_request", m))?;
-        let mut conn = db.conn().await?;
-        let client = self.authenticate_client(&mut conn, now, presented).await?;
-        let token = p
-            .get("token")
-            .ok_or_else(|| TokenError::new("invalid_request", "token is required"))?;
+        let (mut conn, client, token) = self.token_request(db, now, presented, form).await?;
         let hash = secret::sha256_hex(token);
         let Some(row) = OidcTokenRow::find(&mut conn, &hash)
             .await?

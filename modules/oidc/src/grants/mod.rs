@@ -76,4 +76,23 @@ impl Provider {
         .map_err(TokenError::internal)?
         .ok_or_else(|| TokenError::new("invalid_client", "client authentication failed"))
     }
+
+    /// The start of an introspection or revocation request (RFC 7662
+    /// §2.1, RFC 7009 §2.1): a connection, the client authenticated, and
+    /// the `token` the request is about.
+    pub(crate) async fn token_request<'f>(
+        &self,
+        db: &Db,
+        now: DateTime<Utc>,
+        presented: &Presented,
+        form: &'f [(String, String)],
+    ) -> Result<(DbConn, OidcClientRow, &'f str), TokenError> {
+        let p = Params::single(form).map_err(|m| TokenError::new("invalid_request", m))?;
+        let mut conn = db.conn().await?;
+        let client = self.authenticate_client(&mut conn, now, presented).await?;
+        let token = p
+            .get("token")
+            .ok_or_else(|| TokenError::new("invalid_request", "token is required"))?;
+        Ok((conn, client, token))
+    }
 }
