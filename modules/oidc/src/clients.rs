@@ -389,36 +389,7 @@ pub async fn authenticate(
             match assertion_ok(&row, presented, now, issuer, audience) {
                 Some((jti, exp)) if presented.basic.is_none() => {
                     // Each assertion once (OpenID Connect Core §9).
-                    let first = conn
-                        .transaction(async |tx| -> Result<bool, OidcError> {
-                            let first = UsedAssertions::record(
-                                tx,
-                                &row.client_id,
-                                &jti,
-                                exp,
-                                now.timestamp(),
-                            )
-                            .await?;
-                            if !first {
-                                clavis_audit::append(
-                                    tx,
-                                    now,
-                                    vec![AuditEvent::new(
-                                        format!("client:{}", row.client_id),
-                                        "oidc.client_assertion.replayed",
-                                        None,
-                                        json!({"jti": jti}),
-                                    )],
-                                )
-                                .await?;
-                            }
-                            Ok(first)
-                        })
-                        .await?;
-                    if !first {
-                        tracing::warn!(oidc.client_id = %row.client_id, "client assertion replayed");
-                    }
-                    first
+                    first_use_of_assertion(conn, now, &row.client_id, &jti, exp).await?
                 }
                 _ => false,
             }
@@ -431,6 +402,40 @@ pub async fn authenticate(
         _ => false,
     };
     Ok(ok.then_some(row))
+}
+
+/// Records the use of the assertion `jti` (valid until `exp`) by
+/// `client_id`: `false`, audited, when it was used before (a replay).
+async fn first_use_of_assertion(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    client_id: &str,
+    jti: &str,
+    exp: i64,
+) -> Result<bool, OidcError> {
+    let first = conn
+        .transaction(async |tx| -> Result<bool, OidcError> {
+            let first = UsedAssertions::record(tx, client_id, jti, exp, now.timestamp()).await?;
+            if !first {
+                clavis_audit::append(
+                    tx,
+                    now,
+                    vec![AuditEvent::new(
+                        format!("client:{client_id}"),
+                        "oidc.client_assertion.replayed",
+                        None,
+                        json!({"jti": jti}),
+                    )],
+                )
+                .await?;
+            }
+            Ok(first)
+        })
+        .await?;
+    if !first {
+        tracing::warn!(oidc.client_id = %client_id, "client assertion replayed");
+    }
+    Ok(first)
 }
 
 fn secret_matches(row: &OidcClientRow, presented: &str) -> bool {
