@@ -44,7 +44,6 @@ pub use protocol::{AuthorizeError, TokenError};
 pub use userinfo::BearerError;
 
 use clavis_core::AcrOrder;
-
 use clavis_store::{Db, DbConn, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
