@@ -10,12 +10,10 @@
 
 use crate::keys::Alg;
 use crate::{OidcError, Provider};
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
-use clavis_store::Db;
 use clavis_store::models::{LogoutOutboxRow, OidcClientRow};
-use rand::RngCore;
+use clavis_store::{Db, DbConn};
 use serde_json::json;
 
 /// The event member of a logout token.
@@ -42,15 +40,13 @@ impl Provider {
         row: &LogoutOutboxRow,
         now: DateTime<Utc>,
     ) -> Result<String, OidcError> {
-        let mut jti = [0u8; 16];
-        rand::rng().fill_bytes(&mut jti);
         let t = now.timestamp();
         let claims = json!({
             "iss": self.issuer,
             "aud": client.client_id,
             "iat": t,
             "exp": t + 120,
-            "jti": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(jti),
+            "jti": clavis_core::secret::random_b64url(16),
             "sub": row.oid,
             "sid": row.session_id,
             "events": {EVENT: {}},
@@ -130,11 +126,10 @@ pub async fn deliver_due(
         if let Some(e) = &error {
             tracing::warn!(oidc.client_id = %row.client_id, session.id = %row.session_id, attempts = row.attempts, error = %e, "back-channel logout not delivered");
         }
-        conn.begin().await?;
-        let r: Result<(), OidcError> = async {
-            row.record_attempt(&mut conn).await?;
+        conn.transaction(async |tx: &mut DbConn| -> Result<(), OidcError> {
+            row.record_attempt(tx).await?;
             clavis_audit::append(
-                &mut conn,
+                tx,
                 now,
                 vec![AuditEvent::new(
                     "clavis",
@@ -145,9 +140,8 @@ pub async fn deliver_due(
             )
             .await?;
             Ok(())
-        }
-        .await;
-        conn.finish(r).await?;
+        })
+        .await?;
     }
     Ok(delivered)
 }

@@ -7,16 +7,15 @@
 
 use crate::{OidcError, jws};
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
 use clavis_core::Secret;
+use clavis_core::secret::{hash_matches, random_b64url, sha256_hex};
 use clavis_store::DbConn;
 use clavis_store::models::{OidcClientRow, UsedAssertions};
-use rand::RngCore;
 use serde::Serialize;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 /// Token endpoint authentication methods we support.
 pub const AUTH_METHODS: &[&str] = &[
@@ -91,17 +90,6 @@ impl ClientView {
 /// A JSON array column.
 pub fn list(json: &str) -> Vec<String> {
     serde_json::from_str(json).unwrap_or_default()
-}
-
-fn random_b64(bytes: usize) -> String {
-    let mut b = vec![0u8; bytes];
-    rand::rng().fill_bytes(&mut b);
-    URL_SAFE_NO_PAD.encode(b)
-}
-
-/// SHA-256 (hex) of a secret.
-pub fn secret_hash(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 /// Checks a redirect (or logout, or back-channel) URI: absolute, `https`
@@ -191,11 +179,11 @@ pub async fn register(
         &auth_method[..],
         "client_secret_basic" | "client_secret_post"
     )
-    .then(|| random_b64(32));
+    .then(|| random_b64url(32));
     let row = OidcClientRow {
-        client_id: random_b64(16),
+        client_id: random_b64url(16),
         name: new.name.trim().to_string(),
-        secret_hash: secret.as_deref().map(secret_hash),
+        secret_hash: secret.as_deref().map(sha256_hex),
         auth_method,
         jwks,
         redirect_uris: json!(new.redirect_uris).to_string(),
@@ -210,11 +198,10 @@ pub async fn register(
         secret_rotated_at: None,
         removed_at: None,
     };
-    conn.begin().await?;
-    let r: Result<(), OidcError> = async {
-        row.insert(conn).await?;
+    conn.transaction(async |tx| -> Result<(), OidcError> {
+        row.insert(tx).await?;
         clavis_audit::append(
-            conn,
+            tx,
             now,
             vec![AuditEvent::new(
                 actor,
@@ -227,9 +214,8 @@ pub async fn register(
         )
         .await?;
         Ok(())
-    }
-    .await;
-    conn.finish(r).await?;
+    })
+    .await?;
     Ok((ClientView::of(&row), secret.map(Secret::new)))
 }
 
@@ -250,14 +236,13 @@ pub async fn rotate_secret(
             row.auth_method
         )));
     }
-    let secret = random_b64(32);
-    row.secret_hash = Some(secret_hash(&secret));
+    let secret = random_b64url(32);
+    row.secret_hash = Some(sha256_hex(&secret));
     row.secret_rotated_at = Some(now.timestamp());
-    conn.begin().await?;
-    let r: Result<(), OidcError> = async {
-        row.update(conn).await?;
+    conn.transaction(async |tx| -> Result<(), OidcError> {
+        row.update(tx).await?;
         clavis_audit::append(
-            conn,
+            tx,
             now,
             vec![AuditEvent::new(
                 actor,
@@ -268,9 +253,8 @@ pub async fn rotate_secret(
         )
         .await?;
         Ok(())
-    }
-    .await;
-    conn.finish(r).await?;
+    })
+    .await?;
     Ok(Secret::new(secret))
 }
 
@@ -286,11 +270,10 @@ pub async fn remove(
         .ok_or_else(|| OidcError::UnknownClient(client_id.into()))?;
     row.removed_at = Some(now.timestamp());
     row.secret_hash = None;
-    conn.begin().await?;
-    let r: Result<(), OidcError> = async {
-        row.update(conn).await?;
+    conn.transaction(async |tx| -> Result<(), OidcError> {
+        row.update(tx).await?;
         clavis_audit::append(
-            conn,
+            tx,
             now,
             vec![AuditEvent::new(
                 actor,
@@ -301,9 +284,8 @@ pub async fn remove(
         )
         .await?;
         Ok(())
-    }
-    .await;
-    conn.finish(r).await?;
+    })
+    .await?;
     Ok(())
 }
 
@@ -407,37 +389,7 @@ pub async fn authenticate(
             match assertion_ok(&row, presented, now, issuer, audience) {
                 Some((jti, exp)) if presented.basic.is_none() => {
                     // Each assertion once (OpenID Connect Core §9).
-                    conn.begin().await?;
-                    let r: Result<bool, OidcError> = async {
-                        let first = UsedAssertions::record(
-                            conn,
-                            &row.client_id,
-                            &jti,
-                            exp,
-                            now.timestamp(),
-                        )
-                        .await?;
-                        if !first {
-                            clavis_audit::append(
-                                conn,
-                                now,
-                                vec![AuditEvent::new(
-                                    format!("client:{}", row.client_id),
-                                    "oidc.client_assertion.replayed",
-                                    None,
-                                    json!({"jti": jti}),
-                                )],
-                            )
-                            .await?;
-                        }
-                        Ok(first)
-                    }
-                    .await;
-                    let first = conn.finish(r).await?;
-                    if !first {
-                        tracing::warn!(oidc.client_id = %row.client_id, "client assertion replayed");
-                    }
-                    first
+                    first_use_of_assertion(conn, now, &row.client_id, &jti, exp).await?
                 }
                 _ => false,
             }
@@ -452,11 +404,44 @@ pub async fn authenticate(
     Ok(ok.then_some(row))
 }
 
+/// Records the use of the assertion `jti` (valid until `exp`) by
+/// `client_id`: `false`, audited, when it was used before (a replay).
+async fn first_use_of_assertion(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    client_id: &str,
+    jti: &str,
+    exp: i64,
+) -> Result<bool, OidcError> {
+    let first = conn
+        .transaction(async |tx| -> Result<bool, OidcError> {
+            let first = UsedAssertions::record(tx, client_id, jti, exp, now.timestamp()).await?;
+            if !first {
+                clavis_audit::append(
+                    tx,
+                    now,
+                    vec![AuditEvent::new(
+                        format!("client:{client_id}"),
+                        "oidc.client_assertion.replayed",
+                        None,
+                        json!({"jti": jti}),
+                    )],
+                )
+                .await?;
+            }
+            Ok(first)
+        })
+        .await?;
+    if !first {
+        tracing::warn!(oidc.client_id = %client_id, "client assertion replayed");
+    }
+    Ok(first)
+}
+
 fn secret_matches(row: &OidcClientRow, presented: &str) -> bool {
-    let Some(stored) = &row.secret_hash else {
-        return false;
-    };
-    clavis_core::secret::constant_time_eq(stored.as_bytes(), secret_hash(presented).as_bytes())
+    row.secret_hash
+        .as_deref()
+        .is_some_and(|stored| hash_matches(stored, presented))
 }
 
 /// A valid client assertion's `jti` and `exp`; `None` when it is not valid

@@ -384,9 +384,8 @@ pub async fn rotate(
 ) -> Result<String, OidcError> {
     let der = generate(alg)?;
     let key = SigningKey::from_pkcs8(alg, &der, None)?;
-    conn.begin().await?;
-    let r: Result<(), OidcError> = async {
-        let retired = OidcKeyRow::retire_current(conn, alg.as_str(), now).await?;
+    conn.transaction(async |tx| -> Result<(), OidcError> {
+        let retired = OidcKeyRow::retire_current(tx, alg.as_str(), now).await?;
         OidcKeyRow {
             kid: key.kid.clone(),
             alg: alg.as_str().into(),
@@ -395,10 +394,10 @@ pub async fn rotate(
             created_at: now,
             retired_at: None,
         }
-        .insert(conn)
+        .insert(tx)
         .await?;
         clavis_audit::append(
-            conn,
+            tx,
             chrono::DateTime::from_timestamp(now, 0).unwrap_or_default(),
             vec![clavis_audit::AuditEvent::new(
                 actor,
@@ -409,9 +408,8 @@ pub async fn rotate(
         )
         .await?;
         Ok(())
-    }
-    .await;
-    conn.finish(r).await?;
+    })
+    .await?;
     Ok(key.kid)
 }
 

@@ -4,9 +4,17 @@
 //! - [`clients`]: registering relying parties, their secrets and how they
 //!   authenticate at the token endpoint.
 //! - [`keys`]: signing keys (RS256, ES256), rotation, the master key.
-//! - [`flow`]: the protocol: authorization requests against the SSO
-//!   session, codes, the token endpoint (code and refresh grants with
-//!   rotation), userinfo, introspection, revocation, RP-initiated logout.
+//! - [`authorize`]: the authorization endpoint: the request checked
+//!   against its client ([`authorize::request`], no database), then matched
+//!   against the browser's SSO session, and the code issued.
+//! - [`grants`]: the token endpoint: client authentication, then one file
+//!   per grant ([`grants::code`], [`grants::refresh`] with rotation).
+//! - [`issue`]: the tokens both grants issue ([`TokenResponse`], the
+//!   [`IdTokenClaims`] signed).
+//! - [`userinfo`], [`introspect`] (RFC 7662), [`revoke`] (RFC 7009),
+//!   [`end_session`] (RP-initiated logout).
+//! - [`protocol`]: the errors (named as RFC 6749 names them) and parameter
+//!   reading every endpoint shares.
 //! - [`claims`]: what an ID token and userinfo say about a person.
 //! - [`backchannel`]: logout tokens delivered to applications when an SSO
 //!   session ends (from the `logout_outbox` the session service fills).
@@ -14,14 +22,28 @@
 //! Handlers in `clavis_web` are thin: they pass the request's parameters
 //! and cookie-session here and render what comes back.
 
+pub mod authorize;
 pub mod backchannel;
 pub mod claims;
 pub mod clients;
-pub mod flow;
+pub mod end_session;
+pub mod grants;
+pub mod introspect;
+pub mod issue;
 pub mod jws;
 pub mod keys;
+pub mod protocol;
+pub mod revoke;
 mod signers;
+pub mod userinfo;
 
+pub use authorize::{CurrentSession, Outcome};
+pub use end_session::EndSession;
+pub use issue::{IdTokenClaims, TokenResponse};
+pub use protocol::{AuthorizeError, TokenError};
+pub use userinfo::BearerError;
+
+use clavis_core::AcrOrder;
 use clavis_store::{Db, DbConn, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -156,7 +178,7 @@ impl Default for BackchannelConfig {
 }
 
 /// Errors of the provider's own machinery (protocol errors are
-/// [`flow::AuthorizeError`] and [`flow::TokenError`]).
+/// [`AuthorizeError`] and [`TokenError`]).
 #[derive(Debug, thiserror::Error)]
 pub enum OidcError {
     /// Storage failed.
@@ -230,9 +252,8 @@ pub struct Provider {
     pub cfg: OidcConfig,
     /// Issuer URL, without a trailing slash.
     pub issuer: String,
-    /// acr values from weakest to strongest.
-    pub acr_order: Vec<String>,
-    /// The acr every login method reaches at least (advertised).
+    /// The acr values, weakest first (`authn.acr_order`, advertised).
+    pub acr_order: AcrOrder,
     master: keys::MasterKey,
     keys: RwLock<Arc<keys::KeyRing>>,
     signers: signers::Signers,
@@ -240,6 +261,7 @@ pub struct Provider {
 
 impl Provider {
     /// Starts the provider: makes sure signing keys exist and loads them.
+    /// `acr_order` is the acr values, weakest first.
     pub async fn start(
         db: &Db,
         cfg: OidcConfig,
@@ -254,7 +276,7 @@ impl Provider {
         Ok(Provider {
             issuer: issuer.trim_end_matches('/').to_string(),
             cfg,
-            acr_order,
+            acr_order: AcrOrder::new(acr_order),
             master,
             keys: RwLock::new(Arc::new(ring)),
             signers: signers::Signers::start(),

@@ -217,7 +217,7 @@ async fn clients_add(
     let token_name = require_token(&state, &req).await?;
     let b = body.into_inner();
     if let Some(a) = &b.require_acr
-        && !state.oidc.acr_order.contains(a)
+        && !state.oidc.acr_order.knows(a)
     {
         return Err(ApiError::BadRequest(format!(
             "require_acr {a:?}: unknown acr value"

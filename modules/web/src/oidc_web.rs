@@ -18,8 +18,8 @@ use crate::sso_web::{clear_cookie, csrf_for, csrf_ok, current};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use clavis_oidc::clients::{Presented, parse_basic};
-use clavis_oidc::flow::{AuthorizeError, EndSession, Outcome, TokenError};
 use clavis_oidc::paths;
+use clavis_oidc::{AuthorizeError, EndSession, Outcome, TokenError};
 use serde_json::json;
 
 type Params = Vec<(String, String)>;

@@ -40,6 +40,15 @@ pub struct OidcClientRow {
     pub removed_at: Option<i64>,
 }
 
+/// The client `client_id` if it has not been removed, as a query both the
+/// async and the inline connections run.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn active_by_id<'a>(client_id: &'a str) -> _ {
+    oidc_clients::dsl::oidc_clients
+        .filter(oidc_clients::dsl::client_id.eq(client_id))
+        .filter(oidc_clients::dsl::removed_at.is_null())
+}
+
 impl OidcClientRow {
     /// Inserts a client.
     pub async fn insert(&self, conn: &mut DbConn) -> Result<(), StoreError> {
@@ -58,32 +67,28 @@ impl OidcClientRow {
         conn: &mut DbConn,
         client_id: &str,
     ) -> Result<Option<Self>, StoreError> {
-        use oidc_clients::dsl;
-        Ok(with_conn!(conn, c => dsl::oidc_clients
-            .filter(dsl::client_id.eq(client_id))
-            .filter(dsl::removed_at.is_null())
+        Ok(with_conn!(conn, c => active_by_id(client_id)
             .select(OidcClientRow::as_select())
             .first(c)
             .await
             .optional())?)
     }
 
-    /// [`OidcClientRow::find_active`] inline on SQLite.
-    pub fn find_active_inline(
-        inline: &crate::db::InlineReaders,
-        client_id: &str,
-    ) -> Result<Option<Self>, StoreError> {
-        use oidc_clients::dsl;
-        inline.read(|c| {
-            diesel::RunQueryDsl::first(
-                dsl::oidc_clients
-                    .filter(dsl::client_id.eq(client_id))
-                    .filter(dsl::removed_at.is_null())
-                    .select(OidcClientRow::as_select()),
-                c,
-            )
-            .optional()
-        })
+    /// [`OidcClientRow::find_active`] for the per-request hot path (every
+    /// authorization request), without a transaction: on SQLite it runs
+    /// inline on the calling thread (see [`crate::Db::inline`]), on
+    /// PostgreSQL on a pooled connection.
+    pub async fn read_active(db: &crate::Db, client_id: &str) -> Result<Option<Self>, StoreError> {
+        match db.inline() {
+            Some(inline) => inline.read(|c| {
+                diesel::RunQueryDsl::first(
+                    active_by_id(client_id).select(OidcClientRow::as_select()),
+                    c,
+                )
+                .optional()
+            }),
+            None => Self::find_active(&mut db.conn().await?, client_id).await,
+        }
     }
 
     /// Clients not removed, by name.

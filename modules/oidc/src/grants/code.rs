@@ -1,0 +1,211 @@
+//! The `authorization_code` grant (RFC 6749 §4.1.3, PKCE RFC 7636): a code
+//! is exchanged once, by the client it was issued to, with the same
+//! `redirect_uri` and the verifier of its challenge, while its SSO session
+//! lives. A code that comes back after its first use is a replay
+//! (RFC 6749 §4.1.2): whatever the first use issued is revoked.
+
+use crate::issue::Issued;
+use crate::protocol::Params;
+use crate::{OidcError, Provider, TokenError};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use clavis_audit::AuditEvent;
+use clavis_core::secret;
+use clavis_store::models::{OidcClientRow, OidcGrantRow, SsoSessionRow};
+use clavis_store::{DbConn, StoreError};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+/// Why a code was not exchanged; nothing the exchange wrote is kept.
+enum Refused {
+    /// The code was used before.
+    Replayed,
+    /// Any other reason (the answer to give).
+    Error(TokenError),
+}
+
+impl From<TokenError> for Refused {
+    fn from(e: TokenError) -> Self {
+        Refused::Error(e)
+    }
+}
+
+impl From<StoreError> for Refused {
+    fn from(e: StoreError) -> Self {
+        Refused::Error(TokenError::internal(e))
+    }
+}
+
+impl Provider {
+    /// Exchanges the `code` of `p` for tokens, inside the token endpoint's
+    /// unit.
+    pub(crate) async fn code_grant(
+        &self,
+        conn: &mut DbConn,
+        now: DateTime<Utc>,
+        client: &OidcClientRow,
+        p: &Params<'_>,
+    ) -> Result<Issued, TokenError> {
+        let code = p
+            .get("code")
+            .ok_or_else(|| TokenError::new("invalid_request", "code is required"))?;
+        let grant = OidcGrantRow::find_by_code(conn, &secret::sha256_hex(code))
+            .await?
+            .filter(|g| g.client_id == client.client_id)
+            .ok_or_else(|| TokenError::invalid_grant("unknown authorization code"))?;
+        let exchanged = conn
+            .transaction(async |tx| self.exchange_code(tx, now, client, &grant, p).await)
+            .await;
+        match exchanged {
+            Ok(issued) => Ok(issued),
+            Err(Refused::Error(e)) => Err(e),
+            Err(Refused::Replayed) => {
+                self.revoke_replayed(conn, now, client, &grant).await?;
+                Err(TokenError::invalid_grant("authorization code already used"))
+            }
+        }
+    }
+
+    /// Inside the exchange's transaction: marks the code used, checks it,
+    /// and issues.
+    async fn exchange_code(
+        &self,
+        conn: &mut DbConn,
+        now: DateTime<Utc>,
+        client: &OidcClientRow,
+        grant: &OidcGrantRow,
+        p: &Params<'_>,
+    ) -> Result<Issued, Refused> {
+        let t = now.timestamp();
+        if !OidcGrantRow::use_code(conn, &grant.id, t).await? {
+            return Err(Refused::Replayed);
+        }
+        if grant.code_expires_at <= t {
+            return Err(TokenError::invalid_grant("authorization code expired").into());
+        }
+        if grant.revoked_at.is_some() {
+            return Err(TokenError::invalid_grant("authorization revoked").into());
+        }
+        if p.get("redirect_uri") != Some(grant.redirect_uri.as_str()) {
+            return Err(TokenError::invalid_grant(
+                "redirect_uri does not match the authorization request",
+            )
+            .into());
+        }
+        check_verifier(grant.code_challenge.as_deref(), p.get("code_verifier"))?;
+        let session = SsoSessionRow::find(conn, &grant.session_id)
+            .await?
+            .filter(|s| s.ended_at.is_none() && s.expires_at > t)
+            .ok_or_else(|| TokenError::invalid_grant("the sign-in session has ended"))?;
+        let scopes: Vec<&str> = grant.scope.split(' ').collect();
+        Ok(self
+            .issue(
+                conn,
+                now,
+                client,
+                grant,
+                &scopes,
+                session.expires_at,
+                grant.nonce.as_deref(),
+            )
+            .await?)
+    }
+
+    /// A used code came back: its grant (and every token the first use
+    /// issued) is revoked, and the replay audited.
+    async fn revoke_replayed(
+        &self,
+        conn: &mut DbConn,
+        now: DateTime<Utc>,
+        client: &OidcClientRow,
+        grant: &OidcGrantRow,
+    ) -> Result<(), TokenError> {
+        conn.transaction(async |tx| -> Result<(), OidcError> {
+            OidcGrantRow::revoke(tx, &grant.id, "code_replayed", now.timestamp()).await?;
+            clavis_audit::append(
+                tx,
+                now,
+                vec![AuditEvent::new(
+                    format!("client:{}", client.client_id),
+                    "oidc.code.replayed",
+                    Some(grant.id.clone()),
+                    json!({"oid": grant.oid, "session_id": grant.session_id}),
+                )],
+            )
+            .await?;
+            Ok(())
+        })
+        .await
+        .map_err(TokenError::internal)?;
+        tracing::warn!(oidc.grant_id = %grant.id, "authorization code replayed: grant revoked");
+        Ok(())
+    }
+}
+
+/// PKCE (RFC 7636 §4.6): a code issued with a challenge needs its verifier
+/// (43 to 128 characters whose SHA-256 is the challenge); one issued
+/// without takes none.
+fn check_verifier(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), TokenError> {
+    let invalid = TokenError::invalid_grant;
+    match (challenge, verifier) {
+        (Some(challenge), Some(verifier)) => {
+            let ok_len = (43..=128).contains(&verifier.len());
+            let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+            if !ok_len || !secret::constant_time_eq(computed.as_bytes(), challenge.as_bytes()) {
+                return Err(invalid("code_verifier does not match the code_challenge"));
+            }
+            Ok(())
+        }
+        (Some(_), None) => Err(invalid("code_verifier is required")),
+        (None, Some(_)) => Err(invalid(
+            "no code_challenge was sent with this authorization",
+        )),
+        (None, None) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The challenge computed apart (openssl dgst -sha256 -binary | base64url).
+    const VERIFIER: &str = "dBjftJeZ4CVP-mJ92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    const CHALLENGE: &str = "ngF5GsXcbwljx6u133FFr3Xht9xooA_DuaX_3QwODtc";
+
+    fn refusal(challenge: Option<&str>, verifier: Option<&str>) -> Option<String> {
+        check_verifier(challenge, verifier).err().map(|e| {
+            assert_eq!(e.error, "invalid_grant");
+            e.description
+        })
+    }
+
+    #[test]
+    fn the_verifier_must_hash_to_the_challenge() {
+        assert_eq!(refusal(Some(CHALLENGE), Some(VERIFIER)), None);
+        assert_eq!(refusal(None, None), None);
+        let wrong = "dBjftJeZ4CVP-mJ92K27uhbUJU1p1r_wW1gFWFOEjXK";
+        assert_eq!(
+            refusal(Some(CHALLENGE), Some(wrong)).as_deref(),
+            Some("code_verifier does not match the code_challenge")
+        );
+        assert_eq!(
+            refusal(Some(CHALLENGE), None).as_deref(),
+            Some("code_verifier is required")
+        );
+        assert_eq!(
+            refusal(None, Some(VERIFIER)).as_deref(),
+            Some("no code_challenge was sent with this authorization")
+        );
+    }
+
+    #[test]
+    fn a_verifier_of_the_wrong_length_is_refused_even_if_it_hashes_right() {
+        let short = "abc";
+        let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(short.as_bytes()));
+        assert_eq!(
+            refusal(Some(&challenge), Some(short)).as_deref(),
+            Some("code_verifier does not match the code_challenge")
+        );
+    }
+}
