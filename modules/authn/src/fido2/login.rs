@@ -100,8 +100,8 @@ struct Attempt<'a> {
     failures: Vec<LoginFailureRow>,
 }
 
-/// Why the login's transaction did not commit: the login was refused
-/// (its failure is recorded next), or storing it failed.
+/// Why a login did not commit: it was refused (its failure is recorded
+/// in a transaction of its own), or storing it failed.
 enum Unfinished {
     Refused(Refusal),
     Failed(AuthnError),
@@ -211,29 +211,29 @@ impl Fido2 {
         let mut conn = db.conn().await?;
         // One unit on SQLite: the write lock is held for the statements
         // only, not for a hop to the blocking pool per statement.
-        let result = conn
+        let done = conn
             .atomically(async |conn: &mut DbConn| {
                 let done = conn
                     .transaction(async |tx| Self::succeed(tx, &attempt, checked?, open).await)
                     .await;
-                match done {
-                    Ok(outcome) => Ok(Ok(outcome)),
-                    Err(Unfinished::Refused((reason, oid))) => {
-                        Self::record_refusal(conn, &attempt, reason, oid).await?;
-                        Ok(Err(reason))
-                    }
-                    Err(Unfinished::Failed(e)) => Err(e),
+                if let Err(Unfinished::Refused((reason, oid))) = &done {
+                    Self::record_refusal(conn, &attempt, reason, oid.clone()).await?;
                 }
+                done
             })
-            .await?;
-        result.map_err(|reason| {
-            tracing::warn!(
-                login.reason = reason,
-                client.addr = client_ip.unwrap_or("-"),
-                "login failed"
-            );
-            AuthnError::LoginFailed
-        })
+            .await;
+        match done {
+            Ok(outcome) => Ok(outcome),
+            Err(Unfinished::Refused((reason, _))) => {
+                tracing::warn!(
+                    login.reason = reason,
+                    client.addr = client_ip.unwrap_or("-"),
+                    "login failed"
+                );
+                Err(AuthnError::LoginFailed)
+            }
+            Err(Unfinished::Failed(e)) => Err(e),
+        }
     }
 
     /// Everything a login proves that needs no write: the ceremony is
