@@ -717,6 +717,7 @@ async fn concurrent_logins_each_open_a_session_and_keep_the_audit_chain_whole(ba
                         Some(clavis_authn::SessionRequest {
                             sso: &sso,
                             user_agent: None,
+                            replaces: None,
                         }),
                     )
                     .await;

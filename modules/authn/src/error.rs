@@ -50,3 +50,11 @@ impl From<clavis_audit::AuditError> for AuthnError {
         }
     }
 }
+
+impl From<clavis_sso::SsoError> for AuthnError {
+    fn from(e: clavis_sso::SsoError) -> Self {
+        match e {
+            clavis_sso::SsoError::Store(s) => AuthnError::Store(s),
+        }
+    }
+}

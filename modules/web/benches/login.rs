@@ -94,6 +94,7 @@ fn bench(c: &mut Criterion) {
                             Some(clavis_authn::SessionRequest {
                                 sso: &sso,
                                 user_agent: None,
+                                replaces: None,
                             }),
                         )
                         .await
@@ -191,6 +192,7 @@ fn bench(c: &mut Criterion) {
                                     Some(clavis_authn::SessionRequest {
                                         sso: &sso,
                                         user_agent: None,
+                                        replaces: None,
                                     }),
                                 )
                                 .await

@@ -224,21 +224,15 @@ async fn login_finish(
             Some(clavis_authn::SessionRequest {
                 sso: &state.sso,
                 user_agent: user_agent(&req),
+                // A new session id at every login (no fixation): the
+                // browser's previous session, if any, ends with the login.
+                replaces: token_of(&req).as_deref(),
             }),
         )
         .await?;
-    let (token, session) = outcome
+    let (token, _) = outcome
         .session
         .ok_or_else(|| ApiError::Internal("login opened no session".into()))?;
-    // A new session id at every login (no fixation): the browser's previous
-    // session, if any, ends.
-    if let Some(old) = token_of(&req)
-        && let Some(s) = clavis_sso::check_fast(&state.db, now, &old).await?
-        && s.id != session.id
-    {
-        let mut conn = state.db.conn().await?;
-        clavis_sso::end(&mut conn, now, &s.id, "replaced", "clavis").await?;
-    }
     Ok(HttpResponse::Ok()
         .cookie(session_cookie(
             token.expose(),

@@ -29,6 +29,13 @@ pub struct AuthenticatorRow {
     pub last_used_at: Option<i64>,
 }
 
+/// The authenticator with this credential id, as a query both the async
+/// and the inline connections run.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn by_credential<'a>(credential_id: &'a str) -> _ {
+    dsl::authenticators.filter(dsl::credential_id.eq(credential_id))
+}
+
 impl AuthenticatorRow {
     /// Inserts one.
     pub async fn insert(&self, conn: &mut DbConn) -> Result<(), StoreError> {
@@ -75,28 +82,31 @@ impl AuthenticatorRow {
         conn: &mut DbConn,
         credential_id: &str,
     ) -> Result<Option<Self>, StoreError> {
-        Ok(with_conn!(conn, c => dsl::authenticators
-            .filter(dsl::credential_id.eq(credential_id))
+        Ok(with_conn!(conn, c => by_credential(credential_id)
             .select(AuthenticatorRow::as_select())
             .first(c)
             .await
             .optional())?)
     }
 
-    /// [`AuthenticatorRow::find_by_credential`] inline on SQLite.
-    pub fn find_by_credential_inline(
-        inline: &crate::db::InlineReaders,
+    /// [`AuthenticatorRow::find_by_credential`] for the login's reads
+    /// before its transaction: on SQLite it runs inline on the calling
+    /// thread (see [`crate::db::InlineReaders`]), on PostgreSQL on a pooled
+    /// connection.
+    pub async fn read_by_credential(
+        db: &crate::Db,
         credential_id: &str,
     ) -> Result<Option<Self>, StoreError> {
-        inline.read(|c| {
-            diesel::RunQueryDsl::first(
-                dsl::authenticators
-                    .filter(dsl::credential_id.eq(credential_id))
-                    .select(AuthenticatorRow::as_select()),
-                c,
-            )
-            .optional()
-        })
+        match db.inline() {
+            Some(inline) => inline.read(|c| {
+                diesel::RunQueryDsl::first(
+                    by_credential(credential_id).select(AuthenticatorRow::as_select()),
+                    c,
+                )
+                .optional()
+            }),
+            None => Self::find_by_credential(&mut db.conn().await?, credential_id).await,
+        }
     }
 
     /// Suspends every active authenticator of an identity; returns their ids.

@@ -65,6 +65,13 @@ pub struct IdentityFilter {
     pub offset: i64,
 }
 
+/// The status of an identity, as a query both the async and the inline
+/// connections run.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn status_by_oid<'a>(oid: &'a str) -> _ {
+    dsl::identities.find(oid).select(dsl::status)
+}
+
 impl IdentityRow {
     /// Finds an identity by oid.
     pub async fn find(conn: &mut DbConn, oid: &str) -> Result<Option<Self>, StoreError> {
@@ -76,21 +83,21 @@ impl IdentityRow {
             .optional())?)
     }
 
-    /// The status of an identity, read inline on SQLite.
-    pub fn status_inline(
-        inline: &crate::db::InlineReaders,
-        oid: &str,
-    ) -> Result<Option<String>, StoreError> {
-        inline.read(|c| {
-            diesel::RunQueryDsl::first(dsl::identities.find(oid).select(dsl::status), c).optional()
-        })
-    }
-
     /// The status of an identity.
     pub async fn status_of(conn: &mut DbConn, oid: &str) -> Result<Option<String>, StoreError> {
-        Ok(
-            with_conn!(conn, c => dsl::identities.find(oid).select(dsl::status).first(c).await.optional())?,
-        )
+        Ok(with_conn!(conn, c => status_by_oid(oid).first(c).await.optional())?)
+    }
+
+    /// [`IdentityRow::status_of`] for the login's check before its
+    /// transaction: on SQLite it runs inline on the calling thread (see
+    /// [`crate::db::InlineReaders`]), on PostgreSQL on a pooled connection.
+    pub async fn read_status(db: &crate::Db, oid: &str) -> Result<Option<String>, StoreError> {
+        match db.inline() {
+            Some(inline) => {
+                inline.read(|c| diesel::RunQueryDsl::first(status_by_oid(oid), c).optional())
+            }
+            None => Self::status_of(&mut db.conn().await?, oid).await,
+        }
     }
 
     /// Finds identities by oid, in any order.

@@ -16,6 +16,13 @@ pub struct LoginFailureRow {
     pub last_failure_at: i64,
 }
 
+/// The counters for these keys, as a query both the async and the inline
+/// connections run.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn with_keys<'a>(keys: &'a [String]) -> _ {
+    dsl::login_failures.filter(dsl::key.eq_any(keys))
+}
+
 impl LoginFailureRow {
     /// The counter for `key`.
     pub async fn find(conn: &mut DbConn, key: &str) -> Result<Option<Self>, StoreError> {
@@ -32,26 +39,22 @@ impl LoginFailureRow {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        Ok(with_conn!(conn, c => dsl::login_failures
-            .filter(dsl::key.eq_any(keys))
+        Ok(with_conn!(conn, c => with_keys(keys)
             .select(LoginFailureRow::as_select())
             .load(c)
             .await)?)
     }
 
-    /// [`LoginFailureRow::find_many`] inline on SQLite.
-    pub fn find_many_inline(
-        inline: &crate::db::InlineReaders,
-        keys: &[String],
-    ) -> Result<Vec<Self>, StoreError> {
-        inline.read(|c| {
-            diesel::RunQueryDsl::load(
-                dsl::login_failures
-                    .filter(dsl::key.eq_any(keys))
-                    .select(LoginFailureRow::as_select()),
-                c,
-            )
-        })
+    /// [`LoginFailureRow::find_many`] for the login's reads before its
+    /// transaction: on SQLite it runs inline on the calling thread (see
+    /// [`crate::db::InlineReaders`]), on PostgreSQL on a pooled connection.
+    pub async fn read_many(db: &crate::Db, keys: &[String]) -> Result<Vec<Self>, StoreError> {
+        match db.inline() {
+            Some(inline) => inline.read(|c| {
+                diesel::RunQueryDsl::load(with_keys(keys).select(LoginFailureRow::as_select()), c)
+            }),
+            None => Self::find_many(&mut db.conn().await?, keys).await,
+        }
     }
 
     /// Clears these counters.

@@ -1,0 +1,79 @@
+//! A person's keys as `/me` shows them, their removal by their holder, and
+//! whether the person has a login account at all.
+
+use crate::error::AuthnError;
+use chrono::{DateTime, Utc};
+use clavis_audit::AuditEvent;
+use clavis_store::DbConn;
+use clavis_store::models::{Account, AuthenticatorRow};
+use serde::Serialize;
+use serde_json::json;
+
+/// A key as shown on `/me`.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyView {
+    pub id: String,
+    pub label: String,
+    pub status: String,
+    pub created_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// The keys of an identity.
+pub async fn keys_of(conn: &mut DbConn, oid: &str) -> Result<Vec<KeyView>, AuthnError> {
+    Ok(AuthenticatorRow::for_identity(conn, oid)
+        .await?
+        .into_iter()
+        .filter(|a| a.status != "revoked")
+        .map(|a| KeyView {
+            id: a.id,
+            label: a.label,
+            status: a.status,
+            created_at: DateTime::<Utc>::from_timestamp(a.created_at, 0),
+            last_used_at: a
+                .last_used_at
+                .and_then(|t| DateTime::<Utc>::from_timestamp(t, 0)),
+        })
+        .collect())
+}
+
+/// Removes (revokes) a key of `oid`. Audited.
+pub async fn remove_key(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    oid: &str,
+    key_id: &str,
+    actor: &str,
+) -> Result<(), AuthnError> {
+    conn.transaction(async |tx| {
+        let mut key = AuthenticatorRow::for_identity(tx, oid)
+            .await?
+            .into_iter()
+            .find(|a| a.id == key_id && a.status != "revoked")
+            .ok_or(AuthnError::KeyNotFound)?;
+        key.status = "revoked".into();
+        key.status_reason = Some("removed_by_user".into());
+        key.update(tx).await?;
+        clavis_audit::append(
+            tx,
+            now,
+            vec![AuditEvent::new(
+                actor,
+                "key.removed",
+                Some(oid.to_string()),
+                json!({"authenticator_id": key_id}),
+            )],
+        )
+        .await?;
+        Ok(())
+    })
+    .await
+}
+
+/// Whether a login account of `oid` exists and is enabled (for display).
+pub async fn has_enabled_account(conn: &mut DbConn, oid: &str) -> Result<bool, AuthnError> {
+    Ok(Account::for_identity(conn, oid)
+        .await?
+        .iter()
+        .any(|a| a.enabled))
+}

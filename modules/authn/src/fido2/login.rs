@@ -1,0 +1,596 @@
+//! Logging in with a key: username-less (discoverable credentials) or
+//! username-first, both with user verification; the result carries the
+//! configured acr/amr for FIDO2.
+//!
+//! [`Fido2::finish_login`] runs in three steps, so that logins verify in
+//! parallel and the write transaction holds only statements:
+//! 1. the checks that need no write, before any transaction: the failure
+//!    counters (a wait refuses at once), the pending ceremony, the key and
+//!    its holder, the signature ([`Fido2::check_login`]);
+//! 2. one transaction that spends the ceremony, records the key's use,
+//!    clears the counters and opens the SSO session, ending the one the
+//!    browser came with (`succeed`);
+//! 3. on any refusal, that transaction rolled back and another that spends
+//!    the ceremony anyway (one attempt per ceremony), counts the failure
+//!    and audits its reason (`record_refusal`).
+//!
+//! Every refusal is the same [`AuthnError::LoginFailed`] to the caller;
+//! the precise reason goes to the audit log.
+
+use super::throttle::{failure_keys, record_failure, throttle};
+use super::{Challenge, Fido2, b64};
+use crate::error::AuthnError;
+use chrono::{DateTime, Utc};
+use clavis_audit::AuditEvent;
+use clavis_core::Secret;
+use clavis_core::secret::sha256_hex;
+use clavis_store::models::{AuthenticatorRow, CeremonyRow, IdentityRow, LoginFailureRow};
+use clavis_store::{Db, DbConn, StoreError};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use webauthn_rs::prelude::*;
+
+/// What a successful login proves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LoginProof {
+    /// Who.
+    pub oid: String,
+    /// With which authenticator.
+    pub authenticator_id: String,
+    /// The assurance reached.
+    pub acr: String,
+    /// The methods used.
+    pub amr: Vec<String>,
+}
+
+/// Open the SSO session with the login (same transaction).
+#[derive(Debug)]
+pub struct SessionRequest<'a> {
+    /// Session settings.
+    pub sso: &'a clavis_sso::SsoConfig,
+    /// The browser's user agent.
+    pub user_agent: Option<String>,
+    /// The cookie token of the session the browser came with, if any: it
+    /// ends (`replaced`) in the login's transaction, so a session id
+    /// planted before the login is worth nothing after it.
+    pub replaces: Option<&'a str>,
+}
+
+/// A successful login, and the session it opened if asked.
+#[derive(Debug)]
+pub struct LoginOutcome {
+    /// What the login proves.
+    pub proof: LoginProof,
+    /// The cookie token (shown once) and the session.
+    pub session: Option<(Secret<String>, clavis_sso::Session)>,
+}
+
+/// The server half of a login, kept between its two requests.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "t")]
+enum LoginState {
+    Discoverable {
+        state: DiscoverableAuthentication,
+    },
+    Known {
+        oid: String,
+        state: PasskeyAuthentication,
+    },
+}
+
+/// Why a login was refused (for the audit log, never for the caller), and
+/// whose key it was when that is known.
+type Refusal = (&'static str, Option<String>);
+
+/// A login whose signature verified, not yet recorded.
+struct CheckedLogin {
+    /// The key's credential after this use (counter), as stored.
+    credential: String,
+    proof: LoginProof,
+}
+
+/// One login attempt as read before its transaction.
+struct Attempt<'a> {
+    now: DateTime<Utc>,
+    ceremony: &'a str,
+    client_ip: Option<&'a str>,
+    /// The failure counters it is held to (see [`failure_keys`]).
+    keys: Vec<String>,
+    /// Their values as read.
+    failures: Vec<LoginFailureRow>,
+}
+
+/// Why a login did not commit: it was refused (its failure is recorded
+/// in a transaction of its own), or storing it failed.
+enum Unfinished {
+    Refused(Refusal),
+    Failed(AuthnError),
+}
+
+impl From<Refusal> for Unfinished {
+    fn from(r: Refusal) -> Self {
+        Unfinished::Refused(r)
+    }
+}
+
+impl From<AuthnError> for Unfinished {
+    fn from(e: AuthnError) -> Self {
+        Unfinished::Failed(e)
+    }
+}
+
+impl From<StoreError> for Unfinished {
+    fn from(e: StoreError) -> Self {
+        Unfinished::Failed(e.into())
+    }
+}
+
+impl Fido2 {
+    /// Starts a login: username-less when `username` is `None`. An unknown
+    /// username gets a username-less challenge, so the answer never tells
+    /// whether an account exists.
+    pub async fn begin_login(
+        &self,
+        conn: &mut DbConn,
+        now: DateTime<Utc>,
+        username: Option<&str>,
+    ) -> Result<Challenge<RequestChallengeResponse>, AuthnError> {
+        conn.atomically(async |conn: &mut DbConn| self.begin_login_on(conn, now, username).await)
+            .await
+    }
+
+    async fn begin_login_on(
+        &self,
+        conn: &mut DbConn,
+        now: DateTime<Utc>,
+        username: Option<&str>,
+    ) -> Result<Challenge<RequestChallengeResponse>, AuthnError> {
+        let known = match username.map(str::trim).filter(|u| !u.is_empty()) {
+            Some(u) => match clavis_directory::service::find_identity(conn, u)
+                .await
+                .map_err(|e| AuthnError::Corrupt(e.to_string()))?
+            {
+                Some(identity) => {
+                    let keys: Vec<Passkey> = AuthenticatorRow::for_identity(conn, &identity.oid)
+                        .await?
+                        .iter()
+                        .filter(|a| a.status == "active" && a.kind == "fido2")
+                        .filter_map(|a| serde_json::from_str(&a.credential).ok())
+                        .collect();
+                    (!keys.is_empty()).then_some((identity.oid, keys))
+                }
+                None => None,
+            },
+            None => None,
+        };
+        let (rcr, state) = match known {
+            Some((oid, keys)) => {
+                let (rcr, s) = self.webauthn.start_passkey_authentication(&keys)?;
+                (rcr, LoginState::Known { oid, state: s })
+            }
+            None => {
+                let (rcr, s) = self.webauthn.start_discoverable_authentication()?;
+                (rcr, LoginState::Discoverable { state: s })
+            }
+        };
+        let ceremony = Self::store_ceremony(conn, now, "login", None, &state).await?;
+        Ok(Challenge {
+            ceremony,
+            options: rcr,
+        })
+    }
+
+    /// Finishes a login and, with `open`, opens the SSO session in the same
+    /// transaction (one commit for the key's counter, the session and their
+    /// audit). Every failure is the same [`AuthnError::LoginFailed`] to the
+    /// caller; the precise reason goes to the audit log.
+    pub async fn finish_login(
+        &self,
+        db: &Db,
+        now: DateTime<Utc>,
+        ceremony: &str,
+        response: &PublicKeyCredential,
+        client_ip: Option<&str>,
+        open: Option<SessionRequest<'_>>,
+    ) -> Result<LoginOutcome, AuthnError> {
+        let key =
+            AuthenticatorRow::read_by_credential(db, &b64(response.get_credential_id())).await?;
+        let keys = failure_keys(client_ip, key.as_ref());
+        let failures = LoginFailureRow::read_many(db, &keys).await?;
+        throttle(&self.cfg, now, &failures)?;
+        // The signature is checked before the write transaction, so logins
+        // verify in parallel and the transaction holds only statements.
+        let checked = self.check_login(db, now, ceremony, response, key).await;
+        let attempt = Attempt {
+            now,
+            ceremony,
+            client_ip,
+            keys,
+            failures,
+        };
+        let mut conn = db.conn().await?;
+        // One unit on SQLite: the write lock is held for the statements
+        // only, not for a hop to the blocking pool per statement.
+        let done = conn
+            .atomically(async |conn: &mut DbConn| {
+                let done = conn
+                    .transaction(async |tx| Self::succeed(tx, &attempt, checked?, open).await)
+                    .await;
+                if let Err(Unfinished::Refused((reason, oid))) = &done {
+                    Self::record_refusal(conn, &attempt, reason, oid.clone()).await?;
+                }
+                done
+            })
+            .await;
+        match done {
+            Ok(outcome) => Ok(outcome),
+            Err(Unfinished::Refused((reason, _))) => {
+                tracing::warn!(
+                    login.reason = reason,
+                    client.addr = client_ip.unwrap_or("-"),
+                    "login failed"
+                );
+                Err(AuthnError::LoginFailed)
+            }
+            Err(Unfinished::Failed(e)) => Err(e),
+        }
+    }
+
+    /// Everything a login proves that needs no write: the ceremony is
+    /// pending, the key and its holder active, the signature valid with
+    /// user verification. Nothing is spent yet (see [`Fido2::spend`]).
+    async fn check_login(
+        &self,
+        db: &Db,
+        now: DateTime<Utc>,
+        ceremony: &str,
+        response: &PublicKeyCredential,
+        key: Option<AuthenticatorRow>,
+    ) -> Result<CheckedLogin, Refusal> {
+        let row = CeremonyRow::peek(db, &sha256_hex(ceremony))
+            .await
+            .map_err(|_| ("store", None))?
+            .filter(|r| r.kind == "login" && r.expires_at > now.timestamp())
+            .ok_or(("ceremony_unknown_or_expired", None))?;
+        let state: LoginState =
+            serde_json::from_str(&row.state).map_err(|_| ("ceremony_corrupt", None))?;
+        let Some(key) = key else {
+            return Err(("unknown_credential", None));
+        };
+        let oid = Some(key.oid.clone());
+        if key.status != "active" {
+            return Err(("authenticator_not_active", oid));
+        }
+        let status = IdentityRow::read_status(db, &key.oid)
+            .await
+            .map_err(|_| ("store", oid.clone()))?;
+        if status.as_deref() != Some("active") {
+            return Err(("identity_not_active", oid));
+        }
+        let mut passkey: Passkey = serde_json::from_str(&key.credential)
+            .map_err(|_| ("credential_corrupt", oid.clone()))?;
+        let result = match state {
+            LoginState::Discoverable { state } => {
+                let (user, _) = self
+                    .webauthn
+                    .identify_discoverable_authentication(response)
+                    .map_err(|_| ("bad_user_handle", oid.clone()))?;
+                if user.to_string() != key.oid {
+                    return Err(("user_handle_mismatch", oid));
+                }
+                self.webauthn
+                    .finish_discoverable_authentication_v2(response, state, &passkey)
+            }
+            LoginState::Known {
+                oid: expected,
+                state,
+            } => {
+                if expected != key.oid {
+                    return Err(("credential_of_another_user", oid));
+                }
+                self.webauthn
+                    .finish_passkey_authentication(response, &state)
+            }
+        }
+        .map_err(|e| {
+            tracing::debug!(error = %e, "webauthn verification failed");
+            ("signature_or_challenge_invalid", oid.clone())
+        })?;
+        if !result.user_verified() {
+            return Err(("user_not_verified", oid));
+        }
+        passkey.update_credential(&result);
+        let credential =
+            serde_json::to_string(&passkey).map_err(|_| ("credential_corrupt", oid.clone()))?;
+        Ok(CheckedLogin {
+            credential,
+            proof: LoginProof {
+                oid: key.oid,
+                authenticator_id: key.id,
+                acr: self.cfg.fido2_acr.clone(),
+                amr: self.cfg.fido2_amr.clone(),
+            },
+        })
+    }
+
+    /// The login's transaction: spends the ceremony and records the key's
+    /// use (a refusal still, if either is gone since the check), then
+    /// records the success.
+    async fn succeed(
+        tx: &mut DbConn,
+        attempt: &Attempt<'_>,
+        checked: CheckedLogin,
+        open: Option<SessionRequest<'_>>,
+    ) -> Result<LoginOutcome, Unfinished> {
+        let proof = Self::spend(tx, attempt.now, attempt.ceremony, checked).await?;
+        Ok(Self::open_session(tx, attempt, proof, open).await?)
+    }
+
+    /// Inside the login's transaction: spends the ceremony (a concurrent
+    /// replay of the same response finds it gone) and records the key's
+    /// use, only if the key is still active.
+    async fn spend(
+        conn: &mut DbConn,
+        now: DateTime<Utc>,
+        ceremony: &str,
+        checked: CheckedLogin,
+    ) -> Result<LoginProof, Refusal> {
+        let oid = Some(checked.proof.oid.clone());
+        Self::take_ceremony(conn, now, "login", ceremony)
+            .await
+            .map_err(|_| ("ceremony_unknown_or_expired", oid.clone()))?;
+        let recorded = AuthenticatorRow::record_use(
+            conn,
+            &checked.proof.authenticator_id,
+            &checked.credential,
+            now.timestamp(),
+        )
+        .await
+        .map_err(|_| ("store", oid.clone()))?;
+        if !recorded {
+            return Err(("authenticator_not_active", oid));
+        }
+        Ok(checked.proof)
+    }
+
+    /// Inside the login's transaction, once the key's use is recorded:
+    /// clears the failure counters, audits the login and, with `open`,
+    /// opens the SSO session and ends the one the browser came with.
+    async fn open_session(
+        tx: &mut DbConn,
+        attempt: &Attempt<'_>,
+        proof: LoginProof,
+        open: Option<SessionRequest<'_>>,
+    ) -> Result<LoginOutcome, AuthnError> {
+        let now = attempt.now;
+        let client_ip = attempt.client_ip.map(str::to_string);
+        if !attempt.failures.is_empty() {
+            LoginFailureRow::clear_many(tx, &attempt.keys).await?;
+        }
+        let mut login = AuditEvent::new(
+            format!("identity:{}", proof.oid),
+            "login.succeeded",
+            Some(proof.oid.clone()),
+            json!({"method": "fido2", "authenticator_id": proof.authenticator_id, "acr": proof.acr, "amr": proof.amr}),
+        );
+        login.client_addr = client_ip.clone();
+        let Some(req) = open else {
+            clavis_audit::append(tx, now, vec![login]).await?;
+            return Ok(LoginOutcome {
+                proof,
+                session: None,
+            });
+        };
+        let (token, row, created) = clavis_sso::prepare(
+            req.sso,
+            now,
+            clavis_sso::NewSession {
+                workstation_id: None,
+                oid: proof.oid.clone(),
+                acr: proof.acr.clone(),
+                amr: proof.amr.clone(),
+                authenticator_id: Some(proof.authenticator_id.clone()),
+                client_ip,
+                user_agent: req.user_agent,
+            },
+        );
+        row.insert(tx).await?;
+        clavis_audit::append(tx, now, vec![login, created]).await?;
+        // A new session id at every login (no fixation): the browser's
+        // previous session, if any, ends.
+        if let Some(previous) = req.replaces {
+            clavis_sso::replace(tx, now, previous, &row.id).await?;
+        }
+        Ok(LoginOutcome {
+            proof,
+            session: Some((token, clavis_sso::session_of(&row))),
+        })
+    }
+
+    /// After a refusal, in a transaction of its own: spends the ceremony
+    /// all the same (one attempt per ceremony, failed or not), counts the
+    /// failure on each of the attempt's counters and audits the reason.
+    async fn record_refusal(
+        conn: &mut DbConn,
+        attempt: &Attempt<'_>,
+        reason: &'static str,
+        oid: Option<String>,
+    ) -> Result<(), AuthnError> {
+        conn.transaction(async |tx| {
+            CeremonyRow::take(tx, &sha256_hex(attempt.ceremony)).await?;
+            for k in &attempt.keys {
+                record_failure(tx, attempt.now, k, &attempt.failures).await?;
+            }
+            let mut e = AuditEvent::new(
+                "anonymous",
+                "login.failed",
+                oid,
+                json!({"method": "fido2", "reason": reason}),
+            );
+            e.client_addr = attempt.client_ip.map(str::to_string);
+            clavis_audit::append(tx, attempt.now, vec![e]).await?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AuthnConfig, issue_enrolment_link};
+    use clavis_store::models::{AuditEventRow, SsoSessionRow};
+    use clavis_testkit::db::{Backend, TestDb};
+    use webauthn_authenticator_rs::WebauthnAuthenticator;
+    use webauthn_authenticator_rs::softpasskey::SoftPasskey;
+
+    const ORIGIN: &str = "http://localhost:8080";
+
+    fn origin() -> Url {
+        Url::parse(ORIGIN).expect("url")
+    }
+
+    /// A relying party, an active person and the soft key they enrolled
+    /// from a link.
+    async fn enrolled(db: &Db, now: DateTime<Utc>) -> (Fido2, String, SoftPasskey) {
+        let fido2 = Fido2::new(AuthnConfig::default(), &origin(), None).expect("relying party");
+        let oid = clavis_testkit::people::insert_person(db, "Lemoine", "Claire", "active").await;
+        let mut conn = db.conn().await.expect("conn");
+        let link = issue_enrolment_link(&mut conn, now, ORIGIN, &oid, 24, "test")
+            .await
+            .expect("link");
+        let token = link
+            .url
+            .expose()
+            .rsplit('/')
+            .next()
+            .expect("token")
+            .to_string();
+        let c = fido2
+            .begin_enrolment(&mut conn, now, &token)
+            .await
+            .expect("begin enrolment");
+        let mut key = SoftPasskey::new(true);
+        let cred = key
+            .do_registration(origin(), c.options)
+            .expect("soft key registers");
+        fido2
+            .finish_registration(&mut conn, now, &c.ceremony, &cred, "Clé bleue", "test")
+            .await
+            .expect("enrolled");
+        (fido2, oid, key)
+    }
+
+    /// Signs in username-first, opening a session that replaces
+    /// `replaces`; `ceremony` overrides the one begun (a stale id).
+    async fn sign_in(
+        fido2: &Fido2,
+        db: &Db,
+        key: &mut SoftPasskey,
+        oid: &str,
+        now: DateTime<Utc>,
+        replaces: Option<&str>,
+        ceremony: Option<&str>,
+    ) -> Result<LoginOutcome, AuthnError> {
+        let mut conn = db.conn().await.expect("conn");
+        let c = fido2
+            .begin_login(&mut conn, now, Some(oid))
+            .await
+            .expect("begin login");
+        let a = key.do_authentication(origin(), c.options).expect("sign");
+        let sso = clavis_sso::SsoConfig::default();
+        let open = SessionRequest {
+            sso: &sso,
+            user_agent: None,
+            replaces,
+        };
+        let ceremony = ceremony.unwrap_or(&c.ceremony);
+        fido2
+            .finish_login(db, now, ceremony, &a, Some("10.0.0.1"), Some(open))
+            .await
+    }
+
+    /// The previous session ends in the login's own transaction: not at
+    /// all when the login is refused, as `replaced` (audited after the new
+    /// session's creation) when it succeeds. On both backends, whose reads
+    /// before the transaction differ (inline on SQLite, pooled on
+    /// PostgreSQL).
+    async fn a_login_replaces_the_session_the_browser_came_with(backend: Backend) {
+        let t = TestDb::new(backend).await;
+        let now: DateTime<Utc> = "2026-11-22T08:00:00Z".parse().expect("instant");
+        let (fido2, oid, mut key) = enrolled(&t.db, now).await;
+        let first = sign_in(&fido2, &t.db, &mut key, &oid, now, None, None)
+            .await
+            .expect("first login");
+        let (old_token, old) = first.session.expect("first session");
+        let old_token = old_token.expose().clone();
+
+        let refused = sign_in(
+            &fido2,
+            &t.db,
+            &mut key,
+            &oid,
+            now,
+            Some(&old_token),
+            Some("stale"),
+        );
+        assert!(matches!(refused.await, Err(AuthnError::LoginFailed)));
+        let live = |token: String| {
+            let db = t.db.clone();
+            async move {
+                clavis_sso::check_fast(&db, now, &token)
+                    .await
+                    .expect("check")
+                    .is_some()
+            }
+        };
+        assert!(
+            live(old_token.clone()).await,
+            "a refused login ends nothing"
+        );
+
+        let second = sign_in(&fido2, &t.db, &mut key, &oid, now, Some(&old_token), None)
+            .await
+            .expect("second login");
+        let (new_token, new) = second.session.expect("second session");
+        assert_ne!(new.id, old.id);
+        assert!(!live(old_token).await);
+        assert!(live(new_token.expose().clone()).await);
+        let mut conn = t.db.conn().await.expect("conn");
+        let row = SsoSessionRow::find(&mut conn, &old.id)
+            .await
+            .expect("read")
+            .expect("row");
+        assert_eq!(row.end_reason.as_deref(), Some("replaced"));
+        let actions: Vec<(String, Option<String>)> = AuditEventRow::page(&mut conn, 0, 100)
+            .await
+            .expect("audit")
+            .into_iter()
+            .map(|e| (e.action, e.target))
+            .filter(|(a, _)| a.starts_with("login.") || a.starts_with("session."))
+            .collect();
+        let step = |a: &str, target: &str| (a.to_string(), Some(target.to_string()));
+        assert_eq!(
+            actions,
+            vec![
+                step("login.succeeded", &oid),
+                step("session.created", &old.id),
+                // The stale ceremony is refused before the key is read.
+                ("login.failed".to_string(), None),
+                step("login.succeeded", &oid),
+                step("session.created", &new.id),
+                step("session.ended", &old.id),
+            ]
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_login_replaces_the_session_the_browser_came_with_on_sqlite() {
+        a_login_replaces_the_session_the_browser_came_with(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_login_replaces_the_session_the_browser_came_with_on_postgres() {
+        a_login_replaces_the_session_the_browser_came_with(Backend::Postgres).await;
+    }
+}

@@ -1,0 +1,75 @@
+//! Brute-force delays: failed logins are counted per identity and per
+//! client address; after `free_failures` of them, further attempts must
+//! wait, twice as long each time up to `max_delay_secs`. A success clears
+//! the counters (in the login's transaction).
+
+use crate::config::AuthnConfig;
+use crate::error::AuthnError;
+use chrono::{DateTime, Utc};
+use clavis_store::DbConn;
+use clavis_store::models::{AuthenticatorRow, LoginFailureRow};
+
+/// The counters a login attempt is held to: its client address's and,
+/// when the key is known, its holder's.
+pub(super) fn failure_keys(client_ip: Option<&str>, key: Option<&AuthenticatorRow>) -> Vec<String> {
+    client_ip
+        .map(|ip| format!("ip:{ip}"))
+        .into_iter()
+        .chain(key.map(|k| format!("oid:{}", k.oid)))
+        .collect()
+}
+
+/// Refuses with [`AuthnError::TooManyAttempts`] while any of the counters
+/// (client address, identity) imposes a wait.
+pub(super) fn throttle(
+    cfg: &AuthnConfig,
+    now: DateTime<Utc>,
+    failures: &[LoginFailureRow],
+) -> Result<(), AuthnError> {
+    let until = failures
+        .iter()
+        .map(|f| (delay_after(cfg, f.failures), f.last_failure_at))
+        .filter(|(wait, _)| *wait > 0)
+        .map(|(wait, at)| at + wait)
+        .max();
+    match until {
+        Some(until) if now.timestamp() < until => Err(AuthnError::TooManyAttempts {
+            retry_after_secs: until - now.timestamp(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The wait imposed after `failures` consecutive failures: none for the
+/// first `free_failures`, then doubling from 1 s up to `max_delay_secs`.
+pub fn delay_after(cfg: &AuthnConfig, failures: i32) -> i64 {
+    let over = failures - cfg.free_failures as i32;
+    if over < 0 {
+        return 0;
+    }
+    let secs = 1i64.checked_shl(over.min(20) as u32).unwrap_or(i64::MAX);
+    secs.min(cfg.max_delay_secs)
+}
+
+/// Counts one more failure on `key`, from its value in `known` (as read
+/// before the login's transaction).
+pub(super) async fn record_failure(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    key: &str,
+    known: &[LoginFailureRow],
+) -> Result<(), AuthnError> {
+    let failures = known
+        .iter()
+        .find(|f| f.key == key)
+        .map(|f| f.failures)
+        .unwrap_or(0);
+    LoginFailureRow {
+        key: key.to_string(),
+        failures: failures.saturating_add(1),
+        last_failure_at: now.timestamp(),
+    }
+    .save(conn)
+    .await?;
+    Ok(())
+}
