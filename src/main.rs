@@ -3,8 +3,10 @@
 //! This file is the CLI and start-up only: it loads the configuration,
 //! opens the database and calls the capability crates. No business logic.
 
+#[path = "cli/badge.rs"]
 mod badge_cli;
 mod config;
+#[path = "cli/oidc.rs"]
 mod oidc_cli;
 
 use anyhow::{Context, Result, bail};

@@ -5,8 +5,9 @@
 //! - [`source`]: reading LDAP directories and CSV exports, page by page.
 //! - [`mapping`]: raw entries to typed fields; malformed entries rejected
 //!   with the entry and field named.
-//! - [`apply`]: matching records to identities (never on a guess: doubt
-//!   opens a reconciliation case) and recomputing an identity.
+//! - [`reconcile`]: the reconciliation decision, matching records to
+//!   identities (never on a guess: doubt opens a reconciliation case).
+//! - [`apply`]: recomputing identities from their linked records.
 //! - [`golden`]: which source owns which field; status from dates and flags.
 //! - [`sync`]: a run, in bounded transactional batches, with its report.
 //! - [`lifecycle`]: events (arrival, move, departure…) and the subscribers
@@ -19,6 +20,7 @@ pub mod error;
 pub mod golden;
 pub mod lifecycle;
 pub mod mapping;
+pub mod reconcile;
 pub mod service;
 pub mod source;
 pub mod sync;

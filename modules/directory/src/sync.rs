@@ -7,11 +7,12 @@
 //! but the cursor does not move and disappearances are not counted (only a
 //! complete full run can say someone is no longer listed).
 
-use crate::apply::{self, Ctx, Decision, MatchIndex};
+use crate::apply::{self, Ctx};
 use crate::config::{CursorAttribute, DirectoryConfig, SourceConfig};
 use crate::error::DirectoryError;
 use crate::lifecycle::Subscribers;
 use crate::mapping::{self, MappedRecord, Rejection};
+use crate::reconcile::{self, Decision, MatchIndex};
 use crate::source::{self, DirectorySource, FetchRequest, max_marker};
 use chrono::{DateTime, Utc};
 use clavis_core::Clock;
@@ -406,22 +407,16 @@ impl SyncEngine {
         if records.is_empty() {
             return Ok(());
         }
-        conn.begin().await?;
-        if let Err(e) = self.renew(conn, source, run_id, dry_run).await {
-            return conn.finish(Err(e)).await;
-        }
-        let mut ctx = self.ctx(source, run_id);
-        let mut counts = SyncReport::default();
-        let r = self
-            .apply_records(conn, &mut ctx, source, run_id, records, &mut counts)
-            .await;
-        let r = match r {
-            Ok(()) => clavis_audit::append(conn, ctx.now, std::mem::take(&mut ctx.audit))
-                .await
-                .map_err(DirectoryError::from),
-            Err(e) => Err(e),
-        };
-        end_batch(conn, dry_run, r).await?;
+        let counts = batch(conn, dry_run, async |conn: &mut DbConn| {
+            self.renew(conn, source, run_id, dry_run).await?;
+            let mut ctx = self.ctx(source, run_id);
+            let mut counts = SyncReport::default();
+            self.apply_records(conn, &mut ctx, source, run_id, records, &mut counts)
+                .await?;
+            clavis_audit::append(conn, ctx.now, ctx.audit).await?;
+            Ok(counts)
+        })
+        .await?;
         report.created += counts.created;
         report.updated += counts.updated;
         report.unchanged += counts.unchanged;
@@ -509,7 +504,7 @@ impl SyncEngine {
         let recs: Vec<&MappedRecord> = undecided.iter().map(|(r, _)| r).collect();
         let mut idx = MatchIndex::load(conn, &source.name, &recs).await?;
         for (rec, mut row) in undecided {
-            match apply::decide(conn, source, &rec, &idx).await? {
+            match reconcile::decide(conn, source, &rec, &idx).await? {
                 Decision::Link { oid, how } => {
                     row.oid = Some(oid.clone());
                     idx.note_linked(&source.name, &rec, &oid, false);
@@ -656,9 +651,8 @@ impl SyncEngine {
             .map(|(id, _)| id)
             .collect();
         for ids in missing.chunks(self.cfg.batch_size.max(1)) {
-            conn.begin().await?;
-            let mut ctx = self.ctx(source, run_id);
-            let r: Result<u64, DirectoryError> = async {
+            let departed = batch(conn, dry_run, async |conn: &mut DbConn| {
+                let mut ctx = self.ctx(source, run_id);
                 self.renew(conn, source, run_id, dry_run).await?;
                 let mut oids = Vec::new();
                 let mut rows = Vec::with_capacity(ids.len());
@@ -687,11 +681,10 @@ impl SyncEngine {
                     .iter()
                     .filter(|(_, o)| o.departed)
                     .count() as u64;
-                clavis_audit::append(conn, ctx.now, std::mem::take(&mut ctx.audit)).await?;
+                clavis_audit::append(conn, ctx.now, ctx.audit).await?;
                 Ok(departed)
-            }
-            .await;
-            let departed = end_batch(conn, dry_run, r).await?;
+            })
+            .await?;
             report.departed += departed;
         }
         Ok(true)
@@ -739,28 +732,27 @@ impl SyncEngine {
         let due = IdentityRow::due_for_transition(conn, &today).await?;
         let mut out = DueReport::default();
         for chunk in due.chunks(self.cfg.batch_size.max(1)) {
-            conn.begin().await?;
-            let mut ctx = Ctx {
-                cfg: &self.cfg,
-                now: self.clock.now(),
-                actor: "lifecycle".into(),
-                sync_run_id: run.map(|(_, id)| id.to_string()),
-                source: run.map(|(s, _)| s.name.clone()),
-                subscribers: &self.subscribers,
-                audit: Vec::new(),
-            };
-            let r: Result<DueReport, DirectoryError> = async {
-                let mut d = DueReport::default();
-                let oids: Vec<String> = chunk.iter().map(|r| r.oid.clone()).collect();
-                for (_, o) in apply::refresh_identities(conn, &mut ctx, &oids).await? {
-                    d.changed += u64::from(o.changed);
-                    d.departed += u64::from(o.departed);
-                }
-                clavis_audit::append(conn, ctx.now, std::mem::take(&mut ctx.audit)).await?;
-                Ok(d)
-            }
-            .await;
-            let d = conn.finish(r).await?;
+            let d = conn
+                .transaction(async |conn: &mut DbConn| -> Result<DueReport, DirectoryError> {
+                    let mut ctx = Ctx {
+                        cfg: &self.cfg,
+                        now: self.clock.now(),
+                        actor: "lifecycle".into(),
+                        sync_run_id: run.map(|(_, id)| id.to_string()),
+                        source: run.map(|(s, _)| s.name.clone()),
+                        subscribers: &self.subscribers,
+                        audit: Vec::new(),
+                    };
+                    let mut d = DueReport::default();
+                    let oids: Vec<String> = chunk.iter().map(|r| r.oid.clone()).collect();
+                    for (_, o) in apply::refresh_identities(conn, &mut ctx, &oids).await? {
+                        d.changed += u64::from(o.changed);
+                        d.departed += u64::from(o.departed);
+                    }
+                    clavis_audit::append(conn, ctx.now, ctx.audit).await?;
+                    Ok(d)
+                })
+                .await?;
             out.changed += d.changed;
             out.departed += d.departed;
         }
@@ -768,20 +760,28 @@ impl SyncEngine {
     }
 }
 
-/// Ends a batch's transaction: commit (or roll back on error), or always
-/// roll back in a dry run.
-async fn end_batch<T>(
+/// Runs one batch in its own transaction: committed when it succeeds,
+/// rolled back whole when it fails. A dry run is always rolled back, on
+/// purpose (`DbConn::rollback`), and its result kept for the report.
+async fn batch<T>(
     conn: &mut DbConn,
     dry_run: bool,
-    r: Result<T, DirectoryError>,
+    body: impl AsyncFnOnce(&mut DbConn) -> Result<T, DirectoryError>,
 ) -> Result<T, DirectoryError> {
-    match (dry_run, r) {
-        (true, Ok(v)) => {
-            conn.rollback().await?;
-            Ok(v)
-        }
-        (_, r) => conn.finish(r).await,
+    if !dry_run {
+        return conn.transaction(body).await;
     }
+    conn.begin().await?;
+    let r = body(conn).await;
+    let undone = conn.rollback().await;
+    if r.is_err()
+        && let Err(e) = &undone
+    {
+        tracing::error!(error = %e, "rollback failed");
+    }
+    let v = r?;
+    undone?;
+    Ok(v)
 }
 
 /// What a lifecycle tick did.
