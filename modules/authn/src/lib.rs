@@ -17,6 +17,7 @@
 //!
 //! Departures and suspensions suspend the person's keys ([`AuthnLifecycle`]).
 
+pub mod api_token;
 pub mod badge;
 pub mod badges;
 pub mod config;
