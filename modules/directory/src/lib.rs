@@ -13,6 +13,8 @@
 //! - [`lifecycle`]: events (arrival, move, departure…) and the subscribers
 //!   that act on them in the same transaction.
 //! - [`service`]: views and operator actions for the CLI and admin API.
+//! - [`roles`]: Clavis's own roles (`admin`, `badge-office`), granted with
+//!   their audit.
 
 pub mod apply;
 pub mod config;
@@ -21,6 +23,7 @@ pub mod golden;
 pub mod lifecycle;
 pub mod mapping;
 pub mod reconcile;
+pub mod roles;
 pub mod service;
 pub mod source;
 pub mod sync;
