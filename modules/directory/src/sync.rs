@@ -733,25 +733,27 @@ impl SyncEngine {
         let mut out = DueReport::default();
         for chunk in due.chunks(self.cfg.batch_size.max(1)) {
             let d = conn
-                .transaction(async |conn: &mut DbConn| -> Result<DueReport, DirectoryError> {
-                    let mut ctx = Ctx {
-                        cfg: &self.cfg,
-                        now: self.clock.now(),
-                        actor: "lifecycle".into(),
-                        sync_run_id: run.map(|(_, id)| id.to_string()),
-                        source: run.map(|(s, _)| s.name.clone()),
-                        subscribers: &self.subscribers,
-                        audit: Vec::new(),
-                    };
-                    let mut d = DueReport::default();
-                    let oids: Vec<String> = chunk.iter().map(|r| r.oid.clone()).collect();
-                    for (_, o) in apply::refresh_identities(conn, &mut ctx, &oids).await? {
-                        d.changed += u64::from(o.changed);
-                        d.departed += u64::from(o.departed);
-                    }
-                    clavis_audit::append(conn, ctx.now, ctx.audit).await?;
-                    Ok(d)
-                })
+                .transaction(
+                    async |conn: &mut DbConn| -> Result<DueReport, DirectoryError> {
+                        let mut ctx = Ctx {
+                            cfg: &self.cfg,
+                            now: self.clock.now(),
+                            actor: "lifecycle".into(),
+                            sync_run_id: run.map(|(_, id)| id.to_string()),
+                            source: run.map(|(s, _)| s.name.clone()),
+                            subscribers: &self.subscribers,
+                            audit: Vec::new(),
+                        };
+                        let mut d = DueReport::default();
+                        let oids: Vec<String> = chunk.iter().map(|r| r.oid.clone()).collect();
+                        for (_, o) in apply::refresh_identities(conn, &mut ctx, &oids).await? {
+                            d.changed += u64::from(o.changed);
+                            d.departed += u64::from(o.departed);
+                        }
+                        clavis_audit::append(conn, ctx.now, ctx.audit).await?;
+                        Ok(d)
+                    },
+                )
                 .await?;
             out.changed += d.changed;
             out.departed += d.departed;
