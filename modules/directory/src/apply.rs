@@ -10,16 +10,15 @@
 
 use crate::config::DirectoryConfig;
 use crate::error::DirectoryError;
-use crate::golden::{self, Golden, LinkedRecord, StatusReason};
+use crate::golden::{self, Golden, LinkedRecord, StatusReason, diff, identity_row_from};
 use crate::lifecycle::{LifecycleEvent, LifecycleKind, Subscribers};
 use crate::mapping::SourceFields;
 use chrono::{DateTime, NaiveDate, Utc};
 use clavis_audit::{AuditEvent, change};
-use clavis_core::names::normalize_search_text;
 use clavis_core::{LifecycleStatus, Oid};
 use clavis_store::DbConn;
 use clavis_store::models::{Account, Assignment, IdentityRow, LifecycleEventRow, SourceRecordRow};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
 
 /// The context of one unit of work: who acts, when, in which run; audit
@@ -66,111 +65,6 @@ pub struct RefreshOutcome {
     pub changed: bool,
     /// It departed in this refresh.
     pub departed: bool,
-}
-
-/// A list column's stored JSON.
-pub(crate) fn to_json_list(v: &[String]) -> String {
-    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
-}
-
-fn identity_row_from(
-    oid: &str,
-    g: &Golden,
-    status: LifecycleStatus,
-    prev: Option<&IdentityRow>,
-    now: i64,
-) -> IdentityRow {
-    let f = &g.fields;
-    let search = normalize_search_text(&format!(
-        "{} {} {} {} {} {}",
-        f.birth_family_name.as_deref().unwrap_or(""),
-        f.used_family_name.as_deref().unwrap_or(""),
-        f.birth_given_names.join(" "),
-        f.rpps.as_ref().map(|r| r.as_str()).unwrap_or(""),
-        f.email.as_deref().unwrap_or(""),
-        g.logins
-            .iter()
-            .map(|(l, _, _)| l.as_str())
-            .collect::<Vec<_>>()
-            .join(" "),
-    ));
-    IdentityRow {
-        oid: oid.to_string(),
-        status: status.as_str().to_string(),
-        birth_family_name: f.birth_family_name.clone().unwrap_or_default(),
-        used_family_name: f.used_family_name.clone(),
-        birth_given_names: to_json_list(&f.birth_given_names),
-        birth_date: f.birth_date.map(|d| d.to_string()),
-        birth_place: f.birth_place.clone(),
-        birth_country: f.birth_country.clone(),
-        sex: f.sex.clone(),
-        email: f.email.clone(),
-        phone: f.phone.clone(),
-        rpps: f.rpps.as_ref().map(|r| r.as_str().to_string()),
-        adeli: f.adeli.as_ref().map(|a| a.as_str().to_string()),
-        contract_type: f.contract_type.map(|c| c.as_str().to_string()),
-        arrival_date: f.arrival_date.map(|d| d.to_string()),
-        departure_date: f.departure_date.map(|d| d.to_string()),
-        professions: to_json_list(&f.professions),
-        search_text: search,
-        created_at: prev.map(|p| p.created_at).unwrap_or(now),
-        updated_at: now,
-        status_changed_at: match prev {
-            Some(p) if p.status == status.as_str() => p.status_changed_at,
-            _ => now,
-        },
-    }
-}
-
-/// The fields that differ between two rows, as audit `changes`.
-fn diff(before: &IdentityRow, after: &IdentityRow) -> Map<String, Value> {
-    let mut m = Map::new();
-    let mut cmp = |k: &str, a: &Option<String>, b: &Option<String>| {
-        if a != b {
-            m.insert(k.to_string(), change(a, b));
-        }
-    };
-    cmp(
-        "status",
-        &Some(before.status.clone()),
-        &Some(after.status.clone()),
-    );
-    cmp(
-        "birth_family_name",
-        &Some(before.birth_family_name.clone()),
-        &Some(after.birth_family_name.clone()),
-    );
-    cmp(
-        "used_family_name",
-        &before.used_family_name,
-        &after.used_family_name,
-    );
-    cmp(
-        "birth_given_names",
-        &Some(before.birth_given_names.clone()),
-        &Some(after.birth_given_names.clone()),
-    );
-    cmp("birth_date", &before.birth_date, &after.birth_date);
-    cmp("birth_place", &before.birth_place, &after.birth_place);
-    cmp("birth_country", &before.birth_country, &after.birth_country);
-    cmp("sex", &before.sex, &after.sex);
-    cmp("email", &before.email, &after.email);
-    cmp("phone", &before.phone, &after.phone);
-    cmp("rpps", &before.rpps, &after.rpps);
-    cmp("adeli", &before.adeli, &after.adeli);
-    cmp("contract_type", &before.contract_type, &after.contract_type);
-    cmp("arrival_date", &before.arrival_date, &after.arrival_date);
-    cmp(
-        "departure_date",
-        &before.departure_date,
-        &after.departure_date,
-    );
-    cmp(
-        "professions",
-        &Some(before.professions.clone()),
-        &Some(after.professions.clone()),
-    );
-    m
 }
 
 fn transition(old: Option<LifecycleStatus>, new: LifecycleStatus) -> Option<LifecycleKind> {

@@ -8,9 +8,9 @@
 //! [`decide`] needs to know, and is kept up to date as the page links and
 //! creates identities. Runs inside the caller's transaction.
 
-use crate::apply::to_json_list;
 use crate::config::SourceConfig;
 use crate::error::DirectoryError;
+use crate::golden::to_json_list;
 use crate::mapping::{MappedRecord, SourceFields};
 use clavis_core::LifecycleStatus;
 use clavis_core::names::normalize_name;
