@@ -137,9 +137,8 @@ pub async fn append_now(
     now: DateTime<Utc>,
     events: Vec<AuditEvent>,
 ) -> Result<(), AuditError> {
-    conn.begin().await?;
-    let r = append(conn, now, events).await;
-    conn.finish(r).await
+    conn.transaction(async |tx: &mut DbConn| append(tx, now, events).await)
+        .await
 }
 
 /// The first place the chain is broken.

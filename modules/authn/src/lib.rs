@@ -20,6 +20,7 @@
 //! here. Departures and suspensions suspend the person's keys and badges
 //! ([`AuthnLifecycle`], `lifecycle.rs`).
 
+pub mod api_token;
 pub mod badge;
 pub mod badges;
 pub mod config;

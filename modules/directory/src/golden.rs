@@ -7,12 +7,19 @@
 //! source now (present) from the first source in precedence order, most
 //! recently seen first. A non-owning source may fill a blank required trait
 //! but never overwrites an owner's value.
+//!
+//! The golden record becomes the stored identity row
+//! (`identity_row_from`), and two rows' differences the audit's `changes`
+//! (`diff`).
 
 use crate::config::{DirectoryConfig, SourceRole};
 use crate::mapping::SourceFields;
 use chrono::NaiveDate;
+use clavis_audit::change;
 use clavis_core::LifecycleStatus;
-use clavis_store::models::SourceRecordRow;
+use clavis_core::names::normalize_search_text;
+use clavis_store::models::{IdentityRow, SourceRecordRow};
+use serde_json::{Map, Value};
 
 /// A linked record with its parsed fields and role.
 #[derive(Debug, Clone)]
@@ -170,6 +177,114 @@ pub fn status_for(g: &Golden, today: NaiveDate) -> (LifecycleStatus, StatusReaso
         return (LifecycleStatus::Pending, StatusReason::ArrivalInFuture);
     }
     (LifecycleStatus::Active, StatusReason::Active)
+}
+
+/// A list column's stored JSON.
+pub(crate) fn to_json_list(v: &[String]) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+}
+
+/// The stored identity row golden record `g` makes for `oid` with
+/// `status`, keeping what `prev` (the stored row, if any) says of its
+/// creation and of when its status last changed.
+pub(crate) fn identity_row_from(
+    oid: &str,
+    g: &Golden,
+    status: LifecycleStatus,
+    prev: Option<&IdentityRow>,
+    now: i64,
+) -> IdentityRow {
+    let f = &g.fields;
+    let search = normalize_search_text(&format!(
+        "{} {} {} {} {} {}",
+        f.birth_family_name.as_deref().unwrap_or(""),
+        f.used_family_name.as_deref().unwrap_or(""),
+        f.birth_given_names.join(" "),
+        f.rpps.as_ref().map(|r| r.as_str()).unwrap_or(""),
+        f.email.as_deref().unwrap_or(""),
+        g.logins
+            .iter()
+            .map(|(l, _, _)| l.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+    ));
+    IdentityRow {
+        oid: oid.to_string(),
+        status: status.as_str().to_string(),
+        birth_family_name: f.birth_family_name.clone().unwrap_or_default(),
+        used_family_name: f.used_family_name.clone(),
+        birth_given_names: to_json_list(&f.birth_given_names),
+        birth_date: f.birth_date.map(|d| d.to_string()),
+        birth_place: f.birth_place.clone(),
+        birth_country: f.birth_country.clone(),
+        sex: f.sex.clone(),
+        email: f.email.clone(),
+        phone: f.phone.clone(),
+        rpps: f.rpps.as_ref().map(|r| r.as_str().to_string()),
+        adeli: f.adeli.as_ref().map(|a| a.as_str().to_string()),
+        contract_type: f.contract_type.map(|c| c.as_str().to_string()),
+        arrival_date: f.arrival_date.map(|d| d.to_string()),
+        departure_date: f.departure_date.map(|d| d.to_string()),
+        professions: to_json_list(&f.professions),
+        search_text: search,
+        created_at: prev.map(|p| p.created_at).unwrap_or(now),
+        updated_at: now,
+        status_changed_at: match prev {
+            Some(p) if p.status == status.as_str() => p.status_changed_at,
+            _ => now,
+        },
+    }
+}
+
+/// The fields that differ between two rows, as audit `changes`.
+pub(crate) fn diff(before: &IdentityRow, after: &IdentityRow) -> Map<String, Value> {
+    let mut m = Map::new();
+    let mut cmp = |k: &str, a: &Option<String>, b: &Option<String>| {
+        if a != b {
+            m.insert(k.to_string(), change(a, b));
+        }
+    };
+    cmp(
+        "status",
+        &Some(before.status.clone()),
+        &Some(after.status.clone()),
+    );
+    cmp(
+        "birth_family_name",
+        &Some(before.birth_family_name.clone()),
+        &Some(after.birth_family_name.clone()),
+    );
+    cmp(
+        "used_family_name",
+        &before.used_family_name,
+        &after.used_family_name,
+    );
+    cmp(
+        "birth_given_names",
+        &Some(before.birth_given_names.clone()),
+        &Some(after.birth_given_names.clone()),
+    );
+    cmp("birth_date", &before.birth_date, &after.birth_date);
+    cmp("birth_place", &before.birth_place, &after.birth_place);
+    cmp("birth_country", &before.birth_country, &after.birth_country);
+    cmp("sex", &before.sex, &after.sex);
+    cmp("email", &before.email, &after.email);
+    cmp("phone", &before.phone, &after.phone);
+    cmp("rpps", &before.rpps, &after.rpps);
+    cmp("adeli", &before.adeli, &after.adeli);
+    cmp("contract_type", &before.contract_type, &after.contract_type);
+    cmp("arrival_date", &before.arrival_date, &after.arrival_date);
+    cmp(
+        "departure_date",
+        &before.departure_date,
+        &after.departure_date,
+    );
+    cmp(
+        "professions",
+        &Some(before.professions.clone()),
+        &Some(after.professions.clone()),
+    );
+    m
 }
 
 #[cfg(test)]

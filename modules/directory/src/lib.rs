@@ -5,13 +5,16 @@
 //! - [`source`]: reading LDAP directories and CSV exports, page by page.
 //! - [`mapping`]: raw entries to typed fields; malformed entries rejected
 //!   with the entry and field named.
-//! - [`apply`]: matching records to identities (never on a guess: doubt
-//!   opens a reconciliation case) and recomputing an identity.
+//! - [`reconcile`]: the reconciliation decision, matching records to
+//!   identities (never on a guess: doubt opens a reconciliation case).
+//! - [`apply`]: recomputing identities from their linked records.
 //! - [`golden`]: which source owns which field; status from dates and flags.
 //! - [`sync`]: a run, in bounded transactional batches, with its report.
 //! - [`lifecycle`]: events (arrival, move, departure…) and the subscribers
 //!   that act on them in the same transaction.
 //! - [`service`]: views and operator actions for the CLI and admin API.
+//! - [`roles`]: Clavis's own roles (`admin`, `badge-office`), granted with
+//!   their audit.
 
 pub mod apply;
 pub mod config;
@@ -19,6 +22,8 @@ pub mod error;
 pub mod golden;
 pub mod lifecycle;
 pub mod mapping;
+pub mod reconcile;
+pub mod roles;
 pub mod service;
 pub mod source;
 pub mod sync;

@@ -330,20 +330,19 @@ pub async fn resolve_case(
     actor: &str,
 ) -> Result<String, DirectoryError> {
     let mut conn = db.conn().await?;
-    conn.begin().await?;
-    let r = async {
-        let mut case = ReconciliationCase::find(&mut conn, id)
+    conn.transaction(async |conn: &mut DbConn| {
+        let mut case = ReconciliationCase::find(conn, id)
             .await?
             .ok_or_else(|| DirectoryError::CaseNotFound(id.to_string()))?;
         if case.status != "open" {
             return Err(DirectoryError::CaseAlreadyResolved(id.to_string()));
         }
-        let mut record = SourceRecordRow::find(&mut conn, &case.source, &case.external_id)
+        let mut record = SourceRecordRow::find(conn, &case.source, &case.external_id)
             .await?
             .ok_or_else(|| DirectoryError::Corrupt(format!("case {id} points at a missing record")))?;
         let (oid, how) = match &resolution {
             Resolution::Link(key) => {
-                let row = find_identity(&mut conn, key)
+                let row = find_identity(conn, key)
                     .await?
                     .ok_or_else(|| DirectoryError::IdentityNotFound(key.clone()))?;
                 (row.oid, "linked")
@@ -351,7 +350,7 @@ pub async fn resolve_case(
             Resolution::CreateNew => (Oid::new_random().to_string(), "created"),
         };
         record.oid = Some(oid.clone());
-        record.upsert(&mut conn).await?;
+        record.upsert(conn).await?;
         let mut ctx = Ctx {
             cfg,
             now,
@@ -361,22 +360,21 @@ pub async fn resolve_case(
             subscribers,
             audit: Vec::new(),
         };
-        apply::refresh_identity(&mut conn, &mut ctx, &oid).await?;
+        apply::refresh_identity(conn, &mut ctx, &oid).await?;
         case.status = "resolved".into();
         case.resolution = Some(format!("{how}:{oid}"));
         case.resolved_by = Some(actor.to_string());
         case.resolved_at = Some(now.timestamp());
-        case.update(&mut conn).await?;
+        case.update(conn).await?;
         ctx.audit(
             "case.resolved",
             Some(case.id.clone()),
             json!({"resolution": how, "oid": oid, "source": case.source, "external_id": case.external_id}),
         );
-        clavis_audit::append(&mut conn, now, ctx.audit).await?;
+        clavis_audit::append(conn, now, ctx.audit).await?;
         Ok(oid)
-    }
-    .await;
-    conn.finish(r).await
+    })
+    .await
 }
 
 /// Recent sync runs.

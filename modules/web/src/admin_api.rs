@@ -20,7 +20,7 @@ async fn require_token(state: &AppState, req: &HttpRequest) -> Result<String, Ap
         .map(str::trim)
         .ok_or(ApiError::Unauthorized)?;
     let mut conn = state.db.conn().await?;
-    match crate::tokens::authenticate(&mut conn, presented, state.clock.now()).await? {
+    match clavis_authn::api_token::authenticate(&mut conn, presented, state.clock.now()).await? {
         Some(name) => Ok(name),
         None => {
             let addr = req

@@ -17,7 +17,9 @@ pub mod login;
 pub mod oidc_web;
 pub mod pages;
 pub mod sso_web;
-pub mod tokens;
+/// Admin API tokens, issued and checked by [`clavis_authn::api_token`]
+/// (this name kept for callers).
+pub use clavis_authn::api_token as tokens;
 
 use actix_web::web;
 use clavis_core::Clock;

@@ -1,13 +1,12 @@
 //! `clavis workstation …` and `clavis badge …`: the badge office's and the
 //! DSI's commands, and the badge service `serve` runs.
 
+use super::{Ctx, resolve_identity, t};
 use crate::config::Config;
-use crate::{open_db, operator, resolve_identity, t};
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Local, TimeZone, Utc};
 use clap::Subcommand;
 use clavis_authn::relay::{BadgeService, Purpose};
-use clavis_core::Clock;
 use clavis_desfire::AesKey;
 use clavis_store::models::{BadgeRow, BadgeTxRow, WorkstationRow};
 use std::sync::Arc;
@@ -167,11 +166,11 @@ fn parse_until(now: DateTime<Utc>, until: Option<&str>) -> Result<DateTime<Utc>>
 }
 
 /// `clavis workstation …`
-pub async fn workstation(cfg: &Config, clock: &dyn Clock, cmd: WorkstationCmd) -> Result<()> {
+pub async fn workstation(ctx: &Ctx, cmd: WorkstationCmd) -> Result<()> {
     use clavis_authn::workstations;
-    let db = open_db(cfg, true).await?;
+    let db = ctx.db().await?;
     let mut conn = db.conn().await?;
-    let now = clock.now();
+    let now = ctx.now();
     match cmd {
         WorkstationCmd::Add {
             name,
@@ -179,7 +178,7 @@ pub async fn workstation(cfg: &Config, clock: &dyn Clock, cmd: WorkstationCmd) -
             json,
         } => {
             let (row, secret) =
-                workstations::register(&mut conn, now, &name, location, &operator())
+                workstations::register(&mut conn, now, &name, location, &ctx.operator)
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
             if json {
@@ -224,7 +223,7 @@ pub async fn workstation(cfg: &Config, clock: &dyn Clock, cmd: WorkstationCmd) -
             }
         }
         WorkstationCmd::Revoke { workstation } => {
-            if workstations::revoke(&mut conn, now, &workstation, &operator())
+            if workstations::revoke(&mut conn, now, &workstation, &ctx.operator)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?
             {
@@ -235,7 +234,7 @@ pub async fn workstation(cfg: &Config, clock: &dyn Clock, cmd: WorkstationCmd) -
         }
         WorkstationCmd::RotateCredential { workstation, json } => {
             let (ws, secret) =
-                workstations::rotate_credential(&mut conn, now, &workstation, &operator())
+                workstations::rotate_credential(&mut conn, now, &workstation, &ctx.operator)
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
             if json {
@@ -259,15 +258,15 @@ pub async fn workstation(cfg: &Config, clock: &dyn Clock, cmd: WorkstationCmd) -
 /// Opens an enrolment bound to `workstation` and waits for its agent to
 /// personalise the next card tapped there.
 async fn enrol(
-    cfg: &Config,
-    clock: &dyn Clock,
+    ctx: &Ctx,
     identity: &str,
     workstation: &str,
     until: Option<DateTime<Utc>>,
     json: bool,
 ) -> Result<()> {
+    let cfg = &ctx.cfg;
     let svc = load_service(cfg)?;
-    let db = open_db(cfg, true).await?;
+    let db = ctx.db().await?;
     let mut conn = db.conn().await?;
     let oid = resolve_identity(&mut conn, identity).await?;
     let ws = WorkstationRow::find_by_key(&mut conn, workstation)
@@ -288,13 +287,13 @@ async fn enrol(
     let opened = svc
         .open(
             &mut conn,
-            clock.now(),
+            ctx.now(),
             Purpose::Enrol {
                 oid: oid.clone(),
                 until,
             },
             Some(&ws.id),
-            &operator(),
+            &ctx.operator,
         )
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -372,15 +371,15 @@ async fn enrol(
 }
 
 /// `clavis badge …`
-pub async fn badge(cfg: &Config, clock: &dyn Clock, cmd: BadgeCmd) -> Result<()> {
-    let now = clock.now();
+pub async fn badge(ctx: &Ctx, cmd: BadgeCmd) -> Result<()> {
+    let now = ctx.now();
     match cmd {
         BadgeCmd::List {
             identity,
             status,
             json,
         } => {
-            let db = open_db(cfg, true).await?;
+            let db = ctx.db().await?;
             let mut conn = db.conn().await?;
             let rows = match identity {
                 Some(i) => {
@@ -419,7 +418,7 @@ pub async fn badge(cfg: &Config, clock: &dyn Clock, cmd: BadgeCmd) -> Result<()>
             identity,
             workstation,
             json,
-        } => enrol(cfg, clock, &identity, &workstation, None, json).await?,
+        } => enrol(ctx, &identity, &workstation, None, json).await?,
         BadgeCmd::IssueTemporary {
             identity,
             workstation,
@@ -427,21 +426,21 @@ pub async fn badge(cfg: &Config, clock: &dyn Clock, cmd: BadgeCmd) -> Result<()>
             json,
         } => {
             let until = parse_until(now, until.as_deref())?;
-            enrol(cfg, clock, &identity, &workstation, Some(until), json).await?
+            enrol(ctx, &identity, &workstation, Some(until), json).await?
         }
         BadgeCmd::Revoke { badge_id, reason } => {
-            let db = open_db(cfg, true).await?;
+            let db = ctx.db().await?;
             let mut conn = db.conn().await?;
-            clavis_authn::badges::revoke(&mut conn, now, &badge_id, &reason, &operator())
+            clavis_authn::badges::revoke(&mut conn, now, &badge_id, &reason, &ctx.operator)
                 .await
                 .map_err(|e| anyhow::anyhow!("{badge_id}: {e}"))?;
             println!("{} {badge_id}", t("badge révoqué :", "badge revoked:"));
         }
         BadgeCmd::Unlock { identity } => {
-            let db = open_db(cfg, true).await?;
+            let db = ctx.db().await?;
             let mut conn = db.conn().await?;
             let oid = resolve_identity(&mut conn, &identity).await?;
-            if clavis_authn::badges::unlock(&mut conn, now, &oid, &operator())
+            if clavis_authn::badges::unlock(&mut conn, now, &oid, &ctx.operator)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?
             {
@@ -460,8 +459,8 @@ pub async fn badge(cfg: &Config, clock: &dyn Clock, cmd: BadgeCmd) -> Result<()>
             }
         }
         BadgeCmd::SetPin { identity, stdin } => {
-            let svc = load_service(cfg)?;
-            let db = open_db(cfg, true).await?;
+            let svc = load_service(&ctx.cfg)?;
+            let db = ctx.db().await?;
             let mut conn = db.conn().await?;
             let oid = resolve_identity(&mut conn, &identity).await?;
             let read = |prompt: &str| -> Result<String> {
@@ -489,7 +488,7 @@ pub async fn badge(cfg: &Config, clock: &dyn Clock, cmd: BadgeCmd) -> Result<()>
                 now,
                 &oid,
                 &pin,
-                &operator(),
+                &ctx.operator,
             )
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;

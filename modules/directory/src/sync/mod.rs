@@ -6,22 +6,24 @@
 //! source failing mid-run fails the run: what was applied stays applied,
 //! but the cursor does not move and disappearances are not counted (only a
 //! complete full run can say someone is no longer listed).
+//!
+//! This file is the run (lease, cursor, report, disappearances, date-driven
+//! transitions); [`page`] applies one page of records.
 
-use crate::apply::{self, Ctx, Decision, MatchIndex};
+mod page;
+
+use crate::apply::{self, Ctx};
 use crate::config::{CursorAttribute, DirectoryConfig, SourceConfig};
 use crate::error::DirectoryError;
 use crate::lifecycle::Subscribers;
-use crate::mapping::{self, MappedRecord, Rejection};
+use crate::mapping::{self, Rejection};
 use crate::source::{self, DirectorySource, FetchRequest, max_marker};
 use chrono::{DateTime, Utc};
 use clavis_core::Clock;
-use clavis_store::models::{
-    IdentityRow, ReconciliationCase, SourceRecordRow, SyncCursor, SyncLease, SyncRunRow,
-};
+use clavis_store::models::{IdentityRow, SourceRecordRow, SyncCursor, SyncLease, SyncRunRow};
 use clavis_store::{Db, DbConn};
 use serde::Serialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -84,16 +86,6 @@ pub struct SyncEngine {
     cfg: Arc<DirectoryConfig>,
     clock: Arc<dyn Clock>,
     subscribers: Subscribers,
-}
-
-fn content_hash(rec: &MappedRecord, attributes: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(attributes.as_bytes());
-    h.update([0]);
-    h.update(rec.join_key.as_deref().unwrap_or("").as_bytes());
-    h.update([0]);
-    h.update(rec.entry_ref.as_bytes());
-    hex::encode(h.finalize())
 }
 
 impl SyncEngine {
@@ -394,213 +386,6 @@ impl SyncEngine {
         Ok(())
     }
 
-    async fn apply_page(
-        &self,
-        conn: &mut DbConn,
-        source: &SourceConfig,
-        run_id: &str,
-        records: Vec<MappedRecord>,
-        dry_run: bool,
-        report: &mut SyncReport,
-    ) -> Result<(), DirectoryError> {
-        if records.is_empty() {
-            return Ok(());
-        }
-        conn.begin().await?;
-        if let Err(e) = self.renew(conn, source, run_id, dry_run).await {
-            return conn.finish(Err(e)).await;
-        }
-        let mut ctx = self.ctx(source, run_id);
-        let mut counts = SyncReport::default();
-        let r = self
-            .apply_records(conn, &mut ctx, source, run_id, records, &mut counts)
-            .await;
-        let r = match r {
-            Ok(()) => clavis_audit::append(conn, ctx.now, std::mem::take(&mut ctx.audit))
-                .await
-                .map_err(DirectoryError::from),
-            Err(e) => Err(e),
-        };
-        end_batch(conn, dry_run, r).await?;
-        report.created += counts.created;
-        report.updated += counts.updated;
-        report.unchanged += counts.unchanged;
-        report.departed += counts.departed;
-        report.cases_opened += counts.cases_opened;
-        report.unmatched += counts.unmatched;
-        Ok(())
-    }
-
-    async fn apply_records(
-        &self,
-        conn: &mut DbConn,
-        ctx: &mut Ctx<'_>,
-        source: &SourceConfig,
-        run_id: &str,
-        records: Vec<MappedRecord>,
-        counts: &mut SyncReport,
-    ) -> Result<(), DirectoryError> {
-        let now = ctx.now.timestamp();
-        let ids: Vec<String> = records.iter().map(|r| r.external_id.clone()).collect();
-        let existing: HashMap<String, SourceRecordRow> =
-            SourceRecordRow::find_many(conn, &source.name, &ids)
-                .await?
-                .into_iter()
-                .map(|r| (r.external_id.clone(), r))
-                .collect();
-        let unlinked: Vec<String> = existing
-            .values()
-            .filter(|r| r.oid.is_none())
-            .map(|r| r.external_id.clone())
-            .collect();
-        let in_case: HashSet<String> =
-            ReconciliationCase::open_for_many(conn, &source.name, &unlinked)
-                .await?
-                .into_iter()
-                .map(|c| c.external_id)
-                .collect();
-
-        let mut touched = Vec::new();
-        let mut rows: Vec<SourceRecordRow> = Vec::new();
-        let mut to_refresh: Vec<String> = Vec::new();
-        let mut fresh: HashSet<String> = HashSet::new();
-        let mut undecided: Vec<(MappedRecord, SourceRecordRow)> = Vec::new();
-        for rec in records {
-            let attributes = serde_json::to_string(&rec.fields).map_err(|e| {
-                DirectoryError::Corrupt(format!("cannot serialise {}: {e}", rec.entry_ref))
-            })?;
-            let hash = content_hash(&rec, &attributes);
-            let old = existing.get(&rec.external_id);
-            let waiting_in_case = in_case.contains(&rec.external_id);
-            if let Some(o) = old
-                && o.content_hash == hash
-                && o.present
-                && (o.oid.is_some() || waiting_in_case)
-            {
-                touched.push(rec.external_id.clone());
-                counts.unchanged += 1;
-                continue;
-            }
-            let row = SourceRecordRow {
-                source: source.name.clone(),
-                external_id: rec.external_id.clone(),
-                oid: old.and_then(|o| o.oid.clone()),
-                entry_ref: rec.entry_ref.clone(),
-                join_key: rec.join_key.clone(),
-                attributes,
-                content_hash: hash,
-                present: true,
-                missing_runs: 0,
-                first_seen_at: old.map(|o| o.first_seen_at).unwrap_or(now),
-                last_seen_at: now,
-                last_run_id: run_id.to_string(),
-            };
-            if let Some(oid) = row.oid.clone() {
-                to_refresh.push(oid);
-                rows.push(row);
-            } else if waiting_in_case {
-                counts.unchanged += 1;
-                rows.push(row);
-            } else {
-                undecided.push((rec, row));
-            }
-        }
-
-        let recs: Vec<&MappedRecord> = undecided.iter().map(|(r, _)| r).collect();
-        let mut idx = MatchIndex::load(conn, &source.name, &recs).await?;
-        for (rec, mut row) in undecided {
-            match apply::decide(conn, source, &rec, &idx).await? {
-                Decision::Link { oid, how } => {
-                    row.oid = Some(oid.clone());
-                    idx.note_linked(&source.name, &rec, &oid, false);
-                    ctx.audit(
-                        "source_record.linked",
-                        Some(oid.clone()),
-                        json!({"source": source.name, "external_id": rec.external_id, "entry": rec.entry_ref, "rule": how}),
-                    );
-                    to_refresh.push(oid);
-                }
-                Decision::Create => {
-                    let oid = clavis_core::Oid::new_random().to_string();
-                    row.oid = Some(oid.clone());
-                    idx.note_linked(&source.name, &rec, &oid, true);
-                    fresh.insert(oid.clone());
-                    to_refresh.push(oid.clone());
-                    // Records of other sources that were waiting for this
-                    // person (same join key) join now, unless an operator
-                    // holds them in a case.
-                    if let Some(key) = &rec.join_key {
-                        for mut w in idx.take_waiting(key) {
-                            if ReconciliationCase::open_for(conn, &w.source, &w.external_id)
-                                .await?
-                                .is_some()
-                            {
-                                continue;
-                            }
-                            w.oid = Some(oid.clone());
-                            ctx.audit(
-                                "source_record.linked",
-                                Some(oid.clone()),
-                                json!({"source": w.source, "external_id": w.external_id, "entry": w.entry_ref, "rule": "join_key"}),
-                            );
-                            rows.push(w);
-                        }
-                    }
-                }
-                Decision::Case { reason, candidates } => {
-                    let case = ReconciliationCase {
-                        id: clavis_core::ids::new_record_id(),
-                        source: source.name.clone(),
-                        external_id: rec.external_id.clone(),
-                        entry_ref: rec.entry_ref.clone(),
-                        reason: reason.to_string(),
-                        candidates: serde_json::to_string(
-                            &candidates
-                                .iter()
-                                .map(|(oid, why)| json!({"oid": oid, "why": why}))
-                                .collect::<Vec<_>>(),
-                        )
-                        .unwrap_or_else(|_| "[]".into()),
-                        status: "open".into(),
-                        resolution: None,
-                        resolved_by: None,
-                        opened_at: now,
-                        resolved_at: None,
-                        sync_run_id: Some(run_id.to_string()),
-                    };
-                    case.insert(conn).await?;
-                    ctx.audit(
-                        "case.opened",
-                        Some(case.id.clone()),
-                        json!({"source": source.name, "external_id": rec.external_id, "entry": rec.entry_ref,
-                               "reason": reason, "candidates": candidates.iter().map(|c| &c.0).collect::<Vec<_>>()}),
-                    );
-                    tracing::info!(case.id = %case.id, case.reason = reason, entry = %rec.entry_ref, "reconciliation case opened");
-                    counts.cases_opened += 1;
-                }
-                Decision::Unmatched => counts.unmatched += 1,
-            }
-            rows.push(row);
-        }
-        SourceRecordRow::upsert_all(conn, rows).await?;
-        SourceRecordRow::touch(conn, &source.name, &touched, run_id, now).await?;
-        let mut seen = HashSet::new();
-        to_refresh.retain(|o| seen.insert(o.clone()));
-        for (oid, out) in apply::refresh_identities(conn, ctx, &to_refresh).await? {
-            if out.created || fresh.contains(&oid) {
-                counts.created += 1;
-            } else if out.changed {
-                counts.updated += 1;
-            } else {
-                counts.unchanged += 1;
-            }
-            if out.departed {
-                counts.departed += 1;
-            }
-        }
-        Ok(())
-    }
-
     /// Renews the run's lease inside the current transaction (dry runs hold
     /// no lease).
     async fn renew(
@@ -656,9 +441,8 @@ impl SyncEngine {
             .map(|(id, _)| id)
             .collect();
         for ids in missing.chunks(self.cfg.batch_size.max(1)) {
-            conn.begin().await?;
-            let mut ctx = self.ctx(source, run_id);
-            let r: Result<u64, DirectoryError> = async {
+            let departed = batch(conn, dry_run, async |conn: &mut DbConn| {
+                let mut ctx = self.ctx(source, run_id);
                 self.renew(conn, source, run_id, dry_run).await?;
                 let mut oids = Vec::new();
                 let mut rows = Vec::with_capacity(ids.len());
@@ -687,11 +471,10 @@ impl SyncEngine {
                     .iter()
                     .filter(|(_, o)| o.departed)
                     .count() as u64;
-                clavis_audit::append(conn, ctx.now, std::mem::take(&mut ctx.audit)).await?;
+                clavis_audit::append(conn, ctx.now, ctx.audit).await?;
                 Ok(departed)
-            }
-            .await;
-            let departed = end_batch(conn, dry_run, r).await?;
+            })
+            .await?;
             report.departed += departed;
         }
         Ok(true)
@@ -739,28 +522,29 @@ impl SyncEngine {
         let due = IdentityRow::due_for_transition(conn, &today).await?;
         let mut out = DueReport::default();
         for chunk in due.chunks(self.cfg.batch_size.max(1)) {
-            conn.begin().await?;
-            let mut ctx = Ctx {
-                cfg: &self.cfg,
-                now: self.clock.now(),
-                actor: "lifecycle".into(),
-                sync_run_id: run.map(|(_, id)| id.to_string()),
-                source: run.map(|(s, _)| s.name.clone()),
-                subscribers: &self.subscribers,
-                audit: Vec::new(),
-            };
-            let r: Result<DueReport, DirectoryError> = async {
-                let mut d = DueReport::default();
-                let oids: Vec<String> = chunk.iter().map(|r| r.oid.clone()).collect();
-                for (_, o) in apply::refresh_identities(conn, &mut ctx, &oids).await? {
-                    d.changed += u64::from(o.changed);
-                    d.departed += u64::from(o.departed);
-                }
-                clavis_audit::append(conn, ctx.now, std::mem::take(&mut ctx.audit)).await?;
-                Ok(d)
-            }
-            .await;
-            let d = conn.finish(r).await?;
+            let d = conn
+                .transaction(
+                    async |conn: &mut DbConn| -> Result<DueReport, DirectoryError> {
+                        let mut ctx = Ctx {
+                            cfg: &self.cfg,
+                            now: self.clock.now(),
+                            actor: "lifecycle".into(),
+                            sync_run_id: run.map(|(_, id)| id.to_string()),
+                            source: run.map(|(s, _)| s.name.clone()),
+                            subscribers: &self.subscribers,
+                            audit: Vec::new(),
+                        };
+                        let mut d = DueReport::default();
+                        let oids: Vec<String> = chunk.iter().map(|r| r.oid.clone()).collect();
+                        for (_, o) in apply::refresh_identities(conn, &mut ctx, &oids).await? {
+                            d.changed += u64::from(o.changed);
+                            d.departed += u64::from(o.departed);
+                        }
+                        clavis_audit::append(conn, ctx.now, ctx.audit).await?;
+                        Ok(d)
+                    },
+                )
+                .await?;
             out.changed += d.changed;
             out.departed += d.departed;
         }
@@ -768,20 +552,28 @@ impl SyncEngine {
     }
 }
 
-/// Ends a batch's transaction: commit (or roll back on error), or always
-/// roll back in a dry run.
-async fn end_batch<T>(
+/// Runs one batch in its own transaction: committed when it succeeds,
+/// rolled back whole when it fails. A dry run is always rolled back, on
+/// purpose (`DbConn::rollback`), and its result kept for the report.
+async fn batch<T>(
     conn: &mut DbConn,
     dry_run: bool,
-    r: Result<T, DirectoryError>,
+    body: impl AsyncFnOnce(&mut DbConn) -> Result<T, DirectoryError>,
 ) -> Result<T, DirectoryError> {
-    match (dry_run, r) {
-        (true, Ok(v)) => {
-            conn.rollback().await?;
-            Ok(v)
-        }
-        (_, r) => conn.finish(r).await,
+    if !dry_run {
+        return conn.transaction(body).await;
     }
+    conn.begin().await?;
+    let r = body(conn).await;
+    let undone = conn.rollback().await;
+    if r.is_err()
+        && let Err(e) = &undone
+    {
+        tracing::error!(error = %e, "rollback failed");
+    }
+    let v = r?;
+    undone?;
+    Ok(v)
 }
 
 /// What a lifecycle tick did.

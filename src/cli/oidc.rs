@@ -1,12 +1,11 @@
 //! `clavis client …`, `clavis keys rotate`, `clavis habilitation …`: the
 //! OpenID provider's operator commands.
 
-use crate::config::Config;
-use crate::{open_db, operator, resolve_identity, t};
+use super::{Ctx, resolve_identity, t};
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use clavis_core::Clock;
 use clavis_oidc::clients::{self, ClientView, NewClient};
+use clavis_store::DbConn;
 use clavis_store::models::{HabilitationRow, OidcClientRow};
 
 #[derive(Debug, Subcommand)]
@@ -134,10 +133,12 @@ fn print_client(c: &ClientView) {
     println!("scopes         {}", c.scopes.join(" "));
 }
 
-pub async fn client(cfg: &Config, clock: &dyn Clock, cmd: ClientCmd) -> Result<()> {
-    let db = open_db(cfg, true).await?;
+/// Runs `clavis client …`.
+pub async fn client(ctx: &Ctx, cmd: ClientCmd) -> Result<()> {
+    let cfg = &ctx.cfg;
+    let db = ctx.db().await?;
     let mut conn = db.conn().await?;
-    let now = clock.now();
+    let now = ctx.now();
     match cmd {
         ClientCmd::Add {
             name,
@@ -190,7 +191,7 @@ pub async fn client(cfg: &Config, clock: &dyn Clock, cmd: ClientCmd) -> Result<(
                     id_token_alg,
                     scopes: (!scopes.is_empty()).then_some(scopes),
                 },
-                &operator(),
+                &ctx.operator,
             )
             .await?;
             if json {
@@ -254,14 +255,14 @@ pub async fn client(cfg: &Config, clock: &dyn Clock, cmd: ClientCmd) -> Result<(
             }
         }
         ClientCmd::Remove { client_id } => {
-            clients::remove(&mut conn, now, &client_id, &operator()).await?;
+            clients::remove(&mut conn, now, &client_id, &ctx.operator).await?;
             println!(
                 "{} {client_id}",
                 t("application retirée :", "application removed:")
             );
         }
         ClientCmd::RotateSecret { client_id, json } => {
-            let s = clients::rotate_secret(&mut conn, now, &client_id, &operator()).await?;
+            let s = clients::rotate_secret(&mut conn, now, &client_id, &ctx.operator).await?;
             if json {
                 println!(
                     "{}",
@@ -275,21 +276,23 @@ pub async fn client(cfg: &Config, clock: &dyn Clock, cmd: ClientCmd) -> Result<(
     Ok(())
 }
 
-pub async fn keys(cfg: &Config, clock: &dyn Clock, cmd: KeysCmd) -> Result<()> {
+/// Runs `clavis keys …`.
+pub async fn keys(ctx: &Ctx, cmd: KeysCmd) -> Result<()> {
+    let cfg = &ctx.cfg;
     let KeysCmd::Rotate { alg } = cmd;
     let alg = clavis_oidc::keys::Alg::parse(&alg)
         .with_context(|| format!("--alg {alg:?}: RS256 {} ES256", t("ou", "or")))?;
-    let db = open_db(cfg, true).await?;
+    let db = ctx.db().await?;
     let mut conn = db.conn().await?;
     let path = clavis_oidc::keys::MasterKey::location(&cfg.master_key_file());
     let master = clavis_oidc::keys::MasterKey::load(&path, true)?;
-    clavis_oidc::keys::ensure(&mut conn, &master, clock.now().timestamp()).await?;
+    clavis_oidc::keys::ensure(&mut conn, &master, ctx.now().timestamp()).await?;
     let kid = clavis_oidc::keys::rotate(
         &mut conn,
         &master,
         alg,
-        clock.now().timestamp(),
-        &operator(),
+        ctx.now().timestamp(),
+        &ctx.operator,
     )
     .await?;
     println!(
@@ -300,10 +303,11 @@ pub async fn keys(cfg: &Config, clock: &dyn Clock, cmd: KeysCmd) -> Result<()> {
     Ok(())
 }
 
-pub async fn habilitation(cfg: &Config, clock: &dyn Clock, cmd: HabilitationCmd) -> Result<()> {
-    let db = open_db(cfg, true).await?;
+/// Runs `clavis habilitation …`.
+pub async fn habilitation(ctx: &Ctx, cmd: HabilitationCmd) -> Result<()> {
+    let db = ctx.db().await?;
     let mut conn = db.conn().await?;
-    let now = clock.now();
+    let now = ctx.now();
     let (identity, client, role, grant) = match cmd {
         HabilitationCmd::Grant {
             identity,
@@ -326,42 +330,41 @@ pub async fn habilitation(cfg: &Config, clock: &dyn Clock, cmd: HabilitationCmd)
             t("application inconnue", "unknown application")
         );
     }
-    conn.begin().await?;
-    let r: Result<bool> = async {
-        let changed = if grant {
-            HabilitationRow {
-                oid: oid.clone(),
-                client_id: client.clone(),
-                role: role.clone(),
-                granted_by: operator(),
-                granted_at: now.timestamp(),
+    let changed = conn
+        .transaction(async |tx: &mut DbConn| -> Result<bool> {
+            let changed = if grant {
+                HabilitationRow {
+                    oid: oid.clone(),
+                    client_id: client.clone(),
+                    role: role.clone(),
+                    granted_by: ctx.operator.clone(),
+                    granted_at: now.timestamp(),
+                }
+                .grant(tx)
+                .await?
+            } else {
+                HabilitationRow::revoke(tx, &oid, &client, &role).await?
+            };
+            if changed {
+                clavis_audit::append(
+                    tx,
+                    now,
+                    vec![clavis_audit::AuditEvent::new(
+                        ctx.operator.clone(),
+                        if grant {
+                            "habilitation.granted"
+                        } else {
+                            "habilitation.revoked"
+                        },
+                        Some(oid.clone()),
+                        serde_json::json!({"client_id": client, "role": role}),
+                    )],
+                )
+                .await?;
             }
-            .grant(&mut conn)
-            .await?
-        } else {
-            HabilitationRow::revoke(&mut conn, &oid, &client, &role).await?
-        };
-        if changed {
-            clavis_audit::append(
-                &mut conn,
-                now,
-                vec![clavis_audit::AuditEvent::new(
-                    operator(),
-                    if grant {
-                        "habilitation.granted"
-                    } else {
-                        "habilitation.revoked"
-                    },
-                    Some(oid.clone()),
-                    serde_json::json!({"client_id": client, "role": role}),
-                )],
-            )
-            .await?;
-        }
-        Ok(changed)
-    }
-    .await;
-    let changed = conn.finish(r).await?;
+            Ok(changed)
+        })
+        .await?;
     println!(
         "{}",
         match (grant, changed) {

@@ -1,16 +1,17 @@
-//! Admin API tokens: random 256-bit secrets shown once; only their SHA-256
-//! is stored. A token is looked up by its hash and compared in constant
-//! time; every failure gives the same answer.
+//! Admin API tokens: how callers of the admin API authenticate. Random
+//! 256-bit secrets shown once; only their SHA-256 is stored. A token is
+//! looked up by its hash and compared in constant time; every failure gives
+//! the same answer. Creation and revocation are audited in the same
+//! transaction. The CLI issues them (`clavis api-token …`); the web crate's
+//! admin API checks them.
 
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
 use clavis_core::Secret;
+use clavis_core::secret::{hash_matches, random_token, sha256_hex};
 use clavis_store::models::ApiToken;
 use clavis_store::{DbConn, StoreError};
-use rand::RngCore;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 /// Every token starts with this, so leaked tokens are easy to grep for.
 pub const TOKEN_PREFIX: &str = "clv_";
@@ -37,10 +38,6 @@ impl From<clavis_audit::AuditError> for TokenError {
     }
 }
 
-fn hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
 /// Creates a token named `name`; returns the secret (shown once).
 pub async fn create(
     conn: &mut DbConn,
@@ -56,29 +53,23 @@ pub async fn create(
     {
         return Err(TokenError::BadName(name.to_string()));
     }
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    let token = format!(
-        "{TOKEN_PREFIX}{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    );
-    conn.begin().await?;
-    let r: Result<(), TokenError> = async {
-        if ApiToken::find_by_name(conn, name).await?.is_some() {
+    let token = format!("{TOKEN_PREFIX}{}", random_token());
+    conn.transaction(async |tx: &mut DbConn| -> Result<(), TokenError> {
+        if ApiToken::find_by_name(tx, name).await?.is_some() {
             return Err(TokenError::NameTaken(name.to_string()));
         }
         ApiToken {
             id: clavis_core::ids::new_record_id(),
             name: name.to_string(),
-            token_hash: hash(&token),
+            token_hash: sha256_hex(&token),
             created_at: now.timestamp(),
             last_used_at: None,
             revoked_at: None,
         }
-        .insert(conn)
+        .insert(tx)
         .await?;
         clavis_audit::append(
-            conn,
+            tx,
             now,
             vec![AuditEvent::new(
                 actor,
@@ -89,9 +80,8 @@ pub async fn create(
         )
         .await?;
         Ok(())
-    }
-    .await;
-    conn.finish(r).await?;
+    })
+    .await?;
     Ok(Secret::new(token))
 }
 
@@ -102,12 +92,11 @@ pub async fn revoke(
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, TokenError> {
-    conn.begin().await?;
-    let r: Result<bool, TokenError> = async {
-        let done = ApiToken::revoke(conn, name, now.timestamp()).await?;
+    conn.transaction(async |tx: &mut DbConn| -> Result<bool, TokenError> {
+        let done = ApiToken::revoke(tx, name, now.timestamp()).await?;
         if done {
             clavis_audit::append(
-                conn,
+                tx,
                 now,
                 vec![AuditEvent::new(
                     actor,
@@ -119,12 +108,12 @@ pub async fn revoke(
             .await?;
         }
         Ok(done)
-    }
-    .await;
-    conn.finish(r).await
+    })
+    .await
 }
 
-/// The name of the live token `presented`, if it is one.
+/// The name of the live token `presented`, if it is one (and marks it
+/// used).
 pub async fn authenticate(
     conn: &mut DbConn,
     presented: &str,
@@ -133,11 +122,10 @@ pub async fn authenticate(
     if !presented.starts_with(TOKEN_PREFIX) || presented.len() > 128 {
         return Ok(None);
     }
-    let h = hash(presented);
-    let Some(tok) = ApiToken::find_live_by_hash(conn, &h).await? else {
+    let Some(tok) = ApiToken::find_live_by_hash(conn, &sha256_hex(presented)).await? else {
         return Ok(None);
     };
-    if !clavis_core::secret::constant_time_eq(tok.token_hash.as_bytes(), h.as_bytes()) {
+    if !hash_matches(&tok.token_hash, presented) {
         return Ok(None);
     }
     ApiToken::mark_used(conn, &tok.id, now.timestamp()).await?;

@@ -1,0 +1,85 @@
+//! Clavis's own roles held by identities (`admin`, `badge-office`): who may
+//! administer Clavis and who may use the badge office's pages. Granting one
+//! is a rule of its own (the grant and its `role.granted` audit event
+//! committed together), called by the CLI (`clavis admin grant-role`,
+//! `clavis admin bootstrap`) and by whatever else grants roles later.
+
+use crate::error::DirectoryError;
+use chrono::{DateTime, Utc};
+use clavis_audit::AuditEvent;
+use clavis_store::DbConn;
+use clavis_store::models::IdentityRoleRow;
+use serde_json::json;
+
+/// Administers Clavis (the first one is made by `clavis admin bootstrap`).
+pub const ADMIN: &str = "admin";
+
+/// Uses the badge office's pages.
+pub const BADGE_OFFICE: &str = "badge-office";
+
+/// Grants `role` to identity `oid` at `now` on behalf of `actor`, audited
+/// as `role.granted`, in one transaction (a savepoint inside the caller's).
+/// Granting a role already held changes nothing but is audited again.
+#[tracing::instrument(skip_all, fields(identity.oid = %oid, role = %role))]
+pub async fn grant_role(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    oid: &str,
+    role: &str,
+    actor: &str,
+) -> Result<(), DirectoryError> {
+    conn.transaction(async |tx: &mut DbConn| -> Result<(), DirectoryError> {
+        IdentityRoleRow {
+            oid: oid.to_string(),
+            role: role.to_string(),
+            granted_by: actor.to_string(),
+            granted_at: now.timestamp(),
+        }
+        .grant(tx)
+        .await?;
+        clavis_audit::append(
+            tx,
+            now,
+            vec![AuditEvent::new(
+                actor,
+                "role.granted",
+                Some(oid.to_string()),
+                json!({"role": role}),
+            )],
+        )
+        .await?;
+        Ok(())
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clavis_store::models::AuditEventRow;
+    use clavis_testkit::db::{Backend, TestDb};
+
+    #[tokio::test]
+    async fn a_grant_is_stored_once_and_audited_each_time() {
+        let t = TestDb::new(Backend::Sqlite).await;
+        let mut conn = t.db.conn().await.expect("conn");
+        let now = DateTime::from_timestamp(1_800_000_000, 0).expect("instant");
+        let oid = "5f0c7a51-3c0e-4f7a-9a63-7f1d2f0e8b11";
+        for _ in 0..2 {
+            grant_role(&mut conn, now, oid, BADGE_OFFICE, "cli:root")
+                .await
+                .expect("granted");
+        }
+        let roles = IdentityRoleRow::for_identity(&mut conn, oid)
+            .await
+            .expect("roles");
+        assert_eq!(roles, vec![BADGE_OFFICE.to_string()]);
+        let events = AuditEventRow::for_target(&mut conn, oid, 10)
+            .await
+            .expect("audit");
+        assert_eq!(events.len(), 2);
+        assert!(events.iter().all(|e| e.action == "role.granted"
+            && e.actor == "cli:root"
+            && e.changes == r#"{"role":"badge-office"}"#));
+    }
+}

@@ -1,0 +1,106 @@
+//! `clavis cases list|show|resolve`: reconciliation cases, the records no
+//! rule could match with certainty, waiting for an operator's decision.
+
+use super::{Ctx, print_json, subscribers, t};
+use anyhow::Result;
+use clap::Subcommand;
+use clavis_directory::service::{self, Resolution};
+use clavis_store::Db;
+
+/// `clavis cases …`
+#[derive(Debug, Subcommand)]
+pub enum CasesCmd {
+    /// List open cases (--all for resolved ones too).
+    List {
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a case with its candidates.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Decide a case: link the record to an identity, or create a new one.
+    Resolve {
+        id: String,
+        /// The identity (oid, RPPS or login) the record belongs to.
+        #[arg(long, conflicts_with = "new", required_unless_present = "new")]
+        link: Option<String>,
+        /// The record is a new person.
+        #[arg(long)]
+        new: bool,
+    },
+}
+
+/// Runs `clavis cases …`.
+pub async fn run(ctx: &Ctx, cmd: CasesCmd) -> Result<()> {
+    let db = ctx.db().await?;
+    match cmd {
+        CasesCmd::List { all, json } => list(&db, all, json).await,
+        CasesCmd::Show { id, json } => show(&db, &id, json).await,
+        CasesCmd::Resolve { id, link, new } => {
+            let resolution = match (link, new) {
+                (Some(k), false) => Resolution::Link(k),
+                _ => Resolution::CreateNew,
+            };
+            let oid = service::resolve_case(
+                &db,
+                &ctx.cfg.directory,
+                &subscribers(),
+                ctx.now(),
+                &id,
+                resolution,
+                &ctx.operator,
+            )
+            .await?;
+            println!(
+                "{} {oid}",
+                t("cas résolu ; identité", "case resolved; identity")
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn list(db: &Db, all: bool, json: bool) -> Result<()> {
+    let list = service::list_cases(db, all).await?;
+    if json {
+        return print_json(&list);
+    }
+    for c in &list {
+        println!(
+            "{}  {:<8}  {:<26}  {}  {}",
+            c.id, c.status, c.reason, c.source, c.entry
+        );
+    }
+    eprintln!("{} {}", list.len(), t("cas", "case(s)"));
+    Ok(())
+}
+
+async fn show(db: &Db, id: &str, json: bool) -> Result<()> {
+    let c = service::show_case(db, id).await?;
+    if json {
+        return print_json(&c);
+    }
+    println!("{} {}  {} ({})", t("cas", "case"), c.id, c.status, c.reason);
+    println!(
+        "{}  {} / {}  [{}]",
+        t("fiche", "record"),
+        c.source,
+        c.external_id,
+        c.entry
+    );
+    print_json(&c.record)?;
+    println!("{}", t("candidats :", "candidates:"));
+    for cand in c.candidates.as_array().into_iter().flatten() {
+        println!(
+            "  {}  {}",
+            cand["oid"].as_str().unwrap_or("?"),
+            cand["why"].as_str().unwrap_or("")
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! `clavis identity list|show`: looking at identities.
+
+use super::{Ctx, print_json, t};
+use anyhow::Result;
+use clap::Subcommand;
+use clavis_directory::service;
+
+/// `clavis identity …`
+#[derive(Debug, Subcommand)]
+pub enum IdentityCmd {
+    /// List identities.
+    List {
+        /// pending | active | suspended | departed
+        #[arg(long)]
+        status: Option<String>,
+        /// Words to find in names, RPPS, email or login.
+        #[arg(long)]
+        search: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long, default_value_t = 0)]
+        offset: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one identity by oid, RPPS or login.
+    Show {
+        key: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs `clavis identity …`.
+pub async fn run(ctx: &Ctx, cmd: IdentityCmd) -> Result<()> {
+    match cmd {
+        IdentityCmd::List {
+            status,
+            search,
+            limit,
+            offset,
+            json,
+        } => list(ctx, status, search, limit, offset, json).await,
+        IdentityCmd::Show { key, json } => show(ctx, &key, json).await,
+    }
+}
+
+async fn list(
+    ctx: &Ctx,
+    status: Option<String>,
+    search: Option<String>,
+    limit: i64,
+    offset: i64,
+    json: bool,
+) -> Result<()> {
+    if let Some(s) = &status {
+        s.parse::<clavis_core::LifecycleStatus>()
+            .map_err(anyhow::Error::msg)?;
+    }
+    let db = ctx.db().await?;
+    let list =
+        service::list_identities(&db, status.as_deref(), search.as_deref(), limit, offset).await?;
+    if json {
+        return print_json(&list);
+    }
+    for i in &list {
+        println!(
+            "{}  {:<9}  {} {}  {}  {}  {}",
+            i.oid,
+            i.status,
+            i.used_family_name
+                .as_deref()
+                .unwrap_or(&i.birth_family_name),
+            i.birth_given_names
+                .first()
+                .map(String::as_str)
+                .unwrap_or(""),
+            i.birth_date.as_deref().unwrap_or("-"),
+            i.rpps.as_deref().unwrap_or("-"),
+            i.logins.join(","),
+        );
+    }
+    eprintln!("{} {}", list.len(), t("identité(s)", "identities"));
+    Ok(())
+}
+
+async fn show(ctx: &Ctx, key: &str, json: bool) -> Result<()> {
+    let db = ctx.db().await?;
+    let d = service::show_identity(&db, key).await?;
+    if json {
+        return print_json(&d);
+    }
+    let i = &d.identity;
+    println!("oid              {}", i.oid);
+    println!("{}           {}", t("statut", "status"), i.status);
+    println!(
+        "{} {}",
+        t("nom de naissance", "birth name      "),
+        i.birth_family_name
+    );
+    println!(
+        "{}   {}",
+        t("nom d'usage   ", "used name     "),
+        i.used_family_name.as_deref().unwrap_or("-")
+    );
+    println!(
+        "{}          {}",
+        t("prénoms", "given  "),
+        i.birth_given_names.join(", ")
+    );
+    println!(
+        "{} {}",
+        t("né(e) le        ", "born            "),
+        i.birth_date.as_deref().unwrap_or("-")
+    );
+    println!("RPPS             {}", i.rpps.as_deref().unwrap_or("-"));
+    println!(
+        "{}  {}",
+        t("identifiant nat.", "national id     "),
+        i.national_id.as_deref().unwrap_or("-")
+    );
+    println!(
+        "{}          {}",
+        t("comptes", "logins "),
+        i.logins.join(", ")
+    );
+    println!(
+        "{}          {}",
+        t("contrat", "contract"),
+        i.contract_type.as_deref().unwrap_or("-")
+    );
+    println!(
+        "{}  {} → {}",
+        t("arrivée/départ  ", "arrival/departure"),
+        i.arrival_date.as_deref().unwrap_or("-"),
+        i.departure_date.as_deref().unwrap_or("-")
+    );
+    for s in &i.sources {
+        println!("source           {} / {}", s.source, s.external_id);
+    }
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! What `clavis serve` does on a schedule, besides answering HTTP: each
+//! schedule is one task spawned on the server's runtime, and each step a
+//! small named function that logs its own failure and carries on (a
+//! schedule never stops because one run failed).
+//!
+//! - [`checkpoint_wal`]: the SQLite WAL, every second.
+//! - [`session_upkeep`]: back-channel logouts owed, every 2 s; sessions
+//!   past their lifetime ended, every 30 s; signing keys reloaded (a
+//!   rotation on another node), every 60 s.
+//! - [`scheduled_syncs`]: each directory source with an interval.
+//! - [`lifecycle`]: date-driven transitions (arrivals, contract ends),
+//!   every 10 minutes.
+
+use chrono::{DateTime, Utc};
+use clavis_core::Clock;
+use clavis_directory::{DirectoryConfig, DirectoryError, SyncEngine};
+use clavis_oidc::Provider;
+use clavis_store::Db;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// WAL frames past which a checkpoint makes the WAL start over (256k
+/// frames, 1 GiB).
+const WAL_RESTART_FRAMES: i64 = 262_144;
+
+/// The WAL is checkpointed here, every second, never inside a write; past
+/// [`WAL_RESTART_FRAMES`] it is made to start over (see `Db::checkpoint`).
+pub fn checkpoint_wal(db: Db) {
+    actix_web::rt::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            if let Err(e) = db.checkpoint(WAL_RESTART_FRAMES).await {
+                tracing::warn!(error = %e, "WAL checkpoint failed");
+            }
+        }
+    });
+}
+
+/// One 2-second tick for the sessions and the keys: back-channel logouts
+/// owed at every tick; on every 15th, expired sessions ended first (so
+/// their applications hear of it at once); on every 30th, signing keys
+/// reloaded.
+pub fn session_upkeep(db: Db, oidc: Arc<Provider>, clock: Arc<dyn Clock>) {
+    actix_web::rt::spawn(async move {
+        let http = match reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+        {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::error!(error = %e, "no HTTP client: back-channel logout disabled");
+                return;
+            }
+        };
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        let mut n = 0u64;
+        loop {
+            tick.tick().await;
+            n += 1;
+            let now = clock.now();
+            if n.is_multiple_of(15) {
+                end_expired_sessions(&db, now).await;
+            }
+            if n.is_multiple_of(30) {
+                reload_signing_keys(&db, &oidc, now).await;
+            }
+            deliver_logouts(&db, &oidc, &http, now).await;
+        }
+    });
+}
+
+/// Ends the sessions past their lifetime (their logouts become owed).
+async fn end_expired_sessions(db: &Db, now: DateTime<Utc>) {
+    match db.conn().await {
+        Ok(mut conn) => {
+            if let Err(e) = clavis_sso::end_expired(&mut conn, now).await {
+                tracing::error!(error = %e, "ending expired sessions failed");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "database unavailable"),
+    }
+}
+
+/// Picks up signing keys another node rotated.
+async fn reload_signing_keys(db: &Db, oidc: &Provider, now: DateTime<Utc>) {
+    if let Ok(mut conn) = db.conn().await
+        && let Err(e) = oidc.reload_keys(&mut conn, now.timestamp()).await
+    {
+        tracing::error!(error = %e, "reloading signing keys failed");
+    }
+}
+
+/// Sends the back-channel logouts that are due.
+async fn deliver_logouts(db: &Db, oidc: &Provider, http: &reqwest::Client, now: DateTime<Utc>) {
+    if let Err(e) = clavis_oidc::backchannel::deliver_due(oidc, db, http, now).await {
+        tracing::error!(error = %e, "back-channel logout delivery failed");
+    }
+}
+
+/// Periodic syncs: one task per source with an interval
+/// (`interval_secs > 0`).
+pub fn scheduled_syncs(engine: &SyncEngine, directory: &DirectoryConfig) {
+    for source in directory.sources.iter().filter(|s| s.interval_secs > 0) {
+        let engine = engine.clone();
+        let name = source.name.clone();
+        let every = Duration::from_secs(source.interval_secs);
+        actix_web::rt::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                sync_source(&engine, &name).await;
+            }
+        });
+    }
+}
+
+/// One scheduled run of a source; skipped while another run holds it.
+async fn sync_source(engine: &SyncEngine, name: &str) {
+    match engine.run_scheduled(name).await {
+        Ok(_) => {}
+        Err(DirectoryError::RunInProgress(_)) => {
+            tracing::info!(sync.source = %name, "scheduled sync skipped: another run holds the source")
+        }
+        Err(e) => {
+            tracing::error!(sync.source = %name, error = %e, "scheduled sync failed")
+        }
+    }
+}
+
+/// Date-driven lifecycle (arrivals, contract ends) every 10 minutes.
+pub fn lifecycle(engine: SyncEngine) {
+    actix_web::rt::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            if let Err(e) = engine.apply_due_transitions().await {
+                tracing::error!(error = %e, "lifecycle tick failed");
+            }
+        }
+    });
+}

@@ -1,0 +1,88 @@
+//! `clavis serve`: starts the appliance. Opens (and migrates) the
+//! database, loads the master key, starts the OpenID provider and the badge
+//! service, spawns the background schedules ([`crate::jobs`]), then serves
+//! HTTP on `server.listen` until stopped.
+
+use crate::cli::{Ctx, subscribers, t};
+use crate::config::Config;
+use crate::jobs;
+use anyhow::{Context, Result};
+use clavis_directory::SyncEngine;
+use clavis_web::{AppState, build_app};
+use std::sync::Arc;
+
+/// Runs the appliance until it is stopped.
+pub async fn run(ctx: &Ctx) -> Result<()> {
+    let cfg = &ctx.cfg;
+    let db = ctx.server_db().await?;
+    jobs::checkpoint_wal(db.clone());
+    let clock = ctx.clock.clone();
+    let directory = Arc::new(cfg.directory.clone());
+    let master_path = clavis_oidc::keys::MasterKey::location(&cfg.master_key_file());
+    let master = clavis_oidc::keys::MasterKey::load(&master_path, true)?;
+    let badge = crate::cli::badge::service(cfg, &master).context("badge login")?;
+    let oidc = Arc::new(
+        clavis_oidc::Provider::start(
+            &db,
+            cfg.oidc.clone(),
+            &cfg.issuer(),
+            master,
+            cfg.authn.acr_order.clone(),
+            clock.now().timestamp(),
+        )
+        .await
+        .context("OpenID provider")?,
+    );
+    let state = AppState {
+        db: db.clone(),
+        directory: directory.clone(),
+        clock: clock.clone(),
+        subscribers: subscribers(),
+        fido2: Arc::new(fido2(cfg)?),
+        sso: cfg.sso.clone(),
+        secure_cookies: true,
+        public_url: cfg.public_url(),
+        oidc: oidc.clone(),
+        badge: Some(badge),
+    };
+    jobs::session_upkeep(db.clone(), oidc, clock.clone());
+    let engine = SyncEngine::new(db.clone(), directory.clone(), clock, subscribers());
+    jobs::scheduled_syncs(&engine, &directory);
+    jobs::lifecycle(engine);
+    let listen = cfg.server.listen.clone();
+    let server = actix_web::HttpServer::new(move || build_app(state.clone()))
+        .bind(&listen)
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addrs = server.addrs();
+    // The URL to open: the public one (WebAuthn binds keys to its host;
+    // browsers accept localhost, never a bare IP address).
+    let shown = match (&cfg.server.public_url, addrs.first()) {
+        (Some(u), _) => u.clone(),
+        (None, Some(a)) => format!("http://localhost:{}", a.port()),
+        (None, None) => cfg.public_url(),
+    };
+    println!("Clavis {} {shown}", t("écoute sur", "listening on"));
+    tracing::info!(server.url = %shown, database = ?db.backend(), "clavis serving");
+    server.run().await?;
+    Ok(())
+}
+
+/// The FIDO2 relying party of this configuration (the allow-listed models'
+/// CAs read from their files).
+fn fido2(cfg: &Config) -> Result<clavis_authn::Fido2> {
+    let url = url::Url::parse(&cfg.public_url()).context("server.public_url")?;
+    let ca_list = if cfg.authn.attestation == clavis_authn::AttestationPolicy::AllowList {
+        let mut b = webauthn_rs::prelude::AttestationCaListBuilder::new();
+        for m in &cfg.authn.allowed_models {
+            let pem =
+                std::fs::read(&m.ca_file).with_context(|| format!("{}", m.ca_file.display()))?;
+            let aaguid = uuid::Uuid::parse_str(&m.aaguid).context("aaguid")?;
+            b.insert_device_pem(&pem, aaguid, m.description.clone(), Default::default())
+                .map_err(|e| anyhow::anyhow!("{}: {e:?}", m.ca_file.display()))?;
+        }
+        Some(b.build())
+    } else {
+        None
+    };
+    Ok(clavis_authn::Fido2::new(cfg.authn.clone(), &url, ca_list)?)
+}
