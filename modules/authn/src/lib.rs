@@ -18,14 +18,8 @@
 //! Departures and suspensions suspend the person's keys ([`AuthnLifecycle`]).
 
 pub mod badge;
-pub mod badges;
 pub mod config;
 mod error;
-pub mod personalise;
-pub mod pin;
-pub mod rekey;
-pub mod relay;
-pub mod workstations;
 
 pub use config::{AttestationPolicy, AuthnConfig, BadgeConfig};
 pub use error::AuthnError;

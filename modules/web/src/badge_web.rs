@@ -5,7 +5,7 @@
 //!   this browser; it hands id and token to the local agent.
 //! - `POST /agent/v1/step` — the agent, authenticated as a registered
 //!   workstation (HTTP Basic: workstation id and credential), posts each
-//!   card answer and gets the next APDU ([`clavis_authn::relay`]).
+//!   card answer and gets the next APDU ([`clavis_authn::badge`]).
 //! - `POST /agent/v1/pending` — an agent whose card was tapped with no page
 //!   waiting asks whether an enrolment is waiting for its workstation.
 //! - `POST /login/badge/finish` — the PIN; success opens the SSO session
@@ -22,8 +22,7 @@ use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use base64::Engine;
-use clavis_authn::badges::PinRefusal;
-use clavis_authn::relay::{AgentReply, BadgeService, Purpose, RelayError};
+use clavis_authn::badge::{AgentReply, BadgeService, PinRefusal, Purpose, RelayError};
 use clavis_store::models::WorkstationRow;
 use serde::Deserialize;
 use serde_json::json;

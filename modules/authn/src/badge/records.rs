@@ -1,11 +1,11 @@
 //! Badges and badge PINs in the store: recording a personalised badge,
-//! recognising a badge that passed [`crate::badge::BadgeCheck`], the PIN
+//! recognising a badge that passed [`BadgeCheck`](crate::badge::BadgeCheck), the PIN
 //! with its lockout, revocation, and suspension when the holder departs.
 //! Every decision is audited; none logs a PIN or a reference.
 
-use crate::badge::BadgeRead;
-use crate::personalise::Personalised;
-use crate::pin::{PinHashError, PinHasher, PinPolicyError, check_policy};
+use crate::badge::check::BadgeRead;
+use crate::badge::personalise::Personalised;
+use crate::badge::pin::{PinHashError, PinHasher, PinPolicyError, check_policy};
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
 use clavis_store::models::{BadgePinRow, BadgeRow, IdentityRow};
@@ -159,7 +159,7 @@ pub async fn record(
     Ok(row)
 }
 
-/// The badge behind a successful [`crate::badge::BadgeCheck`], if it may
+/// The badge behind a successful [`BadgeCheck`](crate::badge::BadgeCheck), if it may
 /// be used now. Refusals are audited (`badge.refused`).
 pub async fn identify(
     conn: &mut DbConn,

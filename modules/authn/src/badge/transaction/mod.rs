@@ -15,12 +15,12 @@
 //! the PIN then opens the session ([`BadgeService::finish_login`]). An
 //! enrolment ends in `done` with the badge recorded.
 
-use crate::badge::{self, BadgeCheck, BadgeFailure, BadgeKeys};
-use crate::badges::{self, BadgeError, BadgePolicy, BadgeRefusal, PinRefusal};
+use crate::badge::check::{self, BadgeCheck, BadgeFailure, BadgeKeys};
+use crate::badge::personalise::{self, Personalisation, PersonalisationKeys, PersonaliseFailure};
+use crate::badge::pin::{self, BadgePolicy, PinHasher, PinRefusal};
+use crate::badge::records::{self, BadgeError, BadgeRefusal};
+use crate::badge::rekey::{self, Rekey, RekeyFailure, RekeyPlan};
 use crate::config::BadgeConfig;
-use crate::personalise::{self, Personalisation, PersonalisationKeys, PersonaliseFailure};
-use crate::pin::PinHasher;
-use crate::rekey::{self, Rekey, RekeyFailure, RekeyPlan};
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
 use clavis_core::secret::Secret;
@@ -180,7 +180,7 @@ enum Replayed {
     Send(Vec<u8>),
     /// The badge proved itself with these key versions (identification,
     /// login).
-    Checked(badge::BadgeRead, u8, u8),
+    Checked(check::BadgeRead, u8, u8),
     /// … and now carries the current version's keys.
     Rekeyed,
     /// … but re-keying stopped (the login goes on).
@@ -484,8 +484,8 @@ impl BadgeService {
                     return Ok(Replayed::Send(next));
                 };
                 match c.on_response(a) {
-                    Ok(badge::Step::Send(apdu)) => next = apdu.as_bytes().to_vec(),
-                    Ok(badge::Step::Done(read)) => break 'attempts (read, iv, lv),
+                    Ok(check::Step::Send(apdu)) => next = apdu.as_bytes().to_vec(),
+                    Ok(check::Step::Done(read)) => break 'attempts (read, iv, lv),
                     // Not this version's identification key: the next
                     // older version.
                     Err(BadgeFailure::IdentificationRefused)
@@ -542,7 +542,7 @@ impl BadgeService {
     /// version `recorded` must change; `None` when it is current.
     fn rekey_plan(
         &self,
-        read: &badge::BadgeRead,
+        read: &check::BadgeRead,
         iv: u8,
         lv: u8,
         recorded: i32,
@@ -700,7 +700,7 @@ impl BadgeService {
                     apdu,
                     step: next.steps,
                 },
-                Ok(Replayed::Checked(read, iv, lv)) => match badges::identify(conn, now, &read).await {
+                Ok(Replayed::Checked(read, iv, lv)) => match records::identify(conn, now, &read).await {
                     Ok(b) => {
                         next.oid = Some(b.oid.clone());
                         next.badge_id = Some(b.id.clone());
@@ -770,7 +770,7 @@ impl BadgeService {
                 Ok(Replayed::Personalised(card)) => {
                     let oid = tx.target_oid.clone().unwrap_or_default();
                     let until = tx.temporary_until.and_then(|t| DateTime::from_timestamp(t, 0));
-                    let row = badges::record(conn, now, &oid, &card, until, &tx.created_by).await?;
+                    let row = records::record(conn, now, &oid, &card, until, &tx.created_by).await?;
                     next.status = "done".into();
                     next.oid = Some(oid);
                     next.badge_id = Some(row.id);
@@ -858,7 +858,7 @@ impl BadgeService {
         if pin.len() > 64 {
             return Err(PinRefusal::Wrong { left: 0 }.into());
         }
-        match badges::check_pin(&mut conn, &self.hasher, &self.policy, now, &oid, pin).await {
+        match pin::check_pin(&mut conn, &self.hasher, &self.policy, now, &oid, pin).await {
             Ok(()) => {}
             Err(BadgeError::Pin(p)) => return Err(p.into()),
             Err(e) => return Err(e.into()),
@@ -924,7 +924,7 @@ impl BadgeService {
         else {
             return Err(RelayError::Unknown);
         };
-        badges::set_pin(conn, &self.hasher, &self.policy, now, &oid, pin, actor).await?;
+        pin::set_pin(conn, &self.hasher, &self.policy, now, &oid, pin, actor).await?;
         Ok(oid)
     }
 }

@@ -2,7 +2,7 @@
 //! an id and a 256-bit credential shown once (only its SHA-256 is stored).
 //! Every change is audited.
 
-use crate::badges::BadgeError;
+use crate::badge::records::BadgeError;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
 use clavis_core::secret::Secret;

@@ -17,6 +17,9 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::{Algorithm, Argon2, Params, Version};
 use std::fmt;
 
+// The PIN's store side, for its callers' paths (it moves here next).
+pub use crate::badge::records::{BadgePolicy, PinRefusal, check_pin, set_pin, unlock};
+
 /// Why a new PIN is refused (the message is shown to the holder, in French
 /// by the page).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
