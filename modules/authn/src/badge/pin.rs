@@ -1,5 +1,6 @@
-//! Badge PINs: the policy a new PIN must meet, and how PINs are stored and
-//! checked.
+//! Badge PINs: the policy a new PIN must meet, how PINs are stored, and
+//! the check at login with its lockout (set by the holder or the badge
+//! office, lifted by an operator).
 //!
 //! A PIN is 4 to 8 digits (configurable) and not a trivial one: not one
 //! digit repeated (`0000`), not a run up or down (`1234`, `9876`, `8901`),
@@ -12,13 +13,16 @@
 //! well under the time a nurse notices: see [`PinHasher::standard`] and
 //! docs/badge.md for the measured figure.
 
+use crate::badge::records::BadgeError;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
+use chrono::{DateTime, Utc};
+use clavis_audit::AuditEvent;
+use clavis_store::DbConn;
+use clavis_store::models::BadgePinRow;
+use serde_json::json;
 use std::fmt;
-
-// The PIN's store side, for its callers' paths (it moves here next).
-pub use crate::badge::records::{BadgePolicy, PinRefusal, check_pin, set_pin, unlock};
 
 /// Why a new PIN is refused (the message is shown to the holder, in French
 /// by the page).
@@ -132,9 +136,204 @@ impl PinHasher {
     }
 }
 
+/// The PIN rules of badge login (from `[authn.badge]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadgePolicy {
+    /// Wrong PINs in a row before badge login locks. Default 5.
+    pub max_pin_failures: i32,
+    /// How long the lock lasts unless an operator lifts it. Default 900.
+    pub lockout_secs: i64,
+    /// PIN length bounds. Default 4 and 8.
+    pub pin_min: usize,
+    /// See `pin_min`.
+    pub pin_max: usize,
+}
+
+impl Default for BadgePolicy {
+    fn default() -> Self {
+        BadgePolicy {
+            max_pin_failures: 5,
+            lockout_secs: 900,
+            pin_min: 4,
+            pin_max: 8,
+        }
+    }
+}
+
+/// Why a PIN was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PinRefusal {
+    /// Wrong PIN; `left` attempts before the lock.
+    #[error("wrong PIN ({left} attempt(s) left)")]
+    Wrong { left: i32 },
+    /// Locked until then.
+    #[error("badge login locked until {until}")]
+    Locked { until: DateTime<Utc> },
+    /// No PIN was ever set.
+    #[error("no PIN set")]
+    NoPin,
+}
+
+/// Sets the badge PIN of `oid` (policy checked; failures and lock
+/// cleared). Audited `badge.pin_set`.
+pub async fn set_pin(
+    conn: &mut DbConn,
+    hasher: &PinHasher,
+    policy: &BadgePolicy,
+    now: DateTime<Utc>,
+    oid: &str,
+    pin: &str,
+    actor: &str,
+) -> Result<(), BadgeError> {
+    check_policy(pin, policy.pin_min, policy.pin_max)?;
+    let row = BadgePinRow {
+        oid: oid.to_string(),
+        pin_hash: hasher.hash(pin)?,
+        failures: 0,
+        locked_until: None,
+        updated_at: now.timestamp(),
+    };
+    conn.begin().await?;
+    let r: Result<(), BadgeError> = async {
+        row.upsert(conn).await?;
+        clavis_audit::append(
+            conn,
+            now,
+            vec![AuditEvent::new(
+                actor,
+                "badge.pin_set",
+                Some(oid.to_string()),
+                json!({}),
+            )],
+        )
+        .await?;
+        Ok(())
+    }
+    .await;
+    conn.finish(r).await
+}
+
+/// Checks the PIN of `oid`. A locked identity is refused without looking
+/// at the PIN; `max_pin_failures` wrong PINs in a row lock badge login for
+/// `lockout_secs`. The hash is checked outside the transaction (15 ms of
+/// argon2 must not hold the write turn); the counter is updated from a
+/// fresh read inside it. Audited (`badge.pin_failed`, `badge.pin_locked`).
+pub async fn check_pin(
+    conn: &mut DbConn,
+    hasher: &PinHasher,
+    policy: &BadgePolicy,
+    now: DateTime<Utc>,
+    oid: &str,
+    pin: &str,
+) -> Result<(), BadgeError> {
+    let t = now.timestamp();
+    let Some(row) = BadgePinRow::find(conn, oid).await? else {
+        return Err(PinRefusal::NoPin.into());
+    };
+    if let Some(until) = row.locked_until.filter(|u| *u > t) {
+        return Err(PinRefusal::Locked {
+            until: DateTime::from_timestamp(until, 0).unwrap_or_default(),
+        }
+        .into());
+    }
+    let good = hasher.verify(&row.pin_hash, pin)?;
+    conn.begin().await?;
+    let r: Result<Result<(), PinRefusal>, BadgeError> = async {
+        let Some(mut row) = BadgePinRow::find(conn, oid).await? else {
+            return Ok(Err(PinRefusal::NoPin));
+        };
+        row.updated_at = t;
+        if good {
+            if row.failures != 0 || row.locked_until.is_some() {
+                row.failures = 0;
+                row.locked_until = None;
+                row.save_counter(conn).await?;
+            }
+            return Ok(Ok(()));
+        }
+        // A lock that ran out starts a fresh count.
+        if row.locked_until.is_some_and(|u| u <= t) {
+            row.failures = 0;
+            row.locked_until = None;
+        }
+        row.failures += 1;
+        let locked = row.failures >= policy.max_pin_failures;
+        if locked {
+            row.locked_until = Some(t + policy.lockout_secs);
+        }
+        row.save_counter(conn).await?;
+        clavis_audit::append(
+            conn,
+            now,
+            vec![AuditEvent::new(
+                "anonymous",
+                if locked {
+                    "badge.pin_locked"
+                } else {
+                    "badge.pin_failed"
+                },
+                Some(oid.to_string()),
+                json!({"failures": row.failures, "locked_until": row.locked_until}),
+            )],
+        )
+        .await?;
+        Ok(Err(if locked {
+            PinRefusal::Locked {
+                until: DateTime::from_timestamp(t + policy.lockout_secs, 0).unwrap_or_default(),
+            }
+        } else {
+            PinRefusal::Wrong {
+                left: policy.max_pin_failures - row.failures,
+            }
+        }))
+    }
+    .await;
+    conn.finish(r).await??;
+    Ok(())
+}
+
+/// Lifts a PIN lock (operator). Audited `badge.pin_unlocked`.
+pub async fn unlock(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    oid: &str,
+    actor: &str,
+) -> Result<bool, BadgeError> {
+    let Some(mut row) = BadgePinRow::find(conn, oid).await? else {
+        return Ok(false);
+    };
+    row.failures = 0;
+    row.locked_until = None;
+    row.updated_at = now.timestamp();
+    conn.begin().await?;
+    let r: Result<(), BadgeError> = async {
+        row.save_counter(conn).await?;
+        clavis_audit::append(
+            conn,
+            now,
+            vec![AuditEvent::new(
+                actor,
+                "badge.pin_unlocked",
+                Some(oid.to_string()),
+                json!({}),
+            )],
+        )
+        .await?;
+        Ok(())
+    }
+    .await;
+    conn.finish(r).await?;
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clavis_testkit::db::{Backend, TestDb};
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().expect("instant")
+    }
 
     #[test]
     fn trivial_pins_are_refused_and_ordinary_ones_accepted() {
@@ -180,5 +379,73 @@ mod tests {
         );
         assert!(h.verify("garbage", "4829").is_err());
         assert!(!format!("{h:?}").contains("pepper-a"));
+    }
+
+    #[tokio::test]
+    async fn five_wrong_pins_lock_badge_login_until_the_cool_down_or_an_operator() {
+        let t = TestDb::new(Backend::Sqlite).await;
+        let oid = clavis_testkit::people::insert_person(&t.db, "Lemoine", "Claire", "active").await;
+        let mut conn = t.db.conn().await.expect("conn");
+        let h = PinHasher::with_params(b"pepper", 256, 1, 1).expect("hasher");
+        let p = BadgePolicy::default();
+        let t0 = at("2026-11-22T08:00:00Z");
+        assert!(matches!(
+            set_pin(&mut conn, &h, &p, t0, &oid, "1234", "it").await,
+            Err(BadgeError::PinPolicy(PinPolicyError::Trivial))
+        ));
+        set_pin(&mut conn, &h, &p, t0, &oid, "4829", "it")
+            .await
+            .expect("pin");
+        check_pin(&mut conn, &h, &p, t0, &oid, "4829")
+            .await
+            .expect("right PIN");
+        for left in (1..5).rev() {
+            let e = check_pin(&mut conn, &h, &p, t0, &oid, "0000")
+                .await
+                .expect_err("wrong");
+            assert!(
+                matches!(e, BadgeError::Pin(PinRefusal::Wrong { left: l }) if l == left),
+                "{e}"
+            );
+        }
+        let e = check_pin(&mut conn, &h, &p, t0, &oid, "0000")
+            .await
+            .expect_err("fifth");
+        assert!(
+            matches!(e, BadgeError::Pin(PinRefusal::Locked { .. })),
+            "{e}"
+        );
+        // Locked: even the right PIN is refused, until the cool-down ends.
+        let e = check_pin(&mut conn, &h, &p, t0, &oid, "4829")
+            .await
+            .expect_err("locked");
+        assert!(matches!(e, BadgeError::Pin(PinRefusal::Locked { .. })));
+        check_pin(
+            &mut conn,
+            &h,
+            &p,
+            t0 + chrono::Duration::seconds(901),
+            &oid,
+            "4829",
+        )
+        .await
+        .expect("after the cool-down");
+        // Lock again, then an operator lifts it.
+        for _ in 0..5 {
+            let _ = check_pin(&mut conn, &h, &p, t0, &oid, "0000").await;
+        }
+        assert!(unlock(&mut conn, t0, &oid, "it").await.expect("unlock"));
+        check_pin(&mut conn, &h, &p, t0, &oid, "4829")
+            .await
+            .expect("unlocked");
+        let audit = clavis_store::models::AuditEventRow::page(&mut conn, 0, 100)
+            .await
+            .expect("audit");
+        assert!(audit.iter().any(|a| a.action == "badge.pin_locked"));
+        assert!(audit.iter().any(|a| a.action == "badge.pin_unlocked"));
+        assert!(
+            !audit.iter().any(|a| a.changes.contains("4829")),
+            "no PIN in the audit log"
+        );
     }
 }
