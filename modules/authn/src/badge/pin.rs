@@ -193,8 +193,7 @@ pub async fn set_pin(
         locked_until: None,
         updated_at: now.timestamp(),
     };
-    conn.begin().await?;
-    let r: Result<(), BadgeError> = async {
+    conn.transaction(async |conn| -> Result<(), BadgeError> {
         row.upsert(conn).await?;
         clavis_audit::append(
             conn,
@@ -208,9 +207,8 @@ pub async fn set_pin(
         )
         .await?;
         Ok(())
-    }
-    .await;
-    conn.finish(r).await
+    })
+    .await
 }
 
 /// Checks the PIN of `oid`. A locked identity is refused without looking
@@ -237,8 +235,7 @@ pub async fn check_pin(
         .into());
     }
     let good = hasher.verify(&row.pin_hash, pin)?;
-    conn.begin().await?;
-    let r: Result<Result<(), PinRefusal>, BadgeError> = async {
+    conn.transaction(async |conn| -> Result<Result<(), PinRefusal>, BadgeError> {
         let Some(mut row) = BadgePinRow::find(conn, oid).await? else {
             return Ok(Err(PinRefusal::NoPin));
         };
@@ -286,9 +283,8 @@ pub async fn check_pin(
                 left: policy.max_pin_failures - row.failures,
             }
         }))
-    }
-    .await;
-    conn.finish(r).await??;
+    })
+    .await??;
     Ok(())
 }
 
@@ -305,8 +301,7 @@ pub async fn unlock(
     row.failures = 0;
     row.locked_until = None;
     row.updated_at = now.timestamp();
-    conn.begin().await?;
-    let r: Result<(), BadgeError> = async {
+    conn.transaction(async |conn| -> Result<(), BadgeError> {
         row.save_counter(conn).await?;
         clavis_audit::append(
             conn,
@@ -320,9 +315,8 @@ pub async fn unlock(
         )
         .await?;
         Ok(())
-    }
-    .await;
-    conn.finish(r).await?;
+    })
+    .await?;
     Ok(true)
 }
 

@@ -10,10 +10,10 @@ use crate::badge::personalise::Personalised;
 use crate::badge::pin::{PinHashError, PinPolicyError, PinRefusal};
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
+use clavis_core::secret::sha256_hex;
 use clavis_store::models::{BadgeRow, IdentityRow};
 use clavis_store::{DbConn, StoreError};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 /// Why a badge that proved itself cryptographically is still refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -69,10 +69,6 @@ impl From<clavis_audit::AuditError> for BadgeError {
     }
 }
 
-fn sha256_hex(s: &str) -> String {
-    hex::encode(Sha256::digest(s.as_bytes()))
-}
-
 /// Records a personalised badge for `oid` (a temporary one with its end of
 /// validity). Audited `badge.issued`.
 pub async fn record(
@@ -102,8 +98,7 @@ pub async fn record(
         created_by: actor.to_string(),
         last_used_at: None,
     };
-    conn.begin().await?;
-    let r: Result<(), BadgeError> = async {
+    conn.transaction(async |conn| -> Result<(), BadgeError> {
         row.insert(conn).await?;
         clavis_audit::append(
             conn,
@@ -117,9 +112,8 @@ pub async fn record(
         )
         .await?;
         Ok(())
-    }
-    .await;
-    conn.finish(r).await?;
+    })
+    .await?;
     Ok(row)
 }
 
@@ -170,8 +164,7 @@ pub async fn revoke(
     reason: &str,
     actor: &str,
 ) -> Result<(), BadgeError> {
-    conn.begin().await?;
-    let r: Result<(), BadgeError> = async {
+    conn.transaction(async |conn| -> Result<(), BadgeError> {
         let mut changed = false;
         for from in ["active", "suspended"] {
             changed |= BadgeRow::set_status(conn, badge_id, from, "revoked", reason).await?;
@@ -191,9 +184,8 @@ pub async fn revoke(
         )
         .await?;
         Ok(())
-    }
-    .await;
-    conn.finish(r).await
+    })
+    .await
 }
 
 /// A badge as operators see it (CLI `--json`, admin API). Never the
@@ -242,22 +234,21 @@ mod tests {
         record(&mut conn, t0, &oid, &perm, None, "it")
             .await
             .expect("record");
-        conn.begin().await.expect("begin");
-        let r = crate::AuthnLifecycle
-            .on_event(
-                &mut conn,
-                &LifecycleEvent {
-                    oid: oid.parse().expect("oid"),
-                    kind: LifecycleKind::Departed,
-                    reason: "leaver_flag".into(),
-                    sync_run_id: None,
-                    at: t0,
-                },
-            )
-            .await;
-        conn.finish(r.map_err(|e| BadgeError::Store(StoreError::Unavailable(e.to_string()))))
-            .await
-            .expect("event");
+        let departed = LifecycleEvent {
+            oid: oid.parse().expect("oid"),
+            kind: LifecycleKind::Departed,
+            reason: "leaver_flag".into(),
+            sync_run_id: None,
+            at: t0,
+        };
+        conn.transaction(async |conn| {
+            crate::AuthnLifecycle
+                .on_event(conn, &departed)
+                .await
+                .map_err(|e| BadgeError::Store(StoreError::Unavailable(e.to_string())))
+        })
+        .await
+        .expect("event");
         assert!(matches!(
             identify(&mut conn, t0, &read_of(&perm)).await,
             Err(BadgeError::Refused(BadgeRefusal::Suspended))

@@ -23,7 +23,7 @@ use crate::badge::rekey::{self, Rekey, RekeyFailure, RekeyPlan};
 use crate::config::BadgeConfig;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
-use clavis_core::secret::Secret;
+use clavis_core::secret::{Secret, hash_matches, random_token, sha256_hex};
 use clavis_desfire::{AesKey, Aid};
 use clavis_store::models::{BadgeRow, BadgeTxRow, WorkstationRow};
 use clavis_store::{Db, DbConn, StoreError};
@@ -31,7 +31,6 @@ use rand::RngCore;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::fmt;
-use subtle::ConstantTimeEq;
 
 /// Most card answers a transaction may carry (a personalisation takes 14).
 const MAX_STEPS: usize = 32;
@@ -147,21 +146,6 @@ fn first16(b: [u8; 32]) -> [u8; 16] {
     let mut k = [0u8; 16];
     k.copy_from_slice(&b[..16]);
     k
-}
-
-fn sha256_hex(s: &str) -> String {
-    hex::encode(Sha256::digest(s.as_bytes()))
-}
-
-fn same_hash(stored: &str, presented: &str) -> bool {
-    bool::from(stored.as_bytes().ct_eq(sha256_hex(presented).as_bytes()))
-}
-
-fn random_b64(n: usize) -> String {
-    use base64::Engine;
-    let mut b = vec![0u8; n];
-    rand::rng().fill_bytes(&mut b);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }
 
 /// The deterministic random values of one transaction.
@@ -317,8 +301,8 @@ impl BadgeService {
         bound_to: Option<&str>,
         actor: &str,
     ) -> Result<Opened, RelayError> {
-        let token = random_b64(32);
-        let browser = random_b64(32);
+        let token = random_token();
+        let browser = random_token();
         let mut seed = [0u8; 32];
         rand::rng().fill_bytes(&mut seed);
         let expires_at = now + chrono::Duration::seconds(self.config.transaction_secs);
@@ -354,8 +338,7 @@ impl BadgeService {
             created_at: now.timestamp(),
             expires_at: expires_at.timestamp(),
         };
-        conn.begin().await?;
-        let r: Result<(), RelayError> = async {
+        conn.transaction(async |conn| -> Result<(), RelayError> {
             BadgeTxRow::delete_expired(conn, now.timestamp()).await?;
             row.insert(conn).await?;
             if let Some(oid) = &target {
@@ -372,9 +355,8 @@ impl BadgeService {
                 .await?;
             }
             Ok(())
-        }
-        .await;
-        conn.finish(r).await?;
+        })
+        .await?;
         Ok(Opened {
             id: row.id,
             token: Secret::new(token),
@@ -394,10 +376,10 @@ impl BadgeService {
     ) -> Result<WorkstationRow, RelayError> {
         let Some(ws) = WorkstationRow::find(conn, id).await? else {
             // The same work as a known id, so timing tells nothing.
-            let _ = same_hash(&sha256_hex("x"), secret);
+            let _ = hash_matches(&sha256_hex("x"), secret);
             return Err(RelayError::Workstation);
         };
-        if !same_hash(&ws.secret_hash, secret) || ws.revoked_at.is_some() {
+        if !hash_matches(&ws.secret_hash, secret) || ws.revoked_at.is_some() {
             return Err(RelayError::Workstation);
         }
         if ws.last_seen_at.is_none_or(|t| now.timestamp() - t >= 60) {
@@ -602,7 +584,7 @@ impl BadgeService {
         let Some(tx) = BadgeTxRow::find(conn, id).await? else {
             return Err(RelayError::Unknown);
         };
-        if !same_hash(&tx.token_hash, token) || tx.expires_at <= now.timestamp() {
+        if !hash_matches(&tx.token_hash, token) || tx.expires_at <= now.timestamp() {
             return Err(RelayError::Unknown);
         }
         Ok(tx)
@@ -692,9 +674,7 @@ impl BadgeService {
             .join(",");
         let outcome = self.replay(&tx, &answers);
         let ws_id = ws.id.clone();
-        conn.atomically(async |conn| {
-            conn.begin().await?;
-            let r = async {
+        conn.unit(async |conn| {
             let reply = match outcome {
                 Ok(Replayed::Send(apdu)) => AgentReply::Send {
                     apdu,
@@ -802,9 +782,6 @@ impl BadgeService {
                 return Err(RelayError::OutOfOrder);
             }
             Ok::<_, RelayError>(reply)
-            }
-            .await;
-            conn.finish(r).await
         })
         .await
     }
@@ -820,7 +797,7 @@ impl BadgeService {
         browser: &str,
     ) -> Result<BadgeTxRow, RelayError> {
         let tx = Self::live_tx(conn, now, tx_id, token).await?;
-        if tx.browser_hash.is_empty() || !same_hash(&tx.browser_hash, browser) {
+        if tx.browser_hash.is_empty() || !hash_matches(&tx.browser_hash, browser) {
             return Err(RelayError::Unknown);
         }
         Ok(tx)
@@ -873,9 +850,7 @@ impl BadgeService {
             workstation_id: Some(ws.clone()),
         };
         let (token, row, created) = clavis_sso::prepare(sso, now, new);
-        conn.atomically(async |conn| {
-            conn.begin().await?;
-            let r = async {
+        conn.unit(async |conn| {
             if !BadgeTxRow::set_status(conn, &tx.id, "identified", "used").await? {
                 return Err(RelayError::Unknown);
             }
@@ -897,9 +872,6 @@ impl BadgeService {
             ok.client_addr = client_ip.clone();
             clavis_audit::append(conn, now, vec![ok, created.clone()]).await?;
             Ok::<_, RelayError>(())
-            }
-            .await;
-            conn.finish(r).await
         })
         .await?;
         Ok((token, clavis_sso::session_of(&row)))
