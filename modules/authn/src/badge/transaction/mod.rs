@@ -348,7 +348,7 @@ impl BadgeService {
         let Some(tx) = BadgeTxRow::find(conn, id).await? else {
             return Err(RelayError::Unknown);
         };
-        if !hash_matches(&tx.token_hash, token) || tx.expires_at <= now.timestamp() {
+        if !hash_matches(&tx.token_hash, token) || tx.is_expired(now.timestamp()) {
             return Err(RelayError::Unknown);
         }
         Ok(tx)
@@ -373,7 +373,7 @@ impl BadgeService {
             Some(tx)
                 if tx.browser_hash.is_empty()
                     && tx.workstation_id.as_deref() == Some(ws.id.as_str())
-                    && tx.expires_at > now.timestamp() =>
+                    && !tx.is_expired(now.timestamp()) =>
             {
                 Ok(tx)
             }
