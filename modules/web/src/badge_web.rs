@@ -252,9 +252,10 @@ async fn finish(
             &body.pin,
             client_ip(&req),
             user_agent(&req),
+            token_of(&req).as_deref(),
         )
         .await;
-    let (token, session) = match r {
+    let (token, _) = match r {
         Ok(ok) => ok,
         Err(RelayError::Pin(PinRefusal::Wrong { left })) => {
             return Ok(refusal(
@@ -305,15 +306,6 @@ async fn finish(
         }
         Err(e) => return Err(e.into()),
     };
-    // The browser's previous session (another person at a shared
-    // workstation, or the same one) ends: a new id at every login.
-    if let Some(old) = token_of(&req)
-        && let Some(s) = clavis_sso::check_fast(&state.db, now, &old).await?
-        && s.id != session.id
-    {
-        let mut conn = state.db.conn().await?;
-        clavis_sso::end(&mut conn, now, &s.id, "replaced", "clavis").await?;
-    }
     let mut gone = binding_cookie("", 0, state.secure_cookies);
     gone.make_removal();
     Ok(HttpResponse::Ok()

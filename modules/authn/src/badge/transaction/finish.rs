@@ -16,7 +16,10 @@ impl BadgeService {
     /// The PIN after a badge was identified: checks it (lockout), then in
     /// one unit spends the transaction, ends every session open at that
     /// workstation (fast user switching), opens the new session (acr, amr,
-    /// workstation) and audits `login.succeeded`.
+    /// workstation), audits `login.succeeded`, and ends the session the
+    /// browser came with (`previous_token`, its session cookie) as
+    /// `replaced`: a new session id at every login
+    /// ([`clavis_sso::replace`]).
     #[allow(clippy::too_many_arguments)]
     pub async fn finish_login(
         &self,
@@ -29,6 +32,7 @@ impl BadgeService {
         pin: &str,
         client_ip: Option<String>,
         user_agent: Option<String>,
+        previous_token: Option<&str>,
     ) -> Result<(Secret<String>, clavis_sso::Session), RelayError> {
         let mut conn = db.conn().await?;
         let tx = self.status(&mut conn, now, tx_id, token, browser).await?;
@@ -81,6 +85,9 @@ impl BadgeService {
             );
             ok.client_addr = client_ip.clone();
             clavis_audit::append(conn, now, vec![ok, created.clone()]).await?;
+            if let Some(previous) = previous_token {
+                clavis_sso::replace(conn, now, previous, &row.id).await?;
+            }
             Ok::<_, RelayError>(())
         })
         .await?;
@@ -108,5 +115,157 @@ impl BadgeService {
         };
         pin::set_pin(conn, &self.hasher, &self.policy, now, &oid, pin, actor).await?;
         Ok(oid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::badge::{AgentReply, Purpose};
+    use crate::config::BadgeConfig;
+    use clavis_desfire::AesKey;
+    use clavis_desfire::emulator::CardEmulator;
+    use clavis_store::models::{AuditEventRow, SsoSessionRow, WorkstationRow};
+    use clavis_testkit::db::{Backend, TestDb};
+
+    fn service() -> BadgeService {
+        BadgeService::new(
+            BadgeConfig::default(),
+            |label| {
+                let mut k = [0x5Au8; 32];
+                for (i, b) in label.bytes().enumerate() {
+                    k[i % 32] ^= b;
+                }
+                k
+            },
+            AesKey::ZERO,
+        )
+        .expect("service")
+    }
+
+    /// Relays the transaction's APDUs to `card` until the agent is told
+    /// to stop.
+    async fn relay(
+        svc: &BadgeService,
+        db: &Db,
+        now: DateTime<Utc>,
+        ws: &WorkstationRow,
+        opened: &crate::badge::Opened,
+        with_token: bool,
+        card: &mut CardEmulator,
+    ) -> AgentReply {
+        let token = with_token.then(|| opened.token.expose().as_str());
+        let (mut step, mut answer) = (0, None::<Vec<u8>>);
+        loop {
+            let reply = svc
+                .step(db, now, ws, &opened.id, token, step, answer.as_deref())
+                .await
+                .expect("step");
+            match reply {
+                AgentReply::Send { apdu, step: next } => {
+                    step = next;
+                    answer = Some(card.process(&apdu));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_badge_login_ends_the_session_the_browser_came_with_as_replaced() {
+        let t = TestDb::new(Backend::Sqlite).await;
+        let svc = service();
+        let sso = clavis_sso::SsoConfig::default();
+        let now: DateTime<Utc> = "2026-11-23T08:00:00Z".parse().expect("instant");
+        let oid = clavis_testkit::people::insert_person(&t.db, "Lemoine", "Claire", "active").await;
+        let mut conn = t.db.conn().await.expect("conn");
+        let ws = WorkstationRow {
+            id: "ws-ward-3".into(),
+            name: "ward 3".into(),
+            location: None,
+            secret_hash: String::new(),
+            created_at: 0,
+            created_by: "it".into(),
+            last_seen_at: None,
+            revoked_at: None,
+        };
+        ws.insert(&mut conn).await.expect("workstation");
+        let mut card = CardEmulator::new([4, 1, 2, 3, 4, 5, 6], AesKey::ZERO, [9; 16]);
+        let enrol = Purpose::Enrol {
+            oid: oid.clone(),
+            until: None,
+        };
+        let enrolment = svc
+            .open(&mut conn, now, enrol, Some(&ws.id), "it")
+            .await
+            .expect("open");
+        let done = relay(&svc, &t.db, now, &ws, &enrolment, false, &mut card).await;
+        assert_eq!(done, AgentReply::Done);
+        pin::set_pin(
+            &mut conn,
+            svc.hasher(),
+            svc.policy(),
+            now,
+            &oid,
+            "4829",
+            "it",
+        )
+        .await
+        .expect("pin");
+        // The browser already carries a session, opened elsewhere.
+        let elsewhere = clavis_sso::NewSession {
+            oid: oid.clone(),
+            acr: "eidas1".into(),
+            amr: vec!["pwd".into()],
+            authenticator_id: None,
+            client_ip: None,
+            user_agent: None,
+            workstation_id: None,
+        };
+        let (cookie, previous) = clavis_sso::create(&mut conn, &sso, now, elsewhere)
+            .await
+            .expect("session");
+
+        let login = svc
+            .open(&mut conn, now, Purpose::Login, None, "anonymous")
+            .await
+            .expect("open");
+        card.reset();
+        let identified = relay(&svc, &t.db, now, &ws, &login, true, &mut card).await;
+        assert_eq!(identified, AgentReply::Done);
+        let (_, session) = svc
+            .finish_login(
+                &t.db,
+                &sso,
+                now,
+                &login.id,
+                login.token.expose(),
+                login.browser.expose(),
+                "4829",
+                None,
+                None,
+                Some(cookie.expose()),
+            )
+            .await
+            .expect("login");
+
+        assert_ne!(session.id, previous.id);
+        let ended = SsoSessionRow::find(&mut conn, &previous.id)
+            .await
+            .expect("find")
+            .expect("row");
+        assert_eq!(ended.end_reason.as_deref(), Some("replaced"));
+        let audit = AuditEventRow::page(&mut conn, 0, 100).await.expect("audit");
+        let actions: Vec<_> = audit.iter().map(|a| a.action.as_str()).collect();
+        let succeeded = actions.iter().position(|a| *a == "login.succeeded");
+        let replaced = audit.iter().position(|a| {
+            a.action == "session.ended"
+                && a.target.as_deref() == Some(previous.id.as_str())
+                && a.changes.contains("replaced")
+        });
+        assert!(
+            succeeded.is_some() && replaced > succeeded,
+            "login.succeeded, then the previous session ended: {actions:?}"
+        );
     }
 }
