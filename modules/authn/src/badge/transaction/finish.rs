@@ -127,20 +127,12 @@ mod tests {
     use clavis_desfire::emulator::CardEmulator;
     use clavis_store::models::{AuditEventRow, SsoSessionRow, WorkstationRow};
     use clavis_testkit::db::{Backend, TestDb};
+    use sha2::{Digest, Sha256};
 
+    /// The service, its keys derived from their labels alone.
     fn service() -> BadgeService {
-        BadgeService::new(
-            BadgeConfig::default(),
-            |label| {
-                let mut k = [0x5Au8; 32];
-                for (i, b) in label.bytes().enumerate() {
-                    k[i % 32] ^= b;
-                }
-                k
-            },
-            AesKey::ZERO,
-        )
-        .expect("service")
+        let derive = |label: &str| -> [u8; 32] { Sha256::digest(label.as_bytes()).into() };
+        BadgeService::new(BadgeConfig::default(), derive, AesKey::ZERO).expect("service")
     }
 
     /// Relays the transaction's APDUs to `card` until the agent is told
