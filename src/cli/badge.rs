@@ -6,7 +6,7 @@ use crate::config::Config;
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Local, TimeZone, Utc};
 use clap::Subcommand;
-use clavis_authn::relay::{BadgeService, Purpose};
+use clavis_authn::badge::{BadgeService, Purpose};
 use clavis_desfire::AesKey;
 use clavis_store::models::{BadgeRow, BadgeTxRow, WorkstationRow};
 use std::sync::Arc;
@@ -167,7 +167,7 @@ fn parse_until(now: DateTime<Utc>, until: Option<&str>) -> Result<DateTime<Utc>>
 
 /// `clavis workstation …`
 pub async fn workstation(ctx: &Ctx, cmd: WorkstationCmd) -> Result<()> {
-    use clavis_authn::workstations;
+    use clavis_authn::badge::workstation as workstations;
     let db = ctx.db().await?;
     let mut conn = db.conn().await?;
     let now = ctx.now();
@@ -202,7 +202,7 @@ pub async fn workstation(ctx: &Ctx, cmd: WorkstationCmd) -> Result<()> {
         WorkstationCmd::List { json } => {
             let rows = WorkstationRow::list(&mut conn).await?;
             if json {
-                let v: Vec<_> = rows.iter().map(clavis_authn::workstations::view).collect();
+                let v: Vec<_> = rows.iter().map(workstations::view).collect();
                 println!("{}", serde_json::Value::Array(v));
             } else {
                 for r in rows {
@@ -332,7 +332,7 @@ async fn enrol(
             }
             .context("badge not recorded")?;
             if json {
-                println!("{}", clavis_authn::badges::view(&badge));
+                println!("{}", clavis_authn::badge::records::view(&badge));
             } else {
                 println!(
                     "{} {} (UID {})",
@@ -395,7 +395,11 @@ pub async fn badge(ctx: &Ctx, cmd: BadgeCmd) -> Result<()> {
             if json {
                 println!(
                     "{}",
-                    serde_json::Value::Array(rows.iter().map(clavis_authn::badges::view).collect())
+                    serde_json::Value::Array(
+                        rows.iter()
+                            .map(clavis_authn::badge::records::view)
+                            .collect()
+                    )
                 );
             } else {
                 for b in rows {
@@ -431,7 +435,7 @@ pub async fn badge(ctx: &Ctx, cmd: BadgeCmd) -> Result<()> {
         BadgeCmd::Revoke { badge_id, reason } => {
             let db = ctx.db().await?;
             let mut conn = db.conn().await?;
-            clavis_authn::badges::revoke(&mut conn, now, &badge_id, &reason, &ctx.operator)
+            clavis_authn::badge::records::revoke(&mut conn, now, &badge_id, &reason, &ctx.operator)
                 .await
                 .map_err(|e| anyhow::anyhow!("{badge_id}: {e}"))?;
             println!("{} {badge_id}", t("badge révoqué :", "badge revoked:"));
@@ -440,7 +444,7 @@ pub async fn badge(ctx: &Ctx, cmd: BadgeCmd) -> Result<()> {
             let db = ctx.db().await?;
             let mut conn = db.conn().await?;
             let oid = resolve_identity(&mut conn, &identity).await?;
-            if clavis_authn::badges::unlock(&mut conn, now, &oid, &ctx.operator)
+            if clavis_authn::badge::pin::unlock(&mut conn, now, &oid, &ctx.operator)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?
             {
@@ -481,7 +485,7 @@ pub async fn badge(ctx: &Ctx, cmd: BadgeCmd) -> Result<()> {
                     );
                 }
             }
-            clavis_authn::badges::set_pin(
+            clavis_authn::badge::pin::set_pin(
                 &mut conn,
                 svc.hasher(),
                 svc.policy(),

@@ -7,7 +7,7 @@ use crate::support::{ORIGIN, on_both_backends, state};
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::test::{TestRequest, call_service, read_body_json};
 use base64::Engine;
-use clavis_authn::relay::{BadgeService, Purpose};
+use clavis_authn::badge::{BadgeService, Purpose};
 use clavis_core::{Clock, FixedClock};
 use clavis_desfire::AesKey;
 use clavis_desfire::emulator::CardEmulator;
@@ -256,7 +256,7 @@ async fn badge_enrolment_login_lockout_switching_and_refusals(backend: Backend) 
     assert_eq!(badges.len(), 1);
     assert_eq!(badges[0].uid, "04010203040506");
     assert_eq!(badges[0].status, "active");
-    clavis_authn::badges::set_pin(
+    clavis_authn::badge::pin::set_pin(
         &mut conn,
         svc.hasher(),
         svc.policy(),
@@ -372,7 +372,7 @@ async fn badge_enrolment_login_lockout_switching_and_refusals(backend: Backend) 
         .await,
         json!({"done": true})
     );
-    clavis_authn::badges::set_pin(
+    clavis_authn::badge::pin::set_pin(
         &mut conn,
         svc.hasher(),
         svc.policy(),
@@ -423,7 +423,7 @@ async fn badge_enrolment_login_lockout_switching_and_refusals(backend: Backend) 
     let (status, body, session) = finish(&app, &l3, "47395182").await;
     assert_eq!((status, body["error"].as_str()), (423, Some("locked")));
     assert!(session.is_none());
-    clavis_authn::badges::unlock(&mut conn, clock.now(), &claire, "cli:it")
+    clavis_authn::badge::pin::unlock(&mut conn, clock.now(), &claire, "cli:it")
         .await
         .expect("unlock");
     assert_eq!(finish(&app, &l3, "47395182").await.0, 200);
@@ -455,7 +455,7 @@ async fn badge_enrolment_login_lockout_switching_and_refusals(backend: Backend) 
 
     // A card of another system (another master key): refused at the
     // identification key.
-    let other = clavis_authn::relay::BadgeService::new(
+    let other = clavis_authn::badge::BadgeService::new(
         clavis_authn::BadgeConfig::default(),
         |l| {
             let mut k = [7u8; 32];
@@ -469,8 +469,8 @@ async fn badge_enrolment_login_lockout_switching_and_refusals(backend: Backend) 
     {
         let pk = other.personalisation_keys();
         let (mut p, mut apdu) =
-            clavis_authn::personalise::Personalisation::start(&pk, || [3u8; 16]).expect("start");
-        while let clavis_authn::personalise::Step::Send(next) = p
+            clavis_authn::badge::Personalisation::start(&pk, || [3u8; 16]).expect("start");
+        while let clavis_authn::badge::personalise::Step::Send(next) = p
             .on_response(&foreign.process(apdu.as_bytes()))
             .expect("personalise")
         {
@@ -492,7 +492,7 @@ async fn badge_enrolment_login_lockout_switching_and_refusals(backend: Backend) 
     );
 
     // A revoked badge.
-    clavis_authn::badges::revoke(&mut conn, clock.now(), &badges[0].id, "lost", "cli:it")
+    clavis_authn::badge::records::revoke(&mut conn, clock.now(), &badges[0].id, "lost", "cli:it")
         .await
         .expect("revoke");
     card.reset();
@@ -750,7 +750,7 @@ async fn the_admin_api_registers_workstations_enrols_lists_revokes_and_unlocks_b
     assert_eq!(r.status(), 404);
 
     // Unlock a PIN lockout.
-    clavis_authn::badges::set_pin(
+    clavis_authn::badge::pin::set_pin(
         &mut conn,
         svc.hasher(),
         svc.policy(),
@@ -762,7 +762,7 @@ async fn the_admin_api_registers_workstations_enrols_lists_revokes_and_unlocks_b
     .await
     .expect("pin");
     for _ in 0..5 {
-        let _ = clavis_authn::badges::check_pin(
+        let _ = clavis_authn::badge::pin::check_pin(
             &mut conn,
             svc.hasher(),
             svc.policy(),
@@ -773,7 +773,7 @@ async fn the_admin_api_registers_workstations_enrols_lists_revokes_and_unlocks_b
         .await;
     }
     assert!(matches!(
-        clavis_authn::badges::check_pin(
+        clavis_authn::badge::pin::check_pin(
             &mut conn,
             svc.hasher(),
             svc.policy(),
@@ -782,8 +782,8 @@ async fn the_admin_api_registers_workstations_enrols_lists_revokes_and_unlocks_b
             "47395182"
         )
         .await,
-        Err(clavis_authn::badges::BadgeError::Pin(
-            clavis_authn::badges::PinRefusal::Locked { .. }
+        Err(clavis_authn::badge::BadgeError::Pin(
+            clavis_authn::badge::PinRefusal::Locked { .. }
         ))
     ));
     let r: Value = read_body_json(
@@ -795,7 +795,7 @@ async fn the_admin_api_registers_workstations_enrols_lists_revokes_and_unlocks_b
     )
     .await;
     assert_eq!(r["unlocked"], true);
-    clavis_authn::badges::check_pin(
+    clavis_authn::badge::pin::check_pin(
         &mut conn,
         svc.hasher(),
         svc.policy(),
@@ -879,7 +879,7 @@ async fn a_key_rotation_re_keys_each_badge_on_its_next_tap_even_after_a_cut(back
         )
         .await;
         assert_eq!(done, json!({"done": true}));
-        clavis_authn::badges::set_pin(
+        clavis_authn::badge::pin::set_pin(
             &mut conn,
             v1.hasher(),
             v1.policy(),
@@ -1155,7 +1155,7 @@ async fn the_badge_office_encodes_a_badge_and_the_holder_chooses_a_pin(backend: 
             "{pin}/{pin2}: {html}"
         );
     }
-    clavis_authn::badges::check_pin(
+    clavis_authn::badge::pin::check_pin(
         &mut conn,
         svc.hasher(),
         svc.policy(),

@@ -465,7 +465,7 @@ leaver = "Sortie"
     // personalised by another system are refused.
     let master = clavis_oidc::keys::MasterKey::load(&dir.path().join("state/master.key"), false)
         .expect("master key");
-    let ours = clavis_authn::relay::BadgeService::new(
+    let ours = clavis_authn::badge::BadgeService::new(
         clavis_authn::BadgeConfig {
             system_id: "CHU-E2E".into(),
             ..Default::default()
@@ -488,7 +488,7 @@ leaver = "Sortie"
             ],
         )
         .expect("clone application");
-    let other = clavis_authn::relay::BadgeService::new(
+    let other = clavis_authn::badge::BadgeService::new(
         clavis_authn::BadgeConfig::default(),
         |_| [0x33; 32],
         AesKey::ZERO,
@@ -499,8 +499,8 @@ leaver = "Sortie"
         let pk = other.personalisation_keys();
         let mut card = foreign.lock().expect("card");
         let (mut p, mut apdu) =
-            clavis_authn::personalise::Personalisation::start(&pk, || [3u8; 16]).expect("start");
-        while let clavis_authn::personalise::Step::Send(next) = p
+            clavis_authn::badge::Personalisation::start(&pk, || [3u8; 16]).expect("start");
+        while let clavis_authn::badge::personalise::Step::Send(next) = p
             .on_response(&card.process(apdu.as_bytes()))
             .expect("personalise")
         {

@@ -3,7 +3,8 @@
 //! mode), the card's own work and the radio excluded:
 //! `cargo bench -p clavis_authn --bench badge`.
 
-use clavis_authn::badge::{BadgeCheck, BadgeKeys, REFERENCE_FILE, REFERENCE_LEN, Step, key_no};
+use clavis_authn::badge::check::Step;
+use clavis_authn::badge::{BadgeCheck, BadgeKeys, REFERENCE_FILE, REFERENCE_LEN, key_no};
 use clavis_desfire::emulator::CardEmulator;
 use clavis_desfire::{Access, AccessRights, AesKey, Aid, CardUid, CommMode};
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -66,7 +67,7 @@ fn bench(c: &mut Criterion) {
 
 /// One PIN check with the parameters Clavis uses (argon2id, 19 MiB, t=2).
 fn pin(c: &mut Criterion) {
-    let h = clavis_authn::pin::PinHasher::standard(b"bench-pepper").expect("params");
+    let h = clavis_authn::badge::PinHasher::standard(b"bench-pepper").expect("params");
     let stored = h.hash("4829").expect("hash");
     let mut g = c.benchmark_group("pin");
     g.sample_size(20);

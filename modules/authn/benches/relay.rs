@@ -6,7 +6,7 @@
 //! `cargo bench -p clavis_authn --bench relay`.
 
 use clavis_authn::BadgeConfig;
-use clavis_authn::relay::{AgentReply, BadgeService, Purpose};
+use clavis_authn::badge::{AgentReply, BadgeService, Purpose};
 use clavis_desfire::AesKey;
 use clavis_desfire::emulator::CardEmulator;
 use clavis_store::models::WorkstationRow;

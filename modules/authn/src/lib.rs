@@ -22,16 +22,10 @@
 
 pub mod api_token;
 pub mod badge;
-pub mod badges;
 pub mod config;
 mod error;
 mod fido2;
 mod lifecycle;
-pub mod personalise;
-pub mod pin;
-pub mod rekey;
-pub mod relay;
-pub mod workstations;
 
 pub use config::{AttestationPolicy, AuthnConfig, BadgeConfig};
 pub use error::AuthnError;

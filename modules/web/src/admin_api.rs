@@ -302,9 +302,9 @@ async fn clients_rotate_secret(
     Ok(HttpResponse::Ok().json(json!({"client_id": id.as_str(), "client_secret": s.expose()})))
 }
 
-impl From<clavis_authn::workstations::WorkstationError> for ApiError {
-    fn from(e: clavis_authn::workstations::WorkstationError) -> Self {
-        use clavis_authn::workstations::WorkstationError as W;
+impl From<clavis_authn::badge::WorkstationError> for ApiError {
+    fn from(e: clavis_authn::badge::WorkstationError) -> Self {
+        use clavis_authn::badge::WorkstationError as W;
         match e {
             W::Unknown(_) => ApiError::NotFound("workstation not found".into()),
             W::BadName | W::NameTaken(_) => ApiError::BadRequest(e.to_string()),
@@ -313,9 +313,9 @@ impl From<clavis_authn::workstations::WorkstationError> for ApiError {
     }
 }
 
-impl From<clavis_authn::badges::BadgeError> for ApiError {
-    fn from(e: clavis_authn::badges::BadgeError) -> Self {
-        use clavis_authn::badges::BadgeError as B;
+impl From<clavis_authn::badge::BadgeError> for ApiError {
+    fn from(e: clavis_authn::badge::BadgeError) -> Self {
+        use clavis_authn::badge::BadgeError as B;
         match e {
             B::NotFound => ApiError::NotFound("badge not found".into()),
             B::PinPolicy(p) => ApiError::BadRequest(p.to_string()),
@@ -335,7 +335,7 @@ async fn workstations_list(
     let rows = clavis_store::models::WorkstationRow::list(&mut conn).await?;
     Ok(HttpResponse::Ok().json(
         rows.iter()
-            .map(clavis_authn::workstations::view)
+            .map(clavis_authn::badge::workstation::view)
             .collect::<Vec<_>>(),
     ))
 }
@@ -357,7 +357,7 @@ async fn workstations_add(
     let token_name = require_token(&state, &req).await?;
     let mut conn = state.db.conn().await?;
     let body = body.into_inner();
-    let (row, secret) = clavis_authn::workstations::register(
+    let (row, secret) = clavis_authn::badge::workstation::register(
         &mut conn,
         state.clock.now(),
         &body.name,
@@ -365,7 +365,7 @@ async fn workstations_add(
         &format!("api:{token_name}"),
     )
     .await?;
-    let mut v = clavis_authn::workstations::view(&row);
+    let mut v = clavis_authn::badge::workstation::view(&row);
     v["credential"] = json!(secret.expose());
     Ok(HttpResponse::Created().json(v))
 }
@@ -379,7 +379,7 @@ async fn workstations_revoke(
 ) -> Result<HttpResponse, ApiError> {
     let token_name = require_token(&state, &req).await?;
     let mut conn = state.db.conn().await?;
-    let done = clavis_authn::workstations::revoke(
+    let done = clavis_authn::badge::workstation::revoke(
         &mut conn,
         state.clock.now(),
         &key,
@@ -398,7 +398,7 @@ async fn workstations_rotate(
 ) -> Result<HttpResponse, ApiError> {
     let token_name = require_token(&state, &req).await?;
     let mut conn = state.db.conn().await?;
-    let (ws, secret) = clavis_authn::workstations::rotate_credential(
+    let (ws, secret) = clavis_authn::badge::workstation::rotate_credential(
         &mut conn,
         state.clock.now(),
         &key,
@@ -440,7 +440,7 @@ async fn badges_list(
     };
     Ok(HttpResponse::Ok().json(
         rows.iter()
-            .map(clavis_authn::badges::view)
+            .map(clavis_authn::badge::records::view)
             .collect::<Vec<_>>(),
     ))
 }
@@ -467,7 +467,7 @@ async fn badges_revoke(
         return Err(ApiError::BadRequest("reason: 1 to 200 characters".into()));
     }
     let mut conn = state.db.conn().await?;
-    clavis_authn::badges::revoke(
+    clavis_authn::badge::records::revoke(
         &mut conn,
         state.clock.now(),
         &id,
@@ -490,7 +490,7 @@ async fn badge_unlock(
     let person = service::find_identity(&mut conn, &key)
         .await?
         .ok_or_else(|| ApiError::NotFound("identity not found".into()))?;
-    let done = clavis_authn::badges::unlock(
+    let done = clavis_authn::badge::pin::unlock(
         &mut conn,
         state.clock.now(),
         &person.oid,
@@ -543,7 +543,7 @@ async fn badges_enrol(
         .open(
             &mut conn,
             now,
-            clavis_authn::relay::Purpose::Enrol {
+            clavis_authn::badge::Purpose::Enrol {
                 oid: person.oid.clone(),
                 until: body.temporary_until,
             },
@@ -572,7 +572,7 @@ async fn badges_enrolment(
     let badge = match &tx.badge_id {
         Some(b) => clavis_store::models::BadgeRow::find(&mut conn, b)
             .await?
-            .map(|b| clavis_authn::badges::view(&b)),
+            .map(|b| clavis_authn::badge::records::view(&b)),
         None => None,
     };
     let status = if tx.status == "open" && tx.expires_at <= state.clock.now().timestamp() {

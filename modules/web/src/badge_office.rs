@@ -17,7 +17,7 @@ use crate::sso_web::{csrf_for, csrf_ok, current};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{Local, TimeZone};
-use clavis_authn::relay::{BadgeService, Purpose};
+use clavis_authn::badge::{BadgeService, Purpose};
 use clavis_store::models::{BadgeTxRow, IdentityRoleRow, WorkstationRow};
 use serde::Deserialize;
 use serde_json::json;
@@ -335,7 +335,7 @@ async fn holder_pin(
             .to_string())
     } else {
         let mut conn = state.db.conn().await?;
-        match clavis_authn::badges::set_pin(
+        match clavis_authn::badge::pin::set_pin(
             &mut conn,
             svc.hasher(),
             svc.policy(),
@@ -347,7 +347,7 @@ async fn holder_pin(
         .await
         {
             Ok(()) => Ok(()),
-            Err(clavis_authn::badges::BadgeError::PinPolicy(p)) => Err(match lang {
+            Err(clavis_authn::badge::BadgeError::PinPolicy(p)) => Err(match lang {
                 Lang::Fr => format!(
                     "Code PIN refusé : {} à {} chiffres, sans suite ni répétition évidente.",
                     svc.policy().pin_min,

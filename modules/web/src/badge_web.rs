@@ -5,7 +5,7 @@
 //!   this browser; it hands id and token to the local agent.
 //! - `POST /agent/v1/step` — the agent, authenticated as a registered
 //!   workstation (HTTP Basic: workstation id and credential), posts each
-//!   card answer and gets the next APDU ([`clavis_authn::relay`]).
+//!   card answer and gets the next APDU ([`clavis_authn::badge`]).
 //! - `POST /agent/v1/pending` — an agent whose card was tapped with no page
 //!   waiting asks whether an enrolment is waiting for its workstation.
 //! - `POST /login/badge/finish` — the PIN; success opens the SSO session
@@ -22,8 +22,7 @@ use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use base64::Engine;
-use clavis_authn::badges::PinRefusal;
-use clavis_authn::relay::{AgentReply, BadgeService, Purpose, RelayError};
+use clavis_authn::badge::{AgentReply, BadgeService, PinRefusal, Purpose, RelayError};
 use clavis_store::models::WorkstationRow;
 use serde::Deserialize;
 use serde_json::json;
@@ -253,9 +252,10 @@ async fn finish(
             &body.pin,
             client_ip(&req),
             user_agent(&req),
+            token_of(&req).as_deref(),
         )
         .await;
-    let (token, session) = match r {
+    let (token, _) = match r {
         Ok(ok) => ok,
         Err(RelayError::Pin(PinRefusal::Wrong { left })) => {
             return Ok(refusal(
@@ -306,15 +306,6 @@ async fn finish(
         }
         Err(e) => return Err(e.into()),
     };
-    // The browser's previous session (another person at a shared
-    // workstation, or the same one) ends: a new id at every login.
-    if let Some(old) = token_of(&req)
-        && let Some(s) = clavis_sso::check_fast(&state.db, now, &old).await?
-        && s.id != session.id
-    {
-        let mut conn = state.db.conn().await?;
-        clavis_sso::end(&mut conn, now, &s.id, "replaced", "clavis").await?;
-    }
     let mut gone = binding_cookie("", 0, state.secure_cookies);
     gone.make_removal();
     Ok(HttpResponse::Ok()

@@ -51,7 +51,7 @@ pub struct AppState {
     /// The OpenID provider.
     pub oidc: Arc<clavis_oidc::Provider>,
     /// Badge login (`None`: not offered).
-    pub badge: Option<Arc<clavis_authn::relay::BadgeService>>,
+    pub badge: Option<Arc<clavis_authn::badge::BadgeService>>,
 }
 
 /// Registers every route on `cfg` (used by `serve` and by tests).

@@ -63,10 +63,10 @@ pub async fn state(db: &clavis_store::Db, clock: Arc<dyn Clock>) -> clavis_web::
 
 /// The badge service the test state uses (keys derived from the test
 /// master key, factory transport key).
-fn badge_service() -> Arc<clavis_authn::relay::BadgeService> {
+fn badge_service() -> Arc<clavis_authn::badge::BadgeService> {
     let master = clavis_oidc::keys::MasterKey::from_bytes(&[42u8; 32]);
     Arc::new(
-        clavis_authn::relay::BadgeService::new(
+        clavis_authn::badge::BadgeService::new(
             clavis_authn::BadgeConfig::default(),
             |l| master.derive(l),
             clavis_desfire::AesKey::ZERO,

@@ -51,6 +51,14 @@ pub struct BadgeTxRow {
 }
 
 impl BadgeTxRow {
+    /// Whether the transaction is past its end at `now` (unix seconds):
+    /// from `expires_at` on it is refused, whoever presents it. The
+    /// queries below say the same in SQL ([`BadgeTxRow::delete_expired`],
+    /// [`BadgeTxRow::pending_for`]).
+    pub fn is_expired(&self, now: i64) -> bool {
+        self.expires_at <= now
+    }
+
     /// Opens a transaction.
     pub async fn insert(&self, conn: &mut DbConn) -> Result<(), StoreError> {
         with_conn!(conn, c => diesel::insert_into(badge_transactions::table).values(self).execute(c).await)?;

@@ -2,15 +2,14 @@
 //! an id and a 256-bit credential shown once (only its SHA-256 is stored).
 //! Every change is audited.
 
-use crate::badges::BadgeError;
+use crate::badge::records::BadgeError;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
-use clavis_core::secret::Secret;
+use clavis_core::secret::{Secret, sha256_hex};
 use clavis_store::DbConn;
 use clavis_store::models::WorkstationRow;
 use rand::RngCore;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 /// Why a workstation change was refused.
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +44,7 @@ fn new_credential() -> (Secret<String>, String) {
     let mut b = [0u8; 32];
     rand::rng().fill_bytes(&mut b);
     let secret = hex::encode(b);
-    let hash = hex::encode(Sha256::digest(secret.as_bytes()));
+    let hash = sha256_hex(&secret);
     (Secret::new(secret), hash)
 }
 
@@ -76,8 +75,7 @@ pub async fn register(
         last_seen_at: None,
         revoked_at: None,
     };
-    conn.begin().await?;
-    let r: Result<(), WorkstationError> = async {
+    conn.transaction(async |conn| -> Result<(), WorkstationError> {
         row.insert(conn).await?;
         clavis_audit::append(
             conn,
@@ -91,9 +89,8 @@ pub async fn register(
         )
         .await?;
         Ok(())
-    }
-    .await;
-    conn.finish(r).await?;
+    })
+    .await?;
     Ok((row, secret))
 }
 
@@ -112,8 +109,7 @@ pub async fn revoke(
     actor: &str,
 ) -> Result<bool, WorkstationError> {
     let ws = find(conn, key).await?;
-    conn.begin().await?;
-    let r: Result<bool, WorkstationError> = async {
+    conn.transaction(async |conn| -> Result<bool, WorkstationError> {
         let done = WorkstationRow::revoke(conn, &ws.id, now.timestamp()).await?;
         if done {
             clavis_audit::append(
@@ -129,9 +125,8 @@ pub async fn revoke(
             .await?;
         }
         Ok(done)
-    }
-    .await;
-    conn.finish(r).await
+    })
+    .await
 }
 
 /// Issues a new credential (the old one stops working; a revoked
@@ -144,8 +139,7 @@ pub async fn rotate_credential(
 ) -> Result<(WorkstationRow, Secret<String>), WorkstationError> {
     let ws = find(conn, key).await?;
     let (secret, hash) = new_credential();
-    conn.begin().await?;
-    let r: Result<(), WorkstationError> = async {
+    conn.transaction(async |conn| -> Result<(), WorkstationError> {
         WorkstationRow::set_secret(conn, &ws.id, &hash).await?;
         clavis_audit::append(
             conn,
@@ -159,9 +153,8 @@ pub async fn rotate_credential(
         )
         .await?;
         Ok(())
-    }
-    .await;
-    conn.finish(r).await?;
+    })
+    .await?;
     Ok((ws, secret))
 }
 

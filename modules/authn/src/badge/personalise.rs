@@ -1,5 +1,5 @@
 //! Personalising a blank (or door-access) badge for Clavis: the server side
-//! of enrolment, as a state machine like [`crate::badge::BadgeCheck`].
+//! of enrolment, as a state machine like [`BadgeCheck`](crate::badge::BadgeCheck).
 //!
 //! With the card's PICC master key (the configured transport key):
 //! GetCardUID (the real UID) → CreateApplication (our AID, 3 AES keys; any
@@ -11,7 +11,7 @@
 //! diversified), all at the current key version. The result (real UID,
 //! reference, key version) is what Clavis records for the badge.
 
-use crate::badge::{BadgeKeys, REFERENCE_FILE, REFERENCE_LEN, key_no};
+use crate::badge::check::{BadgeKeys, REFERENCE_FILE, REFERENCE_LEN, key_no};
 use clavis_desfire::commands::NativeCommand;
 use clavis_desfire::{
     Access, AccessRights, AesKey, Aid, Authenticator, CardUid, CommMode, CommandApdu, DesfireError,
@@ -281,7 +281,7 @@ impl<'k> Personalisation<'k> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::badge::{BadgeCheck, BadgeFailure};
+    use crate::badge::check::{self, BadgeCheck, BadgeFailure};
     use clavis_desfire::emulator::CardEmulator;
 
     fn badge_keys() -> BadgeKeys {
@@ -318,8 +318,8 @@ mod tests {
         let (mut c, mut a) = BadgeCheck::start(keys, counter())?;
         loop {
             match c.on_response(&card.process(a.as_bytes()))? {
-                crate::badge::Step::Send(next) => a = next,
-                crate::badge::Step::Done(read) => return Ok(read.reference),
+                check::Step::Send(next) => a = next,
+                check::Step::Done(read) => return Ok(read.reference),
             }
         }
     }

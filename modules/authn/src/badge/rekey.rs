@@ -1,5 +1,5 @@
 //! Re-keying a badge to the current key version on its next tap, as a
-//! state machine like [`crate::badge::BadgeCheck`].
+//! state machine like [`BadgeCheck`](crate::badge::BadgeCheck).
 //!
 //! After a badge check that passed with older keys (or a badge recorded at
 //! an older version), Clavis authenticates with the application master key
@@ -10,7 +10,7 @@
 //! half-way stays readable: the check tries the login key of the current
 //! version when the old one is refused.
 
-use crate::badge::key_no;
+use crate::badge::check::key_no;
 use clavis_desfire::commands::NativeCommand;
 use clavis_desfire::{
     AesKey, Aid, Authenticator, CommandApdu, DesfireError, KeyTarget, Pending, PendingAuth,

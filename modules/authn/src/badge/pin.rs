@@ -1,0 +1,445 @@
+//! Badge PINs: the policy a new PIN must meet, how PINs are stored, and
+//! the check at login with its lockout (set by the holder or the badge
+//! office, lifted by an operator).
+//!
+//! A PIN is 4 to 8 digits (configurable) and not a trivial one: not one
+//! digit repeated (`0000`), not a run up or down (`1234`, `9876`, `8901`),
+//! not a pair repeated (`1212`). It is stored as argon2id with a random
+//! salt **and a secret pepper** derived from the appliance's master key:
+//! a PIN space of 10⁴–10⁸ is small enough that a stolen database alone
+//! could be brute-forced whatever the hash cost; with the pepper it cannot
+//! be, without the master key too. The online guard is the lockout (5
+//! failures by default), not the hash cost, so the cost is chosen to stay
+//! well under the time a nurse notices: see [`PinHasher::standard`] and
+//! docs/badge.md for the measured figure.
+
+use crate::badge::records::BadgeError;
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use chrono::{DateTime, Utc};
+use clavis_audit::AuditEvent;
+use clavis_store::DbConn;
+use clavis_store::models::BadgePinRow;
+use serde_json::json;
+use std::fmt;
+
+/// Why a new PIN is refused (the message is shown to the holder, in French
+/// by the page).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PinPolicyError {
+    /// Not only digits.
+    #[error("the PIN must contain digits only")]
+    NotDigits,
+    /// Too short or too long.
+    #[error("the PIN must have {min} to {max} digits")]
+    Length { min: usize, max: usize },
+    /// `0000`, `1234`, `9876`, `1212`…
+    #[error("the PIN is too easy to guess")]
+    Trivial,
+}
+
+/// Checks a new PIN against the policy.
+pub fn check_policy(pin: &str, min: usize, max: usize) -> Result<(), PinPolicyError> {
+    if !pin.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(PinPolicyError::NotDigits);
+    }
+    if pin.len() < min || pin.len() > max {
+        return Err(PinPolicyError::Length { min, max });
+    }
+    let d: Vec<i8> = pin.bytes().map(|b| (b - b'0') as i8).collect();
+    let same = d.iter().all(|x| *x == d[0]);
+    let run = |step: i8| {
+        d.windows(2)
+            .all(|w| (w[1] - w[0]).rem_euclid(10) == step.rem_euclid(10))
+    };
+    let pairs = d.len().is_multiple_of(2) && d.len() >= 4 && d.chunks(2).all(|c| c == &d[..2]);
+    if same || run(1) || run(-1) || pairs {
+        return Err(PinPolicyError::Trivial);
+    }
+    Ok(())
+}
+
+/// Hashes and checks PINs (argon2id, salt, pepper).
+pub struct PinHasher {
+    pepper: Vec<u8>,
+    params: Params,
+}
+
+impl fmt::Debug for PinHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PinHasher")
+            .field("m_cost_kib", &self.params.m_cost())
+            .field("t_cost", &self.params.t_cost())
+            .field("pepper", &"[redacted]")
+            .finish()
+    }
+}
+
+/// Errors of PIN storage.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PinHashError {
+    /// The parameters or the stored hash are unusable.
+    #[error("PIN hashing failed: {0}")]
+    Hash(String),
+}
+
+impl PinHasher {
+    /// The parameters Clavis uses: argon2id, 19 MiB, 2 passes, 1 lane
+    /// (OWASP's first recommended set), with `pepper`.
+    pub fn standard(pepper: &[u8]) -> Result<Self, PinHashError> {
+        Self::with_params(pepper, 19 * 1024, 2, 1)
+    }
+
+    /// Other parameters (tests, benchmarks).
+    pub fn with_params(
+        pepper: &[u8],
+        m_cost_kib: u32,
+        t_cost: u32,
+        lanes: u32,
+    ) -> Result<Self, PinHashError> {
+        let params = Params::new(m_cost_kib, t_cost, lanes, None)
+            .map_err(|e| PinHashError::Hash(e.to_string()))?;
+        Ok(PinHasher {
+            pepper: pepper.to_vec(),
+            params,
+        })
+    }
+
+    fn argon(&self) -> Result<Argon2<'_>, PinHashError> {
+        Argon2::new_with_secret(
+            &self.pepper,
+            Algorithm::Argon2id,
+            Version::V0x13,
+            self.params.clone(),
+        )
+        .map_err(|e| PinHashError::Hash(e.to_string()))
+    }
+
+    /// The stored form of a PIN (PHC string; never log it).
+    pub fn hash(&self, pin: &str) -> Result<String, PinHashError> {
+        let salt = SaltString::generate(&mut OsRng);
+        Ok(self
+            .argon()?
+            .hash_password(pin.as_bytes(), &salt)
+            .map_err(|e| PinHashError::Hash(e.to_string()))?
+            .to_string())
+    }
+
+    /// Whether `pin` matches `stored` (constant-time comparison inside).
+    pub fn verify(&self, stored: &str, pin: &str) -> Result<bool, PinHashError> {
+        let parsed = PasswordHash::new(stored).map_err(|e| PinHashError::Hash(e.to_string()))?;
+        Ok(self
+            .argon()?
+            .verify_password(pin.as_bytes(), &parsed)
+            .is_ok())
+    }
+}
+
+/// The PIN rules of badge login (from `[authn.badge]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadgePolicy {
+    /// Wrong PINs in a row before badge login locks. Default 5.
+    pub max_pin_failures: i32,
+    /// How long the lock lasts unless an operator lifts it. Default 900.
+    pub lockout_secs: i64,
+    /// PIN length bounds. Default 4 and 8.
+    pub pin_min: usize,
+    /// See `pin_min`.
+    pub pin_max: usize,
+}
+
+impl Default for BadgePolicy {
+    fn default() -> Self {
+        BadgePolicy {
+            max_pin_failures: 5,
+            lockout_secs: 900,
+            pin_min: 4,
+            pin_max: 8,
+        }
+    }
+}
+
+/// Why a PIN was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PinRefusal {
+    /// Wrong PIN; `left` attempts before the lock.
+    #[error("wrong PIN ({left} attempt(s) left)")]
+    Wrong { left: i32 },
+    /// Locked until then.
+    #[error("badge login locked until {until}")]
+    Locked { until: DateTime<Utc> },
+    /// No PIN was ever set.
+    #[error("no PIN set")]
+    NoPin,
+}
+
+/// Sets the badge PIN of `oid` (policy checked; failures and lock
+/// cleared). Audited `badge.pin_set`.
+pub async fn set_pin(
+    conn: &mut DbConn,
+    hasher: &PinHasher,
+    policy: &BadgePolicy,
+    now: DateTime<Utc>,
+    oid: &str,
+    pin: &str,
+    actor: &str,
+) -> Result<(), BadgeError> {
+    check_policy(pin, policy.pin_min, policy.pin_max)?;
+    let row = BadgePinRow {
+        oid: oid.to_string(),
+        pin_hash: hasher.hash(pin)?,
+        failures: 0,
+        locked_until: None,
+        updated_at: now.timestamp(),
+    };
+    conn.transaction(async |conn| -> Result<(), BadgeError> {
+        row.upsert(conn).await?;
+        clavis_audit::append(
+            conn,
+            now,
+            vec![AuditEvent::new(
+                actor,
+                "badge.pin_set",
+                Some(oid.to_string()),
+                json!({}),
+            )],
+        )
+        .await?;
+        Ok(())
+    })
+    .await
+}
+
+/// Checks the PIN of `oid`. A locked identity is refused without looking
+/// at the PIN; `max_pin_failures` wrong PINs in a row lock badge login for
+/// `lockout_secs`. The hash is checked outside the transaction (15 ms of
+/// argon2 must not hold the write turn); the counter is updated from a
+/// fresh read inside it. Audited (`badge.pin_failed`, `badge.pin_locked`).
+pub async fn check_pin(
+    conn: &mut DbConn,
+    hasher: &PinHasher,
+    policy: &BadgePolicy,
+    now: DateTime<Utc>,
+    oid: &str,
+    pin: &str,
+) -> Result<(), BadgeError> {
+    let t = now.timestamp();
+    let Some(row) = BadgePinRow::find(conn, oid).await? else {
+        return Err(PinRefusal::NoPin.into());
+    };
+    if let Some(until) = row.locked_until.filter(|u| *u > t) {
+        return Err(PinRefusal::Locked {
+            until: DateTime::from_timestamp(until, 0).unwrap_or_default(),
+        }
+        .into());
+    }
+    let good = hasher.verify(&row.pin_hash, pin)?;
+    conn.transaction(async |conn| -> Result<Result<(), PinRefusal>, BadgeError> {
+        let Some(mut row) = BadgePinRow::find(conn, oid).await? else {
+            return Ok(Err(PinRefusal::NoPin));
+        };
+        row.updated_at = t;
+        if good {
+            if row.failures != 0 || row.locked_until.is_some() {
+                row.failures = 0;
+                row.locked_until = None;
+                row.save_counter(conn).await?;
+            }
+            return Ok(Ok(()));
+        }
+        // A lock that ran out starts a fresh count.
+        if row.locked_until.is_some_and(|u| u <= t) {
+            row.failures = 0;
+            row.locked_until = None;
+        }
+        row.failures += 1;
+        let locked = row.failures >= policy.max_pin_failures;
+        if locked {
+            row.locked_until = Some(t + policy.lockout_secs);
+        }
+        row.save_counter(conn).await?;
+        clavis_audit::append(
+            conn,
+            now,
+            vec![AuditEvent::new(
+                "anonymous",
+                if locked {
+                    "badge.pin_locked"
+                } else {
+                    "badge.pin_failed"
+                },
+                Some(oid.to_string()),
+                json!({"failures": row.failures, "locked_until": row.locked_until}),
+            )],
+        )
+        .await?;
+        Ok(Err(if locked {
+            PinRefusal::Locked {
+                until: DateTime::from_timestamp(t + policy.lockout_secs, 0).unwrap_or_default(),
+            }
+        } else {
+            PinRefusal::Wrong {
+                left: policy.max_pin_failures - row.failures,
+            }
+        }))
+    })
+    .await??;
+    Ok(())
+}
+
+/// Lifts a PIN lock (operator). Audited `badge.pin_unlocked`.
+pub async fn unlock(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    oid: &str,
+    actor: &str,
+) -> Result<bool, BadgeError> {
+    let Some(mut row) = BadgePinRow::find(conn, oid).await? else {
+        return Ok(false);
+    };
+    row.failures = 0;
+    row.locked_until = None;
+    row.updated_at = now.timestamp();
+    conn.transaction(async |conn| -> Result<(), BadgeError> {
+        row.save_counter(conn).await?;
+        clavis_audit::append(
+            conn,
+            now,
+            vec![AuditEvent::new(
+                actor,
+                "badge.pin_unlocked",
+                Some(oid.to_string()),
+                json!({}),
+            )],
+        )
+        .await?;
+        Ok(())
+    })
+    .await?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clavis_testkit::db::{Backend, TestDb};
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().expect("instant")
+    }
+
+    #[test]
+    fn trivial_pins_are_refused_and_ordinary_ones_accepted() {
+        for bad in [
+            "0000", "1234", "4321", "8901", "0987", "1212", "123456", "99999999",
+        ] {
+            assert_eq!(
+                check_policy(bad, 4, 8),
+                Err(PinPolicyError::Trivial),
+                "{bad}"
+            );
+        }
+        assert_eq!(check_policy("12a4", 4, 8), Err(PinPolicyError::NotDigits));
+        assert_eq!(
+            check_policy("", 4, 8),
+            Err(PinPolicyError::Length { min: 4, max: 8 })
+        );
+        assert_eq!(
+            check_policy("482", 4, 8),
+            Err(PinPolicyError::Length { min: 4, max: 8 })
+        );
+        assert_eq!(
+            check_policy("482915372", 4, 8),
+            Err(PinPolicyError::Length { min: 4, max: 8 })
+        );
+        for good in ["4829", "1357", "20481", "73920165"] {
+            assert_eq!(check_policy(good, 4, 8), Ok(()), "{good}");
+        }
+    }
+
+    #[test]
+    fn a_pin_verifies_only_with_its_hash_and_pepper() {
+        let h = PinHasher::with_params(b"pepper-a", 256, 1, 1).expect("params");
+        let stored = h.hash("4829").expect("hash");
+        assert!(stored.starts_with("$argon2id$"));
+        assert!(!stored.contains("4829"));
+        assert!(h.verify(&stored, "4829").expect("verify"));
+        assert!(!h.verify(&stored, "4828").expect("verify"));
+        let other = PinHasher::with_params(b"pepper-b", 256, 1, 1).expect("params");
+        assert!(
+            !other.verify(&stored, "4829").expect("verify"),
+            "the pepper is needed"
+        );
+        assert!(h.verify("garbage", "4829").is_err());
+        assert!(!format!("{h:?}").contains("pepper-a"));
+    }
+
+    #[tokio::test]
+    async fn five_wrong_pins_lock_badge_login_until_the_cool_down_or_an_operator() {
+        let t = TestDb::new(Backend::Sqlite).await;
+        let oid = clavis_testkit::people::insert_person(&t.db, "Lemoine", "Claire", "active").await;
+        let mut conn = t.db.conn().await.expect("conn");
+        let h = PinHasher::with_params(b"pepper", 256, 1, 1).expect("hasher");
+        let p = BadgePolicy::default();
+        let t0 = at("2026-11-22T08:00:00Z");
+        assert!(matches!(
+            set_pin(&mut conn, &h, &p, t0, &oid, "1234", "it").await,
+            Err(BadgeError::PinPolicy(PinPolicyError::Trivial))
+        ));
+        set_pin(&mut conn, &h, &p, t0, &oid, "4829", "it")
+            .await
+            .expect("pin");
+        check_pin(&mut conn, &h, &p, t0, &oid, "4829")
+            .await
+            .expect("right PIN");
+        for left in (1..5).rev() {
+            let e = check_pin(&mut conn, &h, &p, t0, &oid, "0000")
+                .await
+                .expect_err("wrong");
+            assert!(
+                matches!(e, BadgeError::Pin(PinRefusal::Wrong { left: l }) if l == left),
+                "{e}"
+            );
+        }
+        let e = check_pin(&mut conn, &h, &p, t0, &oid, "0000")
+            .await
+            .expect_err("fifth");
+        assert!(
+            matches!(e, BadgeError::Pin(PinRefusal::Locked { .. })),
+            "{e}"
+        );
+        // Locked: even the right PIN is refused, until the cool-down ends.
+        let e = check_pin(&mut conn, &h, &p, t0, &oid, "4829")
+            .await
+            .expect_err("locked");
+        assert!(matches!(e, BadgeError::Pin(PinRefusal::Locked { .. })));
+        check_pin(
+            &mut conn,
+            &h,
+            &p,
+            t0 + chrono::Duration::seconds(901),
+            &oid,
+            "4829",
+        )
+        .await
+        .expect("after the cool-down");
+        // Lock again, then an operator lifts it.
+        for _ in 0..5 {
+            let _ = check_pin(&mut conn, &h, &p, t0, &oid, "0000").await;
+        }
+        assert!(unlock(&mut conn, t0, &oid, "it").await.expect("unlock"));
+        check_pin(&mut conn, &h, &p, t0, &oid, "4829")
+            .await
+            .expect("unlocked");
+        let audit = clavis_store::models::AuditEventRow::page(&mut conn, 0, 100)
+            .await
+            .expect("audit");
+        assert!(audit.iter().any(|a| a.action == "badge.pin_locked"));
+        assert!(audit.iter().any(|a| a.action == "badge.pin_unlocked"));
+        assert!(
+            !audit.iter().any(|a| a.changes.contains("4829")),
+            "no PIN in the audit log"
+        );
+    }
+}

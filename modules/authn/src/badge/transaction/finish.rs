@@ -1,0 +1,263 @@
+//! The page's last request of a badge transaction: the PIN that turns an
+//! identified badge into an SSO session, or the PIN the badge office sets
+//! right after an enrolment.
+
+use super::{BadgeService, RelayError};
+use crate::badge::pin::{self, PinRefusal};
+use crate::badge::records::BadgeError;
+use chrono::{DateTime, Utc};
+use clavis_audit::AuditEvent;
+use clavis_core::secret::Secret;
+use clavis_store::models::{BadgeRow, BadgeTxRow};
+use clavis_store::{Db, DbConn};
+use serde_json::json;
+
+impl BadgeService {
+    /// The PIN after a badge was identified: checks it (lockout), then in
+    /// one unit spends the transaction, ends every session open at that
+    /// workstation (fast user switching), opens the new session (acr, amr,
+    /// workstation), audits `login.succeeded`, and ends the session the
+    /// browser came with (`previous_token`, its session cookie) as
+    /// `replaced`: a new session id at every login
+    /// ([`clavis_sso::replace`]).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn finish_login(
+        &self,
+        db: &Db,
+        sso: &clavis_sso::SsoConfig,
+        now: DateTime<Utc>,
+        tx_id: &str,
+        token: &str,
+        browser: &str,
+        pin: &str,
+        client_ip: Option<String>,
+        user_agent: Option<String>,
+        previous_token: Option<&str>,
+    ) -> Result<(Secret<String>, clavis_sso::Session), RelayError> {
+        let mut conn = db.conn().await?;
+        let tx = self.status(&mut conn, now, tx_id, token, browser).await?;
+        if tx.purpose != "login" || tx.status != "identified" {
+            return Err(RelayError::Unknown);
+        }
+        let (Some(oid), Some(badge_id), Some(ws)) = (
+            tx.oid.clone(),
+            tx.badge_id.clone(),
+            tx.workstation_id.clone(),
+        ) else {
+            return Err(RelayError::Unknown);
+        };
+        if pin.len() > 64 {
+            return Err(PinRefusal::Wrong { left: 0 }.into());
+        }
+        match pin::check_pin(&mut conn, &self.hasher, &self.policy, now, &oid, pin).await {
+            Ok(()) => {}
+            Err(BadgeError::Pin(p)) => return Err(p.into()),
+            Err(e) => return Err(e.into()),
+        }
+        let new = clavis_sso::NewSession {
+            oid: oid.clone(),
+            acr: self.config.acr.clone(),
+            amr: self.config.amr.clone(),
+            authenticator_id: Some(badge_id.clone()),
+            client_ip: client_ip.clone(),
+            user_agent,
+            workstation_id: Some(ws.clone()),
+        };
+        let (token, row, created) = clavis_sso::prepare(sso, now, new);
+        conn.unit(async |conn| {
+            if !BadgeTxRow::set_status(conn, &tx.id, "identified", "used").await? {
+                return Err(RelayError::Unknown);
+            }
+            // The badge may have been revoked between the tap and the PIN.
+            match BadgeRow::find(conn, &badge_id).await? {
+                Some(b) if b.status == "active" => {}
+                _ => return Err(RelayError::BadgeRefused),
+            }
+            clavis_sso::end_all_at_workstation(conn, now, &ws, "switched", &format!("identity:{oid}"))
+                .await?;
+            row.insert(conn).await?;
+            BadgeRow::touch(conn, &badge_id, now.timestamp()).await?;
+            let mut ok = AuditEvent::new(
+                format!("identity:{oid}"),
+                "login.succeeded",
+                Some(oid.clone()),
+                json!({"method": "badge", "badge_id": badge_id, "workstation_id": ws, "acr": self.config.acr, "amr": self.config.amr}),
+            );
+            ok.client_addr = client_ip.clone();
+            clavis_audit::append(conn, now, vec![ok, created.clone()]).await?;
+            if let Some(previous) = previous_token {
+                clavis_sso::replace(conn, now, previous, &row.id).await?;
+            }
+            Ok::<_, RelayError>(())
+        })
+        .await?;
+        Ok((token, clavis_sso::session_of(&row)))
+    }
+
+    /// Sets the holder's PIN right after their badge was personalised (the
+    /// enrolment transaction's token and browser binding prove it is that
+    /// desk). Audited `badge.pin_set`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn set_pin_after_enrolment(
+        &self,
+        conn: &mut DbConn,
+        now: DateTime<Utc>,
+        tx_id: &str,
+        token: &str,
+        browser: &str,
+        pin: &str,
+        actor: &str,
+    ) -> Result<String, RelayError> {
+        let tx = self.status(conn, now, tx_id, token, browser).await?;
+        let (true, Some(oid)) = (tx.purpose == "enrol" && tx.status == "done", tx.oid.clone())
+        else {
+            return Err(RelayError::Unknown);
+        };
+        pin::set_pin(conn, &self.hasher, &self.policy, now, &oid, pin, actor).await?;
+        Ok(oid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::badge::{AgentReply, Purpose};
+    use crate::config::BadgeConfig;
+    use clavis_desfire::AesKey;
+    use clavis_desfire::emulator::CardEmulator;
+    use clavis_store::models::{AuditEventRow, SsoSessionRow, WorkstationRow};
+    use clavis_testkit::db::{Backend, TestDb};
+    use sha2::{Digest, Sha256};
+
+    /// The service, its keys derived from their labels alone.
+    fn service() -> BadgeService {
+        let derive = |label: &str| -> [u8; 32] { Sha256::digest(label.as_bytes()).into() };
+        BadgeService::new(BadgeConfig::default(), derive, AesKey::ZERO).expect("service")
+    }
+
+    /// Relays the transaction's APDUs to `card` until the agent is told
+    /// to stop.
+    async fn relay(
+        svc: &BadgeService,
+        db: &Db,
+        now: DateTime<Utc>,
+        ws: &WorkstationRow,
+        opened: &crate::badge::Opened,
+        with_token: bool,
+        card: &mut CardEmulator,
+    ) -> AgentReply {
+        let token = with_token.then(|| opened.token.expose().as_str());
+        let (mut step, mut answer) = (0, None::<Vec<u8>>);
+        loop {
+            let reply = svc
+                .step(db, now, ws, &opened.id, token, step, answer.as_deref())
+                .await
+                .expect("step");
+            match reply {
+                AgentReply::Send { apdu, step: next } => {
+                    step = next;
+                    answer = Some(card.process(&apdu));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_badge_login_ends_the_session_the_browser_came_with_as_replaced() {
+        let t = TestDb::new(Backend::Sqlite).await;
+        let svc = service();
+        let sso = clavis_sso::SsoConfig::default();
+        let now: DateTime<Utc> = "2026-11-23T08:00:00Z".parse().expect("instant");
+        let oid = clavis_testkit::people::insert_person(&t.db, "Lemoine", "Claire", "active").await;
+        let mut conn = t.db.conn().await.expect("conn");
+        let ws = WorkstationRow {
+            id: "ws-ward-3".into(),
+            name: "ward 3".into(),
+            location: None,
+            secret_hash: String::new(),
+            created_at: 0,
+            created_by: "it".into(),
+            last_seen_at: None,
+            revoked_at: None,
+        };
+        ws.insert(&mut conn).await.expect("workstation");
+        let mut card = CardEmulator::new([4, 1, 2, 3, 4, 5, 6], AesKey::ZERO, [9; 16]);
+        let enrol = Purpose::Enrol {
+            oid: oid.clone(),
+            until: None,
+        };
+        let enrolment = svc
+            .open(&mut conn, now, enrol, Some(&ws.id), "it")
+            .await
+            .expect("open");
+        let done = relay(&svc, &t.db, now, &ws, &enrolment, false, &mut card).await;
+        assert_eq!(done, AgentReply::Done);
+        pin::set_pin(
+            &mut conn,
+            svc.hasher(),
+            svc.policy(),
+            now,
+            &oid,
+            "4829",
+            "it",
+        )
+        .await
+        .expect("pin");
+        // The browser already carries a session, opened elsewhere.
+        let elsewhere = clavis_sso::NewSession {
+            oid: oid.clone(),
+            acr: "eidas1".into(),
+            amr: vec!["pwd".into()],
+            authenticator_id: None,
+            client_ip: None,
+            user_agent: None,
+            workstation_id: None,
+        };
+        let (cookie, previous) = clavis_sso::create(&mut conn, &sso, now, elsewhere)
+            .await
+            .expect("session");
+
+        let login = svc
+            .open(&mut conn, now, Purpose::Login, None, "anonymous")
+            .await
+            .expect("open");
+        card.reset();
+        let identified = relay(&svc, &t.db, now, &ws, &login, true, &mut card).await;
+        assert_eq!(identified, AgentReply::Done);
+        let (_, session) = svc
+            .finish_login(
+                &t.db,
+                &sso,
+                now,
+                &login.id,
+                login.token.expose(),
+                login.browser.expose(),
+                "4829",
+                None,
+                None,
+                Some(cookie.expose()),
+            )
+            .await
+            .expect("login");
+
+        assert_ne!(session.id, previous.id);
+        let ended = SsoSessionRow::find(&mut conn, &previous.id)
+            .await
+            .expect("find")
+            .expect("row");
+        assert_eq!(ended.end_reason.as_deref(), Some("replaced"));
+        let audit = AuditEventRow::page(&mut conn, 0, 100).await.expect("audit");
+        let actions: Vec<_> = audit.iter().map(|a| a.action.as_str()).collect();
+        let succeeded = actions.iter().position(|a| *a == "login.succeeded");
+        let replaced = audit.iter().position(|a| {
+            a.action == "session.ended"
+                && a.target.as_deref() == Some(previous.id.as_str())
+                && a.changes.contains("replaced")
+        });
+        assert!(
+            succeeded.is_some() && replaced > succeeded,
+            "login.succeeded, then the previous session ended: {actions:?}"
+        );
+    }
+}
