@@ -409,9 +409,9 @@ async fn badge_enrolment_login_lockout_switching_and_refusals(backend: Backend) 
     for left in (1..5).rev() {
         let (status, body, _) = finish(&app, &l3, "13572468").await;
         assert_eq!(status, 401);
-        assert_eq!(body["error"], "wrong_pin");
+        assert_eq!(body["error"]["code"], "wrong_pin");
         assert!(
-            body["message"]
+            body["error"]["message"]
                 .as_str()
                 .expect("msg")
                 .contains(&left.to_string()),
@@ -419,9 +419,15 @@ async fn badge_enrolment_login_lockout_switching_and_refusals(backend: Backend) 
         );
     }
     let (status, body, _) = finish(&app, &l3, "13572468").await;
-    assert_eq!((status, body["error"].as_str()), (423, Some("locked")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (423, Some("locked"))
+    );
     let (status, body, session) = finish(&app, &l3, "47395182").await;
-    assert_eq!((status, body["error"].as_str()), (423, Some("locked")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (423, Some("locked"))
+    );
     assert!(session.is_none());
     clavis_authn::badge::pin::unlock(&mut conn, clock.now(), &claire, "cli:it")
         .await
@@ -449,7 +455,7 @@ async fn badge_enrolment_login_lockout_switching_and_refusals(backend: Backend) 
         json!({"failed": true})
     );
     assert_eq!(
-        finish(&app, &lc, "47395182").await.1["error"],
+        finish(&app, &lc, "47395182").await.1["error"]["code"],
         "badge_refused"
     );
 

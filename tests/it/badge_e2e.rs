@@ -260,7 +260,10 @@ fn read_then_pins(base: &str, agent: &str, pins: &[&str]) -> (Value, Vec<(u16, S
                 .expect("finish");
             let status = r.status().as_u16();
             let v: Value = r.json().unwrap_or(Value::Null);
-            (status, v["error"].as_str().unwrap_or("").to_string())
+            (
+                status,
+                v["error"]["code"].as_str().unwrap_or("").to_string(),
+            )
         })
         .collect();
     (read, answers)

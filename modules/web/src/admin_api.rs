@@ -5,33 +5,11 @@
 
 use crate::AppState;
 use crate::error::ApiError;
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use crate::extract::AdminActor;
+use actix_web::{HttpResponse, get, post, web};
 use clavis_directory::service;
 use serde::Deserialize;
 use serde_json::json;
-
-/// Checks the bearer token; returns the token's name.
-async fn require_token(state: &AppState, req: &HttpRequest) -> Result<String, ApiError> {
-    let presented = req
-        .headers()
-        .get("Authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .ok_or(ApiError::Unauthorized)?;
-    let mut conn = state.db.conn().await?;
-    match clavis_authn::api_token::authenticate(&mut conn, presented, state.clock.now()).await? {
-        Some(name) => Ok(name),
-        None => {
-            let addr = req
-                .peer_addr()
-                .map(|a| a.ip().to_string())
-                .unwrap_or_default();
-            tracing::warn!(client.addr = %addr, "admin API: token refused");
-            Err(ApiError::Unauthorized)
-        }
-    }
-}
 
 #[derive(Debug, Deserialize)]
 struct ListQuery {
@@ -43,11 +21,10 @@ struct ListQuery {
 
 #[get("/admin/api/identities")]
 async fn identities(
+    _admin: AdminActor,
     state: web::Data<AppState>,
-    req: HttpRequest,
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    require_token(&state, &req).await?;
     if let Some(s) = &q.status {
         s.parse::<clavis_core::LifecycleStatus>()
             .map_err(ApiError::BadRequest)?;
@@ -67,11 +44,10 @@ async fn identities(
 
 #[get("/admin/api/identities/{key}")]
 async fn identity(
+    _admin: AdminActor,
     state: web::Data<AppState>,
-    req: HttpRequest,
     key: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    require_token(&state, &req).await?;
     let detail = service::show_identity(&state.db, &key).await?;
     Ok(HttpResponse::Ok().json(detail))
 }
@@ -83,22 +59,20 @@ struct CasesQuery {
 
 #[get("/admin/api/cases")]
 async fn cases(
+    _admin: AdminActor,
     state: web::Data<AppState>,
-    req: HttpRequest,
     q: web::Query<CasesQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    require_token(&state, &req).await?;
     let list = service::list_cases(&state.db, q.all.unwrap_or(false)).await?;
     Ok(HttpResponse::Ok().json(json!({"items": list})))
 }
 
 #[get("/admin/api/cases/{id}")]
 async fn case(
+    _admin: AdminActor,
     state: web::Data<AppState>,
-    req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    require_token(&state, &req).await?;
     Ok(HttpResponse::Ok().json(service::show_case(&state.db, &id).await?))
 }
 
@@ -110,11 +84,10 @@ struct RunsQuery {
 
 #[get("/admin/api/sync-runs")]
 async fn sync_runs(
+    _admin: AdminActor,
     state: web::Data<AppState>,
-    req: HttpRequest,
     q: web::Query<RunsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    require_token(&state, &req).await?;
     let runs = service::list_sync_runs(
         &state.db,
         q.source.as_deref(),
@@ -133,12 +106,11 @@ struct LinkRequest {
 /// like `clavis enrol-link`.
 #[post("/admin/api/identities/{key}/enrolment-link")]
 async fn enrolment_link(
+    admin: AdminActor,
     state: web::Data<AppState>,
-    req: HttpRequest,
     key: web::Path<String>,
     body: Option<web::Json<LinkRequest>>,
 ) -> Result<HttpResponse, ApiError> {
-    let token_name = require_token(&state, &req).await?;
     let mut conn = state.db.conn().await?;
     let person = service::find_identity(&mut conn, &key)
         .await?
@@ -152,23 +124,11 @@ async fn enrolment_link(
         &state.public_url,
         &person.oid,
         hours,
-        &format!("api:{token_name}"),
+        &admin.actor(),
     )
     .await?;
     Ok(HttpResponse::Created()
         .json(json!({"url": link.url.expose(), "expires_at": link.expires_at})))
-}
-
-impl From<clavis_oidc::OidcError> for ApiError {
-    fn from(e: clavis_oidc::OidcError) -> Self {
-        match e {
-            clavis_oidc::OidcError::UnknownClient(_) => {
-                ApiError::NotFound("client not found".into())
-            }
-            clavis_oidc::OidcError::InvalidClient(m) => ApiError::BadRequest(m),
-            other => ApiError::Internal(other.to_string()),
-        }
-    }
 }
 
 /// A client registration, as `clavis client add` takes it.
@@ -194,10 +154,9 @@ struct NewClientBody {
 /// The registered applications (OIDC clients).
 #[get("/admin/api/clients")]
 async fn clients_list(
+    _admin: AdminActor,
     state: web::Data<AppState>,
-    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    require_token(&state, &req).await?;
     let mut conn = state.db.conn().await?;
     let all: Vec<_> = clavis_store::models::OidcClientRow::list_active(&mut conn)
         .await?
@@ -210,11 +169,10 @@ async fn clients_list(
 /// Registers an application; the answer carries its secret, once.
 #[post("/admin/api/clients")]
 async fn clients_add(
+    admin: AdminActor,
     state: web::Data<AppState>,
-    req: HttpRequest,
     body: web::Json<NewClientBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let token_name = require_token(&state, &req).await?;
     let b = body.into_inner();
     if let Some(a) = &b.require_acr
         && !state.oidc.acr_order.knows(a)
@@ -240,10 +198,10 @@ async fn clients_add(
             id_token_alg: b.id_token_alg,
             scopes: b.scopes,
         },
-        &format!("api:{token_name}"),
+        &admin.actor(),
     )
     .await?;
-    let mut v = serde_json::to_value(&c).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut v = serde_json::to_value(&c).map_err(ApiError::internal)?;
     v["client_secret"] = json!(secret.as_ref().map(|s| s.expose().clone()));
     v["discovery_url"] = json!(state.oidc.url(clavis_oidc::paths::DISCOVERY));
     Ok(HttpResponse::Created().json(v))
@@ -252,11 +210,10 @@ async fn clients_add(
 /// One application.
 #[get("/admin/api/clients/{id}")]
 async fn clients_show(
+    _admin: AdminActor,
     state: web::Data<AppState>,
-    req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    require_token(&state, &req).await?;
     let mut conn = state.db.conn().await?;
     let row = clavis_store::models::OidcClientRow::find_active(&mut conn, &id)
         .await?
@@ -267,70 +224,34 @@ async fn clients_show(
 /// Removes an application.
 #[actix_web::delete("/admin/api/clients/{id}")]
 async fn clients_remove(
+    admin: AdminActor,
     state: web::Data<AppState>,
-    req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let token_name = require_token(&state, &req).await?;
     let mut conn = state.db.conn().await?;
-    clavis_oidc::clients::remove(
-        &mut conn,
-        state.clock.now(),
-        &id,
-        &format!("api:{token_name}"),
-    )
-    .await?;
+    clavis_oidc::clients::remove(&mut conn, state.clock.now(), &id, &admin.actor()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// A new secret for an application (the old one stops working).
 #[post("/admin/api/clients/{id}/rotate-secret")]
 async fn clients_rotate_secret(
+    admin: AdminActor,
     state: web::Data<AppState>,
-    req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let token_name = require_token(&state, &req).await?;
     let mut conn = state.db.conn().await?;
-    let s = clavis_oidc::clients::rotate_secret(
-        &mut conn,
-        state.clock.now(),
-        &id,
-        &format!("api:{token_name}"),
-    )
-    .await?;
+    let s = clavis_oidc::clients::rotate_secret(&mut conn, state.clock.now(), &id, &admin.actor())
+        .await?;
     Ok(HttpResponse::Ok().json(json!({"client_id": id.as_str(), "client_secret": s.expose()})))
-}
-
-impl From<clavis_authn::badge::WorkstationError> for ApiError {
-    fn from(e: clavis_authn::badge::WorkstationError) -> Self {
-        use clavis_authn::badge::WorkstationError as W;
-        match e {
-            W::Unknown(_) => ApiError::NotFound("workstation not found".into()),
-            W::BadName | W::NameTaken(_) => ApiError::BadRequest(e.to_string()),
-            W::Badge(b) => ApiError::Internal(b.to_string()),
-        }
-    }
-}
-
-impl From<clavis_authn::badge::BadgeError> for ApiError {
-    fn from(e: clavis_authn::badge::BadgeError) -> Self {
-        use clavis_authn::badge::BadgeError as B;
-        match e {
-            B::NotFound => ApiError::NotFound("badge not found".into()),
-            B::PinPolicy(p) => ApiError::BadRequest(p.to_string()),
-            other => ApiError::Internal(other.to_string()),
-        }
-    }
 }
 
 /// The registered workstations.
 #[get("/admin/api/workstations")]
 async fn workstations_list(
+    _admin: AdminActor,
     state: web::Data<AppState>,
-    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    require_token(&state, &req).await?;
     let mut conn = state.db.conn().await?;
     let rows = clavis_store::models::WorkstationRow::list(&mut conn).await?;
     Ok(HttpResponse::Ok().json(
@@ -350,11 +271,10 @@ struct NewWorkstation {
 /// Registers a workstation; the credential is in this answer only.
 #[post("/admin/api/workstations")]
 async fn workstations_add(
+    admin: AdminActor,
     state: web::Data<AppState>,
-    req: HttpRequest,
     body: web::Json<NewWorkstation>,
 ) -> Result<HttpResponse, ApiError> {
-    let token_name = require_token(&state, &req).await?;
     let mut conn = state.db.conn().await?;
     let body = body.into_inner();
     let (row, secret) = clavis_authn::badge::workstation::register(
@@ -362,7 +282,7 @@ async fn workstations_add(
         state.clock.now(),
         &body.name,
         body.location,
-        &format!("api:{token_name}"),
+        &admin.actor(),
     )
     .await?;
     let mut v = clavis_authn::badge::workstation::view(&row);
@@ -373,17 +293,16 @@ async fn workstations_add(
 /// Revokes a workstation (id or name).
 #[post("/admin/api/workstations/{key}/revoke")]
 async fn workstations_revoke(
+    admin: AdminActor,
     state: web::Data<AppState>,
-    req: HttpRequest,
     key: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let token_name = require_token(&state, &req).await?;
     let mut conn = state.db.conn().await?;
     let done = clavis_authn::badge::workstation::revoke(
         &mut conn,
         state.clock.now(),
         &key,
-        &format!("api:{token_name}"),
+        &admin.actor(),
     )
     .await?;
     Ok(HttpResponse::Ok().json(json!({"revoked": done})))
@@ -392,17 +311,16 @@ async fn workstations_revoke(
 /// A new credential for a workstation, in this answer only.
 #[post("/admin/api/workstations/{key}/rotate-credential")]
 async fn workstations_rotate(
+    admin: AdminActor,
     state: web::Data<AppState>,
-    req: HttpRequest,
     key: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let token_name = require_token(&state, &req).await?;
     let mut conn = state.db.conn().await?;
     let (ws, secret) = clavis_authn::badge::workstation::rotate_credential(
         &mut conn,
         state.clock.now(),
         &key,
-        &format!("api:{token_name}"),
+        &admin.actor(),
     )
     .await?;
     Ok(HttpResponse::Ok().json(json!({"id": ws.id, "credential": secret.expose()})))
@@ -417,11 +335,10 @@ struct BadgeQuery {
 /// Badges, newest first (`?identity=` oid/RPPS/login, `?status=`).
 #[get("/admin/api/badges")]
 async fn badges_list(
+    _admin: AdminActor,
     state: web::Data<AppState>,
-    req: HttpRequest,
     q: web::Query<BadgeQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    require_token(&state, &req).await?;
     let mut conn = state.db.conn().await?;
     let rows = match &q.identity {
         Some(key) => {
@@ -454,12 +371,11 @@ struct RevokeBody {
 /// Revokes a badge (lost, stolen, replaced).
 #[post("/admin/api/badges/{id}/revoke")]
 async fn badges_revoke(
+    admin: AdminActor,
     state: web::Data<AppState>,
-    req: HttpRequest,
     id: web::Path<String>,
     body: Option<web::Json<RevokeBody>>,
 ) -> Result<HttpResponse, ApiError> {
-    let token_name = require_token(&state, &req).await?;
     let reason = body
         .and_then(|b| b.into_inner().reason)
         .unwrap_or_else(|| "lost".into());
@@ -472,7 +388,7 @@ async fn badges_revoke(
         state.clock.now(),
         &id,
         &reason,
-        &format!("api:{token_name}"),
+        &admin.actor(),
     )
     .await?;
     Ok(HttpResponse::Ok().json(json!({"revoked": true})))
@@ -481,22 +397,17 @@ async fn badges_revoke(
 /// Lifts an identity's PIN lockout.
 #[post("/admin/api/identities/{key}/badge-unlock")]
 async fn badge_unlock(
+    admin: AdminActor,
     state: web::Data<AppState>,
-    req: HttpRequest,
     key: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let token_name = require_token(&state, &req).await?;
     let mut conn = state.db.conn().await?;
     let person = service::find_identity(&mut conn, &key)
         .await?
         .ok_or_else(|| ApiError::NotFound("identity not found".into()))?;
-    let done = clavis_authn::badge::pin::unlock(
-        &mut conn,
-        state.clock.now(),
-        &person.oid,
-        &format!("api:{token_name}"),
-    )
-    .await?;
+    let done =
+        clavis_authn::badge::pin::unlock(&mut conn, state.clock.now(), &person.oid, &admin.actor())
+            .await?;
     Ok(HttpResponse::Ok().json(json!({"unlocked": done})))
 }
 
@@ -514,11 +425,10 @@ struct EnrolmentBody {
 /// `GET /admin/api/badges/enrolments/{id}` for the result.
 #[post("/admin/api/badges/enrolments")]
 async fn badges_enrol(
+    admin: AdminActor,
     state: web::Data<AppState>,
-    req: HttpRequest,
     body: web::Json<EnrolmentBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let token_name = require_token(&state, &req).await?;
     let svc = state
         .badge
         .as_ref()
@@ -548,7 +458,7 @@ async fn badges_enrol(
                 until: body.temporary_until,
             },
             Some(&ws.id),
-            &format!("api:{token_name}"),
+            &admin.actor(),
         )
         .await?;
     Ok(HttpResponse::Created()
@@ -559,11 +469,10 @@ async fn badges_enrol(
 /// the badge) or `failed` (with why).
 #[get("/admin/api/badges/enrolments/{id}")]
 async fn badges_enrolment(
+    _admin: AdminActor,
     state: web::Data<AppState>,
-    req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    require_token(&state, &req).await?;
     let mut conn = state.db.conn().await?;
     let tx = clavis_store::models::BadgeTxRow::find(&mut conn, &id)
         .await?

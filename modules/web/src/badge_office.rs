@@ -14,8 +14,8 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::pages::{Lang, esc, layout};
 use crate::sso_web::{csrf_for, csrf_ok, current};
-use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use actix_web::http::{StatusCode, header};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, get, post, web};
 use chrono::{Local, TimeZone};
 use clavis_authn::badge::{BadgeService, Purpose};
 use clavis_store::models::{BadgeTxRow, IdentityRoleRow, WorkstationRow};
@@ -26,50 +26,61 @@ use std::sync::Arc;
 /// Roles allowed here.
 pub const ROLES: [&str; 2] = ["badge-office", "admin"];
 
-enum Access {
-    SignIn,
-    Denied,
-    Granted(Box<clavis_sso::Session>, String),
+/// An operator of the badge office, as a handler argument: signed in (an
+/// SSO session) and holding one of [`ROLES`]. Someone signed out is sent to
+/// `/login` and back; someone without the role gets the refusal page.
+struct Officer {
+    session: Box<clavis_sso::Session>,
+    /// The session's cookie token (the CSRF token of its forms is derived
+    /// from it).
+    token: String,
 }
 
-async fn access(state: &AppState, req: &HttpRequest) -> Result<Access, ApiError> {
-    let Some((s, token)) = current(state, req).await? else {
-        return Ok(Access::SignIn);
-    };
-    let mut conn = state.db.conn().await?;
-    let roles = IdentityRoleRow::for_identity(&mut conn, &s.oid).await?;
-    if roles.iter().any(|r| ROLES.contains(&r.as_str())) {
-        Ok(Access::Granted(Box::new(s), token))
-    } else {
-        Ok(Access::Denied)
+/// Why the badge office is not shown.
+#[derive(Debug)]
+enum NotAnOfficer {
+    /// Signed out: sign in, then come back.
+    SignIn,
+    /// Signed in, without the role.
+    Denied(Lang),
+    /// Something failed on the way.
+    Failed(ApiError),
+}
+
+impl std::fmt::Display for NotAnOfficer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotAnOfficer::SignIn => f.write_str("not signed in"),
+            NotAnOfficer::Denied(_) => f.write_str("not a badge office operator"),
+            NotAnOfficer::Failed(e) => e.fmt(f),
+        }
     }
 }
 
-fn page(lang: Lang, title: &str, body: &str) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .body(layout(lang, title, body, false))
-}
+impl actix_web::ResponseError for NotAnOfficer {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            NotAnOfficer::SignIn => StatusCode::SEE_OTHER,
+            NotAnOfficer::Denied(_) => StatusCode::FORBIDDEN,
+            NotAnOfficer::Failed(e) => e.status_code(),
+        }
+    }
 
-fn gate(lang: Lang, a: &Access, here: &str) -> Option<HttpResponse> {
-    match a {
-        Access::SignIn => Some(
-            HttpResponse::SeeOther()
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            NotAnOfficer::SignIn => HttpResponse::SeeOther()
                 .insert_header((
                     header::LOCATION,
                     format!(
                         "/login?return_to={}",
-                        url::form_urlencoded::byte_serialize(here.as_bytes()).collect::<String>()
+                        url::form_urlencoded::byte_serialize(b"/badge-office").collect::<String>()
                     ),
                 ))
                 .finish(),
-        ),
-        Access::Denied => Some(
-            HttpResponse::Forbidden()
+            NotAnOfficer::Denied(lang) => HttpResponse::Forbidden()
                 .content_type("text/html; charset=utf-8")
                 .body(layout(
-                    lang,
+                    *lang,
                     lang.t("Accès refusé", "Access denied"),
                     &format!(
                         "<h1>{}</h1><p class=\"error\" role=\"alert\">{}</p>",
@@ -81,21 +92,79 @@ fn gate(lang: Lang, a: &Access, here: &str) -> Option<HttpResponse> {
                     ),
                     false,
                 )),
-        ),
-        Access::Granted(..) => None,
+            NotAnOfficer::Failed(e) => e.error_response(),
+        }
     }
 }
 
-#[get("/badge-office")]
-async fn home(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let lang = Lang::of(&req);
-    let a = access(&state, &req).await?;
-    if let Some(r) = gate(lang, &a, "/badge-office") {
-        return Ok(r);
+impl From<ApiError> for NotAnOfficer {
+    fn from(e: ApiError) -> Self {
+        NotAnOfficer::Failed(e)
     }
-    let Access::Granted(_, token) = a else {
-        return Err(ApiError::Forbidden);
-    };
+}
+
+impl actix_web::FromRequest for Officer {
+    type Error = NotAnOfficer;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, NotAnOfficer>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .ok_or_else(|| ApiError::internal("the application state is missing"))?;
+            let Some((session, token)) = current(state, &req).await? else {
+                return Err(NotAnOfficer::SignIn);
+            };
+            let mut conn = state.db.conn().await.map_err(ApiError::from)?;
+            let roles = IdentityRoleRow::for_identity(&mut conn, &session.oid)
+                .await
+                .map_err(ApiError::from)?;
+            if roles.iter().any(|r| ROLES.contains(&r.as_str())) {
+                Ok(Officer {
+                    session: Box::new(session),
+                    token,
+                })
+            } else {
+                Err(NotAnOfficer::Denied(Lang::of(&req)))
+            }
+        })
+    }
+}
+
+impl Officer {
+    /// The operator behind a form post: its CSRF token checked, and the
+    /// badge service.
+    fn posting<'s>(
+        &self,
+        state: &'s AppState,
+        csrf: &str,
+    ) -> Result<&'s Arc<BadgeService>, ApiError> {
+        if !csrf_ok(&self.token, csrf) {
+            return Err(ApiError::Forbidden);
+        }
+        state
+            .badge
+            .as_ref()
+            .ok_or_else(|| ApiError::NotFound("badge login is not enabled".into()))
+    }
+}
+
+fn page(lang: Lang, title: &str, body: &str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(layout(lang, title, body, false))
+}
+
+#[get("/badge-office")]
+async fn home(
+    officer: Officer,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let lang = Lang::of(&req);
+    let token = officer.token;
     let mut conn = state.db.conn().await?;
     let options: String = WorkstationRow::list(&mut conn)
         .await?
@@ -133,31 +202,6 @@ async fn home(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespon
     ))
 }
 
-/// The operator behind a form post (signed in, with the role, CSRF token
-/// checked) and the badge service; `Err(page)` to sign in or refused.
-async fn operator_form<'s>(
-    state: &'s AppState,
-    req: &HttpRequest,
-    lang: Lang,
-    csrf: &str,
-) -> Result<Result<(Box<clavis_sso::Session>, &'s Arc<BadgeService>), HttpResponse>, ApiError> {
-    let a = access(state, req).await?;
-    if let Some(r) = gate(lang, &a, "/badge-office") {
-        return Ok(Err(r));
-    }
-    let Access::Granted(s, token) = a else {
-        return Err(ApiError::Forbidden);
-    };
-    if !csrf_ok(&token, csrf) {
-        return Err(ApiError::Forbidden);
-    }
-    let svc = state
-        .badge
-        .as_ref()
-        .ok_or_else(|| ApiError::NotFound("badge login is not enabled".into()))?;
-    Ok(Ok((s, svc)))
-}
-
 #[derive(Debug, Deserialize)]
 struct EnrolForm {
     csrf: String,
@@ -169,15 +213,12 @@ struct EnrolForm {
 
 #[post("/badge-office/enrolments")]
 async fn enrol(
+    officer: Officer,
     state: web::Data<AppState>,
-    req: HttpRequest,
     form: web::Form<EnrolForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let lang = Lang::of(&req);
-    let (s, svc) = match operator_form(&state, &req, lang, &form.csrf).await? {
-        Ok(ok) => ok,
-        Err(page) => return Ok(page),
-    };
+    let svc = officer.posting(&state, &form.csrf)?;
+    let s = officer.session;
     let now = state.clock.now();
     let until = match form.until.trim() {
         "" => None,
@@ -232,18 +273,13 @@ async fn own_enrolment(state: &AppState, operator: &str, id: &str) -> Result<Bad
 
 #[get("/badge-office/enrolments/{id}")]
 async fn enrolment_page(
+    officer: Officer,
     state: web::Data<AppState>,
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let lang = Lang::of(&req);
-    let a = access(&state, &req).await?;
-    if let Some(r) = gate(lang, &a, "/badge-office") {
-        return Ok(r);
-    }
-    let Access::Granted(s, token) = a else {
-        return Err(ApiError::Forbidden);
-    };
+    let Officer { session: s, token } = officer;
     let tx = own_enrolment(&state, &s.oid, &id).await?;
     let body = format!(
         "<h1>{title}</h1>\
@@ -289,11 +325,13 @@ async fn enrolment_status(
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let Access::Granted(s, _) = access(&state, &req).await? else {
-        return Err(ApiError::Unauthorized);
+    let s = match Officer::extract(&req).await {
+        Ok(officer) => officer.session,
+        Err(NotAnOfficer::Failed(e)) => return Err(e),
+        Err(_) => return Err(ApiError::Unauthorized),
     };
     let tx = own_enrolment(&state, &s.oid, &id).await?;
-    let status = if tx.status == "open" && tx.expires_at <= state.clock.now().timestamp() {
+    let status = if tx.status == "open" && tx.is_expired(state.clock.now().timestamp()) {
         "expired"
     } else {
         tx.status.as_str()
@@ -312,19 +350,18 @@ struct PinForm {
 
 #[post("/badge-office/enrolments/{id}/pin")]
 async fn holder_pin(
+    officer: Officer,
     state: web::Data<AppState>,
     req: HttpRequest,
     id: web::Path<String>,
     form: web::Form<PinForm>,
 ) -> Result<HttpResponse, ApiError> {
     let lang = Lang::of(&req);
-    let (s, svc) = match operator_form(&state, &req, lang, &form.csrf).await? {
-        Ok(ok) => ok,
-        Err(page) => return Ok(page),
-    };
+    let svc = officer.posting(&state, &form.csrf)?;
+    let s = officer.session;
     let tx = own_enrolment(&state, &s.oid, &id).await?;
     let (true, Some(holder)) = (
-        tx.status == "done" && tx.expires_at > state.clock.now().timestamp(),
+        tx.status == "done" && !tx.is_expired(state.clock.now().timestamp()),
         tx.oid.clone(),
     ) else {
         return Err(ApiError::NotFound("enrolment not found".into()));

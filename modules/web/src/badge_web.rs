@@ -17,6 +17,7 @@
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::request::{client_ip, user_agent};
 use crate::sso_web::{safe_return_to, session_cookie, token_of};
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::http::{StatusCode, header};
@@ -31,45 +32,12 @@ use std::sync::Arc;
 /// The cookie binding a badge transaction to the browser that opened it.
 pub const BADGE_COOKIE: &str = "__Host-clavis-badge";
 
-fn client_ip(req: &HttpRequest) -> Option<String> {
-    req.peer_addr().map(|a| a.ip().to_string())
-}
-
-fn user_agent(req: &HttpRequest) -> Option<String> {
-    req.headers()
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.chars().take(256).collect())
-}
-
 fn service(state: &AppState) -> Result<&Arc<BadgeService>, ApiError> {
     state
         .badge
         .as_ref()
         .filter(|b| b.config().enabled)
         .ok_or_else(|| ApiError::NotFound("badge login is not enabled".into()))
-}
-
-/// A JSON refusal with a French message for the page.
-fn refusal(status: StatusCode, code: &str, message: &str) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(json!({"error": code, "message": message}))
-}
-
-impl From<RelayError> for ApiError {
-    fn from(e: RelayError) -> Self {
-        match e {
-            RelayError::Workstation => ApiError::Unauthorized,
-            RelayError::Unknown | RelayError::BadgeRefused => {
-                ApiError::NotFound("unknown or expired badge transaction".into())
-            }
-            RelayError::OutOfOrder => ApiError::BadRequest("out-of-order step".into()),
-            RelayError::BadRequest(m) => ApiError::BadRequest(m),
-            RelayError::Pin(p) => ApiError::BadRequest(p.to_string()),
-            RelayError::Badge(b) => ApiError::Internal(b.to_string()),
-        }
-    }
 }
 
 /// Cookie carrying the browser binding of a transaction.
@@ -190,7 +158,7 @@ async fn agent_step(
         Ok(AgentReply::Done) => json!({"done": true}),
         Ok(AgentReply::Failed) => json!({"failed": true}),
         Err(RelayError::OutOfOrder) => {
-            return Ok(refusal(
+            return Err(ApiError::refused(
                 StatusCode::CONFLICT,
                 "out_of_order",
                 "step already taken",
@@ -258,7 +226,7 @@ async fn finish(
     let (token, _) = match r {
         Ok(ok) => ok,
         Err(RelayError::Pin(PinRefusal::Wrong { left })) => {
-            return Ok(refusal(
+            return Err(ApiError::refused(
                 StatusCode::UNAUTHORIZED,
                 "wrong_pin",
                 &match lang {
@@ -271,7 +239,7 @@ async fn finish(
         }
         Err(RelayError::Pin(PinRefusal::Locked { until })) => {
             let local = until.with_timezone(&chrono::Local).format("%H:%M");
-            return Ok(refusal(
+            return Err(ApiError::refused(
                 StatusCode::from_u16(423).unwrap_or(StatusCode::FORBIDDEN),
                 "locked",
                 &match lang {
@@ -285,7 +253,7 @@ async fn finish(
             ));
         }
         Err(RelayError::Pin(PinRefusal::NoPin)) => {
-            return Ok(refusal(
+            return Err(ApiError::refused(
                 StatusCode::FORBIDDEN,
                 "no_pin",
                 lang.t(
@@ -295,7 +263,7 @@ async fn finish(
             ));
         }
         Err(RelayError::Unknown | RelayError::BadgeRefused) => {
-            return Ok(refusal(
+            return Err(ApiError::refused(
                 StatusCode::BAD_REQUEST,
                 "badge_refused",
                 lang.t(

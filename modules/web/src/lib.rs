@@ -12,10 +12,12 @@ pub mod admin_api;
 pub mod badge_office;
 pub mod badge_web;
 pub mod error;
+pub mod extract;
 pub mod health;
 pub mod login;
 pub mod oidc_web;
 pub mod pages;
+pub mod request;
 pub mod sso_web;
 /// Admin API tokens, issued and checked by [`clavis_authn::api_token`]
 /// (this name kept for callers).

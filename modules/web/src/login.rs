@@ -15,48 +15,13 @@
 use crate::AppState;
 use crate::error::ApiError;
 use crate::pages::{Lang, esc, layout};
+use crate::request::{client_ip, user_agent};
 use crate::sso_web::{clear_cookie, csrf_ok, current, safe_return_to, session_cookie, token_of};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use clavis_authn::AuthnError;
 use serde::Deserialize;
 use serde_json::json;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
-
-impl From<AuthnError> for ApiError {
-    fn from(e: AuthnError) -> Self {
-        match e {
-            AuthnError::LoginFailed => ApiError::LoginFailed,
-            AuthnError::TooManyAttempts { retry_after_secs } => {
-                ApiError::TooManyAttempts(retry_after_secs)
-            }
-            AuthnError::InvalidLink
-            | AuthnError::CeremonyExpired
-            | AuthnError::ModelNotAllowed
-            | AuthnError::AlreadyEnrolled
-            | AuthnError::KeyNotFound
-            | AuthnError::WebAuthn(_) => ApiError::BadRequest(e.to_string()),
-            other => ApiError::Internal(other.to_string()),
-        }
-    }
-}
-
-impl From<clavis_sso::SsoError> for ApiError {
-    fn from(e: clavis_sso::SsoError) -> Self {
-        ApiError::Internal(e.to_string())
-    }
-}
-
-fn client_ip(req: &HttpRequest) -> Option<String> {
-    req.peer_addr().map(|a| a.ip().to_string())
-}
-
-fn user_agent(req: &HttpRequest) -> Option<String> {
-    req.headers()
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.chars().take(256).collect())
-}
 
 fn redirect(to: &str) -> HttpResponse {
     HttpResponse::SeeOther()
@@ -232,7 +197,7 @@ async fn login_finish(
         .await?;
     let (token, _) = outcome
         .session
-        .ok_or_else(|| ApiError::Internal("login opened no session".into()))?;
+        .ok_or_else(|| ApiError::internal("login opened no session"))?;
     Ok(HttpResponse::Ok()
         .cookie(session_cookie(
             token.expose(),
@@ -384,7 +349,7 @@ async fn me(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse
     let mut conn = state.db.conn().await?;
     let identity = clavis_directory::service::find_identity(&mut conn, &s.oid)
         .await?
-        .ok_or_else(|| ApiError::Internal("session of an unknown identity".into()))?;
+        .ok_or_else(|| ApiError::internal("session of an unknown identity"))?;
     let given: Vec<String> = serde_json::from_str(&identity.birth_given_names).unwrap_or_default();
     let name = format!(
         "{} {}",

@@ -108,7 +108,7 @@ async fn authorize(
             tracing::info!(oidc.error = error, "authorization error sent to the client");
             see_other(&location)
         }
-        Err(AuthorizeError::Internal(e)) => return Err(ApiError::Internal(e)),
+        Err(AuthorizeError::Internal(e)) => return Err(ApiError::internal(e)),
     })
 }
 
@@ -336,7 +336,7 @@ async fn end_session(
         Ok(EndSession::Done { redirect: Some(to) }) => {
             let mut r = see_other(&to);
             r.add_cookie(&clear_cookie(state.secure_cookies))
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
+                .map_err(ApiError::internal)?;
             r
         }
         Ok(EndSession::Done { redirect: None }) => {
@@ -359,7 +359,7 @@ async fn end_session(
             error_page(lang, StatusCode::BAD_REQUEST, &message)
         }
         Err(AuthorizeError::Redirect { location, .. }) => see_other(&location),
-        Err(AuthorizeError::Internal(e)) => return Err(ApiError::Internal(e)),
+        Err(AuthorizeError::Internal(e)) => return Err(ApiError::internal(e)),
     })
 }
 

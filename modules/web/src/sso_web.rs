@@ -42,7 +42,7 @@ pub async fn current(
     };
     let s = clavis_sso::check_fast(&state.db, state.clock.now(), &token)
         .await
-        .map_err(|e| crate::error::ApiError::Internal(e.to_string()))?;
+        .map_err(crate::error::ApiError::internal)?;
     Ok(s.map(|s| (s, token)))
 }
 

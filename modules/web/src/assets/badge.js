@@ -90,8 +90,9 @@
       window.location.assign(r.data.redirect);
       return;
     }
-    say((r.data && r.data.message) || box.dataset.failed, true);
-    if (r.data && r.data.error === "wrong_pin") { pin.focus(); return; }
+    const refusal = (r.data && r.data.error) || {};
+    say(refusal.message || box.dataset.failed, true);
+    if (refusal.code === "wrong_pin") { pin.focus(); return; }
     form.hidden = true;
     tx = null;
     setTimeout(waitForBadge, 3000);
