@@ -280,6 +280,7 @@ async fn clavis_target(dir: &std::path::Path) -> (Proc, Target) {
             id_token_alg: std::env::var("BENCH_ALG").ok(),
             ..Default::default()
         },
+        &clavis_core::AcrOrder::default(),
         "bench",
     )
     .await

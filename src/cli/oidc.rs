@@ -163,18 +163,6 @@ pub async fn client(ctx: &Ctx, cmd: ClientCmd) -> Result<()> {
                 ),
                 None => None,
             };
-            if let Some(a) = &require_acr
-                && !cfg.authn.acr_order.contains(a)
-            {
-                bail!(
-                    "--require-acr {a:?}: {} {:?}",
-                    t(
-                        "valeur inconnue, attendu l'une de",
-                        "unknown value, expected one of"
-                    ),
-                    cfg.authn.acr_order
-                );
-            }
             let (c, secret) = clients::register(
                 &mut conn,
                 now,
@@ -191,6 +179,7 @@ pub async fn client(ctx: &Ctx, cmd: ClientCmd) -> Result<()> {
                     id_token_alg,
                     scopes: (!scopes.is_empty()).then_some(scopes),
                 },
+                &cfg.authn.acr_order,
                 &ctx.operator,
             )
             .await?;

@@ -1154,6 +1154,19 @@ async fn the_admin_api_registers_lists_rotates_and_removes_applications(backend:
     .await;
     assert_eq!(r.status(), 400);
     assert!(json_of(r).await.to_string().contains("redirect_uri"));
+    // An assurance level the hospital does not configure is refused, by
+    // the same rule the CLI meets (clients::register).
+    let r = call_service(
+        &app,
+        TestRequest::post()
+            .uri("/admin/api/clients")
+            .insert_header(auth.clone())
+            .set_json(json!({"name": "DUI", "redirect_uris": ["https://dui.chu.test/cb"], "require_acr": "eidas9"}))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    assert!(json_of(r).await.to_string().contains("require_acr"));
     let r = call_service(
         &app,
         TestRequest::post()

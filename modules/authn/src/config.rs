@@ -47,7 +47,7 @@ pub struct AuthnConfig {
     /// acr values from weakest to strongest, to decide when a session must
     /// step up. Default ["eidas1", "eidas2", "eidas3"].
     #[serde(default = "default_acr_order")]
-    pub acr_order: Vec<String>,
+    pub acr_order: clavis_core::AcrOrder,
     /// Enrolment link validity, hours. Default 24.
     #[serde(default = "default_link_hours")]
     pub enrolment_link_hours: i64,
@@ -74,8 +74,8 @@ fn default_acr() -> String {
 fn default_amr() -> Vec<String> {
     vec!["hwk".into(), "pin".into(), "mfa".into()]
 }
-fn default_acr_order() -> Vec<String> {
-    vec!["eidas1".into(), "eidas2".into(), "eidas3".into()]
+fn default_acr_order() -> clavis_core::AcrOrder {
+    clavis_core::AcrOrder::default()
 }
 fn default_link_hours() -> i64 {
     24

@@ -114,13 +114,24 @@ pub fn check_uri(what: &str, uri: &str) -> Result<(), OidcError> {
 }
 
 /// Registers a client; returns it and, for confidential clients using a
-/// secret, the secret (shown once). Audited.
+/// secret, the secret (shown once). Audited. Every check of a registration
+/// is here, for the CLI and the admin API alike: `acr_order` is the
+/// configured one (`authn.acr_order`), which `require_acr` must name.
 pub async fn register(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     new: NewClient,
+    acr_order: &clavis_core::AcrOrder,
     actor: &str,
 ) -> Result<(ClientView, Option<Secret<String>>), OidcError> {
+    if let Some(a) = &new.require_acr
+        && !acr_order.knows(a)
+    {
+        return Err(OidcError::InvalidClient(format!(
+            "require_acr {a:?}: unknown acr value, expected one of {:?}",
+            acr_order.levels()
+        )));
+    }
     if new.name.trim().is_empty() {
         return Err(OidcError::InvalidClient("name: must not be empty".into()));
     }

@@ -267,7 +267,7 @@ impl Provider {
         cfg: OidcConfig,
         issuer: &str,
         master: keys::MasterKey,
-        acr_order: Vec<String>,
+        acr_order: AcrOrder,
         now: i64,
     ) -> Result<Self, OidcError> {
         let mut conn = db.conn().await?;
@@ -276,7 +276,7 @@ impl Provider {
         Ok(Provider {
             issuer: issuer.trim_end_matches('/').to_string(),
             cfg,
-            acr_order: AcrOrder::new(acr_order),
+            acr_order,
             master,
             keys: RwLock::new(Arc::new(ring)),
             signers: signers::Signers::start(),

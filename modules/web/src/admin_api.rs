@@ -174,13 +174,6 @@ async fn clients_add(
     body: web::Json<NewClientBody>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
-    if let Some(a) = &b.require_acr
-        && !state.oidc.acr_order.knows(a)
-    {
-        return Err(ApiError::BadRequest(format!(
-            "require_acr {a:?}: unknown acr value"
-        )));
-    }
     let mut conn = state.db.conn().await?;
     let (c, secret) = clavis_oidc::clients::register(
         &mut conn,
@@ -198,6 +191,7 @@ async fn clients_add(
             id_token_alg: b.id_token_alg,
             scopes: b.scopes,
         },
+        &state.oidc.acr_order,
         &admin.actor(),
     )
     .await?;

@@ -39,18 +39,6 @@ struct LoginPageQuery {
     login_hint: Option<String>,
 }
 
-/// Whether a session of assurance `have` satisfies `want`, by their order
-/// in `authn.acr_order` (an unknown `want` is never satisfied).
-fn acr_satisfies(order: &[String], have: &str, want: &str) -> bool {
-    match (
-        order.iter().position(|a| a == have),
-        order.iter().position(|a| a == want),
-    ) {
-        (Some(h), Some(w)) => h >= w,
-        _ => have == want,
-    }
-}
-
 #[get("/login")]
 async fn login_page(
     state: web::Data<AppState>,
@@ -65,7 +53,7 @@ async fn login_page(
         && let Some((s, _)) = current(&state, &req).await?
         && q.acr
             .as_deref()
-            .is_none_or(|want| acr_satisfies(&state.fido2.config().acr_order, &s.acr, want))
+            .is_none_or(|want| state.fido2.config().acr_order.satisfies(&s.acr, want))
     {
         return Ok(redirect(&return_to));
     }

@@ -294,9 +294,15 @@ async fn register_client(
         new.post_logout_redirect_uris = vec!["https://dpi.chu.test/bye".into()];
     }
     let mut conn = db.conn().await.expect("conn");
-    let (c, secret) = clavis_oidc::clients::register(&mut conn, clock.now(), new, "it")
-        .await
-        .expect("client");
+    let (c, secret) = clavis_oidc::clients::register(
+        &mut conn,
+        clock.now(),
+        new,
+        &clavis_core::AcrOrder::default(),
+        "it",
+    )
+    .await
+    .expect("client");
     if let Some(n) = nurse {
         clavis_store::models::HabilitationRow {
             oid: n.oid.clone(),
