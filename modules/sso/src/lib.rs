@@ -11,7 +11,6 @@
 //! the directory's transaction).
 
 use async_trait::async_trait;
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
 use clavis_core::Secret;
@@ -20,10 +19,8 @@ use clavis_directory::lifecycle::{
 };
 use clavis_store::models::{LogoutOutboxRow, OidcGrantRow, SsoSessionRow};
 use clavis_store::{DbConn, StoreError};
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 /// `[sso]` configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -122,7 +119,7 @@ impl Session {
 }
 
 fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
+    clavis_core::secret::sha256_hex(token)
 }
 
 /// A new session's row, cookie token and audit event, not yet written: for
@@ -132,9 +129,7 @@ pub fn prepare(
     now: DateTime<Utc>,
     new: NewSession,
 ) -> (Secret<String>, SsoSessionRow, AuditEvent) {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let token = clavis_core::secret::random_token();
     let t = now.timestamp();
     let row = SsoSessionRow {
         id: clavis_core::ids::new_record_id(),
