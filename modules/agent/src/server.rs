@@ -107,12 +107,14 @@ impl Agent {
             }
             *asked = Some(Instant::now());
         }
-        let Ok(turn) = self.busy.try_lock() else {
+        // A page's read in progress has the card: nothing to offer. The
+        // turn is not held while Clavis is asked: a page asking to read
+        // meanwhile must get the card, not "busy" (it does not retry).
+        if self.busy.try_lock().is_err() {
             return;
-        };
+        }
         match self.clavis.pending() {
             Ok(Some(tx)) => {
-                drop(turn);
                 let outcome = self.read(&tx, None, Duration::from_secs(1));
                 tracing::info!(outcome = outcome.as_str(), "enrolment relayed");
             }
