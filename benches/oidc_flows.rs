@@ -254,23 +254,26 @@ async fn clavis_target(dir: &std::path::Path) -> (Proc, Target) {
     let oid = clavis_testkit::people::insert_person(&db, "Lemoine", "Claire", "active").await;
     let now = clavis_core::Clock::now(&clavis_core::SystemClock);
     let mut conn = db.conn().await.expect("conn");
-    conn.begin().await.expect("begin");
-    let r = clavis_sso::create(
-        &mut conn,
-        &clavis_sso::SsoConfig::default(),
-        now,
-        clavis_sso::NewSession {
-            workstation_id: None,
-            oid,
-            acr: "eidas2".into(),
-            amr: vec!["hwk".into(), "pin".into(), "mfa".into()],
-            authenticator_id: None,
-            client_ip: None,
-            user_agent: None,
-        },
-    )
-    .await;
-    let (token, _) = conn.finish(r).await.expect("session");
+    let r = conn
+        .transaction(async |tx| {
+            clavis_sso::create(
+                tx,
+                &clavis_sso::SsoConfig::default(),
+                now,
+                clavis_sso::NewSession {
+                    workstation_id: None,
+                    oid,
+                    acr: "eidas2".into(),
+                    amr: vec!["hwk".into(), "pin".into(), "mfa".into()],
+                    authenticator_id: None,
+                    client_ip: None,
+                    user_agent: None,
+                },
+            )
+            .await
+        })
+        .await;
+    let (token, _) = r.expect("session");
     let (c, secret) = clavis_oidc::clients::register(
         &mut conn,
         now,

@@ -409,13 +409,14 @@ async fn a_departed_identitys_session_and_keys_stop_working_at_once(backend: Bac
             sync_run_id: None,
             at: clock.now(),
         };
-        conn.begin().await.expect("begin");
-        for s in &st.subscribers {
-            s.on_event(&mut conn, &event).await.expect("subscriber");
-        }
-        conn.finish::<(), clavis_store::StoreError>(Ok(()))
-            .await
-            .expect("commit");
+        conn.transaction(async |tx| {
+            for s in &st.subscribers {
+                s.on_event(tx, &event).await.expect("subscriber");
+            }
+            Ok::<_, clavis_store::StoreError>(())
+        })
+        .await
+        .expect("commit");
     }
     let me = call_service(
         &app,

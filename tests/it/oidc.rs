@@ -918,9 +918,11 @@ async fn a_failed_back_channel_delivery_is_retried_later_and_audited(backend: Ba
     .await;
     // An operator revokes the session (any end counts, not only logout).
     let mut conn = ctx.t.db.conn().await.expect("conn");
-    conn.begin().await.expect("begin");
-    let r = clavis_sso::end(&mut conn, ctx.clock.now(), &ctx.session_id, "revoked", "it").await;
-    conn.finish(r).await.expect("end");
+    conn.transaction(async |tx| {
+        clavis_sso::end(tx, ctx.clock.now(), &ctx.session_id, "revoked", "it").await
+    })
+    .await
+    .expect("end");
     let http = reqwest::Client::new();
     let n = clavis_oidc::backchannel::deliver_due(&ctx.st.oidc, &ctx.t.db, &http, ctx.clock.now())
         .await

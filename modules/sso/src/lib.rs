@@ -389,9 +389,10 @@ pub async fn end_expired(conn: &mut DbConn, now: DateTime<Utc>) -> Result<usize,
     let ids = SsoSessionRow::expired_live(conn, now.timestamp(), 500).await?;
     let mut ended = 0;
     for id in ids {
-        conn.begin().await?;
-        let r = end(conn, now, &id, "expired", "clavis").await;
-        if conn.finish(r).await? {
+        if conn
+            .transaction(async |tx| end(tx, now, &id, "expired", "clavis").await)
+            .await?
+        {
             ended += 1;
         }
     }

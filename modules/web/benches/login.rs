@@ -212,23 +212,24 @@ fn bench(c: &mut Criterion) {
 
     let (token, _) = rt
         .block_on(async {
-            conn.begin().await.expect("begin");
-            let r = clavis_sso::create(
-                &mut conn,
-                &sso,
-                now(),
-                clavis_sso::NewSession {
-                    workstation_id: None,
-                    oid: oid.clone(),
-                    acr: "eidas2".into(),
-                    amr: vec!["hwk".into()],
-                    authenticator_id: None,
-                    client_ip: None,
-                    user_agent: None,
-                },
-            )
-            .await;
-            conn.finish(r).await
+            conn.transaction(async |tx| {
+                clavis_sso::create(
+                    tx,
+                    &sso,
+                    now(),
+                    clavis_sso::NewSession {
+                        workstation_id: None,
+                        oid: oid.clone(),
+                        acr: "eidas2".into(),
+                        amr: vec!["hwk".into()],
+                        authenticator_id: None,
+                        client_ip: None,
+                        user_agent: None,
+                    },
+                )
+                .await
+            })
+            .await
         })
         .expect("session");
     c.bench_function("session_check", |b| {

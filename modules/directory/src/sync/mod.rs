@@ -554,7 +554,7 @@ impl SyncEngine {
 
 /// Runs one batch in its own transaction: committed when it succeeds,
 /// rolled back whole when it fails. A dry run is always rolled back, on
-/// purpose (`DbConn::rollback`), and its result kept for the report.
+/// purpose (`DbConn::rehearse`), and its result kept for the report.
 async fn batch<T>(
     conn: &mut DbConn,
     dry_run: bool,
@@ -563,17 +563,7 @@ async fn batch<T>(
     if !dry_run {
         return conn.transaction(body).await;
     }
-    conn.begin().await?;
-    let r = body(conn).await;
-    let undone = conn.rollback().await;
-    if r.is_err()
-        && let Err(e) = &undone
-    {
-        tracing::error!(error = %e, "rollback failed");
-    }
-    let v = r?;
-    undone?;
-    Ok(v)
+    conn.rehearse(body).await
 }
 
 /// What a lifecycle tick did.

@@ -26,7 +26,7 @@ impl DbConn {
     /// Starts a transaction (or a savepoint inside one). On SQLite, first
     /// waits (at most 10 s) for this database's write turn, held until the
     /// transaction ends (see [`SqliteConn`]).
-    pub async fn begin(&mut self) -> Result<(), StoreError> {
+    pub(crate) async fn begin(&mut self) -> Result<(), StoreError> {
         if let DbConn::Sqlite(s) = self {
             if s.depth == 0 && s.held.is_none() && !RUN_IN_PLACE.get() {
                 let turn = tokio::time::timeout(WRITE_TURN_WAIT, s.turn.take())
@@ -61,7 +61,10 @@ impl DbConn {
     /// Ends the transaction begun by [`DbConn::begin`]: commits when `result`
     /// is `Ok`, rolls back when it is `Err`, and hands `result` back. A
     /// failed commit turns into an error (and the work is rolled back).
-    pub async fn finish<T, E: From<StoreError>>(&mut self, result: Result<T, E>) -> Result<T, E> {
+    pub(crate) async fn finish<T, E: From<StoreError>>(
+        &mut self,
+        result: Result<T, E>,
+    ) -> Result<T, E> {
         let r = match result {
             Ok(v) => match with_conn!(self, c => commit_on(c).await) {
                 Ok(()) => Ok(v),
@@ -165,12 +168,35 @@ impl DbConn {
         r
     }
 
-    /// Rolls back the current transaction on purpose (dry runs).
-    pub async fn rollback(&mut self) -> Result<(), StoreError> {
+    /// Rolls back the current transaction on purpose.
+    pub(crate) async fn rollback(&mut self) -> Result<(), StoreError> {
         let r = with_conn!(self, c => rollback_on(c).await);
         self.end_turn();
         r?;
         Ok(())
+    }
+
+    /// Runs `body` in a transaction that is always rolled back, whatever
+    /// it returns: a dry run sees every effect of the real work and
+    /// leaves nothing. Its result is handed back (a failed rollback is an
+    /// error when the body succeeded, and logged when it failed).
+    pub async fn rehearse<T, E: From<StoreError>>(
+        &mut self,
+        body: impl AsyncFnOnce(&mut DbConn) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.begin().await?;
+        let result = body(self).await;
+        let undone = self.rollback().await;
+        match (result, undone) {
+            (Ok(v), Ok(())) => Ok(v),
+            (Ok(_), Err(e)) => Err(E::from(e)),
+            (Err(e), undone) => {
+                if let Err(rollback) = undone {
+                    tracing::error!(error = %rollback, "rollback failed");
+                }
+                Err(e)
+            }
+        }
     }
 }
 
@@ -180,8 +206,8 @@ mod tests {
     use super::super::*;
 
     /// A transaction keeps all of its writes when its body succeeds and
-    /// none of them when it fails, in place or not, and an inner one that
-    /// fails takes back only its own writes.
+    /// none of them when it fails, in place or not, an inner one that
+    /// fails takes back only its own writes, and a rehearsal keeps none.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_transaction_commits_whole_or_not_at_all() {
         let refusal = || StoreError::Corrupt {
@@ -229,6 +255,15 @@ mod tests {
         .await
         .expect("outer committed");
         assert_eq!(count(&mut conn).await, 2, "kept + outer, not inner");
+        let seen = conn
+            .rehearse(async |tx| {
+                exec(tx, "INSERT INTO t VALUES ('rehearsed')").await?;
+                Ok::<_, StoreError>(count(tx).await)
+            })
+            .await
+            .expect("rehearsed");
+        assert_eq!(seen, 3, "a rehearsal sees its own writes");
+        assert_eq!(count(&mut conn).await, 2, "and leaves none of them");
     }
 
     /// Units share one connection; one that leaves a transaction open (a
