@@ -8,6 +8,7 @@
 mod cli;
 mod config;
 mod jobs;
+mod master_key;
 mod serve;
 
 use anyhow::Result;

@@ -99,7 +99,10 @@ pub enum BadgeCmd {
 
 /// The badge service of this configuration (keys derived from the master
 /// key).
-pub fn service(cfg: &Config, master: &clavis_oidc::keys::MasterKey) -> Result<Arc<BadgeService>> {
+pub fn service(
+    cfg: &Config,
+    master: &clavis_core::master_key::MasterKey,
+) -> Result<Arc<BadgeService>> {
     let transport = match &cfg.badge.transport_key_file {
         None => AesKey::ZERO,
         Some(p) => {
@@ -123,8 +126,8 @@ pub fn service(cfg: &Config, master: &clavis_oidc::keys::MasterKey) -> Result<Ar
 }
 
 fn load_service(cfg: &Config) -> Result<Arc<BadgeService>> {
-    let path = clavis_oidc::keys::MasterKey::location(&cfg.master_key_file());
-    let master = clavis_oidc::keys::MasterKey::load(&path, true)?;
+    let path = crate::master_key::location(&cfg.master_key_file());
+    let master = crate::master_key::load(&path, true)?;
     service(cfg, &master)
 }
 

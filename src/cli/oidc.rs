@@ -273,8 +273,8 @@ pub async fn keys(ctx: &Ctx, cmd: KeysCmd) -> Result<()> {
         .with_context(|| format!("--alg {alg:?}: RS256 {} ES256", t("ou", "or")))?;
     let db = ctx.db().await?;
     let mut conn = db.conn().await?;
-    let path = clavis_oidc::keys::MasterKey::location(&cfg.master_key_file());
-    let master = clavis_oidc::keys::MasterKey::load(&path, true)?;
+    let path = crate::master_key::location(&cfg.master_key_file());
+    let master = crate::master_key::load(&path, true)?;
     clavis_oidc::keys::ensure(&mut conn, &master, ctx.now().timestamp()).await?;
     let kid = clavis_oidc::keys::rotate(
         &mut conn,

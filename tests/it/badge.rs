@@ -840,7 +840,7 @@ fn basic_with(ws: &str, secret: &str) -> String {
 /// The badge service at another key version (same master key as the test
 /// state's).
 fn service_at(min: u8, version: u8) -> Arc<BadgeService> {
-    let master = clavis_oidc::keys::MasterKey::from_bytes(&[42u8; 32]);
+    let master = clavis_core::master_key::MasterKey::from_bytes(&[42u8; 32]);
     Arc::new(
         BadgeService::new(
             clavis_authn::BadgeConfig {

@@ -466,8 +466,15 @@ leaver = "Sortie"
     // A clone (same UID as Paul's badge, our application with the common
     // identification key copied, but not his diversified keys) and a card
     // personalised by another system are refused.
-    let master = clavis_oidc::keys::MasterKey::load(&dir.path().join("state/master.key"), false)
-        .expect("master key");
+    let master = {
+        let text =
+            std::fs::read_to_string(dir.path().join("state/master.key")).expect("master key");
+        let bytes: [u8; 32] = hex::decode(text.trim())
+            .expect("hex")
+            .try_into()
+            .expect("32 bytes");
+        clavis_core::master_key::MasterKey::from_bytes(&bytes)
+    };
     let ours = clavis_authn::badge::BadgeService::new(
         clavis_authn::BadgeConfig {
             system_id: "CHU-E2E".into(),

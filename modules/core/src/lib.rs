@@ -10,6 +10,7 @@ pub mod clock;
 pub mod dates;
 pub mod ids;
 pub mod lifecycle;
+pub mod master_key;
 pub mod names;
 pub mod national_id;
 pub mod secret;

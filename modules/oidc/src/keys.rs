@@ -3,164 +3,24 @@
 //! Each algorithm (RS256, ES256) has one current key; `clavis keys rotate`
 //! makes a new current key and retires the old one, which stays in the
 //! JWKS until every token it signed has expired. Private keys are stored as
-//! PKCS#8 sealed with AES-256-GCM under the master key, which never enters
-//! the database: it is read from a file (by default `master.key` in the
-//! state directory, created on first start) or from the systemd credential
-//! `clavis-master-key`. Signing uses ring; RSA keys are generated with the
+//! PKCS#8 sealed with AES-256-GCM under the master key
+//! ([`clavis_core::master_key`]), which never enters the database. Signing uses ring; RSA keys are generated with the
 //! `rsa` crate (generation only: it never signs).
 
 use crate::OidcError;
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+pub use clavis_core::master_key::MasterKey;
 use clavis_store::DbConn;
 use clavis_store::models::OidcKeyRow;
-use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use ring::rand::{SecureRandom, SystemRandom};
+use ring::rand::SystemRandom;
 use ring::signature::{self, KeyPair};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::fmt;
-use std::path::{Path, PathBuf};
 
-/// The AES-256-GCM key that seals private keys at rest.
-pub struct MasterKey(LessSafeKey, ring::hmac::Key);
-
-impl fmt::Debug for MasterKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("MasterKey([redacted])")
-    }
-}
-
-/// Name of the systemd credential holding the master key
-/// (`LoadCredential=clavis-master-key:…`).
-pub const CREDENTIAL_NAME: &str = "clavis-master-key";
-
-impl MasterKey {
-    /// A master key from 32 bytes.
-    pub fn from_bytes(bytes: &[u8; 32]) -> Self {
-        let key = UnboundKey::new(&AES_256_GCM, bytes).expect("32 bytes is an AES-256 key");
-        MasterKey(
-            LessSafeKey::new(key),
-            ring::hmac::Key::new(ring::hmac::HMAC_SHA256, bytes),
-        )
-    }
-
-    /// A 32-byte key for one purpose (`label`), derived from the master
-    /// key (HMAC-SHA256 of a fixed prefix and the label): badge keys, the
-    /// PIN pepper. The master key itself is only used here and for
-    /// sealing.
-    pub fn derive(&self, label: &str) -> [u8; 32] {
-        let tag = ring::hmac::sign(&self.1, format!("clavis-derive:{label}").as_bytes());
-        let mut out = [0u8; 32];
-        out.copy_from_slice(tag.as_ref());
-        out
-    }
-
-    /// Where the master key is read from: the systemd credential when the
-    /// service has one, else `configured`.
-    pub fn location(configured: &Path) -> PathBuf {
-        if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") {
-            let p = Path::new(&dir).join(CREDENTIAL_NAME);
-            if p.exists() {
-                return p;
-            }
-        }
-        configured.to_path_buf()
-    }
-
-    /// Reads the key (64 hex digits) from `path`, creating it (mode 0600)
-    /// with a new random key when `create` and the file does not exist.
-    pub fn load(path: &Path, create: bool) -> Result<Self, OidcError> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => {
-                let bytes = hex::decode(text.trim()).map_err(|_| {
-                    OidcError::MasterKey(format!(
-                        "{}: expected 64 hexadecimal digits (32 bytes)",
-                        path.display()
-                    ))
-                })?;
-                let bytes: [u8; 32] = bytes.try_into().map_err(|_| {
-                    OidcError::MasterKey(format!(
-                        "{}: expected 64 hexadecimal digits (32 bytes)",
-                        path.display()
-                    ))
-                })?;
-                Ok(Self::from_bytes(&bytes))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
-                let mut bytes = [0u8; 32];
-                SystemRandom::new()
-                    .fill(&mut bytes)
-                    .map_err(|_| OidcError::MasterKey("no system randomness".into()))?;
-                write_private(path, &format!("{}\n", hex::encode(bytes)))
-                    .map_err(|e| OidcError::MasterKey(format!("{}: {e}", path.display())))?;
-                tracing::warn!(path = %path.display(), "created a new master key: back it up, signing keys cannot be read without it");
-                Ok(Self::from_bytes(&bytes))
-            }
-            Err(e) => Err(OidcError::MasterKey(format!("{}: {e}", path.display()))),
-        }
-    }
-
-    fn seal(&self, plain: &[u8]) -> Result<String, OidcError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        SystemRandom::new()
-            .fill(&mut nonce)
-            .map_err(|_| OidcError::MasterKey("no system randomness".into()))?;
-        let mut buf = plain.to_vec();
-        self.0
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(b"clavis-oidc-key"),
-                &mut buf,
-            )
-            .map_err(|_| OidcError::MasterKey("sealing failed".into()))?;
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&buf);
-        Ok(STANDARD.encode(out))
-    }
-
-    fn open(&self, sealed: &str) -> Result<Vec<u8>, OidcError> {
-        let bad = || {
-            OidcError::MasterKey(
-                "a stored signing key cannot be decrypted: is this the master key it was sealed with?"
-                    .into(),
-            )
-        };
-        let raw = STANDARD.decode(sealed).map_err(|_| bad())?;
-        if raw.len() < NONCE_LEN + 16 {
-            return Err(bad());
-        }
-        let (nonce, body) = raw.split_at(NONCE_LEN);
-        let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| bad())?;
-        let mut buf = body.to_vec();
-        let plain = self
-            .0
-            .open_in_place(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(b"clavis-oidc-key"),
-                &mut buf,
-            )
-            .map_err(|_| bad())?;
-        Ok(plain.to_vec())
-    }
-}
-
-fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path)?;
-    f.write_all(content.as_bytes())?;
-    f.sync_all()
-}
+/// What a sealed signing key is bound to (it opens as nothing else).
+const SEALED_KEY_AAD: &[u8] = b"clavis-oidc-key";
 
 /// The signing algorithms we offer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -352,7 +212,7 @@ impl KeyRing {
             };
             keys.push(SigningKey::from_pkcs8(
                 alg,
-                &master.open(&r.private_key)?,
+                &master.open(SEALED_KEY_AAD, &r.private_key)?,
                 r.retired_at,
             )?);
         }
@@ -389,7 +249,7 @@ pub async fn rotate(
         OidcKeyRow {
             kid: key.kid.clone(),
             alg: alg.as_str().into(),
-            private_key: master.seal(&der)?,
+            private_key: master.seal(SEALED_KEY_AAD, &der)?,
             public_jwk: key.public_jwk.to_string(),
             created_at: now,
             retired_at: None,
@@ -427,17 +287,6 @@ pub async fn ensure(conn: &mut DbConn, master: &MasterKey, now: i64) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sealed_keys_open_only_with_their_master_key() {
-        let a = MasterKey::from_bytes(&[7u8; 32]);
-        let b = MasterKey::from_bytes(&[8u8; 32]);
-        let sealed = a.seal(b"pkcs8 bytes").expect("seal");
-        assert_eq!(a.open(&sealed).expect("open"), b"pkcs8 bytes");
-        assert!(b.open(&sealed).is_err());
-        assert!(a.open("not base64!").is_err());
-        assert_eq!(format!("{a:?}"), "MasterKey([redacted])");
-    }
 
     #[test]
     fn signed_tokens_verify_against_the_published_jwk_only() {

@@ -199,6 +199,12 @@ pub enum OidcError {
     InvalidClient(String),
 }
 
+impl From<clavis_core::master_key::MasterKeyError> for OidcError {
+    fn from(e: clavis_core::master_key::MasterKeyError) -> Self {
+        OidcError::MasterKey(e.to_string())
+    }
+}
+
 impl From<clavis_audit::AuditError> for OidcError {
     fn from(e: clavis_audit::AuditError) -> Self {
         match e {

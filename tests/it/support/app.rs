@@ -32,7 +32,7 @@ pub async fn state(db: &clavis_store::Db, clock: Arc<dyn Clock>) -> clavis_web::
         db,
         clavis_oidc::OidcConfig::default(),
         ORIGIN,
-        clavis_oidc::keys::MasterKey::from_bytes(&[42u8; 32]),
+        clavis_core::master_key::MasterKey::from_bytes(&[42u8; 32]),
         clavis_authn::AuthnConfig::default().acr_order,
         clock.now().timestamp(),
     )
@@ -64,7 +64,7 @@ pub async fn state(db: &clavis_store::Db, clock: Arc<dyn Clock>) -> clavis_web::
 /// The badge service the test state uses (keys derived from the test
 /// master key, factory transport key).
 fn badge_service() -> Arc<clavis_authn::badge::BadgeService> {
-    let master = clavis_oidc::keys::MasterKey::from_bytes(&[42u8; 32]);
+    let master = clavis_core::master_key::MasterKey::from_bytes(&[42u8; 32]);
     Arc::new(
         clavis_authn::badge::BadgeService::new(
             clavis_authn::BadgeConfig::default(),
