@@ -221,6 +221,31 @@ async fn the_admin_api_needs_a_token_and_serves_identities() {
     assert_eq!(r.status(), 401);
     let body: serde_json::Value = read_body_json(r).await;
     assert_eq!(body["error"]["code"], "unauthorized");
+    // The token is checked before anything of the request is read: a
+    // forged token with a malformed query or body learns nothing of what
+    // the API expects (401, not a 400 naming the fields).
+    for req in [
+        TestRequest::get().uri("/admin/api/identities?limit=many"),
+        TestRequest::post()
+            .uri("/admin/api/clients")
+            .set_json(serde_json::json!({"unknown_field": true})),
+    ] {
+        let r = call_service(
+            &app,
+            req.insert_header(("Authorization", "Bearer clv_forged"))
+                .to_request(),
+        )
+        .await;
+        assert_eq!(r.status(), 401);
+        assert_eq!(
+            r.headers()
+                .get("X-Content-Type-Options")
+                .map(|v| v.as_bytes()),
+            Some(&b"nosniff"[..])
+        );
+        let body: serde_json::Value = read_body_json(r).await;
+        assert_eq!(body["error"]["code"], "unauthorized", "{body}");
+    }
     let auth = ("Authorization", format!("Bearer {token}"));
     let r = call_service(
         &app,

@@ -3,7 +3,8 @@
 //! Every other crate speaks in these types: identity ids (`Oid`), national
 //! professional identifiers (`Rpps`, `Adeli`, `NationalId`), lifecycle states,
 //! normalised names for matching, dates as sources write them, an injectable
-//! `Clock` and redacted `Secret`s. Nothing here does I/O.
+//! `Clock`, redacted `Secret`s, the acr order and the master key. Nothing
+//! here does I/O but draw from the system's random generator.
 
 pub mod acr;
 pub mod clock;

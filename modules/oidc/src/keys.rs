@@ -4,8 +4,9 @@
 //! makes a new current key and retires the old one, which stays in the
 //! JWKS until every token it signed has expired. Private keys are stored as
 //! PKCS#8 sealed with AES-256-GCM under the master key
-//! ([`clavis_core::master_key`]), which never enters the database. Signing uses ring; RSA keys are generated with the
-//! `rsa` crate (generation only: it never signs).
+//! ([`clavis_core::master_key`]), which never enters the database.
+//! Signing uses ring; RSA keys are generated with the `rsa` crate
+//! (generation only: it never signs).
 
 use crate::OidcError;
 use base64::Engine;

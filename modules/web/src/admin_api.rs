@@ -478,7 +478,7 @@ async fn badges_enrolment(
             .map(|b| clavis_authn::badge::records::view(&b)),
         None => None,
     };
-    let status = if tx.status == "open" && tx.expires_at <= state.clock.now().timestamp() {
+    let status = if tx.status == "open" && tx.is_expired(state.clock.now().timestamp()) {
         "expired"
     } else {
         tx.status.as_str()

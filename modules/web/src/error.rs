@@ -109,13 +109,17 @@ impl ResponseError for ApiError {
     }
 }
 
-/// An error and its causes, outermost first: "a: b: c".
+/// An error and its causes, outermost first: "a: b: c" (a cause whose
+/// text its parent already shows is not repeated).
 fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut s = e.to_string();
     let mut next = e.source();
     while let Some(cause) = next {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
+        let text = cause.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
         next = cause.source();
     }
     s
@@ -268,5 +272,10 @@ mod tests {
         struct Outer(#[source] std::io::Error);
         let e = Outer(std::io::Error::other("inner"));
         assert_eq!(chain(&e), "outer: inner");
+        #[derive(Debug, thiserror::Error)]
+        #[error("query failed: {0}")]
+        struct ShowsItsCause(#[source] std::io::Error);
+        let e = ShowsItsCause(std::io::Error::other("disk full"));
+        assert_eq!(chain(&e), "query failed: disk full", "not repeated");
     }
 }

@@ -4,15 +4,16 @@
 //!
 //! - [`AdminActor`]: a caller of the admin JSON API, authenticated by its
 //!   bearer token (`Authorization: Bearer clv_…`, see
-//!   `clavis api-token create`). Any failure answers the same `401`.
+//!   `clavis api-token create`) in [`admin_gate`], before the request is
+//!   parsed. Any failure answers the same `401`.
 
 use crate::AppState;
 use crate::error::ApiError;
 use crate::request::client_ip;
-use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest, web};
-use std::future::Future;
-use std::pin::Pin;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 
 /// A caller of the admin API: the name of the API token it presented.
 #[derive(Debug, Clone)]
@@ -21,11 +22,6 @@ pub struct AdminActor {
 }
 
 impl AdminActor {
-    /// The token's name.
-    pub fn token_name(&self) -> &str {
-        &self.token_name
-    }
-
     /// The actor recorded in audit events (`api:<token name>`).
     pub fn actor(&self) -> String {
         format!("api:{}", self.token_name)
@@ -34,32 +30,63 @@ impl AdminActor {
 
 impl FromRequest for AdminActor {
     type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
 
+    /// The actor [`admin_gate`] authenticated for this request. A route
+    /// outside `/admin/api/` that asks for one gets `401`.
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .ok_or_else(|| ApiError::internal("the application state is missing"))?;
-            let presented = req
-                .headers()
-                .get("Authorization")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::trim)
-                .ok_or(ApiError::Unauthorized)?;
-            let mut conn = state.db.conn().await?;
-            match clavis_authn::api_token::authenticate(&mut conn, presented, state.clock.now())
-                .await?
-            {
-                Some(token_name) => Ok(AdminActor { token_name }),
-                None => {
-                    let addr = client_ip(&req).unwrap_or_default();
-                    tracing::warn!(client.addr = %addr, "admin API: token refused");
-                    Err(ApiError::Unauthorized)
-                }
-            }
-        })
+        std::future::ready(
+            req.extensions()
+                .get::<AdminActor>()
+                .cloned()
+                .ok_or(ApiError::Unauthorized),
+        )
+    }
+}
+
+/// The path prefix of the admin JSON API.
+pub const ADMIN_API_PREFIX: &str = "/admin/api/";
+
+/// Middleware: every request under [`ADMIN_API_PREFIX`] is authenticated
+/// by its bearer token before anything of it is read (its query, its
+/// body): a caller without a valid token learns nothing, not even which
+/// fields a body may have. The actor is then an extension of the request,
+/// for [`AdminActor`].
+pub async fn admin_gate(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    if !req.path().starts_with(ADMIN_API_PREFIX) {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
+    match authenticate(req.request()).await {
+        Ok(actor) => {
+            req.extensions_mut().insert(actor);
+            Ok(next.call(req).await?.map_into_left_body())
+        }
+        Err(e) => Ok(req.error_response(e).map_into_right_body()),
+    }
+}
+
+/// The bearer token's actor, or why not (one answer for every failure).
+async fn authenticate(req: &HttpRequest) -> Result<AdminActor, ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::internal("the application state is missing"))?;
+    let presented = req
+        .headers()
+        .get("Authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or(ApiError::Unauthorized)?;
+    let mut conn = state.db.conn().await?;
+    match clavis_authn::api_token::authenticate(&mut conn, presented, state.clock.now()).await? {
+        Some(token_name) => Ok(AdminActor { token_name }),
+        None => {
+            let addr = client_ip(req).unwrap_or_default();
+            tracing::warn!(client.addr = %addr, "admin API: token refused");
+            Err(ApiError::Unauthorized)
+        }
     }
 }

@@ -84,6 +84,7 @@ pub fn build_app(
     >,
 > {
     actix_web::App::new()
+        .wrap(actix_web::middleware::from_fn(extract::admin_gate))
         .wrap(
             actix_web::middleware::DefaultHeaders::new()
                 .add(("X-Content-Type-Options", "nosniff"))

@@ -43,8 +43,8 @@ pub struct LoginProof {
     pub amr: Vec<String>,
 }
 
-/// Open the SSO session with the login (same transaction).
-#[derive(Debug)]
+/// Open the SSO session with the login (same transaction). Its `Debug`
+/// never shows the previous session's cookie token.
 pub struct SessionRequest<'a> {
     /// Session settings.
     pub sso: &'a clavis_sso::SsoConfig,
@@ -54,6 +54,16 @@ pub struct SessionRequest<'a> {
     /// ends (`replaced`) in the login's transaction, so a session id
     /// planted before the login is worth nothing after it.
     pub replaces: Option<&'a str>,
+}
+
+impl std::fmt::Debug for SessionRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRequest")
+            .field("sso", self.sso)
+            .field("user_agent", &self.user_agent)
+            .field("replaces", &self.replaces.map(|_| "[redacted]"))
+            .finish()
+    }
 }
 
 /// A successful login, and the session it opened if asked.
