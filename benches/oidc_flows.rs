@@ -251,7 +251,13 @@ async fn clavis_target(dir: &std::path::Path) -> (Proc, Target) {
     clavis_store::migrate::run_pending(&db)
         .await
         .expect("migrate");
-    let oid = clavis_testkit::people::insert_person(&db, "Lemoine", "Claire", "active").await;
+    let oid = clavis_testkit::people::insert_person(
+        &db,
+        "Lemoine",
+        "Claire",
+        clavis_core::LifecycleStatus::Active,
+    )
+    .await;
     let now = clavis_core::Clock::now(&clavis_core::SystemClock);
     let mut conn = db.conn().await.expect("conn");
     let r = conn

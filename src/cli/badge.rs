@@ -7,6 +7,7 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Local, TimeZone, Utc};
 use clap::Subcommand;
 use clavis_authn::badge::{BadgeService, Purpose};
+use clavis_core::{BadgeStatus, BadgeTxStatus};
 use clavis_desfire::AesKey;
 use clavis_store::models::{BadgeRow, BadgeTxRow, WorkstationRow};
 use std::sync::Arc;
@@ -50,7 +51,7 @@ pub enum BadgeCmd {
         identity: Option<String>,
         /// Only this status (active, suspended, revoked).
         #[arg(long)]
-        status: Option<String>,
+        status: Option<BadgeStatus>,
         #[arg(long)]
         json: bool,
     },
@@ -317,7 +318,9 @@ async fn enrol(
     let tx = loop {
         let tx = BadgeTxRow::find(&mut conn, &opened.id).await?;
         match tx {
-            Some(tx) if tx.status == "open" && std::time::Instant::now() < deadline => {
+            Some(tx)
+                if tx.status == BadgeTxStatus::Open && std::time::Instant::now() < deadline =>
+            {
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
             Some(tx) => break tx,
@@ -327,8 +330,8 @@ async fn enrol(
             ),
         }
     };
-    match tx.status.as_str() {
-        "done" => {
+    match tx.status {
+        BadgeTxStatus::Done => {
             let badge = match &tx.badge_id {
                 Some(id) => BadgeRow::find(&mut conn, id).await?,
                 None => None,
@@ -358,7 +361,7 @@ async fn enrol(
             }
             Ok(())
         }
-        "failed" => bail!(
+        BadgeTxStatus::Failed => bail!(
             "{}: {}",
             t("personnalisation refusée", "personalisation failed"),
             tx.failure.unwrap_or_default()
@@ -390,10 +393,10 @@ pub async fn badge(ctx: &Ctx, cmd: BadgeCmd) -> Result<()> {
                     BadgeRow::for_identity(&mut conn, &oid)
                         .await?
                         .into_iter()
-                        .filter(|b| status.as_deref().is_none_or(|s| b.status == s))
+                        .filter(|b| status.is_none_or(|s| b.status == s))
                         .collect()
                 }
-                None => BadgeRow::list(&mut conn, status.as_deref(), 10_000).await?,
+                None => BadgeRow::list(&mut conn, status, 10_000).await?,
             };
             if json {
                 println!(

@@ -3,6 +3,7 @@
 use super::{Ctx, print_json, t};
 use anyhow::Result;
 use clap::Subcommand;
+use clavis_core::LifecycleStatus;
 use clavis_directory::service;
 
 /// `clavis identity …`
@@ -12,7 +13,7 @@ pub enum IdentityCmd {
     List {
         /// pending | active | suspended | departed
         #[arg(long)]
-        status: Option<String>,
+        status: Option<LifecycleStatus>,
         /// Words to find in names, RPPS, email or login.
         #[arg(long)]
         search: Option<String>,
@@ -47,19 +48,14 @@ pub async fn run(ctx: &Ctx, cmd: IdentityCmd) -> Result<()> {
 
 async fn list(
     ctx: &Ctx,
-    status: Option<String>,
+    status: Option<LifecycleStatus>,
     search: Option<String>,
     limit: i64,
     offset: i64,
     json: bool,
 ) -> Result<()> {
-    if let Some(s) = &status {
-        s.parse::<clavis_core::LifecycleStatus>()
-            .map_err(anyhow::Error::msg)?;
-    }
     let db = ctx.db().await?;
-    let list =
-        service::list_identities(&db, status.as_deref(), search.as_deref(), limit, offset).await?;
+    let list = service::list_identities(&db, status, search.as_deref(), limit, offset).await?;
     if json {
         return print_json(&list);
     }

@@ -4,6 +4,7 @@
 use super::{Ctx, print_json, resolve_identity, t};
 use anyhow::Result;
 use clap::Subcommand;
+use clavis_core::SessionEndReason;
 
 /// `clavis session …`
 #[derive(Debug, Subcommand)]
@@ -61,12 +62,25 @@ pub async fn run(ctx: &Ctx, cmd: SessionCmd) -> Result<()> {
         SessionCmd::Revoke { id, identity } => {
             let n = match (id, identity) {
                 (Some(id), _) => usize::from(
-                    clavis_sso::end(&mut conn, ctx.now(), &id, "revoked", &ctx.operator).await?,
+                    clavis_sso::end(
+                        &mut conn,
+                        ctx.now(),
+                        &id,
+                        SessionEndReason::Revoked,
+                        &ctx.operator,
+                    )
+                    .await?,
                 ),
                 (None, Some(k)) => {
                     let oid = resolve_identity(&mut conn, &k).await?;
-                    clavis_sso::end_all_for(&mut conn, ctx.now(), &oid, "revoked", &ctx.operator)
-                        .await?
+                    clavis_sso::end_all_for(
+                        &mut conn,
+                        ctx.now(),
+                        &oid,
+                        SessionEndReason::Revoked,
+                        &ctx.operator,
+                    )
+                    .await?
                 }
                 (None, None) => 0,
             };

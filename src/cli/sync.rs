@@ -4,6 +4,7 @@
 use super::{Ctx, print_json, subscribers, t};
 use anyhow::{Result, bail};
 use clap::Args;
+use clavis_core::{SyncMode, SyncRunStatus};
 use clavis_directory::{DirectoryError, SyncEngine, SyncOptions, SyncReport};
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -79,7 +80,12 @@ pub async fn run(ctx: &Ctx, args: SyncArgs) -> Result<ExitCode> {
                 failed = true;
                 reports.push(SyncReport {
                     source: name.clone(),
-                    status: "failed".into(),
+                    mode: if args.full {
+                        SyncMode::Full
+                    } else {
+                        SyncMode::Incremental
+                    },
+                    status: SyncRunStatus::Failed,
                     error: Some(e.to_string()),
                     ..SyncReport::default()
                 });

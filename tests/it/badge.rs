@@ -225,8 +225,20 @@ async fn badge_enrolment_login_lockout_switching_and_refusals(backend: Backend) 
     let app = actix_web::test::init_service(clavis_web::build_app(st)).await;
     let ward = workstation(&t.db, "ward-3").await;
     let office = workstation(&t.db, "badge-office").await;
-    let claire = clavis_testkit::people::insert_person(&t.db, "Lemoine", "Claire", "active").await;
-    let paul = clavis_testkit::people::insert_person(&t.db, "Martin", "Paul", "active").await;
+    let claire = clavis_testkit::people::insert_person(
+        &t.db,
+        "Lemoine",
+        "Claire",
+        clavis_core::LifecycleStatus::Active,
+    )
+    .await;
+    let paul = clavis_testkit::people::insert_person(
+        &t.db,
+        "Martin",
+        "Paul",
+        clavis_core::LifecycleStatus::Active,
+    )
+    .await;
 
     // Enrol a blank card for Claire; it keeps the door application.
     let mut card = blank([4, 1, 2, 3, 4, 5, 6]);
@@ -255,7 +267,7 @@ async fn badge_enrolment_login_lockout_switching_and_refusals(backend: Backend) 
         .expect("badges");
     assert_eq!(badges.len(), 1);
     assert_eq!(badges[0].uid, "04010203040506");
-    assert_eq!(badges[0].status, "active");
+    assert_eq!(badges[0].status.as_str(), "active");
     clavis_authn::badge::pin::set_pin(
         &mut conn,
         svc.hasher(),
@@ -398,7 +410,7 @@ async fn badge_enrolment_login_lockout_switching_and_refusals(backend: Backend) 
         .await
         .expect("row")
         .expect("row");
-    assert_eq!(ended.end_reason.as_deref(), Some("switched"));
+    assert_eq!(ended.end_reason.map(|r| r.as_str()), Some("switched"));
     assert!(paul_session.is_some());
 
     // Wrong PIN until lockout; then even the right PIN is refused, and an
@@ -591,7 +603,13 @@ async fn the_admin_api_registers_workstations_enrols_lists_revokes_and_unlocks_b
     let st = state(&t.db, Arc::new(clock.clone())).await;
     let svc = st.badge.clone().expect("badge service");
     let app = actix_web::test::init_service(clavis_web::build_app(st)).await;
-    let claire = clavis_testkit::people::insert_person(&t.db, "Lemoine", "Claire", "active").await;
+    let claire = clavis_testkit::people::insert_person(
+        &t.db,
+        "Lemoine",
+        "Claire",
+        clavis_core::LifecycleStatus::Active,
+    )
+    .await;
     let mut conn = t.db.conn().await.expect("conn");
     let token = clavis_web::tokens::create(&mut conn, "dsi", "it", clock.now())
         .await
@@ -864,8 +882,20 @@ async fn a_key_rotation_re_keys_each_badge_on_its_next_tap_even_after_a_cut(back
     let app1 = actix_web::test::init_service(clavis_web::build_app(st1)).await;
     let office = workstation(&t.db, "badge-office").await;
     let ward = workstation(&t.db, "ward-3").await;
-    let claire = clavis_testkit::people::insert_person(&t.db, "Lemoine", "Claire", "active").await;
-    let paul = clavis_testkit::people::insert_person(&t.db, "Martin", "Paul", "active").await;
+    let claire = clavis_testkit::people::insert_person(
+        &t.db,
+        "Lemoine",
+        "Claire",
+        clavis_core::LifecycleStatus::Active,
+    )
+    .await;
+    let paul = clavis_testkit::people::insert_person(
+        &t.db,
+        "Martin",
+        "Paul",
+        clavis_core::LifecycleStatus::Active,
+    )
+    .await;
     let mut conn = t.db.conn().await.expect("conn");
     let mut cards = Vec::new();
     for (oid, uid, pin) in [
@@ -1003,8 +1033,20 @@ async fn the_badge_office_encodes_a_badge_and_the_holder_chooses_a_pin(backend: 
     let sso = st.sso.clone();
     let app = actix_web::test::init_service(clavis_web::build_app(st)).await;
     let office = workstation(&t.db, "badge-office").await;
-    let clerk = clavis_testkit::people::insert_person(&t.db, "Durand", "Anne", "active").await;
-    let nurse = clavis_testkit::people::insert_person(&t.db, "Lemoine", "Claire", "active").await;
+    let clerk = clavis_testkit::people::insert_person(
+        &t.db,
+        "Durand",
+        "Anne",
+        clavis_core::LifecycleStatus::Active,
+    )
+    .await;
+    let nurse = clavis_testkit::people::insert_person(
+        &t.db,
+        "Lemoine",
+        "Claire",
+        clavis_core::LifecycleStatus::Active,
+    )
+    .await;
     let mut conn = t.db.conn().await.expect("conn");
     let session = |oid: String| {
         let sso = sso.clone();

@@ -13,7 +13,13 @@ use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 
 async fn nurse(db: &clavis_store::Db, status: &str) -> String {
-    clavis_testkit::people::insert_person(db, "Lemoine", "Claire", status).await
+    clavis_testkit::people::insert_person(
+        db,
+        "Lemoine",
+        "Claire",
+        status.parse().expect("a lifecycle status"),
+    )
+    .await
 }
 
 on_both_backends!(
@@ -456,7 +462,7 @@ async fn a_departed_identitys_session_and_keys_stop_working_at_once(backend: Bac
     assert_eq!(body["error"]["code"], "login_failed");
     let mut conn2 = t.db.conn().await.expect("conn");
     let keys = clavis_authn::keys_of(&mut conn2, &oid).await.expect("keys");
-    assert_eq!(keys[0].status, "suspended");
+    assert_eq!(keys[0].status.as_str(), "suspended");
 }
 
 async fn an_allow_list_accepts_listed_models_and_refuses_others_with_a_clear_message(
@@ -656,7 +662,13 @@ async fn concurrent_logins_each_open_a_session_and_keep_the_audit_chain_whole(ba
     let st = Arc::new(state(&t.db, Arc::new(clock.clone())).await);
     let mut signed = Vec::new();
     for given in ["Ana", "Ben", "Cyd", "Dan"] {
-        let oid = clavis_testkit::people::insert_person(&t.db, "Martin", given, "active").await;
+        let oid = clavis_testkit::people::insert_person(
+            &t.db,
+            "Martin",
+            given,
+            clavis_core::LifecycleStatus::Active,
+        )
+        .await;
         let mut conn = t.db.conn().await.expect("conn");
         let link =
             clavis_authn::issue_enrolment_link(&mut conn, clock.now(), ORIGIN, &oid, 24, "cli:it")

@@ -856,7 +856,7 @@ async fn logout_with_id_token_hint_ends_the_session_and_back_channel_tells_the_c
         .await
         .expect("find")
         .expect("row");
-    assert_eq!(s.end_reason.as_deref(), Some("logout"));
+    assert_eq!(s.end_reason.map(|r| r.as_str()), Some("logout"));
     // The refresh token died with the session.
     let r = call_service(
         &app,
@@ -919,7 +919,14 @@ async fn a_failed_back_channel_delivery_is_retried_later_and_audited(backend: Ba
     // An operator revokes the session (any end counts, not only logout).
     let mut conn = ctx.t.db.conn().await.expect("conn");
     conn.transaction(async |tx| {
-        clavis_sso::end(tx, ctx.clock.now(), &ctx.session_id, "revoked", "it").await
+        clavis_sso::end(
+            tx,
+            ctx.clock.now(),
+            &ctx.session_id,
+            clavis_core::SessionEndReason::Revoked,
+            "it",
+        )
+        .await
     })
     .await
     .expect("end");

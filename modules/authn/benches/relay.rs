@@ -80,7 +80,13 @@ fn bench(c: &mut Criterion) {
     .expect("service");
     let (t, ws, mut card) = rt.block_on(async {
         let t = TestDb::new(Backend::Sqlite).await;
-        let oid = clavis_testkit::people::insert_person(&t.db, "Lemoine", "Claire", "active").await;
+        let oid = clavis_testkit::people::insert_person(
+            &t.db,
+            "Lemoine",
+            "Claire",
+            clavis_core::LifecycleStatus::Active,
+        )
+        .await;
         let ws = WorkstationRow {
             id: "ws-bench".into(),
             name: "bench".into(),

@@ -8,6 +8,11 @@ use uuid::Uuid;
 /// The immutable identifier of an identity (a person): a random UUID v4,
 /// never reused, never changed, also asserted to Pro Santé Connect as `oid`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "diesel",
+    derive(diesel::expression::AsExpression, diesel::deserialize::FromSqlRow)
+)]
+#[cfg_attr(feature = "diesel", diesel(sql_type = diesel::sql_types::Text))]
 #[serde(transparent)]
 pub struct Oid(Uuid);
 
@@ -40,6 +45,77 @@ impl FromStr for Oid {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Uuid::parse_str(s.trim()).map(Self)
     }
+}
+
+impl crate::text::FromColumnText for Oid {
+    fn from_column_text(s: String) -> Result<Self, crate::text::UnknownValue> {
+        s.parse()
+            .map_err(|e: uuid::Error| crate::text::UnknownValue {
+                what: "oid",
+                detail: format!("{s:?}: {e}"),
+            })
+    }
+}
+
+#[cfg(feature = "diesel")]
+mod oid_column {
+    //! An oid is stored as its hyphenated text on both backends.
+    use super::Oid;
+    use crate::text::FromColumnText;
+    use diesel::backend::Backend;
+    use diesel::deserialize::{self, FromSql};
+    use diesel::serialize::{self, IsNull, Output, ToSql};
+    use diesel::sql_types::Text;
+    use std::io::Write;
+
+    impl ToSql<Text, diesel::sqlite::Sqlite> for Oid {
+        fn to_sql<'b>(
+            &'b self,
+            out: &mut Output<'b, '_, diesel::sqlite::Sqlite>,
+        ) -> serialize::Result {
+            out.set_value(self.to_string());
+            Ok(IsNull::No)
+        }
+    }
+
+    impl ToSql<Text, diesel::pg::Pg> for Oid {
+        fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, diesel::pg::Pg>) -> serialize::Result {
+            out.write_all(self.to_string().as_bytes())?;
+            Ok(IsNull::No)
+        }
+    }
+
+    impl<DB> FromSql<Text, DB> for Oid
+    where
+        DB: Backend,
+        String: FromSql<Text, DB>,
+    {
+        fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
+            let text = <String as FromSql<Text, DB>>::from_sql(bytes)?;
+            Ok(Oid::from_column_text(text)?)
+        }
+    }
+}
+
+crate::text_id! {
+    /// The id of an SSO session (a random UUID; the browser holds a
+    /// separate secret token, never this id).
+    pub struct SessionId;
+}
+
+crate::text_id! {
+    /// An OpenID client's `client_id`, as the DSI registered it (`dpi`).
+    pub struct ClientId;
+}
+
+crate::text_id! {
+    /// The id of a badge record (not the card's UID).
+    pub struct BadgeId;
+}
+
+crate::text_id! {
+    /// The id of a registered workstation (its agent signs in with it).
+    pub struct WorkstationId;
 }
 
 /// A new random id for other records (runs, cases, events), as text.

@@ -3,7 +3,9 @@
 //! Every other crate speaks in these types: identity ids (`Oid`), national
 //! professional identifiers (`Rpps`, `Adeli`, `NationalId`), lifecycle states,
 //! normalised names for matching, dates as sources write them, an injectable
-//! `Clock`, redacted `Secret`s, the acr order and the master key. Nothing
+//! `Clock`, redacted `Secret`s, the acr order, the master key, and the
+//! closed vocabularies of stored records (`status`: statuses, kinds, end
+//! reasons). Nothing
 //! here does I/O but draw from the system's random generator.
 
 pub mod acr;
@@ -15,10 +17,17 @@ pub mod master_key;
 pub mod names;
 pub mod national_id;
 pub mod secret;
+pub mod status;
+pub mod text;
 
 pub use acr::AcrOrder;
 pub use clock::{Clock, FixedClock, SystemClock};
-pub use ids::Oid;
+pub use ids::{BadgeId, ClientId, Oid, SessionId, WorkstationId};
 pub use lifecycle::{ContractType, LifecycleStatus};
 pub use national_id::{Adeli, NationalId, NationalIdError, Rpps};
 pub use secret::Secret;
+pub use status::{
+    AuthenticatorKind, AuthenticatorStatus, BadgeKind, BadgeStatus, BadgeTxPurpose, BadgeTxStatus,
+    CaseStatus, CeremonyKind, SessionEndReason, SyncMode, SyncRunStatus, TokenKind,
+};
+pub use text::UnknownValue;

@@ -1,53 +1,19 @@
 //! Lifecycle states and contract types of an identity.
 
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use std::str::FromStr;
 
-/// Where a person stands with the hospital.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LifecycleStatus {
-    /// Known, arrival date not reached yet.
-    Pending,
-    /// Working here.
-    Active,
-    /// Temporarily barred (HR suspension).
-    Suspended,
-    /// Left: accounts disabled, sessions ended, authenticators suspended.
-    Departed,
-}
-
-impl LifecycleStatus {
-    /// The stored and displayed form.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Active => "active",
-            Self::Suspended => "suspended",
-            Self::Departed => "departed",
-        }
-    }
-}
-
-impl fmt::Display for LifecycleStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for LifecycleStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "pending" => Ok(Self::Pending),
-            "active" => Ok(Self::Active),
-            "suspended" => Ok(Self::Suspended),
-            "departed" => Ok(Self::Departed),
-            other => Err(format!(
-                "unknown status {other:?} (expected pending, active, suspended or departed)"
-            )),
-        }
+crate::text_enum! {
+    /// Where a person stands with the hospital.
+    pub enum LifecycleStatus: "identity status" {
+        /// Known, arrival date not reached yet.
+        Pending = "pending",
+        /// Working here.
+        Active = "active",
+        /// Temporarily barred (HR suspension).
+        Suspended = "suspended",
+        /// Left: accounts disabled, sessions ended, authenticators suspended.
+        Departed = "departed",
     }
 }
 

@@ -479,9 +479,7 @@ impl Plan<'_, '_> {
     /// existing identity. Ends the plan with its outcome.
     fn lifecycle(mut self, moved: bool) -> Result<RefreshOutcome, DirectoryError> {
         let oid = self.oid;
-        let prev_status = self
-            .prev
-            .and_then(|p| p.status.parse::<LifecycleStatus>().ok());
+        let prev_status = self.prev.map(|p| p.status);
         let mut kinds = Vec::new();
         if let Some(k) = transition(prev_status, self.status) {
             kinds.push(k);

@@ -18,6 +18,7 @@ use chrono::NaiveDate;
 use clavis_audit::change;
 use clavis_core::LifecycleStatus;
 use clavis_core::names::normalize_search_text;
+use clavis_store::JsonList;
 use clavis_store::models::{IdentityRow, SourceRecordRow};
 use serde_json::{Map, Value};
 
@@ -180,8 +181,13 @@ pub fn status_for(g: &Golden, today: NaiveDate) -> (LifecycleStatus, StatusReaso
 }
 
 /// A list column's stored JSON.
-pub(crate) fn to_json_list(v: &[String]) -> String {
-    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+pub(crate) fn to_json_list(v: &[String]) -> JsonList<String> {
+    JsonList(v.to_vec())
+}
+
+/// A list as the audit's `changes` have always shown it: its JSON text.
+fn list_text(v: &JsonList<String>) -> Option<String> {
+    serde_json::to_string(&v.0).ok()
 }
 
 /// The stored identity row golden record `g` makes for `oid` with
@@ -210,7 +216,7 @@ pub(crate) fn identity_row_from(
     ));
     IdentityRow {
         oid: oid.to_string(),
-        status: status.as_str().to_string(),
+        status,
         birth_family_name: f.birth_family_name.clone().unwrap_or_default(),
         used_family_name: f.used_family_name.clone(),
         birth_given_names: to_json_list(&f.birth_given_names),
@@ -230,7 +236,7 @@ pub(crate) fn identity_row_from(
         created_at: prev.map(|p| p.created_at).unwrap_or(now),
         updated_at: now,
         status_changed_at: match prev {
-            Some(p) if p.status == status.as_str() => p.status_changed_at,
+            Some(p) if p.status == status => p.status_changed_at,
             _ => now,
         },
     }
@@ -246,8 +252,8 @@ pub(crate) fn diff(before: &IdentityRow, after: &IdentityRow) -> Map<String, Val
     };
     cmp(
         "status",
-        &Some(before.status.clone()),
-        &Some(after.status.clone()),
+        &Some(before.status.to_string()),
+        &Some(after.status.to_string()),
     );
     cmp(
         "birth_family_name",
@@ -261,8 +267,8 @@ pub(crate) fn diff(before: &IdentityRow, after: &IdentityRow) -> Map<String, Val
     );
     cmp(
         "birth_given_names",
-        &Some(before.birth_given_names.clone()),
-        &Some(after.birth_given_names.clone()),
+        &list_text(&before.birth_given_names),
+        &list_text(&after.birth_given_names),
     );
     cmp("birth_date", &before.birth_date, &after.birth_date);
     cmp("birth_place", &before.birth_place, &after.birth_place);
@@ -281,8 +287,8 @@ pub(crate) fn diff(before: &IdentityRow, after: &IdentityRow) -> Map<String, Val
     );
     cmp(
         "professions",
-        &Some(before.professions.clone()),
-        &Some(after.professions.clone()),
+        &list_text(&before.professions),
+        &list_text(&after.professions),
     );
     m
 }

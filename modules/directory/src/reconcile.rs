@@ -144,7 +144,7 @@ impl MatchIndex {
                 .or_default()
                 .push(MatchTraits {
                     oid: oid.to_string(),
-                    status: LifecycleStatus::Active.as_str().to_string(),
+                    status: LifecycleStatus::Active,
                     birth_family_name: bfn.clone(),
                     used_family_name: f.used_family_name.clone(),
                     birth_given_names: to_json_list(&f.birth_given_names),
@@ -252,9 +252,7 @@ pub async fn decide(
         let mut exact = Vec::new();
         let mut near = Vec::new();
         for c in born {
-            let c_given: Vec<String> =
-                serde_json::from_str(&c.birth_given_names).unwrap_or_default();
-            let c_first = c_given.first().map(|g| normalize_name(g));
+            let c_first = c.birth_given_names.first().map(|g| normalize_name(g));
             if c_first.as_deref() != Some(given.as_str()) {
                 continue;
             }
@@ -296,7 +294,7 @@ pub async fn decide(
                 v.iter()
                     .any(|(s, e)| s == &source.name && e != &rec.external_id)
             });
-            let listed_before = c.status != "departed"
+            let listed_before = c.status != LifecycleStatus::Departed
                 && SourceRecordRow::for_identity(conn, &c.oid)
                     .await?
                     .iter()

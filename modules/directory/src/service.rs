@@ -8,6 +8,7 @@ use crate::error::DirectoryError;
 use crate::lifecycle::Subscribers;
 use chrono::{DateTime, Utc};
 use clavis_core::names::normalize_search_text;
+use clavis_core::{CaseStatus, LifecycleStatus};
 use clavis_core::{Oid, Rpps};
 use clavis_store::models::identity::IdentityFilter;
 use clavis_store::models::{
@@ -50,7 +51,7 @@ pub struct AssignmentView {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct IdentityView {
     pub oid: String,
-    pub status: String,
+    pub status: LifecycleStatus,
     pub birth_family_name: String,
     pub used_family_name: Option<String>,
     pub birth_given_names: Vec<String>,
@@ -116,8 +117,8 @@ fn view(
         })
         .collect();
     IdentityView {
-        birth_given_names: serde_json::from_str(&row.birth_given_names).unwrap_or_default(),
-        professions: serde_json::from_str(&row.professions).unwrap_or_default(),
+        birth_given_names: row.birth_given_names.into_vec(),
+        professions: row.professions.into_vec(),
         logins: accounts.iter().map(|a| a.login.clone()).collect(),
         accounts,
         sources: sources
@@ -209,7 +210,7 @@ pub async fn show_identity(db: &Db, key: &str) -> Result<IdentityDetail, Directo
 /// or login, accents and case ignored).
 pub async fn list_identities(
     db: &Db,
-    status: Option<&str>,
+    status: Option<LifecycleStatus>,
     search: Option<&str>,
     limit: i64,
     offset: i64,
@@ -225,7 +226,7 @@ pub async fn list_identities(
     let rows = IdentityRow::list(
         &mut conn,
         &IdentityFilter {
-            status: status.map(str::to_string),
+            status,
             search_words: words,
             limit: limit.clamp(1, 10_000),
             offset: offset.max(0),
@@ -252,7 +253,7 @@ pub async fn list_identities(
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CaseView {
     pub id: String,
-    pub status: String,
+    pub status: CaseStatus,
     pub reason: String,
     pub source: String,
     pub external_id: String,
@@ -334,7 +335,7 @@ pub async fn resolve_case(
         let mut case = ReconciliationCase::find(conn, id)
             .await?
             .ok_or_else(|| DirectoryError::CaseNotFound(id.to_string()))?;
-        if case.status != "open" {
+        if case.status != CaseStatus::Open {
             return Err(DirectoryError::CaseAlreadyResolved(id.to_string()));
         }
         let mut record = SourceRecordRow::find(conn, &case.source, &case.external_id)
@@ -361,7 +362,7 @@ pub async fn resolve_case(
             audit: Vec::new(),
         };
         apply::refresh_identity(conn, &mut ctx, &oid).await?;
-        case.status = "resolved".into();
+        case.status = CaseStatus::Resolved;
         case.resolution = Some(format!("{how}:{oid}"));
         case.resolved_by = Some(actor.to_string());
         case.resolved_at = Some(now.timestamp());

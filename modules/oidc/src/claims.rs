@@ -68,17 +68,12 @@ pub async fn for_identity(
             .unwrap_or_else(|| identity.birth_family_name.clone());
         // Stored as a JSON list (all birth given names, in order); the
         // first is the one used.
-        let given = serde_json::from_str::<Vec<String>>(&identity.birth_given_names)
-            .ok()
-            .and_then(|v| v.into_iter().find(|g| !g.is_empty()))
-            .unwrap_or_else(|| {
-                identity
-                    .birth_given_names
-                    .split([' ', ','])
-                    .find(|g| !g.is_empty())
-                    .unwrap_or("")
-                    .to_string()
-            });
+        let given = identity
+            .birth_given_names
+            .iter()
+            .find(|g| !g.is_empty())
+            .cloned()
+            .unwrap_or_default();
         m.insert("family_name".into(), json!(family));
         m.insert("given_name".into(), json!(given));
         m.insert("name".into(), json!(format!("{given} {family}").trim()));
@@ -102,8 +97,8 @@ pub async fn for_identity(
             m.insert(names.national_id.clone(), json!(format!("8{r}")));
             m.insert(names.rpps.clone(), json!(r));
         }
-        let codes: Vec<String> = serde_json::from_str(&identity.professions).unwrap_or_default();
-        let professions: Vec<Value> = codes
+        let professions: Vec<Value> = identity
+            .professions
             .iter()
             .map(|c| json!({"code": c, "label": profession_label(c).unwrap_or(c)}))
             .collect();

@@ -74,22 +74,17 @@ impl ClientView {
             name: r.name.clone(),
             public: r.auth_method == "none",
             auth_method: r.auth_method.clone(),
-            redirect_uris: list(&r.redirect_uris),
-            post_logout_redirect_uris: list(&r.post_logout_redirect_uris),
+            redirect_uris: r.redirect_uris.to_vec(),
+            post_logout_redirect_uris: r.post_logout_redirect_uris.to_vec(),
             backchannel_logout_uri: r.backchannel_logout_uri.clone(),
             require_pkce: r.require_pkce,
             require_acr: r.require_acr.clone(),
             id_token_alg: r.id_token_alg.clone(),
-            scopes: list(&r.scopes),
+            scopes: r.scopes.to_vec(),
             created_at: DateTime::from_timestamp(r.created_at, 0).unwrap_or_default(),
             created_by: r.created_by.clone(),
         }
     }
-}
-
-/// A JSON array column.
-pub fn list(json: &str) -> Vec<String> {
-    serde_json::from_str(json).unwrap_or_default()
 }
 
 /// Checks a redirect (or logout, or back-channel) URI: absolute, `https`
@@ -197,13 +192,13 @@ pub async fn register(
         secret_hash: secret.as_deref().map(sha256_hex),
         auth_method,
         jwks,
-        redirect_uris: json!(new.redirect_uris).to_string(),
-        post_logout_redirect_uris: json!(new.post_logout_redirect_uris).to_string(),
+        redirect_uris: new.redirect_uris.clone().into(),
+        post_logout_redirect_uris: new.post_logout_redirect_uris.clone().into(),
         backchannel_logout_uri: new.backchannel_logout_uri.clone(),
         require_pkce: new.require_pkce || new.public,
         require_acr: new.require_acr.clone(),
         id_token_alg: alg,
-        scopes: json!(scopes).to_string(),
+        scopes: scopes.into(),
         created_at: now.timestamp(),
         created_by: actor.to_string(),
         secret_rotated_at: None,

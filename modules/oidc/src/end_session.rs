@@ -6,8 +6,9 @@
 //! match); errors are shown to the user, never redirected.
 
 use crate::protocol::{Params, with_query};
-use crate::{AuthorizeError, CurrentSession, OidcError, Provider, clients};
+use crate::{AuthorizeError, CurrentSession, OidcError, Provider};
 use chrono::{DateTime, Utc};
+use clavis_core::SessionEndReason;
 use clavis_store::models::OidcClientRow;
 use clavis_store::{Db, DbConn};
 use serde_json::Value;
@@ -70,10 +71,7 @@ impl Provider {
                 let client = OidcClientRow::find_active(&mut conn, cid)
                     .await?
                     .ok_or_else(|| page("Application inconnue."))?;
-                if !clients::list(&client.post_logout_redirect_uris)
-                    .iter()
-                    .any(|u| u == uri)
-                {
+                if !client.post_logout_redirect_uris.iter().any(|u| u == uri) {
                     return Err(page(
                         "L'adresse de retour après déconnexion n'est pas enregistrée pour cette application.",
                     ));
@@ -99,7 +97,14 @@ impl Provider {
             }
             let mut conn = db.conn().await?;
             conn.transaction(async |tx: &mut DbConn| {
-                clavis_sso::end(tx, now, &s.id, "logout", &format!("identity:{}", s.oid)).await
+                clavis_sso::end(
+                    tx,
+                    now,
+                    &s.id,
+                    SessionEndReason::Logout,
+                    &format!("identity:{}", s.oid),
+                )
+                .await
             })
             .await
             .map_err(OidcError::from)?;

@@ -5,6 +5,7 @@
 use crate::clients::Presented;
 use crate::{Provider, TokenError};
 use chrono::{DateTime, Utc};
+use clavis_core::TokenKind;
 use clavis_core::secret;
 use clavis_store::Db;
 use clavis_store::models::{OidcGrantRow, OidcTokenRow};
@@ -42,7 +43,7 @@ impl Provider {
             "iss": self.issuer,
             "aud": row.client_id,
             "sid": grant.session_id,
-            "token_type": if row.kind == "access" { "Bearer" } else { "refresh_token" },
+            "token_type": if row.kind == TokenKind::Access { "Bearer" } else { "refresh_token" },
         }))
     }
 }

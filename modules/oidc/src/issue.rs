@@ -11,6 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
 use clavis_core::secret;
+use clavis_core::{LifecycleStatus, TokenKind};
 use clavis_store::DbConn;
 use clavis_store::models::{IdentityRow, OidcClientRow, OidcGrantRow, OidcTokenRow};
 use serde::Serialize;
@@ -134,16 +135,16 @@ impl Provider {
         let t = now.timestamp();
         let identity = IdentityRow::find(conn, &grant.oid)
             .await?
-            .filter(|i| i.status == "active")
+            .filter(|i| i.status == LifecycleStatus::Active)
             .ok_or_else(|| TokenError::invalid_grant("the person can no longer sign in"))?;
         let access = secret::random_token();
         let refresh = secret::random_token();
         let access_exp = t + self.cfg.access_token_ttl_secs;
         let scope = scopes.join(" ");
-        let row = |hash: String, kind: &str, exp: i64| OidcTokenRow {
+        let row = |hash: String, kind: TokenKind, exp: i64| OidcTokenRow {
             token_hash: hash,
             grant_id: grant.id.clone(),
-            kind: kind.into(),
+            kind,
             client_id: client.client_id.clone(),
             oid: grant.oid.clone(),
             scope: scope.clone(),
@@ -154,8 +155,12 @@ impl Provider {
         OidcTokenRow::insert_all(
             conn,
             &[
-                row(secret::sha256_hex(&access), "access", access_exp),
-                row(secret::sha256_hex(&refresh), "refresh", refresh_expires_at),
+                row(secret::sha256_hex(&access), TokenKind::Access, access_exp),
+                row(
+                    secret::sha256_hex(&refresh),
+                    TokenKind::Refresh,
+                    refresh_expires_at,
+                ),
             ],
         )
         .await?;
@@ -176,7 +181,7 @@ impl Provider {
             exp: t + self.cfg.id_token_ttl_secs,
             auth_time: grant.auth_time,
             acr: grant.acr.clone(),
-            amr: serde_json::from_str::<Value>(&grant.amr).unwrap_or(json!([])),
+            amr: json!(grant.amr.0),
             sid: grant.session_id.clone(),
             at_hash: at_hash(&access),
             nonce: nonce.map(str::to_string),

@@ -7,6 +7,7 @@ use crate::clients::Presented;
 use crate::{OidcError, Provider, TokenError};
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
+use clavis_core::TokenKind;
 use clavis_core::secret;
 use clavis_store::models::{OidcGrantRow, OidcTokenRow};
 use clavis_store::{Db, DbConn};
@@ -32,7 +33,7 @@ impl Provider {
         };
         let t = now.timestamp();
         conn.transaction(async |tx: &mut DbConn| -> Result<(), OidcError> {
-            if row.kind == "refresh" {
+            if row.kind == TokenKind::Refresh {
                 OidcGrantRow::revoke(tx, &row.grant_id, "revoked_by_client", t).await?;
             } else {
                 OidcTokenRow::expire(tx, &hash, t).await?;

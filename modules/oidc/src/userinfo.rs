@@ -5,6 +5,7 @@
 use crate::Provider;
 use chrono::{DateTime, Utc};
 use clavis_core::secret;
+use clavis_core::{LifecycleStatus, TokenKind};
 use clavis_store::Db;
 use clavis_store::models::{IdentityRow, OidcGrantRow, OidcTokenRow};
 use serde_json::Value;
@@ -49,7 +50,7 @@ impl Provider {
         let token = OidcTokenRow::find(&mut conn, &secret::sha256_hex(access_token))
             .await
             .map_err(internal)?
-            .filter(|r| r.kind == "access" && r.expires_at > t)
+            .filter(|r| r.kind == TokenKind::Access && r.expires_at > t)
             .ok_or(BearerError::INVALID)?;
         let grant = OidcGrantRow::find(&mut conn, &token.grant_id)
             .await
@@ -59,7 +60,7 @@ impl Provider {
         let identity = IdentityRow::find(&mut conn, &grant.oid)
             .await
             .map_err(internal)?
-            .filter(|i| i.status == "active")
+            .filter(|i| i.status == LifecycleStatus::Active)
             .ok_or(BearerError::INVALID)?;
         let scopes: Vec<&str> = token.scope.split(' ').collect();
         let claims = crate::claims::for_identity(

@@ -13,12 +13,12 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
-use clavis_core::Secret;
+use clavis_core::{Secret, SessionEndReason};
 use clavis_directory::lifecycle::{
     LifecycleEvent, LifecycleKind, LifecycleSubscriber, SubscriberError,
 };
 use clavis_store::models::{LogoutOutboxRow, OidcGrantRow, SsoSessionRow};
-use clavis_store::{DbConn, StoreError};
+use clavis_store::{DbConn, JsonList, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -104,7 +104,7 @@ impl Session {
             auth_time: DateTime::<Utc>::from_timestamp(r.auth_time, 0).unwrap_or_default(),
             expires_at: DateTime::<Utc>::from_timestamp(r.expires_at, 0).unwrap_or_default(),
             acr: r.acr.clone(),
-            amr: serde_json::from_str(&r.amr).unwrap_or_default(),
+            amr: r.amr.to_vec(),
             authenticator_id: r.authenticator_id.clone(),
             client_ip: r.client_ip.clone(),
             user_agent: r.user_agent.clone(),
@@ -140,11 +140,11 @@ pub fn prepare(
         idle_timeout_secs: cfg.idle_timeout_secs,
         last_seen_at: t,
         acr: new.acr.clone(),
-        amr: serde_json::to_string(&new.amr).unwrap_or_else(|_| "[]".into()),
+        amr: new.amr.clone().into(),
         authenticator_id: new.authenticator_id.clone(),
         client_ip: new.client_ip.clone(),
         user_agent: new.user_agent.clone(),
-        applications: "[]".into(),
+        applications: JsonList::default(),
         ended_at: None,
         end_reason: None,
         workstation_id: new.workstation_id.clone(),
@@ -195,9 +195,9 @@ pub async fn check(
     };
     let t = now.timestamp();
     let reason = if t >= row.expires_at {
-        Some("expired")
+        Some(SessionEndReason::Expired)
     } else if row.idle_timeout_secs > 0 && t - row.last_seen_at >= row.idle_timeout_secs {
-        Some("idle")
+        Some(SessionEndReason::Idle)
     } else {
         None
     };
@@ -252,19 +252,26 @@ pub async fn replace(
 ) -> Result<bool, SsoError> {
     match check(conn, now, previous_token).await? {
         Some(previous) if previous.id != new_session_id => {
-            end(conn, now, &previous.id, "replaced", "clavis").await
+            end(
+                conn,
+                now,
+                &previous.id,
+                SessionEndReason::Replaced,
+                "clavis",
+            )
+            .await
         }
         _ => Ok(false),
     }
 }
 
-/// Ends one session with `reason` (`logout`, `revoked`, `expired`…);
+/// Ends one session with `reason`;
 /// returns whether it was live. Audited.
 pub async fn end(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     id: &str,
-    reason: &str,
+    reason: SessionEndReason,
     actor: &str,
 ) -> Result<bool, SsoError> {
     let done = SsoSessionRow::end(conn, id, reason, now.timestamp()).await?;
@@ -281,7 +288,7 @@ pub async fn end(
             )],
         )
         .await?;
-        tracing::info!(session.id = %id, session.end_reason = reason, "session ended");
+        tracing::info!(session.id = %id, session.end_reason = %reason, "session ended");
     }
     Ok(done)
 }
@@ -291,7 +298,7 @@ pub async fn end_all_for(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     oid: &str,
-    reason: &str,
+    reason: SessionEndReason,
     actor: &str,
 ) -> Result<usize, SsoError> {
     let ids = SsoSessionRow::end_all_for(conn, oid, reason, now.timestamp()).await?;
@@ -313,7 +320,7 @@ pub async fn end_all_at_workstation(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     workstation_id: &str,
-    reason: &str,
+    reason: SessionEndReason,
     actor: &str,
 ) -> Result<usize, SsoError> {
     let ids = SsoSessionRow::end_all_at_workstation(conn, workstation_id, reason, now.timestamp())
@@ -328,7 +335,7 @@ async fn ended(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     ids: &[String],
-    reason: &str,
+    reason: SessionEndReason,
     actor: &str,
     details: serde_json::Value,
 ) -> Result<usize, SsoError> {
@@ -350,7 +357,7 @@ async fn after_end(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     ids: &[String],
-    reason: &str,
+    reason: SessionEndReason,
 ) -> Result<(), SsoError> {
     if ids.is_empty() {
         return Ok(());
@@ -362,8 +369,7 @@ async fn after_end(
         let Some(row) = SsoSessionRow::find(conn, id).await? else {
             continue;
         };
-        let apps: Vec<String> = serde_json::from_str(&row.applications).unwrap_or_default();
-        for client_id in apps {
+        for client_id in row.applications.into_vec() {
             outbox.push(LogoutOutboxRow {
                 id: clavis_core::ids::new_record_id(),
                 session_id: row.id.clone(),
@@ -390,7 +396,7 @@ pub async fn end_expired(conn: &mut DbConn, now: DateTime<Utc>) -> Result<usize,
     let mut ended = 0;
     for id in ids {
         if conn
-            .transaction(async |tx| end(tx, now, &id, "expired", "clavis").await)
+            .transaction(async |tx| end(tx, now, &id, SessionEndReason::Expired, "clavis").await)
             .await?
         {
             ended += 1;
@@ -429,8 +435,8 @@ impl LifecycleSubscriber for SsoLifecycle {
         event: &LifecycleEvent,
     ) -> Result<(), SubscriberError> {
         let reason = match event.kind {
-            LifecycleKind::Departed => "departed",
-            LifecycleKind::Suspended => "suspended",
+            LifecycleKind::Departed => SessionEndReason::Departed,
+            LifecycleKind::Suspended => SessionEndReason::Suspended,
             _ => return Ok(()),
         };
         end_all_for(conn, event.at, &event.oid.to_string(), reason, "lifecycle")
@@ -498,7 +504,7 @@ mod tests {
             .await
             .expect("row")
             .expect("exists");
-        assert_eq!(row.end_reason.as_deref(), Some("expired"));
+        assert_eq!(row.end_reason, Some(SessionEndReason::Expired));
         assert_ne!(row.token_hash, *token.expose(), "only the hash is stored");
     }
 
@@ -560,7 +566,7 @@ mod tests {
             .await
             .expect("row")
             .expect("exists");
-        assert_eq!(row.end_reason.as_deref(), Some("replaced"));
+        assert_eq!(row.end_reason, Some(SessionEndReason::Replaced));
         assert!(
             check_fast(&t.db, t0, old_token.expose())
                 .await
@@ -591,12 +597,12 @@ mod tests {
         );
         assert!(check(&mut conn, t0, "").await.expect("check").is_none());
         assert!(
-            end(&mut conn, t0, &s.id, "logout", "user")
+            end(&mut conn, t0, &s.id, SessionEndReason::Logout, "user")
                 .await
                 .expect("end")
         );
         assert!(
-            !end(&mut conn, t0, &s.id, "logout", "user")
+            !end(&mut conn, t0, &s.id, SessionEndReason::Logout, "user")
                 .await
                 .expect("end twice")
         );

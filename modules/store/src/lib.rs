@@ -13,12 +13,17 @@
 //! - `models` holds one module per table: its row types and their queries.
 //!
 //! Conventions: timestamps are unix seconds (`*_at`, `i64`), calendar dates
-//! are `YYYY-MM-DD` text, lists are JSON arrays in text columns. These map
-//! identically on both backends.
+//! are `YYYY-MM-DD` text, lists are JSON arrays in text columns
+//! ([`JsonList`]), statuses and kinds are the strings of the vocabularies of
+//! `clavis_core::status`, ids are text (`Oid`, `SessionId`…). These map
+//! identically on both backends; a stored value outside its type is
+//! [`StoreError::Corrupt`].
 
 pub mod db;
+pub mod json_list;
 pub mod migrate;
 pub mod models;
 pub mod schema;
 
 pub use db::{Backend, Checkpointed, Db, DbConn, StoreError};
+pub use json_list::JsonList;

@@ -1,22 +1,27 @@
 //! People written straight into the store, for tests that need an identity
 //! without running a directory sync.
 
-use clavis_store::Db;
+use clavis_core::LifecycleStatus;
 use clavis_store::models::IdentityRow;
+use clavis_store::{Db, JsonList};
 
-/// Inserts an identity (`status` as stored: `active`, `departed`…) and
-/// returns its oid.
-pub async fn insert_person(db: &Db, family_name: &str, given_name: &str, status: &str) -> String {
+/// Inserts an identity with this status and returns its oid.
+pub async fn insert_person(
+    db: &Db,
+    family_name: &str,
+    given_name: &str,
+    status: LifecycleStatus,
+) -> String {
     let oid = clavis_core::Oid::new_random().to_string();
     let mut conn = db.conn().await.expect("conn");
     IdentityRow::insert_all(
         &mut conn,
         vec![IdentityRow {
             oid: oid.clone(),
-            status: status.into(),
+            status,
             birth_family_name: family_name.into(),
             used_family_name: None,
-            birth_given_names: format!("[{given_name:?}]"),
+            birth_given_names: vec![given_name.to_string()].into(),
             birth_date: Some("1990-01-01".into()),
             birth_place: None,
             birth_country: None,
@@ -28,7 +33,7 @@ pub async fn insert_person(db: &Db, family_name: &str, given_name: &str, status:
             contract_type: None,
             arrival_date: None,
             departure_date: None,
-            professions: "[]".into(),
+            professions: JsonList::default(),
             search_text: format!(
                 "{} {}",
                 family_name.to_lowercase(),

@@ -33,7 +33,13 @@ async fn setup() -> (TestDb, Fido2, String, SoftPasskey) {
 
 /// A new identity with one enrolled software key.
 async fn enrol(t: &TestDb, fido2: &Fido2, given: &str) -> (String, SoftPasskey) {
-    let oid = clavis_testkit::people::insert_person(&t.db, "Bench", given, "active").await;
+    let oid = clavis_testkit::people::insert_person(
+        &t.db,
+        "Bench",
+        given,
+        clavis_core::LifecycleStatus::Active,
+    )
+    .await;
     let mut conn = t.db.conn().await.expect("conn");
     let link = clavis_authn::issue_enrolment_link(&mut conn, now(), ORIGIN, &oid, 24, "bench")
         .await

@@ -7,6 +7,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::AdminActor;
 use actix_web::{HttpResponse, get, post, web};
+use clavis_core::{BadgeStatus, BadgeTxPurpose, BadgeTxStatus, LifecycleStatus};
 use clavis_directory::service;
 use serde::Deserialize;
 use serde_json::json;
@@ -25,14 +26,11 @@ async fn identities(
     state: web::Data<AppState>,
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    if let Some(s) = &q.status {
-        s.parse::<clavis_core::LifecycleStatus>()
-            .map_err(ApiError::BadRequest)?;
-    }
+    let status: Option<LifecycleStatus> = q.status.as_deref().map(str::parse).transpose()?;
     let limit = q.limit.unwrap_or(100);
     let list = service::list_identities(
         &state.db,
-        q.status.as_deref(),
+        status,
         q.search.as_deref(),
         limit,
         q.offset.unwrap_or(0),
@@ -333,6 +331,7 @@ async fn badges_list(
     state: web::Data<AppState>,
     q: web::Query<BadgeQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let status: Option<BadgeStatus> = q.status.as_deref().map(str::parse).transpose()?;
     let mut conn = state.db.conn().await?;
     let rows = match &q.identity {
         Some(key) => {
@@ -342,12 +341,10 @@ async fn badges_list(
             clavis_store::models::BadgeRow::for_identity(&mut conn, &person.oid)
                 .await?
                 .into_iter()
-                .filter(|b| q.status.as_deref().is_none_or(|s| b.status == s))
+                .filter(|b| status.is_none_or(|s| b.status == s))
                 .collect()
         }
-        None => {
-            clavis_store::models::BadgeRow::list(&mut conn, q.status.as_deref(), 10_000).await?
-        }
+        None => clavis_store::models::BadgeRow::list(&mut conn, status, 10_000).await?,
     };
     Ok(HttpResponse::Ok().json(
         rows.iter()
@@ -470,7 +467,7 @@ async fn badges_enrolment(
     let mut conn = state.db.conn().await?;
     let tx = clavis_store::models::BadgeTxRow::find(&mut conn, &id)
         .await?
-        .filter(|t| t.purpose == "enrol")
+        .filter(|t| t.purpose == BadgeTxPurpose::Enrol)
         .ok_or_else(|| ApiError::NotFound("enrolment not found".into()))?;
     let badge = match &tx.badge_id {
         Some(b) => clavis_store::models::BadgeRow::find(&mut conn, b)
@@ -478,7 +475,8 @@ async fn badges_enrolment(
             .map(|b| clavis_authn::badge::records::view(&b)),
         None => None,
     };
-    let status = if tx.status == "open" && tx.is_expired(state.clock.now().timestamp()) {
+    let status = if tx.status == BadgeTxStatus::Open && tx.is_expired(state.clock.now().timestamp())
+    {
         "expired"
     } else {
         tx.status.as_str()

@@ -18,6 +18,7 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, get, post, web};
 use chrono::{Local, TimeZone};
 use clavis_authn::badge::{BadgeService, Purpose};
+use clavis_core::{BadgeTxPurpose, BadgeTxStatus};
 use clavis_store::models::{BadgeTxRow, IdentityRoleRow, WorkstationRow};
 use serde::Deserialize;
 use serde_json::json;
@@ -267,7 +268,9 @@ async fn own_enrolment(state: &AppState, operator: &str, id: &str) -> Result<Bad
     let mut conn = state.db.conn().await?;
     BadgeTxRow::find(&mut conn, id)
         .await?
-        .filter(|t| t.purpose == "enrol" && t.created_by == format!("identity:{operator}"))
+        .filter(|t| {
+            t.purpose == BadgeTxPurpose::Enrol && t.created_by == format!("identity:{operator}")
+        })
         .ok_or_else(|| ApiError::NotFound("enrolment not found".into()))
 }
 
@@ -331,7 +334,8 @@ async fn enrolment_status(
         Err(_) => return Err(ApiError::Unauthorized),
     };
     let tx = own_enrolment(&state, &s.oid, &id).await?;
-    let status = if tx.status == "open" && tx.is_expired(state.clock.now().timestamp()) {
+    let status = if tx.status == BadgeTxStatus::Open && tx.is_expired(state.clock.now().timestamp())
+    {
         "expired"
     } else {
         tx.status.as_str()
@@ -361,7 +365,7 @@ async fn holder_pin(
     let s = officer.session;
     let tx = own_enrolment(&state, &s.oid, &id).await?;
     let (true, Some(holder)) = (
-        tx.status == "done" && !tx.is_expired(state.clock.now().timestamp()),
+        tx.status == BadgeTxStatus::Done && !tx.is_expired(state.clock.now().timestamp()),
         tx.oid.clone(),
     ) else {
         return Err(ApiError::NotFound("enrolment not found".into()));

@@ -125,6 +125,14 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     s
 }
 
+/// A query parameter outside its vocabulary (`?status=lost`): a 400
+/// naming the accepted values.
+impl From<clavis_core::UnknownValue> for ApiError {
+    fn from(e: clavis_core::UnknownValue) -> Self {
+        ApiError::BadRequest(e.to_string())
+    }
+}
+
 impl From<clavis_store::StoreError> for ApiError {
     fn from(e: clavis_store::StoreError) -> Self {
         ApiError::internal(e)

@@ -19,6 +19,7 @@ use crate::request::{client_ip, user_agent};
 use crate::sso_web::{clear_cookie, csrf_ok, current, safe_return_to, session_cookie, token_of};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use clavis_core::SessionEndReason;
 use serde::Deserialize;
 use serde_json::json;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
@@ -338,7 +339,7 @@ async fn me(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse
     let identity = clavis_directory::service::find_identity(&mut conn, &s.oid)
         .await?
         .ok_or_else(|| ApiError::internal("session of an unknown identity"))?;
-    let given: Vec<String> = serde_json::from_str(&identity.birth_given_names).unwrap_or_default();
+    let given = &identity.birth_given_names;
     let name = format!(
         "{} {}",
         given.first().map(String::as_str).unwrap_or(""),
@@ -371,7 +372,7 @@ async fn me(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse
         rows.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{remove}</td></tr>",
             esc(&k.label),
-            esc(&k.status),
+            esc(k.status.as_str()),
             k.last_used_at
                 .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
                 .unwrap_or_else(|| "—".into()),
@@ -513,7 +514,7 @@ async fn end_other_sessions(
                 &mut conn,
                 now,
                 &other.id,
-                "revoked",
+                SessionEndReason::Revoked,
                 &format!("identity:{}", s.oid),
             )
             .await?;
@@ -538,7 +539,7 @@ async fn logout(
             &mut conn,
             state.clock.now(),
             &s.id,
-            "logout",
+            SessionEndReason::Logout,
             &format!("identity:{}", s.oid),
         )
         .await?;

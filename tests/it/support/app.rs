@@ -215,7 +215,13 @@ impl TestAppBuilder {
 }
 
 async fn insert_nurse(db: &clavis_store::Db) -> Nurse {
-    let oid = clavis_testkit::people::insert_person(db, "Lemoine", "Claire", "active").await;
+    let oid = clavis_testkit::people::insert_person(
+        db,
+        "Lemoine",
+        "Claire",
+        clavis_core::LifecycleStatus::Active,
+    )
+    .await;
     let mut conn = db.conn().await.expect("conn");
     let mut row = clavis_store::models::IdentityRow::find(&mut conn, &oid)
         .await
@@ -223,7 +229,7 @@ async fn insert_nurse(db: &clavis_store::Db) -> Nurse {
         .expect("row");
     row.rpps = Some("10003489281".into());
     row.email = Some("claire.lemoine@chu.test".into());
-    row.professions = r#"["60"]"#.into();
+    row.professions = vec!["60".to_string()].into();
     row.used_family_name = Some("Martin".into());
     clavis_store::models::IdentityRow::update_all(&mut conn, vec![row])
         .await

@@ -323,6 +323,7 @@ pub async fn unlock(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clavis_core::LifecycleStatus;
     use clavis_testkit::db::{Backend, TestDb};
 
     fn at(s: &str) -> DateTime<Utc> {
@@ -378,7 +379,13 @@ mod tests {
     #[tokio::test]
     async fn five_wrong_pins_lock_badge_login_until_the_cool_down_or_an_operator() {
         let t = TestDb::new(Backend::Sqlite).await;
-        let oid = clavis_testkit::people::insert_person(&t.db, "Lemoine", "Claire", "active").await;
+        let oid = clavis_testkit::people::insert_person(
+            &t.db,
+            "Lemoine",
+            "Claire",
+            LifecycleStatus::Active,
+        )
+        .await;
         let mut conn = t.db.conn().await.expect("conn");
         let h = PinHasher::with_params(b"pepper", 256, 1, 1).expect("hasher");
         let p = BadgePolicy::default();

@@ -11,6 +11,7 @@ use crate::badge::pin::{PinHashError, PinPolicyError, PinRefusal};
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
 use clavis_core::secret::sha256_hex;
+use clavis_core::{BadgeKind, BadgeStatus, LifecycleStatus};
 use clavis_store::models::{BadgeRow, IdentityRow};
 use clavis_store::{DbConn, StoreError};
 use serde_json::json;
@@ -86,12 +87,11 @@ pub async fn record(
         reference_hash: sha256_hex(&card.reference),
         key_version: i32::from(card.key_version),
         kind: if expires_at.is_some() {
-            "temporary"
+            BadgeKind::Temporary
         } else {
-            "permanent"
-        }
-        .into(),
-        status: "active".into(),
+            BadgeKind::Permanent
+        },
+        status: BadgeStatus::Active,
         status_reason: None,
         expires_at: expires_at.map(|e| e.timestamp()),
         created_at: now.timestamp(),
@@ -128,11 +128,11 @@ pub async fn identify(
     let verdict = match &found {
         None => Err(BadgeRefusal::Unknown),
         Some(b) if b.uid != read.uid.to_string() => Err(BadgeRefusal::UidMismatch),
-        Some(b) if b.status == "revoked" => Err(BadgeRefusal::Revoked),
-        Some(b) if b.status != "active" => Err(BadgeRefusal::Suspended),
+        Some(b) if b.status == BadgeStatus::Revoked => Err(BadgeRefusal::Revoked),
+        Some(b) if b.status != BadgeStatus::Active => Err(BadgeRefusal::Suspended),
         Some(b) if b.expires_at.is_some_and(|e| e <= now.timestamp()) => Err(BadgeRefusal::Expired),
-        Some(b) => match IdentityRow::status_of(conn, &b.oid).await?.as_deref() {
-            Some("active") => Ok(()),
+        Some(b) => match IdentityRow::status_of(conn, &b.oid).await? {
+            Some(LifecycleStatus::Active) => Ok(()),
             _ => Err(BadgeRefusal::HolderInactive),
         },
     };
@@ -166,8 +166,9 @@ pub async fn revoke(
 ) -> Result<(), BadgeError> {
     conn.transaction(async |conn| -> Result<(), BadgeError> {
         let mut changed = false;
-        for from in ["active", "suspended"] {
-            changed |= BadgeRow::set_status(conn, badge_id, from, "revoked", reason).await?;
+        for from in [BadgeStatus::Active, BadgeStatus::Suspended] {
+            changed |=
+                BadgeRow::set_status(conn, badge_id, from, BadgeStatus::Revoked, reason).await?;
         }
         if !changed {
             return Err(BadgeError::NotFound);
@@ -227,7 +228,13 @@ mod tests {
     async fn a_departure_suspends_the_holders_badges_in_the_same_transaction() {
         use clavis_directory::lifecycle::{LifecycleEvent, LifecycleKind, LifecycleSubscriber};
         let t = TestDb::new(Backend::Sqlite).await;
-        let oid = clavis_testkit::people::insert_person(&t.db, "Lemoine", "Claire", "active").await;
+        let oid = clavis_testkit::people::insert_person(
+            &t.db,
+            "Lemoine",
+            "Claire",
+            LifecycleStatus::Active,
+        )
+        .await;
         let mut conn = t.db.conn().await.expect("conn");
         let t0 = at("2026-11-22T08:00:00Z");
         let perm = card([4, 1, 1, 1, 1, 1, 1], "aa");
@@ -258,7 +265,13 @@ mod tests {
     #[tokio::test]
     async fn only_an_active_unexpired_badge_with_its_recorded_uid_is_recognised() {
         let t = TestDb::new(Backend::Sqlite).await;
-        let oid = clavis_testkit::people::insert_person(&t.db, "Lemoine", "Claire", "active").await;
+        let oid = clavis_testkit::people::insert_person(
+            &t.db,
+            "Lemoine",
+            "Claire",
+            LifecycleStatus::Active,
+        )
+        .await;
         let mut conn = t.db.conn().await.expect("conn");
         let t0 = at("2026-11-22T08:00:00Z");
         let perm = card([4, 1, 1, 1, 1, 1, 1], "aa");

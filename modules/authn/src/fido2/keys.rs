@@ -4,6 +4,7 @@
 use crate::error::AuthnError;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
+use clavis_core::AuthenticatorStatus;
 use clavis_store::DbConn;
 use clavis_store::models::{Account, AuthenticatorRow};
 use serde::Serialize;
@@ -14,7 +15,7 @@ use serde_json::json;
 pub struct KeyView {
     pub id: String,
     pub label: String,
-    pub status: String,
+    pub status: AuthenticatorStatus,
     pub created_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
 }
@@ -24,7 +25,7 @@ pub async fn keys_of(conn: &mut DbConn, oid: &str) -> Result<Vec<KeyView>, Authn
     Ok(AuthenticatorRow::for_identity(conn, oid)
         .await?
         .into_iter()
-        .filter(|a| a.status != "revoked")
+        .filter(|a| a.status != AuthenticatorStatus::Revoked)
         .map(|a| KeyView {
             id: a.id,
             label: a.label,
@@ -49,9 +50,9 @@ pub async fn remove_key(
         let mut key = AuthenticatorRow::for_identity(tx, oid)
             .await?
             .into_iter()
-            .find(|a| a.id == key_id && a.status != "revoked")
+            .find(|a| a.id == key_id && a.status != AuthenticatorStatus::Revoked)
             .ok_or(AuthnError::KeyNotFound)?;
-        key.status = "revoked".into();
+        key.status = AuthenticatorStatus::Revoked;
         key.status_reason = Some("removed_by_user".into());
         key.update(tx).await?;
         clavis_audit::append(

@@ -24,6 +24,7 @@ use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
 use clavis_core::Secret;
 use clavis_core::secret::sha256_hex;
+use clavis_core::{AuthenticatorKind, AuthenticatorStatus, CeremonyKind, LifecycleStatus};
 use clavis_store::models::{AuthenticatorRow, CeremonyRow, IdentityRow, LoginFailureRow};
 use clavis_store::{Db, DbConn, StoreError};
 use serde::{Deserialize, Serialize};
@@ -164,7 +165,10 @@ impl Fido2 {
                     let keys: Vec<Passkey> = AuthenticatorRow::for_identity(conn, &identity.oid)
                         .await?
                         .iter()
-                        .filter(|a| a.status == "active" && a.kind == "fido2")
+                        .filter(|a| {
+                            a.status == AuthenticatorStatus::Active
+                                && a.kind == AuthenticatorKind::Fido2
+                        })
                         .filter_map(|a| serde_json::from_str(&a.credential).ok())
                         .collect();
                     (!keys.is_empty()).then_some((identity.oid, keys))
@@ -183,7 +187,7 @@ impl Fido2 {
                 (rcr, LoginState::Discoverable { state: s })
             }
         };
-        let ceremony = Self::store_ceremony(conn, now, "login", None, &state).await?;
+        let ceremony = Self::store_ceremony(conn, now, CeremonyKind::Login, None, &state).await?;
         Ok(Challenge {
             ceremony,
             options: rcr,
@@ -260,7 +264,7 @@ impl Fido2 {
         let row = CeremonyRow::peek(db, &sha256_hex(ceremony))
             .await
             .map_err(|_| ("store", None))?
-            .filter(|r| r.kind == "login" && r.expires_at > now.timestamp())
+            .filter(|r| r.kind == CeremonyKind::Login && r.expires_at > now.timestamp())
             .ok_or(("ceremony_unknown_or_expired", None))?;
         let state: LoginState =
             serde_json::from_str(&row.state).map_err(|_| ("ceremony_corrupt", None))?;
@@ -268,13 +272,13 @@ impl Fido2 {
             return Err(("unknown_credential", None));
         };
         let oid = Some(key.oid.clone());
-        if key.status != "active" {
+        if key.status != AuthenticatorStatus::Active {
             return Err(("authenticator_not_active", oid));
         }
         let status = IdentityRow::read_status(db, &key.oid)
             .await
             .map_err(|_| ("store", oid.clone()))?;
-        if status.as_deref() != Some("active") {
+        if status != Some(LifecycleStatus::Active) {
             return Err(("identity_not_active", oid));
         }
         let mut passkey: Passkey = serde_json::from_str(&key.credential)
@@ -346,7 +350,7 @@ impl Fido2 {
         checked: CheckedLogin,
     ) -> Result<LoginProof, Refusal> {
         let oid = Some(checked.proof.oid.clone());
-        Self::take_ceremony(conn, now, "login", ceremony)
+        Self::take_ceremony(conn, now, CeremonyKind::Login, ceremony)
             .await
             .map_err(|_| ("ceremony_unknown_or_expired", oid.clone()))?;
         let recorded = AuthenticatorRow::record_use(
@@ -464,7 +468,9 @@ mod tests {
     /// from a link.
     async fn enrolled(db: &Db, now: DateTime<Utc>) -> (Fido2, String, SoftPasskey) {
         let fido2 = Fido2::new(AuthnConfig::default(), &origin(), None).expect("relying party");
-        let oid = clavis_testkit::people::insert_person(db, "Lemoine", "Claire", "active").await;
+        let oid =
+            clavis_testkit::people::insert_person(db, "Lemoine", "Claire", LifecycleStatus::Active)
+                .await;
         let mut conn = db.conn().await.expect("conn");
         let link = issue_enrolment_link(&mut conn, now, ORIGIN, &oid, 24, "test")
             .await
@@ -571,7 +577,10 @@ mod tests {
             .await
             .expect("read")
             .expect("row");
-        assert_eq!(row.end_reason.as_deref(), Some("replaced"));
+        assert_eq!(
+            row.end_reason,
+            Some(clavis_core::SessionEndReason::Replaced)
+        );
         let actions: Vec<(String, Option<String>)> = AuditEventRow::page(&mut conn, 0, 100)
             .await
             .expect("audit")

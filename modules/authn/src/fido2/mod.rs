@@ -34,6 +34,7 @@ use crate::config::{AttestationPolicy, AuthnConfig};
 use crate::error::AuthnError;
 use base64::Engine;
 use chrono::{DateTime, Utc};
+use clavis_core::CeremonyKind;
 use clavis_core::secret::{random_token, sha256_hex};
 use clavis_store::DbConn;
 use clavis_store::models::CeremonyRow;
@@ -102,14 +103,14 @@ impl Fido2 {
     async fn store_ceremony(
         conn: &mut DbConn,
         now: DateTime<Utc>,
-        kind: &str,
+        kind: CeremonyKind,
         oid: Option<String>,
         state: &impl Serialize,
     ) -> Result<String, AuthnError> {
         let id = random_token();
         CeremonyRow {
             id: sha256_hex(&id),
-            kind: kind.into(),
+            kind,
             oid,
             state: serde_json::to_string(state).map_err(|e| AuthnError::Corrupt(e.to_string()))?,
             expires_at: now.timestamp() + CEREMONY_TTL_SECS,
@@ -124,7 +125,7 @@ impl Fido2 {
     async fn take_ceremony(
         conn: &mut DbConn,
         now: DateTime<Utc>,
-        kind: &str,
+        kind: CeremonyKind,
         id: &str,
     ) -> Result<CeremonyRow, AuthnError> {
         let row = CeremonyRow::take(conn, &sha256_hex(id))

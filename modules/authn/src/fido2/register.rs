@@ -14,6 +14,7 @@ use crate::error::AuthnError;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
+use clavis_core::{AuthenticatorKind, AuthenticatorStatus, CeremonyKind, LifecycleStatus};
 use clavis_store::DbConn;
 use clavis_store::models::{AuthenticatorRow, EnrolmentLinkRow, IdentityRow};
 use serde::{Deserialize, Serialize};
@@ -38,7 +39,10 @@ impl Fido2 {
         let identity = IdentityRow::find(conn, oid)
             .await?
             .ok_or(AuthnError::InvalidLink)?;
-        if matches!(identity.status.as_str(), "departed" | "suspended") {
+        if matches!(
+            identity.status,
+            LifecycleStatus::Departed | LifecycleStatus::Suspended
+        ) {
             return Err(AuthnError::InvalidLink);
         }
         Ok(identity)
@@ -53,8 +57,7 @@ impl Fido2 {
     ) -> Result<(CreationChallengeResponse, RegisterState), AuthnError> {
         let user =
             Uuid::parse_str(&identity.oid).map_err(|e| AuthnError::Corrupt(e.to_string()))?;
-        let given: Vec<String> =
-            serde_json::from_str(&identity.birth_given_names).unwrap_or_default();
+        let given = &identity.birth_given_names;
         let display = format!(
             "{} {}",
             given.first().map(String::as_str).unwrap_or(""),
@@ -128,8 +131,14 @@ impl Fido2 {
         let existing = AuthenticatorRow::for_identity(conn, oid).await?;
         let (ccr, state) = self.start_registration(&identity, &existing)?;
         let stored = json!({"state": state, "link": link_hash});
-        let ceremony =
-            Self::store_ceremony(conn, now, "register", Some(oid.to_string()), &stored).await?;
+        let ceremony = Self::store_ceremony(
+            conn,
+            now,
+            CeremonyKind::Register,
+            Some(oid.to_string()),
+            &stored,
+        )
+        .await?;
         Ok(Challenge {
             ceremony,
             options: ccr,
@@ -179,7 +188,7 @@ impl Fido2 {
         label: &str,
         actor: &str,
     ) -> Result<String, AuthnError> {
-        let row = Self::take_ceremony(conn, now, "register", ceremony).await?;
+        let row = Self::take_ceremony(conn, now, CeremonyKind::Register, ceremony).await?;
         let oid = row.oid.clone().ok_or(AuthnError::CeremonyExpired)?;
         #[derive(Deserialize)]
         struct Stored {
@@ -227,7 +236,7 @@ impl Fido2 {
         AuthenticatorRow {
             id: id.clone(),
             oid: oid.clone(),
-            kind: "fido2".into(),
+            kind: AuthenticatorKind::Fido2,
             credential_id: cred_id,
             credential: serde_json::to_string(&passkey)
                 .map_err(|e| AuthnError::Corrupt(e.to_string()))?,
@@ -237,7 +246,7 @@ impl Fido2 {
             } else {
                 label
             },
-            status: "active".into(),
+            status: AuthenticatorStatus::Active,
             status_reason: None,
             created_at: now.timestamp(),
             last_used_at: None,

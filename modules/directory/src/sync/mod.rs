@@ -20,6 +20,7 @@ use crate::mapping::{self, Rejection};
 use crate::source::{self, DirectorySource, FetchRequest, max_marker};
 use chrono::{DateTime, Utc};
 use clavis_core::Clock;
+use clavis_core::{SyncMode, SyncRunStatus};
 use clavis_store::models::{IdentityRow, SourceRecordRow, SyncCursor, SyncLease, SyncRunRow};
 use clavis_store::{Db, DbConn};
 use serde::Serialize;
@@ -42,10 +43,10 @@ pub struct SyncReport {
     pub run_id: String,
     pub source: String,
     /// `full` or `incremental`.
-    pub mode: String,
+    pub mode: SyncMode,
     pub dry_run: bool,
     /// `succeeded` or `failed`.
-    pub status: String,
+    pub status: SyncRunStatus,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     /// Entries read from the source.
@@ -160,9 +161,13 @@ impl SyncEngine {
         let mut report = SyncReport {
             run_id: clavis_core::ids::new_record_id(),
             source: source.name.clone(),
-            mode: if full { "full" } else { "incremental" }.into(),
+            mode: if full {
+                SyncMode::Full
+            } else {
+                SyncMode::Incremental
+            },
             dry_run: opts.dry_run,
-            status: "running".into(),
+            status: SyncRunStatus::Running,
             started_at: self.clock.now(),
             ..SyncReport::default()
         };
@@ -203,7 +208,7 @@ impl SyncEngine {
         }
         match result {
             Ok(()) => {
-                report.status = "succeeded".into();
+                report.status = SyncRunStatus::Succeeded;
                 if !opts.dry_run {
                     self.save_run(&mut conn, &report).await?;
                     let mut ctx = self.ctx(source, &report.run_id);
@@ -220,7 +225,7 @@ impl SyncEngine {
                 Ok(report)
             }
             Err(e) => {
-                report.status = "failed".into();
+                report.status = SyncRunStatus::Failed;
                 report.error = Some(e.to_string());
                 tracing::error!(sync.run_id = %report.run_id, error = %e, "sync run failed");
                 if !opts.dry_run {
@@ -244,8 +249,8 @@ impl SyncEngine {
         let row = SyncRunRow {
             id: r.run_id.clone(),
             source: r.source.clone(),
-            mode: r.mode.clone(),
-            status: r.status.clone(),
+            mode: r.mode,
+            status: r.status,
             started_at: r.started_at.timestamp(),
             finished_at: r.finished_at.map(|t| t.timestamp()),
             seen: r.seen as i32,

@@ -10,6 +10,7 @@ use crate::config::SourceConfig;
 use crate::error::DirectoryError;
 use crate::mapping::MappedRecord;
 use crate::reconcile::{self, Decision, MatchIndex};
+use clavis_core::CaseStatus;
 use clavis_store::DbConn;
 use clavis_store::models::{ReconciliationCase, SourceRecordRow};
 use serde_json::json;
@@ -285,7 +286,7 @@ async fn open_case(
                 .collect::<Vec<_>>(),
         )
         .unwrap_or_else(|_| "[]".into()),
-        status: "open".into(),
+        status: CaseStatus::Open,
         resolution: None,
         resolved_by: None,
         opened_at: ctx.now.timestamp(),

@@ -104,7 +104,7 @@ impl Provider {
             code_challenge: req.code_challenge.map(str::to_string),
             auth_time: session.auth_time.timestamp(),
             acr: session.acr.clone(),
-            amr: json!(session.amr).to_string(),
+            amr: session.amr.clone().into(),
             code_expires_at: t + self.cfg.code_ttl_secs,
             code_used_at: None,
             revoked_at: None,

@@ -11,7 +11,7 @@
 //! client ([`AuthorizeError::Redirect`], with `state` and `iss`).
 
 use crate::AuthorizeError;
-use crate::clients;
+
 use crate::protocol::{Params, with_query};
 use clavis_core::AcrOrder;
 use clavis_store::models::OidcClientRow;
@@ -130,10 +130,7 @@ impl<'a> AuthorizationRequest<'a> {
         let redirect_uri = p.get("redirect_uri").ok_or_else(|| {
             AuthorizeError::page("invalid_request", "Paramètre redirect_uri manquant.")
         })?;
-        if !clients::list(&client.redirect_uris)
-            .iter()
-            .any(|u| u == redirect_uri)
-        {
+        if !client.redirect_uris.iter().any(|u| u == redirect_uri) {
             return Err(AuthorizeError::page(
                 "invalid_redirect_uri",
                 "L'adresse de retour demandée n'est pas enregistrée pour cette application.",
@@ -176,7 +173,7 @@ impl<'a> AuthorizationRequest<'a> {
                 "only response_mode=query is supported",
             ));
         }
-        let scopes = granted_scopes(words(p, "scope"), &clients::list(&client.scopes))
+        let scopes = granted_scopes(words(p, "scope"), &client.scopes)
             .ok_or_else(|| fail("invalid_scope", "the openid scope is required"))?;
         let code_challenge = p.get("code_challenge");
         match (code_challenge, p.get("code_challenge_method")) {

@@ -8,6 +8,7 @@ use crate::protocol::Params;
 use crate::{Provider, TokenError};
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
+use clavis_core::TokenKind;
 use clavis_core::secret;
 use clavis_store::DbConn;
 use clavis_store::models::{OidcClientRow, OidcGrantRow, OidcTokenRow};
@@ -38,7 +39,7 @@ impl Provider {
         let hash = secret::sha256_hex(presented);
         let token = OidcTokenRow::find(conn, &hash)
             .await?
-            .filter(|r| r.kind == "refresh" && r.client_id == client.client_id)
+            .filter(|r| r.kind == TokenKind::Refresh && r.client_id == client.client_id)
             .ok_or_else(|| TokenError::invalid_grant("unknown refresh token"))?;
         let grant = OidcGrantRow::find(conn, &token.grant_id)
             .await?

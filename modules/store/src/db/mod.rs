@@ -24,7 +24,7 @@ use std::fmt;
 pub enum StoreError {
     /// A query failed.
     #[error("database query failed: {0}")]
-    Query(#[from] diesel::result::Error),
+    Query(#[source] diesel::result::Error),
     /// No connection could be had from the pool.
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -45,6 +45,23 @@ pub enum StoreError {
         /// Why it is invalid.
         detail: String,
     },
+}
+
+impl From<diesel::result::Error> for StoreError {
+    /// A column that held a value outside its type's vocabulary (see
+    /// `clavis_core::text`) is corrupt data, said as such; every other
+    /// failure is the query's.
+    fn from(e: diesel::result::Error) -> Self {
+        if let diesel::result::Error::DeserializationError(inner) = &e
+            && let Some(bad) = inner.downcast_ref::<clavis_core::UnknownValue>()
+        {
+            return StoreError::Corrupt {
+                what: bad.what,
+                detail: bad.detail.clone(),
+            };
+        }
+        StoreError::Query(e)
+    }
 }
 
 impl From<PoolError> for StoreError {

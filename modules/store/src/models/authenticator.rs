@@ -2,6 +2,7 @@
 
 use crate::schema::authenticators::{self, dsl};
 use crate::{DbConn, StoreError, with_conn};
+use clavis_core::{AuthenticatorKind, AuthenticatorStatus};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -14,7 +15,7 @@ pub struct AuthenticatorRow {
     pub id: String,
     pub oid: String,
     /// `fido2` (later `desfire`).
-    pub kind: String,
+    pub kind: AuthenticatorKind,
     /// Base64url credential id (unique).
     pub credential_id: String,
     /// The serialised credential (public key, counter). Not a secret.
@@ -23,7 +24,7 @@ pub struct AuthenticatorRow {
     /// A label the user recognises ("Clé bleue").
     pub label: String,
     /// `active`, `suspended`, `revoked`.
-    pub status: String,
+    pub status: AuthenticatorStatus,
     pub status_reason: Option<String>,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
@@ -59,7 +60,7 @@ impl AuthenticatorRow {
         at: i64,
     ) -> Result<bool, StoreError> {
         let n = with_conn!(conn, c => diesel::update(
-                dsl::authenticators.filter(dsl::id.eq(id)).filter(dsl::status.eq("active")),
+                dsl::authenticators.filter(dsl::id.eq(id)).filter(dsl::status.eq(AuthenticatorStatus::Active)),
             )
             .set((dsl::credential.eq(credential), dsl::last_used_at.eq(Some(at))))
             .execute(c)
@@ -116,9 +117,9 @@ impl AuthenticatorRow {
         reason: &str,
     ) -> Result<Vec<String>, StoreError> {
         Ok(with_conn!(conn, c => diesel::update(
-                dsl::authenticators.filter(dsl::oid.eq(oid)).filter(dsl::status.eq("active")),
+                dsl::authenticators.filter(dsl::oid.eq(oid)).filter(dsl::status.eq(AuthenticatorStatus::Active)),
             )
-            .set((dsl::status.eq("suspended"), dsl::status_reason.eq(Some(reason))))
+            .set((dsl::status.eq(AuthenticatorStatus::Suspended), dsl::status_reason.eq(Some(reason))))
             .returning(dsl::id)
             .get_results(c)
             .await)?)

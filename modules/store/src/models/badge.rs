@@ -2,6 +2,7 @@
 
 use crate::schema::{badge_pins, badges};
 use crate::{DbConn, StoreError, with_conn};
+use clavis_core::{BadgeKind, BadgeStatus};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -19,9 +20,9 @@ pub struct BadgeRow {
     pub reference_hash: String,
     pub key_version: i32,
     /// `permanent` or `temporary`.
-    pub kind: String,
+    pub kind: BadgeKind,
     /// `active`, `suspended` or `revoked`.
-    pub status: String,
+    pub status: BadgeStatus,
     pub status_reason: Option<String>,
     /// Temporary badges: end of validity (unix seconds).
     pub expires_at: Option<i64>,
@@ -67,8 +68,8 @@ impl BadgeRow {
     pub async fn set_status(
         conn: &mut DbConn,
         id: &str,
-        from: &str,
-        to: &str,
+        from: BadgeStatus,
+        to: BadgeStatus,
         reason: &str,
     ) -> Result<bool, StoreError> {
         use badges::dsl;
@@ -87,8 +88,8 @@ impl BadgeRow {
     ) -> Result<Vec<String>, StoreError> {
         use badges::dsl;
         Ok(
-            with_conn!(conn, c => diesel::update(dsl::badges.filter(dsl::oid.eq(oid)).filter(dsl::status.eq("active")))
-            .set((dsl::status.eq("suspended"), dsl::status_reason.eq(Some(reason))))
+            with_conn!(conn, c => diesel::update(dsl::badges.filter(dsl::oid.eq(oid)).filter(dsl::status.eq(BadgeStatus::Active)))
+            .set((dsl::status.eq(BadgeStatus::Suspended), dsl::status_reason.eq(Some(reason))))
             .returning(dsl::id)
             .get_results(c)
             .await)?,
@@ -181,14 +182,14 @@ impl BadgeRow {
     /// Badges, newest first, optionally only those with a status.
     pub async fn list(
         conn: &mut DbConn,
-        status: Option<&str>,
+        status: Option<BadgeStatus>,
         limit: i64,
     ) -> Result<Vec<Self>, StoreError> {
         use badges::dsl;
         Ok(with_conn!(conn, c => {
             let mut q = dsl::badges.select(BadgeRow::as_select()).into_boxed();
             if let Some(s) = status {
-                q = q.filter(dsl::status.eq(s.to_string()));
+                q = q.filter(dsl::status.eq(s));
             }
             q.order((dsl::created_at.desc(), dsl::id.asc()))
                 .limit(limit)

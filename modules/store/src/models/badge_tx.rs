@@ -5,6 +5,7 @@
 
 use crate::schema::badge_transactions::{self, dsl};
 use crate::{DbConn, StoreError, with_conn};
+use clavis_core::{BadgeTxPurpose, BadgeTxStatus};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -20,7 +21,7 @@ pub struct BadgeTxRow {
     /// SHA-256 (hex) of the browser binding cookie.
     pub browser_hash: String,
     /// `login` or `enrol`.
-    pub purpose: String,
+    pub purpose: BadgeTxPurpose,
     /// Enrolment: whose badge it becomes.
     pub target_oid: Option<String>,
     /// Enrolment of a temporary badge: its end (unix seconds).
@@ -35,7 +36,7 @@ pub struct BadgeTxRow {
     pub steps: i32,
     /// `open`, `identified` (login: badge recognised, PIN awaited),
     /// `done`, `failed`, `used`.
-    pub status: String,
+    pub status: BadgeTxStatus,
     /// Why it failed (for the audit; the user sees one message).
     pub failure: Option<String>,
     /// Login: the holder recognised.
@@ -86,7 +87,7 @@ impl BadgeTxRow {
                 dsl::badge_transactions
                     .find(&self.id)
                     .filter(dsl::steps.eq(previous_steps))
-                    .filter(dsl::status.eq("open")),
+                    .filter(dsl::status.eq(BadgeTxStatus::Open)),
             )
             .set((
                 dsl::transcript.eq(&self.transcript),
@@ -108,8 +109,8 @@ impl BadgeTxRow {
     pub async fn set_status(
         conn: &mut DbConn,
         id: &str,
-        from: &str,
-        to: &str,
+        from: BadgeTxStatus,
+        to: BadgeTxStatus,
     ) -> Result<bool, StoreError> {
         let n = with_conn!(conn, c => diesel::update(dsl::badge_transactions.find(id).filter(dsl::status.eq(from)))
             .set(dsl::status.eq(to))
@@ -137,7 +138,7 @@ impl BadgeTxRow {
         Ok(with_conn!(conn, c => dsl::badge_transactions
             .filter(dsl::workstation_id.eq(workstation_id))
             .filter(dsl::browser_hash.eq(""))
-            .filter(dsl::status.eq("open"))
+            .filter(dsl::status.eq(BadgeTxStatus::Open))
             .filter(dsl::steps.eq(0))
             .filter(dsl::expires_at.gt(now))
             .order(dsl::created_at.asc())

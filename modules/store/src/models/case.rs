@@ -2,6 +2,7 @@
 
 use crate::schema::reconciliation_cases::{self, dsl};
 use crate::{DbConn, StoreError, with_conn};
+use clavis_core::CaseStatus;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -20,7 +21,7 @@ pub struct ReconciliationCase {
     /// JSON array of `{oid, why}`.
     pub candidates: String,
     /// `open` or `resolved`.
-    pub status: String,
+    pub status: CaseStatus,
     /// `linked:OID`, `created:OID` once resolved.
     pub resolution: Option<String>,
     pub resolved_by: Option<String>,
@@ -49,7 +50,7 @@ impl ReconciliationCase {
         Ok(with_conn!(conn, c => dsl::reconciliation_cases
             .filter(dsl::source.eq(source))
             .filter(dsl::external_id.eq(external_id))
-            .filter(dsl::status.eq("open"))
+            .filter(dsl::status.eq(CaseStatus::Open))
             .select(ReconciliationCase::as_select())
             .first(c)
             .await
@@ -68,7 +69,7 @@ impl ReconciliationCase {
         Ok(with_conn!(conn, c => dsl::reconciliation_cases
             .filter(dsl::source.eq(source))
             .filter(dsl::external_id.eq_any(external_ids))
-            .filter(dsl::status.eq("open"))
+            .filter(dsl::status.eq(CaseStatus::Open))
             .select(ReconciliationCase::as_select())
             .load(c)
             .await)?)
@@ -85,7 +86,7 @@ impl ReconciliationCase {
                 .select(ReconciliationCase::as_select())
                 .into_boxed();
             if open_only {
-                q = q.filter(dsl::status.eq("open"));
+                q = q.filter(dsl::status.eq(CaseStatus::Open));
             }
             q.order((dsl::opened_at.desc(), dsl::id.asc())).limit(limit).load(c).await
         })?)

@@ -4,6 +4,7 @@
 
 use crate::schema::webauthn_ceremonies::{self, dsl};
 use crate::{DbConn, StoreError, with_conn};
+use clavis_core::CeremonyKind;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -15,7 +16,7 @@ use diesel_async::RunQueryDsl;
 pub struct CeremonyRow {
     pub id: String,
     /// `register` or `login`.
-    pub kind: String,
+    pub kind: CeremonyKind,
     pub oid: Option<String>,
     /// Serialised webauthn-rs state (JSON).
     pub state: String,

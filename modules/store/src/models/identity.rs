@@ -1,7 +1,9 @@
 //! `identities`: the reconciled golden record of each person.
 
+use crate::JsonList;
 use crate::schema::identities::{self, dsl};
 use crate::{DbConn, StoreError, with_conn};
+use clavis_core::LifecycleStatus;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -13,10 +15,10 @@ use diesel_async::RunQueryDsl;
 #[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct IdentityRow {
     pub oid: String,
-    pub status: String,
+    pub status: LifecycleStatus,
     pub birth_family_name: String,
     pub used_family_name: Option<String>,
-    pub birth_given_names: String,
+    pub birth_given_names: JsonList<String>,
     pub birth_date: Option<String>,
     pub birth_place: Option<String>,
     pub birth_country: Option<String>,
@@ -28,7 +30,7 @@ pub struct IdentityRow {
     pub contract_type: Option<String>,
     pub arrival_date: Option<String>,
     pub departure_date: Option<String>,
-    pub professions: String,
+    pub professions: JsonList<String>,
     pub search_text: String,
     pub created_at: i64,
     pub updated_at: i64,
@@ -42,11 +44,11 @@ pub struct IdentityRow {
 #[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct MatchTraits {
     pub oid: String,
-    pub status: String,
+    pub status: LifecycleStatus,
     pub birth_family_name: String,
     pub used_family_name: Option<String>,
     /// JSON array.
-    pub birth_given_names: String,
+    pub birth_given_names: JsonList<String>,
     pub birth_date: Option<String>,
     pub birth_place: Option<String>,
     pub rpps: Option<String>,
@@ -56,7 +58,7 @@ pub struct MatchTraits {
 #[derive(Debug, Clone, Default)]
 pub struct IdentityFilter {
     /// Only this status.
-    pub status: Option<String>,
+    pub status: Option<LifecycleStatus>,
     /// Every word must appear in the normalised search text.
     pub search_words: Vec<String>,
     /// Page size.
@@ -84,14 +86,20 @@ impl IdentityRow {
     }
 
     /// The status of an identity.
-    pub async fn status_of(conn: &mut DbConn, oid: &str) -> Result<Option<String>, StoreError> {
+    pub async fn status_of(
+        conn: &mut DbConn,
+        oid: &str,
+    ) -> Result<Option<LifecycleStatus>, StoreError> {
         Ok(with_conn!(conn, c => status_by_oid(oid).first(c).await.optional())?)
     }
 
     /// [`IdentityRow::status_of`] for the login's check before its
     /// transaction: on SQLite it runs inline on the calling thread (see
     /// [`crate::db::InlineReaders`]), on PostgreSQL on a pooled connection.
-    pub async fn read_status(db: &crate::Db, oid: &str) -> Result<Option<String>, StoreError> {
+    pub async fn read_status(
+        db: &crate::Db,
+        oid: &str,
+    ) -> Result<Option<LifecycleStatus>, StoreError> {
         match db.inline() {
             Some(inline) => {
                 inline.read(|c| diesel::RunQueryDsl::first(status_by_oid(oid), c).optional())
@@ -130,8 +138,8 @@ impl IdentityRow {
     ) -> Result<Vec<Self>, StoreError> {
         Ok(with_conn!(conn, c => dsl::identities
             .filter(
-                dsl::status.eq("pending").and(dsl::arrival_date.le(today))
-                    .or(dsl::status.ne("departed").and(dsl::departure_date.lt(today))),
+                dsl::status.eq(LifecycleStatus::Pending).and(dsl::arrival_date.le(today))
+                    .or(dsl::status.ne(LifecycleStatus::Departed).and(dsl::departure_date.lt(today))),
             )
             .select(IdentityRow::as_select())
             .load(c)
@@ -148,7 +156,7 @@ impl IdentityRow {
         Ok(with_conn!(conn, c => {
             let mut q = dsl::identities.select(IdentityRow::as_select()).into_boxed();
             if let Some(s) = &filter.status {
-                q = q.filter(dsl::status.eq(s.clone()));
+                q = q.filter(dsl::status.eq(*s));
             }
             for p in &patterns {
                 q = q.filter(dsl::search_text.like(p.clone()).escape('\\'));

@@ -3,8 +3,10 @@
 //! (client secrets, codes, tokens) are stored as SHA-256 only; private keys
 //! are stored encrypted under the master key (see `clavis_oidc::keys`).
 
+use crate::JsonList;
 use crate::schema::{oidc_clients, oidc_grants, oidc_keys, oidc_tokens, oidc_used_assertions};
 use crate::{DbConn, StoreError, with_conn};
+use clavis_core::TokenKind;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -24,16 +26,16 @@ pub struct OidcClientRow {
     /// The client's public keys (JWKS JSON), for `private_key_jwt`.
     pub jwks: Option<String>,
     /// JSON array, matched exactly.
-    pub redirect_uris: String,
+    pub redirect_uris: JsonList<String>,
     /// JSON array, matched exactly.
-    pub post_logout_redirect_uris: String,
+    pub post_logout_redirect_uris: JsonList<String>,
     pub backchannel_logout_uri: Option<String>,
     pub require_pkce: bool,
     pub require_acr: Option<String>,
     /// `RS256` or `ES256`.
     pub id_token_alg: String,
     /// JSON array of the scopes this client may receive.
-    pub scopes: String,
+    pub scopes: JsonList<String>,
     pub created_at: i64,
     pub created_by: String,
     pub secret_rotated_at: Option<i64>,
@@ -179,7 +181,7 @@ pub struct OidcGrantRow {
     pub auth_time: i64,
     pub acr: String,
     /// JSON array.
-    pub amr: String,
+    pub amr: JsonList<String>,
     pub code_expires_at: i64,
     pub code_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
@@ -279,7 +281,7 @@ pub struct OidcTokenRow {
     pub token_hash: String,
     pub grant_id: String,
     /// `access` or `refresh`.
-    pub kind: String,
+    pub kind: TokenKind,
     pub client_id: String,
     pub oid: String,
     pub scope: String,

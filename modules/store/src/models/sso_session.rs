@@ -1,8 +1,10 @@
 //! `sso_sessions`: server-side SSO sessions. The cookie holds a random
 //! token; only its SHA-256 (`token_hash`) is stored.
 
+use crate::JsonList;
 use crate::schema::sso_sessions::{self, dsl};
 use crate::{DbConn, StoreError, with_conn};
+use clavis_core::SessionEndReason;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -26,15 +28,14 @@ pub struct SsoSessionRow {
     pub last_seen_at: i64,
     pub acr: String,
     /// JSON array.
-    pub amr: String,
+    pub amr: JsonList<String>,
     pub authenticator_id: Option<String>,
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
     /// JSON array of OIDC client ids signed into.
-    pub applications: String,
+    pub applications: JsonList<String>,
     pub ended_at: Option<i64>,
-    /// `logout`, `expired`, `revoked`, `departed`, `suspended`, `replaced`.
-    pub end_reason: Option<String>,
+    pub end_reason: Option<SessionEndReason>,
     /// The registered workstation a badge login happened at.
     pub workstation_id: Option<String>,
 }
@@ -130,17 +131,13 @@ impl SsoSessionRow {
         let Some(row) = Self::find(conn, id).await? else {
             return Ok(());
         };
-        let mut apps: Vec<String> = serde_json::from_str(&row.applications).unwrap_or_default();
+        let mut apps = row.applications;
         if apps.iter().any(|a| a == client_id) {
             return Ok(());
         }
-        apps.push(client_id.to_string());
-        let json = serde_json::to_string(&apps).map_err(|e| StoreError::Corrupt {
-            what: "session applications",
-            detail: e.to_string(),
-        })?;
+        apps.0.push(client_id.to_string());
         with_conn!(conn, c => diesel::update(dsl::sso_sessions.find(id))
-            .set(dsl::applications.eq(json))
+            .set(dsl::applications.eq(&apps))
             .execute(c)
             .await)?;
         Ok(())
@@ -165,7 +162,7 @@ impl SsoSessionRow {
     pub async fn end(
         conn: &mut DbConn,
         id: &str,
-        reason: &str,
+        reason: SessionEndReason,
         now: i64,
     ) -> Result<bool, StoreError> {
         let n = with_conn!(conn, c => diesel::update(
@@ -181,7 +178,7 @@ impl SsoSessionRow {
     pub async fn end_all_for(
         conn: &mut DbConn,
         oid: &str,
-        reason: &str,
+        reason: SessionEndReason,
         now: i64,
     ) -> Result<Vec<String>, StoreError> {
         Ok(with_conn!(conn, c => diesel::update(
@@ -198,7 +195,7 @@ impl SsoSessionRow {
     pub async fn end_all_at_workstation(
         conn: &mut DbConn,
         workstation_id: &str,
-        reason: &str,
+        reason: SessionEndReason,
         now: i64,
     ) -> Result<Vec<String>, StoreError> {
         Ok(with_conn!(conn, c => diesel::update(

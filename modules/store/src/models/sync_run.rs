@@ -4,6 +4,7 @@ use crate::schema::sync_cursors::{self, dsl as cdsl};
 use crate::schema::sync_leases::{self, dsl as ldsl};
 use crate::schema::sync_runs::{self, dsl};
 use crate::{DbConn, StoreError, with_conn};
+use clavis_core::{SyncMode, SyncRunStatus};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -16,9 +17,9 @@ pub struct SyncRunRow {
     pub id: String,
     pub source: String,
     /// `full` or `incremental`.
-    pub mode: String,
+    pub mode: SyncMode,
     /// `running`, `succeeded`, `failed`.
-    pub status: String,
+    pub status: SyncRunStatus,
     pub started_at: i64,
     pub finished_at: Option<i64>,
     pub seen: i32,

@@ -8,6 +8,7 @@ use crate::badge::records::BadgeError;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
 use clavis_core::secret::Secret;
+use clavis_core::{BadgeStatus, BadgeTxPurpose, BadgeTxStatus, SessionEndReason};
 use clavis_store::models::{BadgeRow, BadgeTxRow};
 use clavis_store::{Db, DbConn};
 use serde_json::json;
@@ -36,7 +37,7 @@ impl BadgeService {
     ) -> Result<(Secret<String>, clavis_sso::Session), RelayError> {
         let mut conn = db.conn().await?;
         let tx = self.status(&mut conn, now, tx_id, token, browser).await?;
-        if tx.purpose != "login" || tx.status != "identified" {
+        if tx.purpose != BadgeTxPurpose::Login || tx.status != BadgeTxStatus::Identified {
             return Err(RelayError::Unknown);
         }
         let (Some(oid), Some(badge_id), Some(ws)) = (
@@ -65,15 +66,21 @@ impl BadgeService {
         };
         let (token, row, created) = clavis_sso::prepare(sso, now, new);
         conn.unit(async |conn| {
-            if !BadgeTxRow::set_status(conn, &tx.id, "identified", "used").await? {
+            if !BadgeTxRow::set_status(conn, &tx.id, BadgeTxStatus::Identified, BadgeTxStatus::Used).await? {
                 return Err(RelayError::Unknown);
             }
             // The badge may have been revoked between the tap and the PIN.
             match BadgeRow::find(conn, &badge_id).await? {
-                Some(b) if b.status == "active" => {}
+                Some(b) if b.status == BadgeStatus::Active => {}
                 _ => return Err(RelayError::BadgeRefused),
             }
-            clavis_sso::end_all_at_workstation(conn, now, &ws, "switched", &format!("identity:{oid}"))
+            clavis_sso::end_all_at_workstation(
+                conn,
+                now,
+                &ws,
+                SessionEndReason::Switched,
+                &format!("identity:{oid}"),
+            )
                 .await?;
             row.insert(conn).await?;
             BadgeRow::touch(conn, &badge_id, now.timestamp()).await?;
@@ -109,8 +116,10 @@ impl BadgeService {
         actor: &str,
     ) -> Result<String, RelayError> {
         let tx = self.status(conn, now, tx_id, token, browser).await?;
-        let (true, Some(oid)) = (tx.purpose == "enrol" && tx.status == "done", tx.oid.clone())
-        else {
+        let (true, Some(oid)) = (
+            tx.purpose == BadgeTxPurpose::Enrol && tx.status == BadgeTxStatus::Done,
+            tx.oid.clone(),
+        ) else {
             return Err(RelayError::Unknown);
         };
         pin::set_pin(conn, &self.hasher, &self.policy, now, &oid, pin, actor).await?;
@@ -123,6 +132,7 @@ mod tests {
     use super::*;
     use crate::badge::{AgentReply, Purpose};
     use crate::config::BadgeConfig;
+    use clavis_core::LifecycleStatus;
     use clavis_desfire::AesKey;
     use clavis_desfire::emulator::CardEmulator;
     use clavis_store::models::{AuditEventRow, SsoSessionRow, WorkstationRow};
@@ -169,7 +179,13 @@ mod tests {
         let svc = service();
         let sso = clavis_sso::SsoConfig::default();
         let now: DateTime<Utc> = "2026-11-23T08:00:00Z".parse().expect("instant");
-        let oid = clavis_testkit::people::insert_person(&t.db, "Lemoine", "Claire", "active").await;
+        let oid = clavis_testkit::people::insert_person(
+            &t.db,
+            "Lemoine",
+            "Claire",
+            LifecycleStatus::Active,
+        )
+        .await;
         let mut conn = t.db.conn().await.expect("conn");
         let ws = WorkstationRow {
             id: "ws-ward-3".into(),
@@ -246,7 +262,7 @@ mod tests {
             .await
             .expect("find")
             .expect("row");
-        assert_eq!(ended.end_reason.as_deref(), Some("replaced"));
+        assert_eq!(ended.end_reason, Some(SessionEndReason::Replaced));
         let audit = AuditEventRow::page(&mut conn, 0, 100).await.expect("audit");
         let actions: Vec<_> = audit.iter().map(|a| a.action.as_str()).collect();
         let succeeded = actions.iter().position(|a| *a == "login.succeeded");

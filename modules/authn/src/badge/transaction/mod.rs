@@ -33,6 +33,7 @@ use crate::config::BadgeConfig;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
 use clavis_core::secret::{Secret, hash_matches, random_token, sha256_hex};
+use clavis_core::{BadgeTxPurpose, BadgeTxStatus};
 use clavis_desfire::{AesKey, Aid};
 use clavis_store::models::{BadgeTxRow, WorkstationRow};
 use clavis_store::{DbConn, StoreError};
@@ -255,10 +256,12 @@ impl BadgeService {
         rand::rng().fill_bytes(&mut seed);
         let expires_at = now + chrono::Duration::seconds(self.config.transaction_secs);
         let (name, target, until) = match &purpose {
-            Purpose::Login => ("login", None, None),
-            Purpose::Enrol { oid, until } => {
-                ("enrol", Some(oid.clone()), until.map(|u| u.timestamp()))
-            }
+            Purpose::Login => (BadgeTxPurpose::Login, None, None),
+            Purpose::Enrol { oid, until } => (
+                BadgeTxPurpose::Enrol,
+                Some(oid.clone()),
+                until.map(|u| u.timestamp()),
+            ),
         };
         let row = BadgeTxRow {
             id: clavis_core::ids::new_record_id(),
@@ -270,14 +273,14 @@ impl BadgeService {
             } else {
                 sha256_hex(&browser)
             },
-            purpose: name.into(),
+            purpose: name,
             target_oid: target.clone(),
             temporary_until: until,
             workstation_id: bound_to.map(str::to_string),
             seed: hex::encode(seed),
             transcript: String::new(),
             steps: 0,
-            status: "open".into(),
+            status: BadgeTxStatus::Open,
             failure: None,
             oid: None,
             badge_id: None,

@@ -9,6 +9,7 @@ use super::{BadgeService, first16};
 use crate::badge::check::{self, BadgeCheck, BadgeFailure, BadgeKeys};
 use crate::badge::personalise::{self, Personalisation, PersonaliseFailure};
 use crate::badge::rekey::{self, Rekey, RekeyFailure, RekeyPlan};
+use clavis_core::BadgeTxPurpose;
 use clavis_desfire::AesKey;
 use clavis_store::models::BadgeTxRow;
 use sha2::{Digest, Sha256};
@@ -86,7 +87,7 @@ impl BadgeService {
             .and_then(|s| s.try_into().ok())
             .ok_or_else(|| Stop::Check(BadgeFailure::Protocol("corrupt transaction".into())))?;
         let rnd = rnd_from(seed);
-        if tx.purpose == "enrol" {
+        if tx.purpose == BadgeTxPurpose::Enrol {
             let keys = self.personalisation_keys();
             let (mut p, first) = Personalisation::start(&keys, rnd).map_err(Stop::Personalise)?;
             let mut next = Replayed::Send(first.as_bytes().to_vec());

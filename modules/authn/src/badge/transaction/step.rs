@@ -13,6 +13,7 @@ use crate::badge::records::{self, BadgeError, BadgeRefusal};
 use crate::badge::rekey::RekeyFailure;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
+use clavis_core::{BadgeTxPurpose, BadgeTxStatus};
 use clavis_store::models::{BadgeRow, BadgeTxRow, WorkstationRow};
 use clavis_store::{Db, DbConn};
 use serde_json::json;
@@ -36,7 +37,9 @@ impl BadgeService {
     ) -> Result<AgentReply, RelayError> {
         let mut conn = db.conn().await?;
         let tx = Self::agent_tx(&mut conn, now, ws, tx_id, token).await?;
-        if tx.status != "open" || tx.workstation_id.as_deref().is_some_and(|w| w != ws.id) {
+        if tx.status != BadgeTxStatus::Open
+            || tx.workstation_id.as_deref().is_some_and(|w| w != ws.id)
+        {
             return Err(RelayError::Unknown);
         }
         if step != tx.steps {
@@ -161,14 +164,14 @@ impl<'a> StepRecord<'a> {
 
     /// The badge may be used: the page asks for the PIN.
     fn identified(&mut self) -> AgentReply {
-        self.next.status = "identified".into();
+        self.next.status = BadgeTxStatus::Identified;
         AgentReply::Done
     }
 
     /// The records refuse the badge (unknown, revoked, expired…; audited
     /// by [`records::identify`]).
     fn badge_refused(&mut self, why: &BadgeRefusal) -> AgentReply {
-        self.next.status = "failed".into();
+        self.next.status = BadgeTxStatus::Failed;
         self.next.failure = Some(why.to_string());
         AgentReply::Failed
     }
@@ -217,7 +220,7 @@ impl<'a> StepRecord<'a> {
             .temporary_until
             .and_then(|t| DateTime::from_timestamp(t, 0));
         let row = records::record(conn, self.now, &oid, card, until, &self.was.created_by).await?;
-        self.next.status = "done".into();
+        self.next.status = BadgeTxStatus::Done;
         self.next.oid = Some(oid);
         self.next.badge_id = Some(row.id);
         Ok(AgentReply::Done)
@@ -231,9 +234,9 @@ impl<'a> StepRecord<'a> {
         conn: &mut DbConn,
         stop: &Stop,
     ) -> Result<AgentReply, RelayError> {
-        self.next.status = "failed".into();
+        self.next.status = BadgeTxStatus::Failed;
         self.next.failure = Some(stop.to_string());
-        let action = if self.was.purpose == "enrol" {
+        let action = if self.was.purpose == BadgeTxPurpose::Enrol {
             "badge.enrolment_failed"
         } else {
             "badge.check_failed"

@@ -14,13 +14,23 @@ fn client() -> OidcClientRow {
         secret_hash: None,
         auth_method: "client_secret_basic".into(),
         jwks: None,
-        redirect_uris: format!(r#"["{CB}"]"#),
-        post_logout_redirect_uris: "[]".into(),
+        redirect_uris: vec![CB.to_string()].into(),
+        post_logout_redirect_uris: Vec::new().into(),
         backchannel_logout_uri: None,
         require_pkce: false,
         require_acr: None,
         id_token_alg: "RS256".into(),
-        scopes: r#"["openid","profile","email","rpps","roles","offline_access"]"#.into(),
+        scopes: [
+            "openid",
+            "profile",
+            "email",
+            "rpps",
+            "roles",
+            "offline_access",
+        ]
+        .map(String::from)
+        .to_vec()
+        .into(),
         created_at: 0,
         created_by: "test".into(),
         secret_rotated_at: None,
@@ -166,7 +176,7 @@ fn the_reply_carries_the_code_state_and_issuer() {
 #[test]
 fn scopes_the_client_may_not_have_are_dropped_but_openid_stays() {
     let mut c = client();
-    c.scopes = r#"["profile"]"#.into();
+    c.scopes = vec!["profile".to_string()].into();
     let params = request(&[("scope", "openid email profile")]);
     let r = parse_with(&params, &c).expect("valid");
     assert_eq!(r.scopes, vec!["openid", "profile"]);
