@@ -42,12 +42,12 @@ pub async fn run(ctx: &Ctx, cmd: AdminCmd) -> Result<()> {
             let now = ctx.now();
             let link = conn
                 .transaction(async |tx: &mut DbConn| -> Result<_> {
-                    grant_role(tx, now, &oid, roles::ADMIN, &ctx.operator).await?;
+                    grant_role(tx, now, oid, roles::ADMIN, &ctx.operator).await?;
                     Ok(clavis_authn::issue_enrolment_link(
                         tx,
                         now,
                         &ctx.cfg.public_url(),
-                        &oid,
+                        oid,
                         ctx.cfg.authn.enrolment_link_hours,
                         &ctx.operator,
                     )
@@ -58,7 +58,7 @@ pub async fn run(ctx: &Ctx, cmd: AdminCmd) -> Result<()> {
         }
         AdminCmd::GrantRole { identity, role } => {
             let oid = resolve_identity(&mut conn, &identity).await?;
-            grant_role(&mut conn, ctx.now(), &oid, &role, &ctx.operator).await?;
+            grant_role(&mut conn, ctx.now(), oid, &role, &ctx.operator).await?;
             println!("{} {role}", t("rôle accordé :", "role granted:"));
         }
     }

@@ -292,10 +292,7 @@ async fn enrol(
         .open(
             &mut conn,
             ctx.now(),
-            Purpose::Enrol {
-                oid: oid.clone(),
-                until,
-            },
+            Purpose::Enrol { oid, until },
             Some(&ws.id),
             &ctx.operator,
         )
@@ -346,7 +343,7 @@ async fn enrol(
                     badge.id,
                     badge.uid
                 );
-                if clavis_store::models::BadgePinRow::find(&mut conn, &oid)
+                if clavis_store::models::BadgePinRow::find(&mut conn, oid)
                     .await?
                     .is_none()
                 {
@@ -390,7 +387,7 @@ pub async fn badge(ctx: &Ctx, cmd: BadgeCmd) -> Result<()> {
             let rows = match identity {
                 Some(i) => {
                     let oid = resolve_identity(&mut conn, &i).await?;
-                    BadgeRow::for_identity(&mut conn, &oid)
+                    BadgeRow::for_identity(&mut conn, oid)
                         .await?
                         .into_iter()
                         .filter(|b| status.is_none_or(|s| b.status == s))
@@ -450,7 +447,7 @@ pub async fn badge(ctx: &Ctx, cmd: BadgeCmd) -> Result<()> {
             let db = ctx.db().await?;
             let mut conn = db.conn().await?;
             let oid = resolve_identity(&mut conn, &identity).await?;
-            if clavis_authn::badge::pin::unlock(&mut conn, now, &oid, &ctx.operator)
+            if clavis_authn::badge::pin::unlock(&mut conn, now, oid, &ctx.operator)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?
             {
@@ -473,18 +470,21 @@ pub async fn badge(ctx: &Ctx, cmd: BadgeCmd) -> Result<()> {
             let db = ctx.db().await?;
             let mut conn = db.conn().await?;
             let oid = resolve_identity(&mut conn, &identity).await?;
-            let read = |prompt: &str| -> Result<String> {
+            let read = |prompt: &str| -> Result<clavis_core::Secret<String>> {
                 if !stdin {
                     eprint!("{prompt}");
                 }
                 let mut line = String::new();
                 std::io::stdin().read_line(&mut line)?;
-                Ok(line.trim().to_string())
+                Ok(clavis_core::Secret::new(line.trim().to_string()))
             };
             let pin = read(t("Code PIN : ", "PIN: "))?;
             if !stdin {
                 let again = read(t("Confirmez : ", "Again: "))?;
-                if again != pin {
+                if !clavis_core::secret::constant_time_eq(
+                    again.expose().as_bytes(),
+                    pin.expose().as_bytes(),
+                ) {
                     bail!(
                         "{}",
                         t("les deux saisies diffèrent", "the two entries differ")
@@ -496,7 +496,7 @@ pub async fn badge(ctx: &Ctx, cmd: BadgeCmd) -> Result<()> {
                 svc.hasher(),
                 svc.policy(),
                 now,
-                &oid,
+                oid,
                 &pin,
                 &ctx.operator,
             )

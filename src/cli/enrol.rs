@@ -26,7 +26,7 @@ pub async fn run(ctx: &Ctx, args: EnrolLinkArgs) -> Result<()> {
         &mut conn,
         ctx.now(),
         &ctx.cfg.public_url(),
-        &oid,
+        oid,
         args.valid_hours
             .unwrap_or(ctx.cfg.authn.enrolment_link_hours),
         &ctx.operator,

@@ -26,7 +26,7 @@ use crate::config::Config;
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
-use clavis_core::{Clock, SystemClock};
+use clavis_core::{Clock, Oid, SystemClock};
 use clavis_directory::service;
 use clavis_store::{Db, DbConn, migrate};
 use serde::Serialize;
@@ -199,7 +199,7 @@ pub fn t(fr: &'static str, en: &'static str) -> &'static str {
 
 /// The oid of the identity `key` names (oid, RPPS or login), or an error
 /// saying none does.
-pub async fn resolve_identity(conn: &mut DbConn, key: &str) -> Result<String> {
+pub async fn resolve_identity(conn: &mut DbConn, key: &str) -> Result<Oid> {
     match service::find_identity(conn, key).await? {
         Some(i) => Ok(i.oid),
         None => bail!(

@@ -323,7 +323,7 @@ pub async fn habilitation(ctx: &Ctx, cmd: HabilitationCmd) -> Result<()> {
         .transaction(async |tx: &mut DbConn| -> Result<bool> {
             let changed = if grant {
                 HabilitationRow {
-                    oid: oid.clone(),
+                    oid,
                     client_id: client.clone(),
                     role: role.clone(),
                     granted_by: ctx.operator.clone(),
@@ -332,7 +332,7 @@ pub async fn habilitation(ctx: &Ctx, cmd: HabilitationCmd) -> Result<()> {
                 .grant(tx)
                 .await?
             } else {
-                HabilitationRow::revoke(tx, &oid, &client, &role).await?
+                HabilitationRow::revoke(tx, oid, &client, &role).await?
             };
             if changed {
                 clavis_audit::append(
@@ -345,7 +345,7 @@ pub async fn habilitation(ctx: &Ctx, cmd: HabilitationCmd) -> Result<()> {
                         } else {
                             "habilitation.revoked"
                         },
-                        Some(oid.clone()),
+                        Some(oid.to_string()),
                         serde_json::json!({"client_id": client, "role": role}),
                     )],
                 )

@@ -38,7 +38,7 @@ pub async fn run(ctx: &Ctx, cmd: SessionCmd) -> Result<()> {
                 Some(k) => Some(resolve_identity(&mut conn, &k).await?),
                 None => None,
             };
-            let sessions = clavis_sso::list(&mut conn, ctx.now(), oid.as_deref()).await?;
+            let sessions = clavis_sso::list(&mut conn, ctx.now(), oid).await?;
             if json {
                 return print_json(&sessions);
             }
@@ -76,7 +76,7 @@ pub async fn run(ctx: &Ctx, cmd: SessionCmd) -> Result<()> {
                     clavis_sso::end_all_for(
                         &mut conn,
                         ctx.now(),
-                        &oid,
+                        oid,
                         SessionEndReason::Revoked,
                         &ctx.operator,
                     )

@@ -8,7 +8,7 @@ use actix_web::dev::{Service, ServiceResponse};
 use actix_web::test::{TestRequest, call_service, read_body_json};
 use base64::Engine;
 use clavis_authn::badge::{BadgeService, Purpose};
-use clavis_core::{Clock, FixedClock};
+use clavis_core::{Clock, FixedClock, Oid, Secret};
 use clavis_desfire::AesKey;
 use clavis_desfire::emulator::CardEmulator;
 use clavis_store::models::{AuditEventRow, BadgeRow, SsoSessionRow, WorkstationRow};
@@ -165,7 +165,7 @@ async fn enrol<S, B>(
     svc: &BadgeService,
     now: chrono::DateTime<chrono::Utc>,
     ws: &WorkstationRow,
-    oid: &str,
+    oid: Oid,
     until: Option<chrono::DateTime<chrono::Utc>>,
     card: &mut CardEmulator,
 ) -> Value
@@ -178,10 +178,7 @@ where
         .open(
             &mut conn,
             now,
-            Purpose::Enrol {
-                oid: oid.into(),
-                until,
-            },
+            Purpose::Enrol { oid, until },
             Some(&ws.id),
             "cli:it",
         )
@@ -251,7 +248,7 @@ async fn badge_enrolment_login_lockout_switching_and_refusals(backend: Backend) 
         &svc,
         clock.now(),
         &office,
-        &claire,
+        claire,
         None,
         &mut card,
     )
@@ -262,7 +259,7 @@ async fn badge_enrolment_login_lockout_switching_and_refusals(backend: Backend) 
         "door application untouched"
     );
     let mut conn = t.db.conn().await.expect("conn");
-    let badges = BadgeRow::for_identity(&mut conn, &claire)
+    let badges = BadgeRow::for_identity(&mut conn, claire)
         .await
         .expect("badges");
     assert_eq!(badges.len(), 1);
@@ -273,8 +270,8 @@ async fn badge_enrolment_login_lockout_switching_and_refusals(backend: Backend) 
         svc.hasher(),
         svc.policy(),
         clock.now(),
-        &claire,
-        "47395182",
+        claire,
+        &Secret::new("47395182".to_string()),
         "cli:it",
     )
     .await
@@ -287,7 +284,7 @@ async fn badge_enrolment_login_lockout_switching_and_refusals(backend: Backend) 
         &svc,
         clock.now(),
         &office,
-        &claire,
+        claire,
         None,
         &mut card,
     )
@@ -377,7 +374,7 @@ async fn badge_enrolment_login_lockout_switching_and_refusals(backend: Backend) 
             &svc,
             clock.now(),
             &office,
-            &paul,
+            paul,
             None,
             &mut pauls
         )
@@ -389,8 +386,8 @@ async fn badge_enrolment_login_lockout_switching_and_refusals(backend: Backend) 
         svc.hasher(),
         svc.policy(),
         clock.now(),
-        &paul,
-        "82461937",
+        paul,
+        &Secret::new("82461937".to_string()),
         "cli:it",
     )
     .await
@@ -441,7 +438,7 @@ async fn badge_enrolment_login_lockout_switching_and_refusals(backend: Backend) 
         (423, Some("locked"))
     );
     assert!(session.is_none());
-    clavis_authn::badge::pin::unlock(&mut conn, clock.now(), &claire, "cli:it")
+    clavis_authn::badge::pin::unlock(&mut conn, clock.now(), claire, "cli:it")
         .await
         .expect("unlock");
     assert_eq!(finish(&app, &l3, "47395182").await.0, 200);
@@ -530,7 +527,7 @@ async fn badge_enrolment_login_lockout_switching_and_refusals(backend: Backend) 
             &svc,
             clock.now(),
             &office,
-            &claire,
+            claire,
             Some(until),
             &mut temp
         )
@@ -779,8 +776,8 @@ async fn the_admin_api_registers_workstations_enrols_lists_revokes_and_unlocks_b
         svc.hasher(),
         svc.policy(),
         clock.now(),
-        &claire,
-        "47395182",
+        claire,
+        &Secret::new("47395182".to_string()),
         "it",
     )
     .await
@@ -791,8 +788,8 @@ async fn the_admin_api_registers_workstations_enrols_lists_revokes_and_unlocks_b
             svc.hasher(),
             svc.policy(),
             clock.now(),
-            &claire,
-            "13572468",
+            claire,
+            &Secret::new("13572468".to_string()),
         )
         .await;
     }
@@ -802,8 +799,8 @@ async fn the_admin_api_registers_workstations_enrols_lists_revokes_and_unlocks_b
             svc.hasher(),
             svc.policy(),
             clock.now(),
-            &claire,
-            "47395182"
+            claire,
+            &Secret::new("47395182".to_string())
         )
         .await,
         Err(clavis_authn::badge::BadgeError::Pin(
@@ -824,8 +821,8 @@ async fn the_admin_api_registers_workstations_enrols_lists_revokes_and_unlocks_b
         svc.hasher(),
         svc.policy(),
         clock.now(),
-        &claire,
-        "47395182",
+        claire,
+        &Secret::new("47395182".to_string()),
     )
     .await
     .expect("unlocked");
@@ -899,8 +896,8 @@ async fn a_key_rotation_re_keys_each_badge_on_its_next_tap_even_after_a_cut(back
     let mut conn = t.db.conn().await.expect("conn");
     let mut cards = Vec::new();
     for (oid, uid, pin) in [
-        (&claire, [4, 1, 1, 1, 1, 1, 1], "47395182"),
-        (&paul, [4, 2, 2, 2, 2, 2, 2], "82461937"),
+        (claire, [4, 1, 1, 1, 1, 1, 1], "47395182"),
+        (paul, [4, 2, 2, 2, 2, 2, 2], "82461937"),
     ] {
         let mut card = blank(uid);
         let done = enrol(
@@ -921,7 +918,7 @@ async fn a_key_rotation_re_keys_each_badge_on_its_next_tap_even_after_a_cut(back
             v1.policy(),
             clock.now(),
             oid,
-            pin,
+            &Secret::new(pin.to_string()),
             "it",
         )
         .await
@@ -954,7 +951,7 @@ async fn a_key_rotation_re_keys_each_badge_on_its_next_tap_even_after_a_cut(back
             "key {key} re-keyed"
         );
     }
-    let badge = &BadgeRow::for_identity(&mut conn, &claire)
+    let badge = &BadgeRow::for_identity(&mut conn, claire)
         .await
         .expect("badges")[0];
     assert_eq!(badge.key_version, 2);
@@ -1012,7 +1009,7 @@ async fn a_key_rotation_re_keys_each_badge_on_its_next_tap_even_after_a_cut(back
             "key {key} re-keyed"
         );
     }
-    let badge = &BadgeRow::for_identity(&mut conn, &paul)
+    let badge = &BadgeRow::for_identity(&mut conn, paul)
         .await
         .expect("badges")[0];
     assert_eq!(badge.key_version, 2);
@@ -1048,7 +1045,7 @@ async fn the_badge_office_encodes_a_badge_and_the_holder_chooses_a_pin(backend: 
     )
     .await;
     let mut conn = t.db.conn().await.expect("conn");
-    let session = |oid: String| {
+    let session = |oid: Oid| {
         let sso = sso.clone();
         let db = t.db.clone();
         let now = clock.now();
@@ -1081,7 +1078,7 @@ async fn the_badge_office_encodes_a_badge_and_the_holder_chooses_a_pin(backend: 
         r.headers().get("location").expect("location"),
         "/login?return_to=%2Fbadge-office"
     );
-    let nurse_cookie = session(nurse.clone()).await;
+    let nurse_cookie = session(nurse).await;
     let r = call_service(
         &app,
         TestRequest::get()
@@ -1094,7 +1091,7 @@ async fn the_badge_office_encodes_a_badge_and_the_holder_chooses_a_pin(backend: 
 
     // The clerk has the badge-office role.
     clavis_store::models::IdentityRoleRow {
-        oid: clerk.clone(),
+        oid: clerk,
         role: "badge-office".into(),
         granted_by: "it".into(),
         granted_at: 0,
@@ -1102,7 +1099,7 @@ async fn the_badge_office_encodes_a_badge_and_the_holder_chooses_a_pin(backend: 
     .grant(&mut conn)
     .await
     .expect("role");
-    let cookie = session(clerk.clone()).await;
+    let cookie = session(clerk).await;
     let r = call_service(
         &app,
         TestRequest::get()
@@ -1127,7 +1124,7 @@ async fn the_badge_office_encodes_a_badge_and_the_holder_chooses_a_pin(backend: 
             .cookie(cookie.clone())
             .set_form([
                 ("csrf", "nope"),
-                ("identity", nurse.as_str()),
+                ("identity", nurse.to_string().as_str()),
                 ("workstation", office.id.as_str()),
                 ("until", ""),
             ])
@@ -1142,7 +1139,7 @@ async fn the_badge_office_encodes_a_badge_and_the_holder_chooses_a_pin(backend: 
             .cookie(cookie.clone())
             .set_form([
                 ("csrf", csrf.as_str()),
-                ("identity", nurse.as_str()),
+                ("identity", nurse.to_string().as_str()),
                 ("workstation", office.id.as_str()),
                 ("until", ""),
             ])
@@ -1208,12 +1205,12 @@ async fn the_badge_office_encodes_a_badge_and_the_holder_chooses_a_pin(backend: 
         svc.hasher(),
         svc.policy(),
         clock.now(),
-        &nurse,
-        "47395182",
+        nurse,
+        &Secret::new("47395182".to_string()),
     )
     .await
     .expect("the holder's PIN works");
-    let badges = BadgeRow::for_identity(&mut conn, &nurse)
+    let badges = BadgeRow::for_identity(&mut conn, nurse)
         .await
         .expect("badges");
     assert_eq!(

@@ -4,7 +4,7 @@
 use crate::support::http::session_cookie_of;
 use crate::support::{ORIGIN, on_both_backends, state};
 use actix_web::test::{TestRequest, call_service, read_body, read_body_json};
-use clavis_core::Clock;
+use clavis_core::{Clock, Oid};
 use clavis_testkit::db::{Backend, TestDb};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use url::Url;
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 
-async fn nurse(db: &clavis_store::Db, status: &str) -> String {
+async fn nurse(db: &clavis_store::Db, status: &str) -> Oid {
     clavis_testkit::people::insert_person(
         db,
         "Lemoine",
@@ -40,7 +40,7 @@ async fn enrol_from_a_link_sign_in_see_me_and_sign_out(backend: Backend) {
     .await;
     let mut conn = t.db.conn().await.expect("conn");
     let link =
-        clavis_authn::issue_enrolment_link(&mut conn, clock.now(), ORIGIN, &oid, 24, "cli:it")
+        clavis_authn::issue_enrolment_link(&mut conn, clock.now(), ORIGIN, oid, 24, "cli:it")
             .await
             .expect("link");
     let path = link.url.expose().trim_start_matches(ORIGIN).to_string();
@@ -192,7 +192,7 @@ async fn enrol_from_a_link_sign_in_see_me_and_sign_out(backend: Backend) {
     )
     .await;
     assert_eq!(added.status(), 200);
-    let keys = clavis_authn::keys_of(&mut conn, &oid).await.expect("keys");
+    let keys = clavis_authn::keys_of(&mut conn, oid).await.expect("keys");
     assert_eq!(keys.len(), 2);
     let spare_id = keys
         .iter()
@@ -221,7 +221,7 @@ async fn enrol_from_a_link_sign_in_see_me_and_sign_out(backend: Backend) {
     .await;
     assert_eq!(removed.status(), 303);
     assert_eq!(
-        clavis_authn::keys_of(&mut conn, &oid)
+        clavis_authn::keys_of(&mut conn, oid)
             .await
             .expect("keys")
             .len(),
@@ -330,7 +330,7 @@ async fn a_departed_identitys_session_and_keys_stop_working_at_once(backend: Bac
     let app = actix_web::test::init_service(clavis_web::build_app(st.clone())).await;
     let mut conn = t.db.conn().await.expect("conn");
     let link =
-        clavis_authn::issue_enrolment_link(&mut conn, clock.now(), ORIGIN, &oid, 24, "cli:it")
+        clavis_authn::issue_enrolment_link(&mut conn, clock.now(), ORIGIN, oid, 24, "cli:it")
             .await
             .expect("link");
     let path = link.url.expose().trim_start_matches(ORIGIN).to_string();
@@ -409,7 +409,7 @@ async fn a_departed_identitys_session_and_keys_stop_working_at_once(backend: Bac
     {
         use clavis_directory::lifecycle::{LifecycleEvent, LifecycleKind};
         let event = LifecycleEvent {
-            oid: oid.parse().expect("oid"),
+            oid,
             kind: LifecycleKind::Departed,
             reason: "leaver_flag".into(),
             sync_run_id: None,
@@ -461,7 +461,7 @@ async fn a_departed_identitys_session_and_keys_stop_working_at_once(backend: Bac
     let body: Value = read_body_json(late).await;
     assert_eq!(body["error"]["code"], "login_failed");
     let mut conn2 = t.db.conn().await.expect("conn");
-    let keys = clavis_authn::keys_of(&mut conn2, &oid).await.expect("keys");
+    let keys = clavis_authn::keys_of(&mut conn2, oid).await.expect("keys");
     assert_eq!(keys[0].status.as_str(), "suspended");
 }
 
@@ -488,7 +488,7 @@ async fn an_allow_list_accepts_listed_models_and_refuses_others_with_a_clear_mes
     let mut conn = t.db.conn().await.expect("conn");
 
     // A listed model enrols.
-    let link = clavis_authn::issue_enrolment_link(&mut conn, now, ORIGIN, &oid, 24, "cli:it")
+    let link = clavis_authn::issue_enrolment_link(&mut conn, now, ORIGIN, oid, 24, "cli:it")
         .await
         .expect("link");
     let tok = link
@@ -511,7 +511,7 @@ async fn an_allow_list_accepts_listed_models_and_refuses_others_with_a_clear_mes
         .expect("allowed model");
 
     // Another model (a self-attested passkey) is refused, and it is audited.
-    let link = clavis_authn::issue_enrolment_link(&mut conn, now, ORIGIN, &oid, 24, "cli:it")
+    let link = clavis_authn::issue_enrolment_link(&mut conn, now, ORIGIN, oid, 24, "cli:it")
         .await
         .expect("link");
     let tok = link
@@ -539,7 +539,7 @@ async fn an_allow_list_accepts_listed_models_and_refuses_others_with_a_clear_mes
     );
     assert!(e.to_string().contains("not accepted by the hospital"));
     assert_eq!(
-        clavis_authn::keys_of(&mut conn, &oid)
+        clavis_authn::keys_of(&mut conn, oid)
             .await
             .expect("keys")
             .len(),
@@ -565,7 +565,7 @@ async fn repeated_failures_impose_a_growing_wait_and_are_audited(backend: Backen
     let oid = nurse(&t.db, "active").await;
     let mut conn = t.db.conn().await.expect("conn");
     let link =
-        clavis_authn::issue_enrolment_link(&mut conn, clock.now(), ORIGIN, &oid, 24, "cli:it")
+        clavis_authn::issue_enrolment_link(&mut conn, clock.now(), ORIGIN, oid, 24, "cli:it")
             .await
             .expect("link");
     let tok = link
@@ -589,13 +589,13 @@ async fn repeated_failures_impose_a_growing_wait_and_are_audited(backend: Backen
         .await
         .expect("enrol");
     for _ in 0..3 {
-        let e = attempt(&st, &mut conn, &mut key, &oid, clock.now(), false)
+        let e = attempt(&st, &mut conn, &mut key, oid, clock.now(), false)
             .await
             .expect_err("bad ceremony");
         assert!(matches!(e, clavis_authn::AuthnError::LoginFailed), "{e}");
     }
     // The fourth attempt, even a good one, must wait.
-    let e = attempt(&st, &mut conn, &mut key, &oid, clock.now(), true)
+    let e = attempt(&st, &mut conn, &mut key, oid, clock.now(), true)
         .await
         .expect_err("throttled");
     assert!(
@@ -608,7 +608,7 @@ async fn repeated_failures_impose_a_growing_wait_and_are_audited(backend: Backen
         "{e}"
     );
     clock.advance(chrono::Duration::seconds(1));
-    attempt(&st, &mut conn, &mut key, &oid, clock.now(), true)
+    attempt(&st, &mut conn, &mut key, oid, clock.now(), true)
         .await
         .expect("after the wait, a good login passes");
     let audit = clavis_store::models::AuditEventRow::page(&mut conn, 0, 100)
@@ -629,13 +629,13 @@ async fn attempt(
     st: &clavis_web::AppState,
     conn: &mut clavis_store::DbConn,
     key: &mut SoftPasskey,
-    oid: &str,
+    oid: Oid,
     now: chrono::DateTime<chrono::Utc>,
     good: bool,
 ) -> Result<clavis_authn::LoginProof, clavis_authn::AuthnError> {
     let c = st
         .fido2
-        .begin_login(conn, now, Some(oid))
+        .begin_login(conn, now, Some(&oid.to_string()))
         .await
         .expect("begin");
     let a = key
@@ -671,7 +671,7 @@ async fn concurrent_logins_each_open_a_session_and_keep_the_audit_chain_whole(ba
         .await;
         let mut conn = t.db.conn().await.expect("conn");
         let link =
-            clavis_authn::issue_enrolment_link(&mut conn, clock.now(), ORIGIN, &oid, 24, "cli:it")
+            clavis_authn::issue_enrolment_link(&mut conn, clock.now(), ORIGIN, oid, 24, "cli:it")
                 .await
                 .expect("link");
         let tok = link
@@ -699,7 +699,7 @@ async fn concurrent_logins_each_open_a_session_and_keep_the_audit_chain_whole(ba
         for _ in 0..5 {
             let c = st
                 .fido2
-                .begin_login(&mut conn, clock.now(), Some(&oid))
+                .begin_login(&mut conn, clock.now(), Some(&oid.to_string()))
                 .await
                 .expect("begin");
             let a = key

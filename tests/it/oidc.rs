@@ -9,7 +9,7 @@ use crate::support::{TestApp, on_both_backends};
 use actix_web::test::{TestRequest, call_service, read_body};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use clavis_core::Clock;
+use clavis_core::{Clock, Oid};
 use clavis_oidc::clients::NewClient;
 use clavis_testkit::db::{Backend, TestDb};
 use serde_json::{Value, json};
@@ -22,7 +22,7 @@ struct Ctx {
     t: TestDb,
     clock: clavis_core::FixedClock,
     st: clavis_web::AppState,
-    oid: String,
+    oid: Oid,
     cookie: String,
     session_id: String,
     client_id: String,
@@ -46,11 +46,7 @@ async fn setup_with(backend: Backend, client: NewClient) -> Ctx {
         .with_client(client)
         .start()
         .await;
-    let (oid, session, client) = (
-        app.nurse().oid.clone(),
-        app.session().clone(),
-        app.client().clone(),
-    );
+    let (oid, session, client) = (app.nurse().oid, app.session().clone(), app.client().clone());
     Ctx {
         t: app.t,
         clock: app.clock,

@@ -36,11 +36,11 @@ impl LifecycleSubscriber for AuthnLifecycle {
             subscriber: "authn",
             detail: e,
         };
-        let oid = event.oid.to_string();
-        let ids = AuthenticatorRow::suspend_all_for(conn, &oid, reason)
+        let oid = event.oid;
+        let ids = AuthenticatorRow::suspend_all_for(conn, oid, reason)
             .await
             .map_err(|e| fail(e.to_string()))?;
-        let badges = BadgeRow::suspend_all_for(conn, &oid, reason)
+        let badges = BadgeRow::suspend_all_for(conn, oid, reason)
             .await
             .map_err(|e| fail(e.to_string()))?;
         let events: Vec<AuditEvent> = ids
@@ -49,7 +49,7 @@ impl LifecycleSubscriber for AuthnLifecycle {
                 AuditEvent::new(
                     "lifecycle",
                     "key.suspended",
-                    Some(oid.clone()),
+                    Some(oid.to_string()),
                     json!({"authenticator_id": id, "reason": reason}),
                 )
             })
@@ -57,7 +57,7 @@ impl LifecycleSubscriber for AuthnLifecycle {
                 AuditEvent::new(
                     "lifecycle",
                     "badge.suspended",
-                    Some(oid.clone()),
+                    Some(oid.to_string()),
                     json!({"badge_id": id, "reason": reason}),
                 )
             }))

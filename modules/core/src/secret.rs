@@ -27,6 +27,14 @@ impl<T> Secret<T> {
     }
 }
 
+/// A secret arrives in a request body (a PIN, a password) already wrapped,
+/// so that the request's own `Debug` cannot show it.
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Secret<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        T::deserialize(d).map(Self)
+    }
+}
+
 impl<T> fmt::Debug for Secret<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("[redacted]")

@@ -85,9 +85,9 @@ fn transition(old: Option<LifecycleStatus>, new: LifecycleStatus) -> Option<Life
 pub async fn refresh_identity(
     conn: &mut DbConn,
     ctx: &mut Ctx<'_>,
-    oid: &str,
+    oid: Oid,
 ) -> Result<RefreshOutcome, DirectoryError> {
-    let out = refresh_identities(conn, ctx, &[oid.to_string()]).await?;
+    let out = refresh_identities(conn, ctx, &[oid]).await?;
     Ok(out.into_iter().next().map(|(_, o)| o).unwrap_or_default())
 }
 
@@ -96,12 +96,12 @@ pub async fn refresh_identity(
 /// logins its records claim.
 #[derive(Debug, Default)]
 struct Loaded {
-    records: HashMap<String, Vec<LinkedRecord>>,
-    prevs: HashMap<String, IdentityRow>,
-    currents: HashMap<String, Assignment>,
-    accounts: HashMap<String, Vec<Account>>,
+    records: HashMap<Oid, Vec<LinkedRecord>>,
+    prevs: HashMap<Oid, IdentityRow>,
+    currents: HashMap<Oid, Assignment>,
+    accounts: HashMap<Oid, Vec<Account>>,
     /// Login → the identity its account is bound to.
-    bound: HashMap<String, String>,
+    bound: HashMap<String, Oid>,
 }
 
 impl Loaded {
@@ -109,9 +109,9 @@ impl Loaded {
     async fn read(
         conn: &mut DbConn,
         cfg: &DirectoryConfig,
-        oids: &[String],
+        oids: &[Oid],
     ) -> Result<Self, DirectoryError> {
-        let mut records: HashMap<String, Vec<LinkedRecord>> = HashMap::new();
+        let mut records: HashMap<Oid, Vec<LinkedRecord>> = HashMap::new();
         for row in SourceRecordRow::for_identities(conn, oids).await? {
             let Some(src) = cfg.source(&row.source) else {
                 continue;
@@ -122,7 +122,10 @@ impl Loaded {
                     row.source, row.external_id
                 ))
             })?;
-            let oid = row.oid.clone().unwrap_or_default();
+            // Read by oid: every row has one.
+            let Some(oid) = row.oid else {
+                continue;
+            };
             records.entry(oid).or_default().push(LinkedRecord {
                 row,
                 fields,
@@ -132,16 +135,16 @@ impl Loaded {
         let prevs = IdentityRow::find_many(conn, oids)
             .await?
             .into_iter()
-            .map(|r| (r.oid.clone(), r))
+            .map(|r| (r.oid, r))
             .collect();
         let currents = Assignment::current_for(conn, oids)
             .await?
             .into_iter()
-            .map(|a| (a.oid.clone(), a))
+            .map(|a| (a.oid, a))
             .collect();
-        let mut accounts: HashMap<String, Vec<Account>> = HashMap::new();
+        let mut accounts: HashMap<Oid, Vec<Account>> = HashMap::new();
         for a in Account::for_identities(conn, oids).await? {
-            accounts.entry(a.oid.clone()).or_default().push(a);
+            accounts.entry(a.oid).or_default().push(a);
         }
         // Logins claimed here that are bound elsewhere are never moved silently.
         let claimed: Vec<String> = records
@@ -169,13 +172,13 @@ impl Loaded {
 struct Writes {
     inserts: Vec<IdentityRow>,
     updates: Vec<IdentityRow>,
-    close_assignments: Vec<String>,
+    close_assignments: Vec<Oid>,
     new_assignments: Vec<Assignment>,
     accounts: Vec<Account>,
-    barred: Vec<(String, &'static str)>,
+    barred: Vec<(Oid, &'static str)>,
     events: Vec<(LifecycleEventRow, LifecycleEvent)>,
     /// Logins given to an identity in this batch.
-    claimed: HashMap<String, String>,
+    claimed: HashMap<String, Oid>,
 }
 
 impl Writes {
@@ -194,7 +197,7 @@ impl Writes {
         Account::upsert_all(conn, self.accounts).await?;
         for (oid, status) in self.barred {
             // Belt and braces: nothing of a departed person stays enabled.
-            for l in Account::disable_all_for(conn, &oid, status, now).await? {
+            for l in Account::disable_all_for(conn, oid, status, now).await? {
                 ctx.audit(
                     "account.disabled",
                     Some(l),
@@ -225,8 +228,8 @@ impl Writes {
 pub async fn refresh_identities(
     conn: &mut DbConn,
     ctx: &mut Ctx<'_>,
-    oids: &[String],
-) -> Result<Vec<(String, RefreshOutcome)>, DirectoryError> {
+    oids: &[Oid],
+) -> Result<Vec<(Oid, RefreshOutcome)>, DirectoryError> {
     if oids.is_empty() {
         return Ok(Vec::new());
     }
@@ -235,12 +238,12 @@ pub async fn refresh_identities(
     let mut w = Writes::default();
     let mut outcomes = Vec::with_capacity(oids.len());
     let mut seen = BTreeSet::new();
-    for oid in oids {
-        if !seen.insert(oid.clone()) {
+    for &oid in oids {
+        if !seen.insert(oid) {
             continue;
         }
         let out = plan_identity(ctx, oid, &loaded, now, &mut w)?;
-        outcomes.push((oid.clone(), out));
+        outcomes.push((oid, out));
     }
     w.write(conn, ctx, now).await?;
     Ok(outcomes)
@@ -250,13 +253,13 @@ pub async fn refresh_identities(
 /// assignment, its accounts, then its lifecycle events, in that order.
 fn plan_identity(
     ctx: &mut Ctx<'_>,
-    oid: &str,
+    oid: Oid,
     loaded: &Loaded,
     now: i64,
     w: &mut Writes,
 ) -> Result<RefreshOutcome, DirectoryError> {
-    let records = loaded.records.get(oid).map(Vec::as_slice).unwrap_or(&[]);
-    let prev = loaded.prevs.get(oid);
+    let records = loaded.records.get(&oid).map(Vec::as_slice).unwrap_or(&[]);
+    let prev = loaded.prevs.get(&oid);
     if records.is_empty() && prev.is_none() {
         return Ok(RefreshOutcome::default());
     }
@@ -276,9 +279,9 @@ fn plan_identity(
         out: RefreshOutcome::default(),
     };
     plan.row();
-    let moved = plan.assignment(loaded.currents.get(oid)) || plan.professions_changed();
+    let moved = plan.assignment(loaded.currents.get(&oid)) || plan.professions_changed();
     plan.accounts(
-        loaded.accounts.get(oid).map(Vec::as_slice).unwrap_or(&[]),
+        loaded.accounts.get(&oid).map(Vec::as_slice).unwrap_or(&[]),
         &loaded.bound,
     );
     plan.lifecycle(moved)
@@ -289,7 +292,7 @@ fn plan_identity(
 struct Plan<'p, 'c> {
     ctx: &'p mut Ctx<'c>,
     w: &'p mut Writes,
-    oid: &'p str,
+    oid: Oid,
     /// The stored row, unless the identity is new.
     prev: Option<&'p IdentityRow>,
     golden: Golden,
@@ -354,7 +357,7 @@ impl Plan<'_, '_> {
         }
         let mut moved = false;
         if let Some(c) = current {
-            self.w.close_assignments.push(oid.to_string());
+            self.w.close_assignments.push(oid);
             moved = true;
             self.ctx.audit(
                 "identity.assignment_changed",
@@ -365,7 +368,7 @@ impl Plan<'_, '_> {
         if has_wanted {
             self.w.new_assignments.push(Assignment {
                 id: clavis_core::ids::new_record_id(),
-                oid: oid.to_string(),
+                oid,
                 service: wanted.0,
                 uf: wanted.1,
                 finess: wanted.2,
@@ -393,7 +396,7 @@ impl Plan<'_, '_> {
 
     /// The accounts follow AD and the person's status; a login bound to
     /// someone else is never moved silently.
-    fn accounts(&mut self, existing: &[Account], bound: &HashMap<String, String>) {
+    fn accounts(&mut self, existing: &[Account], bound: &HashMap<String, Oid>) {
         let (oid, status, now) = (self.oid, self.status, self.now);
         let barred = matches!(
             status,
@@ -416,7 +419,7 @@ impl Plan<'_, '_> {
             if let Some(other) = bound
                 .get(login)
                 .or_else(|| self.w.claimed.get(login))
-                .filter(|o| o.as_str() != oid)
+                .filter(|o| **o != oid)
             {
                 self.ctx.audit(
                     "account.conflict",
@@ -425,10 +428,10 @@ impl Plan<'_, '_> {
                 );
                 continue;
             }
-            self.w.claimed.insert(login.clone(), oid.to_string());
+            self.w.claimed.insert(login.clone(), oid);
             self.w.accounts.push(Account {
                 login: login.clone(),
-                oid: oid.to_string(),
+                oid,
                 source: source.clone(),
                 enabled,
                 disabled_reason: why.clone(),
@@ -471,7 +474,7 @@ impl Plan<'_, '_> {
             );
         }
         if barred {
-            self.w.barred.push((oid.to_string(), status.as_str()));
+            self.w.barred.push((oid, status.as_str()));
         }
     }
 
@@ -498,16 +501,14 @@ impl Plan<'_, '_> {
             };
             let row = LifecycleEventRow {
                 id: clavis_core::ids::new_record_id(),
-                oid: oid.to_string(),
+                oid,
                 kind: kind.as_str().to_string(),
                 reason: why.to_string(),
                 occurred_at: self.now,
                 sync_run_id: self.ctx.sync_run_id.clone(),
             };
             let event = LifecycleEvent {
-                oid: oid
-                    .parse::<Oid>()
-                    .map_err(|e| DirectoryError::Corrupt(format!("oid {oid}: {e}")))?,
+                oid,
                 kind,
                 reason: why.to_string(),
                 sync_run_id: self.ctx.sync_run_id.clone(),

@@ -16,8 +16,8 @@ use crate::config::{DirectoryConfig, SourceRole};
 use crate::mapping::SourceFields;
 use chrono::NaiveDate;
 use clavis_audit::change;
-use clavis_core::LifecycleStatus;
 use clavis_core::names::normalize_search_text;
+use clavis_core::{LifecycleStatus, Oid};
 use clavis_store::JsonList;
 use clavis_store::models::{IdentityRow, SourceRecordRow};
 use serde_json::{Map, Value};
@@ -194,7 +194,7 @@ fn list_text(v: &JsonList<String>) -> Option<String> {
 /// `status`, keeping what `prev` (the stored row, if any) says of its
 /// creation and of when its status last changed.
 pub(crate) fn identity_row_from(
-    oid: &str,
+    oid: Oid,
     g: &Golden,
     status: LifecycleStatus,
     prev: Option<&IdentityRow>,
@@ -215,7 +215,7 @@ pub(crate) fn identity_row_from(
             .join(" "),
     ));
     IdentityRow {
-        oid: oid.to_string(),
+        oid,
         status,
         birth_family_name: f.birth_family_name.clone().unwrap_or_default(),
         used_family_name: f.used_family_name.clone(),

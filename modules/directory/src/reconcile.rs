@@ -12,8 +12,8 @@ use crate::config::SourceConfig;
 use crate::error::DirectoryError;
 use crate::golden::to_json_list;
 use crate::mapping::{MappedRecord, SourceFields};
-use clavis_core::LifecycleStatus;
 use clavis_core::names::normalize_name;
+use clavis_core::{LifecycleStatus, Oid};
 use clavis_store::DbConn;
 use clavis_store::models::identity::MatchTraits;
 use clavis_store::models::{IdentityRow, SourceRecordRow};
@@ -23,13 +23,13 @@ use std::collections::{BTreeSet, HashMap};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
     /// Link to this identity; `how` says by what rule.
-    Link { oid: String, how: &'static str },
+    Link { oid: Oid, how: &'static str },
     /// A new person.
     Create,
     /// Doubt: an operator decides.
     Case {
         reason: &'static str,
-        candidates: Vec<(String, String)>,
+        candidates: Vec<(Oid, String)>,
     },
     /// No match and the source does not create identities.
     Unmatched,
@@ -45,17 +45,17 @@ fn first_given(f: &SourceFields) -> Option<String> {
 #[derive(Debug, Default)]
 pub struct MatchIndex {
     /// Join key → (identity, source) of linked records with it.
-    linked_by_key: HashMap<String, Vec<(String, String)>>,
+    linked_by_key: HashMap<String, Vec<(Oid, String)>>,
     /// The identities reachable by join key, to check their traits.
-    keyed: HashMap<String, MatchTraits>,
+    keyed: HashMap<Oid, MatchTraits>,
     /// Join key → unlinked records of other sources waiting for a match.
     waiting_by_key: HashMap<String, Vec<SourceRecordRow>>,
     /// Birth date → identities born that day.
     born: HashMap<String, Vec<MatchTraits>>,
     /// RPPS → identities holding it.
-    rpps: HashMap<String, Vec<String>>,
+    rpps: HashMap<String, Vec<Oid>>,
     /// Identity → (source, external id) of records linked in this page.
-    linked_now: HashMap<String, Vec<(String, String)>>,
+    linked_now: HashMap<Oid, Vec<(String, String)>>,
 }
 
 impl MatchIndex {
@@ -71,23 +71,23 @@ impl MatchIndex {
             let Some(key) = r.join_key.clone() else {
                 continue;
             };
-            match &r.oid {
+            match r.oid {
                 Some(oid) => idx
                     .linked_by_key
                     .entry(key)
                     .or_default()
-                    .push((oid.clone(), r.source.clone())),
+                    .push((oid, r.source.clone())),
                 None => idx.waiting_by_key.entry(key).or_default().push(r),
             }
         }
-        let keyed: Vec<String> = idx
+        let keyed: Vec<Oid> = idx
             .linked_by_key
             .values()
             .flatten()
-            .map(|(o, _)| o.clone())
+            .map(|(o, _)| *o)
             .collect();
         for i in IdentityRow::traits_of(conn, &keyed).await? {
-            idx.keyed.insert(i.oid.clone(), i);
+            idx.keyed.insert(i.oid, i);
         }
         let dates: Vec<String> = records
             .iter()
@@ -117,15 +117,15 @@ impl MatchIndex {
 
     /// Remembers that `rec` of `source` is now linked to `oid`; when
     /// `created`, that `oid` is a new identity with the record's traits.
-    pub fn note_linked(&mut self, source: &str, rec: &MappedRecord, oid: &str, created: bool) {
+    pub fn note_linked(&mut self, source: &str, rec: &MappedRecord, oid: Oid, created: bool) {
         if let Some(k) = &rec.join_key {
             self.linked_by_key
                 .entry(k.clone())
                 .or_default()
-                .push((oid.to_string(), source.to_string()));
+                .push((oid, source.to_string()));
         }
         self.linked_now
-            .entry(oid.to_string())
+            .entry(oid)
             .or_default()
             .push((source.to_string(), rec.external_id.clone()));
         if !created {
@@ -136,14 +136,14 @@ impl MatchIndex {
             self.rpps
                 .entry(r.as_str().to_string())
                 .or_default()
-                .push(oid.to_string());
+                .push(oid);
         }
         if let (Some(bd), Some(bfn)) = (f.birth_date, &f.birth_family_name) {
             self.born
                 .entry(bd.to_string())
                 .or_default()
                 .push(MatchTraits {
-                    oid: oid.to_string(),
+                    oid,
                     status: LifecycleStatus::Active,
                     birth_family_name: bfn.clone(),
                     used_family_name: f.used_family_name.clone(),
@@ -166,32 +166,32 @@ pub async fn decide(
 ) -> Result<Decision, DirectoryError> {
     let f = &rec.fields;
     // An RPPS already held by someone else forbids linking anyone else.
-    let rpps_elsewhere = |oid: &str| -> Option<Decision> {
+    let rpps_elsewhere = |oid: Oid| -> Option<Decision> {
         let holders = f.rpps.as_ref().and_then(|r| idx.rpps.get(r.as_str()))?;
-        let others: Vec<(String, String)> = holders
+        let others: Vec<(Oid, String)> = holders
             .iter()
-            .filter(|h| h.as_str() != oid)
-            .map(|h| (h.clone(), "holds this RPPS".to_string()))
+            .filter(|h| **h != oid)
+            .map(|h| (*h, "holds this RPPS".to_string()))
             .collect();
         (!others.is_empty()).then_some(Decision::Case {
             reason: "rpps_held_by_another",
             candidates: others
                 .into_iter()
-                .chain([(oid.to_string(), "matched otherwise".to_string())])
+                .chain([(oid, "matched otherwise".to_string())])
                 .collect(),
         })
     };
     // 2. Configured join key across sources (never the record's own source).
     if let Some(linked) = rec.join_key.as_ref().and_then(|k| idx.linked_by_key.get(k)) {
-        let oids: BTreeSet<String> = linked
+        let oids: BTreeSet<Oid> = linked
             .iter()
             .filter(|(_, s)| s != &source.name)
-            .map(|(o, _)| o.clone())
+            .map(|(o, _)| *o)
             .collect();
-        match oids.len() {
-            0 => {}
-            1 => {
-                let oid = oids.into_iter().next().unwrap_or_default();
+        let mut only = oids.iter().copied();
+        match (only.next(), only.next()) {
+            (None, _) => {}
+            (Some(oid), None) => {
                 // A join key links, but never over contradicting traits.
                 if let Some(i) = idx.keyed.get(&oid) {
                     let mut conflicts = Vec::new();
@@ -220,7 +220,7 @@ pub async fn decide(
                         });
                     }
                 }
-                if let Some(case) = rpps_elsewhere(&oid) {
+                if let Some(case) = rpps_elsewhere(oid) {
                     return Ok(case);
                 }
                 return Ok(Decision::Link {
@@ -228,7 +228,7 @@ pub async fn decide(
                     how: "join_key",
                 });
             }
-            _ => {
+            (Some(_), Some(_)) => {
                 return Ok(Decision::Case {
                     reason: "join_key_ambiguous",
                     candidates: oids
@@ -264,7 +264,7 @@ pub async fn decide(
                 || used.as_deref() == Some(c_bfn.as_str())
                 || (used.is_some() && used == c_used)
             {
-                near.push((c.oid.clone(), "used name matches a birth name".to_string()));
+                near.push((c.oid, "used name matches a birth name".to_string()));
             }
         }
         if exact.len() == 1 && near.is_empty() {
@@ -275,7 +275,7 @@ pub async fn decide(
                 return Ok(Decision::Case {
                     reason: "birth_place_differs",
                     candidates: vec![(
-                        c.oid.clone(),
+                        c.oid,
                         format!("same names and birth date, born in {b} not {a}"),
                     )],
                 });
@@ -285,7 +285,7 @@ pub async fn decide(
             {
                 return Ok(Decision::Case {
                     reason: "rpps_differs",
-                    candidates: vec![(c.oid.clone(), format!("same traits, RPPS {b} not {a}"))],
+                    candidates: vec![(c.oid, format!("same traits, RPPS {b} not {a}"))],
                 });
             }
             // The same source already lists this person under another id:
@@ -295,7 +295,7 @@ pub async fn decide(
                     .any(|(s, e)| s == &source.name && e != &rec.external_id)
             });
             let listed_before = c.status != LifecycleStatus::Departed
-                && SourceRecordRow::for_identity(conn, &c.oid)
+                && SourceRecordRow::for_identity(conn, c.oid)
                     .await?
                     .iter()
                     .any(|o| {
@@ -305,16 +305,16 @@ pub async fn decide(
                 return Ok(Decision::Case {
                     reason: "already_listed_by_source",
                     candidates: vec![(
-                        c.oid.clone(),
+                        c.oid,
                         "identical traits, already listed under another id".into(),
                     )],
                 });
             }
-            if let Some(case) = rpps_elsewhere(&c.oid) {
+            if let Some(case) = rpps_elsewhere(c.oid) {
                 return Ok(case);
             }
             return Ok(Decision::Link {
-                oid: c.oid.clone(),
+                oid: c.oid,
                 how: "identity_traits",
             });
         }
@@ -324,9 +324,9 @@ pub async fn decide(
             } else {
                 "several_candidates"
             };
-            let mut candidates: Vec<(String, String)> = exact
+            let mut candidates: Vec<(Oid, String)> = exact
                 .iter()
-                .map(|c| (c.oid.clone(), "same names and birth date".to_string()))
+                .map(|c| (c.oid, "same names and birth date".to_string()))
                 .collect();
             candidates.extend(near);
             return Ok(Decision::Case { reason, candidates });
@@ -340,12 +340,7 @@ pub async fn decide(
             reason: "rpps_known_traits_differ",
             candidates: holders
                 .iter()
-                .map(|h| {
-                    (
-                        h.clone(),
-                        "same RPPS, different identity traits".to_string(),
-                    )
-                })
+                .map(|h| (*h, "same RPPS, different identity traits".to_string()))
                 .collect(),
         });
     }

@@ -7,6 +7,7 @@
 use crate::error::DirectoryError;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
+use clavis_core::Oid;
 use clavis_store::DbConn;
 use clavis_store::models::IdentityRoleRow;
 use serde_json::json;
@@ -24,13 +25,13 @@ pub const BADGE_OFFICE: &str = "badge-office";
 pub async fn grant_role(
     conn: &mut DbConn,
     now: DateTime<Utc>,
-    oid: &str,
+    oid: Oid,
     role: &str,
     actor: &str,
 ) -> Result<(), DirectoryError> {
     conn.transaction(async |tx: &mut DbConn| -> Result<(), DirectoryError> {
         IdentityRoleRow {
-            oid: oid.to_string(),
+            oid,
             role: role.to_string(),
             granted_by: actor.to_string(),
             granted_at: now.timestamp(),
@@ -64,7 +65,7 @@ mod tests {
         let t = TestDb::new(Backend::Sqlite).await;
         let mut conn = t.db.conn().await.expect("conn");
         let now = DateTime::from_timestamp(1_800_000_000, 0).expect("instant");
-        let oid = "5f0c7a51-3c0e-4f7a-9a63-7f1d2f0e8b11";
+        let oid: Oid = "5f0c7a51-3c0e-4f7a-9a63-7f1d2f0e8b11".parse().expect("oid");
         for _ in 0..2 {
             grant_role(&mut conn, now, oid, BADGE_OFFICE, "cli:root")
                 .await
@@ -74,7 +75,7 @@ mod tests {
             .await
             .expect("roles");
         assert_eq!(roles, vec![BADGE_OFFICE.to_string()]);
-        let events = AuditEventRow::for_target(&mut conn, oid, 10)
+        let events = AuditEventRow::for_target(&mut conn, &oid.to_string(), 10)
             .await
             .expect("audit");
         assert_eq!(events.len(), 2);

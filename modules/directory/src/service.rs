@@ -50,7 +50,7 @@ pub struct AssignmentView {
 /// The JSON shape of an identity (CLI `--json` and admin API).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct IdentityView {
-    pub oid: String,
+    pub oid: Oid,
     pub status: LifecycleStatus,
     pub birth_family_name: String,
     pub used_family_name: Option<String>,
@@ -123,7 +123,7 @@ fn view(
         accounts,
         sources: sources
             .iter()
-            .filter(|s| s.oid.as_deref() == Some(row.oid.as_str()))
+            .filter(|s| s.oid == Some(row.oid))
             .map(|s| SourceRef {
                 source: s.source.clone(),
                 external_id: s.external_id.clone(),
@@ -157,8 +157,8 @@ pub async fn find_identity(
     key: &str,
 ) -> Result<Option<IdentityRow>, DirectoryError> {
     let key = key.trim();
-    if key.parse::<Oid>().is_ok()
-        && let Some(r) = IdentityRow::find(conn, &key.to_lowercase()).await?
+    if let Ok(oid) = key.parse::<Oid>()
+        && let Some(r) = IdentityRow::find(conn, oid).await?
     {
         return Ok(Some(r));
     }
@@ -169,11 +169,10 @@ pub async fn find_identity(
         }
     }
     if let Some(a) = Account::find(conn, key).await? {
-        return Ok(IdentityRow::find(conn, &a.oid).await?);
+        return Ok(IdentityRow::find(conn, a.oid).await?);
     }
     let linked = SourceRecordRow::linked_with_external_id(conn, key).await?;
-    let oids: std::collections::BTreeSet<&str> =
-        linked.iter().filter_map(|r| r.oid.as_deref()).collect();
+    let oids: std::collections::BTreeSet<Oid> = linked.iter().filter_map(|r| r.oid).collect();
     if oids.len() == 1
         && let Some(oid) = oids.into_iter().next()
     {
@@ -188,11 +187,11 @@ pub async fn show_identity(db: &Db, key: &str) -> Result<IdentityDetail, Directo
     let row = find_identity(&mut conn, key)
         .await?
         .ok_or_else(|| DirectoryError::IdentityNotFound(key.to_string()))?;
-    let oid = row.oid.clone();
-    let accounts = Account::for_identity(&mut conn, &oid).await?;
-    let sources = SourceRecordRow::for_identity(&mut conn, &oid).await?;
-    let assignments = Assignment::for_identity(&mut conn, &oid).await?;
-    let events = LifecycleEventRow::for_identity(&mut conn, &oid).await?;
+    let oid = row.oid;
+    let accounts = Account::for_identity(&mut conn, oid).await?;
+    let sources = SourceRecordRow::for_identity(&mut conn, oid).await?;
+    let assignments = Assignment::for_identity(&mut conn, oid).await?;
+    let events = LifecycleEventRow::for_identity(&mut conn, oid).await?;
     let current = assignments.iter().find(|a| a.is_current);
     Ok(IdentityDetail {
         identity: view(row, &accounts, &sources, current),
@@ -233,12 +232,12 @@ pub async fn list_identities(
         },
     )
     .await?;
-    let oids: Vec<String> = rows.iter().map(|r| r.oid.clone()).collect();
+    let oids: Vec<Oid> = rows.iter().map(|r| r.oid).collect();
     let accounts = Account::for_identities(&mut conn, &oids).await?;
     let sources = SourceRecordRow::for_identities(&mut conn, &oids).await?;
-    let mut current: HashMap<String, Assignment> = HashMap::new();
+    let mut current: HashMap<Oid, Assignment> = HashMap::new();
     for a in Assignment::current_for(&mut conn, &oids).await? {
-        current.insert(a.oid.clone(), a);
+        current.insert(a.oid, a);
     }
     Ok(rows
         .into_iter()
@@ -329,7 +328,7 @@ pub async fn resolve_case(
     id: &str,
     resolution: Resolution,
     actor: &str,
-) -> Result<String, DirectoryError> {
+) -> Result<Oid, DirectoryError> {
     let mut conn = db.conn().await?;
     conn.transaction(async |conn: &mut DbConn| {
         let mut case = ReconciliationCase::find(conn, id)
@@ -348,9 +347,9 @@ pub async fn resolve_case(
                     .ok_or_else(|| DirectoryError::IdentityNotFound(key.clone()))?;
                 (row.oid, "linked")
             }
-            Resolution::CreateNew => (Oid::new_random().to_string(), "created"),
+            Resolution::CreateNew => (Oid::new_random(), "created"),
         };
-        record.oid = Some(oid.clone());
+        record.oid = Some(oid);
         record.upsert(conn).await?;
         let mut ctx = Ctx {
             cfg,
@@ -361,7 +360,7 @@ pub async fn resolve_case(
             subscribers,
             audit: Vec::new(),
         };
-        apply::refresh_identity(conn, &mut ctx, &oid).await?;
+        apply::refresh_identity(conn, &mut ctx, oid).await?;
         case.status = CaseStatus::Resolved;
         case.resolution = Some(format!("{how}:{oid}"));
         case.resolved_by = Some(actor.to_string());

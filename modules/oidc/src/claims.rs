@@ -77,7 +77,7 @@ pub async fn for_identity(
         m.insert("family_name".into(), json!(family));
         m.insert("given_name".into(), json!(given));
         m.insert("name".into(), json!(format!("{given} {family}").trim()));
-        let login = Account::for_identity(conn, &identity.oid)
+        let login = Account::for_identity(conn, identity.oid)
             .await?
             .into_iter()
             .filter(|a| a.enabled)
@@ -105,7 +105,7 @@ pub async fn for_identity(
         m.insert(names.professions.clone(), Value::Array(professions));
     }
     if has("roles") {
-        let roles = HabilitationRow::roles(conn, &identity.oid, client_id).await?;
+        let roles = HabilitationRow::roles(conn, identity.oid, client_id).await?;
         m.insert(names.roles.clone(), json!(roles));
     }
     Ok(m)

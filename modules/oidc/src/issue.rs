@@ -133,7 +133,7 @@ impl Provider {
         nonce: Option<&str>,
     ) -> Result<Issued, TokenError> {
         let t = now.timestamp();
-        let identity = IdentityRow::find(conn, &grant.oid)
+        let identity = IdentityRow::find(conn, grant.oid)
             .await?
             .filter(|i| i.status == LifecycleStatus::Active)
             .ok_or_else(|| TokenError::invalid_grant("the person can no longer sign in"))?;
@@ -146,7 +146,7 @@ impl Provider {
             grant_id: grant.id.clone(),
             kind,
             client_id: client.client_id.clone(),
-            oid: grant.oid.clone(),
+            oid: grant.oid,
             scope: scope.clone(),
             expires_at: exp,
             used_at: None,

@@ -57,7 +57,7 @@ impl Provider {
             .map_err(internal)?
             .filter(|g| g.revoked_at.is_none())
             .ok_or(BearerError::INVALID)?;
-        let identity = IdentityRow::find(&mut conn, &grant.oid)
+        let identity = IdentityRow::find(&mut conn, grant.oid)
             .await
             .map_err(internal)?
             .filter(|i| i.status == LifecycleStatus::Active)

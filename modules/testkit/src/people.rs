@@ -1,7 +1,7 @@
 //! People written straight into the store, for tests that need an identity
 //! without running a directory sync.
 
-use clavis_core::LifecycleStatus;
+use clavis_core::{LifecycleStatus, Oid};
 use clavis_store::models::IdentityRow;
 use clavis_store::{Db, JsonList};
 
@@ -11,13 +11,13 @@ pub async fn insert_person(
     family_name: &str,
     given_name: &str,
     status: LifecycleStatus,
-) -> String {
-    let oid = clavis_core::Oid::new_random().to_string();
+) -> Oid {
+    let oid = Oid::new_random();
     let mut conn = db.conn().await.expect("conn");
     IdentityRow::insert_all(
         &mut conn,
         vec![IdentityRow {
-            oid: oid.clone(),
+            oid,
             status,
             birth_family_name: family_name.into(),
             used_family_name: None,

@@ -6,6 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use clavis_authn::{AuthnConfig, Fido2};
+use clavis_core::Oid;
 use clavis_testkit::db::{Backend, TestDb};
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::time::{Duration, Instant};
@@ -19,7 +20,7 @@ fn now() -> DateTime<Utc> {
     "2026-11-22T08:00:00Z".parse().expect("instant")
 }
 
-async fn setup() -> (TestDb, Fido2, String, SoftPasskey) {
+async fn setup() -> (TestDb, Fido2, Oid, SoftPasskey) {
     let t = TestDb::new(Backend::Sqlite).await;
     let fido2 = Fido2::new(
         AuthnConfig::default(),
@@ -32,7 +33,7 @@ async fn setup() -> (TestDb, Fido2, String, SoftPasskey) {
 }
 
 /// A new identity with one enrolled software key.
-async fn enrol(t: &TestDb, fido2: &Fido2, given: &str) -> (String, SoftPasskey) {
+async fn enrol(t: &TestDb, fido2: &Fido2, given: &str) -> (Oid, SoftPasskey) {
     let oid = clavis_testkit::people::insert_person(
         &t.db,
         "Bench",
@@ -41,7 +42,7 @@ async fn enrol(t: &TestDb, fido2: &Fido2, given: &str) -> (String, SoftPasskey) 
     )
     .await;
     let mut conn = t.db.conn().await.expect("conn");
-    let link = clavis_authn::issue_enrolment_link(&mut conn, now(), ORIGIN, &oid, 24, "bench")
+    let link = clavis_authn::issue_enrolment_link(&mut conn, now(), ORIGIN, oid, 24, "bench")
         .await
         .expect("link");
     let token = link
@@ -73,6 +74,8 @@ fn bench(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let (t, fido2, oid, mut key) = rt.block_on(setup());
+    // What a person types at the login page: their oid, here.
+    let username = oid.to_string();
     let sso = clavis_sso::SsoConfig::default();
     let mut conn = rt.block_on(t.db.conn()).expect("conn");
 
@@ -82,7 +85,7 @@ fn bench(c: &mut Criterion) {
             for _ in 0..iters {
                 let t0 = Instant::now();
                 let ch = rt
-                    .block_on(fido2.begin_login(&mut conn, now(), Some(&oid)))
+                    .block_on(fido2.begin_login(&mut conn, now(), Some(&username)))
                     .expect("begin");
                 server += t0.elapsed();
                 let a = key
@@ -122,7 +125,8 @@ fn bench(c: &mut Criterion) {
     let people: Vec<(String, SoftPasskey)> = rt.block_on(async {
         let mut v = Vec::new();
         for given in ["Ana", "Ben", "Cyd", "Dan"] {
-            v.push(enrol(&t, &fido2, given).await);
+            let (oid, key) = enrol(&t, &fido2, given).await;
+            v.push((oid.to_string(), key));
         }
         v
     });
@@ -225,7 +229,7 @@ fn bench(c: &mut Criterion) {
                     now(),
                     clavis_sso::NewSession {
                         workstation_id: None,
-                        oid: oid.clone(),
+                        oid,
                         acr: "eidas2".into(),
                         amr: vec!["hwk".into()],
                         authenticator_id: None,

@@ -120,7 +120,7 @@ async fn enrolment_link(
         &mut conn,
         state.clock.now(),
         &state.public_url,
-        &person.oid,
+        person.oid,
         hours,
         &admin.actor(),
     )
@@ -338,7 +338,7 @@ async fn badges_list(
             let person = service::find_identity(&mut conn, key)
                 .await?
                 .ok_or_else(|| ApiError::NotFound("identity not found".into()))?;
-            clavis_store::models::BadgeRow::for_identity(&mut conn, &person.oid)
+            clavis_store::models::BadgeRow::for_identity(&mut conn, person.oid)
                 .await?
                 .into_iter()
                 .filter(|b| status.is_none_or(|s| b.status == s))
@@ -397,7 +397,7 @@ async fn badge_unlock(
         .await?
         .ok_or_else(|| ApiError::NotFound("identity not found".into()))?;
     let done =
-        clavis_authn::badge::pin::unlock(&mut conn, state.clock.now(), &person.oid, &admin.actor())
+        clavis_authn::badge::pin::unlock(&mut conn, state.clock.now(), person.oid, &admin.actor())
             .await?;
     Ok(HttpResponse::Ok().json(json!({"unlocked": done})))
 }
@@ -445,7 +445,7 @@ async fn badges_enrol(
             &mut conn,
             now,
             clavis_authn::badge::Purpose::Enrol {
-                oid: person.oid.clone(),
+                oid: person.oid,
                 until: body.temporary_until,
             },
             Some(&ws.id),

@@ -18,7 +18,8 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, get, post, web};
 use chrono::{Local, TimeZone};
 use clavis_authn::badge::{BadgeService, Purpose};
-use clavis_core::{BadgeTxPurpose, BadgeTxStatus};
+use clavis_core::secret::constant_time_eq;
+use clavis_core::{BadgeTxPurpose, BadgeTxStatus, Oid, Secret};
 use clavis_store::models::{BadgeTxRow, IdentityRoleRow, WorkstationRow};
 use serde::Deserialize;
 use serde_json::json;
@@ -118,7 +119,7 @@ impl actix_web::FromRequest for Officer {
                 return Err(NotAnOfficer::SignIn);
             };
             let mut conn = state.db.conn().await.map_err(ApiError::from)?;
-            let roles = IdentityRoleRow::for_identity(&mut conn, &session.oid)
+            let roles = IdentityRoleRow::for_identity(&mut conn, session.oid)
                 .await
                 .map_err(ApiError::from)?;
             if roles.iter().any(|r| ROLES.contains(&r.as_str())) {
@@ -264,7 +265,7 @@ async fn enrol(
 }
 
 /// The enrolment, if this operator opened it.
-async fn own_enrolment(state: &AppState, operator: &str, id: &str) -> Result<BadgeTxRow, ApiError> {
+async fn own_enrolment(state: &AppState, operator: Oid, id: &str) -> Result<BadgeTxRow, ApiError> {
     let mut conn = state.db.conn().await?;
     BadgeTxRow::find(&mut conn, id)
         .await?
@@ -283,7 +284,7 @@ async fn enrolment_page(
 ) -> Result<HttpResponse, ApiError> {
     let lang = Lang::of(&req);
     let Officer { session: s, token } = officer;
-    let tx = own_enrolment(&state, &s.oid, &id).await?;
+    let tx = own_enrolment(&state, s.oid, &id).await?;
     let body = format!(
         "<h1>{title}</h1>\
          <p id=\"enrolment-status\" class=\"status\" role=\"status\" aria-live=\"polite\" data-status-url=\"/badge-office/enrolments/{id}/status\" \
@@ -333,7 +334,7 @@ async fn enrolment_status(
         Err(NotAnOfficer::Failed(e)) => return Err(e),
         Err(_) => return Err(ApiError::Unauthorized),
     };
-    let tx = own_enrolment(&state, &s.oid, &id).await?;
+    let tx = own_enrolment(&state, s.oid, &id).await?;
     let status = if tx.status == BadgeTxStatus::Open && tx.is_expired(state.clock.now().timestamp())
     {
         "expired"
@@ -348,8 +349,8 @@ async fn enrolment_status(
 #[derive(Debug, Deserialize)]
 struct PinForm {
     csrf: String,
-    pin: String,
-    pin2: String,
+    pin: Secret<String>,
+    pin2: Secret<String>,
 }
 
 #[post("/badge-office/enrolments/{id}/pin")]
@@ -363,14 +364,15 @@ async fn holder_pin(
     let lang = Lang::of(&req);
     let svc = officer.posting(&state, &form.csrf)?;
     let s = officer.session;
-    let tx = own_enrolment(&state, &s.oid, &id).await?;
+    let tx = own_enrolment(&state, s.oid, &id).await?;
     let (true, Some(holder)) = (
         tx.status == BadgeTxStatus::Done && !tx.is_expired(state.clock.now().timestamp()),
-        tx.oid.clone(),
+        tx.oid,
     ) else {
         return Err(ApiError::NotFound("enrolment not found".into()));
     };
-    let message = if form.pin != form.pin2 {
+    let message = if !constant_time_eq(form.pin.expose().as_bytes(), form.pin2.expose().as_bytes())
+    {
         Err(lang
             .t("Les deux saisies diffèrent.", "The two entries differ.")
             .to_string())
@@ -381,7 +383,7 @@ async fn holder_pin(
             svc.hasher(),
             svc.policy(),
             state.clock.now(),
-            &holder,
+            holder,
             &form.pin,
             &format!("identity:{}", s.oid),
         )

@@ -24,6 +24,7 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use base64::Engine;
 use clavis_authn::badge::{AgentReply, BadgeService, PinRefusal, Purpose, RelayError};
+use clavis_core::Secret;
 use clavis_store::models::WorkstationRow;
 use serde::Deserialize;
 use serde_json::json;
@@ -190,8 +191,8 @@ async fn agent_pending(
 #[derive(Debug, Deserialize)]
 struct FinishBody {
     transaction: String,
-    token: String,
-    pin: String,
+    token: Secret<String>,
+    pin: Secret<String>,
     #[serde(default)]
     return_to: Option<String>,
 }
@@ -215,7 +216,7 @@ async fn finish(
             &state.sso,
             now,
             &body.transaction,
-            &body.token,
+            body.token.expose(),
             &browser,
             &body.pin,
             client_ip(&req),

@@ -336,7 +336,7 @@ async fn me(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse
         return Ok(redirect("/login?return_to=/me"));
     };
     let mut conn = state.db.conn().await?;
-    let identity = clavis_directory::service::find_identity(&mut conn, &s.oid)
+    let identity = clavis_directory::service::find_identity(&mut conn, &s.oid.to_string())
         .await?
         .ok_or_else(|| ApiError::internal("session of an unknown identity"))?;
     let given = &identity.birth_given_names;
@@ -349,8 +349,8 @@ async fn me(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse
             .unwrap_or(&identity.birth_family_name)
     );
     let left = s.seconds_left(state.clock.now());
-    let keys = clavis_authn::keys_of(&mut conn, &s.oid).await?;
-    let others = clavis_sso::list(&mut conn, state.clock.now(), Some(&s.oid))
+    let keys = clavis_authn::keys_of(&mut conn, s.oid).await?;
+    let others = clavis_sso::list(&mut conn, state.clock.now(), Some(s.oid))
         .await?
         .into_iter()
         .filter(|o| o.id != s.id)
@@ -452,7 +452,7 @@ async fn remove_key(
     clavis_authn::remove_key(
         &mut conn,
         state.clock.now(),
-        &s.oid,
+        s.oid,
         &id,
         &format!("identity:{}", s.oid),
     )
@@ -470,7 +470,7 @@ async fn add_key_begin(
     let mut conn = state.db.conn().await?;
     let c = state
         .fido2
-        .begin_registration_for(&mut conn, state.clock.now(), &s.oid, None)
+        .begin_registration_for(&mut conn, state.clock.now(), s.oid, None)
         .await?;
     Ok(HttpResponse::Ok().json(c))
 }
@@ -508,7 +508,7 @@ async fn end_other_sessions(
     };
     let mut conn = state.db.conn().await?;
     let now = state.clock.now();
-    for other in clavis_sso::list(&mut conn, now, Some(&s.oid)).await? {
+    for other in clavis_sso::list(&mut conn, now, Some(s.oid)).await? {
         if other.id != s.id {
             clavis_sso::end(
                 &mut conn,

@@ -88,7 +88,7 @@ pub struct TestAppBuilder {
 /// Martin), RPPS 10003489281, login `clemoine`, profession 60.
 #[derive(Debug, Clone)]
 pub struct Nurse {
-    pub oid: String,
+    pub oid: clavis_core::Oid,
 }
 
 /// The SSO session of [`TestAppBuilder::with_session`] (badge + PIN,
@@ -196,7 +196,7 @@ impl TestAppBuilder {
             false => None,
         };
         let session = match (&nurse, self.session) {
-            (Some(n), true) => Some(open_session(&t.db, &state, &clock, &n.oid).await),
+            (Some(n), true) => Some(open_session(&t.db, &state, &clock, n.oid).await),
             _ => None,
         };
         let client = match self.client {
@@ -223,7 +223,7 @@ async fn insert_nurse(db: &clavis_store::Db) -> Nurse {
     )
     .await;
     let mut conn = db.conn().await.expect("conn");
-    let mut row = clavis_store::models::IdentityRow::find(&mut conn, &oid)
+    let mut row = clavis_store::models::IdentityRow::find(&mut conn, oid)
         .await
         .expect("find")
         .expect("row");
@@ -238,7 +238,7 @@ async fn insert_nurse(db: &clavis_store::Db) -> Nurse {
         &mut conn,
         vec![clavis_store::models::Account {
             login: "clemoine".into(),
-            oid: oid.clone(),
+            oid,
             source: "ad".into(),
             enabled: true,
             disabled_reason: None,
@@ -255,7 +255,7 @@ async fn open_session(
     db: &clavis_store::Db,
     state: &clavis_web::AppState,
     clock: &FixedClock,
-    oid: &str,
+    oid: clavis_core::Oid,
 ) -> OpenSession {
     let mut conn = db.conn().await.expect("conn");
     let (token, session) = conn
@@ -266,7 +266,7 @@ async fn open_session(
                 clock.now(),
                 clavis_sso::NewSession {
                     workstation_id: None,
-                    oid: oid.to_string(),
+                    oid,
                     acr: "eidas2".into(),
                     amr: vec!["hwk".into(), "pin".into(), "mfa".into()],
                     authenticator_id: None,
@@ -311,7 +311,7 @@ async fn register_client(
     .expect("client");
     if let Some(n) = nurse {
         clavis_store::models::HabilitationRow {
-            oid: n.oid.clone(),
+            oid: n.oid,
             client_id: c.client_id.clone(),
             role: "ide".into(),
             granted_by: "it".into(),

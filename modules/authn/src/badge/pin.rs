@@ -19,6 +19,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::{Algorithm, Argon2, Params, Version};
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
+use clavis_core::{Oid, Secret};
 use clavis_store::DbConn;
 use clavis_store::models::BadgePinRow;
 use serde_json::json;
@@ -38,6 +39,9 @@ pub enum PinPolicyError {
     #[error("the PIN is too easy to guess")]
     Trivial,
 }
+
+/// A badge PIN as typed by its holder: never printed, never logged.
+pub type Pin = Secret<String>;
 
 /// Checks a new PIN against the policy.
 pub fn check_policy(pin: &str, min: usize, max: usize) -> Result<(), PinPolicyError> {
@@ -181,14 +185,14 @@ pub async fn set_pin(
     hasher: &PinHasher,
     policy: &BadgePolicy,
     now: DateTime<Utc>,
-    oid: &str,
-    pin: &str,
+    oid: Oid,
+    pin: &Pin,
     actor: &str,
 ) -> Result<(), BadgeError> {
-    check_policy(pin, policy.pin_min, policy.pin_max)?;
+    check_policy(pin.expose(), policy.pin_min, policy.pin_max)?;
     let row = BadgePinRow {
-        oid: oid.to_string(),
-        pin_hash: hasher.hash(pin)?,
+        oid,
+        pin_hash: hasher.hash(pin.expose())?,
         failures: 0,
         locked_until: None,
         updated_at: now.timestamp(),
@@ -221,8 +225,8 @@ pub async fn check_pin(
     hasher: &PinHasher,
     policy: &BadgePolicy,
     now: DateTime<Utc>,
-    oid: &str,
-    pin: &str,
+    oid: Oid,
+    pin: &Pin,
 ) -> Result<(), BadgeError> {
     let t = now.timestamp();
     let Some(row) = BadgePinRow::find(conn, oid).await? else {
@@ -234,7 +238,7 @@ pub async fn check_pin(
         }
         .into());
     }
-    let good = hasher.verify(&row.pin_hash, pin)?;
+    let good = hasher.verify(&row.pin_hash, pin.expose())?;
     conn.transaction(async |conn| -> Result<Result<(), PinRefusal>, BadgeError> {
         let Some(mut row) = BadgePinRow::find(conn, oid).await? else {
             return Ok(Err(PinRefusal::NoPin));
@@ -292,7 +296,7 @@ pub async fn check_pin(
 pub async fn unlock(
     conn: &mut DbConn,
     now: DateTime<Utc>,
-    oid: &str,
+    oid: Oid,
     actor: &str,
 ) -> Result<bool, BadgeError> {
     let Some(mut row) = BadgePinRow::find(conn, oid).await? else {
@@ -376,6 +380,10 @@ mod tests {
         assert!(!format!("{h:?}").contains("pepper-a"));
     }
 
+    fn pin(digits: &str) -> Pin {
+        Pin::new(digits.to_string())
+    }
+
     #[tokio::test]
     async fn five_wrong_pins_lock_badge_login_until_the_cool_down_or_an_operator() {
         let t = TestDb::new(Backend::Sqlite).await;
@@ -391,17 +399,17 @@ mod tests {
         let p = BadgePolicy::default();
         let t0 = at("2026-11-22T08:00:00Z");
         assert!(matches!(
-            set_pin(&mut conn, &h, &p, t0, &oid, "1234", "it").await,
+            set_pin(&mut conn, &h, &p, t0, oid, &pin("1234"), "it").await,
             Err(BadgeError::PinPolicy(PinPolicyError::Trivial))
         ));
-        set_pin(&mut conn, &h, &p, t0, &oid, "4829", "it")
+        set_pin(&mut conn, &h, &p, t0, oid, &pin("4829"), "it")
             .await
             .expect("pin");
-        check_pin(&mut conn, &h, &p, t0, &oid, "4829")
+        check_pin(&mut conn, &h, &p, t0, oid, &pin("4829"))
             .await
             .expect("right PIN");
         for left in (1..5).rev() {
-            let e = check_pin(&mut conn, &h, &p, t0, &oid, "0000")
+            let e = check_pin(&mut conn, &h, &p, t0, oid, &pin("0000"))
                 .await
                 .expect_err("wrong");
             assert!(
@@ -409,7 +417,7 @@ mod tests {
                 "{e}"
             );
         }
-        let e = check_pin(&mut conn, &h, &p, t0, &oid, "0000")
+        let e = check_pin(&mut conn, &h, &p, t0, oid, &pin("0000"))
             .await
             .expect_err("fifth");
         assert!(
@@ -417,7 +425,7 @@ mod tests {
             "{e}"
         );
         // Locked: even the right PIN is refused, until the cool-down ends.
-        let e = check_pin(&mut conn, &h, &p, t0, &oid, "4829")
+        let e = check_pin(&mut conn, &h, &p, t0, oid, &pin("4829"))
             .await
             .expect_err("locked");
         assert!(matches!(e, BadgeError::Pin(PinRefusal::Locked { .. })));
@@ -426,17 +434,17 @@ mod tests {
             &h,
             &p,
             t0 + chrono::Duration::seconds(901),
-            &oid,
-            "4829",
+            oid,
+            &pin("4829"),
         )
         .await
         .expect("after the cool-down");
         // Lock again, then an operator lifts it.
         for _ in 0..5 {
-            let _ = check_pin(&mut conn, &h, &p, t0, &oid, "0000").await;
+            let _ = check_pin(&mut conn, &h, &p, t0, oid, &pin("0000")).await;
         }
-        assert!(unlock(&mut conn, t0, &oid, "it").await.expect("unlock"));
-        check_pin(&mut conn, &h, &p, t0, &oid, "4829")
+        assert!(unlock(&mut conn, t0, oid, "it").await.expect("unlock"));
+        check_pin(&mut conn, &h, &p, t0, oid, &pin("4829"))
             .await
             .expect("unlocked");
         let audit = clavis_store::models::AuditEventRow::page(&mut conn, 0, 100)

@@ -11,7 +11,7 @@ use crate::badge::pin::{PinHashError, PinPolicyError, PinRefusal};
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
 use clavis_core::secret::sha256_hex;
-use clavis_core::{BadgeKind, BadgeStatus, LifecycleStatus};
+use clavis_core::{BadgeKind, BadgeStatus, LifecycleStatus, Oid};
 use clavis_store::models::{BadgeRow, IdentityRow};
 use clavis_store::{DbConn, StoreError};
 use serde_json::json;
@@ -75,14 +75,14 @@ impl From<clavis_audit::AuditError> for BadgeError {
 pub async fn record(
     conn: &mut DbConn,
     now: DateTime<Utc>,
-    oid: &str,
+    oid: Oid,
     card: &Personalised,
     expires_at: Option<DateTime<Utc>>,
     actor: &str,
 ) -> Result<BadgeRow, BadgeError> {
     let row = BadgeRow {
         id: clavis_core::ids::new_record_id(),
-        oid: oid.to_string(),
+        oid,
         uid: card.uid.to_string(),
         reference_hash: sha256_hex(&card.reference),
         key_version: i32::from(card.key_version),
@@ -131,7 +131,7 @@ pub async fn identify(
         Some(b) if b.status == BadgeStatus::Revoked => Err(BadgeRefusal::Revoked),
         Some(b) if b.status != BadgeStatus::Active => Err(BadgeRefusal::Suspended),
         Some(b) if b.expires_at.is_some_and(|e| e <= now.timestamp()) => Err(BadgeRefusal::Expired),
-        Some(b) => match IdentityRow::status_of(conn, &b.oid).await? {
+        Some(b) => match IdentityRow::status_of(conn, b.oid).await? {
             Some(LifecycleStatus::Active) => Ok(()),
             _ => Err(BadgeRefusal::HolderInactive),
         },
@@ -145,7 +145,7 @@ pub async fn identify(
                 vec![AuditEvent::new(
                     "anonymous",
                     "badge.refused",
-                    found.as_ref().map(|b| b.oid.clone()),
+                    found.as_ref().map(|b| b.oid.to_string()),
                     json!({"reason": reason.to_string(), "uid": read.uid.to_string(), "badge_id": found.as_ref().map(|b| b.id.clone())}),
                 )],
             )
@@ -238,11 +238,11 @@ mod tests {
         let mut conn = t.db.conn().await.expect("conn");
         let t0 = at("2026-11-22T08:00:00Z");
         let perm = card([4, 1, 1, 1, 1, 1, 1], "aa");
-        record(&mut conn, t0, &oid, &perm, None, "it")
+        record(&mut conn, t0, oid, &perm, None, "it")
             .await
             .expect("record");
         let departed = LifecycleEvent {
-            oid: oid.parse().expect("oid"),
+            oid,
             kind: LifecycleKind::Departed,
             reason: "leaver_flag".into(),
             sync_run_id: None,
@@ -275,7 +275,7 @@ mod tests {
         let mut conn = t.db.conn().await.expect("conn");
         let t0 = at("2026-11-22T08:00:00Z");
         let perm = card([4, 1, 1, 1, 1, 1, 1], "aa");
-        let row = record(&mut conn, t0, &oid, &perm, None, "it")
+        let row = record(&mut conn, t0, oid, &perm, None, "it")
             .await
             .expect("record");
         assert_eq!(
@@ -297,7 +297,7 @@ mod tests {
         record(
             &mut conn,
             t0,
-            &oid,
+            oid,
             &temp,
             Some(at("2026-11-22T20:00:00Z")),
             "it",

@@ -7,8 +7,8 @@ use super::Fido2;
 use crate::error::AuthnError;
 use chrono::{DateTime, Duration, Utc};
 use clavis_audit::AuditEvent;
-use clavis_core::Secret;
 use clavis_core::secret::{random_token, sha256_hex};
+use clavis_core::{Oid, Secret};
 use clavis_store::DbConn;
 use clavis_store::models::EnrolmentLinkRow;
 use serde_json::json;
@@ -42,9 +42,9 @@ pub async fn check_enrolment_link(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     token: &str,
-) -> Result<String, AuthnError> {
+) -> Result<Oid, AuthnError> {
     let link = valid_link(conn, now, token).await?;
-    Fido2::ensure_can_enrol(conn, &link.oid).await?;
+    Fido2::ensure_can_enrol(conn, link.oid).await?;
     Ok(link.oid)
 }
 
@@ -53,7 +53,7 @@ pub async fn issue_enrolment_link(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     public_url: &str,
-    oid: &str,
+    oid: Oid,
     valid_hours: i64,
     actor: &str,
 ) -> Result<EnrolmentLink, AuthnError> {
@@ -68,7 +68,7 @@ pub async fn issue_enrolment_link(
     conn.transaction(async |tx| {
         EnrolmentLinkRow {
             token_hash: sha256_hex(&token),
-            oid: oid.to_string(),
+            oid,
             created_by: actor.to_string(),
             created_at: now.timestamp(),
             expires_at: expires_at.timestamp(),

@@ -4,7 +4,7 @@
 use crate::error::AuthnError;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
-use clavis_core::AuthenticatorStatus;
+use clavis_core::{AuthenticatorStatus, Oid};
 use clavis_store::DbConn;
 use clavis_store::models::{Account, AuthenticatorRow};
 use serde::Serialize;
@@ -21,7 +21,7 @@ pub struct KeyView {
 }
 
 /// The keys of an identity.
-pub async fn keys_of(conn: &mut DbConn, oid: &str) -> Result<Vec<KeyView>, AuthnError> {
+pub async fn keys_of(conn: &mut DbConn, oid: Oid) -> Result<Vec<KeyView>, AuthnError> {
     Ok(AuthenticatorRow::for_identity(conn, oid)
         .await?
         .into_iter()
@@ -42,7 +42,7 @@ pub async fn keys_of(conn: &mut DbConn, oid: &str) -> Result<Vec<KeyView>, Authn
 pub async fn remove_key(
     conn: &mut DbConn,
     now: DateTime<Utc>,
-    oid: &str,
+    oid: Oid,
     key_id: &str,
     actor: &str,
 ) -> Result<(), AuthnError> {
@@ -72,7 +72,7 @@ pub async fn remove_key(
 }
 
 /// Whether a login account of `oid` exists and is enabled (for display).
-pub async fn has_enabled_account(conn: &mut DbConn, oid: &str) -> Result<bool, AuthnError> {
+pub async fn has_enabled_account(conn: &mut DbConn, oid: Oid) -> Result<bool, AuthnError> {
     Ok(Account::for_identity(conn, oid)
         .await?
         .iter()

@@ -22,9 +22,9 @@ use super::{Challenge, Fido2, b64};
 use crate::error::AuthnError;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
-use clavis_core::Secret;
 use clavis_core::secret::sha256_hex;
 use clavis_core::{AuthenticatorKind, AuthenticatorStatus, CeremonyKind, LifecycleStatus};
+use clavis_core::{Oid, Secret};
 use clavis_store::models::{AuthenticatorRow, CeremonyRow, IdentityRow, LoginFailureRow};
 use clavis_store::{Db, DbConn, StoreError};
 use serde::{Deserialize, Serialize};
@@ -35,7 +35,7 @@ use webauthn_rs::prelude::*;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LoginProof {
     /// Who.
-    pub oid: String,
+    pub oid: Oid,
     /// With which authenticator.
     pub authenticator_id: String,
     /// The assurance reached.
@@ -84,14 +84,14 @@ enum LoginState {
         state: DiscoverableAuthentication,
     },
     Known {
-        oid: String,
+        oid: Oid,
         state: PasskeyAuthentication,
     },
 }
 
 /// Why a login was refused (for the audit log, never for the caller), and
 /// whose key it was when that is known.
-type Refusal = (&'static str, Option<String>);
+type Refusal = (&'static str, Option<Oid>);
 
 /// A login whose signature verified, not yet recorded.
 struct CheckedLogin {
@@ -162,7 +162,7 @@ impl Fido2 {
                 .map_err(|e| AuthnError::Corrupt(e.to_string()))?
             {
                 Some(identity) => {
-                    let keys: Vec<Passkey> = AuthenticatorRow::for_identity(conn, &identity.oid)
+                    let keys: Vec<Passkey> = AuthenticatorRow::for_identity(conn, identity.oid)
                         .await?
                         .iter()
                         .filter(|a| {
@@ -231,7 +231,7 @@ impl Fido2 {
                     .transaction(async |tx| Self::succeed(tx, &attempt, checked?, open).await)
                     .await;
                 if let Err(Unfinished::Refused((reason, oid))) = &done {
-                    Self::record_refusal(conn, &attempt, reason, oid.clone()).await?;
+                    Self::record_refusal(conn, &attempt, reason, *oid).await?;
                 }
                 done
             })
@@ -271,25 +271,25 @@ impl Fido2 {
         let Some(key) = key else {
             return Err(("unknown_credential", None));
         };
-        let oid = Some(key.oid.clone());
+        let oid = Some(key.oid);
         if key.status != AuthenticatorStatus::Active {
             return Err(("authenticator_not_active", oid));
         }
-        let status = IdentityRow::read_status(db, &key.oid)
+        let status = IdentityRow::read_status(db, key.oid)
             .await
-            .map_err(|_| ("store", oid.clone()))?;
+            .map_err(|_| ("store", oid))?;
         if status != Some(LifecycleStatus::Active) {
             return Err(("identity_not_active", oid));
         }
-        let mut passkey: Passkey = serde_json::from_str(&key.credential)
-            .map_err(|_| ("credential_corrupt", oid.clone()))?;
+        let mut passkey: Passkey =
+            serde_json::from_str(&key.credential).map_err(|_| ("credential_corrupt", oid))?;
         let result = match state {
             LoginState::Discoverable { state } => {
                 let (user, _) = self
                     .webauthn
                     .identify_discoverable_authentication(response)
-                    .map_err(|_| ("bad_user_handle", oid.clone()))?;
-                if user.to_string() != key.oid {
+                    .map_err(|_| ("bad_user_handle", oid))?;
+                if user != key.oid.as_uuid() {
                     return Err(("user_handle_mismatch", oid));
                 }
                 self.webauthn
@@ -308,14 +308,14 @@ impl Fido2 {
         }
         .map_err(|e| {
             tracing::debug!(error = %e, "webauthn verification failed");
-            ("signature_or_challenge_invalid", oid.clone())
+            ("signature_or_challenge_invalid", oid)
         })?;
         if !result.user_verified() {
             return Err(("user_not_verified", oid));
         }
         passkey.update_credential(&result);
         let credential =
-            serde_json::to_string(&passkey).map_err(|_| ("credential_corrupt", oid.clone()))?;
+            serde_json::to_string(&passkey).map_err(|_| ("credential_corrupt", oid))?;
         Ok(CheckedLogin {
             credential,
             proof: LoginProof {
@@ -349,10 +349,10 @@ impl Fido2 {
         ceremony: &str,
         checked: CheckedLogin,
     ) -> Result<LoginProof, Refusal> {
-        let oid = Some(checked.proof.oid.clone());
+        let oid = Some(checked.proof.oid);
         Self::take_ceremony(conn, now, CeremonyKind::Login, ceremony)
             .await
-            .map_err(|_| ("ceremony_unknown_or_expired", oid.clone()))?;
+            .map_err(|_| ("ceremony_unknown_or_expired", oid))?;
         let recorded = AuthenticatorRow::record_use(
             conn,
             &checked.proof.authenticator_id,
@@ -360,7 +360,7 @@ impl Fido2 {
             now.timestamp(),
         )
         .await
-        .map_err(|_| ("store", oid.clone()))?;
+        .map_err(|_| ("store", oid))?;
         if !recorded {
             return Err(("authenticator_not_active", oid));
         }
@@ -384,7 +384,7 @@ impl Fido2 {
         let mut login = AuditEvent::new(
             format!("identity:{}", proof.oid),
             "login.succeeded",
-            Some(proof.oid.clone()),
+            Some(proof.oid.to_string()),
             json!({"method": "fido2", "authenticator_id": proof.authenticator_id, "acr": proof.acr, "amr": proof.amr}),
         );
         login.client_addr = client_ip.clone();
@@ -400,7 +400,7 @@ impl Fido2 {
             now,
             clavis_sso::NewSession {
                 workstation_id: None,
-                oid: proof.oid.clone(),
+                oid: proof.oid,
                 acr: proof.acr.clone(),
                 amr: proof.amr.clone(),
                 authenticator_id: Some(proof.authenticator_id.clone()),
@@ -428,7 +428,7 @@ impl Fido2 {
         conn: &mut DbConn,
         attempt: &Attempt<'_>,
         reason: &'static str,
-        oid: Option<String>,
+        oid: Option<Oid>,
     ) -> Result<(), AuthnError> {
         conn.transaction(async |tx| {
             CeremonyRow::take(tx, &sha256_hex(attempt.ceremony)).await?;
@@ -438,7 +438,7 @@ impl Fido2 {
             let mut e = AuditEvent::new(
                 "anonymous",
                 "login.failed",
-                oid,
+                oid.map(|o| o.to_string()),
                 json!({"method": "fido2", "reason": reason}),
             );
             e.client_addr = attempt.client_ip.map(str::to_string);
@@ -466,13 +466,13 @@ mod tests {
 
     /// A relying party, an active person and the soft key they enrolled
     /// from a link.
-    async fn enrolled(db: &Db, now: DateTime<Utc>) -> (Fido2, String, SoftPasskey) {
+    async fn enrolled(db: &Db, now: DateTime<Utc>) -> (Fido2, Oid, SoftPasskey) {
         let fido2 = Fido2::new(AuthnConfig::default(), &origin(), None).expect("relying party");
         let oid =
             clavis_testkit::people::insert_person(db, "Lemoine", "Claire", LifecycleStatus::Active)
                 .await;
         let mut conn = db.conn().await.expect("conn");
-        let link = issue_enrolment_link(&mut conn, now, ORIGIN, &oid, 24, "test")
+        let link = issue_enrolment_link(&mut conn, now, ORIGIN, oid, 24, "test")
             .await
             .expect("link");
         let token = link
@@ -503,14 +503,14 @@ mod tests {
         fido2: &Fido2,
         db: &Db,
         key: &mut SoftPasskey,
-        oid: &str,
+        oid: Oid,
         now: DateTime<Utc>,
         replaces: Option<&str>,
         ceremony: Option<&str>,
     ) -> Result<LoginOutcome, AuthnError> {
         let mut conn = db.conn().await.expect("conn");
         let c = fido2
-            .begin_login(&mut conn, now, Some(oid))
+            .begin_login(&mut conn, now, Some(&oid.to_string()))
             .await
             .expect("begin login");
         let a = key.do_authentication(origin(), c.options).expect("sign");
@@ -535,7 +535,7 @@ mod tests {
         let t = TestDb::new(backend).await;
         let now: DateTime<Utc> = "2026-11-22T08:00:00Z".parse().expect("instant");
         let (fido2, oid, mut key) = enrolled(&t.db, now).await;
-        let first = sign_in(&fido2, &t.db, &mut key, &oid, now, None, None)
+        let first = sign_in(&fido2, &t.db, &mut key, oid, now, None, None)
             .await
             .expect("first login");
         let (old_token, old) = first.session.expect("first session");
@@ -545,7 +545,7 @@ mod tests {
             &fido2,
             &t.db,
             &mut key,
-            &oid,
+            oid,
             now,
             Some(&old_token),
             Some("stale"),
@@ -565,7 +565,7 @@ mod tests {
             "a refused login ends nothing"
         );
 
-        let second = sign_in(&fido2, &t.db, &mut key, &oid, now, Some(&old_token), None)
+        let second = sign_in(&fido2, &t.db, &mut key, oid, now, Some(&old_token), None)
             .await
             .expect("second login");
         let (new_token, new) = second.session.expect("second session");
@@ -592,11 +592,11 @@ mod tests {
         assert_eq!(
             actions,
             vec![
-                step("login.succeeded", &oid),
+                step("login.succeeded", &oid.to_string()),
                 step("session.created", &old.id),
                 // The stale ceremony is refused before the key is read.
                 ("login.failed".to_string(), None),
-                step("login.succeeded", &oid),
+                step("login.succeeded", &oid.to_string()),
                 step("session.created", &new.id),
                 step("session.ended", &old.id),
             ]

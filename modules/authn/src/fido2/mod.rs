@@ -34,8 +34,8 @@ use crate::config::{AttestationPolicy, AuthnConfig};
 use crate::error::AuthnError;
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use clavis_core::CeremonyKind;
 use clavis_core::secret::{random_token, sha256_hex};
+use clavis_core::{CeremonyKind, Oid};
 use clavis_store::DbConn;
 use clavis_store::models::CeremonyRow;
 use serde::Serialize;
@@ -104,7 +104,7 @@ impl Fido2 {
         conn: &mut DbConn,
         now: DateTime<Utc>,
         kind: CeremonyKind,
-        oid: Option<String>,
+        oid: Option<Oid>,
         state: &impl Serialize,
     ) -> Result<String, AuthnError> {
         let id = random_token();

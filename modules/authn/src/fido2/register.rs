@@ -14,7 +14,7 @@ use crate::error::AuthnError;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
-use clavis_core::{AuthenticatorKind, AuthenticatorStatus, CeremonyKind, LifecycleStatus};
+use clavis_core::{AuthenticatorKind, AuthenticatorStatus, CeremonyKind, LifecycleStatus, Oid};
 use clavis_store::DbConn;
 use clavis_store::models::{AuthenticatorRow, EnrolmentLinkRow, IdentityRow};
 use serde::{Deserialize, Serialize};
@@ -34,7 +34,7 @@ impl Fido2 {
     /// suspended).
     pub(super) async fn ensure_can_enrol(
         conn: &mut DbConn,
-        oid: &str,
+        oid: Oid,
     ) -> Result<IdentityRow, AuthnError> {
         let identity = IdentityRow::find(conn, oid)
             .await?
@@ -55,8 +55,7 @@ impl Fido2 {
         identity: &IdentityRow,
         existing: &[AuthenticatorRow],
     ) -> Result<(CreationChallengeResponse, RegisterState), AuthnError> {
-        let user =
-            Uuid::parse_str(&identity.oid).map_err(|e| AuthnError::Corrupt(e.to_string()))?;
+        let user = identity.oid.as_uuid();
         let given = &identity.birth_given_names;
         let display = format!(
             "{} {}",
@@ -79,7 +78,7 @@ impl Fido2 {
             (AttestationPolicy::AllowList, Some(list)) => {
                 let (ccr, s) = self.webauthn.start_attested_passkey_registration(
                     user,
-                    &identity.oid,
+                    &identity.oid.to_string(),
                     &display,
                     exclude,
                     list.clone(),
@@ -90,7 +89,7 @@ impl Fido2 {
             _ => {
                 let (ccr, s) = self.webauthn.start_passkey_registration(
                     user,
-                    &identity.oid,
+                    &identity.oid.to_string(),
                     &display,
                     exclude,
                 )?;
@@ -114,7 +113,7 @@ impl Fido2 {
         link_token: &str,
     ) -> Result<Challenge<CreationChallengeResponse>, AuthnError> {
         let link = valid_link(conn, now, link_token).await?;
-        self.begin_registration_for(conn, now, &link.oid, Some(link.token_hash))
+        self.begin_registration_for(conn, now, link.oid, Some(link.token_hash))
             .await
     }
 
@@ -124,21 +123,15 @@ impl Fido2 {
         &self,
         conn: &mut DbConn,
         now: DateTime<Utc>,
-        oid: &str,
+        oid: Oid,
         link_hash: Option<String>,
     ) -> Result<Challenge<CreationChallengeResponse>, AuthnError> {
         let identity = Self::ensure_can_enrol(conn, oid).await?;
         let existing = AuthenticatorRow::for_identity(conn, oid).await?;
         let (ccr, state) = self.start_registration(&identity, &existing)?;
         let stored = json!({"state": state, "link": link_hash});
-        let ceremony = Self::store_ceremony(
-            conn,
-            now,
-            CeremonyKind::Register,
-            Some(oid.to_string()),
-            &stored,
-        )
-        .await?;
+        let ceremony =
+            Self::store_ceremony(conn, now, CeremonyKind::Register, Some(oid), &stored).await?;
         Ok(Challenge {
             ceremony,
             options: ccr,
@@ -189,7 +182,7 @@ impl Fido2 {
         actor: &str,
     ) -> Result<String, AuthnError> {
         let row = Self::take_ceremony(conn, now, CeremonyKind::Register, ceremony).await?;
-        let oid = row.oid.clone().ok_or(AuthnError::CeremonyExpired)?;
+        let oid = row.oid.ok_or(AuthnError::CeremonyExpired)?;
         #[derive(Deserialize)]
         struct Stored {
             state: RegisterState,
@@ -197,7 +190,7 @@ impl Fido2 {
         }
         let stored: Stored =
             serde_json::from_str(&row.state).map_err(|e| AuthnError::Corrupt(e.to_string()))?;
-        Self::ensure_can_enrol(conn, &oid).await?;
+        Self::ensure_can_enrol(conn, oid).await?;
         let (passkey, aaguid): (Passkey, Option<String>) = match &stored.state {
             RegisterState::Plain { state } => (
                 self.webauthn.finish_passkey_registration(response, state)?,
@@ -235,7 +228,7 @@ impl Fido2 {
         let label: String = label.trim().chars().take(64).collect();
         AuthenticatorRow {
             id: id.clone(),
-            oid: oid.clone(),
+            oid,
             kind: AuthenticatorKind::Fido2,
             credential_id: cred_id,
             credential: serde_json::to_string(&passkey)
@@ -256,14 +249,14 @@ impl Fido2 {
         let mut events = vec![AuditEvent::new(
             actor,
             "key.added",
-            Some(oid.clone()),
+            Some(oid.to_string()),
             json!({"authenticator_id": id, "aaguid": aaguid}),
         )];
         if stored.link.is_some() {
             events.push(AuditEvent::new(
                 actor,
                 "enrolment_link.used",
-                Some(oid.clone()),
+                Some(oid.to_string()),
                 json!({"authenticator_id": id}),
             ));
         }

@@ -20,7 +20,7 @@ use crate::mapping::{self, Rejection};
 use crate::source::{self, DirectorySource, FetchRequest, max_marker};
 use chrono::{DateTime, Utc};
 use clavis_core::Clock;
-use clavis_core::{SyncMode, SyncRunStatus};
+use clavis_core::{Oid, SyncMode, SyncRunStatus};
 use clavis_store::models::{IdentityRow, SourceRecordRow, SyncCursor, SyncLease, SyncRunRow};
 use clavis_store::{Db, DbConn};
 use serde::Serialize;
@@ -459,18 +459,18 @@ impl SyncEngine {
                     if was_present {
                         ctx.audit(
                             "source_record.missing",
-                            row.oid.clone(),
+                            row.oid.map(|o| o.to_string()),
                             json!({"source": row.source, "external_id": row.external_id, "entry": row.entry_ref}),
                         );
                     }
                     if let Some(oid) = &row.oid {
-                        oids.push(oid.clone());
+                        oids.push(*oid);
                     }
                     rows.push(row);
                 }
                 SourceRecordRow::upsert_all(conn, rows).await?;
                 let mut seen = HashSet::new();
-                oids.retain(|o| seen.insert(o.clone()));
+                oids.retain(|o| seen.insert(*o));
                 let departed = apply::refresh_identities(conn, &mut ctx, &oids)
                     .await?
                     .iter()
@@ -540,7 +540,7 @@ impl SyncEngine {
                             audit: Vec::new(),
                         };
                         let mut d = DueReport::default();
-                        let oids: Vec<String> = chunk.iter().map(|r| r.oid.clone()).collect();
+                        let oids: Vec<Oid> = chunk.iter().map(|r| r.oid).collect();
                         for (_, o) in apply::refresh_identities(conn, &mut ctx, &oids).await? {
                             d.changed += u64::from(o.changed);
                             d.departed += u64::from(o.departed);

@@ -10,7 +10,7 @@ use crate::config::SourceConfig;
 use crate::error::DirectoryError;
 use crate::mapping::MappedRecord;
 use crate::reconcile::{self, Decision, MatchIndex};
-use clavis_core::CaseStatus;
+use clavis_core::{CaseStatus, Oid};
 use clavis_store::DbConn;
 use clavis_store::models::{ReconciliationCase, SourceRecordRow};
 use serde_json::json;
@@ -59,9 +59,9 @@ struct PageWork {
     /// Records to store.
     rows: Vec<SourceRecordRow>,
     /// Identities to recompute.
-    to_refresh: Vec<String>,
+    to_refresh: Vec<Oid>,
     /// Identities this page created.
-    fresh: HashSet<String>,
+    fresh: HashSet<Oid>,
     /// Records linked to nobody and in no case: for [`reconcile::decide`].
     undecided: Vec<(MappedRecord, SourceRecordRow)>,
 }
@@ -98,7 +98,7 @@ async fn apply_records(
     SourceRecordRow::upsert_all(conn, rows).await?;
     SourceRecordRow::touch(conn, &source.name, &touched, run_id, now).await?;
     let mut seen = HashSet::new();
-    to_refresh.retain(|o| seen.insert(o.clone()));
+    to_refresh.retain(|o| seen.insert(*o));
     for (oid, out) in apply::refresh_identities(conn, ctx, &to_refresh).await? {
         if out.created || fresh.contains(&oid) {
             counts.created += 1;
@@ -163,7 +163,7 @@ async fn sort_records(
         let row = SourceRecordRow {
             source: source.name.clone(),
             external_id: rec.external_id.clone(),
-            oid: old.and_then(|o| o.oid.clone()),
+            oid: old.and_then(|o| o.oid),
             entry_ref: rec.entry_ref.clone(),
             join_key: rec.join_key.clone(),
             attributes,
@@ -174,7 +174,7 @@ async fn sort_records(
             last_seen_at: now,
             last_run_id: run_id.to_string(),
         };
-        if let Some(oid) = row.oid.clone() {
+        if let Some(oid) = row.oid {
             work.to_refresh.push(oid);
             work.rows.push(row);
         } else if waiting_in_case {
@@ -204,23 +204,23 @@ async fn decide_undecided(
     for (rec, mut row) in undecided {
         match reconcile::decide(conn, source, &rec, &idx).await? {
             Decision::Link { oid, how } => {
-                row.oid = Some(oid.clone());
-                idx.note_linked(&source.name, &rec, &oid, false);
+                row.oid = Some(oid);
+                idx.note_linked(&source.name, &rec, oid, false);
                 ctx.audit(
                     "source_record.linked",
-                    Some(oid.clone()),
+                    Some(oid.to_string()),
                     json!({"source": source.name, "external_id": rec.external_id, "entry": rec.entry_ref, "rule": how}),
                 );
                 work.to_refresh.push(oid);
             }
             Decision::Create => {
-                let oid = clavis_core::Oid::new_random().to_string();
-                row.oid = Some(oid.clone());
-                idx.note_linked(&source.name, &rec, &oid, true);
-                work.fresh.insert(oid.clone());
-                work.to_refresh.push(oid.clone());
+                let oid = Oid::new_random();
+                row.oid = Some(oid);
+                idx.note_linked(&source.name, &rec, oid, true);
+                work.fresh.insert(oid);
+                work.to_refresh.push(oid);
                 if let Some(key) = &rec.join_key {
-                    let joined = join_waiting(conn, ctx, &mut idx, key, &oid).await?;
+                    let joined = join_waiting(conn, ctx, &mut idx, key, oid).await?;
                     work.rows.extend(joined);
                 }
             }
@@ -242,7 +242,7 @@ async fn join_waiting(
     ctx: &mut Ctx<'_>,
     idx: &mut MatchIndex,
     key: &str,
-    oid: &str,
+    oid: Oid,
 ) -> Result<Vec<SourceRecordRow>, DirectoryError> {
     let mut joined = Vec::new();
     for mut w in idx.take_waiting(key) {
@@ -252,7 +252,7 @@ async fn join_waiting(
         {
             continue;
         }
-        w.oid = Some(oid.to_string());
+        w.oid = Some(oid);
         ctx.audit(
             "source_record.linked",
             Some(oid.to_string()),
@@ -271,7 +271,7 @@ async fn open_case(
     run_id: &str,
     rec: &MappedRecord,
     reason: &'static str,
-    candidates: &[(String, String)],
+    candidates: &[(Oid, String)],
 ) -> Result<(), DirectoryError> {
     let case = ReconciliationCase {
         id: clavis_core::ids::new_record_id(),

@@ -96,7 +96,7 @@ impl Provider {
             id: clavis_core::ids::new_record_id(),
             code_hash: secret::sha256_hex(&code),
             client_id: client.client_id.clone(),
-            oid: session.oid.clone(),
+            oid: session.oid,
             session_id: session.id.clone(),
             redirect_uri: req.reply.redirect_uri.to_string(),
             scope: req.scopes.join(" "),
@@ -145,7 +145,10 @@ fn is_usable(req: &AuthorizationRequest<'_>, session: &Session, t: i64, order: &
         .acr
         .as_deref()
         .is_none_or(|want| order.satisfies(&session.acr, want));
-    let same = req.hint_subject.as_deref().is_none_or(|h| h == session.oid);
+    let same = req
+        .hint_subject
+        .as_deref()
+        .is_none_or(|h| h == session.oid.to_string());
     fresh_enough && after && strong && same && !req.prompt_login
 }
 
@@ -177,6 +180,7 @@ mod tests {
     use request::Reply;
 
     const T: i64 = 1_800_000_000;
+    const OID: &str = "0b7f5c2e-8d1a-4c3b-9e6f-2a4d8c1e7b90";
 
     fn request() -> AuthorizationRequest<'static> {
         AuthorizationRequest {
@@ -201,7 +205,7 @@ mod tests {
     fn session(acr: &str, authenticated_secs_ago: i64) -> Session {
         Session {
             id: "s-1".into(),
-            oid: "oid-1".into(),
+            oid: OID.parse().expect("oid"),
             auth_time: DateTime::from_timestamp(T - authenticated_secs_ago, 0).expect("time"),
             expires_at: DateTime::from_timestamp(T + 3600, 0).expect("time"),
             acr: acr.into(),
@@ -259,7 +263,7 @@ mod tests {
     #[test]
     fn the_hinted_person_and_prompt_login_are_respected() {
         let req = AuthorizationRequest {
-            hint_subject: Some("oid-1".into()),
+            hint_subject: Some(OID.into()),
             ..request()
         };
         assert!(usable(&req, &session("eidas2", 0)));

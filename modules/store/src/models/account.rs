@@ -2,6 +2,7 @@
 
 use crate::schema::accounts::{self, dsl};
 use crate::{DbConn, StoreError, with_conn};
+use clavis_core::Oid;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -12,7 +13,7 @@ use diesel_async::RunQueryDsl;
 #[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct Account {
     pub login: String,
-    pub oid: String,
+    pub oid: Oid,
     /// The source that declared it.
     pub source: String,
     pub enabled: bool,
@@ -35,7 +36,7 @@ impl Account {
     }
 
     /// The accounts of an identity.
-    pub async fn for_identity(conn: &mut DbConn, oid: &str) -> Result<Vec<Self>, StoreError> {
+    pub async fn for_identity(conn: &mut DbConn, oid: Oid) -> Result<Vec<Self>, StoreError> {
         Ok(with_conn!(conn, c => dsl::accounts
             .filter(dsl::oid.eq(oid))
             .order(dsl::login.asc())
@@ -45,10 +46,7 @@ impl Account {
     }
 
     /// The accounts of many identities.
-    pub async fn for_identities(
-        conn: &mut DbConn,
-        oids: &[String],
-    ) -> Result<Vec<Self>, StoreError> {
+    pub async fn for_identities(conn: &mut DbConn, oids: &[Oid]) -> Result<Vec<Self>, StoreError> {
         if oids.is_empty() {
             return Ok(Vec::new());
         }
@@ -84,7 +82,7 @@ impl Account {
     /// Disables every enabled account of an identity; returns their logins.
     pub async fn disable_all_for(
         conn: &mut DbConn,
-        oid: &str,
+        oid: Oid,
         reason: &str,
         now: i64,
     ) -> Result<Vec<String>, StoreError> {

@@ -2,6 +2,7 @@
 
 use crate::schema::assignments::{self, dsl};
 use crate::{DbConn, StoreError, with_conn};
+use clavis_core::Oid;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -13,7 +14,7 @@ use diesel_async::RunQueryDsl;
 #[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct Assignment {
     pub id: String,
-    pub oid: String,
+    pub oid: Oid,
     pub service: Option<String>,
     pub uf: Option<String>,
     pub finess: Option<String>,
@@ -26,7 +27,7 @@ pub struct Assignment {
 
 impl Assignment {
     /// All assignments of an identity, newest first.
-    pub async fn for_identity(conn: &mut DbConn, oid: &str) -> Result<Vec<Self>, StoreError> {
+    pub async fn for_identity(conn: &mut DbConn, oid: Oid) -> Result<Vec<Self>, StoreError> {
         Ok(with_conn!(conn, c => dsl::assignments
             .filter(dsl::oid.eq(oid))
             .order((dsl::recorded_at.desc(), dsl::id.asc()))
@@ -36,7 +37,7 @@ impl Assignment {
     }
 
     /// The current assignments of many identities.
-    pub async fn current_for(conn: &mut DbConn, oids: &[String]) -> Result<Vec<Self>, StoreError> {
+    pub async fn current_for(conn: &mut DbConn, oids: &[Oid]) -> Result<Vec<Self>, StoreError> {
         if oids.is_empty() {
             return Ok(Vec::new());
         }
@@ -57,7 +58,7 @@ impl Assignment {
     /// Closes the current assignments of these identities at `now`.
     pub async fn close_current_for(
         conn: &mut DbConn,
-        oids: &[String],
+        oids: &[Oid],
         now: i64,
     ) -> Result<(), StoreError> {
         if oids.is_empty() {

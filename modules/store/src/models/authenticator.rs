@@ -2,6 +2,7 @@
 
 use crate::schema::authenticators::{self, dsl};
 use crate::{DbConn, StoreError, with_conn};
+use clavis_core::Oid;
 use clavis_core::{AuthenticatorKind, AuthenticatorStatus};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -13,7 +14,7 @@ use diesel_async::RunQueryDsl;
 #[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct AuthenticatorRow {
     pub id: String,
-    pub oid: String,
+    pub oid: Oid,
     /// `fido2` (later `desfire`).
     pub kind: AuthenticatorKind,
     /// Base64url credential id (unique).
@@ -69,7 +70,7 @@ impl AuthenticatorRow {
     }
 
     /// The authenticators of an identity (all statuses).
-    pub async fn for_identity(conn: &mut DbConn, oid: &str) -> Result<Vec<Self>, StoreError> {
+    pub async fn for_identity(conn: &mut DbConn, oid: Oid) -> Result<Vec<Self>, StoreError> {
         Ok(with_conn!(conn, c => dsl::authenticators
             .filter(dsl::oid.eq(oid))
             .order(dsl::created_at.asc())
@@ -113,7 +114,7 @@ impl AuthenticatorRow {
     /// Suspends every active authenticator of an identity; returns their ids.
     pub async fn suspend_all_for(
         conn: &mut DbConn,
-        oid: &str,
+        oid: Oid,
         reason: &str,
     ) -> Result<Vec<String>, StoreError> {
         Ok(with_conn!(conn, c => diesel::update(

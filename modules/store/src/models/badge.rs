@@ -2,6 +2,7 @@
 
 use crate::schema::{badge_pins, badges};
 use crate::{DbConn, StoreError, with_conn};
+use clavis_core::Oid;
 use clavis_core::{BadgeKind, BadgeStatus};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -13,7 +14,7 @@ use diesel_async::RunQueryDsl;
 #[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct BadgeRow {
     pub id: String,
-    pub oid: String,
+    pub oid: Oid,
     /// The real UID (hex), read inside the authenticated session.
     pub uid: String,
     /// SHA-256 (hex) of the badge reference written on the card.
@@ -53,7 +54,7 @@ impl BadgeRow {
     }
 
     /// The badges of an identity, newest first.
-    pub async fn for_identity(conn: &mut DbConn, oid: &str) -> Result<Vec<Self>, StoreError> {
+    pub async fn for_identity(conn: &mut DbConn, oid: Oid) -> Result<Vec<Self>, StoreError> {
         use badges::dsl;
         Ok(with_conn!(conn, c => dsl::badges
             .filter(dsl::oid.eq(oid))
@@ -83,7 +84,7 @@ impl BadgeRow {
     /// Suspends every active badge of an identity; returns their ids.
     pub async fn suspend_all_for(
         conn: &mut DbConn,
-        oid: &str,
+        oid: Oid,
         reason: &str,
     ) -> Result<Vec<String>, StoreError> {
         use badges::dsl;
@@ -121,7 +122,7 @@ impl BadgeRow {
 #[diesel(treat_none_as_null = true, treat_none_as_default_value = false)]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct BadgePinRow {
-    pub oid: String,
+    pub oid: Oid,
     /// argon2id PHC string (salted, peppered). Never logged.
     pub pin_hash: String,
     /// Consecutive wrong PINs.
@@ -133,7 +134,7 @@ pub struct BadgePinRow {
 
 impl BadgePinRow {
     /// The PIN of an identity.
-    pub async fn find(conn: &mut DbConn, oid: &str) -> Result<Option<Self>, StoreError> {
+    pub async fn find(conn: &mut DbConn, oid: Oid) -> Result<Option<Self>, StoreError> {
         use badge_pins::dsl;
         Ok(with_conn!(conn, c => dsl::badge_pins
             .find(oid)

@@ -5,6 +5,7 @@
 
 use crate::schema::badge_transactions::{self, dsl};
 use crate::{DbConn, StoreError, with_conn};
+use clavis_core::Oid;
 use clavis_core::{BadgeTxPurpose, BadgeTxStatus};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -23,7 +24,7 @@ pub struct BadgeTxRow {
     /// `login` or `enrol`.
     pub purpose: BadgeTxPurpose,
     /// Enrolment: whose badge it becomes.
-    pub target_oid: Option<String>,
+    pub target_oid: Option<Oid>,
     /// Enrolment of a temporary badge: its end (unix seconds).
     pub temporary_until: Option<i64>,
     /// The workstation whose agent relays (set by its first step).
@@ -40,7 +41,7 @@ pub struct BadgeTxRow {
     /// Why it failed (for the audit; the user sees one message).
     pub failure: Option<String>,
     /// Login: the holder recognised.
-    pub oid: Option<String>,
+    pub oid: Option<Oid>,
     /// The badge recognised or recorded.
     pub badge_id: Option<String>,
     /// Login: the key version recorded for the badge when it was

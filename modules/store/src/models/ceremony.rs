@@ -5,6 +5,7 @@
 use crate::schema::webauthn_ceremonies::{self, dsl};
 use crate::{DbConn, StoreError, with_conn};
 use clavis_core::CeremonyKind;
+use clavis_core::Oid;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -17,7 +18,7 @@ pub struct CeremonyRow {
     pub id: String,
     /// `register` or `login`.
     pub kind: CeremonyKind,
-    pub oid: Option<String>,
+    pub oid: Option<Oid>,
     /// Serialised webauthn-rs state (JSON).
     pub state: String,
     pub expires_at: i64,

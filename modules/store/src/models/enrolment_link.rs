@@ -3,6 +3,7 @@
 
 use crate::schema::enrolment_links::{self, dsl};
 use crate::{DbConn, StoreError, with_conn};
+use clavis_core::Oid;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -13,7 +14,7 @@ use diesel_async::RunQueryDsl;
 #[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct EnrolmentLinkRow {
     pub token_hash: String,
-    pub oid: String,
+    pub oid: Oid,
     pub created_by: String,
     pub created_at: i64,
     pub expires_at: i64,

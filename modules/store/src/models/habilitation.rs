@@ -3,6 +3,7 @@
 
 use crate::schema::habilitations::{self, dsl};
 use crate::{DbConn, StoreError, with_conn};
+use clavis_core::Oid;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -11,7 +12,7 @@ use diesel_async::RunQueryDsl;
 #[diesel(table_name = habilitations)]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct HabilitationRow {
-    pub oid: String,
+    pub oid: Oid,
     pub client_id: String,
     pub role: String,
     pub granted_by: String,
@@ -32,7 +33,7 @@ impl HabilitationRow {
     /// Withdraws a role; returns whether it was held.
     pub async fn revoke(
         conn: &mut DbConn,
-        oid: &str,
+        oid: Oid,
         client_id: &str,
         role: &str,
     ) -> Result<bool, StoreError> {
@@ -50,7 +51,7 @@ impl HabilitationRow {
     /// The roles of a person in one application, sorted.
     pub async fn roles(
         conn: &mut DbConn,
-        oid: &str,
+        oid: Oid,
         client_id: &str,
     ) -> Result<Vec<String>, StoreError> {
         Ok(with_conn!(conn, c => dsl::habilitations

@@ -4,6 +4,7 @@ use crate::JsonList;
 use crate::schema::identities::{self, dsl};
 use crate::{DbConn, StoreError, with_conn};
 use clavis_core::LifecycleStatus;
+use clavis_core::Oid;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -14,7 +15,7 @@ use diesel_async::RunQueryDsl;
 #[diesel(treat_none_as_null = true, treat_none_as_default_value = false)]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct IdentityRow {
-    pub oid: String,
+    pub oid: Oid,
     pub status: LifecycleStatus,
     pub birth_family_name: String,
     pub used_family_name: Option<String>,
@@ -43,7 +44,7 @@ pub struct IdentityRow {
 #[diesel(table_name = identities)]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct MatchTraits {
-    pub oid: String,
+    pub oid: Oid,
     pub status: LifecycleStatus,
     pub birth_family_name: String,
     pub used_family_name: Option<String>,
@@ -70,13 +71,13 @@ pub struct IdentityFilter {
 /// The status of an identity, as a query both the async and the inline
 /// connections run.
 #[diesel::dsl::auto_type(no_type_alias)]
-fn status_by_oid<'a>(oid: &'a str) -> _ {
+fn status_by_oid(oid: Oid) -> _ {
     dsl::identities.find(oid).select(dsl::status)
 }
 
 impl IdentityRow {
     /// Finds an identity by oid.
-    pub async fn find(conn: &mut DbConn, oid: &str) -> Result<Option<Self>, StoreError> {
+    pub async fn find(conn: &mut DbConn, oid: Oid) -> Result<Option<Self>, StoreError> {
         Ok(with_conn!(conn, c => dsl::identities
             .find(oid)
             .select(IdentityRow::as_select())
@@ -88,7 +89,7 @@ impl IdentityRow {
     /// The status of an identity.
     pub async fn status_of(
         conn: &mut DbConn,
-        oid: &str,
+        oid: Oid,
     ) -> Result<Option<LifecycleStatus>, StoreError> {
         Ok(with_conn!(conn, c => status_by_oid(oid).first(c).await.optional())?)
     }
@@ -98,7 +99,7 @@ impl IdentityRow {
     /// [`crate::db::InlineReaders`]), on PostgreSQL on a pooled connection.
     pub async fn read_status(
         db: &crate::Db,
-        oid: &str,
+        oid: Oid,
     ) -> Result<Option<LifecycleStatus>, StoreError> {
         match db.inline() {
             Some(inline) => {
@@ -109,7 +110,7 @@ impl IdentityRow {
     }
 
     /// Finds identities by oid, in any order.
-    pub async fn find_many(conn: &mut DbConn, oids: &[String]) -> Result<Vec<Self>, StoreError> {
+    pub async fn find_many(conn: &mut DbConn, oids: &[Oid]) -> Result<Vec<Self>, StoreError> {
         if oids.is_empty() {
             return Ok(Vec::new());
         }
@@ -199,7 +200,7 @@ impl IdentityRow {
     /// The matching traits of these identities.
     pub async fn traits_of(
         conn: &mut DbConn,
-        oids: &[String],
+        oids: &[Oid],
     ) -> Result<Vec<MatchTraits>, StoreError> {
         if oids.is_empty() {
             return Ok(Vec::new());

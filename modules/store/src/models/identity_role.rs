@@ -2,6 +2,7 @@
 
 use crate::schema::identity_roles::{self, dsl};
 use crate::{DbConn, StoreError, with_conn};
+use clavis_core::Oid;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -10,7 +11,7 @@ use diesel_async::RunQueryDsl;
 #[diesel(table_name = identity_roles)]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct IdentityRoleRow {
-    pub oid: String,
+    pub oid: Oid,
     pub role: String,
     pub granted_by: String,
     pub granted_at: i64,
@@ -29,7 +30,7 @@ impl IdentityRoleRow {
     }
 
     /// The roles of an identity.
-    pub async fn for_identity(conn: &mut DbConn, oid: &str) -> Result<Vec<String>, StoreError> {
+    pub async fn for_identity(conn: &mut DbConn, oid: Oid) -> Result<Vec<String>, StoreError> {
         Ok(with_conn!(conn, c => dsl::identity_roles
             .filter(dsl::oid.eq(oid))
             .select(dsl::role)

@@ -2,6 +2,7 @@
 
 use crate::schema::lifecycle_events::{self, dsl};
 use crate::{DbConn, StoreError, with_conn};
+use clavis_core::Oid;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -12,7 +13,7 @@ use diesel_async::RunQueryDsl;
 #[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct LifecycleEventRow {
     pub id: String,
-    pub oid: String,
+    pub oid: Oid,
     /// `arrived`, `activated`, `moved`, `suspended`, `reinstated`, `departed`, `rehired`.
     pub kind: String,
     /// Why (`end_date_reached`, `leaver_flag`, `missing_from_source`…).
@@ -32,7 +33,7 @@ impl LifecycleEventRow {
     }
 
     /// Events of an identity, oldest first.
-    pub async fn for_identity(conn: &mut DbConn, oid: &str) -> Result<Vec<Self>, StoreError> {
+    pub async fn for_identity(conn: &mut DbConn, oid: Oid) -> Result<Vec<Self>, StoreError> {
         Ok(with_conn!(conn, c => dsl::lifecycle_events
             .filter(dsl::oid.eq(oid))
             .order((dsl::occurred_at.asc(), dsl::id.asc()))

@@ -4,6 +4,7 @@
 
 use crate::schema::logout_outbox::{self, dsl};
 use crate::{DbConn, StoreError, with_conn};
+use clavis_core::Oid;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -17,7 +18,7 @@ pub struct LogoutOutboxRow {
     /// The ended SSO session (`sid`).
     pub session_id: String,
     /// The person (`sub`).
-    pub oid: String,
+    pub oid: Oid,
     pub client_id: String,
     pub attempts: i32,
     pub next_attempt_at: i64,

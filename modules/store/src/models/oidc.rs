@@ -6,6 +6,7 @@
 use crate::JsonList;
 use crate::schema::{oidc_clients, oidc_grants, oidc_keys, oidc_tokens, oidc_used_assertions};
 use crate::{DbConn, StoreError, with_conn};
+use clavis_core::Oid;
 use clavis_core::TokenKind;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -169,7 +170,7 @@ pub struct OidcGrantRow {
     /// SHA-256 of the authorization code.
     pub code_hash: String,
     pub client_id: String,
-    pub oid: String,
+    pub oid: Oid,
     /// The SSO session it came from (`sid`).
     pub session_id: String,
     pub redirect_uri: String,
@@ -283,7 +284,7 @@ pub struct OidcTokenRow {
     /// `access` or `refresh`.
     pub kind: TokenKind,
     pub client_id: String,
-    pub oid: String,
+    pub oid: Oid,
     pub scope: String,
     pub expires_at: i64,
     /// Refresh tokens: when it was exchanged (rotated).

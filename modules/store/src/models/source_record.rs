@@ -2,6 +2,7 @@
 
 use crate::schema::source_records::{self, dsl};
 use crate::{DbConn, StoreError, with_conn};
+use clavis_core::Oid;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -14,7 +15,7 @@ pub struct SourceRecordRow {
     pub source: String,
     pub external_id: String,
     /// The identity it is linked to; `None` while unmatched or in a case.
-    pub oid: Option<String>,
+    pub oid: Option<Oid>,
     /// Where it came from: an LDAP DN or `file:line`.
     pub entry_ref: String,
     pub join_key: Option<String>,
@@ -77,7 +78,7 @@ impl SourceRecordRow {
     }
 
     /// Every record linked to an identity.
-    pub async fn for_identity(conn: &mut DbConn, oid: &str) -> Result<Vec<Self>, StoreError> {
+    pub async fn for_identity(conn: &mut DbConn, oid: Oid) -> Result<Vec<Self>, StoreError> {
         Ok(with_conn!(conn, c => dsl::source_records
             .filter(dsl::oid.eq(oid))
             .order((dsl::source.asc(), dsl::external_id.asc()))
@@ -87,10 +88,7 @@ impl SourceRecordRow {
     }
 
     /// Every record linked to any of these identities.
-    pub async fn for_identities(
-        conn: &mut DbConn,
-        oids: &[String],
-    ) -> Result<Vec<Self>, StoreError> {
+    pub async fn for_identities(conn: &mut DbConn, oids: &[Oid]) -> Result<Vec<Self>, StoreError> {
         if oids.is_empty() {
             return Ok(Vec::new());
         }

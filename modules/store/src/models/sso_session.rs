@@ -4,6 +4,7 @@
 use crate::JsonList;
 use crate::schema::sso_sessions::{self, dsl};
 use crate::{DbConn, StoreError, with_conn};
+use clavis_core::Oid;
 use clavis_core::SessionEndReason;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -18,7 +19,7 @@ pub struct SsoSessionRow {
     pub id: String,
     /// SHA-256 of the cookie token.
     pub token_hash: String,
-    pub oid: String,
+    pub oid: Oid,
     /// When the user authenticated (unix seconds).
     pub auth_time: i64,
     /// Absolute end (auth_time + lifetime).
@@ -95,7 +96,7 @@ impl SsoSessionRow {
     /// Live sessions, newest first, optionally of one identity.
     pub async fn list_live(
         conn: &mut DbConn,
-        oid: Option<&str>,
+        oid: Option<Oid>,
         now: i64,
         limit: i64,
     ) -> Result<Vec<Self>, StoreError> {
@@ -177,7 +178,7 @@ impl SsoSessionRow {
     /// Ends every live session of an identity; returns their ids.
     pub async fn end_all_for(
         conn: &mut DbConn,
-        oid: &str,
+        oid: Oid,
         reason: SessionEndReason,
         now: i64,
     ) -> Result<Vec<String>, StoreError> {

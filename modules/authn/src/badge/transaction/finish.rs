@@ -8,7 +8,7 @@ use crate::badge::records::BadgeError;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
 use clavis_core::secret::Secret;
-use clavis_core::{BadgeStatus, BadgeTxPurpose, BadgeTxStatus, SessionEndReason};
+use clavis_core::{BadgeStatus, BadgeTxPurpose, BadgeTxStatus, Oid, SessionEndReason};
 use clavis_store::models::{BadgeRow, BadgeTxRow};
 use clavis_store::{Db, DbConn};
 use serde_json::json;
@@ -30,7 +30,7 @@ impl BadgeService {
         tx_id: &str,
         token: &str,
         browser: &str,
-        pin: &str,
+        pin: &pin::Pin,
         client_ip: Option<String>,
         user_agent: Option<String>,
         previous_token: Option<&str>,
@@ -40,23 +40,21 @@ impl BadgeService {
         if tx.purpose != BadgeTxPurpose::Login || tx.status != BadgeTxStatus::Identified {
             return Err(RelayError::Unknown);
         }
-        let (Some(oid), Some(badge_id), Some(ws)) = (
-            tx.oid.clone(),
-            tx.badge_id.clone(),
-            tx.workstation_id.clone(),
-        ) else {
+        let (Some(oid), Some(badge_id), Some(ws)) =
+            (tx.oid, tx.badge_id.clone(), tx.workstation_id.clone())
+        else {
             return Err(RelayError::Unknown);
         };
-        if pin.len() > 64 {
+        if pin.expose().len() > 64 {
             return Err(PinRefusal::Wrong { left: 0 }.into());
         }
-        match pin::check_pin(&mut conn, &self.hasher, &self.policy, now, &oid, pin).await {
+        match pin::check_pin(&mut conn, &self.hasher, &self.policy, now, oid, pin).await {
             Ok(()) => {}
             Err(BadgeError::Pin(p)) => return Err(p.into()),
             Err(e) => return Err(e.into()),
         }
         let new = clavis_sso::NewSession {
-            oid: oid.clone(),
+            oid,
             acr: self.config.acr.clone(),
             amr: self.config.amr.clone(),
             authenticator_id: Some(badge_id.clone()),
@@ -87,7 +85,7 @@ impl BadgeService {
             let mut ok = AuditEvent::new(
                 format!("identity:{oid}"),
                 "login.succeeded",
-                Some(oid.clone()),
+                Some(oid.to_string()),
                 json!({"method": "badge", "badge_id": badge_id, "workstation_id": ws, "acr": self.config.acr, "amr": self.config.amr}),
             );
             ok.client_addr = client_ip.clone();
@@ -112,17 +110,17 @@ impl BadgeService {
         tx_id: &str,
         token: &str,
         browser: &str,
-        pin: &str,
+        pin: &pin::Pin,
         actor: &str,
-    ) -> Result<String, RelayError> {
+    ) -> Result<Oid, RelayError> {
         let tx = self.status(conn, now, tx_id, token, browser).await?;
         let (true, Some(oid)) = (
             tx.purpose == BadgeTxPurpose::Enrol && tx.status == BadgeTxStatus::Done,
-            tx.oid.clone(),
+            tx.oid,
         ) else {
             return Err(RelayError::Unknown);
         };
-        pin::set_pin(conn, &self.hasher, &self.policy, now, &oid, pin, actor).await?;
+        pin::set_pin(conn, &self.hasher, &self.policy, now, oid, pin, actor).await?;
         Ok(oid)
     }
 }
@@ -199,10 +197,7 @@ mod tests {
         };
         ws.insert(&mut conn).await.expect("workstation");
         let mut card = CardEmulator::new([4, 1, 2, 3, 4, 5, 6], AesKey::ZERO, [9; 16]);
-        let enrol = Purpose::Enrol {
-            oid: oid.clone(),
-            until: None,
-        };
+        let enrol = Purpose::Enrol { oid, until: None };
         let enrolment = svc
             .open(&mut conn, now, enrol, Some(&ws.id), "it")
             .await
@@ -214,15 +209,15 @@ mod tests {
             svc.hasher(),
             svc.policy(),
             now,
-            &oid,
-            "4829",
+            oid,
+            &Secret::new("4829".to_string()),
             "it",
         )
         .await
         .expect("pin");
         // The browser already carries a session, opened elsewhere.
         let elsewhere = clavis_sso::NewSession {
-            oid: oid.clone(),
+            oid,
             acr: "eidas1".into(),
             amr: vec!["pwd".into()],
             authenticator_id: None,
@@ -249,7 +244,7 @@ mod tests {
                 &login.id,
                 login.token.expose(),
                 login.browser.expose(),
-                "4829",
+                &Secret::new("4829".to_string()),
                 None,
                 None,
                 Some(cookie.expose()),

@@ -33,7 +33,7 @@ use crate::config::BadgeConfig;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
 use clavis_core::secret::{Secret, hash_matches, random_token, sha256_hex};
-use clavis_core::{BadgeTxPurpose, BadgeTxStatus};
+use clavis_core::{BadgeTxPurpose, BadgeTxStatus, Oid};
 use clavis_desfire::{AesKey, Aid};
 use clavis_store::models::{BadgeTxRow, WorkstationRow};
 use clavis_store::{DbConn, StoreError};
@@ -48,7 +48,7 @@ pub enum Purpose {
     Login,
     /// Personalise a card for `oid`; a temporary one until `until`.
     Enrol {
-        oid: String,
+        oid: Oid,
         until: Option<DateTime<Utc>>,
     },
 }
@@ -259,7 +259,7 @@ impl BadgeService {
             Purpose::Login => (BadgeTxPurpose::Login, None, None),
             Purpose::Enrol { oid, until } => (
                 BadgeTxPurpose::Enrol,
-                Some(oid.clone()),
+                Some(*oid),
                 until.map(|u| u.timestamp()),
             ),
         };
@@ -274,7 +274,7 @@ impl BadgeService {
                 sha256_hex(&browser)
             },
             purpose: name,
-            target_oid: target.clone(),
+            target_oid: target,
             temporary_until: until,
             workstation_id: bound_to.map(str::to_string),
             seed: hex::encode(seed),
@@ -299,7 +299,7 @@ impl BadgeService {
                     vec![AuditEvent::new(
                         actor,
                         "badge.enrolment_started",
-                        Some(oid.clone()),
+                        Some(oid.to_string()),
                         json!({"transaction": row.id, "temporary_until": until, "workstation_id": bound_to}),
                     )],
                 )

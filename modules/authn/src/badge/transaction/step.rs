@@ -13,9 +13,9 @@ use crate::badge::records::{self, BadgeError, BadgeRefusal};
 use crate::badge::rekey::RekeyFailure;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
-use clavis_core::{BadgeTxPurpose, BadgeTxStatus};
+use clavis_core::{BadgeTxPurpose, BadgeTxStatus, Oid};
 use clavis_store::models::{BadgeRow, BadgeTxRow, WorkstationRow};
-use clavis_store::{Db, DbConn};
+use clavis_store::{Db, DbConn, StoreError};
 use serde_json::json;
 
 /// Longest card answer accepted (a DESFire frame is at most 256 bytes).
@@ -149,7 +149,7 @@ impl<'a> StepRecord<'a> {
             Err(BadgeError::Refused(why)) => return Ok(self.badge_refused(&why)),
             Err(e) => return Err(e.into()),
         };
-        self.next.oid = Some(badge.oid.clone());
+        self.next.oid = Some(badge.oid);
         self.next.badge_id = Some(badge.id.clone());
         self.next.badge_key_version = Some(badge.key_version);
         // The first re-keying APDU comes from the replay that now knows
@@ -187,7 +187,7 @@ impl<'a> StepRecord<'a> {
         let to = i32::from(key_version);
         BadgeRow::set_key_version(conn, &badge_id, to).await?;
         let changes = json!({"badge_id": badge_id, "from": self.next.badge_key_version, "to": to, "workstation_id": self.ws_id});
-        self.audit(conn, "badge.rekeyed", self.next.oid.clone(), changes)
+        self.audit(conn, "badge.rekeyed", self.next.oid, changes)
             .await?;
         Ok(self.identified())
     }
@@ -201,7 +201,7 @@ impl<'a> StepRecord<'a> {
         why: &RekeyFailure,
     ) -> Result<AgentReply, RelayError> {
         let changes = json!({"badge_id": self.next.badge_id, "reason": why.to_string(), "workstation_id": self.ws_id});
-        self.audit(conn, "badge.rekey_failed", self.next.oid.clone(), changes)
+        self.audit(conn, "badge.rekey_failed", self.next.oid, changes)
             .await?;
         Ok(self.identified())
     }
@@ -214,12 +214,18 @@ impl<'a> StepRecord<'a> {
         conn: &mut DbConn,
         card: &Personalised,
     ) -> Result<AgentReply, RelayError> {
-        let oid = self.was.target_oid.clone().unwrap_or_default();
+        let Some(oid) = self.was.target_oid else {
+            return Err(StoreError::Corrupt {
+                what: "badge transaction",
+                detail: format!("enrolment {} has no target identity", self.was.id),
+            }
+            .into());
+        };
         let until = self
             .was
             .temporary_until
             .and_then(|t| DateTime::from_timestamp(t, 0));
-        let row = records::record(conn, self.now, &oid, card, until, &self.was.created_by).await?;
+        let row = records::record(conn, self.now, oid, card, until, &self.was.created_by).await?;
         self.next.status = BadgeTxStatus::Done;
         self.next.oid = Some(oid);
         self.next.badge_id = Some(row.id);
@@ -242,7 +248,7 @@ impl<'a> StepRecord<'a> {
             "badge.check_failed"
         };
         let changes = json!({"transaction": self.was.id, "reason": stop.code(), "detail": stop.to_string(), "step": self.next.steps, "workstation_id": self.ws_id});
-        self.audit(conn, action, self.was.target_oid.clone(), changes)
+        self.audit(conn, action, self.was.target_oid, changes)
             .await?;
         Ok(AgentReply::Failed)
     }
@@ -252,13 +258,13 @@ impl<'a> StepRecord<'a> {
         &self,
         conn: &mut DbConn,
         action: &str,
-        subject: Option<String>,
+        subject: Option<Oid>,
         changes: serde_json::Value,
     ) -> Result<(), RelayError> {
         let event = AuditEvent::new(
             format!("workstation:{}", self.ws_id),
             action,
-            subject,
+            subject.map(|o| o.to_string()),
             changes,
         );
         clavis_audit::append(conn, self.now, vec![event]).await?;

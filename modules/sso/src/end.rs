@@ -1,0 +1,133 @@
+//! Ending sessions: logout, revocation, a workstation's next user, and
+//! what an ended session owes the applications it signed in to.
+
+use crate::SsoError;
+use chrono::{DateTime, Utc};
+use clavis_audit::AuditEvent;
+use clavis_core::{Oid, SessionEndReason};
+use clavis_store::DbConn;
+use clavis_store::models::{LogoutOutboxRow, OidcGrantRow, SsoSessionRow};
+use serde_json::json;
+
+/// Ends one session with `reason`;
+/// returns whether it was live. Audited.
+pub async fn end(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    id: &str,
+    reason: SessionEndReason,
+    actor: &str,
+) -> Result<bool, SsoError> {
+    let done = SsoSessionRow::end(conn, id, reason, now.timestamp()).await?;
+    if done {
+        after_end(conn, now, &[id.to_string()], reason).await?;
+        clavis_audit::append(
+            conn,
+            now,
+            vec![AuditEvent::new(
+                actor,
+                "session.ended",
+                Some(id.to_string()),
+                json!({"reason": reason}),
+            )],
+        )
+        .await?;
+        tracing::info!(session.id = %id, session.end_reason = %reason, "session ended");
+    }
+    Ok(done)
+}
+
+/// Ends every session of an identity; returns how many. Audited.
+pub async fn end_all_for(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    oid: Oid,
+    reason: SessionEndReason,
+    actor: &str,
+) -> Result<usize, SsoError> {
+    let ids = SsoSessionRow::end_all_for(conn, oid, reason, now.timestamp()).await?;
+    ended(
+        conn,
+        now,
+        &ids,
+        reason,
+        actor,
+        json!({"reason": reason, "oid": oid}),
+    )
+    .await
+}
+
+/// Ends every session opened at a workstation (fast user switching: the
+/// next badge login there ends the previous person's session first);
+/// returns how many. Audited.
+pub async fn end_all_at_workstation(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    workstation_id: &str,
+    reason: SessionEndReason,
+    actor: &str,
+) -> Result<usize, SsoError> {
+    let ids = SsoSessionRow::end_all_at_workstation(conn, workstation_id, reason, now.timestamp())
+        .await?;
+    let details = json!({"reason": reason, "workstation_id": workstation_id});
+    ended(conn, now, &ids, reason, actor, details).await
+}
+
+/// What follows sessions just ended: their applications' dues and one
+/// `session.ended` event each.
+pub(crate) async fn ended(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    ids: &[String],
+    reason: SessionEndReason,
+    actor: &str,
+    details: serde_json::Value,
+) -> Result<usize, SsoError> {
+    after_end(conn, now, ids, reason).await?;
+    let events: Vec<AuditEvent> = ids
+        .iter()
+        .map(|id| AuditEvent::new(actor, "session.ended", Some(id.clone()), details.clone()))
+        .collect();
+    clavis_audit::append(conn, now, events).await?;
+    Ok(ids.len())
+}
+
+/// What an ended session owes the applications it signed in to, in the
+/// same transaction: the tokens issued from it stop working (their grants
+/// are revoked), and each application gets a back-channel logout
+/// notification queued (`logout_outbox`, delivered by the OIDC provider's
+/// worker to those that registered a `backchannel_logout_uri`).
+pub(crate) async fn after_end(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    ids: &[String],
+    reason: SessionEndReason,
+) -> Result<(), SsoError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let t = now.timestamp();
+    OidcGrantRow::revoke_for_sessions(conn, ids, &format!("session_{reason}"), t).await?;
+    let mut outbox = Vec::new();
+    for id in ids {
+        let Some(row) = SsoSessionRow::find(conn, id).await? else {
+            continue;
+        };
+        for client_id in row.applications.into_vec() {
+            outbox.push(LogoutOutboxRow {
+                id: clavis_core::ids::new_record_id(),
+                session_id: row.id.clone(),
+                oid: row.oid,
+                client_id,
+                attempts: 0,
+                next_attempt_at: t,
+                last_error: None,
+                delivered_at: None,
+                given_up_at: None,
+                created_at: t,
+            });
+        }
+    }
+    LogoutOutboxRow::insert_all(conn, &outbox).await?;
+    Ok(())
+}
