@@ -7,19 +7,23 @@ use super::{
     ward,
 };
 use crate::support::http::AppService;
-use crate::support::on_both_backends;
+use crate::support::{json_snapshot, on_both_backends};
 use clavis_core::Clock;
 use clavis_testkit::db::Backend;
+use serde_json::{Value, json};
 
 on_both_backends!(
     wrong_pins_count_down_to_a_lockout_that_refuses_even_the_right_pin,
     an_operator_unlock_lets_the_holder_in_again,
 );
 
-/// Four wrong PINs, each saying how many tries are left.
-async fn four_wrong_pins(app: &impl AppService, l: &Login) {
+/// Four wrong PINs, each saying how many tries are left: the first
+/// answer.
+async fn four_wrong_pins(app: &impl AppService, l: &Login) -> Value {
+    let mut first = None;
     for left in (1..5).rev() {
         let (status, body, _) = finish(app, l, WRONG_PIN).await;
+        first.get_or_insert_with(|| json!({"status": status, "body": body.clone()}));
         assert_eq!(status, 401);
         assert_eq!(body["error"]["code"], "wrong_pin");
         assert!(
@@ -30,6 +34,7 @@ async fn four_wrong_pins(app: &impl AppService, l: &Login) {
             "{body}"
         );
     }
+    first.expect("four answers")
 }
 
 async fn wrong_pins_count_down_to_a_lockout_that_refuses_even_the_right_pin(backend: Backend) {
@@ -37,7 +42,9 @@ async fn wrong_pins_count_down_to_a_lockout_that_refuses_even_the_right_pin(back
     let app = t.service().await;
     let mut card = claires_badge(&app, &t).await;
     let (l, _) = tap(&app, &mut card).await;
-    four_wrong_pins(&app, &l).await;
+    // The refusal a badge login page acts on, in the one JSON envelope.
+    let wrong_pin = four_wrong_pins(&app, &l).await;
+    json_snapshot!("wrong_pin", wrong_pin);
     let (status, body, _) = finish(&app, &l, WRONG_PIN).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),

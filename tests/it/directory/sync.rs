@@ -4,8 +4,9 @@
 
 use super::{count, full, incr, show};
 use crate::fixtures::*;
-use crate::support::on_both_backends;
-use clavis_directory::service::{self};
+use crate::support::audit::{events_after, named};
+use crate::support::{audit_snapshot, on_both_backends};
+use clavis_directory::service;
 use clavis_directory::{NoProgress, SyncOptions, SyncReport};
 use clavis_store::models::AuditEventRow;
 use clavis_testkit::db::{Backend, TestDb};
@@ -19,6 +20,7 @@ on_both_backends!(
     syncrepl_runs_read_only_what_changed_since_the_cookie,
     dry_run_writes_nothing,
     dry_run_on_a_populated_directory_reports_no_false_departures,
+    a_sync_writes_audit_events_of_a_stable_shape,
 );
 
 /// Alice (HR, with RPPS, AD login `amartin`), Bob (HR, AD account
@@ -247,4 +249,31 @@ async fn dry_run_on_a_populated_directory_reports_no_false_departures(backend: B
             .expect("dry run");
         assert_eq!((r.departed, r.unchanged), (0, 2), "{r:?}");
     }
+}
+
+async fn a_sync_writes_audit_events_of_a_stable_shape(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let slapd = Slapd::start();
+    let mut alice = Hr::new("E001", "Martin", "Alice", "1985-03-07");
+    alice.rpps = Some("10001045367".into());
+    slapd.add(&alice.ldif());
+    slapd.add(&ad_ldif("amartin", "E001", 512, 10));
+    let (engine, _c, _r) = engine(&t.db, vec![hr_source(&slapd), ad_source(&slapd)], 500);
+    full(&engine, "rh").await;
+    full(&engine, "ad").await;
+    let oid = show(&t.db, "E001").await.identity.oid;
+    let mut names = vec![(oid, "[alice]".to_string())];
+    for source in ["rh", "ad"] {
+        let runs = service::list_sync_runs(&t.db, Some(source), 1)
+            .await
+            .expect("runs");
+        let id = runs[0]["id"].as_str().expect("run id").to_string();
+        names.push((id, format!("[{source} run]")));
+    }
+    let names: Vec<(&str, &str)> = names
+        .iter()
+        .map(|(v, n)| (v.as_str(), n.as_str()))
+        .collect();
+    let events = events_after(&t.db, 0).await;
+    audit_snapshot!("audit_sync", named(events, &names));
 }

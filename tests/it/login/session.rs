@@ -4,11 +4,14 @@
 
 use super::{
     begin_login, clinic, csrf_in, enrol_key, enrolment_path, finish_login, get_with, me_page, sign,
-    signed_in,
+    sign_in, signed_in,
 };
+use crate::support::audit::{events_after, last_seq, named};
 use crate::support::http::session_cookie_of;
-use crate::support::on_both_backends;
+use crate::support::{TestApp, audit_snapshot, on_both_backends};
+use actix_web::cookie::Cookie;
 use actix_web::test::{TestRequest, call_service, read_body_json};
+use clavis_core::Clock;
 use clavis_testkit::db::Backend;
 use serde_json::{Value, json};
 
@@ -19,6 +22,8 @@ on_both_backends!(
     another_node_sharing_the_database_knows_the_session,
     signed_in_the_login_page_goes_on_unless_a_stronger_assurance_is_asked,
     logout_needs_the_csrf_token_and_ends_the_session,
+    a_login_writes_audit_events_of_a_stable_shape,
+    a_logout_writes_audit_events_of_a_stable_shape,
 );
 
 async fn a_login_sets_a_host_only_secure_session_cookie_and_never_redirects_elsewhere(
@@ -116,4 +121,52 @@ async fn logout_needs_the_csrf_token_and_ends_the_session(backend: Backend) {
     assert_eq!(out.status(), 200);
     let after = get_with(&app, "/me", &cookie).await;
     assert_eq!(after.status(), 303, "signed out: back to the login page");
+}
+
+/// The names of the volatile values of Claire's audit events: her oid,
+/// her session's id, her key's id.
+async fn names_of(t: &TestApp, cookie: &Cookie<'static>) -> Vec<(String, &'static str)> {
+    let oid = t.person("Claire").to_string();
+    let mut conn = t.t.db.conn().await.expect("conn");
+    let session = clavis_sso::check(&mut conn, t.clock.now(), cookie.value())
+        .await
+        .expect("check")
+        .expect("live session");
+    let key = clavis_authn::keys_of(&mut conn, &oid).await.expect("keys")[0]
+        .id
+        .clone();
+    vec![(oid, "[claire]"), (session.id, "[session]"), (key, "[key]")]
+}
+
+async fn a_login_writes_audit_events_of_a_stable_shape(backend: Backend) {
+    let t = clinic(backend).await;
+    let app = t.service().await;
+    let oid = t.person("Claire").to_string();
+    let mut key = enrol_key(&app, &enrolment_path(&t, &oid).await, Some("Clé bleue")).await;
+    let before = last_seq(&t.t.db).await;
+    let cookie = sign_in(&app, &mut key, &oid).await;
+    let events = events_after(&t.t.db, before).await;
+    let names = names_of(&t, &cookie).await;
+    audit_snapshot!("audit_login", named(events, &names));
+}
+
+async fn a_logout_writes_audit_events_of_a_stable_shape(backend: Backend) {
+    let t = clinic(backend).await;
+    let app = t.service().await;
+    let (_, cookie) = signed_in(&app, &t).await;
+    let csrf = csrf_in(&me_page(&app, &cookie).await);
+    let names = names_of(&t, &cookie).await;
+    let before = last_seq(&t.t.db).await;
+    let out = call_service(
+        &app,
+        TestRequest::post()
+            .uri("/logout")
+            .cookie(cookie.clone())
+            .set_form([("csrf", csrf.as_str())])
+            .to_request(),
+    )
+    .await;
+    assert_eq!(out.status(), 200);
+    let events = events_after(&t.t.db, before).await;
+    audit_snapshot!("audit_logout", named(events, &names));
 }

@@ -8,10 +8,12 @@
 //!   PostgreSQL, as `sqlite::<name>` and `postgres::<name>`.
 //! - [`http`]: small helpers for requests and answers (cookies, JSON bodies,
 //!   redirects, forms, basic authentication).
+//! - [`audit`]: the audit log's events as JSON.
 //! - [`json_snapshot!`]: `insta::assert_json_snapshot!` with every snapshot
 //!   of the suite kept in `tests/it/snapshots`.
 
 pub mod app;
+pub mod audit;
 pub mod http;
 
 pub use app::{ORIGIN, TestApp, WORKSTATION_SECRET, state};
@@ -60,3 +62,19 @@ macro_rules! on_both_backends {
     };
 }
 pub(crate) use on_both_backends;
+
+/// [`json_snapshot!`] of audit events ([`audit::events_after`]) with what
+/// changes on every run redacted: sequence numbers, ids, instants and the
+/// chain's hashes.
+macro_rules! audit_snapshot {
+    ($name:expr, $events:expr) => {
+        $crate::support::json_snapshot!($name, $events, {
+            "[].seq" => "[seq]",
+            "[].id" => "[id]",
+            "[].occurred_at" => "[occurred_at]",
+            "[].prev_hash" => "[prev_hash]",
+            "[].hash" => "[hash]",
+        })
+    };
+}
+pub(crate) use audit_snapshot;
