@@ -9,6 +9,7 @@ mod badge_e2e;
 mod browser;
 mod cli;
 mod directory;
+mod errors;
 mod fixtures;
 mod login;
 mod oidc;

@@ -9,12 +9,15 @@
 //!     .with_client(NewClient::default())
 //!     .start()
 //!     .await;
-//! let svc = actix_web::test::init_service(clavis_web::build_app(app.state.clone())).await;
+//! let svc = app.service().await;
 //! ```
 
+use super::http::AppService;
 use clavis_core::{Clock, FixedClock};
 use clavis_oidc::clients::NewClient;
+use clavis_store::models::WorkstationRow;
 use clavis_testkit::db::{Backend, TestDb};
+use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use url::Url;
 
@@ -75,13 +78,20 @@ fn badge_service() -> Arc<clavis_authn::badge::BadgeService> {
     )
 }
 
+/// The credential of every workstation of [`TestAppBuilder::with_workstation`].
+pub const WORKSTATION_SECRET: &str = "0123456789abcdef0123456789abcdef";
+
 /// What a test application is to hold when it starts.
 #[derive(Debug)]
 pub struct TestAppBuilder {
     backend: Backend,
+    at: &'static str,
     nurse: bool,
     session: bool,
     client: Option<NewClient>,
+    people: Vec<(&'static str, &'static str)>,
+    workstations: Vec<&'static str>,
+    admin_token: bool,
 }
 
 /// The nurse of [`TestAppBuilder::with_nurse`]: Claire Lemoine (used name
@@ -122,6 +132,10 @@ pub struct TestApp {
     nurse: Option<Nurse>,
     session: Option<OpenSession>,
     client: Option<Client>,
+    /// (given name, oid) of [`TestAppBuilder::with_person`].
+    people: Vec<(&'static str, clavis_core::Oid)>,
+    workstations: Vec<WorkstationRow>,
+    admin_token: Option<String>,
 }
 
 /// The redirect URI test clients register by default.
@@ -133,10 +147,49 @@ impl TestApp {
     pub fn on(backend: Backend) -> TestAppBuilder {
         TestAppBuilder {
             backend,
+            at: T0,
             nurse: false,
             session: false,
             client: None,
+            people: Vec::new(),
+            workstations: Vec::new(),
+            admin_token: false,
         }
+    }
+
+    /// The HTTP application over [`Self::state`], as `clavis serve` runs
+    /// it, for `actix_web::test::call_service`.
+    pub async fn service(&self) -> impl AppService {
+        actix_web::test::init_service(clavis_web::build_app(self.state.clone())).await
+    }
+
+    /// The oid of the person of [`TestAppBuilder::with_person`] with this
+    /// given name.
+    pub fn person(&self, given: &str) -> clavis_core::Oid {
+        self.people
+            .iter()
+            .find(|(g, _)| *g == given)
+            .map(|(_, oid)| *oid)
+            .unwrap_or_else(|| panic!("the test application was built with_person(_, {given:?})"))
+    }
+
+    /// The workstation of [`TestAppBuilder::with_workstation`] named `name`
+    /// (its credential is [`WORKSTATION_SECRET`]).
+    pub fn workstation(&self, name: &str) -> &WorkstationRow {
+        self.workstations
+            .iter()
+            .find(|w| w.name == name)
+            .unwrap_or_else(|| panic!("the test application was built with_workstation({name:?})"))
+    }
+
+    /// The `Authorization` header of the admin API token
+    /// ([`TestAppBuilder::with_admin_token`]).
+    pub fn admin_auth(&self) -> (&'static str, String) {
+        let token = self
+            .admin_token
+            .as_ref()
+            .expect("the test application was built with_admin_token()");
+        ("authorization", format!("Bearer {token}"))
     }
 
     /// The nurse ([`TestAppBuilder::with_nurse`]).
@@ -162,6 +215,33 @@ impl TestApp {
 }
 
 impl TestAppBuilder {
+    /// Starting at `instant` (RFC 3339) instead of [`T0`].
+    pub fn at(mut self, instant: &'static str) -> Self {
+        self.at = instant;
+        self
+    }
+
+    /// With an active person of these names (no account, no RPPS), found
+    /// again by [`TestApp::person`].
+    pub fn with_person(mut self, family: &'static str, given: &'static str) -> Self {
+        self.people.push((family, given));
+        self
+    }
+
+    /// With a registered workstation named `name` (id `ws-<name>`,
+    /// credential [`WORKSTATION_SECRET`]), found again by
+    /// [`TestApp::workstation`].
+    pub fn with_workstation(mut self, name: &'static str) -> Self {
+        self.workstations.push(name);
+        self
+    }
+
+    /// With an admin API token (named `dsi`), sent by [`TestApp::admin_auth`].
+    pub fn with_admin_token(mut self) -> Self {
+        self.admin_token = true;
+        self
+    }
+
     /// With a nurse (see [`Nurse`]), active, with an AD account.
     pub fn with_nurse(mut self) -> Self {
         self.nurse = true;
@@ -186,10 +266,11 @@ impl TestAppBuilder {
         self
     }
 
-    /// Creates the database and what was asked for, at [`T0`].
+    /// Creates the database and what was asked for, at [`T0`] (or
+    /// [`Self::at`]).
     pub async fn start(self) -> TestApp {
         let t = TestDb::new(self.backend).await;
-        let clock = FixedClock::at(T0.parse().expect("instant"));
+        let clock = FixedClock::at(self.at.parse().expect("instant"));
         let state = state(&t.db, Arc::new(clock.clone())).await;
         let nurse = match self.nurse {
             true => Some(insert_nurse(&t.db).await),
@@ -203,6 +284,31 @@ impl TestAppBuilder {
             Some(c) => Some(register_client(&t.db, &clock, c, nurse.as_ref()).await),
             None => None,
         };
+        let mut people = Vec::new();
+        for (family, given) in self.people {
+            let oid = clavis_testkit::people::insert_person(
+                &t.db,
+                family,
+                given,
+                clavis_core::LifecycleStatus::Active,
+            )
+            .await;
+            people.push((given, oid));
+        }
+        let mut workstations = Vec::new();
+        for name in self.workstations {
+            workstations.push(insert_workstation(&t.db, name).await);
+        }
+        let admin_token = match self.admin_token {
+            true => {
+                let mut conn = t.db.conn().await.expect("conn");
+                let token = clavis_web::tokens::create(&mut conn, "dsi", "it", clock.now())
+                    .await
+                    .expect("token");
+                Some(token.expose().clone())
+            }
+            false => None,
+        };
         TestApp {
             t,
             clock,
@@ -210,8 +316,27 @@ impl TestAppBuilder {
             nurse,
             session,
             client,
+            people,
+            workstations,
+            admin_token,
         }
     }
+}
+
+async fn insert_workstation(db: &clavis_store::Db, name: &str) -> WorkstationRow {
+    let row = WorkstationRow {
+        id: format!("ws-{name}"),
+        name: name.into(),
+        location: None,
+        secret_hash: hex::encode(Sha256::digest(WORKSTATION_SECRET.as_bytes())),
+        created_at: 0,
+        created_by: "test".into(),
+        last_seen_at: None,
+        revoked_at: None,
+    };
+    let mut conn = db.conn().await.expect("conn");
+    row.insert(&mut conn).await.expect("workstation");
+    row
 }
 
 async fn insert_nurse(db: &clavis_store::Db) -> Nurse {

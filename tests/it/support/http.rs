@@ -2,10 +2,28 @@
 //! cookies, JSON bodies and redirects, building forms and basic
 //! authentication headers.
 
-use actix_web::dev::ServiceResponse;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceResponse};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
+
+/// The HTTP application as `actix_web::test::init_service` gives it
+/// ([`super::TestApp::service`]), so helpers can take `&impl AppService`.
+pub trait AppService:
+    Service<actix_http::Request, Response = ServiceResponse<Self::Body>, Error = actix_web::Error>
+{
+    /// The body of its responses.
+    type Body: MessageBody;
+}
+
+impl<S, B> AppService for S
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    type Body = B;
+}
 
 /// The SSO session cookie the response sets, if any.
 pub fn session_cookie_of<B>(
@@ -36,7 +54,7 @@ pub fn query_of(location: &str) -> std::collections::HashMap<String, String> {
 }
 
 /// The JSON body of a response.
-pub async fn json_of<B: actix_web::body::MessageBody>(r: ServiceResponse<B>) -> Value {
+pub async fn json_of<B: MessageBody>(r: ServiceResponse<B>) -> Value {
     serde_json::from_slice(&actix_web::test::read_body(r).await).expect("json body")
 }
 

@@ -8,11 +8,34 @@
 //!   PostgreSQL, as `sqlite::<name>` and `postgres::<name>`.
 //! - [`http`]: small helpers for requests and answers (cookies, JSON bodies,
 //!   redirects, forms, basic authentication).
+//! - [`audit`]: the audit log's events as JSON.
+//! - [`json_snapshot!`]: `insta::assert_json_snapshot!` with every snapshot
+//!   of the suite kept in `tests/it/snapshots`.
 
 pub mod app;
+pub mod audit;
 pub mod http;
 
-pub use app::{ORIGIN, TestApp, state};
+pub use app::{ORIGIN, TestApp, WORKSTATION_SECRET, state};
+
+/// Where the suite keeps its snapshots: one folder for every module, at
+/// any depth (insta's default is a `snapshots` folder beside each file).
+/// A snapshot is named after its module and its name:
+/// `it__oidc__discovery__jwks.snap`.
+pub fn snapshot_settings() -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    s.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/snapshots"));
+    s
+}
+
+/// `insta::assert_json_snapshot!` (same arguments, redactions included)
+/// under [`snapshot_settings`].
+macro_rules! json_snapshot {
+    ($($arg:tt)*) => {
+        $crate::support::snapshot_settings().bind(|| insta::assert_json_snapshot!($($arg)*))
+    };
+}
+pub(crate) use json_snapshot;
 
 /// Runs each named scenario (an `async fn name(backend: Backend)`) on
 /// SQLite and on PostgreSQL: one test each, `sqlite::name` and
@@ -39,3 +62,19 @@ macro_rules! on_both_backends {
     };
 }
 pub(crate) use on_both_backends;
+
+/// [`json_snapshot!`] of audit events ([`audit::events_after`]) with what
+/// changes on every run redacted: sequence numbers, ids, instants and the
+/// chain's hashes.
+macro_rules! audit_snapshot {
+    ($name:expr, $events:expr) => {
+        $crate::support::json_snapshot!($name, $events, {
+            "[].seq" => "[seq]",
+            "[].id" => "[id]",
+            "[].occurred_at" => "[occurred_at]",
+            "[].prev_hash" => "[prev_hash]",
+            "[].hash" => "[hash]",
+        })
+    };
+}
+pub(crate) use audit_snapshot;

@@ -1,0 +1,217 @@
+//! The badge office's pages (`/badge-office`): for people holding the
+//! `badge-office` role only, every form with its CSRF token; a clerk opens
+//! an enrolment, the agent of the chosen workstation encodes the card, and
+//! the holder chooses a PIN there.
+
+use super::{BADGE_DAY, blank, relay};
+use crate::support::http::AppService;
+use crate::support::{TestApp, on_both_backends};
+use actix_web::cookie::Cookie;
+use actix_web::test::{TestRequest, call_service, read_body, read_body_json};
+use clavis_core::Clock;
+use clavis_core::{Oid, Secret};
+use clavis_store::models::BadgeRow;
+use clavis_testkit::db::Backend;
+use serde_json::{Value, json};
+
+on_both_backends!(
+    signed_out_to_the_login_page_and_without_the_role_refused,
+    the_clerk_is_offered_the_workstations_and_a_form_without_its_csrf_token_is_refused,
+    the_badge_office_encodes_a_badge_and_the_holder_chooses_a_pin,
+);
+
+/// The office: Anne Durand the clerk (with the role), Claire Lemoine the
+/// nurse (without), the `badge-office` workstation.
+async fn office(backend: Backend) -> TestApp {
+    let t = TestApp::on(backend)
+        .at(BADGE_DAY)
+        .with_person("Durand", "Anne")
+        .with_person("Lemoine", "Claire")
+        .with_workstation("badge-office")
+        .start()
+        .await;
+    let mut conn = t.t.db.conn().await.expect("conn");
+    clavis_store::models::IdentityRoleRow {
+        oid: t.person("Anne"),
+        role: "badge-office".into(),
+        granted_by: "it".into(),
+        granted_at: 0,
+    }
+    .grant(&mut conn)
+    .await
+    .expect("role");
+    t
+}
+
+/// An SSO session cookie of `oid` (badge login).
+async fn session(t: &TestApp, oid: Oid) -> Cookie<'static> {
+    let mut conn = t.t.db.conn().await.expect("conn");
+    let (token, _) = clavis_sso::create(
+        &mut conn,
+        &t.state.sso,
+        t.clock.now(),
+        clavis_sso::NewSession {
+            oid,
+            acr: "eidas2".into(),
+            amr: vec!["hwk".into()],
+            authenticator_id: None,
+            client_ip: None,
+            user_agent: None,
+            workstation_id: None,
+        },
+    )
+    .await
+    .expect("session");
+    Cookie::new(clavis_sso::COOKIE_NAME, token.expose().clone())
+}
+
+/// POST /badge-office/enrolments for the nurse at the office workstation.
+async fn open_enrolment(
+    app: &impl AppService,
+    t: &TestApp,
+    cookie: &Cookie<'static>,
+    csrf: &str,
+) -> (u16, String) {
+    let r = call_service(
+        app,
+        TestRequest::post()
+            .uri("/badge-office/enrolments")
+            .cookie(cookie.clone())
+            .set_form([
+                ("csrf", csrf),
+                ("identity", t.person("Claire").to_string().as_str()),
+                ("workstation", t.workstation("badge-office").id.as_str()),
+                ("until", ""),
+            ])
+            .to_request(),
+    )
+    .await;
+    let location = r
+        .headers()
+        .get("location")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    (r.status().as_u16(), location)
+}
+
+async fn signed_out_to_the_login_page_and_without_the_role_refused(backend: Backend) {
+    let t = office(backend).await;
+    let app = t.service().await;
+    let r = call_service(&app, TestRequest::get().uri("/badge-office").to_request()).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        r.headers().get("location").expect("location"),
+        "/login?return_to=%2Fbadge-office"
+    );
+    let nurse_cookie = session(&t, t.person("Claire")).await;
+    let r = call_service(
+        &app,
+        TestRequest::get()
+            .uri("/badge-office")
+            .cookie(nurse_cookie)
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+}
+
+async fn the_clerk_is_offered_the_workstations_and_a_form_without_its_csrf_token_is_refused(
+    backend: Backend,
+) {
+    let t = office(backend).await;
+    let app = t.service().await;
+    let cookie = session(&t, t.person("Anne")).await;
+    let r = call_service(
+        &app,
+        TestRequest::get()
+            .uri("/badge-office")
+            .cookie(cookie.clone())
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let html = String::from_utf8(read_body(r).await.to_vec()).expect("utf-8");
+    assert!(
+        html.contains("badge-office</option>"),
+        "workstations offered"
+    );
+    let (status, _) = open_enrolment(&app, &t, &cookie, "nope").await;
+    assert_eq!(status, 403);
+}
+
+async fn the_badge_office_encodes_a_badge_and_the_holder_chooses_a_pin(backend: Backend) {
+    let t = office(backend).await;
+    let app = t.service().await;
+    let (clerk, nurse) = (t.person("Anne"), t.person("Claire"));
+    let cookie = session(&t, clerk).await;
+    let csrf = clavis_web::sso_web::csrf_for(cookie.value());
+    let (status, page) = open_enrolment(&app, &t, &cookie, &csrf).await;
+    assert_eq!(status, 303);
+    let tx = page.rsplit('/').next().expect("id").to_string();
+    let status = async || {
+        let r = call_service(
+            &app,
+            TestRequest::get()
+                .uri(&format!("{page}/status"))
+                .cookie(cookie.clone())
+                .to_request(),
+        )
+        .await;
+        read_body_json::<Value, _>(r).await["status"].clone()
+    };
+    assert_eq!(status().await, "open");
+
+    // The agent of the enrolment workstation encodes the card tapped there.
+    let mut card = blank([4, 8, 8, 8, 8, 8, 1]);
+    let ws = &t.workstation("badge-office").id;
+    assert_eq!(
+        relay(&app, ws, &tx, None, &mut card, None).await,
+        json!({"done": true})
+    );
+    assert_eq!(status().await, "done");
+
+    // The holder chooses a PIN: mismatched or trivial ones are refused.
+    for (pin, pin2, ok) in [
+        ("47395182", "47395183", false),
+        ("1234", "1234", false),
+        ("47395182", "47395182", true),
+    ] {
+        let r = call_service(
+            &app,
+            TestRequest::post()
+                .uri(&format!("{page}/pin"))
+                .cookie(cookie.clone())
+                .set_form([("csrf", csrf.as_str()), ("pin", pin), ("pin2", pin2)])
+                .to_request(),
+        )
+        .await;
+        assert_eq!(r.status(), 200);
+        let html = String::from_utf8(read_body(r).await.to_vec()).expect("utf-8");
+        assert_eq!(
+            html.contains("Code PIN enregistré"),
+            ok,
+            "{pin}/{pin2}: {html}"
+        );
+    }
+    let svc = super::badge_service(&t);
+    let mut conn = t.t.db.conn().await.expect("conn");
+    clavis_authn::badge::pin::check_pin(
+        &mut conn,
+        svc.hasher(),
+        svc.policy(),
+        t.clock.now(),
+        nurse,
+        &Secret::new("47395182".to_string()),
+    )
+    .await
+    .expect("the holder's PIN works");
+    let badges = BadgeRow::for_identity(&mut conn, nurse)
+        .await
+        .expect("badges");
+    assert_eq!(
+        (badges.len(), badges[0].uid.as_str()),
+        (1, "04080808080801")
+    );
+    assert_eq!(badges[0].created_by, format!("identity:{clerk}"));
+}

@@ -1,0 +1,76 @@
+//! The badge PIN: each wrong PIN says how many tries are left, the last
+//! one locks the badge login (even the right PIN is then refused), and an
+//! operator's unlock lets the holder in again. No PIN reaches the log.
+
+use super::{
+    CLAIRE_PIN, Login, WRONG_PIN, actions, assert_audit_keeps_no_pin, claires_badge, finish, tap,
+    ward,
+};
+use crate::support::http::AppService;
+use crate::support::{json_snapshot, on_both_backends};
+use clavis_core::Clock;
+use clavis_testkit::db::Backend;
+use serde_json::{Value, json};
+
+on_both_backends!(
+    wrong_pins_count_down_to_a_lockout_that_refuses_even_the_right_pin,
+    an_operator_unlock_lets_the_holder_in_again,
+);
+
+/// Four wrong PINs, each saying how many tries are left: the first
+/// answer.
+async fn four_wrong_pins(app: &impl AppService, l: &Login) -> Value {
+    let mut first = None;
+    for left in (1..5).rev() {
+        let (status, body, _) = finish(app, l, WRONG_PIN).await;
+        first.get_or_insert_with(|| json!({"status": status, "body": body.clone()}));
+        assert_eq!(status, 401);
+        assert_eq!(body["error"]["code"], "wrong_pin");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .expect("msg")
+                .contains(&left.to_string()),
+            "{body}"
+        );
+    }
+    first.expect("four answers")
+}
+
+async fn wrong_pins_count_down_to_a_lockout_that_refuses_even_the_right_pin(backend: Backend) {
+    let t = ward(backend).await;
+    let app = t.service().await;
+    let mut card = claires_badge(&app, &t).await;
+    let (l, _) = tap(&app, &mut card).await;
+    // The refusal a badge login page acts on, in the one JSON envelope.
+    let wrong_pin = four_wrong_pins(&app, &l).await;
+    json_snapshot!("wrong_pin", wrong_pin);
+    let (status, body, _) = finish(&app, &l, WRONG_PIN).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (423, Some("locked"))
+    );
+    let (status, body, session) = finish(&app, &l, CLAIRE_PIN).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (423, Some("locked"))
+    );
+    assert!(session.is_none());
+    let log = actions(&t.t.db).await;
+    assert!(log.iter().any(|(a, _)| a == "badge.pin_locked"));
+    assert_audit_keeps_no_pin(&t.t.db, &[CLAIRE_PIN, WRONG_PIN]).await;
+}
+
+async fn an_operator_unlock_lets_the_holder_in_again(backend: Backend) {
+    let t = ward(backend).await;
+    let app = t.service().await;
+    let mut card = claires_badge(&app, &t).await;
+    let (l, _) = tap(&app, &mut card).await;
+    four_wrong_pins(&app, &l).await;
+    assert_eq!(finish(&app, &l, WRONG_PIN).await.0, 423);
+    let mut conn = t.t.db.conn().await.expect("conn");
+    clavis_authn::badge::pin::unlock(&mut conn, t.clock.now(), t.person("Claire"), "cli:it")
+        .await
+        .expect("unlock");
+    assert_eq!(finish(&app, &l, CLAIRE_PIN).await.0, 200);
+}

@@ -1,0 +1,218 @@
+//! Logout: RP-initiated (`/oidc/logout` with `id_token_hint`, OpenID
+//! Connect RP-Initiated Logout 1.0) ends the SSO session and what it
+//! granted; the back-channel (OpenID Connect Back-Channel Logout 1.0)
+//! tells each client with a signed logout token, retried when delivery
+//! fails.
+
+use super::{
+    Ctx, audit_log, authorize_as_nurse, authorize_url, claims_of, field, refresh, setup,
+    setup_with, tokens,
+};
+use crate::support::http::{AppService, form, json_of, location};
+use crate::support::on_both_backends;
+use actix_web::dev::ServiceResponse;
+use clavis_core::Clock;
+use clavis_oidc::clients::NewClient;
+use clavis_testkit::db::Backend;
+use serde_json::json;
+
+on_both_backends!(
+    an_unregistered_post_logout_uri_gets_an_error_page_and_the_session_stays,
+    logout_with_id_token_hint_ends_the_session_and_returns_to_the_client_with_its_state,
+    the_back_channel_tells_the_client_with_a_signed_logout_token,
+    a_failed_back_channel_delivery_is_retried_later_and_audited,
+);
+
+/// A one-request HTTP endpoint that answers `status` and records the body
+/// it receives.
+async fn backchannel_receiver(status: u16) -> (String, tokio::sync::oneshot::Receiver<String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.expect("accept");
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = s.read(&mut chunk).await.expect("read");
+            buf.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&buf).to_string();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap_or(0))
+                    })
+                    .unwrap_or(0);
+                if body.len() >= len {
+                    let _ = s.write_all(format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").as_bytes()).await;
+                    let _ = tx.send(body.to_string());
+                    break;
+                }
+            }
+            if n == 0 {
+                break;
+            }
+        }
+    });
+    (format!("http://127.0.0.1:{}/bc", addr.port()), rx)
+}
+
+/// The test client, with a back-channel logout URI.
+async fn setup_with_backchannel(backend: Backend, uri: String) -> Ctx {
+    setup_with(
+        backend,
+        NewClient {
+            backchannel_logout_uri: Some(uri),
+            ..NewClient::default()
+        },
+    )
+    .await
+}
+
+/// `/oidc/logout` with these parameters and the nurse's session.
+async fn logout<A: AppService>(
+    app: &A,
+    ctx: &Ctx,
+    pairs: &[(&str, &str)],
+) -> ServiceResponse<A::Body> {
+    authorize_as_nurse(app, ctx, &format!("/oidc/logout?{}", form(pairs))).await
+}
+
+/// The back-channel deliveries due now, as the background task runs them.
+async fn deliver_due(ctx: &Ctx) -> usize {
+    let http = reqwest::Client::new();
+    clavis_oidc::backchannel::deliver_due(&ctx.st.oidc, &ctx.t.db, &http, ctx.clock.now())
+        .await
+        .expect("deliver")
+}
+
+async fn an_unregistered_post_logout_uri_gets_an_error_page_and_the_session_stays(
+    backend: Backend,
+) {
+    let ctx = setup(backend).await;
+    let app = ctx.service().await;
+    let tok = tokens(&app, &ctx).await;
+    let r = logout(
+        &app,
+        &ctx,
+        &[
+            ("id_token_hint", field(&tok, "id_token")),
+            ("post_logout_redirect_uri", "https://evil.test/"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    assert!(r.headers().get("location").is_none());
+    let mut conn = ctx.t.db.conn().await.expect("conn");
+    let s = clavis_store::models::SsoSessionRow::find(&mut conn, &ctx.session_id)
+        .await
+        .expect("find")
+        .expect("row");
+    assert!(s.end_reason.is_none(), "the session is untouched");
+}
+
+async fn logout_with_id_token_hint_ends_the_session_and_returns_to_the_client_with_its_state(
+    backend: Backend,
+) {
+    let ctx = setup(backend).await;
+    let app = ctx.service().await;
+    let tok = tokens(&app, &ctx).await;
+    let r = logout(
+        &app,
+        &ctx,
+        &[
+            ("id_token_hint", field(&tok, "id_token")),
+            ("post_logout_redirect_uri", "https://dpi.chu.test/bye"),
+            ("state", "s2"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "https://dpi.chu.test/bye?state=s2");
+    let mut conn = ctx.t.db.conn().await.expect("conn");
+    let s = clavis_store::models::SsoSessionRow::find(&mut conn, &ctx.session_id)
+        .await
+        .expect("find")
+        .expect("row");
+    assert_eq!(s.end_reason.map(|r| r.as_str()), Some("logout"));
+    // The refresh token died with the session.
+    let r = refresh(&app, &ctx, field(&tok, "refresh_token")).await;
+    assert_eq!(json_of(r).await["error"], "invalid_grant");
+}
+
+async fn the_back_channel_tells_the_client_with_a_signed_logout_token(backend: Backend) {
+    let (uri, got) = backchannel_receiver(200).await;
+    let ctx = setup_with_backchannel(backend, uri).await;
+    let app = ctx.service().await;
+    let tok = tokens(&app, &ctx).await;
+    let r = logout(
+        &app,
+        &ctx,
+        &[
+            ("id_token_hint", field(&tok, "id_token")),
+            ("post_logout_redirect_uri", "https://dpi.chu.test/bye"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    // One notification, delivered, signed, with sid and the event.
+    assert_eq!(deliver_due(&ctx).await, 1);
+    let body = got.await.expect("received");
+    let token = url::form_urlencoded::parse(body.as_bytes())
+        .find(|(k, _)| k == "logout_token")
+        .expect("logout_token")
+        .1
+        .into_owned();
+    let parsed = clavis_oidc::jws::parse(&token).expect("jws");
+    clavis_oidc::jws::verify_with_set(&parsed, &ctx.st.oidc.keys().jwks()).expect("signed");
+    assert_eq!(parsed.header["typ"], "logout+jwt");
+    let c = claims_of(&token);
+    assert_eq!(c["sid"], json!(ctx.session_id));
+    assert_eq!(c["sub"], json!(ctx.oid));
+    assert!(c["events"].get(clavis_oidc::backchannel::EVENT).is_some());
+    assert!(c.get("nonce").is_none());
+    let mut conn = ctx.t.db.conn().await.expect("conn");
+    let rows = clavis_store::models::LogoutOutboxRow::for_session(&mut conn, &ctx.session_id)
+        .await
+        .expect("outbox");
+    assert!(rows[0].delivered_at.is_some());
+}
+
+async fn a_failed_back_channel_delivery_is_retried_later_and_audited(backend: Backend) {
+    let (uri, got) = backchannel_receiver(500).await;
+    let ctx = setup_with_backchannel(backend, uri).await;
+    let app = ctx.service().await;
+    authorize_as_nurse(&app, &ctx, &authorize_url(&ctx, &[])).await;
+    // An operator revokes the session (any end counts, not only logout).
+    let mut conn = ctx.t.db.conn().await.expect("conn");
+    conn.transaction(async |tx| {
+        clavis_sso::end(
+            tx,
+            ctx.clock.now(),
+            &ctx.session_id,
+            clavis_core::SessionEndReason::Revoked,
+            "it",
+        )
+        .await
+    })
+    .await
+    .expect("end");
+    assert_eq!(deliver_due(&ctx).await, 0);
+    got.await.expect("the client was called");
+    let rows = clavis_store::models::LogoutOutboxRow::for_session(&mut conn, &ctx.session_id)
+        .await
+        .expect("outbox");
+    assert_eq!(rows[0].attempts, 1);
+    assert_eq!(rows[0].last_error.as_deref(), Some("HTTP 500"));
+    assert!(rows[0].next_attempt_at > ctx.clock.now().timestamp());
+    // Not due yet: nothing is sent.
+    assert_eq!(deliver_due(&ctx).await, 0);
+    let audit = audit_log(&ctx).await;
+    assert!(audit.iter().any(|a| a.action == "oidc.backchannel.failed"));
+}

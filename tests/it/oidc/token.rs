@@ -1,0 +1,165 @@
+//! The token endpoint's authorization-code grant: a code and its PKCE
+//! verifier give a signed ID token (its claims snapshotted) and an access
+//! token; a replayed, expired or mismatched code gets `invalid_grant`
+//! (RFC 6749 §5.2). Client authentication is in `client_auth.rs`, refresh
+//! in `refresh.rs`.
+
+use super::{CB, VERIFIER, audit_log, code, exchange, field, refresh, setup, token_req, userinfo};
+use crate::support::http::json_of;
+use crate::support::{json_snapshot, on_both_backends};
+use actix_web::test::call_service;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use clavis_testkit::db::Backend;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+on_both_backends!(
+    a_code_and_its_verifier_give_a_signed_id_token_and_a_bearer_access_token,
+    a_replayed_code_is_refused_and_revokes_what_the_first_use_issued,
+    a_wrong_pkce_verifier_is_refused,
+    a_missing_pkce_verifier_is_refused,
+    another_redirect_uri_than_the_authorizations_is_refused,
+    a_code_past_its_60_seconds_is_refused,
+    an_unknown_grant_type_is_refused,
+);
+
+async fn a_code_and_its_verifier_give_a_signed_id_token_and_a_bearer_access_token(
+    backend: Backend,
+) {
+    let ctx = setup(backend).await;
+    let app = ctx.service().await;
+    let code = code(&app, &ctx).await;
+    let r = exchange(&app, &ctx, &code).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()
+            .get("cache-control")
+            .and_then(|h| h.to_str().ok()),
+        Some("no-store")
+    );
+    let tok = json_of(r).await;
+    assert_eq!(tok["token_type"], "Bearer");
+    // The ID token verifies against the published JWKS.
+    let jwks = ctx.st.oidc.keys().jwks();
+    let parsed = clavis_oidc::jws::parse(field(&tok, "id_token")).expect("jws");
+    clavis_oidc::jws::verify_with_set(&parsed, &jwks).expect("signature");
+    assert_eq!(parsed.alg(), "RS256");
+    let c = &parsed.claims;
+    assert_eq!(c["sub"], json!(ctx.oid));
+    assert_eq!(c["aud"], json!(ctx.client_id));
+    assert_eq!(c["nonce"], "n-1", "nonce echoed");
+    assert_eq!(c["sid"], json!(ctx.session_id));
+    assert_eq!(
+        c["at_hash"],
+        json!(
+            URL_SAFE_NO_PAD.encode(&Sha256::digest(field(&tok, "access_token").as_bytes())[..16])
+        )
+    );
+    let mut redacted = c.clone();
+    for k in ["sub", "aud", "azp", "sid", "at_hash"] {
+        redacted[k] = json!(format!("[{k}]"));
+    }
+    json_snapshot!("id_token_claims", redacted);
+    let audit = audit_log(&ctx).await;
+    assert!(audit.iter().any(|a| a.action == "oidc.authorized"));
+}
+
+async fn a_replayed_code_is_refused_and_revokes_what_the_first_use_issued(backend: Backend) {
+    let ctx = setup(backend).await;
+    let app = ctx.service().await;
+    let code = code(&app, &ctx).await;
+    let first = json_of(exchange(&app, &ctx, &code).await).await;
+    let r = exchange(&app, &ctx, &code).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(json_of(r).await["error"], "invalid_grant");
+    assert_eq!(
+        userinfo(&app, field(&first, "access_token")).await.status(),
+        401,
+        "the first exchange's access token is revoked"
+    );
+    let r = refresh(&app, &ctx, field(&first, "refresh_token")).await;
+    assert_eq!(json_of(r).await["error"], "invalid_grant");
+}
+
+async fn a_wrong_pkce_verifier_is_refused(backend: Backend) {
+    let ctx = setup(backend).await;
+    let app = ctx.service().await;
+    let c = code(&app, &ctx).await;
+    let r = call_service(
+        &app,
+        token_req(
+            &ctx,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &c),
+                ("redirect_uri", CB),
+                ("code_verifier", "x".repeat(43).as_str()),
+            ],
+        )
+        .to_request(),
+    )
+    .await;
+    assert_eq!(json_of(r).await["error"], "invalid_grant");
+}
+
+async fn a_missing_pkce_verifier_is_refused(backend: Backend) {
+    let ctx = setup(backend).await;
+    let app = ctx.service().await;
+    let c = code(&app, &ctx).await;
+    let r = call_service(
+        &app,
+        token_req(
+            &ctx,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &c),
+                ("redirect_uri", CB),
+            ],
+        )
+        .to_request(),
+    )
+    .await;
+    assert_eq!(json_of(r).await["error"], "invalid_grant");
+}
+
+async fn another_redirect_uri_than_the_authorizations_is_refused(backend: Backend) {
+    let ctx = setup(backend).await;
+    let app = ctx.service().await;
+    let c = code(&app, &ctx).await;
+    let r = call_service(
+        &app,
+        token_req(
+            &ctx,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &c),
+                ("redirect_uri", "https://dpi.chu.test/other"),
+                ("code_verifier", VERIFIER),
+            ],
+        )
+        .to_request(),
+    )
+    .await;
+    assert_eq!(json_of(r).await["error"], "invalid_grant");
+}
+
+async fn a_code_past_its_60_seconds_is_refused(backend: Backend) {
+    let ctx = setup(backend).await;
+    let app = ctx.service().await;
+    let c = code(&app, &ctx).await;
+    ctx.clock.advance(chrono::Duration::seconds(61));
+    let r = exchange(&app, &ctx, &c).await;
+    assert_eq!(json_of(r).await["error"], "invalid_grant");
+}
+
+async fn an_unknown_grant_type_is_refused(backend: Backend) {
+    let ctx = setup(backend).await;
+    let app = ctx.service().await;
+    let r = call_service(
+        &app,
+        token_req(&ctx, &[("grant_type", "password")]).to_request(),
+    )
+    .await;
+    assert_eq!(json_of(r).await["error"], "unsupported_grant_type");
+}
