@@ -438,9 +438,15 @@ pub async fn badge(ctx: &Ctx, cmd: BadgeCmd) -> Result<()> {
         BadgeCmd::Revoke { badge_id, reason } => {
             let db = ctx.db().await?;
             let mut conn = db.conn().await?;
-            clavis_authn::badge::records::revoke(&mut conn, now, &badge_id, &reason, &ctx.operator)
-                .await
-                .map_err(|e| anyhow::anyhow!("{badge_id}: {e}"))?;
+            clavis_authn::badge::records::revoke(
+                &mut conn,
+                now,
+                &badge_id.as_str().into(),
+                &reason,
+                &ctx.operator,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{badge_id}: {e}"))?;
             println!("{} {badge_id}", t("badge révoqué :", "badge revoked:"));
         }
         BadgeCmd::Unlock { identity } => {

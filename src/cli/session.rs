@@ -65,7 +65,7 @@ pub async fn run(ctx: &Ctx, cmd: SessionCmd) -> Result<()> {
                     clavis_sso::end(
                         &mut conn,
                         ctx.now(),
-                        &id,
+                        &clavis_core::SessionId::from(id),
                         SessionEndReason::Revoked,
                         &ctx.operator,
                     )

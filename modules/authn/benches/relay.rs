@@ -24,7 +24,7 @@ async fn drive(
     let now: chrono::DateTime<chrono::Utc> = "2026-11-23T08:00:00Z".parse().expect("instant");
     let start = Instant::now();
     let mut conn = t.db.conn().await.expect("conn");
-    let bound = matches!(purpose, Purpose::Enrol { .. }).then_some(ws.id.as_str());
+    let bound = matches!(purpose, Purpose::Enrol { .. }).then_some(&ws.id);
     let opened = svc
         .open(&mut conn, now, purpose, bound, "bench")
         .await

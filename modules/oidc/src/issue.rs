@@ -11,7 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
 use clavis_core::secret;
-use clavis_core::{LifecycleStatus, TokenKind};
+use clavis_core::{LifecycleStatus, SessionId, TokenKind};
 use clavis_store::DbConn;
 use clavis_store::models::{IdentityRow, OidcClientRow, OidcGrantRow, OidcTokenRow};
 use serde::Serialize;
@@ -75,7 +75,7 @@ pub struct IdTokenClaims {
     /// How they authenticated (`hwk`, `pin`, `mfa`…).
     pub amr: Value,
     /// The SSO session (`sid`, for logout).
-    pub sid: String,
+    pub sid: SessionId,
     /// The left half of the access token's SHA-256.
     pub at_hash: String,
     /// The authorization request's `nonce` (code grant only).

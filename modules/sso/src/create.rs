@@ -5,7 +5,7 @@ use crate::end::end;
 use crate::{NewSession, Session, SsoConfig, SsoError, token_hash};
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
-use clavis_core::{Secret, SessionEndReason};
+use clavis_core::{Secret, SessionEndReason, SessionId};
 use clavis_store::models::SsoSessionRow;
 use clavis_store::{DbConn, JsonList};
 use serde_json::json;
@@ -20,7 +20,7 @@ pub fn prepare(
     let token = clavis_core::secret::random_token();
     let t = now.timestamp();
     let row = SsoSessionRow {
-        id: clavis_core::ids::new_record_id(),
+        id: SessionId::from(clavis_core::ids::new_record_id()),
         token_hash: token_hash(&token),
         oid: new.oid,
         auth_time: t,
@@ -40,7 +40,7 @@ pub fn prepare(
     let mut e = AuditEvent::new(
         format!("identity:{}", new.oid),
         "session.created",
-        Some(row.id.clone()),
+        Some(row.id.to_string()),
         json!({"oid": new.oid, "acr": new.acr, "amr": new.amr, "authenticator_id": new.authenticator_id, "workstation_id": new.workstation_id,
                "expires_at": DateTime::<Utc>::from_timestamp(row.expires_at, 0)}),
     );
@@ -79,10 +79,10 @@ pub async fn replace(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     previous_token: &str,
-    new_session_id: &str,
+    new_session_id: &SessionId,
 ) -> Result<bool, SsoError> {
     match check(conn, now, previous_token).await? {
-        Some(previous) if previous.id != new_session_id => {
+        Some(previous) if previous.id != *new_session_id => {
             end(
                 conn,
                 now,

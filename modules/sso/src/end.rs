@@ -4,7 +4,7 @@
 use crate::SsoError;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
-use clavis_core::{Oid, SessionEndReason};
+use clavis_core::{Oid, SessionEndReason, SessionId, WorkstationId};
 use clavis_store::DbConn;
 use clavis_store::models::{LogoutOutboxRow, OidcGrantRow, SsoSessionRow};
 use serde_json::json;
@@ -14,13 +14,13 @@ use serde_json::json;
 pub async fn end(
     conn: &mut DbConn,
     now: DateTime<Utc>,
-    id: &str,
+    id: &SessionId,
     reason: SessionEndReason,
     actor: &str,
 ) -> Result<bool, SsoError> {
     let done = SsoSessionRow::end(conn, id, reason, now.timestamp()).await?;
     if done {
-        after_end(conn, now, &[id.to_string()], reason).await?;
+        after_end(conn, now, std::slice::from_ref(id), reason).await?;
         clavis_audit::append(
             conn,
             now,
@@ -63,7 +63,7 @@ pub async fn end_all_for(
 pub async fn end_all_at_workstation(
     conn: &mut DbConn,
     now: DateTime<Utc>,
-    workstation_id: &str,
+    workstation_id: &WorkstationId,
     reason: SessionEndReason,
     actor: &str,
 ) -> Result<usize, SsoError> {
@@ -78,7 +78,7 @@ pub async fn end_all_at_workstation(
 pub(crate) async fn ended(
     conn: &mut DbConn,
     now: DateTime<Utc>,
-    ids: &[String],
+    ids: &[SessionId],
     reason: SessionEndReason,
     actor: &str,
     details: serde_json::Value,
@@ -86,7 +86,14 @@ pub(crate) async fn ended(
     after_end(conn, now, ids, reason).await?;
     let events: Vec<AuditEvent> = ids
         .iter()
-        .map(|id| AuditEvent::new(actor, "session.ended", Some(id.clone()), details.clone()))
+        .map(|id| {
+            AuditEvent::new(
+                actor,
+                "session.ended",
+                Some(id.to_string()),
+                details.clone(),
+            )
+        })
         .collect();
     clavis_audit::append(conn, now, events).await?;
     Ok(ids.len())
@@ -100,7 +107,7 @@ pub(crate) async fn ended(
 pub(crate) async fn after_end(
     conn: &mut DbConn,
     now: DateTime<Utc>,
-    ids: &[String],
+    ids: &[SessionId],
     reason: SessionEndReason,
 ) -> Result<(), SsoError> {
     if ids.is_empty() {

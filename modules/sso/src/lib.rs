@@ -30,7 +30,7 @@ pub use expiry::end_expired;
 pub use lifecycle::SsoLifecycle;
 
 use chrono::{DateTime, Utc};
-use clavis_core::Oid;
+use clavis_core::{Oid, SessionId, WorkstationId};
 use clavis_store::StoreError;
 use clavis_store::models::SsoSessionRow;
 use serde::{Deserialize, Serialize};
@@ -90,13 +90,13 @@ pub struct NewSession {
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
     /// The registered workstation of a badge login.
-    pub workstation_id: Option<String>,
+    pub workstation_id: Option<WorkstationId>,
 }
 
 /// A live session as handlers see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Session {
-    pub id: String,
+    pub id: SessionId,
     pub oid: Oid,
     pub auth_time: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
@@ -106,7 +106,7 @@ pub struct Session {
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
     /// The workstation of a badge login.
-    pub workstation_id: Option<String>,
+    pub workstation_id: Option<WorkstationId>,
 }
 
 impl Session {

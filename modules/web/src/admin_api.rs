@@ -377,7 +377,7 @@ async fn badges_revoke(
     clavis_authn::badge::records::revoke(
         &mut conn,
         state.clock.now(),
-        &id,
+        &clavis_core::BadgeId::from(id.into_inner()),
         &reason,
         &admin.actor(),
     )

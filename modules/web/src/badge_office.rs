@@ -172,7 +172,13 @@ async fn home(
         .await?
         .iter()
         .filter(|w| w.revoked_at.is_none())
-        .map(|w| format!("<option value=\"{}\">{}</option>", esc(&w.id), esc(&w.name)))
+        .map(|w| {
+            format!(
+                "<option value=\"{}\">{}</option>",
+                esc(w.id.as_str()),
+                esc(&w.name)
+            )
+        })
         .collect();
     let body = format!(
         "<h1>{title}</h1><form method=\"post\" action=\"/badge-office/enrolments\">\
@@ -240,7 +246,7 @@ async fn enrol(
     let person = clavis_directory::service::find_identity(&mut conn, form.identity.trim())
         .await?
         .ok_or_else(|| ApiError::NotFound("identity not found".into()))?;
-    let ws = WorkstationRow::find(&mut conn, &form.workstation)
+    let ws = WorkstationRow::find(&mut conn, &form.workstation.as_str().into())
         .await?
         .filter(|w| w.revoked_at.is_none())
         .ok_or_else(|| ApiError::NotFound("workstation not found".into()))?;

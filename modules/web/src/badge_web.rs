@@ -105,7 +105,7 @@ async fn workstation(
         .ok_or(ApiError::Unauthorized)?;
     let mut conn = state.db.conn().await?;
     match svc
-        .workstation(&mut conn, state.clock.now(), &id, &secret)
+        .workstation(&mut conn, state.clock.now(), &id.as_str().into(), &secret)
         .await
     {
         Ok(ws) => Ok(ws),

@@ -38,7 +38,7 @@ async fn badge_and_pin_open_a_session_at_the_workstation_with_badge_amr(backend:
     assert_eq!(s.amr, vec!["hwk", "pin", "mfa"]);
     assert_eq!(s.acr, "eidas2");
     assert_eq!(
-        s.workstation_id.as_deref(),
+        s.workstation_id.as_ref().map(|w| w.as_str()),
         Some(t.workstation("ward-3").id.as_str())
     );
     let log = actions(&t.t.db).await;

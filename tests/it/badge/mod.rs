@@ -231,14 +231,14 @@ async fn enrol_with(
         app,
         TestRequest::post()
             .uri("/agent/v1/pending")
-            .insert_header(("Authorization", basic(&ws.id, WORKSTATION_SECRET)))
+            .insert_header(("Authorization", basic(ws.id.as_str(), WORKSTATION_SECRET)))
             .to_request(),
     )
     .await;
     assert_eq!(pending.status(), 200);
     let p: Value = read_body_json(pending).await;
     assert_eq!(p["transaction"], opened.id.as_str());
-    relay(app, &ws.id, &opened.id, None, card, None).await
+    relay(app, ws.id.as_str(), &opened.id, None, card, None).await
 }
 
 /// [`enrol_with`] the application's own badge service.

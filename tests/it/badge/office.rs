@@ -166,7 +166,7 @@ async fn the_badge_office_encodes_a_badge_and_the_holder_chooses_a_pin(backend: 
     let mut card = blank([4, 8, 8, 8, 8, 8, 1]);
     let ws = &t.workstation("badge-office").id;
     assert_eq!(
-        relay(&app, ws, &tx, None, &mut card, None).await,
+        relay(&app, ws.as_str(), &tx, None, &mut card, None).await,
         json!({"done": true})
     );
     assert_eq!(status().await, "done");

@@ -137,7 +137,7 @@ async fn names_of(t: &TestApp, cookie: &Cookie<'static>) -> Vec<(String, &'stati
         .clone();
     vec![
         (oid.to_string(), "[claire]"),
-        (session.id, "[session]"),
+        (session.id.to_string(), "[session]"),
         (key, "[key]"),
     ]
 }

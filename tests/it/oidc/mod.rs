@@ -44,7 +44,7 @@ struct Ctx {
     st: clavis_web::AppState,
     oid: clavis_core::Oid,
     cookie: String,
-    session_id: String,
+    session_id: clavis_core::SessionId,
     client_id: String,
     secret: String,
 }

@@ -106,7 +106,7 @@ pub struct Nurse {
 #[derive(Debug, Clone)]
 pub struct OpenSession {
     pub cookie: String,
-    pub id: String,
+    pub id: clavis_core::SessionId,
 }
 
 /// The application of [`TestAppBuilder::with_client`] (a confidential
@@ -325,7 +325,7 @@ impl TestAppBuilder {
 
 async fn insert_workstation(db: &clavis_store::Db, name: &str) -> WorkstationRow {
     let row = WorkstationRow {
-        id: format!("ws-{name}"),
+        id: format!("ws-{name}").into(),
         name: name.into(),
         location: None,
         secret_hash: hex::encode(Sha256::digest(WORKSTATION_SECRET.as_bytes())),

@@ -11,7 +11,7 @@ use crate::badge::pin::{PinHashError, PinPolicyError, PinRefusal};
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
 use clavis_core::secret::sha256_hex;
-use clavis_core::{BadgeKind, BadgeStatus, LifecycleStatus, Oid};
+use clavis_core::{BadgeId, BadgeKind, BadgeStatus, LifecycleStatus, Oid};
 use clavis_store::models::{BadgeRow, IdentityRow};
 use clavis_store::{DbConn, StoreError};
 use serde_json::json;
@@ -81,7 +81,7 @@ pub async fn record(
     actor: &str,
 ) -> Result<BadgeRow, BadgeError> {
     let row = BadgeRow {
-        id: clavis_core::ids::new_record_id(),
+        id: BadgeId::from(clavis_core::ids::new_record_id()),
         oid,
         uid: card.uid.to_string(),
         reference_hash: sha256_hex(&card.reference),
@@ -160,7 +160,7 @@ pub async fn identify(
 pub async fn revoke(
     conn: &mut DbConn,
     now: DateTime<Utc>,
-    badge_id: &str,
+    badge_id: &BadgeId,
     reason: &str,
     actor: &str,
 ) -> Result<(), BadgeError> {

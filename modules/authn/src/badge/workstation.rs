@@ -5,6 +5,7 @@
 use crate::badge::records::BadgeError;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
+use clavis_core::WorkstationId;
 use clavis_core::secret::{Secret, sha256_hex};
 use clavis_store::DbConn;
 use clavis_store::models::WorkstationRow;
@@ -66,7 +67,7 @@ pub async fn register(
     }
     let (secret, hash) = new_credential();
     let row = WorkstationRow {
-        id: format!("ws-{}", clavis_core::ids::new_record_id()),
+        id: WorkstationId::from(format!("ws-{}", clavis_core::ids::new_record_id())),
         name: name.to_string(),
         location,
         secret_hash: hash,
@@ -83,7 +84,7 @@ pub async fn register(
             vec![AuditEvent::new(
                 actor,
                 "workstation.registered",
-                Some(row.id.clone()),
+                Some(row.id.to_string()),
                 json!({"name": row.name, "location": row.location}),
             )],
         )
@@ -118,7 +119,7 @@ pub async fn revoke(
                 vec![AuditEvent::new(
                     actor,
                     "workstation.revoked",
-                    Some(ws.id.clone()),
+                    Some(ws.id.to_string()),
                     json!({"name": ws.name}),
                 )],
             )
@@ -147,7 +148,7 @@ pub async fn rotate_credential(
             vec![AuditEvent::new(
                 actor,
                 "workstation.credential_rotated",
-                Some(ws.id.clone()),
+                Some(ws.id.to_string()),
                 json!({}),
             )],
         )

@@ -2,7 +2,7 @@
 
 use crate::schema::{badge_pins, badges};
 use crate::{DbConn, StoreError, with_conn};
-use clavis_core::Oid;
+use clavis_core::{BadgeId, Oid};
 use clavis_core::{BadgeKind, BadgeStatus};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -13,7 +13,7 @@ use diesel_async::RunQueryDsl;
 #[diesel(treat_none_as_null = true, treat_none_as_default_value = false)]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct BadgeRow {
-    pub id: String,
+    pub id: BadgeId,
     pub oid: Oid,
     /// The real UID (hex), read inside the authenticated session.
     pub uid: String,
@@ -68,7 +68,7 @@ impl BadgeRow {
     /// changed.
     pub async fn set_status(
         conn: &mut DbConn,
-        id: &str,
+        id: &BadgeId,
         from: BadgeStatus,
         to: BadgeStatus,
         reason: &str,
@@ -100,7 +100,7 @@ impl BadgeRow {
     /// Records the key version a badge now carries (after re-keying).
     pub async fn set_key_version(
         conn: &mut DbConn,
-        id: &str,
+        id: &BadgeId,
         version: i32,
     ) -> Result<(), StoreError> {
         use badges::dsl;
@@ -109,7 +109,7 @@ impl BadgeRow {
     }
 
     /// Records a use.
-    pub async fn touch(conn: &mut DbConn, id: &str, now: i64) -> Result<(), StoreError> {
+    pub async fn touch(conn: &mut DbConn, id: &BadgeId, now: i64) -> Result<(), StoreError> {
         use badges::dsl;
         with_conn!(conn, c => diesel::update(dsl::badges.find(id)).set(dsl::last_used_at.eq(Some(now))).execute(c).await)?;
         Ok(())
@@ -170,7 +170,7 @@ impl BadgePinRow {
 
 impl BadgeRow {
     /// One badge by id.
-    pub async fn find(conn: &mut DbConn, id: &str) -> Result<Option<Self>, StoreError> {
+    pub async fn find(conn: &mut DbConn, id: &BadgeId) -> Result<Option<Self>, StoreError> {
         use badges::dsl;
         Ok(with_conn!(conn, c => dsl::badges
             .find(id)

@@ -5,7 +5,7 @@
 
 use crate::schema::badge_transactions::{self, dsl};
 use crate::{DbConn, StoreError, with_conn};
-use clavis_core::Oid;
+use clavis_core::{BadgeId, Oid, WorkstationId};
 use clavis_core::{BadgeTxPurpose, BadgeTxStatus};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -28,7 +28,7 @@ pub struct BadgeTxRow {
     /// Enrolment of a temporary badge: its end (unix seconds).
     pub temporary_until: Option<i64>,
     /// The workstation whose agent relays (set by its first step).
-    pub workstation_id: Option<String>,
+    pub workstation_id: Option<WorkstationId>,
     /// Seed of the protocol's random values (hex). Deleted with the row.
     pub seed: String,
     /// The card's answers so far, hex, comma-separated.
@@ -43,7 +43,7 @@ pub struct BadgeTxRow {
     /// Login: the holder recognised.
     pub oid: Option<Oid>,
     /// The badge recognised or recorded.
-    pub badge_id: Option<String>,
+    pub badge_id: Option<BadgeId>,
     /// Login: the key version recorded for the badge when it was
     /// recognised (re-keying on this tap starts from it).
     pub badge_key_version: Option<i32>,
@@ -133,7 +133,7 @@ impl BadgeTxRow {
     /// first step.
     pub async fn pending_for(
         conn: &mut DbConn,
-        workstation_id: &str,
+        workstation_id: &WorkstationId,
         now: i64,
     ) -> Result<Option<String>, StoreError> {
         Ok(with_conn!(conn, c => dsl::badge_transactions

@@ -4,7 +4,7 @@
 
 use crate::schema::logout_outbox::{self, dsl};
 use crate::{DbConn, StoreError, with_conn};
-use clavis_core::Oid;
+use clavis_core::{Oid, SessionId};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -16,7 +16,7 @@ use diesel_async::RunQueryDsl;
 pub struct LogoutOutboxRow {
     pub id: String,
     /// The ended SSO session (`sid`).
-    pub session_id: String,
+    pub session_id: SessionId,
     /// The person (`sub`).
     pub oid: Oid,
     pub client_id: String,
@@ -55,7 +55,10 @@ impl LogoutOutboxRow {
     }
 
     /// Every notification of a session (tests, operators).
-    pub async fn for_session(conn: &mut DbConn, session_id: &str) -> Result<Vec<Self>, StoreError> {
+    pub async fn for_session(
+        conn: &mut DbConn,
+        session_id: &SessionId,
+    ) -> Result<Vec<Self>, StoreError> {
         Ok(with_conn!(conn, c => dsl::logout_outbox
             .filter(dsl::session_id.eq(session_id))
             .order(dsl::client_id.asc())

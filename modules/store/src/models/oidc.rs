@@ -6,8 +6,8 @@
 use crate::JsonList;
 use crate::schema::{oidc_clients, oidc_grants, oidc_keys, oidc_tokens, oidc_used_assertions};
 use crate::{DbConn, StoreError, with_conn};
-use clavis_core::Oid;
 use clavis_core::TokenKind;
+use clavis_core::{Oid, SessionId};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -172,7 +172,7 @@ pub struct OidcGrantRow {
     pub client_id: String,
     pub oid: Oid,
     /// The SSO session it came from (`sid`).
-    pub session_id: String,
+    pub session_id: SessionId,
     pub redirect_uri: String,
     /// Space-separated granted scopes.
     pub scope: String,
@@ -254,7 +254,7 @@ impl OidcGrantRow {
     /// Revokes every grant of these SSO sessions (they ended).
     pub async fn revoke_for_sessions(
         conn: &mut DbConn,
-        session_ids: &[String],
+        session_ids: &[SessionId],
         reason: &str,
         now: i64,
     ) -> Result<usize, StoreError> {

@@ -4,8 +4,8 @@
 use crate::JsonList;
 use crate::schema::sso_sessions::{self, dsl};
 use crate::{DbConn, StoreError, with_conn};
-use clavis_core::Oid;
 use clavis_core::SessionEndReason;
+use clavis_core::{Oid, SessionId, WorkstationId};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -16,7 +16,7 @@ use diesel_async::RunQueryDsl;
 #[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct SsoSessionRow {
     /// Public id (shown to operators, used for revocation and `sid`).
-    pub id: String,
+    pub id: SessionId,
     /// SHA-256 of the cookie token.
     pub token_hash: String,
     pub oid: Oid,
@@ -38,7 +38,7 @@ pub struct SsoSessionRow {
     pub ended_at: Option<i64>,
     pub end_reason: Option<SessionEndReason>,
     /// The registered workstation a badge login happened at.
-    pub workstation_id: Option<String>,
+    pub workstation_id: Option<WorkstationId>,
 }
 
 /// The live (not ended) session with this token hash, as a query both
@@ -84,7 +84,7 @@ impl SsoSessionRow {
     }
 
     /// A session by id.
-    pub async fn find(conn: &mut DbConn, id: &str) -> Result<Option<Self>, StoreError> {
+    pub async fn find(conn: &mut DbConn, id: &SessionId) -> Result<Option<Self>, StoreError> {
         Ok(with_conn!(conn, c => dsl::sso_sessions
             .find(id)
             .select(SsoSessionRow::as_select())
@@ -114,7 +114,7 @@ impl SsoSessionRow {
     }
 
     /// Records activity (for the idle timeout).
-    pub async fn touch(conn: &mut DbConn, id: &str, now: i64) -> Result<(), StoreError> {
+    pub async fn touch(conn: &mut DbConn, id: &SessionId, now: i64) -> Result<(), StoreError> {
         with_conn!(conn, c => diesel::update(dsl::sso_sessions.find(id))
             .set(dsl::last_seen_at.eq(now))
             .execute(c)
@@ -126,7 +126,7 @@ impl SsoSessionRow {
     /// once; the list drives back-channel logout when the session ends.
     pub async fn add_application(
         conn: &mut DbConn,
-        id: &str,
+        id: &SessionId,
         client_id: &str,
     ) -> Result<(), StoreError> {
         let Some(row) = Self::find(conn, id).await? else {
@@ -149,7 +149,7 @@ impl SsoSessionRow {
         conn: &mut DbConn,
         now: i64,
         limit: i64,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<SessionId>, StoreError> {
         Ok(with_conn!(conn, c => dsl::sso_sessions
             .filter(dsl::ended_at.is_null())
             .filter(dsl::expires_at.le(now))
@@ -162,7 +162,7 @@ impl SsoSessionRow {
     /// Ends one live session; returns whether it was live.
     pub async fn end(
         conn: &mut DbConn,
-        id: &str,
+        id: &SessionId,
         reason: SessionEndReason,
         now: i64,
     ) -> Result<bool, StoreError> {
@@ -181,7 +181,7 @@ impl SsoSessionRow {
         oid: Oid,
         reason: SessionEndReason,
         now: i64,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<SessionId>, StoreError> {
         Ok(with_conn!(conn, c => diesel::update(
                 dsl::sso_sessions.filter(dsl::oid.eq(oid)).filter(dsl::ended_at.is_null()),
             )
@@ -195,10 +195,10 @@ impl SsoSessionRow {
     /// switching); returns their ids.
     pub async fn end_all_at_workstation(
         conn: &mut DbConn,
-        workstation_id: &str,
+        workstation_id: &WorkstationId,
         reason: SessionEndReason,
         now: i64,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<SessionId>, StoreError> {
         Ok(with_conn!(conn, c => diesel::update(
                 dsl::sso_sessions
                     .filter(dsl::workstation_id.eq(workstation_id))

@@ -3,6 +3,7 @@
 
 use crate::schema::workstations::{self, dsl};
 use crate::{DbConn, StoreError, with_conn};
+use clavis_core::WorkstationId;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -12,7 +13,7 @@ use diesel_async::RunQueryDsl;
 #[diesel(treat_none_as_null = true, treat_none_as_default_value = false)]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct WorkstationRow {
-    pub id: String,
+    pub id: WorkstationId,
     /// Operator's name for it (unique).
     pub name: String,
     pub location: Option<String>,
@@ -32,7 +33,7 @@ impl WorkstationRow {
     }
 
     /// One workstation by id.
-    pub async fn find(conn: &mut DbConn, id: &str) -> Result<Option<Self>, StoreError> {
+    pub async fn find(conn: &mut DbConn, id: &WorkstationId) -> Result<Option<Self>, StoreError> {
         Ok(with_conn!(conn, c => dsl::workstations
             .find(id)
             .select(WorkstationRow::as_select())
@@ -61,7 +62,11 @@ impl WorkstationRow {
     }
 
     /// Revokes; returns whether it was live.
-    pub async fn revoke(conn: &mut DbConn, id: &str, now: i64) -> Result<bool, StoreError> {
+    pub async fn revoke(
+        conn: &mut DbConn,
+        id: &WorkstationId,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         let n = with_conn!(conn, c => diesel::update(dsl::workstations.find(id).filter(dsl::revoked_at.is_null()))
             .set(dsl::revoked_at.eq(Some(now)))
             .execute(c)
@@ -70,7 +75,11 @@ impl WorkstationRow {
     }
 
     /// Replaces the credential hash (and un-revokes).
-    pub async fn set_secret(conn: &mut DbConn, id: &str, hash: &str) -> Result<bool, StoreError> {
+    pub async fn set_secret(
+        conn: &mut DbConn,
+        id: &WorkstationId,
+        hash: &str,
+    ) -> Result<bool, StoreError> {
         let n = with_conn!(conn, c => diesel::update(dsl::workstations.find(id))
             .set((dsl::secret_hash.eq(hash), dsl::revoked_at.eq(None::<i64>)))
             .execute(c)
@@ -80,7 +89,7 @@ impl WorkstationRow {
 
     /// Records that the agent was heard from (at most once a minute is
     /// enough; the caller decides).
-    pub async fn touch(conn: &mut DbConn, id: &str, now: i64) -> Result<(), StoreError> {
+    pub async fn touch(conn: &mut DbConn, id: &WorkstationId, now: i64) -> Result<(), StoreError> {
         with_conn!(conn, c => diesel::update(dsl::workstations.find(id))
             .set(dsl::last_seen_at.eq(Some(now)))
             .execute(c)

@@ -57,7 +57,7 @@ impl BadgeService {
             oid,
             acr: self.config.acr.clone(),
             amr: self.config.amr.clone(),
-            authenticator_id: Some(badge_id.clone()),
+            authenticator_id: Some(badge_id.to_string()),
             client_ip: client_ip.clone(),
             user_agent,
             workstation_id: Some(ws.clone()),

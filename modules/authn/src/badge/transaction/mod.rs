@@ -33,7 +33,7 @@ use crate::config::BadgeConfig;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
 use clavis_core::secret::{Secret, hash_matches, random_token, sha256_hex};
-use clavis_core::{BadgeTxPurpose, BadgeTxStatus, Oid};
+use clavis_core::{BadgeTxPurpose, BadgeTxStatus, Oid, WorkstationId};
 use clavis_desfire::{AesKey, Aid};
 use clavis_store::models::{BadgeTxRow, WorkstationRow};
 use clavis_store::{DbConn, StoreError};
@@ -247,7 +247,7 @@ impl BadgeService {
         conn: &mut DbConn,
         now: DateTime<Utc>,
         purpose: Purpose,
-        bound_to: Option<&str>,
+        bound_to: Option<&WorkstationId>,
         actor: &str,
     ) -> Result<Opened, RelayError> {
         let token = random_token();
@@ -276,7 +276,7 @@ impl BadgeService {
             purpose: name,
             target_oid: target,
             temporary_until: until,
-            workstation_id: bound_to.map(str::to_string),
+            workstation_id: bound_to.cloned(),
             seed: hex::encode(seed),
             transcript: String::new(),
             steps: 0,
@@ -322,7 +322,7 @@ impl BadgeService {
         &self,
         conn: &mut DbConn,
         now: DateTime<Utc>,
-        id: &str,
+        id: &WorkstationId,
         secret: &str,
     ) -> Result<WorkstationRow, RelayError> {
         let Some(ws) = WorkstationRow::find(conn, id).await? else {
@@ -375,7 +375,7 @@ impl BadgeService {
         match BadgeTxRow::find(conn, id).await? {
             Some(tx)
                 if tx.browser_hash.is_empty()
-                    && tx.workstation_id.as_deref() == Some(ws.id.as_str())
+                    && tx.workstation_id.as_ref() == Some(&ws.id)
                     && !tx.is_expired(now.timestamp()) =>
             {
                 Ok(tx)

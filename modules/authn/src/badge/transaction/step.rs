@@ -13,7 +13,7 @@ use crate::badge::records::{self, BadgeError, BadgeRefusal};
 use crate::badge::rekey::RekeyFailure;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
-use clavis_core::{BadgeTxPurpose, BadgeTxStatus, Oid};
+use clavis_core::{BadgeTxPurpose, BadgeTxStatus, Oid, WorkstationId};
 use clavis_store::models::{BadgeRow, BadgeTxRow, WorkstationRow};
 use clavis_store::{Db, DbConn, StoreError};
 use serde_json::json;
@@ -38,7 +38,7 @@ impl BadgeService {
         let mut conn = db.conn().await?;
         let tx = Self::agent_tx(&mut conn, now, ws, tx_id, token).await?;
         if tx.status != BadgeTxStatus::Open
-            || tx.workstation_id.as_deref().is_some_and(|w| w != ws.id)
+            || tx.workstation_id.as_ref().is_some_and(|w| *w != ws.id)
         {
             return Err(RelayError::Unknown);
         }
@@ -95,7 +95,7 @@ fn answers_with(tx: &BadgeTxRow, answer: Option<&[u8]>) -> Result<Vec<Vec<u8>>, 
 /// sets what `next` records and answers the agent.
 struct StepRecord<'a> {
     now: DateTime<Utc>,
-    ws_id: &'a str,
+    ws_id: &'a WorkstationId,
     was: &'a BadgeTxRow,
     answers: &'a [Vec<u8>],
     next: BadgeTxRow,

@@ -142,12 +142,12 @@ async fn a_login_replaces_the_session_the_browser_came_with(backend: Backend) {
         actions,
         vec![
             step("login.succeeded", &oid.to_string()),
-            step("session.created", &old.id),
+            step("session.created", old.id.as_str()),
             // The stale ceremony is refused before the key is read.
             ("login.failed".to_string(), None),
             step("login.succeeded", &oid.to_string()),
-            step("session.created", &new.id),
-            step("session.ended", &old.id),
+            step("session.created", new.id.as_str()),
+            step("session.ended", old.id.as_str()),
         ]
     );
 }
