@@ -290,7 +290,7 @@ async fn clavis_target(dir: &std::path::Path) -> (Proc, Target) {
             ..Default::default()
         },
         &clavis_core::AcrOrder::default(),
-        "bench",
+        &clavis_core::Actor::Cli("it".into()),
     )
     .await
     .expect("client");
@@ -315,7 +315,7 @@ async fn clavis_target(dir: &std::path::Path) -> (Proc, Target) {
             authorize: format!("{base}/oidc/authorize"),
             token: format!("{base}/oidc/token"),
             cookie: format!("{}={}", clavis_sso::COOKIE_NAME, token.expose()),
-            client_id: c.client_id,
+            client_id: c.client_id.into_string(),
             secret: secret.expect("secret").expose().clone(),
         },
     )

@@ -133,7 +133,7 @@ pub struct Ctx {
     /// The clock (the system's).
     pub clock: Arc<dyn Clock>,
     /// Who acts, for the audit: `cli:<user>` (`SUDO_USER`, else `USER`).
-    pub operator: String,
+    pub operator: clavis_core::Actor,
 }
 
 impl Ctx {
@@ -145,7 +145,7 @@ impl Ctx {
         Ctx {
             cfg,
             clock: Arc::new(SystemClock),
-            operator: format!("cli:{user}"),
+            operator: clavis_core::Actor::Cli(user),
         }
     }
 

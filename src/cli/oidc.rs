@@ -4,6 +4,7 @@
 use super::{Ctx, resolve_identity, t};
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
+use clavis_core::AuditAction;
 use clavis_oidc::clients::{self, ClientView, NewClient};
 use clavis_store::DbConn;
 use clavis_store::models::{HabilitationRow, OidcClientRow};
@@ -55,15 +56,15 @@ pub enum ClientCmd {
     },
     /// Show one application.
     Show {
-        client_id: String,
+        client_id: clavis_core::ClientId,
         #[arg(long)]
         json: bool,
     },
     /// Remove an application: its tokens stop working.
-    Remove { client_id: String },
+    Remove { client_id: clavis_core::ClientId },
     /// Issue a new secret (the old one stops working at once).
     RotateSecret {
-        client_id: String,
+        client_id: clavis_core::ClientId,
         #[arg(long)]
         json: bool,
     },
@@ -230,7 +231,9 @@ pub async fn client(ctx: &Ctx, cmd: ClientCmd) -> Result<()> {
             }
         }
         ClientCmd::Show { client_id, json } => {
-            let Some(row) = OidcClientRow::find_active(&mut conn, &client_id).await? else {
+            let Some(row) =
+                OidcClientRow::find_active(&mut conn, &client_id.as_str().into()).await?
+            else {
                 bail!(
                     "{} {client_id:?}",
                     t("application inconnue", "unknown application")
@@ -309,6 +312,7 @@ pub async fn habilitation(ctx: &Ctx, cmd: HabilitationCmd) -> Result<()> {
             role,
         } => (identity, client, role, false),
     };
+    let client = clavis_core::ClientId::from(client);
     let oid = resolve_identity(&mut conn, &identity).await?;
     if OidcClientRow::find_active(&mut conn, &client)
         .await?
@@ -335,20 +339,17 @@ pub async fn habilitation(ctx: &Ctx, cmd: HabilitationCmd) -> Result<()> {
                 HabilitationRow::revoke(tx, oid, &client, &role).await?
             };
             if changed {
-                clavis_audit::append(
-                    tx,
-                    now,
-                    vec![clavis_audit::AuditEvent::new(
-                        ctx.operator.clone(),
-                        if grant {
-                            "habilitation.granted"
-                        } else {
-                            "habilitation.revoked"
-                        },
-                        Some(oid.to_string()),
-                        serde_json::json!({"client_id": client, "role": role}),
-                    )],
+                clavis_audit::AuditEvent::new(
+                    ctx.operator.clone(),
+                    if grant {
+                        AuditAction::HabilitationGranted
+                    } else {
+                        AuditAction::HabilitationRevoked
+                    },
+                    Some(oid.to_string()),
+                    serde_json::json!({"client_id": client, "role": role}),
                 )
+                .record(tx, now)
                 .await?;
             }
             Ok(changed)

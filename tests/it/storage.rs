@@ -61,8 +61,8 @@ async fn the_audit_table_refuses_edits_on_both_backends() {
             &mut conn,
             crate::fixtures::t0(),
             vec![clavis_audit::AuditEvent::new(
-                "test",
-                "test.event",
+                clavis_core::Actor::Cli("it".into()),
+                clavis_core::AuditAction::SyncFinished,
                 None,
                 serde_json::json!({}),
             )],
@@ -82,14 +82,14 @@ async fn a_client_assertion_is_recorded_once_until_it_expires_on_both_backends()
     for backend in [Backend::Sqlite, Backend::Postgres] {
         let t = TestDb::new(backend).await;
         let mut conn = t.db.conn().await.expect("conn");
-        let first = UsedAssertions::record(&mut conn, "dpi", "j1", 1_000, 900).await;
+        let first = UsedAssertions::record(&mut conn, &"dpi".into(), "j1", 1_000, 900).await;
         assert!(first.expect("record"), "{backend:?}: first use");
-        let again = UsedAssertions::record(&mut conn, "dpi", "j1", 1_000, 950).await;
+        let again = UsedAssertions::record(&mut conn, &"dpi".into(), "j1", 1_000, 950).await;
         assert!(!again.expect("record"), "{backend:?}: replay seen");
-        let other = UsedAssertions::record(&mut conn, "dui", "j1", 1_000, 950).await;
+        let other = UsedAssertions::record(&mut conn, &"dui".into(), "j1", 1_000, 950).await;
         assert!(other.expect("record"), "{backend:?}: jti is per client");
         // Once expired it is forgotten (its exp would refuse it anyway).
-        let later = UsedAssertions::record(&mut conn, "dpi", "j1", 2_000, 1_000).await;
+        let later = UsedAssertions::record(&mut conn, &"dpi".into(), "j1", 2_000, 1_000).await;
         assert!(later.expect("record"), "{backend:?}: expired entries swept");
     }
 }

@@ -13,6 +13,7 @@
 //! event are committed together or not at all.
 
 use chrono::{DateTime, Utc};
+use clavis_core::{Actor, AuditAction};
 use clavis_store::models::AuditEventRow;
 use clavis_store::{DbConn, StoreError};
 use serde::Serialize;
@@ -31,9 +32,9 @@ pub enum AuditError {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditEvent {
     /// Who acted: `sync:rh`, `cli:root`, `api:monitoring`…
-    pub actor: String,
-    /// What happened, dotted: `identity.created`, `account.disabled`…
-    pub action: String,
+    pub actor: Actor,
+    /// What happened, stored dotted: `identity.created`, `account.disabled`…
+    pub action: AuditAction,
     /// On what: an oid, a login, a case id…
     pub target: Option<String>,
     /// Changed fields as `{field: {"before": …, "after": …}}`, plus details.
@@ -49,20 +50,34 @@ pub struct AuditEvent {
 impl AuditEvent {
     /// An event with no source, run or address.
     pub fn new(
-        actor: impl Into<String>,
-        action: impl Into<String>,
+        actor: impl Into<Actor>,
+        action: AuditAction,
         target: Option<String>,
         changes: Value,
     ) -> Self {
         Self {
             actor: actor.into(),
-            action: action.into(),
+            action,
             target,
             changes,
             source: None,
             sync_run_id: None,
             client_addr: None,
         }
+    }
+}
+
+impl AuditEvent {
+    /// The client address the action came from.
+    pub fn from_addr(mut self, addr: Option<String>) -> Self {
+        self.client_addr = addr;
+        self
+    }
+
+    /// Appends this one event at `now`, inside the caller's transaction
+    /// (see [`append`]).
+    pub async fn record(self, conn: &mut DbConn, now: DateTime<Utc>) -> Result<(), AuditError> {
+        append(conn, now, vec![self]).await
     }
 }
 
@@ -112,8 +127,8 @@ pub async fn append(
             seq: first_seq + i as i64,
             id: clavis_core::ids::new_record_id(),
             occurred_at,
-            actor: e.actor,
-            action: e.action,
+            actor: e.actor.to_string(),
+            action: e.action.as_str().to_owned(),
             target: e.target,
             changes: e.changes.to_string(),
             source: e.source,
@@ -219,4 +234,43 @@ pub async fn verify(conn: &mut DbConn) -> Result<VerifyReport, AuditError> {
 /// Builds the `changes` object for one field.
 pub fn change(before: impl Serialize, after: impl Serialize) -> Value {
     serde_json::json!({ "before": before, "after": after })
+}
+
+#[cfg(test)]
+mod tests {
+    use clavis_core::{Actor, AuditAction};
+
+    /// Operators read the list of actions and actors in
+    /// `docs/operations.md`; a new variant without its line fails here.
+    #[test]
+    fn the_operations_guide_lists_every_action_and_every_kind_of_actor() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/operations.md");
+        let doc = std::fs::read_to_string(path).expect("docs/operations.md");
+        for a in AuditAction::ALL {
+            assert!(
+                doc.contains(&format!("| `{a}` |")),
+                "{a} missing from docs/operations.md"
+            );
+        }
+        let oid = clavis_core::Oid::new_random();
+        let actors = [
+            Actor::Identity(oid),
+            Actor::Workstation("w".into()),
+            Actor::Client("c".into()),
+            Actor::Api("a".into()),
+            Actor::Cli("u".into()),
+            Actor::Sync("s".into()),
+            Actor::Lifecycle,
+            Actor::Clavis,
+            Actor::Anonymous,
+        ];
+        for actor in actors {
+            let text = actor.to_string();
+            let kind = text.split(':').next().expect("split yields one part");
+            assert!(
+                doc.contains(&format!("| `{kind}` |")) || doc.contains(&format!("| `{kind}:<")),
+                "{kind} missing from docs/operations.md"
+            );
+        }
+    }
 }

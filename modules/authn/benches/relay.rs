@@ -26,7 +26,13 @@ async fn drive(
     let mut conn = t.db.conn().await.expect("conn");
     let bound = matches!(purpose, Purpose::Enrol { .. }).then_some(&ws.id);
     let opened = svc
-        .open(&mut conn, now, purpose, bound, "bench")
+        .open(
+            &mut conn,
+            now,
+            purpose,
+            bound,
+            &clavis_core::Actor::Cli("bench".into()),
+        )
         .await
         .expect("open");
     drop(conn);
@@ -93,7 +99,7 @@ fn bench(c: &mut Criterion) {
             location: None,
             secret_hash: String::new(),
             created_at: 0,
-            created_by: "bench".into(),
+            created_by: clavis_core::Actor::Cli("bench".into()),
             last_seen_at: None,
             revoked_at: None,
         };

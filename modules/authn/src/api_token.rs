@@ -7,8 +7,10 @@
 
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
-use clavis_core::Secret;
-use clavis_core::secret::{hash_matches, random_token, sha256_hex};
+use clavis_core::{
+    Actor, AuditAction, Secret,
+    secret::{hash_matches, random_token, sha256_hex},
+};
 use clavis_store::models::ApiToken;
 use clavis_store::{DbConn, StoreError};
 use serde_json::json;
@@ -42,7 +44,7 @@ impl From<clavis_audit::AuditError> for TokenError {
 pub async fn create(
     conn: &mut DbConn,
     name: &str,
-    actor: &str,
+    actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<Secret<String>, TokenError> {
     if name.is_empty()
@@ -68,16 +70,13 @@ pub async fn create(
         }
         .insert(tx)
         .await?;
-        clavis_audit::append(
-            tx,
-            now,
-            vec![AuditEvent::new(
-                actor,
-                "api_token.created",
-                Some(name.to_string()),
-                json!({}),
-            )],
+        AuditEvent::new(
+            actor,
+            AuditAction::ApiTokenCreated,
+            Some(name.to_string()),
+            json!({}),
         )
+        .record(tx, now)
         .await?;
         Ok(())
     })
@@ -89,22 +88,19 @@ pub async fn create(
 pub async fn revoke(
     conn: &mut DbConn,
     name: &str,
-    actor: &str,
+    actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<bool, TokenError> {
     conn.transaction(async |tx: &mut DbConn| -> Result<bool, TokenError> {
         let done = ApiToken::revoke(tx, name, now.timestamp()).await?;
         if done {
-            clavis_audit::append(
-                tx,
-                now,
-                vec![AuditEvent::new(
-                    actor,
-                    "api_token.revoked",
-                    Some(name.to_string()),
-                    json!({}),
-                )],
+            AuditEvent::new(
+                actor,
+                AuditAction::ApiTokenRevoked,
+                Some(name.to_string()),
+                json!({}),
             )
+            .record(tx, now)
             .await?;
         }
         Ok(done)

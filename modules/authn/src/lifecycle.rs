@@ -4,6 +4,7 @@
 
 use async_trait::async_trait;
 use clavis_audit::AuditEvent;
+use clavis_core::{Actor, AuditAction};
 use clavis_directory::lifecycle::{
     LifecycleEvent, LifecycleKind, LifecycleSubscriber, SubscriberError,
 };
@@ -47,16 +48,16 @@ impl LifecycleSubscriber for AuthnLifecycle {
             .iter()
             .map(|id| {
                 AuditEvent::new(
-                    "lifecycle",
-                    "key.suspended",
+                    Actor::Lifecycle,
+                    AuditAction::KeySuspended,
                     Some(oid.to_string()),
                     json!({"authenticator_id": id, "reason": reason}),
                 )
             })
             .chain(badges.iter().map(|id| {
                 AuditEvent::new(
-                    "lifecycle",
-                    "badge.suspended",
+                    Actor::Lifecycle,
+                    AuditAction::BadgeSuspended,
                     Some(oid.to_string()),
                     json!({"badge_id": id, "reason": reason}),
                 )

@@ -3,12 +3,14 @@
 //! Every other crate speaks in these types: identity ids (`Oid`), national
 //! professional identifiers (`Rpps`, `Adeli`, `NationalId`), lifecycle states,
 //! normalised names for matching, dates as sources write them, an injectable
-//! `Clock`, redacted `Secret`s, the acr order, the master key, and the
-//! closed vocabularies of stored records (`status`: statuses, kinds, end
-//! reasons). Nothing
+//! `Clock`, redacted `Secret`s, the acr order, the master key, who acted (`Actor`) and
+//! what was audited (`AuditAction`), and the closed vocabularies of stored
+//! records (`status`: statuses, kinds, end reasons). Nothing
 //! here does I/O but draw from the system's random generator.
 
 pub mod acr;
+pub mod actor;
+pub mod audit_action;
 pub mod clock;
 pub mod dates;
 pub mod ids;
@@ -21,6 +23,8 @@ pub mod status;
 pub mod text;
 
 pub use acr::AcrOrder;
+pub use actor::Actor;
+pub use audit_action::AuditAction;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use ids::{BadgeId, ClientId, Oid, SessionId, WorkstationId};
 pub use lifecycle::{ContractType, LifecycleStatus};

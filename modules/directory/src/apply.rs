@@ -15,7 +15,7 @@ use crate::lifecycle::{LifecycleEvent, LifecycleKind, Subscribers};
 use crate::mapping::SourceFields;
 use chrono::{DateTime, NaiveDate, Utc};
 use clavis_audit::{AuditEvent, change};
-use clavis_core::{LifecycleStatus, Oid};
+use clavis_core::{Actor, AuditAction, LifecycleStatus, Oid};
 use clavis_store::DbConn;
 use clavis_store::models::{Account, Assignment, IdentityRow, LifecycleEventRow, SourceRecordRow};
 use serde_json::{Value, json};
@@ -29,8 +29,8 @@ pub struct Ctx<'a> {
     pub cfg: &'a DirectoryConfig,
     /// The instant of the work.
     pub now: DateTime<Utc>,
-    /// `sync:rh`, `cli:alice`…
-    pub actor: String,
+    /// Who is applying it: a source's sync, an operator.
+    pub actor: Actor,
     /// The sync run, if any.
     pub sync_run_id: Option<String>,
     /// The source being synced, if any.
@@ -48,7 +48,7 @@ impl Ctx<'_> {
     }
 
     /// Records an audit event with this context's source and run.
-    pub fn audit(&mut self, action: &str, target: Option<String>, changes: Value) {
+    pub fn audit(&mut self, action: AuditAction, target: Option<String>, changes: Value) {
         let mut e = AuditEvent::new(self.actor.clone(), action, target, changes);
         e.source = self.source.clone();
         e.sync_run_id = self.sync_run_id.clone();
@@ -199,7 +199,7 @@ impl Writes {
             // Belt and braces: nothing of a departed person stays enabled.
             for l in Account::disable_all_for(conn, oid, status, now).await? {
                 ctx.audit(
-                    "account.disabled",
+                    AuditAction::AccountDisabled,
                     Some(l),
                     json!({"oid": oid, "reason": status}),
                 );
@@ -320,7 +320,7 @@ impl Plan<'_, '_> {
                     "departure_date": next.departure_date,
                 });
                 self.ctx
-                    .audit("identity.created", Some(oid.to_string()), shown);
+                    .audit(AuditAction::IdentityCreated, Some(oid.to_string()), shown);
                 self.w.inserts.push(next.clone());
             }
             Some(p) => {
@@ -334,7 +334,7 @@ impl Plan<'_, '_> {
                         changes.insert("reason".into(), json!(self.reason.as_str()));
                     }
                     self.ctx.audit(
-                        "identity.updated",
+                        AuditAction::IdentityUpdated,
                         Some(oid.to_string()),
                         Value::Object(changes),
                     );
@@ -360,7 +360,7 @@ impl Plan<'_, '_> {
             self.w.close_assignments.push(oid);
             moved = true;
             self.ctx.audit(
-                "identity.assignment_changed",
+                AuditAction::IdentityAssignmentChanged,
                 Some(oid.to_string()),
                 json!({"service": change(&c.service, &wanted.0), "uf": change(&c.uf, &wanted.1), "finess": change(&c.finess, &wanted.2)}),
             );
@@ -422,7 +422,7 @@ impl Plan<'_, '_> {
                 .filter(|o| **o != oid)
             {
                 self.ctx.audit(
-                    "account.conflict",
+                    AuditAction::AccountConflict,
                     Some(login.clone()),
                     json!({"bound_to": other, "claimed_by": oid}),
                 );
@@ -440,10 +440,10 @@ impl Plan<'_, '_> {
             });
             self.out.changed = true;
             let action = match (old.map(|a| a.enabled), enabled) {
-                (None, _) => "account.created",
-                (Some(true), false) => "account.disabled",
-                (Some(false), true) => "account.enabled",
-                _ => "account.updated",
+                (None, _) => AuditAction::AccountCreated,
+                (Some(true), false) => AuditAction::AccountDisabled,
+                (Some(false), true) => AuditAction::AccountEnabled,
+                _ => AuditAction::AccountUpdated,
             };
             self.ctx.audit(
                 action,
@@ -468,7 +468,7 @@ impl Plan<'_, '_> {
             });
             self.out.changed = true;
             self.ctx.audit(
-                "account.disabled",
+                AuditAction::AccountDisabled,
                 Some(a.login.clone()),
                 json!({"oid": oid, "reason": why}),
             );

@@ -7,7 +7,7 @@
 use crate::error::DirectoryError;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
-use clavis_core::Oid;
+use clavis_core::{Actor, AuditAction, Oid};
 use clavis_store::DbConn;
 use clavis_store::models::IdentityRoleRow;
 use serde_json::json;
@@ -27,27 +27,24 @@ pub async fn grant_role(
     now: DateTime<Utc>,
     oid: Oid,
     role: &str,
-    actor: &str,
+    actor: &Actor,
 ) -> Result<(), DirectoryError> {
     conn.transaction(async |tx: &mut DbConn| -> Result<(), DirectoryError> {
         IdentityRoleRow {
             oid,
             role: role.to_string(),
-            granted_by: actor.to_string(),
+            granted_by: actor.clone(),
             granted_at: now.timestamp(),
         }
         .grant(tx)
         .await?;
-        clavis_audit::append(
-            tx,
-            now,
-            vec![AuditEvent::new(
-                actor,
-                "role.granted",
-                Some(oid.to_string()),
-                json!({"role": role}),
-            )],
+        AuditEvent::new(
+            actor,
+            AuditAction::RoleGranted,
+            Some(oid.to_string()),
+            json!({"role": role}),
         )
+        .record(tx, now)
         .await?;
         Ok(())
     })
@@ -67,9 +64,15 @@ mod tests {
         let now = DateTime::from_timestamp(1_800_000_000, 0).expect("instant");
         let oid: Oid = "5f0c7a51-3c0e-4f7a-9a63-7f1d2f0e8b11".parse().expect("oid");
         for _ in 0..2 {
-            grant_role(&mut conn, now, oid, BADGE_OFFICE, "cli:root")
-                .await
-                .expect("granted");
+            grant_role(
+                &mut conn,
+                now,
+                oid,
+                BADGE_OFFICE,
+                &Actor::Cli("root".into()),
+            )
+            .await
+            .expect("granted");
         }
         let roles = IdentityRoleRow::for_identity(&mut conn, oid)
             .await

@@ -7,9 +7,9 @@ use crate::config::DirectoryConfig;
 use crate::error::DirectoryError;
 use crate::lifecycle::Subscribers;
 use chrono::{DateTime, Utc};
-use clavis_core::names::normalize_search_text;
-use clavis_core::{CaseStatus, LifecycleStatus};
-use clavis_core::{Oid, Rpps};
+use clavis_core::{
+    Actor, AuditAction, CaseStatus, LifecycleStatus, Oid, Rpps, names::normalize_search_text,
+};
 use clavis_store::models::identity::IdentityFilter;
 use clavis_store::models::{
     Account, Assignment, IdentityRow, LifecycleEventRow, ReconciliationCase, SourceRecordRow,
@@ -260,18 +260,21 @@ pub struct CaseView {
     pub candidates: Value,
     pub record: Value,
     pub resolution: Option<String>,
-    pub resolved_by: Option<String>,
+    pub resolved_by: Option<Actor>,
     pub opened_at: Option<DateTime<Utc>>,
     pub resolved_at: Option<DateTime<Utc>>,
 }
 
 async fn case_view(conn: &mut DbConn, c: ReconciliationCase) -> Result<CaseView, DirectoryError> {
-    let record = SourceRecordRow::find(conn, &c.source, &c.external_id)
-        .await?
-        .map(|r| serde_json::from_str(&r.attributes).unwrap_or(Value::Null))
-        .unwrap_or(Value::Null);
+    let corrupt = |what: &str, e: serde_json::Error| {
+        DirectoryError::Corrupt(format!("case {}: {what} is not JSON: {e}", c.id))
+    };
+    let record = match SourceRecordRow::find(conn, &c.source, &c.external_id).await? {
+        Some(r) => serde_json::from_str(&r.attributes).map_err(|e| corrupt("the record", e))?,
+        None => Value::Null,
+    };
     Ok(CaseView {
-        candidates: serde_json::from_str(&c.candidates).unwrap_or(Value::Null),
+        candidates: serde_json::from_str(&c.candidates).map_err(|e| corrupt("candidates", e))?,
         record,
         opened_at: DateTime::<Utc>::from_timestamp(c.opened_at, 0),
         resolved_at: c
@@ -327,7 +330,7 @@ pub async fn resolve_case(
     now: DateTime<Utc>,
     id: &str,
     resolution: Resolution,
-    actor: &str,
+    actor: &Actor,
 ) -> Result<Oid, DirectoryError> {
     let mut conn = db.conn().await?;
     conn.transaction(async |conn: &mut DbConn| {
@@ -354,7 +357,7 @@ pub async fn resolve_case(
         let mut ctx = Ctx {
             cfg,
             now,
-            actor: actor.to_string(),
+            actor: actor.clone(),
             sync_run_id: None,
             source: Some(case.source.clone()),
             subscribers,
@@ -363,11 +366,11 @@ pub async fn resolve_case(
         apply::refresh_identity(conn, &mut ctx, oid).await?;
         case.status = CaseStatus::Resolved;
         case.resolution = Some(format!("{how}:{oid}"));
-        case.resolved_by = Some(actor.to_string());
+        case.resolved_by = Some(actor.clone());
         case.resolved_at = Some(now.timestamp());
         case.update(conn).await?;
         ctx.audit(
-            "case.resolved",
+            AuditAction::CaseResolved,
             Some(case.id.clone()),
             json!({"resolution": how, "oid": oid, "source": case.source, "external_id": case.external_id}),
         );

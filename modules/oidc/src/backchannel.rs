@@ -12,6 +12,7 @@ use crate::keys::Alg;
 use crate::{OidcError, Provider};
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
+use clavis_core::{Actor, AuditAction};
 use clavis_store::models::{LogoutOutboxRow, OidcClientRow};
 use clavis_store::{Db, DbConn};
 use serde_json::json;
@@ -110,17 +111,17 @@ pub async fn deliver_due(
                 row.delivered_at = Some(t);
                 row.last_error = None;
                 delivered += 1;
-                "oidc.backchannel.delivered"
+                AuditAction::OidcBackchannelDelivered
             }
             Some(e) if row.attempts >= provider.cfg.backchannel.max_attempts => {
                 row.given_up_at = Some(t);
                 row.last_error = Some(e.clone());
-                "oidc.backchannel.given_up"
+                AuditAction::OidcBackchannelGivenUp
             }
             Some(e) => {
                 row.next_attempt_at = t + retry_delay(row.attempts);
                 row.last_error = Some(e.clone());
-                "oidc.backchannel.failed"
+                AuditAction::OidcBackchannelFailed
             }
         };
         if let Some(e) = &error {
@@ -128,16 +129,13 @@ pub async fn deliver_due(
         }
         conn.transaction(async |tx: &mut DbConn| -> Result<(), OidcError> {
             row.record_attempt(tx).await?;
-            clavis_audit::append(
-                tx,
-                now,
-                vec![AuditEvent::new(
-                    "clavis",
+            AuditEvent::new(
+                    Actor::Clavis,
                     action,
-                    Some(row.client_id.clone()),
+                    Some(row.client_id.to_string()),
                     json!({"session_id": row.session_id, "oid": row.oid, "attempts": row.attempts, "error": row.last_error}),
-                )],
-            )
+                )
+.record(tx, now)
             .await?;
             Ok(())
         })

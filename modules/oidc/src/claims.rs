@@ -12,6 +12,7 @@
 //! A client receives only the scopes it was registered for.
 
 use crate::ClaimNames;
+use clavis_core::ClientId;
 use clavis_store::models::{Account, HabilitationRow, IdentityRow};
 use clavis_store::{DbConn, StoreError};
 use serde_json::{Map, Value, json};
@@ -53,7 +54,7 @@ pub fn profession_label(code: &str) -> Option<&'static str> {
 pub async fn for_identity(
     conn: &mut DbConn,
     identity: &IdentityRow,
-    client_id: &str,
+    client_id: &ClientId,
     scopes: &[&str],
     names: &ClaimNames,
 ) -> Result<Map<String, Value>, StoreError> {

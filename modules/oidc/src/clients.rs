@@ -10,8 +10,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
-use clavis_core::Secret;
-use clavis_core::secret::{hash_matches, random_b64url, sha256_hex};
+use clavis_core::{
+    Actor, AuditAction, ClientId, Secret,
+    secret::{hash_matches, random_b64url, sha256_hex},
+};
 use clavis_store::DbConn;
 use clavis_store::models::{OidcClientRow, UsedAssertions};
 use serde::Serialize;
@@ -51,7 +53,7 @@ pub struct NewClient {
 /// A client as operators see it (no secret).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ClientView {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub name: String,
     pub public: bool,
     pub auth_method: String,
@@ -63,7 +65,7 @@ pub struct ClientView {
     pub id_token_alg: String,
     pub scopes: Vec<String>,
     pub created_at: DateTime<Utc>,
-    pub created_by: String,
+    pub created_by: Actor,
 }
 
 impl ClientView {
@@ -117,7 +119,7 @@ pub async fn register(
     now: DateTime<Utc>,
     new: NewClient,
     acr_order: &clavis_core::AcrOrder,
-    actor: &str,
+    actor: &Actor,
 ) -> Result<(ClientView, Option<Secret<String>>), OidcError> {
     if let Some(a) = &new.require_acr
         && !acr_order.knows(a)
@@ -187,7 +189,7 @@ pub async fn register(
     )
     .then(|| random_b64url(32));
     let row = OidcClientRow {
-        client_id: random_b64url(16),
+        client_id: ClientId::from(random_b64url(16)),
         name: new.name.trim().to_string(),
         secret_hash: secret.as_deref().map(sha256_hex),
         auth_method,
@@ -200,24 +202,21 @@ pub async fn register(
         id_token_alg: alg,
         scopes: scopes.into(),
         created_at: now.timestamp(),
-        created_by: actor.to_string(),
+        created_by: actor.clone(),
         secret_rotated_at: None,
         removed_at: None,
     };
     conn.transaction(async |tx| -> Result<(), OidcError> {
         row.insert(tx).await?;
-        clavis_audit::append(
-            tx,
-            now,
-            vec![AuditEvent::new(
+        AuditEvent::new(
                 actor,
-                "oidc.client.added",
-                Some(row.client_id.clone()),
+                AuditAction::OidcClientAdded,
+                Some(row.client_id.to_string()),
                 json!({"name": row.name, "auth_method": row.auth_method,
                        "redirect_uris": new.redirect_uris, "backchannel_logout_uri": row.backchannel_logout_uri,
                        "require_acr": row.require_acr}),
-            )],
-        )
+            )
+.record(tx, now)
         .await?;
         Ok(())
     })
@@ -230,12 +229,12 @@ pub async fn register(
 pub async fn rotate_secret(
     conn: &mut DbConn,
     now: DateTime<Utc>,
-    client_id: &str,
-    actor: &str,
+    client_id: &ClientId,
+    actor: &Actor,
 ) -> Result<Secret<String>, OidcError> {
     let mut row = OidcClientRow::find_active(conn, client_id)
         .await?
-        .ok_or_else(|| OidcError::UnknownClient(client_id.into()))?;
+        .ok_or_else(|| OidcError::UnknownClient(client_id.to_string()))?;
     if row.secret_hash.is_none() {
         return Err(OidcError::InvalidClient(format!(
             "client {client_id:?} authenticates with {}, it has no secret",
@@ -247,16 +246,13 @@ pub async fn rotate_secret(
     row.secret_rotated_at = Some(now.timestamp());
     conn.transaction(async |tx| -> Result<(), OidcError> {
         row.update(tx).await?;
-        clavis_audit::append(
-            tx,
-            now,
-            vec![AuditEvent::new(
-                actor,
-                "oidc.client.secret_rotated",
-                Some(client_id.into()),
-                json!({}),
-            )],
+        AuditEvent::new(
+            actor,
+            AuditAction::OidcClientSecretRotated,
+            Some(client_id.to_string()),
+            json!({}),
         )
+        .record(tx, now)
         .await?;
         Ok(())
     })
@@ -268,26 +264,23 @@ pub async fn rotate_secret(
 pub async fn remove(
     conn: &mut DbConn,
     now: DateTime<Utc>,
-    client_id: &str,
-    actor: &str,
+    client_id: &ClientId,
+    actor: &Actor,
 ) -> Result<(), OidcError> {
     let mut row = OidcClientRow::find_active(conn, client_id)
         .await?
-        .ok_or_else(|| OidcError::UnknownClient(client_id.into()))?;
+        .ok_or_else(|| OidcError::UnknownClient(client_id.to_string()))?;
     row.removed_at = Some(now.timestamp());
     row.secret_hash = None;
     conn.transaction(async |tx| -> Result<(), OidcError> {
         row.update(tx).await?;
-        clavis_audit::append(
-            tx,
-            now,
-            vec![AuditEvent::new(
-                actor,
-                "oidc.client.removed",
-                Some(client_id.into()),
-                json!({"name": row.name}),
-            )],
+        AuditEvent::new(
+            actor,
+            AuditAction::OidcClientRemoved,
+            Some(client_id.to_string()),
+            json!({"name": row.name}),
         )
+        .record(tx, now)
         .await?;
         Ok(())
     })
@@ -373,7 +366,7 @@ pub async fn authenticate(
     {
         return Ok(None);
     }
-    let Some(row) = OidcClientRow::find_active(conn, &client_id).await? else {
+    let Some(row) = OidcClientRow::find_active(conn, &ClientId::from(client_id)).await? else {
         return Ok(None);
     };
     let ok = match row.auth_method.as_str() {
@@ -415,7 +408,7 @@ pub async fn authenticate(
 async fn first_use_of_assertion(
     conn: &mut DbConn,
     now: DateTime<Utc>,
-    client_id: &str,
+    client_id: &ClientId,
     jti: &str,
     exp: i64,
 ) -> Result<bool, OidcError> {
@@ -423,16 +416,13 @@ async fn first_use_of_assertion(
         .transaction(async |tx| -> Result<bool, OidcError> {
             let first = UsedAssertions::record(tx, client_id, jti, exp, now.timestamp()).await?;
             if !first {
-                clavis_audit::append(
-                    tx,
-                    now,
-                    vec![AuditEvent::new(
-                        format!("client:{client_id}"),
-                        "oidc.client_assertion.replayed",
-                        None,
-                        json!({"jti": jti}),
-                    )],
+                AuditEvent::new(
+                    Actor::Client(client_id.clone()),
+                    AuditAction::OidcClientAssertionReplayed,
+                    None,
+                    json!({"jti": jti}),
                 )
+                .record(tx, now)
                 .await?;
             }
             Ok(first)
@@ -485,7 +475,7 @@ fn assertion_ok(
         .and_then(Value::as_i64)
         .filter(|e| *e > t && *e <= t + 600)?;
     let jti = s("jti").filter(|j| !j.is_empty() && j.len() <= 256)?;
-    (s("iss") == Some(&row.client_id) && s("sub") == Some(&row.client_id) && aud_ok)
+    (s("iss") == Some(row.client_id.as_str()) && s("sub") == Some(row.client_id.as_str()) && aud_ok)
         .then(|| (jti.to_string(), exp))
 }
 

@@ -8,7 +8,7 @@
 use crate::protocol::{Params, with_query};
 use crate::{AuthorizeError, CurrentSession, OidcError, Provider};
 use chrono::{DateTime, Utc};
-use clavis_core::SessionEndReason;
+use clavis_core::{Actor, ClientId, SessionEndReason};
 use clavis_store::models::OidcClientRow;
 use clavis_store::{Db, DbConn};
 use serde_json::Value;
@@ -68,7 +68,7 @@ impl Provider {
                     page("Application inconnue : impossible de vérifier l'adresse de retour.")
                 })?;
                 let mut conn = db.conn().await?;
-                let client = OidcClientRow::find_active(&mut conn, cid)
+                let client = OidcClientRow::find_active(&mut conn, &ClientId::from(cid))
                     .await?
                     .ok_or_else(|| page("Application inconnue."))?;
                 if !client.post_logout_redirect_uris.iter().any(|u| u == uri) {
@@ -102,7 +102,7 @@ impl Provider {
                     now,
                     &s.id,
                     SessionEndReason::Logout,
-                    &format!("identity:{}", s.oid),
+                    &Actor::Identity(s.oid),
                 )
                 .await
             })

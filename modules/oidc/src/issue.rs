@@ -10,8 +10,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
-use clavis_core::secret;
-use clavis_core::{LifecycleStatus, SessionId, TokenKind};
+use clavis_core::{Actor, AuditAction, ClientId, LifecycleStatus, SessionId, TokenKind, secret};
 use clavis_store::DbConn;
 use clavis_store::models::{IdentityRow, OidcClientRow, OidcGrantRow, OidcTokenRow};
 use serde::Serialize;
@@ -61,9 +60,9 @@ pub struct IdTokenClaims {
     /// Our issuer.
     pub iss: String,
     /// The client.
-    pub aud: String,
+    pub aud: ClientId,
     /// The client, again (authorized party).
-    pub azp: String,
+    pub azp: ClientId,
     /// Issued at (unix seconds).
     pub iat: i64,
     /// Expiry (unix seconds).
@@ -186,16 +185,13 @@ impl Provider {
             at_hash: at_hash(&access),
             nonce: nonce.map(str::to_string),
         };
-        clavis_audit::append(
-            conn,
-            now,
-            vec![AuditEvent::new(
-                format!("client:{}", client.client_id),
-                "oidc.tokens.issued",
-                Some(grant.id.clone()),
-                json!({"oid": grant.oid, "scope": scope}),
-            )],
+        AuditEvent::new(
+            Actor::Client(client.client_id.clone()),
+            AuditAction::OidcTokensIssued,
+            Some(grant.id.clone()),
+            json!({"oid": grant.oid, "scope": scope}),
         )
+        .record(conn, now)
         .await?;
         Ok(Issued {
             access_token: access,

@@ -12,6 +12,7 @@ use crate::OidcError;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 pub use clavis_core::master_key::MasterKey;
+use clavis_core::{Actor, AuditAction};
 use clavis_store::DbConn;
 use clavis_store::models::OidcKeyRow;
 use ring::rand::SystemRandom;
@@ -241,7 +242,7 @@ pub async fn rotate(
     master: &MasterKey,
     alg: Alg,
     now: i64,
-    actor: &str,
+    actor: &Actor,
 ) -> Result<String, OidcError> {
     let der = generate(alg)?;
     let key = SigningKey::from_pkcs8(alg, &der, None)?;
@@ -257,15 +258,15 @@ pub async fn rotate(
         }
         .insert(tx)
         .await?;
-        clavis_audit::append(
+        clavis_audit::AuditEvent::new(
+            actor,
+            AuditAction::OidcKeyRotated,
+            Some(key.kid.clone()),
+            json!({"alg": alg.as_str(), "retired": retired}),
+        )
+        .record(
             tx,
             chrono::DateTime::from_timestamp(now, 0).unwrap_or_default(),
-            vec![clavis_audit::AuditEvent::new(
-                actor,
-                "oidc.key.rotated",
-                Some(key.kid.clone()),
-                json!({"alg": alg.as_str(), "retired": retired}),
-            )],
         )
         .await?;
         Ok(())
@@ -279,7 +280,7 @@ pub async fn ensure(conn: &mut DbConn, master: &MasterKey, now: i64) -> Result<(
     let ring = KeyRing::load(conn, master, now, 0).await?;
     for alg in [Alg::Rs256, Alg::Es256] {
         if ring.current(alg).is_none() {
-            rotate(conn, master, alg, now, "clavis").await?;
+            rotate(conn, master, alg, now, &Actor::Clavis).await?;
         }
     }
     Ok(())

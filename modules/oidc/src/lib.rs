@@ -43,7 +43,7 @@ pub use issue::{IdTokenClaims, TokenResponse};
 pub use protocol::{AuthorizeError, TokenError};
 pub use userinfo::BearerError;
 
-use clavis_core::AcrOrder;
+use clavis_core::{AcrOrder, Actor};
 use clavis_store::{Db, DbConn, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -307,7 +307,7 @@ impl Provider {
         conn: &mut DbConn,
         alg: keys::Alg,
         now: i64,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<String, OidcError> {
         let kid = keys::rotate(conn, &self.master, alg, now, actor).await?;
         self.reload_keys(conn, now).await?;

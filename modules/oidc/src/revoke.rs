@@ -7,8 +7,7 @@ use crate::clients::Presented;
 use crate::{OidcError, Provider, TokenError};
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
-use clavis_core::TokenKind;
-use clavis_core::secret;
+use clavis_core::{Actor, AuditAction, TokenKind, secret};
 use clavis_store::models::{OidcGrantRow, OidcTokenRow};
 use clavis_store::{Db, DbConn};
 use serde_json::json;
@@ -38,16 +37,13 @@ impl Provider {
             } else {
                 OidcTokenRow::expire(tx, &hash, t).await?;
             }
-            clavis_audit::append(
-                tx,
-                now,
-                vec![AuditEvent::new(
-                    format!("client:{}", client.client_id),
-                    "oidc.token.revoked",
-                    Some(row.grant_id.clone()),
-                    json!({"kind": row.kind, "oid": row.oid}),
-                )],
+            AuditEvent::new(
+                Actor::Client(client.client_id.clone()),
+                AuditAction::OidcTokenRevoked,
+                Some(row.grant_id.clone()),
+                json!({"kind": row.kind, "oid": row.oid}),
             )
+            .record(tx, now)
             .await?;
             Ok(())
         })

@@ -3,7 +3,7 @@
 use crate::end::end;
 use crate::{Session, SsoError, token_hash};
 use chrono::{DateTime, Utc};
-use clavis_core::{Oid, SessionEndReason};
+use clavis_core::{Actor, Oid, SessionEndReason};
 use clavis_store::DbConn;
 use clavis_store::models::SsoSessionRow;
 
@@ -29,7 +29,7 @@ pub async fn check(
         None
     };
     if let Some(reason) = reason {
-        end(conn, now, &row.id, reason, "clavis").await?;
+        end(conn, now, &row.id, reason, &Actor::Clavis).await?;
         return Ok(None);
     }
     // Idle tracking costs a write: only when enabled, at most once a minute.

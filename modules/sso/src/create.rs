@@ -5,7 +5,7 @@ use crate::end::end;
 use crate::{NewSession, Session, SsoConfig, SsoError, token_hash};
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
-use clavis_core::{Secret, SessionEndReason, SessionId};
+use clavis_core::{Actor, AuditAction, Secret, SessionEndReason, SessionId};
 use clavis_store::models::SsoSessionRow;
 use clavis_store::{DbConn, JsonList};
 use serde_json::json;
@@ -38,8 +38,8 @@ pub fn prepare(
         workstation_id: new.workstation_id.clone(),
     };
     let mut e = AuditEvent::new(
-        format!("identity:{}", new.oid),
-        "session.created",
+        Actor::Identity(new.oid),
+        AuditAction::SessionCreated,
         Some(row.id.to_string()),
         json!({"oid": new.oid, "acr": new.acr, "amr": new.amr, "authenticator_id": new.authenticator_id, "workstation_id": new.workstation_id,
                "expires_at": DateTime::<Utc>::from_timestamp(row.expires_at, 0)}),
@@ -63,7 +63,7 @@ pub async fn create(
 ) -> Result<(Secret<String>, Session), SsoError> {
     let (token, row, event) = prepare(cfg, now, new);
     row.insert(conn).await?;
-    clavis_audit::append(conn, now, vec![event]).await?;
+    event.record(conn, now).await?;
     tracing::info!(session.id = %row.id, identity.oid = %row.oid, "session created");
     Ok((token, Session::from_row(&row)))
 }
@@ -88,7 +88,7 @@ pub async fn replace(
                 now,
                 &previous.id,
                 SessionEndReason::Replaced,
-                "clavis",
+                &Actor::Clavis,
             )
             .await
         }

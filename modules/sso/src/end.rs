@@ -4,7 +4,7 @@
 use crate::SsoError;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
-use clavis_core::{Oid, SessionEndReason, SessionId, WorkstationId};
+use clavis_core::{Actor, AuditAction, Oid, SessionEndReason, SessionId, WorkstationId};
 use clavis_store::DbConn;
 use clavis_store::models::{LogoutOutboxRow, OidcGrantRow, SsoSessionRow};
 use serde_json::json;
@@ -16,21 +16,18 @@ pub async fn end(
     now: DateTime<Utc>,
     id: &SessionId,
     reason: SessionEndReason,
-    actor: &str,
+    actor: &Actor,
 ) -> Result<bool, SsoError> {
     let done = SsoSessionRow::end(conn, id, reason, now.timestamp()).await?;
     if done {
         after_end(conn, now, std::slice::from_ref(id), reason).await?;
-        clavis_audit::append(
-            conn,
-            now,
-            vec![AuditEvent::new(
-                actor,
-                "session.ended",
-                Some(id.to_string()),
-                json!({"reason": reason}),
-            )],
+        AuditEvent::new(
+            actor,
+            AuditAction::SessionEnded,
+            Some(id.to_string()),
+            json!({"reason": reason}),
         )
+        .record(conn, now)
         .await?;
         tracing::info!(session.id = %id, session.end_reason = %reason, "session ended");
     }
@@ -43,7 +40,7 @@ pub async fn end_all_for(
     now: DateTime<Utc>,
     oid: Oid,
     reason: SessionEndReason,
-    actor: &str,
+    actor: &Actor,
 ) -> Result<usize, SsoError> {
     let ids = SsoSessionRow::end_all_for(conn, oid, reason, now.timestamp()).await?;
     ended(
@@ -65,7 +62,7 @@ pub async fn end_all_at_workstation(
     now: DateTime<Utc>,
     workstation_id: &WorkstationId,
     reason: SessionEndReason,
-    actor: &str,
+    actor: &Actor,
 ) -> Result<usize, SsoError> {
     let ids = SsoSessionRow::end_all_at_workstation(conn, workstation_id, reason, now.timestamp())
         .await?;
@@ -80,7 +77,7 @@ pub(crate) async fn ended(
     now: DateTime<Utc>,
     ids: &[SessionId],
     reason: SessionEndReason,
-    actor: &str,
+    actor: &Actor,
     details: serde_json::Value,
 ) -> Result<usize, SsoError> {
     after_end(conn, now, ids, reason).await?;
@@ -89,7 +86,7 @@ pub(crate) async fn ended(
         .map(|id| {
             AuditEvent::new(
                 actor,
-                "session.ended",
+                AuditAction::SessionEnded,
                 Some(id.to_string()),
                 details.clone(),
             )

@@ -4,7 +4,7 @@
 use crate::SsoError;
 use crate::end::end;
 use chrono::{DateTime, Utc};
-use clavis_core::SessionEndReason;
+use clavis_core::{Actor, SessionEndReason};
 use clavis_store::DbConn;
 use clavis_store::models::SsoSessionRow;
 
@@ -16,7 +16,9 @@ pub async fn end_expired(conn: &mut DbConn, now: DateTime<Utc>) -> Result<usize,
     let mut ended = 0;
     for id in ids {
         if conn
-            .transaction(async |tx| end(tx, now, &id, SessionEndReason::Expired, "clavis").await)
+            .transaction(async |tx| {
+                end(tx, now, &id, SessionEndReason::Expired, &Actor::Clavis).await
+            })
             .await?
         {
             ended += 1;

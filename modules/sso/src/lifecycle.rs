@@ -2,7 +2,7 @@
 
 use crate::end::end_all_for;
 use async_trait::async_trait;
-use clavis_core::SessionEndReason;
+use clavis_core::{Actor, SessionEndReason};
 use clavis_directory::lifecycle::{
     LifecycleEvent, LifecycleKind, LifecycleSubscriber, SubscriberError,
 };
@@ -29,7 +29,7 @@ impl LifecycleSubscriber for SsoLifecycle {
             LifecycleKind::Suspended => SessionEndReason::Suspended,
             _ => return Ok(()),
         };
-        end_all_for(conn, event.at, event.oid, reason, "lifecycle")
+        end_all_for(conn, event.at, event.oid, reason, &Actor::Lifecycle)
             .await
             .map(|_| ())
             .map_err(|e| SubscriberError {

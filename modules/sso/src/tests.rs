@@ -147,14 +147,26 @@ async fn unknown_or_forged_tokens_find_nothing_and_logout_ends() {
     );
     assert!(check(&mut conn, t0, "").await.expect("check").is_none());
     assert!(
-        end(&mut conn, t0, &s.id, SessionEndReason::Logout, "user")
-            .await
-            .expect("end")
+        end(
+            &mut conn,
+            t0,
+            &s.id,
+            SessionEndReason::Logout,
+            &clavis_core::Actor::Cli("it".into())
+        )
+        .await
+        .expect("end")
     );
     assert!(
-        !end(&mut conn, t0, &s.id, SessionEndReason::Logout, "user")
-            .await
-            .expect("end twice")
+        !end(
+            &mut conn,
+            t0,
+            &s.id,
+            SessionEndReason::Logout,
+            &clavis_core::Actor::Cli("it".into())
+        )
+        .await
+        .expect("end twice")
     );
     assert!(
         check(&mut conn, t0, token.expose())

@@ -42,9 +42,16 @@ async fn enrol(t: &TestDb, fido2: &Fido2, given: &str) -> (Oid, SoftPasskey) {
     )
     .await;
     let mut conn = t.db.conn().await.expect("conn");
-    let link = clavis_authn::issue_enrolment_link(&mut conn, now(), ORIGIN, oid, 24, "bench")
-        .await
-        .expect("link");
+    let link = clavis_authn::issue_enrolment_link(
+        &mut conn,
+        now(),
+        ORIGIN,
+        oid,
+        24,
+        &clavis_core::Actor::Cli("bench".into()),
+    )
+    .await
+    .expect("link");
     let token = link
         .url
         .expose()
@@ -61,7 +68,14 @@ async fn enrol(t: &TestDb, fido2: &Fido2, given: &str) -> (Oid, SoftPasskey) {
         .do_registration(Url::parse(ORIGIN).expect("url"), c.options)
         .expect("register");
     fido2
-        .finish_registration(&mut conn, now(), &c.ceremony, &cred, "", "bench")
+        .finish_registration(
+            &mut conn,
+            now(),
+            &c.ceremony,
+            &cred,
+            "",
+            &clavis_core::Actor::Cli("bench".into()),
+        )
         .await
         .expect("enrol");
     (oid, key)

@@ -7,7 +7,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::AdminActor;
 use actix_web::{HttpResponse, get, post, web};
-use clavis_core::{BadgeStatus, BadgeTxPurpose, BadgeTxStatus, LifecycleStatus};
+use clavis_core::{BadgeStatus, BadgeTxPurpose, BadgeTxStatus, ClientId, LifecycleStatus};
 use clavis_directory::service;
 use serde::Deserialize;
 use serde_json::json;
@@ -204,7 +204,7 @@ async fn clients_add(
 async fn clients_show(
     _admin: AdminActor,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: web::Path<ClientId>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.db.conn().await?;
     let row = clavis_store::models::OidcClientRow::find_active(&mut conn, &id)
@@ -218,7 +218,7 @@ async fn clients_show(
 async fn clients_remove(
     admin: AdminActor,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: web::Path<ClientId>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.db.conn().await?;
     clavis_oidc::clients::remove(&mut conn, state.clock.now(), &id, &admin.actor()).await?;
@@ -230,7 +230,7 @@ async fn clients_remove(
 async fn clients_rotate_secret(
     admin: AdminActor,
     state: web::Data<AppState>,
-    id: web::Path<String>,
+    id: web::Path<ClientId>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.db.conn().await?;
     let s = clavis_oidc::clients::rotate_secret(&mut conn, state.clock.now(), &id, &admin.actor())

@@ -18,8 +18,7 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, get, post, web};
 use chrono::{Local, TimeZone};
 use clavis_authn::badge::{BadgeService, Purpose};
-use clavis_core::secret::constant_time_eq;
-use clavis_core::{BadgeTxPurpose, BadgeTxStatus, Oid, Secret};
+use clavis_core::{Actor, BadgeTxPurpose, BadgeTxStatus, Oid, Secret, secret::constant_time_eq};
 use clavis_store::models::{BadgeTxRow, IdentityRoleRow, WorkstationRow};
 use serde::Deserialize;
 use serde_json::json;
@@ -259,7 +258,7 @@ async fn enrol(
                 until,
             },
             Some(&ws.id),
-            &format!("identity:{}", s.oid),
+            &Actor::Identity(s.oid),
         )
         .await?;
     Ok(HttpResponse::SeeOther()
@@ -275,9 +274,7 @@ async fn own_enrolment(state: &AppState, operator: Oid, id: &str) -> Result<Badg
     let mut conn = state.db.conn().await?;
     BadgeTxRow::find(&mut conn, id)
         .await?
-        .filter(|t| {
-            t.purpose == BadgeTxPurpose::Enrol && t.created_by == format!("identity:{operator}")
-        })
+        .filter(|t| t.purpose == BadgeTxPurpose::Enrol && t.created_by == Actor::Identity(operator))
         .ok_or_else(|| ApiError::NotFound("enrolment not found".into()))
 }
 
@@ -391,7 +388,7 @@ async fn holder_pin(
             state.clock.now(),
             holder,
             &form.pin,
-            &format!("identity:{}", s.oid),
+            &Actor::Identity(s.oid),
         )
         .await
         {

@@ -24,7 +24,7 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use base64::Engine;
 use clavis_authn::badge::{AgentReply, BadgeService, PinRefusal, Purpose, RelayError};
-use clavis_core::Secret;
+use clavis_core::{Actor, Secret};
 use clavis_store::models::WorkstationRow;
 use serde::Deserialize;
 use serde_json::json;
@@ -63,7 +63,7 @@ async fn start(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
             state.clock.now(),
             Purpose::Login,
             None,
-            "anonymous",
+            &Actor::Anonymous,
         )
         .await?;
     Ok(HttpResponse::Ok()

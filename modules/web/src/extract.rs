@@ -14,6 +14,7 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use clavis_core::Actor;
 
 /// A caller of the admin API: the name of the API token it presented.
 #[derive(Debug, Clone)]
@@ -23,8 +24,8 @@ pub struct AdminActor {
 
 impl AdminActor {
     /// The actor recorded in audit events (`api:<token name>`).
-    pub fn actor(&self) -> String {
-        format!("api:{}", self.token_name)
+    pub fn actor(&self) -> Actor {
+        Actor::Api(self.token_name.clone())
     }
 }
 

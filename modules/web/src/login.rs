@@ -19,7 +19,7 @@ use crate::request::{client_ip, user_agent};
 use crate::sso_web::{clear_cookie, csrf_ok, current, safe_return_to, session_cookie, token_of};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use clavis_core::SessionEndReason;
+use clavis_core::{Actor, SessionEndReason};
 use serde::Deserialize;
 use serde_json::json;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
@@ -291,7 +291,7 @@ async fn enrol_finish(
             &body.ceremony,
             &body.credential,
             body.label.as_deref().unwrap_or(""),
-            &format!("identity:{oid}"),
+            &Actor::Identity(oid),
         )
         .await?;
     Ok(HttpResponse::Ok().json(json!({"redirect": "/login?return_to=/me"})))
@@ -454,7 +454,7 @@ async fn remove_key(
         state.clock.now(),
         s.oid,
         &id,
-        &format!("identity:{}", s.oid),
+        &Actor::Identity(s.oid),
     )
     .await?;
     Ok(redirect("/me"))
@@ -491,7 +491,7 @@ async fn add_key_finish(
             &body.ceremony,
             &body.credential,
             body.label.as_deref().unwrap_or(""),
-            &format!("identity:{}", s.oid),
+            &Actor::Identity(s.oid),
         )
         .await?;
     Ok(HttpResponse::Ok().json(json!({"redirect": "/me"})))
@@ -515,7 +515,7 @@ async fn end_other_sessions(
                 now,
                 &other.id,
                 SessionEndReason::Revoked,
-                &format!("identity:{}", s.oid),
+                &Actor::Identity(s.oid),
             )
             .await?;
         }
@@ -540,7 +540,7 @@ async fn logout(
             state.clock.now(),
             &s.id,
             SessionEndReason::Logout,
-            &format!("identity:{}", s.oid),
+            &Actor::Identity(s.oid),
         )
         .await?;
     }

@@ -18,8 +18,7 @@ use crate::support::http::{AppService, basic};
 use crate::support::{TestApp, WORKSTATION_SECRET};
 use actix_web::test::{TestRequest, call_service, read_body_json};
 use clavis_authn::badge::{BadgeService, Purpose};
-use clavis_core::Clock;
-use clavis_core::{Oid, Secret};
+use clavis_core::{Clock, Oid, Secret};
 use clavis_desfire::AesKey;
 use clavis_desfire::emulator::CardEmulator;
 use clavis_store::models::{AuditEventRow, BadgeRow};
@@ -222,7 +221,7 @@ async fn enrol_with(
             t.clock.now(),
             Purpose::Enrol { oid, until },
             Some(&ws.id),
-            "cli:it",
+            &clavis_core::Actor::Cli("it".into()),
         )
         .await
         .expect("open");
@@ -262,7 +261,7 @@ async fn set_pin(t: &TestApp, svc: &BadgeService, oid: Oid, pin: &str) {
         t.clock.now(),
         oid,
         &Secret::new(pin.to_string()),
-        "cli:it",
+        &clavis_core::Actor::Cli("it".into()),
     )
     .await
     .expect("pin");

@@ -8,8 +8,7 @@ use crate::support::http::AppService;
 use crate::support::{TestApp, on_both_backends};
 use actix_web::cookie::Cookie;
 use actix_web::test::{TestRequest, call_service, read_body, read_body_json};
-use clavis_core::Clock;
-use clavis_core::{Oid, Secret};
+use clavis_core::{Clock, Oid, Secret};
 use clavis_store::models::BadgeRow;
 use clavis_testkit::db::Backend;
 use serde_json::{Value, json};
@@ -34,7 +33,7 @@ async fn office(backend: Backend) -> TestApp {
     clavis_store::models::IdentityRoleRow {
         oid: t.person("Anne"),
         role: "badge-office".into(),
-        granted_by: "it".into(),
+        granted_by: clavis_core::Actor::Cli("it".into()),
         granted_at: 0,
     }
     .grant(&mut conn)
@@ -213,5 +212,5 @@ async fn the_badge_office_encodes_a_badge_and_the_holder_chooses_a_pin(backend: 
         (badges.len(), badges[0].uid.as_str()),
         (1, "04080808080801")
     );
-    assert_eq!(badges[0].created_by, format!("identity:{clerk}"));
+    assert_eq!(badges[0].created_by, clavis_core::Actor::Identity(clerk));
 }

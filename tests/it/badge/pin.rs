@@ -69,8 +69,13 @@ async fn an_operator_unlock_lets_the_holder_in_again(backend: Backend) {
     four_wrong_pins(&app, &l).await;
     assert_eq!(finish(&app, &l, WRONG_PIN).await.0, 423);
     let mut conn = t.t.db.conn().await.expect("conn");
-    clavis_authn::badge::pin::unlock(&mut conn, t.clock.now(), t.person("Claire"), "cli:it")
-        .await
-        .expect("unlock");
+    clavis_authn::badge::pin::unlock(
+        &mut conn,
+        t.clock.now(),
+        t.person("Claire"),
+        &clavis_core::Actor::Cli("it".into()),
+    )
+    .await
+    .expect("unlock");
     assert_eq!(finish(&app, &l, CLAIRE_PIN).await.0, 200);
 }

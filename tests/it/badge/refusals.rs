@@ -93,9 +93,15 @@ async fn a_revoked_badge_is_refused(backend: Backend) {
     let mut card = claires_badge(&app, &t).await;
     let badges = badges_of(&t, t.person("Claire")).await;
     let mut conn = t.t.db.conn().await.expect("conn");
-    clavis_authn::badge::records::revoke(&mut conn, t.clock.now(), &badges[0].id, "lost", "cli:it")
-        .await
-        .expect("revoke");
+    clavis_authn::badge::records::revoke(
+        &mut conn,
+        t.clock.now(),
+        &badges[0].id,
+        "lost",
+        &clavis_core::Actor::Cli("it".into()),
+    )
+    .await
+    .expect("revoke");
     let (_, end) = tap(&app, &mut card).await;
     assert_eq!(end, json!({"failed": true}));
     assert_refusal_audited(&t.t.db, "badge.refused:badge revoked").await;

@@ -83,7 +83,7 @@ async fn an_operators_decision_resolves_a_case_once(backend: Backend) {
             t0(),
             &cases[0].id,
             Resolution::CreateNew,
-            "cli:test",
+            &clavis_core::Actor::Cli("test".into()),
         )
         .await
     };

@@ -48,7 +48,14 @@ async fn a_key_of_a_listed_model_enrols(backend: Backend) {
         .do_registration(origin(), c.options)
         .expect("register");
     fido2
-        .finish_registration(&mut conn, now, &c.ceremony, &cred, "", "identity:x")
+        .finish_registration(
+            &mut conn,
+            now,
+            &c.ceremony,
+            &cred,
+            "",
+            &clavis_core::Actor::Cli("it".into()),
+        )
         .await
         .expect("allowed model");
     assert_eq!(
@@ -76,7 +83,14 @@ async fn a_key_of_another_model_is_refused_with_a_clear_message_and_audited(back
         .do_registration(origin(), c.options)
         .expect("register");
     let e = fido2
-        .finish_registration(&mut conn, now, &c.ceremony, &cred, "", "identity:x")
+        .finish_registration(
+            &mut conn,
+            now,
+            &c.ceremony,
+            &cred,
+            "",
+            &clavis_core::Actor::Cli("it".into()),
+        )
         .await
         .expect_err("refused");
     assert!(

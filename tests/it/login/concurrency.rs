@@ -29,10 +29,16 @@ async fn concurrent_logins_each_open_a_session_and_keep_the_audit_chain_whole(ba
         )
         .await;
         let mut conn = t.db.conn().await.expect("conn");
-        let link =
-            clavis_authn::issue_enrolment_link(&mut conn, clock.now(), ORIGIN, oid, 24, "cli:it")
-                .await
-                .expect("link");
+        let link = clavis_authn::issue_enrolment_link(
+            &mut conn,
+            clock.now(),
+            ORIGIN,
+            oid,
+            24,
+            &clavis_core::Actor::Cli("it".into()),
+        )
+        .await
+        .expect("link");
         let tok = link
             .url
             .expose()
@@ -50,7 +56,14 @@ async fn concurrent_logins_each_open_a_session_and_keep_the_audit_chain_whole(ba
             .do_registration(Url::parse(ORIGIN).expect("url"), c.options)
             .expect("register");
         st.fido2
-            .finish_registration(&mut conn, clock.now(), &c.ceremony, &cred, "", "x")
+            .finish_registration(
+                &mut conn,
+                clock.now(),
+                &c.ceremony,
+                &cred,
+                "",
+                &clavis_core::Actor::Cli("it".into()),
+            )
             .await
             .expect("enrol");
         // Five logins each, begun and signed in order; finished below.

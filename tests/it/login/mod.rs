@@ -17,8 +17,7 @@ use crate::support::{ORIGIN, TestApp};
 use actix_web::cookie::Cookie;
 use actix_web::dev::ServiceResponse;
 use actix_web::test::{TestRequest, call_service, read_body, read_body_json};
-use clavis_core::Clock;
-use clavis_core::Oid;
+use clavis_core::{Clock, Oid};
 use clavis_testkit::db::Backend;
 use serde_json::{Value, json};
 use url::Url;
@@ -46,10 +45,16 @@ async fn enrolment_path(t: &TestApp, oid: Oid) -> String {
 /// The URL of a fresh enrolment link of `oid` (valid 24 h).
 async fn enrolment_link(t: &TestApp, oid: Oid) -> String {
     let mut conn = t.t.db.conn().await.expect("conn");
-    let link =
-        clavis_authn::issue_enrolment_link(&mut conn, t.clock.now(), ORIGIN, oid, 24, "cli:it")
-            .await
-            .expect("link");
+    let link = clavis_authn::issue_enrolment_link(
+        &mut conn,
+        t.clock.now(),
+        ORIGIN,
+        oid,
+        24,
+        &clavis_core::Actor::Cli("it".into()),
+    )
+    .await
+    .expect("link");
     link.url.expose().clone()
 }
 

@@ -3,8 +3,7 @@
 
 use super::{clinic, enrolment_token, origin};
 use crate::support::on_both_backends;
-use clavis_core::Clock;
-use clavis_core::Oid;
+use clavis_core::{Clock, Oid};
 use clavis_testkit::db::Backend;
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
@@ -25,7 +24,14 @@ async fn repeated_failures_impose_a_growing_wait_and_are_audited(backend: Backen
         .expect("begin");
     let cred = key.do_registration(origin(), c.options).expect("register");
     st.fido2
-        .finish_registration(&mut conn, clock.now(), &c.ceremony, &cred, "", "x")
+        .finish_registration(
+            &mut conn,
+            clock.now(),
+            &c.ceremony,
+            &cred,
+            "",
+            &clavis_core::Actor::Cli("it".into()),
+        )
         .await
         .expect("enrol");
     for _ in 0..3 {

@@ -24,9 +24,14 @@ on_both_backends!(
 /// The `Authorization` header of a fresh admin API token.
 async fn admin_auth(ctx: &Ctx) -> (&'static str, String) {
     let mut conn = ctx.t.db.conn().await.expect("conn");
-    let token = clavis_web::tokens::create(&mut conn, "dsi", "it", ctx.clock.now())
-        .await
-        .expect("token");
+    let token = clavis_web::tokens::create(
+        &mut conn,
+        "dsi",
+        &clavis_core::Actor::Cli("it".into()),
+        ctx.clock.now(),
+    )
+    .await
+    .expect("token");
     ("authorization", format!("Bearer {}", token.expose()))
 }
 

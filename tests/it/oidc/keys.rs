@@ -26,7 +26,12 @@ async fn rotate(ctx: &Ctx) -> (String, String) {
     let new = ctx
         .st
         .oidc
-        .rotate(&mut conn, Alg::Rs256, ctx.clock.now().timestamp(), "it")
+        .rotate(
+            &mut conn,
+            Alg::Rs256,
+            ctx.clock.now().timestamp(),
+            &clavis_core::Actor::Cli("it".into()),
+        )
         .await
         .expect("rotate");
     assert_ne!(old, new);

@@ -197,7 +197,7 @@ async fn a_failed_back_channel_delivery_is_retried_later_and_audited(backend: Ba
             ctx.clock.now(),
             &ctx.session_id,
             clavis_core::SessionEndReason::Revoked,
-            "it",
+            &clavis_core::Actor::Cli("it".into()),
         )
         .await
     })

@@ -302,9 +302,14 @@ impl TestAppBuilder {
         let admin_token = match self.admin_token {
             true => {
                 let mut conn = t.db.conn().await.expect("conn");
-                let token = clavis_web::tokens::create(&mut conn, "dsi", "it", clock.now())
-                    .await
-                    .expect("token");
+                let token = clavis_web::tokens::create(
+                    &mut conn,
+                    "dsi",
+                    &clavis_core::Actor::Cli("it".into()),
+                    clock.now(),
+                )
+                .await
+                .expect("token");
                 Some(token.expose().clone())
             }
             false => None,
@@ -330,7 +335,7 @@ async fn insert_workstation(db: &clavis_store::Db, name: &str) -> WorkstationRow
         location: None,
         secret_hash: hex::encode(Sha256::digest(WORKSTATION_SECRET.as_bytes())),
         created_at: 0,
-        created_by: "test".into(),
+        created_by: clavis_core::Actor::Cli("it".into()),
         last_seen_at: None,
         revoked_at: None,
     };
@@ -430,7 +435,7 @@ async fn register_client(
         clock.now(),
         new,
         &clavis_core::AcrOrder::default(),
-        "it",
+        &clavis_core::Actor::Cli("it".into()),
     )
     .await
     .expect("client");
@@ -439,7 +444,7 @@ async fn register_client(
             oid: n.oid,
             client_id: c.client_id.clone(),
             role: "ide".into(),
-            granted_by: "it".into(),
+            granted_by: clavis_core::Actor::Cli("it".into()),
             granted_at: 0,
         }
         .grant(&mut conn)
@@ -447,7 +452,7 @@ async fn register_client(
         .expect("role");
     }
     Client {
-        id: c.client_id,
+        id: c.client_id.into_string(),
         secret: secret.map(|s| s.expose().clone()).unwrap_or_default(),
     }
 }

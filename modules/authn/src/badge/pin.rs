@@ -19,7 +19,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::{Algorithm, Argon2, Params, Version};
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
-use clavis_core::{Oid, Secret};
+use clavis_core::{Actor, AuditAction, Oid, Secret};
 use clavis_store::DbConn;
 use clavis_store::models::BadgePinRow;
 use serde_json::json;
@@ -187,7 +187,7 @@ pub async fn set_pin(
     now: DateTime<Utc>,
     oid: Oid,
     pin: &Pin,
-    actor: &str,
+    actor: &Actor,
 ) -> Result<(), BadgeError> {
     check_policy(pin.expose(), policy.pin_min, policy.pin_max)?;
     let row = BadgePinRow {
@@ -199,16 +199,13 @@ pub async fn set_pin(
     };
     conn.transaction(async |conn| -> Result<(), BadgeError> {
         row.upsert(conn).await?;
-        clavis_audit::append(
-            conn,
-            now,
-            vec![AuditEvent::new(
-                actor,
-                "badge.pin_set",
-                Some(oid.to_string()),
-                json!({}),
-            )],
+        AuditEvent::new(
+            actor,
+            AuditAction::BadgePinSet,
+            Some(oid.to_string()),
+            json!({}),
         )
+        .record(conn, now)
         .await?;
         Ok(())
     })
@@ -263,20 +260,17 @@ pub async fn check_pin(
             row.locked_until = Some(t + policy.lockout_secs);
         }
         row.save_counter(conn).await?;
-        clavis_audit::append(
-            conn,
-            now,
-            vec![AuditEvent::new(
-                "anonymous",
-                if locked {
-                    "badge.pin_locked"
-                } else {
-                    "badge.pin_failed"
-                },
-                Some(oid.to_string()),
-                json!({"failures": row.failures, "locked_until": row.locked_until}),
-            )],
+        AuditEvent::new(
+            Actor::Anonymous,
+            if locked {
+                AuditAction::BadgePinLocked
+            } else {
+                AuditAction::BadgePinFailed
+            },
+            Some(oid.to_string()),
+            json!({"failures": row.failures, "locked_until": row.locked_until}),
         )
+        .record(conn, now)
         .await?;
         Ok(Err(if locked {
             PinRefusal::Locked {
@@ -297,7 +291,7 @@ pub async fn unlock(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     oid: Oid,
-    actor: &str,
+    actor: &Actor,
 ) -> Result<bool, BadgeError> {
     let Some(mut row) = BadgePinRow::find(conn, oid).await? else {
         return Ok(false);
@@ -307,16 +301,13 @@ pub async fn unlock(
     row.updated_at = now.timestamp();
     conn.transaction(async |conn| -> Result<(), BadgeError> {
         row.save_counter(conn).await?;
-        clavis_audit::append(
-            conn,
-            now,
-            vec![AuditEvent::new(
-                actor,
-                "badge.pin_unlocked",
-                Some(oid.to_string()),
-                json!({}),
-            )],
+        AuditEvent::new(
+            actor,
+            AuditAction::BadgePinUnlocked,
+            Some(oid.to_string()),
+            json!({}),
         )
+        .record(conn, now)
         .await?;
         Ok(())
     })
@@ -399,12 +390,29 @@ mod tests {
         let p = BadgePolicy::default();
         let t0 = at("2026-11-22T08:00:00Z");
         assert!(matches!(
-            set_pin(&mut conn, &h, &p, t0, oid, &pin("1234"), "it").await,
+            set_pin(
+                &mut conn,
+                &h,
+                &p,
+                t0,
+                oid,
+                &pin("1234"),
+                &clavis_core::Actor::Cli("it".into())
+            )
+            .await,
             Err(BadgeError::PinPolicy(PinPolicyError::Trivial))
         ));
-        set_pin(&mut conn, &h, &p, t0, oid, &pin("4829"), "it")
-            .await
-            .expect("pin");
+        set_pin(
+            &mut conn,
+            &h,
+            &p,
+            t0,
+            oid,
+            &pin("4829"),
+            &clavis_core::Actor::Cli("it".into()),
+        )
+        .await
+        .expect("pin");
         check_pin(&mut conn, &h, &p, t0, oid, &pin("4829"))
             .await
             .expect("right PIN");
@@ -443,7 +451,11 @@ mod tests {
         for _ in 0..5 {
             let _ = check_pin(&mut conn, &h, &p, t0, oid, &pin("0000")).await;
         }
-        assert!(unlock(&mut conn, t0, oid, "it").await.expect("unlock"));
+        assert!(
+            unlock(&mut conn, t0, oid, &clavis_core::Actor::Cli("it".into()))
+                .await
+                .expect("unlock")
+        );
         check_pin(&mut conn, &h, &p, t0, oid, &pin("4829"))
             .await
             .expect("unlocked");

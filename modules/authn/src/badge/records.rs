@@ -10,8 +10,9 @@ use crate::badge::personalise::Personalised;
 use crate::badge::pin::{PinHashError, PinPolicyError, PinRefusal};
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
-use clavis_core::secret::sha256_hex;
-use clavis_core::{BadgeId, BadgeKind, BadgeStatus, LifecycleStatus, Oid};
+use clavis_core::{
+    Actor, AuditAction, BadgeId, BadgeKind, BadgeStatus, LifecycleStatus, Oid, secret::sha256_hex,
+};
 use clavis_store::models::{BadgeRow, IdentityRow};
 use clavis_store::{DbConn, StoreError};
 use serde_json::json;
@@ -78,7 +79,7 @@ pub async fn record(
     oid: Oid,
     card: &Personalised,
     expires_at: Option<DateTime<Utc>>,
-    actor: &str,
+    actor: &Actor,
 ) -> Result<BadgeRow, BadgeError> {
     let row = BadgeRow {
         id: BadgeId::from(clavis_core::ids::new_record_id()),
@@ -95,21 +96,18 @@ pub async fn record(
         status_reason: None,
         expires_at: expires_at.map(|e| e.timestamp()),
         created_at: now.timestamp(),
-        created_by: actor.to_string(),
+        created_by: actor.clone(),
         last_used_at: None,
     };
     conn.transaction(async |conn| -> Result<(), BadgeError> {
         row.insert(conn).await?;
-        clavis_audit::append(
-            conn,
-            now,
-            vec![AuditEvent::new(
+        AuditEvent::new(
                 actor,
-                "badge.issued",
+                AuditAction::BadgeIssued,
                 Some(oid.to_string()),
                 json!({"badge_id": row.id, "uid": row.uid, "kind": row.kind, "expires_at": expires_at, "key_version": row.key_version}),
-            )],
-        )
+            )
+.record(conn, now)
         .await?;
         Ok(())
     })
@@ -143,8 +141,8 @@ pub async fn identify(
                 conn,
                 now,
                 vec![AuditEvent::new(
-                    "anonymous",
-                    "badge.refused",
+                    Actor::Anonymous,
+                    AuditAction::BadgeRefused,
                     found.as_ref().map(|b| b.oid.to_string()),
                     json!({"reason": reason.to_string(), "uid": read.uid.to_string(), "badge_id": found.as_ref().map(|b| b.id.clone())}),
                 )],
@@ -162,7 +160,7 @@ pub async fn revoke(
     now: DateTime<Utc>,
     badge_id: &BadgeId,
     reason: &str,
-    actor: &str,
+    actor: &Actor,
 ) -> Result<(), BadgeError> {
     conn.transaction(async |conn| -> Result<(), BadgeError> {
         let mut changed = false;
@@ -173,16 +171,13 @@ pub async fn revoke(
         if !changed {
             return Err(BadgeError::NotFound);
         }
-        clavis_audit::append(
-            conn,
-            now,
-            vec![AuditEvent::new(
-                actor,
-                "badge.revoked",
-                Some(badge_id.to_string()),
-                json!({"reason": reason}),
-            )],
+        AuditEvent::new(
+            actor,
+            AuditAction::BadgeRevoked,
+            Some(badge_id.to_string()),
+            json!({"reason": reason}),
         )
+        .record(conn, now)
         .await?;
         Ok(())
     })
@@ -238,9 +233,16 @@ mod tests {
         let mut conn = t.db.conn().await.expect("conn");
         let t0 = at("2026-11-22T08:00:00Z");
         let perm = card([4, 1, 1, 1, 1, 1, 1], "aa");
-        record(&mut conn, t0, oid, &perm, None, "it")
-            .await
-            .expect("record");
+        record(
+            &mut conn,
+            t0,
+            oid,
+            &perm,
+            None,
+            &clavis_core::Actor::Cli("it".into()),
+        )
+        .await
+        .expect("record");
         let departed = LifecycleEvent {
             oid,
             kind: LifecycleKind::Departed,
@@ -275,9 +277,16 @@ mod tests {
         let mut conn = t.db.conn().await.expect("conn");
         let t0 = at("2026-11-22T08:00:00Z");
         let perm = card([4, 1, 1, 1, 1, 1, 1], "aa");
-        let row = record(&mut conn, t0, oid, &perm, None, "it")
-            .await
-            .expect("record");
+        let row = record(
+            &mut conn,
+            t0,
+            oid,
+            &perm,
+            None,
+            &clavis_core::Actor::Cli("it".into()),
+        )
+        .await
+        .expect("record");
         assert_eq!(
             identify(&mut conn, t0, &read_of(&perm))
                 .await
@@ -300,7 +309,7 @@ mod tests {
             oid,
             &temp,
             Some(at("2026-11-22T20:00:00Z")),
-            "it",
+            &clavis_core::Actor::Cli("it".into()),
         )
         .await
         .expect("temp");
@@ -312,9 +321,15 @@ mod tests {
             Err(BadgeError::Refused(BadgeRefusal::Expired))
         ));
         // Revoked.
-        revoke(&mut conn, t0, &row.id, "lost", "it")
-            .await
-            .expect("revoke");
+        revoke(
+            &mut conn,
+            t0,
+            &row.id,
+            "lost",
+            &clavis_core::Actor::Cli("it".into()),
+        )
+        .await
+        .expect("revoke");
         assert!(matches!(
             identify(&mut conn, t0, &read_of(&perm)).await,
             Err(BadgeError::Refused(BadgeRefusal::Revoked))

@@ -5,8 +5,10 @@
 use crate::badge::records::BadgeError;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
-use clavis_core::WorkstationId;
-use clavis_core::secret::{Secret, sha256_hex};
+use clavis_core::{
+    Actor, AuditAction, WorkstationId,
+    secret::{Secret, sha256_hex},
+};
 use clavis_store::DbConn;
 use clavis_store::models::WorkstationRow;
 use rand::RngCore;
@@ -56,7 +58,7 @@ pub async fn register(
     now: DateTime<Utc>,
     name: &str,
     location: Option<String>,
-    actor: &str,
+    actor: &Actor,
 ) -> Result<(WorkstationRow, Secret<String>), WorkstationError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 {
@@ -72,22 +74,19 @@ pub async fn register(
         location,
         secret_hash: hash,
         created_at: now.timestamp(),
-        created_by: actor.to_string(),
+        created_by: actor.clone(),
         last_seen_at: None,
         revoked_at: None,
     };
     conn.transaction(async |conn| -> Result<(), WorkstationError> {
         row.insert(conn).await?;
-        clavis_audit::append(
-            conn,
-            now,
-            vec![AuditEvent::new(
-                actor,
-                "workstation.registered",
-                Some(row.id.to_string()),
-                json!({"name": row.name, "location": row.location}),
-            )],
+        AuditEvent::new(
+            actor,
+            AuditAction::WorkstationRegistered,
+            Some(row.id.to_string()),
+            json!({"name": row.name, "location": row.location}),
         )
+        .record(conn, now)
         .await?;
         Ok(())
     })
@@ -107,22 +106,19 @@ pub async fn revoke(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     key: &str,
-    actor: &str,
+    actor: &Actor,
 ) -> Result<bool, WorkstationError> {
     let ws = find(conn, key).await?;
     conn.transaction(async |conn| -> Result<bool, WorkstationError> {
         let done = WorkstationRow::revoke(conn, &ws.id, now.timestamp()).await?;
         if done {
-            clavis_audit::append(
-                conn,
-                now,
-                vec![AuditEvent::new(
-                    actor,
-                    "workstation.revoked",
-                    Some(ws.id.to_string()),
-                    json!({"name": ws.name}),
-                )],
+            AuditEvent::new(
+                actor,
+                AuditAction::WorkstationRevoked,
+                Some(ws.id.to_string()),
+                json!({"name": ws.name}),
             )
+            .record(conn, now)
             .await?;
         }
         Ok(done)
@@ -136,22 +132,19 @@ pub async fn rotate_credential(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     key: &str,
-    actor: &str,
+    actor: &Actor,
 ) -> Result<(WorkstationRow, Secret<String>), WorkstationError> {
     let ws = find(conn, key).await?;
     let (secret, hash) = new_credential();
     conn.transaction(async |conn| -> Result<(), WorkstationError> {
         WorkstationRow::set_secret(conn, &ws.id, &hash).await?;
-        clavis_audit::append(
-            conn,
-            now,
-            vec![AuditEvent::new(
-                actor,
-                "workstation.credential_rotated",
-                Some(ws.id.to_string()),
-                json!({}),
-            )],
+        AuditEvent::new(
+            actor,
+            AuditAction::WorkstationCredentialRotated,
+            Some(ws.id.to_string()),
+            json!({}),
         )
+        .record(conn, now)
         .await?;
         Ok(())
     })

@@ -7,8 +7,10 @@ use super::Fido2;
 use crate::error::AuthnError;
 use chrono::{DateTime, Duration, Utc};
 use clavis_audit::AuditEvent;
-use clavis_core::secret::{random_token, sha256_hex};
-use clavis_core::{Oid, Secret};
+use clavis_core::{
+    Actor, AuditAction, Oid, Secret,
+    secret::{random_token, sha256_hex},
+};
 use clavis_store::DbConn;
 use clavis_store::models::EnrolmentLinkRow;
 use serde_json::json;
@@ -55,7 +57,7 @@ pub async fn issue_enrolment_link(
     public_url: &str,
     oid: Oid,
     valid_hours: i64,
-    actor: &str,
+    actor: &Actor,
 ) -> Result<EnrolmentLink, AuthnError> {
     if !(1..=24 * 14).contains(&valid_hours) {
         return Err(AuthnError::Config(
@@ -69,23 +71,20 @@ pub async fn issue_enrolment_link(
         EnrolmentLinkRow {
             token_hash: sha256_hex(&token),
             oid,
-            created_by: actor.to_string(),
+            created_by: actor.clone(),
             created_at: now.timestamp(),
             expires_at: expires_at.timestamp(),
             used_at: None,
         }
         .insert(tx)
         .await?;
-        clavis_audit::append(
-            tx,
-            now,
-            vec![AuditEvent::new(
-                actor,
-                "enrolment_link.issued",
-                Some(oid.to_string()),
-                json!({"expires_at": expires_at}),
-            )],
+        AuditEvent::new(
+            actor,
+            AuditAction::EnrolmentLinkIssued,
+            Some(oid.to_string()),
+            json!({"expires_at": expires_at}),
         )
+        .record(tx, now)
         .await?;
         Ok::<_, AuthnError>(())
     })

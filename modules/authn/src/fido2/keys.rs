@@ -4,7 +4,7 @@
 use crate::error::AuthnError;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
-use clavis_core::{AuthenticatorStatus, Oid};
+use clavis_core::{Actor, AuditAction, AuthenticatorStatus, Oid};
 use clavis_store::DbConn;
 use clavis_store::models::{Account, AuthenticatorRow};
 use serde::Serialize;
@@ -44,7 +44,7 @@ pub async fn remove_key(
     now: DateTime<Utc>,
     oid: Oid,
     key_id: &str,
-    actor: &str,
+    actor: &Actor,
 ) -> Result<(), AuthnError> {
     conn.transaction(async |tx| {
         let mut key = AuthenticatorRow::for_identity(tx, oid)
@@ -55,16 +55,13 @@ pub async fn remove_key(
         key.status = AuthenticatorStatus::Revoked;
         key.status_reason = Some("removed_by_user".into());
         key.update(tx).await?;
-        clavis_audit::append(
-            tx,
-            now,
-            vec![AuditEvent::new(
-                actor,
-                "key.removed",
-                Some(oid.to_string()),
-                json!({"authenticator_id": key_id}),
-            )],
+        AuditEvent::new(
+            actor,
+            AuditAction::KeyRemoved,
+            Some(oid.to_string()),
+            json!({"authenticator_id": key_id}),
         )
+        .record(tx, now)
         .await?;
         Ok(())
     })

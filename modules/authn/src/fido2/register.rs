@@ -14,7 +14,9 @@ use crate::error::AuthnError;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
-use clavis_core::{AuthenticatorKind, AuthenticatorStatus, CeremonyKind, LifecycleStatus, Oid};
+use clavis_core::{
+    Actor, AuditAction, AuthenticatorKind, AuthenticatorStatus, CeremonyKind, LifecycleStatus, Oid,
+};
 use clavis_store::DbConn;
 use clavis_store::models::{AuthenticatorRow, EnrolmentLinkRow, IdentityRow};
 use serde::{Deserialize, Serialize};
@@ -147,7 +149,7 @@ impl Fido2 {
         ceremony: &str,
         response: &RegisterPublicKeyCredential,
         label: &str,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<String, AuthnError> {
         let added = conn
             .transaction(async |tx| {
@@ -162,7 +164,7 @@ impl Fido2 {
                 now,
                 vec![AuditEvent::new(
                     actor,
-                    "key.refused",
+                    AuditAction::KeyRefused,
                     None,
                     json!({"reason": "model_not_allowed"}),
                 )],
@@ -179,7 +181,7 @@ impl Fido2 {
         ceremony: &str,
         response: &RegisterPublicKeyCredential,
         label: &str,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<String, AuthnError> {
         let row = Self::take_ceremony(conn, now, CeremonyKind::Register, ceremony).await?;
         let oid = row.oid.ok_or(AuthnError::CeremonyExpired)?;
@@ -248,14 +250,14 @@ impl Fido2 {
         .await?;
         let mut events = vec![AuditEvent::new(
             actor,
-            "key.added",
+            AuditAction::KeyAdded,
             Some(oid.to_string()),
             json!({"authenticator_id": id, "aaguid": aaguid}),
         )];
         if stored.link.is_some() {
             events.push(AuditEvent::new(
                 actor,
-                "enrolment_link.used",
+                AuditAction::EnrolmentLinkUsed,
                 Some(oid.to_string()),
                 json!({"authenticator_id": id}),
             ));

@@ -19,8 +19,7 @@ use crate::lifecycle::Subscribers;
 use crate::mapping::{self, Rejection};
 use crate::source::{self, DirectorySource, FetchRequest, max_marker};
 use chrono::{DateTime, Utc};
-use clavis_core::Clock;
-use clavis_core::{Oid, SyncMode, SyncRunStatus};
+use clavis_core::{Actor, AuditAction, Clock, Oid, SyncMode, SyncRunStatus};
 use clavis_store::models::{IdentityRow, SourceRecordRow, SyncCursor, SyncLease, SyncRunRow};
 use clavis_store::{Db, DbConn};
 use serde::Serialize;
@@ -130,7 +129,7 @@ impl SyncEngine {
         Ctx {
             cfg: &self.cfg,
             now: self.clock.now(),
-            actor: format!("sync:{}", source.name),
+            actor: Actor::Sync(source.name.clone()),
             sync_run_id: Some(run_id.to_string()),
             source: Some(source.name.clone()),
             subscribers: &self.subscribers,
@@ -213,7 +212,7 @@ impl SyncEngine {
                     self.save_run(&mut conn, &report).await?;
                     let mut ctx = self.ctx(source, &report.run_id);
                     ctx.audit(
-                        "sync.finished",
+                        AuditAction::SyncFinished,
                         Some(source.name.clone()),
                         json!({"mode": report.mode, "seen": report.seen, "created": report.created, "updated": report.updated,
                                "departed": report.departed, "cases_opened": report.cases_opened, "rejected": report.rejected}),
@@ -233,7 +232,7 @@ impl SyncEngine {
                     if self.save_run(&mut conn, &report).await.is_ok() {
                         let mut ctx = self.ctx(source, &report.run_id);
                         ctx.audit(
-                            "sync.failed",
+                            AuditAction::SyncFailed,
                             Some(source.name.clone()),
                             json!({"error": e.to_string()}),
                         );
@@ -458,7 +457,7 @@ impl SyncEngine {
                     row.last_run_id = run_id.to_string();
                     if was_present {
                         ctx.audit(
-                            "source_record.missing",
+                            AuditAction::SourceRecordMissing,
                             row.oid.map(|o| o.to_string()),
                             json!({"source": row.source, "external_id": row.external_id, "entry": row.entry_ref}),
                         );
@@ -533,7 +532,7 @@ impl SyncEngine {
                         let mut ctx = Ctx {
                             cfg: &self.cfg,
                             now: self.clock.now(),
-                            actor: "lifecycle".into(),
+                            actor: Actor::Lifecycle,
                             sync_run_id: run.map(|(_, id)| id.to_string()),
                             source: run.map(|(s, _)| s.name.clone()),
                             subscribers: &self.subscribers,

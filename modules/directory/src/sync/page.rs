@@ -10,7 +10,7 @@ use crate::config::SourceConfig;
 use crate::error::DirectoryError;
 use crate::mapping::MappedRecord;
 use crate::reconcile::{self, Decision, MatchIndex};
-use clavis_core::{CaseStatus, Oid};
+use clavis_core::{AuditAction, CaseStatus, Oid};
 use clavis_store::DbConn;
 use clavis_store::models::{ReconciliationCase, SourceRecordRow};
 use serde_json::json;
@@ -207,7 +207,7 @@ async fn decide_undecided(
                 row.oid = Some(oid);
                 idx.note_linked(&source.name, &rec, oid, false);
                 ctx.audit(
-                    "source_record.linked",
+                    AuditAction::SourceRecordLinked,
                     Some(oid.to_string()),
                     json!({"source": source.name, "external_id": rec.external_id, "entry": rec.entry_ref, "rule": how}),
                 );
@@ -254,7 +254,7 @@ async fn join_waiting(
         }
         w.oid = Some(oid);
         ctx.audit(
-            "source_record.linked",
+            AuditAction::SourceRecordLinked,
             Some(oid.to_string()),
             json!({"source": w.source, "external_id": w.external_id, "entry": w.entry_ref, "rule": "join_key"}),
         );
@@ -295,7 +295,7 @@ async fn open_case(
     };
     case.insert(conn).await?;
     ctx.audit(
-        "case.opened",
+        AuditAction::CaseOpened,
         Some(case.id.clone()),
         json!({"source": source.name, "external_id": rec.external_id, "entry": rec.entry_ref,
                "reason": reason, "candidates": candidates.iter().map(|c| &c.0).collect::<Vec<_>>()}),

@@ -11,7 +11,7 @@ use crate::protocol::Params;
 use crate::{AuthorizeError, OidcError, Provider};
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
-use clavis_core::{AcrOrder, secret};
+use clavis_core::{AcrOrder, Actor, AuditAction, ClientId, secret};
 use clavis_sso::Session;
 use clavis_store::models::{OidcClientRow, OidcGrantRow, SsoSessionRow};
 use clavis_store::{Db, DbConn};
@@ -49,7 +49,7 @@ impl Provider {
         let p = Params::single(params).map_err(|m| AuthorizeError::page("invalid_request", &m))?;
         let client_id = request::client_id(&p)?;
         tracing::Span::current().record("oidc.client_id", client_id);
-        let client = OidcClientRow::read_active(db, client_id)
+        let client = OidcClientRow::read_active(db, &ClientId::from(client_id))
             .await?
             .ok_or_else(|| {
                 AuthorizeError::page(
@@ -115,16 +115,13 @@ impl Provider {
         conn.unit(async |tx: &mut DbConn| -> Result<(), OidcError> {
             grant.insert(tx).await?;
             SsoSessionRow::add_application(tx, &session.id, &client.client_id).await?;
-            clavis_audit::append(
-                tx,
-                now,
-                vec![AuditEvent::new(
-                    format!("identity:{}", session.oid),
-                    "oidc.authorized",
-                    Some(client.client_id.clone()),
+            AuditEvent::new(
+                    Actor::Identity(session.oid),
+                    AuditAction::OidcAuthorized,
+                    Some(client.client_id.to_string()),
                     json!({"session_id": session.id, "scope": grant.scope, "acr": session.acr, "grant_id": grant.id}),
-                )],
-            )
+                )
+.record(tx, now)
             .await?;
             Ok(())
         })

@@ -11,7 +11,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
-use clavis_core::secret;
+use clavis_core::{Actor, AuditAction, secret};
 use clavis_store::models::{OidcClientRow, OidcGrantRow, SsoSessionRow};
 use clavis_store::{DbConn, StoreError};
 use serde_json::json;
@@ -123,16 +123,13 @@ impl Provider {
     ) -> Result<(), TokenError> {
         conn.transaction(async |tx| -> Result<(), OidcError> {
             OidcGrantRow::revoke(tx, &grant.id, "code_replayed", now.timestamp()).await?;
-            clavis_audit::append(
-                tx,
-                now,
-                vec![AuditEvent::new(
-                    format!("client:{}", client.client_id),
-                    "oidc.code.replayed",
-                    Some(grant.id.clone()),
-                    json!({"oid": grant.oid, "session_id": grant.session_id}),
-                )],
+            AuditEvent::new(
+                Actor::Client(client.client_id.clone()),
+                AuditAction::OidcCodeReplayed,
+                Some(grant.id.clone()),
+                json!({"oid": grant.oid, "session_id": grant.session_id}),
             )
+            .record(tx, now)
             .await?;
             Ok(())
         })

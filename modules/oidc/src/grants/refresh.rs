@@ -8,8 +8,7 @@ use crate::protocol::Params;
 use crate::{Provider, TokenError};
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
-use clavis_core::TokenKind;
-use clavis_core::secret;
+use clavis_core::{Actor, AuditAction, TokenKind, secret};
 use clavis_store::DbConn;
 use clavis_store::models::{OidcClientRow, OidcGrantRow, OidcTokenRow};
 use serde_json::json;
@@ -51,16 +50,13 @@ impl Provider {
                 if !OidcTokenRow::mark_used(tx, &hash, t).await? {
                     // Kept: the revocation is committed, the answer an error.
                     OidcGrantRow::revoke(tx, &grant.id, "refresh_reused", t).await?;
-                    clavis_audit::append(
-                        tx,
-                        now,
-                        vec![AuditEvent::new(
-                            format!("client:{}", client.client_id),
-                            "oidc.refresh.reused",
-                            Some(grant.id.clone()),
-                            json!({"oid": grant.oid}),
-                        )],
+                    AuditEvent::new(
+                        Actor::Client(client.client_id.clone()),
+                        AuditAction::OidcRefreshReused,
+                        Some(grant.id.clone()),
+                        json!({"oid": grant.oid}),
                     )
+                    .record(tx, now)
                     .await?;
                     return Ok(Rotation::Reused);
                 }

@@ -2,8 +2,7 @@
 
 use crate::schema::{badge_pins, badges};
 use crate::{DbConn, StoreError, with_conn};
-use clavis_core::{BadgeId, Oid};
-use clavis_core::{BadgeKind, BadgeStatus};
+use clavis_core::{Actor, BadgeId, BadgeKind, BadgeStatus, Oid};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -28,7 +27,7 @@ pub struct BadgeRow {
     /// Temporary badges: end of validity (unix seconds).
     pub expires_at: Option<i64>,
     pub created_at: i64,
-    pub created_by: String,
+    pub created_by: Actor,
     pub last_used_at: Option<i64>,
 }
 

@@ -5,8 +5,7 @@
 
 use crate::schema::badge_transactions::{self, dsl};
 use crate::{DbConn, StoreError, with_conn};
-use clavis_core::{BadgeId, Oid, WorkstationId};
-use clavis_core::{BadgeTxPurpose, BadgeTxStatus};
+use clavis_core::{Actor, BadgeId, BadgeTxPurpose, BadgeTxStatus, Oid, WorkstationId};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -47,7 +46,7 @@ pub struct BadgeTxRow {
     /// Login: the key version recorded for the badge when it was
     /// recognised (re-keying on this tap starts from it).
     pub badge_key_version: Option<i32>,
-    pub created_by: String,
+    pub created_by: Actor,
     pub created_at: i64,
     pub expires_at: i64,
 }

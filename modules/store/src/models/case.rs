@@ -2,7 +2,7 @@
 
 use crate::schema::reconciliation_cases::{self, dsl};
 use crate::{DbConn, StoreError, with_conn};
-use clavis_core::CaseStatus;
+use clavis_core::{Actor, CaseStatus};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -24,7 +24,7 @@ pub struct ReconciliationCase {
     pub status: CaseStatus,
     /// `linked:OID`, `created:OID` once resolved.
     pub resolution: Option<String>,
-    pub resolved_by: Option<String>,
+    pub resolved_by: Option<Actor>,
     pub opened_at: i64,
     pub resolved_at: Option<i64>,
     pub sync_run_id: Option<String>,

@@ -3,7 +3,7 @@
 
 use crate::schema::enrolment_links::{self, dsl};
 use crate::{DbConn, StoreError, with_conn};
-use clavis_core::Oid;
+use clavis_core::{Actor, Oid};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -15,7 +15,7 @@ use diesel_async::RunQueryDsl;
 pub struct EnrolmentLinkRow {
     pub token_hash: String,
     pub oid: Oid,
-    pub created_by: String,
+    pub created_by: Actor,
     pub created_at: i64,
     pub expires_at: i64,
     pub used_at: Option<i64>,

@@ -3,7 +3,7 @@
 
 use crate::schema::habilitations::{self, dsl};
 use crate::{DbConn, StoreError, with_conn};
-use clavis_core::Oid;
+use clavis_core::{Actor, ClientId, Oid};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -13,9 +13,9 @@ use diesel_async::RunQueryDsl;
 #[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct HabilitationRow {
     pub oid: Oid,
-    pub client_id: String,
+    pub client_id: ClientId,
     pub role: String,
-    pub granted_by: String,
+    pub granted_by: Actor,
     pub granted_at: i64,
 }
 
@@ -34,7 +34,7 @@ impl HabilitationRow {
     pub async fn revoke(
         conn: &mut DbConn,
         oid: Oid,
-        client_id: &str,
+        client_id: &ClientId,
         role: &str,
     ) -> Result<bool, StoreError> {
         let n = with_conn!(conn, c => diesel::delete(
@@ -52,7 +52,7 @@ impl HabilitationRow {
     pub async fn roles(
         conn: &mut DbConn,
         oid: Oid,
-        client_id: &str,
+        client_id: &ClientId,
     ) -> Result<Vec<String>, StoreError> {
         Ok(with_conn!(conn, c => dsl::habilitations
             .filter(dsl::oid.eq(oid))

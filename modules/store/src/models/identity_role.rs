@@ -2,7 +2,7 @@
 
 use crate::schema::identity_roles::{self, dsl};
 use crate::{DbConn, StoreError, with_conn};
-use clavis_core::Oid;
+use clavis_core::{Actor, Oid};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -13,7 +13,7 @@ use diesel_async::RunQueryDsl;
 pub struct IdentityRoleRow {
     pub oid: Oid,
     pub role: String,
-    pub granted_by: String,
+    pub granted_by: Actor,
     pub granted_at: i64,
 }
 

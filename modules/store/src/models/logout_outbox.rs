@@ -4,7 +4,7 @@
 
 use crate::schema::logout_outbox::{self, dsl};
 use crate::{DbConn, StoreError, with_conn};
-use clavis_core::{Oid, SessionId};
+use clavis_core::{ClientId, Oid, SessionId};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -19,7 +19,7 @@ pub struct LogoutOutboxRow {
     pub session_id: SessionId,
     /// The person (`sub`).
     pub oid: Oid,
-    pub client_id: String,
+    pub client_id: ClientId,
     pub attempts: i32,
     pub next_attempt_at: i64,
     pub last_error: Option<String>,

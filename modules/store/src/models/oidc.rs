@@ -6,8 +6,7 @@
 use crate::JsonList;
 use crate::schema::{oidc_clients, oidc_grants, oidc_keys, oidc_tokens, oidc_used_assertions};
 use crate::{DbConn, StoreError, with_conn};
-use clavis_core::TokenKind;
-use clavis_core::{Oid, SessionId};
+use clavis_core::{Actor, ClientId, Oid, SessionId, TokenKind};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -17,7 +16,7 @@ use diesel_async::RunQueryDsl;
 #[diesel(treat_none_as_null = true, treat_none_as_default_value = false)]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct OidcClientRow {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub name: String,
     /// SHA-256 (hex) of the secret; `None` for public and `private_key_jwt`
     /// clients.
@@ -38,7 +37,7 @@ pub struct OidcClientRow {
     /// JSON array of the scopes this client may receive.
     pub scopes: JsonList<String>,
     pub created_at: i64,
-    pub created_by: String,
+    pub created_by: Actor,
     pub secret_rotated_at: Option<i64>,
     pub removed_at: Option<i64>,
 }
@@ -46,7 +45,7 @@ pub struct OidcClientRow {
 /// The client `client_id` if it has not been removed, as a query both the
 /// async and the inline connections run.
 #[diesel::dsl::auto_type(no_type_alias)]
-fn active_by_id<'a>(client_id: &'a str) -> _ {
+fn active_by_id<'a>(client_id: &'a ClientId) -> _ {
     oidc_clients::dsl::oidc_clients
         .filter(oidc_clients::dsl::client_id.eq(client_id))
         .filter(oidc_clients::dsl::removed_at.is_null())
@@ -68,7 +67,7 @@ impl OidcClientRow {
     /// A client that has not been removed.
     pub async fn find_active(
         conn: &mut DbConn,
-        client_id: &str,
+        client_id: &ClientId,
     ) -> Result<Option<Self>, StoreError> {
         Ok(with_conn!(conn, c => active_by_id(client_id)
             .select(OidcClientRow::as_select())
@@ -81,7 +80,10 @@ impl OidcClientRow {
     /// authorization request), without a transaction: on SQLite it runs
     /// inline on the calling thread (see [`crate::Db::inline`]), on
     /// PostgreSQL on a pooled connection.
-    pub async fn read_active(db: &crate::Db, client_id: &str) -> Result<Option<Self>, StoreError> {
+    pub async fn read_active(
+        db: &crate::Db,
+        client_id: &ClientId,
+    ) -> Result<Option<Self>, StoreError> {
         match db.inline() {
             Some(inline) => inline.read(|c| {
                 diesel::RunQueryDsl::first(
@@ -169,7 +171,7 @@ pub struct OidcGrantRow {
     pub id: String,
     /// SHA-256 of the authorization code.
     pub code_hash: String,
-    pub client_id: String,
+    pub client_id: ClientId,
     pub oid: Oid,
     /// The SSO session it came from (`sid`).
     pub session_id: SessionId,
@@ -283,7 +285,7 @@ pub struct OidcTokenRow {
     pub grant_id: String,
     /// `access` or `refresh`.
     pub kind: TokenKind,
-    pub client_id: String,
+    pub client_id: ClientId,
     pub oid: Oid,
     pub scope: String,
     pub expires_at: i64,
@@ -346,7 +348,7 @@ impl UsedAssertions {
     /// assertions expired by `now` on the way.
     pub async fn record(
         conn: &mut DbConn,
-        client_id: &str,
+        client_id: &ClientId,
         jti: &str,
         expires_at: i64,
         now: i64,

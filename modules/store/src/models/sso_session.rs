@@ -4,8 +4,7 @@
 use crate::JsonList;
 use crate::schema::sso_sessions::{self, dsl};
 use crate::{DbConn, StoreError, with_conn};
-use clavis_core::SessionEndReason;
-use clavis_core::{Oid, SessionId, WorkstationId};
+use clavis_core::{ClientId, Oid, SessionEndReason, SessionId, WorkstationId};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -34,7 +33,7 @@ pub struct SsoSessionRow {
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
     /// JSON array of OIDC client ids signed into.
-    pub applications: JsonList<String>,
+    pub applications: JsonList<ClientId>,
     pub ended_at: Option<i64>,
     pub end_reason: Option<SessionEndReason>,
     /// The registered workstation a badge login happened at.
@@ -127,7 +126,7 @@ impl SsoSessionRow {
     pub async fn add_application(
         conn: &mut DbConn,
         id: &SessionId,
-        client_id: &str,
+        client_id: &ClientId,
     ) -> Result<(), StoreError> {
         let Some(row) = Self::find(conn, id).await? else {
             return Ok(());
@@ -136,7 +135,7 @@ impl SsoSessionRow {
         if apps.iter().any(|a| a == client_id) {
             return Ok(());
         }
-        apps.0.push(client_id.to_string());
+        apps.0.push(client_id.clone());
         with_conn!(conn, c => diesel::update(dsl::sso_sessions.find(id))
             .set(dsl::applications.eq(&apps))
             .execute(c)

@@ -3,7 +3,7 @@
 
 use crate::schema::workstations::{self, dsl};
 use crate::{DbConn, StoreError, with_conn};
-use clavis_core::WorkstationId;
+use clavis_core::{Actor, WorkstationId};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -20,7 +20,7 @@ pub struct WorkstationRow {
     /// SHA-256 (hex) of the credential.
     pub secret_hash: String,
     pub created_at: i64,
-    pub created_by: String,
+    pub created_by: Actor,
     pub last_seen_at: Option<i64>,
     pub revoked_at: Option<i64>,
 }

@@ -7,8 +7,10 @@ use crate::badge::pin::{self, PinRefusal};
 use crate::badge::records::BadgeError;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
-use clavis_core::secret::Secret;
-use clavis_core::{BadgeStatus, BadgeTxPurpose, BadgeTxStatus, Oid, SessionEndReason};
+use clavis_core::{
+    Actor, AuditAction, BadgeStatus, BadgeTxPurpose, BadgeTxStatus, Oid, SessionEndReason,
+    secret::Secret,
+};
 use clavis_store::models::{BadgeRow, BadgeTxRow};
 use clavis_store::{Db, DbConn};
 use serde_json::json;
@@ -77,14 +79,14 @@ impl BadgeService {
                 now,
                 &ws,
                 SessionEndReason::Switched,
-                &format!("identity:{oid}"),
+                &Actor::Identity(oid),
             )
                 .await?;
             row.insert(conn).await?;
             BadgeRow::touch(conn, &badge_id, now.timestamp()).await?;
             let mut ok = AuditEvent::new(
-                format!("identity:{oid}"),
-                "login.succeeded",
+                Actor::Identity(oid),
+                AuditAction::LoginSucceeded,
                 Some(oid.to_string()),
                 json!({"method": "badge", "badge_id": badge_id, "workstation_id": ws, "acr": self.config.acr, "amr": self.config.amr}),
             );
@@ -111,7 +113,7 @@ impl BadgeService {
         token: &str,
         browser: &str,
         pin: &pin::Pin,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<Oid, RelayError> {
         let tx = self.status(conn, now, tx_id, token, browser).await?;
         let (true, Some(oid)) = (
@@ -191,7 +193,7 @@ mod tests {
             location: None,
             secret_hash: String::new(),
             created_at: 0,
-            created_by: "it".into(),
+            created_by: clavis_core::Actor::Cli("it".into()),
             last_seen_at: None,
             revoked_at: None,
         };
@@ -199,7 +201,13 @@ mod tests {
         let mut card = CardEmulator::new([4, 1, 2, 3, 4, 5, 6], AesKey::ZERO, [9; 16]);
         let enrol = Purpose::Enrol { oid, until: None };
         let enrolment = svc
-            .open(&mut conn, now, enrol, Some(&ws.id), "it")
+            .open(
+                &mut conn,
+                now,
+                enrol,
+                Some(&ws.id),
+                &clavis_core::Actor::Cli("it".into()),
+            )
             .await
             .expect("open");
         let done = relay(&svc, &t.db, now, &ws, &enrolment, false, &mut card).await;
@@ -211,7 +219,7 @@ mod tests {
             now,
             oid,
             &Secret::new("4829".to_string()),
-            "it",
+            &clavis_core::Actor::Cli("it".into()),
         )
         .await
         .expect("pin");
@@ -230,7 +238,13 @@ mod tests {
             .expect("session");
 
         let login = svc
-            .open(&mut conn, now, Purpose::Login, None, "anonymous")
+            .open(
+                &mut conn,
+                now,
+                Purpose::Login,
+                None,
+                &clavis_core::Actor::Anonymous,
+            )
             .await
             .expect("open");
         card.reset();

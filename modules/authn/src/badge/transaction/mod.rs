@@ -32,8 +32,10 @@ use crate::badge::records::{BadgeError, BadgeRefusal};
 use crate::config::BadgeConfig;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
-use clavis_core::secret::{Secret, hash_matches, random_token, sha256_hex};
-use clavis_core::{BadgeTxPurpose, BadgeTxStatus, Oid, WorkstationId};
+use clavis_core::{
+    Actor, AuditAction, BadgeTxPurpose, BadgeTxStatus, Oid, WorkstationId,
+    secret::{Secret, hash_matches, random_token, sha256_hex},
+};
 use clavis_desfire::{AesKey, Aid};
 use clavis_store::models::{BadgeTxRow, WorkstationRow};
 use clavis_store::{DbConn, StoreError};
@@ -248,7 +250,7 @@ impl BadgeService {
         now: DateTime<Utc>,
         purpose: Purpose,
         bound_to: Option<&WorkstationId>,
-        actor: &str,
+        actor: &Actor,
     ) -> Result<Opened, RelayError> {
         let token = random_token();
         let browser = random_token();
@@ -285,7 +287,7 @@ impl BadgeService {
             oid: None,
             badge_id: None,
             badge_key_version: None,
-            created_by: actor.to_string(),
+            created_by: actor.clone(),
             created_at: now.timestamp(),
             expires_at: expires_at.timestamp(),
         };
@@ -293,16 +295,13 @@ impl BadgeService {
             BadgeTxRow::delete_expired(conn, now.timestamp()).await?;
             row.insert(conn).await?;
             if let Some(oid) = &target {
-                clavis_audit::append(
-                    conn,
-                    now,
-                    vec![AuditEvent::new(
+                AuditEvent::new(
                         actor,
-                        "badge.enrolment_started",
+                        AuditAction::BadgeEnrolmentStarted,
                         Some(oid.to_string()),
                         json!({"transaction": row.id, "temporary_until": until, "workstation_id": bound_to}),
-                    )],
-                )
+                    )
+.record(conn, now)
                 .await?;
             }
             Ok(())

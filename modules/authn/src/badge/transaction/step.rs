@@ -13,7 +13,7 @@ use crate::badge::records::{self, BadgeError, BadgeRefusal};
 use crate::badge::rekey::RekeyFailure;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
-use clavis_core::{BadgeTxPurpose, BadgeTxStatus, Oid, WorkstationId};
+use clavis_core::{Actor, AuditAction, BadgeTxPurpose, BadgeTxStatus, Oid, WorkstationId};
 use clavis_store::models::{BadgeRow, BadgeTxRow, WorkstationRow};
 use clavis_store::{Db, DbConn, StoreError};
 use serde_json::json;
@@ -187,7 +187,7 @@ impl<'a> StepRecord<'a> {
         let to = i32::from(key_version);
         BadgeRow::set_key_version(conn, &badge_id, to).await?;
         let changes = json!({"badge_id": badge_id, "from": self.next.badge_key_version, "to": to, "workstation_id": self.ws_id});
-        self.audit(conn, "badge.rekeyed", self.next.oid, changes)
+        self.audit(conn, AuditAction::BadgeRekeyed, self.next.oid, changes)
             .await?;
         Ok(self.identified())
     }
@@ -201,7 +201,7 @@ impl<'a> StepRecord<'a> {
         why: &RekeyFailure,
     ) -> Result<AgentReply, RelayError> {
         let changes = json!({"badge_id": self.next.badge_id, "reason": why.to_string(), "workstation_id": self.ws_id});
-        self.audit(conn, "badge.rekey_failed", self.next.oid, changes)
+        self.audit(conn, AuditAction::BadgeRekeyFailed, self.next.oid, changes)
             .await?;
         Ok(self.identified())
     }
@@ -243,9 +243,9 @@ impl<'a> StepRecord<'a> {
         self.next.status = BadgeTxStatus::Failed;
         self.next.failure = Some(stop.to_string());
         let action = if self.was.purpose == BadgeTxPurpose::Enrol {
-            "badge.enrolment_failed"
+            AuditAction::BadgeEnrolmentFailed
         } else {
-            "badge.check_failed"
+            AuditAction::BadgeCheckFailed
         };
         let changes = json!({"transaction": self.was.id, "reason": stop.code(), "detail": stop.to_string(), "step": self.next.steps, "workstation_id": self.ws_id});
         self.audit(conn, action, self.was.target_oid, changes)
@@ -257,17 +257,17 @@ impl<'a> StepRecord<'a> {
     async fn audit(
         &self,
         conn: &mut DbConn,
-        action: &str,
+        action: AuditAction,
         subject: Option<Oid>,
         changes: serde_json::Value,
     ) -> Result<(), RelayError> {
         let event = AuditEvent::new(
-            format!("workstation:{}", self.ws_id),
+            Actor::Workstation(self.ws_id.clone()),
             action,
             subject.map(|o| o.to_string()),
             changes,
         );
-        clavis_audit::append(conn, self.now, vec![event]).await?;
+        event.record(conn, self.now).await?;
         Ok(())
     }
 }

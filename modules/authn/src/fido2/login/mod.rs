@@ -22,9 +22,10 @@ use super::{Challenge, Fido2, b64};
 use crate::error::AuthnError;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
-use clavis_core::secret::sha256_hex;
-use clavis_core::{AuthenticatorKind, AuthenticatorStatus, CeremonyKind, LifecycleStatus};
-use clavis_core::{Oid, Secret};
+use clavis_core::{
+    Actor, AuditAction, AuthenticatorKind, AuthenticatorStatus, CeremonyKind, LifecycleStatus, Oid,
+    Secret, secret::sha256_hex,
+};
 use clavis_store::models::{AuthenticatorRow, CeremonyRow, IdentityRow, LoginFailureRow};
 use clavis_store::{Db, DbConn, StoreError};
 use serde::{Deserialize, Serialize};
@@ -382,14 +383,14 @@ impl Fido2 {
             LoginFailureRow::clear_many(tx, &attempt.keys).await?;
         }
         let mut login = AuditEvent::new(
-            format!("identity:{}", proof.oid),
-            "login.succeeded",
+            Actor::Identity(proof.oid),
+            AuditAction::LoginSucceeded,
             Some(proof.oid.to_string()),
             json!({"method": "fido2", "authenticator_id": proof.authenticator_id, "acr": proof.acr, "amr": proof.amr}),
         );
         login.client_addr = client_ip.clone();
         let Some(req) = open else {
-            clavis_audit::append(tx, now, vec![login]).await?;
+            login.record(tx, now).await?;
             return Ok(LoginOutcome {
                 proof,
                 session: None,
@@ -436,13 +437,13 @@ impl Fido2 {
                 record_failure(tx, attempt.now, k, &attempt.failures).await?;
             }
             let mut e = AuditEvent::new(
-                "anonymous",
-                "login.failed",
+                Actor::Anonymous,
+                AuditAction::LoginFailed,
                 oid.map(|o| o.to_string()),
                 json!({"method": "fido2", "reason": reason}),
             );
             e.client_addr = attempt.client_ip.map(str::to_string);
-            clavis_audit::append(tx, attempt.now, vec![e]).await?;
+            e.record(tx, attempt.now).await?;
             Ok(())
         })
         .await

@@ -21,9 +21,16 @@ async fn enrolled(db: &Db, now: DateTime<Utc>) -> (Fido2, Oid, SoftPasskey) {
         clavis_testkit::people::insert_person(db, "Lemoine", "Claire", LifecycleStatus::Active)
             .await;
     let mut conn = db.conn().await.expect("conn");
-    let link = issue_enrolment_link(&mut conn, now, ORIGIN, oid, 24, "test")
-        .await
-        .expect("link");
+    let link = issue_enrolment_link(
+        &mut conn,
+        now,
+        ORIGIN,
+        oid,
+        24,
+        &clavis_core::Actor::Cli("it".into()),
+    )
+    .await
+    .expect("link");
     let token = link
         .url
         .expose()
@@ -40,7 +47,14 @@ async fn enrolled(db: &Db, now: DateTime<Utc>) -> (Fido2, Oid, SoftPasskey) {
         .do_registration(origin(), c.options)
         .expect("soft key registers");
     fido2
-        .finish_registration(&mut conn, now, &c.ceremony, &cred, "Clé bleue", "test")
+        .finish_registration(
+            &mut conn,
+            now,
+            &c.ceremony,
+            &cred,
+            "Clé bleue",
+            &clavis_core::Actor::Cli("it".into()),
+        )
         .await
         .expect("enrolled");
     (fido2, oid, key)

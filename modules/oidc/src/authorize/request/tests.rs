@@ -32,7 +32,7 @@ fn client() -> OidcClientRow {
         .to_vec()
         .into(),
         created_at: 0,
-        created_by: "test".into(),
+        created_by: clavis_core::Actor::Cli("test".into()),
         secret_rotated_at: None,
         removed_at: None,
     }
