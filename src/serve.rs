@@ -44,6 +44,7 @@ pub async fn run(ctx: &Ctx) -> Result<()> {
         public_url: cfg.public_url(),
         oidc: oidc.clone(),
         badge: Some(badge),
+        trusted_proxies: cfg.server.trusted_proxy_ranges(),
     };
     jobs::session_upkeep(db.clone(), oidc, clock.clone());
     let engine = SyncEngine::new(db.clone(), directory.clone(), clock, subscribers());

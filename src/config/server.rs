@@ -13,6 +13,31 @@ pub struct ServerConfig {
     /// `http://<listen>`.
     #[serde(default)]
     pub public_url: Option<String>,
+    /// The reverse proxies whose `X-Forwarded-For` is believed (addresses
+    /// or CIDR ranges, e.g. `127.0.0.1`, `10.1.2.0/28`). From any other
+    /// peer the header is ignored and the peer itself is the client.
+    /// Default: none.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+}
+
+impl ServerConfig {
+    /// The trusted proxies as ranges (a bare address is a /32 or /128).
+    /// Entries that do not parse are left out here and reported by
+    /// `check-config`.
+    pub fn trusted_proxy_ranges(&self) -> Vec<ipnet::IpNet> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|p| parse_range(p))
+            .collect()
+    }
+}
+
+fn parse_range(s: &str) -> Option<ipnet::IpNet> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
 }
 
 fn default_listen() -> String {
@@ -24,6 +49,7 @@ impl Default for ServerConfig {
         Self {
             listen: default_listen(),
             public_url: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -36,6 +62,14 @@ pub(super) fn check(server: &ServerConfig, problems: &mut Vec<(String, String)>)
             format!("{:?} is not an address:port", server.listen),
         ));
     }
+    for p in &server.trusted_proxies {
+        if parse_range(p).is_none() {
+            problems.push((
+                "server.trusted_proxies".into(),
+                format!("{p:?} is not an IP address or CIDR range (10.1.2.0/28)"),
+            ));
+        }
+    }
     if let Some(u) = &server.public_url
         && !(u.starts_with("https://") || u.starts_with("http://"))
     {
@@ -43,5 +77,33 @@ pub(super) fn check(server: &ServerConfig, problems: &mut Vec<(String, String)>)
             "server.public_url".into(),
             format!("{u:?} must be an http(s) URL"),
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_ranges_and_anything_else_is_named() {
+        let server = ServerConfig {
+            trusted_proxies: vec![
+                "127.0.0.1".into(),
+                "10.1.2.0/28".into(),
+                "::1".into(),
+                "proxy.chu".into(),
+            ],
+            ..ServerConfig::default()
+        };
+        let ranges = server.trusted_proxy_ranges();
+        assert_eq!(ranges.len(), 3);
+        assert!(ranges[0].contains(&"127.0.0.1".parse::<std::net::IpAddr>().expect("ip")));
+        assert!(ranges[1].contains(&"10.1.2.15".parse::<std::net::IpAddr>().expect("ip")));
+        assert!(!ranges[1].contains(&"10.1.2.16".parse::<std::net::IpAddr>().expect("ip")));
+        let mut problems = Vec::new();
+        check(&server, &mut problems);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].0, "server.trusted_proxies");
+        assert!(problems[0].1.contains("proxy.chu"), "{:?}", problems[0]);
     }
 }

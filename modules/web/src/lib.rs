@@ -54,6 +54,9 @@ pub struct AppState {
     pub oidc: Arc<clavis_oidc::Provider>,
     /// Badge login (`None`: not offered).
     pub badge: Option<Arc<clavis_authn::badge::BadgeService>>,
+    /// The reverse proxies whose `X-Forwarded-For` is believed
+    /// (`server.trusted_proxies`; see [`request::client_ip`]).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// Registers every route on `cfg` (used by `serve` and by tests).

@@ -147,8 +147,18 @@ async fn concurrent_logins_each_open_a_session_and_keep_the_audit_chain_whole(ba
             .count(),
         20
     );
-    assert_eq!(
-        audit.iter().filter(|a| a.action == "login.failed").count(),
-        1
+    // The losing use is audited (`ceremony_replayed`) when its signature
+    // was checked before the winner spent the ceremony; arriving after, it
+    // is indistinguishable from junk and writes nothing.
+    let failed: Vec<_> = audit
+        .iter()
+        .filter(|a| a.action == "login.failed")
+        .collect();
+    assert!(failed.len() <= 1, "{failed:?}");
+    assert!(
+        failed
+            .iter()
+            .all(|a| a.changes.contains("ceremony_replayed")),
+        "{failed:?}"
     );
 }

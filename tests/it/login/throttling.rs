@@ -1,20 +1,32 @@
-//! Throttling: repeated failed logins of a person impose a growing wait
-//! (even on a good login), each failure audited with the client address.
+//! Throttling: refused logins from one client address impose a growing
+//! wait on that address (even on a good login), each failure audited with
+//! the address. Nothing is counted for a request that spent no live
+//! ceremony, and nothing against a person: junk posts carrying someone's
+//! credential id lock nobody out. Behind a trusted reverse proxy the
+//! address is the forwarded one.
 
-use super::{clinic, enrolment_token, origin};
+use super::{begin_login, clinic, enrol_key, enrolment_path, enrolment_token, origin, sign};
 use crate::support::on_both_backends;
+use actix_web::test::{TestRequest, call_service};
 use clavis_core::{Clock, Oid};
+use clavis_store::models::AuditEventRow;
 use clavis_testkit::db::Backend;
+use serde_json::{Value, json};
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 
-on_both_backends!(repeated_failures_impose_a_growing_wait_and_are_audited);
+on_both_backends!(
+    repeated_failures_impose_a_growing_wait_and_are_audited,
+    junk_posts_with_a_victims_credential_count_nothing_and_lock_nobody_out,
+    one_address_failing_does_not_hold_back_another,
+    behind_a_trusted_proxy_the_forwarded_address_is_throttled_and_audited,
+    from_an_untrusted_peer_forwarded_for_is_ignored,
+);
 
-async fn repeated_failures_impose_a_growing_wait_and_are_audited(backend: Backend) {
-    let app = clinic(backend).await;
+/// Claire's key, enrolled through the library.
+async fn enrolled(app: &crate::support::TestApp, oid: Oid) -> SoftPasskey {
     let (st, clock) = (&app.state, &app.clock);
-    let oid = app.person("Claire");
-    let tok = enrolment_token(&app, oid).await;
+    let tok = enrolment_token(app, oid).await;
     let mut conn = app.t.db.conn().await.expect("conn");
     let mut key = SoftPasskey::new(true);
     let c = st
@@ -34,14 +46,87 @@ async fn repeated_failures_impose_a_growing_wait_and_are_audited(backend: Backen
         )
         .await
         .expect("enrol");
+    key
+}
+
+/// How an attempt is made.
+#[derive(Clone, Copy, PartialEq)]
+enum How {
+    /// Claire's key answers a live ceremony.
+    Good,
+    /// A key that is not Claire's answers a live ceremony, under the id of
+    /// Claire's credential (an attacker who read it from `/login/begin`).
+    ForgedUnderHerId,
+    /// Claire's real answer posted with a ceremony id we never issued.
+    UnknownCeremony,
+}
+
+async fn attempt(
+    app: &crate::support::TestApp,
+    key: &mut SoftPasskey,
+    oid: Oid,
+    how: How,
+    ip: &str,
+) -> Result<clavis_authn::LoginProof, clavis_authn::AuthnError> {
+    let (st, now) = (&app.state, app.clock.now());
+    let mut conn = app.t.db.conn().await.expect("conn");
+    let c = st
+        .fido2
+        .begin_login(&mut conn, now, Some(&oid.to_string()))
+        .await
+        .expect("begin");
+    let answer = match how {
+        How::ForgedUnderHerId => {
+            // Her credential id, a signature that does not verify.
+            let real = key.do_authentication(origin(), c.options).expect("sign");
+            let mut v = serde_json::to_value(&real).expect("json");
+            flip_signature(&mut v);
+            serde_json::from_value(v).expect("credential")
+        }
+        _ => key.do_authentication(origin(), c.options).expect("sign"),
+    };
+    let ceremony = match how {
+        How::UnknownCeremony => "never-issued".to_string(),
+        _ => c.ceremony,
+    };
+    st.fido2
+        .finish_login(&st.db, now, &ceremony, &answer, Some(ip), None)
+        .await
+        .map(|o| o.proof)
+}
+
+/// Changes the first character of an assertion's signature: it no longer
+/// verifies.
+fn flip_signature(answer: &mut Value) {
+    let sig = answer["response"]["signature"]
+        .as_str()
+        .expect("signature")
+        .to_string();
+    let flipped = if sig.starts_with('A') { "B" } else { "A" };
+    answer["response"]["signature"] = Value::from(format!("{flipped}{}", &sig[1..]));
+}
+
+fn is_login_failed(e: &clavis_authn::AuthnError) -> bool {
+    matches!(e, clavis_authn::AuthnError::LoginFailed)
+}
+
+async fn audit(app: &crate::support::TestApp) -> Vec<AuditEventRow> {
+    let mut conn = app.t.db.conn().await.expect("conn");
+    AuditEventRow::page(&mut conn, 0, 200).await.expect("audit")
+}
+
+async fn repeated_failures_impose_a_growing_wait_and_are_audited(backend: Backend) {
+    let app = clinic(backend).await;
+    let oid = app.person("Claire");
+    let mut key = enrolled(&app, oid).await;
     for _ in 0..3 {
-        let e = attempt(st, &mut conn, &mut key, oid, clock.now(), false)
+        let e = attempt(&app, &mut key, oid, How::ForgedUnderHerId, "10.1.2.3")
             .await
-            .expect_err("bad ceremony");
-        assert!(matches!(e, clavis_authn::AuthnError::LoginFailed), "{e}");
+            .expect_err("forged");
+        assert!(is_login_failed(&e), "{e}");
     }
-    // The fourth attempt, even a good one, must wait.
-    let e = attempt(st, &mut conn, &mut key, oid, clock.now(), true)
+    // The fourth attempt from that address, even a good one, must wait.
+    let e = attempt(&app, &mut key, oid, How::Good, "10.1.2.3")
         .await
         .expect_err("throttled");
     assert!(
@@ -53,45 +138,187 @@ async fn repeated_failures_impose_a_growing_wait_and_are_audited(backend: Backen
         ),
         "{e}"
     );
-    clock.advance(chrono::Duration::seconds(1));
-    attempt(st, &mut conn, &mut key, oid, clock.now(), true)
+    app.clock.advance(chrono::Duration::seconds(1));
+    // A fifth failure doubles the wait.
+    let e = attempt(&app, &mut key, oid, How::ForgedUnderHerId, "10.1.2.3")
+        .await
+        .expect_err("forged");
+    assert!(is_login_failed(&e), "{e}");
+    let e = attempt(&app, &mut key, oid, How::Good, "10.1.2.3")
+        .await
+        .expect_err("throttled again");
+    assert!(
+        matches!(
+            e,
+            clavis_authn::AuthnError::TooManyAttempts {
+                retry_after_secs: 2
+            }
+        ),
+        "{e}"
+    );
+    app.clock.advance(chrono::Duration::seconds(2));
+    attempt(&app, &mut key, oid, How::Good, "10.1.2.3")
         .await
         .expect("after the wait, a good login passes");
-    let audit = clavis_store::models::AuditEventRow::page(&mut conn, 0, 100)
-        .await
-        .expect("audit");
-    assert_eq!(
-        audit.iter().filter(|a| a.action == "login.failed").count(),
-        3
+    let events = audit(&app).await;
+    let failed: Vec<_> = events
+        .iter()
+        .filter(|a| a.action == "login.failed")
+        .collect();
+    assert_eq!(failed.len(), 4);
+    assert!(
+        failed
+            .iter()
+            .all(|a| a.client_addr.as_deref() == Some("10.1.2.3"))
     );
     assert!(
-        audit
+        events
             .iter()
             .any(|a| a.action == "login.succeeded" && a.client_addr.as_deref() == Some("10.1.2.3"))
     );
+    // The success cleared the address's counter: the next failure is free.
+    let e = attempt(&app, &mut key, oid, How::ForgedUnderHerId, "10.1.2.3")
+        .await
+        .expect_err("forged");
+    assert!(is_login_failed(&e), "{e}");
+    attempt(&app, &mut key, oid, How::Good, "10.1.2.3")
+        .await
+        .expect("no wait after one failure");
 }
 
-async fn attempt(
-    st: &clavis_web::AppState,
-    conn: &mut clavis_store::DbConn,
+async fn junk_posts_with_a_victims_credential_count_nothing_and_lock_nobody_out(backend: Backend) {
+    let app = clinic(backend).await;
+    let oid = app.person("Claire");
+    let mut key = enrolled(&app, oid).await;
+    let before = audit(&app).await.len();
+    // Far more than the free failures, from the victim's own address.
+    for _ in 0..12 {
+        let e = attempt(&app, &mut key, oid, How::UnknownCeremony, "10.1.2.3")
+            .await
+            .expect_err("unknown ceremony");
+        assert!(is_login_failed(&e), "{e}");
+    }
+    attempt(&app, &mut key, oid, How::Good, "10.1.2.3")
+        .await
+        .expect("her genuine key still signs her in at once");
+    let events = audit(&app).await;
+    assert!(
+        !events.iter().any(|a| a.action == "login.failed"),
+        "junk wrote no failure"
+    );
+    // Only her login and nothing per junk post.
+    assert!(events.len() - before <= 2, "{:?}", &events[before..]);
+}
+
+async fn one_address_failing_does_not_hold_back_another(backend: Backend) {
+    let app = clinic(backend).await;
+    let oid = app.person("Claire");
+    let mut key = enrolled(&app, oid).await;
+    for _ in 0..6 {
+        let _ = attempt(&app, &mut key, oid, How::ForgedUnderHerId, "10.9.9.9").await;
+    }
+    let e = attempt(&app, &mut key, oid, How::Good, "10.9.9.9")
+        .await
+        .expect_err("the attacker's address waits");
+    assert!(
+        matches!(e, clavis_authn::AuthnError::TooManyAttempts { .. }),
+        "{e}"
+    );
+    attempt(&app, &mut key, oid, How::Good, "10.1.2.3")
+        .await
+        .expect("Claire, from her own workstation, is not held back");
+}
+
+/// POST /login/finish from the TCP peer `peer` with `X-Forwarded-For: xff`.
+async fn http_attempt(
+    svc: &impl crate::support::http::AppService,
     key: &mut SoftPasskey,
     oid: Oid,
-    now: chrono::DateTime<chrono::Utc>,
     good: bool,
-) -> Result<clavis_authn::LoginProof, clavis_authn::AuthnError> {
-    let c = st
-        .fido2
-        .begin_login(conn, now, Some(&oid.to_string()))
-        .await
-        .expect("begin");
-    let a = key.do_authentication(origin(), c.options).expect("sign");
-    let ceremony = if good {
-        c.ceremony
-    } else {
-        "stolen-or-stale".to_string()
-    };
-    st.fido2
-        .finish_login(&st.db, now, &ceremony, &a, Some("10.1.2.3"), None)
-        .await
-        .map(|o| o.proof)
+    peer: &str,
+    xff: &str,
+) -> (u16, Option<String>) {
+    let begin = begin_login(svc, oid).await;
+    let mut answer = sign(key, &begin);
+    if !good {
+        flip_signature(&mut answer);
+    }
+    let resp = call_service(
+        svc,
+        TestRequest::post()
+            .uri("/login/finish")
+            .peer_addr(format!("{peer}:40000").parse().expect("peer"))
+            .insert_header(("X-Forwarded-For", xff))
+            .set_json(json!({"ceremony": begin["ceremony"], "credential": answer}))
+            .to_request(),
+    )
+    .await;
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    (resp.status().as_u16(), retry_after)
+}
+
+async fn behind_a_trusted_proxy_the_forwarded_address_is_throttled_and_audited(backend: Backend) {
+    let mut app = clinic(backend).await;
+    app.state.trusted_proxies = vec!["127.0.0.1/32".parse().expect("net")];
+    let svc = app.service().await;
+    let oid = app.person("Claire");
+    let path = enrolment_path(&app, oid).await;
+    let mut key = enrol_key(&svc, &path, None).await;
+    for _ in 0..3 {
+        let (s, _) = http_attempt(&svc, &mut key, oid, false, "127.0.0.1", "203.0.113.5").await;
+        assert_eq!(s, 401);
+    }
+    let (s, retry) = http_attempt(&svc, &mut key, oid, true, "127.0.0.1", "203.0.113.5").await;
+    assert_eq!(s, 429, "the forwarded client waits");
+    assert_eq!(retry.as_deref(), Some("1"), "and is told how long");
+    let (s, _) = http_attempt(&svc, &mut key, oid, true, "127.0.0.1", "203.0.113.6").await;
+    assert_eq!(s, 200, "another client behind the same proxy does not");
+    let events = audit(&app).await;
+    assert!(
+        events
+            .iter()
+            .filter(|a| a.action == "login.failed")
+            .all(|a| a.client_addr.as_deref() == Some("203.0.113.5"))
+    );
+    assert!(
+        events
+            .iter()
+            .any(|a| a.action == "session.created"
+                && a.client_addr.as_deref() == Some("203.0.113.6"))
+    );
+}
+
+async fn from_an_untrusted_peer_forwarded_for_is_ignored(backend: Backend) {
+    let app = clinic(backend).await;
+    let svc = app.service().await;
+    let oid = app.person("Claire");
+    let path = enrolment_path(&app, oid).await;
+    let mut key = enrol_key(&svc, &path, None).await;
+    // A client changing its X-Forwarded-For each time cannot escape its
+    // own counter.
+    for i in 0..3 {
+        let (s, _) = http_attempt(
+            &svc,
+            &mut key,
+            oid,
+            false,
+            "198.51.100.4",
+            &format!("203.0.113.{i}"),
+        )
+        .await;
+        assert_eq!(s, 401);
+    }
+    let (s, _) = http_attempt(&svc, &mut key, oid, true, "198.51.100.4", "203.0.113.77").await;
+    assert_eq!(s, 429);
+    let events = audit(&app).await;
+    assert!(
+        events
+            .iter()
+            .filter(|a| a.action == "login.failed")
+            .all(|a| a.client_addr.as_deref() == Some("198.51.100.4"))
+    );
 }

@@ -61,6 +61,7 @@ pub async fn state(db: &clavis_store::Db, clock: Arc<dyn Clock>) -> clavis_web::
         public_url: ORIGIN.into(),
         oidc: Arc::new(oidc),
         badge: Some(badge_service()),
+        trusted_proxies: Vec::new(),
     }
 }
 

@@ -1,26 +1,31 @@
-//! Brute-force delays: failed logins are counted per identity and per
-//! client address; after `free_failures` of them, further attempts must
-//! wait, twice as long each time up to `max_delay_secs`. A success clears
-//! the counters (in the login's transaction).
+//! Brute-force delays for FIDO2 login, per client address: after
+//! `free_failures` refused logins from one address, further attempts from
+//! it must wait, twice as long each time up to `max_delay_secs`. A success
+//! from that address clears its counter (in the login's transaction).
+//!
+//! Only the address is counted, never the identity behind a key: a FIDO2
+//! assertion cannot be guessed, so failures against someone's key are no
+//! step towards their account, and an identity counter would let anyone
+//! who knows a credential id (`/login/begin` hands them out) lock its
+//! holder out. Nothing is counted for a request that did not spend a live
+//! ceremony of ours (unknown, expired, replayed): it cost us no challenge.
+//! The address is the real client's (`server.trusted_proxies`): behind the
+//! reverse proxy every client would otherwise share its address.
 
 use crate::config::AuthnConfig;
 use crate::error::AuthnError;
 use chrono::{DateTime, Utc};
 use clavis_store::DbConn;
-use clavis_store::models::{AuthenticatorRow, LoginFailureRow};
+use clavis_store::models::LoginFailureRow;
 
-/// The counters a login attempt is held to: its client address's and,
-/// when the key is known, its holder's.
-pub(super) fn failure_keys(client_ip: Option<&str>, key: Option<&AuthenticatorRow>) -> Vec<String> {
-    client_ip
-        .map(|ip| format!("ip:{ip}"))
-        .into_iter()
-        .chain(key.map(|k| format!("oid:{}", k.oid)))
-        .collect()
+/// The counter a login attempt from `client_ip` is held to (none when the
+/// address is unknown).
+pub(super) fn failure_keys(client_ip: Option<&str>) -> Vec<String> {
+    client_ip.map(|ip| format!("ip:{ip}")).into_iter().collect()
 }
 
-/// Refuses with [`AuthnError::TooManyAttempts`] while any of the counters
-/// (client address, identity) imposes a wait.
+/// Refuses with [`AuthnError::TooManyAttempts`] while the client
+/// address's counter imposes a wait.
 pub(super) fn throttle(
     cfg: &AuthnConfig,
     now: DateTime<Utc>,

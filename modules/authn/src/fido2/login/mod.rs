@@ -11,8 +11,11 @@
 //!    clears the counters and opens the SSO session, ending the one the
 //!    browser came with (`succeed`);
 //! 3. on any refusal, that transaction rolled back and another that spends
-//!    the ceremony anyway (one attempt per ceremony), counts the failure
-//!    and audits its reason (`record_refusal`).
+//!    the ceremony anyway (one attempt per ceremony) and, if it was a live
+//!    ceremony of ours, counts the failure against the client's address and
+//!    audits its reason (`record_refusal`). A request that spent no live
+//!    ceremony (unknown, expired, already used) counts and writes nothing:
+//!    junk posts cannot fill the audit log or throttle anyone.
 //!
 //! Every refusal is the same [`AuthnError::LoginFailed`] to the caller;
 //! the precise reason goes to the audit log.
@@ -93,6 +96,10 @@ enum LoginState {
 /// Why a login was refused (for the audit log, never for the caller), and
 /// whose key it was when that is known.
 type Refusal = (&'static str, Option<Oid>);
+
+/// The refusal of an answer whose signature verified but whose ceremony
+/// another request spent first.
+const REPLAYED: &str = "ceremony_replayed";
 
 /// A login whose signature verified, not yet recorded.
 struct CheckedLogin {
@@ -210,7 +217,7 @@ impl Fido2 {
     ) -> Result<LoginOutcome, AuthnError> {
         let key =
             AuthenticatorRow::read_by_credential(db, &b64(response.get_credential_id())).await?;
-        let keys = failure_keys(client_ip, key.as_ref());
+        let keys = failure_keys(client_ip);
         let failures = LoginFailureRow::read_many(db, &keys).await?;
         throttle(&self.cfg, now, &failures)?;
         // The signature is checked before the write transaction, so logins
@@ -351,9 +358,10 @@ impl Fido2 {
         checked: CheckedLogin,
     ) -> Result<LoginProof, Refusal> {
         let oid = Some(checked.proof.oid);
+        // Gone since the check: a concurrent use of the same signed answer.
         Self::take_ceremony(conn, now, CeremonyKind::Login, ceremony)
             .await
-            .map_err(|_| ("ceremony_unknown_or_expired", oid))?;
+            .map_err(|_| (REPLAYED, oid))?;
         let recorded = AuthenticatorRow::record_use(
             conn,
             &checked.proof.authenticator_id,
@@ -423,8 +431,9 @@ impl Fido2 {
     }
 
     /// After a refusal, in a transaction of its own: spends the ceremony
-    /// all the same (one attempt per ceremony, failed or not), counts the
-    /// failure on each of the attempt's counters and audits the reason.
+    /// all the same (one attempt per ceremony, failed or not) and, if it
+    /// was a live login ceremony, counts the failure against the client's
+    /// address and audits the reason. No live ceremony: nothing is written.
     async fn record_refusal(
         conn: &mut DbConn,
         attempt: &Attempt<'_>,
@@ -432,8 +441,17 @@ impl Fido2 {
         oid: Option<Oid>,
     ) -> Result<(), AuthnError> {
         conn.transaction(async |tx| {
-            CeremonyRow::take(tx, &sha256_hex(attempt.ceremony)).await?;
-            for k in &attempt.keys {
+            let live = CeremonyRow::take(tx, &sha256_hex(attempt.ceremony))
+                .await?
+                .is_some_and(|c| {
+                    c.kind == CeremonyKind::Login && c.expires_at > attempt.now.timestamp()
+                });
+            // A signed answer replayed against its spent ceremony is worth
+            // an audit line (someone holds a real assertion), not a count.
+            if !live && reason != REPLAYED {
+                return Ok(());
+            }
+            for k in attempt.keys.iter().filter(|_| live) {
                 record_failure(tx, attempt.now, k, &attempt.failures).await?;
             }
             let mut e = AuditEvent::new(
