@@ -45,6 +45,8 @@ text_enum! {
         Open = "open",
         /// Login: the badge is recognised, the PIN is awaited.
         Identified = "identified",
+        /// Login: a PIN is being checked (one at a time per transaction).
+        Checking = "checking",
         /// Finished well (enrolment recorded, or login ready to finish).
         Done = "done",
         /// Refused; `failure` says why.

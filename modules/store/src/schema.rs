@@ -86,6 +86,9 @@ diesel::table! {
         failures -> Integer,
         locked_until -> Nullable<BigInt>,
         updated_at -> BigInt,
+        checking_until -> Nullable<BigInt>,
+        replaced_by -> Nullable<Text>,
+        replaced_at -> Nullable<BigInt>,
     }
 }
 

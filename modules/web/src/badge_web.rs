@@ -253,6 +253,16 @@ async fn finish(
                 },
             ));
         }
+        Err(RelayError::Pin(PinRefusal::Busy)) => {
+            return Err(ApiError::refused(
+                StatusCode::CONFLICT,
+                "pin_check_in_progress",
+                lang.t(
+                    "Un code PIN est déjà en cours de vérification pour ce badge. Réessayez dans un instant.",
+                    "A PIN is already being checked for this badge. Please try again in a moment.",
+                ),
+            ));
+        }
         Err(RelayError::Pin(PinRefusal::NoPin)) => {
             return Err(ApiError::refused(
                 StatusCode::FORBIDDEN,

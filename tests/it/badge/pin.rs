@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 on_both_backends!(
     wrong_pins_count_down_to_a_lockout_that_refuses_even_the_right_pin,
     an_operator_unlock_lets_the_holder_in_again,
+    parallel_pins_on_several_taps_never_get_past_the_lockout,
 );
 
 /// Four wrong PINs, each saying how many tries are left: the first
@@ -78,4 +79,80 @@ async fn an_operator_unlock_lets_the_holder_in_again(backend: Backend) {
     .await
     .expect("unlock");
     assert_eq!(finish(&app, &l, CLAIRE_PIN).await.0, 200);
+}
+
+/// Twelve PINs at once, eleven wrong and the right one, spread over four
+/// transactions of the same badge (four taps): never more PIN checks than
+/// the lockout allows, and no login once the lock has fallen.
+async fn parallel_pins_on_several_taps_never_get_past_the_lockout(backend: Backend) {
+    let t = ward(backend).await;
+    let app = t.service().await;
+    let mut card = claires_badge(&app, &t).await;
+    let mut logins = Vec::new();
+    for _ in 0..4 {
+        logins.push(tap(&app, &mut card).await.0);
+    }
+    let svc = t.state.badge.clone().expect("badge service");
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(12));
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let l = &logins[i % logins.len()];
+        let (tx, token, browser) = (l.tx.clone(), l.token.clone(), l.cookie.value().to_string());
+        let pin = if i == 11 { CLAIRE_PIN } else { WRONG_PIN };
+        let (svc, db, sso, now) = (
+            svc.clone(),
+            t.t.db.clone(),
+            t.state.sso.clone(),
+            t.clock.now(),
+        );
+        let barrier = barrier.clone();
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            svc.finish_login(
+                &db,
+                &sso,
+                now,
+                &tx,
+                &token,
+                &browser,
+                &clavis_core::Secret::new(pin.to_string()),
+                None,
+                None,
+                None,
+            )
+            .await
+            .map(|_| ())
+        }));
+    }
+    let (mut succeeded, mut spent) = (0, 0);
+    for task in tasks {
+        match task.await.expect("task") {
+            Ok(()) => succeeded += 1,
+            Err(clavis_authn::badge::RelayError::Pin(_)) => {}
+            // The transaction the right PIN spent serves no other request.
+            Err(clavis_authn::badge::RelayError::Unknown) => spent += 1,
+            Err(e) => panic!("only PIN refusals expected, got {e}"),
+        }
+    }
+    assert!(succeeded <= 1);
+    assert!(spent == 0 || succeeded == 1, "{spent} refused as spent");
+    let log = actions(&t.t.db).await;
+    let checks = log
+        .iter()
+        .filter(|(a, _)| a == "badge.pin_failed" || a == "badge.pin_locked")
+        .count();
+    assert!(checks <= 5, "{checks} wrong PINs checked: {log:?}");
+    if let Some(ok) = log.iter().position(|(a, _)| a == "login.succeeded") {
+        assert!(
+            !log[..ok].iter().any(|(a, _)| a == "badge.pin_locked"),
+            "a login after the lock: {log:?}"
+        );
+    }
+    let mut conn = t.t.db.conn().await.expect("conn");
+    let row = clavis_store::models::BadgePinRow::find(&mut conn, t.person("Claire"))
+        .await
+        .expect("read")
+        .expect("pin");
+    assert!(row.failures <= 5, "{row:?}");
+    assert_eq!(row.checking_until, None, "every lease released: {row:?}");
 }

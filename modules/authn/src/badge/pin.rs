@@ -176,6 +176,9 @@ pub enum PinRefusal {
     /// No PIN was ever set.
     #[error("no PIN set")]
     NoPin,
+    /// Another check of the same person's PIN is in flight.
+    #[error("a PIN check is already in progress")]
+    Busy,
 }
 
 /// Sets the badge PIN of `oid` (policy checked; failures and lock
@@ -196,6 +199,9 @@ pub async fn set_pin(
         failures: 0,
         locked_until: None,
         updated_at: now.timestamp(),
+        checking_until: None,
+        replaced_by: None,
+        replaced_at: None,
     };
     conn.transaction(async |conn| -> Result<(), BadgeError> {
         row.upsert(conn).await?;
@@ -212,21 +218,95 @@ pub async fn set_pin(
     .await
 }
 
-/// Checks the PIN of `oid`. A locked identity is refused without looking
-/// at the PIN; `max_pin_failures` wrong PINs in a row lock badge login for
-/// `lockout_secs`. The hash is checked outside the transaction (15 ms of
-/// argon2 must not hold the write turn); the counter is updated from a
-/// fresh read inside it. Audited (`badge.pin_failed`, `badge.pin_locked`).
-pub async fn check_pin(
+/// How long a PIN check in flight holds the holder's PIN row: longer than
+/// any argon2 verification, short enough that a check cut off by a crash
+/// does not hold the holder back for long.
+pub const CHECK_LEASE_SECS: i64 = 30;
+
+/// A PIN attempt counted and in flight: the holder's PIN row is leased to
+/// it until [`settle_right`], [`settle_wrong`] or [`release`].
+pub struct Reserved {
+    oid: Oid,
+    stored: String,
+    /// Wrong PINs in a row, this attempt counted.
+    failures: i32,
+}
+
+impl fmt::Debug for Reserved {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reserved")
+            .field("oid", &self.oid)
+            .field("failures", &self.failures)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reserved {
+    /// Whether `pin` is the holder's (argon2; run it outside any
+    /// transaction: it takes tens of milliseconds).
+    pub fn verify(&self, hasher: &PinHasher, pin: &Pin) -> Result<bool, BadgeError> {
+        if pin.expose().len() > 64 {
+            return Ok(false);
+        }
+        Ok(hasher.verify(&self.stored, pin.expose())?)
+    }
+}
+
+/// Counts a PIN attempt of `oid` before it is checked, in a transaction of
+/// its own (a savepoint inside the caller's): refused at once while the
+/// holder is locked out, or while another check of their PIN is in flight
+/// (whatever the transaction, workstation or node it came from). The count
+/// is undone if the PIN proves right ([`settle_right`]); a check cut off
+/// before it settles keeps its count, and its lease runs out after
+/// [`CHECK_LEASE_SECS`].
+pub async fn reserve(
     conn: &mut DbConn,
-    hasher: &PinHasher,
-    policy: &BadgePolicy,
     now: DateTime<Utc>,
     oid: Oid,
-    pin: &Pin,
+) -> Result<Reserved, BadgeError> {
+    let t = now.timestamp();
+    conn.transaction(async |conn| -> Result<Reserved, BadgeError> {
+        let Some(mut row) = BadgePinRow::find(conn, oid).await? else {
+            return Err(PinRefusal::NoPin.into());
+        };
+        if let Some(until) = row.locked_until.filter(|u| *u > t) {
+            return Err(PinRefusal::Locked {
+                until: DateTime::from_timestamp(until, 0).unwrap_or_default(),
+            }
+            .into());
+        }
+        if row.checking_until.is_some_and(|u| u > t) {
+            return Err(PinRefusal::Busy.into());
+        }
+        // A lock that ran out starts a fresh count.
+        if row.locked_until.is_some() {
+            row.failures = 0;
+            row.locked_until = None;
+        }
+        row.failures = row.failures.saturating_add(1);
+        row.checking_until = Some(t + CHECK_LEASE_SECS);
+        row.updated_at = t;
+        row.save_counter(conn).await?;
+        Ok(Reserved {
+            oid,
+            stored: row.pin_hash,
+            failures: row.failures,
+        })
+    })
+    .await
+}
+
+/// The PIN was right: inside the caller's transaction (the one that opens
+/// the session), checks the holder is not locked out (an operator or a
+/// crashed check may have changed the row), then undoes the count, clears
+/// failures and releases the lease.
+pub async fn settle_right(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    reserved: &Reserved,
 ) -> Result<(), BadgeError> {
     let t = now.timestamp();
-    let Some(row) = BadgePinRow::find(conn, oid).await? else {
+    let Some(mut row) = BadgePinRow::find(conn, reserved.oid).await? else {
         return Err(PinRefusal::NoPin.into());
     };
     if let Some(until) = row.locked_until.filter(|u| *u > t) {
@@ -235,26 +315,36 @@ pub async fn check_pin(
         }
         .into());
     }
-    let good = hasher.verify(&row.pin_hash, pin.expose())?;
-    conn.transaction(async |conn| -> Result<Result<(), PinRefusal>, BadgeError> {
+    row.failures = 0;
+    row.locked_until = None;
+    row.checking_until = None;
+    row.updated_at = t;
+    row.save_counter(conn).await?;
+    Ok(())
+}
+
+/// The PIN was wrong, in a transaction of its own: the count stays, the
+/// lock falls once it reaches `max_pin_failures`, the lease is released.
+/// Audited (`badge.pin_failed`, `badge.pin_locked`) with the client
+/// address. Returns what to tell the holder.
+pub async fn settle_wrong(
+    conn: &mut DbConn,
+    policy: &BadgePolicy,
+    now: DateTime<Utc>,
+    reserved: &Reserved,
+    client_addr: Option<String>,
+) -> Result<PinRefusal, BadgeError> {
+    let t = now.timestamp();
+    let oid = reserved.oid;
+    conn.transaction(async |conn| -> Result<PinRefusal, BadgeError> {
         let Some(mut row) = BadgePinRow::find(conn, oid).await? else {
-            return Ok(Err(PinRefusal::NoPin));
+            return Ok(PinRefusal::NoPin);
         };
+        // The count taken at reservation, even if a success in between
+        // cleared the row: this attempt was wrong.
+        row.failures = row.failures.max(reserved.failures).max(1);
+        row.checking_until = None;
         row.updated_at = t;
-        if good {
-            if row.failures != 0 || row.locked_until.is_some() {
-                row.failures = 0;
-                row.locked_until = None;
-                row.save_counter(conn).await?;
-            }
-            return Ok(Ok(()));
-        }
-        // A lock that ran out starts a fresh count.
-        if row.locked_until.is_some_and(|u| u <= t) {
-            row.failures = 0;
-            row.locked_until = None;
-        }
-        row.failures += 1;
         let locked = row.failures >= policy.max_pin_failures;
         if locked {
             row.locked_until = Some(t + policy.lockout_secs);
@@ -270,9 +360,10 @@ pub async fn check_pin(
             Some(oid.to_string()),
             json!({"failures": row.failures, "locked_until": row.locked_until}),
         )
+        .from_addr(client_addr)
         .record(conn, now)
         .await?;
-        Ok(Err(if locked {
+        Ok(if locked {
             PinRefusal::Locked {
                 until: DateTime::from_timestamp(t + policy.lockout_secs, 0).unwrap_or_default(),
             }
@@ -280,10 +371,65 @@ pub async fn check_pin(
             PinRefusal::Wrong {
                 left: policy.max_pin_failures - row.failures,
             }
-        }))
+        })
     })
-    .await??;
-    Ok(())
+    .await
+}
+
+/// A right PIN whose session could not be opened (the badge was revoked
+/// meanwhile, the store failed): undoes the count and releases the lease,
+/// so the holder can try again at once. Best effort: if this fails too,
+/// the lease runs out by itself.
+pub async fn release(conn: &mut DbConn, now: DateTime<Utc>, reserved: &Reserved) {
+    let t = now.timestamp();
+    let done = conn
+        .transaction(async |conn| -> Result<(), BadgeError> {
+            if let Some(mut row) = BadgePinRow::find(conn, reserved.oid).await? {
+                row.failures = (row.failures - 1).max(0);
+                row.checking_until = None;
+                row.updated_at = t;
+                row.save_counter(conn).await?;
+            }
+            Ok(())
+        })
+        .await;
+    if let Err(e) = done {
+        tracing::warn!(identity.oid = %reserved.oid, error = %e, "badge PIN lease not released");
+    }
+}
+
+/// Checks the PIN of `oid` outside a login (the whole cycle: [`reserve`],
+/// verify, [`settle_right`] or [`settle_wrong`]). A locked identity is
+/// refused without looking at the PIN; `max_pin_failures` wrong PINs in a
+/// row lock badge login for `lockout_secs`.
+pub async fn check_pin(
+    conn: &mut DbConn,
+    hasher: &PinHasher,
+    policy: &BadgePolicy,
+    now: DateTime<Utc>,
+    oid: Oid,
+    pin: &Pin,
+) -> Result<(), BadgeError> {
+    let reserved = reserve(conn, now, oid).await?;
+    let good = match reserved.verify(hasher, pin) {
+        Ok(good) => good,
+        Err(e) => {
+            release(conn, now, &reserved).await;
+            return Err(e);
+        }
+    };
+    if good {
+        let settled = conn
+            .transaction(async |conn| settle_right(conn, now, &reserved).await)
+            .await;
+        if settled.is_err() {
+            release(conn, now, &reserved).await;
+        }
+        return settled;
+    }
+    Err(settle_wrong(conn, policy, now, &reserved, None)
+        .await?
+        .into())
 }
 
 /// Lifts a PIN lock (operator). Audited `badge.pin_unlocked`.

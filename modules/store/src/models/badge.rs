@@ -115,8 +115,8 @@ impl BadgeRow {
     }
 }
 
-/// The badge PIN of one identity.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
+/// The badge PIN of one identity. Its `Debug` never shows the hash.
+#[derive(Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = badge_pins)]
 #[diesel(treat_none_as_null = true, treat_none_as_default_value = false)]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
@@ -124,11 +124,35 @@ pub struct BadgePinRow {
     pub oid: Oid,
     /// argon2id PHC string (salted, peppered). Never logged.
     pub pin_hash: String,
-    /// Consecutive wrong PINs.
+    /// Wrong PINs in a row, counting the check in flight (counted first,
+    /// undone when the PIN proves right).
     pub failures: i32,
     /// Badge login refused until then (unix seconds).
     pub locked_until: Option<i64>,
     pub updated_at: i64,
+    /// A PIN check is in flight until then (unix seconds): no other check
+    /// of this person's PIN starts meanwhile.
+    pub checking_until: Option<i64>,
+    /// Who replaced the holder's PIN, when it was not the holder; cleared
+    /// once the holder's next login has told them.
+    pub replaced_by: Option<Actor>,
+    /// When (unix seconds), with `replaced_by`.
+    pub replaced_at: Option<i64>,
+}
+
+impl std::fmt::Debug for BadgePinRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BadgePinRow")
+            .field("oid", &self.oid)
+            .field("pin_hash", &"[redacted]")
+            .field("failures", &self.failures)
+            .field("locked_until", &self.locked_until)
+            .field("updated_at", &self.updated_at)
+            .field("checking_until", &self.checking_until)
+            .field("replaced_by", &self.replaced_by)
+            .field("replaced_at", &self.replaced_at)
+            .finish()
+    }
 }
 
 impl BadgePinRow {
@@ -156,11 +180,27 @@ impl BadgePinRow {
         Ok(())
     }
 
-    /// Saves the counter and lock.
+    /// Saves the counter, the lock and the lease of a check in flight.
     pub async fn save_counter(&self, conn: &mut DbConn) -> Result<(), StoreError> {
         use badge_pins::dsl;
         with_conn!(conn, c => diesel::update(dsl::badge_pins.find(&self.oid))
-            .set((dsl::failures.eq(self.failures), dsl::locked_until.eq(self.locked_until), dsl::updated_at.eq(self.updated_at)))
+            .set((
+                dsl::failures.eq(self.failures),
+                dsl::locked_until.eq(self.locked_until),
+                dsl::updated_at.eq(self.updated_at),
+                dsl::checking_until.eq(self.checking_until),
+            ))
+            .execute(c)
+            .await)?;
+        Ok(())
+    }
+
+    /// Forgets that the PIN was replaced by someone else (the holder has
+    /// been told).
+    pub async fn clear_replaced(conn: &mut DbConn, oid: Oid) -> Result<(), StoreError> {
+        use badge_pins::dsl;
+        with_conn!(conn, c => diesel::update(dsl::badge_pins.find(oid))
+            .set((dsl::replaced_by.eq(None::<Actor>), dsl::replaced_at.eq(None::<i64>)))
             .execute(c)
             .await)?;
         Ok(())

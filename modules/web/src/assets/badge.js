@@ -92,7 +92,7 @@
     }
     const refusal = (r.data && r.data.error) || {};
     say(refusal.message || box.dataset.failed, true);
-    if (refusal.code === "wrong_pin") { pin.focus(); return; }
+    if (refusal.code === "wrong_pin" || refusal.code === "pin_check_in_progress") { pin.focus(); return; }
     form.hidden = true;
     tx = null;
     setTimeout(waitForBadge, 3000);

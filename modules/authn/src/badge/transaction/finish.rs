@@ -4,7 +4,6 @@
 
 use super::{BadgeService, RelayError};
 use crate::badge::pin::{self, PinRefusal};
-use crate::badge::records::BadgeError;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
 use clavis_core::{
@@ -16,13 +15,22 @@ use clavis_store::{Db, DbConn};
 use serde_json::json;
 
 impl BadgeService {
-    /// The PIN after a badge was identified: checks it (lockout), then in
-    /// one unit spends the transaction, ends every session open at that
-    /// workstation (fast user switching), opens the new session (acr, amr,
-    /// workstation), audits `login.succeeded`, and ends the session the
-    /// browser came with (`previous_token`, its session cookie) as
-    /// `replaced`: a new session id at every login
-    /// ([`clavis_sso::replace`]).
+    /// The PIN after a badge was identified, in three steps that keep every
+    /// lockout rule inside the transactions that act on it:
+    /// 1. the attempt is counted before it is checked: the transaction goes
+    ///    `identified` → `checking` (one PIN check at a time per badge
+    ///    transaction) and the holder's PIN row is leased and its count
+    ///    raised ([`pin::reserve`]: refused while locked or while another
+    ///    check of their PIN is in flight, from any workstation or node);
+    /// 2. argon2 runs outside any transaction;
+    /// 3. a wrong PIN keeps its count and may lock ([`pin::settle_wrong`]);
+    ///    the transaction goes back to `identified` for another try (refused
+    ///    at step 1 while locked). A right PIN, in one unit: the transaction is
+    ///    spent, the lock checked again and the count undone
+    ///    ([`pin::settle_right`]), every session open at that workstation
+    ///    ends (fast user switching), the new session opens (acr, amr,
+    ///    workstation), `login.succeeded` is audited, and the session the
+    ///    browser came with (`previous_token`) ends as `replaced`.
     #[allow(clippy::too_many_arguments)]
     pub async fn finish_login(
         &self,
@@ -39,21 +47,47 @@ impl BadgeService {
     ) -> Result<(Secret<String>, clavis_sso::Session), RelayError> {
         let mut conn = db.conn().await?;
         let tx = self.status(&mut conn, now, tx_id, token, browser).await?;
-        if tx.purpose != BadgeTxPurpose::Login || tx.status != BadgeTxStatus::Identified {
+        if tx.purpose != BadgeTxPurpose::Login {
             return Err(RelayError::Unknown);
+        }
+        match tx.status {
+            BadgeTxStatus::Identified => {}
+            BadgeTxStatus::Checking => return Err(PinRefusal::Busy.into()),
+            _ => return Err(RelayError::Unknown),
         }
         let (Some(oid), Some(badge_id), Some(ws)) =
             (tx.oid, tx.badge_id.clone(), tx.workstation_id.clone())
         else {
             return Err(RelayError::Unknown);
         };
-        if pin.expose().len() > 64 {
-            return Err(PinRefusal::Wrong { left: 0 }.into());
-        }
-        match pin::check_pin(&mut conn, &self.hasher, &self.policy, now, oid, pin).await {
-            Ok(()) => {}
-            Err(BadgeError::Pin(p)) => return Err(p.into()),
-            Err(e) => return Err(e.into()),
+        let reserved = self.reserve(&mut conn, now, &tx.id, oid).await?;
+        let good = match reserved.verify(&self.hasher, pin) {
+            Ok(good) => good,
+            Err(e) => {
+                self.unreserve(&mut conn, now, &tx.id, &reserved, BadgeTxStatus::Identified)
+                    .await;
+                return Err(e.into());
+            }
+        };
+        if !good {
+            let refusal = conn
+                .transaction(async |conn| -> Result<PinRefusal, RelayError> {
+                    let refusal =
+                        pin::settle_wrong(conn, &self.policy, now, &reserved, client_ip.clone())
+                            .await?;
+                    // Another try on the same transaction; while locked,
+                    // the reservation refuses it.
+                    BadgeTxRow::set_status(
+                        conn,
+                        &tx.id,
+                        BadgeTxStatus::Checking,
+                        BadgeTxStatus::Identified,
+                    )
+                    .await?;
+                    Ok(refusal)
+                })
+                .await?;
+            return Err(refusal.into());
         }
         let new = clavis_sso::NewSession {
             oid,
@@ -65,40 +99,99 @@ impl BadgeService {
             workstation_id: Some(ws.clone()),
         };
         let (token, row, created) = clavis_sso::prepare(sso, now, new);
-        conn.unit(async |conn| {
-            if !BadgeTxRow::set_status(conn, &tx.id, BadgeTxStatus::Identified, BadgeTxStatus::Used).await? {
-                return Err(RelayError::Unknown);
-            }
-            // The badge may have been revoked between the tap and the PIN.
-            match BadgeRow::find(conn, &badge_id).await? {
-                Some(b) if b.status == BadgeStatus::Active => {}
-                _ => return Err(RelayError::BadgeRefused),
-            }
-            clavis_sso::end_all_at_workstation(
-                conn,
-                now,
-                &ws,
-                SessionEndReason::Switched,
-                &Actor::Identity(oid),
-            )
+        let opened = conn
+            .unit(async |conn| {
+                if !BadgeTxRow::set_status(conn, &tx.id, BadgeTxStatus::Checking, BadgeTxStatus::Used)
+                    .await?
+                {
+                    return Err(RelayError::Unknown);
+                }
+                pin::settle_right(conn, now, &reserved).await?;
+                // The badge may have been revoked between the tap and the PIN.
+                match BadgeRow::find(conn, &badge_id).await? {
+                    Some(b) if b.status == BadgeStatus::Active => {}
+                    _ => return Err(RelayError::BadgeRefused),
+                }
+                clavis_sso::end_all_at_workstation(
+                    conn,
+                    now,
+                    &ws,
+                    SessionEndReason::Switched,
+                    &Actor::Identity(oid),
+                )
                 .await?;
-            row.insert(conn).await?;
-            BadgeRow::touch(conn, &badge_id, now.timestamp()).await?;
-            let mut ok = AuditEvent::new(
-                Actor::Identity(oid),
-                AuditAction::LoginSucceeded,
-                Some(oid.to_string()),
-                json!({"method": "badge", "badge_id": badge_id, "workstation_id": ws, "acr": self.config.acr, "amr": self.config.amr}),
-            );
-            ok.client_addr = client_ip.clone();
-            clavis_audit::append(conn, now, vec![ok, created.clone()]).await?;
-            if let Some(previous) = previous_token {
-                clavis_sso::replace(conn, now, previous, &row.id).await?;
-            }
-            Ok::<_, RelayError>(())
-        })
-        .await?;
+                row.insert(conn).await?;
+                BadgeRow::touch(conn, &badge_id, now.timestamp()).await?;
+                let ok = AuditEvent::new(
+                    Actor::Identity(oid),
+                    AuditAction::LoginSucceeded,
+                    Some(oid.to_string()),
+                    json!({"method": "badge", "badge_id": badge_id, "workstation_id": ws, "acr": self.config.acr, "amr": self.config.amr}),
+                )
+                .from_addr(client_ip.clone());
+                clavis_audit::append(conn, now, vec![ok, created.clone()]).await?;
+                if let Some(previous) = previous_token {
+                    clavis_sso::replace(conn, now, previous, &row.id).await?;
+                }
+                Ok::<_, RelayError>(())
+            })
+            .await;
+        if let Err(e) = opened {
+            // A right PIN whose session did not open: the count is undone;
+            // a refused badge ends the transaction, anything else lets the
+            // holder try again.
+            let next = match e {
+                RelayError::BadgeRefused => BadgeTxStatus::Failed,
+                _ => BadgeTxStatus::Identified,
+            };
+            self.unreserve(&mut conn, now, &tx.id, &reserved, next)
+                .await;
+            return Err(e);
+        }
         Ok((token, clavis_sso::session_of(&row)))
+    }
+
+    /// Step 1 of [`Self::finish_login`]: the transaction goes `identified`
+    /// → `checking` and the holder's PIN attempt is counted, together or
+    /// not at all.
+    async fn reserve(
+        &self,
+        conn: &mut DbConn,
+        now: DateTime<Utc>,
+        tx_id: &str,
+        oid: Oid,
+    ) -> Result<pin::Reserved, RelayError> {
+        conn.transaction(async |conn| -> Result<pin::Reserved, RelayError> {
+            if !BadgeTxRow::set_status(
+                conn,
+                tx_id,
+                BadgeTxStatus::Identified,
+                BadgeTxStatus::Checking,
+            )
+            .await?
+            {
+                // Another request is checking a PIN on this transaction.
+                return Err(PinRefusal::Busy.into());
+            }
+            Ok(pin::reserve(conn, now, oid).await?)
+        })
+        .await
+    }
+
+    /// Undoes a reservation whose check did not settle, and moves the
+    /// transaction on to `next` (best effort; the lease runs out anyway).
+    async fn unreserve(
+        &self,
+        conn: &mut DbConn,
+        now: DateTime<Utc>,
+        tx_id: &str,
+        reserved: &pin::Reserved,
+        next: BadgeTxStatus,
+    ) {
+        pin::release(conn, now, reserved).await;
+        if let Err(e) = BadgeTxRow::set_status(conn, tx_id, BadgeTxStatus::Checking, next).await {
+            tracing::warn!(badge.transaction = tx_id, error = %e, "badge transaction left checking");
+        }
     }
 
     /// Sets the holder's PIN right after their badge was personalised (the

@@ -101,7 +101,18 @@ pub enum RelayError {
     BadRequest(String),
     /// Storage or hashing failed.
     #[error(transparent)]
-    Badge(#[from] BadgeError),
+    Badge(BadgeError),
+}
+
+impl From<BadgeError> for RelayError {
+    /// A PIN refusal stays a refusal ([`RelayError::Pin`]), whichever layer
+    /// it came through.
+    fn from(e: BadgeError) -> Self {
+        match e {
+            BadgeError::Pin(p) => RelayError::Pin(p),
+            other => RelayError::Badge(other),
+        }
+    }
 }
 
 impl From<StoreError> for RelayError {
