@@ -3,12 +3,14 @@
 //!
 //! - `GET /badge-office` — pick the holder (matricule, RPPS or login), the
 //!   enrolment workstation, and optionally "temporary until HH:MM today".
-//! - `POST /badge-office/enrolments` (form, CSRF) — opens an enrolment
-//!   bound to that workstation; its agent personalises the next blank card
-//!   tapped there. Redirects to the enrolment's page.
+//! - `POST /badge-office/enrolments` (form, CSRF, a fresh login) — opens
+//!   an enrolment bound to that workstation, if the operator may serve
+//!   that holder ([`clavis_authn::badge::office`]); its agent personalises
+//!   the next blank card tapped there. Redirects to the enrolment's page.
 //! - `GET /badge-office/enrolments/{id}` — waits for the card (the page
 //!   polls `GET /badge-office/enrolments/{id}/status`), then asks the holder
-//!   to choose a PIN (`POST /badge-office/enrolments/{id}/pin`, CSRF).
+//!   to choose a PIN (`POST /badge-office/enrolments/{id}/pin`, CSRF); a
+//!   holder who already has one types it too, or keeps it.
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -17,7 +19,7 @@ use crate::sso_web::{csrf_for, csrf_ok, current};
 use actix_web::http::{StatusCode, header};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, get, post, web};
 use chrono::{Local, TimeZone};
-use clavis_authn::badge::{BadgeService, Purpose};
+use clavis_authn::badge::{BadgeService, OfficeRefusal, PinRefusal, Purpose};
 use clavis_core::{Actor, BadgeTxPurpose, BadgeTxStatus, Oid, Secret, secret::constant_time_eq};
 use clavis_store::models::{BadgeTxRow, IdentityRoleRow, WorkstationRow};
 use serde::Deserialize;
@@ -222,10 +224,19 @@ struct EnrolForm {
 async fn enrol(
     officer: Officer,
     state: web::Data<AppState>,
+    req: HttpRequest,
     form: web::Form<EnrolForm>,
 ) -> Result<HttpResponse, ApiError> {
+    let lang = Lang::of(&req);
     let svc = officer.posting(&state, &form.csrf)?;
     let s = officer.session;
+    if !crate::login::fresh(&state, &s) {
+        // Encoding a badge is a way into someone's account: the operator
+        // proves they are still at the desk.
+        return Ok(HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, "/login?reauth=1&return_to=/badge-office"))
+            .finish());
+    }
     let now = state.clock.now();
     let until = match form.until.trim() {
         "" => None,
@@ -245,6 +256,13 @@ async fn enrol(
     let person = clavis_directory::service::find_identity(&mut conn, form.identity.trim())
         .await?
         .ok_or_else(|| ApiError::NotFound("identity not found".into()))?;
+    match clavis_authn::badge::office::check_holder(&mut conn, s.oid, person.oid).await {
+        Ok(()) => {}
+        Err(clavis_authn::badge::BadgeError::Office(r)) => {
+            return Ok(refused(lang, &office_message(lang, &r)));
+        }
+        Err(e) => return Err(e.into()),
+    }
     let ws = WorkstationRow::find(&mut conn, &form.workstation.as_str().into())
         .await?
         .filter(|w| w.revoked_at.is_none())
@@ -298,6 +316,8 @@ async fn enrolment_page(
          <input id=\"pin\" name=\"pin\" type=\"password\" inputmode=\"numeric\" maxlength=\"12\" autocomplete=\"off\" required>\
          <label for=\"pin2\">{pin2}</label>\
          <input id=\"pin2\" name=\"pin2\" type=\"password\" inputmode=\"numeric\" maxlength=\"12\" autocomplete=\"off\" required>\
+         <label for=\"current\">{current}</label>\
+         <input id=\"current\" name=\"current\" type=\"password\" inputmode=\"numeric\" maxlength=\"12\" autocomplete=\"off\">\
          <button type=\"submit\">{save}</button></form>\
          <script src=\"/static/badge-office.js\" defer></script>",
         title = lang.t("Encodage du badge", "Encoding the badge"),
@@ -317,6 +337,10 @@ async fn enrolment_page(
         csrf = esc(&csrf_for(&token)),
         pin = lang.t("Code PIN du titulaire", "Holder's PIN"),
         pin2 = lang.t("Confirmation", "Again"),
+        current = lang.t(
+            "Code PIN actuel du titulaire (seulement s'il en a déjà un)",
+            "The holder's current PIN (only if they already have one)"
+        ),
         save = lang.t("Enregistrer le code PIN", "Save the PIN"),
     );
     Ok(page(
@@ -354,6 +378,9 @@ struct PinForm {
     csrf: String,
     pin: Secret<String>,
     pin2: Secret<String>,
+    /// The holder's current PIN, when they have one.
+    #[serde(default)]
+    current: Option<Secret<String>>,
 }
 
 #[post("/badge-office/enrolments/{id}/pin")]
@@ -381,14 +408,15 @@ async fn holder_pin(
             .to_string())
     } else {
         let mut conn = state.db.conn().await?;
-        match clavis_authn::badge::pin::set_pin(
+        match clavis_authn::badge::office::set_holder_pin(
             &mut conn,
             svc.hasher(),
             svc.policy(),
             state.clock.now(),
+            s.oid,
             holder,
             &form.pin,
-            &Actor::Identity(s.oid),
+            form.current.as_ref(),
         )
         .await
         {
@@ -401,6 +429,8 @@ async fn holder_pin(
                 ),
                 Lang::En => format!("PIN refused: {p}."),
             }),
+            Err(clavis_authn::badge::BadgeError::Office(r)) => Err(office_message(lang, &r)),
+            Err(clavis_authn::badge::BadgeError::Pin(p)) => Err(current_pin_message(lang, &p)),
             Err(e) => return Err(e.into()),
         }
     };
@@ -427,6 +457,57 @@ async fn holder_pin(
         lang.t("Bureau des badges", "Badge office"),
         &body,
     ))
+}
+
+/// A refusal page of the badge office (403).
+fn refused(lang: Lang, message: &str) -> HttpResponse {
+    HttpResponse::Forbidden()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(layout(
+            lang,
+            lang.t("Bureau des badges", "Badge office"),
+            &format!(
+                "<h1>{}</h1><p class=\"error\" role=\"alert\">{}</p><p><a href=\"/badge-office\">{}</a></p>",
+                lang.t("Bureau des badges", "Badge office"),
+                esc(message),
+                lang.t("Retour", "Back"),
+            ),
+            false,
+        ))
+}
+
+/// What the operator is told when the office's rules refuse them.
+fn office_message(lang: Lang, r: &OfficeRefusal) -> String {
+    match (lang, r) {
+        (Lang::Fr, OfficeRefusal::Themselves) => {
+            "Vous ne pouvez pas encoder un badge ni définir un code PIN pour vous-même : adressez-vous à un collègue.".into()
+        }
+        (Lang::Fr, OfficeRefusal::AboveOperator(role)) => format!(
+            "Ce titulaire a le rôle « {role} », que vous n'avez pas : son badge doit être encodé par un administrateur."
+        ),
+        (Lang::Fr, OfficeRefusal::CurrentPinRequired) => {
+            "Ce titulaire a déjà un code PIN : saisissez son code actuel pour le remplacer, ou laissez-lui son code (fermez cette page). S'il l'a oublié, le support informatique peut le réinitialiser.".into()
+        }
+        (Lang::En, r) => format!("Refused: {r}."),
+    }
+}
+
+/// What the operator is told when the holder's current PIN is refused.
+fn current_pin_message(lang: Lang, p: &PinRefusal) -> String {
+    match (lang, p) {
+        (Lang::Fr, PinRefusal::Wrong { left }) => {
+            format!("Code PIN actuel incorrect. Essais restants : {left}.")
+        }
+        (Lang::Fr, PinRefusal::Locked { .. }) => {
+            "Trop de codes PIN erronés : la connexion par badge de ce titulaire est bloquée. Le support informatique peut la débloquer.".into()
+        }
+        (Lang::Fr, PinRefusal::Busy) => {
+            "Un code PIN de ce titulaire est en cours de vérification. Réessayez dans un instant.".into()
+        }
+        (Lang::Fr, PinRefusal::NoPin) => "Ce titulaire n'a pas de code PIN.".into(),
+        (Lang::En, p) => format!("Current PIN refused: {p}."),
+    }
 }
 
 #[get("/static/badge-office.js")]

@@ -325,7 +325,9 @@ async fn fresh_session(
     Ok(s)
 }
 
-fn fresh(state: &AppState, s: &clavis_sso::Session) -> bool {
+/// Whether the session's login is recent enough for a sensitive action
+/// (`authn.fresh_login_secs`): keys, the badge office.
+pub(crate) fn fresh(state: &AppState, s: &clavis_sso::Session) -> bool {
     (state.clock.now() - s.auth_time).num_seconds() <= state.fido2.config().fresh_login_secs
 }
 

@@ -16,6 +16,7 @@ on_both_backends!(
     wrong_pins_count_down_to_a_lockout_that_refuses_even_the_right_pin,
     an_operator_unlock_lets_the_holder_in_again,
     parallel_pins_on_several_taps_never_get_past_the_lockout,
+    a_pin_set_by_someone_else_is_told_once_at_the_next_badge_login,
 );
 
 /// Four wrong PINs, each saying how many tries are left: the first
@@ -155,4 +156,51 @@ async fn parallel_pins_on_several_taps_never_get_past_the_lockout(backend: Backe
         .expect("pin");
     assert!(row.failures <= 5, "{row:?}");
     assert_eq!(row.checking_until, None, "every lease released: {row:?}");
+}
+
+async fn a_pin_set_by_someone_else_is_told_once_at_the_next_badge_login(backend: Backend) {
+    let t = ward(backend).await;
+    let app = t.service().await;
+    let mut card = claires_badge(&app, &t).await;
+    // Her first PIN, set at enrolment, is no news to her.
+    let (l, _) = tap(&app, &mut card).await;
+    let (status, body, _) = finish(&app, &l, CLAIRE_PIN).await;
+    assert_eq!(status, 200);
+    assert!(body.get("notice").is_none(), "{body}");
+    // The helpdesk replaces it.
+    let mut conn = t.t.db.conn().await.expect("conn");
+    let svc = super::badge_service(&t);
+    clavis_authn::badge::pin::set_pin(
+        &mut conn,
+        svc.hasher(),
+        svc.policy(),
+        t.clock.now(),
+        t.person("Claire"),
+        &clavis_core::Secret::new("60718293".to_string()),
+        &clavis_core::Actor::Cli("helpdesk".into()),
+    )
+    .await
+    .expect("pin");
+    let (l, _) = tap(&app, &mut card).await;
+    let (status, body, session) = finish(&app, &l, "60718293").await;
+    assert_eq!(status, 200);
+    assert!(session.is_some());
+    let notice = body["notice"].as_str().expect("a notice");
+    assert!(
+        notice.contains("code PIN de badge a été modifié"),
+        "{notice}"
+    );
+    assert_eq!(body["continue"], "Continuer");
+    // Told once.
+    let (l, _) = tap(&app, &mut card).await;
+    let (status, body, _) = finish(&app, &l, "60718293").await;
+    assert_eq!(status, 200);
+    assert!(body.get("notice").is_none(), "{body}");
+    let set: Vec<_> = actions(&t.t.db)
+        .await
+        .into_iter()
+        .filter(|(a, _)| a == "badge.pin_set")
+        .map(|(_, c)| c["replaced"].clone())
+        .collect();
+    assert_eq!(set, vec![json!(false), json!(true)]);
 }

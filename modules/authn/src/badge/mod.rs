@@ -21,7 +21,7 @@
 //!
 //! An enrolment is the same round trip with a personalisation instead of
 //! a check: it ends with the badge recorded, and the desk then sets the
-//! holder's PIN ([`BadgeService::set_pin_after_enrolment`]).
+//! holder's PIN ([`office::set_holder_pin`], under the office's rules).
 //!
 //! The files:
 //!
@@ -33,9 +33,11 @@
 //! | [`transaction`] | the relayed transaction: open, step (replay and what each outcome leads to), status, finish |
 //! | [`records`] | badges in the store: record, identify, revoke, view |
 //! | [`pin`] | the PIN: policy, argon2id + pepper hashing, check with lockout, set, unlock |
+//! | [`office`] | the badge office's rules: whom an operator may serve, replacing a PIN |
 //! | [`workstation`] | registered workstations (the agents' credentials) |
 
 pub mod check;
+pub mod office;
 pub mod personalise;
 pub mod pin;
 pub mod records;
@@ -46,9 +48,12 @@ pub mod workstation;
 pub use check::{
     BadgeCheck, BadgeFailure, BadgeKeys, BadgeRead, REFERENCE_FILE, REFERENCE_LEN, key_no,
 };
+pub use office::OfficeRefusal;
 pub use personalise::{Personalisation, PersonalisationKeys, PersonaliseFailure, Personalised};
 pub use pin::{BadgePolicy, PinHashError, PinHasher, PinPolicyError, PinRefusal};
 pub use records::{BadgeError, BadgeRefusal};
 pub use rekey::{Rekey, RekeyFailure, RekeyPlan};
-pub use transaction::{AgentReply, BadgeService, Opened, Purpose, RelayError, refusal_is_final};
+pub use transaction::{
+    AgentReply, BadgeLogin, BadgeService, Opened, Purpose, RelayError, refusal_is_final,
+};
 pub use workstation::WorkstationError;

@@ -182,7 +182,9 @@ pub enum PinRefusal {
 }
 
 /// Sets the badge PIN of `oid` (policy checked; failures and lock
-/// cleared). Audited `badge.pin_set`.
+/// cleared). Audited `badge.pin_set`. A PIN that replaces another, set by
+/// anyone but its holder, is remembered (`replaced_by`) until the holder's
+/// next badge login tells them.
 pub async fn set_pin(
     conn: &mut DbConn,
     hasher: &PinHasher,
@@ -204,12 +206,18 @@ pub async fn set_pin(
         replaced_at: None,
     };
     conn.transaction(async |conn| -> Result<(), BadgeError> {
+        let replaced = BadgePinRow::find(conn, oid).await?.is_some();
+        let mut row = row;
+        if replaced && actor.oid() != Some(oid) {
+            row.replaced_by = Some(actor.clone());
+            row.replaced_at = Some(now.timestamp());
+        }
         row.upsert(conn).await?;
         AuditEvent::new(
             actor,
             AuditAction::BadgePinSet,
             Some(oid.to_string()),
-            json!({}),
+            json!({"replaced": replaced}),
         )
         .record(conn, now)
         .await?;
@@ -296,15 +304,26 @@ pub async fn reserve(
     .await
 }
 
+/// Someone other than the holder replaced their PIN: who and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinReplaced {
+    /// Who set it (an operator, the command line).
+    pub by: Actor,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
 /// The PIN was right: inside the caller's transaction (the one that opens
 /// the session), checks the holder is not locked out (an operator or a
 /// crashed check may have changed the row), then undoes the count, clears
-/// failures and releases the lease.
+/// failures and releases the lease. Returns, once, that someone else
+/// replaced the PIN since the holder's last login (the notice is then
+/// cleared with this transaction).
 pub async fn settle_right(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     reserved: &Reserved,
-) -> Result<(), BadgeError> {
+) -> Result<Option<PinReplaced>, BadgeError> {
     let t = now.timestamp();
     let Some(mut row) = BadgePinRow::find(conn, reserved.oid).await? else {
         return Err(PinRefusal::NoPin.into());
@@ -320,7 +339,17 @@ pub async fn settle_right(
     row.checking_until = None;
     row.updated_at = t;
     row.save_counter(conn).await?;
-    Ok(())
+    let replaced = match (row.replaced_by, row.replaced_at) {
+        (Some(by), Some(at)) => {
+            BadgePinRow::clear_replaced(conn, reserved.oid).await?;
+            Some(PinReplaced {
+                by,
+                at: DateTime::from_timestamp(at, 0).unwrap_or_default(),
+            })
+        }
+        _ => None,
+    };
+    Ok(replaced)
 }
 
 /// The PIN was wrong, in a transaction of its own: the count stays, the
@@ -402,6 +431,7 @@ pub async fn release(conn: &mut DbConn, now: DateTime<Utc>, reserved: &Reserved)
 /// verify, [`settle_right`] or [`settle_wrong`]). A locked identity is
 /// refused without looking at the PIN; `max_pin_failures` wrong PINs in a
 /// row lock badge login for `lockout_secs`.
+/// A pending replaced-PIN notice is spent too: the holder is there.
 pub async fn check_pin(
     conn: &mut DbConn,
     hasher: &PinHasher,
@@ -425,7 +455,7 @@ pub async fn check_pin(
         if settled.is_err() {
             release(conn, now, &reserved).await;
         }
-        return settled;
+        return settled.map(|_| ());
     }
     Err(settle_wrong(conn, policy, now, &reserved, None)
         .await?

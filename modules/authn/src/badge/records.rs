@@ -61,6 +61,9 @@ pub enum BadgeError {
     /// No badge with this id.
     #[error("no such badge")]
     NotFound,
+    /// The badge office refuses the operator's request.
+    #[error(transparent)]
+    Office(#[from] crate::badge::office::OfficeRefusal),
 }
 
 impl From<clavis_audit::AuditError> for BadgeError {

@@ -86,6 +86,18 @@
     });
     pin.value = "";
     if (r.ok && r.data.redirect) {
+      if (r.data.notice) {
+        // Someone else set this PIN: the holder reads it before going on.
+        say(r.data.notice, true);
+        form.hidden = true;
+        const go = document.createElement("a");
+        go.id = "badge-continue";
+        go.href = r.data.redirect;
+        go.textContent = r.data.continue;
+        status.after(go);
+        go.focus();
+        return;
+      }
       say(box.dataset.signedIn, false);
       window.location.assign(r.data.redirect);
       return;

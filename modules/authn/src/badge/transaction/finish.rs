@@ -14,6 +14,18 @@ use clavis_store::models::{BadgeRow, BadgeTxRow};
 use clavis_store::{Db, DbConn};
 use serde_json::json;
 
+/// A badge login that opened its session.
+#[derive(Debug)]
+pub struct BadgeLogin {
+    /// The session's cookie token (shown once).
+    pub token: Secret<String>,
+    /// The session.
+    pub session: clavis_sso::Session,
+    /// Someone else replaced the holder's PIN since their last login: the
+    /// page tells them before going on.
+    pub pin_replaced: Option<pin::PinReplaced>,
+}
+
 impl BadgeService {
     /// The PIN after a badge was identified, in three steps that keep every
     /// lockout rule inside the transactions that act on it:
@@ -44,7 +56,7 @@ impl BadgeService {
         client_ip: Option<String>,
         user_agent: Option<String>,
         previous_token: Option<&str>,
-    ) -> Result<(Secret<String>, clavis_sso::Session), RelayError> {
+    ) -> Result<BadgeLogin, RelayError> {
         let mut conn = db.conn().await?;
         let tx = self.status(&mut conn, now, tx_id, token, browser).await?;
         if tx.purpose != BadgeTxPurpose::Login {
@@ -106,7 +118,7 @@ impl BadgeService {
                 {
                     return Err(RelayError::Unknown);
                 }
-                pin::settle_right(conn, now, &reserved).await?;
+                let replaced = pin::settle_right(conn, now, &reserved).await?;
                 // The badge may have been revoked between the tap and the PIN.
                 match BadgeRow::find(conn, &badge_id).await? {
                     Some(b) if b.status == BadgeStatus::Active => {}
@@ -133,22 +145,29 @@ impl BadgeService {
                 if let Some(previous) = previous_token {
                     clavis_sso::replace(conn, now, previous, &row.id).await?;
                 }
-                Ok::<_, RelayError>(())
+                Ok::<_, RelayError>(replaced)
             })
             .await;
-        if let Err(e) = opened {
-            // A right PIN whose session did not open: the count is undone;
-            // a refused badge ends the transaction, anything else lets the
-            // holder try again.
-            let next = match e {
-                RelayError::BadgeRefused => BadgeTxStatus::Failed,
-                _ => BadgeTxStatus::Identified,
-            };
-            self.unreserve(&mut conn, now, &tx.id, &reserved, next)
-                .await;
-            return Err(e);
-        }
-        Ok((token, clavis_sso::session_of(&row)))
+        let pin_replaced = match opened {
+            Ok(replaced) => replaced,
+            Err(e) => {
+                // A right PIN whose session did not open: the count is undone;
+                // a refused badge ends the transaction, anything else lets the
+                // holder try again.
+                let next = match e {
+                    RelayError::BadgeRefused => BadgeTxStatus::Failed,
+                    _ => BadgeTxStatus::Identified,
+                };
+                self.unreserve(&mut conn, now, &tx.id, &reserved, next)
+                    .await;
+                return Err(e);
+            }
+        };
+        Ok(BadgeLogin {
+            token,
+            session: clavis_sso::session_of(&row),
+            pin_replaced,
+        })
     }
 
     /// Step 1 of [`Self::finish_login`]: the transaction goes `identified`
@@ -192,31 +211,6 @@ impl BadgeService {
         if let Err(e) = BadgeTxRow::set_status(conn, tx_id, BadgeTxStatus::Checking, next).await {
             tracing::warn!(badge.transaction = tx_id, error = %e, "badge transaction left checking");
         }
-    }
-
-    /// Sets the holder's PIN right after their badge was personalised (the
-    /// enrolment transaction's token and browser binding prove it is that
-    /// desk). Audited `badge.pin_set`.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn set_pin_after_enrolment(
-        &self,
-        conn: &mut DbConn,
-        now: DateTime<Utc>,
-        tx_id: &str,
-        token: &str,
-        browser: &str,
-        pin: &pin::Pin,
-        actor: &Actor,
-    ) -> Result<Oid, RelayError> {
-        let tx = self.status(conn, now, tx_id, token, browser).await?;
-        let (true, Some(oid)) = (
-            tx.purpose == BadgeTxPurpose::Enrol && tx.status == BadgeTxStatus::Done,
-            tx.oid,
-        ) else {
-            return Err(RelayError::Unknown);
-        };
-        pin::set_pin(conn, &self.hasher, &self.policy, now, oid, pin, actor).await?;
-        Ok(oid)
     }
 }
 
@@ -343,7 +337,7 @@ mod tests {
         card.reset();
         let identified = relay(&svc, &t.db, now, &ws, &login, true, &mut card).await;
         assert_eq!(identified, AgentReply::Done);
-        let (_, session) = svc
+        let session = svc
             .finish_login(
                 &t.db,
                 &sso,
@@ -357,7 +351,8 @@ mod tests {
                 Some(cookie.expose()),
             )
             .await
-            .expect("login");
+            .expect("login")
+            .session;
 
         assert_ne!(session.id, previous.id);
         let ended = SsoSessionRow::find(&mut conn, &previous.id)

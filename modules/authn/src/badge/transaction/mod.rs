@@ -22,6 +22,7 @@
 //! last request (the PIN of a login, the PIN set after an enrolment).
 
 mod finish;
+pub use finish::BadgeLogin;
 mod replay;
 mod step;
 

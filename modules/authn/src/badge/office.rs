@@ -1,0 +1,91 @@
+//! The badge office's rules: whom an operator may encode a badge for, and
+//! when the holder's PIN may be set from the desk.
+//!
+//! A badge and a PIN are a way into someone's account, so the desk must
+//! not become a way to be someone else:
+//! - an operator never encodes a badge or sets a PIN for themselves;
+//! - an operator who is not an administrator only serves holders whose
+//!   operator roles they hold too (no badge-office clerk can encode a card
+//!   for an administrator, a helpdesk agent or an auditor);
+//! - a PIN that already exists is replaced only with the holder's current
+//!   PIN typed at the desk (checked with the usual lockout); a holder who
+//!   forgot theirs keeps their PIN and goes to the helpdesk, whose
+//!   `clavis badge set-pin` runs on the appliance itself;
+//! - a PIN set by anyone but its holder is remembered until the holder's
+//!   next badge login tells them (and audited `badge.pin_set` with the
+//!   operator as actor).
+
+use super::pin::{self, BadgePolicy, Pin, PinHasher};
+use super::records::BadgeError;
+use chrono::{DateTime, Utc};
+use clavis_core::{Actor, Oid};
+use clavis_store::DbConn;
+use clavis_store::models::{BadgePinRow, IdentityRoleRow};
+
+/// The role that may serve any holder (but themselves).
+pub const ADMIN_ROLE: &str = "admin";
+
+/// Why the badge office refuses an operator's request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OfficeRefusal {
+    /// The operator is the holder.
+    #[error("an operator cannot encode a badge or set a PIN for themselves")]
+    Themselves,
+    /// The holder has an operator role the operator has not.
+    #[error("the holder has the role {0}, which the operator does not hold")]
+    AboveOperator(String),
+    /// The holder has a PIN; replacing it needs their current one.
+    #[error("the holder already has a PIN: their current PIN is needed to replace it")]
+    CurrentPinRequired,
+}
+
+/// Whether `operator` may serve `holder` at the badge office.
+pub async fn check_holder(conn: &mut DbConn, operator: Oid, holder: Oid) -> Result<(), BadgeError> {
+    if operator == holder {
+        return Err(OfficeRefusal::Themselves.into());
+    }
+    let mine = IdentityRoleRow::for_identity(conn, operator).await?;
+    if mine.iter().any(|r| r == ADMIN_ROLE) {
+        return Ok(());
+    }
+    let theirs = IdentityRoleRow::for_identity(conn, holder).await?;
+    match theirs.into_iter().find(|r| !mine.contains(r)) {
+        Some(role) => Err(OfficeRefusal::AboveOperator(role).into()),
+        None => Ok(()),
+    }
+}
+
+/// Sets `holder`'s PIN from the desk, on behalf of `operator`: the holder
+/// rules above, then the current PIN if one exists (a wrong one counts
+/// towards the holder's lockout), then the new PIN (policy checked;
+/// audited; the holder told at their next badge login).
+#[allow(clippy::too_many_arguments)]
+pub async fn set_holder_pin(
+    conn: &mut DbConn,
+    hasher: &PinHasher,
+    policy: &BadgePolicy,
+    now: DateTime<Utc>,
+    operator: Oid,
+    holder: Oid,
+    new_pin: &Pin,
+    current_pin: Option<&Pin>,
+) -> Result<(), BadgeError> {
+    check_holder(conn, operator, holder).await?;
+    pin::check_policy(new_pin.expose(), policy.pin_min, policy.pin_max)?;
+    if BadgePinRow::find(conn, holder).await?.is_some() {
+        let Some(current) = current_pin.filter(|p| !p.expose().is_empty()) else {
+            return Err(OfficeRefusal::CurrentPinRequired.into());
+        };
+        pin::check_pin(conn, hasher, policy, now, holder, current).await?;
+    }
+    pin::set_pin(
+        conn,
+        hasher,
+        policy,
+        now,
+        holder,
+        new_pin,
+        &Actor::Identity(operator),
+    )
+    .await
+}
