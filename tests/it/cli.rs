@@ -319,3 +319,121 @@ async fn the_admin_api_needs_a_token_and_serves_identities() {
     .await;
     assert_eq!(r.status(), 401, "a revoked token is refused");
 }
+
+/// A configuration with only a state directory (SQLite inside it).
+fn minimal_config(dir: &Path) -> std::path::PathBuf {
+    let p = dir.join("clavis.toml");
+    std::fs::write(
+        &p,
+        format!("state_dir = \"{}\"\n", dir.join("state").display()),
+    )
+    .expect("config");
+    p
+}
+
+/// `clavis …` with standard input, in English unless `lang` says
+/// otherwise, with the systemd credentials directory `credentials` (or
+/// none).
+fn clavis_with(
+    config: &Path,
+    args: &[&str],
+    stdin: &str,
+    lang: &str,
+    credentials: Option<&Path>,
+) -> Output {
+    use std::io::Write;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_clavis"));
+    cmd.arg("--config")
+        .arg(config)
+        .args(args)
+        .env("CLAVIS_LANG", lang)
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    if let Some(c) = credentials {
+        cmd.env("CREDENTIALS_DIRECTORY", c);
+    }
+    let mut child = cmd.spawn().expect("the clavis binary runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("waits")
+}
+
+#[test]
+fn a_command_without_the_master_key_refuses_and_creates_none() {
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = minimal_config(dir.path());
+    let key = dir.path().join("state/master.key");
+    let out = clavis_with(
+        &cfg,
+        &["badge", "set-pin", "clemoine", "--stdin"],
+        "4821\n",
+        "fr",
+        None,
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("clé maître introuvable"), "{err}");
+    assert!(err.contains(&key.display().to_string()), "{err}");
+    assert!(err.contains("CREDENTIALS_DIRECTORY"), "{err}");
+    assert!(err.contains("clavis serve"), "{err}");
+    assert!(!key.exists(), "the command created a master key");
+
+    let out = clavis_with(&cfg, &["keys", "rotate"], "", "en", None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("master key not found"), "{err}");
+    assert!(!key.exists(), "the command created a master key");
+}
+
+#[test]
+fn a_command_reads_the_services_credential_and_refuses_another_key() {
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = minimal_config(dir.path());
+    // The service's key, as a systemd credential only (nothing in the state
+    // directory): the command reads it and goes on to the identity.
+    let service_creds = dir.path().join("creds-service");
+    std::fs::create_dir_all(&service_creds).expect("dir");
+    std::fs::write(
+        service_creds.join("clavis-master-key"),
+        format!("{}\n", "ab".repeat(32)),
+    )
+    .expect("key");
+    let out = clavis_with(&cfg, &["keys", "rotate"], "", "en", Some(&service_creds));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = clavis_with(
+        &cfg,
+        &["badge", "set-pin", "clemoine", "--stdin"],
+        "4821\n",
+        "en",
+        Some(&service_creds),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("no identity matches"), "{err}");
+    assert!(!dir.path().join("state/master.key").exists());
+
+    // Another key than the one that sealed the signing keys is refused.
+    let other_creds = dir.path().join("creds-other");
+    std::fs::create_dir_all(&other_creds).expect("dir");
+    std::fs::write(other_creds.join("clavis-master-key"), "cd".repeat(32)).expect("key");
+    let out = clavis_with(
+        &cfg,
+        &["badge", "set-pin", "clemoine", "--stdin"],
+        "4821\n",
+        "en",
+        Some(&other_creds),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("not the service's"), "{err}");
+}
