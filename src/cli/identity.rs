@@ -1,10 +1,14 @@
 //! `clavis identity list|show`: looking at identities.
 
-use super::{Ctx, print_json, t};
+use super::{Ctx, Page, print_json, t};
 use anyhow::Result;
 use clap::Subcommand;
 use clavis_core::LifecycleStatus;
+use clavis_core::names::normalize_search_text;
 use clavis_directory::service;
+use clavis_store::Db;
+use clavis_store::models::IdentityRow;
+use clavis_store::models::identity::IdentityFilter;
 
 /// `clavis identity …`
 #[derive(Debug, Subcommand)]
@@ -17,10 +21,13 @@ pub enum IdentityCmd {
         /// Words to find in names, RPPS, email or login.
         #[arg(long)]
         search: Option<String>,
+        /// Page size.
         #[arg(long, default_value_t = 100)]
         limit: i64,
+        /// Identities to skip (the `next_offset` of the previous page).
         #[arg(long, default_value_t = 0)]
         offset: i64,
+        /// JSON: {"items": [...], "total": N, "next_offset": M or null}.
         #[arg(long)]
         json: bool,
     },
@@ -56,10 +63,12 @@ async fn list(
 ) -> Result<()> {
     let db = ctx.db().await?;
     let list = service::list_identities(&db, status, search.as_deref(), limit, offset).await?;
+    let total = count(&db, status, search.as_deref()).await?;
+    let page = Page::new(list, offset, total);
     if json {
-        return print_json(&list);
+        return print_json(&page);
     }
-    for i in &list {
+    for i in &page.items {
         println!(
             "{}  {:<9}  {} {}  {}  {}  {}",
             i.oid,
@@ -76,8 +85,35 @@ async fn list(
             i.logins.join(","),
         );
     }
-    eprintln!("{} {}", list.len(), t("identité(s)", "identities"));
+    eprintln!(
+        "{} {} {}{}",
+        page.items.len(),
+        t("identité(s) sur", "identities of"),
+        page.total,
+        match page.next_offset {
+            Some(next) => format!("; {} --offset {next}", t("suite :", "more:")),
+            None => String::new(),
+        }
+    );
     Ok(())
+}
+
+/// How many identities the list's filters match in all (the same words as
+/// [`service::list_identities`] searches for).
+async fn count(db: &Db, status: Option<LifecycleStatus>, search: Option<&str>) -> Result<i64> {
+    let filter = IdentityFilter {
+        status,
+        search_words: search
+            .map(normalize_search_text)
+            .unwrap_or_default()
+            .split(' ')
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect(),
+        ..IdentityFilter::default()
+    };
+    let mut conn = db.conn().await?;
+    Ok(IdentityRow::count(&mut conn, &filter).await?)
 }
 
 async fn show(ctx: &Ctx, key: &str, json: bool) -> Result<()> {

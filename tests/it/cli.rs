@@ -136,8 +136,9 @@ async fn sync_identity_and_audit_commands_work_end_to_end() {
         &["identity", "list", "--search", "lefevre zoe", "--json"],
     );
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
-    let i = &list[0];
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(list["total"], 1, "{list}");
+    let i = &list["items"][0];
     for key in [
         "oid",
         "status",
@@ -436,4 +437,43 @@ fn a_command_reads_the_services_credential_and_refuses_another_key() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("not the service's"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_list_json_carries_the_total_and_the_next_offset() {
+    let t = TestDb::new(Backend::Sqlite).await;
+    let slapd = Slapd::start();
+    slapd.add(
+        &(Hr::new("E001", "Adam", "Léa", "1990-01-01").ldif()
+            + &Hr::new("E002", "Bernard", "Marc", "1991-02-02").ldif()
+            + &Hr::new("E003", "Caron", "Inès", "1992-03-03").ldif()),
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = config_for(dir.path(), &t.url, &slapd);
+    assert!(clavis(&cfg, &["sync"]).status.success());
+
+    let page = |args: &[&str]| -> serde_json::Value {
+        let mut all = vec!["identity", "list", "--json"];
+        all.extend_from_slice(args);
+        let out = clavis(&cfg, &all);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("json")
+    };
+    let first = page(&["--limit", "2"]);
+    assert_eq!(first["total"], 3, "{first}");
+    assert_eq!(first["next_offset"], 2, "{first}");
+    assert_eq!(first["items"].as_array().map(Vec::len), Some(2), "{first}");
+    assert_eq!(first["items"][0]["birth_family_name"], "Adam");
+    let last = page(&["--limit", "2", "--offset", "2"]);
+    assert_eq!(last["total"], 3, "{last}");
+    assert_eq!(last["next_offset"], serde_json::Value::Null, "{last}");
+    assert_eq!(last["items"][0]["birth_family_name"], "Caron");
+    // The total counts what the search matches, not the whole directory.
+    let found = page(&["--search", "bernard"]);
+    assert_eq!(found["total"], 1, "{found}");
+    assert_eq!(found["next_offset"], serde_json::Value::Null, "{found}");
 }
