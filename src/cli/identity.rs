@@ -1,10 +1,12 @@
-//! `clavis identity list|show`: looking at identities.
+//! `clavis identity list|show|add`: looking at identities, and creating
+//! one by hand ([`clavis_directory::manual`]) where no source lists it.
 
 use super::{Ctx, Page, print_json, t};
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::Subcommand;
-use clavis_core::LifecycleStatus;
 use clavis_core::names::normalize_search_text;
+use clavis_core::{LifecycleStatus, Rpps};
+use clavis_directory::manual::{self, ManualError, NewManualIdentity};
 use clavis_directory::service;
 use clavis_store::Db;
 use clavis_store::models::IdentityRow;
@@ -37,6 +39,33 @@ pub enum IdentityCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Create an identity by hand (a first administrator, a person no
+    /// source lists). Refused when the person already exists or resembles
+    /// someone: nothing is merged on a guess.
+    Add {
+        /// Birth family name (nom de naissance).
+        #[arg(long)]
+        birth_name: String,
+        /// Used family name (nom d'usage), if different.
+        #[arg(long)]
+        used_name: Option<String>,
+        /// Every birth given name, in order, separated by commas:
+        /// "Marie, Anne".
+        #[arg(long)]
+        given_names: String,
+        /// Birth date, YYYY-MM-DD.
+        #[arg(long)]
+        birth_date: chrono::NaiveDate,
+        /// Birth place (INSEE code).
+        #[arg(long)]
+        birth_place: Option<String>,
+        /// RPPS (11 digits).
+        #[arg(long)]
+        rpps: Option<String>,
+        /// Print {"oid": …} instead of the oid alone.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Runs `clavis identity …`.
@@ -50,7 +79,81 @@ pub async fn run(ctx: &Ctx, cmd: IdentityCmd) -> Result<()> {
             json,
         } => list(ctx, status, search, limit, offset, json).await,
         IdentityCmd::Show { key, json } => show(ctx, &key, json).await,
+        IdentityCmd::Add {
+            birth_name,
+            used_name,
+            given_names,
+            birth_date,
+            birth_place,
+            rpps,
+            json,
+        } => {
+            let rpps = rpps
+                .map(|r| Rpps::parse(&r).map_err(|e| anyhow::anyhow!("--rpps {r:?}: {e}")))
+                .transpose()?;
+            let new = NewManualIdentity {
+                birth_family_name: birth_name,
+                used_family_name: used_name,
+                birth_given_names: given_names.split(',').map(str::to_string).collect(),
+                birth_date,
+                birth_place,
+                rpps,
+            };
+            add(ctx, new, json).await
+        }
     }
+}
+
+async fn add(ctx: &Ctx, new: NewManualIdentity, json: bool) -> Result<()> {
+    let db = ctx.db().await?;
+    let subscribers = super::subscribers();
+    let oid = match manual::add_identity(
+        &db,
+        &ctx.cfg.directory,
+        &subscribers,
+        ctx.now(),
+        new,
+        &ctx.operator,
+    )
+    .await
+    {
+        Ok(oid) => oid,
+        Err(ManualError::AlreadyExists(oid)) => bail!(
+            "{} {oid} ; {}",
+            t(
+                "cette personne existe déjà : identité",
+                "this person already exists: identity"
+            ),
+            t(
+                "rien n'a été créé (voir clavis identity show OID)",
+                "nothing was created (see clavis identity show OID)"
+            )
+        ),
+        Err(ManualError::Ambiguous { reason, candidates }) => bail!(
+            "{} ({reason}) : {} ; {}",
+            t(
+                "cette personne ressemble à des identités existantes",
+                "this person resembles existing identities"
+            ),
+            candidates
+                .iter()
+                .map(|(oid, why)| format!("{oid} ({why})"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            t(
+                "rien n'a été créé : vérifiez avec clavis identity show OID",
+                "nothing was created: check with clavis identity show OID"
+            )
+        ),
+        Err(ManualError::Missing(what)) => bail!("{} {what}", t("il manque :", "missing:")),
+        Err(e) => return Err(e.into()),
+    };
+    if json {
+        return print_json(&serde_json::json!({ "oid": oid }));
+    }
+    eprintln!("{}", t("identité créée :", "identity created:"));
+    println!("{oid}");
+    Ok(())
 }
 
 async fn list(

@@ -477,3 +477,85 @@ async fn identity_list_json_carries_the_total_and_the_next_offset() {
     assert_eq!(found["total"], 1, "{found}");
     assert_eq!(found["next_offset"], serde_json::Value::Null, "{found}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_add_creates_an_audited_identity_and_refuses_the_same_person_twice() {
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = minimal_config(dir.path());
+    let add = |args: &[&str], lang: &str| {
+        let mut all = vec![
+            "identity",
+            "add",
+            "--birth-date",
+            "1980-05-17",
+            "--given-names",
+            "Marie, Anne",
+        ];
+        all.extend_from_slice(args);
+        clavis_with(&cfg, &all, "", lang, None)
+    };
+    let out = add(&["--birth-name", "Dupont", "--rpps", "10100779536"], "en");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let oid = stdout(&out).trim().to_string();
+    assert_eq!(oid.len(), 36, "the oid alone on standard output: {oid:?}");
+
+    let out = clavis(&cfg, &["identity", "show", &oid, "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(shown["birth_family_name"], "Dupont");
+    assert_eq!(
+        shown["birth_given_names"],
+        serde_json::json!(["Marie", "Anne"])
+    );
+    assert_eq!(shown["status"], "active");
+    assert_eq!(shown["rpps"], "10100779536");
+    assert_eq!(shown["sources"][0]["source"], "manual");
+
+    // Audited like any other creation, by the operator.
+    let db = clavis_store::Db::open(&dir.path().join("state/clavis.db").display().to_string(), 1)
+        .expect("db");
+    let mut conn = db.conn().await.expect("conn");
+    let events = clavis_store::models::AuditEventRow::for_target(&mut conn, &oid, 10)
+        .await
+        .expect("audit");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == "identity.created" && e.actor.starts_with("cli:")),
+        "{events:?}"
+    );
+    drop(conn);
+
+    // The same person again (case aside): refused, named, nothing created.
+    let out = add(&["--birth-name", "DUPONT"], "fr");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cette personne existe déjà"), "{err}");
+    assert!(err.contains(&oid), "{err}");
+    // Another person with her RPPS: refused too (no guess).
+    let out = add(&["--birth-name", "Martin", "--rpps", "10100779536"], "en");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("resembles existing identities"), "{err}");
+    assert!(err.contains(&oid), "{err}");
+
+    let out = clavis(&cfg, &["identity", "list", "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(list["total"], 1, "{list}");
+
+    // She can now be made the first administrator.
+    let out = clavis(&cfg, &["admin", "bootstrap", "--identity", &oid]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
