@@ -7,6 +7,7 @@
 //! Today: `/healthz`, `/readyz`; login with a FIDO2 key, enrolment links,
 //! `/me` and `/logout` (see [`login`]); and the admin JSON API under
 //! `/admin/api/` protected by API tokens (`Authorization: Bearer …`).
+//! Every response carries the security headers of [`security_headers`].
 
 pub mod admin_api;
 pub mod badge_office;
@@ -18,6 +19,7 @@ pub mod login;
 pub mod oidc_web;
 pub mod pages;
 pub mod request;
+pub mod security_headers;
 pub mod sso_web;
 /// Admin API tokens, issued and checked by [`clavis_authn::api_token`]
 /// (this name kept for callers).
@@ -62,6 +64,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
         cfg.app_data(web::Data::new(state))
             .app_data(web::JsonConfig::default().limit(64 * 1024))
             .configure(health::configure)
+            .configure(pages::configure)
             .configure(login::configure)
             .configure(badge_web::configure)
             .configure(badge_office::configure)
@@ -85,11 +88,6 @@ pub fn build_app(
 > {
     actix_web::App::new()
         .wrap(actix_web::middleware::from_fn(extract::admin_gate))
-        .wrap(
-            actix_web::middleware::DefaultHeaders::new()
-                .add(("X-Content-Type-Options", "nosniff"))
-                .add(("Referrer-Policy", "no-referrer"))
-                .add(("Cache-Control", "no-store")),
-        )
+        .wrap(security_headers::middleware(&state))
         .configure(configure(state))
 }
