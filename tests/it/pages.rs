@@ -1,11 +1,13 @@
 //! What every response and page of the HTTP application carries: the
 //! security headers (Content-Security-Policy with nothing inline, no
-//! framing, HSTS only behind an `https://` public URL), and pages free of
-//! inline script and style.
+//! framing, HSTS only behind an `https://` public URL), pages free of
+//! inline script and style, and where `/` takes a person.
 
 use crate::support::TestApp;
+use crate::support::http::location;
 use actix_web::dev::ServiceResponse;
 use actix_web::test::{TestRequest, call_service, init_service, read_body};
+use clavis_core::Clock;
 use clavis_testkit::db::Backend;
 use std::sync::Arc;
 
@@ -158,6 +160,7 @@ async fn served_pages_hold_no_inline_script_or_style() {
     for (path, with_session) in [
         ("/login", false),
         ("/login?lang=en", false),
+        ("/", false),
         ("/me", true),
         ("/badge-office", true),
     ] {
@@ -175,4 +178,69 @@ async fn served_pages_hold_no_inline_script_or_style() {
         let problems = inline_code(&body);
         assert!(problems.is_empty(), "{path}: {problems:?}\n{body}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn root_leads_to_me_to_login_or_to_the_first_start_page() {
+    let app = TestApp::on(Backend::Sqlite)
+        .with_nurse()
+        .with_session()
+        .start()
+        .await;
+    let svc = app.service().await;
+
+    // A fresh install: nobody is administrator yet.
+    let r = call_service(&svc, TestRequest::get().uri("/").to_request()).await;
+    assert_eq!(r.status(), 200);
+    let body = String::from_utf8_lossy(&read_body(r).await).into_owned();
+    assert!(body.contains("pas encore d&#39;administrateur"), "{body}");
+    assert!(body.contains("clavis admin bootstrap"), "{body}");
+    assert!(body.contains("clavis identity add"), "{body}");
+    let r = call_service(
+        &svc,
+        TestRequest::get()
+            .uri("/")
+            .insert_header(("accept-language", "en"))
+            .to_request(),
+    )
+    .await;
+    let body = String::from_utf8_lossy(&read_body(r).await).into_owned();
+    assert!(body.contains("Clavis has no administrator yet"), "{body}");
+
+    // Signed in: to the person's own page.
+    let r = call_service(
+        &svc,
+        TestRequest::get()
+            .uri("/")
+            .insert_header(("cookie", app.session().cookie.clone()))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/me");
+
+    // Once someone is administrator: to the login page.
+    let mut conn = app.t.db.conn().await.expect("conn");
+    clavis_directory::roles::grant_role(
+        &mut conn,
+        app.clock.now(),
+        app.nurse().oid,
+        clavis_directory::roles::ADMIN,
+        &clavis_core::Actor::Cli("test".into()),
+    )
+    .await
+    .expect("grant");
+    let r = call_service(&svc, TestRequest::get().uri("/").to_request()).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/login");
+    // An expired or unknown cookie counts as signed out.
+    let r = call_service(
+        &svc,
+        TestRequest::get()
+            .uri("/")
+            .insert_header(("cookie", format!("{}=bogus", clavis_sso::COOKIE_NAME)))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(location(&r), "/login");
 }

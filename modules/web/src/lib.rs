@@ -4,10 +4,11 @@
 //! crate and map the result. Each area exposes `configure`; [`build_app`]
 //! assembles them for both `clavis serve` and the tests.
 //!
-//! Today: `/healthz`, `/readyz`; login with a FIDO2 key, enrolment links,
-//! `/me` and `/logout` (see [`login`]); and the admin JSON API under
-//! `/admin/api/` protected by API tokens (`Authorization: Bearer …`).
-//! Every response carries the security headers of [`security_headers`].
+//! Today: `/healthz`, `/readyz`; `/` (see [`home`]); login with a FIDO2
+//! key, enrolment links, `/me` and `/logout` (see [`login`]); and the admin
+//! JSON API under `/admin/api/` protected by API tokens
+//! (`Authorization: Bearer …`). Every response carries the security
+//! headers of [`security_headers`].
 
 pub mod admin_api;
 pub mod badge_office;
@@ -15,6 +16,7 @@ pub mod badge_web;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod home;
 pub mod login;
 pub mod oidc_web;
 pub mod pages;
@@ -64,6 +66,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
         cfg.app_data(web::Data::new(state))
             .app_data(web::JsonConfig::default().limit(64 * 1024))
             .configure(health::configure)
+            .configure(home::configure)
             .configure(pages::configure)
             .configure(login::configure)
             .configure(badge_web::configure)
