@@ -1,8 +1,12 @@
 //! Reading the master key ([`clavis_core::master_key::MasterKey`]) at
 //! start-up: from the systemd credential `clavis-master-key` when the
-//! service has one, else from `oidc.master_key_file` (by default
-//! `master.key` in the state directory: 64 hexadecimal digits, mode 0600,
-//! created on the first start).
+//! process has one, else from `oidc.master_key_file` (by default
+//! `master.key` in the state directory: 64 hexadecimal digits, mode 0600).
+//!
+//! Only `clavis serve` creates it, on its first start
+//! ([`load_for_service`]). Every other command reads the key the service
+//! uses or refuses ([`load_for_command`]): a command that made its own key
+//! would seal PINs and signing keys the service can never open.
 
 use anyhow::{Context, Result, bail};
 use clavis_core::master_key::MasterKey;
@@ -24,9 +28,59 @@ pub fn location(configured: &Path) -> PathBuf {
     configured.to_path_buf()
 }
 
+/// The key for `clavis serve`: read from [`location`], created there
+/// (mode 0600) on the first start.
+pub fn load_for_service(configured: &Path) -> Result<MasterKey> {
+    load(&location(configured), true)
+}
+
+/// The key for every command but `serve`: the one the service uses, read
+/// from the systemd credential when this process has one, else from
+/// `configured`. Never created: when neither exists, the error names where
+/// it looked and what to do.
+pub fn load_for_command(configured: &Path) -> Result<MasterKey> {
+    let path = location(configured);
+    if path.exists() {
+        return load(&path, false);
+    }
+    let credential = match std::env::var_os("CREDENTIALS_DIRECTORY") {
+        Some(dir) => format!(
+            "{} ({})",
+            Path::new(&dir).join(CREDENTIAL_NAME).display(),
+            crate::cli::t("absent", "missing")
+        ),
+        None => crate::cli::t(
+            "identifiant systemd clavis-master-key (CREDENTIALS_DIRECTORY non défini)",
+            "systemd credential clavis-master-key (CREDENTIALS_DIRECTORY not set)",
+        )
+        .to_string(),
+    };
+    bail!(
+        "{}\n  - {credential}\n  - {} ({})\n{}",
+        crate::cli::t(
+            "clé maître introuvable ; cherchée dans :",
+            "master key not found; looked in:"
+        ),
+        configured.display(),
+        crate::cli::t("absent", "missing"),
+        crate::cli::t(
+            "Une commande ne crée jamais de clé maître : seul `clavis serve` la crée, à son premier \
+             démarrage. Lancez d'abord le service, ou donnez à la commande la clé qu'il utilise : \
+             oidc.master_key_file dans la configuration, ou, si le service la reçoit par \
+             LoadCredential=clavis-master-key:FICHIER, `systemd-run --pipe --wait -p User=clavis \
+             -p LoadCredential=clavis-master-key:FICHIER clavis …`.",
+            "A command never creates a master key: only `clavis serve` does, on its first start. \
+             Start the service first, or give the command the key it uses: oidc.master_key_file in \
+             the configuration or, if the service gets it through \
+             LoadCredential=clavis-master-key:FILE, `systemd-run --pipe --wait -p User=clavis \
+             -p LoadCredential=clavis-master-key:FILE clavis …`."
+        )
+    )
+}
+
 /// Reads the key (64 hex digits) from `path`, creating it (mode 0600)
 /// with a new random key when `create` and the file does not exist.
-pub fn load(path: &Path, create: bool) -> Result<MasterKey> {
+fn load(path: &Path, create: bool) -> Result<MasterKey> {
     match std::fs::read_to_string(path) {
         Ok(text) => {
             let bytes: Option<[u8; 32]> = hex::decode(text.trim())
@@ -90,5 +144,19 @@ mod tests {
         std::fs::write(&path, "not hex\n").expect("write");
         let e = load(&path, false).expect_err("refused");
         assert!(e.to_string().contains("64 hexadecimal digits"), "{e}");
+    }
+
+    #[test]
+    fn a_command_never_creates_the_key_and_says_where_it_looked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state/master.key");
+        let e = load_for_command(&path).expect_err("refused");
+        let text = e.to_string();
+        assert!(text.contains(&path.display().to_string()), "{text}");
+        assert!(text.contains("clavis serve"), "{text}");
+        assert!(!path.exists(), "no key was created");
+        let created = load_for_service(&path).expect("the service creates it");
+        let read = load_for_command(&path).expect("the command reads it");
+        assert_eq!(created.derive("x"), read.derive("x"));
     }
 }

@@ -18,8 +18,7 @@ pub async fn run(ctx: &Ctx) -> Result<()> {
     jobs::checkpoint_wal(db.clone());
     let clock = ctx.clock.clone();
     let directory = Arc::new(cfg.directory.clone());
-    let master_path = crate::master_key::location(&cfg.master_key_file());
-    let master = crate::master_key::load(&master_path, true)?;
+    let master = crate::master_key::load_for_service(&cfg.master_key_file())?;
     let badge = crate::cli::badge::service(cfg, &master).context("badge login")?;
     let oidc = Arc::new(
         clavis_oidc::Provider::start(

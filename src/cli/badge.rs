@@ -126,10 +126,11 @@ pub fn service(
     Ok(Arc::new(svc))
 }
 
-fn load_service(cfg: &Config) -> Result<Arc<BadgeService>> {
-    let path = crate::master_key::location(&cfg.master_key_file());
-    let master = crate::master_key::load(&path, true)?;
-    service(cfg, &master)
+/// The badge service under the master key the service uses (a command
+/// never creates one).
+async fn load_service(ctx: &Ctx, db: &clavis_store::Db) -> Result<Arc<BadgeService>> {
+    let master = ctx.master_key(db).await?;
+    service(&ctx.cfg, &master)
 }
 
 fn ts(t: Option<i64>) -> String {
@@ -268,9 +269,8 @@ async fn enrol(
     until: Option<DateTime<Utc>>,
     json: bool,
 ) -> Result<()> {
-    let cfg = &ctx.cfg;
-    let svc = load_service(cfg)?;
     let db = ctx.db().await?;
+    let svc = load_service(ctx, &db).await?;
     let mut conn = db.conn().await?;
     let oid = resolve_identity(&mut conn, identity).await?;
     let ws = WorkstationRow::find_by_key(&mut conn, workstation)
@@ -307,11 +307,11 @@ async fn enrol(
             ),
             ws.name,
             t("délai", "within"),
-            cfg.badge.transaction_secs
+            ctx.cfg.badge.transaction_secs
         );
     }
     let deadline =
-        std::time::Instant::now() + Duration::from_secs(cfg.badge.transaction_secs as u64);
+        std::time::Instant::now() + Duration::from_secs(ctx.cfg.badge.transaction_secs as u64);
     let tx = loop {
         let tx = BadgeTxRow::find(&mut conn, &opened.id).await?;
         match tx {
@@ -472,8 +472,8 @@ pub async fn badge(ctx: &Ctx, cmd: BadgeCmd) -> Result<()> {
             }
         }
         BadgeCmd::SetPin { identity, stdin } => {
-            let svc = load_service(&ctx.cfg)?;
             let db = ctx.db().await?;
+            let svc = load_service(ctx, &db).await?;
             let mut conn = db.conn().await?;
             let oid = resolve_identity(&mut conn, &identity).await?;
             let read = |prompt: &str| -> Result<clavis_core::Secret<String>> {

@@ -1,10 +1,16 @@
-//! `clavis identity list|show`: looking at identities.
+//! `clavis identity list|show|add`: looking at identities, and creating
+//! one by hand ([`clavis_directory::manual`]) where no source lists it.
 
-use super::{Ctx, print_json, t};
-use anyhow::Result;
+use super::{Ctx, Page, print_json, t};
+use anyhow::{Result, bail};
 use clap::Subcommand;
-use clavis_core::LifecycleStatus;
+use clavis_core::names::normalize_search_text;
+use clavis_core::{LifecycleStatus, Rpps};
+use clavis_directory::manual::{self, ManualError, NewManualIdentity};
 use clavis_directory::service;
+use clavis_store::Db;
+use clavis_store::models::IdentityRow;
+use clavis_store::models::identity::IdentityFilter;
 
 /// `clavis identity …`
 #[derive(Debug, Subcommand)]
@@ -17,16 +23,46 @@ pub enum IdentityCmd {
         /// Words to find in names, RPPS, email or login.
         #[arg(long)]
         search: Option<String>,
+        /// Page size.
         #[arg(long, default_value_t = 100)]
         limit: i64,
+        /// Identities to skip (the `next_offset` of the previous page).
         #[arg(long, default_value_t = 0)]
         offset: i64,
+        /// JSON: {"items": [...], "total": N, "next_offset": M or null}.
         #[arg(long)]
         json: bool,
     },
     /// Show one identity by oid, RPPS or login.
     Show {
         key: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create an identity by hand (a first administrator, a person no
+    /// source lists). Refused when the person already exists or resembles
+    /// someone: nothing is merged on a guess.
+    Add {
+        /// Birth family name (nom de naissance).
+        #[arg(long)]
+        birth_name: String,
+        /// Used family name (nom d'usage), if different.
+        #[arg(long)]
+        used_name: Option<String>,
+        /// Every birth given name, in order, separated by commas:
+        /// "Marie, Anne".
+        #[arg(long)]
+        given_names: String,
+        /// Birth date, YYYY-MM-DD.
+        #[arg(long)]
+        birth_date: chrono::NaiveDate,
+        /// Birth place (INSEE code).
+        #[arg(long)]
+        birth_place: Option<String>,
+        /// RPPS (11 digits).
+        #[arg(long)]
+        rpps: Option<String>,
+        /// Print {"oid": …} instead of the oid alone.
         #[arg(long)]
         json: bool,
     },
@@ -43,7 +79,81 @@ pub async fn run(ctx: &Ctx, cmd: IdentityCmd) -> Result<()> {
             json,
         } => list(ctx, status, search, limit, offset, json).await,
         IdentityCmd::Show { key, json } => show(ctx, &key, json).await,
+        IdentityCmd::Add {
+            birth_name,
+            used_name,
+            given_names,
+            birth_date,
+            birth_place,
+            rpps,
+            json,
+        } => {
+            let rpps = rpps
+                .map(|r| Rpps::parse(&r).map_err(|e| anyhow::anyhow!("--rpps {r:?}: {e}")))
+                .transpose()?;
+            let new = NewManualIdentity {
+                birth_family_name: birth_name,
+                used_family_name: used_name,
+                birth_given_names: given_names.split(',').map(str::to_string).collect(),
+                birth_date,
+                birth_place,
+                rpps,
+            };
+            add(ctx, new, json).await
+        }
     }
+}
+
+async fn add(ctx: &Ctx, new: NewManualIdentity, json: bool) -> Result<()> {
+    let db = ctx.db().await?;
+    let subscribers = super::subscribers();
+    let oid = match manual::add_identity(
+        &db,
+        &ctx.cfg.directory,
+        &subscribers,
+        ctx.now(),
+        new,
+        &ctx.operator,
+    )
+    .await
+    {
+        Ok(oid) => oid,
+        Err(ManualError::AlreadyExists(oid)) => bail!(
+            "{} {oid} ; {}",
+            t(
+                "cette personne existe déjà : identité",
+                "this person already exists: identity"
+            ),
+            t(
+                "rien n'a été créé (voir clavis identity show OID)",
+                "nothing was created (see clavis identity show OID)"
+            )
+        ),
+        Err(ManualError::Ambiguous { reason, candidates }) => bail!(
+            "{} ({reason}) : {} ; {}",
+            t(
+                "cette personne ressemble à des identités existantes",
+                "this person resembles existing identities"
+            ),
+            candidates
+                .iter()
+                .map(|(oid, why)| format!("{oid} ({why})"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            t(
+                "rien n'a été créé : vérifiez avec clavis identity show OID",
+                "nothing was created: check with clavis identity show OID"
+            )
+        ),
+        Err(ManualError::Missing(what)) => bail!("{} {what}", t("il manque :", "missing:")),
+        Err(e) => return Err(e.into()),
+    };
+    if json {
+        return print_json(&serde_json::json!({ "oid": oid }));
+    }
+    eprintln!("{}", t("identité créée :", "identity created:"));
+    println!("{oid}");
+    Ok(())
 }
 
 async fn list(
@@ -56,10 +166,12 @@ async fn list(
 ) -> Result<()> {
     let db = ctx.db().await?;
     let list = service::list_identities(&db, status, search.as_deref(), limit, offset).await?;
+    let total = count(&db, status, search.as_deref()).await?;
+    let page = Page::new(list, offset, total);
     if json {
-        return print_json(&list);
+        return print_json(&page);
     }
-    for i in &list {
+    for i in &page.items {
         println!(
             "{}  {:<9}  {} {}  {}  {}  {}",
             i.oid,
@@ -76,8 +188,35 @@ async fn list(
             i.logins.join(","),
         );
     }
-    eprintln!("{} {}", list.len(), t("identité(s)", "identities"));
+    eprintln!(
+        "{} {} {}{}",
+        page.items.len(),
+        t("identité(s) sur", "identities of"),
+        page.total,
+        match page.next_offset {
+            Some(next) => format!("; {} --offset {next}", t("suite :", "more:")),
+            None => String::new(),
+        }
+    );
     Ok(())
+}
+
+/// How many identities the list's filters match in all (the same words as
+/// [`service::list_identities`] searches for).
+async fn count(db: &Db, status: Option<LifecycleStatus>, search: Option<&str>) -> Result<i64> {
+    let filter = IdentityFilter {
+        status,
+        search_words: search
+            .map(normalize_search_text)
+            .unwrap_or_default()
+            .split(' ')
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect(),
+        ..IdentityFilter::default()
+    };
+    let mut conn = db.conn().await?;
+    Ok(IdentityRow::count(&mut conn, &filter).await?)
 }
 
 async fn show(ctx: &Ctx, key: &str, json: bool) -> Result<()> {

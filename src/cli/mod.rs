@@ -159,6 +159,28 @@ impl Ctx {
         open_db(&self.cfg, true, false).await
     }
 
+    /// The master key the service uses (never created here: see
+    /// [`crate::master_key::load_for_command`]), checked against the
+    /// signing keys the service sealed with it, so that a command never
+    /// seals anything under another key.
+    pub async fn master_key(&self, db: &Db) -> Result<clavis_core::master_key::MasterKey> {
+        let path = crate::master_key::location(&self.cfg.master_key_file());
+        let master = crate::master_key::load_for_command(&self.cfg.master_key_file())?;
+        let mut conn = db.conn().await?;
+        let now = self.now().timestamp();
+        if let Err(e) = clavis_oidc::keys::KeyRing::load(&mut conn, &master, now, now).await {
+            bail!(
+                "{} {}: {e}",
+                t(
+                    "la clé maître lue ici n'ouvre pas les clés de signature du service (ce n'est pas la sienne) :",
+                    "the master key read here does not open the service's signing keys (it is not the service's):"
+                ),
+                path.display()
+            );
+        }
+        Ok(master)
+    }
+
     /// The database as it is (for `clavis migrate` itself).
     pub async fn db_unmigrated(&self) -> Result<Db> {
         open_db(&self.cfg, false, false).await
@@ -206,6 +228,29 @@ pub async fn resolve_identity(conn: &mut DbConn, key: &str) -> Result<Oid> {
             "{} {key:?}",
             t("aucune identité ne correspond à", "no identity matches")
         ),
+    }
+}
+
+/// One page of a list, as every paged `--json` list prints it: the items,
+/// how many match in all, and the `--offset` of the next page (`null` on
+/// the last one).
+#[derive(Debug, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+    pub next_offset: Option<i64>,
+}
+
+impl<T> Page<T> {
+    /// The page of `items` found at `offset` among `total`.
+    pub fn new(items: Vec<T>, offset: i64, total: i64) -> Self {
+        let end = offset.max(0) + i64::try_from(items.len()).unwrap_or(i64::MAX);
+        let next_offset = (!items.is_empty() && end < total).then_some(end);
+        Page {
+            items,
+            total,
+            next_offset,
+        }
     }
 }
 

@@ -270,14 +270,12 @@ pub async fn client(ctx: &Ctx, cmd: ClientCmd) -> Result<()> {
 
 /// Runs `clavis keys …`.
 pub async fn keys(ctx: &Ctx, cmd: KeysCmd) -> Result<()> {
-    let cfg = &ctx.cfg;
     let KeysCmd::Rotate { alg } = cmd;
     let alg = clavis_oidc::keys::Alg::parse(&alg)
         .with_context(|| format!("--alg {alg:?}: RS256 {} ES256", t("ou", "or")))?;
     let db = ctx.db().await?;
+    let master = ctx.master_key(&db).await?;
     let mut conn = db.conn().await?;
-    let path = crate::master_key::location(&cfg.master_key_file());
-    let master = crate::master_key::load(&path, true)?;
     clavis_oidc::keys::ensure(&mut conn, &master, ctx.now().timestamp()).await?;
     let kid = clavis_oidc::keys::rotate(
         &mut conn,

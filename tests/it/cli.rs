@@ -136,8 +136,9 @@ async fn sync_identity_and_audit_commands_work_end_to_end() {
         &["identity", "list", "--search", "lefevre zoe", "--json"],
     );
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
-    let i = &list[0];
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(list["total"], 1, "{list}");
+    let i = &list["items"][0];
     for key in [
         "oid",
         "status",
@@ -318,4 +319,243 @@ async fn the_admin_api_needs_a_token_and_serves_identities() {
     )
     .await;
     assert_eq!(r.status(), 401, "a revoked token is refused");
+}
+
+/// A configuration with only a state directory (SQLite inside it).
+fn minimal_config(dir: &Path) -> std::path::PathBuf {
+    let p = dir.join("clavis.toml");
+    std::fs::write(
+        &p,
+        format!("state_dir = \"{}\"\n", dir.join("state").display()),
+    )
+    .expect("config");
+    p
+}
+
+/// `clavis …` with standard input, in English unless `lang` says
+/// otherwise, with the systemd credentials directory `credentials` (or
+/// none).
+fn clavis_with(
+    config: &Path,
+    args: &[&str],
+    stdin: &str,
+    lang: &str,
+    credentials: Option<&Path>,
+) -> Output {
+    use std::io::Write;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_clavis"));
+    cmd.arg("--config")
+        .arg(config)
+        .args(args)
+        .env("CLAVIS_LANG", lang)
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    if let Some(c) = credentials {
+        cmd.env("CREDENTIALS_DIRECTORY", c);
+    }
+    let mut child = cmd.spawn().expect("the clavis binary runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("waits")
+}
+
+#[test]
+fn a_command_without_the_master_key_refuses_and_creates_none() {
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = minimal_config(dir.path());
+    let key = dir.path().join("state/master.key");
+    let out = clavis_with(
+        &cfg,
+        &["badge", "set-pin", "clemoine", "--stdin"],
+        "4821\n",
+        "fr",
+        None,
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("clé maître introuvable"), "{err}");
+    assert!(err.contains(&key.display().to_string()), "{err}");
+    assert!(err.contains("CREDENTIALS_DIRECTORY"), "{err}");
+    assert!(err.contains("clavis serve"), "{err}");
+    assert!(!key.exists(), "the command created a master key");
+
+    let out = clavis_with(&cfg, &["keys", "rotate"], "", "en", None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("master key not found"), "{err}");
+    assert!(!key.exists(), "the command created a master key");
+}
+
+#[test]
+fn a_command_reads_the_services_credential_and_refuses_another_key() {
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = minimal_config(dir.path());
+    // The service's key, as a systemd credential only (nothing in the state
+    // directory): the command reads it and goes on to the identity.
+    let service_creds = dir.path().join("creds-service");
+    std::fs::create_dir_all(&service_creds).expect("dir");
+    std::fs::write(
+        service_creds.join("clavis-master-key"),
+        format!("{}\n", "ab".repeat(32)),
+    )
+    .expect("key");
+    let out = clavis_with(&cfg, &["keys", "rotate"], "", "en", Some(&service_creds));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = clavis_with(
+        &cfg,
+        &["badge", "set-pin", "clemoine", "--stdin"],
+        "4821\n",
+        "en",
+        Some(&service_creds),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("no identity matches"), "{err}");
+    assert!(!dir.path().join("state/master.key").exists());
+
+    // Another key than the one that sealed the signing keys is refused.
+    let other_creds = dir.path().join("creds-other");
+    std::fs::create_dir_all(&other_creds).expect("dir");
+    std::fs::write(other_creds.join("clavis-master-key"), "cd".repeat(32)).expect("key");
+    let out = clavis_with(
+        &cfg,
+        &["badge", "set-pin", "clemoine", "--stdin"],
+        "4821\n",
+        "en",
+        Some(&other_creds),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("not the service's"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_list_json_carries_the_total_and_the_next_offset() {
+    let t = TestDb::new(Backend::Sqlite).await;
+    let slapd = Slapd::start();
+    slapd.add(
+        &(Hr::new("E001", "Adam", "Léa", "1990-01-01").ldif()
+            + &Hr::new("E002", "Bernard", "Marc", "1991-02-02").ldif()
+            + &Hr::new("E003", "Caron", "Inès", "1992-03-03").ldif()),
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = config_for(dir.path(), &t.url, &slapd);
+    assert!(clavis(&cfg, &["sync"]).status.success());
+
+    let page = |args: &[&str]| -> serde_json::Value {
+        let mut all = vec!["identity", "list", "--json"];
+        all.extend_from_slice(args);
+        let out = clavis(&cfg, &all);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("json")
+    };
+    let first = page(&["--limit", "2"]);
+    assert_eq!(first["total"], 3, "{first}");
+    assert_eq!(first["next_offset"], 2, "{first}");
+    assert_eq!(first["items"].as_array().map(Vec::len), Some(2), "{first}");
+    assert_eq!(first["items"][0]["birth_family_name"], "Adam");
+    let last = page(&["--limit", "2", "--offset", "2"]);
+    assert_eq!(last["total"], 3, "{last}");
+    assert_eq!(last["next_offset"], serde_json::Value::Null, "{last}");
+    assert_eq!(last["items"][0]["birth_family_name"], "Caron");
+    // The total counts what the search matches, not the whole directory.
+    let found = page(&["--search", "bernard"]);
+    assert_eq!(found["total"], 1, "{found}");
+    assert_eq!(found["next_offset"], serde_json::Value::Null, "{found}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_add_creates_an_audited_identity_and_refuses_the_same_person_twice() {
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = minimal_config(dir.path());
+    let add = |args: &[&str], lang: &str| {
+        let mut all = vec![
+            "identity",
+            "add",
+            "--birth-date",
+            "1980-05-17",
+            "--given-names",
+            "Marie, Anne",
+        ];
+        all.extend_from_slice(args);
+        clavis_with(&cfg, &all, "", lang, None)
+    };
+    let out = add(&["--birth-name", "Dupont", "--rpps", "10100779536"], "en");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let oid = stdout(&out).trim().to_string();
+    assert_eq!(oid.len(), 36, "the oid alone on standard output: {oid:?}");
+
+    let out = clavis(&cfg, &["identity", "show", &oid, "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(shown["birth_family_name"], "Dupont");
+    assert_eq!(
+        shown["birth_given_names"],
+        serde_json::json!(["Marie", "Anne"])
+    );
+    assert_eq!(shown["status"], "active");
+    assert_eq!(shown["rpps"], "10100779536");
+    assert_eq!(shown["sources"][0]["source"], "manual");
+
+    // Audited like any other creation, by the operator.
+    let db = clavis_store::Db::open(&dir.path().join("state/clavis.db").display().to_string(), 1)
+        .expect("db");
+    let mut conn = db.conn().await.expect("conn");
+    let events = clavis_store::models::AuditEventRow::for_target(&mut conn, &oid, 10)
+        .await
+        .expect("audit");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == "identity.created" && e.actor.starts_with("cli:")),
+        "{events:?}"
+    );
+    drop(conn);
+
+    // The same person again (case aside): refused, named, nothing created.
+    let out = add(&["--birth-name", "DUPONT"], "fr");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cette personne existe déjà"), "{err}");
+    assert!(err.contains(&oid), "{err}");
+    // Another person with her RPPS: refused too (no guess).
+    let out = add(&["--birth-name", "Martin", "--rpps", "10100779536"], "en");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("resembles existing identities"), "{err}");
+    assert!(err.contains(&oid), "{err}");
+
+    let out = clavis(&cfg, &["identity", "list", "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(list["total"], 1, "{list}");
+
+    // She can now be made the first administrator.
+    let out = clavis(&cfg, &["admin", "bootstrap", "--identity", &oid]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -13,5 +13,6 @@ mod errors;
 mod fixtures;
 mod login;
 mod oidc;
+mod pages;
 mod storage;
 mod support;

@@ -93,3 +93,48 @@ async fn a_client_assertion_is_recorded_once_until_it_expires_on_both_backends()
         assert!(later.expect("record"), "{backend:?}: expired entries swept");
     }
 }
+
+/// Several `clavis` processes started at once on one new SQLite database
+/// (a service starting while an operator runs a command, two units
+/// starting together) all wait their turn: each migrates or finds nothing
+/// pending, none fails on "database is locked" or on a table another one
+/// just created. Three rounds of four, each on a fresh database.
+#[test]
+fn processes_starting_at_once_on_a_new_sqlite_database_all_succeed() {
+    for round in 0..3 {
+        let dir = tempfile::tempdir().expect("dir");
+        let cfg = dir.path().join("clavis.toml");
+        std::fs::write(
+            &cfg,
+            format!("state_dir = \"{}\"\n", dir.path().join("state").display()),
+        )
+        .expect("config");
+        let spawn = |args: &[&str]| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_clavis"))
+                .arg("--config")
+                .arg(&cfg)
+                .args(args)
+                .env("CLAVIS_LANG", "en")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("the clavis binary starts")
+        };
+        let children = vec![
+            spawn(&["migrate"]),
+            spawn(&["identity", "list", "--json"]),
+            spawn(&["migrate"]),
+            spawn(&["identity", "list", "--json"]),
+        ];
+        for child in children {
+            let out = child.wait_with_output().expect("waits");
+            assert!(
+                out.status.success(),
+                "round {round}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let db = dir.path().join("state/clavis.db");
+        assert!(db.exists(), "round {round}: the database was created");
+    }
+}

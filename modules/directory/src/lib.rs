@@ -13,6 +13,8 @@
 //! - [`lifecycle`]: events (arrival, move, departure…) and the subscribers
 //!   that act on them in the same transaction.
 //! - [`service`]: views and operator actions for the CLI and admin API.
+//! - [`manual`]: identities created by hand (`clavis identity add`),
+//!   matched and audited like a source's.
 //! - [`roles`]: Clavis's own roles (`admin`, `badge-office`), granted with
 //!   their audit.
 
@@ -21,6 +23,7 @@ pub mod config;
 pub mod error;
 pub mod golden;
 pub mod lifecycle;
+pub mod manual;
 pub mod mapping;
 pub mod reconcile;
 pub mod roles;

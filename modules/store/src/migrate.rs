@@ -4,9 +4,9 @@
 //! migrations run through diesel-async's blocking wrapper, so no libpq is
 //! linked.
 
+use crate::db::sqlite::open_sqlite_for_migration;
 use crate::db::{Db, StoreError};
-use diesel::Connection;
-use diesel::SqliteConnection;
+use diesel::{Connection, RunQueryDsl};
 use diesel_async::AsyncPgConnection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
@@ -15,6 +15,10 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 /// PostgreSQL migrations (`migrations/postgres`).
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+
+/// The PostgreSQL advisory lock migrations hold (an arbitrary constant:
+/// "clavis" in ASCII).
+const MIGRATION_LOCK: i64 = 0x636c_6176_6973;
 
 /// What to do with the migrations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +54,14 @@ pub async fn run(db: &Db, direction: Direction) -> Result<Vec<String>, StoreErro
         if is_pg {
             let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url)
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            run_on(&mut conn, POSTGRES_MIGRATIONS, direction)
+            // Two nodes starting at once: the second waits on this lock
+            // (held until the transaction ends), then finds nothing pending.
+            conn.transaction(|c| {
+                diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+                    .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK)
+                    .execute(c)?;
+                run_on(c, POSTGRES_MIGRATIONS, direction)
+            })
         } else {
             if let Some(parent) = std::path::Path::new(&url).parent()
                 && !parent.as_os_str().is_empty()
@@ -59,9 +70,12 @@ pub async fn run(db: &Db, direction: Direction) -> Result<Vec<String>, StoreErro
                     StoreError::Unavailable(format!("cannot create {}: {e}", parent.display()))
                 })?;
             }
-            let mut conn = SqliteConnection::establish(&url)
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            run_on(&mut conn, SQLITE_MIGRATIONS, direction)
+            let mut conn = open_sqlite_for_migration(&url)?;
+            // One immediate transaction for the whole run: a second process
+            // on the same database waits (busy timeout) for the write lock,
+            // then finds nothing pending, instead of failing on "database is
+            // locked" or applying a migration twice.
+            conn.immediate_transaction(|c| run_on(c, SQLITE_MIGRATIONS, direction))
         }
     })
     .await

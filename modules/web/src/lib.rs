@@ -4,9 +4,11 @@
 //! crate and map the result. Each area exposes `configure`; [`build_app`]
 //! assembles them for both `clavis serve` and the tests.
 //!
-//! Today: `/healthz`, `/readyz`; login with a FIDO2 key, enrolment links,
-//! `/me` and `/logout` (see [`login`]); and the admin JSON API under
-//! `/admin/api/` protected by API tokens (`Authorization: Bearer …`).
+//! Today: `/healthz`, `/readyz`; `/` (see [`home`]); login with a FIDO2
+//! key, enrolment links, `/me` and `/logout` (see [`login`]); and the admin
+//! JSON API under `/admin/api/` protected by API tokens
+//! (`Authorization: Bearer …`). Every response carries the security
+//! headers of [`security_headers`].
 
 pub mod admin_api;
 pub mod badge_office;
@@ -14,10 +16,12 @@ pub mod badge_web;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod home;
 pub mod login;
 pub mod oidc_web;
 pub mod pages;
 pub mod request;
+pub mod security_headers;
 pub mod sso_web;
 /// Admin API tokens, issued and checked by [`clavis_authn::api_token`]
 /// (this name kept for callers).
@@ -65,6 +69,8 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
         cfg.app_data(web::Data::new(state))
             .app_data(web::JsonConfig::default().limit(64 * 1024))
             .configure(health::configure)
+            .configure(home::configure)
+            .configure(pages::configure)
             .configure(login::configure)
             .configure(badge_web::configure)
             .configure(badge_office::configure)
@@ -88,11 +94,6 @@ pub fn build_app(
 > {
     actix_web::App::new()
         .wrap(actix_web::middleware::from_fn(extract::admin_gate))
-        .wrap(
-            actix_web::middleware::DefaultHeaders::new()
-                .add(("X-Content-Type-Options", "nosniff"))
-                .add(("Referrer-Policy", "no-referrer"))
-                .add(("Cache-Control", "no-store")),
-        )
+        .wrap(security_headers::middleware(&state))
         .configure(configure(state))
 }

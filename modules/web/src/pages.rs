@@ -1,7 +1,8 @@
 //! Server-rendered pages: one small layout, French by default, English when
-//! the browser prefers it. No template engine: values are escaped here.
+//! the browser prefers it, and its stylesheet (`GET /static/clavis.css`).
+//! No template engine: values are escaped here.
 
-use actix_web::HttpRequest;
+use actix_web::{HttpRequest, HttpResponse, get, web};
 
 /// The language of a request: English when the browser asks for it first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,16 +67,9 @@ pub fn esc(s: &str) -> String {
     out
 }
 
-const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;background:#f4f6f8;color:#1b1f23}\
-main{max-width:34rem;margin:3rem auto;background:#fff;padding:2rem;border-radius:.5rem;box-shadow:0 1px 3px rgba(0,0,0,.15)}\
-h1{font-size:1.5rem;margin-top:0}label{display:block;margin:.75rem 0 .25rem;font-weight:600}\
-input{font-size:1.1rem;padding:.5rem;width:100%;box-sizing:border-box;border:1px solid #6a737d;border-radius:.25rem}\
-button{font-size:1.1rem;padding:.7rem 1.2rem;margin-top:1rem;border:0;border-radius:.25rem;background:#0b5394;color:#fff;cursor:pointer}\
-button.secondary{background:#586069}button:focus,input:focus{outline:3px solid #f9a825;outline-offset:2px}\
-.status{min-height:1.5rem;margin-top:1rem}.error{color:#b00020;font-weight:600}\
-table{width:100%;border-collapse:collapse}td,th{text-align:left;padding:.4rem;border-bottom:1px solid #e1e4e8}";
-
-/// A whole page around `body` (already escaped HTML).
+/// A whole page around `body` (already escaped HTML). Scripts and styles
+/// come from `/static/` only: the Content-Security-Policy
+/// ([`crate::security_headers`]) refuses anything inline.
 pub fn layout(lang: Lang, title: &str, body: &str, with_script: bool) -> String {
     let script = if with_script {
         "<script src=\"/static/webauthn.js\" defer></script>"
@@ -85,9 +79,26 @@ pub fn layout(lang: Lang, title: &str, body: &str, with_script: bool) -> String 
     format!(
         "<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title} — Clavis</title><style>{STYLE}</style>{script}</head>\
+         <title>{title} — Clavis</title><link rel=\"stylesheet\" href=\"/static/clavis.css\">{script}</head>\
          <body><main>{body}</main></body></html>",
         lang = lang.code(),
         title = esc(title),
     )
+}
+
+/// `GET /static/clavis.css`: the layout's stylesheet.
+#[get("/static/clavis.css")]
+async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((
+            actix_web::http::header::CACHE_CONTROL,
+            "public, max-age=3600",
+        ))
+        .body(include_str!("assets/clavis.css"))
+}
+
+/// Registers the stylesheet's route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(stylesheet);
 }

@@ -170,6 +170,26 @@ impl IdentityRow {
         })?)
     }
 
+    /// How many identities match `filter`, whatever its page (`limit` and
+    /// `offset` are ignored): the total a paged list reports.
+    pub async fn count(conn: &mut DbConn, filter: &IdentityFilter) -> Result<i64, StoreError> {
+        let patterns: Vec<String> = filter
+            .search_words
+            .iter()
+            .map(|w| format!("%{}%", escape_like(w)))
+            .collect();
+        Ok(with_conn!(conn, c => {
+            let mut q = dsl::identities.count().into_boxed();
+            if let Some(s) = &filter.status {
+                q = q.filter(dsl::status.eq(*s));
+            }
+            for p in &patterns {
+                q = q.filter(dsl::search_text.like(p.clone()).escape('\\'));
+            }
+            q.get_result(c).await
+        })?)
+    }
+
     /// Inserts new identities.
     pub async fn insert_all(conn: &mut DbConn, rows: Vec<IdentityRow>) -> Result<(), StoreError> {
         crate::execute_each!(conn, rows, |r| diesel::insert_into(identities::table)

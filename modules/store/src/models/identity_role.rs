@@ -29,6 +29,16 @@ impl IdentityRoleRow {
         Ok(())
     }
 
+    /// Whether anyone holds `role` (a fresh install has no `admin`).
+    pub async fn anyone_holds(conn: &mut DbConn, role: &str) -> Result<bool, StoreError> {
+        let n: i64 = with_conn!(conn, c => dsl::identity_roles
+            .filter(dsl::role.eq(role))
+            .count()
+            .get_result(c)
+            .await)?;
+        Ok(n > 0)
+    }
+
     /// The roles of an identity.
     pub async fn for_identity(conn: &mut DbConn, oid: Oid) -> Result<Vec<String>, StoreError> {
         Ok(with_conn!(conn, c => dsl::identity_roles

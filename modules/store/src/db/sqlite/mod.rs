@@ -28,15 +28,17 @@ use std::fmt;
 /// [`DbConn::atomically`]).
 pub type AsyncSqliteConnection = SyncConnectionWrapper<SqliteConnection, Offload>;
 
-/// Settings applied to every SQLite connection: WAL so readers never wait
-/// for the sync writer, a busy timeout instead of immediate "database is
-/// locked", foreign keys on, a 32 MiB page cache (the default 2 MiB
+/// Settings applied to every SQLite connection: first a busy timeout
+/// instead of immediate "database is locked" (first, because switching a
+/// new database to WAL takes the write lock: a process starting beside
+/// another must wait its turn there too), then WAL so readers never wait
+/// for the sync writer, foreign keys on, a 32 MiB page cache (the default 2 MiB
 /// makes index updates on 100k identities read pages again and again), and
 /// a WAL file cut back to 2 GiB when it starts over (after a large sync;
 /// above what steady load makes it reach, so a busy server never pays for
 /// cutting and growing it again).
-pub(crate) const SQLITE_SETUP: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768; \
+pub(crate) const SQLITE_SETUP: &str = "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768; \
      PRAGMA temp_store = MEMORY; PRAGMA journal_size_limit = 2147483648;";
 
 /// Opens a SQLite connection set up as the pool's are.
@@ -52,6 +54,23 @@ pub(crate) fn open_sqlite(
     if !auto_checkpoint {
         c.batch_execute("PRAGMA wal_autocheckpoint = 0;")?;
     }
+    Ok(c)
+}
+
+/// Settings of the connection migrations run on: the busy timeout before
+/// anything else (a minute: another process may be migrating the same new
+/// database, and waiting for it is the point), then WAL. Foreign keys stay
+/// off, as SQLite's table rebuilds in migrations need.
+const SQLITE_MIGRATION_SETUP: &str = "PRAGMA busy_timeout = 60000; PRAGMA journal_mode = WAL;";
+
+/// Opens the SQLite connection migrations run on (see
+/// [`crate::migrate`]).
+pub(crate) fn open_sqlite_for_migration(path: &str) -> Result<SqliteConnection, StoreError> {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+    let mut c =
+        SqliteConnection::establish(path).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    c.batch_execute(SQLITE_MIGRATION_SETUP)?;
     Ok(c)
 }
 
