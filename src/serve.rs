@@ -20,6 +20,7 @@ pub async fn run(ctx: &Ctx) -> Result<()> {
     let directory = Arc::new(cfg.directory.clone());
     let master = crate::master_key::load_for_service(&cfg.master_key_file())?;
     let badge = crate::cli::badge::service(cfg, &master).context("badge login")?;
+    let decoys = master.derive("fido2 decoy credential ids");
     let oidc = Arc::new(
         clavis_oidc::Provider::start(
             &db,
@@ -37,7 +38,7 @@ pub async fn run(ctx: &Ctx) -> Result<()> {
         directory: directory.clone(),
         clock: clock.clone(),
         subscribers: subscribers(),
-        fido2: Arc::new(fido2(cfg)?),
+        fido2: Arc::new(fido2(cfg)?.with_decoy_key(decoys)),
         sso: cfg.sso.clone(),
         secure_cookies: true,
         public_url: cfg.public_url(),

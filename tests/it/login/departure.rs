@@ -54,13 +54,19 @@ async fn a_departed_identitys_keys_are_suspended_even_for_a_login_under_way(back
     let pending = begin_login(&app, oid).await;
     let signed = sign(&mut key, &pending);
     claire_departs(&t).await;
-    // Her key is suspended: a username-first challenge no longer lists it,
-    // so the key is asked with an empty list and the server refuses.
+    // Her key is suspended: a username-first challenge no longer lists it
+    // (she is answered like an unknown name, with a decoy id), and the
+    // login under way is refused.
     let begin = begin_login(&app, oid).await;
+    let ids = |v: &Value| v["options"]["publicKey"]["allowCredentials"].clone();
+    assert_ne!(ids(&begin), ids(&pending), "{begin}");
+    let hers = ids(&pending)[0]["id"].clone();
     assert!(
-        begin["options"]["publicKey"]["allowCredentials"]
+        !ids(&begin)
             .as_array()
-            .is_none_or(|a| a.is_empty()),
+            .expect("list")
+            .iter()
+            .any(|c| c["id"] == hers),
         "{begin}"
     );
     let late = finish_login(

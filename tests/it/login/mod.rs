@@ -8,6 +8,7 @@ mod attestation;
 mod concurrency;
 mod departure;
 mod enrolment;
+mod enumeration;
 mod keys;
 mod session;
 mod throttling;

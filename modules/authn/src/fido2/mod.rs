@@ -10,8 +10,8 @@
 //!   opened in it.
 //! - `enrolment_link`: the one-time links the IT
 //!   desk issues.
-//! - `throttle`: failure counters per identity and per
-//!   client address, and the wait they impose.
+//! - `throttle`: failure counters per client address, and
+//!   the wait they impose.
 //! - `keys`: a person's keys as shown on `/me`, and their
 //!   removal.
 //!
@@ -50,11 +50,23 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 /// The FIDO2 service: a configured WebAuthn relying party.
-#[derive(Debug)]
 pub struct Fido2 {
     webauthn: Webauthn,
     cfg: AuthnConfig,
     ca_list: Option<AttestationCaList>,
+    /// The secret the decoy credential ids of unknown login names are
+    /// derived from (see `login`): the same on every node and across
+    /// restarts when it comes from the master key.
+    decoy_key: [u8; 32],
+}
+
+impl std::fmt::Debug for Fido2 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fido2")
+            .field("cfg", &self.cfg)
+            .field("decoy_key", &"[redacted]")
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where a ceremony is: its id and the options for the browser.
@@ -86,11 +98,23 @@ impl Fido2 {
         {
             return Err(AuthnError::Config("attestation allow-list is empty".into()));
         }
+        let mut decoy_key = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut decoy_key);
         Ok(Self {
             webauthn,
             cfg,
             ca_list,
+            decoy_key,
         })
+    }
+
+    /// Derives the decoy credential ids of unknown login names from `key`
+    /// (`clavis serve` passes one derived from the master key, so every
+    /// node and every restart answers an unknown name alike). Without it a
+    /// random key of this process is used.
+    pub fn with_decoy_key(mut self, key: [u8; 32]) -> Self {
+        self.decoy_key = key;
+        self
     }
 
     /// The configuration.

@@ -145,9 +145,11 @@ impl From<StoreError> for Unfinished {
 }
 
 impl Fido2 {
-    /// Starts a login: username-less when `username` is `None`. An unknown
-    /// username gets a username-less challenge, so the answer never tells
-    /// whether an account exists.
+    /// Starts a login: username-less when `username` is `None`. A known
+    /// username gets its active keys' credential ids; an unknown one (or
+    /// one without keys) gets the same shape with decoy ids derived from
+    /// the name ([`Self::decoy_credentials`]), stable from one request to
+    /// the next, so the answer never tells whether an account exists.
     pub async fn begin_login(
         &self,
         conn: &mut DbConn,
@@ -185,21 +187,60 @@ impl Fido2 {
             },
             None => None,
         };
-        let (rcr, state) = match known {
+        let (mut rcr, state) = match known {
             Some((oid, keys)) => {
                 let (rcr, s) = self.webauthn.start_passkey_authentication(&keys)?;
                 (rcr, LoginState::Known { oid, state: s })
             }
             None => {
-                let (rcr, s) = self.webauthn.start_discoverable_authentication()?;
+                let (mut rcr, s) = self.webauthn.start_discoverable_authentication()?;
+                if let Some(name) = username.map(str::trim).filter(|u| !u.is_empty()) {
+                    // The shape of a known name's challenge: its ids, no
+                    // extensions (a username-less one asks for `uvm`), no
+                    // mediation.
+                    rcr.public_key.allow_credentials = self.decoy_credentials(name);
+                    rcr.public_key.extensions = None;
+                    rcr.mediation = None;
+                }
                 (rcr, LoginState::Discoverable { state: s })
             }
         };
+        // Transports are hints the browser can do without; a decoy has
+        // none, so no real entry shows any either.
+        for c in &mut rcr.public_key.allow_credentials {
+            c.transports = None;
+        }
         let ceremony = Self::store_ceremony(conn, now, CeremonyKind::Login, None, &state).await?;
         Ok(Challenge {
             ceremony,
             options: rcr,
         })
+    }
+
+    /// The credential ids an unknown login name is answered with: one
+    /// 64-byte id (the size a security key's non-discoverable credential id
+    /// usually has), derived from the name folded to lower case and the
+    /// decoy key, so the same name always gets the same id. SHA-256 of the
+    /// key and the length-prefixed name is a keyed derivation here, not a
+    /// MAC anyone verifies.
+    fn decoy_credentials(&self, name: &str) -> Vec<webauthn_rs_proto::AllowCredentials> {
+        use sha2::{Digest, Sha256};
+        let name = name.to_lowercase();
+        let block = |i: u8| {
+            let mut h = Sha256::new();
+            h.update(self.decoy_key);
+            h.update((name.len() as u64).to_be_bytes());
+            h.update(name.as_bytes());
+            h.update([i]);
+            h.finalize()
+        };
+        let mut id = block(0).to_vec();
+        id.extend_from_slice(&block(1));
+        vec![webauthn_rs_proto::AllowCredentials {
+            type_: "public-key".into(),
+            id,
+            transports: None,
+        }]
     }
 
     /// Finishes a login and, with `open`, opens the SSO session in the same
