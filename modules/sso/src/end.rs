@@ -70,6 +70,23 @@ pub async fn end_all_at_workstation(
     ended(conn, now, &ids, reason, actor, details).await
 }
 
+/// Ends every session opened with an authenticator (a FIDO2 key, a badge)
+/// that was just revoked or removed; returns how many. Audited, and the
+/// applications they signed in to are told (back-channel logout).
+pub async fn end_all_by_authenticator(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    authenticator_id: &str,
+    reason: SessionEndReason,
+    actor: &Actor,
+) -> Result<usize, SsoError> {
+    let ids =
+        SsoSessionRow::end_all_by_authenticator(conn, authenticator_id, reason, now.timestamp())
+            .await?;
+    let details = json!({"reason": reason, "authenticator_id": authenticator_id});
+    ended(conn, now, &ids, reason, actor, details).await
+}
+
 /// What follows sessions just ended: their applications' dues and one
 /// `session.ended` event each.
 pub(crate) async fn ended(

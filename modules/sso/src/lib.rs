@@ -25,7 +25,7 @@ mod lifecycle;
 
 pub use check::{check, check_fast, list};
 pub use create::{create, prepare, replace, session_of};
-pub use end::{end, end_all_at_workstation, end_all_for};
+pub use end::{end, end_all_at_workstation, end_all_by_authenticator, end_all_for};
 pub use expiry::end_expired;
 pub use lifecycle::SsoLifecycle;
 

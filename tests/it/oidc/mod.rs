@@ -18,6 +18,7 @@ mod keys;
 mod logout;
 mod reauthentication;
 mod refresh;
+mod revocation;
 mod token;
 mod userinfo;
 

@@ -11,7 +11,8 @@ use crate::badge::pin::{PinHashError, PinPolicyError, PinRefusal};
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
 use clavis_core::{
-    Actor, AuditAction, BadgeId, BadgeKind, BadgeStatus, LifecycleStatus, Oid, secret::sha256_hex,
+    Actor, AuditAction, BadgeId, BadgeKind, BadgeStatus, LifecycleStatus, Oid, SessionEndReason,
+    secret::sha256_hex,
 };
 use clavis_store::models::{BadgeRow, IdentityRow};
 use clavis_store::{DbConn, StoreError};
@@ -70,6 +71,14 @@ impl From<clavis_audit::AuditError> for BadgeError {
     fn from(e: clavis_audit::AuditError) -> Self {
         match e {
             clavis_audit::AuditError::Store(s) => BadgeError::Store(s),
+        }
+    }
+}
+
+impl From<clavis_sso::SsoError> for BadgeError {
+    fn from(e: clavis_sso::SsoError) -> Self {
+        match e {
+            clavis_sso::SsoError::Store(s) => BadgeError::Store(s),
         }
     }
 }
@@ -157,7 +166,9 @@ pub async fn identify(
     }
 }
 
-/// Revokes a badge (lost, stolen, replaced). Audited `badge.revoked`.
+/// Revokes a badge (lost, stolen, replaced) and ends the sessions it
+/// opened (their applications told by back-channel logout), in one
+/// transaction. Audited `badge.revoked`.
 pub async fn revoke(
     conn: &mut DbConn,
     now: DateTime<Utc>,
@@ -174,6 +185,15 @@ pub async fn revoke(
         if !changed {
             return Err(BadgeError::NotFound);
         }
+        // A stolen badge's sessions end with it.
+        clavis_sso::end_all_by_authenticator(
+            conn,
+            now,
+            badge_id.as_str(),
+            SessionEndReason::Revoked,
+            actor,
+        )
+        .await?;
         AuditEvent::new(
             actor,
             AuditAction::BadgeRevoked,

@@ -6,7 +6,7 @@ use crate::badge::records::BadgeError;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
 use clavis_core::{
-    Actor, AuditAction, WorkstationId,
+    Actor, AuditAction, SessionEndReason, WorkstationId,
     secret::{Secret, sha256_hex},
 };
 use clavis_store::DbConn;
@@ -29,6 +29,12 @@ pub enum WorkstationError {
     /// Storage.
     #[error(transparent)]
     Badge(#[from] BadgeError),
+}
+
+impl From<clavis_sso::SsoError> for WorkstationError {
+    fn from(e: clavis_sso::SsoError) -> Self {
+        WorkstationError::Badge(e.into())
+    }
 }
 
 impl From<clavis_store::StoreError> for WorkstationError {
@@ -112,6 +118,9 @@ pub async fn revoke(
     conn.transaction(async |conn| -> Result<bool, WorkstationError> {
         let done = WorkstationRow::revoke(conn, &ws.id, now.timestamp()).await?;
         if done {
+            // Sessions opened at a workstation that is no longer trusted end.
+            clavis_sso::end_all_at_workstation(conn, now, &ws.id, SessionEndReason::Revoked, actor)
+                .await?;
             AuditEvent::new(
                 actor,
                 AuditAction::WorkstationRevoked,

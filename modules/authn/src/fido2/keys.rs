@@ -4,7 +4,7 @@
 use crate::error::AuthnError;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
-use clavis_core::{Actor, AuditAction, AuthenticatorStatus, Oid};
+use clavis_core::{Actor, AuditAction, AuthenticatorStatus, Oid, SessionEndReason};
 use clavis_store::DbConn;
 use clavis_store::models::{Account, AuthenticatorRow};
 use serde::Serialize;
@@ -38,7 +38,9 @@ pub async fn keys_of(conn: &mut DbConn, oid: Oid) -> Result<Vec<KeyView>, AuthnE
         .collect())
 }
 
-/// Removes (revokes) a key of `oid`. Audited.
+/// Removes (revokes) a key of `oid`, and ends the sessions it opened
+/// (their applications told by back-channel logout), in one transaction.
+/// Audited.
 pub async fn remove_key(
     conn: &mut DbConn,
     now: DateTime<Utc>,
@@ -55,6 +57,9 @@ pub async fn remove_key(
         key.status = AuthenticatorStatus::Revoked;
         key.status_reason = Some("removed_by_user".into());
         key.update(tx).await?;
+        // A key that is gone opens nothing any more, and keeps nothing open.
+        clavis_sso::end_all_by_authenticator(tx, now, key_id, SessionEndReason::Revoked, actor)
+            .await?;
         AuditEvent::new(
             actor,
             AuditAction::KeyRemoved,

@@ -190,6 +190,25 @@ impl SsoSessionRow {
             .await)?)
     }
 
+    /// Ends every live session opened with an authenticator (a FIDO2 key's
+    /// or a badge's id); returns their ids.
+    pub async fn end_all_by_authenticator(
+        conn: &mut DbConn,
+        authenticator_id: &str,
+        reason: SessionEndReason,
+        now: i64,
+    ) -> Result<Vec<SessionId>, StoreError> {
+        Ok(with_conn!(conn, c => diesel::update(
+                dsl::sso_sessions
+                    .filter(dsl::authenticator_id.eq(authenticator_id))
+                    .filter(dsl::ended_at.is_null()),
+            )
+            .set((dsl::ended_at.eq(Some(now)), dsl::end_reason.eq(Some(reason))))
+            .returning(dsl::id)
+            .get_results(c)
+            .await)?)
+    }
+
     /// Ends every live session opened at a workstation (fast user
     /// switching); returns their ids.
     pub async fn end_all_at_workstation(
