@@ -153,6 +153,8 @@ text_enum! {
         /// Another person badged in at the same workstation (fast user
         /// switching).
         Switched = "switched",
+        /// Every directory account of the person was disabled (AD).
+        AccountDisabled = "account_disabled",
     }
 }
 

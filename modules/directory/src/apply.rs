@@ -277,6 +277,7 @@ fn plan_identity(
         next,
         now,
         out: RefreshOutcome::default(),
+        accounts_disabled: false,
     };
     plan.row();
     let moved = plan.assignment(loaded.currents.get(&oid)) || plan.professions_changed();
@@ -302,6 +303,8 @@ struct Plan<'p, 'c> {
     next: IdentityRow,
     now: i64,
     out: RefreshOutcome,
+    /// The plan disables the last enabled account of someone not barred.
+    accounts_disabled: bool,
 }
 
 impl Plan<'_, '_> {
@@ -398,6 +401,7 @@ impl Plan<'_, '_> {
     /// someone else is never moved silently.
     fn accounts(&mut self, existing: &[Account], bound: &HashMap<String, Oid>) {
         let (oid, status, now) = (self.oid, self.status, self.now);
+        let planned_from = self.w.accounts.len();
         let barred = matches!(
             status,
             LifecycleStatus::Departed | LifecycleStatus::Suspended
@@ -475,6 +479,18 @@ impl Plan<'_, '_> {
         }
         if barred {
             self.w.barred.push((oid, status.as_str()));
+        } else {
+            // A person still employed whose last enabled account was just
+            // disabled may no longer sign in: their sessions end.
+            let mut enabled: HashMap<&str, bool> = existing
+                .iter()
+                .map(|a| (a.login.as_str(), a.enabled))
+                .collect();
+            for a in &self.w.accounts[planned_from..] {
+                enabled.insert(a.login.as_str(), a.enabled);
+            }
+            let had_one = existing.iter().any(|a| a.enabled);
+            self.accounts_disabled = had_one && enabled.values().all(|e| !e);
         }
     }
 
@@ -490,14 +506,17 @@ impl Plan<'_, '_> {
         if moved && self.prev.is_some() {
             kinds.push(LifecycleKind::Moved);
         }
+        if self.accounts_disabled {
+            kinds.push(LifecycleKind::AccountsDisabled);
+        }
         for kind in kinds {
             if kind == LifecycleKind::Departed {
                 self.out.departed = true;
             }
-            let why = if kind == LifecycleKind::Moved {
-                "assignment_changed"
-            } else {
-                self.reason.as_str()
+            let why = match kind {
+                LifecycleKind::Moved => "assignment_changed",
+                LifecycleKind::AccountsDisabled => "account_disabled",
+                _ => self.reason.as_str(),
             };
             let row = LifecycleEventRow {
                 id: clavis_core::ids::new_record_id(),

@@ -229,6 +229,17 @@ impl SourceConfig {
             .unwrap_or(self.role == SourceRole::Hr)
     }
 
+    /// The attribute that says whether an account is enabled: the mapped
+    /// `account_control`, else `userAccountControl` for an Active
+    /// Directory source read over LDAP (every AD has it).
+    pub fn account_control_attribute(&self) -> Option<&str> {
+        match (&self.attributes.account_control, self.kind, self.role) {
+            (Some(a), _, _) => Some(a.as_str()),
+            (None, SourceKind::Ldap, SourceRole::Ad) => Some("userAccountControl"),
+            _ => None,
+        }
+    }
+
     /// The incremental change marker in effect.
     pub fn cursor(&self) -> CursorAttribute {
         match (self.kind, self.cursor_attribute) {

@@ -28,6 +28,10 @@ pub enum LifecycleKind {
     Departed,
     /// Came back after a departure (same oid).
     Rehired,
+    /// Every directory account of a person still employed was disabled
+    /// (AD's `userAccountControl`, or removed from the source): they may
+    /// not sign in until one is enabled again.
+    AccountsDisabled,
 }
 
 impl LifecycleKind {
@@ -41,6 +45,7 @@ impl LifecycleKind {
             Self::Reinstated => "reinstated",
             Self::Departed => "departed",
             Self::Rehired => "rehired",
+            Self::AccountsDisabled => "accounts_disabled",
         }
     }
 }

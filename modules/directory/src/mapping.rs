@@ -219,7 +219,8 @@ pub fn map_entry(source: &SourceConfig, raw: &RawEntry) -> Result<MappedRecord, 
                 .ok_or_else(|| reject("contract_type", format!("unknown contract type {v:?}")))?,
         );
     }
-    if let Some(v) = raw.first(a.account_control.as_ref()) {
+    let account_control = source.account_control_attribute().map(str::to_string);
+    if let Some(v) = raw.first(account_control.as_ref()) {
         let bits: u32 = v.trim().parse().map_err(|_| {
             reject(
                 "account_control",

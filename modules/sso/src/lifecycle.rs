@@ -1,4 +1,5 @@
-//! Departures and suspensions end the person's sessions.
+//! Departures, suspensions and the disabling of a person's last directory
+//! account end the person's sessions.
 
 use crate::end::end_all_for;
 use async_trait::async_trait;
@@ -27,6 +28,7 @@ impl LifecycleSubscriber for SsoLifecycle {
         let reason = match event.kind {
             LifecycleKind::Departed => SessionEndReason::Departed,
             LifecycleKind::Suspended => SessionEndReason::Suspended,
+            LifecycleKind::AccountsDisabled => SessionEndReason::AccountDisabled,
             _ => return Ok(()),
         };
         end_all_for(conn, event.at, event.oid, reason, &Actor::Lifecycle)

@@ -17,6 +17,7 @@ on_both_backends!(
     a_clone_without_the_diversified_key_is_refused,
     a_card_of_another_system_is_refused_at_the_identification_key,
     a_card_pulled_away_mid_authentication_is_refused,
+    a_badge_whose_holder_has_every_directory_account_disabled_is_refused,
     a_revoked_badge_is_refused,
 );
 
@@ -105,4 +106,32 @@ async fn a_revoked_badge_is_refused(backend: Backend) {
     let (_, end) = tap(&app, &mut card).await;
     assert_eq!(end, json!({"failed": true}));
     assert_refusal_audited(&t.t.db, "badge.refused:badge revoked").await;
+}
+
+async fn a_badge_whose_holder_has_every_directory_account_disabled_is_refused(backend: Backend) {
+    let t = ward(backend).await;
+    let app = t.service().await;
+    let mut card = claires_badge(&app, &t).await;
+    let mut conn = t.t.db.conn().await.expect("conn");
+    clavis_store::models::Account::upsert_all(
+        &mut conn,
+        vec![clavis_store::models::Account {
+            login: "clemoine".into(),
+            oid: t.person("Claire"),
+            source: "ad".into(),
+            enabled: false,
+            disabled_reason: Some("ad_disabled".into()),
+            created_at: 0,
+            updated_at: 0,
+        }],
+    )
+    .await
+    .expect("account");
+    let (_, end) = tap(&app, &mut card).await;
+    assert_eq!(end, json!({"failed": true}));
+    assert_refusal_audited(
+        &t.t.db,
+        "badge.refused:account_disabled: every directory account of the holder is disabled",
+    )
+    .await;
 }

@@ -14,6 +14,7 @@ on_both_backends!(
     rehire_keeps_the_oid,
     a_rehire_whose_old_entry_is_still_listed_as_leaver_is_active,
     arrival_in_the_future_is_pending_until_the_day,
+    disabling_the_last_ad_account_ends_the_sessions_of_someone_still_employed,
 );
 
 async fn move_closes_the_assignment_and_keeps_history(backend: Backend) {
@@ -140,4 +141,98 @@ async fn arrival_in_the_future_is_pending_until_the_day(backend: Backend) {
             .iter()
             .any(|e| e.kind == LifecycleKind::Activated)
     );
+}
+
+async fn disabling_the_last_ad_account_ends_the_sessions_of_someone_still_employed(
+    backend: Backend,
+) {
+    let t = TestDb::new(backend).await;
+    let slapd = Slapd::start();
+    slapd.add(&Hr::new("E001", "Martin", "Alice", "1985-03-07").ldif());
+    slapd.add(&ad_ldif("amartin", "E001", 512, 10));
+    // An AD source that maps no account_control: userAccountControl is
+    // read all the same.
+    let mut ad = ad_source(&slapd);
+    ad.attributes.account_control = None;
+    let clock = clavis_core::FixedClock::at(t0());
+    let recorder = std::sync::Arc::new(Recorder::default());
+    let engine = clavis_directory::SyncEngine::new(
+        t.db.clone(),
+        std::sync::Arc::new(clavis_directory::DirectoryConfig {
+            sources: vec![hr_source(&slapd), ad],
+            ..clavis_directory::DirectoryConfig::default()
+        }),
+        std::sync::Arc::new(clock.clone()),
+        vec![
+            recorder.clone(),
+            std::sync::Arc::new(clavis_sso::SsoLifecycle),
+        ],
+    );
+    full(&engine, "rh").await;
+    full(&engine, "ad").await;
+    let oid = show(&t.db, "amartin").await.identity.oid;
+    let mut conn = t.db.conn().await.expect("conn");
+    let (_, session) = clavis_sso::create(
+        &mut conn,
+        &clavis_sso::SsoConfig::default(),
+        clavis_core::Clock::now(&clock),
+        clavis_sso::NewSession {
+            oid,
+            acr: "eidas2".into(),
+            amr: vec!["hwk".into()],
+            authenticator_id: None,
+            client_ip: None,
+            user_agent: None,
+            workstation_id: None,
+        },
+    )
+    .await
+    .expect("session");
+    slapd.modify(&format!(
+        "dn: {}\nchangetype: modify\nreplace: userAccountControl\nuserAccountControl: 514\n-\nreplace: uSNChanged\nuSNChanged: 20\n",
+        ad_dn("amartin")
+    ));
+    full(&engine, "ad").await;
+    let d = show(&t.db, "amartin").await.identity;
+    assert_eq!(d.status.as_str(), "active", "still employed");
+    assert!(!d.accounts[0].enabled);
+    let events = recorder.0.lock().expect("lock").clone();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.oid == oid && e.kind == LifecycleKind::AccountsDisabled),
+        "{events:?}"
+    );
+    let row = clavis_store::models::SsoSessionRow::find(&mut conn, &session.id)
+        .await
+        .expect("read")
+        .expect("row");
+    assert_eq!(
+        row.end_reason,
+        Some(clavis_core::SessionEndReason::AccountDisabled)
+    );
+    assert!(
+        clavis_store::models::Account::all_disabled_for(&mut conn, oid)
+            .await
+            .expect("read")
+    );
+    // Enabled again: no new event, and she may sign in again.
+    slapd.modify(&format!(
+        "dn: {}\nchangetype: modify\nreplace: userAccountControl\nuserAccountControl: 512\n-\nreplace: uSNChanged\nuSNChanged: 21\n",
+        ad_dn("amartin")
+    ));
+    full(&engine, "ad").await;
+    assert!(
+        !clavis_store::models::Account::all_disabled_for(&mut conn, oid)
+            .await
+            .expect("read")
+    );
+    let disabled_events = recorder
+        .0
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|e| e.kind == LifecycleKind::AccountsDisabled)
+        .count();
+    assert_eq!(disabled_events, 1);
 }

@@ -12,7 +12,27 @@ use serde_json::{Value, json};
 on_both_backends!(
     a_departed_identitys_session_stops_working_at_the_next_request,
     a_departed_identitys_keys_are_suspended_even_for_a_login_under_way,
+    someone_whose_directory_accounts_are_all_disabled_cannot_sign_in,
 );
+
+/// Gives Claire the directory account `login`, enabled or not.
+async fn claire_has_account(t: &TestApp, login: &str, enabled: bool) {
+    let mut conn = t.t.db.conn().await.expect("conn");
+    clavis_store::models::Account::upsert_all(
+        &mut conn,
+        vec![clavis_store::models::Account {
+            login: login.into(),
+            oid: t.person("Claire"),
+            source: "ad".into(),
+            enabled,
+            disabled_reason: (!enabled).then(|| "ad_disabled".into()),
+            created_at: 0,
+            updated_at: 0,
+        }],
+    )
+    .await
+    .expect("account");
+}
 
 /// HR says Claire left: the directory applies it with its subscribers.
 async fn claire_departs(t: &TestApp) {
@@ -80,4 +100,43 @@ async fn a_departed_identitys_keys_are_suspended_even_for_a_login_under_way(back
     let mut conn = t.t.db.conn().await.expect("conn");
     let keys = clavis_authn::keys_of(&mut conn, oid).await.expect("keys");
     assert_eq!(keys[0].status.as_str(), "suspended");
+}
+
+async fn someone_whose_directory_accounts_are_all_disabled_cannot_sign_in(backend: Backend) {
+    let t = clinic(backend).await;
+    let app = t.service().await;
+    let oid = t.person("Claire");
+    // No directory account at all: she signs in (the key is enough).
+    let (mut key, _) = signed_in(&app, &t).await;
+    claire_has_account(&t, "clemoine", false).await;
+    let begin = begin_login(&app, oid).await;
+    let answer = sign(&mut key, &begin);
+    let r = finish_login(
+        &app,
+        json!({"ceremony": begin["ceremony"], "credential": answer}),
+    )
+    .await;
+    assert_eq!(r.status(), 401, "the same refusal as any other");
+    let body: Value = read_body_json(r).await;
+    assert_eq!(body["error"]["code"], "login_failed");
+    let mut conn = t.t.db.conn().await.expect("conn");
+    let audit = clavis_store::models::AuditEventRow::page(&mut conn, 0, 100)
+        .await
+        .expect("audit");
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "login.failed" && a.changes.contains("account_disabled")),
+        "audited with its reason"
+    );
+    // One enabled account is enough.
+    claire_has_account(&t, "claire.lemoine", true).await;
+    let begin = begin_login(&app, oid).await;
+    let answer = sign(&mut key, &begin);
+    let r = finish_login(
+        &app,
+        json!({"ceremony": begin["ceremony"], "credential": answer}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
 }

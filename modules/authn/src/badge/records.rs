@@ -14,7 +14,7 @@ use clavis_core::{
     Actor, AuditAction, BadgeId, BadgeKind, BadgeStatus, LifecycleStatus, Oid, SessionEndReason,
     secret::sha256_hex,
 };
-use clavis_store::models::{BadgeRow, IdentityRow};
+use clavis_store::models::{Account, BadgeRow, IdentityRow};
 use clavis_store::{DbConn, StoreError};
 use serde_json::json;
 
@@ -39,6 +39,9 @@ pub enum BadgeRefusal {
     /// The holder cannot sign in.
     #[error("holder not active")]
     HolderInactive,
+    /// Every directory account of the holder is disabled (AD).
+    #[error("account_disabled: every directory account of the holder is disabled")]
+    AccountDisabled,
 }
 
 /// Errors of the badge service.
@@ -142,6 +145,9 @@ pub async fn identify(
         Some(b) if b.status != BadgeStatus::Active => Err(BadgeRefusal::Suspended),
         Some(b) if b.expires_at.is_some_and(|e| e <= now.timestamp()) => Err(BadgeRefusal::Expired),
         Some(b) => match IdentityRow::status_of(conn, b.oid).await? {
+            Some(LifecycleStatus::Active) if Account::all_disabled_for(conn, b.oid).await? => {
+                Err(BadgeRefusal::AccountDisabled)
+            }
             Some(LifecycleStatus::Active) => Ok(()),
             _ => Err(BadgeRefusal::HolderInactive),
         },

@@ -199,6 +199,9 @@ impl DirectorySource for LdapSource {
         if let Some(c) = cursor_attr {
             attrs.push(c.to_string());
         }
+        if let Some(a) = self.config.account_control_attribute() {
+            attrs.push(a.to_string());
+        }
         attrs.sort();
         attrs.dedup();
         let search = Search {

@@ -10,7 +10,7 @@ use clavis_core::{
     Actor, AuditAction, BadgeStatus, BadgeTxPurpose, BadgeTxStatus, Oid, SessionEndReason,
     secret::Secret,
 };
-use clavis_store::models::{BadgeRow, BadgeTxRow};
+use clavis_store::models::{Account, BadgeRow, BadgeTxRow};
 use clavis_store::{Db, DbConn};
 use serde_json::json;
 
@@ -119,10 +119,14 @@ impl BadgeService {
                     return Err(RelayError::Unknown);
                 }
                 let replaced = pin::settle_right(conn, now, &reserved).await?;
-                // The badge may have been revoked between the tap and the PIN.
+                // The badge may have been revoked, or AD may have disabled
+                // every account of the holder, between the tap and the PIN.
                 match BadgeRow::find(conn, &badge_id).await? {
                     Some(b) if b.status == BadgeStatus::Active => {}
                     _ => return Err(RelayError::BadgeRefused),
+                }
+                if Account::all_disabled_for(conn, oid).await? {
+                    return Err(RelayError::BadgeRefused);
                 }
                 clavis_sso::end_all_at_workstation(
                     conn,

@@ -29,7 +29,7 @@ use clavis_core::{
     Actor, AuditAction, AuthenticatorKind, AuthenticatorStatus, CeremonyKind, LifecycleStatus, Oid,
     Secret, secret::sha256_hex,
 };
-use clavis_store::models::{AuthenticatorRow, CeremonyRow, IdentityRow, LoginFailureRow};
+use clavis_store::models::{Account, AuthenticatorRow, CeremonyRow, IdentityRow, LoginFailureRow};
 use clavis_store::{Db, DbConn, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -391,7 +391,8 @@ impl Fido2 {
 
     /// Inside the login's transaction: spends the ceremony (a concurrent
     /// replay of the same response finds it gone) and records the key's
-    /// use, only if the key is still active.
+    /// use, only if the key is still active and the holder has an enabled
+    /// directory account (or none at all).
     async fn spend(
         conn: &mut DbConn,
         now: DateTime<Utc>,
@@ -413,6 +414,13 @@ impl Fido2 {
         .map_err(|_| ("store", oid))?;
         if !recorded {
             return Err(("authenticator_not_active", oid));
+        }
+        // AD may have disabled every account of the holder since the check.
+        if Account::all_disabled_for(conn, checked.proof.oid)
+            .await
+            .map_err(|_| ("store", oid))?
+        {
+            return Err(("account_disabled", oid));
         }
         Ok(checked.proof)
     }
