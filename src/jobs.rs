@@ -6,7 +6,9 @@
 //! - [`checkpoint_wal`]: the SQLite WAL, every second.
 //! - [`session_upkeep`]: back-channel logouts owed, every 2 s; sessions
 //!   past their lifetime ended, every 30 s; signing keys reloaded (a
-//!   rotation on another node), every 60 s.
+//!   rotation on another node), expired login ceremonies and badge
+//!   transactions swept, idle addresses of the start limiter forgotten,
+//!   every 60 s.
 //! - [`scheduled_syncs`]: each directory source with an interval.
 //! - [`lifecycle`]: date-driven transitions (arrivals, contract ends),
 //!   every 10 minutes.
@@ -41,7 +43,12 @@ pub fn checkpoint_wal(db: Db) {
 /// owed at every tick; on every 15th, expired sessions ended first (so
 /// their applications hear of it at once); on every 30th, signing keys
 /// reloaded.
-pub fn session_upkeep(db: Db, oidc: Arc<Provider>, clock: Arc<dyn Clock>) {
+pub fn session_upkeep(
+    db: Db,
+    oidc: Arc<Provider>,
+    clock: Arc<dyn Clock>,
+    limits: Arc<clavis_web::limits::StartLimits>,
+) {
     actix_web::rt::spawn(async move {
         let http = match reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -64,10 +71,31 @@ pub fn session_upkeep(db: Db, oidc: Arc<Provider>, clock: Arc<dyn Clock>) {
             }
             if n.is_multiple_of(30) {
                 reload_signing_keys(&db, &oidc, now).await;
+                sweep_unfinished_logins(&db, now).await;
+                limits.forget_idle();
             }
             deliver_logouts(&db, &oidc, &http, now).await;
         }
     });
+}
+
+/// Deletes login ceremonies and badge transactions past their end (an
+/// unfinished login keeps nothing for long).
+async fn sweep_unfinished_logins(db: &Db, now: DateTime<Utc>) {
+    let t = now.timestamp();
+    let swept = match db.conn().await {
+        Ok(mut conn) => {
+            let c = clavis_store::models::CeremonyRow::delete_expired(&mut conn, t).await;
+            let b = clavis_store::models::BadgeTxRow::delete_expired(&mut conn, t).await;
+            c.and_then(|c| b.map(|b| c + b))
+        }
+        Err(e) => Err(e),
+    };
+    match swept {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!(swept = n, "expired logins swept"),
+        Err(e) => tracing::warn!(error = %e, "sweeping expired logins failed"),
+    }
 }
 
 /// Ends the sessions past their lifetime (their logouts become owed).

@@ -45,8 +45,12 @@ pub async fn run(ctx: &Ctx) -> Result<()> {
         oidc: oidc.clone(),
         badge: Some(badge),
         trusted_proxies: cfg.server.trusted_proxy_ranges(),
+        start_limits: Arc::new(clavis_web::limits::StartLimits::new(
+            cfg.server.login_starts_per_minute,
+            cfg.server.max_logins_in_progress,
+        )),
     };
-    jobs::session_upkeep(db.clone(), oidc, clock.clone());
+    jobs::session_upkeep(db.clone(), oidc, clock.clone(), state.start_limits.clone());
     let engine = SyncEngine::new(db.clone(), directory.clone(), clock, subscribers());
     jobs::scheduled_syncs(&engine, &directory);
     jobs::lifecycle(engine);

@@ -19,6 +19,22 @@ pub struct ServerConfig {
     /// Default: none.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// Logins (FIDO2 or badge) one client address may start per minute;
+    /// 0: no limit. Default 60.
+    #[serde(default = "default_starts_per_minute")]
+    pub login_starts_per_minute: u32,
+    /// Unfinished logins (ceremonies and badge transactions) kept at most;
+    /// 0: no cap. Default 20000.
+    #[serde(default = "default_max_in_progress")]
+    pub max_logins_in_progress: i64,
+}
+
+fn default_starts_per_minute() -> u32 {
+    clavis_web::limits::DEFAULT_STARTS_PER_MINUTE
+}
+
+fn default_max_in_progress() -> i64 {
+    clavis_web::limits::DEFAULT_MAX_IN_PROGRESS
 }
 
 impl ServerConfig {
@@ -50,6 +66,8 @@ impl Default for ServerConfig {
             listen: default_listen(),
             public_url: None,
             trusted_proxies: Vec::new(),
+            login_starts_per_minute: default_starts_per_minute(),
+            max_logins_in_progress: default_max_in_progress(),
         }
     }
 }
@@ -69,6 +87,12 @@ pub(super) fn check(server: &ServerConfig, problems: &mut Vec<(String, String)>)
                 format!("{p:?} is not an IP address or CIDR range (10.1.2.0/28)"),
             ));
         }
+    }
+    if server.max_logins_in_progress < 0 {
+        problems.push((
+            "server.max_logins_in_progress".into(),
+            "must be 0 (no cap) or more".into(),
+        ));
     }
     if let Some(u) = &server.public_url
         && !(u.starts_with("https://") || u.starts_with("http://"))

@@ -54,8 +54,9 @@ fn binding_cookie(value: &str, max_age: i64, secure: bool) -> Cookie<'static> {
 }
 
 #[post("/login/badge/start")]
-async fn start(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn start(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let svc = service(&state)?;
+    state.start_limits.admit(&state, &req).await?;
     let mut conn = state.db.conn().await?;
     let opened = svc
         .open(

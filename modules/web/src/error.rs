@@ -24,6 +24,12 @@ pub enum ApiError {
     /// Too many failures: wait.
     #[error("too many failed attempts; retry in {0} s")]
     TooManyAttempts(i64),
+    /// Too many logins started from this address: wait.
+    #[error("too many sign-ins started from this address; retry in {0} s")]
+    TooManyStarts(i64),
+    /// Too many logins in progress overall: retry shortly.
+    #[error("too many sign-ins in progress; retry shortly")]
+    Busy,
     /// A form without its session's CSRF token, or a role that may not.
     #[error("forbidden")]
     Forbidden,
@@ -69,6 +75,8 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::LoginFailed => "login_failed",
             ApiError::TooManyAttempts(_) => "too_many_attempts",
+            ApiError::TooManyStarts(_) => "too_many_requests",
+            ApiError::Busy => "busy",
             ApiError::Forbidden => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::BadRequest(_) => "bad_request",
@@ -82,7 +90,10 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized | ApiError::LoginFailed => StatusCode::UNAUTHORIZED,
-            ApiError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyAttempts(_) | ApiError::TooManyStarts(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -96,8 +107,14 @@ impl ResponseError for ApiError {
             tracing::error!(error = %chain(cause.as_ref()), "request failed");
         }
         let mut r = HttpResponse::build(self.status_code());
-        if let ApiError::TooManyAttempts(secs) = self {
-            r.insert_header(("Retry-After", secs.to_string()));
+        match self {
+            ApiError::TooManyAttempts(secs) | ApiError::TooManyStarts(secs) => {
+                r.insert_header(("Retry-After", secs.to_string()));
+            }
+            ApiError::Busy => {
+                r.insert_header(("Retry-After", "5"));
+            }
+            _ => {}
         }
         if matches!(self, ApiError::Unauthorized) {
             r.insert_header(("WWW-Authenticate", "Bearer realm=\"clavis-admin\""));

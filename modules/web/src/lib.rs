@@ -17,6 +17,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod home;
+pub mod limits;
 pub mod login;
 pub mod oidc_web;
 pub mod pages;
@@ -61,6 +62,8 @@ pub struct AppState {
     /// The reverse proxies whose `X-Forwarded-For` is believed
     /// (`server.trusted_proxies`; see [`request::client_ip`]).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// What anyone may start without signing in (see [`limits`]).
+    pub start_limits: Arc<limits::StartLimits>,
 }
 
 /// Registers every route on `cfg` (used by `serve` and by tests).

@@ -142,8 +142,10 @@ struct BeginLogin {
 #[post("/login/begin")]
 async fn login_begin(
     state: web::Data<AppState>,
+    req: HttpRequest,
     body: web::Json<BeginLogin>,
 ) -> Result<HttpResponse, ApiError> {
+    state.start_limits.admit(&state, &req).await?;
     let mut conn = state.db.conn().await?;
     let c = state
         .fido2

@@ -10,6 +10,7 @@ mod departure;
 mod enrolment;
 mod enumeration;
 mod keys;
+mod limits;
 mod session;
 mod throttling;
 

@@ -62,6 +62,7 @@ pub async fn state(db: &clavis_store::Db, clock: Arc<dyn Clock>) -> clavis_web::
         oidc: Arc::new(oidc),
         badge: Some(badge_service()),
         trusted_proxies: Vec::new(),
+        start_limits: Arc::new(clavis_web::limits::StartLimits::default()),
     }
 }
 

@@ -119,6 +119,15 @@ impl BadgeTxRow {
         Ok(n == 1)
     }
 
+    /// How many transactions are still open (not past their end) at `now`.
+    pub async fn count_live(conn: &mut DbConn, now: i64) -> Result<i64, StoreError> {
+        Ok(with_conn!(conn, c => dsl::badge_transactions
+            .filter(dsl::expires_at.gt(now))
+            .count()
+            .get_result(c)
+            .await)?)
+    }
+
     /// Deletes transactions past their end; returns how many.
     pub async fn delete_expired(conn: &mut DbConn, now: i64) -> Result<usize, StoreError> {
         Ok(

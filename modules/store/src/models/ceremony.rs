@@ -59,6 +59,24 @@ impl CeremonyRow {
             .optional())?)
     }
 
+    /// How many ceremonies are still pending at `now`.
+    pub async fn count_live(conn: &mut DbConn, now: i64) -> Result<i64, StoreError> {
+        Ok(with_conn!(conn, c => dsl::webauthn_ceremonies
+            .filter(dsl::expires_at.gt(now))
+            .count()
+            .get_result(c)
+            .await)?)
+    }
+
+    /// Deletes the ceremonies past their end; returns how many.
+    pub async fn delete_expired(conn: &mut DbConn, now: i64) -> Result<usize, StoreError> {
+        Ok(
+            with_conn!(conn, c => diesel::delete(dsl::webauthn_ceremonies.filter(dsl::expires_at.le(now)))
+            .execute(c)
+            .await)?,
+        )
+    }
+
     /// Takes (reads and deletes) a ceremony: each can be finished once.
     pub async fn take(conn: &mut DbConn, id: &str) -> Result<Option<Self>, StoreError> {
         let rows: Vec<CeremonyRow> = with_conn!(conn, c => diesel::delete(dsl::webauthn_ceremonies.filter(dsl::id.eq(id)))

@@ -1,0 +1,105 @@
+//! Limits on what anyone may start without signing in: a FIDO2 login
+//! (`POST /login/begin`) or a badge login (`POST /login/badge/start`) each
+//! store a row (the ceremony, the badge transaction) until it finishes or
+//! expires, so an anonymous client could otherwise fill the database.
+//!
+//! - Per client address (the real one, `server.trusted_proxies`): at most
+//!   `server.login_starts_per_minute` starts, smoothed (GCRA, the
+//!   `governor` crate: a well-kept keyed limiter, rather than counters of
+//!   our own), answered `429` with `Retry-After` beyond. Kept in memory on
+//!   each node; addresses not seen for a while are forgotten
+//!   ([`StartLimits::forget_idle`], on the upkeep schedule).
+//! - Overall: at most `server.max_logins_in_progress` unfinished ceremonies
+//!   and badge transactions in the database, answered `503` beyond (a
+//!   distributed flood fills no disk). Expired ones are swept on the
+//!   upkeep schedule and as new ones are stored.
+
+use crate::AppState;
+use crate::error::ApiError;
+use actix_web::HttpRequest;
+use clavis_store::models::{BadgeTxRow, CeremonyRow};
+use governor::clock::Clock;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+
+/// Default starts per client address per minute: a login page left open
+/// starts a badge transaction every agent wait (about 25 s), a person
+/// retrying a key a few more.
+pub const DEFAULT_STARTS_PER_MINUTE: u32 = 60;
+
+/// Default cap on unfinished login ceremonies and badge transactions.
+pub const DEFAULT_MAX_IN_PROGRESS: i64 = 20_000;
+
+/// The limits of one node.
+pub struct StartLimits {
+    per_address: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    max_in_progress: i64,
+}
+
+impl std::fmt::Debug for StartLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StartLimits")
+            .field("per_address", &self.per_address.is_some())
+            .field("max_in_progress", &self.max_in_progress)
+            .finish()
+    }
+}
+
+impl Default for StartLimits {
+    fn default() -> Self {
+        Self::new(DEFAULT_STARTS_PER_MINUTE, DEFAULT_MAX_IN_PROGRESS)
+    }
+}
+
+impl StartLimits {
+    /// `per_minute` starts per client address (0: no limit), at most
+    /// `max_in_progress` unfinished (0: no cap).
+    pub fn new(per_minute: u32, max_in_progress: i64) -> Self {
+        Self {
+            per_address: NonZeroU32::new(per_minute)
+                .map(|n| RateLimiter::keyed(Quota::per_minute(n))),
+            max_in_progress,
+        }
+    }
+
+    /// Admits one more login start from `req`'s client, or refuses it:
+    /// `429` (this address, with the wait) or `503` (too many in progress
+    /// overall). Call before the row is stored.
+    pub async fn admit(&self, state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
+        if let (Some(limiter), Some(ip)) = (
+            &self.per_address,
+            crate::request::client_ip(req).and_then(|a| a.parse::<IpAddr>().ok()),
+        ) && let Err(not_until) = limiter.check_key(&ip)
+        {
+            let wait = not_until.wait_time_from(limiter.clock().now());
+            tracing::warn!(client.addr = %ip, "login starts throttled");
+            return Err(ApiError::TooManyStarts(wait.as_secs().max(1) as i64));
+        }
+        if self.max_in_progress > 0 {
+            let now = state.clock.now().timestamp();
+            let mut conn = state.db.conn().await?;
+            let open = CeremonyRow::count_live(&mut conn, now).await?
+                + BadgeTxRow::count_live(&mut conn, now).await?;
+            if open >= self.max_in_progress {
+                tracing::warn!(open, "too many logins in progress");
+                return Err(ApiError::Busy);
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets addresses whose allowance is whole again (memory stays
+    /// bounded by the addresses of the last minute).
+    pub fn forget_idle(&self) {
+        if let Some(l) = &self.per_address {
+            l.retain_recent();
+            l.shrink_to_fit();
+        }
+    }
+
+    /// The addresses currently remembered.
+    pub fn remembered(&self) -> usize {
+        self.per_address.as_ref().map_or(0, |l| l.len())
+    }
+}
