@@ -129,45 +129,7 @@ impl crate::text::FromColumnText for Actor {
     }
 }
 
-#[cfg(feature = "diesel")]
-mod actor_column {
-    //! An actor is stored as its text on both backends.
-    use super::Actor;
-    use crate::text::FromColumnText;
-    use diesel::backend::Backend;
-    use diesel::deserialize::{self, FromSql};
-    use diesel::serialize::{self, IsNull, Output, ToSql};
-    use diesel::sql_types::Text;
-    use std::io::Write;
-
-    impl ToSql<Text, diesel::sqlite::Sqlite> for Actor {
-        fn to_sql<'b>(
-            &'b self,
-            out: &mut Output<'b, '_, diesel::sqlite::Sqlite>,
-        ) -> serialize::Result {
-            out.set_value(self.to_string());
-            Ok(IsNull::No)
-        }
-    }
-
-    impl ToSql<Text, diesel::pg::Pg> for Actor {
-        fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, diesel::pg::Pg>) -> serialize::Result {
-            write!(out, "{self}")?;
-            Ok(IsNull::No)
-        }
-    }
-
-    impl<DB> FromSql<Text, DB> for Actor
-    where
-        DB: Backend,
-        String: FromSql<Text, DB>,
-    {
-        fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
-            let text = <String as FromSql<Text, DB>>::from_sql(bytes)?;
-            Ok(Actor::from_column_text(text)?)
-        }
-    }
-}
+crate::__display_text_column!(Actor);
 
 #[cfg(test)]
 mod tests {

@@ -57,45 +57,8 @@ impl crate::text::FromColumnText for Oid {
     }
 }
 
-#[cfg(feature = "diesel")]
-mod oid_column {
-    //! An oid is stored as its hyphenated text on both backends.
-    use super::Oid;
-    use crate::text::FromColumnText;
-    use diesel::backend::Backend;
-    use diesel::deserialize::{self, FromSql};
-    use diesel::serialize::{self, IsNull, Output, ToSql};
-    use diesel::sql_types::Text;
-    use std::io::Write;
-
-    impl ToSql<Text, diesel::sqlite::Sqlite> for Oid {
-        fn to_sql<'b>(
-            &'b self,
-            out: &mut Output<'b, '_, diesel::sqlite::Sqlite>,
-        ) -> serialize::Result {
-            out.set_value(self.to_string());
-            Ok(IsNull::No)
-        }
-    }
-
-    impl ToSql<Text, diesel::pg::Pg> for Oid {
-        fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, diesel::pg::Pg>) -> serialize::Result {
-            out.write_all(self.to_string().as_bytes())?;
-            Ok(IsNull::No)
-        }
-    }
-
-    impl<DB> FromSql<Text, DB> for Oid
-    where
-        DB: Backend,
-        String: FromSql<Text, DB>,
-    {
-        fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
-            let text = <String as FromSql<Text, DB>>::from_sql(bytes)?;
-            Ok(Oid::from_column_text(text)?)
-        }
-    }
-}
+// An oid is stored as its hyphenated text on both backends.
+crate::__display_text_column!(Oid);
 
 crate::text_id! {
     /// The id of an SSO session (a random UUID; the browser holds a

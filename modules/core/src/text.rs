@@ -244,3 +244,53 @@ macro_rules! __text_column {
 macro_rules! __text_column {
     ($name:ident) => {};
 }
+
+/// A `Text` column for a type stored as its `Display` text and read back
+/// through [`FromColumnText`] (a value that does not read back is an
+/// error, never a default): ids and actors whose text is computed.
+#[doc(hidden)]
+#[cfg(feature = "diesel")]
+#[macro_export]
+macro_rules! __display_text_column {
+    ($name:ident) => {
+        impl diesel::serialize::ToSql<diesel::sql_types::Text, diesel::sqlite::Sqlite> for $name {
+            fn to_sql<'b>(
+                &'b self,
+                out: &mut diesel::serialize::Output<'b, '_, diesel::sqlite::Sqlite>,
+            ) -> diesel::serialize::Result {
+                out.set_value(self.to_string());
+                Ok(diesel::serialize::IsNull::No)
+            }
+        }
+
+        impl diesel::serialize::ToSql<diesel::sql_types::Text, diesel::pg::Pg> for $name {
+            fn to_sql<'b>(
+                &'b self,
+                out: &mut diesel::serialize::Output<'b, '_, diesel::pg::Pg>,
+            ) -> diesel::serialize::Result {
+                use std::io::Write;
+                write!(out, "{self}")?;
+                Ok(diesel::serialize::IsNull::No)
+            }
+        }
+
+        impl<DB> diesel::deserialize::FromSql<diesel::sql_types::Text, DB> for $name
+        where
+            DB: diesel::backend::Backend,
+            String: diesel::deserialize::FromSql<diesel::sql_types::Text, DB>,
+        {
+            fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
+                let text =
+                    <String as diesel::deserialize::FromSql<diesel::sql_types::Text, DB>>::from_sql(bytes)?;
+                Ok(<$name as $crate::text::FromColumnText>::from_column_text(text)?)
+            }
+        }
+    };
+}
+
+#[doc(hidden)]
+#[cfg(not(feature = "diesel"))]
+#[macro_export]
+macro_rules! __display_text_column {
+    ($name:ident) => {};
+}

@@ -15,6 +15,21 @@ on_both_backends!(
     someone_whose_directory_accounts_are_all_disabled_cannot_sign_in,
 );
 
+/// A username-first login of `oid` with `key`, over HTTP.
+async fn try_sign_in<A: crate::support::http::AppService>(
+    app: &A,
+    key: &mut webauthn_authenticator_rs::softpasskey::SoftPasskey,
+    oid: clavis_core::Oid,
+) -> actix_web::dev::ServiceResponse<A::Body> {
+    let begin = begin_login(app, oid).await;
+    let answer = sign(key, &begin);
+    finish_login(
+        app,
+        json!({"ceremony": begin["ceremony"], "credential": answer}),
+    )
+    .await
+}
+
 /// Gives Claire the directory account `login`, enabled or not.
 async fn claire_has_account(t: &TestApp, login: &str, enabled: bool) {
     let mut conn = t.t.db.conn().await.expect("conn");
@@ -109,13 +124,7 @@ async fn someone_whose_directory_accounts_are_all_disabled_cannot_sign_in(backen
     // No directory account at all: she signs in (the key is enough).
     let (mut key, _) = signed_in(&app, &t).await;
     claire_has_account(&t, "clemoine", false).await;
-    let begin = begin_login(&app, oid).await;
-    let answer = sign(&mut key, &begin);
-    let r = finish_login(
-        &app,
-        json!({"ceremony": begin["ceremony"], "credential": answer}),
-    )
-    .await;
+    let r = try_sign_in(&app, &mut key, oid).await;
     assert_eq!(r.status(), 401, "the same refusal as any other");
     let body: Value = read_body_json(r).await;
     assert_eq!(body["error"]["code"], "login_failed");
@@ -131,12 +140,5 @@ async fn someone_whose_directory_accounts_are_all_disabled_cannot_sign_in(backen
     );
     // One enabled account is enough.
     claire_has_account(&t, "claire.lemoine", true).await;
-    let begin = begin_login(&app, oid).await;
-    let answer = sign(&mut key, &begin);
-    let r = finish_login(
-        &app,
-        json!({"ceremony": begin["ceremony"], "credential": answer}),
-    )
-    .await;
-    assert_eq!(r.status(), 200);
+    assert_eq!(try_sign_in(&app, &mut key, oid).await.status(), 200);
 }

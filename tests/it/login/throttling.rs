@@ -21,6 +21,7 @@ on_both_backends!(
     one_address_failing_does_not_hold_back_another,
     behind_a_trusted_proxy_the_forwarded_address_is_throttled_and_audited,
     from_an_untrusted_peer_forwarded_for_is_ignored,
+    concurrent_failures_from_one_address_are_each_counted,
 );
 
 /// Claire's key, enrolled through the library.
@@ -321,4 +322,57 @@ async fn from_an_untrusted_peer_forwarded_for_is_ignored(backend: Backend) {
             .filter(|a| a.action == "login.failed")
             .all(|a| a.client_addr.as_deref() == Some("198.51.100.4"))
     );
+}
+
+async fn concurrent_failures_from_one_address_are_each_counted(backend: Backend) {
+    let app = clinic(backend).await;
+    let oid = app.person("Claire");
+    let mut key = enrolled(&app, oid).await;
+    // Six live ceremonies answered with a signature that does not verify,
+    // finished all at once from one address.
+    let mut answers = Vec::new();
+    for _ in 0..6 {
+        let mut conn = app.t.db.conn().await.expect("conn");
+        let c = app
+            .state
+            .fido2
+            .begin_login(&mut conn, app.clock.now(), Some(&oid.to_string()))
+            .await
+            .expect("begin");
+        let real = key.do_authentication(origin(), c.options).expect("sign");
+        let mut v = serde_json::to_value(&real).expect("json");
+        flip_signature(&mut v);
+        let forged: webauthn_rs::prelude::PublicKeyCredential =
+            serde_json::from_value(v).expect("credential");
+        answers.push((c.ceremony, forged));
+    }
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(answers.len()));
+    let mut tasks = Vec::new();
+    for (ceremony, answer) in answers {
+        let (st, now, barrier) = (app.state.clone(), app.clock.now(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            st.fido2
+                .finish_login(&st.db, now, &ceremony, &answer, Some("10.7.7.7"), None)
+                .await
+        }));
+    }
+    let mut failed = 0;
+    for task in tasks {
+        match task.await.expect("task") {
+            Err(clavis_authn::AuthnError::LoginFailed) => failed += 1,
+            Err(clavis_authn::AuthnError::TooManyAttempts { .. }) => {}
+            other => panic!("a forged answer got {other:?}"),
+        }
+    }
+    assert!(
+        failed >= 3,
+        "at least the free failures are checked: {failed}"
+    );
+    let mut conn = app.t.db.conn().await.expect("conn");
+    let counter = clavis_store::models::LoginFailureRow::find(&mut conn, "ip:10.7.7.7")
+        .await
+        .expect("read")
+        .expect("counter");
+    assert_eq!(counter.failures, failed, "every refused login counted once");
 }

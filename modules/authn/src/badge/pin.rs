@@ -274,32 +274,24 @@ pub async fn reserve(
 ) -> Result<Reserved, BadgeError> {
     let t = now.timestamp();
     conn.transaction(async |conn| -> Result<Reserved, BadgeError> {
-        let Some(mut row) = BadgePinRow::find(conn, oid).await? else {
+        if let Some(row) = BadgePinRow::reserve_check(conn, oid, t, t + CHECK_LEASE_SECS).await? {
+            return Ok(Reserved {
+                oid,
+                stored: row.pin_hash,
+                failures: row.failures,
+            });
+        }
+        // Refused: say why.
+        let Some(row) = BadgePinRow::find(conn, oid).await? else {
             return Err(PinRefusal::NoPin.into());
         };
-        if let Some(until) = row.locked_until.filter(|u| *u > t) {
-            return Err(PinRefusal::Locked {
+        match row.locked_until.filter(|u| *u > t) {
+            Some(until) => Err(PinRefusal::Locked {
                 until: DateTime::from_timestamp(until, 0).unwrap_or_default(),
             }
-            .into());
+            .into()),
+            None => Err(PinRefusal::Busy.into()),
         }
-        if row.checking_until.is_some_and(|u| u > t) {
-            return Err(PinRefusal::Busy.into());
-        }
-        // A lock that ran out starts a fresh count.
-        if row.locked_until.is_some() {
-            row.failures = 0;
-            row.locked_until = None;
-        }
-        row.failures = row.failures.saturating_add(1);
-        row.checking_until = Some(t + CHECK_LEASE_SECS);
-        row.updated_at = t;
-        row.save_counter(conn).await?;
-        Ok(Reserved {
-            oid,
-            stored: row.pin_hash,
-            failures: row.failures,
-        })
     })
     .await
 }

@@ -56,25 +56,13 @@ pub fn delay_after(cfg: &AuthnConfig, failures: i32) -> i64 {
     secs.min(cfg.max_delay_secs)
 }
 
-/// Counts one more failure on `key`, from its value in `known` (as read
-/// before the login's transaction).
+/// Counts one more failure on `key`, atomically (see
+/// [`LoginFailureRow::count_one`]).
 pub(super) async fn record_failure(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     key: &str,
-    known: &[LoginFailureRow],
 ) -> Result<(), AuthnError> {
-    let failures = known
-        .iter()
-        .find(|f| f.key == key)
-        .map(|f| f.failures)
-        .unwrap_or(0);
-    LoginFailureRow {
-        key: key.to_string(),
-        failures: failures.saturating_add(1),
-        last_failure_at: now.timestamp(),
-    }
-    .save(conn)
-    .await?;
+    LoginFailureRow::count_one(conn, key, now.timestamp()).await?;
     Ok(())
 }

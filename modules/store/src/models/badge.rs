@@ -195,6 +195,43 @@ impl BadgePinRow {
         Ok(())
     }
 
+    /// Counts one PIN attempt of `oid` and leases its row until
+    /// `lease_until`, in one statement, only if no lock holds at `now` and
+    /// no other check's lease runs (a lock that ran out is cleared first
+    /// and the count starts over). Atomic on both backends: a concurrent
+    /// reservation waits for this one and then finds the lease taken.
+    /// Returns the row as counted, or `None` when refused (read the row to
+    /// know why).
+    pub async fn reserve_check(
+        conn: &mut DbConn,
+        oid: Oid,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<Option<Self>, StoreError> {
+        use badge_pins::dsl;
+        with_conn!(conn, c => diesel::update(
+                dsl::badge_pins.find(oid).filter(dsl::locked_until.le(now)),
+            )
+            .set((dsl::failures.eq(0), dsl::locked_until.eq(None::<i64>)))
+            .execute(c)
+            .await)?;
+        Ok(with_conn!(conn, c => diesel::update(
+                dsl::badge_pins
+                    .find(oid)
+                    .filter(dsl::locked_until.is_null())
+                    .filter(dsl::checking_until.is_null().or(dsl::checking_until.le(now))),
+            )
+            .set((
+                dsl::failures.eq(dsl::failures + 1),
+                dsl::checking_until.eq(Some(lease_until)),
+                dsl::updated_at.eq(now),
+            ))
+            .returning(BadgePinRow::as_returning())
+            .get_result(c)
+            .await
+            .optional())?)
+    }
+
     /// Forgets that the PIN was replaced by someone else (the holder has
     /// been told).
     pub async fn clear_replaced(conn: &mut DbConn, oid: Oid) -> Result<(), StoreError> {

@@ -1,12 +1,12 @@
-//! `login_failures`: failed-login counters per identity and per client
-//! address, for the progressive delay.
+//! `login_failures`: failed-login counters per client address, for the
+//! progressive delay.
 
 use crate::schema::login_failures::{self, dsl};
 use crate::{DbConn, StoreError, with_conn};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-/// A counter (`oid:…` or `ip:…`).
+/// A counter (`ip:…`).
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = login_failures)]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
@@ -60,6 +60,24 @@ impl LoginFailureRow {
     /// Clears these counters.
     pub async fn clear_many(conn: &mut DbConn, keys: &[String]) -> Result<(), StoreError> {
         with_conn!(conn, c => diesel::delete(dsl::login_failures.filter(dsl::key.eq_any(keys))).execute(c).await)?;
+        Ok(())
+    }
+
+    /// Counts one more failure on `key` at `now`, in one statement (a
+    /// concurrent failure is never lost, on either backend).
+    pub async fn count_one(conn: &mut DbConn, key: &str, now: i64) -> Result<(), StoreError> {
+        let first = LoginFailureRow {
+            key: key.to_string(),
+            failures: 1,
+            last_failure_at: now,
+        };
+        with_conn!(conn, c => diesel::insert_into(login_failures::table)
+            .values(&first)
+            .on_conflict(dsl::key)
+            .do_update()
+            .set((dsl::failures.eq(dsl::failures + 1), dsl::last_failure_at.eq(now)))
+            .execute(c)
+            .await)?;
         Ok(())
     }
 

@@ -501,7 +501,7 @@ impl Fido2 {
                 return Ok(());
             }
             for k in attempt.keys.iter().filter(|_| live) {
-                record_failure(tx, attempt.now, k, &attempt.failures).await?;
+                record_failure(tx, attempt.now, k).await?;
             }
             let mut e = AuditEvent::new(
                 Actor::Anonymous,
