@@ -1,8 +1,8 @@
 //! FIDO2 login and the SSO session through the real HTTP application, with
 //! software authenticators (webauthn-authenticator-rs) as the keys. One
 //! file per use case: enrolment from a link, the session a login opens,
-//! managing one's keys, a departure, the attestation allow-list,
-//! throttling, concurrent logins.
+//! how long it lasts at each request, managing one's keys, a departure,
+//! the attestation allow-list, throttling, concurrent logins.
 
 mod attestation;
 mod concurrency;
@@ -10,6 +10,7 @@ mod departure;
 mod enrolment;
 mod enumeration;
 mod keys;
+mod lifetime;
 mod session;
 mod throttling;
 
