@@ -15,7 +15,7 @@ use clavis_core::{
     secret::{hash_matches, random_b64url, sha256_hex},
 };
 use clavis_store::DbConn;
-use clavis_store::models::{OidcClientRow, UsedAssertions};
+use clavis_store::models::{OidcClientRow, OidcGrantRow, UsedAssertions};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -260,32 +260,40 @@ pub async fn rotate_secret(
     Ok(Secret::new(secret))
 }
 
-/// Removes a client: its codes and tokens stop working. Audited.
+/// Removes a client: its codes and tokens stop working at once. In one
+/// transaction: the client is marked removed (and its secret forgotten),
+/// every grant it holds is revoked (reason `client_removed`; their access
+/// and refresh tokens die with them), and the removal is audited with the
+/// number of grants revoked. Userinfo also checks that a token's client is
+/// still registered, for grants of clients removed before this rule.
 pub async fn remove(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     client_id: &ClientId,
     actor: &Actor,
 ) -> Result<(), OidcError> {
-    let mut row = OidcClientRow::find_active(conn, client_id)
-        .await?
-        .ok_or_else(|| OidcError::UnknownClient(client_id.to_string()))?;
-    row.removed_at = Some(now.timestamp());
-    row.secret_hash = None;
     conn.transaction(async |tx| -> Result<(), OidcError> {
+        let mut row = OidcClientRow::find_active(tx, client_id)
+            .await?
+            .ok_or_else(|| OidcError::UnknownClient(client_id.to_string()))?;
+        row.removed_at = Some(now.timestamp());
+        row.secret_hash = None;
         row.update(tx).await?;
+        let revoked =
+            OidcGrantRow::revoke_for_client(tx, client_id, "client_removed", now.timestamp())
+                .await?;
         AuditEvent::new(
             actor,
             AuditAction::OidcClientRemoved,
             Some(client_id.to_string()),
-            json!({"name": row.name}),
+            json!({"name": row.name, "grants_revoked": revoked}),
         )
         .record(tx, now)
         .await?;
+        tracing::info!(oidc.client_id = %client_id, grants_revoked = revoked, "client removed");
         Ok(())
     })
-    .await?;
-    Ok(())
+    .await
 }
 
 /// How a request to the token, introspection or revocation endpoint
