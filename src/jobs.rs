@@ -43,10 +43,7 @@ pub fn checkpoint_wal(db: Db) {
 /// reloaded.
 pub fn session_upkeep(db: Db, oidc: Arc<Provider>, clock: Arc<dyn Clock>) {
     actix_web::rt::spawn(async move {
-        let http = match reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-        {
+        let http = match clavis_oidc::backchannel::http_client(&oidc.cfg.backchannel) {
             Ok(h) => h,
             Err(e) => {
                 tracing::error!(error = %e, "no HTTP client: back-channel logout disabled");

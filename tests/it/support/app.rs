@@ -263,6 +263,13 @@ impl TestAppBuilder {
         self
     }
 
+    /// With these `[oidc]` settings instead of the defaults (registrations
+    /// by [`Self::with_client`] follow them too).
+    pub fn with_oidc(mut self, oidc: clavis_oidc::OidcConfig) -> Self {
+        self.oidc = Some(oidc);
+        self
+    }
+
     /// With an admin API token (named `dsi`), sent by [`TestApp::admin_auth`].
     pub fn with_admin_token(mut self) -> Self {
         self.admin_token = true;
@@ -314,7 +321,7 @@ impl TestAppBuilder {
             _ => None,
         };
         let client = match self.client {
-            Some(c) => Some(register_client(&t.db, &clock, c, nurse.as_ref()).await),
+            Some(c) => Some(register_client(&t.db, &state, &clock, c, nurse.as_ref()).await),
             None => None,
         };
         let mut people = Vec::new();
@@ -449,6 +456,7 @@ async fn open_session(
 
 async fn register_client(
     db: &clavis_store::Db,
+    state: &clavis_web::AppState,
     clock: &FixedClock,
     mut new: NewClient,
     nurse: Option<&Nurse>,
@@ -467,7 +475,7 @@ async fn register_client(
         &mut conn,
         clock.now(),
         new,
-        &clavis_core::AcrOrder::default(),
+        &state.oidc.registration_rules(),
         &clavis_core::Actor::Cli("it".into()),
     )
     .await
