@@ -2,7 +2,8 @@
 //! software authenticators (webauthn-authenticator-rs) as the keys. One
 //! file per use case: enrolment from a link, the session a login opens,
 //! how long it lasts at each request, managing one's keys, a departure,
-//! the attestation allow-list, throttling, concurrent logins.
+//! the attestation allow-list, throttling, concurrent logins, keys without
+//! user verification.
 
 mod attestation;
 mod concurrency;
@@ -13,6 +14,7 @@ mod keys;
 mod lifetime;
 mod session;
 mod throttling;
+mod verification;
 
 use crate::support::http::{AppService, session_cookie_of};
 use crate::support::{ORIGIN, TestApp};
