@@ -289,7 +289,10 @@ async fn clavis_target(dir: &std::path::Path) -> (Proc, Target) {
             id_token_alg: std::env::var("BENCH_ALG").ok(),
             ..Default::default()
         },
-        &clavis_core::AcrOrder::default(),
+        &clavis_oidc::clients::RegistrationRules {
+            acr_order: &clavis_core::AcrOrder::default(),
+            allow_local_backchannel: false,
+        },
         &clavis_core::Actor::Cli("it".into()),
     )
     .await

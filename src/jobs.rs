@@ -50,10 +50,7 @@ pub fn session_upkeep(
     limits: Arc<clavis_web::limits::StartLimits>,
 ) {
     actix_web::rt::spawn(async move {
-        let http = match reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-        {
+        let http = match clavis_oidc::backchannel::http_client(&oidc.cfg.backchannel) {
             Ok(h) => h,
             Err(e) => {
                 tracing::error!(error = %e, "no HTTP client: back-channel logout disabled");

@@ -180,7 +180,10 @@ pub async fn client(ctx: &Ctx, cmd: ClientCmd) -> Result<()> {
                     id_token_alg,
                     scopes: (!scopes.is_empty()).then_some(scopes),
                 },
-                &cfg.authn.acr_order,
+                &clients::RegistrationRules {
+                    acr_order: &cfg.authn.acr_order,
+                    allow_local_backchannel: cfg.oidc.backchannel.allow_local_targets,
+                },
                 &ctx.operator,
             )
             .await?;

@@ -59,6 +59,9 @@ listen = "127.0.0.1:{port}"
 public_url = "http://localhost:{port}"
 [sso]
 session_lifetime_secs = {lifetime_secs}
+[oidc.backchannel]
+# The test relying party listens on 127.0.0.1.
+allow_local_targets = true
 [directory]
 missing_runs_before_departure = 1
 [[directory.sources]]

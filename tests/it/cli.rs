@@ -86,6 +86,52 @@ fn print_default_config_is_the_packaged_example_and_it_checks_clean() {
     );
 }
 
+/// `clavis client add` meets the rule of the admin API (one function):
+/// a back-channel logout URI on this machine is refused, naming the field
+/// and the setting, unless `oidc.backchannel.allow_local_targets`.
+#[test]
+fn client_add_refuses_a_loopback_backchannel_uri_unless_the_configuration_allows_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("clavis.toml");
+    let base = format!("state_dir = \"{}\"\n", dir.path().join("state").display());
+    std::fs::write(&config, &base).expect("config");
+    let add = || {
+        clavis(
+            &config,
+            &[
+                "client",
+                "add",
+                "--name",
+                "Outil local",
+                "--redirect-uri",
+                "https://outil.chu.test/cb",
+                "--backchannel-logout-uri",
+                "http://127.0.0.1:9000/bc",
+            ],
+        )
+    };
+    let refused = add();
+    let err = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert!(!refused.status.success(), "{}", stdout(&refused));
+    assert!(err.contains("backchannel_logout_uri"), "{err}");
+    assert!(
+        err.contains("oidc.backchannel.allow_local_targets"),
+        "{err}"
+    );
+    std::fs::write(
+        &config,
+        format!("{base}[oidc.backchannel]\nallow_local_targets = true\n"),
+    )
+    .expect("config");
+    let allowed = add();
+    assert!(
+        allowed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&allowed.stderr)
+    );
+    assert!(stdout(&allowed).contains("http://127.0.0.1:9000/bc"));
+}
+
 #[test]
 fn check_config_lists_every_problem_with_key_and_line() {
     let dir = tempfile::tempdir().expect("dir");

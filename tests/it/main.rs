@@ -1,5 +1,6 @@
 //! End-to-end tests of Clavis against real parts: SQLite and PostgreSQL,
-//! OpenLDAP slapd, the `clavis` binary itself.
+//! OpenLDAP slapd, the `clavis` binary itself (started, stopped and started
+//! again on one database in `restart.rs`).
 //!
 //! PostgreSQL tests use the server `scripts/test` starts
 //! (`CLAVIS_TEST_PG_URL`); slapd is started per test by the testkit.
@@ -14,5 +15,6 @@ mod fixtures;
 mod login;
 mod oidc;
 mod pages;
+mod restart;
 mod storage;
 mod support;

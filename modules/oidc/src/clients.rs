@@ -15,7 +15,7 @@ use clavis_core::{
     secret::{hash_matches, random_b64url, sha256_hex},
 };
 use clavis_store::DbConn;
-use clavis_store::models::{OidcClientRow, UsedAssertions};
+use clavis_store::models::{OidcClientRow, OidcGrantRow, UsedAssertions};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -110,17 +110,88 @@ pub fn check_uri(what: &str, uri: &str) -> Result<(), OidcError> {
     }
 }
 
+/// Where a registration's checks come from in the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct RegistrationRules<'a> {
+    /// The configured acr values (`authn.acr_order`), which `require_acr`
+    /// must name.
+    pub acr_order: &'a clavis_core::AcrOrder,
+    /// `oidc.backchannel.allow_local_targets`: whether a
+    /// `backchannel_logout_uri` may point at a loopback, link-local or
+    /// unspecified address.
+    pub allow_local_backchannel: bool,
+}
+
+/// Why an address is no target for a back-channel request: loopback,
+/// link-local or unspecified (IPv4-mapped IPv6 addresses judged as their
+/// IPv4 address); `None` for any other, private networks included (the
+/// hospital's applications live there).
+pub fn local_address_kind(ip: std::net::IpAddr) -> Option<&'static str> {
+    use std::net::IpAddr;
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    };
+    if ip.is_loopback() {
+        return Some("loopback");
+    }
+    if ip.is_unspecified() {
+        return Some("unspecified");
+    }
+    let link_local = match ip {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
+    };
+    link_local.then_some("link-local")
+}
+
+/// Why the host of `uri` is no target for a back-channel request (see
+/// [`local_address_kind`]; `localhost` and its subdomains are loopback
+/// whatever they resolve to), or `None`. Names are judged as written;
+/// what they resolve to is checked at delivery
+/// ([`crate::backchannel::http_client`]).
+pub fn local_target(uri: &url::Url) -> Option<&'static str> {
+    match uri.host()? {
+        url::Host::Domain(d) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            (d == "localhost" || d.ends_with(".localhost")).then_some("loopback")
+        }
+        url::Host::Ipv4(ip) => local_address_kind(ip.into()),
+        url::Host::Ipv6(ip) => local_address_kind(ip.into()),
+    }
+}
+
+/// [`check_uri`] for a back-channel logout URI, which Clavis itself calls:
+/// also refuses loopback, link-local and unspecified hosts unless
+/// `allow_local` (`oidc.backchannel.allow_local_targets`).
+pub fn check_backchannel_uri(uri: &str, allow_local: bool) -> Result<(), OidcError> {
+    const WHAT: &str = "backchannel_logout_uri";
+    check_uri(WHAT, uri)?;
+    if allow_local {
+        return Ok(());
+    }
+    let parsed = url::Url::parse(uri).map_err(|e| OidcError::InvalidClient(e.to_string()))?;
+    match local_target(&parsed) {
+        Some(kind) => Err(OidcError::InvalidClient(format!(
+            "{WHAT} {uri:?}: points at a {kind} address, which Clavis does not call \
+             (set oidc.backchannel.allow_local_targets = true for an application on this machine)"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Registers a client; returns it and, for confidential clients using a
 /// secret, the secret (shown once). Audited. Every check of a registration
-/// is here, for the CLI and the admin API alike: `acr_order` is the
-/// configured one (`authn.acr_order`), which `require_acr` must name.
+/// is here, for the CLI and the admin API alike, under the configured
+/// `rules`.
 pub async fn register(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     new: NewClient,
-    acr_order: &clavis_core::AcrOrder,
+    rules: &RegistrationRules<'_>,
     actor: &Actor,
 ) -> Result<(ClientView, Option<Secret<String>>), OidcError> {
+    let acr_order = rules.acr_order;
     if let Some(a) = &new.require_acr
         && !acr_order.knows(a)
     {
@@ -144,7 +215,7 @@ pub async fn register(
         check_uri("post_logout_redirect_uri", u)?;
     }
     if let Some(u) = &new.backchannel_logout_uri {
-        check_uri("backchannel_logout_uri", u)?;
+        check_backchannel_uri(u, rules.allow_local_backchannel)?;
     }
     let auth_method = if new.public {
         "none".to_string()
@@ -260,32 +331,40 @@ pub async fn rotate_secret(
     Ok(Secret::new(secret))
 }
 
-/// Removes a client: its codes and tokens stop working. Audited.
+/// Removes a client: its codes and tokens stop working at once. In one
+/// transaction: the client is marked removed (and its secret forgotten),
+/// every grant it holds is revoked (reason `client_removed`; their access
+/// and refresh tokens die with them), and the removal is audited with the
+/// number of grants revoked. Userinfo also checks that a token's client is
+/// still registered, for grants of clients removed before this rule.
 pub async fn remove(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     client_id: &ClientId,
     actor: &Actor,
 ) -> Result<(), OidcError> {
-    let mut row = OidcClientRow::find_active(conn, client_id)
-        .await?
-        .ok_or_else(|| OidcError::UnknownClient(client_id.to_string()))?;
-    row.removed_at = Some(now.timestamp());
-    row.secret_hash = None;
     conn.transaction(async |tx| -> Result<(), OidcError> {
+        let mut row = OidcClientRow::find_active(tx, client_id)
+            .await?
+            .ok_or_else(|| OidcError::UnknownClient(client_id.to_string()))?;
+        row.removed_at = Some(now.timestamp());
+        row.secret_hash = None;
         row.update(tx).await?;
+        let revoked =
+            OidcGrantRow::revoke_for_client(tx, client_id, "client_removed", now.timestamp())
+                .await?;
         AuditEvent::new(
             actor,
             AuditAction::OidcClientRemoved,
             Some(client_id.to_string()),
-            json!({"name": row.name}),
+            json!({"name": row.name, "grants_revoked": revoked}),
         )
         .record(tx, now)
         .await?;
+        tracing::info!(oidc.client_id = %client_id, grants_revoked = revoked, "client removed");
         Ok(())
     })
-    .await?;
-    Ok(())
+    .await
 }
 
 /// How a request to the token, introspection or revocation endpoint
@@ -495,6 +574,52 @@ mod tests {
             "/relative",
         ] {
             assert!(check_uri("redirect_uri", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn backchannel_uris_on_loopback_link_local_or_unspecified_hosts_are_refused() {
+        for bad in [
+            "http://127.0.0.1:9000/bc",
+            "https://127.8.9.10/bc",
+            "http://localhost/bc",
+            "https://LocalHost./bc",
+            "https://app.localhost/bc",
+            "http://[::1]/bc",
+            "https://[::ffff:127.0.0.1]/bc",
+            "https://169.254.169.254/latest/meta-data",
+            "https://[fe80::1]/bc",
+            "https://[febf::1]/bc",
+            "https://0.0.0.0/bc",
+            "https://[::]/bc",
+            // Other spellings of 127.0.0.1 the URL parser normalises.
+            "https://2130706433/bc",
+            "https://0x7f.1/bc",
+        ] {
+            let e = check_backchannel_uri(bad, false)
+                .expect_err(bad)
+                .to_string();
+            assert!(e.starts_with("backchannel_logout_uri "), "{e}");
+            assert!(e.contains("oidc.backchannel.allow_local_targets"), "{e}");
+        }
+        // Allowed by the setting (plain http stays limited to loopback).
+        for allowed in [
+            "http://127.0.0.1:9000/bc",
+            "http://localhost:8000/bc",
+            "http://[::1]/bc",
+            "https://169.254.169.254/x",
+        ] {
+            check_backchannel_uri(allowed, true).expect(allowed);
+        }
+        for good in [
+            "https://dpi.chu.test/bc",
+            "https://10.1.2.3/bc",
+            "https://192.168.1.5/bc",
+            "https://172.16.0.1/bc",
+            "https://[fd00::1]/bc",
+            "https://[fec0::1]/bc",
+        ] {
+            check_backchannel_uri(good, false).expect(good);
         }
     }
 

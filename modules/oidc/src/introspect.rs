@@ -1,6 +1,9 @@
 //! Token introspection (RFC 7662): a client may introspect its own live
 //! tokens; anything else (another client's token, an expired or used one,
-//! one whose grant was revoked) is `{"active": false}`.
+//! one whose grant was revoked) is `{"active": false}`. A removed client
+//! cannot authenticate here (`clients::authenticate` finds only registered
+//! clients), and a token is only ever introspected by its own client, so
+//! a removed client's tokens are never reported active.
 
 use crate::clients::Presented;
 use crate::{Provider, TokenError};

@@ -159,6 +159,15 @@ pub struct BackchannelConfig {
     /// Timeout of one delivery. Default 5.
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
+    /// Allow back-channel logout URIs that reach this machine or its
+    /// link: loopback (`127.0.0.0/8`, `::1`, `localhost`), link-local
+    /// (`169.254.0.0/16`, `fe80::/10`, where cloud metadata services
+    /// live) and unspecified (`0.0.0.0`, `::`) addresses. Default false:
+    /// such URIs are refused at registration, and a name that resolves to
+    /// one of them is refused at delivery. Only for an application
+    /// running on the appliance itself (and the tests).
+    #[serde(default)]
+    pub allow_local_targets: bool,
 }
 
 fn default_attempts() -> i32 {
@@ -173,6 +182,7 @@ impl Default for BackchannelConfig {
         Self {
             max_attempts: default_attempts(),
             timeout_secs: default_timeout(),
+            allow_local_targets: false,
         }
     }
 }
@@ -312,6 +322,15 @@ impl Provider {
         let kid = keys::rotate(conn, &self.master, alg, now, actor).await?;
         self.reload_keys(conn, now).await?;
         Ok(kid)
+    }
+
+    /// The rules a client registration is checked against, from this
+    /// provider's configuration.
+    pub fn registration_rules(&self) -> clients::RegistrationRules<'_> {
+        clients::RegistrationRules {
+            acr_order: &self.acr_order,
+            allow_local_backchannel: self.cfg.backchannel.allow_local_targets,
+        }
     }
 
     /// An absolute URL of one of our endpoints.

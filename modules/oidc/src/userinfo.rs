@@ -1,13 +1,14 @@
 //! The userinfo endpoint (OpenID Connect Core §5.3): what the scopes of a
-//! live access token say about its person, while the grant stands and the
-//! person can still sign in. Errors follow RFC 6750.
+//! live access token say about its person, while the grant stands, its
+//! client is still registered and the person can still sign in. Errors
+//! follow RFC 6750.
 
 use crate::Provider;
 use chrono::{DateTime, Utc};
 use clavis_core::secret;
 use clavis_core::{LifecycleStatus, TokenKind};
 use clavis_store::Db;
-use clavis_store::models::{IdentityRow, OidcGrantRow, OidcTokenRow};
+use clavis_store::models::{IdentityRow, OidcClientRow, OidcGrantRow, OidcTokenRow};
 use serde_json::Value;
 
 /// A userinfo error (RFC 6750): `invalid_token` and 401, or 500.
@@ -56,6 +57,12 @@ impl Provider {
             .await
             .map_err(internal)?
             .filter(|g| g.revoked_at.is_none())
+            .ok_or(BearerError::INVALID)?;
+        // Removing a client revokes its grants; this holds for grants of
+        // clients removed before that rule, or by hand.
+        OidcClientRow::find_active(&mut conn, &token.client_id)
+            .await
+            .map_err(internal)?
             .ok_or(BearerError::INVALID)?;
         let identity = IdentityRow::find(&mut conn, grant.oid)
             .await

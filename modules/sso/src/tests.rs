@@ -175,3 +175,58 @@ async fn unknown_or_forged_tokens_find_nothing_and_logout_ends() {
             .is_none()
     );
 }
+
+/// An idle timeout shorter than the old once-a-minute write: both checks
+/// end the session once unused for 30 s, and neither ends a session used
+/// every 20 s.
+#[tokio::test]
+async fn a_30_second_idle_timeout_holds_on_both_checks() {
+    let t = TestDb::new(Backend::Sqlite).await;
+    let mut conn = t.db.conn().await.expect("conn");
+    let cfg = SsoConfig {
+        session_lifetime_secs: 14400,
+        idle_timeout_secs: 30,
+    };
+    let t0 = at("2026-11-22T08:00:00Z");
+    let (fast, fast_session) = create(&mut conn, &cfg, t0, nurse()).await.expect("fast");
+    let (slow, slow_session) = create(&mut conn, &cfg, t0, nurse()).await.expect("slow");
+    // Used every 20 s for two minutes: never idle.
+    for s in (20..=120).step_by(20) {
+        let now = t0 + chrono::Duration::seconds(s);
+        assert!(
+            check_fast(&t.db, now, fast.expose())
+                .await
+                .expect("check")
+                .is_some(),
+            "fast path, used at +{s}s"
+        );
+        assert!(
+            check(&mut conn, now, slow.expose())
+                .await
+                .expect("check")
+                .is_some(),
+            "slow path, used at +{s}s"
+        );
+    }
+    // Then unused for 30 s: over on both paths, ended as idle.
+    let idle = t0 + chrono::Duration::seconds(150);
+    assert!(
+        check_fast(&t.db, idle, fast.expose())
+            .await
+            .expect("check")
+            .is_none()
+    );
+    assert!(
+        check(&mut conn, idle, slow.expose())
+            .await
+            .expect("check")
+            .is_none()
+    );
+    for s in [&fast_session, &slow_session] {
+        let row = SsoSessionRow::find(&mut conn, &s.id)
+            .await
+            .expect("row")
+            .expect("exists");
+        assert_eq!(row.end_reason, Some(SessionEndReason::Idle));
+    }
+}

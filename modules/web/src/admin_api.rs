@@ -189,7 +189,7 @@ async fn clients_add(
             id_token_alg: b.id_token_alg,
             scopes: b.scopes,
         },
-        &state.oidc.acr_order,
+        &state.oidc.registration_rules(),
         &admin.actor(),
     )
     .await?;

@@ -1,8 +1,9 @@
 //! FIDO2 login and the SSO session through the real HTTP application, with
 //! software authenticators (webauthn-authenticator-rs) as the keys. One
 //! file per use case: enrolment from a link, the session a login opens,
-//! managing one's keys, a departure, the attestation allow-list,
-//! throttling, concurrent logins.
+//! how long it lasts at each request, managing one's keys, a departure,
+//! the attestation allow-list, throttling, concurrent logins, keys without
+//! user verification.
 
 mod attestation;
 mod concurrency;
@@ -10,9 +11,11 @@ mod departure;
 mod enrolment;
 mod enumeration;
 mod keys;
+mod lifetime;
 mod limits;
 mod session;
 mod throttling;
+mod verification;
 
 use crate::support::http::{AppService, session_cookie_of};
 use crate::support::{ORIGIN, TestApp};

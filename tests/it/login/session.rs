@@ -24,6 +24,7 @@ on_both_backends!(
     logout_needs_the_csrf_token_and_ends_the_session,
     a_login_writes_audit_events_of_a_stable_shape,
     a_logout_writes_audit_events_of_a_stable_shape,
+    a_login_gives_a_new_session_id_and_ends_the_one_the_browser_came_with,
 );
 
 async fn a_login_sets_a_host_only_secure_session_cookie_and_never_redirects_elsewhere(
@@ -173,4 +174,65 @@ async fn a_logout_writes_audit_events_of_a_stable_shape(backend: Backend) {
     assert_eq!(out.status(), 200);
     let events = events_after(&t.t.db, before).await;
     audit_snapshot!("audit_logout", named(events, &names));
+}
+
+/// Session fixation: whatever session cookie the browser arrives with (a
+/// live one, perhaps planted by someone else, or a made-up value), the
+/// login answers with a new session token, and the session the browser
+/// came with is over (`replaced`).
+async fn a_login_gives_a_new_session_id_and_ends_the_one_the_browser_came_with(backend: Backend) {
+    let t = clinic(backend).await;
+    let app = t.service().await;
+    let oid = t.person("Claire");
+    let (mut key, planted) = signed_in(&app, &t).await;
+    let finish_with = |cookie: Cookie<'static>, body: Value| {
+        TestRequest::post()
+            .uri("/login/finish")
+            .cookie(cookie)
+            .set_json(body)
+            .to_request()
+    };
+    let before = last_seq(&t.t.db).await;
+    let begin = begin_login(&app, oid).await;
+    let a = sign(&mut key, &begin);
+    let r = call_service(
+        &app,
+        finish_with(
+            planted.clone(),
+            json!({"ceremony": begin["ceremony"], "credential": a}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let fresh = session_cookie_of(&r).expect("a new session cookie");
+    assert_ne!(fresh.value(), planted.value(), "a new session token");
+    assert_eq!(get_with(&app, "/me", &fresh).await.status(), 200);
+    assert_eq!(
+        get_with(&app, "/me", &planted).await.status(),
+        303,
+        "the session the browser came with is over"
+    );
+    let events = events_after(&t.t.db, before).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e["action"] == "session.ended" && e["changes"]["reason"] == "replaced"),
+        "{events:#?}"
+    );
+    // A made-up cookie value is never taken up as the session's token.
+    let forged = Cookie::new(clavis_sso::COOKIE_NAME, "x".repeat(43));
+    let begin = begin_login(&app, oid).await;
+    let a = sign(&mut key, &begin);
+    let r = call_service(
+        &app,
+        finish_with(
+            forged.clone(),
+            json!({"ceremony": begin["ceremony"], "credential": a}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let issued = session_cookie_of(&r).expect("session cookie");
+    assert_ne!(issued.value(), forged.value());
+    assert_eq!(get_with(&app, "/me", &forged).await.status(), 303);
 }

@@ -22,7 +22,7 @@ on_both_backends!(
 );
 
 /// The `Authorization` header of a fresh admin API token.
-async fn admin_auth(ctx: &Ctx) -> (&'static str, String) {
+pub(super) async fn admin_auth(ctx: &Ctx) -> (&'static str, String) {
     let mut conn = ctx.t.db.conn().await.expect("conn");
     let token = clavis_web::tokens::create(
         &mut conn,

@@ -12,6 +12,7 @@ on_both_backends!(
     introspection_tells_an_active_token_and_its_subject,
     introspection_of_an_unknown_token_says_only_inactive,
     revoking_the_refresh_token_ends_the_grant,
+    a_removed_application_can_no_longer_introspect_its_tokens,
 );
 
 fn introspect(ctx: &Ctx, token: &str) -> actix_http::Request {
@@ -61,4 +62,22 @@ async fn revoking_the_refresh_token_ends_the_grant(backend: Backend) {
         false,
         "revoking the refresh token ends the grant"
     );
+}
+
+async fn a_removed_application_can_no_longer_introspect_its_tokens(backend: Backend) {
+    let ctx = setup(backend).await;
+    let app = ctx.service().await;
+    let tok = tokens(&app, &ctx).await;
+    let mut conn = ctx.t.db.conn().await.expect("conn");
+    clavis_oidc::clients::remove(
+        &mut conn,
+        clavis_core::Clock::now(&ctx.clock),
+        &ctx.client_id.as_str().into(),
+        &clavis_core::Actor::Cli("it".into()),
+    )
+    .await
+    .expect("remove");
+    let r = call_service(&app, introspect(&ctx, field(&tok, "access_token"))).await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(json_of(r).await["error"], "invalid_client");
 }

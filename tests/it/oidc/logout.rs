@@ -6,7 +6,7 @@
 
 use super::{
     Ctx, audit_log, authorize_as_nurse, authorize_url, claims_of, field, refresh, setup,
-    setup_with, tokens,
+    setup_with_config, tokens,
 };
 use crate::support::http::{AppService, form, json_of, location};
 use crate::support::on_both_backends;
@@ -23,9 +23,11 @@ on_both_backends!(
     a_failed_back_channel_delivery_is_retried_later_and_audited,
 );
 
-/// A one-request HTTP endpoint that answers `status` and records the body
-/// it receives.
-async fn backchannel_receiver(status: u16) -> (String, tokio::sync::oneshot::Receiver<String>) {
+/// A one-request HTTP endpoint on 127.0.0.1 that answers `status` and
+/// records the body it receives.
+pub(super) async fn backchannel_receiver(
+    status: u16,
+) -> (String, tokio::sync::oneshot::Receiver<String>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -63,14 +65,18 @@ async fn backchannel_receiver(status: u16) -> (String, tokio::sync::oneshot::Rec
     (format!("http://127.0.0.1:{}/bc", addr.port()), rx)
 }
 
-/// The test client, with a back-channel logout URI.
-async fn setup_with_backchannel(backend: Backend, uri: String) -> Ctx {
-    setup_with(
+/// The test client, with a back-channel logout URI on this machine (so
+/// with `oidc.backchannel.allow_local_targets`).
+pub(super) async fn setup_with_backchannel(backend: Backend, uri: String) -> Ctx {
+    let mut oidc = clavis_oidc::OidcConfig::default();
+    oidc.backchannel.allow_local_targets = true;
+    setup_with_config(
         backend,
         NewClient {
             backchannel_logout_uri: Some(uri),
             ..NewClient::default()
         },
+        oidc,
     )
     .await
 }
@@ -85,8 +91,8 @@ async fn logout<A: AppService>(
 }
 
 /// The back-channel deliveries due now, as the background task runs them.
-async fn deliver_due(ctx: &Ctx) -> usize {
-    let http = reqwest::Client::new();
+pub(super) async fn deliver_due(ctx: &Ctx) -> usize {
+    let http = clavis_oidc::backchannel::http_client(&ctx.st.oidc.cfg.backchannel).expect("client");
     clavis_oidc::backchannel::deliver_due(&ctx.st.oidc, &ctx.t.db, &http, ctx.clock.now())
         .await
         .expect("deliver")

@@ -2,8 +2,8 @@
 //! endpoint or use case: discovery and JWKS, the authorization endpoint,
 //! the token endpoint (code exchange, client authentication, refresh),
 //! userinfo, introspection and revocation, logout (RP-initiated and
-//! back-channel), key rotation, and the admin API's applications. The
-//! negative cases follow the OpenID Foundation's Basic and Config OP test
+//! back-channel) and what back-channel delivery guarantees, key rotation,
+//! and the admin API's applications. The negative cases follow the OpenID Foundation's Basic and Config OP test
 //! plans (see docs/oidc.md for the mapping).
 //!
 //! Every test starts from [`setup`]: the nurse, her SSO session and a
@@ -11,6 +11,7 @@
 
 mod admin_clients;
 mod authorize;
+mod backchannel;
 mod client_auth;
 mod discovery;
 mod introspection;
@@ -68,7 +69,17 @@ async fn setup(backend: Backend) -> Ctx {
 /// A nurse with RPPS, email, profession and login; an SSO session; a
 /// confidential client (`client` fields override the defaults).
 async fn setup_with(backend: Backend, client: NewClient) -> Ctx {
+    setup_with_config(backend, client, clavis_oidc::OidcConfig::default()).await
+}
+
+/// [`setup_with`] under these `[oidc]` settings.
+async fn setup_with_config(
+    backend: Backend,
+    client: NewClient,
+    oidc: clavis_oidc::OidcConfig,
+) -> Ctx {
     let app = TestApp::on(backend)
+        .with_oidc(oidc)
         .with_nurse()
         .with_session()
         .with_client(client)

@@ -31,9 +31,18 @@ pub const T0: &str = "2026-11-22T08:00:00Z";
 /// under the test master key, default FIDO2 and SSO settings, the badge
 /// service, the SSO and authenticator lifecycle subscribers.
 pub async fn state(db: &clavis_store::Db, clock: Arc<dyn Clock>) -> clavis_web::AppState {
+    state_with(db, clock, clavis_oidc::OidcConfig::default()).await
+}
+
+/// [`state`] with these `[oidc]` settings.
+pub async fn state_with(
+    db: &clavis_store::Db,
+    clock: Arc<dyn Clock>,
+    oidc_cfg: clavis_oidc::OidcConfig,
+) -> clavis_web::AppState {
     let oidc = clavis_oidc::Provider::start(
         db,
-        clavis_oidc::OidcConfig::default(),
+        oidc_cfg,
         ORIGIN,
         clavis_core::master_key::MasterKey::from_bytes(&[42u8; 32]),
         clavis_authn::AuthnConfig::default().acr_order,
@@ -94,6 +103,8 @@ pub struct TestAppBuilder {
     people: Vec<(&'static str, &'static str)>,
     workstations: Vec<&'static str>,
     admin_token: bool,
+    sso: Option<clavis_sso::SsoConfig>,
+    oidc: Option<clavis_oidc::OidcConfig>,
 }
 
 /// The nurse of [`TestAppBuilder::with_nurse`]: Claire Lemoine (used name
@@ -156,6 +167,8 @@ impl TestApp {
             people: Vec::new(),
             workstations: Vec::new(),
             admin_token: false,
+            sso: None,
+            oidc: None,
         }
     }
 
@@ -201,6 +214,12 @@ impl TestApp {
             .expect("the test application was built with_nurse()")
     }
 
+    /// A new SSO session of `oid` (badge + PIN, `eidas2`), opened now under
+    /// the application's session settings, as a login would open it.
+    pub async fn open_session(&self, oid: clavis_core::Oid) -> OpenSession {
+        open_session(&self.t.db, &self.state, &self.clock, oid).await
+    }
+
     /// The nurse's session ([`TestAppBuilder::with_session`]).
     pub fn session(&self) -> &OpenSession {
         self.session
@@ -235,6 +254,20 @@ impl TestAppBuilder {
     /// [`TestApp::workstation`].
     pub fn with_workstation(mut self, name: &'static str) -> Self {
         self.workstations.push(name);
+        self
+    }
+
+    /// With these session settings (lifetime, idle timeout) instead of the
+    /// defaults; sessions opened by the test application follow them.
+    pub fn with_sso(mut self, sso: clavis_sso::SsoConfig) -> Self {
+        self.sso = Some(sso);
+        self
+    }
+
+    /// With these `[oidc]` settings instead of the defaults (registrations
+    /// by [`Self::with_client`] follow them too).
+    pub fn with_oidc(mut self, oidc: clavis_oidc::OidcConfig) -> Self {
+        self.oidc = Some(oidc);
         self
     }
 
@@ -273,7 +306,13 @@ impl TestAppBuilder {
     pub async fn start(self) -> TestApp {
         let t = TestDb::new(self.backend).await;
         let clock = FixedClock::at(self.at.parse().expect("instant"));
-        let state = state(&t.db, Arc::new(clock.clone())).await;
+        let mut state = match self.oidc {
+            Some(oidc) => state_with(&t.db, Arc::new(clock.clone()), oidc).await,
+            None => state(&t.db, Arc::new(clock.clone())).await,
+        };
+        if let Some(sso) = self.sso {
+            state.sso = sso;
+        }
         let nurse = match self.nurse {
             true => Some(insert_nurse(&t.db).await),
             false => None,
@@ -283,7 +322,7 @@ impl TestAppBuilder {
             _ => None,
         };
         let client = match self.client {
-            Some(c) => Some(register_client(&t.db, &clock, c, nurse.as_ref()).await),
+            Some(c) => Some(register_client(&t.db, &state, &clock, c, nurse.as_ref()).await),
             None => None,
         };
         let mut people = Vec::new();
@@ -418,6 +457,7 @@ async fn open_session(
 
 async fn register_client(
     db: &clavis_store::Db,
+    state: &clavis_web::AppState,
     clock: &FixedClock,
     mut new: NewClient,
     nurse: Option<&Nurse>,
@@ -436,7 +476,7 @@ async fn register_client(
         &mut conn,
         clock.now(),
         new,
-        &clavis_core::AcrOrder::default(),
+        &state.oidc.registration_rules(),
         &clavis_core::Actor::Cli("it".into()),
     )
     .await

@@ -253,6 +253,24 @@ impl OidcGrantRow {
         Ok(n == 1)
     }
 
+    /// Revokes every grant of a client (it was removed); returns how many.
+    pub async fn revoke_for_client(
+        conn: &mut DbConn,
+        client_id: &ClientId,
+        reason: &str,
+        now: i64,
+    ) -> Result<usize, StoreError> {
+        use oidc_grants::dsl;
+        Ok(with_conn!(conn, c => diesel::update(
+                dsl::oidc_grants
+                    .filter(dsl::client_id.eq(client_id))
+                    .filter(dsl::revoked_at.is_null()),
+            )
+            .set((dsl::revoked_at.eq(Some(now)), dsl::revoked_reason.eq(Some(reason))))
+            .execute(c)
+            .await)?)
+    }
+
     /// Revokes every grant of these SSO sessions (they ended).
     pub async fn revoke_for_sessions(
         conn: &mut DbConn,
