@@ -10,10 +10,17 @@ use clavis_store::Db;
 /// `clavis cases …`
 #[derive(Debug, Subcommand)]
 pub enum CasesCmd {
-    /// List open cases (--all for resolved ones too).
+    /// List open cases (--all for resolved ones too), newest first.
     List {
         #[arg(long)]
         all: bool,
+        /// Page size (at most 1000).
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// Cases to skip (the `next_offset` of the previous page).
+        #[arg(long, default_value_t = 0)]
+        offset: i64,
+        /// JSON: {"items": [...], "total": N, "next_offset": M or null}.
         #[arg(long)]
         json: bool,
     },
@@ -39,7 +46,12 @@ pub enum CasesCmd {
 pub async fn run(ctx: &Ctx, cmd: CasesCmd) -> Result<()> {
     let db = ctx.db().await?;
     match cmd {
-        CasesCmd::List { all, json } => list(&db, all, json).await,
+        CasesCmd::List {
+            all,
+            limit,
+            offset,
+            json,
+        } => list(&db, all, limit, offset, json).await,
         CasesCmd::Show { id, json } => show(&db, &id, json).await,
         CasesCmd::Resolve { id, link, new } => {
             let resolution = match (link, new) {
@@ -65,18 +77,24 @@ pub async fn run(ctx: &Ctx, cmd: CasesCmd) -> Result<()> {
     }
 }
 
-async fn list(db: &Db, all: bool, json: bool) -> Result<()> {
-    let list = service::list_cases(db, all).await?;
+async fn list(db: &Db, all: bool, limit: i64, offset: i64, json: bool) -> Result<()> {
+    let page = service::list_cases(db, all, limit, offset).await?;
     if json {
-        return print_json(&list);
+        return print_json(&page);
     }
-    for c in &list {
+    for c in &page.items {
         println!(
             "{}  {:<8}  {:<26}  {}  {}",
             c.id, c.status, c.reason, c.source, c.entry
         );
     }
-    eprintln!("{} {}", list.len(), t("cas", "case(s)"));
+    eprintln!(
+        "{} {} {}{}",
+        page.items.len(),
+        t("cas sur", "case(s) of"),
+        page.total,
+        super::more_after(page.next_offset)
+    );
     Ok(())
 }
 

@@ -1,16 +1,12 @@
 //! `clavis identity list|show|add`: looking at identities, and creating
 //! one by hand ([`clavis_directory::manual`]) where no source lists it.
 
-use super::{Ctx, Page, print_json, t};
+use super::{Ctx, print_json, t};
 use anyhow::{Result, bail};
 use clap::Subcommand;
-use clavis_core::names::normalize_search_text;
 use clavis_core::{LifecycleStatus, Rpps};
 use clavis_directory::manual::{self, ManualError, NewManualIdentity};
 use clavis_directory::service;
-use clavis_store::Db;
-use clavis_store::models::IdentityRow;
-use clavis_store::models::identity::IdentityFilter;
 
 /// `clavis identity …`
 #[derive(Debug, Subcommand)]
@@ -165,9 +161,7 @@ async fn list(
     json: bool,
 ) -> Result<()> {
     let db = ctx.db().await?;
-    let list = service::list_identities(&db, status, search.as_deref(), limit, offset).await?;
-    let total = count(&db, status, search.as_deref()).await?;
-    let page = Page::new(list, offset, total);
+    let page = service::list_identities(&db, status, search.as_deref(), limit, offset).await?;
     if json {
         return print_json(&page);
     }
@@ -193,30 +187,9 @@ async fn list(
         page.items.len(),
         t("identité(s) sur", "identities of"),
         page.total,
-        match page.next_offset {
-            Some(next) => format!("; {} --offset {next}", t("suite :", "more:")),
-            None => String::new(),
-        }
+        super::more_after(page.next_offset)
     );
     Ok(())
-}
-
-/// How many identities the list's filters match in all (the same words as
-/// [`service::list_identities`] searches for).
-async fn count(db: &Db, status: Option<LifecycleStatus>, search: Option<&str>) -> Result<i64> {
-    let filter = IdentityFilter {
-        status,
-        search_words: search
-            .map(normalize_search_text)
-            .unwrap_or_default()
-            .split(' ')
-            .filter(|w| !w.is_empty())
-            .map(str::to_string)
-            .collect(),
-        ..IdentityFilter::default()
-    };
-    let mut conn = db.conn().await?;
-    Ok(IdentityRow::count(&mut conn, &filter).await?)
 }
 
 async fn show(ctx: &Ctx, key: &str, json: bool) -> Result<()> {

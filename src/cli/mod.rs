@@ -231,26 +231,12 @@ pub async fn resolve_identity(conn: &mut DbConn, key: &str) -> Result<Oid> {
     }
 }
 
-/// One page of a list, as every paged `--json` list prints it: the items,
-/// how many match in all, and the `--offset` of the next page (`null` on
-/// the last one).
-#[derive(Debug, Serialize)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub total: i64,
-    pub next_offset: Option<i64>,
-}
-
-impl<T> Page<T> {
-    /// The page of `items` found at `offset` among `total`.
-    pub fn new(items: Vec<T>, offset: i64, total: i64) -> Self {
-        let end = offset.max(0) + i64::try_from(items.len()).unwrap_or(i64::MAX);
-        let next_offset = (!items.is_empty() && end < total).then_some(end);
-        Page {
-            items,
-            total,
-            next_offset,
-        }
+/// What a paged list's text output says after its count: how to ask for
+/// the next page, if there is one.
+pub fn more_after(next_offset: Option<i64>) -> String {
+    match next_offset {
+        Some(next) => format!("; {} --offset {next}", t("suite :", "more:")),
+        None => String::new(),
     }
 }
 

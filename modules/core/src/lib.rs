@@ -18,6 +18,7 @@ pub mod lifecycle;
 pub mod master_key;
 pub mod names;
 pub mod national_id;
+pub mod page;
 pub mod secret;
 pub mod status;
 pub mod text;
@@ -29,6 +30,7 @@ pub use clock::{Clock, FixedClock, SystemClock};
 pub use ids::{BadgeId, ClientId, Oid, SessionId, WorkstationId};
 pub use lifecycle::{ContractType, LifecycleStatus};
 pub use national_id::{Adeli, NationalId, NationalIdError, Rpps};
+pub use page::Page;
 pub use secret::Secret;
 pub use status::{
     AuthenticatorKind, AuthenticatorStatus, BadgeKind, BadgeStatus, BadgeTxPurpose, BadgeTxStatus,

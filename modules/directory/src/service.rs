@@ -8,7 +8,7 @@ use crate::error::DirectoryError;
 use crate::lifecycle::Subscribers;
 use chrono::{DateTime, Utc};
 use clavis_core::{
-    Actor, AuditAction, CaseStatus, LifecycleStatus, Oid, Rpps, names::normalize_search_text,
+    Actor, AuditAction, CaseStatus, LifecycleStatus, Oid, Page, Rpps, names::normalize_search_text,
 };
 use clavis_store::models::identity::IdentityFilter;
 use clavis_store::models::{
@@ -205,15 +205,16 @@ pub async fn show_identity(db: &Db, key: &str) -> Result<IdentityDetail, Directo
     })
 }
 
-/// Lists identities (search: every word must appear in names, RPPS, email
-/// or login, accents and case ignored).
+/// Lists identities, one page of at most `limit` (1 to 10,000) from
+/// `offset`, with the total that match (search: every word must appear in
+/// names, RPPS, email or login, accents and case ignored).
 pub async fn list_identities(
     db: &Db,
     status: Option<LifecycleStatus>,
     search: Option<&str>,
     limit: i64,
     offset: i64,
-) -> Result<Vec<IdentityView>, DirectoryError> {
+) -> Result<Page<IdentityView>, DirectoryError> {
     let mut conn = db.conn().await?;
     let words: Vec<String> = search
         .map(normalize_search_text)
@@ -222,16 +223,15 @@ pub async fn list_identities(
         .filter(|w| !w.is_empty())
         .map(str::to_string)
         .collect();
-    let rows = IdentityRow::list(
-        &mut conn,
-        &IdentityFilter {
-            status,
-            search_words: words,
-            limit: limit.clamp(1, 10_000),
-            offset: offset.max(0),
-        },
-    )
-    .await?;
+    let offset = offset.max(0);
+    let filter = IdentityFilter {
+        status,
+        search_words: words,
+        limit: limit.clamp(1, 10_000),
+        offset,
+    };
+    let total = IdentityRow::count(&mut conn, &filter).await?;
+    let rows = IdentityRow::list(&mut conn, &filter).await?;
     let oids: Vec<Oid> = rows.iter().map(|r| r.oid).collect();
     let accounts = Account::for_identities(&mut conn, &oids).await?;
     let sources = SourceRecordRow::for_identities(&mut conn, &oids).await?;
@@ -239,13 +239,14 @@ pub async fn list_identities(
     for a in Assignment::current_for(&mut conn, &oids).await? {
         current.insert(a.oid, a);
     }
-    Ok(rows
+    let items = rows
         .into_iter()
         .map(|r| {
             let c = current.get(&r.oid);
             view(r, &accounts, &sources, c)
         })
-        .collect())
+        .collect();
+    Ok(Page::new(items, offset, total))
 }
 
 /// A case as shown.
@@ -291,15 +292,23 @@ async fn case_view(conn: &mut DbConn, c: ReconciliationCase) -> Result<CaseView,
     })
 }
 
-/// Lists cases (open only by default).
-pub async fn list_cases(db: &Db, all: bool) -> Result<Vec<CaseView>, DirectoryError> {
+/// Lists cases (open only unless `all`), newest first: one page of at
+/// most `limit` (1 to 1000) from `offset`, with the total.
+pub async fn list_cases(
+    db: &Db,
+    all: bool,
+    limit: i64,
+    offset: i64,
+) -> Result<Page<CaseView>, DirectoryError> {
     let mut conn = db.conn().await?;
-    let cases = ReconciliationCase::list(&mut conn, !all, 1000).await?;
+    let offset = offset.max(0);
+    let total = ReconciliationCase::count(&mut conn, !all).await?;
+    let cases = ReconciliationCase::list(&mut conn, !all, limit.clamp(1, 1000), offset).await?;
     let mut out = Vec::with_capacity(cases.len());
     for c in cases {
         out.push(case_view(&mut conn, c).await?);
     }
-    Ok(out)
+    Ok(Page::new(out, offset, total))
 }
 
 /// One case.

@@ -27,17 +27,15 @@ async fn identities(
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let status: Option<LifecycleStatus> = q.status.as_deref().map(str::parse).transpose()?;
-    let limit = q.limit.unwrap_or(100);
-    let list = service::list_identities(
+    let page = service::list_identities(
         &state.db,
         status,
         q.search.as_deref(),
-        limit,
+        q.limit.unwrap_or(100),
         q.offset.unwrap_or(0),
     )
     .await?;
-    Ok(HttpResponse::Ok()
-        .json(json!({"items": list, "limit": limit, "offset": q.offset.unwrap_or(0)})))
+    Ok(HttpResponse::Ok().json(page))
 }
 
 #[get("/admin/api/identities/{key}")]
@@ -53,6 +51,8 @@ async fn identity(
 #[derive(Debug, Deserialize)]
 struct CasesQuery {
     all: Option<bool>,
+    limit: Option<i64>,
+    offset: Option<i64>,
 }
 
 #[get("/admin/api/cases")]
@@ -61,8 +61,14 @@ async fn cases(
     state: web::Data<AppState>,
     q: web::Query<CasesQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let list = service::list_cases(&state.db, q.all.unwrap_or(false)).await?;
-    Ok(HttpResponse::Ok().json(json!({"items": list})))
+    let page = service::list_cases(
+        &state.db,
+        q.all.unwrap_or(false),
+        q.limit.unwrap_or(100),
+        q.offset.unwrap_or(0),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(page))
 }
 
 #[get("/admin/api/cases/{id}")]

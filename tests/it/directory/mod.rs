@@ -5,6 +5,7 @@
 mod departures;
 mod failures;
 mod lifecycle;
+mod lists;
 mod paging;
 mod reconciliation;
 mod sync;
@@ -51,5 +52,6 @@ async fn count(db: &clavis_store::Db) -> usize {
     service::list_identities(db, None, None, 10_000, 0)
         .await
         .expect("list")
+        .items
         .len()
 }

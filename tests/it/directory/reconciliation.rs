@@ -59,7 +59,10 @@ async fn near_match_opens_a_case_and_links_nothing(backend: Backend) {
     let (_slapd, engine, twin, r) = hugo_and_his_near_twin(&t).await;
     assert_eq!((r.created, r.cases_opened), (0, 1), "{r:?}");
     assert_eq!(count(&t.db).await, 1, "nothing created or merged");
-    let cases = service::list_cases(&t.db, false).await.expect("cases");
+    let cases = service::list_cases(&t.db, false, 1000, 0)
+        .await
+        .expect("cases")
+        .items;
     assert_eq!(cases.len(), 1);
     assert_eq!(cases[0].reason, "birth_place_differs");
     assert_eq!(cases[0].entry, twin.dn());
@@ -73,7 +76,10 @@ async fn near_match_opens_a_case_and_links_nothing(backend: Backend) {
 async fn an_operators_decision_resolves_a_case_once(backend: Backend) {
     let t = TestDb::new(backend).await;
     let (_slapd, engine, _twin, _) = hugo_and_his_near_twin(&t).await;
-    let cases = service::list_cases(&t.db, false).await.expect("cases");
+    let cases = service::list_cases(&t.db, false, 1000, 0)
+        .await
+        .expect("cases")
+        .items;
     let first = show(&t.db, "E020").await.identity;
     let decide = async || {
         service::resolve_case(
@@ -92,9 +98,10 @@ async fn an_operators_decision_resolves_a_case_once(backend: Backend) {
     assert_ne!(oid, first.oid);
     assert_eq!(count(&t.db).await, 2);
     assert!(
-        service::list_cases(&t.db, false)
+        service::list_cases(&t.db, false, 1000, 0)
             .await
             .expect("cases")
+            .items
             .is_empty()
     );
     assert!(matches!(
@@ -145,7 +152,10 @@ async fn join_key_with_contradicting_traits_opens_a_case(backend: Backend) {
     full(&engine, "rh").await;
     let r = full(&engine, "rh-csv").await;
     assert_eq!((r.created, r.cases_opened), (0, 1), "{r:?}");
-    let cases = service::list_cases(&t.db, false).await.expect("cases");
+    let cases = service::list_cases(&t.db, false, 1000, 0)
+        .await
+        .expect("cases")
+        .items;
     assert_eq!(cases[0].reason, "join_key_traits_conflict");
     assert_eq!(
         show(&t.db, "E080").await.identity.sources.len(),
@@ -186,7 +196,11 @@ async fn an_rpps_held_by_one_person_is_never_given_to_another(backend: Backend) 
     let r = full(&engine, "rh-csv").await;
     assert_eq!(r.cases_opened, 1, "{r:?}");
     assert_eq!(
-        service::list_cases(&t.db, false).await.expect("cases")[0].reason,
+        service::list_cases(&t.db, false, 1000, 0)
+            .await
+            .expect("cases")
+            .items[0]
+            .reason,
         "rpps_held_by_another"
     );
     assert_eq!(show(&t.db, "E096").await.identity.rpps, None);

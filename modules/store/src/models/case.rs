@@ -80,6 +80,7 @@ impl ReconciliationCase {
         conn: &mut DbConn,
         open_only: bool,
         limit: i64,
+        offset: i64,
     ) -> Result<Vec<Self>, StoreError> {
         Ok(with_conn!(conn, c => {
             let mut q = dsl::reconciliation_cases
@@ -88,7 +89,22 @@ impl ReconciliationCase {
             if open_only {
                 q = q.filter(dsl::status.eq(CaseStatus::Open));
             }
-            q.order((dsl::opened_at.desc(), dsl::id.asc())).limit(limit).load(c).await
+            q.order((dsl::opened_at.desc(), dsl::id.asc()))
+                .limit(limit)
+                .offset(offset)
+                .load(c)
+                .await
+        })?)
+    }
+
+    /// How many cases [`ReconciliationCase::list`] pages through.
+    pub async fn count(conn: &mut DbConn, open_only: bool) -> Result<i64, StoreError> {
+        Ok(with_conn!(conn, c => {
+            let mut q = dsl::reconciliation_cases.count().into_boxed();
+            if open_only {
+                q = q.filter(dsl::status.eq(CaseStatus::Open));
+            }
+            q.get_result(c).await
         })?)
     }
 
