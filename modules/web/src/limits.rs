@@ -3,7 +3,8 @@
 //! store a row (the ceremony, the badge transaction) until it finishes or
 //! expires, so an anonymous client could otherwise fill the database.
 //!
-//! - Per client address (the real one, `server.trusted_proxies`): at most
+//! - Per client address (the real one, `server.trusted_proxies`; an IPv6
+//!   client counted by its /64): at most
 //!   `server.login_starts_per_minute` starts, smoothed (GCRA, the
 //!   `governor` crate: a well-kept keyed limiter, rather than counters of
 //!   our own), answered `429` with `Retry-After` beyond. Kept in memory on
@@ -30,6 +31,19 @@ pub const DEFAULT_STARTS_PER_MINUTE: u32 = 60;
 
 /// Default cap on unfinished login ceremonies and badge transactions.
 pub const DEFAULT_MAX_IN_PROGRESS: i64 = 20_000;
+
+/// What one client is counted as: its IPv4 address, or its IPv6 /64 (one
+/// host commonly holds a whole /64).
+fn limit_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => {
+            let mut seg = v6.segments();
+            seg[4..].fill(0);
+            IpAddr::V6(seg.into())
+        }
+        v4 => v4,
+    }
+}
 
 /// The limits of one node.
 pub struct StartLimits {
@@ -69,7 +83,9 @@ impl StartLimits {
     pub async fn admit(&self, state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
         if let (Some(limiter), Some(ip)) = (
             &self.per_address,
-            crate::request::client_ip(req).and_then(|a| a.parse::<IpAddr>().ok()),
+            crate::request::client_ip(req)
+                .and_then(|a| a.parse::<IpAddr>().ok())
+                .map(limit_key),
         ) && let Err(not_until) = limiter.check_key(&ip)
         {
             let wait = not_until.wait_time_from(limiter.clock().now());
@@ -101,5 +117,21 @@ impl StartLimits {
     /// The addresses currently remembered.
     pub fn remembered(&self) -> usize {
         self.per_address.as_ref().map_or(0, |l| l.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::limit_key;
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_slash_64() {
+        let a = limit_key("2001:db8:1:2:aaaa::1".parse().expect("ip"));
+        let b = limit_key("2001:db8:1:2:bbbb::9".parse().expect("ip"));
+        let other = limit_key("2001:db8:1:3::1".parse().expect("ip"));
+        assert_eq!(a, b);
+        assert_ne!(a, other);
+        let v4 = "192.0.2.7".parse().expect("ip");
+        assert_eq!(limit_key(v4), v4);
     }
 }

@@ -20,11 +20,16 @@ pub fn client_ip(req: &HttpRequest) -> Option<String> {
         .app_data::<web::Data<AppState>>()
         .map(|s| s.trusted_proxies.as_slice())
         .unwrap_or_default();
-    let forwarded = req
+    // Each entry read from the raw bytes: a header line holding a byte
+    // that is not text (a client can send one, and nginx appends the real
+    // address to the same line) must not hide the hops after it.
+    let forwarded: Vec<&str> = req
         .headers()
         .get_all("x-forwarded-for")
-        .filter_map(|v| v.to_str().ok());
-    Some(real_client(peer, forwarded, trusted).to_string())
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .map(|hop| std::str::from_utf8(hop).unwrap_or("?"))
+        .collect();
+    Some(real_client(peer, forwarded.into_iter(), trusted).to_string())
 }
 
 /// The client behind `peer`: `peer` itself unless it is trusted; then the
@@ -38,6 +43,8 @@ fn real_client<'a>(
     trusted: &[IpNet],
 ) -> IpAddr {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
+    // `::ffff:10.0.0.1` (a dual-stack listener) is 10.0.0.1.
+    let peer = peer.to_canonical();
     if !is_trusted(&peer) {
         return peer;
     }
@@ -65,6 +72,7 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
     hop.parse::<IpAddr>()
         .ok()
         .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|s| s.ip()))
+        .map(|ip| ip.to_canonical())
 }
 
 /// The `User-Agent`, at most 256 characters.
@@ -99,6 +107,29 @@ mod tests {
 
     fn nets(list: &[&str]) -> Vec<IpNet> {
         list.iter().map(|n| n.parse().expect("net")).collect()
+    }
+
+    #[test]
+    fn a_hop_that_is_not_text_hides_nothing_and_mapped_addresses_are_plain() {
+        let state_less = actix_web::test::TestRequest::default()
+            .peer_addr("[::ffff:10.0.0.1]:4242".parse().expect("addr"))
+            .insert_header((
+                "X-Forwarded-For",
+                actix_web::http::header::HeaderValue::from_bytes(b"\xff, 203.0.113.5")
+                    .expect("header"),
+            ))
+            .to_http_request();
+        // No state: nothing trusted, the peer (as plain IPv4) is the client.
+        assert_eq!(client_ip(&state_less).as_deref(), Some("10.0.0.1"));
+        let hops: Vec<&str> = state_less
+            .headers()
+            .get_all("x-forwarded-for")
+            .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+            .map(|hop| std::str::from_utf8(hop).unwrap_or("?"))
+            .collect();
+        let trusted = nets(&["10.0.0.0/24"]);
+        let got = real_client(ip("::ffff:10.0.0.1"), hops.into_iter(), &trusted);
+        assert_eq!(got, ip("203.0.113.5"), "the proxy's own hop is read");
     }
 
     #[test]

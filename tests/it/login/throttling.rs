@@ -22,6 +22,7 @@ on_both_backends!(
     behind_a_trusted_proxy_the_forwarded_address_is_throttled_and_audited,
     from_an_untrusted_peer_forwarded_for_is_ignored,
     concurrent_failures_from_one_address_are_each_counted,
+    junk_bytes_in_forwarded_for_do_not_move_failures_onto_the_proxy,
 );
 
 /// Claire's key, enrolled through the library.
@@ -237,7 +238,7 @@ async fn http_attempt(
     oid: Oid,
     good: bool,
     peer: &str,
-    xff: &str,
+    xff: impl AsRef<[u8]>,
 ) -> (u16, Option<String>) {
     let begin = begin_login(svc, oid).await;
     let mut answer = sign(key, &begin);
@@ -249,7 +250,10 @@ async fn http_attempt(
         TestRequest::post()
             .uri("/login/finish")
             .peer_addr(format!("{peer}:40000").parse().expect("peer"))
-            .insert_header(("X-Forwarded-For", xff))
+            .insert_header((
+                "X-Forwarded-For",
+                actix_web::http::header::HeaderValue::from_bytes(xff.as_ref()).expect("header"),
+            ))
             .set_json(json!({"ceremony": begin["ceremony"], "credential": answer}))
             .to_request(),
     )
@@ -375,4 +379,24 @@ async fn concurrent_failures_from_one_address_are_each_counted(backend: Backend)
         .expect("read")
         .expect("counter");
     assert_eq!(counter.failures, failed, "every refused login counted once");
+}
+
+async fn junk_bytes_in_forwarded_for_do_not_move_failures_onto_the_proxy(backend: Backend) {
+    let mut app = clinic(backend).await;
+    app.state.trusted_proxies = vec!["127.0.0.1/32".parse().expect("net")];
+    let svc = app.service().await;
+    let oid = app.person("Claire");
+    let path = enrolment_path(&app, oid).await;
+    let mut key = enrol_key(&svc, &path, None).await;
+    // nginx appends the real address to whatever the client sent, on the
+    // same line: a byte that is not text must not make the line unreadable.
+    let forged = b"\xff, 203.0.113.5".to_vec();
+    for _ in 0..3 {
+        let (s, _) = http_attempt(&svc, &mut key, oid, false, "127.0.0.1", &forged).await;
+        assert_eq!(s, 401);
+    }
+    let (s, _) = http_attempt(&svc, &mut key, oid, true, "127.0.0.1", &forged).await;
+    assert_eq!(s, 429, "the sender waits");
+    let (s, _) = http_attempt(&svc, &mut key, oid, true, "127.0.0.1", "203.0.113.6").await;
+    assert_eq!(s, 200, "everyone else behind the proxy does not");
 }
