@@ -489,8 +489,11 @@ impl Plan<'_, '_> {
             for a in &self.w.accounts[planned_from..] {
                 enabled.insert(a.login.as_str(), a.enabled);
             }
-            let had_one = existing.iter().any(|a| a.enabled);
-            self.accounts_disabled = had_one && enabled.values().all(|e| !e);
+            // From "may sign in" to "may not": some enabled account, or
+            // none at all, before; accounts, none enabled, after.
+            let could_before = existing.is_empty() || existing.iter().any(|a| a.enabled);
+            let none_now = !enabled.is_empty() && enabled.values().all(|e| !e);
+            self.accounts_disabled = could_before && none_now;
         }
     }
 

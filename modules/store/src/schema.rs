@@ -87,6 +87,7 @@ diesel::table! {
         locked_until -> Nullable<BigInt>,
         updated_at -> BigInt,
         checking_until -> Nullable<BigInt>,
+        checking_by -> Nullable<Text>,
         replaced_by -> Nullable<Text>,
         replaced_at -> Nullable<BigInt>,
     }

@@ -226,6 +226,7 @@ async fn the_api_unlocks_a_pin_lockout(backend: Backend) {
             t.clock.now(),
             claire,
             &Secret::new(pin.to_string()),
+            &clavis_core::Actor::Cli("it".into()),
         )
         .await
     };

@@ -223,6 +223,7 @@ async fn the_badge_office_encodes_a_badge_and_the_holder_chooses_a_pin(backend: 
         t.clock.now(),
         nurse,
         &Secret::new("47395182".to_string()),
+        &clavis_core::Actor::Cli("it".into()),
     )
     .await
     .expect("the holder's PIN works");
@@ -360,6 +361,7 @@ async fn an_existing_pin_is_replaced_only_with_the_holders_current_pin(backend: 
             t.clock.now(),
             nurse,
             &Secret::new(pin.to_string()),
+            &clavis_core::Actor::Cli("it".into()),
         )
         .await
         .is_ok()

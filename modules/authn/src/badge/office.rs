@@ -76,7 +76,18 @@ pub async fn set_holder_pin(
         let Some(current) = current_pin.filter(|p| !p.expose().is_empty()) else {
             return Err(OfficeRefusal::CurrentPinRequired.into());
         };
-        pin::check_pin(conn, hasher, policy, now, holder, current).await?;
+        // A wrong one counts towards the holder's lockout, audited with
+        // the operator who typed it.
+        pin::check_pin(
+            conn,
+            hasher,
+            policy,
+            now,
+            holder,
+            current,
+            &Actor::Identity(operator),
+        )
+        .await?;
     }
     pin::set_pin(
         conn,

@@ -65,6 +65,7 @@ pub fn check_policy(pin: &str, min: usize, max: usize) -> Result<(), PinPolicyEr
 }
 
 /// Hashes and checks PINs (argon2id, salt, pepper).
+#[derive(Clone)]
 pub struct PinHasher {
     pepper: Vec<u8>,
     params: Params,
@@ -202,6 +203,7 @@ pub async fn set_pin(
         locked_until: None,
         updated_at: now.timestamp(),
         checking_until: None,
+        checking_by: None,
         replaced_by: None,
         replaced_at: None,
     };
@@ -232,12 +234,16 @@ pub async fn set_pin(
 pub const CHECK_LEASE_SECS: i64 = 30;
 
 /// A PIN attempt counted and in flight: the holder's PIN row is leased to
-/// it until [`settle_right`], [`settle_wrong`] or [`release`].
+/// it (its random `owner` token) until [`settle_right`], [`settle_wrong`]
+/// or [`release`]; only the owner settles.
 pub struct Reserved {
     oid: Oid,
+    owner: String,
     stored: String,
     /// Wrong PINs in a row, this attempt counted.
     failures: i32,
+    /// The lock this attempt set, being the last one allowed.
+    locked_until: Option<i64>,
 }
 
 impl fmt::Debug for Reserved {
@@ -250,35 +256,56 @@ impl fmt::Debug for Reserved {
 }
 
 impl Reserved {
-    /// Whether `pin` is the holder's (argon2; run it outside any
-    /// transaction: it takes tens of milliseconds).
-    pub fn verify(&self, hasher: &PinHasher, pin: &Pin) -> Result<bool, BadgeError> {
+    /// Whether `pin` is the holder's: argon2 (tens of milliseconds, 19 MiB)
+    /// on the blocking pool, never on the thread answering requests, and
+    /// outside any transaction.
+    pub async fn verify(&self, hasher: &PinHasher, pin: &Pin) -> Result<bool, BadgeError> {
         if pin.expose().len() > 64 {
             return Ok(false);
         }
-        Ok(hasher.verify(&self.stored, pin.expose())?)
+        let (hasher, stored, pin) = (hasher.clone(), self.stored.clone(), pin.clone());
+        let checked = tokio::task::spawn_blocking(move || hasher.verify(&stored, pin.expose()))
+            .await
+            .map_err(|e| PinHashError::Hash(format!("PIN check interrupted: {e}")))?;
+        Ok(checked?)
     }
 }
 
 /// Counts a PIN attempt of `oid` before it is checked, in a transaction of
 /// its own (a savepoint inside the caller's): refused at once while the
-/// holder is locked out, or while another check of their PIN is in flight
-/// (whatever the transaction, workstation or node it came from). The count
-/// is undone if the PIN proves right ([`settle_right`]); a check cut off
-/// before it settles keeps its count, and its lease runs out after
-/// [`CHECK_LEASE_SECS`].
+/// holder is locked out, while `max_pin_failures` wrong PINs are counted,
+/// or while another check of their PIN is in flight (whatever the
+/// transaction, workstation or node it came from). The attempt that is the
+/// last one allowed locks at once, so a check cut off before it settles
+/// leaves the holder locked, never counting past the limit; a right PIN
+/// undoes its count and lock ([`settle_right`]). A cut-off check's lease
+/// runs out after [`CHECK_LEASE_SECS`].
 pub async fn reserve(
     conn: &mut DbConn,
+    policy: &BadgePolicy,
     now: DateTime<Utc>,
     oid: Oid,
 ) -> Result<Reserved, BadgeError> {
     let t = now.timestamp();
+    let owner = clavis_core::secret::random_token();
     conn.transaction(async |conn| -> Result<Reserved, BadgeError> {
-        if let Some(row) = BadgePinRow::reserve_check(conn, oid, t, t + CHECK_LEASE_SECS).await? {
+        if let Some(row) = BadgePinRow::reserve_check(
+            conn,
+            oid,
+            t,
+            t + CHECK_LEASE_SECS,
+            &owner,
+            policy.max_pin_failures,
+            t + policy.lockout_secs,
+        )
+        .await?
+        {
             return Ok(Reserved {
                 oid,
+                owner: owner.clone(),
                 stored: row.pin_hash,
                 failures: row.failures,
+                locked_until: row.locked_until,
             });
         }
         // Refused: say why.
@@ -290,13 +317,16 @@ pub async fn reserve(
                 until: DateTime::from_timestamp(until, 0).unwrap_or_default(),
             }
             .into()),
+            None if row.failures >= policy.max_pin_failures => {
+                Err(PinRefusal::Locked { until: now }.into())
+            }
             None => Err(PinRefusal::Busy.into()),
         }
     })
     .await
 }
 
-/// Someone other than the holder replaced their PIN: who and when.
+/// Someone other than the holder set their PIN: who and when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PinReplaced {
     /// Who set it (an operator, the command line).
@@ -306,31 +336,32 @@ pub struct PinReplaced {
 }
 
 /// The PIN was right: inside the caller's transaction (the one that opens
-/// the session), checks the holder is not locked out (an operator or a
-/// crashed check may have changed the row), then undoes the count, clears
-/// failures and releases the lease. Returns, once, that someone else
-/// replaced the PIN since the holder's last login (the notice is then
-/// cleared with this transaction).
+/// the session), ends this check's lease with the count and its own lock
+/// undone; refused ([`PinRefusal::Busy`]) when the lease was lost, and
+/// [`PinRefusal::Locked`] when a lock holds that this check did not set.
+/// Returns, once, that someone else set the PIN since the holder's last
+/// login (the notice is cleared with this transaction).
 pub async fn settle_right(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     reserved: &Reserved,
 ) -> Result<Option<PinReplaced>, BadgeError> {
     let t = now.timestamp();
-    let Some(mut row) = BadgePinRow::find(conn, reserved.oid).await? else {
+    let Some(row) = BadgePinRow::find(conn, reserved.oid).await? else {
         return Err(PinRefusal::NoPin.into());
     };
-    if let Some(until) = row.locked_until.filter(|u| *u > t) {
+    if let Some(until) = row
+        .locked_until
+        .filter(|u| *u > t && Some(*u) != reserved.locked_until)
+    {
         return Err(PinRefusal::Locked {
             until: DateTime::from_timestamp(until, 0).unwrap_or_default(),
         }
         .into());
     }
-    row.failures = 0;
-    row.locked_until = None;
-    row.checking_until = None;
-    row.updated_at = t;
-    row.save_counter(conn).await?;
+    if !BadgePinRow::settle(conn, reserved.oid, &reserved.owner, 0, None, t).await? {
+        return Err(PinRefusal::Busy.into());
+    }
     let replaced = match (row.replaced_by, row.replaced_at) {
         (Some(by), Some(at)) => {
             BadgePinRow::clear_replaced(conn, reserved.oid).await?;
@@ -345,84 +376,75 @@ pub async fn settle_right(
 }
 
 /// The PIN was wrong, in a transaction of its own: the count stays, the
-/// lock falls once it reaches `max_pin_failures`, the lease is released.
-/// Audited (`badge.pin_failed`, `badge.pin_locked`) with the client
-/// address. Returns what to tell the holder.
+/// lock falls once it reaches `max_pin_failures` (lasting `lockout_secs`
+/// from now), the lease is released. Audited (`badge.pin_failed`,
+/// `badge.pin_locked`) with `actor` (the anonymous holder at a login, the
+/// operator at the desk) and the client address. Returns what to tell.
 pub async fn settle_wrong(
     conn: &mut DbConn,
     policy: &BadgePolicy,
     now: DateTime<Utc>,
     reserved: &Reserved,
+    actor: &Actor,
     client_addr: Option<String>,
 ) -> Result<PinRefusal, BadgeError> {
     let t = now.timestamp();
     let oid = reserved.oid;
     conn.transaction(async |conn| -> Result<PinRefusal, BadgeError> {
-        let Some(mut row) = BadgePinRow::find(conn, oid).await? else {
-            return Ok(PinRefusal::NoPin);
-        };
-        // The count taken at reservation, even if a success in between
-        // cleared the row: this attempt was wrong.
-        row.failures = row.failures.max(reserved.failures).max(1);
-        row.checking_until = None;
-        row.updated_at = t;
-        let locked = row.failures >= policy.max_pin_failures;
-        if locked {
-            row.locked_until = Some(t + policy.lockout_secs);
-        }
-        row.save_counter(conn).await?;
+        let locked = reserved.failures >= policy.max_pin_failures;
+        let until = locked.then_some(t + policy.lockout_secs);
+        // A lease lost (run out, taken over) leaves the row to its new
+        // owner: this attempt was counted at reservation all the same.
+        BadgePinRow::settle(conn, oid, &reserved.owner, reserved.failures, until, t).await?;
         AuditEvent::new(
-            Actor::Anonymous,
+            actor,
             if locked {
                 AuditAction::BadgePinLocked
             } else {
                 AuditAction::BadgePinFailed
             },
             Some(oid.to_string()),
-            json!({"failures": row.failures, "locked_until": row.locked_until}),
+            json!({"failures": reserved.failures, "locked_until": until}),
         )
         .from_addr(client_addr)
         .record(conn, now)
         .await?;
-        Ok(if locked {
-            PinRefusal::Locked {
-                until: DateTime::from_timestamp(t + policy.lockout_secs, 0).unwrap_or_default(),
-            }
-        } else {
-            PinRefusal::Wrong {
-                left: policy.max_pin_failures - row.failures,
-            }
+        Ok(match until {
+            Some(until) => PinRefusal::Locked {
+                until: DateTime::from_timestamp(until, 0).unwrap_or_default(),
+            },
+            None => PinRefusal::Wrong {
+                left: policy.max_pin_failures - reserved.failures,
+            },
         })
     })
     .await
 }
 
 /// A right PIN whose session could not be opened (the badge was revoked
-/// meanwhile, the store failed): undoes the count and releases the lease,
-/// so the holder can try again at once. Best effort: if this fails too,
-/// the lease runs out by itself.
+/// meanwhile, the store failed): undoes the count and this check's lock,
+/// and releases the lease, so the holder can try again at once. Best
+/// effort: if this fails too, the lease runs out by itself.
 pub async fn release(conn: &mut DbConn, now: DateTime<Utc>, reserved: &Reserved) {
-    let t = now.timestamp();
-    let done = conn
-        .transaction(async |conn| -> Result<(), BadgeError> {
-            if let Some(mut row) = BadgePinRow::find(conn, reserved.oid).await? {
-                row.failures = (row.failures - 1).max(0);
-                row.checking_until = None;
-                row.updated_at = t;
-                row.save_counter(conn).await?;
-            }
-            Ok(())
-        })
-        .await;
+    let done = BadgePinRow::settle(
+        conn,
+        reserved.oid,
+        &reserved.owner,
+        (reserved.failures - 1).max(0),
+        None,
+        now.timestamp(),
+    )
+    .await;
     if let Err(e) = done {
         tracing::warn!(identity.oid = %reserved.oid, error = %e, "badge PIN lease not released");
     }
 }
 
 /// Checks the PIN of `oid` outside a login (the whole cycle: [`reserve`],
-/// verify, [`settle_right`] or [`settle_wrong`]). A locked identity is
-/// refused without looking at the PIN; `max_pin_failures` wrong PINs in a
-/// row lock badge login for `lockout_secs`.
+/// verify, [`settle_right`] or [`settle_wrong`]), a wrong one audited with
+/// `actor`. A locked identity is refused without looking at the PIN;
+/// `max_pin_failures` wrong PINs in a row lock badge login for
+/// `lockout_secs`.
 /// A pending replaced-PIN notice is spent too: the holder is there.
 pub async fn check_pin(
     conn: &mut DbConn,
@@ -431,9 +453,10 @@ pub async fn check_pin(
     now: DateTime<Utc>,
     oid: Oid,
     pin: &Pin,
+    actor: &Actor,
 ) -> Result<(), BadgeError> {
-    let reserved = reserve(conn, now, oid).await?;
-    let good = match reserved.verify(hasher, pin) {
+    let reserved = reserve(conn, policy, now, oid).await?;
+    let good = match reserved.verify(hasher, pin).await {
         Ok(good) => good,
         Err(e) => {
             release(conn, now, &reserved).await;
@@ -449,7 +472,7 @@ pub async fn check_pin(
         }
         return settled.map(|_| ());
     }
-    Err(settle_wrong(conn, policy, now, &reserved, None)
+    Err(settle_wrong(conn, policy, now, &reserved, actor, None)
         .await?
         .into())
 }
@@ -581,11 +604,11 @@ mod tests {
         )
         .await
         .expect("pin");
-        check_pin(&mut conn, &h, &p, t0, oid, &pin("4829"))
+        check_pin(&mut conn, &h, &p, t0, oid, &pin("4829"), &Actor::Anonymous)
             .await
             .expect("right PIN");
         for left in (1..5).rev() {
-            let e = check_pin(&mut conn, &h, &p, t0, oid, &pin("0000"))
+            let e = check_pin(&mut conn, &h, &p, t0, oid, &pin("0000"), &Actor::Anonymous)
                 .await
                 .expect_err("wrong");
             assert!(
@@ -593,7 +616,7 @@ mod tests {
                 "{e}"
             );
         }
-        let e = check_pin(&mut conn, &h, &p, t0, oid, &pin("0000"))
+        let e = check_pin(&mut conn, &h, &p, t0, oid, &pin("0000"), &Actor::Anonymous)
             .await
             .expect_err("fifth");
         assert!(
@@ -601,7 +624,7 @@ mod tests {
             "{e}"
         );
         // Locked: even the right PIN is refused, until the cool-down ends.
-        let e = check_pin(&mut conn, &h, &p, t0, oid, &pin("4829"))
+        let e = check_pin(&mut conn, &h, &p, t0, oid, &pin("4829"), &Actor::Anonymous)
             .await
             .expect_err("locked");
         assert!(matches!(e, BadgeError::Pin(PinRefusal::Locked { .. })));
@@ -612,19 +635,20 @@ mod tests {
             t0 + chrono::Duration::seconds(901),
             oid,
             &pin("4829"),
+            &Actor::Anonymous,
         )
         .await
         .expect("after the cool-down");
         // Lock again, then an operator lifts it.
         for _ in 0..5 {
-            let _ = check_pin(&mut conn, &h, &p, t0, oid, &pin("0000")).await;
+            let _ = check_pin(&mut conn, &h, &p, t0, oid, &pin("0000"), &Actor::Anonymous).await;
         }
         assert!(
             unlock(&mut conn, t0, oid, &clavis_core::Actor::Cli("it".into()))
                 .await
                 .expect("unlock")
         );
-        check_pin(&mut conn, &h, &p, t0, oid, &pin("4829"))
+        check_pin(&mut conn, &h, &p, t0, oid, &pin("4829"), &Actor::Anonymous)
             .await
             .expect("unlocked");
         let audit = clavis_store::models::AuditEventRow::page(&mut conn, 0, 100)
@@ -637,4 +661,131 @@ mod tests {
             "no PIN in the audit log"
         );
     }
+
+    /// Four wrong PINs, then the fifth attempt reserved: the last allowed.
+    async fn fifth_reserved(backend: Backend) -> (TestDb, Oid, PinHasher, Reserved) {
+        let t = TestDb::new(backend).await;
+        let oid = clavis_testkit::people::insert_person(
+            &t.db,
+            "Lemoine",
+            "Claire",
+            LifecycleStatus::Active,
+        )
+        .await;
+        let mut conn = t.db.conn().await.expect("conn");
+        let h = PinHasher::with_params(b"pepper", 256, 1, 1).expect("hasher");
+        let p = BadgePolicy::default();
+        let t0 = at("2026-11-22T08:00:00Z");
+        set_pin(&mut conn, &h, &p, t0, oid, &pin("4829"), &Actor::Anonymous)
+            .await
+            .expect("pin");
+        for _ in 0..4 {
+            let e = check_pin(&mut conn, &h, &p, t0, oid, &pin("0000"), &Actor::Anonymous)
+                .await
+                .expect_err("wrong");
+            assert!(
+                matches!(e, BadgeError::Pin(PinRefusal::Wrong { .. })),
+                "{e}"
+            );
+        }
+        let fifth = reserve(&mut conn, &p, t0, oid).await.expect("fifth");
+        drop(conn);
+        (t, oid, h, fifth)
+    }
+
+    async fn a_check_cut_off_at_the_last_attempt_leaves_the_holder_locked(backend: Backend) {
+        let (t, oid, _h, _cut_off) = fifth_reserved(backend).await;
+        let mut conn = t.db.conn().await.expect("conn");
+        let p = BadgePolicy::default();
+        // The check never settles (a crash). Once its lease has run out,
+        // the next attempt finds the holder locked: no sixth count.
+        let later = at("2026-11-22T08:00:31Z");
+        let e = reserve(&mut conn, &p, later, oid)
+            .await
+            .expect_err("locked");
+        assert!(
+            matches!(e, BadgeError::Pin(PinRefusal::Locked { .. })),
+            "{e}"
+        );
+        let row = BadgePinRow::find(&mut conn, oid)
+            .await
+            .expect("read")
+            .expect("row");
+        assert_eq!(row.failures, 5);
+    }
+
+    async fn the_right_pin_at_the_last_attempt_lifts_its_own_lock(backend: Backend) {
+        let (t, oid, h, fifth) = fifth_reserved(backend).await;
+        let mut conn = t.db.conn().await.expect("conn");
+        assert!(fifth.verify(&h, &pin("4829")).await.expect("verify"));
+        let now = at("2026-11-22T08:00:01Z");
+        conn.transaction(async |c| settle_right(c, now, &fifth).await)
+            .await
+            .expect("the holder's own right PIN");
+        let row = BadgePinRow::find(&mut conn, oid)
+            .await
+            .expect("read")
+            .expect("row");
+        assert_eq!(
+            (row.failures, row.locked_until, row.checking_by),
+            (0, None, None)
+        );
+    }
+
+    async fn only_the_lease_owner_settles(backend: Backend) {
+        let (t, oid, h, fifth) = fifth_reserved(backend).await;
+        let mut conn = t.db.conn().await.expect("conn");
+        let p = BadgePolicy::default();
+        // An operator lifts the lock while the check is in flight; then the
+        // lease runs out and another check takes it.
+        unlock(
+            &mut conn,
+            at("2026-11-22T08:00:05Z"),
+            oid,
+            &Actor::Anonymous,
+        )
+        .await
+        .expect("unlock");
+        let later = at("2026-11-22T08:00:40Z");
+        let other = reserve(&mut conn, &p, later, oid).await.expect("other");
+        // The first check's right PIN may not settle the other's lease.
+        assert!(fifth.verify(&h, &pin("4829")).await.expect("verify"));
+        let e = conn
+            .transaction(async |c| settle_right(c, later, &fifth).await)
+            .await
+            .expect_err("lease lost");
+        assert!(matches!(e, BadgeError::Pin(PinRefusal::Busy)), "{e}");
+        let row = BadgePinRow::find(&mut conn, oid)
+            .await
+            .expect("read")
+            .expect("row");
+        assert!(row.checking_by.is_some(), "the other check still holds it");
+        release(&mut conn, later, &other).await;
+        let row = BadgePinRow::find(&mut conn, oid)
+            .await
+            .expect("read")
+            .expect("row");
+        assert_eq!((row.failures, row.checking_by), (0, None));
+    }
+
+    macro_rules! both {
+        ($($name:ident),*) => {$(
+            mod $name {
+                use super::*;
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn on_sqlite() {
+                    super::$name(Backend::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn on_postgres() {
+                    super::$name(Backend::Postgres).await
+                }
+            }
+        )*};
+    }
+    both!(
+        a_check_cut_off_at_the_last_attempt_leaves_the_holder_locked,
+        the_right_pin_at_the_last_attempt_lifts_its_own_lock,
+        only_the_lease_owner_settles
+    );
 }

@@ -107,6 +107,29 @@ impl BadgeRow {
         Ok(())
     }
 
+    /// Records a use of a badge that is active and not past its end, in
+    /// one conditional statement: `false` when it is not (the row is then
+    /// left alone). Inside a login's transaction this also holds the row,
+    /// so a revocation running at the same time commits either before
+    /// (the login is refused) or after (it ends the new session).
+    pub async fn use_if_active(
+        conn: &mut DbConn,
+        id: &BadgeId,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        use badges::dsl;
+        let n = with_conn!(conn, c => diesel::update(
+                dsl::badges
+                    .find(id)
+                    .filter(dsl::status.eq(BadgeStatus::Active))
+                    .filter(dsl::expires_at.is_null().or(dsl::expires_at.gt(now))),
+            )
+            .set(dsl::last_used_at.eq(Some(now)))
+            .execute(c)
+            .await)?;
+        Ok(n == 1)
+    }
+
     /// Records a use.
     pub async fn touch(conn: &mut DbConn, id: &BadgeId, now: i64) -> Result<(), StoreError> {
         use badges::dsl;
@@ -133,6 +156,8 @@ pub struct BadgePinRow {
     /// A PIN check is in flight until then (unix seconds): no other check
     /// of this person's PIN starts meanwhile.
     pub checking_until: Option<i64>,
+    /// The random token of the check holding the lease: only it settles.
+    pub checking_by: Option<String>,
     /// Who replaced the holder's PIN, when it was not the holder; cleared
     /// once the holder's next login has told them.
     pub replaced_by: Option<Actor>,
@@ -149,6 +174,7 @@ impl std::fmt::Debug for BadgePinRow {
             .field("locked_until", &self.locked_until)
             .field("updated_at", &self.updated_at)
             .field("checking_until", &self.checking_until)
+            .field("checking_by", &self.checking_by.as_ref().map(|_| "[lease]"))
             .field("replaced_by", &self.replaced_by)
             .field("replaced_at", &self.replaced_at)
             .finish()
@@ -195,18 +221,24 @@ impl BadgePinRow {
         Ok(())
     }
 
-    /// Counts one PIN attempt of `oid` and leases its row until
-    /// `lease_until`, in one statement, only if no lock holds at `now` and
-    /// no other check's lease runs (a lock that ran out is cleared first
-    /// and the count starts over). Atomic on both backends: a concurrent
-    /// reservation waits for this one and then finds the lease taken.
-    /// Returns the row as counted, or `None` when refused (read the row to
-    /// know why).
+    /// Counts one PIN attempt of `oid` and leases its row to `owner` until
+    /// `lease_until`, only if no lock holds at `now`, no other check's
+    /// lease runs and fewer than `max_failures` wrong PINs are counted (a
+    /// lock that ran out is cleared first and the count starts over). The
+    /// attempt that reaches `max_failures` locks until `lock_until` at once
+    /// (its own right PIN lifts it; a check cut off leaves it). Single
+    /// conditional statements, so a concurrent reservation waits for this
+    /// one and then finds the lease taken, on both backends. Returns the
+    /// row as counted, or `None` when refused (read the row to know why).
+    #[allow(clippy::too_many_arguments)]
     pub async fn reserve_check(
         conn: &mut DbConn,
         oid: Oid,
         now: i64,
         lease_until: i64,
+        owner: &str,
+        max_failures: i32,
+        lock_until: i64,
     ) -> Result<Option<Self>, StoreError> {
         use badge_pins::dsl;
         with_conn!(conn, c => diesel::update(
@@ -215,21 +247,60 @@ impl BadgePinRow {
             .set((dsl::failures.eq(0), dsl::locked_until.eq(None::<i64>)))
             .execute(c)
             .await)?;
-        Ok(with_conn!(conn, c => diesel::update(
+        let row: Option<Self> = with_conn!(conn, c => diesel::update(
                 dsl::badge_pins
                     .find(oid)
                     .filter(dsl::locked_until.is_null())
+                    .filter(dsl::failures.lt(max_failures))
                     .filter(dsl::checking_until.is_null().or(dsl::checking_until.le(now))),
             )
             .set((
                 dsl::failures.eq(dsl::failures + 1),
                 dsl::checking_until.eq(Some(lease_until)),
+                dsl::checking_by.eq(Some(owner)),
                 dsl::updated_at.eq(now),
             ))
             .returning(BadgePinRow::as_returning())
             .get_result(c)
             .await
-            .optional())?)
+            .optional())?;
+        match row {
+            Some(mut r) if r.failures >= max_failures => {
+                with_conn!(conn, c => diesel::update(dsl::badge_pins.find(oid).filter(dsl::checking_by.eq(owner)))
+                    .set(dsl::locked_until.eq(Some(lock_until)))
+                    .execute(c)
+                    .await)?;
+                r.locked_until = Some(lock_until);
+                Ok(Some(r))
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// Ends the check `owner` holds on `oid`'s PIN, setting its outcome:
+    /// the count (`failures`), the lock, and the lease released. Does
+    /// nothing and answers `false` when `owner` no longer holds the lease
+    /// (it ran out and another check took it).
+    pub async fn settle(
+        conn: &mut DbConn,
+        oid: Oid,
+        owner: &str,
+        failures: i32,
+        locked_until: Option<i64>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        use badge_pins::dsl;
+        let n = with_conn!(conn, c => diesel::update(dsl::badge_pins.find(oid).filter(dsl::checking_by.eq(owner)))
+            .set((
+                dsl::failures.eq(failures),
+                dsl::locked_until.eq(locked_until),
+                dsl::checking_until.eq(None::<i64>),
+                dsl::checking_by.eq(None::<String>),
+                dsl::updated_at.eq(now),
+            ))
+            .execute(c)
+            .await)?;
+        Ok(n == 1)
     }
 
     /// Forgets that the PIN was replaced by someone else (the holder has

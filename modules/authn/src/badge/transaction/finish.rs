@@ -7,8 +7,7 @@ use crate::badge::pin::{self, PinRefusal};
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
 use clavis_core::{
-    Actor, AuditAction, BadgeStatus, BadgeTxPurpose, BadgeTxStatus, Oid, SessionEndReason,
-    secret::Secret,
+    Actor, AuditAction, BadgeTxPurpose, BadgeTxStatus, Oid, SessionEndReason, secret::Secret,
 };
 use clavis_store::models::{Account, BadgeRow, BadgeTxRow};
 use clavis_store::{Db, DbConn};
@@ -73,7 +72,7 @@ impl BadgeService {
             return Err(RelayError::Unknown);
         };
         let reserved = self.reserve(&mut conn, now, &tx.id, oid).await?;
-        let good = match reserved.verify(&self.hasher, pin) {
+        let good = match reserved.verify(&self.hasher, pin).await {
             Ok(good) => good,
             Err(e) => {
                 self.unreserve(&mut conn, now, &tx.id, &reserved, BadgeTxStatus::Identified)
@@ -84,9 +83,15 @@ impl BadgeService {
         if !good {
             let refusal = conn
                 .transaction(async |conn| -> Result<PinRefusal, RelayError> {
-                    let refusal =
-                        pin::settle_wrong(conn, &self.policy, now, &reserved, client_ip.clone())
-                            .await?;
+                    let refusal = pin::settle_wrong(
+                        conn,
+                        &self.policy,
+                        now,
+                        &reserved,
+                        &Actor::Anonymous,
+                        client_ip.clone(),
+                    )
+                    .await?;
                     // Another try on the same transaction; while locked,
                     // the reservation refuses it.
                     BadgeTxRow::set_status(
@@ -118,16 +123,18 @@ impl BadgeService {
                 {
                     return Err(RelayError::Unknown);
                 }
-                let replaced = pin::settle_right(conn, now, &reserved).await?;
-                // The badge may have been revoked, or AD may have disabled
-                // every account of the holder, between the tap and the PIN.
-                match BadgeRow::find(conn, &badge_id).await? {
-                    Some(b) if b.status == BadgeStatus::Active => {}
-                    _ => return Err(RelayError::BadgeRefused),
+                // The badge may have been revoked (or run out), or AD may
+                // have disabled every account of the holder, between the tap
+                // and the PIN. The conditional use holds the badge's row
+                // until this unit commits, so a concurrent revocation either
+                // refuses this login or ends its session.
+                if !BadgeRow::use_if_active(conn, &badge_id, now.timestamp()).await? {
+                    return Err(RelayError::BadgeRefused);
                 }
                 if Account::all_disabled_for(conn, oid).await? {
                     return Err(RelayError::BadgeRefused);
                 }
+                let replaced = pin::settle_right(conn, now, &reserved).await?;
                 clavis_sso::end_all_at_workstation(
                     conn,
                     now,
@@ -137,7 +144,6 @@ impl BadgeService {
                 )
                 .await?;
                 row.insert(conn).await?;
-                BadgeRow::touch(conn, &badge_id, now.timestamp()).await?;
                 let ok = AuditEvent::new(
                     Actor::Identity(oid),
                     AuditAction::LoginSucceeded,
@@ -196,7 +202,7 @@ impl BadgeService {
                 // Another request is checking a PIN on this transaction.
                 return Err(PinRefusal::Busy.into());
             }
-            Ok(pin::reserve(conn, now, oid).await?)
+            Ok(pin::reserve(conn, &self.policy, now, oid).await?)
         })
         .await
     }
