@@ -486,6 +486,9 @@ fn office_message(lang: Lang, r: &OfficeRefusal) -> String {
         (Lang::Fr, OfficeRefusal::AboveOperator(role)) => format!(
             "Ce titulaire a le rôle « {role} », que vous n'avez pas : son badge doit être encodé par un administrateur."
         ),
+        (Lang::Fr, OfficeRefusal::HolderChoosesOwnPin) => {
+            "Ce titulaire se connecte avec une clé de sécurité : il choisit lui-même son code PIN sur sa page « Mon compte » (/me), après s'être connecté avec sa clé. Le badge encodé fonctionnera dès qu'il l'aura fait.".into()
+        }
         (Lang::Fr, OfficeRefusal::CurrentPinRequired) => {
             "Ce titulaire a déjà un code PIN : saisissez son code actuel pour le remplacer, ou laissez-lui son code (fermez cette page). S'il l'a oublié, le support informatique peut le réinitialiser.".into()
         }

@@ -19,7 +19,7 @@ use crate::request::{client_ip, user_agent};
 use crate::sso_web::{clear_cookie, csrf_ok, current, safe_return_to, session_cookie, token_of};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use clavis_core::{Actor, SessionEndReason};
+use clavis_core::{Actor, Secret, SessionEndReason, secret::constant_time_eq};
 use serde::Deserialize;
 use serde_json::json;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
@@ -401,10 +401,11 @@ async fn me(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse
             )
         )
     };
+    let badge_pin = badge_pin_section(&state, lang, can_change, &csrf);
     let body = format!(
         "<h1>{hello} {name}</h1><p id=\"session\">{left_label} <strong>{h} h {m:02} min</strong>.</p>\
          <h2>{keys_title}</h2><table><thead><tr><th>{kn}</th><th>{ks}</th><th>{ku}</th><th></th></tr></thead><tbody>{rows}</tbody></table>\
-         {add}<p id=\"status\" class=\"status\" role=\"status\" aria-live=\"polite\"></p>\
+         {add}<p id=\"status\" class=\"status\" role=\"status\" aria-live=\"polite\"></p>{badge_pin}\
          <h2>{sessions_title}</h2><p>{others_text} <strong>{others}</strong></p>\
          <form method=\"post\" action=\"/me/sessions/end-others\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <button class=\"secondary\" type=\"submit\">{end_others}</button></form>\
@@ -501,6 +502,129 @@ async fn add_key_finish(
     Ok(HttpResponse::Ok().json(json!({"redirect": "/me"})))
 }
 
+/// The badge PIN part of `/me` (when badge login is offered): the holder
+/// chooses their own PIN after a fresh login, which is how someone who
+/// signs in with a key gets a first PIN without the badge office choosing
+/// it for them.
+fn badge_pin_section(state: &AppState, lang: Lang, can_change: bool, csrf: &str) -> String {
+    if state.badge.is_none() {
+        return String::new();
+    }
+    let title = lang.t("Mon code PIN de badge", "My badge PIN");
+    if !can_change {
+        return format!(
+            "<h2>{title}</h2><p><a href=\"/login?reauth=1&amp;return_to=/me\">{}</a></p>",
+            lang.t(
+                "Reconnectez-vous pour choisir votre code PIN de badge.",
+                "Sign in again to choose your badge PIN."
+            )
+        );
+    }
+    format!(
+        "<h2>{title}</h2><form method=\"post\" action=\"/me/badge-pin\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <label for=\"badge-pin\">{new}</label>\
+         <input id=\"badge-pin\" name=\"pin\" type=\"password\" inputmode=\"numeric\" maxlength=\"12\" autocomplete=\"off\" required>\
+         <label for=\"badge-pin2\">{again}</label>\
+         <input id=\"badge-pin2\" name=\"pin2\" type=\"password\" inputmode=\"numeric\" maxlength=\"12\" autocomplete=\"off\" required>\
+         <button type=\"submit\">{save}</button></form>",
+        csrf = esc(csrf),
+        new = lang.t(
+            "Nouveau code PIN (4 à 8 chiffres)",
+            "New PIN (4 to 8 digits)"
+        ),
+        again = lang.t("Confirmation", "Again"),
+        save = lang.t("Enregistrer mon code PIN", "Save my PIN"),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct BadgePinForm {
+    csrf: String,
+    pin: Secret<String>,
+    pin2: Secret<String>,
+}
+
+/// The holder sets their own badge PIN (fresh login, CSRF). Audited
+/// `badge.pin_set` with the holder as actor.
+#[post("/me/badge-pin")]
+async fn set_own_badge_pin(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<BadgePinForm>,
+) -> Result<HttpResponse, ApiError> {
+    let lang = Lang::of(&req);
+    let Some(s) = form_session(&state, &req, &form.csrf).await? else {
+        return Ok(redirect("/login?return_to=/me"));
+    };
+    if !fresh(&state, &s) {
+        return Ok(redirect("/login?reauth=1&return_to=/me"));
+    }
+    let svc = state
+        .badge
+        .as_ref()
+        .ok_or_else(|| ApiError::NotFound("badge login is not enabled".into()))?;
+    let outcome = if !constant_time_eq(form.pin.expose().as_bytes(), form.pin2.expose().as_bytes())
+    {
+        Err(lang
+            .t("Les deux saisies diffèrent.", "The two entries differ.")
+            .to_string())
+    } else {
+        let mut conn = state.db.conn().await?;
+        match clavis_authn::badge::pin::set_pin(
+            &mut conn,
+            svc.hasher(),
+            svc.policy(),
+            state.clock.now(),
+            s.oid,
+            &form.pin,
+            &Actor::Identity(s.oid),
+        )
+        .await
+        {
+            Ok(()) => Ok(()),
+            Err(clavis_authn::badge::BadgeError::PinPolicy(p)) => Err(match lang {
+                Lang::Fr => format!(
+                    "Code PIN refusé : {} à {} chiffres, sans suite ni répétition évidente.",
+                    svc.policy().pin_min,
+                    svc.policy().pin_max
+                ),
+                Lang::En => format!("PIN refused: {p}."),
+            }),
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let (title, text, class) = match &outcome {
+        Ok(()) => (
+            lang.t("Code PIN enregistré", "PIN saved"),
+            lang.t(
+                "Votre code PIN de badge est enregistré.",
+                "Your badge PIN is saved.",
+            )
+            .to_string(),
+            "status",
+        ),
+        Err(m) => (lang.t("Code PIN", "PIN"), m.clone(), "error"),
+    };
+    Ok(HttpResponse::build(if outcome.is_ok() {
+        actix_web::http::StatusCode::OK
+    } else {
+        actix_web::http::StatusCode::BAD_REQUEST
+    })
+    .content_type("text/html; charset=utf-8")
+    .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+    .body(layout(
+        lang,
+        title,
+        &format!(
+            "<h1>{title}</h1><p class=\"{class}\" role=\"status\">{}</p><p><a href=\"/me\">{}</a></p>",
+            esc(&text),
+            lang.t("Retour à mon compte", "Back to my account"),
+        ),
+        false,
+    )))
+}
+
 #[post("/me/sessions/end-others")]
 async fn end_other_sessions(
     state: web::Data<AppState>,
@@ -585,6 +709,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(add_key_begin)
         .service(add_key_finish)
         .service(end_other_sessions)
+        .service(set_own_badge_pin)
         .service(logout)
         .service(script);
 }

@@ -20,6 +20,7 @@ on_both_backends!(
     a_clerk_cannot_encode_a_badge_for_themselves_or_an_administrator,
     a_clerk_whose_login_is_old_signs_in_again_before_encoding,
     an_existing_pin_is_replaced_only_with_the_holders_current_pin,
+    a_key_holder_without_a_pin_chooses_it_on_their_page_not_at_the_desk,
 );
 
 /// The office: Anne Durand the clerk (with the role), Claire Lemoine the
@@ -378,4 +379,41 @@ async fn an_existing_pin_is_replaced_only_with_the_holders_current_pin(backend: 
     assert_eq!(row.replaced_by, Some(clavis_core::Actor::Identity(clerk)));
     assert!(works("47395182").await);
     assert!(!works("58203917").await);
+}
+
+async fn a_key_holder_without_a_pin_chooses_it_on_their_page_not_at_the_desk(backend: Backend) {
+    let t = office(backend).await;
+    let app = t.service().await;
+    let nurse = t.person("Claire");
+    let mut conn = t.t.db.conn().await.expect("conn");
+    clavis_store::models::AuthenticatorRow {
+        id: "key-1".into(),
+        oid: nurse,
+        kind: clavis_core::AuthenticatorKind::Fido2,
+        credential_id: "cred-1".into(),
+        credential: "{}".into(),
+        aaguid: None,
+        label: "Clé bleue".into(),
+        status: clavis_core::AuthenticatorStatus::Active,
+        status_reason: None,
+        created_at: 0,
+        last_used_at: None,
+    }
+    .insert(&mut conn)
+    .await
+    .expect("key");
+    let cookie = session(&t, t.person("Anne")).await;
+    let csrf = clavis_web::sso_web::csrf_for(cookie.value());
+    let (status, page) = open_enrolment(&app, &t, &cookie, &csrf).await;
+    assert_eq!(status, 303);
+    let tx = page.rsplit('/').next().expect("id").to_string();
+    let mut card = blank([4, 8, 8, 8, 8, 8, 3]);
+    let ws = &t.workstation("badge-office").id;
+    relay(&app, ws.as_str(), &tx, None, &mut card, None).await;
+    let (saved, html) = post_pin(&app, &page, &cookie, &csrf, "47395182", None).await;
+    assert!(!saved && html.contains("clé de sécurité"), "{html}");
+    let pin = clavis_store::models::BadgePinRow::find(&mut conn, nurse)
+        .await
+        .expect("read");
+    assert!(pin.is_none(), "the desk chose no PIN for her");
 }

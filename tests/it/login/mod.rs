@@ -6,6 +6,7 @@
 //! user verification.
 
 mod attestation;
+mod badge_pin;
 mod concurrency;
 mod departure;
 mod enrolment;

@@ -11,6 +11,9 @@
 //!   PIN typed at the desk (checked with the usual lockout); a holder who
 //!   forgot theirs keeps their PIN and goes to the helpdesk, whose
 //!   `clavis badge set-pin` runs on the appliance itself;
+//! - someone who already signs in with a security key and has no PIN
+//!   chooses their first PIN themselves, on `/me` after a fresh login: the
+//!   desk never chooses it for them;
 //! - a PIN set by anyone but its holder is remembered until the holder's
 //!   next badge login tells them (and audited `badge.pin_set` with the
 //!   operator as actor).
@@ -18,9 +21,9 @@
 use super::pin::{self, BadgePolicy, Pin, PinHasher};
 use super::records::BadgeError;
 use chrono::{DateTime, Utc};
-use clavis_core::{Actor, Oid};
+use clavis_core::{Actor, AuthenticatorStatus, Oid};
 use clavis_store::DbConn;
-use clavis_store::models::{BadgePinRow, IdentityRoleRow};
+use clavis_store::models::{AuthenticatorRow, BadgePinRow, IdentityRoleRow};
 
 /// The role that may serve any holder (but themselves).
 pub const ADMIN_ROLE: &str = "admin";
@@ -37,6 +40,10 @@ pub enum OfficeRefusal {
     /// The holder has a PIN; replacing it needs their current one.
     #[error("the holder already has a PIN: their current PIN is needed to replace it")]
     CurrentPinRequired,
+    /// The holder signs in with a security key: they choose their first
+    /// PIN themselves, on `/me` after a fresh login.
+    #[error("the holder has a security key: they choose their own PIN on their account page")]
+    HolderChoosesOwnPin,
 }
 
 /// Whether `operator` may serve `holder` at the badge office.
@@ -72,7 +79,18 @@ pub async fn set_holder_pin(
 ) -> Result<(), BadgeError> {
     check_holder(conn, operator, holder).await?;
     pin::check_policy(new_pin.expose(), policy.pin_min, policy.pin_max)?;
-    if BadgePinRow::find(conn, holder).await?.is_some() {
+    let has_pin = BadgePinRow::find(conn, holder).await?.is_some();
+    if !has_pin
+        && AuthenticatorRow::for_identity(conn, holder)
+            .await?
+            .iter()
+            .any(|a| a.status == AuthenticatorStatus::Active)
+    {
+        // Someone who can already sign in proves themselves with that key;
+        // the desk choosing their first PIN would be a way in for the desk.
+        return Err(OfficeRefusal::HolderChoosesOwnPin.into());
+    }
+    if has_pin {
         let Some(current) = current_pin.filter(|p| !p.expose().is_empty()) else {
             return Err(OfficeRefusal::CurrentPinRequired.into());
         };
