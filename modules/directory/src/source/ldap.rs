@@ -249,8 +249,10 @@ struct Search {
 type Tx = tokio::sync::mpsc::Sender<Result<Page, SourceError>>;
 
 /// Turns a raw result entry into a [`RawEntry`]; ldap3 panics on malformed
-/// entries, so that is contained and reported instead.
-fn to_raw(re: ldap3::ResultEntry) -> Result<RawEntry, String> {
+/// entries, so that is contained and reported instead. Public for the
+/// `ldap_mapping` fuzz target (`modules/directory/fuzz`), which feeds it
+/// entries built from untrusted bytes.
+pub fn to_raw(re: ldap3::ResultEntry) -> Result<RawEntry, String> {
     let entry =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| SearchEntry::construct(re)))
             .map_err(|_| "malformed entry from server".to_string())?;
