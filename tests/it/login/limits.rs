@@ -82,9 +82,13 @@ async fn unfinished_logins_are_capped_until_they_expire_and_are_swept(backend: B
     t.clock.advance(chrono::Duration::seconds(301));
     assert_eq!(start(&app, "/login/begin", "192.0.2.9").await.0, 200);
     let mut conn = t.t.db.conn().await.expect("conn");
-    let swept =
-        clavis_store::models::CeremonyRow::delete_expired(&mut conn, t.clock.now().timestamp())
-            .await
-            .expect("sweep");
-    assert_eq!(swept, 3);
+    clavis_store::models::CeremonyRow::delete_expired(&mut conn, t.clock.now().timestamp())
+        .await
+        .expect("sweep");
+    // Only the new one is left (storing a ceremony sometimes sweeps too,
+    // so the three may already have gone then).
+    let stored = clavis_store::models::CeremonyRow::count_live(&mut conn, i64::MIN)
+        .await
+        .expect("count");
+    assert_eq!(stored, 1);
 }
