@@ -95,7 +95,15 @@ async fn a_departed_identitys_keys_are_suspended_even_for_a_login_under_way(back
     let begin = begin_login(&app, oid).await;
     let ids = |v: &Value| v["options"]["publicKey"]["allowCredentials"].clone();
     assert_ne!(ids(&begin), ids(&pending), "{begin}");
-    let hers = ids(&pending)[0]["id"].clone();
+    let hers = signed["id"].clone();
+    assert!(
+        ids(&pending)
+            .as_array()
+            .expect("list")
+            .iter()
+            .any(|c| c["id"] == hers),
+        "listed before: {pending}"
+    );
     assert!(
         !ids(&begin)
             .as_array()

@@ -97,6 +97,10 @@ enum LoginState {
 /// whose key it was when that is known.
 type Refusal = (&'static str, Option<Oid>);
 
+/// Credential ids a username-first challenge lists at the least, real or
+/// decoy: one key or none cannot be told from two.
+const MIN_LISTED: usize = 2;
+
 /// The refusal of an answer whose signature verified but whose ceremony
 /// another request spent first.
 const REPLAYED: &str = "ceremony_replayed";
@@ -148,8 +152,9 @@ impl Fido2 {
     /// Starts a login: username-less when `username` is `None`. A known
     /// username gets its active keys' credential ids; an unknown one (or
     /// one without keys) gets the same shape with decoy ids derived from
-    /// the name ([`Self::decoy_credentials`]), stable from one request to
-    /// the next, so the answer never tells whether an account exists.
+    /// the name ([`Self::decoy_credential`]), stable from one request to
+    /// the next, and every list holds at least [`MIN_LISTED`] ids, so the
+    /// answer never tells whether an account exists.
     pub async fn begin_login(
         &self,
         conn: &mut DbConn,
@@ -194,17 +199,27 @@ impl Fido2 {
             }
             None => {
                 let (mut rcr, s) = self.webauthn.start_discoverable_authentication()?;
-                if let Some(name) = username.map(str::trim).filter(|u| !u.is_empty()) {
-                    // The shape of a known name's challenge: its ids, no
-                    // extensions (a username-less one asks for `uvm`), no
-                    // mediation.
-                    rcr.public_key.allow_credentials = self.decoy_credentials(name);
+                if username.is_some_and(|u| !u.trim().is_empty()) {
+                    // The shape of a known name's challenge: ids (decoys,
+                    // below), no extensions (a username-less one asks for
+                    // `uvm`), no mediation.
                     rcr.public_key.extensions = None;
                     rcr.mediation = None;
                 }
                 (rcr, LoginState::Discoverable { state: s })
             }
         };
+        if let Some(name) = username.map(str::trim).filter(|u| !u.is_empty()) {
+            // At least MIN_LISTED ids whoever asks (a person with one key
+            // gets a decoy beside it), in an order that says nothing.
+            let listed = &mut rcr.public_key.allow_credentials;
+            let mut i = 0u8;
+            while listed.len() < MIN_LISTED {
+                listed.push(self.decoy_credential(name, i));
+                i += 1;
+            }
+            listed.sort_by(|a, b| a.id.cmp(&b.id));
+        }
         // Transports are hints the browser can do without; a decoy has
         // none, so no real entry shows any either.
         for c in &mut rcr.public_key.allow_credentials {
@@ -217,30 +232,30 @@ impl Fido2 {
         })
     }
 
-    /// The credential ids an unknown login name is answered with: one
-    /// 64-byte id (the size a security key's non-discoverable credential id
-    /// usually has), derived from the name folded to lower case and the
-    /// decoy key, so the same name always gets the same id. SHA-256 of the
-    /// key and the length-prefixed name is a keyed derivation here, not a
-    /// MAC anyone verifies.
-    fn decoy_credentials(&self, name: &str) -> Vec<webauthn_rs_proto::AllowCredentials> {
+    /// The `i`-th decoy credential id of a login name: 64 bytes (the size a
+    /// security key's non-discoverable credential id usually has), derived
+    /// from the name folded to lower case and the decoy key, so the same
+    /// name always gets the same ids. SHA-256 of the key and the
+    /// length-prefixed name is a keyed derivation here, not a MAC anyone
+    /// verifies.
+    fn decoy_credential(&self, name: &str, i: u8) -> webauthn_rs_proto::AllowCredentials {
         use sha2::{Digest, Sha256};
         let name = name.to_lowercase();
-        let block = |i: u8| {
+        let block = |half: u8| {
             let mut h = Sha256::new();
             h.update(self.decoy_key);
             h.update((name.len() as u64).to_be_bytes());
             h.update(name.as_bytes());
-            h.update([i]);
+            h.update([i, half]);
             h.finalize()
         };
         let mut id = block(0).to_vec();
         id.extend_from_slice(&block(1));
-        vec![webauthn_rs_proto::AllowCredentials {
+        webauthn_rs_proto::AllowCredentials {
             type_: "public-key".into(),
             id,
             transports: None,
-        }]
+        }
     }
 
     /// Finishes a login and, with `open`, opens the SSO session in the same
