@@ -18,6 +18,7 @@ on_both_backends!(
     a_card_of_another_system_is_refused_at_the_identification_key,
     a_card_pulled_away_mid_authentication_is_refused,
     a_badge_whose_holder_has_every_directory_account_disabled_is_refused,
+    a_badge_revoked_between_the_tap_and_the_pin_opens_nothing_and_is_audited,
     a_revoked_badge_is_refused,
 );
 
@@ -134,4 +135,37 @@ async fn a_badge_whose_holder_has_every_directory_account_disabled_is_refused(ba
         "badge.refused:account_disabled: every directory account of the holder is disabled",
     )
     .await;
+}
+
+async fn a_badge_revoked_between_the_tap_and_the_pin_opens_nothing_and_is_audited(
+    backend: Backend,
+) {
+    let t = ward(backend).await;
+    let app = t.service().await;
+    let mut card = claires_badge(&app, &t).await;
+    let (l, _) = tap(&app, &mut card).await;
+    let badges = badges_of(&t, t.person("Claire")).await;
+    let mut conn = t.t.db.conn().await.expect("conn");
+    clavis_authn::badge::records::revoke(
+        &mut conn,
+        t.clock.now(),
+        &badges[0].id,
+        "lost",
+        &clavis_core::Actor::Cli("it".into()),
+    )
+    .await
+    .expect("revoke");
+    let (status, body, session) = finish(&app, &l, CLAIRE_PIN).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("badge_refused"))
+    );
+    assert!(session.is_none());
+    let failed: Vec<_> = super::actions(&t.t.db)
+        .await
+        .into_iter()
+        .filter(|(a, _)| a == "login.failed")
+        .map(|(_, c)| c["reason"].clone())
+        .collect();
+    assert_eq!(failed, vec![json!("badge_not_active")]);
 }

@@ -116,6 +116,8 @@ impl BadgeService {
             workstation_id: Some(ws.clone()),
         };
         let (token, row, created) = clavis_sso::prepare(sso, now, new);
+        // Why a right PIN opened nothing, for the audit log.
+        let refused_because = std::sync::OnceLock::<&'static str>::new();
         let opened = conn
             .unit(async |conn| {
                 if !BadgeTxRow::set_status(conn, &tx.id, BadgeTxStatus::Checking, BadgeTxStatus::Used)
@@ -129,9 +131,11 @@ impl BadgeService {
                 // until this unit commits, so a concurrent revocation either
                 // refuses this login or ends its session.
                 if !BadgeRow::use_if_active(conn, &badge_id, now.timestamp()).await? {
+                    let _ = refused_because.set("badge_not_active");
                     return Err(RelayError::BadgeRefused);
                 }
                 if Account::all_disabled_for(conn, oid).await? {
+                    let _ = refused_because.set("account_disabled");
                     return Err(RelayError::BadgeRefused);
                 }
                 let replaced = pin::settle_right(conn, now, &reserved).await?;
@@ -170,6 +174,16 @@ impl BadgeService {
                 };
                 self.unreserve(&mut conn, now, &tx.id, &reserved, next)
                     .await;
+                if let Some(reason) = refused_because.get().copied() {
+                    let refusal = AuditEvent::new(
+                        Actor::Anonymous,
+                        AuditAction::LoginFailed,
+                        Some(oid.to_string()),
+                        json!({"method": "badge", "reason": reason, "badge_id": badge_id, "workstation_id": ws}),
+                    )
+                    .from_addr(client_ip.clone());
+                    clavis_audit::append_now(&mut conn, now, vec![refusal]).await?;
+                }
                 return Err(e);
             }
         };
