@@ -421,14 +421,9 @@ async fn holder_pin(
         .await
         {
             Ok(()) => Ok(()),
-            Err(clavis_authn::badge::BadgeError::PinPolicy(p)) => Err(match lang {
-                Lang::Fr => format!(
-                    "Code PIN refusé : {} à {} chiffres, sans suite ni répétition évidente.",
-                    svc.policy().pin_min,
-                    svc.policy().pin_max
-                ),
-                Lang::En => format!("PIN refused: {p}."),
-            }),
+            Err(clavis_authn::badge::BadgeError::PinPolicy(p)) => {
+                Err(crate::pages::pin_policy_message(lang, svc.policy(), &p))
+            }
             Err(clavis_authn::badge::BadgeError::Office(r)) => Err(office_message(lang, &r)),
             Err(clavis_authn::badge::BadgeError::Pin(p)) => Err(current_pin_message(lang, &p)),
             Err(e) => return Err(e.into()),

@@ -583,14 +583,9 @@ async fn set_own_badge_pin(
         .await
         {
             Ok(()) => Ok(()),
-            Err(clavis_authn::badge::BadgeError::PinPolicy(p)) => Err(match lang {
-                Lang::Fr => format!(
-                    "Code PIN refusé : {} à {} chiffres, sans suite ni répétition évidente.",
-                    svc.policy().pin_min,
-                    svc.policy().pin_max
-                ),
-                Lang::En => format!("PIN refused: {p}."),
-            }),
+            Err(clavis_authn::badge::BadgeError::PinPolicy(p)) => {
+                Err(crate::pages::pin_policy_message(lang, svc.policy(), &p))
+            }
             Err(e) => return Err(e.into()),
         }
     };

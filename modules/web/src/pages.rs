@@ -51,6 +51,22 @@ impl Lang {
     }
 }
 
+/// What a person is told when a new badge PIN breaks the policy (at the
+/// badge office, on `/me`).
+pub fn pin_policy_message(
+    lang: Lang,
+    policy: &clavis_authn::badge::BadgePolicy,
+    err: &clavis_authn::badge::PinPolicyError,
+) -> String {
+    match lang {
+        Lang::Fr => format!(
+            "Code PIN refusé : {} à {} chiffres, sans suite ni répétition évidente.",
+            policy.pin_min, policy.pin_max
+        ),
+        Lang::En => format!("PIN refused: {err}."),
+    }
+}
+
 /// Escapes text for HTML content and attribute values.
 pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
