@@ -274,6 +274,7 @@ async fn clavis_target(dir: &std::path::Path) -> (Proc, Target) {
                     authenticator_id: None,
                     client_ip: None,
                     user_agent: None,
+                    ends_by: None,
                 },
             )
             .await

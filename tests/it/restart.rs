@@ -98,6 +98,7 @@ async fn a_session_survives_a_restart_of_clavis_serve() {
                     client_ip: None,
                     user_agent: None,
                     workstation_id: None,
+                    ends_by: None,
                 },
             )
             .await

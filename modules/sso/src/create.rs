@@ -24,7 +24,8 @@ pub fn prepare(
         token_hash: token_hash(&token),
         oid: new.oid,
         auth_time: t,
-        expires_at: t + cfg.session_lifetime_secs,
+        expires_at: (t + cfg.session_lifetime_secs)
+            .min(new.ends_by.map_or(i64::MAX, |e| e.timestamp())),
         idle_timeout_secs: cfg.idle_timeout_secs,
         last_seen_at: t,
         acr: new.acr.clone(),

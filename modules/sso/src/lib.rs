@@ -91,6 +91,9 @@ pub struct NewSession {
     pub user_agent: Option<String>,
     /// The registered workstation of a badge login.
     pub workstation_id: Option<WorkstationId>,
+    /// The session may not outlive this (a temporary badge's end of
+    /// validity); `None`: the usual lifetime.
+    pub ends_by: Option<DateTime<Utc>>,
 }
 
 /// A live session as handlers see it.

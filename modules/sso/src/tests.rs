@@ -17,6 +17,7 @@ fn nurse() -> NewSession {
         authenticator_id: Some("k1".into()),
         client_ip: Some("10.0.0.7".into()),
         user_agent: Some("test".into()),
+        ends_by: None,
     }
 }
 

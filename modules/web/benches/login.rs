@@ -249,6 +249,7 @@ fn bench(c: &mut Criterion) {
                         authenticator_id: None,
                         client_ip: None,
                         user_agent: None,
+                        ends_by: None,
                     },
                 )
                 .await

@@ -16,6 +16,7 @@ on_both_backends!(
     enrolling_a_blank_card_makes_an_active_badge_and_keeps_the_door_application,
     a_card_already_enrolled_cannot_be_enrolled_again,
     a_temporary_badge_works_until_its_end_and_is_refused_after,
+    a_session_opened_with_a_temporary_badge_ends_with_the_badge,
 );
 
 async fn enrolling_a_blank_card_makes_an_active_badge_and_keeps_the_door_application(
@@ -68,4 +69,27 @@ async fn a_temporary_badge_works_until_its_end_and_is_refused_after(backend: Bac
     let (_, end) = tap(&app, &mut temp).await;
     assert_eq!(end, json!({"failed": true}));
     assert_refusal_audited(&t.t.db, "badge.refused:temporary badge expired").await;
+}
+
+async fn a_session_opened_with_a_temporary_badge_ends_with_the_badge(backend: Backend) {
+    let t = ward(backend).await;
+    let app = t.service().await;
+    let claire = t.person("Claire");
+    set_pin(&t, &super::badge_service(&t), claire, CLAIRE_PIN).await;
+    let mut temp = blank([4, 5, 5, 5, 5, 5, 6]);
+    // Lent for one more hour: less than a session's four.
+    let until = t.clock.now() + chrono::Duration::hours(1);
+    enrol(&app, &t, claire, Some(until), &mut temp).await;
+    let (l, _) = tap(&app, &mut temp).await;
+    let (status, _, cookie) = finish(&app, &l, CLAIRE_PIN).await;
+    assert_eq!(status, 200);
+    let token = cookie.expect("session cookie");
+    let live = async |at| {
+        clavis_sso::check_fast(&t.t.db, at, &token)
+            .await
+            .expect("check")
+            .is_some()
+    };
+    assert!(live(until - chrono::Duration::seconds(1)).await);
+    assert!(!live(until).await, "the session ends with the badge");
 }

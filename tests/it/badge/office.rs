@@ -61,6 +61,7 @@ async fn session(t: &TestApp, oid: Oid) -> Cookie<'static> {
             client_ip: None,
             user_agent: None,
             workstation_id: None,
+            ends_by: None,
         },
     )
     .await

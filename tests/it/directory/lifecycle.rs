@@ -184,6 +184,7 @@ async fn disabling_the_last_ad_account_ends_the_sessions_of_someone_still_employ
             client_ip: None,
             user_agent: None,
             workstation_id: None,
+            ends_by: None,
         },
     )
     .await

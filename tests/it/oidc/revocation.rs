@@ -55,6 +55,7 @@ async fn sign_in_with(
             client_ip: None,
             user_agent: None,
             workstation_id: workstation.cloned(),
+            ends_by: None,
         },
     )
     .await

@@ -443,6 +443,7 @@ async fn open_session(
                     authenticator_id: None,
                     client_ip: None,
                     user_agent: None,
+                    ends_by: None,
                 },
             )
             .await

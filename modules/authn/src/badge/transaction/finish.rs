@@ -106,6 +106,11 @@ impl BadgeService {
                 .await?;
             return Err(refusal.into());
         }
+        // A temporary badge opens no session that outlives it.
+        let badge_ends = BadgeRow::find(&mut conn, &badge_id)
+            .await?
+            .and_then(|b| b.expires_at)
+            .and_then(|t| DateTime::from_timestamp(t, 0));
         let new = clavis_sso::NewSession {
             oid,
             acr: self.config.acr.clone(),
@@ -114,6 +119,7 @@ impl BadgeService {
             client_ip: client_ip.clone(),
             user_agent,
             workstation_id: Some(ws.clone()),
+            ends_by: badge_ends,
         };
         let (token, row, created) = clavis_sso::prepare(sso, now, new);
         // Why a right PIN opened nothing, for the audit log.
@@ -343,6 +349,7 @@ mod tests {
             client_ip: None,
             user_agent: None,
             workstation_id: None,
+            ends_by: None,
         };
         let (cookie, previous) = clavis_sso::create(&mut conn, &sso, now, elsewhere)
             .await

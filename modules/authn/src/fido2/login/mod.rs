@@ -479,6 +479,7 @@ impl Fido2 {
                 authenticator_id: Some(proof.authenticator_id.clone()),
                 client_ip,
                 user_agent: req.user_agent,
+                ends_by: None,
             },
         );
         row.insert(tx).await?;
