@@ -231,3 +231,28 @@ async fn a_30_second_idle_timeout_holds_on_both_checks() {
         assert_eq!(row.end_reason, Some(SessionEndReason::Idle));
     }
 }
+
+#[tokio::test]
+async fn the_last_use_never_moves_back() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let t = TestDb::new(backend).await;
+        let mut conn = t.db.conn().await.expect("conn");
+        let t0 = at("2026-11-22T08:00:00Z");
+        let (_, s) = create(&mut conn, &SsoConfig::default(), t0, nurse())
+            .await
+            .expect("create");
+        let later = t0.timestamp() + 600;
+        SsoSessionRow::touch(&mut conn, &s.id, later)
+            .await
+            .expect("touch");
+        // Another node, a little behind, records its own use afterwards.
+        SsoSessionRow::touch(&mut conn, &s.id, later - 30)
+            .await
+            .expect("touch");
+        let row = SsoSessionRow::find(&mut conn, &s.id)
+            .await
+            .expect("read")
+            .expect("row");
+        assert_eq!(row.last_seen_at, later, "{backend:?}");
+    }
+}

@@ -112,9 +112,13 @@ impl SsoSessionRow {
         })?)
     }
 
-    /// Records activity (for the idle timeout).
+    /// Records activity (for the idle timeout). Never moves it back: a
+    /// node whose clock or request is behind another's leaves the later
+    /// instant in place.
     pub async fn touch(conn: &mut DbConn, id: &SessionId, now: i64) -> Result<(), StoreError> {
-        with_conn!(conn, c => diesel::update(dsl::sso_sessions.find(id))
+        with_conn!(conn, c => diesel::update(
+                dsl::sso_sessions.find(id).filter(dsl::last_seen_at.lt(now)),
+            )
             .set(dsl::last_seen_at.eq(now))
             .execute(c)
             .await)?;
