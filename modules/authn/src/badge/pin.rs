@@ -566,9 +566,9 @@ mod tests {
         Pin::new(digits.to_string())
     }
 
-    #[tokio::test]
-    async fn five_wrong_pins_lock_badge_login_until_the_cool_down_or_an_operator() {
-        let t = TestDb::new(Backend::Sqlite).await;
+    /// Claire, active, on a fresh database, and a cheap hasher.
+    async fn claire(backend: Backend) -> (TestDb, Oid, PinHasher) {
+        let t = TestDb::new(backend).await;
         let oid = clavis_testkit::people::insert_person(
             &t.db,
             "Lemoine",
@@ -576,8 +576,14 @@ mod tests {
             LifecycleStatus::Active,
         )
         .await;
-        let mut conn = t.db.conn().await.expect("conn");
         let h = PinHasher::with_params(b"pepper", 256, 1, 1).expect("hasher");
+        (t, oid, h)
+    }
+
+    #[tokio::test]
+    async fn five_wrong_pins_lock_badge_login_until_the_cool_down_or_an_operator() {
+        let (t, oid, h) = claire(Backend::Sqlite).await;
+        let mut conn = t.db.conn().await.expect("conn");
         let p = BadgePolicy::default();
         let t0 = at("2026-11-22T08:00:00Z");
         assert!(matches!(
@@ -664,16 +670,8 @@ mod tests {
 
     /// Four wrong PINs, then the fifth attempt reserved: the last allowed.
     async fn fifth_reserved(backend: Backend) -> (TestDb, Oid, PinHasher, Reserved) {
-        let t = TestDb::new(backend).await;
-        let oid = clavis_testkit::people::insert_person(
-            &t.db,
-            "Lemoine",
-            "Claire",
-            LifecycleStatus::Active,
-        )
-        .await;
+        let (t, oid, h) = claire(backend).await;
         let mut conn = t.db.conn().await.expect("conn");
-        let h = PinHasher::with_params(b"pepper", 256, 1, 1).expect("hasher");
         let p = BadgePolicy::default();
         let t0 = at("2026-11-22T08:00:00Z");
         set_pin(&mut conn, &h, &p, t0, oid, &pin("4829"), &Actor::Anonymous)

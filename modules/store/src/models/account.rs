@@ -23,38 +23,17 @@ pub struct Account {
     pub updated_at: i64,
 }
 
-/// Whether each directory account of an identity is enabled, as a query
-/// both the async and the inline connections run.
-#[diesel::dsl::auto_type(no_type_alias)]
-fn enabled_flags(oid: Oid) -> _ {
-    dsl::accounts.filter(dsl::oid.eq(oid)).select(dsl::enabled)
-}
-
-/// Whether an identity has directory accounts and none of them is enabled
-/// (AD disabled them all): such a person may not sign in. Someone with no
-/// directory account at all is not barred by this.
-fn all_disabled(flags: &[bool]) -> bool {
-    !flags.is_empty() && flags.iter().all(|e| !e)
-}
-
 impl Account {
-    /// See [`all_disabled`]; inside a transaction.
+    /// Whether the identity has directory accounts and none of them is
+    /// enabled (AD disabled them all): such a person may not sign in.
+    /// Someone with no directory account at all is not barred by this.
     pub async fn all_disabled_for(conn: &mut DbConn, oid: Oid) -> Result<bool, StoreError> {
-        let flags: Vec<bool> = with_conn!(conn, c => enabled_flags(oid).load(c).await)?;
-        Ok(all_disabled(&flags))
-    }
-
-    /// [`Account::all_disabled_for`] for a login's check before its
-    /// transaction: inline on SQLite, pooled on PostgreSQL.
-    pub async fn read_all_disabled(db: &crate::Db, oid: Oid) -> Result<bool, StoreError> {
-        let flags: Vec<bool> = match db.inline() {
-            Some(inline) => inline.read(|c| diesel::RunQueryDsl::load(enabled_flags(oid), c))?,
-            None => {
-                let mut conn = db.conn().await?;
-                with_conn!(&mut conn, c => enabled_flags(oid).load(c).await)?
-            }
-        };
-        Ok(all_disabled(&flags))
+        let enabled: Vec<bool> = with_conn!(conn, c => dsl::accounts
+            .filter(dsl::oid.eq(oid))
+            .select(dsl::enabled)
+            .load(c)
+            .await)?;
+        Ok(!enabled.is_empty() && enabled.iter().all(|e| !e))
     }
 
     /// Finds an account by login (case-insensitive: logins are stored lower-cased).

@@ -129,13 +129,6 @@ impl BadgeRow {
             .await)?;
         Ok(n == 1)
     }
-
-    /// Records a use.
-    pub async fn touch(conn: &mut DbConn, id: &BadgeId, now: i64) -> Result<(), StoreError> {
-        use badges::dsl;
-        with_conn!(conn, c => diesel::update(dsl::badges.find(id)).set(dsl::last_used_at.eq(Some(now))).execute(c).await)?;
-        Ok(())
-    }
 }
 
 /// The badge PIN of one identity. Its `Debug` never shows the hash.

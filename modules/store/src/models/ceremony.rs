@@ -30,7 +30,7 @@ impl CeremonyRow {
     /// pile up and most logins skip the extra statement.
     pub async fn insert(&self, conn: &mut DbConn, now: i64) -> Result<(), StoreError> {
         if self.id.ends_with('0') {
-            with_conn!(conn, c => diesel::delete(dsl::webauthn_ceremonies.filter(dsl::expires_at.lt(now))).execute(c).await)?;
+            Self::delete_expired(conn, now).await?;
         }
         with_conn!(conn, c => diesel::insert_into(webauthn_ceremonies::table).values(self).execute(c).await)?;
         Ok(())

@@ -81,18 +81,6 @@ impl LoginFailureRow {
         Ok(())
     }
 
-    /// Writes the counter.
-    pub async fn save(&self, conn: &mut DbConn) -> Result<(), StoreError> {
-        with_conn!(conn, c => diesel::insert_into(login_failures::table)
-            .values(self)
-            .on_conflict(dsl::key)
-            .do_update()
-            .set(self)
-            .execute(c)
-            .await)?;
-        Ok(())
-    }
-
     /// Clears the counter (after a success).
     pub async fn clear(conn: &mut DbConn, key: &str) -> Result<(), StoreError> {
         with_conn!(conn, c => diesel::delete(dsl::login_failures.find(key)).execute(c).await)?;
