@@ -275,6 +275,7 @@ async fn clavis_target(dir: &std::path::Path) -> (Proc, Target) {
                     client_ip: None,
                     user_agent: None,
                     ends_by: None,
+                    method: clavis_core::LoginMethod::Fido2,
                 },
             )
             .await

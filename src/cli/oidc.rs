@@ -46,8 +46,18 @@ pub enum ClientCmd {
         /// Scopes the client may receive (repeatable; default all).
         #[arg(long = "scope")]
         scopes: Vec<String>,
+        /// This application is Pro Santé Connect (FI tiers: `tid`, `oid`,
+        /// mapped `amr`, only for people linked through e-CPS).
+        #[arg(long)]
+        psc: bool,
         #[arg(long)]
         json: bool,
+    },
+    /// Mark an application as Pro Santé Connect (`--off` to undo).
+    SetPsc {
+        client_id: clavis_core::ClientId,
+        #[arg(long)]
+        off: bool,
     },
     /// List applications.
     List {
@@ -132,6 +142,15 @@ fn print_client(c: &ClientView) {
     }
     println!("id_token_alg   {}", c.id_token_alg);
     println!("scopes         {}", c.scopes.join(" "));
+    if c.psc {
+        println!(
+            "psc            {}",
+            t(
+                "Pro Santé Connect (FI tiers)",
+                "Pro Santé Connect (FI tiers)"
+            )
+        );
+    }
 }
 
 /// Runs `clavis client …`.
@@ -153,6 +172,7 @@ pub async fn client(ctx: &Ctx, cmd: ClientCmd) -> Result<()> {
             require_acr,
             id_token_alg,
             scopes,
+            psc,
             json,
         } => {
             let jwks = match jwks_file {
@@ -179,6 +199,7 @@ pub async fn client(ctx: &Ctx, cmd: ClientCmd) -> Result<()> {
                     require_acr,
                     id_token_alg,
                     scopes: (!scopes.is_empty()).then_some(scopes),
+                    psc,
                 },
                 &clients::RegistrationRules {
                     acr_order: &cfg.authn.acr_order,
@@ -248,6 +269,10 @@ pub async fn client(ctx: &Ctx, cmd: ClientCmd) -> Result<()> {
             } else {
                 print_client(&c);
             }
+        }
+        ClientCmd::SetPsc { client_id, off } => {
+            let c = clients::set_psc(&mut conn, now, &client_id, !off, &ctx.operator).await?;
+            print_client(&c);
         }
         ClientCmd::Remove { client_id } => {
             clients::remove(&mut conn, now, &client_id, &ctx.operator).await?;

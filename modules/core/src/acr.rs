@@ -6,6 +6,7 @@
 //! here once, by the configured order (`authn.acr_order`, weakest first),
 //! so that the login pages and the OpenID provider always agree.
 
+use crate::LoginMethod;
 use serde::{Deserialize, Serialize};
 
 /// The configured assurance levels, weakest first (default `eidas1`,
@@ -61,6 +62,49 @@ impl Default for AcrOrder {
     fn default() -> Self {
         Self(vec!["eidas1".into(), "eidas2".into(), "eidas3".into()])
     }
+}
+
+/// `[psc.amr]`: the `amr` values sent to PSC, by way of signing in. An
+/// empty list: such sessions are never asserted to PSC. A session opened
+/// through PSC itself is never asserted back to it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmrTable {
+    /// A FIDO2 key with user verification. Default `["hwk", "pin", "mfa"]`.
+    #[serde(default = "default_fido2_amr")]
+    pub fido2: Vec<String>,
+    /// A DESFire badge and its PIN. Default `["sc", "pin", "mfa"]`.
+    #[serde(default = "default_badge_amr")]
+    pub badge: Vec<String>,
+}
+
+impl AmrTable {
+    /// What is sent for a session opened by `method`, if it may be
+    /// asserted at all.
+    pub fn for_method(&self, method: LoginMethod) -> Option<&[String]> {
+        let v = match method {
+            LoginMethod::Fido2 => &self.fido2,
+            LoginMethod::Badge => &self.badge,
+            LoginMethod::Psc => return None,
+        };
+        (!v.is_empty()).then_some(v.as_slice())
+    }
+}
+
+impl Default for AmrTable {
+    fn default() -> Self {
+        Self {
+            fido2: default_fido2_amr(),
+            badge: default_badge_amr(),
+        }
+    }
+}
+
+fn default_fido2_amr() -> Vec<String> {
+    vec!["hwk".into(), "pin".into(), "mfa".into()]
+}
+fn default_badge_amr() -> Vec<String> {
+    vec!["sc".into(), "pin".into(), "mfa".into()]
 }
 
 #[cfg(test)]

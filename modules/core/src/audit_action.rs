@@ -104,6 +104,9 @@ text_enum! {
         OidcClientAdded = "oidc.client.added",
         /// An OpenID client was removed.
         OidcClientRemoved = "oidc.client.removed",
+        /// An OpenID client's registration changed (e.g. marked as Pro
+        /// Santé Connect).
+        OidcClientUpdated = "oidc.client.updated",
         /// An OpenID client's secret was replaced.
         OidcClientSecretRotated = "oidc.client.secret_rotated",
         /// A `private_key_jwt` assertion was presented a second time.
@@ -126,6 +129,24 @@ text_enum! {
         OidcBackchannelFailed = "oidc.backchannel.failed",
         /// A back-channel logout was given up after its last attempt.
         OidcBackchannelGivenUp = "oidc.backchannel.given_up",
+        /// A person's local identity was linked to their national identity
+        /// through Pro Santé Connect (first time or renewal).
+        PscLinked = "psc.linked",
+        /// Pro Santé Connect named someone else (or no one): nothing stored,
+        /// a case opened.
+        PscLinkRefused = "psc.link_refused",
+        /// A link to Pro Santé Connect was removed (by the person, an
+        /// operator, a departure or a suspension).
+        PscUnlinked = "psc.unlinked",
+        /// An answer from Pro Santé Connect failed its checks (issuer,
+        /// audience, nonce, signature, state…): nothing stored.
+        PscResponseRefused = "psc.response_refused",
+        /// Clavis asserted a person to Pro Santé Connect (FI tiers), with
+        /// the amr and acr it sent.
+        PscAsserted = "psc.asserted",
+        /// Clavis refused to assert a person to Pro Santé Connect (no valid
+        /// link, declined, method not accepted, person gone).
+        PscAssertionRefused = "psc.assertion_refused",
     }
 }
 

@@ -34,6 +34,7 @@ pub use page::Page;
 pub use secret::Secret;
 pub use status::{
     AuthenticatorKind, AuthenticatorStatus, BadgeKind, BadgeStatus, BadgeTxPurpose, BadgeTxStatus,
-    CaseStatus, CeremonyKind, SessionEndReason, SyncMode, SyncRunStatus, TokenKind,
+    CaseStatus, CeremonyKind, LoginMethod, PscUnlinkReason, SessionEndReason, SyncMode,
+    SyncRunStatus, TokenKind,
 };
 pub use text::UnknownValue;

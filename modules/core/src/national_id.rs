@@ -31,7 +31,11 @@ pub struct Rpps(String);
 impl Rpps {
     /// Parses and validates an RPPS. Surrounding spaces are ignored.
     pub fn parse(input: &str) -> Result<Self, NationalIdError> {
-        let s = input.trim();
+        Self::parse_exact(input.trim())
+    }
+
+    /// Parses and validates an RPPS given exactly (no spaces around).
+    fn parse_exact(s: &str) -> Result<Self, NationalIdError> {
         if s.len() != 11 || !s.bytes().all(|b| b.is_ascii_digit()) {
             return Err(NationalIdError::BadFormat {
                 kind: "RPPS",
@@ -88,9 +92,13 @@ impl fmt::Debug for Rpps {
 pub struct Adeli(String);
 
 impl Adeli {
-    /// Parses an ADELI number.
+    /// Parses an ADELI number. Surrounding spaces are ignored.
     pub fn parse(input: &str) -> Result<Self, NationalIdError> {
-        let s = input.trim();
+        Self::parse_exact(input.trim())
+    }
+
+    /// Parses an ADELI number given exactly.
+    fn parse_exact(s: &str) -> Result<Self, NationalIdError> {
         if s.len() != 9 || !s.bytes().all(|b| b.is_ascii_digit()) {
             return Err(NationalIdError::BadFormat {
                 kind: "ADELI",
@@ -137,9 +145,60 @@ impl fmt::Debug for Adeli {
 pub struct NationalId(String);
 
 impl NationalId {
+    /// Parses a national id as Pro Santé Connect sends it, by its type
+    /// prefix (TRE_G08): `8` + a valid RPPS, `0` + an ADELI number, or
+    /// `1`, `3`, `4`, `5`, `6` + a register number, `/`, and an internal
+    /// id (staff known by their structure). Anything else (a test
+    /// identity's `ANS2023…`, spaces, other prefixes) is refused, naming
+    /// what was wrong.
+    pub fn parse(input: &str) -> Result<Self, NationalIdError> {
+        let bad = |expected: usize| NationalIdError::BadFormat {
+            kind: "national id",
+            expected,
+            got: input.chars().take(40).collect(),
+        };
+        let Some(prefix) = input.chars().next() else {
+            return Err(bad(12));
+        };
+        let rest = &input[prefix.len_utf8()..];
+        match prefix {
+            '8' => Rpps::parse_exact(rest)
+                .map(|r| r.national_id())
+                .map_err(|e| match e {
+                    NationalIdError::BadFormat { .. } => bad(12),
+                    other => other,
+                }),
+            '0' => Adeli::parse_exact(rest)
+                .map(|a| a.national_id())
+                .map_err(|_| bad(10)),
+            '1' | '3' | '4' | '5' | '6' => {
+                let (register, local) = rest.split_once('/').ok_or_else(|| bad(12))?;
+                let ok = !register.is_empty()
+                    && register.len() <= 14
+                    && register.bytes().all(|b| b.is_ascii_alphanumeric())
+                    && !local.is_empty()
+                    && local.len() <= 64
+                    && local.bytes().all(|b| b.is_ascii_graphic());
+                if ok {
+                    Ok(Self(input.to_string()))
+                } else {
+                    Err(bad(12))
+                }
+            }
+            _ => Err(bad(12)),
+        }
+    }
+
     /// The id as text (e.g. `810001045367`).
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The RPPS of an `8`-prefixed id.
+    pub fn rpps(&self) -> Option<Rpps> {
+        self.0
+            .strip_prefix('8')
+            .and_then(|r| Rpps::parse_exact(r).ok())
     }
 }
 
@@ -221,7 +280,38 @@ mod tests {
         assert!(Adeli::parse("01260063").is_err());
     }
 
+    #[test]
+    fn national_ids_from_psc_are_read_by_their_prefix() {
+        let n = NationalId::parse("810001045367").expect("RPPS");
+        assert_eq!(
+            n.rpps().map(|r| r.to_string()).as_deref(),
+            Some("10001045367")
+        );
+        assert_eq!(NationalId::parse("0012600631").expect("ADELI").rpps(), None);
+        assert!(NationalId::parse("3123456789/0042").is_ok());
+        for bad in [
+            "",
+            "810001045368",  // Luhn key wrong
+            "81000104536",   // too short
+            " 810001045367", // spaces are not trimmed: PSC sends exact ids
+            "810001045367 ",
+            "ANS20231122132732", // an EDIT test identity
+            "2123",
+            "3123456789", // no internal id
+            "3/0042",
+            "01260063",
+            "８10001045367", // a full-width digit
+        ] {
+            assert!(NationalId::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
     proptest! {
+        #[test]
+        fn national_id_parse_never_panics(s in ".{0,30}") {
+            let _ = NationalId::parse(&s);
+        }
+
         #[test]
         fn any_single_digit_change_is_detected(idx in 0usize..11, delta in 1u8..10) {
             let base = VALID[0].as_bytes().to_vec();

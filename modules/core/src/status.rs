@@ -159,6 +159,35 @@ text_enum! {
 }
 
 text_enum! {
+    /// How a session was opened: what Pro Santé Connect is told (through
+    /// `[psc.amr]`) when Clavis asserts the person to it.
+    pub enum LoginMethod: "login method" {
+        /// A FIDO2 security key with user verification.
+        Fido2 = "fido2",
+        /// A DESFire badge and its holder's PIN.
+        Badge = "badge",
+        /// Pro Santé Connect itself (e-CPS or CPS), for a forgotten badge.
+        Psc = "psc",
+    }
+}
+
+text_enum! {
+    /// Why a link to Pro Santé Connect ended.
+    pub enum PscUnlinkReason: "PSC unlink reason" {
+        /// The person removed it from their page.
+        ByPerson = "by_person",
+        /// An operator removed it (the reason is in the audit).
+        ByOperator = "by_operator",
+        /// The person left the hospital.
+        Departed = "departed",
+        /// The person was suspended.
+        Suspended = "suspended",
+        /// A new verification replaced it.
+        Renewed = "renewed",
+    }
+}
+
+text_enum! {
     /// An OAuth token the provider issued.
     pub enum TokenKind: "token kind" {
         /// A bearer access token.

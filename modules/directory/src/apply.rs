@@ -173,6 +173,8 @@ struct Writes {
     inserts: Vec<IdentityRow>,
     updates: Vec<IdentityRow>,
     close_assignments: Vec<Oid>,
+    /// Identities whose RPPS HR changed: its verification is forgotten.
+    rpps_changed: Vec<Oid>,
     new_assignments: Vec<Assignment>,
     accounts: Vec<Account>,
     barred: Vec<(Oid, &'static str)>,
@@ -192,6 +194,7 @@ impl Writes {
     ) -> Result<(), DirectoryError> {
         IdentityRow::insert_all(conn, self.inserts).await?;
         IdentityRow::update_all(conn, self.updates).await?;
+        IdentityRow::clear_rpps_verification(conn, &self.rpps_changed).await?;
         Assignment::close_current_for(conn, &self.close_assignments, now).await?;
         Assignment::insert_all(conn, self.new_assignments).await?;
         Account::upsert_all(conn, self.accounts).await?;
@@ -327,6 +330,9 @@ impl Plan<'_, '_> {
                 self.w.inserts.push(next.clone());
             }
             Some(p) => {
+                if p.rpps != next.rpps {
+                    self.w.rpps_changed.push(oid);
+                }
                 let mut changes = diff(p, next);
                 if !changes.is_empty() || p.search_text != next.search_text {
                     self.out.changed = true;

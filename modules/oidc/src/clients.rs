@@ -48,6 +48,9 @@ pub struct NewClient {
     pub id_token_alg: Option<String>,
     /// Scopes the client may receive. Default: all of [`crate::SCOPES`].
     pub scopes: Option<Vec<String>>,
+    /// This client is Pro Santé Connect (FI tiers): it gets `tid`, `oid`
+    /// and the mapped `amr`, and only for people whose link stands.
+    pub psc: bool,
 }
 
 /// A client as operators see it (no secret).
@@ -66,6 +69,8 @@ pub struct ClientView {
     pub scopes: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub created_by: Actor,
+    /// Pro Santé Connect itself.
+    pub psc: bool,
 }
 
 impl ClientView {
@@ -85,6 +90,7 @@ impl ClientView {
             scopes: r.scopes.to_vec(),
             created_at: DateTime::from_timestamp(r.created_at, 0).unwrap_or_default(),
             created_by: r.created_by.clone(),
+            psc: r.psc,
         }
     }
 }
@@ -203,6 +209,11 @@ pub async fn register(
     if new.name.trim().is_empty() {
         return Err(OidcError::InvalidClient("name: must not be empty".into()));
     }
+    if new.psc && new.public {
+        return Err(OidcError::InvalidClient(
+            "psc: Pro Santé Connect is a confidential client, it cannot be --public".into(),
+        ));
+    }
     if new.redirect_uris.is_empty() {
         return Err(OidcError::InvalidClient(
             "redirect_uri: at least one is required".into(),
@@ -276,6 +287,7 @@ pub async fn register(
         created_by: actor.clone(),
         secret_rotated_at: None,
         removed_at: None,
+        psc: new.psc,
     };
     conn.transaction(async |tx| -> Result<(), OidcError> {
         row.insert(tx).await?;
@@ -285,7 +297,7 @@ pub async fn register(
                 Some(row.client_id.to_string()),
                 json!({"name": row.name, "auth_method": row.auth_method,
                        "redirect_uris": new.redirect_uris, "backchannel_logout_uri": row.backchannel_logout_uri,
-                       "require_acr": row.require_acr}),
+                       "require_acr": row.require_acr, "psc": row.psc}),
             )
 .record(tx, now)
         .await?;
@@ -293,6 +305,40 @@ pub async fn register(
     })
     .await?;
     Ok((ClientView::of(&row), secret.map(Secret::new)))
+}
+
+/// Marks a registered client as Pro Santé Connect, or no longer. Audited
+/// (as a change of the client).
+pub async fn set_psc(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    client_id: &ClientId,
+    psc: bool,
+    actor: &Actor,
+) -> Result<ClientView, OidcError> {
+    let mut row = OidcClientRow::find_active(conn, client_id)
+        .await?
+        .ok_or_else(|| OidcError::UnknownClient(client_id.to_string()))?;
+    if psc && row.auth_method == "none" {
+        return Err(OidcError::InvalidClient(format!(
+            "client {client_id:?} is public; Pro Santé Connect is a confidential client"
+        )));
+    }
+    row.psc = psc;
+    conn.transaction(async |tx| -> Result<(), OidcError> {
+        row.update(tx).await?;
+        AuditEvent::new(
+            actor,
+            AuditAction::OidcClientUpdated,
+            Some(client_id.to_string()),
+            json!({"psc": psc}),
+        )
+        .record(tx, now)
+        .await?;
+        Ok(())
+    })
+    .await?;
+    Ok(ClientView::of(&row))
 }
 
 /// A new secret for a confidential client (the old one stops working at

@@ -1,7 +1,8 @@
 //! Compact JWS (RFC 7515) signing with our keys and verification against a
 //! JWK: the ID tokens and logout tokens we sign, the `id_token_hint`s and
-//! `private_key_jwt` client assertions we check. RS256 and ES256 only,
-//! over ring; `none` and every other algorithm are refused.
+//! `private_key_jwt` client assertions we check, and what Pro Santé
+//! Connect signs. RS256, PS256 and ES256 only, over ring; `none`, HMAC and
+//! every other algorithm are refused.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -48,9 +49,16 @@ impl Parsed {
     }
 }
 
-/// Splits and decodes a compact JWS. Verify it before trusting anything.
+/// Splits and decodes a compact JWS of at most 16 KiB. Verify it before
+/// trusting anything.
 pub fn parse(token: &str) -> Result<Parsed, JwsError> {
-    if token.len() > 16 * 1024 {
+    parse_limited(token, 16 * 1024)
+}
+
+/// [`parse`] with another size limit (a signed userinfo listing every
+/// activity of a professional is larger than an ID token).
+pub fn parse_limited(token: &str, max_len: usize) -> Result<Parsed, JwsError> {
+    if token.len() > max_len {
         return Err(JwsError::Malformed("too long"));
     }
     let mut parts = token.split('.');
@@ -95,23 +103,34 @@ fn b64_field(jwk: &Value, name: &str) -> Option<Vec<u8>> {
     URL_SAFE_NO_PAD.decode(jwk.get(name)?.as_str()?).ok()
 }
 
-/// Verifies `parsed` against one JWK (RSA for RS256, P-256 for ES256).
+/// The algorithms [`verify_with`] accepts.
+pub const VERIFIED_ALGS: &[&str] = &["RS256", "PS256", "ES256"];
+
+/// Verifies `parsed` against one JWK (RSA for RS256 and PS256, P-256 for
+/// ES256). A JWK that names its own `alg` is used for that one only.
 pub fn verify_with(parsed: &Parsed, jwk: &Value) -> Result<(), JwsError> {
     let input = parsed.signing_input.as_bytes();
+    if let Some(a) = jwk.get("alg").and_then(Value::as_str)
+        && a != parsed.alg()
+        && VERIFIED_ALGS.contains(&parsed.alg())
+    {
+        return Err(JwsError::NoKey);
+    }
     match parsed.alg() {
-        "RS256" => {
+        alg @ ("RS256" | "PS256") => {
             if jwk.get("kty").and_then(Value::as_str) != Some("RSA") {
                 return Err(JwsError::NoKey);
             }
             let (Some(n), Some(e)) = (b64_field(jwk, "n"), b64_field(jwk, "e")) else {
                 return Err(JwsError::NoKey);
             };
+            let scheme = if alg == "PS256" {
+                &signature::RSA_PSS_2048_8192_SHA256
+            } else {
+                &signature::RSA_PKCS1_2048_8192_SHA256
+            };
             signature::RsaPublicKeyComponents { n, e }
-                .verify(
-                    &signature::RSA_PKCS1_2048_8192_SHA256,
-                    input,
-                    &parsed.signature,
-                )
+                .verify(scheme, input, &parsed.signature)
                 .map_err(|_| JwsError::Signature)
         }
         "ES256" => {
@@ -138,7 +157,7 @@ pub fn verify_with(parsed: &Parsed, jwk: &Value) -> Result<(), JwsError> {
 /// Verifies `parsed` against a JWK Set: the key named by `kid`, or, without
 /// a kid, any key of the right type.
 pub fn verify_with_set(parsed: &Parsed, jwks: &Value) -> Result<(), JwsError> {
-    if !matches!(parsed.alg(), "RS256" | "ES256") {
+    if !VERIFIED_ALGS.contains(&parsed.alg()) {
         return Err(JwsError::Algorithm(parsed.alg().to_string()));
     }
     let keys = jwks

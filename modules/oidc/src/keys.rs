@@ -111,6 +111,17 @@ impl SigningKey {
         Ok(token)
     }
 
+    /// A key given as PKCS#8 DER (RSA for RS256, P-256 for ES256): the
+    /// key Clavis authenticates with at another provider
+    /// (`private_key_jwt`).
+    pub fn from_private_pkcs8(der: &[u8]) -> Result<Self, OidcError> {
+        Self::from_pkcs8(Alg::Rs256, der, None).or_else(|_| {
+            Self::from_pkcs8(Alg::Es256, der, None).map_err(|_| {
+                OidcError::InvalidClient("not an RSA or P-256 private key (PKCS#8)".into())
+            })
+        })
+    }
+
     fn from_pkcs8(alg: Alg, der: &[u8], retired_at: Option<i64>) -> Result<Self, OidcError> {
         let bad = |e: String| {
             OidcError::MasterKey(format!("stored {} key is invalid: {e}", alg.as_str()))

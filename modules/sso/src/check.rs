@@ -141,6 +141,7 @@ mod tests {
             ended_at: None,
             end_reason: None,
             workstation_id: None,
+            method: None,
         }
     }
 

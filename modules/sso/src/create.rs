@@ -37,12 +37,13 @@ pub fn prepare(
         ended_at: None,
         end_reason: None,
         workstation_id: new.workstation_id.clone(),
+        method: Some(new.method),
     };
     let mut e = AuditEvent::new(
         Actor::Identity(new.oid),
         AuditAction::SessionCreated,
         Some(row.id.to_string()),
-        json!({"oid": new.oid, "acr": new.acr, "amr": new.amr, "authenticator_id": new.authenticator_id, "workstation_id": new.workstation_id,
+        json!({"oid": new.oid, "method": new.method, "acr": new.acr, "amr": new.amr, "authenticator_id": new.authenticator_id, "workstation_id": new.workstation_id,
                "expires_at": DateTime::<Utc>::from_timestamp(row.expires_at, 0)}),
     );
     e.client_addr = new.client_ip;

@@ -30,7 +30,7 @@ pub use expiry::end_expired;
 pub use lifecycle::SsoLifecycle;
 
 use chrono::{DateTime, Utc};
-use clavis_core::{Oid, SessionId, WorkstationId};
+use clavis_core::{LoginMethod, Oid, SessionId, WorkstationId};
 use clavis_store::StoreError;
 use clavis_store::models::SsoSessionRow;
 use serde::{Deserialize, Serialize};
@@ -94,6 +94,8 @@ pub struct NewSession {
     /// The session may not outlive this (a temporary badge's end of
     /// validity); `None`: the usual lifetime.
     pub ends_by: Option<DateTime<Utc>>,
+    /// How the person signed in.
+    pub method: LoginMethod,
 }
 
 /// A live session as handlers see it.
@@ -110,6 +112,9 @@ pub struct Session {
     pub user_agent: Option<String>,
     /// The workstation of a badge login.
     pub workstation_id: Option<WorkstationId>,
+    /// How the person signed in (`None`: a session from before this was
+    /// recorded).
+    pub method: Option<LoginMethod>,
 }
 
 impl Session {
@@ -125,6 +130,7 @@ impl Session {
             client_ip: r.client_ip.clone(),
             user_agent: r.user_agent.clone(),
             workstation_id: r.workstation_id.clone(),
+            method: r.method,
         }
     }
 

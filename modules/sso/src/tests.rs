@@ -18,6 +18,7 @@ fn nurse() -> NewSession {
         client_ip: Some("10.0.0.7".into()),
         user_agent: Some("test".into()),
         ends_by: None,
+        method: clavis_core::LoginMethod::Fido2,
     }
 }
 

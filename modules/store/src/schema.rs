@@ -167,6 +167,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         status_changed_at -> BigInt,
+        rpps_verified_at -> Nullable<BigInt>,
     }
 }
 
@@ -195,6 +196,38 @@ diesel::table! {
         key -> Text,
         failures -> Integer,
         last_failure_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    psc_links (oid) {
+        oid -> Text,
+        national_id -> Text,
+        psc_sub -> Text,
+        acr -> Nullable<Text>,
+        auth_mode -> Nullable<Text>,
+        id_token_sha256 -> Text,
+        linked_at -> BigInt,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+        revoked_reason -> Nullable<Text>,
+        revoked_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    psc_requests (state_hash) {
+        state_hash -> Text,
+        purpose -> Text,
+        oid -> Nullable<Text>,
+        session_id -> Nullable<Text>,
+        browser_hash -> Text,
+        nonce -> Text,
+        code_verifier -> Text,
+        return_to -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
     }
 }
 
@@ -250,6 +283,7 @@ diesel::table! {
         ended_at -> Nullable<BigInt>,
         end_reason -> Nullable<Text>,
         workstation_id -> Nullable<Text>,
+        method -> Nullable<Text>,
     }
 }
 
@@ -345,6 +379,7 @@ diesel::table! {
         created_by -> Text,
         secret_rotated_at -> Nullable<BigInt>,
         removed_at -> Nullable<BigInt>,
+        psc -> Bool,
     }
 }
 
@@ -438,6 +473,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     oidc_keys,
     oidc_tokens,
     oidc_used_assertions,
+    psc_links,
+    psc_requests,
     reconciliation_cases,
     source_records,
     sso_sessions,

@@ -250,6 +250,7 @@ fn bench(c: &mut Criterion) {
                         client_ip: None,
                         user_agent: None,
                         ends_by: None,
+                        method: clavis_core::LoginMethod::Fido2,
                     },
                 )
                 .await

@@ -153,6 +153,9 @@ struct NewClientBody {
     require_acr: Option<String>,
     id_token_alg: Option<String>,
     scopes: Option<Vec<String>>,
+    /// Pro Santé Connect itself (FI tiers).
+    #[serde(default)]
+    psc: bool,
 }
 
 /// The registered applications (OIDC clients).
@@ -194,6 +197,7 @@ async fn clients_add(
             require_acr: b.require_acr,
             id_token_alg: b.id_token_alg,
             scopes: b.scopes,
+            psc: b.psc,
         },
         &state.oidc.registration_rules(),
         &admin.actor(),

@@ -211,6 +211,7 @@ mod tests {
             client_ip: None,
             user_agent: None,
             workstation_id: None,
+            method: Some(clavis_core::LoginMethod::Badge),
         }
     }
 

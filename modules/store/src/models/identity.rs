@@ -202,6 +202,47 @@ impl IdentityRow {
             .set(r))
     }
 
+    /// Records that the RPPS of `oid` was verified at `at` (a Pro Santé
+    /// Connect link: RIE EXI 27).
+    pub async fn mark_rpps_verified(
+        conn: &mut DbConn,
+        oid: Oid,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        with_conn!(conn, c => diesel::update(dsl::identities.find(oid))
+            .set(dsl::rpps_verified_at.eq(Some(at)))
+            .execute(c)
+            .await)?;
+        Ok(())
+    }
+
+    /// Forgets the RPPS verification of these identities (HR changed their
+    /// RPPS: the new one was never verified).
+    pub async fn clear_rpps_verification(
+        conn: &mut DbConn,
+        oids: &[Oid],
+    ) -> Result<(), StoreError> {
+        if oids.is_empty() {
+            return Ok(());
+        }
+        with_conn!(conn, c => diesel::update(dsl::identities.filter(dsl::oid.eq_any(oids)))
+            .set(dsl::rpps_verified_at.eq(None::<i64>))
+            .execute(c)
+            .await)?;
+        Ok(())
+    }
+
+    /// When the RPPS of `oid` was last verified, if ever.
+    pub async fn rpps_verified_at(conn: &mut DbConn, oid: Oid) -> Result<Option<i64>, StoreError> {
+        Ok(with_conn!(conn, c => dsl::identities
+            .find(oid)
+            .select(dsl::rpps_verified_at)
+            .first::<Option<i64>>(c)
+            .await
+            .optional())?
+        .flatten())
+    }
+
     /// The matching traits of identities born on any of these dates.
     pub async fn born_on_any(
         conn: &mut DbConn,

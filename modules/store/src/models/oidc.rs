@@ -40,6 +40,9 @@ pub struct OidcClientRow {
     pub created_by: Actor,
     pub secret_rotated_at: Option<i64>,
     pub removed_at: Option<i64>,
+    /// This client is Pro Santé Connect itself: it gets the FI tiers
+    /// claims (`tid`, `oid`, mapped `amr`) and only for linked people.
+    pub psc: bool,
 }
 
 /// The client `client_id` if it has not been removed, as a query both the

@@ -4,7 +4,7 @@
 use crate::JsonList;
 use crate::schema::sso_sessions::{self, dsl};
 use crate::{DbConn, StoreError, with_conn};
-use clavis_core::{ClientId, Oid, SessionEndReason, SessionId, WorkstationId};
+use clavis_core::{ClientId, LoginMethod, Oid, SessionEndReason, SessionId, WorkstationId};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -38,6 +38,9 @@ pub struct SsoSessionRow {
     pub end_reason: Option<SessionEndReason>,
     /// The registered workstation a badge login happened at.
     pub workstation_id: Option<WorkstationId>,
+    /// How the session was opened (`None` for sessions opened before it
+    /// was recorded).
+    pub method: Option<LoginMethod>,
 }
 
 /// The live (not ended) session with this token hash, as a query both

@@ -120,6 +120,7 @@ impl BadgeService {
             user_agent,
             workstation_id: Some(ws.clone()),
             ends_by: badge_ends,
+            method: clavis_core::LoginMethod::Badge,
         };
         let (token, row, created) = clavis_sso::prepare(sso, now, new);
         // Why a right PIN opened nothing, for the audit log.
@@ -350,6 +351,7 @@ mod tests {
             user_agent: None,
             workstation_id: None,
             ends_by: None,
+            method: clavis_core::LoginMethod::Fido2,
         };
         let (cookie, previous) = clavis_sso::create(&mut conn, &sso, now, elsewhere)
             .await

@@ -480,6 +480,7 @@ impl Fido2 {
                 client_ip,
                 user_agent: req.user_agent,
                 ends_by: None,
+                method: clavis_core::LoginMethod::Fido2,
             },
         );
         row.insert(tx).await?;

@@ -35,6 +35,7 @@ fn client() -> OidcClientRow {
         created_by: clavis_core::Actor::Cli("test".into()),
         secret_rotated_at: None,
         removed_at: None,
+        psc: false,
     }
 }
 

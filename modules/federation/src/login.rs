@@ -1,0 +1,140 @@
+//! Signing in to Clavis with Pro Santé Connect, for the professional who
+//! forgot the badge: PSC authenticates them (e-CPS or CPS), and the
+//! national id it returns must belong to exactly one active identity. The
+//! session carries PSC's `acr` and the method `psc` (its `amr` says it
+//! came from PSC); such a session is never asserted back to PSC.
+
+use crate::rp::{Purpose, Verified};
+use crate::{Psc, PscError};
+use chrono::{DateTime, Utc};
+use clavis_audit::AuditEvent;
+use clavis_core::{Actor, AuditAction, LifecycleStatus, LoginMethod, Oid, Secret};
+use clavis_sso::{NewSession, Session, SsoConfig};
+use clavis_store::models::{Account, IdentityRow};
+use clavis_store::{Db, DbConn};
+use serde_json::json;
+
+/// The `amr` of a session opened through PSC.
+pub const PSC_AMR: &str = "psc";
+
+/// What a sign-in with PSC came to.
+#[derive(Debug)]
+pub enum LoginOutcome {
+    /// A session was opened: its cookie token and view.
+    SignedIn {
+        token: Secret<String>,
+        session: Session,
+    },
+    /// No session: why (`unknown_national_id`, `ambiguous_national_id`,
+    /// `identity_not_active`, `account_disabled`). Audited.
+    Refused(&'static str),
+}
+
+/// The request's browser, for the session record.
+#[derive(Debug, Clone, Default)]
+pub struct Browser<'a> {
+    pub client_ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    /// The session cookie the browser came with (replaced by the new one).
+    pub replaces: Option<&'a str>,
+}
+
+impl Psc {
+    /// Opens a session for the person PSC authenticated (a verified trip
+    /// of purpose [`Purpose::Login`]), in one transaction with its audit.
+    pub async fn sign_in(
+        &self,
+        db: &Db,
+        sso: &SsoConfig,
+        now: DateTime<Utc>,
+        v: &Verified,
+        browser: Browser<'_>,
+    ) -> Result<LoginOutcome, PscError> {
+        if v.trip.purpose != Purpose::Login {
+            return Err(PscError::Config(
+                "this trip to PSC was not for a sign-in".into(),
+            ));
+        }
+        let mut conn = db.conn().await?;
+        conn.transaction(async |tx: &mut DbConn| {
+            let candidates = match v.national_id.rpps() {
+                Some(r) => IdentityRow::with_rpps(tx, r.as_str()).await?,
+                None => Vec::new(),
+            };
+            let active: Vec<&IdentityRow> = candidates
+                .iter()
+                .filter(|i| i.status == LifecycleStatus::Active)
+                .collect();
+            let refused = match (candidates.len(), active.as_slice()) {
+                (0, _) => Some(("unknown_national_id", None)),
+                (_, [one]) => {
+                    let enabled = Account::for_identity(tx, one.oid)
+                        .await?
+                        .iter()
+                        .any(|a| a.enabled);
+                    let has_accounts = !Account::for_identity(tx, one.oid).await?.is_empty();
+                    (has_accounts && !enabled).then_some(("account_disabled", Some(one.oid)))
+                }
+                (_, []) => Some(("identity_not_active", candidates.first().map(|i| i.oid))),
+                _ => Some(("ambiguous_national_id", None)),
+            };
+            if let Some((reason, oid)) = refused {
+                audit_failure(tx, now, v, reason, oid, browser.client_ip).await?;
+                return Ok(LoginOutcome::Refused(reason));
+            }
+            let oid: Oid = active[0].oid;
+            let mut amr = vec![PSC_AMR.to_string()];
+            if let Some(m) = &v.auth_mode {
+                amr.push(format!("psc_{}", m.to_ascii_lowercase()));
+            }
+            let acr = v.acr.clone().unwrap_or_else(|| self.cfg.acr_values.clone());
+            let new = NewSession {
+                oid,
+                acr: acr.clone(),
+                amr: amr.clone(),
+                authenticator_id: None,
+                client_ip: browser.client_ip.map(str::to_string),
+                user_agent: browser.user_agent.map(str::to_string),
+                workstation_id: None,
+                ends_by: None,
+                method: LoginMethod::Psc,
+            };
+            let (token, session) = clavis_sso::create(tx, sso, now, new).await?;
+            if let Some(previous) = browser.replaces {
+                clavis_sso::replace(tx, now, previous, &session.id).await?;
+            }
+            AuditEvent::new(
+                Actor::Identity(oid),
+                AuditAction::LoginSucceeded,
+                Some(session.id.to_string()),
+                json!({"method": "psc", "national_id": v.national_id.as_str(), "psc_sub": v.psc_sub,
+                       "acr": acr, "amr": amr, "auth_mode": v.auth_mode}),
+            )
+            .from_addr(browser.client_ip.map(str::to_string))
+            .record(tx, now)
+            .await?;
+            Ok(LoginOutcome::SignedIn { token, session })
+        })
+        .await
+    }
+}
+
+async fn audit_failure(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    v: &Verified,
+    reason: &str,
+    oid: Option<Oid>,
+    client_ip: Option<&str>,
+) -> Result<(), PscError> {
+    AuditEvent::new(
+        oid.map_or(Actor::Anonymous, Actor::Identity),
+        AuditAction::LoginFailed,
+        oid.map(|o| o.to_string()),
+        json!({"method": "psc", "reason": reason, "national_id": v.national_id.as_str(), "psc_sub": v.psc_sub}),
+    )
+    .from_addr(client_ip.map(str::to_string))
+    .record(conn, now)
+    .await?;
+    Ok(())
+}
