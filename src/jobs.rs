@@ -76,15 +76,18 @@ pub fn session_upkeep(
     });
 }
 
-/// Deletes login ceremonies and badge transactions past their end (an
-/// unfinished login keeps nothing for long).
+/// Deletes login ceremonies, badge transactions and trips to Pro Santé
+/// Connect past their end (an unfinished login keeps nothing for long).
 async fn sweep_unfinished_logins(db: &Db, now: DateTime<Utc>) {
     let t = now.timestamp();
     let swept = match db.conn().await {
         Ok(mut conn) => {
             let c = clavis_store::models::CeremonyRow::delete_expired(&mut conn, t).await;
             let b = clavis_store::models::BadgeTxRow::delete_expired(&mut conn, t).await;
-            c.and_then(|c| b.map(|b| c + b))
+            // Trips to PSC are kept an hour past their end, so that a late
+            // or replayed answer is audited as such.
+            let p = clavis_store::models::PscRequestRow::delete_expired(&mut conn, t - 3600).await;
+            c.and_then(|c| b.and_then(|b| p.map(|p| c + b + p)))
         }
         Err(e) => Err(e),
     };

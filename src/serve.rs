@@ -31,8 +31,10 @@ pub async fn run(ctx: &Ctx) -> Result<()> {
             clock.now().timestamp(),
         )
         .await
-        .context("OpenID provider")?,
+        .context("OpenID provider")?
+        .with_fi_tiers(fi_tiers(cfg)),
     );
+    let psc = psc(cfg)?;
     let state = AppState {
         db: db.clone(),
         directory: directory.clone(),
@@ -49,6 +51,7 @@ pub async fn run(ctx: &Ctx) -> Result<()> {
             cfg.server.login_starts_per_minute,
             cfg.server.max_logins_in_progress,
         )),
+        psc,
     };
     jobs::session_upkeep(db.clone(), oidc, clock.clone(), state.start_limits.clone());
     let engine = SyncEngine::new(db.clone(), directory.clone(), clock, subscribers());
@@ -70,6 +73,25 @@ pub async fn run(ctx: &Ctx) -> Result<()> {
     tracing::info!(server.url = %shown, database = ?db.backend(), "clavis serving");
     server.run().await?;
     Ok(())
+}
+
+/// What Clavis asserts to Pro Santé Connect, when PSC is enabled.
+pub fn fi_tiers(cfg: &Config) -> Option<clavis_oidc::fi_tiers::FiTiers> {
+    cfg.psc.enabled.then(|| clavis_oidc::fi_tiers::FiTiers {
+        tid: cfg.psc.tid.clone(),
+        amr: cfg.psc.amr.clone(),
+    })
+}
+
+/// The Pro Santé Connect client, when enabled (its credentials read now:
+/// a missing secret or key stops the start with the key to fix).
+pub fn psc(cfg: &Config) -> Result<Option<Arc<clavis_federation::Psc>>> {
+    if !cfg.psc.enabled {
+        return Ok(None);
+    }
+    let p =
+        clavis_federation::Psc::load(&cfg.psc, &cfg.public_url()).context("Pro Santé Connect")?;
+    Ok(Some(Arc::new(p)))
 }
 
 /// The FIDO2 relying party of this configuration (the allow-listed models'

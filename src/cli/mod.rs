@@ -274,5 +274,6 @@ pub fn subscribers() -> clavis_directory::lifecycle::Subscribers {
     vec![
         Arc::new(clavis_sso::SsoLifecycle),
         Arc::new(clavis_authn::AuthnLifecycle),
+        Arc::new(clavis_federation::link::PscLifecycle),
     ]
 }

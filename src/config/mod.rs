@@ -17,6 +17,7 @@ mod directory;
 mod log;
 mod oidc;
 mod problems;
+mod psc;
 mod server;
 mod sso;
 
@@ -46,6 +47,7 @@ pub struct Config {
     pub authn: clavis_authn::AuthnConfig,
     pub oidc: clavis_oidc::OidcConfig,
     pub badge: clavis_authn::BadgeConfig,
+    pub psc: clavis_federation::PscConfig,
 }
 
 impl Config {
@@ -61,6 +63,7 @@ impl Config {
             authn: clavis_authn::AuthnConfig::default(),
             oidc: clavis_oidc::OidcConfig::default(),
             badge: clavis_authn::BadgeConfig::default(),
+            psc: clavis_federation::PscConfig::default(),
         }
     }
 
@@ -150,11 +153,13 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
         de_section(take(&mut table, "oidc"), "oidc", &mut raw);
     let badge: Option<clavis_authn::BadgeConfig> =
         de_section(take(&mut table, "badge"), "badge", &mut raw);
+    let psc: Option<clavis_federation::PscConfig> =
+        de_section(take(&mut table, "psc"), "psc", &mut raw);
     let directory = directory::read(take(&mut table, "directory"), &mut raw);
     for key in table.keys() {
         raw.push((
             key.clone(),
-            "unknown key (expected state_dir, server, database, log, directory, sso, authn, oidc or badge)"
+            "unknown key (expected state_dir, server, database, log, directory, sso, authn, oidc, badge or psc)"
                 .into(),
         ));
     }
@@ -182,6 +187,13 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
     if let Some(b) = &badge {
         badge::check(b, &mut raw);
     }
+    if let Some(p) = &psc {
+        psc::check(
+            p,
+            server.as_ref().and_then(|s| s.public_url.as_deref()),
+            &mut raw,
+        );
+    }
     if !raw.is_empty() {
         let mut problems: Vec<Problem> = raw
             .into_iter()
@@ -204,6 +216,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
         authn: authn.unwrap_or_default(),
         oidc: oidc.unwrap_or_default(),
         badge: badge.unwrap_or_default(),
+        psc: psc.unwrap_or_default(),
     })
 }
 

@@ -99,6 +99,7 @@ async fn a_session_survives_a_restart_of_clavis_serve() {
                     user_agent: None,
                     workstation_id: None,
                     ends_by: None,
+                    method: clavis_core::LoginMethod::Fido2,
                 },
             )
             .await

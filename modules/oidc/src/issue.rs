@@ -136,6 +136,24 @@ impl Provider {
             .await?
             .filter(|i| i.status == LifecycleStatus::Active)
             .ok_or_else(|| TokenError::invalid_grant("the person can no longer sign in"))?;
+        // Pro Santé Connect: only while the person's link stands (it may
+        // have been revoked or expired since the code).
+        let fi_claims = if client.psc {
+            let fi = self.fi_tiers.as_ref().ok_or_else(|| {
+                TokenError::invalid_grant("Pro Santé Connect is not configured here")
+            })?;
+            let c =
+                crate::fi_tiers::claims(conn, fi, &identity, &self.cfg.claim_names.national_id, t)
+                    .await?
+                    .ok_or_else(|| {
+                        TokenError::invalid_grant(
+                            "the person's link to Pro Santé Connect no longer stands",
+                        )
+                    })?;
+            Some(c)
+        } else {
+            None
+        };
         let access = secret::random_token();
         let refresh = secret::random_token();
         let access_exp = t + self.cfg.access_token_ttl_secs;
@@ -163,7 +181,7 @@ impl Provider {
             ],
         )
         .await?;
-        let person = crate::claims::for_identity(
+        let mut person = crate::claims::for_identity(
             conn,
             &identity,
             &client.client_id,
@@ -171,6 +189,19 @@ impl Provider {
             &self.cfg.claim_names,
         )
         .await?;
+        if let Some(fi) = fi_claims {
+            AuditEvent::new(
+                Actor::Client(client.client_id.clone()),
+                AuditAction::PscAsserted,
+                Some(grant.oid.to_string()),
+                json!({"oid": grant.oid, "national_id": fi.get(&self.cfg.claim_names.national_id),
+                       "tid": fi.get("tid"), "amr": grant.amr.0, "acr": grant.acr,
+                       "session_id": grant.session_id, "grant_id": grant.id}),
+            )
+            .record(conn, now)
+            .await?;
+            person.extend(fi);
+        }
         let id_token = IdTokenClaims {
             person,
             iss: self.issuer.clone(),

@@ -27,6 +27,7 @@ pub mod backchannel;
 pub mod claims;
 pub mod clients;
 pub mod end_session;
+pub mod fi_tiers;
 pub mod grants;
 pub mod introspect;
 pub mod issue;
@@ -270,6 +271,9 @@ pub struct Provider {
     pub issuer: String,
     /// The acr values, weakest first (`authn.acr_order`, advertised).
     pub acr_order: AcrOrder,
+    /// What Clavis asserts to Pro Santé Connect (`None`: PSC off; a
+    /// client marked `psc` then gets `access_denied`).
+    pub fi_tiers: Option<fi_tiers::FiTiers>,
     master: keys::MasterKey,
     keys: RwLock<Arc<keys::KeyRing>>,
     signers: signers::Signers,
@@ -293,10 +297,17 @@ impl Provider {
             issuer: issuer.trim_end_matches('/').to_string(),
             cfg,
             acr_order,
+            fi_tiers: None,
             master,
             keys: RwLock::new(Arc::new(ring)),
             signers: signers::Signers::start(),
         })
+    }
+
+    /// The provider answering Pro Santé Connect as FI tiers.
+    pub fn with_fi_tiers(mut self, fi: Option<fi_tiers::FiTiers>) -> Self {
+        self.fi_tiers = fi;
+        self
     }
 
     /// The keys in use.

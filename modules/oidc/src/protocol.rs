@@ -57,6 +57,12 @@ impl From<clavis_store::StoreError> for AuthorizeError {
     }
 }
 
+impl From<clavis_audit::AuditError> for AuthorizeError {
+    fn from(e: clavis_audit::AuditError) -> Self {
+        AuthorizeError::Internal(e.to_string())
+    }
+}
+
 /// A token endpoint (or introspection/revocation) error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenError {

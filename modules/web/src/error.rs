@@ -211,6 +211,25 @@ impl From<clavis_oidc::OidcError> for ApiError {
     }
 }
 
+impl From<clavis_federation::PscError> for ApiError {
+    fn from(e: clavis_federation::PscError) -> Self {
+        use clavis_federation::PscError as P;
+        match e {
+            P::Store(s) => s.into(),
+            P::Disabled => ApiError::NotFound("Pro Santé Connect is not enabled here".into()),
+            P::Unreachable(_) | P::Config(_) => {
+                tracing::error!(error = %e, "Pro Santé Connect unavailable");
+                ApiError::Refused {
+                    status: StatusCode::BAD_GATEWAY,
+                    code: "psc_unavailable",
+                    message: "Pro Santé Connect est injoignable pour le moment ; réessayez dans quelques minutes."
+                        .into(),
+                }
+            }
+        }
+    }
+}
+
 impl From<clavis_authn::badge::WorkstationError> for ApiError {
     fn from(e: clavis_authn::badge::WorkstationError) -> Self {
         use clavis_authn::badge::WorkstationError as W;

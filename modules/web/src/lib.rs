@@ -21,6 +21,7 @@ pub mod limits;
 pub mod login;
 pub mod oidc_web;
 pub mod pages;
+pub mod psc_web;
 pub mod request;
 pub mod security_headers;
 pub mod sso_web;
@@ -64,6 +65,8 @@ pub struct AppState {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// What anyone may start without signing in (see [`limits`]).
     pub start_limits: Arc<limits::StartLimits>,
+    /// Pro Santé Connect (`None`: not enabled).
+    pub psc: Option<Arc<clavis_federation::Psc>>,
 }
 
 /// Registers every route on `cfg` (used by `serve` and by tests).
@@ -78,6 +81,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .configure(badge_web::configure)
             .configure(badge_office::configure)
             .configure(oidc_web::configure)
+            .configure(psc_web::configure)
             .configure(admin_api::configure);
     }
 }

@@ -83,6 +83,10 @@ async fn login_page(
         ),
         button = lang.t("Se connecter avec ma clé de sécurité", "Sign in with my security key"),
     );
+    let body = format!(
+        "{body}{}",
+        crate::psc_web::login_button(&state, lang, &return_to)
+    );
     let body = match state.badge.as_ref().filter(|b| b.config().enabled) {
         Some(b) => format!(
             "{}{body}",
@@ -324,7 +328,22 @@ async fn fresh_session(
             "sign in again first (fresh login required)".into(),
         ));
     }
+    if !may_manage_keys(state, &s) {
+        return Err(ApiError::Forbidden);
+    }
     Ok(s)
+}
+
+/// Whether the session may add or remove security keys: any session but
+/// one opened through Pro Santé Connect, which may only where the
+/// hospital lets e-CPS stand as the identity proofing of a new key
+/// (`psc.fido2_enrolment_after_psc_login`).
+fn may_manage_keys(state: &AppState, s: &clavis_sso::Session) -> bool {
+    s.method != Some(clavis_core::LoginMethod::Psc)
+        || state
+            .psc
+            .as_deref()
+            .is_some_and(|p| p.config().fido2_enrolment_after_psc_login)
 }
 
 /// Whether the session's login is recent enough for a sensitive action
@@ -360,7 +379,7 @@ async fn me(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse
         .filter(|o| o.id != s.id)
         .count();
     let csrf = crate::sso_web::csrf_for(&token);
-    let can_change = fresh(&state, &s);
+    let can_change = fresh(&state, &s) && may_manage_keys(&state, &s);
     let mut rows = String::new();
     for k in &keys {
         let remove = if can_change {
@@ -402,10 +421,11 @@ async fn me(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse
         )
     };
     let badge_pin = badge_pin_section(&state, lang, can_change, &csrf);
+    let psc = crate::psc_web::me_section(&state, &mut conn, lang, &identity, &csrf).await?;
     let body = format!(
         "<h1>{hello} {name}</h1><p id=\"session\">{left_label} <strong>{h} h {m:02} min</strong>.</p>\
          <h2>{keys_title}</h2><table><thead><tr><th>{kn}</th><th>{ks}</th><th>{ku}</th><th></th></tr></thead><tbody>{rows}</tbody></table>\
-         {add}<p id=\"status\" class=\"status\" role=\"status\" aria-live=\"polite\"></p>{badge_pin}\
+         {add}<p id=\"status\" class=\"status\" role=\"status\" aria-live=\"polite\"></p>{badge_pin}{psc}\
          <h2>{sessions_title}</h2><p>{others_text} <strong>{others}</strong></p>\
          <form method=\"post\" action=\"/me/sessions/end-others\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <button class=\"secondary\" type=\"submit\">{end_others}</button></form>\

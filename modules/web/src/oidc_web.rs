@@ -82,6 +82,12 @@ async fn authorize(
         .await;
     Ok(match r {
         Ok(Outcome::Redirect(to)) => see_other(&to),
+        Ok(Outcome::PscLink { return_to, .. }) => {
+            let q = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("return_to", &return_to)
+                .finish();
+            see_other(&format!("/psc/link?{q}"))
+        }
         Ok(Outcome::Login {
             return_to,
             acr,

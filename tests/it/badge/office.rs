@@ -62,6 +62,7 @@ async fn session(t: &TestApp, oid: Oid) -> Cookie<'static> {
             user_agent: None,
             workstation_id: None,
             ends_by: None,
+            method: clavis_core::LoginMethod::Badge,
         },
     )
     .await

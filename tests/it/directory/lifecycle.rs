@@ -185,6 +185,7 @@ async fn disabling_the_last_ad_account_ends_the_sessions_of_someone_still_employ
             user_agent: None,
             workstation_id: None,
             ends_by: None,
+            method: clavis_core::LoginMethod::Fido2,
         },
     )
     .await

@@ -56,6 +56,7 @@ async fn sign_in_with(
             user_agent: None,
             workstation_id: workstation.cloned(),
             ends_by: None,
+            method: clavis_core::LoginMethod::Fido2,
         },
     )
     .await

@@ -63,6 +63,7 @@ pub async fn state_with(
         subscribers: vec![
             Arc::new(clavis_sso::SsoLifecycle),
             Arc::new(clavis_authn::AuthnLifecycle),
+            Arc::new(clavis_federation::link::PscLifecycle),
         ],
         fido2: Arc::new(fido2),
         sso: clavis_sso::SsoConfig::default(),
@@ -72,6 +73,7 @@ pub async fn state_with(
         badge: Some(badge_service()),
         trusted_proxies: Vec::new(),
         start_limits: Arc::new(clavis_web::limits::StartLimits::default()),
+        psc: None,
     }
 }
 
@@ -444,6 +446,7 @@ async fn open_session(
                     client_ip: None,
                     user_agent: None,
                     ends_by: None,
+                    method: clavis_core::LoginMethod::Fido2,
                 },
             )
             .await

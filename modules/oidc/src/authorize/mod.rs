@@ -7,6 +7,7 @@
 
 pub mod request;
 
+use crate::fi_tiers::{self, Gate};
 use crate::protocol::Params;
 use crate::{AuthorizeError, OidcError, Provider};
 use chrono::{DateTime, Utc};
@@ -30,6 +31,13 @@ pub enum Outcome {
     },
     /// Redirect the browser to the client (with the code).
     Redirect(String),
+    /// Pro Santé Connect asks for a person whose link does not stand:
+    /// take them through the link (e-CPS), then back to `return_to`; a
+    /// "no" goes to `decline_to` (PSC then gets `access_denied`).
+    PscLink {
+        return_to: String,
+        decline_to: String,
+    },
 }
 
 /// What the provider needs to know of the SSO session of the request.
@@ -77,7 +85,52 @@ impl Provider {
             }
             return Ok(to_login(&req, params, t));
         };
-        self.issue_code(db, now, &client, &req, session).await
+        if !client.psc {
+            return self.issue_code(db, now, &client, &req, session, None).await;
+        }
+        let declined = p.get(fi_tiers::DECLINED_PARAM).is_some();
+        let mut conn = db.conn().await?;
+        match fi_tiers::gate(&mut conn, self.fi_tiers.as_ref(), session, declined, t).await? {
+            Gate::Assert(amr) => {
+                drop(conn);
+                self.issue_code(db, now, &client, &req, session, Some(amr))
+                    .await
+            }
+            Gate::Link if !req.prompt_none => {
+                let back = without(params, fi_tiers::DECLINED_PARAM);
+                let mut declined = back.clone();
+                declined.push((fi_tiers::DECLINED_PARAM.into(), "1".into()));
+                Ok(Outcome::PscLink {
+                    return_to: authorize_path(&back),
+                    decline_to: authorize_path(&declined),
+                })
+            }
+            Gate::Link => {
+                fi_tiers::audit_refusal(
+                    &mut conn,
+                    now,
+                    session.oid,
+                    client.client_id.as_str(),
+                    "link_required",
+                )
+                .await?;
+                Err(req.reply.error(
+                    "interaction_required",
+                    "the person must first link their account to Pro Santé Connect",
+                ))
+            }
+            Gate::Deny(reason) => {
+                fi_tiers::audit_refusal(
+                    &mut conn,
+                    now,
+                    session.oid,
+                    client.client_id.as_str(),
+                    reason,
+                )
+                .await?;
+                Err(req.reply.error("access_denied", reason))
+            }
+        }
     }
 
     /// A new authorization code for `session`: its grant stored, the
@@ -89,6 +142,7 @@ impl Provider {
         client: &OidcClientRow,
         req: &AuthorizationRequest<'_>,
         session: &Session,
+        amr: Option<Vec<String>>,
     ) -> Result<Outcome, AuthorizeError> {
         let t = now.timestamp();
         let code = secret::random_token();
@@ -104,7 +158,9 @@ impl Provider {
             code_challenge: req.code_challenge.map(str::to_string),
             auth_time: session.auth_time.timestamp(),
             acr: session.acr.clone(),
-            amr: session.amr.clone().into(),
+            // Pro Santé Connect gets the amr its table maps; others the
+            // session's own.
+            amr: amr.unwrap_or_else(|| session.amr.clone()).into(),
             code_expires_at: t + self.cfg.code_ttl_secs,
             code_used_at: None,
             revoked_at: None,
@@ -147,6 +203,19 @@ fn is_usable(req: &AuthorizationRequest<'_>, session: &Session, t: i64, order: &
         .as_deref()
         .is_none_or(|h| h == session.oid.to_string());
     fresh_enough && after && strong && same && !req.prompt_login
+}
+
+/// `params` without `name`.
+fn without(params: &[(String, String)], name: &str) -> Vec<(String, String)> {
+    params.iter().filter(|(k, _)| k != name).cloned().collect()
+}
+
+/// The authorization endpoint's path with `params` as its query.
+fn authorize_path(params: &[(String, String)]) -> String {
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params.iter())
+        .finish();
+    format!("{}?{query}", crate::paths::AUTHORIZE)
 }
 
 /// Sends the user to log in, then back to this request (`params`, as

@@ -1,0 +1,545 @@
+//! Pro Santé Connect at the HTTP edge: the link page, the trip to PSC and
+//! back, sign-in with PSC, and the person's link on `/me`.
+//!
+//! - `GET /psc/link` — "Associer votre compte à Pro Santé Connect": why,
+//!   and two buttons: go to PSC (e-CPS), or not now.
+//! - `POST /psc/link` — starts the trip (CSRF-checked); a cookie binds it
+//!   to this browser.
+//! - `GET /psc/callback` — PSC's answer: the link stored (then back where
+//!   the person was going, e.g. PSC's own authorization request), or a
+//!   clear French page saying what went wrong and what to do.
+//! - `GET /psc/login` — sign in with PSC (when `psc.sign_in_with_psc`).
+//! - `POST /me/psc/unlink` — the person removes their link.
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::pages::{Lang, esc, layout};
+use crate::request::{client_ip, user_agent};
+use crate::sso_web::{csrf_for, csrf_ok, current, safe_return_to, session_cookie, token_of};
+use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use clavis_core::{Actor, PscUnlinkReason};
+use clavis_federation::link::{LinkOutcome, LinkState};
+use clavis_federation::login::{Browser, LoginOutcome};
+use clavis_federation::rp::{Failure, Trip};
+use clavis_federation::{Psc, Purpose};
+use clavis_store::models::{IdentityRow, PscLinkRow};
+use serde::Deserialize;
+
+/// The cookie binding a trip to PSC to the browser that left for it.
+const TRIP_COOKIE: &str = "__Host-clavis_psc";
+
+fn see_other(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, to.to_string()))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+fn trip_cookie(value: &str, max_age_secs: i64, secure: bool) -> Cookie<'static> {
+    let mut c = Cookie::build(TRIP_COOKIE, value.to_string())
+        .path("/")
+        .http_only(true)
+        // The answer comes back as a top-level GET from PSC: Lax sends it.
+        .same_site(SameSite::Lax)
+        .max_age(CookieDuration::seconds(max_age_secs))
+        .finish();
+    c.set_secure(secure);
+    c
+}
+
+fn psc(state: &AppState) -> Result<&Psc, ApiError> {
+    state
+        .psc
+        .as_deref()
+        .ok_or_else(|| ApiError::NotFound("Pro Santé Connect is not enabled here".into()))
+}
+
+/// Where a "no" leads: back to PSC's request with `psc_declined` (PSC
+/// then gets `access_denied`), else the person's page.
+fn decline_path(return_to: &str) -> String {
+    if return_to.starts_with(clavis_oidc::paths::AUTHORIZE) {
+        format!("{return_to}&{}=1", clavis_oidc::fi_tiers::DECLINED_PARAM)
+    } else {
+        "/me".into()
+    }
+}
+
+fn page(lang: Lang, status: StatusCode, title: &str, body: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(layout(lang, title, body, false))
+}
+
+#[derive(Debug, Deserialize)]
+struct LinkQuery {
+    return_to: Option<String>,
+}
+
+#[get("/psc/link")]
+async fn link_page(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<LinkQuery>,
+) -> Result<HttpResponse, ApiError> {
+    psc(&state)?;
+    let lang = Lang::of(&req);
+    let return_to = safe_return_to(q.return_to.as_deref());
+    let Some((_, token)) = current(&state, &req).await? else {
+        let back = format!("/psc/link?return_to={}", urlencode(&return_to));
+        return Ok(see_other(&format!("/login?return_to={}", urlencode(&back))));
+    };
+    let body = format!(
+        "<h1>{title}</h1><p>{why}</p><p>{how}</p>\
+         <form method=\"post\" action=\"/psc/link\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <input type=\"hidden\" name=\"return_to\" value=\"{rt}\">\
+         <button id=\"psc-link\" type=\"submit\">{go}</button></form>\
+         <p><a id=\"psc-decline\" href=\"{decline}\">{no}</a></p>",
+        title = lang.t(
+            "Associer votre compte à Pro Santé Connect",
+            "Link your account to Pro Santé Connect"
+        ),
+        why = lang.t(
+            "Pour accéder aux services nationaux (DMP, MSSanté, Ameli Pro…) sans vous reconnecter, votre compte de l'établissement doit être associé à votre identité nationale de professionnel de santé.",
+            "To reach the national services (DMP, MSSanté, Ameli Pro…) without signing in again, your hospital account must be linked to your national health professional identity."
+        ),
+        how = lang.t(
+            "Vous allez vous identifier une fois sur Pro Santé Connect avec votre e-CPS (application sur votre téléphone) ou votre carte CPS. L'association vaut deux ans.",
+            "You will identify once at Pro Santé Connect with your e-CPS (the app on your phone) or your CPS card. The link lasts two years."
+        ),
+        csrf = csrf_for(&token),
+        rt = esc(&return_to),
+        go = lang.t("Associer avec e-CPS", "Link with e-CPS"),
+        decline = esc(&decline_path(&return_to)),
+        no = lang.t("Pas maintenant", "Not now"),
+    );
+    Ok(page(
+        lang,
+        StatusCode::OK,
+        lang.t("Pro Santé Connect", "Pro Santé Connect"),
+        &body,
+    ))
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[derive(Debug, Deserialize)]
+struct LinkForm {
+    csrf: String,
+    return_to: Option<String>,
+}
+
+#[post("/psc/link")]
+async fn link_start(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<LinkForm>,
+) -> Result<HttpResponse, ApiError> {
+    let p = psc(&state)?;
+    let Some((s, token)) = current(&state, &req).await? else {
+        return Err(ApiError::Unauthorized);
+    };
+    if !csrf_ok(&token, &form.csrf) {
+        return Err(ApiError::Forbidden);
+    }
+    let return_to = safe_return_to(form.return_to.as_deref());
+    let start = p
+        .begin(
+            &state.db,
+            state.clock.now(),
+            Purpose::Link,
+            Some((s.oid, s.id.clone())),
+            &return_to,
+        )
+        .await?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, start.redirect))
+        .cookie(trip_cookie(
+            start.browser_token.expose(),
+            p.config().request_ttl_secs,
+            state.secure_cookies,
+        ))
+        .finish())
+}
+
+#[get("/psc/login")]
+async fn login_start(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<LinkQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let p = psc(&state)?;
+    if !p.config().sign_in_with_psc {
+        return Err(ApiError::NotFound(
+            "sign-in with Pro Santé Connect is not offered here".into(),
+        ));
+    }
+    state.start_limits.admit(&state, &req).await?;
+    let return_to = safe_return_to(q.return_to.as_deref());
+    let start = p
+        .begin(
+            &state.db,
+            state.clock.now(),
+            Purpose::Login,
+            None,
+            &return_to,
+        )
+        .await?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, start.redirect))
+        .cookie(trip_cookie(
+            start.browser_token.expose(),
+            p.config().request_ttl_secs,
+            state.secure_cookies,
+        ))
+        .finish())
+}
+
+#[derive(Debug, Deserialize)]
+struct Callback {
+    state: Option<String>,
+    code: Option<String>,
+    error: Option<String>,
+}
+
+#[get("/psc/callback")]
+async fn callback(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<Callback>,
+) -> Result<HttpResponse, ApiError> {
+    let p = psc(&state)?;
+    let lang = Lang::of(&req);
+    let now = state.clock.now();
+    let ip = client_ip(&req);
+    let browser = req.cookie(TRIP_COOKIE).map(|c| c.value().to_string());
+    let clear = {
+        let mut c = trip_cookie("", 0, state.secure_cookies);
+        c.make_removal();
+        c
+    };
+    let verified = p
+        .finish(
+            &state.db,
+            now,
+            q.state.as_deref().unwrap_or(""),
+            q.code.as_deref(),
+            q.error.as_deref(),
+            browser.as_deref(),
+            ip.as_deref(),
+        )
+        .await;
+    let mut resp = match verified {
+        Ok(v) => match v.trip.purpose {
+            Purpose::Link => {
+                let outcome = p.link(&state.db, now, &v, ip.as_deref()).await?;
+                match outcome {
+                    LinkOutcome::Linked { .. } => see_other(&v.trip.return_to),
+                    LinkOutcome::Refused { reason, .. } => refused_link_page(lang, reason, &v.trip),
+                }
+            }
+            Purpose::Login => {
+                let outcome = p
+                    .sign_in(
+                        &state.db,
+                        &state.sso,
+                        now,
+                        &v,
+                        Browser {
+                            client_ip: ip.as_deref(),
+                            user_agent: user_agent(&req).as_deref(),
+                            replaces: token_of(&req).as_deref(),
+                        },
+                    )
+                    .await?;
+                match outcome {
+                    LoginOutcome::SignedIn { token, .. } => {
+                        let mut r = see_other(&v.trip.return_to);
+                        r.add_cookie(&session_cookie(
+                            token.expose(),
+                            state.sso.session_lifetime_secs,
+                            state.secure_cookies,
+                        ))
+                        .map_err(ApiError::internal)?;
+                        r
+                    }
+                    LoginOutcome::Refused(reason) => refused_login_page(lang, reason),
+                }
+            }
+        },
+        Err(Failure::Refused { trip, refusal }) => failed_page(lang, refusal.code, trip.as_ref()),
+        Err(Failure::Error(e)) => {
+            tracing::error!(error = %e, "Pro Santé Connect answer could not be handled");
+            unreachable_page(lang)
+        }
+    };
+    resp.add_cookie(&clear).map_err(ApiError::internal)?;
+    Ok(resp)
+}
+
+fn continue_link(lang: Lang, trip: Option<&Trip>) -> String {
+    let (href, label) = match trip {
+        Some(t)
+            if t.purpose == Purpose::Link
+                && t.return_to.starts_with(clavis_oidc::paths::AUTHORIZE) =>
+        {
+            (
+                decline_path(&t.return_to),
+                lang.t("Retourner à Pro Santé Connect", "Back to Pro Santé Connect"),
+            )
+        }
+        Some(t) if t.purpose == Purpose::Login => (
+            "/login".to_string(),
+            lang.t("Retour à la connexion", "Back to sign-in"),
+        ),
+        _ => (
+            "/me".to_string(),
+            lang.t("Retour à mon compte", "Back to my account"),
+        ),
+    };
+    format!(
+        "<p><a id=\"psc-continue\" href=\"{}\">{label}</a></p>",
+        esc(&href)
+    )
+}
+
+fn refused_link_page(lang: Lang, reason: &str, trip: &Trip) -> HttpResponse {
+    let message = match reason {
+        "no_national_id_in_hr" => lang.t(
+            "Votre numéro RPPS n'est pas connu du service des ressources humaines de l'établissement. L'association est impossible pour l'instant : le service des identités a été prévenu et reviendra vers vous.",
+            "HR does not hold your RPPS number. The link is not possible yet: the identity office was told and will contact you."
+        ),
+        "family_name_mismatch" => lang.t(
+            "Le nom transmis par Pro Santé Connect ne correspond pas à celui connu de l'établissement. Rien n'a été enregistré : le service des identités a été prévenu pour vérifier votre dossier.",
+            "The name Pro Santé Connect gave differs from the hospital's. Nothing was stored: the identity office was told and will check your record."
+        ),
+        "identity_not_active" => lang.t(
+            "Votre compte n'est pas actif dans l'établissement : l'association est impossible.",
+            "Your account is not active in the hospital: the link is not possible."
+        ),
+        _ => lang.t(
+            "L'identité nationale avec laquelle vous vous êtes identifié(e) sur Pro Santé Connect n'est pas celle que l'établissement connaît pour vous (numéro RPPS différent). Rien n'a été enregistré : le service des identités a été prévenu pour vérifier votre numéro RPPS.",
+            "The national identity you used at Pro Santé Connect is not the one the hospital holds for you (another RPPS number). Nothing was stored: the identity office was told and will check your RPPS number."
+        ),
+    };
+    let body = format!(
+        "<h1>{}</h1><p class=\"error\" role=\"alert\" data-reason=\"{}\">{}</p>{}",
+        lang.t("Association impossible", "Link not possible"),
+        esc(reason),
+        message,
+        continue_link(lang, Some(trip)),
+    );
+    page(
+        lang,
+        StatusCode::OK,
+        lang.t("Pro Santé Connect", "Pro Santé Connect"),
+        &body,
+    )
+}
+
+fn refused_login_page(lang: Lang, reason: &str) -> HttpResponse {
+    let message = match reason {
+        "identity_not_active" | "account_disabled" => lang.t(
+            "Votre compte n'est pas actif dans l'établissement : la connexion est impossible.",
+            "Your account is not active in the hospital: you cannot sign in."
+        ),
+        _ => lang.t(
+            "Aucun compte de l'établissement ne correspond à votre identité nationale. Contactez le support informatique.",
+            "No hospital account matches your national identity. Contact the IT desk."
+        ),
+    };
+    let body = format!(
+        "<h1>{}</h1><p class=\"error\" role=\"alert\" data-reason=\"{}\">{}</p><p><a href=\"/login\">{}</a></p>",
+        lang.t("Connexion impossible", "Cannot sign in"),
+        esc(reason),
+        message,
+        lang.t("Retour à la connexion", "Back to sign-in"),
+    );
+    page(
+        lang,
+        StatusCode::FORBIDDEN,
+        lang.t("Connexion", "Sign in"),
+        &body,
+    )
+}
+
+fn failed_page(lang: Lang, code: &str, trip: Option<&Trip>) -> HttpResponse {
+    let (title, message) = if code == "psc_error" {
+        (
+            lang.t("Démarche annulée", "Cancelled"),
+            lang.t(
+                "Vous n'êtes pas allé(e) au bout de l'identification sur Pro Santé Connect. Rien n'a été enregistré.",
+                "You did not complete the identification at Pro Santé Connect. Nothing was stored."
+            ),
+        )
+    } else {
+        (
+            lang.t("Vérification impossible", "Verification failed"),
+            lang.t(
+                "La réponse de Pro Santé Connect n'a pas pu être vérifiée. Rien n'a été enregistré. Recommencez ; si le problème continue, contactez le support informatique.",
+                "Pro Santé Connect's answer could not be verified. Nothing was stored. Try again; if it persists, contact the IT desk."
+            ),
+        )
+    };
+    let body = format!(
+        "<h1>{title}</h1><p class=\"error\" role=\"alert\" data-reason=\"{}\">{message}</p>{}",
+        esc(code),
+        continue_link(lang, trip),
+    );
+    page(lang, StatusCode::BAD_REQUEST, title, &body)
+}
+
+fn unreachable_page(lang: Lang) -> HttpResponse {
+    let body = format!(
+        "<h1>{}</h1><p class=\"error\" role=\"alert\">{}</p><p><a href=\"/me\">{}</a></p>",
+        lang.t("Pro Santé Connect injoignable", "Pro Santé Connect unreachable"),
+        lang.t(
+            "Pro Santé Connect ne répond pas pour le moment. Rien n'a été enregistré ; réessayez dans quelques minutes.",
+            "Pro Santé Connect does not answer at the moment. Nothing was stored; try again in a few minutes."
+        ),
+        lang.t("Retour à mon compte", "Back to my account"),
+    );
+    page(
+        lang,
+        StatusCode::BAD_GATEWAY,
+        lang.t("Pro Santé Connect", "Pro Santé Connect"),
+        &body,
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+#[post("/me/psc/unlink")]
+async fn unlink(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, ApiError> {
+    psc(&state)?;
+    let Some((s, token)) = current(&state, &req).await? else {
+        return Ok(see_other("/login?return_to=/me"));
+    };
+    if !csrf_ok(&token, &form.csrf) {
+        return Err(ApiError::Forbidden);
+    }
+    clavis_federation::link::unlink(
+        &state.db,
+        state.clock.now(),
+        s.oid,
+        PscUnlinkReason::ByPerson,
+        &Actor::Identity(s.oid),
+        None,
+    )
+    .await?;
+    Ok(see_other("/me"))
+}
+
+/// The Pro Santé Connect part of `/me`: the person's link (national id,
+/// verified when, valid until) with renew and remove; empty when PSC is
+/// off.
+pub(crate) async fn me_section(
+    state: &AppState,
+    conn: &mut clavis_store::DbConn,
+    lang: Lang,
+    identity: &IdentityRow,
+    csrf: &str,
+) -> Result<String, ApiError> {
+    if state.psc.is_none() {
+        return Ok(String::new());
+    }
+    let now = state.clock.now().timestamp();
+    let link = PscLinkRow::find(conn, identity.oid).await?;
+    let date = |t: i64| {
+        chrono::DateTime::from_timestamp(t, 0)
+            .map(|d| d.format("%d/%m/%Y").to_string())
+            .unwrap_or_default()
+    };
+    let (status, facts) = match &link {
+        Some(l) => {
+            let st = clavis_federation::link::state(l, identity, now);
+            let status = match st {
+                LinkState::Valid => lang.t("Associé", "Linked"),
+                LinkState::Expired => lang.t(
+                    "Association expirée : renouvelez-la",
+                    "Link expired: renew it",
+                ),
+                LinkState::Revoked => lang.t("Association retirée", "Link removed"),
+                LinkState::NationalIdChanged => lang.t(
+                    "Votre RPPS a changé dans l'établissement : associez de nouveau",
+                    "Your RPPS changed in the hospital: link again",
+                ),
+                LinkState::IdentityNotActive => lang.t("Compte inactif", "Account not active"),
+            };
+            let facts = if st == LinkState::Revoked {
+                String::new()
+            } else {
+                format!(
+                    "<dl><dt>{}</dt><dd id=\"psc-national-id\">{}</dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd id=\"psc-valid-until\">{}</dd></dl>",
+                    lang.t("Identifiant national", "National id"),
+                    esc(&l.national_id),
+                    lang.t("Vérifié le", "Verified on"),
+                    date(l.linked_at),
+                    lang.t("Valable jusqu'au", "Valid until"),
+                    date(l.expires_at),
+                )
+            };
+            (status, facts)
+        }
+        None => (lang.t("Non associé", "Not linked"), String::new()),
+    };
+    let standing = link.as_ref().is_some_and(|l| l.revoked_at.is_none());
+    let remove = if standing {
+        format!(
+            "<form method=\"post\" action=\"/me/psc/unlink\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+             <button id=\"psc-unlink\" class=\"secondary\" type=\"submit\">{}</button></form>",
+            lang.t("Retirer l'association", "Remove the link")
+        )
+    } else {
+        String::new()
+    };
+    Ok(format!(
+        "<h2>{title}</h2><p id=\"psc-status\">{status}</p>{facts}\
+         <form method=\"post\" action=\"/psc/link\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <input type=\"hidden\" name=\"return_to\" value=\"/me\">\
+         <button id=\"psc-renew\" type=\"submit\">{renew}</button></form>{remove}",
+        title = lang.t("Pro Santé Connect", "Pro Santé Connect"),
+        renew = if standing {
+            lang.t("Renouveler avec e-CPS", "Renew with e-CPS")
+        } else {
+            lang.t("Associer avec e-CPS", "Link with e-CPS")
+        },
+    ))
+}
+
+/// The "sign in with PSC" part of the login page, when offered.
+pub(crate) fn login_button(state: &AppState, lang: Lang, return_to: &str) -> String {
+    match state.psc.as_deref() {
+        Some(p) if p.config().sign_in_with_psc => format!(
+            "<section id=\"psc\"><h2>{}</h2><p>{}</p><p><a id=\"psc-login\" class=\"button\" href=\"/psc/login?return_to={}\">{}</a></p></section>",
+            lang.t("Badge oublié ?", "Forgot your badge?"),
+            lang.t(
+                "Connectez-vous avec votre e-CPS (application sur votre téléphone) ou votre carte CPS.",
+                "Sign in with your e-CPS (the app on your phone) or your CPS card."
+            ),
+            esc(&urlencode(return_to)),
+            lang.t("Se connecter avec Pro Santé Connect (e-CPS)", "Sign in with Pro Santé Connect (e-CPS)"),
+        ),
+        _ => String::new(),
+    }
+}
+
+/// Registers the PSC routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(link_page)
+        .service(link_start)
+        .service(login_start)
+        .service(callback)
+        .service(unlink);
+}
