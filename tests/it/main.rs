@@ -15,6 +15,7 @@ mod fixtures;
 mod login;
 mod oidc;
 mod pages;
+mod psc;
 mod restart;
 mod storage;
 mod support;

@@ -1,7 +1,8 @@
 //! PSC's metadata and keys, fetched over HTTPS and kept: the metadata for
 //! an hour, the JWKS until a token names a key it does not hold (PSC
 //! rotates its keys; the ANS's own connector re-fetches on an unknown
-//! `kid`, and so does this one, at most once every few seconds).
+//! `kid`, and so does this one — once per unknown key: a key still missing
+//! after a fetch is not asked for again for a minute).
 
 use crate::{PscConfig, PscError};
 use serde::Deserialize;
@@ -24,8 +25,9 @@ pub struct Metadata {
 }
 
 const METADATA_TTL: Duration = Duration::from_secs(3600);
-/// The shortest time between two JWKS fetches caused by unknown keys.
-const JWKS_REFRESH_MIN: Duration = Duration::from_secs(5);
+/// How long a key PSC's JWKS did not hold, just fetched, is not fetched
+/// for again.
+const MISSING_KEY_QUIET: Duration = Duration::from_secs(60);
 /// The largest answer read from PSC.
 pub(crate) const MAX_BODY: usize = 256 * 1024;
 
@@ -33,6 +35,8 @@ pub(crate) const MAX_BODY: usize = 256 * 1024;
 struct Cache {
     metadata: Option<(Arc<Metadata>, Instant)>,
     jwks: Option<(Arc<Value>, Instant)>,
+    /// A kid still missing from a fresh fetch, and when.
+    missing: Option<(String, Instant)>,
 }
 
 /// The cached metadata and JWKS of PSC.
@@ -121,7 +125,8 @@ impl Discovery {
     }
 
     /// PSC's JWKS: from the cache unless `kid` is given and missing from
-    /// it (then fetched again, unless fetched moments ago).
+    /// it (then fetched again, unless that very kid was missing from a
+    /// fetch of the last minute).
     pub async fn jwks(
         &self,
         http: &reqwest::Client,
@@ -129,9 +134,13 @@ impl Discovery {
         kid: Option<&str>,
     ) -> Result<Arc<Value>, PscError> {
         let mut cache = self.cache.lock().await;
-        if let Some((keys, at)) = &cache.jwks {
+        if let Some((keys, _)) = &cache.jwks {
             let has_kid = kid.is_none_or(|k| holds_kid(keys, k));
-            if has_kid || at.elapsed() < JWKS_REFRESH_MIN {
+            let known_missing = cache
+                .missing
+                .as_ref()
+                .is_some_and(|(m, at)| Some(m.as_str()) == kid && at.elapsed() < MISSING_KEY_QUIET);
+            if has_kid || known_missing {
                 return Ok(keys.clone());
             }
         }
@@ -148,6 +157,9 @@ impl Discovery {
             )));
         }
         let v = Arc::new(v);
+        cache.missing = kid
+            .filter(|k| !holds_kid(&v, k))
+            .map(|k| (k.to_string(), Instant::now()));
         cache.jwks = Some((v.clone(), Instant::now()));
         Ok(v)
     }

@@ -1,6 +1,6 @@
 //! Clavis and Pro Santé Connect (PSC), the national federation.
 //!
-//! - [`config`]: `[psc]`.
+//! - [`config`]: the `psc` section of the configuration.
 //! - [`discovery`]: PSC's metadata (at its own wallet path) and JWKS,
 //!   cached, re-fetched on an unknown key.
 //! - [`verify`]: the checks of what PSC answers (ID token, userinfo, the
@@ -79,7 +79,7 @@ pub enum ClientAuth {
     /// `client_secret_basic`.
     Secret(Secret<String>),
     /// `private_key_jwt` with this key.
-    PrivateKey(SigningKey),
+    PrivateKey(Box<SigningKey>),
 }
 
 impl std::fmt::Debug for ClientAuth {
@@ -128,9 +128,9 @@ impl Psc {
                 let der = pem_pkcs8(&pem).map_err(|e| {
                     PscError::Config(format!("psc.private_key_file: {}: {e}", k.display()))
                 })?;
-                ClientAuth::PrivateKey(SigningKey::from_private_pkcs8(&der).map_err(|e| {
-                    PscError::Config(format!("psc.private_key_file: {}: {e}", k.display()))
-                })?)
+                ClientAuth::PrivateKey(Box::new(SigningKey::from_private_pkcs8(&der).map_err(
+                    |e| PscError::Config(format!("psc.private_key_file: {}: {e}", k.display())),
+                )?))
             }
             (None, Some(f)) => {
                 let raw = read_file("psc.client_secret_file", f)?;

@@ -23,7 +23,7 @@ pub enum LoginOutcome {
     /// A session was opened: its cookie token and view.
     SignedIn {
         token: Secret<String>,
-        session: Session,
+        session: Box<Session>,
     },
     /// No session: why (`unknown_national_id`, `ambiguous_national_id`,
     /// `identity_not_active`, `account_disabled`). Audited.
@@ -113,7 +113,10 @@ impl Psc {
             .from_addr(browser.client_ip.map(str::to_string))
             .record(tx, now)
             .await?;
-            Ok(LoginOutcome::SignedIn { token, session })
+            Ok(LoginOutcome::SignedIn {
+                token,
+                session: Box::new(session),
+            })
         })
         .await
     }

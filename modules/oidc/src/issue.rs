@@ -268,12 +268,12 @@ mod tests {
     fn id_token_claims_serialise_with_sorted_keys_and_no_absent_nonce() {
         let mut person = Map::new();
         person.insert("sub".into(), json!("oid-1"));
-        person.insert("SubjectNameID".into(), json!("810003489281"));
+        person.insert("SubjectNameID".into(), json!("810003489282"));
         person.insert("roles".into(), json!(["ide"]));
         let v = serde_json::to_value(claims(None, person.clone())).expect("json");
         assert_eq!(
             v.to_string(),
-            r#"{"SubjectNameID":"810003489281","acr":"eidas2","amr":["hwk","pin","mfa"],"at_hash":"h","aud":"dpi","auth_time":90,"azp":"dpi","exp":700,"iat":100,"iss":"https://clavis.chu.test","roles":["ide"],"sid":"s-1","sub":"oid-1"}"#
+            r#"{"SubjectNameID":"810003489282","acr":"eidas2","amr":["hwk","pin","mfa"],"at_hash":"h","aud":"dpi","auth_time":90,"azp":"dpi","exp":700,"iat":100,"iss":"https://clavis.chu.test","roles":["ide"],"sid":"s-1","sub":"oid-1"}"#
         );
         let v = serde_json::to_value(claims(Some("n-1"), person)).expect("json");
         assert_eq!(v["nonce"], "n-1");

@@ -25,7 +25,7 @@ async fn userinfo_tells_the_nurses_identifiers_professions_and_roles(backend: Ba
     assert_eq!(r.status(), 200);
     let info = json_of(r).await;
     assert_eq!(info["sub"], json!(ctx.oid));
-    assert_eq!(info["SubjectNameID"], "810003489281");
+    assert_eq!(info["SubjectNameID"], "810003489282");
     assert_eq!(info["preferred_username"], "clemoine");
     assert_eq!(
         info["professions"],

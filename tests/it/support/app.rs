@@ -110,7 +110,7 @@ pub struct TestAppBuilder {
 }
 
 /// The nurse of [`TestAppBuilder::with_nurse`]: Claire Lemoine (used name
-/// Martin), RPPS 10003489281, login `clemoine`, profession 60.
+/// Martin), RPPS 10003489282, login `clemoine`, profession 60.
 #[derive(Debug, Clone)]
 pub struct Nurse {
     pub oid: clavis_core::Oid,
@@ -400,7 +400,7 @@ async fn insert_nurse(db: &clavis_store::Db) -> Nurse {
         .await
         .expect("find")
         .expect("row");
-    row.rpps = Some("10003489281".into());
+    row.rpps = Some("10003489282".into());
     row.email = Some("claire.lemoine@chu.test".into());
     row.professions = vec!["60".to_string()].into();
     row.used_family_name = Some("Martin".into());
@@ -446,7 +446,7 @@ async fn open_session(
                     client_ip: None,
                     user_agent: None,
                     ends_by: None,
-                    method: clavis_core::LoginMethod::Fido2,
+                    method: clavis_core::LoginMethod::Badge,
                 },
             )
             .await

@@ -1,0 +1,103 @@
+//! Signing in to Clavis with Pro Santé Connect (a forgotten badge): the
+//! national id must belong to exactly one active identity; the session
+//! says it came from PSC and is never asserted back to PSC; other
+//! authentication methods are asked for before a key is added, unless the
+//! hospital lets e-CPS stand as the proofing.
+
+use super::*;
+use crate::support::http::session_cookie_of;
+use crate::support::on_both_backends;
+use clavis_core::Clock;
+
+on_both_backends!(
+    a_professional_signs_in_with_psc_and_that_session_is_not_asserted_back,
+    a_national_id_nobody_holds_signs_nobody_in,
+    sign_in_with_psc_is_offered_only_when_configured,
+);
+
+/// The whole sign-in with PSC as `account`; Clavis's answer to PSC's
+/// return.
+async fn sign_in_as<A: AppService>(svc: &A, account: &str) -> ServiceResponse<A::Body> {
+    let start = get(svc, "/psc/login?return_to=/me", "").await;
+    assert_eq!(start.status(), 303);
+    let trip = set_cookie(&start, "__Host-clavis_psc").expect("trip cookie");
+    let back = at_psc(&location(&start), Some(account)).await;
+    get(svc, &back, &format!("__Host-clavis_psc={trip}")).await
+}
+
+async fn a_professional_signs_in_with_psc_and_that_session_is_not_asserted_back(backend: Backend) {
+    let psc = StandIn::start(&[]);
+    let t = app(backend, &psc).await;
+    let svc = t.service().await;
+    let html = text(get(&svc, "/login", "").await).await;
+    assert!(
+        html.contains("Se connecter avec Pro Santé Connect (e-CPS)"),
+        "{html}"
+    );
+    let r = sign_in_as(&svc, CLAIRE.id).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/me");
+    let cookie = session_cookie_of(&r).expect("a session");
+    let cookie = format!("{}={}", cookie.name(), cookie.value());
+    let me = get(&svc, "/me", &cookie).await;
+    assert_eq!(me.status(), 200);
+    // Her keys cannot be managed from a PSC session (the default).
+    let html = text(me).await;
+    assert!(!html.contains("data-endpoint=\"/me/keys\""), "{html}");
+    let mut conn = t.t.db.conn().await.expect("conn");
+    let sessions = clavis_sso::list(&mut conn, t.clock.now(), Some(t.nurse().oid))
+        .await
+        .expect("sessions");
+    let s = sessions
+        .iter()
+        .find(|s| s.method == Some(clavis_core::LoginMethod::Psc))
+        .expect("the PSC session");
+    assert_eq!(s.acr, "eidas1");
+    assert_eq!(s.amr, ["psc", "psc_edit"]);
+    let ok = audited(&t, "login.succeeded").await;
+    assert_eq!(ok.last().expect("audited")["changes"]["method"], "psc");
+    // PSC's broker asking with this session: never asserted back.
+    let r = get(&svc, &broker_authorize(&t), &cookie).await;
+    assert_eq!(broker_answer(&r)["error"], "access_denied");
+    assert_eq!(
+        audited(&t, "psc.assertion_refused").await[0]["changes"]["reason"],
+        "method_not_accepted"
+    );
+}
+
+async fn a_national_id_nobody_holds_signs_nobody_in(backend: Backend) {
+    let psc = StandIn::start(&[]);
+    let t = app(backend, &psc).await;
+    let svc = t.service().await;
+    let r = sign_in_as(&svc, OTHER.id).await;
+    assert_eq!(r.status(), 403);
+    assert!(session_cookie_of(&r).is_none());
+    assert!(
+        text(r)
+            .await
+            .contains("data-reason=\"unknown_national_id\"")
+    );
+    let failed = audited(&t, "login.failed").await;
+    assert_eq!(
+        failed.last().expect("audited")["changes"]["reason"],
+        "unknown_national_id"
+    );
+}
+
+async fn sign_in_with_psc_is_offered_only_when_configured(backend: Backend) {
+    let psc = StandIn::start(&[]);
+    let cfg = PscConfig {
+        sign_in_with_psc: false,
+        ..psc_config(&psc)
+    };
+    let t = app_with(
+        backend,
+        cfg,
+        ClientAuth::Secret(clavis_core::Secret::new(PSC_SECRET.into())),
+    )
+    .await;
+    let svc = t.service().await;
+    let html = text(get(&svc, "/login", "").await).await;
+    assert!(!html.contains("psc-login"), "{html}");
+    assert_eq!(get(&svc, "/psc/login", "").await.status(), 404);
+}
