@@ -34,11 +34,15 @@ pub enum CasesCmd {
     Resolve {
         id: String,
         /// The identity (oid, RPPS or login) the record belongs to.
-        #[arg(long, conflicts_with = "new", required_unless_present = "new")]
+        #[arg(long, conflicts_with_all = ["new", "close"], required_unless_present_any = ["new", "close"])]
         link: Option<String>,
         /// The record is a new person.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "close")]
         new: bool,
+        /// Close a Pro Santé Connect case (a refused link) once HR's RPPS
+        /// or name is right, saying what was done; the person links again.
+        #[arg(long, value_name = "NOTE")]
+        close: Option<String>,
     },
 }
 
@@ -53,9 +57,15 @@ pub async fn run(ctx: &Ctx, cmd: CasesCmd) -> Result<()> {
             json,
         } => list(&db, all, limit, offset, json).await,
         CasesCmd::Show { id, json } => show(&db, &id, json).await,
-        CasesCmd::Resolve { id, link, new } => {
-            let resolution = match (link, new) {
-                (Some(k), false) => Resolution::Link(k),
+        CasesCmd::Resolve {
+            id,
+            link,
+            new,
+            close,
+        } => {
+            let resolution = match (link, new, close) {
+                (_, _, Some(note)) => Resolution::Close(note),
+                (Some(k), false, None) => Resolution::Link(k),
                 _ => Resolution::CreateNew,
             };
             let oid = service::resolve_case(

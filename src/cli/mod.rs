@@ -17,6 +17,7 @@ pub mod cases;
 pub mod enrol;
 pub mod identity;
 pub mod oidc;
+pub mod psc;
 pub mod session;
 pub mod setup;
 pub mod sync;
@@ -100,6 +101,9 @@ pub enum Command {
     /// DESFire badges: list, enrol, temporary badges, revocation, PIN.
     #[command(subcommand)]
     Badge(badge::BadgeCmd),
+    /// Pro Santé Connect: status, links to the national identity.
+    #[command(subcommand)]
+    Psc(psc::PscCmd),
 }
 
 /// Runs one command (`serve` and the commands that need no configuration
@@ -120,6 +124,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<ExitCode> {
         Command::Habilitation(cmd) => oidc::habilitation(ctx, cmd).await?,
         Command::Workstation(cmd) => badge::workstation(ctx, cmd).await?,
         Command::Badge(cmd) => badge::badge(ctx, cmd).await?,
+        Command::Psc(cmd) => psc::run(ctx, cmd).await?,
         Command::Serve | Command::CheckConfig { .. } | Command::PrintDefaultConfig => {}
     }
     Ok(ExitCode::SUCCESS)

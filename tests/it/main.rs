@@ -16,6 +16,7 @@ mod login;
 mod oidc;
 mod pages;
 mod psc;
+mod psc_browser;
 mod restart;
 mod storage;
 mod support;

@@ -30,6 +30,9 @@ pub enum DirectoryError {
     /// The case was already resolved.
     #[error("reconciliation case {0} is already resolved")]
     CaseAlreadyResolved(String),
+    /// This decision does not fit this case (the message says which does).
+    #[error("{0}")]
+    InvalidResolution(String),
     /// A subscriber refused the change.
     #[error(transparent)]
     Subscriber(#[from] crate::lifecycle::SubscriberError),

@@ -7,6 +7,7 @@ use crate::config::DirectoryConfig;
 use crate::error::DirectoryError;
 use crate::lifecycle::Subscribers;
 use chrono::{DateTime, Utc};
+use clavis_audit::AuditEvent;
 use clavis_core::{
     Actor, AuditAction, CaseStatus, LifecycleStatus, Oid, Page, Rpps, names::normalize_search_text,
 };
@@ -327,7 +328,15 @@ pub enum Resolution {
     Link(String),
     /// The record is a new person.
     CreateNew,
+    /// Close a case Pro Santé Connect opened (a refused link) once HR's
+    /// data is right; the note says what was done. The person then links
+    /// again.
+    Close(String),
 }
+
+/// The source of the cases a refused link to Pro Santé Connect opens
+/// (their external id is `<oid>:<national id PSC gave>`).
+pub const PSC_CASE_SOURCE: &str = "psc";
 
 /// Applies an operator's decision: links the record (or creates the
 /// identity), recomputes the identity, closes the case, audits — in one
@@ -349,6 +358,23 @@ pub async fn resolve_case(
         if case.status != CaseStatus::Open {
             return Err(DirectoryError::CaseAlreadyResolved(id.to_string()));
         }
+        match (&resolution, case.source == PSC_CASE_SOURCE) {
+            (Resolution::Close(note), true) => {
+                return close_psc_case(conn, now, case, note, actor).await;
+            }
+            (Resolution::Close(_), false) => {
+                return Err(DirectoryError::InvalidResolution(format!(
+                    "case {id} comes from source {:?}: link its record to an identity or create one; only Pro Santé Connect cases are closed",
+                    case.source
+                )));
+            }
+            (_, true) => {
+                return Err(DirectoryError::InvalidResolution(format!(
+                    "case {id} is a refused link to Pro Santé Connect: fix the RPPS or name in HR, then close it with a note (the person links again)"
+                )));
+            }
+            _ => {}
+        }
         let mut record = SourceRecordRow::find(conn, &case.source, &case.external_id)
             .await?
             .ok_or_else(|| DirectoryError::Corrupt(format!("case {id} points at a missing record")))?;
@@ -360,6 +386,11 @@ pub async fn resolve_case(
                 (row.oid, "linked")
             }
             Resolution::CreateNew => (Oid::new_random(), "created"),
+            Resolution::Close(_) => {
+                return Err(DirectoryError::InvalidResolution(format!(
+                    "case {id}: only Pro Santé Connect cases are closed"
+                )));
+            }
         };
         record.oid = Some(oid);
         record.upsert(conn).await?;
@@ -387,6 +418,42 @@ pub async fn resolve_case(
         Ok(oid)
     })
     .await
+}
+
+/// Closes a Pro Santé Connect case with the operator's note; returns the
+/// identity it was about.
+async fn close_psc_case(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    mut case: ReconciliationCase,
+    note: &str,
+    actor: &Actor,
+) -> Result<Oid, DirectoryError> {
+    if note.trim().is_empty() {
+        return Err(DirectoryError::InvalidResolution(
+            "closing a case needs a note saying what was done".into(),
+        ));
+    }
+    let oid: Oid = case
+        .external_id
+        .split(':')
+        .next()
+        .and_then(|o| o.parse().ok())
+        .ok_or_else(|| DirectoryError::Corrupt(format!("case {} names no identity", case.id)))?;
+    case.status = CaseStatus::Resolved;
+    case.resolution = Some(format!("closed:{oid}"));
+    case.resolved_by = Some(actor.clone());
+    case.resolved_at = Some(now.timestamp());
+    case.update(conn).await?;
+    AuditEvent::new(
+        actor.clone(),
+        AuditAction::CaseResolved,
+        Some(case.id.clone()),
+        json!({"resolution": "closed", "oid": oid, "source": case.source, "note": note.trim()}),
+    )
+    .record(conn, now)
+    .await?;
+    Ok(oid)
 }
 
 /// Recent sync runs.

@@ -27,7 +27,7 @@ use clavis_store::{Db, DbConn};
 use serde_json::json;
 
 /// The source name of reconciliation cases PSC opens.
-pub const CASE_SOURCE: &str = "psc";
+pub const CASE_SOURCE: &str = clavis_directory::service::PSC_CASE_SOURCE;
 
 /// What became of a verified answer for a link.
 #[derive(Debug, Clone, PartialEq)]

@@ -161,6 +161,7 @@ impl From<DirectoryError> for ApiError {
         match e {
             DirectoryError::IdentityNotFound(_) => ApiError::NotFound("identity not found".into()),
             DirectoryError::CaseNotFound(_) => ApiError::NotFound("case not found".into()),
+            DirectoryError::InvalidResolution(m) => ApiError::BadRequest(m),
             other => ApiError::internal(other),
         }
     }

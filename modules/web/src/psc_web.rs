@@ -535,11 +535,80 @@ pub(crate) fn login_button(state: &AppState, lang: Lang, return_to: &str) -> Str
     }
 }
 
+/// The admin API's view of a person's link (as `clavis psc links
+/// --identity`): the link with its evidence and state, or 404.
+#[get("/admin/api/identities/{key}/psc-link")]
+async fn admin_link(
+    _admin: crate::extract::AdminActor,
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.db.conn().await?;
+    let person = clavis_directory::service::find_identity(&mut conn, &key)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("identity not found".into()))?;
+    let link = PscLinkRow::find(&mut conn, person.oid)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no link to Pro Santé Connect".into()))?;
+    let st = clavis_federation::link::state(&link, &person, state.clock.now().timestamp());
+    let date = |t: i64| chrono::DateTime::from_timestamp(t, 0);
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "oid": link.oid, "national_id": link.national_id, "psc_sub": link.psc_sub,
+        "acr": link.acr, "auth_mode": link.auth_mode, "id_token_sha256": link.id_token_sha256,
+        "linked_at": date(link.linked_at), "expires_at": date(link.expires_at),
+        "revoked_at": link.revoked_at.and_then(date), "revoked_reason": link.revoked_reason,
+        "revoked_by": link.revoked_by, "state": st,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnlinkBody {
+    reason: String,
+}
+
+/// Removes a person's link (as `clavis psc unlink`); the reason is kept
+/// in the audit.
+#[post("/admin/api/identities/{key}/psc-link/revoke")]
+async fn admin_unlink(
+    admin: crate::extract::AdminActor,
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+    body: web::Json<UnlinkBody>,
+) -> Result<HttpResponse, ApiError> {
+    let reason = body.reason.trim();
+    if reason.is_empty() || reason.len() > 200 {
+        return Err(ApiError::BadRequest("reason: 1 to 200 characters".into()));
+    }
+    let mut conn = state.db.conn().await?;
+    let person = clavis_directory::service::find_identity(&mut conn, &key)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("identity not found".into()))?;
+    drop(conn);
+    let removed = clavis_federation::link::unlink(
+        &state.db,
+        state.clock.now(),
+        person.oid,
+        PscUnlinkReason::ByOperator,
+        &admin.actor(),
+        Some(reason),
+    )
+    .await?;
+    if !removed {
+        return Err(ApiError::NotFound(
+            "no standing link to Pro Santé Connect".into(),
+        ));
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({"revoked": true})))
+}
+
 /// Registers the PSC routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(link_page)
         .service(link_start)
         .service(login_start)
         .service(callback)
-        .service(unlink);
+        .service(unlink)
+        .service(admin_link)
+        .service(admin_unlink);
 }

@@ -14,6 +14,7 @@
 //!   nothing stored.
 //! - `login.rs`: signing in to Clavis with PSC.
 
+mod cli;
 mod link;
 mod login;
 mod refusals;
