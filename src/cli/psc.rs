@@ -184,7 +184,7 @@ async fn status(ctx: &Ctx, as_json: bool) -> Result<()> {
         println!("redirect_uri   {}", psc.redirect_uri());
         match &reached {
             Ok((m, n)) => {
-                println!("{}    {}", t("découverte", "discovery "), "ok");
+                println!("{}    ok", t("découverte", "discovery "));
                 println!("token          {}", m.token_endpoint);
                 println!("jwks           {n} {}", t("clé(s)", "key(s)"));
             }
