@@ -249,6 +249,8 @@ async fn run_scenario(envs: &[(&str, String)], db: &Db, nurse: Oid, logs: &[(&st
         }
     }
     drop(stdin);
+    // Shown with --nocapture: the steps the scenario went through.
+    print!("{transcript}");
     let status = node.0.wait().expect("scenario ends");
     assert!(status.success(), "{}", report(&transcript, "failed"));
     assert!(
@@ -331,9 +333,9 @@ fido2 = [{amr}]
         String::from_utf8_lossy(&sync.stderr)
     );
     let nurse = ok_json(clavis(&config, &["identity", "show", RPPS, "--json"]));
-    let oid: Oid = nurse["identity"]["oid"]
+    let oid: Oid = nurse["oid"]
         .as_str()
-        .expect("oid")
+        .unwrap_or_else(|| panic!("an oid in {nurse}"))
         .parse()
         .expect("an oid");
     let enrol = ok_json(clavis(&config, &["enrol-link", "E001", "--json"]));
@@ -360,6 +362,7 @@ fido2 = [{amr}]
             .arg("--config")
             .arg(&config)
             .arg("serve")
+            .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&serve_log).expect("serve log"))
             .spawn()
