@@ -470,6 +470,9 @@ async fn remove_key(
     let Some(s) = form_session(&state, &req, &form.csrf).await? else {
         return Ok(redirect("/login?return_to=/me"));
     };
+    if !may_manage_keys(&state, &s) {
+        return Err(ApiError::Forbidden);
+    }
     if !fresh(&state, &s) {
         return Ok(redirect("/login?reauth=1&return_to=/me"));
     }

@@ -13,6 +13,7 @@ on_both_backends!(
     a_professional_signs_in_with_psc_and_that_session_is_not_asserted_back,
     a_national_id_nobody_holds_signs_nobody_in,
     sign_in_with_psc_is_offered_only_when_configured,
+    a_psc_session_adds_a_key_only_where_the_hospital_allows_it,
 );
 
 /// The whole sign-in with PSC as `account`; Clavis's answer to PSC's
@@ -100,4 +101,51 @@ async fn sign_in_with_psc_is_offered_only_when_configured(backend: Backend) {
     let html = text(get(&svc, "/login", "").await).await;
     assert!(!html.contains("psc-login"), "{html}");
     assert_eq!(get(&svc, "/psc/login", "").await.status(), 404);
+}
+
+/// POST `/me/keys/begin` with the session `cookie`.
+async fn begin_adding_a_key<A: AppService>(svc: &A, cookie: &str) -> u16 {
+    call_service(
+        svc,
+        TestRequest::post()
+            .uri("/me/keys/begin")
+            .insert_header(("cookie", cookie.to_string()))
+            .set_json(json!({}))
+            .to_request(),
+    )
+    .await
+    .status()
+    .as_u16()
+}
+
+async fn a_psc_session_adds_a_key_only_where_the_hospital_allows_it(backend: Backend) {
+    let psc = StandIn::start(&[]);
+    for allowed in [false, true] {
+        let cfg = PscConfig {
+            fido2_enrolment_after_psc_login: allowed,
+            ..psc_config(&psc)
+        };
+        let t = app_with(
+            backend,
+            cfg,
+            ClientAuth::Secret(clavis_core::Secret::new(PSC_SECRET.into())),
+        )
+        .await;
+        let svc = t.service().await;
+        let r = sign_in_as(&svc, CLAIRE.id).await;
+        let c = session_cookie_of(&r).expect("a session");
+        let cookie = format!("{}={}", c.name(), c.value());
+        let html = text(get(&svc, "/me", &cookie).await).await;
+        assert_eq!(
+            html.contains("data-endpoint=\"/me/keys\""),
+            allowed,
+            "{html}"
+        );
+        let status = begin_adding_a_key(&svc, &cookie).await;
+        assert_eq!(
+            status,
+            if allowed { 200 } else { 403 },
+            "allowed: {allowed}"
+        );
+    }
 }

@@ -15,9 +15,11 @@
 //! - `login.rs`: signing in to Clavis with PSC.
 
 mod cli;
+mod directory;
 mod link;
 mod login;
 mod refusals;
+mod variants;
 
 use crate::support::http::{AppService, basic, form, json_of, location, query_of};
 use crate::support::{TestApp, app::ORIGIN};
