@@ -87,7 +87,8 @@ async fn sweep_unfinished_logins(db: &Db, now: DateTime<Utc>) {
             // Trips to PSC are kept an hour past their end, so that a late
             // or replayed answer is audited as such.
             let p = clavis_store::models::PscRequestRow::delete_expired(&mut conn, t - 3600).await;
-            c.and_then(|c| b.and_then(|b| p.map(|p| c + b + p)))
+            let l = clavis_store::models::PscLoginRow::delete_expired(&mut conn, t).await;
+            c.and_then(|c| b.and_then(|b| p.and_then(|p| l.map(|l| c + b + p + l))))
         }
         Err(e) => Err(e),
     };

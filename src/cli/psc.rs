@@ -161,6 +161,7 @@ async fn status(ctx: &Ctx, as_json: bool) -> Result<()> {
         "issuer": cfg.psc.issuer,
         "client_id": cfg.psc.client_id,
         "redirect_uri": psc.redirect_uri(),
+        "post_logout_redirect_uri": psc.logged_out_uri(),
         "client_auth": if psc.public_jwk().is_some() { "private_key_jwt" } else { "client_secret_basic" },
         "client_public_jwk": psc.public_jwk(),
         "metadata": reached.as_ref().ok().map(|(m, _)| json!({
@@ -182,6 +183,7 @@ async fn status(ctx: &Ctx, as_json: bool) -> Result<()> {
         println!("issuer         {}", cfg.psc.issuer);
         println!("client_id      {}", cfg.psc.client_id);
         println!("redirect_uri   {}", psc.redirect_uri());
+        println!("post_logout    {}", psc.logged_out_uri());
         match &reached {
             Ok((m, n)) => {
                 println!("{}    ok", t("découverte", "discovery "));

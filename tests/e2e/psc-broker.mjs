@@ -17,15 +17,15 @@ import * as client from "openid-client";
 import { createRemoteJWKSet, jwtVerify } from "jose";
 import http from "node:http";
 
-/// Where PSC's Keycloak gets its codes, in the shape of a Keycloak broker
-/// endpoint (`/auth/realms/<realm>/broker/<alias>/endpoint`).
+// Where PSC's Keycloak gets its codes, in the shape of a Keycloak broker
+// endpoint (`/auth/realms/<realm>/broker/<alias>/endpoint`).
 export const CALLBACK_PATH = "/auth/realms/esante-wallet/broker/clavis-chu/endpoint";
-/// Where Clavis posts logout tokens.
+// Where Clavis posts logout tokens.
 export const BACKCHANNEL_PATH = "/auth/realms/esante-wallet/broker/clavis-chu/backchannel-logout";
 
-const BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout";
+export const BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout";
 
-/// Starts the broker on 127.0.0.1:`port` for Clavis at `issuer`.
+// Starts the broker on 127.0.0.1:`port` for Clavis at `issuer`.
 export async function startBroker({ port, issuer, clientId, clientSecret }) {
   const base = `http://127.0.0.1:${port}`;
   const redirectUri = `${base}${CALLBACK_PATH}`;
@@ -98,9 +98,9 @@ export async function startBroker({ port, issuer, clientId, clientSecret }) {
   return {
     meta,
     redirectUri,
-    /// A new request as PSC's broker sends it: `{ url, state, result }`,
-    /// where `result` resolves when the answer reached the redirect URI
-    /// (`{ claims, verified, header, nonce }` or `{ error, description }`).
+    // A new request as PSC's broker sends it: `{ url, state, result }`,
+    // where `result` resolves when the answer reached the redirect URI
+    // (`{ claims, verified, header, nonce }` or `{ error, description }`).
     begin() {
       const verifier = client.randomPKCECodeVerifier();
       const state = client.randomState();
@@ -121,13 +121,13 @@ export async function startBroker({ port, issuer, clientId, clientSecret }) {
         }).href,
       }));
     },
-    /// Whether the answer to `state` is at the redirect URI.
+    // Whether the answer to `state` is at the redirect URI.
     isCallback(u) {
       return u.startsWith(redirectUri);
     },
-    /// Waits (until `deadlineMs`) for the logout token of session `sid`,
-    /// verifies it with jose against Clavis's JWKS and returns its payload
-    /// and header.
+    // Waits (until `deadlineMs`) for the logout token of session `sid`,
+    // verifies it with jose against Clavis's JWKS and returns its payload
+    // and header.
     async logoutToken(sid, deadlineMs) {
       for (;;) {
         for (const t of logoutTokens) {
@@ -153,5 +153,3 @@ export async function startBroker({ port, issuer, clientId, clientSecret }) {
     },
   };
 }
-
-export { BACKCHANNEL_EVENT };

@@ -27,7 +27,7 @@ use clavis_store::models::PscLinkRow;
 use clavis_testkit::db::{Backend, TestDb};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -192,14 +192,16 @@ fn tail(path: &Path) -> String {
     lines[lines.len().saturating_sub(60)..].join("\n")
 }
 
-/// Runs the node scenario, answering its hooks; panics with its
-/// transcript and the servers' logs when it fails.
-async fn run_scenario(envs: &[(&str, String)], db: &Db, nurse: Oid, logs: &[(&str, PathBuf)]) {
-    let stderr_log = logs
-        .iter()
-        .find(|(n, _)| *n == "scenario stderr")
-        .map(|(_, p)| p.clone())
-        .expect("a stderr log");
+/// Runs the node scenario (its stderr in `scenario_log`), answering its
+/// hooks; panics with its transcript and the last lines of `logs` (the
+/// scenario's and the servers') when it fails.
+async fn run_scenario(
+    envs: &[(&str, String)],
+    db: &Db,
+    nurse: Oid,
+    scenario_log: &Path,
+    logs: &[(&str, &Path)],
+) {
     let mut child = Command::new("node")
         .arg(format!(
             "{}/tests/e2e/psc-e2e.mjs",
@@ -208,7 +210,7 @@ async fn run_scenario(envs: &[(&str, String)], db: &Db, nurse: Oid, logs: &[(&st
         .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&stderr_log).expect("log"))
+        .stderr(std::fs::File::create(scenario_log).expect("scenario log"))
         .spawn()
         .expect("node runs (scripts/test installs it with chromium and playwright-core)");
     let stdout = child.stdout.take().expect("stdout");
@@ -376,6 +378,7 @@ fido2 = [{amr}]
         tail(&serve_log)
     );
 
+    let scenario_log = dir.path().join("scenario.err");
     run_scenario(
         &[
             ("BASE_URL", base.clone()),
@@ -404,10 +407,11 @@ fido2 = [{amr}]
         ],
         &t.db,
         oid,
+        &scenario_log,
         &[
-            ("scenario stderr", dir.path().join("scenario.err")),
-            ("clavis serve", serve_log.clone()),
-            ("PSC stand-in", standin_log.clone()),
+            ("scenario stderr", &scenario_log),
+            ("clavis serve", &serve_log),
+            ("PSC stand-in", &standin_log),
         ],
     )
     .await;

@@ -39,6 +39,15 @@ CREATE TABLE psc_requests (
 );
 CREATE INDEX psc_requests_expires_at ON psc_requests (expires_at);
 
+-- psc_logins: the ID token PSC gave a sign-in with PSC, kept while the
+-- Clavis session lives, as the hint of the logout Clavis then asks of PSC.
+CREATE TABLE psc_logins (
+    session_id TEXT PRIMARY KEY NOT NULL,
+    id_token TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX psc_logins_expires_at ON psc_logins (expires_at);
+
 -- When the identity's RPPS was last verified (RIE EXI 27: at least every
 -- two years); cleared by the directory when HR changes the RPPS.
 ALTER TABLE identities ADD COLUMN rpps_verified_at BIGINT;

@@ -107,6 +107,8 @@ pub struct Psc {
 
 /// The path PSC sends the browser back to.
 pub const CALLBACK_PATH: &str = "/psc/callback";
+/// Where PSC sends the browser after a logout Clavis asked of it.
+pub const LOGGED_OUT_PATH: &str = "/psc/logged-out";
 
 fn read_file(key: &str, path: &Path) -> Result<Vec<u8>, PscError> {
     std::fs::read(path).map_err(|e| PscError::Config(format!("{key}: {}: {e}", path.display())))
@@ -191,6 +193,11 @@ impl Psc {
     /// The redirect URI to register at PSC.
     pub fn redirect_uri(&self) -> &str {
         &self.redirect_uri
+    }
+
+    /// The post-logout redirect URI to register at PSC.
+    pub fn logged_out_uri(&self) -> String {
+        self.redirect_uri.replace(CALLBACK_PATH, LOGGED_OUT_PATH)
     }
 
     /// The public key Clavis authenticates with (`private_key_jwt`), to

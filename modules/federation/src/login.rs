@@ -100,6 +100,15 @@ impl Psc {
                 method: LoginMethod::Psc,
             };
             let (token, session) = clavis_sso::create(tx, sso, now, new).await?;
+            // PSC's ID token, the hint of the logout at PSC when this
+            // session ends by the person's hand.
+            clavis_store::models::PscLoginRow {
+                session_id: session.id.clone(),
+                id_token: v.id_token.expose().clone(),
+                expires_at: session.expires_at.timestamp(),
+            }
+            .insert(tx)
+            .await?;
             if let Some(previous) = browser.replaces {
                 clavis_sso::replace(tx, now, previous, &session.id).await?;
             }

@@ -82,6 +82,8 @@ pub struct Verified {
     pub auth_mode: Option<String>,
     /// SHA-256 (hex) of the ID token, kept as evidence.
     pub id_token_sha256: String,
+    /// The ID token itself (the hint of a later logout at PSC).
+    pub id_token: Secret<String>,
 }
 
 /// Why an answer did not lead anywhere.
@@ -160,7 +162,11 @@ impl Psc {
             .append_pair("state", &state)
             .append_pair("nonce", &nonce)
             .append_pair("code_challenge", &pkce_challenge(&verifier))
-            .append_pair("code_challenge_method", "S256");
+            .append_pair("code_challenge_method", "S256")
+            // A fresh e-CPS every time: on a shared ward workstation, the
+            // PSC session left by a colleague must neither link nor sign
+            // in this person (PSC's answer is also checked: auth_time).
+            .append_pair("prompt", "login");
         Ok(Start {
             redirect: url.into(),
             browser_token: Secret::new(browser),
@@ -352,6 +358,8 @@ impl Psc {
         let id_claims = self.checked_jws(&meta, id_token, "ID token").await?;
         verify::id_token_claims(&id_claims, &expected).map_err(Failure::from_refusal)?;
         verify::acr(&id_claims, &self.cfg.acr_values).map_err(Failure::from_refusal)?;
+        verify::fresh(&id_claims, row.created_at, self.cfg.clock_skew_secs)
+            .map_err(Failure::from_refusal)?;
         let sub = id_claims
             .get("sub")
             .and_then(Value::as_str)
@@ -385,6 +393,7 @@ impl Psc {
             acr: verify::claim(&[&id_claims], "acr"),
             auth_mode: verify::claim(&sources, "authMode"),
             id_token_sha256: secret::sha256_hex(id_token),
+            id_token: Secret::new(id_token.to_string()),
         })
     }
 
@@ -438,6 +447,38 @@ impl Psc {
         let v: Value = serde_json::from_slice(&body)
             .map_err(|_| refused("malformed", "userinfo is neither JSON nor a JWT"))?;
         Ok((v, false))
+    }
+}
+
+impl Psc {
+    /// Where to send the browser to end the PSC session too, after the
+    /// Clavis session `session_id` opened through PSC has ended: PSC's
+    /// `end_session_endpoint` with the ID token as hint, coming back to
+    /// `/psc/logged-out`. `None` for other sessions (or when PSC
+    /// publishes no such endpoint).
+    pub async fn logout_url(
+        &self,
+        db: &Db,
+        session_id: &SessionId,
+    ) -> Result<Option<String>, PscError> {
+        let mut conn = db.conn().await?;
+        let Some(hint) = clavis_store::models::PscLoginRow::take(&mut conn, session_id).await?
+        else {
+            return Ok(None);
+        };
+        drop(conn);
+        let meta = self.discovery.metadata(&self.http, &self.cfg).await?;
+        let Some(end) = &meta.end_session_endpoint else {
+            return Ok(None);
+        };
+        let mut url = url::Url::parse(end)
+            .map_err(|e| PscError::Unreachable(format!("end_session_endpoint {end:?}: {e}")))?;
+        url.query_pairs_mut()
+            .append_pair("id_token_hint", &hint)
+            .append_pair("client_id", &self.cfg.client_id)
+            .append_pair("post_logout_redirect_uri", &self.logged_out_uri())
+            .append_pair("state", &secret::random_b64url(16));
+        Ok(Some(url.into()))
     }
 }
 

@@ -171,6 +171,20 @@ pub fn acr(claims: &Value, asked: &str) -> Result<(), Refusal> {
     }
 }
 
+/// The person authenticated at PSC during this trip (`auth_time` not
+/// before it started, within the tolerated skew), not earlier: a PSC
+/// session left open in the browser by someone else is no proof.
+pub fn fresh(claims: &Value, trip_started: i64, skew: i64) -> Result<(), Refusal> {
+    match claims.get("auth_time").and_then(Value::as_i64) {
+        Some(t) if t + skew >= trip_started => Ok(()),
+        Some(t) => Err(Refusal::new(
+            "stale_authentication",
+            format!("PSC reused an authentication of {t}, before this trip ({trip_started})"),
+        )),
+        None => Err(Refusal::new("stale_authentication", "no auth_time")),
+    }
+}
+
 /// The claims of a userinfo answer: about the ID token's `sub`; a signed
 /// one (already signature-checked) names PSC as issuer and Clavis as
 /// audience when it carries them.
@@ -371,6 +385,22 @@ mod tests {
         assert_eq!(
             national_id(&[&edit]).expect_err("shape").code,
             "national_id_shape"
+        );
+    }
+
+    #[test]
+    fn the_authentication_must_belong_to_this_trip() {
+        assert_eq!(fresh(&json!({"auth_time": NOW}), NOW, 60), Ok(()));
+        assert_eq!(fresh(&json!({"auth_time": NOW - 60}), NOW, 60), Ok(()));
+        assert_eq!(
+            fresh(&json!({"auth_time": NOW - 61}), NOW, 60)
+                .expect_err("old")
+                .code,
+            "stale_authentication"
+        );
+        assert_eq!(
+            fresh(&json!({}), NOW, 60).expect_err("none").code,
+            "stale_authentication"
         );
     }
 

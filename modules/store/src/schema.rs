@@ -216,6 +216,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    psc_logins (session_id) {
+        session_id -> Text,
+        id_token -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
     psc_requests (state_hash) {
         state_hash -> Text,
         purpose -> Text,
@@ -474,6 +482,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     oidc_tokens,
     oidc_used_assertions,
     psc_links,
+    psc_logins,
     psc_requests,
     reconciliation_cases,
     source_records,

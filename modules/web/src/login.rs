@@ -689,6 +689,15 @@ async fn logout(
             &Actor::Identity(s.oid),
         )
         .await?;
+        // A session opened through Pro Santé Connect ends there too.
+        if let (Some(psc), Some(clavis_core::LoginMethod::Psc)) = (state.psc.as_deref(), s.method)
+            && let Some(to) = crate::psc_web::logout_at_psc(&state, psc, &s.id).await
+        {
+            return Ok(HttpResponse::SeeOther()
+                .cookie(clear_cookie(state.secure_cookies))
+                .insert_header((header::LOCATION, to))
+                .finish());
+        }
     }
     let body = format!(
         "<h1>{}</h1><p><a href=\"/login\">{}</a></p>",

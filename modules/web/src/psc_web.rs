@@ -535,6 +535,44 @@ pub(crate) fn login_button(state: &AppState, lang: Lang, return_to: &str) -> Str
     }
 }
 
+/// PSC's logout URL for a session opened through PSC, if any; a PSC that
+/// cannot be reached only costs the logout at PSC (logged), never the
+/// logout at Clavis.
+pub(crate) async fn logout_at_psc(
+    state: &AppState,
+    psc: &Psc,
+    session_id: &clavis_core::SessionId,
+) -> Option<String> {
+    match psc.logout_url(&state.db, session_id).await {
+        Ok(url) => url,
+        Err(e) => {
+            tracing::warn!(error = %e, "logout at Pro Santé Connect skipped");
+            None
+        }
+    }
+}
+
+/// Where PSC sends the browser back after that logout.
+#[get("/psc/logged-out")]
+async fn logged_out(req: HttpRequest) -> HttpResponse {
+    let lang = Lang::of(&req);
+    let body = format!(
+        "<h1>{}</h1><p>{}</p><p><a href=\"/login\">{}</a></p>",
+        lang.t("Vous êtes déconnecté(e)", "You are signed out"),
+        lang.t(
+            "Votre session Pro Santé Connect est fermée aussi.",
+            "Your Pro Santé Connect session is closed too."
+        ),
+        lang.t("Se reconnecter", "Sign in again"),
+    );
+    page(
+        lang,
+        StatusCode::OK,
+        lang.t("Déconnexion", "Signed out"),
+        &body,
+    )
+}
+
 /// The admin API's view of a person's link (as `clavis psc links
 /// --identity`): the link with its evidence and state, or 404.
 #[get("/admin/api/identities/{key}/psc-link")]
@@ -608,6 +646,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(link_start)
         .service(login_start)
         .service(callback)
+        .service(logged_out)
         .service(unlink)
         .service(admin_link)
         .service(admin_unlink);

@@ -213,6 +213,10 @@ async fn the_rpps_found_in_other_ids_is_enough_and_the_request_is_the_one_psc_ex
     assert_eq!(a["scope"], "openid scope_all");
     assert_eq!(a["acr_values"], "eidas1");
     assert_eq!(a["code_challenge_method"], "S256");
+    assert_eq!(
+        a["prompt"], "login",
+        "a fresh e-CPS, whatever PSC session is open"
+    );
     assert_eq!(a["nonce"], true);
     assert_eq!(a["state"], true);
     assert_eq!(a["redirect_uri"], format!("{ORIGIN}/psc/callback"));

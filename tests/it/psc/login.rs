@@ -14,6 +14,7 @@ on_both_backends!(
     a_national_id_nobody_holds_signs_nobody_in,
     sign_in_with_psc_is_offered_only_when_configured,
     a_psc_session_adds_a_key_only_where_the_hospital_allows_it,
+    signing_out_of_a_psc_session_signs_out_of_psc_too,
 );
 
 /// The whole sign-in with PSC as `account`; Clavis's answer to PSC's
@@ -148,4 +149,39 @@ async fn a_psc_session_adds_a_key_only_where_the_hospital_allows_it(backend: Bac
             "allowed: {allowed}"
         );
     }
+}
+
+async fn signing_out_of_a_psc_session_signs_out_of_psc_too(backend: Backend) {
+    let psc = StandIn::start(&[]);
+    let t = app(backend, &psc).await;
+    let svc = t.service().await;
+    let r = sign_in_as(&svc, CLAIRE.id).await;
+    let c = session_cookie_of(&r).expect("a session");
+    let cookie = format!("{}={}", c.name(), c.value());
+    let out = post(&svc, "/logout", &cookie, &[("csrf", &csrf(&cookie))]).await;
+    assert_eq!(out.status(), 303);
+    let to = location(&out);
+    assert!(to.contains("/protocol/openid-connect/logout?"), "{to}");
+    assert_eq!(
+        get(&svc, "/me", &cookie).await.status(),
+        303,
+        "signed out of Clavis"
+    );
+    let back = back_from_psc(&to).await;
+    assert!(back.starts_with("/psc/logged-out"), "{back}");
+    let page = text(get(&svc, &back, "").await).await;
+    assert!(
+        page.contains("Votre session Pro Santé Connect est fermée aussi"),
+        "{page}"
+    );
+    let logouts = psc.logouts().await;
+    assert_eq!(logouts[0]["id_token_hint"], true, "{logouts}");
+    assert_eq!(
+        logouts[0]["post_logout_redirect_uri"],
+        format!("{ORIGIN}/psc/logged-out")
+    );
+    // A badge session signs out of Clavis only.
+    let cookie = &t.session().cookie;
+    let out = post(&svc, "/logout", cookie, &[("csrf", &csrf(cookie))]).await;
+    assert_eq!(out.status(), 200);
 }

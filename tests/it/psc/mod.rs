@@ -112,6 +112,10 @@ impl StandIn {
             .env("CLIENT_ID", PSC_CLIENT)
             .env("CLIENT_SECRET", PSC_SECRET)
             .env("REDIRECT_URIS", format!("{ORIGIN}/psc/callback"))
+            .env(
+                "POST_LOGOUT_REDIRECT_URIS",
+                format!("{ORIGIN}/psc/logged-out"),
+            )
             .env("ACCOUNTS", accounts.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
@@ -159,6 +163,18 @@ impl StandIn {
             .await
             .expect("stand-in");
         assert!(r.status().is_success(), "behaviour {behaviour} refused");
+    }
+
+    /// The logouts the stand-in was asked for.
+    pub async fn logouts(&self) -> Value {
+        reqwest::Client::new()
+            .get(format!("{}/test/logouts", self.base()))
+            .send()
+            .await
+            .expect("stand-in")
+            .json()
+            .await
+            .expect("json")
     }
 
     /// What Clavis sent the stand-in (`authorize`, `token` lists).
@@ -348,6 +364,30 @@ async fn at_psc(authorize_url: &str, account: Option<&str>) -> String {
             .to_string();
         url = r.url().join(&to).expect("url").to_string();
     }
+}
+
+/// Follows the stand-in's redirects from `url` until it sends the browser
+/// back to Clavis; that path.
+async fn back_from_psc(url: &str) -> String {
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let mut url = url.to_string();
+    for _ in 0..10 {
+        if let Some(path) = url.strip_prefix(ORIGIN) {
+            return path.to_string();
+        }
+        let r = browser.get(&url).send().await.expect("stand-in");
+        assert!(r.status().is_redirection(), "at {url}: {}", r.status());
+        let to = r.headers()["location"]
+            .to_str()
+            .expect("location")
+            .to_string();
+        url = r.url().join(&to).expect("url").to_string();
+    }
+    panic!("PSC never sent the browser back: {url}");
 }
 
 /// The cookies of the nurse's browser: her session, plus the trip cookie.

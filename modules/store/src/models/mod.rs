@@ -42,7 +42,7 @@ pub use lifecycle_event::LifecycleEventRow;
 pub use login_failure::LoginFailureRow;
 pub use logout_outbox::LogoutOutboxRow;
 pub use oidc::{OidcClientRow, OidcGrantRow, OidcKeyRow, OidcTokenRow, UsedAssertions};
-pub use psc::{PscLinkRow, PscRequestRow};
+pub use psc::{PscLinkRow, PscLoginRow, PscRequestRow};
 pub use source_record::SourceRecordRow;
 pub use sso_session::SsoSessionRow;
 pub use sync_run::{SyncCursor, SyncLease, SyncRunRow};

@@ -2,7 +2,7 @@
 //! identity to its national identity, and the trips to PSC under way.
 
 use crate::models::IdentityRow;
-use crate::schema::{psc_links, psc_requests};
+use crate::schema::{psc_links, psc_logins, psc_requests};
 use crate::{DbConn, StoreError, with_conn};
 use clavis_core::{Actor, LifecycleStatus, Oid, PscUnlinkReason, SessionId};
 use diesel::prelude::*;
@@ -248,6 +248,59 @@ impl PscRequestRow {
     pub async fn delete_expired(conn: &mut DbConn, before: i64) -> Result<usize, StoreError> {
         Ok(with_conn!(conn, c => diesel::delete(
                 psc_requests::table.filter(psc_requests::expires_at.le(before)),
+            )
+            .execute(c)
+            .await)?)
+    }
+}
+
+/// The ID token PSC gave a sign-in with PSC, kept for the logout hint.
+#[derive(Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = psc_logins)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct PscLoginRow {
+    pub session_id: SessionId,
+    pub id_token: String,
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for PscLoginRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PscLoginRow")
+            .field("session_id", &self.session_id)
+            .field("id_token", &"[redacted]")
+            .finish()
+    }
+}
+
+impl PscLoginRow {
+    /// Stores one.
+    pub async fn insert(&self, conn: &mut DbConn) -> Result<(), StoreError> {
+        with_conn!(conn, c => diesel::insert_into(psc_logins::table).values(self).execute(c).await)?;
+        Ok(())
+    }
+
+    /// Takes (reads and deletes) the ID token of `session_id`.
+    pub async fn take(
+        conn: &mut DbConn,
+        session_id: &SessionId,
+    ) -> Result<Option<String>, StoreError> {
+        let found: Option<String> = with_conn!(conn, c => psc_logins::table
+            .find(session_id)
+            .select(psc_logins::id_token)
+            .first(c)
+            .await
+            .optional())?;
+        if found.is_some() {
+            with_conn!(conn, c => diesel::delete(psc_logins::table.find(session_id)).execute(c).await)?;
+        }
+        Ok(found)
+    }
+
+    /// Deletes those whose session has ended by `before`; returns how many.
+    pub async fn delete_expired(conn: &mut DbConn, before: i64) -> Result<usize, StoreError> {
+        Ok(with_conn!(conn, c => diesel::delete(
+                psc_logins::table.filter(psc_logins::expires_at.le(before)),
             )
             .execute(c)
             .await)?)
