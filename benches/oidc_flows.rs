@@ -13,6 +13,11 @@
 //! time per flow of each provider (from /proc) and of itself: steadier than
 //! flows per second on a machine whose speed drifts.
 //!
+//! The same Clavis also answers Pro Santé Connect as FI tiers ("clavis FI
+//! tiers"): the client is marked `psc` and the person's link stands, so
+//! each flow also checks the link (at authorize and at token), maps the
+//! amr and audits the assertion.
+//!
 //! `BENCH_SECS` (default 10), `BENCH_IN_FLIGHT` (default 16), `BENCH_ALG`
 //! (ES256 for ES256 ID tokens), `BENCH_ONLY=clavis` (skip node).
 
@@ -234,13 +239,17 @@ fn http_ok(url: &str) -> bool {
     buf.starts_with("HTTP/1.1 200")
 }
 
-async fn clavis_target(dir: &std::path::Path) -> (Proc, Target) {
+/// Clavis, answering a DPI-like client and PSC (FI tiers) from one session.
+async fn clavis_target(dir: &std::path::Path) -> (Proc, Target, Target) {
     let port = clavis_testkit::free_port();
     let config = dir.join("clavis.toml");
+    // PSC itself is never reached: FI tiers answers from the session and
+    // the stored link.
     std::fs::write(
         &config,
         format!(
-            "state_dir = \"{}\"\n[server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://localhost:{port}\"\n[log]\nlevel = \"warn\"\n",
+            "state_dir = \"{}\"\n[server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://localhost:{port}\"\n[log]\nlevel = \"warn\"\n\
+             [psc]\nenabled = true\nissuer = \"http://127.0.0.1:9/auth/realms/esante-wallet\"\nclient_id = \"bench\"\ntid = \"chu-bench\"\n",
             dir.join("state").display()
         ),
     )
@@ -260,6 +269,31 @@ async fn clavis_target(dir: &std::path::Path) -> (Proc, Target) {
     .await;
     let now = clavis_core::Clock::now(&clavis_core::SystemClock);
     let mut conn = db.conn().await.expect("conn");
+    // Her RPPS, and her link to PSC verified now.
+    let mut row = clavis_store::models::IdentityRow::find(&mut conn, oid)
+        .await
+        .expect("read")
+        .expect("person");
+    row.rpps = Some("10003489282".into());
+    clavis_store::models::IdentityRow::update_all(&mut conn, vec![row])
+        .await
+        .expect("rpps");
+    clavis_store::models::PscLinkRow {
+        oid,
+        national_id: "810003489282".into(),
+        psc_sub: "f:bench:810003489282".into(),
+        acr: Some("eidas1".into()),
+        auth_mode: Some("CARD".into()),
+        id_token_sha256: "0".repeat(64),
+        linked_at: now.timestamp(),
+        expires_at: now.timestamp() + 86_400,
+        revoked_at: None,
+        revoked_reason: None,
+        revoked_by: None,
+    }
+    .save(&mut conn)
+    .await
+    .expect("link");
     let r = conn
         .transaction(async |tx| {
             clavis_sso::create(
@@ -299,11 +333,30 @@ async fn clavis_target(dir: &std::path::Path) -> (Proc, Target) {
     )
     .await
     .expect("client");
+    let (psc, psc_secret) = clavis_oidc::clients::register(
+        &mut conn,
+        now,
+        clavis_oidc::clients::NewClient {
+            name: "Pro Santé Connect".into(),
+            redirect_uris: vec![REDIRECT.into()],
+            id_token_alg: std::env::var("BENCH_ALG").ok(),
+            psc: true,
+            ..Default::default()
+        },
+        &clavis_oidc::clients::RegistrationRules {
+            acr_order: &clavis_core::AcrOrder::default(),
+            allow_local_backchannel: false,
+        },
+        &clavis_core::Actor::Cli("it".into()),
+    )
+    .await
+    .expect("psc client");
     drop(conn);
     let proc = Proc(
         Command::new(env!("CARGO_BIN_EXE_clavis"))
             .args(["--config", &config.display().to_string(), "serve"])
             .env("MALLOC_ARENA_MAX", "2")
+            .env("CLAVIS_PSC_CLIENT_SECRET", "never-used")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -312,18 +365,22 @@ async fn clavis_target(dir: &std::path::Path) -> (Proc, Target) {
     let pid = proc.0.id();
     let base = format!("http://127.0.0.1:{port}");
     wait_http(&format!("{base}/readyz"));
-    (
-        proc,
-        Target {
-            name: "clavis",
-            pid,
-            authorize: format!("{base}/oidc/authorize"),
-            token: format!("{base}/oidc/token"),
-            cookie: format!("{}={}", clavis_sso::COOKIE_NAME, token.expose()),
-            client_id: c.client_id.into_string(),
-            secret: secret.expect("secret").expose().clone(),
-        },
-    )
+    let dpi = Target {
+        name: "clavis",
+        pid,
+        authorize: format!("{base}/oidc/authorize"),
+        token: format!("{base}/oidc/token"),
+        cookie: format!("{}={}", clavis_sso::COOKIE_NAME, token.expose()),
+        client_id: c.client_id.into_string(),
+        secret: secret.expect("secret").expose().clone(),
+    };
+    let fi_tiers = Target {
+        name: "clavis FI tiers (PSC)",
+        client_id: psc.client_id.into_string(),
+        secret: psc_secret.expect("secret").expose().clone(),
+        ..dpi.clone()
+    };
+    (proc, dpi, fi_tiers)
 }
 
 /// node oidc-provider, with one sign-in done so that a session exists.
@@ -429,7 +486,7 @@ fn main() {
         .unwrap_or(10);
     rt.block_on(async {
         let dir = tempfile::tempdir().expect("dir");
-        let (clavis_proc, clavis) = clavis_target(dir.path()).await;
+        let (clavis_proc, clavis, fi_tiers) = clavis_target(dir.path()).await;
         // BENCH_ONLY=clavis skips node oidc-provider (quicker runs while tuning).
         let only_clavis = std::env::var("BENCH_ONLY").is_ok_and(|o| o == "clavis");
         let node = if only_clavis {
@@ -444,7 +501,10 @@ fn main() {
         println!(
             "provider              | max flows/s ({in_flight} in flight) | CPU per flow: provider | load generator | at 500 flows/s: p50 | p99 | errors"
         );
-        for t in std::iter::once(&clavis).chain(node.as_ref().map(|(_, t)| t)) {
+        for t in [&clavis, &fi_tiers]
+            .into_iter()
+            .chain(node.as_ref().map(|(_, t)| t))
+        {
             // Warm up (connections, caches).
             let _ = max_throughput(t, 4, 2).await;
             let (fps, err1, cpu, own) = max_throughput(t, in_flight, secs).await;

@@ -17,6 +17,7 @@ pub(super) fn check(
         ("psc.private_key_file", &psc.private_key_file),
         ("psc.tls_client_cert_file", &psc.tls_client_cert_file),
         ("psc.tls_client_key_file", &psc.tls_client_key_file),
+        ("psc.ca_file", &psc.ca_file),
     ] {
         if let Some(f) = file
             && !f.is_absolute()

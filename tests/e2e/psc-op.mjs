@@ -26,6 +26,10 @@
 //                               SubjectRefPro? (replaces the generated one)}
 //   WALLET_DISCOVERY_ONLY      1: <issuer>/.well-known/openid-configuration (and
 //                              oauth-authorization-server) answer 404
+//   TLS_CERT, TLS_KEY          PEM files: serve https (the issuer is then https://…)
+//   TLS_CLIENT_CA              PEM CA file: the token endpoint demands a client
+//                              certificate it signed (mTLS, as the ANS proof of
+//                              concept does); other endpoints do not ask for one
 //   DEBUG                      set: log requests and provider errors
 // Stdout carries exactly one line, `ready <issuer>`, unless DEBUG is set.
 //
@@ -41,6 +45,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import Provider from "oidc-provider";
 import {
   calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, SignJWT,
@@ -66,7 +71,8 @@ if (!env.REDIRECT_URIS) fail("REDIRECT_URIS is required");
 if (!env.ACCOUNTS) fail("ACCOUNTS is required");
 
 const REALM = "/auth/realms/esante-wallet";
-const ISSUER = `http://127.0.0.1:${PORT}${REALM}`;
+const TLS = Boolean(env.TLS_CERT);
+const ISSUER = `${TLS ? "https" : "http"}://127.0.0.1:${PORT}${REALM}`;
 const OIDC = "/protocol/openid-connect";
 const ROUTES = {
   authorization: `${OIDC}/auth`,
@@ -550,6 +556,13 @@ provider.use(async (ctx, next) => {
 // Token endpoint: log what the RP sent, then alter the ID token if asked.
 provider.use(async (ctx, next) => {
   if (ctx.path !== ROUTES.token || ctx.method !== "POST") return next();
+  const clientCert = Boolean(ctx.req.socket.authorized);
+  if (env.TLS_CLIENT_CA && !clientCert) {
+    requestLog.token.push({ client_cert: false, status: 401, error: "invalid_client" });
+    ctx.status = 401;
+    ctx.body = { error: "invalid_client", error_description: "a TLS client certificate is required" };
+    return;
+  }
   try {
     await next();
   } finally {
@@ -560,6 +573,7 @@ provider.use(async (ctx, next) => {
     else if (body.client_assertion_type) clientAuth = "client_assertion";
     else if (body.client_secret) clientAuth = "client_secret_post";
     requestLog.token.push({
+      client_cert: clientCert,
       grant_type: body.grant_type,
       client_auth: clientAuth,
       client_assertion_type: body.client_assertion_type,
@@ -654,7 +668,17 @@ provider.use(async (ctx, next) => {
 });
 
 // ---------------------------------------------------------------- listen
-const server = createServer(provider.callback());
+// With TLS_CLIENT_CA a client certificate is asked for on every
+// connection but verified only where it matters (the token endpoint).
+const server = TLS
+  ? createTlsServer({
+      cert: readFileSync(env.TLS_CERT),
+      key: readFileSync(env.TLS_KEY),
+      ca: env.TLS_CLIENT_CA ? readFileSync(env.TLS_CLIENT_CA) : undefined,
+      requestCert: Boolean(env.TLS_CLIENT_CA),
+      rejectUnauthorized: false,
+    }, provider.callback())
+  : createServer(provider.callback());
 server.on("error", (err) => fail(`cannot listen on 127.0.0.1:${PORT}: ${err.message}`));
 server.listen(PORT, "127.0.0.1", () => process.stdout.write(`ready ${ISSUER}\n`));
 for (const sig of ["SIGTERM", "SIGINT"]) process.on(sig, () => process.exit(0));

@@ -184,6 +184,8 @@ text_enum! {
         Suspended = "suspended",
         /// A new verification replaced it.
         Renewed = "renewed",
+        /// HR changed the identity's RPPS: the verified one is no longer it.
+        RppsChanged = "rpps_changed",
     }
 }
 

@@ -15,9 +15,11 @@ use crate::lifecycle::{LifecycleEvent, LifecycleKind, Subscribers};
 use crate::mapping::SourceFields;
 use chrono::{DateTime, NaiveDate, Utc};
 use clavis_audit::{AuditEvent, change};
-use clavis_core::{Actor, AuditAction, LifecycleStatus, Oid};
+use clavis_core::{Actor, AuditAction, LifecycleStatus, Oid, PscUnlinkReason};
 use clavis_store::DbConn;
-use clavis_store::models::{Account, Assignment, IdentityRow, LifecycleEventRow, SourceRecordRow};
+use clavis_store::models::{
+    Account, Assignment, IdentityRow, LifecycleEventRow, PscLinkRow, SourceRecordRow,
+};
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
 
@@ -195,6 +197,20 @@ impl Writes {
         IdentityRow::insert_all(conn, self.inserts).await?;
         IdentityRow::update_all(conn, self.updates).await?;
         IdentityRow::clear_rpps_verification(conn, &self.rpps_changed).await?;
+        // A link to Pro Santé Connect verified the old RPPS: it ends.
+        for oid in &self.rpps_changed {
+            let revoked =
+                PscLinkRow::revoke(conn, *oid, now, PscUnlinkReason::RppsChanged, &ctx.actor)
+                    .await?;
+            if let Some(link) = revoked {
+                ctx.audit(
+                    AuditAction::PscUnlinked,
+                    Some(oid.to_string()),
+                    json!({"reason": PscUnlinkReason::RppsChanged, "national_id": link.national_id,
+                           "psc_sub": link.psc_sub}),
+                );
+            }
+        }
         Assignment::close_current_for(conn, &self.close_assignments, now).await?;
         Assignment::insert_all(conn, self.new_assignments).await?;
         Account::upsert_all(conn, self.accounts).await?;

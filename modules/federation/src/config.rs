@@ -45,6 +45,10 @@ pub struct PscConfig {
     /// The key of `tls_client_cert_file` (PEM).
     #[serde(default)]
     pub tls_client_key_file: Option<PathBuf>,
+    /// Further CA certificates (PEM) to trust for PSC besides the
+    /// system's (a TLS-inspecting proxy of the hospital, a test PSC).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
     /// The establishment's fixed tenant id, sent to PSC as `tid`. Never
     /// change it once PSC knows it: every pairing hangs on it.
     #[serde(default)]
@@ -66,6 +70,11 @@ pub struct PscConfig {
     /// page, for a forgotten badge. Default false.
     #[serde(default)]
     pub sign_in_with_psc: bool,
+    /// The strongest `acr` a session opened through PSC may carry (PSC's
+    /// own is kept when weaker). Default `eidas2`, as the hospital's own
+    /// logins.
+    #[serde(default = "default_max_session_acr")]
+    pub max_session_acr: String,
     /// After a sign-in with PSC, let the person enrol a FIDO2 key from
     /// `/me` (e-CPS as the identity proofing). Default false.
     #[serde(default)]
@@ -94,6 +103,9 @@ fn default_scope() -> String {
 fn default_acr_values() -> String {
     "eidas1".into()
 }
+fn default_max_session_acr() -> String {
+    "eidas2".into()
+}
 fn default_timeout() -> u64 {
     10
 }
@@ -115,12 +127,14 @@ impl Default for PscConfig {
             private_key_file: None,
             tls_client_cert_file: None,
             tls_client_key_file: None,
+            ca_file: None,
             tid: String::new(),
             link_validity_days: default_link_validity_days(),
             scope: default_scope(),
             acr_values: default_acr_values(),
             amr: AmrTable::default(),
             sign_in_with_psc: false,
+            max_session_acr: default_max_session_acr(),
             fido2_enrolment_after_psc_login: false,
             timeout_secs: default_timeout(),
             clock_skew_secs: default_skew(),
@@ -188,6 +202,12 @@ impl PscConfig {
                     .into(),
             ));
         }
+        if !clavis_core::AcrOrder::default().knows(&self.max_session_acr) {
+            p.push((
+                "psc.max_session_acr".into(),
+                "one of eidas1, eidas2, eidas3".into(),
+            ));
+        }
         if !self.scope.split_whitespace().any(|s| s == "openid") {
             p.push(("psc.scope".into(), "must include openid".into()));
         }
@@ -209,6 +229,16 @@ impl PscConfig {
             p.push(("psc.request_ttl_secs".into(), "between 60 and 3600".into()));
         }
         p
+    }
+
+    /// Whether PSC may be reached over plain HTTP: only when the issuer is
+    /// on this machine (tests, a local relay), never otherwise — endpoints
+    /// PSC's metadata names are held to the same rule.
+    pub fn allows_plain_http(&self) -> bool {
+        url::Url::parse(&self.issuer).is_ok_and(|u| {
+            u.scheme() == "http"
+                && matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"))
+        })
     }
 
     /// Where PSC's metadata is looked for, in order.

@@ -25,6 +25,9 @@ pub struct Metadata {
 }
 
 const METADATA_TTL: Duration = Duration::from_secs(3600);
+/// How long PSC's keys are trusted without asking again (a key PSC
+/// withdraws stops verifying within this time).
+const JWKS_TTL: Duration = Duration::from_secs(3600);
 /// How long a key PSC's JWKS did not hold, just fetched, is not fetched
 /// for again.
 const MISSING_KEY_QUIET: Duration = Duration::from_secs(60);
@@ -104,11 +107,15 @@ impl Discovery {
                     continue;
                 }
             };
-            if resp.status() == reqwest::StatusCode::NOT_FOUND {
-                last = format!("{url}: HTTP 404");
-                continue;
-            }
-            let v = read_json(&url, resp).await?;
+            let v = match read_json(&url, resp).await {
+                Ok(v) => v,
+                Err(e) => {
+                    // The wallet path failing (404, an error page): try
+                    // the standard one.
+                    last = e.to_string();
+                    continue;
+                }
+            };
             let m: Metadata = serde_json::from_value(v)
                 .map_err(|e| PscError::Unreachable(format!("{url}: metadata: {e}")))?;
             if m.issuer.trim_end_matches('/') != cfg.issuer.trim_end_matches('/') {
@@ -134,7 +141,9 @@ impl Discovery {
         kid: Option<&str>,
     ) -> Result<Arc<Value>, PscError> {
         let mut cache = self.cache.lock().await;
-        if let Some((keys, _)) = &cache.jwks {
+        if let Some((keys, at)) = &cache.jwks
+            && at.elapsed() < JWKS_TTL
+        {
             let has_kid = kid.is_none_or(|k| holds_kid(keys, k));
             let known_missing = cache
                 .missing

@@ -74,6 +74,25 @@ impl From<clavis_directory::DirectoryError> for PscError {
     }
 }
 
+/// TLS towards PSC besides the system's roots: further CAs to trust, and
+/// the client certificate presented at the token endpoint (mTLS).
+#[derive(Default)]
+pub struct Tls {
+    /// Further trusted CAs (`psc.ca_file`).
+    pub roots: Vec<reqwest::Certificate>,
+    /// The client certificate and key (`psc.tls_client_cert_file`).
+    pub identity: Option<reqwest::Identity>,
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tls")
+            .field("roots", &self.roots.len())
+            .field("client_certificate", &self.identity.is_some())
+            .finish()
+    }
+}
+
 /// How Clavis authenticates at PSC's token endpoint.
 pub enum ClientAuth {
     /// `client_secret_basic`.
@@ -143,7 +162,19 @@ impl Psc {
             }
             (None, None) => ClientAuth::Secret(Secret::new(secret_from_environment()?)),
         };
-        let identity = match (&cfg.tls_client_cert_file, &cfg.tls_client_key_file) {
+        let mut tls = Tls::default();
+        if let Some(f) = &cfg.ca_file {
+            let pem = read_file("psc.ca_file", f)?;
+            tls.roots = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| PscError::Config(format!("psc.ca_file: {}: {e}", f.display())))?;
+            if tls.roots.is_empty() {
+                return Err(PscError::Config(format!(
+                    "psc.ca_file: {}: no certificate in it",
+                    f.display()
+                )));
+            }
+        }
+        tls.identity = match (&cfg.tls_client_cert_file, &cfg.tls_client_key_file) {
             (Some(c), Some(k)) => {
                 let mut pem = read_file("psc.tls_client_cert_file", c)?;
                 pem.push(b'\n');
@@ -154,7 +185,7 @@ impl Psc {
             }
             _ => None,
         };
-        Self::new(cfg.clone(), public_url, auth, identity)
+        Self::new(cfg.clone(), public_url, auth, tls)
     }
 
     /// A PSC client from parts (tests give their own).
@@ -162,13 +193,17 @@ impl Psc {
         cfg: PscConfig,
         public_url: &str,
         auth: ClientAuth,
-        identity: Option<reqwest::Identity>,
+        tls: Tls,
     ) -> Result<Self, PscError> {
         let build = |identity: Option<reqwest::Identity>| {
             let mut b = reqwest::Client::builder()
                 .timeout(Duration::from_secs(cfg.timeout_secs))
                 .redirect(reqwest::redirect::Policy::none())
+                .https_only(!cfg.allows_plain_http())
                 .user_agent(concat!("Clavis/", env!("CARGO_PKG_VERSION")));
+            for root in &tls.roots {
+                b = b.add_root_certificate(root.clone());
+            }
             if let Some(i) = identity {
                 b = b.identity(i);
             }
@@ -178,7 +213,7 @@ impl Psc {
         Ok(Self {
             redirect_uri: format!("{}{CALLBACK_PATH}", public_url.trim_end_matches('/')),
             http: build(None)?,
-            token_http: build(identity)?,
+            token_http: build(tls.identity)?,
             auth,
             discovery: discovery::Discovery::default(),
             cfg,

@@ -60,11 +60,15 @@ impl Psc {
     /// Links the identity of a verified trip (purpose [`Purpose::Link`]):
     /// stores the link when PSC named the identity, otherwise opens a
     /// case; audited either way, in one transaction.
+    /// `current_session` is the browser's live session now: it must still
+    /// be the one that asked (on a shared workstation, the next person's
+    /// e-CPS must not be checked against the previous person's identity).
     pub async fn link(
         &self,
         db: &Db,
         now: DateTime<Utc>,
         v: &Verified,
+        current_session: Option<&clavis_core::SessionId>,
         client_addr: Option<&str>,
     ) -> Result<LinkOutcome, PscError> {
         let oid = match (v.trip.purpose, v.trip.oid) {
@@ -83,7 +87,10 @@ impl Psc {
                 .await?
                 .ok_or_else(|| PscError::Config(format!("identity {oid} not found")))?;
             let expected = expected_ids(&identity);
-            let reason = if identity.status != LifecycleStatus::Active {
+            let same_session = v.trip.session_id.is_some() && v.trip.session_id.as_ref() == current_session;
+            let reason = if !same_session {
+                Some("session_changed")
+            } else if identity.status != LifecycleStatus::Active {
                 Some("identity_not_active")
             } else if expected.is_empty() {
                 Some("no_national_id_in_hr")
@@ -95,7 +102,7 @@ impl Psc {
                 None
             };
             if let Some(reason) = reason {
-                let case_id = if reason == "identity_not_active" {
+                let case_id = if matches!(reason, "identity_not_active" | "session_changed") {
                     None
                 } else {
                     Some(open_case(tx, now, &identity, v, reason).await?)
@@ -130,7 +137,10 @@ impl Psc {
                 revoked_by: None,
             };
             link.save(tx).await?;
-            IdentityRow::mark_rpps_verified(tx, oid, t).await?;
+            // An ADELI match verifies the ADELI number, not the RPPS.
+            if v.national_id.rpps().is_some() {
+                IdentityRow::mark_rpps_verified(tx, oid, t).await?;
+            }
             AuditEvent::new(
                 Actor::Identity(oid),
                 AuditAction::PscLinked,

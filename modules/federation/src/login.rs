@@ -1,8 +1,13 @@
 //! Signing in to Clavis with Pro Santé Connect, for the professional who
 //! forgot the badge: PSC authenticates them (e-CPS or CPS), and the
-//! national id it returns must belong to exactly one active identity. The
-//! session carries PSC's `acr` and the method `psc` (its `amr` says it
-//! came from PSC); such a session is never asserted back to PSC.
+//! national id it returns must be that of exactly one active identity
+//! whose link stands — a link the person made earlier from a badge or key
+//! session, that checked HR's RPPS and name against PSC's answer. HR's
+//! RPPS alone is never enough: HR may hold a wrong one. The session
+//! carries PSC's `acr` (at most `psc.max_session_acr`) and the method
+//! `psc` (its `amr` says it came from PSC); such a session is never
+//! asserted back to PSC, never runs the badge office, and manages no
+//! authenticator unless the hospital allows it.
 
 use crate::rp::{Purpose, Verified};
 use crate::{Psc, PscError};
@@ -10,7 +15,8 @@ use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
 use clavis_core::{Actor, AuditAction, LifecycleStatus, LoginMethod, Oid, Secret};
 use clavis_sso::{NewSession, Session, SsoConfig};
-use clavis_store::models::{Account, IdentityRow};
+use clavis_store::models::psc::{LinkState, state};
+use clavis_store::models::{Account, IdentityRow, PscLinkRow};
 use clavis_store::{Db, DbConn};
 use serde_json::json;
 
@@ -25,8 +31,9 @@ pub enum LoginOutcome {
         token: Secret<String>,
         session: Box<Session>,
     },
-    /// No session: why (`unknown_national_id`, `ambiguous_national_id`,
-    /// `identity_not_active`, `account_disabled`). Audited.
+    /// No session: why (`not_linked`, `link_not_valid`,
+    /// `ambiguous_national_id`, `identity_not_active`, `account_disabled`).
+    /// Audited.
     Refused(&'static str),
 }
 
@@ -57,16 +64,35 @@ impl Psc {
         }
         let mut conn = db.conn().await?;
         conn.transaction(async |tx: &mut DbConn| {
-            let candidates = match v.national_id.rpps() {
-                Some(r) => IdentityRow::with_rpps(tx, r.as_str()).await?,
-                None => Vec::new(),
-            };
-            let active: Vec<&IdentityRow> = candidates
-                .iter()
-                .filter(|i| i.status == LifecycleStatus::Active)
-                .collect();
+            let t = now.timestamp();
+            let links = PscLinkRow::standing_for_national_id(tx, v.national_id.as_str()).await?;
+            let mut candidates = Vec::new();
+            let mut linked = Vec::new();
+            for l in &links {
+                if let Some(i) = IdentityRow::find(tx, l.oid).await? {
+                    if state(l, &i, t) == LinkState::Valid {
+                        linked.push(i.clone());
+                    }
+                    candidates.push(i);
+                }
+            }
+            let active: Vec<&IdentityRow> = linked.iter().collect();
             let refused = match (candidates.len(), active.as_slice()) {
-                (0, _) => Some(("unknown_national_id", None)),
+                (0, _) => {
+                    // No link: say so, unless HR's people of that RPPS
+                    // have all left (then that is the reason).
+                    let hr = match v.national_id.rpps() {
+                        Some(r) => IdentityRow::with_rpps(tx, r.as_str()).await?,
+                        None => Vec::new(),
+                    };
+                    let gone =
+                        !hr.is_empty() && hr.iter().all(|i| i.status != LifecycleStatus::Active);
+                    Some(if gone {
+                        ("identity_not_active", hr.first().map(|i| i.oid))
+                    } else {
+                        ("not_linked", None)
+                    })
+                }
                 (_, [one]) => {
                     let enabled = Account::for_identity(tx, one.oid)
                         .await?
@@ -75,7 +101,20 @@ impl Psc {
                     let has_accounts = !Account::for_identity(tx, one.oid).await?.is_empty();
                     (has_accounts && !enabled).then_some(("account_disabled", Some(one.oid)))
                 }
-                (_, []) => Some(("identity_not_active", candidates.first().map(|i| i.oid))),
+                (_, []) => {
+                    let oid = candidates.first().map(|i| i.oid);
+                    let inactive = candidates
+                        .iter()
+                        .all(|i| i.status != LifecycleStatus::Active);
+                    Some((
+                        if inactive {
+                            "identity_not_active"
+                        } else {
+                            "link_not_valid"
+                        },
+                        oid,
+                    ))
+                }
                 _ => Some(("ambiguous_national_id", None)),
             };
             if let Some((reason, oid)) = refused {
@@ -87,7 +126,7 @@ impl Psc {
             if let Some(m) = &v.auth_mode {
                 amr.push(format!("psc_{}", m.to_ascii_lowercase()));
             }
-            let acr = v.acr.clone().unwrap_or_else(|| self.cfg.acr_values.clone());
+            let acr = session_acr(v.acr.as_deref(), &self.cfg.max_session_acr);
             let new = NewSession {
                 oid,
                 acr: acr.clone(),
@@ -131,6 +170,20 @@ impl Psc {
     }
 }
 
+/// The assurance of a session opened through PSC: PSC's `acr`, at most
+/// `cap` (a CPS card's `eidas3` does not make a forgotten-badge session
+/// stronger than the hospital's own logins); the weakest level when PSC
+/// gave none or one outside the eIDAS order.
+fn session_acr(psc: Option<&str>, cap: &str) -> String {
+    let order = clavis_core::AcrOrder::default();
+    let weakest = order.levels().first().cloned().unwrap_or_default();
+    match psc.filter(|a| order.knows(a)) {
+        Some(a) if order.satisfies(cap, a) => a.to_string(),
+        Some(_) => cap.to_string(),
+        None => weakest,
+    }
+}
+
 async fn audit_failure(
     conn: &mut DbConn,
     now: DateTime<Utc>,
@@ -149,4 +202,18 @@ async fn audit_failure(
     .record(conn, now)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::session_acr;
+
+    #[test]
+    fn psc_s_acr_is_capped_and_an_unknown_one_is_the_weakest() {
+        assert_eq!(session_acr(Some("eidas1"), "eidas2"), "eidas1");
+        assert_eq!(session_acr(Some("eidas3"), "eidas2"), "eidas2");
+        assert_eq!(session_acr(Some("eidas2"), "eidas2"), "eidas2");
+        assert_eq!(session_acr(Some("0"), "eidas2"), "eidas1");
+        assert_eq!(session_acr(None, "eidas3"), "eidas1");
+    }
 }

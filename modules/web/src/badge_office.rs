@@ -123,7 +123,11 @@ impl actix_web::FromRequest for Officer {
             let roles = IdentityRoleRow::for_identity(&mut conn, session.oid)
                 .await
                 .map_err(ApiError::from)?;
-            if roles.iter().any(|r| ROLES.contains(&r.as_str())) {
+            // A session opened through Pro Santé Connect (a forgotten
+            // badge) never runs the badge office: it encodes badges and
+            // sets PINs, local authenticators e-CPS does not vouch for.
+            let via_psc = session.method == Some(clavis_core::LoginMethod::Psc);
+            if !via_psc && roles.iter().any(|r| ROLES.contains(&r.as_str())) {
                 Ok(Officer {
                     session: Box::new(session),
                     token,

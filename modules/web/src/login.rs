@@ -328,17 +328,17 @@ async fn fresh_session(
             "sign in again first (fresh login required)".into(),
         ));
     }
-    if !may_manage_keys(state, &s) {
+    if !may_manage_authenticators(state, &s) {
         return Err(ApiError::Forbidden);
     }
     Ok(s)
 }
 
-/// Whether the session may add or remove security keys: any session but
-/// one opened through Pro Santé Connect, which may only where the
-/// hospital lets e-CPS stand as the identity proofing of a new key
-/// (`psc.fido2_enrolment_after_psc_login`).
-fn may_manage_keys(state: &AppState, s: &clavis_sso::Session) -> bool {
+/// Whether the session may add or remove security keys or set the badge
+/// PIN: any session but one opened through Pro Santé Connect, which may
+/// only where the hospital lets e-CPS stand as the identity proofing of a
+/// new authenticator (`psc.fido2_enrolment_after_psc_login`).
+fn may_manage_authenticators(state: &AppState, s: &clavis_sso::Session) -> bool {
     s.method != Some(clavis_core::LoginMethod::Psc)
         || state
             .psc
@@ -379,7 +379,7 @@ async fn me(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse
         .filter(|o| o.id != s.id)
         .count();
     let csrf = crate::sso_web::csrf_for(&token);
-    let can_change = fresh(&state, &s) && may_manage_keys(&state, &s);
+    let can_change = fresh(&state, &s) && may_manage_authenticators(&state, &s);
     let mut rows = String::new();
     for k in &keys {
         let remove = if can_change {
@@ -470,7 +470,7 @@ async fn remove_key(
     let Some(s) = form_session(&state, &req, &form.csrf).await? else {
         return Ok(redirect("/login?return_to=/me"));
     };
-    if !may_manage_keys(&state, &s) {
+    if !may_manage_authenticators(&state, &s) {
         return Err(ApiError::Forbidden);
     }
     if !fresh(&state, &s) {
@@ -580,6 +580,9 @@ async fn set_own_badge_pin(
     let Some(s) = form_session(&state, &req, &form.csrf).await? else {
         return Ok(redirect("/login?return_to=/me"));
     };
+    if !may_manage_authenticators(&state, &s) {
+        return Err(ApiError::Forbidden);
+    }
     if !fresh(&state, &s) {
         return Ok(redirect("/login?reauth=1&return_to=/me"));
     }

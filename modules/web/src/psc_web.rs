@@ -147,7 +147,7 @@ async fn link_start(
         return Err(ApiError::Forbidden);
     }
     let return_to = safe_return_to(form.return_to.as_deref());
-    let start = p
+    let start = match p
         .begin(
             &state.db,
             state.clock.now(),
@@ -155,7 +155,11 @@ async fn link_start(
             Some((s.oid, s.id.clone())),
             &return_to,
         )
-        .await?;
+        .await
+    {
+        Ok(start) => start,
+        Err(e) => return Ok(broken_page(Lang::of(&req), &e)),
+    };
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, start.redirect))
         .cookie(trip_cookie(
@@ -213,10 +217,14 @@ async fn callback(
     q: web::Query<Callback>,
 ) -> Result<HttpResponse, ApiError> {
     let p = psc(&state)?;
+    // Each answer is checked and audited: as many per address as logins
+    // may start, so that nobody fills the audit log with forged ones.
+    state.start_limits.admit(&state, &req).await?;
     let lang = Lang::of(&req);
     let now = state.clock.now();
     let ip = client_ip(&req);
     let browser = req.cookie(TRIP_COOKIE).map(|c| c.value().to_string());
+    let live = current(&state, &req).await?.map(|(s, _)| s.id);
     let clear = {
         let mut c = trip_cookie("", 0, state.secure_cookies);
         c.make_removal();
@@ -235,15 +243,16 @@ async fn callback(
         .await;
     let mut resp = match verified {
         Ok(v) => match v.trip.purpose {
-            Purpose::Link => {
-                let outcome = p.link(&state.db, now, &v, ip.as_deref()).await?;
-                match outcome {
-                    LinkOutcome::Linked { .. } => see_other(&v.trip.return_to),
-                    LinkOutcome::Refused { reason, .. } => refused_link_page(lang, reason, &v.trip),
-                }
-            }
+            Purpose::Link => match p
+                .link(&state.db, now, &v, live.as_ref(), ip.as_deref())
+                .await
+            {
+                Ok(LinkOutcome::Linked { .. }) => see_other(&v.trip.return_to),
+                Ok(LinkOutcome::Refused { reason, .. }) => refused_link_page(lang, reason, &v.trip),
+                Err(e) => broken_page(lang, &e),
+            },
             Purpose::Login => {
-                let outcome = p
+                let outcome = match p
                     .sign_in(
                         &state.db,
                         &state.sso,
@@ -255,7 +264,15 @@ async fn callback(
                             replaces: token_of(&req).as_deref(),
                         },
                     )
-                    .await?;
+                    .await
+                {
+                    Ok(outcome) => outcome,
+                    Err(e) => {
+                        let mut r = broken_page(lang, &e);
+                        r.add_cookie(&clear).map_err(ApiError::internal)?;
+                        return Ok(r);
+                    }
+                };
                 match outcome {
                     LoginOutcome::SignedIn { token, .. } => {
                         let mut r = see_other(&v.trip.return_to);
@@ -272,10 +289,7 @@ async fn callback(
             }
         },
         Err(Failure::Refused { trip, refusal }) => failed_page(lang, refusal.code, trip.as_ref()),
-        Err(Failure::Error(e)) => {
-            tracing::error!(error = %e, "Pro Santé Connect answer could not be handled");
-            unreachable_page(lang)
-        }
+        Err(Failure::Error(e)) => broken_page(lang, &e),
     };
     resp.add_cookie(&clear).map_err(ApiError::internal)?;
     Ok(resp)
@@ -321,6 +335,10 @@ fn refused_link_page(lang: Lang, reason: &str, trip: &Trip) -> HttpResponse {
             "Votre compte n'est pas actif dans l'établissement : l'association est impossible.",
             "Your account is not active in the hospital: the link is not possible."
         ),
+        "session_changed" => lang.t(
+            "La session qui a demandé l'association n'est plus ouverte sur ce poste. Rien n'a été enregistré : reconnectez-vous, puis recommencez.",
+            "The session that asked for the link is no longer open on this workstation. Nothing was stored: sign in again, then start over."
+        ),
         _ => lang.t(
             "L'identité nationale avec laquelle vous vous êtes identifié(e) sur Pro Santé Connect n'est pas celle que l'établissement connaît pour vous (numéro RPPS différent). Rien n'a été enregistré : le service des identités a été prévenu pour vérifier votre numéro RPPS.",
             "The national identity you used at Pro Santé Connect is not the one the hospital holds for you (another RPPS number). Nothing was stored: the identity office was told and will check your RPPS number."
@@ -346,6 +364,10 @@ fn refused_login_page(lang: Lang, reason: &str) -> HttpResponse {
         "identity_not_active" | "account_disabled" => lang.t(
             "Votre compte n'est pas actif dans l'établissement : la connexion est impossible.",
             "Your account is not active in the hospital: you cannot sign in."
+        ),
+        "not_linked" | "link_not_valid" => lang.t(
+            "Votre compte n'est pas (ou plus) associé à Pro Santé Connect. Connectez-vous une fois avec votre badge ou votre clé de sécurité, puis associez votre compte depuis « Mon compte ».",
+            "Your account is not (or no longer) linked to Pro Santé Connect. Sign in once with your badge or security key, then link your account from “My account”."
         ),
         _ => lang.t(
             "Aucun compte de l'établissement ne correspond à votre identité nationale. Contactez le support informatique.",
@@ -391,6 +413,36 @@ fn failed_page(lang: Lang, code: &str, trip: Option<&Trip>) -> HttpResponse {
         continue_link(lang, trip),
     );
     page(lang, StatusCode::BAD_REQUEST, title, &body)
+}
+
+/// The page of something that broke on the way (logged): PSC unreachable,
+/// or an error of ours.
+fn broken_page(lang: Lang, e: &clavis_federation::PscError) -> HttpResponse {
+    use clavis_federation::PscError as P;
+    match e {
+        P::Unreachable(_) => {
+            tracing::warn!(error = %e, "Pro Santé Connect unreachable");
+            unreachable_page(lang)
+        }
+        _ => {
+            tracing::error!(error = %e, "Pro Santé Connect step failed");
+            let body = format!(
+                "<h1>{}</h1><p class=\"error\" role=\"alert\">{}</p><p><a href=\"/me\">{}</a></p>",
+                lang.t("Erreur", "Error"),
+                lang.t(
+                    "Une erreur est survenue. Rien n'a été enregistré ; si le problème continue, contactez le support informatique.",
+                    "Something went wrong. Nothing was stored; if it persists, contact the IT desk."
+                ),
+                lang.t("Retour à mon compte", "Back to my account"),
+            );
+            page(
+                lang,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                lang.t("Erreur", "Error"),
+                &body,
+            )
+        }
+    }
 }
 
 fn unreachable_page(lang: Lang) -> HttpResponse {

@@ -1,5 +1,5 @@
 //! The directory's side of the link: HR changing a person's RPPS forgets
-//! its verification and the link stops standing; a case a refused link
+//! its verification and ends the link; a case a refused link
 //! opened is closed with a note, and only so.
 
 use super::*;
@@ -13,16 +13,14 @@ use clavis_store::models::{IdentityRow, PscLinkRow, ReconciliationCase};
 use clavis_testkit::db::TestDb;
 
 on_both_backends!(
-    hr_changing_the_rpps_forgets_its_verification_and_the_link_stops_standing,
+    hr_changing_the_rpps_forgets_its_verification_and_ends_the_link,
     a_psc_case_is_closed_with_a_note_and_only_so,
 );
 
 const HEADER: &str =
     "Matricule;Nom de naissance;Prénoms;Date de naissance;Lieu de naissance;RPPS\n";
 
-async fn hr_changing_the_rpps_forgets_its_verification_and_the_link_stops_standing(
-    backend: Backend,
-) {
+async fn hr_changing_the_rpps_forgets_its_verification_and_ends_the_link(backend: Backend) {
     let t = TestDb::new(backend).await;
     let dir = tempfile::tempdir().expect("dir");
     let csv = dir.path().join("rh.csv");
@@ -94,8 +92,14 @@ async fn hr_changing_the_rpps_forgets_its_verification_and_the_link_stops_standi
         .expect("link");
     assert_eq!(
         clavis_federation::link::state(&link, &identity, now),
-        LinkState::NationalIdChanged
+        LinkState::Revoked,
+        "ended, even if HR changed the RPPS back"
     );
+    assert_eq!(
+        link.revoked_reason,
+        Some(clavis_core::PscUnlinkReason::RppsChanged)
+    );
+    assert_eq!(link.revoked_by, Some(Actor::Sync("rh-csv".into())));
 }
 
 async fn a_psc_case_is_closed_with_a_note_and_only_so(backend: Backend) {

@@ -17,6 +17,7 @@ on_both_backends!(
     an_expired_link_or_a_changed_rpps_goes_through_the_link_again,
     a_departure_revokes_the_link_and_psc_gets_no_assertion,
     the_person_sees_and_removes_their_link_on_their_page,
+    a_link_finished_after_the_session_changed_hands_stores_nothing,
     a_link_revoked_between_the_code_and_the_token_gets_no_tokens,
     other_applications_never_get_tid_and_oid,
     a_node_without_pro_sante_connect_answers_its_client_access_denied,
@@ -499,5 +500,33 @@ async fn a_node_without_pro_sante_connect_answers_its_client_access_denied(backe
     assert_eq!(
         audited(&t, "psc.assertion_refused").await[0]["changes"]["reason"],
         "psc_not_configured"
+    );
+}
+
+async fn a_link_finished_after_the_session_changed_hands_stores_nothing(backend: Backend) {
+    let psc = StandIn::start(&[]);
+    let t = app(backend, &psc).await;
+    let svc = t.service().await;
+    let cookie = &t.session().cookie;
+    let start = post(
+        &svc,
+        "/psc/link",
+        cookie,
+        &[("csrf", &csrf(cookie)), ("return_to", "/me")],
+    )
+    .await;
+    let trip = set_cookie(&start, "__Host-clavis_psc").expect("trip");
+    let back = at_psc(&location(&start), Some(CLAIRE.id)).await;
+    // She walked away; the next person's session is in the browser now.
+    let next = t.open_session(t.nurse().oid).await;
+    let r = get(&svc, &back, &with_trip(&next.cookie, &trip)).await;
+    let html = text(r).await;
+    assert!(html.contains("data-reason=\"session_changed\""), "{html}");
+    assert!(link_of(&t).await.is_none());
+    let refused = audited(&t, "psc.link_refused").await;
+    assert_eq!(refused[0]["changes"]["reason"], "session_changed");
+    assert!(
+        refused[0]["changes"]["case_id"].is_null(),
+        "no case for that"
     );
 }

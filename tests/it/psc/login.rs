@@ -1,8 +1,9 @@
 //! Signing in to Clavis with Pro Santé Connect (a forgotten badge): the
-//! national id must belong to exactly one active identity; the session
-//! says it came from PSC and is never asserted back to PSC; other
-//! authentication methods are asked for before a key is added, unless the
-//! hospital lets e-CPS stand as the proofing.
+//! national id must be that of exactly one active identity whose link
+//! stands (HR's RPPS alone is not enough); the session says it came from
+//! PSC and is never asserted back to PSC, never runs the badge office,
+//! and adds a key or sets a PIN only where the hospital lets e-CPS stand
+//! as the proofing.
 
 use super::*;
 use crate::support::http::session_cookie_of;
@@ -12,6 +13,8 @@ use clavis_core::Clock;
 on_both_backends!(
     a_professional_signs_in_with_psc_and_that_session_is_not_asserted_back,
     a_national_id_nobody_holds_signs_nobody_in,
+    hr_s_rpps_alone_signs_nobody_in_the_link_does,
+    a_psc_session_neither_runs_the_badge_office_nor_sets_a_pin,
     sign_in_with_psc_is_offered_only_when_configured,
     a_psc_session_adds_a_key_only_where_the_hospital_allows_it,
     signing_out_of_a_psc_session_signs_out_of_psc_too,
@@ -27,10 +30,25 @@ async fn sign_in_as<A: AppService>(svc: &A, account: &str) -> ServiceResponse<A:
     get(svc, &back, &format!("__Host-clavis_psc={trip}")).await
 }
 
+/// The nurse links from her badge session first (sign-in with PSC goes
+/// through a standing link).
+async fn linked<A: AppService>(svc: &A, t: &TestApp) {
+    let r = link_as(svc, &t.session().cookie, "/me", Some(CLAIRE.id)).await;
+    assert_eq!(location(&r), "/me", "linked first");
+}
+
+/// Signs in with PSC as the nurse; her session's cookie header.
+async fn psc_session<A: AppService>(svc: &A) -> String {
+    let r = sign_in_as(svc, CLAIRE.id).await;
+    let c = session_cookie_of(&r).expect("a session");
+    format!("{}={}", c.name(), c.value())
+}
+
 async fn a_professional_signs_in_with_psc_and_that_session_is_not_asserted_back(backend: Backend) {
     let psc = StandIn::start(&[]);
     let t = app(backend, &psc).await;
     let svc = t.service().await;
+    linked(&svc, &t).await;
     let html = text(get(&svc, "/login", "").await).await;
     assert!(
         html.contains("Se connecter avec Pro Santé Connect (e-CPS)"),
@@ -74,16 +92,75 @@ async fn a_national_id_nobody_holds_signs_nobody_in(backend: Backend) {
     let r = sign_in_as(&svc, OTHER.id).await;
     assert_eq!(r.status(), 403);
     assert!(session_cookie_of(&r).is_none());
-    assert!(
-        text(r)
-            .await
-            .contains("data-reason=\"unknown_national_id\"")
-    );
+    assert!(text(r).await.contains("data-reason=\"not_linked\""));
     let failed = audited(&t, "login.failed").await;
     assert_eq!(
         failed.last().expect("audited")["changes"]["reason"],
-        "unknown_national_id"
+        "not_linked"
     );
+}
+
+async fn hr_s_rpps_alone_signs_nobody_in_the_link_does(backend: Backend) {
+    let psc = StandIn::start(&[]);
+    let t = app(backend, &psc).await;
+    let svc = t.service().await;
+    // HR gives the nurse this RPPS, but nobody checked it against PSC: HR
+    // may hold someone else's number.
+    let r = sign_in_as(&svc, CLAIRE.id).await;
+    assert_eq!(r.status(), 403);
+    assert!(session_cookie_of(&r).is_none());
+    let html = text(r).await;
+    assert!(
+        html.contains("data-reason=\"not_linked\"") && html.contains("Mon compte"),
+        "{html}"
+    );
+    linked(&svc, &t).await;
+    assert!(session_cookie_of(&sign_in_as(&svc, CLAIRE.id).await).is_some());
+    // A link that no longer stands signs nobody in either.
+    let mut conn = t.t.db.conn().await.expect("conn");
+    let mut link = link_of(&t).await.expect("link");
+    link.expires_at = t.clock.now().timestamp();
+    link.save(&mut conn).await.expect("save");
+    let r = sign_in_as(&svc, CLAIRE.id).await;
+    assert!(text(r).await.contains("data-reason=\"link_not_valid\""));
+}
+
+async fn a_psc_session_neither_runs_the_badge_office_nor_sets_a_pin(backend: Backend) {
+    let psc = StandIn::start(&[]);
+    let t = app(backend, &psc).await;
+    let svc = t.service().await;
+    linked(&svc, &t).await;
+    let mut conn = t.t.db.conn().await.expect("conn");
+    clavis_store::models::IdentityRoleRow {
+        oid: t.nurse().oid,
+        role: "badge-office".into(),
+        granted_by: clavis_core::Actor::Cli("it".into()),
+        granted_at: 0,
+    }
+    .grant(&mut conn)
+    .await
+    .expect("role");
+    // With her badge session, she is an officer.
+    assert_eq!(
+        get(&svc, "/badge-office", &t.session().cookie)
+            .await
+            .status(),
+        200
+    );
+    let cookie = psc_session(&svc).await;
+    assert_eq!(get(&svc, "/badge-office", &cookie).await.status(), 403);
+    let r = post(
+        &svc,
+        "/me/badge-pin",
+        &cookie,
+        &[
+            ("csrf", &csrf(&cookie)),
+            ("pin", "482913"),
+            ("pin2", "482913"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 403);
 }
 
 async fn sign_in_with_psc_is_offered_only_when_configured(backend: Backend) {
@@ -133,9 +210,8 @@ async fn a_psc_session_adds_a_key_only_where_the_hospital_allows_it(backend: Bac
         )
         .await;
         let svc = t.service().await;
-        let r = sign_in_as(&svc, CLAIRE.id).await;
-        let c = session_cookie_of(&r).expect("a session");
-        let cookie = format!("{}={}", c.name(), c.value());
+        linked(&svc, &t).await;
+        let cookie = psc_session(&svc).await;
         let html = text(get(&svc, "/me", &cookie).await).await;
         assert_eq!(
             html.contains("data-endpoint=\"/me/keys\""),
@@ -155,9 +231,8 @@ async fn signing_out_of_a_psc_session_signs_out_of_psc_too(backend: Backend) {
     let psc = StandIn::start(&[]);
     let t = app(backend, &psc).await;
     let svc = t.service().await;
-    let r = sign_in_as(&svc, CLAIRE.id).await;
-    let c = session_cookie_of(&r).expect("a session");
-    let cookie = format!("{}={}", c.name(), c.value());
+    linked(&svc, &t).await;
+    let cookie = psc_session(&svc).await;
     let out = post(&svc, "/logout", &cookie, &[("csrf", &csrf(&cookie))]).await;
     assert_eq!(out.status(), 303);
     let to = location(&out);

@@ -151,12 +151,12 @@ impl StandIn {
     }
 
     fn base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.issuer.replace("/auth/realms/esante-wallet", "")
     }
 
     /// Makes the next token and/or userinfo answer misbehave.
     pub async fn misbehave(&self, behaviour: Value) {
-        let r = reqwest::Client::new()
+        let r = test_http()
             .post(format!("{}/test/behaviour", self.base()))
             .json(&behaviour)
             .send()
@@ -167,7 +167,7 @@ impl StandIn {
 
     /// The logouts the stand-in was asked for.
     pub async fn logouts(&self) -> Value {
-        reqwest::Client::new()
+        test_http()
             .get(format!("{}/test/logouts", self.base()))
             .send()
             .await
@@ -179,7 +179,7 @@ impl StandIn {
 
     /// What Clavis sent the stand-in (`authorize`, `token` lists).
     pub async fn requests(&self) -> Value {
-        reqwest::Client::new()
+        test_http()
             .get(format!("{}/test/requests", self.base()))
             .send()
             .await
@@ -188,6 +188,25 @@ impl StandIn {
             .await
             .expect("json")
     }
+}
+
+/// The test's own HTTP client to the stand-in (which may serve https with
+/// a throwaway certificate).
+fn test_http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .expect("client")
+}
+
+/// The person's browser at PSC: keeps cookies, follows nothing by itself.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .danger_accept_invalid_certs(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
 }
 
 /// The `[psc]` section the tests use against `stand_in`.
@@ -213,6 +232,16 @@ fn now_rfc3339() -> &'static str {
 /// her badge session, and the PSC broker registered as a client marked
 /// `psc`.
 async fn app_with(backend: Backend, cfg: PscConfig, auth: ClientAuth) -> TestApp {
+    app_with_tls(backend, cfg, auth, clavis_federation::Tls::default()).await
+}
+
+/// [`app_with`] with these TLS settings towards PSC.
+async fn app_with_tls(
+    backend: Backend,
+    cfg: PscConfig,
+    auth: ClientAuth,
+    tls: clavis_federation::Tls,
+) -> TestApp {
     let mut app = TestApp::on(backend)
         .at(now_rfc3339())
         .with_nurse()
@@ -225,7 +254,7 @@ async fn app_with(backend: Backend, cfg: PscConfig, auth: ClientAuth) -> TestApp
         })
         .start()
         .await;
-    let psc = Psc::new(cfg.clone(), ORIGIN, auth, None).expect("psc client");
+    let psc = Psc::new(cfg.clone(), ORIGIN, auth, tls).expect("psc client");
     app.state.psc = Some(Arc::new(psc));
     let oidc = Arc::get_mut(&mut app.state.oidc).expect("the provider is not shared yet");
     oidc.fi_tiers = Some(clavis_oidc::fi_tiers::FiTiers {
@@ -319,11 +348,7 @@ fn csrf(cookie: &str) -> String {
 /// signs in as `account` (or cancels), and follows on until PSC sends the
 /// browser back to Clavis; returns that path (with its query).
 async fn at_psc(authorize_url: &str, account: Option<&str>) -> String {
-    let browser = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
+    let browser = browser();
     let mut url = authorize_url.to_string();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -369,11 +394,7 @@ async fn at_psc(authorize_url: &str, account: Option<&str>) -> String {
 /// Follows the stand-in's redirects from `url` until it sends the browser
 /// back to Clavis; that path.
 async fn back_from_psc(url: &str) -> String {
-    let browser = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
+    let browser = browser();
     let mut url = url.to_string();
     for _ in 0..10 {
         if let Some(path) = url.strip_prefix(ORIGIN) {

@@ -84,6 +84,19 @@ impl PscLinkRow {
         Ok((n == 1).then_some(before))
     }
 
+    /// The links not revoked that name `national_id`.
+    pub async fn standing_for_national_id(
+        conn: &mut DbConn,
+        national_id: &str,
+    ) -> Result<Vec<Self>, StoreError> {
+        Ok(with_conn!(conn, c => psc_links::table
+            .filter(psc_links::national_id.eq(national_id))
+            .filter(psc_links::revoked_at.is_null())
+            .select(PscLinkRow::as_select())
+            .load(c)
+            .await)?)
+    }
+
     /// Links, by identity; only those not revoked whose end comes before
     /// `expiring_before` when given; of one identity when given.
     pub async fn list(
