@@ -70,7 +70,6 @@ const OTHER: Account = Account {
 /// The PSC stand-in, killed when dropped.
 pub struct StandIn {
     child: Child,
-    pub port: u16,
     pub issuer: String,
     _accounts: tempfile::NamedTempFile,
 }
@@ -144,7 +143,6 @@ impl StandIn {
             .to_string();
         StandIn {
             child,
-            port,
             issuer,
             _accounts: accounts,
         }
