@@ -53,8 +53,8 @@ pub async fn gate(
     let Some(fi) = fi else {
         return Ok(Gate::Deny("psc_not_configured"));
     };
-    let identity = IdentityRow::find(conn, session.oid).await?;
-    let Some(identity) = identity.filter(|i| i.status == LifecycleStatus::Active) else {
+    let found = PscLinkRow::with_identity(conn, session.oid).await?;
+    let Some((identity, link)) = found.filter(|(i, _)| i.status == LifecycleStatus::Active) else {
         return Ok(Gate::Deny("identity_not_active"));
     };
     let Some(amr) = session.method.and_then(|m| fi.amr.for_method(m)) else {
@@ -63,7 +63,6 @@ pub async fn gate(
     if declined {
         return Ok(Gate::Deny("declined"));
     }
-    let link = PscLinkRow::find(conn, session.oid).await?;
     Ok(match link.map(|l| state(&l, &identity, now)) {
         Some(LinkState::Valid) => Gate::Assert(amr.to_vec()),
         _ => Gate::Link,

@@ -189,17 +189,26 @@ impl Provider {
             &self.cfg.claim_names,
         )
         .await?;
-        if let Some(fi) = fi_claims {
-            AuditEvent::new(
+        // One audit event per issue: for Pro Santé Connect it is the
+        // assertion, with the evidence of what was asserted.
+        let event = match &fi_claims {
+            Some(fi) => AuditEvent::new(
                 Actor::Client(client.client_id.clone()),
                 AuditAction::PscAsserted,
-                Some(grant.oid.to_string()),
-                json!({"oid": grant.oid, "national_id": fi.get(&self.cfg.claim_names.national_id),
+                Some(grant.id.clone()),
+                json!({"oid": grant.oid, "scope": scope,
+                       "national_id": fi.get(&self.cfg.claim_names.national_id),
                        "tid": fi.get("tid"), "amr": grant.amr.0, "acr": grant.acr,
-                       "session_id": grant.session_id, "grant_id": grant.id}),
-            )
-            .record(conn, now)
-            .await?;
+                       "session_id": grant.session_id}),
+            ),
+            None => AuditEvent::new(
+                Actor::Client(client.client_id.clone()),
+                AuditAction::OidcTokensIssued,
+                Some(grant.id.clone()),
+                json!({"oid": grant.oid, "scope": scope}),
+            ),
+        };
+        if let Some(fi) = fi_claims {
             person.extend(fi);
         }
         let id_token = IdTokenClaims {
@@ -216,14 +225,7 @@ impl Provider {
             at_hash: at_hash(&access),
             nonce: nonce.map(str::to_string),
         };
-        AuditEvent::new(
-            Actor::Client(client.client_id.clone()),
-            AuditAction::OidcTokensIssued,
-            Some(grant.id.clone()),
-            json!({"oid": grant.oid, "scope": scope}),
-        )
-        .record(conn, now)
-        .await?;
+        event.record(conn, now).await?;
         Ok(Issued {
             access_token: access,
             refresh_token: refresh,

@@ -459,6 +459,8 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(psc_links -> identities (oid));
+
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
     api_tokens,

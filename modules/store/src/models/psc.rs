@@ -47,6 +47,22 @@ impl PscLinkRow {
         Ok(())
     }
 
+    /// The identity `oid` and its link if any, in one query (what an
+    /// assertion to PSC decides on).
+    pub async fn with_identity(
+        conn: &mut DbConn,
+        oid: Oid,
+    ) -> Result<Option<(IdentityRow, Option<Self>)>, StoreError> {
+        use crate::schema::identities;
+        Ok(with_conn!(conn, c => identities::table
+            .left_join(psc_links::table)
+            .filter(identities::oid.eq(oid))
+            .select((IdentityRow::as_select(), Option::<PscLinkRow>::as_select()))
+            .first(c)
+            .await
+            .optional())?)
+    }
+
     /// The link of `oid`, whatever its state.
     pub async fn find(conn: &mut DbConn, oid: Oid) -> Result<Option<Self>, StoreError> {
         Ok(with_conn!(conn, c => psc_links::table
