@@ -3,6 +3,7 @@
 //! protocol), the real `clavis-agent` (PC/SC), the real `clavis serve`, the
 //! `clavis` CLI, and headless Chromium (tests/e2e/badge.mjs).
 
+use crate::support::binary::{Proc, clavis, ok_json};
 use clavis_core::Clock;
 use clavis_desfire::AesKey;
 use clavis_desfire::emulator::CardEmulator;
@@ -10,42 +11,13 @@ use clavis_testkit::pcscd::{Pcscd, READER_0, Tapped};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const PEOPLE: &str = "Matricule;Nom de naissance;Prénoms;Date de naissance;Sortie\n\
 E001;Lemoine;Claire;1990-01-01;\n\
 E002;Martin;Paul;1985-05-05;\n";
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn clavis(config: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_clavis"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env("CLAVIS_LANG", "en")
-        .output()
-        .expect("clavis runs")
-}
-
-fn ok_json(out: std::process::Output) -> Value {
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("json")
-}
 
 /// The agent binary, next to `clavis` (scripts/test builds it first).
 fn agent_bin() -> PathBuf {

@@ -2,35 +2,13 @@
 //! DevTools, driven by playwright-core: tests/e2e/fido2.mjs) against the
 //! real `clavis serve`.
 
-use std::io::{Read, Write};
+use crate::support::binary::{Proc, http_status};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const PERSON: &str = "Matricule;Nom de naissance;Prénoms;Date de naissance;Sortie\nE001;Lemoine;Claire;1990-01-01;\n";
 const DEPARTED: &str = "Matricule;Nom de naissance;Prénoms;Date de naissance;Sortie\nE001;Lemoine;Claire;1990-01-01;oui\n";
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn http_status(port: u16, path: &str) -> Option<u16> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
-    buf.split_whitespace().nth(1)?.parse().ok()
-}
 
 fn clavis(config: &Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_clavis"))
@@ -45,7 +23,7 @@ fn clavis(config: &Path, args: &[&str]) -> std::process::Output {
 fn setup(
     dir: &Path,
     lifetime_secs: u64,
-) -> (Server, u16, String, std::path::PathBuf, std::path::PathBuf) {
+) -> (Proc, u16, String, std::path::PathBuf, std::path::PathBuf) {
     let port = clavis_testkit::free_port();
     let csv = dir.join("agents.csv");
     std::fs::write(&csv, PERSON).expect("csv");
@@ -94,7 +72,7 @@ leaver = "Sortie"
         url.starts_with(&format!("http://localhost:{port}/enrol/")),
         "{url}"
     );
-    let server = Server(
+    let server = Proc(
         Command::new(env!("CARGO_BIN_EXE_clavis"))
             .arg("--config")
             .arg(&config)

@@ -20,15 +20,16 @@
 //! scenario asks of this side (`hook: expire-link`), which holds the
 //! database.
 
+use crate::support::binary::{Proc, clavis, http_status, ok_json};
 use crate::support::on_both_backends;
 use clavis_core::{Clock, Oid};
 use clavis_store::Db;
 use clavis_store::models::PscLinkRow;
 use clavis_testkit::db::{Backend, TestDb};
-use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read, Write};
+use serde_json::json;
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 on_both_backends!(psc_links_once_answers_at_once_refuses_unlinks_signs_in_and_logs_out_in_chromium);
@@ -55,60 +56,6 @@ const HR: &str = "Matricule;Nom de naissance;Prénoms;Date de naissance;RPPS;Sor
                   E001;Lemoine;Claire;1990-01-01;10003489282;\n";
 const HR_DEPARTED: &str = "Matricule;Nom de naissance;Prénoms;Date de naissance;RPPS;Sortie\n\
                            E001;Lemoine;Claire;1990-01-01;10003489282;oui\n";
-
-/// A child process stopped when dropped: SIGTERM first (playwright then
-/// closes Chromium, node closes its servers), SIGKILL after a grace.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.0.id().to_string()])
-                .status();
-            let exited = clavis_testkit::wait_until(Duration::from_secs(5), || {
-                matches!(self.0.try_wait(), Ok(Some(_)))
-            });
-            if !exited {
-                let _ = self.0.kill();
-            }
-        }
-        let _ = self.0.wait();
-    }
-}
-
-fn clavis(config: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_clavis"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env("CLAVIS_LANG", "en")
-        .output()
-        .expect("clavis runs")
-}
-
-fn ok_json(out: std::process::Output) -> Value {
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("json")
-}
-
-fn http_status(port: u16, path: &str) -> Option<u16> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
-    buf.split_whitespace().nth(1)?.parse().ok()
-}
 
 /// The PSC stand-in (as `tests/it/psc/mod.rs` starts it), for Clavis at
 /// `origin`; its log in `log`.

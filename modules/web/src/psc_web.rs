@@ -295,8 +295,31 @@ async fn callback(
     Ok(resp)
 }
 
-fn continue_link(lang: Lang, trip: Option<&Trip>) -> String {
-    let (href, label) = match trip {
+/// What went wrong, for the person: a heading, the message (with the
+/// stable `reason` the pages and the tests act on), and where to go next.
+fn alert_page(
+    lang: Lang,
+    status: StatusCode,
+    heading: &str,
+    reason: Option<&str>,
+    message: &str,
+    (href, label): (&str, &str),
+) -> HttpResponse {
+    let reason = reason
+        .map(|r| format!(" data-reason=\"{}\"", esc(r)))
+        .unwrap_or_default();
+    let body = format!(
+        "<h1>{heading}</h1><p class=\"error\" role=\"alert\"{reason}>{message}</p>\
+         <p><a id=\"psc-continue\" href=\"{}\">{label}</a></p>",
+        esc(href)
+    );
+    page(lang, status, heading, &body)
+}
+
+/// Where the person goes on after a refusal: back to PSC's request (which
+/// then gets `access_denied`), to the login page, or to their page.
+fn way_on(lang: Lang, trip: Option<&Trip>) -> (String, &'static str) {
+    match trip {
         Some(t)
             if t.purpose == Purpose::Link
                 && t.return_to.starts_with(clavis_oidc::paths::AUTHORIZE) =>
@@ -314,48 +337,40 @@ fn continue_link(lang: Lang, trip: Option<&Trip>) -> String {
             "/me".to_string(),
             lang.t("Retour à mon compte", "Back to my account"),
         ),
-    };
-    format!(
-        "<p><a id=\"psc-continue\" href=\"{}\">{label}</a></p>",
-        esc(&href)
-    )
+    }
 }
 
 fn refused_link_page(lang: Lang, reason: &str, trip: &Trip) -> HttpResponse {
     let message = match reason {
         "no_national_id_in_hr" => lang.t(
             "Votre numéro RPPS n'est pas connu du service des ressources humaines de l'établissement. L'association est impossible pour l'instant : le service des identités a été prévenu et reviendra vers vous.",
-            "HR does not hold your RPPS number. The link is not possible yet: the identity office was told and will contact you."
+            "HR does not hold your RPPS number. The link is not possible yet: the identity office was told and will contact you.",
         ),
         "family_name_mismatch" => lang.t(
             "Le nom transmis par Pro Santé Connect ne correspond pas à celui connu de l'établissement. Rien n'a été enregistré : le service des identités a été prévenu pour vérifier votre dossier.",
-            "The name Pro Santé Connect gave differs from the hospital's. Nothing was stored: the identity office was told and will check your record."
+            "The name Pro Santé Connect gave differs from the hospital's. Nothing was stored: the identity office was told and will check your record.",
         ),
         "identity_not_active" => lang.t(
             "Votre compte n'est pas actif dans l'établissement : l'association est impossible.",
-            "Your account is not active in the hospital: the link is not possible."
+            "Your account is not active in the hospital: the link is not possible.",
         ),
         "session_changed" => lang.t(
             "La session qui a demandé l'association n'est plus ouverte sur ce poste. Rien n'a été enregistré : reconnectez-vous, puis recommencez.",
-            "The session that asked for the link is no longer open on this workstation. Nothing was stored: sign in again, then start over."
+            "The session that asked for the link is no longer open on this workstation. Nothing was stored: sign in again, then start over.",
         ),
         _ => lang.t(
             "L'identité nationale avec laquelle vous vous êtes identifié(e) sur Pro Santé Connect n'est pas celle que l'établissement connaît pour vous (numéro RPPS différent). Rien n'a été enregistré : le service des identités a été prévenu pour vérifier votre numéro RPPS.",
-            "The national identity you used at Pro Santé Connect is not the one the hospital holds for you (another RPPS number). Nothing was stored: the identity office was told and will check your RPPS number."
+            "The national identity you used at Pro Santé Connect is not the one the hospital holds for you (another RPPS number). Nothing was stored: the identity office was told and will check your RPPS number.",
         ),
     };
-    let body = format!(
-        "<h1>{}</h1><p class=\"error\" role=\"alert\" data-reason=\"{}\">{}</p>{}",
-        lang.t("Association impossible", "Link not possible"),
-        esc(reason),
-        message,
-        continue_link(lang, Some(trip)),
-    );
-    page(
+    let (href, label) = way_on(lang, Some(trip));
+    alert_page(
         lang,
         StatusCode::OK,
-        lang.t("Pro Santé Connect", "Pro Santé Connect"),
-        &body,
+        lang.t("Association impossible", "Link not possible"),
+        Some(reason),
+        message,
+        (&href, label),
     )
 }
 
@@ -363,29 +378,24 @@ fn refused_login_page(lang: Lang, reason: &str) -> HttpResponse {
     let message = match reason {
         "identity_not_active" | "account_disabled" => lang.t(
             "Votre compte n'est pas actif dans l'établissement : la connexion est impossible.",
-            "Your account is not active in the hospital: you cannot sign in."
+            "Your account is not active in the hospital: you cannot sign in.",
         ),
         "not_linked" | "link_not_valid" => lang.t(
             "Votre compte n'est pas (ou plus) associé à Pro Santé Connect. Connectez-vous une fois avec votre badge ou votre clé de sécurité, puis associez votre compte depuis « Mon compte ».",
-            "Your account is not (or no longer) linked to Pro Santé Connect. Sign in once with your badge or security key, then link your account from “My account”."
+            "Your account is not (or no longer) linked to Pro Santé Connect. Sign in once with your badge or security key, then link your account from “My account”.",
         ),
         _ => lang.t(
             "Aucun compte de l'établissement ne correspond à votre identité nationale. Contactez le support informatique.",
-            "No hospital account matches your national identity. Contact the IT desk."
+            "No hospital account matches your national identity. Contact the IT desk.",
         ),
     };
-    let body = format!(
-        "<h1>{}</h1><p class=\"error\" role=\"alert\" data-reason=\"{}\">{}</p><p><a href=\"/login\">{}</a></p>",
-        lang.t("Connexion impossible", "Cannot sign in"),
-        esc(reason),
-        message,
-        lang.t("Retour à la connexion", "Back to sign-in"),
-    );
-    page(
+    alert_page(
         lang,
         StatusCode::FORBIDDEN,
-        lang.t("Connexion", "Sign in"),
-        &body,
+        lang.t("Connexion impossible", "Cannot sign in"),
+        Some(reason),
+        message,
+        ("/login", lang.t("Retour à la connexion", "Back to sign-in")),
     )
 }
 
@@ -395,7 +405,7 @@ fn failed_page(lang: Lang, code: &str, trip: Option<&Trip>) -> HttpResponse {
             lang.t("Démarche annulée", "Cancelled"),
             lang.t(
                 "Vous n'êtes pas allé(e) au bout de l'identification sur Pro Santé Connect. Rien n'a été enregistré.",
-                "You did not complete the identification at Pro Santé Connect. Nothing was stored."
+                "You did not complete the identification at Pro Santé Connect. Nothing was stored.",
             ),
         )
     } else {
@@ -403,63 +413,50 @@ fn failed_page(lang: Lang, code: &str, trip: Option<&Trip>) -> HttpResponse {
             lang.t("Vérification impossible", "Verification failed"),
             lang.t(
                 "La réponse de Pro Santé Connect n'a pas pu être vérifiée. Rien n'a été enregistré. Recommencez ; si le problème continue, contactez le support informatique.",
-                "Pro Santé Connect's answer could not be verified. Nothing was stored. Try again; if it persists, contact the IT desk."
+                "Pro Santé Connect's answer could not be verified. Nothing was stored. Try again; if it persists, contact the IT desk.",
             ),
         )
     };
-    let body = format!(
-        "<h1>{title}</h1><p class=\"error\" role=\"alert\" data-reason=\"{}\">{message}</p>{}",
-        esc(code),
-        continue_link(lang, trip),
-    );
-    page(lang, StatusCode::BAD_REQUEST, title, &body)
+    let (href, label) = way_on(lang, trip);
+    alert_page(
+        lang,
+        StatusCode::BAD_REQUEST,
+        title,
+        Some(code),
+        message,
+        (&href, label),
+    )
 }
 
 /// The page of something that broke on the way (logged): PSC unreachable,
 /// or an error of ours.
 fn broken_page(lang: Lang, e: &clavis_federation::PscError) -> HttpResponse {
-    use clavis_federation::PscError as P;
-    match e {
-        P::Unreachable(_) => {
-            tracing::warn!(error = %e, "Pro Santé Connect unreachable");
-            unreachable_page(lang)
-        }
-        _ => {
-            tracing::error!(error = %e, "Pro Santé Connect step failed");
-            let body = format!(
-                "<h1>{}</h1><p class=\"error\" role=\"alert\">{}</p><p><a href=\"/me\">{}</a></p>",
-                lang.t("Erreur", "Error"),
-                lang.t(
-                    "Une erreur est survenue. Rien n'a été enregistré ; si le problème continue, contactez le support informatique.",
-                    "Something went wrong. Nothing was stored; if it persists, contact the IT desk."
-                ),
-                lang.t("Retour à mon compte", "Back to my account"),
-            );
-            page(
-                lang,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                lang.t("Erreur", "Error"),
-                &body,
-            )
-        }
+    let back = ("/me", lang.t("Retour à mon compte", "Back to my account"));
+    if let clavis_federation::PscError::Unreachable(_) = e {
+        tracing::warn!(error = %e, "Pro Santé Connect unreachable");
+        return alert_page(
+            lang,
+            StatusCode::BAD_GATEWAY,
+            lang.t("Pro Santé Connect injoignable", "Pro Santé Connect unreachable"),
+            None,
+            lang.t(
+                "Pro Santé Connect ne répond pas pour le moment. Rien n'a été enregistré ; réessayez dans quelques minutes.",
+                "Pro Santé Connect does not answer at the moment. Nothing was stored; try again in a few minutes.",
+            ),
+            back,
+        );
     }
-}
-
-fn unreachable_page(lang: Lang) -> HttpResponse {
-    let body = format!(
-        "<h1>{}</h1><p class=\"error\" role=\"alert\">{}</p><p><a href=\"/me\">{}</a></p>",
-        lang.t("Pro Santé Connect injoignable", "Pro Santé Connect unreachable"),
-        lang.t(
-            "Pro Santé Connect ne répond pas pour le moment. Rien n'a été enregistré ; réessayez dans quelques minutes.",
-            "Pro Santé Connect does not answer at the moment. Nothing was stored; try again in a few minutes."
-        ),
-        lang.t("Retour à mon compte", "Back to my account"),
-    );
-    page(
+    tracing::error!(error = %e, "Pro Santé Connect step failed");
+    alert_page(
         lang,
-        StatusCode::BAD_GATEWAY,
-        lang.t("Pro Santé Connect", "Pro Santé Connect"),
-        &body,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        lang.t("Erreur", "Error"),
+        None,
+        lang.t(
+            "Une erreur est survenue. Rien n'a été enregistré ; si le problème continue, contactez le support informatique.",
+            "Something went wrong. Nothing was stored; if it persists, contact the IT desk.",
+        ),
+        back,
     )
 }
 

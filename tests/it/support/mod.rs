@@ -9,11 +9,14 @@
 //! - [`http`]: small helpers for requests and answers (cookies, JSON bodies,
 //!   redirects, forms, basic authentication).
 //! - [`audit`]: the audit log's events as JSON.
+//! - [`binary`]: the `clavis` binary and other processes (commands, their
+//!   JSON, processes stopped when dropped, readiness polls).
 //! - [`json_snapshot!`]: `insta::assert_json_snapshot!` with every snapshot
 //!   of the suite kept in `tests/it/snapshots`.
 
 pub mod app;
 pub mod audit;
+pub mod binary;
 pub mod http;
 
 pub use app::{ORIGIN, TestApp, WORKSTATION_SECRET, state};

@@ -1,0 +1,67 @@
+//! The `clavis` binary and other processes, as the end-to-end tests run
+//! them: a command and its JSON answer, a process stopped when dropped,
+//! an HTTP status read over a bare TCP connection (for readiness polls).
+
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Output};
+use std::time::Duration;
+
+/// A child process, stopped when dropped: asked first (SIGTERM: Chromium
+/// and node close what they opened), killed after a grace.
+#[derive(Debug)]
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.0.id().to_string()])
+                .status();
+            let exited = clavis_testkit::wait_until(Duration::from_secs(5), || {
+                matches!(self.0.try_wait(), Ok(Some(_)))
+            });
+            if !exited {
+                let _ = self.0.kill();
+            }
+        }
+        let _ = self.0.wait();
+    }
+}
+
+/// `clavis --config CONFIG ARGS…`, in English.
+pub fn clavis(config: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_clavis"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("CLAVIS_LANG", "en")
+        .output()
+        .expect("clavis runs")
+}
+
+/// The JSON a command printed; panics with its output when it failed.
+pub fn ok_json(out: Output) -> Value {
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+/// The status of `GET path` on 127.0.0.1:`port`, if it answers.
+pub fn http_status(port: u16, path: &str) -> Option<u16> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    buf.split_whitespace().nth(1)?.parse().ok()
+}
