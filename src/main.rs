@@ -70,8 +70,11 @@ fn init_logging(cfg: &Config, quiet: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("CLAVIS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    // Colours only on a terminal: under systemd, standard error is the
+    // journal, where escape codes would show as text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = if cfg.log.format == "json" {
         builder.json().try_init()
