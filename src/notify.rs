@@ -11,8 +11,8 @@
 //!   the server's runtime: a hung runtime, a pool that gives no connection
 //!   or a database that stays unreachable stops the pings, and systemd
 //!   restarts Clavis (which loses nothing: all state is in the database).
-//! - [`stopping`]: `STOPPING=1` as soon as a stop is asked (SIGTERM,
-//!   SIGINT), before the graceful shutdown.
+//! - [`stopping_on_signal`]: `STOPPING=1` as soon as a stop is asked
+//!   (SIGTERM, SIGINT), before the graceful shutdown.
 //!
 //! Outside systemd (`NOTIFY_SOCKET` unset, `WATCHDOG_USEC` unset) each does
 //! nothing, so `clavis serve` by hand behaves as before.
@@ -22,7 +22,6 @@ use clavis_directory::roles;
 use clavis_store::Db;
 use clavis_store::models::IdentityRoleRow;
 use sd_notify::NotifyState;
-use std::time::Duration;
 
 /// Says the service is ready: `READY=1` and a status line for `systemctl
 /// status`; on a fresh install (no administrator yet) also prints the next
@@ -92,7 +91,7 @@ pub fn watchdog(db: Db) {
                     tracing::warn!(error = %e, "watchdog: the database did not answer, no ping")
                 }
                 Err(_) => tracing::warn!(
-                    timeout_ms = duration_ms(every),
+                    timeout_ms = every.as_millis(),
                     "watchdog: the database check timed out, no ping"
                 ),
             }
@@ -113,13 +112,8 @@ pub fn stopping_on_signal() {
             _ = term.recv() => {}
             _ = tokio::signal::ctrl_c() => {}
         }
-        stopping();
+        send(&[NotifyState::Stopping]);
     });
-}
-
-/// `STOPPING=1`.
-pub fn stopping() {
-    send(&[NotifyState::Stopping]);
 }
 
 /// Sends `states` to systemd; a failure is logged, never fatal (the
@@ -128,8 +122,4 @@ fn send(states: &[NotifyState]) {
     if let Err(e) = sd_notify::notify(states) {
         tracing::warn!(error = %e, "cannot notify systemd");
     }
-}
-
-fn duration_ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
