@@ -9,6 +9,7 @@ mod cli;
 mod config;
 mod jobs;
 mod master_key;
+mod notify;
 mod serve;
 
 use anyhow::Result;
@@ -30,10 +31,12 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
-    // These two need no configuration loaded: they are how one is written.
+    // These need no configuration loaded: they are how one is written (and
+    // what the packages ship beside the binary).
     match cli.command {
         Command::PrintDefaultConfig => return Ok(cli::setup::print_default_config()),
         Command::CheckConfig { file } => return cli::setup::check_config(file, cli.config),
+        Command::PackageFiles { out } => return cli::package_files::write(&out),
         _ => {}
     }
     let cfg = match config::load(cli.config.as_deref()) {
@@ -67,8 +70,11 @@ fn init_logging(cfg: &Config, quiet: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("CLAVIS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    // Colours only on a terminal: under systemd, standard error is the
+    // journal, where escape codes would show as text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = if cfg.log.format == "json" {
         builder.json().try_init()

@@ -1,7 +1,8 @@
 //! `clavis serve`: starts the appliance. Opens (and migrates) the
 //! database, loads the master key, starts the OpenID provider and the badge
 //! service, spawns the background schedules ([`crate::jobs`]), then serves
-//! HTTP on `server.listen` until stopped.
+//! HTTP on `server.listen` until stopped, telling systemd how it goes
+//! ([`crate::notify`]).
 
 use crate::cli::{Ctx, subscribers, t};
 use crate::config::Config;
@@ -71,6 +72,10 @@ pub async fn run(ctx: &Ctx) -> Result<()> {
     };
     println!("Clavis {} {shown}", t("écoute sur", "listening on"));
     tracing::info!(server.url = %shown, database = ?db.backend(), "clavis serving");
+    // Bound and migrated: systemd hears READY=1, then the watchdog pings.
+    crate::notify::ready(&db, &shown).await;
+    crate::notify::watchdog(db.clone());
+    crate::notify::stopping_on_signal();
     server.run().await?;
     Ok(())
 }

@@ -6,7 +6,8 @@
 //! [`identity`], [`cases`], [`audit`], [`token`], [`session`], [`admin`],
 //! [`sync`], [`enrol`] (`enrol-link`), [`oidc`] (clients, keys,
 //! habilitations), [`badge`] (workstations, badges), [`setup`] (migrate,
-//! check-config, print-default-config). Commands parse, call one service of
+//! check-config, print-default-config), [`package_files`] (man pages and
+//! completions for the packages, hidden). Commands parse, call one service of
 //! a capability crate and print; the rules live in the crates. Output is
 //! French first (`t`), with English under `LANG=en…`.
 
@@ -17,6 +18,7 @@ pub mod cases;
 pub mod enrol;
 pub mod identity;
 pub mod oidc;
+pub mod package_files;
 pub mod psc;
 pub mod session;
 pub mod setup;
@@ -104,6 +106,13 @@ pub enum Command {
     /// Pro Santé Connect: status, links to the national identity.
     #[command(subcommand)]
     Psc(psc::PscCmd),
+    /// Write the man pages and shell completions the packages ship
+    /// (scripts/package; hidden: no operator needs it).
+    #[command(hide = true)]
+    PackageFiles {
+        /// Directory to write `man/` and `completions/` in.
+        out: PathBuf,
+    },
 }
 
 /// Runs one command (`serve` and the commands that need no configuration
@@ -125,7 +134,10 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<ExitCode> {
         Command::Workstation(cmd) => badge::workstation(ctx, cmd).await?,
         Command::Badge(cmd) => badge::badge(ctx, cmd).await?,
         Command::Psc(cmd) => psc::run(ctx, cmd).await?,
-        Command::Serve | Command::CheckConfig { .. } | Command::PrintDefaultConfig => {}
+        Command::Serve
+        | Command::CheckConfig { .. }
+        | Command::PrintDefaultConfig
+        | Command::PackageFiles { .. } => {}
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,7 @@
 //! End-to-end tests of Clavis against real parts: SQLite and PostgreSQL,
 //! OpenLDAP slapd, the `clavis` binary itself (started, stopped and started
-//! again on one database in `restart.rs`).
+//! again on one database in `restart.rs`; under systemd's notify protocol in
+//! `notify.rs`).
 //!
 //! PostgreSQL tests use the server `scripts/test` starts
 //! (`CLAVIS_TEST_PG_URL`); slapd is started per test by the testkit.
@@ -13,6 +14,7 @@ mod directory;
 mod errors;
 mod fixtures;
 mod login;
+mod notify;
 mod oidc;
 mod pages;
 mod psc;

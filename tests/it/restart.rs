@@ -40,8 +40,9 @@ fn serve(config: &Path, port: u16) -> Server {
 }
 
 /// GET `path` on the server at `port` with an optional `Cookie` header:
-/// the status and the body, or `None` when nothing answers.
-fn get(port: u16, path: &str, cookie: Option<&str>) -> Option<(u16, String)> {
+/// the status and the body, or `None` when nothing answers (also used by
+/// `notify.rs`).
+pub(crate) fn get(port: u16, path: &str, cookie: Option<&str>) -> Option<(u16, String)> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     let cookie = cookie
