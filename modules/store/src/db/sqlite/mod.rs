@@ -70,8 +70,24 @@ pub(crate) fn open_sqlite_for_migration(path: &str) -> Result<SqliteConnection, 
     use diesel::connection::SimpleConnection;
     let mut c =
         SqliteConnection::establish(path).map_err(|e| StoreError::Unavailable(e.to_string()))?;
-    c.batch_execute(SQLITE_MIGRATION_SETUP)?;
-    Ok(c)
+    // Switching a new database to WAL needs it to itself for a moment, and
+    // under load SQLite was seen to answer "database is locked" to it while
+    // another process starting on the same new file held it (the suite's
+    // processes-starting-at-once test, once): try again, for as long as
+    // the busy timeout.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        match c.batch_execute(SQLITE_MIGRATION_SETUP) {
+            Ok(()) => return Ok(c),
+            Err(e)
+                if e.to_string().contains("database is locked")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// A pooled SQLite connection, and its turn at writing.
