@@ -13,7 +13,7 @@ use clavis_core::{Actor, AuditAction, LifecycleStatus, Oid};
 use clavis_sso::Session;
 use clavis_store::models::psc::{LinkState, state};
 use clavis_store::models::{IdentityRow, PscLinkRow};
-use clavis_store::{DbConn, StoreError};
+use clavis_store::{Db, DbConn, StoreError};
 use serde_json::{Map, Value, json};
 
 /// The authorization parameter a person's "no" to the link adds to the
@@ -44,7 +44,7 @@ pub enum Gate {
 /// of signing in mapped, the person not declining, and the link standing
 /// (else the link first).
 pub async fn gate(
-    conn: &mut DbConn,
+    db: &Db,
     fi: Option<&FiTiers>,
     session: &Session,
     declined: bool,
@@ -53,7 +53,7 @@ pub async fn gate(
     let Some(fi) = fi else {
         return Ok(Gate::Deny("psc_not_configured"));
     };
-    let found = PscLinkRow::with_identity(conn, session.oid).await?;
+    let found = PscLinkRow::read_with_identity(db, session.oid).await?;
     let Some((identity, link)) = found.filter(|(i, _)| i.status == LifecycleStatus::Active) else {
         return Ok(Gate::Deny("identity_not_active"));
     };

@@ -89,10 +89,8 @@ impl Provider {
             return self.issue_code(db, now, &client, &req, session, None).await;
         }
         let declined = p.get(fi_tiers::DECLINED_PARAM).is_some();
-        let mut conn = db.conn().await?;
-        match fi_tiers::gate(&mut conn, self.fi_tiers.as_ref(), session, declined, t).await? {
+        match fi_tiers::gate(db, self.fi_tiers.as_ref(), session, declined, t).await? {
             Gate::Assert(amr) => {
-                drop(conn);
                 self.issue_code(db, now, &client, &req, session, Some(amr))
                     .await
             }
@@ -106,6 +104,7 @@ impl Provider {
                 })
             }
             Gate::Link => {
+                let mut conn = db.conn().await?;
                 fi_tiers::audit_refusal(
                     &mut conn,
                     now,
@@ -120,6 +119,7 @@ impl Provider {
                 ))
             }
             Gate::Deny(reason) => {
+                let mut conn = db.conn().await?;
                 fi_tiers::audit_refusal(
                     &mut conn,
                     now,

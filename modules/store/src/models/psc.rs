@@ -63,6 +63,29 @@ impl PscLinkRow {
             .optional())?)
     }
 
+    /// [`Self::with_identity`] through the database's inline readers when
+    /// it has them (SQLite: no pooled connection, no thread hop), as the
+    /// authorization endpoint reads.
+    pub async fn read_with_identity(
+        db: &crate::Db,
+        oid: Oid,
+    ) -> Result<Option<(IdentityRow, Option<Self>)>, StoreError> {
+        use crate::schema::identities;
+        match db.inline() {
+            Some(inline) => inline.read(|c| {
+                diesel::RunQueryDsl::first(
+                    identities::table
+                        .left_join(psc_links::table)
+                        .filter(identities::oid.eq(oid))
+                        .select((IdentityRow::as_select(), Option::<PscLinkRow>::as_select())),
+                    c,
+                )
+                .optional()
+            }),
+            None => Self::with_identity(&mut db.conn().await?, oid).await,
+        }
+    }
+
     /// The link of `oid`, whatever its state.
     pub async fn find(conn: &mut DbConn, oid: Oid) -> Result<Option<Self>, StoreError> {
         Ok(with_conn!(conn, c => psc_links::table
