@@ -103,6 +103,28 @@ impl StandIn {
             ])
             .collect();
         std::fs::write(accounts.path(), serde_json::to_vec(&list).expect("json")).expect("write");
+        // A free port may be taken by another test's process before node
+        // binds it: then node says so on stderr and exits, and another
+        // port is tried.
+        let mut failures = Vec::new();
+        for _ in 0..5 {
+            match Self::spawn(env, accounts.path()) {
+                Ok((child, issuer)) => {
+                    return StandIn {
+                        child,
+                        issuer,
+                        _accounts: accounts,
+                    };
+                }
+                Err(e) => failures.push(e),
+            }
+        }
+        panic!("the PSC stand-in did not start: {failures:#?}");
+    }
+
+    /// One try at starting the stand-in on a free port: the process and
+    /// its issuer, or what it said before exiting.
+    fn spawn(env: &[(&str, &str)], accounts: &std::path::Path) -> Result<(Child, String), String> {
         let port = clavis_testkit::free_port();
         let script = format!("{}/tests/e2e/psc-op.mjs", env!("CARGO_MANIFEST_DIR"));
         let mut cmd = Command::new("node");
@@ -115,9 +137,9 @@ impl StandIn {
                 "POST_LOGOUT_REDIRECT_URIS",
                 format!("{ORIGIN}/psc/logged-out"),
             )
-            .env("ACCOUNTS", accounts.path())
+            .env("ACCOUNTS", accounts)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+            .stderr(Stdio::piped());
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -136,15 +158,24 @@ impl StandIn {
         let line = rx
             .recv_timeout(Duration::from_secs(30))
             .expect("the PSC stand-in is ready within 30 s");
-        let issuer = line
-            .trim()
-            .strip_prefix("ready ")
-            .unwrap_or_else(|| panic!("unexpected first line from the stand-in: {line:?}"))
-            .to_string();
-        StandIn {
-            child,
-            issuer,
-            _accounts: accounts,
+        match line.trim().strip_prefix("ready ") {
+            Some(issuer) => {
+                // Its later notices are drained, so that a full pipe never
+                // stops it.
+                if let Some(mut e) = child.stderr.take() {
+                    std::thread::spawn(move || std::io::copy(&mut e, &mut std::io::sink()));
+                }
+                Ok((child, issuer.to_string()))
+            }
+            None => {
+                let _ = child.kill();
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut e, &mut err);
+                }
+                let _ = child.wait();
+                Err(format!("port {port}: first line {line:?}; stderr: {err}"))
+            }
         }
     }
 
