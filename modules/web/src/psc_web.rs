@@ -147,27 +147,41 @@ async fn link_start(
         return Err(ApiError::Forbidden);
     }
     let return_to = safe_return_to(form.return_to.as_deref());
-    let start = match p
-        .begin(
-            &state.db,
-            state.clock.now(),
-            Purpose::Link,
-            Some((s.oid, s.id.clone())),
-            &return_to,
-        )
+    Ok(to_psc(
+        &state,
+        &req,
+        p,
+        Purpose::Link,
+        Some((s.oid, s.id)),
+        &return_to,
+    )
+    .await)
+}
+
+/// Starts a trip to PSC and sends the browser there with the cookie that
+/// binds the trip to it; a French page when PSC cannot be reached.
+async fn to_psc(
+    state: &AppState,
+    req: &HttpRequest,
+    p: &Psc,
+    purpose: Purpose,
+    who: Option<(clavis_core::Oid, clavis_core::SessionId)>,
+    return_to: &str,
+) -> HttpResponse {
+    match p
+        .begin(&state.db, state.clock.now(), purpose, who, return_to)
         .await
     {
-        Ok(start) => start,
-        Err(e) => return Ok(broken_page(Lang::of(&req), &e)),
-    };
-    Ok(HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, start.redirect))
-        .cookie(trip_cookie(
-            start.browser_token.expose(),
-            p.config().request_ttl_secs,
-            state.secure_cookies,
-        ))
-        .finish())
+        Ok(start) => HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, start.redirect))
+            .cookie(trip_cookie(
+                start.browser_token.expose(),
+                p.config().request_ttl_secs,
+                state.secure_cookies,
+            ))
+            .finish(),
+        Err(e) => broken_page(Lang::of(req), &e),
+    }
 }
 
 #[get("/psc/login")]
@@ -184,23 +198,7 @@ async fn login_start(
     }
     state.start_limits.admit(&state, &req).await?;
     let return_to = safe_return_to(q.return_to.as_deref());
-    let start = p
-        .begin(
-            &state.db,
-            state.clock.now(),
-            Purpose::Login,
-            None,
-            &return_to,
-        )
-        .await?;
-    Ok(HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, start.redirect))
-        .cookie(trip_cookie(
-            start.browser_token.expose(),
-            p.config().request_ttl_secs,
-            state.secure_cookies,
-        ))
-        .finish())
+    Ok(to_psc(&state, &req, p, Purpose::Login, None, &return_to).await)
 }
 
 #[derive(Debug, Deserialize)]

@@ -5,7 +5,6 @@
 use super::*;
 use crate::support::on_both_backends;
 use clavis_core::{Clock, PscUnlinkReason};
-use clavis_store::models::PscLinkRow;
 use std::path::Path;
 use std::process::Output;
 
@@ -148,22 +147,7 @@ fn psc_status_checks_psc_and_the_registration_then_links_are_listed_and_removed(
     rt.block_on(async {
         let db = clavis_store::Db::open(&db_url, 1).expect("db");
         let mut conn = db.conn().await.expect("conn");
-        PscLinkRow {
-            oid,
-            national_id: CLAIRE.national_id.into(),
-            psc_sub: "f:1:810003489282".into(),
-            acr: Some("eidas1".into()),
-            auth_mode: Some("EDIT".into()),
-            id_token_sha256: "0".repeat(64),
-            linked_at: now,
-            expires_at: now + 10 * 86_400,
-            revoked_at: None,
-            revoked_reason: None,
-            revoked_by: None,
-        }
-        .save(&mut conn)
-        .await
-        .expect("link");
+        a_link(oid, now, 10).save(&mut conn).await.expect("link");
     });
     let o = clavis(&cfg, &["psc", "links", "--json"]);
     let v: Value = serde_json::from_slice(&o.stdout).expect("json");
@@ -234,22 +218,7 @@ async fn operators_read_and_revoke_a_link_through_the_admin_api(backend: Backend
     let oid = t.nurse().oid;
     let now = t.clock.now().timestamp();
     let mut conn = t.t.db.conn().await.expect("conn");
-    PscLinkRow {
-        oid,
-        national_id: CLAIRE.national_id.into(),
-        psc_sub: "f:1:810003489282".into(),
-        acr: Some("eidas1".into()),
-        auth_mode: Some("CARD".into()),
-        id_token_sha256: "a".repeat(64),
-        linked_at: now,
-        expires_at: now + 86_400,
-        revoked_at: None,
-        revoked_reason: None,
-        revoked_by: None,
-    }
-    .save(&mut conn)
-    .await
-    .expect("link");
+    a_link(oid, now, 1).save(&mut conn).await.expect("link");
     let svc = t.service().await;
     let path = format!("/admin/api/identities/{oid}/psc-link");
     let r = call_service(&svc, TestRequest::get().uri(&path).to_request()).await;

@@ -42,22 +42,7 @@ async fn hr_changing_the_rpps_forgets_its_verification_and_ends_the_link(backend
         .oid;
     let now = clock.now().timestamp();
     let mut conn = t.db.conn().await.expect("conn");
-    PscLinkRow {
-        oid,
-        national_id: CLAIRE.national_id.into(),
-        psc_sub: "f:1:810003489282".into(),
-        acr: Some("eidas1".into()),
-        auth_mode: Some("EDIT".into()),
-        id_token_sha256: "0".repeat(64),
-        linked_at: now,
-        expires_at: now + 86_400,
-        revoked_at: None,
-        revoked_reason: None,
-        revoked_by: None,
-    }
-    .save(&mut conn)
-    .await
-    .expect("link");
+    a_link(oid, now, 1).save(&mut conn).await.expect("link");
     IdentityRow::mark_rpps_verified(&mut conn, oid, now)
         .await
         .expect("verified");

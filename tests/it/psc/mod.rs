@@ -500,6 +500,24 @@ async fn audited(t: &TestApp, action: &str) -> Vec<Value> {
         .collect()
 }
 
+/// A link of `oid` to the nurse's national id, verified at `now` and
+/// standing `days` days, as a verified answer stores it.
+fn a_link(oid: clavis_core::Oid, now: i64, days: i64) -> clavis_store::models::PscLinkRow {
+    clavis_store::models::PscLinkRow {
+        oid,
+        national_id: CLAIRE.national_id.into(),
+        psc_sub: format!("f:1:{}", CLAIRE.national_id),
+        acr: Some("eidas1".into()),
+        auth_mode: Some("EDIT".into()),
+        id_token_sha256: "0".repeat(64),
+        linked_at: now,
+        expires_at: now + days * 86_400,
+        revoked_at: None,
+        revoked_reason: None,
+        revoked_by: None,
+    }
+}
+
 /// The stored link of the nurse.
 async fn link_of(t: &TestApp) -> Option<clavis_store::models::PscLinkRow> {
     let mut conn = t.t.db.conn().await.expect("conn");
