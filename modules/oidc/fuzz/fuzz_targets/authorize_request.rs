@@ -56,6 +56,7 @@ fn client(settings: u8) -> OidcClientRow {
         created_by: Actor::Cli("fuzz".into()),
         secret_rotated_at: None,
         removed_at: None,
+        psc: false,
     }
 }
 
