@@ -59,9 +59,11 @@ fn first_start(lang: Lang) -> String {
         )),
         intro = esc(lang.t(
             "Personne ne peut encore se connecter. Sur le serveur, avec le compte du service \
-             (par exemple sudo -u clavis), lancez :",
-            "Nobody can sign in yet. On the server, as the service's account (for example \
-             sudo -u clavis), run:"
+             et sa configuration (installé par paquet : sudo -u clavis clavis --config \
+             /etc/clavis/clavis.toml …), lancez :",
+            "Nobody can sign in yet. On the server, as the service's account and with its \
+             configuration (installed from a package: sudo -u clavis clavis --config \
+             /etc/clavis/clavis.toml …), run:"
         )),
         step1 = esc(lang.t("1. Une première identité", "1. A first identity")),
         step1_text = esc(lang.t(
