@@ -5,7 +5,6 @@
 use super::{begin_login, clinic, finish_login, get_with, sign, signed_in};
 use crate::support::{TestApp, on_both_backends};
 use actix_web::test::read_body_json;
-use clavis_core::Clock;
 use clavis_testkit::db::Backend;
 use serde_json::{Value, json};
 
@@ -51,23 +50,11 @@ async fn claire_has_account(t: &TestApp, login: &str, enabled: bool) {
 
 /// HR says Claire left: the directory applies it with its subscribers.
 async fn claire_departs(t: &TestApp) {
-    use clavis_directory::lifecycle::{LifecycleEvent, LifecycleKind};
-    let event = LifecycleEvent {
-        oid: t.person("Claire"),
-        kind: LifecycleKind::Departed,
-        reason: "leaver_flag".into(),
-        sync_run_id: None,
-        at: t.clock.now(),
-    };
-    let mut conn = t.t.db.conn().await.expect("conn");
-    conn.transaction(async |tx| {
-        for s in &t.state.subscribers {
-            s.on_event(tx, &event).await.expect("subscriber");
-        }
-        Ok::<_, clavis_store::StoreError>(())
-    })
-    .await
-    .expect("commit");
+    t.apply_lifecycle(
+        t.person("Claire"),
+        clavis_directory::lifecycle::LifecycleKind::Departed,
+    )
+    .await;
 }
 
 async fn a_departed_identitys_session_stops_working_at_the_next_request(backend: Backend) {

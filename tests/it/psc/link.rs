@@ -296,29 +296,16 @@ async fn an_expired_link_or_a_changed_rpps_goes_through_the_link_again(backend: 
 }
 
 async fn a_departure_revokes_the_link_and_psc_gets_no_assertion(backend: Backend) {
-    use clavis_directory::lifecycle::{LifecycleEvent, LifecycleKind};
+    use clavis_directory::lifecycle::LifecycleKind;
     let psc = StandIn::start(&[]);
     let t = app(backend, &psc).await;
     let svc = t.service().await;
     linked_once(&svc, &t).await;
     // Another session of hers survives nothing: the departure ends them
     // all; a fresh one is opened after it to show PSC still gets nothing.
-    let event = LifecycleEvent {
-        oid: t.nurse().oid,
-        kind: LifecycleKind::Departed,
-        reason: "leaver_flag".into(),
-        sync_run_id: None,
-        at: t.clock.now(),
-    };
+    t.apply_lifecycle(t.nurse().oid, LifecycleKind::Departed)
+        .await;
     let mut conn = t.t.db.conn().await.expect("conn");
-    conn.transaction(async |tx| {
-        for s in &t.state.subscribers {
-            s.on_event(tx, &event).await.expect("subscriber");
-        }
-        Ok::<_, clavis_store::StoreError>(())
-    })
-    .await
-    .expect("commit");
     let link = link_of(&t).await.expect("kept as evidence");
     assert_eq!(link.revoked_reason, Some(PscUnlinkReason::Departed));
     assert_eq!(link.revoked_by, Some(Actor::Lifecycle));
@@ -508,15 +495,7 @@ async fn a_link_finished_after_the_session_changed_hands_stores_nothing(backend:
     let t = app(backend, &psc).await;
     let svc = t.service().await;
     let cookie = &t.session().cookie;
-    let start = post(
-        &svc,
-        "/psc/link",
-        cookie,
-        &[("csrf", &csrf(cookie)), ("return_to", "/me")],
-    )
-    .await;
-    let trip = set_cookie(&start, "__Host-clavis_psc").expect("trip");
-    let back = at_psc(&location(&start), Some(CLAIRE.id)).await;
+    let (trip, back) = trip_to_psc(&svc, cookie, "/me", Some(CLAIRE.id)).await;
     // She walked away; the next person's session is in the browser now.
     let next = t.open_session(t.nurse().oid).await;
     let r = get(&svc, &back, &with_trip(&next.cookie, &trip)).await;

@@ -445,14 +445,15 @@ fn with_trip(session_cookie: &str, trip: &str) -> String {
     format!("{session_cookie}; __Host-clavis_psc={trip}")
 }
 
-/// The whole link, from Clavis's link button to PSC's answer handled:
-/// returns Clavis's answer to the callback.
-async fn link_as<A: AppService>(
+/// From Clavis's link button to PSC's answer: starts the trip from the
+/// session `cookie`, and signs in at PSC as `account` (or cancels); the
+/// trip cookie and the path PSC sends the browser back to.
+async fn trip_to_psc<A: AppService>(
     app: &A,
     cookie: &str,
     return_to: &str,
     account: Option<&str>,
-) -> ServiceResponse<A::Body> {
+) -> (String, String) {
     let start = post(
         app,
         "/psc/link",
@@ -464,6 +465,18 @@ async fn link_as<A: AppService>(
     let trip = set_cookie(&start, "__Host-clavis_psc").expect("trip cookie");
     let back = at_psc(&location(&start), account).await;
     assert!(back.starts_with("/psc/callback?"), "{back}");
+    (trip, back)
+}
+
+/// The whole link, from Clavis's link button to PSC's answer handled:
+/// returns Clavis's answer to the callback.
+async fn link_as<A: AppService>(
+    app: &A,
+    cookie: &str,
+    return_to: &str,
+    account: Option<&str>,
+) -> ServiceResponse<A::Body> {
+    let (trip, back) = trip_to_psc(app, cookie, return_to, account).await;
     get(app, &back, &with_trip(cookie, &trip)).await
 }
 

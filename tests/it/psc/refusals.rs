@@ -106,15 +106,7 @@ async fn a_replayed_or_forged_state_and_another_browser_are_refused(backend: Bac
     let t = app(backend, &psc).await;
     let svc = t.service().await;
     let cookie = &t.session().cookie;
-    let start = post(
-        &svc,
-        "/psc/link",
-        cookie,
-        &[("csrf", &csrf(cookie)), ("return_to", "/me")],
-    )
-    .await;
-    let trip = set_cookie(&start, "__Host-clavis_psc").expect("trip");
-    let back = at_psc(&location(&start), Some(CLAIRE.id)).await;
+    let (trip, back) = trip_to_psc(&svc, cookie, "/me", Some(CLAIRE.id)).await;
     // Another browser (no trip cookie) brings the answer: refused, and the
     // trip is spent.
     let r = get(&svc, &back, cookie).await;

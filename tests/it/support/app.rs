@@ -222,6 +222,32 @@ impl TestApp {
         open_session(&self.t.db, &self.state, &self.clock, oid).await
     }
 
+    /// What the directory does when HR says `kind` of `oid` (a departure,
+    /// a suspension): the lifecycle event applied, now, by every
+    /// subscriber of the application, in one transaction.
+    pub async fn apply_lifecycle(
+        &self,
+        oid: clavis_core::Oid,
+        kind: clavis_directory::lifecycle::LifecycleKind,
+    ) {
+        let event = clavis_directory::lifecycle::LifecycleEvent {
+            oid,
+            kind,
+            reason: "leaver_flag".into(),
+            sync_run_id: None,
+            at: clavis_core::Clock::now(&self.clock),
+        };
+        let mut conn = self.t.db.conn().await.expect("conn");
+        conn.transaction(async |tx| {
+            for s in &self.state.subscribers {
+                s.on_event(tx, &event).await.expect("subscriber");
+            }
+            Ok::<_, clavis_store::StoreError>(())
+        })
+        .await
+        .expect("commit");
+    }
+
     /// The nurse's session ([`TestAppBuilder::with_session`]).
     pub fn session(&self) -> &OpenSession {
         self.session
