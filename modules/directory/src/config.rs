@@ -420,6 +420,12 @@ impl DirectoryConfig {
             if !names.insert(s.name.clone()) {
                 p(at("name"), format!("duplicate source name {:?}", s.name));
             }
+            if s.name == crate::manual::MANUAL_SOURCE {
+                p(
+                    at("name"),
+                    "\"manual\" is the built-in source of identities added by hand: choose another name".into(),
+                );
+            }
             if s.attributes.external_id.trim().is_empty() {
                 p(
                     at("attributes.external_id"),
@@ -511,9 +517,14 @@ impl DirectoryConfig {
         out
     }
 
-    /// A source by name.
+    /// A source by name: a configured one, or the built-in source of
+    /// manual identities ([`crate::manual::MANUAL_SOURCE`]), whose records
+    /// must count whenever their identity is computed again.
     pub fn source(&self, name: &str) -> Option<&SourceConfig> {
-        self.sources.iter().find(|s| s.name == name)
+        self.sources
+            .iter()
+            .find(|s| s.name == name)
+            .or_else(|| (name == crate::manual::MANUAL_SOURCE).then(|| &*crate::manual::BUILT_IN))
     }
 
     /// The position of a source in precedence order.

@@ -32,6 +32,19 @@ use sha2::{Digest, Sha256};
 /// The built-in source of manual identities.
 pub const MANUAL_SOURCE: &str = "manual";
 
+/// Its configuration: an HR-role source ranking after every configured one
+/// ([`DirectoryConfig::precedence`] puts unknown names last), so it owns
+/// nothing another source provides. [`DirectoryConfig::source`] answers it
+/// for its name.
+pub(crate) static BUILT_IN: std::sync::LazyLock<SourceConfig> = std::sync::LazyLock::new(|| {
+    SourceConfig::new(
+        MANUAL_SOURCE,
+        SourceKind::Csv,
+        SourceRole::Hr,
+        AttributeMap::default(),
+    )
+});
+
 /// What an operator gives to create a person.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewManualIdentity {
@@ -88,23 +101,13 @@ fn list(candidates: &[(Oid, String)]) -> String {
         .join(", ")
 }
 
-/// The directory configuration with the `manual` source appended (after
-/// every configured source, so it owns nothing another source provides).
-fn with_manual_source(
-    cfg: &DirectoryConfig,
-) -> Result<(DirectoryConfig, SourceConfig), ManualError> {
-    if cfg.source(MANUAL_SOURCE).is_some() {
+/// The built-in `manual` source, unless the configuration names one of its
+/// own `manual` (which its validation refuses).
+fn manual_source(cfg: &DirectoryConfig) -> Result<&'static SourceConfig, ManualError> {
+    if cfg.sources.iter().any(|s| s.name == MANUAL_SOURCE) {
         return Err(ManualError::SourceNameTaken);
     }
-    let source = SourceConfig::new(
-        MANUAL_SOURCE,
-        SourceKind::Csv,
-        SourceRole::Hr,
-        AttributeMap::default(),
-    );
-    let mut all = cfg.clone();
-    all.sources.push(source.clone());
-    Ok((all, source))
+    Ok(&BUILT_IN)
 }
 
 /// Creates the identity `new` describes, on behalf of `actor` at `now`,
@@ -130,7 +133,7 @@ pub async fn add_identity(
     if given.is_empty() {
         return Err(ManualError::Missing("birth_given_names"));
     }
-    let (cfg, source) = with_manual_source(cfg)?;
+    let source = manual_source(cfg)?;
     let oid = Oid::new_random();
     let record = MappedRecord {
         external_id: oid.to_string(),
@@ -152,7 +155,7 @@ pub async fn add_identity(
     let mut conn = db.conn().await?;
     conn.transaction(async |conn: &mut DbConn| -> Result<Oid, ManualError> {
         let idx = MatchIndex::load(conn, MANUAL_SOURCE, &[&record]).await?;
-        match reconcile::decide(conn, &source, &record, &idx).await? {
+        match reconcile::decide(conn, source, &record, &idx).await? {
             Decision::Create => {}
             Decision::Link { oid, .. } => return Err(ManualError::AlreadyExists(oid)),
             // Identical traits and already a manual record: added by hand
@@ -193,7 +196,7 @@ pub async fn add_identity(
         .upsert(conn)
         .await?;
         let mut ctx = Ctx {
-            cfg: &cfg,
+            cfg,
             now,
             actor: actor.clone(),
             sync_run_id: None,
@@ -259,5 +262,62 @@ mod tests {
             Err(ManualError::AlreadyExists(o)) => assert_eq!(o, oid),
             other => panic!("expected AlreadyExists, got {other:?}"),
         }
+    }
+
+    /// Computed again later (a case linking another record to the person, a
+    /// sync touching them), the identity still comes from its manual record.
+    #[tokio::test]
+    async fn a_manual_identity_computed_again_keeps_its_record() {
+        let t = TestDb::new(Backend::Sqlite).await;
+        let cfg = DirectoryConfig::default();
+        let now = DateTime::from_timestamp(1_800_000_000, 0).expect("now");
+        let actor = Actor::Cli("alice".into());
+        let oid = add_identity(&t.db, &cfg, &Vec::new(), now, marie(), &actor)
+            .await
+            .expect("created");
+        let later = now + chrono::Duration::days(3);
+        let mut conn = t.db.conn().await.expect("conn");
+        let subscribers = Vec::new();
+        let mut ctx = Ctx {
+            cfg: &cfg,
+            now: later,
+            actor: Actor::Lifecycle,
+            sync_run_id: None,
+            source: None,
+            subscribers: &subscribers,
+            audit: Vec::new(),
+        };
+        apply::refresh_identity(&mut conn, &mut ctx, oid)
+            .await
+            .expect("refreshed");
+        let row = IdentityRow::find(&mut conn, oid)
+            .await
+            .expect("read")
+            .expect("stored");
+        assert_eq!(row.birth_family_name, "Dupont");
+        assert_eq!(row.status, clavis_core::LifecycleStatus::Active);
+        assert!(
+            ctx.audit.is_empty(),
+            "nothing changed, nothing audited: {:?}",
+            ctx.audit
+        );
+    }
+
+    #[test]
+    fn a_configured_source_cannot_take_the_manual_name() {
+        let mut cfg = DirectoryConfig::default();
+        cfg.sources.push(SourceConfig::new(
+            MANUAL_SOURCE,
+            SourceKind::Csv,
+            SourceRole::Hr,
+            AttributeMap::default(),
+        ));
+        let problems = cfg.validate();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.path == "directory.sources[0].name" && p.message.contains("built-in")),
+            "{problems:?}"
+        );
     }
 }
