@@ -256,13 +256,17 @@ pub fn to_raw(re: ldap3::ResultEntry) -> Result<RawEntry, String> {
     let entry =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| SearchEntry::construct(re)))
             .map_err(|_| "malformed entry from server".to_string())?;
+    // Attribute types are case-insensitive (RFC 4512 §2.5): two spellings
+    // of one type are one attribute, their values kept in the order sent.
+    let mut attrs: HashMap<String, Vec<String>> = HashMap::new();
+    let mut types: Vec<_> = entry.attrs.into_iter().collect();
+    types.sort_by(|a, b| a.0.cmp(&b.0));
+    for (k, v) in types {
+        attrs.entry(k.to_ascii_lowercase()).or_default().extend(v);
+    }
     Ok(RawEntry {
         entry_ref: entry.dn,
-        attrs: entry
-            .attrs
-            .into_iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v))
-            .collect::<HashMap<_, _>>(),
+        attrs,
     })
 }
 
@@ -438,5 +442,60 @@ mod tests {
             "(&(objectClass=inetOrgPerson)(uSNChanged>=42))"
         );
         assert_eq!(escape_filter_value("a*(b)\\"), "a\\2a\\28b\\29\\5c");
+    }
+    /// `SearchResultEntry` (RFC 4511 §4.5.2) as the server sends it.
+    fn result_entry(dn: &str, attrs: &[(&str, &[&str])]) -> ldap3::ResultEntry {
+        use ldap3::asn1::{ASNTag, OctetString, Sequence, Set, Tag, TagClass};
+        let octets = |s: &str| {
+            Tag::OctetString(OctetString {
+                inner: s.as_bytes().to_vec(),
+                ..Default::default()
+            })
+        };
+        let attrs = attrs
+            .iter()
+            .map(|(ty, vals)| {
+                Tag::Sequence(Sequence {
+                    inner: vec![
+                        octets(ty),
+                        Tag::Set(Set {
+                            inner: vals.iter().map(|v| octets(v)).collect(),
+                            ..Default::default()
+                        }),
+                    ],
+                    ..Default::default()
+                })
+            })
+            .collect();
+        let entry = Tag::Sequence(Sequence {
+            class: TagClass::Application,
+            id: 4,
+            inner: vec![
+                octets(dn),
+                Tag::Sequence(Sequence {
+                    inner: attrs,
+                    ..Default::default()
+                }),
+            ],
+        });
+        ldap3::ResultEntry::new(entry.into_structure())
+    }
+
+    #[test]
+    fn two_spellings_of_one_attribute_type_keep_every_value() {
+        let raw = to_raw(result_entry(
+            "uid=mdupont,ou=people,dc=chu",
+            &[
+                ("mail", &["a@chu.fr"]),
+                ("MAIL", &["b@chu.fr"]),
+                ("cn", &["Marie"]),
+            ],
+        ))
+        .expect("entry");
+        let mut mail = raw.attrs["mail"].clone();
+        mail.sort();
+        assert_eq!(mail, ["a@chu.fr", "b@chu.fr"]);
+        assert_eq!(raw.attrs["cn"], ["Marie"]);
+        assert_eq!(raw.attrs.len(), 2);
     }
 }
