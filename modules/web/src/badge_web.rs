@@ -290,7 +290,7 @@ async fn finish(
     gone.make_removal();
     let mut answer = json!({"redirect": safe_return_to(body.return_to.as_deref())});
     if let Some(replaced) = &login.pin_replaced {
-        answer["notice"] = json!(pin_replaced_notice(lang, replaced));
+        answer["notice"] = json!(crate::pages::pin_replaced_notice(lang, replaced));
         answer["continue"] = json!(lang.t("Continuer", "Continue"));
     }
     Ok(HttpResponse::Ok()
@@ -302,23 +302,6 @@ async fn finish(
         ))
         .cookie(gone)
         .json(answer))
-}
-
-/// What the holder is told at the first badge login after someone else set
-/// their PIN: when, and what to do if it was not at their request.
-fn pin_replaced_notice(
-    lang: crate::pages::Lang,
-    r: &clavis_authn::badge::pin::PinReplaced,
-) -> String {
-    let when = r.at.with_timezone(&chrono::Local).format("%d/%m/%Y %H:%M");
-    match lang {
-        crate::pages::Lang::Fr => format!(
-            "Votre code PIN de badge a été modifié le {when} par le bureau des badges ou le support.              Si vous ne l'avez pas demandé, prévenez le support informatique."
-        ),
-        crate::pages::Lang::En => format!(
-            "Your badge PIN was changed on {when} by the badge office or the IT desk.              If you did not ask for it, tell the IT desk."
-        ),
-    }
 }
 
 #[get("/static/badge.js")]

@@ -193,13 +193,25 @@ async fn login_finish(
     let (token, _) = outcome
         .session
         .ok_or_else(|| ApiError::internal("login opened no session"))?;
+    let mut answer = json!({"redirect": safe_return_to(body.return_to.as_deref())});
+    // Someone else set this person's badge PIN: their next login of any
+    // kind tells them, once.
+    let mut conn = state.db.conn().await?;
+    if let Some(replaced) =
+        clavis_authn::badge::pin::take_replaced(&mut conn, outcome.proof.oid).await?
+    {
+        let lang = Lang::of(&req);
+        answer["notice"] = json!(crate::pages::pin_replaced_notice(lang, &replaced));
+        answer["continue"] = json!(lang.t("Continuer", "Continue"));
+    }
     Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
         .cookie(session_cookie(
             token.expose(),
             state.sso.session_lifetime_secs,
             state.secure_cookies,
         ))
-        .json(json!({"redirect": safe_return_to(body.return_to.as_deref())})))
+        .json(answer))
 }
 
 #[get("/enrol/{token}")]
@@ -421,9 +433,20 @@ async fn me(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse
         )
     };
     let badge_pin = badge_pin_section(&state, lang, can_change, &csrf);
+    let pin_notice = match clavis_authn::badge::pin::replaced_notice(&mut conn, s.oid).await? {
+        Some(r) => format!(
+            "<div class=\"notice\" role=\"alert\" id=\"pin-replaced\"><p>{}</p>\
+             <form method=\"post\" action=\"/me/badge-pin/notice\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+             <button class=\"secondary\" type=\"submit\">{}</button></form></div>",
+            esc(&crate::pages::pin_replaced_notice(lang, &r)),
+            lang.t("J'ai pris connaissance", "I have read this"),
+            csrf = esc(&csrf),
+        ),
+        None => String::new(),
+    };
     let psc = crate::psc_web::me_section(&state, &mut conn, lang, &identity, &csrf).await?;
     let body = format!(
-        "<h1>{hello} {name}</h1><p id=\"session\">{left_label} <strong>{h} h {m:02} min</strong>.</p>\
+        "<h1>{hello} {name}</h1>{pin_notice}<p id=\"session\">{left_label} <strong>{h} h {m:02} min</strong>.</p>\
          <h2>{keys_title}</h2><table><thead><tr><th>{kn}</th><th>{ks}</th><th>{ku}</th><th></th></tr></thead><tbody>{rows}</tbody></table>\
          {add}<p id=\"status\" class=\"status\" role=\"status\" aria-live=\"polite\"></p>{badge_pin}{psc}\
          <h2>{sessions_title}</h2><p>{others_text} <strong>{others}</strong></p>\
@@ -646,6 +669,22 @@ async fn set_own_badge_pin(
     )))
 }
 
+/// The holder has read that someone else set their badge PIN: `/me` stops
+/// showing it (as their next login would have).
+#[post("/me/badge-pin/notice")]
+async fn acknowledge_pin_notice(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(s) = form_session(&state, &req, &form.csrf).await? else {
+        return Ok(redirect("/login?return_to=/me"));
+    };
+    let mut conn = state.db.conn().await?;
+    clavis_authn::badge::pin::take_replaced(&mut conn, s.oid).await?;
+    Ok(redirect("/me"))
+}
+
 #[post("/me/sessions/end-others")]
 async fn end_other_sessions(
     state: web::Data<AppState>,
@@ -740,6 +779,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(add_key_finish)
         .service(end_other_sessions)
         .service(set_own_badge_pin)
+        .service(acknowledge_pin_notice)
         .service(logout)
         .service(script);
 }

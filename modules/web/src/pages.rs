@@ -51,6 +51,23 @@ impl Lang {
     }
 }
 
+/// What the holder is told after someone else set their badge PIN (at
+/// their next login, badge or key, and on `/me` until acknowledged): when,
+/// and what to do if it was not at their request.
+pub fn pin_replaced_notice(lang: Lang, r: &clavis_authn::badge::pin::PinReplaced) -> String {
+    let when = r.at.with_timezone(&chrono::Local).format("%d/%m/%Y %H:%M");
+    match lang {
+        Lang::Fr => format!(
+            "Votre code PIN de badge a été modifié le {when} par le bureau des badges ou le support. \
+             Si vous ne l'avez pas demandé, prévenez le support informatique."
+        ),
+        Lang::En => format!(
+            "Your badge PIN was changed on {when} by the badge office or the IT desk. \
+             If you did not ask for it, tell the IT desk."
+        ),
+    }
+}
+
 /// What a person is told when a new badge PIN breaks the policy (at the
 /// badge office, on `/me`).
 pub fn pin_policy_message(

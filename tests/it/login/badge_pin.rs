@@ -2,15 +2,19 @@
 //! how someone who signs in with a key gets a first PIN without the badge
 //! office choosing it for them.
 
-use super::{clinic, csrf_in, me_page, signed_in};
+use super::{begin_login, clinic, csrf_in, finish_login, me_page, sign, signed_in};
 use crate::support::http::AppService;
 use crate::support::on_both_backends;
 use actix_web::cookie::Cookie;
 use actix_web::test::{TestRequest, call_service, read_body};
 use clavis_core::{Clock, Secret};
 use clavis_testkit::db::Backend;
+use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 
-on_both_backends!(a_freshly_signed_in_holder_sets_their_own_badge_pin);
+on_both_backends!(
+    a_freshly_signed_in_holder_sets_their_own_badge_pin,
+    a_pin_set_by_someone_else_is_told_at_a_key_login_and_on_me_until_read,
+);
 
 async fn post_pin(
     app: &impl AppService,
@@ -83,4 +87,97 @@ async fn a_freshly_signed_in_holder_sets_their_own_badge_pin(backend: Backend) {
         (status, location.as_deref()),
         (303, Some("/login?reauth=1&return_to=/me"))
     );
+}
+
+/// The helpdesk sets Claire's badge PIN.
+async fn helpdesk_sets_pin(t: &crate::support::TestApp, pin: &str) {
+    let svc = t.state.badge.clone().expect("badge");
+    let mut conn = t.t.db.conn().await.expect("conn");
+    clavis_authn::badge::pin::set_pin(
+        &mut conn,
+        svc.hasher(),
+        svc.policy(),
+        t.clock.now(),
+        t.person("Claire"),
+        &Secret::new(pin.to_string()),
+        &clavis_core::Actor::Cli("helpdesk".into()),
+    )
+    .await
+    .expect("pin");
+}
+
+/// A badge PIN replaced by someone else is told at the holder's next login
+/// of any kind (here her key), once; and `/me` shows it until she says she
+/// has read it.
+async fn a_pin_set_by_someone_else_is_told_at_a_key_login_and_on_me_until_read(backend: Backend) {
+    let t = clinic(backend).await;
+    let app = t.service().await;
+    let oid = t.person("Claire");
+    let (mut key, cookie) = signed_in(&app, &t).await;
+    // A first PIN (at enrolment) replaces nothing: nothing to tell.
+    helpdesk_sets_pin(&t, "47395182").await;
+    let html = me_page(&app, &cookie).await;
+    assert!(!html.contains("id=\"pin-replaced\""), "nothing to tell yet");
+    // Replaced while she is away: her next key login tells her, once.
+    helpdesk_sets_pin(&t, "60718293").await;
+    let login = async |key: &mut SoftPasskey| {
+        let begin = begin_login(&app, oid).await;
+        let a = sign(key, &begin);
+        let r = finish_login(
+            &app,
+            serde_json::json!({"ceremony": begin["ceremony"], "credential": a}),
+        )
+        .await;
+        assert_eq!(r.status(), 200);
+        let cookie = crate::support::http::session_cookie_of(&r).expect("session");
+        let body: serde_json::Value = actix_web::test::read_body_json(r).await;
+        (body, cookie)
+    };
+    let (body, cookie) = login(&mut key).await;
+    let notice = body["notice"].as_str().expect("a notice at the key login");
+    assert!(
+        notice.contains("code PIN de badge a été modifié"),
+        "{notice}"
+    );
+    assert_eq!(body["continue"], "Continuer");
+    assert!(body["redirect"].is_string(), "{body}");
+    let (body, _) = login(&mut key).await;
+    assert!(body.get("notice").is_none(), "told once: {body}");
+    assert!(
+        !me_page(&app, &cookie).await.contains("id=\"pin-replaced\""),
+        "told at the login, not again on /me"
+    );
+    // Replaced again: /me shows it until she acknowledges it.
+    t.clock.advance(chrono::Duration::seconds(60));
+    helpdesk_sets_pin(&t, "71829304").await;
+    let html = me_page(&app, &cookie).await;
+    assert!(html.contains("id=\"pin-replaced\""), "{html}");
+    assert!(html.contains("code PIN de badge a été modifié"), "{html}");
+    let again = me_page(&app, &cookie).await;
+    assert!(again.contains("id=\"pin-replaced\""), "shown until read");
+    let csrf = csrf_in(&html);
+    let ack = |csrf: String| {
+        let cookie = cookie.clone();
+        let app = &app;
+        async move {
+            call_service(
+                app,
+                TestRequest::post()
+                    .uri("/me/badge-pin/notice")
+                    .cookie(cookie)
+                    .set_form([("csrf", csrf.as_str())])
+                    .to_request(),
+            )
+            .await
+            .status()
+            .as_u16()
+        }
+    };
+    assert_eq!(ack("nope".into()).await, 403, "CSRF checked");
+    assert!(me_page(&app, &cookie).await.contains("id=\"pin-replaced\""));
+    assert_eq!(ack(csrf).await, 303);
+    assert!(!me_page(&app, &cookie).await.contains("id=\"pin-replaced\""));
+    // Read on /me: her next login has nothing more to say.
+    let (body, _) = login(&mut key).await;
+    assert!(body.get("notice").is_none(), "{body}");
 }

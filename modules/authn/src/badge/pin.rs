@@ -362,17 +362,46 @@ pub async fn settle_right(
     if !BadgePinRow::settle(conn, reserved.oid, &reserved.owner, 0, None, t).await? {
         return Err(PinRefusal::Busy.into());
     }
-    let replaced = match (row.replaced_by, row.replaced_at) {
-        (Some(by), Some(at)) => {
-            BadgePinRow::clear_replaced(conn, reserved.oid).await?;
-            Some(PinReplaced {
-                by,
-                at: DateTime::from_timestamp(at, 0).unwrap_or_default(),
-            })
-        }
+    take(conn, row).await
+}
+
+/// Someone else set `oid`'s PIN and the holder has not been told yet: who
+/// and when (for `/me`, which shows it until acknowledged).
+pub async fn replaced_notice(
+    conn: &mut DbConn,
+    oid: Oid,
+) -> Result<Option<PinReplaced>, BadgeError> {
+    Ok(BadgePinRow::find(conn, oid)
+        .await?
+        .and_then(|r| pending(&r)))
+}
+
+/// [`replaced_notice`], taken once: returned and forgotten, so that the
+/// holder's next login (of any kind) or their acknowledgement on `/me`
+/// tells them, and only one of them does.
+pub async fn take_replaced(conn: &mut DbConn, oid: Oid) -> Result<Option<PinReplaced>, BadgeError> {
+    match BadgePinRow::find(conn, oid).await? {
+        Some(row) => take(conn, row).await,
+        None => Ok(None),
+    }
+}
+
+fn pending(row: &BadgePinRow) -> Option<PinReplaced> {
+    match (&row.replaced_by, row.replaced_at) {
+        (Some(by), Some(at)) => Some(PinReplaced {
+            by: by.clone(),
+            at: DateTime::from_timestamp(at, 0).unwrap_or_default(),
+        }),
         _ => None,
+    }
+}
+
+async fn take(conn: &mut DbConn, row: BadgePinRow) -> Result<Option<PinReplaced>, BadgeError> {
+    let Some(notice) = pending(&row) else {
+        return Ok(None);
     };
-    Ok(replaced)
+    let cleared = BadgePinRow::clear_replaced(conn, row.oid, notice.at.timestamp()).await?;
+    Ok(cleared.then_some(notice))
 }
 
 /// The PIN was wrong, in a transaction of its own: the count stays, the

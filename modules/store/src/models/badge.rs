@@ -296,15 +296,18 @@ impl BadgePinRow {
         Ok(n == 1)
     }
 
-    /// Forgets that the PIN was replaced by someone else (the holder has
-    /// been told).
-    pub async fn clear_replaced(conn: &mut DbConn, oid: Oid) -> Result<(), StoreError> {
+    /// Forgets that the PIN was replaced by someone else at `at` (the
+    /// holder has been told). False when it was already forgotten (told
+    /// elsewhere meanwhile) or replaced again since: then tell nothing.
+    pub async fn clear_replaced(conn: &mut DbConn, oid: Oid, at: i64) -> Result<bool, StoreError> {
         use badge_pins::dsl;
-        with_conn!(conn, c => diesel::update(dsl::badge_pins.find(oid))
+        let n = with_conn!(conn, c => diesel::update(
+                dsl::badge_pins.find(oid).filter(dsl::replaced_at.eq(Some(at))),
+            )
             .set((dsl::replaced_by.eq(None::<Actor>), dsl::replaced_at.eq(None::<i64>)))
             .execute(c)
             .await)?;
-        Ok(())
+        Ok(n == 1)
     }
 }
 

@@ -82,6 +82,18 @@
       const begin = await post("/login/begin", { username });
       const cred = await navigator.credentials.get(requestOptions(begin.options));
       const done = await post("/login/finish", { ceremony: begin.ceremony, credential: assertion(cred), return_to: returnTo });
+      if (done.notice) {
+        // Someone else set this person's badge PIN: they read it before going on.
+        say(done.notice, true);
+        form.hidden = true;
+        const go = document.createElement("a");
+        go.id = "login-continue";
+        go.href = done.redirect;
+        go.textContent = done.continue;
+        document.getElementById("status").after(go);
+        go.focus();
+        return;
+      }
       window.location.assign(done.redirect);
     } catch (e) {
       say(form.dataset.failed + " " + e.message, true);
