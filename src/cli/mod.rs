@@ -20,6 +20,7 @@ pub mod identity;
 pub mod oidc;
 pub mod package_files;
 pub mod psc;
+pub mod security_key;
 pub mod session;
 pub mod setup;
 pub mod sync;
@@ -82,6 +83,9 @@ pub enum Command {
     ApiToken(token::TokenCmd),
     /// Issue a one-time link to enrol a first security key.
     EnrolLink(enrol::EnrolLinkArgs),
+    /// People's FIDO2 security keys: list, revoke a lost one.
+    #[command(subcommand, name = "security-key")]
+    SecurityKey(security_key::SecurityKeyCmd),
     /// SSO sessions.
     #[command(subcommand)]
     Session(session::SessionCmd),
@@ -126,6 +130,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<ExitCode> {
         Command::Audit(cmd) => return audit::run(ctx, cmd).await,
         Command::ApiToken(cmd) => token::run(ctx, cmd).await?,
         Command::EnrolLink(args) => enrol::run(ctx, args).await?,
+        Command::SecurityKey(cmd) => security_key::run(ctx, cmd).await?,
         Command::Session(cmd) => session::run(ctx, cmd).await?,
         Command::Admin(cmd) => admin::run(ctx, cmd).await?,
         Command::Client(cmd) => oidc::client(ctx, cmd).await?,

@@ -605,3 +605,133 @@ async fn identity_add_creates_an_audited_identity_and_refuses_the_same_person_tw
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The helpdesk's command when someone loses their security key: list their
+/// keys, revoke one with a reason (audited), the key then listed no more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_key_list_and_revoke_for_a_lost_key() {
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = minimal_config(dir.path());
+    let out = clavis_with(
+        &cfg,
+        &[
+            "identity",
+            "add",
+            "--birth-name",
+            "Dupont",
+            "--given-names",
+            "Marie",
+            "--birth-date",
+            "1980-05-17",
+        ],
+        "",
+        "en",
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let oid: clavis_core::Oid = stdout(&out).trim().parse().expect("oid");
+    let db = clavis_store::Db::open(&dir.path().join("state/clavis.db").display().to_string(), 1)
+        .expect("db");
+    let mut conn = db.conn().await.expect("conn");
+    clavis_store::models::AuthenticatorRow {
+        id: "key-1".into(),
+        oid,
+        kind: clavis_core::AuthenticatorKind::Fido2,
+        credential_id: "cred-1".into(),
+        credential: "{}".into(),
+        aaguid: None,
+        label: "Clé bleue".into(),
+        status: clavis_core::AuthenticatorStatus::Active,
+        status_reason: None,
+        created_at: 0,
+        last_used_at: None,
+    }
+    .insert(&mut conn)
+    .await
+    .expect("key");
+    drop(conn);
+    let list = |lang: &str| {
+        clavis_with(
+            &cfg,
+            &["security-key", "list", &oid.to_string(), "--json"],
+            "",
+            lang,
+            None,
+        )
+    };
+    let listed: serde_json::Value = serde_json::from_slice(&list("en").stdout).expect("json");
+    assert_eq!(listed["total"], 1, "{listed}");
+    assert_eq!(listed["items"][0]["label"], "Clé bleue");
+    // Unknown key, empty reason: refused in French, nothing changed.
+    let out = clavis_with(
+        &cfg,
+        &["security-key", "revoke", &oid.to_string(), "key-2"],
+        "",
+        "fr",
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("pas de clé active"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = clavis_with(
+        &cfg,
+        &[
+            "security-key",
+            "revoke",
+            &oid.to_string(),
+            "key-1",
+            "--reason",
+            " ",
+        ],
+        "",
+        "fr",
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--reason"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&list("en").stdout).expect("json");
+    assert_eq!(listed["total"], 1, "{listed}");
+    let out = clavis_with(
+        &cfg,
+        &[
+            "security-key",
+            "revoke",
+            &oid.to_string(),
+            "key-1",
+            "--reason",
+            "stolen",
+        ],
+        "",
+        "fr",
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout(&out).contains("révoquée"), "{}", stdout(&out));
+    let listed: serde_json::Value = serde_json::from_slice(&list("en").stdout).expect("json");
+    assert_eq!(listed["total"], 0, "{listed}");
+    let mut conn = db.conn().await.expect("conn");
+    let events = clavis_store::models::AuditEventRow::for_target(&mut conn, &oid.to_string(), 10)
+        .await
+        .expect("audit");
+    assert!(
+        events.iter().any(|e| e.action == "key.removed"
+            && e.actor.starts_with("cli:")
+            && e.changes.contains("stolen")),
+        "{events:?}"
+    );
+}

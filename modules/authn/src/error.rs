@@ -32,6 +32,9 @@ pub enum AuthnError {
     /// No such key.
     #[error("no such key")]
     KeyNotFound,
+    /// A revocation reason that is empty, too long or not plain text.
+    #[error("reason: 1 to 200 characters of text (e.g. lost, stolen, broken)")]
+    InvalidReason,
     /// WebAuthn refused the request.
     #[error("security key operation refused: {0}")]
     WebAuthn(#[from] webauthn_rs::prelude::WebauthnError),

@@ -1,5 +1,6 @@
 //! The admin JSON API: identities, reconciliation cases, sync runs,
-//! enrolment links, applications (OIDC clients), workstations and badges.
+//! enrolment links, security keys, applications (OIDC clients),
+//! workstations and badges.
 //! Every request needs `Authorization: Bearer <token>` (see
 //! `clavis api-token create`). Interactive admin login comes later.
 
@@ -395,6 +396,51 @@ async fn badges_revoke(
     Ok(HttpResponse::Ok().json(json!({"revoked": true})))
 }
 
+/// An identity's security keys (FIDO2), revoked ones left out.
+#[get("/admin/api/identities/{key}/security-keys")]
+async fn security_keys(
+    _admin: AdminActor,
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.db.conn().await?;
+    let person = service::find_identity(&mut conn, &key)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("identity not found".into()))?;
+    let keys = clavis_authn::keys_of(&mut conn, person.oid).await?;
+    Ok(HttpResponse::Ok().json(json!({"items": keys, "total": keys.len()})))
+}
+
+/// Revokes someone's security key (lost, stolen, broken): it opens nothing
+/// more, and the sessions it opened end at once with their applications'
+/// tokens.
+#[post("/admin/api/identities/{key}/security-keys/{id}/revoke")]
+async fn security_keys_revoke(
+    admin: AdminActor,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: Option<web::Json<RevokeBody>>,
+) -> Result<HttpResponse, ApiError> {
+    let (key, id) = path.into_inner();
+    let reason = body
+        .and_then(|b| b.into_inner().reason)
+        .unwrap_or_else(|| "lost".into());
+    let mut conn = state.db.conn().await?;
+    let person = service::find_identity(&mut conn, &key)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("identity not found".into()))?;
+    clavis_authn::remove_key(
+        &mut conn,
+        state.clock.now(),
+        person.oid,
+        &id,
+        &reason,
+        &admin.actor(),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({"revoked": true})))
+}
+
 /// Lifts an identity's PIN lockout.
 #[post("/admin/api/identities/{key}/badge-unlock")]
 async fn badge_unlock(
@@ -516,5 +562,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(badges_revoke)
         .service(badge_unlock)
         .service(badges_enrol)
-        .service(badges_enrolment);
+        .service(badges_enrolment)
+        .service(security_keys)
+        .service(security_keys_revoke);
 }

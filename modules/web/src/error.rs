@@ -183,8 +183,9 @@ impl From<clavis_authn::AuthnError> for ApiError {
             | A::CeremonyExpired
             | A::ModelNotAllowed
             | A::AlreadyEnrolled
-            | A::KeyNotFound
+            | A::InvalidReason
             | A::WebAuthn(_) => ApiError::BadRequest(e.to_string()),
+            A::KeyNotFound => ApiError::NotFound(e.to_string()),
             other => ApiError::internal(other),
         }
     }

@@ -505,6 +505,7 @@ async fn remove_key(
         state.clock.now(),
         s.oid,
         &id,
+        "removed_by_user",
         &Actor::Identity(s.oid),
     )
     .await?;

@@ -160,6 +160,7 @@ async fn removing_a_key_ends_the_sessions_it_opened_and_their_tokens(backend: Ba
         ctx.clock.now(),
         ctx.oid,
         &key.id,
+        "removed_by_user",
         &Actor::Identity(ctx.oid),
     )
     .await

@@ -1,5 +1,6 @@
-//! A person's keys as `/me` shows them, their removal by their holder, and
-//! whether the person has a login account at all.
+//! A person's keys as `/me` and the helpdesk see them, their removal (by
+//! their holder, or by the helpdesk when a key is lost), and whether the
+//! person has a login account at all.
 
 use crate::error::AuthnError;
 use chrono::{DateTime, Utc};
@@ -10,11 +11,13 @@ use clavis_store::models::{Account, AuthenticatorRow};
 use serde::Serialize;
 use serde_json::json;
 
-/// A key as shown on `/me`.
+/// A key as shown on `/me` and to the helpdesk.
 #[derive(Debug, Clone, Serialize)]
 pub struct KeyView {
     pub id: String,
     pub label: String,
+    /// The key model's AAGUID, when its attestation gave one.
+    pub aaguid: Option<String>,
     pub status: AuthenticatorStatus,
     pub created_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
@@ -29,6 +32,7 @@ pub async fn keys_of(conn: &mut DbConn, oid: Oid) -> Result<Vec<KeyView>, AuthnE
         .map(|a| KeyView {
             id: a.id,
             label: a.label,
+            aaguid: a.aaguid,
             status: a.status,
             created_at: DateTime::<Utc>::from_timestamp(a.created_at, 0),
             last_used_at: a
@@ -38,16 +42,31 @@ pub async fn keys_of(conn: &mut DbConn, oid: Oid) -> Result<Vec<KeyView>, AuthnE
         .collect())
 }
 
-/// Removes (revokes) a key of `oid`, and ends the sessions it opened
-/// (their applications told by back-channel logout), in one transaction.
-/// Audited.
+/// Why a key of someone else is revoked (the holder's own removal is
+/// `removed_by_user`): a short word such as `lost`, `stolen`, `broken`.
+pub fn check_revocation_reason(reason: &str) -> Result<(), AuthnError> {
+    if reason.trim().is_empty()
+        || reason.chars().count() > 200
+        || reason.chars().any(char::is_control)
+    {
+        return Err(AuthnError::InvalidReason);
+    }
+    Ok(())
+}
+
+/// Removes (revokes) a key of `oid` for `reason` (`removed_by_user` when
+/// its holder does; checked by [`check_revocation_reason`] otherwise), and
+/// ends the sessions it opened (their applications told by back-channel
+/// logout), in one transaction. Audited `key.removed` with the reason.
 pub async fn remove_key(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     oid: Oid,
     key_id: &str,
+    reason: &str,
     actor: &Actor,
 ) -> Result<(), AuthnError> {
+    check_revocation_reason(reason)?;
     conn.transaction(async |tx| {
         let mut key = AuthenticatorRow::for_identity(tx, oid)
             .await?
@@ -55,7 +74,7 @@ pub async fn remove_key(
             .find(|a| a.id == key_id && a.status != AuthenticatorStatus::Revoked)
             .ok_or(AuthnError::KeyNotFound)?;
         key.status = AuthenticatorStatus::Revoked;
-        key.status_reason = Some("removed_by_user".into());
+        key.status_reason = Some(reason.to_string());
         key.update(tx).await?;
         // A key that is gone opens nothing any more, and keeps nothing open.
         clavis_sso::end_all_by_authenticator(tx, now, key_id, SessionEndReason::Revoked, actor)
@@ -64,7 +83,7 @@ pub async fn remove_key(
             actor,
             AuditAction::KeyRemoved,
             Some(oid.to_string()),
-            json!({"authenticator_id": key_id}),
+            json!({"authenticator_id": key_id, "reason": reason}),
         )
         .record(tx, now)
         .await?;
