@@ -19,7 +19,9 @@ pub async fn run(ctx: &Ctx) -> Result<()> {
     jobs::checkpoint_wal(db.clone());
     let clock = ctx.clock.clone();
     let directory = Arc::new(cfg.directory.clone());
-    let master = crate::master_key::load_for_service(&cfg.master_key_file())?;
+    let master =
+        crate::master_key::load_for_service(&cfg.master_key_file(), &db, clock.now().timestamp())
+            .await?;
     let badge = crate::cli::badge::service(cfg, &master).context("badge login")?;
     let decoys = master.derive("fido2 decoy credential ids");
     let oidc = Arc::new(

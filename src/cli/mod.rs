@@ -183,23 +183,12 @@ impl Ctx {
 
     /// The master key the service uses (never created here: see
     /// [`crate::master_key::load_for_command`]), checked against the
-    /// signing keys the service sealed with it, so that a command never
+    /// database ([`crate::master_key::check`]), so that a command never
     /// seals anything under another key.
     pub async fn master_key(&self, db: &Db) -> Result<clavis_core::master_key::MasterKey> {
         let path = crate::master_key::location(&self.cfg.master_key_file());
         let master = crate::master_key::load_for_command(&self.cfg.master_key_file())?;
-        let mut conn = db.conn().await?;
-        let now = self.now().timestamp();
-        if let Err(e) = clavis_oidc::keys::KeyRing::load(&mut conn, &master, now, now).await {
-            bail!(
-                "{} {}: {e}",
-                t(
-                    "la clé maître lue ici n'ouvre pas les clés de signature du service (ce n'est pas la sienne) :",
-                    "the master key read here does not open the service's signing keys (it is not the service's):"
-                ),
-                path.display()
-            );
-        }
+        crate::master_key::check(db, &master, &path, self.now().timestamp()).await?;
         Ok(master)
     }
 

@@ -469,7 +469,7 @@ fn a_command_reads_the_services_credential_and_refuses_another_key() {
     assert!(err.contains("no identity matches"), "{err}");
     assert!(!dir.path().join("state/master.key").exists());
 
-    // Another key than the one that sealed the signing keys is refused.
+    // Another key than the one that sealed the database is refused.
     let other_creds = dir.path().join("creds-other");
     std::fs::create_dir_all(&other_creds).expect("dir");
     std::fs::write(other_creds.join("clavis-master-key"), "cd".repeat(32)).expect("key");
@@ -482,7 +482,7 @@ fn a_command_reads_the_services_credential_and_refuses_another_key() {
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("not the service's"), "{err}");
+    assert!(err.contains("not this database's"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -459,6 +459,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    master_key_check (id) {
+        id -> Integer,
+        fingerprint -> Text,
+        recorded_at -> BigInt,
+    }
+}
+
 diesel::joinable!(psc_links -> identities (oid));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -478,6 +486,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     lifecycle_events,
     login_failures,
     logout_outbox,
+    master_key_check,
     oidc_clients,
     oidc_grants,
     oidc_keys,
