@@ -244,3 +244,23 @@ async fn root_leads_to_me_to_login_or_to_the_first_start_page() {
     .await;
     assert_eq!(location(&r), "/login");
 }
+
+crate::support::on_both_backends!(readyz_compares_the_clock_with_the_database_servers);
+
+/// `/readyz` is ready; on PostgreSQL (shared by the nodes) it measured this
+/// machine's clock against the database server's, and they agree.
+async fn readyz_compares_the_clock_with_the_database_servers(backend: Backend) {
+    let t = TestApp::on(backend).start().await;
+    let app = t.service().await;
+    let r = call_service(&app, TestRequest::get().uri("/readyz").to_request()).await;
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = serde_json::from_slice(&read_body(r).await).expect("json");
+    assert_eq!(body["status"], "ready", "{body}");
+    match backend {
+        Backend::Postgres => {
+            let skew = body["clock_skew_ms"].as_i64().expect("measured");
+            assert!(clavis_web::health::clock_agrees(skew), "{body}");
+        }
+        Backend::Sqlite => assert!(body.get("clock_skew_ms").is_none(), "one machine: {body}"),
+    }
+}

@@ -230,6 +230,32 @@ impl Db {
         crate::with_conn!(&mut conn, c => c.batch_execute("SELECT 1").await)?;
         Ok(())
     }
+
+    /// The database server's clock (unix milliseconds), on PostgreSQL,
+    /// where other nodes share it; `None` on SQLite, which runs on this
+    /// machine's clock. Every node compares the times it writes (session
+    /// ends, leases, codes) with times other nodes wrote: their clocks must
+    /// agree, and this is what they are compared with.
+    pub async fn server_clock_ms(&self) -> Result<Option<i64>, StoreError> {
+        #[derive(diesel::QueryableByName)]
+        struct Now {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            ms: i64,
+        }
+        match self {
+            Db::Sqlite(..) => Ok(None),
+            Db::Pg(p, _) => {
+                use diesel_async::RunQueryDsl;
+                let mut c = p.get().await?;
+                let now: Now = diesel::sql_query(
+                    "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT) AS ms",
+                )
+                .get_result(&mut c)
+                .await?;
+                Ok(Some(now.ms))
+            }
+        }
+    }
 }
 
 /// One pooled connection, to either backend.
