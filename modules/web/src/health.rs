@@ -46,7 +46,10 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         },
     };
     // The machine's own clock, not the application's (tests move that one).
-    let skew_ms = chrono::Utc::now().timestamp_millis() - server;
+    let skew_ms = {
+        use clavis_core::Clock;
+        clavis_core::clock::SystemClock.now().timestamp_millis() - server
+    };
     if clock_agrees(skew_ms) {
         HttpResponse::Ok()
             .json(json!({"status": "ready", "database": "ok", "clock_skew_ms": skew_ms}))
