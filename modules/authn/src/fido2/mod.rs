@@ -58,6 +58,9 @@ pub struct Fido2 {
     /// derived from (see `login`): the same on every node and across
     /// restarts when it comes from the master key.
     decoy_key: [u8; 32],
+    /// How many enrolled keys have credential ids of each length, as last
+    /// read (see `login`): decoys take these lengths.
+    decoy_lengths: std::sync::Mutex<login::IdLengths>,
 }
 
 impl std::fmt::Debug for Fido2 {
@@ -105,6 +108,7 @@ impl Fido2 {
             cfg,
             ca_list,
             decoy_key,
+            decoy_lengths: Default::default(),
         })
     }
 

@@ -79,6 +79,17 @@ impl AuthenticatorRow {
             .await)?)
     }
 
+    /// The credential ids of every active FIDO2 key (what decoy ids are
+    /// made to look like).
+    pub async fn active_credential_ids(conn: &mut DbConn) -> Result<Vec<String>, StoreError> {
+        Ok(with_conn!(conn, c => dsl::authenticators
+            .filter(dsl::status.eq(AuthenticatorStatus::Active))
+            .filter(dsl::kind.eq(AuthenticatorKind::Fido2))
+            .select(dsl::credential_id)
+            .load::<String>(c)
+            .await)?)
+    }
+
     /// The authenticator with this credential id.
     pub async fn find_by_credential(
         conn: &mut DbConn,

@@ -98,8 +98,59 @@ enum LoginState {
 type Refusal = (&'static str, Option<Oid>);
 
 /// Credential ids a username-first challenge lists at the least, real or
-/// decoy: one key or none cannot be told from two.
+/// decoy: one key or none cannot be told from two. A name lists one more
+/// than that or not, depending on the name alone, so that two or three
+/// keys cannot be told from none either.
 const MIN_LISTED: usize = 2;
+
+/// How long the lengths of the enrolled credential ids are kept before
+/// being read again.
+const ID_LENGTHS_TTL_SECS: i64 = 600;
+
+/// A decoy's length when no key is enrolled yet: the size a security key's
+/// non-discoverable credential id usually has.
+const DEFAULT_ID_LEN: usize = 64;
+
+/// How many enrolled keys have credential ids of each length (sorted by
+/// length), and when that was read.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct IdLengths {
+    read_at: Option<i64>,
+    counts: Vec<(usize, u64)>,
+}
+
+impl IdLengths {
+    fn from_ids(ids: &[String], now: i64) -> Self {
+        use base64::Engine;
+        let mut counts = std::collections::BTreeMap::<usize, u64>::new();
+        for id in ids {
+            if let Ok(b) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(id) {
+                *counts.entry(b.len()).or_default() += 1;
+            }
+        }
+        IdLengths {
+            read_at: Some(now),
+            counts: counts.into_iter().collect(),
+        }
+    }
+
+    /// The length at `pick` (any number) in the distribution, each length
+    /// as likely as enrolled keys have it.
+    fn pick(&self, pick: u64) -> usize {
+        let total: u64 = self.counts.iter().map(|(_, n)| n).sum();
+        if total == 0 {
+            return DEFAULT_ID_LEN;
+        }
+        let mut at = pick % total;
+        for (len, n) in &self.counts {
+            if at < *n {
+                return *len;
+            }
+            at -= n;
+        }
+        DEFAULT_ID_LEN
+    }
+}
 
 /// The refusal of an answer whose signature verified but whose ceremony
 /// another request spent first.
@@ -210,12 +261,22 @@ impl Fido2 {
             }
         };
         if let Some(name) = username.map(str::trim).filter(|u| !u.is_empty()) {
-            // At least MIN_LISTED ids whoever asks (a person with one key
-            // gets a decoy beside it), in an order that says nothing.
+            // MIN_LISTED ids or one more, by the name alone, whoever asks
+            // (a person with one key gets decoys beside it), decoys as long
+            // as real ids, in an order that says nothing.
+            let lengths = self.enrolled_id_lengths(conn, now).await?;
             let listed = &mut rcr.public_key.allow_credentials;
+            let real: Vec<usize> = listed.iter().map(|c| c.id.len()).collect();
+            let wanted = MIN_LISTED + (self.decoy_seed(name, u8::MAX) % 2) as usize;
             let mut i = 0u8;
-            while listed.len() < MIN_LISTED {
-                listed.push(self.decoy_credential(name, i));
+            while listed.len() < wanted {
+                let seed = self.decoy_seed(name, i);
+                let len = if real.is_empty() {
+                    lengths.pick(seed)
+                } else {
+                    real[(seed % real.len() as u64) as usize]
+                };
+                listed.push(self.decoy_credential(name, i, len));
                 i += 1;
             }
             listed.sort_by(|a, b| a.id.cmp(&b.id));
@@ -232,25 +293,68 @@ impl Fido2 {
         })
     }
 
-    /// The `i`-th decoy credential id of a login name: 64 bytes (the size a
-    /// security key's non-discoverable credential id usually has), derived
-    /// from the name folded to lower case and the decoy key, so the same
-    /// name always gets the same ids. SHA-256 of the key and the
-    /// length-prefixed name is a keyed derivation here, not a MAC anyone
+    /// The lengths of the enrolled keys' credential ids (read again every
+    /// [`ID_LENGTHS_TTL_SECS`]): a decoy must look like an id of a key
+    /// model the hospital uses, whatever its length.
+    async fn enrolled_id_lengths(
+        &self,
+        conn: &mut DbConn,
+        now: DateTime<Utc>,
+    ) -> Result<IdLengths, AuthnError> {
+        let t = now.timestamp();
+        {
+            let cached = self.decoy_lengths.lock().unwrap_or_else(|p| p.into_inner());
+            if cached
+                .read_at
+                .is_some_and(|r| (0..ID_LENGTHS_TTL_SECS).contains(&(t - r)))
+            {
+                return Ok(cached.clone());
+            }
+        }
+        let ids = AuthenticatorRow::active_credential_ids(conn).await?;
+        let fresh = IdLengths::from_ids(&ids, t);
+        *self.decoy_lengths.lock().unwrap_or_else(|p| p.into_inner()) = fresh.clone();
+        Ok(fresh)
+    }
+
+    /// A number derived from the login name (folded to lower case), `i`
+    /// and the decoy key: the same for the same name on every request,
+    /// node and restart.
+    fn decoy_seed(&self, name: &str, i: u8) -> u64 {
+        let b = self.decoy_block(name, i, u8::MAX);
+        u64::from_be_bytes(b[..8].try_into().unwrap_or_default())
+    }
+
+    /// SHA-256 of the decoy key, the length-prefixed name folded to lower
+    /// case, `i` and `block`: a keyed derivation here, not a MAC anyone
     /// verifies.
-    fn decoy_credential(&self, name: &str, i: u8) -> webauthn_rs_proto::AllowCredentials {
+    fn decoy_block(&self, name: &str, i: u8, block: u8) -> [u8; 32] {
         use sha2::{Digest, Sha256};
         let name = name.to_lowercase();
-        let block = |half: u8| {
-            let mut h = Sha256::new();
-            h.update(self.decoy_key);
-            h.update((name.len() as u64).to_be_bytes());
-            h.update(name.as_bytes());
-            h.update([i, half]);
-            h.finalize()
-        };
-        let mut id = block(0).to_vec();
-        id.extend_from_slice(&block(1));
+        let mut h = Sha256::new();
+        h.update(self.decoy_key);
+        h.update((name.len() as u64).to_be_bytes());
+        h.update(name.as_bytes());
+        h.update([i, block]);
+        h.finalize().into()
+    }
+
+    /// The `i`-th decoy credential id of a login name, `len` bytes long,
+    /// from [`Self::decoy_block`]s, so the same name always gets the same
+    /// ids.
+    fn decoy_credential(
+        &self,
+        name: &str,
+        i: u8,
+        len: usize,
+    ) -> webauthn_rs_proto::AllowCredentials {
+        let mut id = Vec::with_capacity(len + 32);
+        let mut block = 0u8;
+        while id.len() < len {
+            id.extend_from_slice(&self.decoy_block(name, i, block));
+            block = block.wrapping_add(1);
+        }
+        id.truncate(len);
         webauthn_rs_proto::AllowCredentials {
             type_: "public-key".into(),
             id,
