@@ -24,6 +24,7 @@ pub async fn run(ctx: &Ctx) -> Result<()> {
             .await?;
     let badge = crate::cli::badge::service(cfg, &master).context("badge login")?;
     let decoys = master.derive("fido2 decoy credential ids");
+    let ceremonies = master.derive("fido2 login ceremonies");
     let oidc = Arc::new(
         clavis_oidc::Provider::start(
             &db,
@@ -43,7 +44,11 @@ pub async fn run(ctx: &Ctx) -> Result<()> {
         directory: directory.clone(),
         clock: clock.clone(),
         subscribers: subscribers(),
-        fido2: Arc::new(fido2(cfg)?.with_decoy_key(decoys)),
+        fido2: Arc::new(
+            fido2(cfg)?
+                .with_decoy_key(decoys)
+                .with_ceremony_key(ceremonies),
+        ),
         sso: cfg.sso.clone(),
         secure_cookies: true,
         public_url: cfg.public_url(),

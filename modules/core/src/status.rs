@@ -81,8 +81,12 @@ text_enum! {
     pub enum CeremonyKind: "ceremony kind" {
         /// Registering a new key.
         Register = "register",
-        /// Signing in with a key.
+        /// Signing in with a key (ceremonies stored before logins were
+        /// sealed into their own token; none is stored any more).
         Login = "login",
+        /// A sealed login ceremony, finished: kept until its end so that
+        /// it is finished once.
+        LoginSpent = "login_spent",
     }
 }
 

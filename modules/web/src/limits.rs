@@ -1,7 +1,9 @@
-//! Limits on what anyone may start without signing in: a FIDO2 login
-//! (`POST /login/begin`) or a badge login (`POST /login/badge/start`) each
-//! store a row (the ceremony, the badge transaction) until it finishes or
-//! expires, so an anonymous client could otherwise fill the database.
+//! Limits on what anyone may start without signing in. A badge login
+//! (`POST /login/badge/start`) stores a row (the badge transaction) until
+//! it finishes or expires, so an anonymous client could otherwise fill the
+//! database; a FIDO2 login (`POST /login/begin`) stores nothing (its
+//! server half is sealed into the token the browser gives back), so only
+//! the first limit holds it.
 //!
 //! - Per client address (the real one, `server.trusted_proxies`; an IPv6
 //!   client counted by its /64): at most
@@ -10,10 +12,12 @@
 //!   our own), answered `429` with `Retry-After` beyond. Kept in memory on
 //!   each node; addresses not seen for a while are forgotten
 //!   ([`StartLimits::forget_idle`], on the upkeep schedule).
-//! - Overall: at most `server.max_logins_in_progress` unfinished ceremonies
+//! - Overall, for what stores a row: at most
+//!   `server.max_logins_in_progress` unfinished ceremonies (registrations)
 //!   and badge transactions in the database, answered `503` beyond (a
-//!   distributed flood fills no disk). Expired ones are swept on the
-//!   upkeep schedule and as new ones are stored.
+//!   distributed flood fills no disk, and cannot keep anyone from signing
+//!   in with a key). Expired ones are swept on the upkeep schedule and as
+//!   new ones are stored.
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -81,6 +85,25 @@ impl StartLimits {
     /// `429` (this address, with the wait) or `503` (too many in progress
     /// overall). Call before the row is stored.
     pub async fn admit(&self, state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
+        self.admit_address(req)?;
+        if self.max_in_progress > 0 {
+            let now = state.clock.now().timestamp();
+            let mut conn = state.db.conn().await?;
+            let open = CeremonyRow::count_live(&mut conn, now).await?
+                + BadgeTxRow::count_live(&mut conn, now).await?;
+            if open >= self.max_in_progress {
+                tracing::warn!(open, "too many logins in progress");
+                return Err(ApiError::Busy);
+            }
+        }
+        Ok(())
+    }
+
+    /// Admits one more start that stores nothing (a FIDO2 login, sealed
+    /// into its own token) from `req`'s client: only the address's
+    /// allowance counts (`429` beyond), never the cap on stored ones, so
+    /// that a flood of those cannot keep anyone from signing in with a key.
+    pub fn admit_address(&self, req: &HttpRequest) -> Result<(), ApiError> {
         if let (Some(limiter), Some(ip)) = (
             &self.per_address,
             crate::request::client_ip(req)
@@ -91,16 +114,6 @@ impl StartLimits {
             let wait = not_until.wait_time_from(limiter.clock().now());
             tracing::warn!(client.addr = %ip, "login starts throttled");
             return Err(ApiError::TooManyStarts(wait.as_secs().max(1) as i64));
-        }
-        if self.max_in_progress > 0 {
-            let now = state.clock.now().timestamp();
-            let mut conn = state.db.conn().await?;
-            let open = CeremonyRow::count_live(&mut conn, now).await?
-                + BadgeTxRow::count_live(&mut conn, now).await?;
-            if open >= self.max_in_progress {
-                tracing::warn!(open, "too many logins in progress");
-                return Err(ApiError::Busy);
-            }
         }
         Ok(())
     }

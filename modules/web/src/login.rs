@@ -149,7 +149,7 @@ async fn login_begin(
     req: HttpRequest,
     body: web::Json<BeginLogin>,
 ) -> Result<HttpResponse, ApiError> {
-    state.start_limits.admit(&state, &req).await?;
+    state.start_limits.admit_address(&req)?;
     let mut conn = state.db.conn().await?;
     let c = state
         .fido2

@@ -42,7 +42,7 @@ use serde::Serialize;
 use webauthn_rs::prelude::*;
 
 /// How long a ceremony may take between its two requests.
-const CEREMONY_TTL_SECS: i64 = 300;
+pub(crate) const CEREMONY_TTL_SECS: i64 = 300;
 
 /// A credential id as stored (unpadded base64url; not a secret).
 fn b64(bytes: &[u8]) -> String {
@@ -58,6 +58,9 @@ pub struct Fido2 {
     /// derived from (see `login`): the same on every node and across
     /// restarts when it comes from the master key.
     decoy_key: [u8; 32],
+    /// Seals a login's server half into the token the browser gives back
+    /// (see `login`): nothing is stored before a login is finished.
+    ceremony_key: clavis_core::master_key::MasterKey,
     /// How many enrolled keys have credential ids of each length, as last
     /// read (see `login`): decoys take these lengths.
     decoy_lengths: std::sync::Mutex<login::IdLengths>,
@@ -103,11 +106,14 @@ impl Fido2 {
         }
         let mut decoy_key = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rand::rng(), &mut decoy_key);
+        let mut ceremony_key = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut ceremony_key);
         Ok(Self {
             webauthn,
             cfg,
             ca_list,
             decoy_key,
+            ceremony_key: clavis_core::master_key::MasterKey::from_bytes(&ceremony_key),
             decoy_lengths: Default::default(),
         })
     }
@@ -118,6 +124,15 @@ impl Fido2 {
     /// random key of this process is used.
     pub fn with_decoy_key(mut self, key: [u8; 32]) -> Self {
         self.decoy_key = key;
+        self
+    }
+
+    /// Seals the logins' server half with `key` (`clavis serve` passes one
+    /// derived from the master key, so that any node finishes a login
+    /// another began, and across restarts). Without it a random key of
+    /// this process is used.
+    pub fn with_ceremony_key(mut self, key: [u8; 32]) -> Self {
+        self.ceremony_key = clavis_core::master_key::MasterKey::from_bytes(&key);
         self
     }
 

@@ -36,32 +36,34 @@ impl CeremonyRow {
         Ok(())
     }
 
-    /// Reads a ceremony without spending it (the check before the
-    /// transaction that [`CeremonyRow::take`]s it).
-    pub async fn peek(db: &crate::Db, id: &str) -> Result<Option<Self>, StoreError> {
-        if let Some(inline) = db.inline() {
-            return inline.read(|c| {
-                diesel::RunQueryDsl::first(
-                    dsl::webauthn_ceremonies
-                        .filter(dsl::id.eq(id))
-                        .select(CeremonyRow::as_select()),
-                    c,
-                )
-                .optional()
-            });
-        }
-        let mut conn = db.conn().await?;
-        Ok(with_conn!(&mut conn, c => dsl::webauthn_ceremonies
-            .filter(dsl::id.eq(id))
-            .select(CeremonyRow::as_select())
-            .first(c)
-            .await
-            .optional())?)
+    /// Records that the sealed login ceremony `id` (a hash) was finished,
+    /// until `expires_at`, its end. False when it already was: each is
+    /// finished once.
+    pub async fn mark_spent(
+        conn: &mut DbConn,
+        id: &str,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let row = CeremonyRow {
+            id: id.to_string(),
+            kind: CeremonyKind::LoginSpent,
+            oid: None,
+            state: String::new(),
+            expires_at,
+        };
+        let n = with_conn!(conn, c => diesel::insert_into(webauthn_ceremonies::table)
+            .values(&row)
+            .on_conflict_do_nothing()
+            .execute(c)
+            .await)?;
+        Ok(n == 1)
     }
 
-    /// How many ceremonies are still pending at `now`.
+    /// How many ceremonies are still pending at `now` (finished logins'
+    /// records aside).
     pub async fn count_live(conn: &mut DbConn, now: i64) -> Result<i64, StoreError> {
         Ok(with_conn!(conn, c => dsl::webauthn_ceremonies
+            .filter(dsl::kind.ne(CeremonyKind::LoginSpent))
             .filter(dsl::expires_at.gt(now))
             .count()
             .get_result(c)

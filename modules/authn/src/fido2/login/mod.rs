@@ -26,8 +26,8 @@ use crate::error::AuthnError;
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
 use clavis_core::{
-    Actor, AuditAction, AuthenticatorKind, AuthenticatorStatus, CeremonyKind, LifecycleStatus, Oid,
-    Secret, secret::sha256_hex,
+    Actor, AuditAction, AuthenticatorKind, AuthenticatorStatus, LifecycleStatus, Oid, Secret,
+    secret::sha256_hex,
 };
 use clavis_store::models::{Account, AuthenticatorRow, CeremonyRow, IdentityRow, LoginFailureRow};
 use clavis_store::{Db, DbConn, StoreError};
@@ -163,10 +163,36 @@ struct CheckedLogin {
     proof: LoginProof,
 }
 
+/// A login's server half, sealed into the token the browser gives back
+/// to finish it: nothing is stored while a login is under way, so no
+/// number of anonymous starts fills anything. `n` (random) names it once
+/// finished ([`CeremonyRow::mark_spent`]), so that it is finished once.
+#[derive(Serialize, Deserialize)]
+struct SealedLogin {
+    n: String,
+    exp: i64,
+    st: LoginState,
+}
+
+/// What seals [`SealedLogin`] (the AEAD's associated data).
+const SEALED_LOGIN_AAD: &[u8] = b"clavis fido2 login ceremony v1";
+
+/// A longer token is not opened (a person's keys make a few KiB).
+const MAX_TOKEN_LEN: usize = 32 * 1024;
+
+/// A sealed login opened: its name (a hash of `n`), its end, its state.
+struct OpenedLogin {
+    id: String,
+    exp: i64,
+    state: LoginState,
+}
+
 /// One login attempt as read before its transaction.
 struct Attempt<'a> {
     now: DateTime<Utc>,
-    ceremony: &'a str,
+    /// The ceremony the token opened to, unexpired (`None`: junk, another
+    /// key's, or over).
+    opened: Option<(String, i64)>,
     client_ip: Option<&'a str>,
     /// The failure counters it is held to (see [`failure_keys`]).
     keys: Vec<String>,
@@ -286,10 +312,37 @@ impl Fido2 {
         for c in &mut rcr.public_key.allow_credentials {
             c.transports = None;
         }
-        let ceremony = Self::store_ceremony(conn, now, CeremonyKind::Login, None, &state).await?;
         Ok(Challenge {
-            ceremony,
+            ceremony: self.seal_login(now, state)?,
             options: rcr,
+        })
+    }
+
+    /// Seals a login's server half, valid [`super::CEREMONY_TTL_SECS`].
+    fn seal_login(&self, now: DateTime<Utc>, state: LoginState) -> Result<String, AuthnError> {
+        let sealed = SealedLogin {
+            n: clavis_core::secret::random_token(),
+            exp: now.timestamp() + super::CEREMONY_TTL_SECS,
+            st: state,
+        };
+        let json = serde_json::to_vec(&sealed).map_err(|e| AuthnError::Corrupt(e.to_string()))?;
+        self.ceremony_key
+            .seal(SEALED_LOGIN_AAD, &json)
+            .map_err(|e| AuthnError::Corrupt(e.to_string()))
+    }
+
+    /// Opens a login token: `None` when it is not one this service sealed
+    /// (junk, another key's) or its time is over.
+    fn open_login(&self, token: &str, now: DateTime<Utc>) -> Option<OpenedLogin> {
+        if token.len() > MAX_TOKEN_LEN {
+            return None;
+        }
+        let plain = self.ceremony_key.open(SEALED_LOGIN_AAD, token).ok()?;
+        let sealed: SealedLogin = serde_json::from_slice(&plain).ok()?;
+        (sealed.exp > now.timestamp()).then(|| OpenedLogin {
+            id: sha256_hex(&sealed.n),
+            exp: sealed.exp,
+            state: sealed.st,
         })
     }
 
@@ -380,12 +433,14 @@ impl Fido2 {
         let keys = failure_keys(client_ip);
         let failures = LoginFailureRow::read_many(db, &keys).await?;
         throttle(&self.cfg, now, &failures)?;
+        let opened = self.open_login(ceremony, now);
+        let spent = opened.as_ref().map(|o| (o.id.clone(), o.exp));
         // The signature is checked before the write transaction, so logins
         // verify in parallel and the transaction holds only statements.
-        let checked = self.check_login(db, now, ceremony, response, key).await;
+        let checked = self.check_login(db, opened, response, key).await;
         let attempt = Attempt {
             now,
-            ceremony,
+            opened: spent,
             client_ip,
             keys,
             failures,
@@ -424,18 +479,13 @@ impl Fido2 {
     async fn check_login(
         &self,
         db: &Db,
-        now: DateTime<Utc>,
-        ceremony: &str,
+        opened: Option<OpenedLogin>,
         response: &PublicKeyCredential,
         key: Option<AuthenticatorRow>,
     ) -> Result<CheckedLogin, Refusal> {
-        let row = CeremonyRow::peek(db, &sha256_hex(ceremony))
-            .await
-            .map_err(|_| ("store", None))?
-            .filter(|r| r.kind == CeremonyKind::Login && r.expires_at > now.timestamp())
+        let state = opened
+            .map(|o| o.state)
             .ok_or(("ceremony_unknown_or_expired", None))?;
-        let state: LoginState =
-            serde_json::from_str(&row.state).map_err(|_| ("ceremony_corrupt", None))?;
         let Some(key) = key else {
             return Err(("unknown_credential", None));
         };
@@ -504,7 +554,7 @@ impl Fido2 {
         checked: CheckedLogin,
         open: Option<SessionRequest<'_>>,
     ) -> Result<LoginOutcome, Unfinished> {
-        let proof = Self::spend(tx, attempt.now, attempt.ceremony, checked).await?;
+        let proof = Self::spend(tx, attempt, checked).await?;
         Ok(Self::open_session(tx, attempt, proof, open).await?)
     }
 
@@ -514,15 +564,23 @@ impl Fido2 {
     /// directory account (or none at all).
     async fn spend(
         conn: &mut DbConn,
-        now: DateTime<Utc>,
-        ceremony: &str,
+        attempt: &Attempt<'_>,
         checked: CheckedLogin,
     ) -> Result<LoginProof, Refusal> {
+        let now = attempt.now;
         let oid = Some(checked.proof.oid);
-        // Gone since the check: a concurrent use of the same signed answer.
-        Self::take_ceremony(conn, now, CeremonyKind::Login, ceremony)
+        // Finished already: a concurrent or later use of the same signed
+        // answer.
+        let (id, exp) = attempt
+            .opened
+            .as_ref()
+            .ok_or(("ceremony_unknown_or_expired", oid))?;
+        if !CeremonyRow::mark_spent(conn, id, *exp)
             .await
-            .map_err(|_| (REPLAYED, oid))?;
+            .map_err(|_| ("store", oid))?
+        {
+            return Err((REPLAYED, oid));
+        }
         let recorded = AuthenticatorRow::record_use(
             conn,
             &checked.proof.authenticator_id,
@@ -602,8 +660,9 @@ impl Fido2 {
 
     /// After a refusal, in a transaction of its own: spends the ceremony
     /// all the same (one attempt per ceremony, failed or not) and, if it
-    /// was a live login ceremony, counts the failure against the client's
-    /// address and audits the reason. No live ceremony: nothing is written.
+    /// was a live login ceremony not spent before, counts the failure
+    /// against the client's address and audits the reason. No live
+    /// ceremony (junk, over, another key's): nothing is written.
     async fn record_refusal(
         conn: &mut DbConn,
         attempt: &Attempt<'_>,
@@ -611,11 +670,10 @@ impl Fido2 {
         oid: Option<Oid>,
     ) -> Result<(), AuthnError> {
         conn.transaction(async |tx| {
-            let live = CeremonyRow::take(tx, &sha256_hex(attempt.ceremony))
-                .await?
-                .is_some_and(|c| {
-                    c.kind == CeremonyKind::Login && c.expires_at > attempt.now.timestamp()
-                });
+            let live = match &attempt.opened {
+                Some((id, exp)) => CeremonyRow::mark_spent(tx, id, *exp).await?,
+                None => false,
+            };
             // A signed answer replayed against its spent ceremony is worth
             // an audit line (someone holds a real assertion), not a count.
             if !live && reason != REPLAYED {

@@ -174,3 +174,91 @@ async fn a_login_replaces_the_session_the_browser_came_with_on_sqlite() {
 async fn a_login_replaces_the_session_the_browser_came_with_on_postgres() {
     a_login_replaces_the_session_the_browser_came_with(Backend::Postgres).await;
 }
+
+/// A login's server half travels sealed in its token: another node with
+/// the same key finishes it (nothing was stored at the start), a process
+/// with another key, a token altered by one character or out of time
+/// cannot, and a finished one is finished once. Nothing is written for a
+/// token that does not open.
+async fn a_sealed_login_is_finished_once_by_any_node_holding_the_key(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let now: DateTime<Utc> = "2026-11-22T08:00:00Z".parse().expect("instant");
+    let (fido2, oid, mut key) = enrolled(&t.db, now).await;
+    let fido2 = fido2.with_ceremony_key([7; 32]);
+    let node_b = Fido2::new(AuthnConfig::default(), &origin(), None)
+        .expect("relying party")
+        .with_ceremony_key([7; 32]);
+    let stranger = Fido2::new(AuthnConfig::default(), &origin(), None).expect("relying party");
+    let mut conn = t.db.conn().await.expect("conn");
+    let begin = async |conn: &mut DbConn| {
+        fido2
+            .begin_login(conn, now, Some(&oid.to_string()))
+            .await
+            .expect("begin")
+    };
+    let c = begin(&mut conn).await;
+    assert_eq!(
+        CeremonyRow::count_live(&mut conn, i64::MIN)
+            .await
+            .expect("count"),
+        0,
+        "nothing stored at the start"
+    );
+    let a = key.do_authentication(origin(), c.options).expect("sign");
+    let finish = async |f: &Fido2, ceremony: &str, at: DateTime<Utc>| {
+        f.finish_login(&t.db, at, ceremony, &a, Some("10.0.0.1"), None)
+            .await
+    };
+    let audited = async |conn: &mut DbConn| {
+        AuditEventRow::page(conn, 0, 100)
+            .await
+            .expect("audit")
+            .into_iter()
+            .filter(|e| e.action.starts_with("login."))
+            .map(|e| e.changes)
+            .collect::<Vec<_>>()
+    };
+    // Not this process's key, one character changed, or too late: refused,
+    // nothing written.
+    let mut altered = c.ceremony.clone().into_bytes();
+    let mid = altered.len() / 2;
+    altered[mid] = if altered[mid] == b'A' { b'B' } else { b'A' };
+    let altered = String::from_utf8(altered).expect("ascii");
+    let late = now + chrono::Duration::seconds(crate::fido2::CEREMONY_TTL_SECS);
+    for (f, ceremony, at) in [
+        (&stranger, c.ceremony.as_str(), now),
+        (&node_b, altered.as_str(), now),
+        (&node_b, c.ceremony.as_str(), late),
+    ] {
+        assert!(matches!(
+            finish(f, ceremony, at).await,
+            Err(AuthnError::LoginFailed)
+        ));
+    }
+    assert!(audited(&mut conn).await.is_empty(), "nothing written");
+    // Another node holding the key finishes it, once.
+    let done = finish(&node_b, &c.ceremony, now)
+        .await
+        .expect("finished on node B");
+    assert_eq!(done.proof.oid, oid);
+    assert!(matches!(
+        finish(&fido2, &c.ceremony, now).await,
+        Err(AuthnError::LoginFailed)
+    ));
+    let changes = audited(&mut conn).await;
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    assert!(
+        changes.iter().any(|c| c.contains("ceremony_replayed")),
+        "{changes:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sealed_login_is_finished_once_by_any_node_holding_the_key_on_sqlite() {
+    a_sealed_login_is_finished_once_by_any_node_holding_the_key(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sealed_login_is_finished_once_by_any_node_holding_the_key_on_postgres() {
+    a_sealed_login_is_finished_once_by_any_node_holding_the_key(Backend::Postgres).await;
+}
