@@ -154,8 +154,17 @@ pub async fn deliver_due(
     let mut conn = db.conn().await?;
     let due = LogoutOutboxRow::due(&mut conn, now.timestamp(), 100).await?;
     let mut delivered = 0;
+    // This attempt's claims: of several nodes delivering at once, one
+    // sends each notification; a node that dies mid-attempt leaves it to
+    // the others once its claim runs out (the request's timeout and a
+    // minute).
+    let owner = clavis_core::secret::random_token();
+    let lease = provider.cfg.backchannel.timeout_secs as i64 + 60;
     for mut row in due {
         let t = now.timestamp();
+        if !LogoutOutboxRow::claim(&mut conn, &row.id, &owner, t, t + lease).await? {
+            continue;
+        }
         let client = OidcClientRow::find_active(&mut conn, &row.client_id).await?;
         let Some((client, uri)) = client.and_then(|c| {
             let uri = c.backchannel_logout_uri.clone()?;
@@ -164,7 +173,7 @@ pub async fn deliver_due(
             // Nothing to tell an application without a back-channel URI.
             row.given_up_at = Some(t);
             row.last_error = Some("no backchannel_logout_uri".into());
-            row.record_attempt(&mut conn).await?;
+            row.record_attempt(&mut conn, &owner).await?;
             continue;
         };
         // An address written in the URI never goes through the resolver:
@@ -221,7 +230,11 @@ pub async fn deliver_due(
             tracing::warn!(oidc.client_id = %row.client_id, session.id = %row.session_id, attempts = row.attempts, error = %e, "back-channel logout not delivered");
         }
         conn.transaction(async |tx: &mut DbConn| -> Result<(), OidcError> {
-            row.record_attempt(tx).await?;
+            // Its claim ran out and another node took it over: that one
+            // records the outcome.
+            if !row.record_attempt(tx, &owner).await? {
+                return Ok(());
+            }
             AuditEvent::new(
                     Actor::Clavis,
                     action,

@@ -146,6 +146,8 @@ pub(crate) async fn after_end(
                 delivered_at: None,
                 given_up_at: None,
                 created_at: t,
+                claimed_by: None,
+                claimed_until: None,
             });
         }
     }

@@ -366,6 +366,8 @@ diesel::table! {
         delivered_at -> Nullable<BigInt>,
         given_up_at -> Nullable<BigInt>,
         created_at -> BigInt,
+        claimed_by -> Nullable<Text>,
+        claimed_until -> Nullable<BigInt>,
     }
 }
 

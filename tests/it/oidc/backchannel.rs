@@ -4,7 +4,8 @@
 //! on the documented schedule and given up after `max_attempts`; and the
 //! URIs Clavis calls cannot point at the appliance itself or its link
 //! (loopback, link-local, unspecified) unless the configuration allows it,
-//! at registration and again at delivery.
+//! at registration and again at delivery. Several nodes delivering at once
+//! send each logout once.
 
 use super::admin_clients::admin_auth;
 use super::logout::{backchannel_receiver, deliver_due, setup_with_backchannel};
@@ -26,6 +27,7 @@ on_both_backends!(
     a_backchannel_uri_on_a_local_address_is_refused_with_the_field_named,
     a_local_backchannel_uri_is_registered_when_the_configuration_allows_it,
     a_local_uri_registered_before_is_refused_at_delivery,
+    workers_delivering_at_once_send_each_logout_once,
 );
 
 /// The nurse's session signs in to the test client (so the client is owed
@@ -294,4 +296,145 @@ async fn a_local_uri_registered_before_is_refused_at_delivery(backend: Backend) 
         Some("refused: the URI names a loopback address")
     );
     assert!(got.try_recv().is_err(), "the receiver was never called");
+}
+
+/// A receiver that answers 200 to every request and keeps each request's
+/// body, until dropped: (its URI, the bodies so far).
+async fn counting_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = bodies.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let kept = kept.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let Ok(n) = s.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+                        continue;
+                    };
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= len {
+                        kept.lock().expect("lock").push(body.to_string());
+                        let _ = s
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                            .await;
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (format!("http://{addr}/backchannel"), bodies)
+}
+
+/// Three workers (as on three nodes) deliver the same 12 owed logouts at
+/// once: each is sent once, recorded once and audited once. A claim left
+/// by a worker that died is taken over once it runs out.
+async fn workers_delivering_at_once_send_each_logout_once(backend: Backend) {
+    let (uri, bodies) = counting_receiver().await;
+    let ctx = setup_with_backchannel(backend, uri).await;
+    let now = ctx.clock.now().timestamp();
+    let owed: Vec<LogoutOutboxRow> = (0..12)
+        .map(|i| LogoutOutboxRow {
+            id: format!("owed-{i:02}"),
+            session_id: clavis_core::SessionId::from(format!("session-{i:02}")),
+            oid: ctx.oid,
+            client_id: clavis_core::ClientId::from(ctx.client_id.clone()),
+            attempts: 0,
+            next_attempt_at: now,
+            last_error: None,
+            delivered_at: None,
+            given_up_at: None,
+            created_at: now,
+            claimed_by: None,
+            claimed_until: None,
+        })
+        .collect();
+    let mut conn = ctx.t.db.conn().await.expect("conn");
+    LogoutOutboxRow::insert_all(&mut conn, &owed)
+        .await
+        .expect("queued");
+    let (a, b, c) = tokio::join!(deliver_due(&ctx), deliver_due(&ctx), deliver_due(&ctx));
+    assert_eq!(a + b + c, 12, "{a} + {b} + {c}");
+    let mut sids: Vec<String> = bodies
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|b| {
+            logout_claims(&ctx, b)["sid"]
+                .as_str()
+                .expect("sid")
+                .to_string()
+        })
+        .collect();
+    sids.sort();
+    let expected: Vec<String> = (0..12).map(|i| format!("session-{i:02}")).collect();
+    assert_eq!(sids, expected, "each logout sent once");
+    let delivered = audit_log(&ctx)
+        .await
+        .into_iter()
+        .filter(|e| e.action == "oidc.backchannel.delivered")
+        .count();
+    assert_eq!(delivered, 12, "each delivery audited once");
+    for r in &owed {
+        let row = LogoutOutboxRow::for_session(&mut conn, &r.session_id)
+            .await
+            .expect("read")
+            .remove(0);
+        assert!(
+            row.delivered_at.is_some() && row.claimed_by.is_none(),
+            "{row:?}"
+        );
+    }
+    // A worker claims one more and dies: nobody sends it while its claim
+    // holds; once it has run out, the next worker does.
+    let mut last = owed[0].clone();
+    last.id = "owed-last".into();
+    last.session_id = clavis_core::SessionId::from("session-last".to_string());
+    LogoutOutboxRow::insert_all(&mut conn, &[last.clone()])
+        .await
+        .expect("queued");
+    let lease = ctx.st.oidc.cfg.backchannel.timeout_secs as i64 + 60;
+    assert!(
+        LogoutOutboxRow::claim(&mut conn, &last.id, "dead-worker", now, now + lease)
+            .await
+            .expect("claim")
+    );
+    assert_eq!(
+        deliver_due(&ctx).await,
+        0,
+        "held by the dead worker's claim"
+    );
+    ctx.clock.advance(Duration::seconds(lease));
+    assert_eq!(deliver_due(&ctx).await, 1, "taken over");
+    assert_eq!(bodies.lock().expect("lock").len(), 13);
+    // The dead worker, back, cannot record over it.
+    assert!(
+        !last
+            .record_attempt(&mut conn, "dead-worker")
+            .await
+            .expect("record"),
+        "its claim is gone"
+    );
 }

@@ -26,6 +26,9 @@ pub struct LogoutOutboxRow {
     pub delivered_at: Option<i64>,
     pub given_up_at: Option<i64>,
     pub created_at: i64,
+    /// The attempt holding it (a random token), until `claimed_until`.
+    pub claimed_by: Option<String>,
+    pub claimed_until: Option<i64>,
 }
 
 impl LogoutOutboxRow {
@@ -40,13 +43,14 @@ impl LogoutOutboxRow {
         .values(r))
     }
 
-    /// Notifications due at `now` (neither delivered nor given up), oldest
-    /// first.
+    /// Notifications due at `now` (neither delivered nor given up, nor
+    /// held by a live claim), oldest first.
     pub async fn due(conn: &mut DbConn, now: i64, limit: i64) -> Result<Vec<Self>, StoreError> {
         Ok(with_conn!(conn, c => dsl::logout_outbox
             .filter(dsl::delivered_at.is_null())
             .filter(dsl::given_up_at.is_null())
             .filter(dsl::next_attempt_at.le(now))
+            .filter(dsl::claimed_until.is_null().or(dsl::claimed_until.le(now)))
             .order((dsl::next_attempt_at.asc(), dsl::id.asc()))
             .limit(limit)
             .select(LogoutOutboxRow::as_select())
@@ -67,18 +71,50 @@ impl LogoutOutboxRow {
             .await)?)
     }
 
-    /// Saves the outcome of an attempt.
-    pub async fn record_attempt(&self, conn: &mut DbConn) -> Result<(), StoreError> {
-        with_conn!(conn, c => diesel::update(dsl::logout_outbox.find(&self.id))
+    /// Claims the notification `id` for the attempt `owner` until
+    /// `until`, if it is still owed and nobody holds it (or their claim ran
+    /// out by `now`): one conditional statement, so of several nodes one
+    /// gets it. False when another has it, or it was settled meanwhile.
+    pub async fn claim(
+        conn: &mut DbConn,
+        id: &str,
+        owner: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<bool, StoreError> {
+        let n = with_conn!(conn, c => diesel::update(
+                dsl::logout_outbox
+                    .find(id)
+                    .filter(dsl::delivered_at.is_null())
+                    .filter(dsl::given_up_at.is_null())
+                    .filter(dsl::claimed_until.is_null().or(dsl::claimed_until.le(now))),
+            )
+            .set((dsl::claimed_by.eq(owner), dsl::claimed_until.eq(until)))
+            .execute(c)
+            .await)?;
+        Ok(n == 1)
+    }
+
+    /// Saves the outcome of an attempt and releases its claim, if the
+    /// attempt `owner` still holds it. False when its claim ran out and
+    /// another node took the notification over: then nothing is saved.
+    pub async fn record_attempt(&self, conn: &mut DbConn, owner: &str) -> Result<bool, StoreError> {
+        let n = with_conn!(conn, c => diesel::update(
+                dsl::logout_outbox
+                    .find(&self.id)
+                    .filter(dsl::claimed_by.eq(owner)),
+            )
             .set((
                 dsl::attempts.eq(self.attempts),
                 dsl::next_attempt_at.eq(self.next_attempt_at),
                 dsl::last_error.eq(self.last_error.clone()),
                 dsl::delivered_at.eq(self.delivered_at),
                 dsl::given_up_at.eq(self.given_up_at),
+                dsl::claimed_by.eq(None::<String>),
+                dsl::claimed_until.eq(None::<i64>),
             ))
             .execute(c)
             .await)?;
-        Ok(())
+        Ok(n == 1)
     }
 }
