@@ -12,6 +12,13 @@
 //! - [`scheduled_syncs`]: each directory source with an interval.
 //! - [`lifecycle`]: date-driven transitions (arrivals, contract ends),
 //!   every 10 minutes.
+//!
+//! With several nodes on one database, what writes for the whole cluster
+//! (ending expired sessions, sweeping, the lifecycle) runs on one node per
+//! period: the first to take the period's lease ([`once_per_cluster`]).
+//! Back-channel logouts run everywhere, each claimed by one node
+//! (`clavis_oidc::backchannel`); key reloads and the limiter's memory are
+//! each node's own.
 
 use chrono::{DateTime, Utc};
 use clavis_core::Clock;
@@ -20,6 +27,44 @@ use clavis_oidc::Provider;
 use clavis_store::Db;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// This process, as the holder of the cluster-wide jobs' leases.
+fn node() -> &'static str {
+    static NODE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NODE.get_or_init(clavis_core::secret::random_token)
+}
+
+/// Whether this node runs the job `name` for the period of `period_secs`
+/// starting `now`: it takes the job's lease (the sync leases' table, as
+/// `job:<name>`; a source name cannot contain `:`) until just before the
+/// next period, unless another node holds it. A node that dies holding it
+/// delays the job by one period at most.
+async fn once_per_cluster(
+    db: &Db,
+    name: &str,
+    owner: &str,
+    now: DateTime<Utc>,
+    period_secs: i64,
+) -> bool {
+    let t = now.timestamp();
+    let taken = match db.conn().await {
+        Ok(mut conn) => {
+            clavis_store::models::SyncLease::acquire(
+                &mut conn,
+                &format!("job:{name}"),
+                owner,
+                t,
+                t + period_secs - 1,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    taken.unwrap_or_else(|e| {
+        tracing::warn!(job = name, error = %e, "job lease unavailable: skipped this period");
+        false
+    })
+}
 
 /// WAL frames past which a checkpoint makes the WAL start over (256k
 /// frames, 1 GiB).
@@ -63,12 +108,16 @@ pub fn session_upkeep(
             tick.tick().await;
             n += 1;
             let now = clock.now();
-            if n.is_multiple_of(15) {
+            if n.is_multiple_of(15)
+                && once_per_cluster(&db, "session-expiry", node(), now, 30).await
+            {
                 end_expired_sessions(&db, now).await;
             }
             if n.is_multiple_of(30) {
                 reload_signing_keys(&db, &oidc, now).await;
-                sweep_unfinished_logins(&db, now).await;
+                if once_per_cluster(&db, "sweep", node(), now, 60).await {
+                    sweep_unfinished_logins(&db, now).await;
+                }
                 limits.forget_idle();
             }
             deliver_logouts(&db, &oidc, &http, now).await;
@@ -157,15 +206,47 @@ async fn sync_source(engine: &SyncEngine, name: &str) {
     }
 }
 
-/// Date-driven lifecycle (arrivals, contract ends) every 10 minutes.
-pub fn lifecycle(engine: SyncEngine) {
+/// Date-driven lifecycle (arrivals, contract ends) every 10 minutes, on
+/// one node of the cluster.
+pub fn lifecycle(engine: SyncEngine, db: Db, clock: Arc<dyn Clock>) {
     actix_web::rt::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(600));
         loop {
             tick.tick().await;
+            if !once_per_cluster(&db, "lifecycle", node(), clock.now(), 600).await {
+                continue;
+            }
             if let Err(e) = engine.apply_due_transitions().await {
                 tracing::error!(error = %e, "lifecycle tick failed");
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two nodes on one database: the first takes the period, the other
+    /// skips it; the next period goes to whoever comes first.
+    #[tokio::test]
+    async fn a_cluster_job_runs_on_one_node_per_period() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = Db::open(&dir.path().join("c.db").display().to_string(), 2).expect("db");
+        clavis_store::migrate::run_pending(&db)
+            .await
+            .expect("migrated");
+        let t0: DateTime<Utc> = "2026-12-06T07:00:00Z".parse().expect("t");
+        assert!(once_per_cluster(&db, "lifecycle", "node-a", t0, 600).await);
+        assert!(!once_per_cluster(&db, "lifecycle", "node-b", t0, 600).await);
+        let later = t0 + chrono::Duration::seconds(598);
+        assert!(!once_per_cluster(&db, "lifecycle", "node-b", later, 600).await);
+        assert!(
+            once_per_cluster(&db, "session-expiry", "node-b", later, 30).await,
+            "each job has its own lease"
+        );
+        let next = t0 + chrono::Duration::seconds(600);
+        assert!(once_per_cluster(&db, "lifecycle", "node-b", next, 600).await);
+        assert!(!once_per_cluster(&db, "lifecycle", "node-a", next, 600).await);
+    }
 }

@@ -64,7 +64,7 @@ pub async fn run(ctx: &Ctx) -> Result<()> {
     jobs::session_upkeep(db.clone(), oidc, clock.clone(), state.start_limits.clone());
     let engine = SyncEngine::new(db.clone(), directory.clone(), clock, subscribers());
     jobs::scheduled_syncs(&engine, &directory);
-    jobs::lifecycle(engine);
+    jobs::lifecycle(engine, db.clone(), ctx.clock.clone());
     let listen = cfg.server.listen.clone();
     let server = actix_web::HttpServer::new(move || build_app(state.clone()))
         .bind(&listen)
