@@ -73,7 +73,7 @@ pub async fn load_for_service(configured: &Path, db: &Db, now: i64) -> Result<Ma
 
 /// The fingerprint of `master` kept in the database: an HMAC under the key
 /// (it tells nothing of the key).
-fn fingerprint(master: &MasterKey) -> String {
+pub fn fingerprint(master: &MasterKey) -> String {
     hex::encode(master.derive("master key fingerprint"))
 }
 

@@ -13,6 +13,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod backup;
 pub mod badge;
 pub mod cases;
 pub mod enrol;
@@ -83,6 +84,10 @@ pub enum Command {
     ApiToken(token::TokenCmd),
     /// Issue a one-time link to enrol a first security key.
     EnrolLink(enrol::EnrolLinkArgs),
+    /// Copy the database while the service runs (SQLite).
+    Backup(backup::BackupArgs),
+    /// Put a copy back, the service stopped (SQLite).
+    Restore(backup::RestoreArgs),
     /// People's FIDO2 security keys: list, revoke a lost one.
     #[command(subcommand, name = "security-key")]
     SecurityKey(security_key::SecurityKeyCmd),
@@ -131,6 +136,8 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<ExitCode> {
         Command::ApiToken(cmd) => token::run(ctx, cmd).await?,
         Command::EnrolLink(args) => enrol::run(ctx, args).await?,
         Command::SecurityKey(cmd) => security_key::run(ctx, cmd).await?,
+        Command::Backup(args) => backup::backup(ctx, args).await?,
+        Command::Restore(args) => backup::restore(ctx, args).await?,
         Command::Session(cmd) => session::run(ctx, cmd).await?,
         Command::Admin(cmd) => admin::run(ctx, cmd).await?,
         Command::Client(cmd) => oidc::client(ctx, cmd).await?,

@@ -6,6 +6,7 @@
 //! PostgreSQL tests use the server `scripts/test` starts
 //! (`CLAVIS_TEST_PG_URL`); slapd is started per test by the testkit.
 
+mod backup;
 mod badge;
 mod badge_e2e;
 mod browser;

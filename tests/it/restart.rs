@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// A running `clavis serve`, killed when dropped.
-struct Server(Child);
+pub(crate) struct Server(Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -21,7 +21,7 @@ impl Drop for Server {
 }
 
 /// `clavis serve` with `config`, once it answers `/readyz` (20 s at most).
-fn serve(config: &Path, port: u16) -> Server {
+pub(crate) fn serve(config: &Path, port: u16) -> Server {
     let server = Server(
         Command::new(env!("CARGO_BIN_EXE_clavis"))
             .arg("--config")

@@ -48,6 +48,11 @@ text_enum! {
         ApiTokenCreated = "api_token.created",
         /// An admin API token was revoked.
         ApiTokenRevoked = "api_token.revoked",
+        /// A backup copy of the database was taken (`clavis backup`).
+        BackupTaken = "backup.taken",
+        /// The database was restored from a backup copy (`clavis restore`);
+        /// recorded in the restored database.
+        BackupRestored = "backup.restored",
         /// A FIDO2 enrolment link was issued.
         EnrolmentLinkIssued = "enrolment_link.issued",
         /// A FIDO2 enrolment link was used to register a key.

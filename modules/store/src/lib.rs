@@ -19,6 +19,7 @@
 //! identically on both backends; a stored value outside its type is
 //! [`StoreError::Corrupt`].
 
+pub mod backup;
 pub mod db;
 pub mod json_list;
 pub mod migrate;
