@@ -11,6 +11,7 @@ mod badge;
 mod badge_e2e;
 mod browser;
 mod cli;
+mod cluster;
 mod directory;
 mod errors;
 mod fixtures;

@@ -443,3 +443,41 @@ fn processes_starting_at_once_on_a_new_sqlite_database_all_succeed() {
         assert!(db.exists(), "round {round}: the database was created");
     }
 }
+
+crate::support::on_both_backends!(
+    audit_events_appended_at_once_outside_transactions_keep_one_chain
+);
+
+/// Events recorded at once from several connections (two nodes, or two
+/// tasks), each without a transaction of its own: each append reserves the
+/// head and moves it in one transaction, so the chain never forks.
+async fn audit_events_appended_at_once_outside_transactions_keep_one_chain(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("now");
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let db = t.db.clone();
+        writers.push(tokio::spawn(async move {
+            let mut conn = db.conn().await.expect("conn");
+            assert!(!conn.in_transaction());
+            for i in 0..25 {
+                clavis_audit::AuditEvent::new(
+                    clavis_core::Actor::Cli(format!("writer-{w}")),
+                    clavis_core::AuditAction::ApiTokenCreated,
+                    Some(format!("{w}-{i}")),
+                    serde_json::json!({}),
+                )
+                .record(&mut conn, now)
+                .await
+                .expect("recorded");
+            }
+        }));
+    }
+    for w in writers {
+        w.await.expect("writer");
+    }
+    let mut conn = t.db.conn().await.expect("conn");
+    let report = clavis_audit::verify(&mut conn).await.expect("verify");
+    assert_eq!(report.first_broken, None, "{report:?}");
+    assert_eq!(report.checked, 100);
+}

@@ -109,7 +109,9 @@ fn event_hash(row: &AuditEventRow) -> String {
 }
 
 /// Appends events at `now`, chained after the current head. Call inside the
-/// transaction of the action being audited.
+/// transaction of the action being audited; called outside any, it opens
+/// its own (reserving the head and moving it must be one transaction, or
+/// another writer, on this node or another, chains after a stale head).
 pub async fn append(
     conn: &mut DbConn,
     now: DateTime<Utc>,
@@ -118,6 +120,20 @@ pub async fn append(
     if events.is_empty() {
         return Ok(());
     }
+    if !conn.in_transaction() {
+        return conn
+            .transaction(async |tx: &mut DbConn| chain(tx, now, events).await)
+            .await;
+    }
+    chain(conn, now, events).await
+}
+
+/// [`append`], inside a transaction.
+async fn chain(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    events: Vec<AuditEvent>,
+) -> Result<(), AuditError> {
     let (first_seq, mut prev) = AuditEventRow::reserve(conn, events.len() as i64).await?;
     let occurred_at = now.timestamp_micros();
     let mut rows = Vec::with_capacity(events.len());

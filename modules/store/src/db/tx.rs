@@ -18,11 +18,23 @@ async fn commit_on<C: AsyncConnection>(c: &mut C) -> diesel::QueryResult<()> {
     C::TransactionManager::commit_transaction(c).await
 }
 
+fn depth_on<C: AsyncConnection>(c: &mut C) -> bool {
+    matches!(
+        C::TransactionManager::transaction_manager_status_mut(c).transaction_depth(),
+        Ok(Some(_))
+    )
+}
+
 async fn rollback_on<C: AsyncConnection>(c: &mut C) -> diesel::QueryResult<()> {
     C::TransactionManager::rollback_transaction(c).await
 }
 
 impl DbConn {
+    /// Whether a transaction is open on this connection.
+    pub fn in_transaction(&mut self) -> bool {
+        with_conn!(self, c => depth_on(c))
+    }
+
     /// Starts a transaction (or a savepoint inside one). On SQLite, first
     /// waits (at most 10 s) for this database's write turn, held until the
     /// transaction ends (see [`SqliteConn`]).
