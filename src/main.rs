@@ -39,7 +39,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::PackageFiles { out } => return cli::package_files::write(&out),
         _ => {}
     }
-    let cfg = match config::load(cli.config.as_deref()) {
+    let path = cli
+        .config
+        .clone()
+        .or_else(|| config::installed(std::path::Path::new(config::PACKAGED)));
+    let cfg = match config::load(path.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             eprint!("{e}");

@@ -47,7 +47,8 @@ use std::sync::Arc;
     about = "Clavis — annuaire d'identités, 2FA, SSO et OIDC pour l'hôpital"
 )]
 pub struct Cli {
-    /// Configuration file (default: the embedded default, SQLite under ./clavis-data).
+    /// Configuration file (default: /etc/clavis/clavis.toml when the package
+    /// installed it, else the embedded default, SQLite under ./clavis-data).
     #[arg(long, global = true, env = "CLAVIS_CONFIG")]
     pub config: Option<PathBuf>,
     #[command(subcommand)]

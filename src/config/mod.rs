@@ -220,6 +220,17 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
     })
 }
 
+/// The configuration the packages install.
+pub const PACKAGED: &str = "/etc/clavis/clavis.toml";
+
+/// `packaged` when it exists: without `--config` (or `CLAVIS_CONFIG`), a
+/// command on a machine where the package is installed reads the service's
+/// configuration, rather than the embedded default that would write a
+/// database of its own under `./clavis-data` wherever it was typed.
+pub fn installed(packaged: &Path) -> Option<std::path::PathBuf> {
+    packaged.is_file().then(|| packaged.to_path_buf())
+}
+
 /// Loads `path`, or the embedded default when `path` is `None`.
 pub fn load(path: Option<&Path>) -> Result<Config, ConfigErrors> {
     match path {
@@ -241,6 +252,20 @@ pub fn load(path: Option<&Path>) -> Result<Config, ConfigErrors> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn without_config_the_installed_one_is_read_when_the_package_put_it_there() {
+        let dir = tempfile::tempdir().expect("dir");
+        let packaged = dir.path().join("clavis.toml");
+        assert_eq!(
+            installed(&packaged),
+            None,
+            "no package: the embedded default"
+        );
+        std::fs::write(&packaged, EXAMPLE).expect("write");
+        assert_eq!(installed(&packaged), Some(packaged.clone()));
+        assert!(load(installed(&packaged).as_deref()).is_ok());
+    }
 
     #[test]
     fn the_documented_example_is_valid() {
