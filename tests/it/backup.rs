@@ -6,7 +6,7 @@
 //! takes a copy sealed under another master key.
 
 use crate::restart::{get, serve};
-use clavis_core::Clock;
+use crate::support::binary::open_session;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
@@ -49,34 +49,6 @@ fn ok(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).to_string()
 }
 
-/// Opens a session for `oid` in `db`, as a login would: its cookie.
-async fn session(db: &clavis_store::Db, oid: clavis_core::Oid) -> String {
-    let mut conn = db.conn().await.expect("conn");
-    let (token, _) = conn
-        .transaction(async |tx| {
-            clavis_sso::create(
-                tx,
-                &clavis_sso::SsoConfig::default(),
-                clavis_core::SystemClock.now(),
-                clavis_sso::NewSession {
-                    oid,
-                    acr: "eidas2".into(),
-                    amr: vec!["hwk".into(), "user".into(), "mfa".into()],
-                    authenticator_id: None,
-                    client_ip: None,
-                    user_agent: None,
-                    workstation_id: None,
-                    ends_by: None,
-                    method: clavis_core::LoginMethod::Fido2,
-                },
-            )
-            .await
-        })
-        .await
-        .expect("session");
-    format!("{}={}", clavis_sso::COOKIE_NAME, token.expose())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_taken_under_load_restores_on_a_fresh_machine() {
     // Machine A serves; Claire is signed in.
@@ -92,7 +64,7 @@ async fn a_backup_taken_under_load_restores_on_a_fresh_machine() {
         clavis_core::LifecycleStatus::Active,
     )
     .await;
-    let cookie = session(&db_a, claire).await;
+    let cookie = open_session(&db_a, claire).await;
     let jwks_a = get(port_a, "/oidc/jwks", None).expect("jwks").1;
     // Writes go on while the copy is taken.
     let stop = Arc::new(AtomicBool::new(false));
@@ -101,7 +73,7 @@ async fn a_backup_taken_under_load_restores_on_a_fresh_machine() {
         tokio::spawn(async move {
             let mut n = 0;
             while !stop.load(Ordering::Relaxed) {
-                session(&db, claire).await;
+                open_session(&db, claire).await;
                 n += 1;
             }
             n

@@ -6,6 +6,7 @@
 //! works, each back-channel logout is delivered once, and the audit chain
 //! verifies.
 
+use crate::restart::serve;
 use crate::support::binary::{Proc, clavis, ok_json};
 use base64::Engine;
 use clavis_testkit::db::{Backend, TestDb};
@@ -13,7 +14,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
@@ -40,27 +41,6 @@ fn node_config(dir: &Path, name: &str, port: u16, public: u16, db_url: &str) -> 
     )
     .expect("config");
     config
-}
-
-/// `clavis serve` with `config`, once `/readyz` answers on `port`.
-fn serve(config: &Path, port: u16) -> Proc {
-    let p = Proc(
-        Command::new(env!("CARGO_BIN_EXE_clavis"))
-            .arg("--config")
-            .arg(config)
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("serve starts"),
-    );
-    assert!(
-        clavis_testkit::wait_until(Duration::from_secs(30), || {
-            crate::support::binary::http_status(port, "/readyz") == Some(200)
-        }),
-        "node on {port} did not become ready"
-    );
-    p
 }
 
 /// haproxy on `port` in front of the two nodes.
@@ -253,74 +233,6 @@ async fn token(
     r.json().await.map_err(|e| format!("token: {e}"))
 }
 
-/// The back-channel receiver: every logout token's `sid`, as received.
-async fn receiver() -> (String, Arc<Mutex<Vec<String>>>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let sids = Arc::new(Mutex::new(Vec::new()));
-    let kept = sids.clone();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            let kept = kept.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                while let Ok(n) = s.read(&mut chunk).await {
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    let text = String::from_utf8_lossy(&buf).to_string();
-                    let Some((head, body)) = text.split_once("\r\n\r\n") else {
-                        continue;
-                    };
-                    let len: usize = head
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse().unwrap_or(0))
-                        })
-                        .unwrap_or(0);
-                    if body.len() < len {
-                        continue;
-                    }
-                    let token = url::form_urlencoded::parse(body.as_bytes())
-                        .find(|(k, _)| k == "logout_token")
-                        .map(|(_, v)| v.into_owned())
-                        .unwrap_or_default();
-                    let claims: Value = token
-                        .split('.')
-                        .nth(1)
-                        .and_then(|p| {
-                            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                                .decode(p)
-                                .ok()
-                        })
-                        .and_then(|b| serde_json::from_slice(&b).ok())
-                        .unwrap_or(Value::Null);
-                    kept.lock()
-                        .expect("lock")
-                        .push(claims["sid"].as_str().unwrap_or("?").to_string());
-                    let _ = s
-                        .write_all(
-                            b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-                        )
-                        .await;
-                    return;
-                }
-            });
-        }
-    });
-    (
-        format!("http://127.0.0.1:{}/backchannel", addr.port()),
-        sids,
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_nodes_behind_haproxy_lose_nothing_when_one_is_killed() {
     let pg = TestDb::new(Backend::Postgres).await;
@@ -337,7 +249,7 @@ async fn two_nodes_behind_haproxy_lose_nothing_when_one_is_killed() {
     let mut node_a = serve(&config_a, pa);
     let _node_b = serve(&config_b, pb);
     let _proxy = haproxy(dir.path(), hp, pa, pb);
-    let (bc_uri, sids) = receiver().await;
+    let (bc_uri, bodies) = crate::support::receiver::receiver(200).await;
     let app = ok_json(clavis(
         &config_a,
         &[
@@ -400,8 +312,7 @@ async fn two_nodes_behind_haproxy_lose_nothing_when_one_is_killed() {
                 );
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
-            node_a.0.kill().expect("SIGKILL");
-            let _ = node_a.0.wait();
+            node_a.kill();
             let mut results = Vec::new();
             for t in tasks {
                 results.push(t.await.expect("task"));
@@ -464,7 +375,16 @@ async fn two_nodes_behind_haproxy_lose_nothing_when_one_is_killed() {
         assert!(std::time::Instant::now() < deadline, "logouts still owed");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let got = sids.lock().expect("lock").clone();
+    let got: Vec<String> = bodies
+        .bodies()
+        .iter()
+        .map(|b| {
+            crate::support::receiver::logout_claims_unverified(b)["sid"]
+                .as_str()
+                .unwrap_or("?")
+                .to_string()
+        })
+        .collect();
     let mut unique = got.clone();
     unique.sort();
     unique.dedup();

@@ -4,7 +4,6 @@
 //! file (as a login would write it), checked over HTTP, the process is
 //! killed, started again, and the same cookie still opens `/me`.
 
-use clavis_core::Clock;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -12,6 +11,14 @@ use std::time::Duration;
 
 /// A running `clavis serve`, killed when dropped.
 pub(crate) struct Server(Child);
+
+impl Server {
+    /// Kills it at once (SIGKILL: no chance to finish anything).
+    pub(crate) fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -84,31 +91,7 @@ async fn a_session_survives_a_restart_of_clavis_serve() {
         clavis_core::LifecycleStatus::Active,
     )
     .await;
-    let mut conn = db.conn().await.expect("conn");
-    let (token, _) = conn
-        .transaction(async |tx| {
-            clavis_sso::create(
-                tx,
-                &clavis_sso::SsoConfig::default(),
-                clavis_core::SystemClock.now(),
-                clavis_sso::NewSession {
-                    oid,
-                    acr: "eidas2".into(),
-                    amr: vec!["hwk".into(), "user".into(), "mfa".into()],
-                    authenticator_id: None,
-                    client_ip: None,
-                    user_agent: None,
-                    workstation_id: None,
-                    ends_by: None,
-                    method: clavis_core::LoginMethod::Fido2,
-                },
-            )
-            .await
-        })
-        .await
-        .expect("session");
-    drop(conn);
-    let cookie = format!("{}={}", clavis_sso::COOKIE_NAME, token.expose());
+    let cookie = crate::support::binary::open_session(&db, oid).await;
     let (status, body) = get(port, "/me", Some(&cookie)).expect("answer");
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("Claire Lemoine"), "{body}");

@@ -13,6 +13,16 @@ use clavis_directory::service;
 use serde::Deserialize;
 use serde_json::json;
 
+/// The identity `key` names (oid, RPPS or login), or 404.
+async fn person(
+    conn: &mut clavis_store::DbConn,
+    key: &str,
+) -> Result<clavis_store::models::IdentityRow, ApiError> {
+    service::find_identity(conn, key)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("identity not found".into()))
+}
+
 #[derive(Debug, Deserialize)]
 struct ListQuery {
     status: Option<String>,
@@ -117,9 +127,7 @@ async fn enrolment_link(
     body: Option<web::Json<LinkRequest>>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.db.conn().await?;
-    let person = service::find_identity(&mut conn, &key)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("identity not found".into()))?;
+    let person = person(&mut conn, &key).await?;
     let hours = body
         .and_then(|b| b.valid_hours)
         .unwrap_or(state.fido2.config().enrolment_link_hours);
@@ -404,9 +412,7 @@ async fn security_keys(
     key: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.db.conn().await?;
-    let person = service::find_identity(&mut conn, &key)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("identity not found".into()))?;
+    let person = person(&mut conn, &key).await?;
     let keys = clavis_authn::keys_of(&mut conn, person.oid).await?;
     Ok(HttpResponse::Ok().json(json!({"items": keys, "total": keys.len()})))
 }
@@ -426,9 +432,7 @@ async fn security_keys_revoke(
         .and_then(|b| b.into_inner().reason)
         .unwrap_or_else(|| "lost".into());
     let mut conn = state.db.conn().await?;
-    let person = service::find_identity(&mut conn, &key)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("identity not found".into()))?;
+    let person = person(&mut conn, &key).await?;
     clavis_authn::remove_key(
         &mut conn,
         state.clock.now(),
@@ -449,9 +453,7 @@ async fn badge_unlock(
     key: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.db.conn().await?;
-    let person = service::find_identity(&mut conn, &key)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("identity not found".into()))?;
+    let person = person(&mut conn, &key).await?;
     let done =
         clavis_authn::badge::pin::unlock(&mut conn, state.clock.now(), person.oid, &admin.actor())
             .await?;

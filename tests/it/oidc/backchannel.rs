@@ -109,7 +109,7 @@ async fn a_session_end_sends_a_logout_token(backend: Backend, ending: Ending) {
         .expect("row");
     assert_eq!(s.end_reason, Some(expected));
     assert_eq!(deliver_due(&ctx).await, 1);
-    let c = logout_claims(&ctx, &got.await.expect("the client was told"));
+    let c = logout_claims(&ctx, &got.first().await);
     assert_eq!(c["sid"], json!(ctx.session_id));
     assert_eq!(c["sub"], json!(ctx.oid));
     assert_eq!(c["aud"], json!(ctx.client_id));
@@ -264,7 +264,7 @@ async fn a_local_backchannel_uri_is_registered_when_the_configuration_allows_it(
 /// called once the setting is off: the attempt fails as refused, and the
 /// receiver hears nothing.
 async fn a_local_uri_registered_before_is_refused_at_delivery(backend: Backend) {
-    let (uri, mut got) = backchannel_receiver(200).await;
+    let (uri, got) = backchannel_receiver(200).await;
     let ctx = setup_with_backchannel(backend, uri).await;
     let app = ctx.service().await;
     sign_in_to_the_client(&app, &ctx).await;
@@ -295,64 +295,14 @@ async fn a_local_uri_registered_before_is_refused_at_delivery(backend: Backend) 
         row.last_error.as_deref(),
         Some("refused: the URI names a loopback address")
     );
-    assert!(got.try_recv().is_err(), "the receiver was never called");
-}
-
-/// A receiver that answers 200 to every request and keeps each request's
-/// body, until dropped: (its URI, the bodies so far).
-async fn counting_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let kept = bodies.clone();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            let kept = kept.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                loop {
-                    let Ok(n) = s.read(&mut chunk).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    let text = String::from_utf8_lossy(&buf).to_string();
-                    let Some((head, body)) = text.split_once("\r\n\r\n") else {
-                        continue;
-                    };
-                    let len: usize = head
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse().unwrap_or(0))
-                        })
-                        .unwrap_or(0);
-                    if body.len() >= len {
-                        kept.lock().expect("lock").push(body.to_string());
-                        let _ = s
-                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                            .await;
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    (format!("http://{addr}/backchannel"), bodies)
+    assert!(got.bodies().is_empty(), "the receiver was never called");
 }
 
 /// Three workers (as on three nodes) deliver the same 12 owed logouts at
 /// once: each is sent once, recorded once and audited once. A claim left
 /// by a worker that died is taken over once it runs out.
 async fn workers_delivering_at_once_send_each_logout_once(backend: Backend) {
-    let (uri, bodies) = counting_receiver().await;
+    let (uri, bodies) = crate::support::receiver::receiver(200).await;
     let ctx = setup_with_backchannel(backend, uri).await;
     let now = ctx.clock.now().timestamp();
     let owed: Vec<LogoutOutboxRow> = (0..12)
@@ -378,8 +328,7 @@ async fn workers_delivering_at_once_send_each_logout_once(backend: Backend) {
     let (a, b, c) = tokio::join!(deliver_due(&ctx), deliver_due(&ctx), deliver_due(&ctx));
     assert_eq!(a + b + c, 12, "{a} + {b} + {c}");
     let mut sids: Vec<String> = bodies
-        .lock()
-        .expect("lock")
+        .bodies()
         .iter()
         .map(|b| {
             logout_claims(&ctx, b)["sid"]
@@ -428,7 +377,7 @@ async fn workers_delivering_at_once_send_each_logout_once(backend: Backend) {
     );
     ctx.clock.advance(Duration::seconds(lease));
     assert_eq!(deliver_due(&ctx).await, 1, "taken over");
-    assert_eq!(bodies.lock().expect("lock").len(), 13);
+    assert_eq!(bodies.bodies().len(), 13);
     // The dead worker, back, cannot record over it.
     assert!(
         !last

@@ -27,42 +27,8 @@ on_both_backends!(
 /// records the body it receives.
 pub(super) async fn backchannel_receiver(
     status: u16,
-) -> (String, tokio::sync::oneshot::Receiver<String>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(async move {
-        let (mut s, _) = listener.accept().await.expect("accept");
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 4096];
-        loop {
-            let n = s.read(&mut chunk).await.expect("read");
-            buf.extend_from_slice(&chunk[..n]);
-            let text = String::from_utf8_lossy(&buf).to_string();
-            if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                let len: usize = head
-                    .lines()
-                    .find_map(|l| {
-                        l.to_ascii_lowercase()
-                            .strip_prefix("content-length:")
-                            .map(|v| v.trim().parse().unwrap_or(0))
-                    })
-                    .unwrap_or(0);
-                if body.len() >= len {
-                    let _ = s.write_all(format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").as_bytes()).await;
-                    let _ = tx.send(body.to_string());
-                    break;
-                }
-            }
-            if n == 0 {
-                break;
-            }
-        }
-    });
-    (format!("http://127.0.0.1:{}/bc", addr.port()), rx)
+) -> (String, crate::support::receiver::Received) {
+    crate::support::receiver::receiver(status).await
 }
 
 /// The test client, with a back-channel logout URI on this machine (so
@@ -169,7 +135,7 @@ async fn the_back_channel_tells_the_client_with_a_signed_logout_token(backend: B
     assert_eq!(r.status(), 303);
     // One notification, delivered, signed, with sid and the event.
     assert_eq!(deliver_due(&ctx).await, 1);
-    let body = got.await.expect("received");
+    let body = got.first().await;
     let token = url::form_urlencoded::parse(body.as_bytes())
         .find(|(k, _)| k == "logout_token")
         .expect("logout_token")
@@ -210,7 +176,7 @@ async fn a_failed_back_channel_delivery_is_retried_later_and_audited(backend: Ba
     .await
     .expect("end");
     assert_eq!(deliver_due(&ctx).await, 0);
-    got.await.expect("the client was called");
+    got.first().await;
     let rows = clavis_store::models::LogoutOutboxRow::for_session(&mut conn, &ctx.session_id)
         .await
         .expect("outbox");

@@ -65,3 +65,32 @@ pub fn http_status(port: u16, path: &str) -> Option<u16> {
     s.read_to_string(&mut buf).ok()?;
     buf.split_whitespace().nth(1)?.parse().ok()
 }
+
+/// Opens a session for `oid` in `db`, the database of a running `clavis
+/// serve`, as a login would write it: its cookie (`name=token`).
+pub async fn open_session(db: &clavis_store::Db, oid: clavis_core::Oid) -> String {
+    let mut conn = db.conn().await.expect("conn");
+    let (token, _) = conn
+        .transaction(async |tx| {
+            clavis_sso::create(
+                tx,
+                &clavis_sso::SsoConfig::default(),
+                clavis_core::Clock::now(&clavis_core::SystemClock),
+                clavis_sso::NewSession {
+                    oid,
+                    acr: "eidas2".into(),
+                    amr: vec!["hwk".into(), "user".into(), "mfa".into()],
+                    authenticator_id: None,
+                    client_ip: None,
+                    user_agent: None,
+                    workstation_id: None,
+                    ends_by: None,
+                    method: clavis_core::LoginMethod::Fido2,
+                },
+            )
+            .await
+        })
+        .await
+        .expect("session");
+    format!("{}={}", clavis_sso::COOKIE_NAME, token.expose())
+}

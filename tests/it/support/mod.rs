@@ -11,6 +11,8 @@
 //! - [`audit`]: the audit log's events as JSON.
 //! - [`binary`]: the `clavis` binary and other processes (commands, their
 //!   JSON, processes stopped when dropped, readiness polls).
+//! - [`receiver`]: an application's back-channel endpoint, keeping what
+//!   it receives.
 //! - [`json_snapshot!`]: `insta::assert_json_snapshot!` with every snapshot
 //!   of the suite kept in `tests/it/snapshots`.
 
@@ -18,6 +20,7 @@ pub mod app;
 pub mod audit;
 pub mod binary;
 pub mod http;
+pub mod receiver;
 
 pub use app::{ORIGIN, TestApp, WORKSTATION_SECRET, state};
 
