@@ -6,9 +6,9 @@
 //! takes a copy sealed under another master key.
 
 use crate::restart::{get, serve};
-use crate::support::binary::open_session;
+use crate::support::binary::{clavis, open_session};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -26,17 +26,6 @@ fn machine(dir: &Path, port: u16) -> (PathBuf, String) {
     )
     .expect("config");
     (config, db_url)
-}
-
-fn clavis(config: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_clavis"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env("CLAVIS_LANG", "en")
-        .env_remove("CREDENTIALS_DIRECTORY")
-        .output()
-        .expect("the clavis binary runs")
 }
 
 fn ok(o: &Output) -> String {

@@ -666,62 +666,29 @@ async fn security_key_list_and_revoke_for_a_lost_key() {
     let listed: serde_json::Value = serde_json::from_slice(&list("en").stdout).expect("json");
     assert_eq!(listed["total"], 1, "{listed}");
     assert_eq!(listed["items"][0]["label"], "Clé bleue");
+    // `clavis security-key revoke OID KEY [ARGS]`, in French: (success, what
+    // it printed on stdout and stderr).
+    let revoke = |key: &str, more: &[&str]| {
+        let oid = oid.to_string();
+        let mut args = vec!["security-key", "revoke", oid.as_str(), key];
+        args.extend_from_slice(more);
+        let out = clavis_with(&cfg, &args, "", "fr", None);
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), said)
+    };
     // Unknown key, empty reason: refused in French, nothing changed.
-    let out = clavis_with(
-        &cfg,
-        &["security-key", "revoke", &oid.to_string(), "key-2"],
-        "",
-        "fr",
-        None,
-    );
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("pas de clé active"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = clavis_with(
-        &cfg,
-        &[
-            "security-key",
-            "revoke",
-            &oid.to_string(),
-            "key-1",
-            "--reason",
-            " ",
-        ],
-        "",
-        "fr",
-        None,
-    );
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("--reason"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, said) = revoke("key-2", &[]);
+    assert!(!ok && said.contains("pas de clé active"), "{said}");
+    let (ok, said) = revoke("key-1", &["--reason", " "]);
+    assert!(!ok && said.contains("--reason"), "{said}");
     let listed: serde_json::Value = serde_json::from_slice(&list("en").stdout).expect("json");
     assert_eq!(listed["total"], 1, "{listed}");
-    let out = clavis_with(
-        &cfg,
-        &[
-            "security-key",
-            "revoke",
-            &oid.to_string(),
-            "key-1",
-            "--reason",
-            "stolen",
-        ],
-        "",
-        "fr",
-        None,
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout(&out).contains("révoquée"), "{}", stdout(&out));
+    let (ok, said) = revoke("key-1", &["--reason", "stolen"]);
+    assert!(ok && said.contains("révoquée"), "{said}");
     let listed: serde_json::Value = serde_json::from_slice(&list("en").stdout).expect("json");
     assert_eq!(listed["total"], 0, "{listed}");
     let mut conn = db.conn().await.expect("conn");
