@@ -8,7 +8,9 @@
 //! key, enrolment links, `/me` and `/logout` (see [`login`]); and the admin
 //! JSON API under `/admin/api/` protected by API tokens
 //! (`Authorization: Bearer …`). Every response carries the security
-//! headers of [`security_headers`].
+//! headers of [`security_headers`]; every request's duration is measured
+//! by route for the metrics ([`prometheus`], served on a listener of its
+//! own).
 
 pub mod admin_api;
 pub mod badge_office;
@@ -21,6 +23,7 @@ pub mod limits;
 pub mod login;
 pub mod oidc_web;
 pub mod pages;
+pub mod prometheus;
 pub mod psc_web;
 pub mod request;
 pub mod security_headers;
@@ -102,5 +105,6 @@ pub fn build_app(
     actix_web::App::new()
         .wrap(actix_web::middleware::from_fn(extract::admin_gate))
         .wrap(security_headers::middleware(&state))
+        .wrap(actix_web::middleware::from_fn(prometheus::record_latency))
         .configure(configure(state))
 }
