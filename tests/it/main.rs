@@ -16,6 +16,7 @@ mod fixtures;
 mod login;
 mod notify;
 mod oidc;
+mod ops;
 mod pages;
 mod psc;
 mod psc_browser;
