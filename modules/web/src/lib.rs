@@ -10,7 +10,7 @@
 //! (`Authorization: Bearer …`). Every response carries the security
 //! headers of [`security_headers`]; every request's duration is measured
 //! by route for the metrics ([`prometheus`], served on a listener of its
-//! own).
+//! own), and each is served under its own id ([`request_id`]).
 
 pub mod admin_api;
 pub mod badge_office;
@@ -26,6 +26,7 @@ pub mod pages;
 pub mod prometheus;
 pub mod psc_web;
 pub mod request;
+pub mod request_id;
 pub mod security_headers;
 pub mod sso_web;
 /// Admin API tokens, issued and checked by [`clavis_authn::api_token`]
@@ -106,5 +107,6 @@ pub fn build_app(
         .wrap(actix_web::middleware::from_fn(extract::admin_gate))
         .wrap(security_headers::middleware(&state))
         .wrap(actix_web::middleware::from_fn(prometheus::record_latency))
+        .wrap(actix_web::middleware::from_fn(request_id::middleware))
         .configure(configure(state))
 }

@@ -1,11 +1,13 @@
 //! Operations, against real parts: Clavis behind a real nginx
 //! (`proxy.rs`), Clavis terminating TLS itself (`tls.rs`), and `/metrics`
-//! scraped by a real Prometheus (`metrics.rs`). Each runs the `clavis`
+//! scraped by a real Prometheus (`metrics.rs`), request ids in responses
+//! and JSON logs (`request_id.rs`). Each runs the `clavis`
 //! binary ([`Clavis`]); nginx and Prometheus run as the test's own user,
 //! with their own files in a temporary folder, on loopback ports.
 
 mod metrics;
 mod proxy;
+mod request_id;
 mod tls;
 
 use crate::support::binary::Proc;

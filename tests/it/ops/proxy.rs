@@ -192,6 +192,22 @@ async fn clients_behind_nginx_are_throttled_apart_and_a_forged_forwarded_for_cou
     // Workstation B (127.0.0.3), same proxy: its own allowance.
     let b = client_from("127.0.0.3");
     assert_eq!(begin(&b, &proxied, None).await.0, 200);
+    // Its requests are logged under nginx's id, not one it chose.
+    let r = b
+        .get(format!("{proxied}/healthz"))
+        .header("X-Request-Id", "chosen-by-the-client")
+        .send()
+        .await
+        .expect("an answer");
+    let id = r
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(
+        id.len() == 32 && id.bytes().all(|c| c.is_ascii_hexdigit()),
+        "not nginx's $request_id: {id:?}"
+    );
 
     // A peer that is no trusted proxy (127.0.0.4), straight to Clavis,
     // forging a new address each time: counted as itself all the same.
