@@ -1,21 +1,28 @@
 //! `/metrics` scraped by a real Prometheus: Clavis serves it on its own
 //! listener (`metrics.listen`) and not on the public one; a refused FIDO2
 //! login shows up in Prometheus as `clavis_logins_total{method="fido2",
-//! result="failed"}`, the requests as latency histograms by route pattern,
-//! and the database gauges (live sessions, audit head age) are there.
+//! result="failed"}`, an OpenID code flow as a token issued to its client,
+//! the requests as latency histograms by route pattern, and the database
+//! gauges (live sessions, audit head age) are there. SIGHUP (nothing to
+//! reload without TLS) leaves the server running.
 //! Prometheus is asked through its HTTP API (`/api/v1/query`) until the
 //! numbers appear, within a deadline.
 
 use super::{Clavis, STARTUP, eventually};
-use crate::support::binary::Proc;
+use crate::support::binary::{Proc, ok_json};
 use crate::support::on_both_backends;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clavis_testkit::db::{Backend, TestDb};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-on_both_backends!(prometheus_scrapes_logins_latency_and_sessions_from_the_metrics_listener_only);
+on_both_backends!(
+    prometheus_scrapes_logins_tokens_latency_and_sessions_from_the_metrics_listener_only
+);
 
 /// A running Prometheus scraping `target` every second, stopped when
 /// dropped; its files (configuration, storage) in `dir`.
@@ -67,7 +74,7 @@ async fn query(http: &reqwest::Client, prometheus: u16, query: &str) -> Option<f
     result[0]["value"][1].as_str()?.parse().ok()
 }
 
-async fn prometheus_scrapes_logins_latency_and_sessions_from_the_metrics_listener_only(
+async fn prometheus_scrapes_logins_tokens_latency_and_sessions_from_the_metrics_listener_only(
     backend: Backend,
 ) {
     let t = TestDb::new(backend).await;
@@ -151,7 +158,75 @@ async fn prometheus_scrapes_logins_latency_and_sessions_from_the_metrics_listene
         .expect("finish");
     assert_eq!(refused.status().as_u16(), 401);
 
-    // Prometheus has it, as it has the route's latency and the gauges.
+    // An OpenID code flow: a client registered by the CLI, a session of
+    // Claire's (as a login writes it), the code, the tokens.
+    let client = ok_json(crate::support::binary::clavis(
+        &dir.path().join("clavis.toml"),
+        &[
+            "client",
+            "add",
+            "--name",
+            "DPI",
+            "--redirect-uri",
+            CALLBACK,
+            "--json",
+        ],
+    ));
+    let client_id = client["client_id"].as_str().expect("client_id");
+    let secret = client["client_secret"].as_str().expect("client_secret");
+    let cookie = session_of_claire(&t.db).await;
+    let verifier = "a-verifier-of-forty-three-characters-or-more-0000";
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let r = no_redirects
+        .get(format!("{base}/oidc/authorize"))
+        .query(&[
+            ("client_id", client_id),
+            ("redirect_uri", CALLBACK),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("state", "st-1"),
+            ("nonce", "n-1"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ])
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("authorize");
+    let location = r
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let code = url::Url::parse(&location)
+        .ok()
+        .and_then(|u| {
+            u.query_pairs()
+                .find(|(k, _)| k == "code")
+                .map(|(_, v)| v.into_owned())
+        })
+        .unwrap_or_else(|| panic!("no code in {location:?} ({})", r.status()));
+    let r = http
+        .post(format!("{base}/oidc/token"))
+        .basic_auth(client_id, Some(secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", verifier),
+        ])
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(r.status().as_u16(), 200);
+
+    // Prometheus has them, as it has the route's latency and the gauges.
+    let tokens = format!(r#"clavis_oidc_tokens_issued_total{{client_id="{client_id}"}}"#);
     let wanted = [
         (
             r#"clavis_logins_total{method="fido2",result="failed"}"#,
@@ -165,7 +240,12 @@ async fn prometheus_scrapes_logins_latency_and_sessions_from_the_metrics_listene
             r#"clavis_http_request_duration_seconds_count{route="/login/finish",method="POST",status="401"}"#,
             Some(1.0),
         ),
-        ("clavis_sso_sessions_active", Some(0.0)),
+        (tokens.as_str(), Some(1.0)),
+        (
+            r#"clavis_http_request_duration_seconds_count{route="/oidc/token",method="POST",status="200"}"#,
+            Some(1.0),
+        ),
+        ("clavis_sso_sessions_active", Some(1.0)),
         ("clavis_database_up", Some(1.0)),
         // Any age: the refused login was just audited.
         ("clavis_audit_head_age_seconds >= 0", None),
@@ -201,5 +281,63 @@ async fn prometheus_scrapes_logins_latency_and_sessions_from_the_metrics_listene
         .expect("text");
     assert!(!text.contains("127.0.0.1"), "{text}");
     assert!(!text.contains(ceremony), "{text}");
-    drop(clavis);
+    assert!(!text.contains(&code), "{text}");
+
+    // SIGHUP without TLS: logged, nothing else.
+    let hup = Command::new("kill")
+        .args(["-HUP", &clavis.proc.0.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(hup.success());
+    let logged = eventually(Duration::from_secs(10), || async {
+        clavis.logs().contains("nothing to reload")
+    })
+    .await;
+    assert!(logged, "{}", clavis.logs());
+    let ready = http
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .expect("still serving");
+    assert_eq!(ready.status().as_u16(), 200);
+}
+
+/// The redirect URI of the test client.
+const CALLBACK: &str = "https://dpi.chu.test/callback";
+
+/// A session of Claire Lemoine (badge + PIN, `eidas2`), written to `db` as
+/// a login writes it, as a `Cookie` header value.
+async fn session_of_claire(db: &clavis_store::Db) -> String {
+    use clavis_core::Clock;
+    let oid = clavis_testkit::people::insert_person(
+        db,
+        "Lemoine",
+        "Claire",
+        clavis_core::LifecycleStatus::Active,
+    )
+    .await;
+    let mut conn = db.conn().await.expect("conn");
+    let (token, _) = conn
+        .transaction(async |tx| {
+            clavis_sso::create(
+                tx,
+                &clavis_sso::SsoConfig::default(),
+                clavis_core::SystemClock.now(),
+                clavis_sso::NewSession {
+                    oid,
+                    acr: "eidas2".into(),
+                    amr: vec!["sc".into(), "pin".into(), "mfa".into()],
+                    authenticator_id: None,
+                    client_ip: None,
+                    user_agent: None,
+                    workstation_id: None,
+                    ends_by: None,
+                    method: clavis_core::LoginMethod::Badge,
+                },
+            )
+            .await
+        })
+        .await
+        .expect("session");
+    format!("{}={}", clavis_sso::COOKIE_NAME, token.expose())
 }
