@@ -84,8 +84,6 @@ impl Config {
             .unwrap_or_else(|| format!("sqlite://{}", self.state_dir.join("clavis.db").display()))
     }
 
-    /// The URL users reach. Default: `http://localhost:PORT` (WebAuthn
-    /// accepts localhost, never a bare IP address).
     /// The OpenID issuer: `oidc.issuer`, else the public URL.
     pub fn issuer(&self) -> String {
         self.oidc
@@ -105,10 +103,17 @@ impl Config {
             .unwrap_or_else(|| self.state_dir.join("master.key"))
     }
 
+    /// The URL users reach. Default: `http://localhost:PORT`, `https://`
+    /// when Clavis terminates TLS itself (WebAuthn accepts localhost, never
+    /// a bare IP address).
     pub fn public_url(&self) -> String {
         self.server.public_url.clone().unwrap_or_else(|| {
             let port = self.server.listen.rsplit(':').next().unwrap_or("8080");
-            format!("http://localhost:{port}")
+            let scheme = match self.server.tls_files() {
+                Some(_) => "https",
+                None => "http",
+            };
+            format!("{scheme}://localhost:{port}")
         })
     }
 }
@@ -256,6 +261,19 @@ mod tests {
     fn the_documented_example_is_valid() {
         let c = parse(EXAMPLE, "clavis.toml").expect("example is valid");
         assert_eq!(c.server.listen, "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn the_default_public_url_is_https_when_clavis_terminates_tls() {
+        let plain = parse("[server]\nlisten = \"127.0.0.1:8443\"\n", "t.toml").expect("valid");
+        assert_eq!(plain.public_url(), "http://localhost:8443");
+        let tls = parse(
+            "[server]\nlisten = \"127.0.0.1:8443\"\ntls_cert_file = \"/c.pem\"\ntls_key_file = \"/k.pem\"\n",
+            "t.toml",
+        )
+        .expect("valid");
+        assert_eq!(tls.public_url(), "https://localhost:8443");
+        assert_eq!(tls.issuer(), "https://localhost:8443");
     }
 
     #[test]

@@ -10,7 +10,7 @@ pub struct ServerConfig {
     #[serde(default = "default_listen")]
     pub listen: String,
     /// The URL users reach Clavis at (behind the reverse proxy). Default
-    /// `http://<listen>`.
+    /// `http://localhost:<port>` (`https://` with `tls_cert_file`).
     #[serde(default)]
     pub public_url: Option<String>,
     /// The reverse proxies whose `X-Forwarded-For` is believed (addresses

@@ -341,3 +341,34 @@ async fn session_of_claire(db: &clavis_store::Db) -> String {
         .expect("session");
     format!("{}={}", clavis_sso::COOKIE_NAME, token.expose())
 }
+
+/// A metrics port already taken does not stop Clavis: the error is logged,
+/// naming the key, and the public listener serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_metrics_port_is_logged_and_clavis_serves_on() {
+    let dir = tempfile::tempdir().expect("dir");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let port = taken.local_addr().expect("addr").port();
+    let db_url = format!("sqlite://{}", dir.path().join("clavis.db").display());
+    let clavis = Clavis::spawn(
+        dir.path(),
+        &db_url,
+        "",
+        &format!("[metrics]\nlisten = \"127.0.0.1:{port}\""),
+    )
+    .ready_http()
+    .await;
+    let logged = eventually(Duration::from_secs(10), || async {
+        clavis.logs().contains("cannot serve /metrics")
+    })
+    .await;
+    assert!(logged, "{}", clavis.logs());
+    assert!(
+        clavis
+            .logs()
+            .contains(&format!("metrics.listen=127.0.0.1:{port}")),
+        "{}",
+        clavis.logs()
+    );
+    drop(taken);
+}
