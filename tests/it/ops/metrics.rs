@@ -8,13 +8,13 @@
 //! Prometheus is asked through its HTTP API (`/api/v1/query`) until the
 //! numbers appear, within a deadline.
 
-use super::{Clavis, STARTUP, eventually};
+use super::{Clavis, STARTUP, begin_login, eventually, refused_finish};
 use crate::support::binary::{Proc, ok_json};
 use crate::support::on_both_backends;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clavis_testkit::db::{Backend, TestDb};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -58,6 +58,17 @@ fn prometheus(dir: &Path, target: u16) -> Prometheus {
     Prometheus { _proc: proc, port }
 }
 
+/// What the metrics listener on `port` answers at `/metrics`.
+async fn scrape(http: &reqwest::Client, port: u16) -> String {
+    http.get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .expect("metrics answer")
+        .text()
+        .await
+        .expect("text")
+}
+
 /// The value of the single series `query` gives now, if there is one.
 async fn query(http: &reqwest::Client, prometheus: u16, query: &str) -> Option<f64> {
     let r = http
@@ -95,14 +106,7 @@ async fn prometheus_scrapes_logins_tokens_latency_and_sessions_from_the_metrics_
     let base = format!("http://127.0.0.1:{}", clavis.port);
 
     // The metrics listener answers /metrics; the public one does not.
-    let text = http
-        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
-        .send()
-        .await
-        .expect("metrics answer")
-        .text()
-        .await
-        .expect("text");
+    let text = scrape(&http, metrics_port).await;
     assert!(text.contains("clavis_sso_sessions_active"), "{text}");
     let public = http
         .get(format!("{base}/metrics"))
@@ -132,30 +136,10 @@ async fn prometheus_scrapes_logins_tokens_latency_and_sessions_from_the_metrics_
     );
 
     // A refused FIDO2 login: a ceremony, then a signature from no known key.
-    let r: Value = http
-        .post(format!("{base}/login/begin"))
-        .json(&json!({}))
-        .send()
-        .await
-        .expect("begin")
-        .json()
-        .await
-        .expect("json");
-    let ceremony = r["ceremony"].as_str().expect("ceremony");
-    let refused = http
-        .post(format!("{base}/login/finish"))
-        .json(&json!({
-            "ceremony": ceremony,
-            "credential": {
-                "id": "AAAAAAAAAAAAAAAAAAAAAA",
-                "rawId": "AAAAAAAAAAAAAAAAAAAAAA",
-                "response": {"authenticatorData": "AAAA", "clientDataJSON": "AAAA", "signature": "AAAA", "userHandle": null},
-                "type": "public-key"
-            }
-        }))
-        .send()
-        .await
-        .expect("finish");
+    let (status, ceremony) = begin_login(&http, &base, &[]).await;
+    assert_eq!(status, 200);
+    let ceremony = ceremony.expect("a ceremony");
+    let refused = refused_finish(&http, &base, &ceremony, &[]).await;
     assert_eq!(refused.status().as_u16(), 401);
 
     // An OpenID code flow: a client registered by the CLI, a session of
@@ -271,16 +255,9 @@ async fn prometheus_scrapes_logins_tokens_latency_and_sessions_from_the_metrics_
         );
     }
     // No raw path, address or person in any label.
-    let text = http
-        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
-        .send()
-        .await
-        .expect("metrics answer")
-        .text()
-        .await
-        .expect("text");
+    let text = scrape(&http, metrics_port).await;
     assert!(!text.contains("127.0.0.1"), "{text}");
-    assert!(!text.contains(ceremony), "{text}");
+    assert!(!text.contains(&ceremony), "{text}");
     assert!(!text.contains(&code), "{text}");
 
     // SIGHUP without TLS: logged, nothing else.

@@ -112,3 +112,47 @@ pub fn is_root(dir: &Path) -> bool {
     std::fs::write(&probe, b"").expect("probe");
     std::fs::metadata(&probe).expect("probe").uid() == 0
 }
+
+/// `POST /login/begin` at `base` with these extra headers: the status, and
+/// the ceremony when one started.
+pub async fn begin_login(
+    client: &reqwest::Client,
+    base: &str,
+    headers: &[(&str, &str)],
+) -> (u16, Option<String>) {
+    let mut req = client
+        .post(format!("{base}/login/begin"))
+        .json(&serde_json::json!({}));
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let r = req.send().await.expect("an answer");
+    let status = r.status().as_u16();
+    let body: serde_json::Value = r.json().await.unwrap_or_default();
+    (status, body["ceremony"].as_str().map(str::to_string))
+}
+
+/// Finishes `ceremony` with a signature from no key Clavis knows (with
+/// these extra headers): a refused login, audited and counted.
+pub async fn refused_finish(
+    client: &reqwest::Client,
+    base: &str,
+    ceremony: &str,
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut req = client
+        .post(format!("{base}/login/finish"))
+        .json(&serde_json::json!({
+            "ceremony": ceremony,
+            "credential": {
+                "id": "AAAAAAAAAAAAAAAAAAAAAA",
+                "rawId": "AAAAAAAAAAAAAAAAAAAAAA",
+                "response": {"authenticatorData": "AAAA", "clientDataJSON": "AAAA", "signature": "AAAA", "userHandle": null},
+                "type": "public-key"
+            }
+        }));
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    req.send().await.expect("an answer")
+}

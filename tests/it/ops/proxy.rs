@@ -11,7 +11,7 @@
 //! (127.0.0.2, 127.0.0.3…: Linux routes all of 127.0.0.1 there), as two
 //! workstations would be by theirs.
 
-use super::{Clavis, STARTUP, eventually, is_root};
+use super::{Clavis, STARTUP, begin_login, eventually, is_root, refused_finish};
 use crate::support::binary::Proc;
 use crate::support::on_both_backends;
 use clavis_testkit::db::{Backend, TestDb};
@@ -106,37 +106,10 @@ async fn begin(
     base: &str,
     forwarded: Option<&str>,
 ) -> (u16, Option<String>) {
-    let mut req = client.post(format!("{base}/login/begin")).json(&json!({}));
-    if let Some(f) = forwarded {
-        req = req.header("X-Forwarded-For", f);
+    match forwarded {
+        Some(f) => begin_login(client, base, &[("X-Forwarded-For", f)]).await,
+        None => begin_login(client, base, &[]).await,
     }
-    let r = req.send().await.expect("an answer");
-    let status = r.status().as_u16();
-    let body: Value = r.json().await.unwrap_or(Value::Null);
-    (status, body["ceremony"].as_str().map(str::to_string))
-}
-
-/// Finishes `ceremony` with a signature from no key Clavis knows: a
-/// refused login, audited with the client's address.
-async fn refused_finish(
-    client: &reqwest::Client,
-    base: &str,
-    ceremony: &str,
-    forwarded: Option<&str>,
-) -> u16 {
-    let mut req = client.post(format!("{base}/login/finish")).json(&json!({
-        "ceremony": ceremony,
-        "credential": {
-            "id": "AAAAAAAAAAAAAAAAAAAAAA",
-            "rawId": "AAAAAAAAAAAAAAAAAAAAAA",
-            "response": {"authenticatorData": "AAAA", "clientDataJSON": "AAAA", "signature": "AAAA", "userHandle": null},
-            "type": "public-key"
-        }
-    }));
-    if let Some(f) = forwarded {
-        req = req.header("X-Forwarded-For", f);
-    }
-    req.send().await.expect("an answer").status().as_u16()
 }
 
 async fn clients_behind_nginx_are_throttled_apart_and_a_forged_forwarded_for_counts_for_nothing(
@@ -230,18 +203,16 @@ async fn clients_behind_nginx_are_throttled_apart_and_a_forged_forwarded_for_cou
     let (status, ceremony) = begin(&c, &proxied, Some("203.0.113.50")).await;
     assert_eq!(status, 200);
     let ceremony = ceremony.expect("a ceremony");
-    assert_eq!(
-        refused_finish(&c, &proxied, &ceremony, Some("203.0.113.50")).await,
-        401
-    );
+    let claimed = [("X-Forwarded-For", "203.0.113.50")];
+    let r = refused_finish(&c, &proxied, &ceremony, &claimed).await;
+    assert_eq!(r.status().as_u16(), 401);
     let d = client_from("127.0.0.6");
     let (status, ceremony) = begin(&d, &direct, Some("203.0.113.51")).await;
     assert_eq!(status, 200);
     let ceremony = ceremony.expect("a ceremony");
-    assert_eq!(
-        refused_finish(&d, &direct, &ceremony, Some("203.0.113.51")).await,
-        401
-    );
+    let forged = [("X-Forwarded-For", "203.0.113.51")];
+    let r = refused_finish(&d, &direct, &ceremony, &forged).await;
+    assert_eq!(r.status().as_u16(), 401);
     let refused: Vec<Value> = crate::support::audit::events_after(&t.db, before)
         .await
         .into_iter()

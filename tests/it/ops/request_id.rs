@@ -71,30 +71,10 @@ async fn json_logs_carry_the_request_id_of_the_request_they_were_written_for(bac
     // A refused login, passed on by "the proxy" (127.0.0.1) with its id:
     // Clavis logs the refusal.
     let id = "proxy-req-7f3a9c";
-    let begun: Value = http
-        .post(format!("{base}/login/begin"))
-        .json(&json!({}))
-        .send()
-        .await
-        .expect("begin")
-        .json()
-        .await
-        .expect("json");
-    let r = http
-        .post(format!("{base}/login/finish"))
-        .header("X-Request-Id", id)
-        .json(&json!({
-            "ceremony": begun["ceremony"],
-            "credential": {
-                "id": "AAAAAAAAAAAAAAAAAAAAAA",
-                "rawId": "AAAAAAAAAAAAAAAAAAAAAA",
-                "response": {"authenticatorData": "AAAA", "clientDataJSON": "AAAA", "signature": "AAAA", "userHandle": null},
-                "type": "public-key"
-            }
-        }))
-        .send()
-        .await
-        .expect("finish");
+    let (status, ceremony) = super::begin_login(&http, &base, &[]).await;
+    assert_eq!(status, 200);
+    let ceremony = ceremony.expect("a ceremony");
+    let r = super::refused_finish(&http, &base, &ceremony, &[("X-Request-Id", id)]).await;
     assert_eq!(r.status().as_u16(), 401);
     assert_eq!(
         r.headers()
