@@ -19,7 +19,8 @@
 //! amr and audits the assertion.
 //!
 //! `BENCH_SECS` (default 10), `BENCH_IN_FLIGHT` (default 16), `BENCH_ALG`
-//! (ES256 for ES256 ID tokens), `BENCH_ONLY=clavis` (skip node).
+//! (ES256 for ES256 ID tokens), `BENCH_ONLY=clavis` (skip node),
+//! `BENCH_METRICS=off` (Clavis without its metrics, to measure their cost).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -239,6 +240,19 @@ fn http_ok(url: &str) -> bool {
     buf.starts_with("HTTP/1.1 200")
 }
 
+/// `[metrics]` as shipped (on, here on a free port), or off with
+/// `BENCH_METRICS=off`: the two runs give what the metrics cost.
+fn metrics_section() -> String {
+    if std::env::var("BENCH_METRICS").is_ok_and(|m| m == "off") {
+        "[metrics]\nenabled = false\n".into()
+    } else {
+        format!(
+            "[metrics]\nlisten = \"127.0.0.1:{}\"\n",
+            clavis_testkit::free_port()
+        )
+    }
+}
+
 /// Clavis, answering a DPI-like client and PSC (FI tiers) from one session.
 async fn clavis_target(dir: &std::path::Path) -> (Proc, Target, Target) {
     let port = clavis_testkit::free_port();
@@ -249,8 +263,9 @@ async fn clavis_target(dir: &std::path::Path) -> (Proc, Target, Target) {
         &config,
         format!(
             "state_dir = \"{}\"\n[server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://localhost:{port}\"\n[log]\nlevel = \"warn\"\n\
-             [psc]\nenabled = true\nissuer = \"http://127.0.0.1:9/auth/realms/esante-wallet\"\nclient_id = \"bench\"\ntid = \"chu-bench\"\n",
-            dir.join("state").display()
+             [psc]\nenabled = true\nissuer = \"http://127.0.0.1:9/auth/realms/esante-wallet\"\nclient_id = \"bench\"\ntid = \"chu-bench\"\n{metrics}",
+            dir.join("state").display(),
+            metrics = metrics_section(),
         ),
     )
     .expect("config");

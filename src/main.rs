@@ -11,6 +11,7 @@ mod jobs;
 mod master_key;
 mod notify;
 mod serve;
+mod tls;
 
 use anyhow::Result;
 use clap::Parser;

@@ -15,6 +15,17 @@ use std::sync::Arc;
 /// Runs the appliance until it is stopped.
 pub async fn run(ctx: &Ctx) -> Result<()> {
     let cfg = &ctx.cfg;
+    // The certificate first: a bad file stops the start before anything
+    // else is opened.
+    let tls = match cfg.server.tls_files() {
+        Some((cert, key)) => Some(Arc::new(crate::tls::CertStore::open(cert, key)?)),
+        None => None,
+    };
+    // The recorder before anything counts.
+    let exporter = match cfg.metrics.enabled {
+        true => Some(clavis_web::prometheus::Exporter::install()?),
+        false => None,
+    };
     // Held shared while serving: `clavis restore` never swaps the file
     // from under a running service.
     let _in_use = match crate::cli::backup::sqlite_path(cfg) {
@@ -86,18 +97,30 @@ pub async fn run(ctx: &Ctx) -> Result<()> {
     let engine = SyncEngine::new(db.clone(), directory.clone(), clock, subscribers());
     jobs::scheduled_syncs(&engine, &directory);
     jobs::lifecycle(engine, db.clone(), ctx.clock.clone());
+    let probe = clavis_web::prometheus::Probe {
+        db: db.clone(),
+        clock: state.clock.clone(),
+    };
     let listen = cfg.server.listen.clone();
-    let server = actix_web::HttpServer::new(move || build_app(state.clone()))
-        .bind(&listen)
-        .with_context(|| format!("cannot listen on {listen}"))?;
+    let server = actix_web::HttpServer::new(move || build_app(state.clone()));
+    let server = match &tls {
+        Some(store) => server.bind_rustls_0_23(&listen, crate::tls::server_config(store.clone())),
+        None => server.bind(&listen),
+    }
+    .with_context(|| format!("cannot listen on {listen}"))?;
+    crate::tls::reload_on_signal_or_change(tls.clone());
     let addrs = server.addrs();
     // The URL to open: the public one (WebAuthn binds keys to its host;
     // browsers accept localhost, never a bare IP address).
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let shown = match (&cfg.server.public_url, addrs.first()) {
         (Some(u), _) => u.clone(),
-        (None, Some(a)) => format!("http://localhost:{}", a.port()),
+        (None, Some(a)) => format!("{scheme}://localhost:{}", a.port()),
         (None, None) => cfg.public_url(),
     };
+    if let Some(exporter) = exporter {
+        serve_metrics(&cfg.metrics.listen, exporter, probe);
+    }
     println!("Clavis {} {shown}", t("écoute sur", "listening on"));
     tracing::info!(server.url = %shown, database = ?db.backend(), "clavis serving");
     // Bound and migrated: systemd hears READY=1, then the watchdog pings.
@@ -106,6 +129,38 @@ pub async fn run(ctx: &Ctx) -> Result<()> {
     crate::notify::stopping_on_signal();
     server.run().await?;
     Ok(())
+}
+
+/// Serves `/metrics` on `listen`, beside the public listener. A listener
+/// that cannot be bound is logged as an error and Clavis serves on without
+/// metrics: logins matter more than their counts (and the monitoring sees
+/// its target down).
+fn serve_metrics(
+    listen: &str,
+    exporter: clavis_web::prometheus::Exporter,
+    probe: clavis_web::prometheus::Probe,
+) {
+    let server = actix_web::HttpServer::new(move || {
+        clavis_web::prometheus::app(exporter.clone(), probe.clone())
+    })
+    .workers(1)
+    .bind(listen);
+    match server {
+        Ok(server) => {
+            tracing::info!(metrics.listen = %listen, "metrics served at /metrics");
+            actix_web::rt::spawn(server.run());
+        }
+        Err(e) => {
+            eprintln!(
+                "{} metrics.listen {listen}: {e}",
+                t(
+                    "Clavis sert sans métriques :",
+                    "Clavis serves without metrics:"
+                )
+            );
+            tracing::error!(metrics.listen = %listen, error = %e, "cannot serve /metrics: serving on without metrics");
+        }
+    }
 }
 
 /// What Clavis asserts to Pro Santé Connect, when PSC is enabled.

@@ -5,7 +5,7 @@
 //! (SQLite under `./clavis-data`, listening on 127.0.0.1:8080).
 //!
 //! Here: the whole [`Config`], [`parse`] and [`load`]. One file per section for the
-//! rest: `server.rs`, `database.rs` and `log.rs` define the sections the binary owns;
+//! rest: `server.rs`, `database.rs`, `log.rs` and `metrics.rs` define the sections the binary owns;
 //! `directory.rs` reads `[directory]` with its `[[directory.sources]]`; `sso.rs`,
 //! `authn.rs`, `oidc.rs` and `badge.rs` check the sections whose types their crates
 //! define. `problems.rs` turns what is wrong into [`Problem`]s with key path and line.
@@ -15,6 +15,7 @@ mod badge;
 mod database;
 mod directory;
 mod log;
+mod metrics;
 mod oidc;
 mod problems;
 mod psc;
@@ -26,6 +27,7 @@ use std::path::{Path, PathBuf};
 
 pub use database::DatabaseConfig;
 pub use log::LogConfig;
+pub use metrics::MetricsConfig;
 pub use problems::{ConfigErrors, Problem};
 pub use server::ServerConfig;
 
@@ -42,6 +44,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub database: DatabaseConfig,
     pub log: LogConfig,
+    pub metrics: MetricsConfig,
     pub directory: DirectoryConfig,
     pub sso: clavis_sso::SsoConfig,
     pub authn: clavis_authn::AuthnConfig,
@@ -58,6 +61,7 @@ impl Config {
             server: ServerConfig::default(),
             database: DatabaseConfig::default(),
             log: LogConfig::default(),
+            metrics: MetricsConfig::default(),
             directory: DirectoryConfig::default(),
             sso: clavis_sso::SsoConfig::default(),
             authn: clavis_authn::AuthnConfig::default(),
@@ -80,8 +84,6 @@ impl Config {
             .unwrap_or_else(|| format!("sqlite://{}", self.state_dir.join("clavis.db").display()))
     }
 
-    /// The URL users reach. Default: `http://localhost:PORT` (WebAuthn
-    /// accepts localhost, never a bare IP address).
     /// The OpenID issuer: `oidc.issuer`, else the public URL.
     pub fn issuer(&self) -> String {
         self.oidc
@@ -101,10 +103,17 @@ impl Config {
             .unwrap_or_else(|| self.state_dir.join("master.key"))
     }
 
+    /// The URL users reach. Default: `http://localhost:PORT`, `https://`
+    /// when Clavis terminates TLS itself (WebAuthn accepts localhost, never
+    /// a bare IP address).
     pub fn public_url(&self) -> String {
         self.server.public_url.clone().unwrap_or_else(|| {
             let port = self.server.listen.rsplit(':').next().unwrap_or("8080");
-            format!("http://localhost:{port}")
+            let scheme = match self.server.tls_files() {
+                Some(_) => "https",
+                None => "http",
+            };
+            format!("{scheme}://localhost:{port}")
         })
     }
 }
@@ -146,6 +155,8 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
     let database: Option<DatabaseConfig> =
         de_section(take(&mut table, "database"), "database", &mut raw);
     let log: Option<LogConfig> = de_section(take(&mut table, "log"), "log", &mut raw);
+    let metrics: Option<MetricsConfig> =
+        de_section(take(&mut table, "metrics"), "metrics", &mut raw);
     let sso: Option<clavis_sso::SsoConfig> = de_section(take(&mut table, "sso"), "sso", &mut raw);
     let authn: Option<clavis_authn::AuthnConfig> =
         de_section(take(&mut table, "authn"), "authn", &mut raw);
@@ -159,7 +170,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
     for key in table.keys() {
         raw.push((
             key.clone(),
-            "unknown key (expected state_dir, server, database, log, directory, sso, authn, oidc, badge or psc)"
+            "unknown key (expected state_dir, server, database, log, metrics, directory, sso, authn, oidc, badge or psc)"
                 .into(),
         ));
     }
@@ -174,6 +185,9 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
     }
     if let Some(l) = &log {
         log::check(l, &mut raw);
+    }
+    if let Some(m) = &metrics {
+        metrics::check(m, server.as_ref().map(|s| s.listen.as_str()), &mut raw);
     }
     if let Some(s) = &sso {
         sso::check(s, &mut raw);
@@ -211,6 +225,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
         server: server.unwrap_or_default(),
         database: database.unwrap_or_default(),
         log: log.unwrap_or_default(),
+        metrics: metrics.unwrap_or_default(),
         directory: directory.unwrap_or_default(),
         sso: sso.unwrap_or_default(),
         authn: authn.unwrap_or_default(),
@@ -271,6 +286,19 @@ mod tests {
     fn the_documented_example_is_valid() {
         let c = parse(EXAMPLE, "clavis.toml").expect("example is valid");
         assert_eq!(c.server.listen, "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn the_default_public_url_is_https_when_clavis_terminates_tls() {
+        let plain = parse("[server]\nlisten = \"127.0.0.1:8443\"\n", "t.toml").expect("valid");
+        assert_eq!(plain.public_url(), "http://localhost:8443");
+        let tls = parse(
+            "[server]\nlisten = \"127.0.0.1:8443\"\ntls_cert_file = \"/c.pem\"\ntls_key_file = \"/k.pem\"\n",
+            "t.toml",
+        )
+        .expect("valid");
+        assert_eq!(tls.public_url(), "https://localhost:8443");
+        assert_eq!(tls.issuer(), "https://localhost:8443");
     }
 
     #[test]

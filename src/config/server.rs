@@ -10,7 +10,7 @@ pub struct ServerConfig {
     #[serde(default = "default_listen")]
     pub listen: String,
     /// The URL users reach Clavis at (behind the reverse proxy). Default
-    /// `http://<listen>`.
+    /// `http://localhost:<port>` (`https://` with `tls_cert_file`).
     #[serde(default)]
     pub public_url: Option<String>,
     /// The reverse proxies whose `X-Forwarded-For` is believed (addresses
@@ -23,10 +23,19 @@ pub struct ServerConfig {
     /// 0: no limit. Default 60.
     #[serde(default = "default_starts_per_minute")]
     pub login_starts_per_minute: u32,
-    /// Unfinished logins (ceremonies and badge transactions) kept at most;
-    /// 0: no cap. Default 20000.
+    /// Unfinished badge transactions and key enrolments kept at most (a
+    /// key login stores nothing until it is finished); 0: no cap. Default
+    /// 20000.
     #[serde(default = "default_max_in_progress")]
     pub max_logins_in_progress: i64,
+    /// PEM certificate chain (the server's own first): Clavis then serves
+    /// HTTPS itself (TLS 1.2+) on `listen`. Read again on SIGHUP and when
+    /// it changes. Default: none (plain HTTP, behind a reverse proxy).
+    #[serde(default)]
+    pub tls_cert_file: Option<std::path::PathBuf>,
+    /// PEM private key of `tls_cert_file` (PKCS#8, RSA or EC). Default: none.
+    #[serde(default)]
+    pub tls_key_file: Option<std::path::PathBuf>,
 }
 
 fn default_starts_per_minute() -> u32 {
@@ -38,6 +47,14 @@ fn default_max_in_progress() -> i64 {
 }
 
 impl ServerConfig {
+    /// The certificate and key files, when Clavis terminates TLS itself.
+    pub fn tls_files(&self) -> Option<(&std::path::Path, &std::path::Path)> {
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(c), Some(k)) => Some((c, k)),
+            _ => None,
+        }
+    }
+
     /// The trusted proxies as ranges (a bare address is a /32 or /128).
     /// Entries that do not parse are left out here and reported by
     /// `check-config`.
@@ -68,6 +85,8 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             login_starts_per_minute: default_starts_per_minute(),
             max_logins_in_progress: default_max_in_progress(),
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
@@ -93,6 +112,17 @@ pub(super) fn check(server: &ServerConfig, problems: &mut Vec<(String, String)>)
             "server.max_logins_in_progress".into(),
             "must be 0 (no cap) or more".into(),
         ));
+    }
+    match (&server.tls_cert_file, &server.tls_key_file) {
+        (Some(_), None) => problems.push((
+            "server.tls_key_file".into(),
+            "required with server.tls_cert_file".into(),
+        )),
+        (None, Some(_)) => problems.push((
+            "server.tls_cert_file".into(),
+            "required with server.tls_key_file".into(),
+        )),
+        _ => {}
     }
     if let Some(u) = &server.public_url
         && !(u.starts_with("https://") || u.starts_with("http://"))

@@ -1,7 +1,8 @@
 //! End-to-end tests of Clavis against real parts: SQLite and PostgreSQL,
 //! OpenLDAP slapd, the `clavis` binary itself (started, stopped and started
 //! again on one database in `restart.rs`; under systemd's notify protocol in
-//! `notify.rs`).
+//! `notify.rs`; behind nginx, with its own TLS and scraped by Prometheus in
+//! `ops/`).
 //!
 //! PostgreSQL tests use the server `scripts/test` starts
 //! (`CLAVIS_TEST_PG_URL`); slapd is started per test by the testkit.
@@ -18,6 +19,7 @@ mod fixtures;
 mod login;
 mod notify;
 mod oidc;
+mod ops;
 mod pages;
 mod psc;
 mod psc_browser;

@@ -12,6 +12,8 @@
 //! Appends happen inside the caller's transaction: an action and its audit
 //! event are committed together or not at all.
 
+mod counters;
+
 use chrono::{DateTime, Utc};
 use clavis_core::{Actor, AuditAction};
 use clavis_store::models::AuditEventRow;
@@ -139,6 +141,7 @@ async fn chain(
     let mut rows = Vec::with_capacity(events.len());
     for (i, e) in events.into_iter().enumerate() {
         tracing::debug!(audit.action = %e.action, audit.actor = %e.actor, "audit event");
+        counters::count(&e);
         let mut row = AuditEventRow {
             seq: first_seq + i as i64,
             id: clavis_core::ids::new_record_id(),

@@ -8,7 +8,9 @@
 //! key, enrolment links, `/me` and `/logout` (see [`login`]); and the admin
 //! JSON API under `/admin/api/` protected by API tokens
 //! (`Authorization: Bearer …`). Every response carries the security
-//! headers of [`security_headers`].
+//! headers of [`security_headers`]; every request's duration is measured
+//! by route for the metrics ([`prometheus`], served on a listener of its
+//! own), and each is served under its own id ([`request_id`]).
 
 pub mod admin_api;
 pub mod badge_office;
@@ -21,8 +23,10 @@ pub mod limits;
 pub mod login;
 pub mod oidc_web;
 pub mod pages;
+pub mod prometheus;
 pub mod psc_web;
 pub mod request;
+pub mod request_id;
 pub mod security_headers;
 pub mod sso_web;
 /// Admin API tokens, issued and checked by [`clavis_authn::api_token`]
@@ -102,5 +106,7 @@ pub fn build_app(
     actix_web::App::new()
         .wrap(actix_web::middleware::from_fn(extract::admin_gate))
         .wrap(security_headers::middleware(&state))
+        .wrap(actix_web::middleware::from_fn(prometheus::record_latency))
+        .wrap(actix_web::middleware::from_fn(request_id::middleware))
         .configure(configure(state))
 }

@@ -186,6 +186,20 @@ impl Db {
         }
     }
 
+    /// The pool's connections now, for the metrics.
+    pub fn pool_status(&self) -> PoolStatus {
+        let s = match self {
+            Db::Sqlite(p, ..) => p.status(),
+            Db::Pg(p, _) => p.status(),
+        };
+        PoolStatus {
+            max: s.max_size,
+            open: s.size,
+            idle: s.available,
+            waiting: s.waiting,
+        }
+    }
+
     /// The backend in use.
     pub fn backend(&self) -> Backend {
         match self {
@@ -256,6 +270,19 @@ impl Db {
             }
         }
     }
+}
+
+/// What a pool holds at one instant ([`Db::pool_status`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// The most connections it may open (`database.max_connections`).
+    pub max: usize,
+    /// Connections open now.
+    pub open: usize,
+    /// Open connections nobody is using.
+    pub idle: usize,
+    /// Tasks waiting for a connection.
+    pub waiting: usize,
 }
 
 /// One pooled connection, to either backend.

@@ -88,6 +88,17 @@ impl AuditEventRow {
             .await)?)
     }
 
+    /// When the last event was written (Unix microseconds), if any: the
+    /// age of the chain's head, for the metrics.
+    pub async fn last_occurred_at(conn: &mut DbConn) -> Result<Option<i64>, StoreError> {
+        Ok(with_conn!(conn, c => dsl::audit_events
+            .order(dsl::seq.desc())
+            .select(dsl::occurred_at)
+            .first(c)
+            .await
+            .optional())?)
+    }
+
     /// The head of the chain: (last seq, its hash).
     pub async fn head(conn: &mut DbConn) -> Result<(i64, String), StoreError> {
         Ok(with_conn!(conn, c => hdsl::audit_head

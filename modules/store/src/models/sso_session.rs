@@ -95,6 +95,17 @@ impl SsoSessionRow {
             .optional())?)
     }
 
+    /// How many sessions are live now (not ended, not past their absolute
+    /// expiry), for the metrics.
+    pub async fn count_live(conn: &mut DbConn, now: i64) -> Result<i64, StoreError> {
+        Ok(with_conn!(conn, c => dsl::sso_sessions
+            .filter(dsl::ended_at.is_null())
+            .filter(dsl::expires_at.gt(now))
+            .count()
+            .get_result(c)
+            .await)?)
+    }
+
     /// Live sessions, newest first, optionally of one identity.
     pub async fn list_live(
         conn: &mut DbConn,

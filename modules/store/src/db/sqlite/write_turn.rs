@@ -107,8 +107,21 @@ impl WriteTurn {
             .then(|| TurnHeld(self.clone()))
     }
 
-    /// Waits for the turn without blocking the thread.
+    /// Waits for the turn without blocking the thread. A wait (the turn was
+    /// taken) is measured for the metrics (`clavis_db_write_wait_seconds`);
+    /// a free turn costs nothing more.
     pub(crate) async fn take(self: &std::sync::Arc<Self>) -> TurnHeld {
+        if let Some(held) = self.try_take() {
+            return held;
+        }
+        let waiting_since = std::time::Instant::now();
+        let held = self.wait_for_turn().await;
+        metrics::histogram!("clavis_db_write_wait_seconds")
+            .record(waiting_since.elapsed().as_secs_f64());
+        held
+    }
+
+    async fn wait_for_turn(self: &std::sync::Arc<Self>) -> TurnHeld {
         loop {
             if let Some(held) = self.try_take() {
                 return held;

@@ -1,0 +1,94 @@
+//! One id per request, in every log line written while serving it and in
+//! the `X-Request-Id` response header, so that an operator can go from a
+//! user's complaint (or the reverse proxy's access log) to Clavis's logs.
+//!
+//! The id is the reverse proxy's (`X-Request-Id`; nginx: `$request_id`,
+//! docs/nginx/clavis-proxy.conf) when the request comes from one of
+//! `server.trusted_proxies` and the value is a plausible id (1–64 of
+//! `A–Z a–z 0–9 . _ : -`); otherwise Clavis makes one (a UUID). A client
+//! cannot choose the id its requests are logged under.
+//!
+//! [`middleware`] runs the request inside a `request` span carrying
+//! `request.id`, the method and the route pattern: the text logs show it
+//! before each message, the JSON logs (`log.format = "json"`) under
+//! `span`.
+
+use crate::AppState;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, web};
+use tracing::Instrument;
+
+/// The header the id comes in (from a trusted proxy) and goes out in.
+pub const HEADER: &str = "x-request-id";
+
+/// The id of the request being served (an extension of the request).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+/// Gives each request its id, serves it inside a span holding the id, and
+/// answers the id in `X-Request-Id`.
+pub async fn middleware(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = proxy_id(&req).unwrap_or_else(clavis_core::ids::new_record_id);
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+    // At error level: enabled whatever `log.level` lets through, so a
+    // warning written while serving the request carries its id too.
+    let span = tracing::error_span!(
+        "request",
+        request.id = %id,
+        http.method = %req.method(),
+        http.route = %route,
+    );
+    let mut res = next.call(req).instrument(span).await?;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        res.headers_mut()
+            .insert(HeaderName::from_static(HEADER), value);
+    }
+    Ok(res)
+}
+
+/// The trusted proxy's id for this request, if it came from one and gave
+/// a plausible id.
+fn proxy_id(req: &ServiceRequest) -> Option<String> {
+    let peer = req.peer_addr()?.ip().to_canonical();
+    let trusted = req
+        .app_data::<web::Data<AppState>>()
+        .is_some_and(|s| s.trusted_proxies.iter().any(|n| n.contains(&peer)));
+    if !trusted {
+        return None;
+    }
+    let value = req.headers().get(HEADER)?.to_str().ok()?;
+    is_plausible(value).then(|| value.to_string())
+}
+
+/// 1 to 64 characters of letters, digits, `.`, `_`, `:` and `-` (nginx's
+/// 32 hex digits, a UUID, a load balancer's trace id): nothing that could
+/// forge a log line or a header.
+fn is_plausible(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plausible_ids_are_taken() {
+        assert!(is_plausible("0f1e2d3c4b5a69788796a5b4c3d2e1f0"));
+        assert!(is_plausible("4bf92f3577b34da6-a3ce929d0e0e4736:1"));
+        assert!(!is_plausible(""));
+        assert!(!is_plausible(&"a".repeat(65)));
+        assert!(!is_plausible("abc\nlevel=ERROR forged"));
+        assert!(!is_plausible("abc def"));
+        assert!(!is_plausible("é"));
+    }
+}
