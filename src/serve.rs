@@ -28,25 +28,7 @@ pub async fn run(ctx: &Ctx) -> Result<()> {
     };
     // Held shared while serving: `clavis restore` never swaps the file
     // from under a running service.
-    let _in_use = match crate::cli::backup::sqlite_path(cfg) {
-        Some(p) => {
-            if let Some(dir) = p.parent() {
-                std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
-            }
-            let f = crate::cli::backup::lock_file(&p)?;
-            f.try_lock_shared().map_err(|_| {
-                anyhow::anyhow!(
-                    "{}",
-                    t(
-                        "une restauration de la base est en cours (clavis restore) : attendez qu'elle finisse",
-                        "a restore of the database is under way (clavis restore): wait for it to finish"
-                    )
-                )
-            })?;
-            Some(f)
-        }
-        None => None,
-    };
+    crate::cli::backup::hold_shared(cfg)?;
     let db = ctx.server_db().await?;
     jobs::checkpoint_wal(db.clone());
     let clock = ctx.clock.clone();

@@ -58,6 +58,36 @@ pub fn lock_file(db: &Path) -> Result<std::fs::File> {
         .with_context(|| path.display().to_string())
 }
 
+/// Holds the database's lock shared for the rest of this process (`serve`
+/// and every command that opens the database): `clavis restore`, which
+/// takes it alone, never swaps the file from under them. Nothing on
+/// PostgreSQL.
+pub fn hold_shared(cfg: &Config) -> Result<()> {
+    static HELD: std::sync::Mutex<Option<std::fs::File>> = std::sync::Mutex::new(None);
+    let Some(db) = sqlite_path(cfg) else {
+        return Ok(());
+    };
+    let mut held = HELD.lock().unwrap_or_else(|p| p.into_inner());
+    if held.is_some() {
+        return Ok(());
+    }
+    if let Some(dir) = db.parent() {
+        std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
+    }
+    let f = lock_file(&db)?;
+    if f.try_lock_shared().is_err() {
+        bail!(
+            "{}",
+            t(
+                "une restauration de la base est en cours (clavis restore) : attendez qu'elle finisse",
+                "a restore of the database is under way (clavis restore): wait for it to finish"
+            )
+        );
+    }
+    *held = Some(f);
+    Ok(())
+}
+
 fn pg_dump_advice() -> anyhow::Error {
     anyhow::anyhow!(
         "{}",
@@ -75,7 +105,8 @@ fn print_facts(what: &str, path: &Path, facts: &CopyFacts, json: bool) -> Result
         println!(
             "{}",
             json!({"file": path, "schema_version": facts.schema_version, "identities": facts.identities,
-                   "sessions": facts.sessions, "audit_events": facts.audit_events})
+                   "sessions": facts.sessions, "audit_events": facts.audit_events,
+                   "last_event_at": facts.last_event_at.and_then(chrono::DateTime::from_timestamp_micros)})
         );
     } else {
         println!("{what} {}", path.display());
@@ -108,21 +139,22 @@ pub async fn backup(ctx: &Ctx, args: BackupArgs) -> Result<()> {
         );
     }
     let db = ctx.db().await?;
-    // Audited first, so that the copy holds the record of its own making.
+    snapshot(&db, &args.to)
+        .await
+        .with_context(|| args.to.display().to_string())?;
+    let facts = check_copy(&args.to)?;
+    // Audited once the copy is whole (in the database, not in the copy).
     let mut conn = db.conn().await?;
     clavis_audit::AuditEvent::new(
         &ctx.operator,
         AuditAction::BackupTaken,
         None,
-        json!({"to": args.to}),
+        json!({"to": args.to, "schema_version": facts.schema_version, "identities": facts.identities,
+               "audit_events": facts.audit_events}),
     )
     .record(&mut conn, ctx.now())
     .await?;
     drop(conn);
-    snapshot(&db, &args.to)
-        .await
-        .with_context(|| args.to.display().to_string())?;
-    let facts = check_copy(&args.to)?;
     print_facts(
         t("copie écrite :", "copy written:"),
         &args.to,
@@ -139,6 +171,83 @@ pub async fn backup(ctx: &Ctx, args: BackupArgs) -> Result<()> {
             crate::master_key::location(&ctx.cfg.master_key_file()).display()
         );
     }
+    Ok(())
+}
+
+/// `db` with `suffix` appended to its name.
+fn side(db: &Path, suffix: &str) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Moves an SQLite database and its WAL and shared-memory files together
+/// (they are one database).
+fn move_db(from: &Path, to: &Path) -> Result<()> {
+    std::fs::rename(from, to).with_context(|| from.display().to_string())?;
+    for suffix in ["-wal", "-shm"] {
+        let f = side(from, suffix);
+        if f.exists() {
+            std::fs::rename(&f, side(to, suffix)).with_context(|| f.display().to_string())?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes an SQLite database and its side files.
+fn remove_db(db: &Path) -> std::io::Result<()> {
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(side(db, suffix));
+    }
+    std::fs::remove_file(db)
+}
+
+/// Readable by its owner only.
+fn restrict(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| path.display().to_string())?;
+    }
+    Ok(())
+}
+
+/// The staged copy made ready: migrated, checked against the master key
+/// here (a copy without a fingerprint against its signing keys), the
+/// restore audited in it, its WAL folded in and closed.
+async fn prepare(
+    ctx: &Ctx,
+    staged: &Path,
+    master: &clavis_core::master_key::MasterKey,
+    args: &RestoreArgs,
+    facts: &CopyFacts,
+    kept: Option<&Path>,
+) -> Result<()> {
+    let db = clavis_store::Db::open(&format!("sqlite://{}", staged.display()), 1)?;
+    clavis_store::migrate::run_pending(&db)
+        .await
+        .context("database migration")?;
+    crate::master_key::check(
+        &db,
+        master,
+        &crate::master_key::location(&ctx.cfg.master_key_file()),
+        ctx.now().timestamp(),
+    )
+    .await?;
+    let mut conn = db.conn().await?;
+    clavis_audit::AuditEvent::new(
+        &ctx.operator,
+        AuditAction::BackupRestored,
+        None,
+        json!({"from": args.from, "schema_version": facts.schema_version, "identities": facts.identities,
+               "sessions": facts.sessions, "audit_events": facts.audit_events, "replaced_kept_as": kept}),
+    )
+    .record(&mut conn, ctx.now())
+    .await?;
+    drop(conn);
+    db.checkpoint(0).await?;
+    drop(db);
     Ok(())
 }
 
@@ -180,60 +289,48 @@ pub async fn restore(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
             )
         );
     }
-    // The copy, whole, beside the database; then the swap.
-    let mut staged = db_path.as_os_str().to_owned();
-    staged.push(".restoring");
-    let staged = PathBuf::from(staged);
+    // The copy beside the database, owner-only, checked as it will be
+    // used (migrated to this version, sealed under the key here, the
+    // restore audited in it) before anything is swapped.
+    let staged = side(&db_path, ".restoring");
+    let _ = remove_db(&staged);
     std::fs::copy(&args.from, &staged).with_context(|| staged.display().to_string())?;
-    std::fs::File::open(&staged)
-        .and_then(|f| f.sync_all())
-        .with_context(|| staged.display().to_string())?;
+    restrict(&staged)?;
     let stamp = clavis_core::clock::SystemClock
         .now()
         .format("%Y%m%dT%H%M%SZ");
-    let mut kept = None;
-    if db_path.exists() {
-        let mut old = db_path.as_os_str().to_owned();
-        old.push(format!(".before-restore-{stamp}"));
-        let old = PathBuf::from(old);
-        std::fs::rename(&db_path, &old).with_context(|| old.display().to_string())?;
-        // Its WAL goes with it: they are one database.
-        for suffix in ["-wal", "-shm"] {
-            let mut side = db_path.as_os_str().to_owned();
-            side.push(suffix);
-            let side = PathBuf::from(side);
-            if side.exists() {
-                let mut to = old.as_os_str().to_owned();
-                to.push(suffix);
-                std::fs::rename(&side, PathBuf::from(to))
-                    .with_context(|| side.display().to_string())?;
-            }
-        }
-        kept = Some(old);
+    let kept = db_path
+        .exists()
+        .then(|| side(&db_path, &format!(".before-restore-{stamp}")));
+    if let Err(e) = prepare(ctx, &staged, &master, &args, &facts, kept.as_deref()).await {
+        let _ = remove_db(&staged);
+        return Err(e.context(t(
+            "la copie n'a pas été restaurée ; rien n'a été changé",
+            "the copy was not restored; nothing was changed",
+        )));
     }
-    std::fs::rename(&staged, &db_path).with_context(|| db_path.display().to_string())?;
-    // Now the database here: migrated to this version, the master key
-    // checked against it (a copy without a fingerprint is checked against
-    // its signing keys), the restore audited in it.
-    let db = ctx.db().await?;
-    crate::master_key::check(
-        &db,
-        &master,
-        &crate::master_key::location(&ctx.cfg.master_key_file()),
-        ctx.now().timestamp(),
-    )
-    .await?;
-    let mut conn = db.conn().await?;
-    clavis_audit::AuditEvent::new(
-        &ctx.operator,
-        AuditAction::BackupRestored,
-        None,
-        json!({"from": args.from, "schema_version": facts.schema_version, "identities": facts.identities,
-               "sessions": facts.sessions, "audit_events": facts.audit_events, "replaced_kept_as": kept}),
-    )
-    .record(&mut conn, ctx.now())
-    .await?;
-    drop(conn);
+    // The swap: the database (with its WAL) kept aside, the copy in place.
+    if let Some(old) = &kept {
+        move_db(&db_path, old)?;
+    }
+    for suffix in ["-wal", "-shm"] {
+        let stray = side(&db_path, suffix);
+        if stray.exists() {
+            // Another process opened the database meanwhile: undo.
+            if let Some(old) = &kept {
+                move_db(old, &db_path)?;
+            }
+            bail!(
+                "{}: {}",
+                stray.display(),
+                t(
+                    "un autre processus a ouvert la base pendant la restauration ; rien n'a été changé",
+                    "another process opened the database during the restore; nothing was changed"
+                )
+            );
+        }
+    }
+    move_db(&staged, &db_path)?;
     drop(lock);
     print_facts(
         t("restaurée depuis", "restored from"),
@@ -241,6 +338,20 @@ pub async fn restore(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
         &facts,
         args.json,
     )?;
+    if !args.json
+        && let Some(at) = facts
+            .last_event_at
+            .and_then(chrono::DateTime::from_timestamp_micros)
+    {
+        eprintln!(
+            "{} {}",
+            t(
+                "Tout ce qui a suivi la copie est perdu, révocations comprises (badges ou clés volés, jetons, comptes désactivés) : refaites celles d'après le",
+                "Everything after the copy is lost, revocations included (stolen badges or keys, tokens, disabled accounts): redo those made after"
+            ),
+            at.format("%Y-%m-%d %H:%M:%S UTC")
+        );
+    }
     if let Some(old) = kept
         && !args.json
     {

@@ -184,8 +184,10 @@ impl Ctx {
         self.clock.now()
     }
 
-    /// The database, migrations applied first.
+    /// The database, migrations applied first (on SQLite, its lock held
+    /// shared: see [`backup::hold_shared`]).
     pub async fn db(&self) -> Result<Db> {
+        backup::hold_shared(&self.cfg)?;
         open_db(&self.cfg, true, false).await
     }
 
@@ -202,6 +204,7 @@ impl Ctx {
 
     /// The database as it is (for `clavis migrate` itself).
     pub async fn db_unmigrated(&self) -> Result<Db> {
+        backup::hold_shared(&self.cfg)?;
         open_db(&self.cfg, false, false).await
     }
 

@@ -82,6 +82,22 @@ async fn a_backup_taken_under_load_restores_on_a_fresh_machine() {
         "{facts}"
     );
     assert_eq!(facts["identities"], 1, "{facts}");
+    // Readable by its owner only; the backup audited in A once whole.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&copy).expect("copy").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let mut conn = db_a.conn().await.expect("conn");
+    let taken = clavis_store::models::AuditEventRow::page(&mut conn, 0, 100_000)
+        .await
+        .expect("audit")
+        .into_iter()
+        .filter(|e| e.action == "backup.taken")
+        .count();
+    assert_eq!(taken, 1);
+    drop(conn);
     // A second backup to the same file is refused and changes nothing.
     let size = std::fs::metadata(&copy).expect("copy").len();
     let out = clavis(
@@ -150,9 +166,5 @@ async fn a_backup_taken_under_load_restores_on_a_fresh_machine() {
         .await
         .expect("audit");
     let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
-    assert!(
-        actions.contains(&"backup.taken"),
-        "the copy holds its own making"
-    );
     assert!(actions.contains(&"backup.restored"), "{actions:?}");
 }

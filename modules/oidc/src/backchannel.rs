@@ -160,9 +160,17 @@ pub async fn deliver_due(
     // minute).
     let owner = clavis_core::secret::random_token();
     let lease = provider.cfg.backchannel.timeout_secs as i64 + 60;
+    // Each row at its own time: a batch may take a while (a request waits
+    // up to its timeout), and a claim must run from when it is taken.
+    let started = std::time::Instant::now();
     for mut row in due {
+        let now = now
+            + chrono::Duration::from_std(started.elapsed())
+                .unwrap_or_else(|_| chrono::Duration::zero());
         let t = now.timestamp();
-        if !LogoutOutboxRow::claim(&mut conn, &row.id, &owner, t, t + lease).await? {
+        // Only as it was read: still due, with the attempts counted then
+        // (another node may have tried it since this list was read).
+        if !LogoutOutboxRow::claim(&mut conn, &row, &owner, t, t + lease).await? {
             continue;
         }
         let client = OidcClientRow::find_active(&mut conn, &row.client_id).await?;

@@ -20,16 +20,32 @@ pub struct CopyFacts {
     pub identities: i64,
     pub sessions: i64,
     pub audit_events: i64,
+    /// When its last audit event was written (unix microseconds): what
+    /// happened after is not in it.
+    pub last_event_at: Option<i64>,
 }
 
-/// Writes a consistent copy of `db` (SQLite) to `to`, which must not exist.
-/// Refused on PostgreSQL.
+/// Writes a consistent copy of `db` (SQLite) to `to`, which must not exist:
+/// the file is created first, readable by its owner only (it holds
+/// personal data and sealed secrets), never through a link. Refused on
+/// PostgreSQL.
 pub async fn snapshot(db: &Db, to: &Path) -> Result<(), StoreError> {
     if db.backend() != crate::Backend::Sqlite {
         return Err(StoreError::Unavailable(
             "a PostgreSQL database is backed up with pg_dump (docs/operations.md)".into(),
         ));
     }
+    let mut create = std::fs::OpenOptions::new();
+    create.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        create.mode(0o600);
+    }
+    create
+        .open(to)
+        .map_err(|e| StoreError::Unavailable(format!("{}: {e}", to.display())))?;
+    // An empty file is what VACUUM INTO fills (it refuses any other).
     let to = to.display().to_string();
     let mut conn = db.conn().await?;
     with_conn!(&mut conn, c => diesel_async::RunQueryDsl::execute(
@@ -53,6 +69,12 @@ struct Count {
 }
 
 #[derive(QueryableByName)]
+struct Latest {
+    #[diesel(sql_type = Nullable<BigInt>)]
+    t: Option<i64>,
+}
+
+#[derive(QueryableByName)]
 struct Value {
     #[diesel(sql_type = Nullable<Text>)]
     v: Option<String>,
@@ -68,7 +90,20 @@ pub fn check_copy(path: &Path) -> Result<CopyFacts, StoreError> {
             path.display()
         )));
     }
-    let url = format!("file:{}?mode=ro", path.display());
+    // As a URI (read-only): the characters a URI gives a meaning to are
+    // escaped, so that the file checked is the file named.
+    let escaped: String = path
+        .display()
+        .to_string()
+        .chars()
+        .map(|c| match c {
+            '%' => "%25".to_string(),
+            '?' => "%3F".to_string(),
+            '#' => "%23".to_string(),
+            c => c.to_string(),
+        })
+        .collect();
+    let url = format!("file:{escaped}?mode=ro");
     let mut c = SqliteConnection::establish(&url)
         .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
     let lines: Vec<Line> = diesel::sql_query("PRAGMA integrity_check").load(&mut c)?;
@@ -107,7 +142,12 @@ pub fn check_copy(path: &Path) -> Result<CopyFacts, StoreError> {
             .get_result::<Value>(&mut c)
             .ok()
             .and_then(|r| r.v);
+    let last_event_at = diesel::sql_query("SELECT MAX(occurred_at) AS t FROM audit_events")
+        .get_result::<Latest>(&mut c)
+        .map_err(not_clavis)?
+        .t;
     Ok(CopyFacts {
+        last_event_at,
         master_key_fingerprint,
         schema_version,
         identities,

@@ -378,17 +378,27 @@ struct RevokeBody {
     reason: Option<String>,
 }
 
+/// The reason a revocation body gives (`lost` when there is no body); a
+/// body that is there but not `{"reason": "…"}` is refused, never read as
+/// "lost".
+fn revoke_reason(body: &[u8]) -> Result<String, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok("lost".into());
+    }
+    let parsed: RevokeBody = serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("body: {e} (expected {{\"reason\": \"…\"}})")))?;
+    Ok(parsed.reason.unwrap_or_else(|| "lost".into()))
+}
+
 /// Revokes a badge (lost, stolen, replaced).
 #[post("/admin/api/badges/{id}/revoke")]
 async fn badges_revoke(
     admin: AdminActor,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    body: Option<web::Json<RevokeBody>>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let reason = body
-        .and_then(|b| b.into_inner().reason)
-        .unwrap_or_else(|| "lost".into());
+    let reason = revoke_reason(&body)?;
     if reason.is_empty() || reason.len() > 200 {
         return Err(ApiError::BadRequest("reason: 1 to 200 characters".into()));
     }
@@ -425,12 +435,10 @@ async fn security_keys_revoke(
     admin: AdminActor,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-    body: Option<web::Json<RevokeBody>>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let (key, id) = path.into_inner();
-    let reason = body
-        .and_then(|b| b.into_inner().reason)
-        .unwrap_or_else(|| "lost".into());
+    let reason = revoke_reason(&body)?;
     let mut conn = state.db.conn().await?;
     let person = person(&mut conn, &key).await?;
     clavis_authn::remove_key(

@@ -195,14 +195,23 @@ async fn login_finish(
         .ok_or_else(|| ApiError::internal("login opened no session"))?;
     let mut answer = json!({"redirect": safe_return_to(body.return_to.as_deref())});
     // Someone else set this person's badge PIN: their next login of any
-    // kind tells them, once.
-    let mut conn = state.db.conn().await?;
-    if let Some(replaced) =
-        clavis_authn::badge::pin::take_replaced(&mut conn, outcome.proof.oid).await?
-    {
-        let lang = Lang::of(&req);
-        answer["notice"] = json!(crate::pages::pin_replaced_notice(lang, &replaced));
-        answer["continue"] = json!(lang.t("Continuer", "Continue"));
+    // kind tells them, once. The session is open whatever happens here:
+    // a failure to read the notice leaves it for `/me`, it never loses the
+    // login.
+    let notice = match state.db.conn().await {
+        Ok(mut conn) => clavis_authn::badge::pin::take_replaced(&mut conn, outcome.proof.oid)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match notice {
+        Ok(Some(replaced)) => {
+            let lang = Lang::of(&req);
+            answer["notice"] = json!(crate::pages::pin_replaced_notice(lang, &replaced));
+            answer["continue"] = json!(lang.t("Continuer", "Continue"));
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "badge PIN notice not read at login"),
     }
     Ok(HttpResponse::Ok()
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))

@@ -26,6 +26,20 @@ async fn options_for(app: &impl AppService, username: &str) -> Value {
     v["options"].clone()
 }
 
+/// `/login/begin`'s whole answer to `body`.
+async fn begin_raw(app: &impl AppService, body: Value) -> Value {
+    let r = call_service(
+        app,
+        TestRequest::post()
+            .uri("/login/begin")
+            .set_json(body)
+            .to_request(),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    read_body_json(r).await
+}
+
 /// The JSON with every leaf replaced by its type: what a caller could
 /// tell two answers apart by, short of the values themselves.
 fn shape(v: &Value) -> Value {
@@ -87,6 +101,15 @@ async fn a_known_and_an_unknown_login_name_get_the_same_shape(backend: Backend) 
 
     let known = options_for(&app, &oid.to_string()).await;
     let unknown = options_for(&app, "nobody.here").await;
+    // The ceremony token is as long for a name with keys as for one
+    // without, or for a username-less login.
+    let token_len = |v: Value| v["ceremony"].as_str().expect("ceremony").len();
+    let lens = [
+        token_len(begin_raw(&app, json!({"username": oid})).await),
+        token_len(begin_raw(&app, json!({"username": "nobody.here"})).await),
+        token_len(begin_raw(&app, json!({})).await),
+    ];
+    assert!(lens.iter().all(|l| *l == lens[0]), "{lens:?}");
     assert_eq!(
         shape(&one_listed(&known)),
         shape(&one_listed(&unknown)),

@@ -146,6 +146,9 @@ async fn the_helpdesk_revokes_a_lost_key_which_ends_its_sessions_at_once(backend
     assert_eq!(status, 404);
     let (status, body) = api(revoke(&id).set_json(json!({"reason": ""}))).await;
     assert_eq!(status, 400, "{body}");
+    // A body that is not {"reason": …} is refused, not read as "lost".
+    let (status, body) = api(revoke(&id).set_json(json!({"raison": "stolen"}))).await;
+    assert_eq!(status, 400, "{body}");
     assert!(body.to_string().contains("reason"), "{body}");
     // Refused requests changed nothing: her session still works.
     assert_eq!(get_with(&app, "/me", &cookie).await.status(), 200);

@@ -366,7 +366,7 @@ async fn workers_delivering_at_once_send_each_logout_once(backend: Backend) {
         .expect("queued");
     let lease = ctx.st.oidc.cfg.backchannel.timeout_secs as i64 + 60;
     assert!(
-        LogoutOutboxRow::claim(&mut conn, &last.id, "dead-worker", now, now + lease)
+        LogoutOutboxRow::claim(&mut conn, &last, "dead-worker", now, now + lease)
             .await
             .expect("claim")
     );
@@ -385,5 +385,35 @@ async fn workers_delivering_at_once_send_each_logout_once(backend: Backend) {
             .await
             .expect("record"),
         "its claim is gone"
+    );
+    // A worker holding a copy read before another's failed attempt does
+    // not send it again before its retry time.
+    let mut one = owed[1].clone();
+    one.id = "owed-stale".into();
+    one.session_id = clavis_core::SessionId::from("session-stale".to_string());
+    LogoutOutboxRow::insert_all(&mut conn, &[one.clone()])
+        .await
+        .expect("queued");
+    let t = ctx.clock.now().timestamp();
+    assert!(
+        LogoutOutboxRow::claim(&mut conn, &one, "worker-a", t, t + lease)
+            .await
+            .expect("claim")
+    );
+    let mut tried = one.clone();
+    tried.attempts = 1;
+    tried.next_attempt_at = t + 10;
+    tried.last_error = Some("HTTP 503".into());
+    assert!(
+        tried
+            .record_attempt(&mut conn, "worker-a")
+            .await
+            .expect("record")
+    );
+    assert!(
+        !LogoutOutboxRow::claim(&mut conn, &one, "worker-b", t, t + lease)
+            .await
+            .expect("claim"),
+        "a stale copy claims nothing"
     );
 }

@@ -36,6 +36,24 @@ impl CeremonyRow {
         Ok(())
     }
 
+    /// Whether the sealed login ceremony `id` (a hash) was finished (read
+    /// before any work on an answer to it).
+    pub async fn is_spent(db: &crate::Db, id: &str) -> Result<bool, StoreError> {
+        let query = || {
+            dsl::webauthn_ceremonies
+                .filter(dsl::id.eq(id))
+                .filter(dsl::kind.eq(CeremonyKind::LoginSpent))
+                .count()
+        };
+        if let Some(inline) = db.inline() {
+            let n: i64 = inline.read(|c| diesel::RunQueryDsl::get_result(query(), c))?;
+            return Ok(n > 0);
+        }
+        let mut conn = db.conn().await?;
+        let n: i64 = with_conn!(&mut conn, c => query().get_result(c).await)?;
+        Ok(n > 0)
+    }
+
     /// Records that the sealed login ceremony `id` (a hash) was finished,
     /// until `expires_at`, its end. False when it already was: each is
     /// finished once.

@@ -71,22 +71,25 @@ impl LogoutOutboxRow {
             .await)?)
     }
 
-    /// Claims the notification `id` for the attempt `owner` until
-    /// `until`, if it is still owed and nobody holds it (or their claim ran
-    /// out by `now`): one conditional statement, so of several nodes one
-    /// gets it. False when another has it, or it was settled meanwhile.
+    /// Claims the notification `row` (as read) for the attempt `owner`
+    /// until `until`, if it is still owed and due at `now`, still at the
+    /// attempts counted when it was read, and nobody holds it (or their
+    /// claim ran out): one conditional statement, so of several nodes one
+    /// gets it. False when another has it, or tried or settled it since.
     pub async fn claim(
         conn: &mut DbConn,
-        id: &str,
+        row: &Self,
         owner: &str,
         now: i64,
         until: i64,
     ) -> Result<bool, StoreError> {
         let n = with_conn!(conn, c => diesel::update(
                 dsl::logout_outbox
-                    .find(id)
+                    .find(&row.id)
                     .filter(dsl::delivered_at.is_null())
                     .filter(dsl::given_up_at.is_null())
+                    .filter(dsl::next_attempt_at.le(now))
+                    .filter(dsl::attempts.eq(row.attempts))
                     .filter(dsl::claimed_until.is_null().or(dsl::claimed_until.le(now))),
             )
             .set((dsl::claimed_by.eq(owner), dsl::claimed_until.eq(until)))

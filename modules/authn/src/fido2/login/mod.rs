@@ -134,27 +134,29 @@ impl IdLengths {
         }
     }
 
-    /// The length at `pick` (any number) in the distribution, each length
-    /// as likely as enrolled keys have it.
+    /// The length at `pick` (any number) among the lengths enrolled keys
+    /// have, each as likely: a set that changes only when a key model with
+    /// another length comes or goes, not at every enrolment, so that an
+    /// unknown name's decoys keep their length like a real key's ids.
     fn pick(&self, pick: u64) -> usize {
-        let total: u64 = self.counts.iter().map(|(_, n)| n).sum();
-        if total == 0 {
+        if self.counts.is_empty() {
             return DEFAULT_ID_LEN;
         }
-        let mut at = pick % total;
-        for (len, n) in &self.counts {
-            if at < *n {
-                return *len;
-            }
-            at -= n;
-        }
-        DEFAULT_ID_LEN
+        self.counts[(pick % self.counts.len() as u64) as usize].0
     }
 }
 
 /// The refusal of an answer whose signature verified but whose ceremony
 /// another request spent first.
 const REPLAYED: &str = "ceremony_replayed";
+
+/// The refusal of an answer to a ceremony finished before (nothing is
+/// written for it).
+const SPENT: &str = "ceremony_spent";
+
+/// How long a finished login's record outlives its token's end: the
+/// nodes' clocks may differ by a few seconds (`/readyz` allows 5).
+const SPENT_MARGIN_SECS: i64 = 120;
 
 /// A login whose signature verified, not yet recorded.
 struct CheckedLogin {
@@ -167,12 +169,23 @@ struct CheckedLogin {
 /// to finish it: nothing is stored while a login is under way, so no
 /// number of anonymous starts fills anything. `n` (random) names it once
 /// finished ([`CeremonyRow::mark_spent`]), so that it is finished once.
+///
+/// The state is sealed without the expected keys' credentials (a known
+/// name's would make its token longer than an unknown one's, by key): the
+/// key that answers is read again at the finish, and must be one of the
+/// person's. The plaintext is padded to [`SEALED_LEN`], so that no token
+/// is longer than another.
 #[derive(Serialize, Deserialize)]
 struct SealedLogin {
     n: String,
     exp: i64,
-    st: LoginState,
+    st: serde_json::Value,
+    #[serde(default)]
+    p: String,
 }
+
+/// Every sealed login's plaintext is this long (padded).
+const SEALED_LEN: usize = 640;
 
 /// What seals [`SealedLogin`] (the AEAD's associated data).
 const SEALED_LOGIN_AAD: &[u8] = b"clavis fido2 login ceremony v1";
@@ -180,11 +193,28 @@ const SEALED_LOGIN_AAD: &[u8] = b"clavis fido2 login ceremony v1";
 /// A longer token is not opened (a person's keys make a few KiB).
 const MAX_TOKEN_LEN: usize = 32 * 1024;
 
-/// A sealed login opened: its name (a hash of `n`), its end, its state.
+/// A sealed login opened: its name (a hash of `n`), its end, its state
+/// (as sealed: without the expected keys' credentials).
 struct OpenedLogin {
     id: String,
     exp: i64,
-    state: LoginState,
+    state: serde_json::Value,
+}
+
+/// `state` (a [`LoginState`] as JSON) with its expected credentials set to
+/// `creds`.
+fn with_credentials(
+    mut state: serde_json::Value,
+    creds: Vec<serde_json::Value>,
+) -> serde_json::Value {
+    if let Some(ast) = state
+        .get_mut("state")
+        .and_then(|s| s.get_mut("ast"))
+        .and_then(|a| a.as_object_mut())
+    {
+        ast.insert("credentials".into(), serde_json::Value::Array(creds));
+    }
+    state
 }
 
 /// One login attempt as read before its transaction.
@@ -269,6 +299,7 @@ impl Fido2 {
             },
             None => None,
         };
+        let known_oid = known.as_ref().map(|(oid, _)| *oid);
         let (mut rcr, state) = match known {
             Some((oid, keys)) => {
                 let (rcr, s) = self.webauthn.start_passkey_authentication(&keys)?;
@@ -286,22 +317,27 @@ impl Fido2 {
                 (rcr, LoginState::Discoverable { state: s })
             }
         };
-        if let Some(name) = username.map(str::trim).filter(|u| !u.is_empty()) {
+        if let Some(typed) = username.map(str::trim).filter(|u| !u.is_empty()) {
             // MIN_LISTED ids or one more, by the name alone, whoever asks
             // (a person with one key gets decoys beside it), decoys as long
-            // as real ids, in an order that says nothing.
-            let lengths = self.enrolled_id_lengths(conn, now).await?;
+            // as real ids, in an order that says nothing. A person's decoys
+            // come from their oid, so that their login, matricule or RPPS
+            // (or another spelling) list the same ids, and comparing the
+            // lists does not single out the real ones.
+            let oid_name = known_oid.map(|o| o.to_string());
+            let name = oid_name.as_deref().unwrap_or(typed);
             let listed = &mut rcr.public_key.allow_credentials;
             let real: Vec<usize> = listed.iter().map(|c| c.id.len()).collect();
             let wanted = MIN_LISTED + (self.decoy_seed(name, u8::MAX) % 2) as usize;
+            // One length for all of a name's decoys: one of the person's
+            // own, or one of the lengths the keys enrolled here have.
+            let seed = self.decoy_seed(name, u8::MAX - 1);
+            let len = match real.is_empty() {
+                true => self.enrolled_id_lengths(conn, now).await?.pick(seed),
+                false => real[(seed % real.len() as u64) as usize],
+            };
             let mut i = 0u8;
             while listed.len() < wanted {
-                let seed = self.decoy_seed(name, i);
-                let len = if real.is_empty() {
-                    lengths.pick(seed)
-                } else {
-                    real[(seed % real.len() as u64) as usize]
-                };
                 listed.push(self.decoy_credential(name, i, len));
                 i += 1;
             }
@@ -320,12 +356,17 @@ impl Fido2 {
 
     /// Seals a login's server half, valid [`super::CEREMONY_TTL_SECS`].
     fn seal_login(&self, now: DateTime<Utc>, state: LoginState) -> Result<String, AuthnError> {
-        let sealed = SealedLogin {
+        let corrupt = |e: serde_json::Error| AuthnError::Corrupt(e.to_string());
+        let st = with_credentials(serde_json::to_value(&state).map_err(corrupt)?, Vec::new());
+        let mut sealed = SealedLogin {
             n: clavis_core::secret::random_token(),
             exp: now.timestamp() + super::CEREMONY_TTL_SECS,
-            st: state,
+            st,
+            p: String::new(),
         };
-        let json = serde_json::to_vec(&sealed).map_err(|e| AuthnError::Corrupt(e.to_string()))?;
+        let bare = serde_json::to_vec(&sealed).map_err(corrupt)?.len();
+        sealed.p = " ".repeat(SEALED_LEN.saturating_sub(bare));
+        let json = serde_json::to_vec(&sealed).map_err(corrupt)?;
         self.ceremony_key
             .seal(SEALED_LOGIN_AAD, &json)
             .map_err(|e| AuthnError::Corrupt(e.to_string()))
@@ -483,9 +524,15 @@ impl Fido2 {
         response: &PublicKeyCredential,
         key: Option<AuthenticatorRow>,
     ) -> Result<CheckedLogin, Refusal> {
-        let state = opened
-            .map(|o| o.state)
-            .ok_or(("ceremony_unknown_or_expired", None))?;
+        let opened = opened.ok_or(("ceremony_unknown_or_expired", None))?;
+        // Finished already: refused before any work, and nothing is
+        // written (a replayed answer costs the log nothing).
+        if CeremonyRow::is_spent(db, &opened.id)
+            .await
+            .map_err(|_| ("store", None))?
+        {
+            return Err((SPENT, None));
+        }
         let Some(key) = key else {
             return Err(("unknown_credential", None));
         };
@@ -499,8 +546,17 @@ impl Fido2 {
         if status != Some(LifecycleStatus::Active) {
             return Err(("identity_not_active", oid));
         }
-        let mut passkey: Passkey =
+        let stored: serde_json::Value =
             serde_json::from_str(&key.credential).map_err(|_| ("credential_corrupt", oid))?;
+        let mut passkey: Passkey =
+            serde_json::from_value(stored.clone()).map_err(|_| ("credential_corrupt", oid))?;
+        // The key that answered, as the only one expected (whose it is is
+        // checked below against the person the login was begun for).
+        let state: LoginState = serde_json::from_value(with_credentials(
+            opened.state,
+            vec![stored.get("cred").cloned().unwrap_or_default()],
+        ))
+        .map_err(|_| ("ceremony_corrupt", oid))?;
         let result = match state {
             LoginState::Discoverable { state } => {
                 let (user, _) = self
@@ -575,7 +631,7 @@ impl Fido2 {
             .opened
             .as_ref()
             .ok_or(("ceremony_unknown_or_expired", oid))?;
-        if !CeremonyRow::mark_spent(conn, id, *exp)
+        if !CeremonyRow::mark_spent(conn, id, *exp + SPENT_MARGIN_SECS)
             .await
             .map_err(|_| ("store", oid))?
         {
@@ -671,7 +727,9 @@ impl Fido2 {
     ) -> Result<(), AuthnError> {
         conn.transaction(async |tx| {
             let live = match &attempt.opened {
-                Some((id, exp)) => CeremonyRow::mark_spent(tx, id, *exp).await?,
+                Some((id, exp)) => {
+                    CeremonyRow::mark_spent(tx, id, *exp + SPENT_MARGIN_SECS).await?
+                }
                 None => false,
             };
             // A signed answer replayed against its spent ceremony is worth
