@@ -52,6 +52,7 @@ diesel::table! {
         client_addr -> Nullable<Text>,
         prev_hash -> Text,
         hash -> Text,
+        request_id -> Nullable<Text>,
     }
 }
 

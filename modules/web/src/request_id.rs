@@ -11,7 +11,8 @@
 //! [`middleware`] runs the request inside a `request` span carrying
 //! `request.id`, the method and the route pattern: the text logs show it
 //! before each message, the JSON logs (`log.format = "json"`) under
-//! `span`.
+//! `span`. The audit events written while serving it record it too
+//! (`audit_events.request_id`, hashed into the chain).
 
 use crate::AppState;
 use actix_web::body::MessageBody;
@@ -45,7 +46,10 @@ pub async fn middleware(
         http.method = %req.method(),
         http.route = %route,
     );
-    let mut res = next.call(req).instrument(span).await?;
+    // The audit events written while serving it carry the id too.
+    let mut res = clavis_audit::REQUEST_ID
+        .scope(id.clone(), next.call(req).instrument(span))
+        .await?;
     if let Ok(value) = HeaderValue::from_str(&id) {
         res.headers_mut()
             .insert(HeaderName::from_static(HEADER), value);

@@ -1,5 +1,6 @@
 //! Every request has an id, answered in `X-Request-Id` and carried by every
-//! log line written while serving it (JSON logs: under `span`). The id is
+//! log line written while serving it (JSON logs: under `span`) and by the
+//! audit events it writes. The id is
 //! the trusted reverse proxy's when it sends a plausible one; a client
 //! cannot choose its own.
 
@@ -100,4 +101,17 @@ async fn json_logs_carry_the_request_id_of_the_request_they_were_written_for(bac
     for l in clavis.logs().lines() {
         assert!(serde_json::from_str::<Value>(l).is_ok(), "{l}");
     }
+    // The audit event of the refusal carries the same id, and the chain
+    // (which hashes it) verifies.
+    let mut conn = t.db.conn().await.expect("conn");
+    let events = clavis_store::models::AuditEventRow::page(&mut conn, 0, 1_000)
+        .await
+        .expect("audit");
+    let failed = events
+        .iter()
+        .find(|e| e.action == "login.failed")
+        .expect("the refusal audited");
+    assert_eq!(failed.request_id.as_deref(), Some(id), "{failed:?}");
+    let report = clavis_audit::verify(&mut conn).await.expect("verify");
+    assert_eq!(report.first_broken, None, "{report:?}");
 }

@@ -27,6 +27,8 @@ pub struct AuditEventRow {
     pub client_addr: Option<String>,
     pub prev_hash: String,
     pub hash: String,
+    /// The HTTP request it came in (its `X-Request-Id`), if it did.
+    pub request_id: Option<String>,
 }
 
 impl AuditEventRow {
