@@ -21,7 +21,7 @@
 //! each node's own.
 
 use chrono::{DateTime, Utc};
-use clavis_core::Clock;
+use clavis_core::{Clock, SystemClock};
 use clavis_directory::{DirectoryConfig, DirectoryError, SyncEngine};
 use clavis_oidc::Provider;
 use clavis_store::Db;
@@ -46,6 +46,21 @@ async fn once_per_cluster(
     now: DateTime<Utc>,
     period_secs: i64,
 ) -> bool {
+    // A node whose clock is off the database's (PostgreSQL, shared) leaves
+    // the cluster's work to the others, as `/readyz` leaves it out of the
+    // load balancer: its leases and sweeps would be read against the
+    // wrong time.
+    if let Ok(Some(server_ms)) = db.server_clock_ms().await {
+        let skew = SystemClock.now().timestamp_millis() - server_ms;
+        if !clavis_web::health::clock_agrees(skew) {
+            tracing::error!(
+                job = name,
+                clock_skew_ms = skew,
+                "job skipped: this machine's clock differs from the database's; check NTP"
+            );
+            return false;
+        }
+    }
     let t = now.timestamp();
     let taken = match db.conn().await {
         Ok(mut conn) => {
