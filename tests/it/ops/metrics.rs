@@ -282,10 +282,9 @@ async fn prometheus_scrapes_logins_tokens_latency_and_sessions_from_the_metrics_
 /// The redirect URI of the test client.
 const CALLBACK: &str = "https://dpi.chu.test/callback";
 
-/// A session of Claire Lemoine (badge + PIN, `eidas2`), written to `db` as
-/// a login writes it, as a `Cookie` header value.
+/// A session of Claire Lemoine, written to `db` as a login writes it, as a
+/// `Cookie` header value.
 async fn session_of_claire(db: &clavis_store::Db) -> String {
-    use clavis_core::Clock;
     let oid = clavis_testkit::people::insert_person(
         db,
         "Lemoine",
@@ -293,30 +292,7 @@ async fn session_of_claire(db: &clavis_store::Db) -> String {
         clavis_core::LifecycleStatus::Active,
     )
     .await;
-    let mut conn = db.conn().await.expect("conn");
-    let (token, _) = conn
-        .transaction(async |tx| {
-            clavis_sso::create(
-                tx,
-                &clavis_sso::SsoConfig::default(),
-                clavis_core::SystemClock.now(),
-                clavis_sso::NewSession {
-                    oid,
-                    acr: "eidas2".into(),
-                    amr: vec!["sc".into(), "pin".into(), "mfa".into()],
-                    authenticator_id: None,
-                    client_ip: None,
-                    user_agent: None,
-                    workstation_id: None,
-                    ends_by: None,
-                    method: clavis_core::LoginMethod::Badge,
-                },
-            )
-            .await
-        })
-        .await
-        .expect("session");
-    format!("{}={}", clavis_sso::COOKIE_NAME, token.expose())
+    crate::support::binary::open_session(db, oid).await
 }
 
 /// A metrics port already taken does not stop Clavis: the error is logged,
