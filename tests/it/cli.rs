@@ -636,24 +636,7 @@ async fn security_key_list_and_revoke_for_a_lost_key() {
     let oid: clavis_core::Oid = stdout(&out).trim().parse().expect("oid");
     let db = clavis_store::Db::open(&dir.path().join("state/clavis.db").display().to_string(), 1)
         .expect("db");
-    let mut conn = db.conn().await.expect("conn");
-    clavis_store::models::AuthenticatorRow {
-        id: "key-1".into(),
-        oid,
-        kind: clavis_core::AuthenticatorKind::Fido2,
-        credential_id: "cred-1".into(),
-        credential: "{}".into(),
-        aaguid: None,
-        label: "Clé bleue".into(),
-        status: clavis_core::AuthenticatorStatus::Active,
-        status_reason: None,
-        created_at: 0,
-        last_used_at: None,
-    }
-    .insert(&mut conn)
-    .await
-    .expect("key");
-    drop(conn);
+    clavis_testkit::people::insert_key(&db, oid, "key-1").await;
     let list = |lang: &str| {
         clavis_with(
             &cfg,

@@ -1,8 +1,8 @@
 //! People written straight into the store, for tests that need an identity
 //! without running a directory sync.
 
-use clavis_core::{LifecycleStatus, Oid};
-use clavis_store::models::IdentityRow;
+use clavis_core::{AuthenticatorKind, AuthenticatorStatus, LifecycleStatus, Oid};
+use clavis_store::models::{AuthenticatorRow, IdentityRow};
 use clavis_store::{Db, JsonList};
 
 /// Inserts an identity with this status and returns its oid.
@@ -47,4 +47,26 @@ pub async fn insert_person(
     .await
     .expect("insert identity");
     oid
+}
+
+/// Inserts an active FIDO2 key `id` of `oid`, labelled "Clé bleue", with a
+/// placeholder credential (for tests about what revoking or listing a key
+/// does, not about signing with it), and returns it.
+pub async fn insert_key(db: &Db, oid: Oid, id: &str) -> AuthenticatorRow {
+    let key = AuthenticatorRow {
+        id: id.into(),
+        oid,
+        kind: AuthenticatorKind::Fido2,
+        credential_id: format!("cred-{id}"),
+        credential: "{}".into(),
+        aaguid: None,
+        label: "Clé bleue".into(),
+        status: AuthenticatorStatus::Active,
+        status_reason: None,
+        created_at: 0,
+        last_used_at: None,
+    };
+    let mut conn = db.conn().await.expect("conn");
+    key.insert(&mut conn).await.expect("insert key");
+    key
 }

@@ -253,6 +253,18 @@ async fn enrol(
 
 /// Sets `pin` as the PIN of `oid`.
 async fn set_pin(t: &TestApp, svc: &BadgeService, oid: Oid, pin: &str) {
+    set_pin_by(t, svc, oid, pin, &clavis_core::Actor::Cli("it".into())).await;
+}
+
+/// Sets `pin` as the PIN of `oid`, on behalf of `by` (someone other than
+/// the holder: the holder is told at their next login).
+pub(crate) async fn set_pin_by(
+    t: &TestApp,
+    svc: &BadgeService,
+    oid: Oid,
+    pin: &str,
+    by: &clavis_core::Actor,
+) {
     let mut conn = t.t.db.conn().await.expect("conn");
     clavis_authn::badge::pin::set_pin(
         &mut conn,
@@ -261,7 +273,7 @@ async fn set_pin(t: &TestApp, svc: &BadgeService, oid: Oid, pin: &str) {
         t.clock.now(),
         oid,
         &Secret::new(pin.to_string()),
-        &clavis_core::Actor::Cli("it".into()),
+        by,
     )
     .await
     .expect("pin");

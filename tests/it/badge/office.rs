@@ -387,23 +387,8 @@ async fn a_key_holder_without_a_pin_chooses_it_on_their_page_not_at_the_desk(bac
     let t = office(backend).await;
     let app = t.service().await;
     let nurse = t.person("Claire");
+    clavis_testkit::people::insert_key(&t.t.db, nurse, "key-1").await;
     let mut conn = t.t.db.conn().await.expect("conn");
-    clavis_store::models::AuthenticatorRow {
-        id: "key-1".into(),
-        oid: nurse,
-        kind: clavis_core::AuthenticatorKind::Fido2,
-        credential_id: "cred-1".into(),
-        credential: "{}".into(),
-        aaguid: None,
-        label: "Clé bleue".into(),
-        status: clavis_core::AuthenticatorStatus::Active,
-        status_reason: None,
-        created_at: 0,
-        last_used_at: None,
-    }
-    .insert(&mut conn)
-    .await
-    .expect("key");
     let cookie = session(&t, t.person("Anne")).await;
     let csrf = clavis_web::sso_web::csrf_for(cookie.value());
     let (status, page) = open_enrolment(&app, &t, &cookie, &csrf).await;

@@ -177,19 +177,14 @@ async fn a_pin_set_by_someone_else_is_told_once_at_the_next_badge_login(backend:
     assert_eq!(status, 200);
     assert!(body.get("notice").is_none(), "{body}");
     // The helpdesk replaces it.
-    let mut conn = t.t.db.conn().await.expect("conn");
-    let svc = super::badge_service(&t);
-    clavis_authn::badge::pin::set_pin(
-        &mut conn,
-        svc.hasher(),
-        svc.policy(),
-        t.clock.now(),
+    super::set_pin_by(
+        &t,
+        &super::badge_service(&t),
         t.person("Claire"),
-        &clavis_core::Secret::new("60718293".to_string()),
+        "60718293",
         &clavis_core::Actor::Cli("helpdesk".into()),
     )
-    .await
-    .expect("pin");
+    .await;
     let (l, _) = tap(&app, &mut card).await;
     let (status, body, session) = finish(&app, &l, "60718293").await;
     assert_eq!(status, 200);

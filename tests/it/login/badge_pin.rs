@@ -92,18 +92,8 @@ async fn a_freshly_signed_in_holder_sets_their_own_badge_pin(backend: Backend) {
 /// The helpdesk sets Claire's badge PIN.
 async fn helpdesk_sets_pin(t: &crate::support::TestApp, pin: &str) {
     let svc = t.state.badge.clone().expect("badge");
-    let mut conn = t.t.db.conn().await.expect("conn");
-    clavis_authn::badge::pin::set_pin(
-        &mut conn,
-        svc.hasher(),
-        svc.policy(),
-        t.clock.now(),
-        t.person("Claire"),
-        &Secret::new(pin.to_string()),
-        &clavis_core::Actor::Cli("helpdesk".into()),
-    )
-    .await
-    .expect("pin");
+    let by = clavis_core::Actor::Cli("helpdesk".into());
+    crate::badge::set_pin_by(t, &svc, t.person("Claire"), pin, &by).await;
 }
 
 /// A badge PIN replaced by someone else is told at the holder's next login

@@ -6,14 +6,9 @@
 
 use super::{Ctx, setup_with, tokens, userinfo};
 use crate::support::on_both_backends;
-use clavis_core::{
-    Actor, AuthenticatorKind, AuthenticatorStatus, BadgeKind, BadgeStatus, Clock, SessionEndReason,
-    SessionId,
-};
+use clavis_core::{Actor, BadgeKind, BadgeStatus, Clock, SessionEndReason, SessionId};
 use clavis_oidc::clients::NewClient;
-use clavis_store::models::{
-    AuthenticatorRow, BadgeRow, LogoutOutboxRow, SsoSessionRow, WorkstationRow,
-};
+use clavis_store::models::{BadgeRow, LogoutOutboxRow, SsoSessionRow, WorkstationRow};
 use clavis_testkit::db::Backend;
 
 on_both_backends!(
@@ -137,21 +132,8 @@ async fn revoking_a_badge_ends_the_sessions_it_opened_and_their_tokens(backend: 
 
 async fn removing_a_key_ends_the_sessions_it_opened_and_their_tokens(backend: Backend) {
     let mut ctx = clinic(backend).await;
-    let key = AuthenticatorRow {
-        id: "key-1".into(),
-        oid: ctx.oid,
-        kind: AuthenticatorKind::Fido2,
-        credential_id: "cred-1".into(),
-        credential: "{}".into(),
-        aaguid: None,
-        label: "Clé bleue".into(),
-        status: AuthenticatorStatus::Active,
-        status_reason: None,
-        created_at: 0,
-        last_used_at: None,
-    };
+    let key = clavis_testkit::people::insert_key(&ctx.t.db, ctx.oid, "key-1").await;
     let mut conn = ctx.t.db.conn().await.expect("conn");
-    key.insert(&mut conn).await.expect("key");
     let other = sign_in_with(&mut ctx, Some(&key.id), None).await;
     let app = ctx.service().await;
     let tok = tokens(&app, &ctx).await;
