@@ -37,11 +37,7 @@ pub struct RestoreArgs {
 
 /// The SQLite file of this configuration, or `None` on PostgreSQL.
 pub fn sqlite_path(cfg: &Config) -> Option<PathBuf> {
-    let url = cfg.database_url();
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return None;
-    }
-    Some(PathBuf::from(url.strip_prefix("sqlite://").unwrap_or(&url)))
+    clavis_store::sqlite_file(&cfg.database_url())
 }
 
 /// The lock `serve` holds shared while it runs on `db` and `restore` takes

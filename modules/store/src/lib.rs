@@ -26,5 +26,5 @@ pub mod migrate;
 pub mod models;
 pub mod schema;
 
-pub use db::{Backend, Checkpointed, Db, DbConn, PoolStatus, StoreError};
+pub use db::{Backend, Checkpointed, Db, DbConn, PoolStatus, StoreError, sqlite_file};
 pub use json_list::JsonList;

@@ -120,6 +120,15 @@ fn parse_url(url: &str) -> Result<Target, StoreError> {
     }
 }
 
+/// The SQLite file `url` names (as [`Db::open`] reads it), or `None` for
+/// PostgreSQL or a URL Clavis does not understand.
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    match parse_url(url) {
+        Ok(Target::Sqlite(path)) => Some(path.into()),
+        _ => None,
+    }
+}
+
 impl Db {
     /// Opens a pool of at most `max_size` connections on `url`
     /// (`postgres://…`, `sqlite://PATH` or a plain file path for SQLite).

@@ -111,26 +111,29 @@ const ID_LENGTHS_TTL_SECS: i64 = 600;
 /// non-discoverable credential id usually has.
 const DEFAULT_ID_LEN: usize = 64;
 
-/// How many enrolled keys have credential ids of each length (sorted by
-/// length), and when that was read.
+/// The distinct lengths of the enrolled keys' credential ids (sorted), and
+/// when they were read.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct IdLengths {
     read_at: Option<i64>,
-    counts: Vec<(usize, u64)>,
+    lengths: Vec<usize>,
 }
 
 impl IdLengths {
     fn from_ids(ids: &[String], now: i64) -> Self {
         use base64::Engine;
-        let mut counts = std::collections::BTreeMap::<usize, u64>::new();
-        for id in ids {
-            if let Ok(b) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(id) {
-                *counts.entry(b.len()).or_default() += 1;
-            }
-        }
+        let lengths: std::collections::BTreeSet<usize> = ids
+            .iter()
+            .filter_map(|id| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(id)
+                    .ok()
+            })
+            .map(|b| b.len())
+            .collect();
         IdLengths {
             read_at: Some(now),
-            counts: counts.into_iter().collect(),
+            lengths: lengths.into_iter().collect(),
         }
     }
 
@@ -139,10 +142,10 @@ impl IdLengths {
     /// another length comes or goes, not at every enrolment, so that an
     /// unknown name's decoys keep their length like a real key's ids.
     fn pick(&self, pick: u64) -> usize {
-        if self.counts.is_empty() {
+        if self.lengths.is_empty() {
             return DEFAULT_ID_LEN;
         }
-        self.counts[(pick % self.counts.len() as u64) as usize].0
+        self.lengths[(pick % self.lengths.len() as u64) as usize]
     }
 }
 
