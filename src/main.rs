@@ -1,7 +1,7 @@
 //! `clavis`: the identity appliance's single binary.
 //!
 //! This file parses the command line, loads the configuration, sets up
-//! logging and the runtime, and hands over: `clavis serve` to [`serve`],
+//! logging and traces (`telemetry`) and the runtime, and hands over: `clavis serve` to [`serve`],
 //! every other command to [`cli`]. No business logic here or there: the
 //! rules live in the capability crates.
 
@@ -11,12 +11,12 @@ mod jobs;
 mod master_key;
 mod notify;
 mod serve;
+mod telemetry;
 mod tls;
 
 use anyhow::Result;
 use clap::Parser;
 use cli::{Cli, Command, Ctx, t};
-use config::Config;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -52,38 +52,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
     };
     let quiet = !matches!(cli.command, Command::Serve | Command::Migrate);
-    init_logging(&cfg, quiet);
+    let telemetry = telemetry::init(&cfg, quiet);
     let ctx = Ctx::new(cfg);
-    if let Command::Serve = cli.command {
-        return actix_web::rt::System::new()
+    let r = if let Command::Serve = cli.command {
+        actix_web::rt::System::new()
             .block_on(serve::run(&ctx))
-            .map(|_| ExitCode::SUCCESS);
-    }
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(cli::run(&ctx, cli.command))
-}
-
-/// Logs to standard error, at `log.level` (`CLAVIS_LOG` overrides it), as
-/// text or JSON (`log.format`); only warnings for the one-shot commands.
-fn init_logging(cfg: &Config, quiet: bool) {
-    let level = if quiet {
-        "warn".to_string()
+            .map(|_| ExitCode::SUCCESS)
     } else {
-        cfg.log.level.clone()
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(cli::run(&ctx, cli.command)))
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CLAVIS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    // Colours only on a terminal: under systemd, standard error is the
-    // journal, where escape codes would show as text.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    let _ = if cfg.log.format == "json" {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
+    // Outside the runtimes: the last spans go out before the process ends.
+    telemetry.shutdown();
+    r
 }

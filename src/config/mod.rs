@@ -5,7 +5,7 @@
 //! (SQLite under `./clavis-data`, listening on 127.0.0.1:8080).
 //!
 //! Here: the whole [`Config`], [`parse`] and [`load`]. One file per section for the
-//! rest: `server.rs`, `database.rs`, `log.rs` and `metrics.rs` define the sections the binary owns;
+//! rest: `server.rs`, `database.rs`, `log.rs`, `metrics.rs` and `traces.rs` define the sections the binary owns;
 //! `directory.rs` reads `[directory]` with its `[[directory.sources]]`; `sso.rs`,
 //! `authn.rs`, `oidc.rs` and `badge.rs` check the sections whose types their crates
 //! define. `problems.rs` turns what is wrong into [`Problem`]s with key path and line.
@@ -21,6 +21,7 @@ mod problems;
 mod psc;
 mod server;
 mod sso;
+mod traces;
 
 use clavis_directory::DirectoryConfig;
 use std::path::{Path, PathBuf};
@@ -30,6 +31,7 @@ pub use log::LogConfig;
 pub use metrics::MetricsConfig;
 pub use problems::{ConfigErrors, Problem};
 pub use server::ServerConfig;
+pub use traces::TracesConfig;
 
 use problems::{de_section, line_for_path, line_of};
 
@@ -45,6 +47,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub log: LogConfig,
     pub metrics: MetricsConfig,
+    pub traces: TracesConfig,
     pub directory: DirectoryConfig,
     pub sso: clavis_sso::SsoConfig,
     pub authn: clavis_authn::AuthnConfig,
@@ -62,6 +65,7 @@ impl Config {
             database: DatabaseConfig::default(),
             log: LogConfig::default(),
             metrics: MetricsConfig::default(),
+            traces: TracesConfig::default(),
             directory: DirectoryConfig::default(),
             sso: clavis_sso::SsoConfig::default(),
             authn: clavis_authn::AuthnConfig::default(),
@@ -157,6 +161,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
     let log: Option<LogConfig> = de_section(take(&mut table, "log"), "log", &mut raw);
     let metrics: Option<MetricsConfig> =
         de_section(take(&mut table, "metrics"), "metrics", &mut raw);
+    let traces: Option<TracesConfig> = de_section(take(&mut table, "traces"), "traces", &mut raw);
     let sso: Option<clavis_sso::SsoConfig> = de_section(take(&mut table, "sso"), "sso", &mut raw);
     let authn: Option<clavis_authn::AuthnConfig> =
         de_section(take(&mut table, "authn"), "authn", &mut raw);
@@ -170,7 +175,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
     for key in table.keys() {
         raw.push((
             key.clone(),
-            "unknown key (expected state_dir, server, database, log, metrics, directory, sso, authn, oidc, badge or psc)"
+            "unknown key (expected state_dir, server, database, log, metrics, traces, directory, sso, authn, oidc, badge or psc)"
                 .into(),
         ));
     }
@@ -188,6 +193,9 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
     }
     if let Some(m) = &metrics {
         metrics::check(m, server.as_ref().map(|s| s.listen.as_str()), &mut raw);
+    }
+    if let Some(t) = &traces {
+        traces::check(t, &mut raw);
     }
     if let Some(s) = &sso {
         sso::check(s, &mut raw);
@@ -226,6 +234,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
         database: database.unwrap_or_default(),
         log: log.unwrap_or_default(),
         metrics: metrics.unwrap_or_default(),
+        traces: traces.unwrap_or_default(),
         directory: directory.unwrap_or_default(),
         sso: sso.unwrap_or_default(),
         authn: authn.unwrap_or_default(),

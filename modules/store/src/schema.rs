@@ -114,6 +114,7 @@ diesel::table! {
         created_by -> Text,
         created_at -> BigInt,
         expires_at -> BigInt,
+        trace_parent -> Nullable<Text>,
     }
 }
 
@@ -413,6 +414,7 @@ diesel::table! {
         revoked_at -> Nullable<BigInt>,
         revoked_reason -> Nullable<Text>,
         created_at -> BigInt,
+        trace_parent -> Nullable<Text>,
     }
 }
 

@@ -11,7 +11,8 @@
 //! [`middleware`] runs the request inside a `request` span carrying
 //! `request.id`, the method and the route pattern: the text logs show it
 //! before each message, the JSON logs (`log.format = "json"`) under
-//! `span`. The audit events written while serving it record it too
+//! `span`, and in the traces (`[traces]`) it is the request's root span,
+//! named `METHOD route`, with the answer's status. The audit events written while serving it record it too
 //! (`audit_events.request_id`, hashed into the chain).
 
 use crate::AppState;
@@ -40,16 +41,27 @@ pub async fn middleware(
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
     // At error level: enabled whatever `log.level` lets through, so a
     // warning written while serving the request carries its id too.
+    // `otel.*` name and type the span in the traces (`[traces]`), where it
+    // is the request's root.
     let span = tracing::error_span!(
         "request",
         request.id = %id,
         http.method = %req.method(),
         http.route = %route,
+        otel.name = %format_args!("{} {route}", req.method()),
+        otel.kind = "server",
+        http.response.status_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
     );
     // The audit events written while serving it carry the id too.
     let mut res = clavis_audit::REQUEST_ID
-        .scope(id.clone(), next.call(req).instrument(span))
+        .scope(id.clone(), next.call(req).instrument(span.clone()))
         .await?;
+    let status = res.status();
+    span.record("http.response.status_code", i64::from(status.as_u16()));
+    if status.is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
     if let Ok(value) = HeaderValue::from_str(&id) {
         res.headers_mut()
             .insert(HeaderName::from_static(HEADER), value);

@@ -8,14 +8,11 @@
 //! Prometheus is asked through its HTTP API (`/api/v1/query`) until the
 //! numbers appear, within a deadline.
 
-use super::{Clavis, STARTUP, begin_login, eventually, refused_finish};
-use crate::support::binary::{Proc, ok_json};
+use super::{Clavis, STARTUP, begin_login, code_flow, eventually, refused_finish};
+use crate::support::binary::Proc;
 use crate::support::on_both_backends;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clavis_testkit::db::{Backend, TestDb};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -143,71 +140,10 @@ async fn prometheus_scrapes_logins_tokens_latency_and_sessions_from_the_metrics_
     assert_eq!(refused.status().as_u16(), 401);
 
     // An OpenID code flow: a client registered by the CLI, a session of
-    // Claire's (as a login writes it), the code, the tokens.
-    let client = ok_json(crate::support::binary::clavis(
-        &dir.path().join("clavis.toml"),
-        &[
-            "client",
-            "add",
-            "--name",
-            "DPI",
-            "--redirect-uri",
-            CALLBACK,
-            "--json",
-        ],
-    ));
-    let client_id = client["client_id"].as_str().expect("client_id");
-    let secret = client["client_secret"].as_str().expect("client_secret");
-    let cookie = session_of_claire(&t.db).await;
-    let verifier = "a-verifier-of-forty-three-characters-or-more-0000";
-    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-    let no_redirects = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let r = no_redirects
-        .get(format!("{base}/oidc/authorize"))
-        .query(&[
-            ("client_id", client_id),
-            ("redirect_uri", CALLBACK),
-            ("response_type", "code"),
-            ("scope", "openid"),
-            ("state", "st-1"),
-            ("nonce", "n-1"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ])
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("authorize");
-    let location = r
-        .headers()
-        .get("location")
-        .and_then(|l| l.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    let code = url::Url::parse(&location)
-        .ok()
-        .and_then(|u| {
-            u.query_pairs()
-                .find(|(k, _)| k == "code")
-                .map(|(_, v)| v.into_owned())
-        })
-        .unwrap_or_else(|| panic!("no code in {location:?} ({})", r.status()));
-    let r = http
-        .post(format!("{base}/oidc/token"))
-        .basic_auth(client_id, Some(secret))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", CALLBACK),
-            ("code_verifier", verifier),
-        ])
-        .send()
-        .await
-        .expect("token");
-    assert_eq!(r.status().as_u16(), 200);
+    // Claire's, the code, the tokens.
+    let flow = code_flow(dir.path(), &t.db, &base).await;
+    assert_eq!(flow.token_status, 200);
+    let (client_id, code) = (flow.client_id.as_str(), flow.code.as_str());
 
     // Prometheus has them, as it has the route's latency and the gauges.
     let tokens = format!(r#"clavis_oidc_tokens_issued_total{{client_id="{client_id}"}}"#);
@@ -258,7 +194,7 @@ async fn prometheus_scrapes_logins_tokens_latency_and_sessions_from_the_metrics_
     let text = scrape(&http, metrics_port).await;
     assert!(!text.contains("127.0.0.1"), "{text}");
     assert!(!text.contains(&ceremony), "{text}");
-    assert!(!text.contains(&code), "{text}");
+    assert!(!text.contains(code), "{text}");
 
     // SIGHUP without TLS: logged, nothing else.
     let hup = Command::new("kill")
@@ -277,22 +213,6 @@ async fn prometheus_scrapes_logins_tokens_latency_and_sessions_from_the_metrics_
         .await
         .expect("still serving");
     assert_eq!(ready.status().as_u16(), 200);
-}
-
-/// The redirect URI of the test client.
-const CALLBACK: &str = "https://dpi.chu.test/callback";
-
-/// A session of Claire Lemoine, written to `db` as a login writes it, as a
-/// `Cookie` header value.
-async fn session_of_claire(db: &clavis_store::Db) -> String {
-    let oid = clavis_testkit::people::insert_person(
-        db,
-        "Lemoine",
-        "Claire",
-        clavis_core::LifecycleStatus::Active,
-    )
-    .await;
-    crate::support::binary::open_session(db, oid).await
 }
 
 /// A metrics port already taken does not stop Clavis: the error is logged,

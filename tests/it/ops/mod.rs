@@ -1,7 +1,8 @@
 //! Operations, against real parts: Clavis behind a real nginx
 //! (`proxy.rs`), Clavis terminating TLS itself (`tls.rs`), and `/metrics`
 //! scraped by a real Prometheus (`metrics.rs`), request ids in responses
-//! and JSON logs (`request_id.rs`). Each runs the `clavis`
+//! and JSON logs (`request_id.rs`), traces received over OTLP
+//! (`traces.rs`). Each runs the `clavis`
 //! binary ([`Clavis`]); nginx and Prometheus run as the test's own user,
 //! with their own files in a temporary folder, on loopback ports.
 
@@ -9,6 +10,7 @@ mod metrics;
 mod proxy;
 mod request_id;
 mod tls;
+mod traces;
 
 use crate::support::binary::Proc;
 use std::future::Future;
@@ -51,6 +53,17 @@ impl Clavis {
     /// loopback port, with `server` added to `[server]` and `more` after
     /// it (other sections). Not yet known to be ready: see [`Self::ready`].
     pub fn spawn(dir: &Path, db_url: &str, server: &str, more: &str) -> Clavis {
+        Self::spawn_with(dir, db_url, server, more, &[])
+    }
+
+    /// [`Self::spawn`] with these environment variables too.
+    pub fn spawn_with(
+        dir: &Path,
+        db_url: &str,
+        server: &str,
+        more: &str,
+        env: &[(&str, &str)],
+    ) -> Clavis {
         let port = clavis_testkit::free_port();
         let config = dir.join("clavis.toml");
         std::fs::write(
@@ -69,6 +82,7 @@ impl Clavis {
                 .arg("serve")
                 .env("CLAVIS_LANG", "en")
                 .env("CLAVIS_LOG", "info")
+                .envs(env.iter().copied())
                 .stdout(Stdio::null())
                 .stderr(std::fs::File::create(&log).expect("log"))
                 .spawn()
@@ -155,4 +169,116 @@ pub async fn refused_finish(
         req = req.header(*name, *value);
     }
     req.send().await.expect("an answer")
+}
+
+/// The redirect URI of the test client.
+pub const CALLBACK: &str = "https://dpi.chu.test/callback";
+
+/// An OpenID code flow done against the server at `base` (whose
+/// configuration is in `dir`, database `db`).
+pub struct CodeFlow {
+    pub client_id: String,
+    pub code: String,
+    /// The `X-Request-Id` of the authorisation request that issued the
+    /// code, and of the token request.
+    pub authorize_request_id: String,
+    pub token_request_id: String,
+    /// The token endpoint's answer.
+    pub token_status: u16,
+}
+
+/// A client registered by the CLI, a session of Claire Lemoine's (as a
+/// login writes it), the code (PKCE), the tokens.
+pub async fn code_flow(dir: &Path, db: &clavis_store::Db, base: &str) -> CodeFlow {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let client = crate::support::binary::ok_json(crate::support::binary::clavis(
+        &dir.join("clavis.toml"),
+        &[
+            "client",
+            "add",
+            "--name",
+            "DPI",
+            "--redirect-uri",
+            CALLBACK,
+            "--json",
+        ],
+    ));
+    let client_id = client["client_id"].as_str().expect("client_id").to_string();
+    let secret = client["client_secret"].as_str().expect("client_secret");
+    let oid = clavis_testkit::people::insert_person(
+        db,
+        "Lemoine",
+        "Claire",
+        clavis_core::LifecycleStatus::Active,
+    )
+    .await;
+    let cookie = crate::support::binary::open_session(db, oid).await;
+    let verifier = "a-verifier-of-forty-three-characters-or-more-0000";
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(Sha256::digest(verifier.as_bytes()));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let r = http
+        .get(format!("{base}/oidc/authorize"))
+        .query(&[
+            ("client_id", client_id.as_str()),
+            ("redirect_uri", CALLBACK),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("state", "st-1"),
+            ("nonce", "n-1"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ])
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("authorize");
+    let authorize_request_id = request_id(&r);
+    let location = r
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let code = url::Url::parse(&location)
+        .ok()
+        .and_then(|u| {
+            u.query_pairs()
+                .find(|(k, _)| k == "code")
+                .map(|(_, v)| v.into_owned())
+        })
+        .unwrap_or_else(|| panic!("no code in {location:?} ({})", r.status()));
+    let r = http
+        .post(format!("{base}/oidc/token"))
+        .basic_auth(&client_id, Some(secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", verifier),
+        ])
+        .send()
+        .await
+        .expect("token");
+    CodeFlow {
+        client_id,
+        code,
+        authorize_request_id,
+        token_request_id: request_id(&r),
+        token_status: r.status().as_u16(),
+    }
+}
+
+/// The `X-Request-Id` of an answer.
+pub fn request_id(r: &reqwest::Response) -> String {
+    r.headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("an X-Request-Id")
+        .to_string()
 }

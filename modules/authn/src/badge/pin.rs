@@ -259,6 +259,7 @@ impl Reserved {
     /// Whether `pin` is the holder's: argon2 (tens of milliseconds, 19 MiB)
     /// on the blocking pool, never on the thread answering requests, and
     /// outside any transaction.
+    #[tracing::instrument(target = "clavis::trace", name = "badge.pin.verify", skip_all)]
     pub async fn verify(&self, hasher: &PinHasher, pin: &Pin) -> Result<bool, BadgeError> {
         if pin.expose().len() > 64 {
             return Ok(false);

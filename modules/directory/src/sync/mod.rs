@@ -140,7 +140,7 @@ impl SyncEngine {
     /// Runs one source read through `src`. Returns the report; `Err` only
     /// when the run failed as a whole (the report is then also saved with
     /// status `failed`).
-    #[tracing::instrument(skip_all, fields(sync.source = %source.name, sync.full = opts.full, sync.dry_run = opts.dry_run))]
+    #[tracing::instrument(name = "directory.sync", skip_all, fields(sync.source = %source.name, sync.full = opts.full, sync.dry_run = opts.dry_run))]
     pub async fn run_with(
         &self,
         source: &SourceConfig,

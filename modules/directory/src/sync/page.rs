@@ -20,6 +20,7 @@ use std::collections::{HashMap, HashSet};
 impl SyncEngine {
     /// Applies one page in its own transaction (rolled back in a dry run)
     /// and adds its counts to `report`.
+    #[tracing::instrument(target = "clavis::trace", name = "directory.page", skip_all, fields(sync.entries = records.len() as u64))]
     pub(super) async fn apply_page(
         &self,
         conn: &mut DbConn,

@@ -46,7 +46,7 @@ pub type CurrentSession<'a> = Option<&'a Session>;
 impl Provider {
     /// Handles an authorization request (GET query or POST form), given the
     /// browser's live SSO session if any.
-    #[tracing::instrument(skip_all, fields(oidc.client_id))]
+    #[tracing::instrument(name = "oidc.authorize", skip_all, fields(oidc.client_id))]
     pub async fn authorize(
         &self,
         db: &Db,
@@ -166,6 +166,8 @@ impl Provider {
             revoked_at: None,
             revoked_reason: None,
             created_at: t,
+            // The token exchange carries this request's trace on.
+            trace_parent: clavis_audit::trace::current(),
         };
         let mut conn = db.conn().await?;
         conn.unit(async |tx: &mut DbConn| -> Result<(), OidcError> {

@@ -16,6 +16,7 @@ use clavis_store::models::{OidcClientRow, OidcGrantRow, SsoSessionRow};
 use clavis_store::{DbConn, StoreError};
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use tracing::Instrument;
 
 /// Why a code was not exchanged; nothing the exchange wrote is kept.
 enum Refused {
@@ -39,14 +40,15 @@ impl From<StoreError> for Refused {
 
 impl Provider {
     /// Exchanges the `code` of `p` for tokens, inside the token endpoint's
-    /// unit.
+    /// unit; with the span the rest of the exchange (the signature) belongs
+    /// to: one continuing the authorisation's trace.
     pub(crate) async fn code_grant(
         &self,
         conn: &mut DbConn,
         now: DateTime<Utc>,
         client: &OidcClientRow,
         p: &Params<'_>,
-    ) -> Result<Issued, TokenError> {
+    ) -> Result<(Issued, tracing::Span), TokenError> {
         let code = p
             .get("code")
             .ok_or_else(|| TokenError::new("invalid_request", "code is required"))?;
@@ -54,11 +56,18 @@ impl Provider {
             .await?
             .filter(|g| g.client_id == client.client_id)
             .ok_or_else(|| TokenError::invalid_grant("unknown authorization code"))?;
+        // One trace from the authorisation to the tokens: the exchange
+        // continues the trace of the request that issued the code.
+        let span = clavis_audit::trace::continued(
+            tracing::info_span!(target: "clavis::trace", "oidc.code_exchange", oidc.client_id = %client.client_id),
+            grant.trace_parent.as_deref(),
+        );
         let exchanged = conn
             .transaction(async |tx| self.exchange_code(tx, now, client, &grant, p).await)
+            .instrument(span.clone())
             .await;
         match exchanged {
-            Ok(issued) => Ok(issued),
+            Ok(issued) => Ok((issued, span)),
             Err(Refused::Error(e)) => Err(e),
             Err(Refused::Replayed) => {
                 self.revoke_replayed(conn, now, client, &grant).await?;

@@ -22,7 +22,7 @@ use clavis_store::{Db, DbConn};
 
 impl Provider {
     /// The token endpoint.
-    #[tracing::instrument(skip_all, fields(oidc.client_id, oidc.grant_type))]
+    #[tracing::instrument(name = "oidc.token", skip_all, fields(oidc.client_id, oidc.grant_type))]
     pub async fn token(
         &self,
         db: &Db,
@@ -32,7 +32,7 @@ impl Provider {
     ) -> Result<TokenResponse, TokenError> {
         let p = Params::single(form).map_err(|m| TokenError::new("invalid_request", m))?;
         let mut conn = db.conn().await.map_err(TokenError::internal)?;
-        let (client, issued) = conn
+        let (client, (issued, flow)) = conn
             .atomically(async |conn: &mut DbConn| {
                 let client = self.authenticate_client(conn, now, presented).await?;
                 tracing::Span::current().record("oidc.client_id", client.client_id.as_str());
@@ -40,7 +40,10 @@ impl Provider {
                 tracing::Span::current().record("oidc.grant_type", grant_type);
                 let issued = match grant_type {
                     "authorization_code" => self.code_grant(conn, now, &client, &p).await,
-                    "refresh_token" => self.refresh_grant(conn, now, &client, &p).await,
+                    "refresh_token" => self
+                        .refresh_grant(conn, now, &client, &p)
+                        .await
+                        .map(|i| (i, tracing::Span::current())),
                     "" => Err(TokenError::new("invalid_request", "grant_type is required")),
                     _ => Err(TokenError::new(
                         "unsupported_grant_type",
@@ -53,7 +56,11 @@ impl Provider {
         drop(conn);
         let keys = self.keys();
         let alg = Alg::parse(&client.id_token_alg).unwrap_or(Alg::Rs256);
-        self.signers.run(move || issued.sign(&keys, alg)).await
+        // On the signing thread, inside the flow's span.
+        let span = tracing::info_span!(target: "clavis::trace", parent: &flow, "oidc.sign", oidc.alg = ?alg);
+        self.signers
+            .run(move || span.in_scope(|| issued.sign(&keys, alg)))
+            .await
     }
 
     /// The client of a token, introspection or revocation request,

@@ -9,6 +9,7 @@ use super::{DbConn, StoreError};
 use crate::with_conn;
 use diesel_async::AsyncConnection;
 use diesel_async::TransactionManager;
+use tracing::Instrument;
 
 async fn begin_on<C: AsyncConnection>(c: &mut C) -> diesel::QueryResult<()> {
     C::TransactionManager::begin_transaction(c).await
@@ -112,9 +113,16 @@ impl DbConn {
         &mut self,
         body: impl AsyncFnOnce(&mut DbConn) -> Result<T, E>,
     ) -> Result<T, E> {
-        self.begin().await?;
-        let result = body(self).await;
-        self.finish(result).await
+        // A span per transaction (its statements and commit): where a
+        // request's database time goes, in the traces.
+        let span = tracing::info_span!(target: "clavis::trace", "db.transaction", db.nested = self.in_transaction());
+        async {
+            self.begin().await?;
+            let result = body(self).await;
+            self.finish(result).await
+        }
+        .instrument(span)
+        .await
     }
 
     /// [`DbConn::transaction`] run as one in-place unit

@@ -49,6 +49,9 @@ pub struct BadgeTxRow {
     pub created_by: Actor,
     pub created_at: i64,
     pub expires_at: i64,
+    /// The start's trace (`traceparent`), carried on by the agent's
+    /// steps and the finish; only when traces are sent.
+    pub trace_parent: Option<String>,
 }
 
 impl BadgeTxRow {

@@ -193,6 +193,9 @@ pub struct OidcGrantRow {
     pub revoked_at: Option<i64>,
     pub revoked_reason: Option<String>,
     pub created_at: i64,
+    /// The authorisation request's trace (W3C `traceparent`), carried on
+    /// by the token exchange; only when traces are sent.
+    pub trace_parent: Option<String>,
 }
 
 impl OidcGrantRow {

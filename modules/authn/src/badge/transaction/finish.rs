@@ -12,6 +12,7 @@ use clavis_core::{
 use clavis_store::models::{Account, BadgeRow, BadgeTxRow};
 use clavis_store::{Db, DbConn};
 use serde_json::json;
+use tracing::Instrument;
 
 /// A badge login that opened its session.
 #[derive(Debug)]
@@ -58,6 +59,38 @@ impl BadgeService {
     ) -> Result<BadgeLogin, RelayError> {
         let mut conn = db.conn().await?;
         let tx = self.status(&mut conn, now, tx_id, token, browser).await?;
+        // One trace from the tap to the session.
+        let span = clavis_audit::trace::continued(
+            tracing::info_span!(target: "clavis::trace", "login.badge.finish"),
+            tx.trace_parent.as_deref(),
+        );
+        self.finish_read(
+            conn,
+            sso,
+            now,
+            tx,
+            pin,
+            client_ip,
+            user_agent,
+            previous_token,
+        )
+        .instrument(span)
+        .await
+    }
+
+    /// [`Self::finish_login`] once its transaction is read.
+    #[allow(clippy::too_many_arguments)]
+    async fn finish_read(
+        &self,
+        mut conn: DbConn,
+        sso: &clavis_sso::SsoConfig,
+        now: DateTime<Utc>,
+        tx: BadgeTxRow,
+        pin: &pin::Pin,
+        client_ip: Option<String>,
+        user_agent: Option<String>,
+        previous_token: Option<&str>,
+    ) -> Result<BadgeLogin, RelayError> {
         if tx.purpose != BadgeTxPurpose::Login {
             return Err(RelayError::Unknown);
         }

@@ -302,6 +302,7 @@ impl BadgeService {
             created_by: actor.clone(),
             created_at: now.timestamp(),
             expires_at: expires_at.timestamp(),
+            trace_parent: clavis_audit::trace::current(),
         };
         conn.transaction(async |conn| -> Result<(), RelayError> {
             BadgeTxRow::delete_expired(conn, now.timestamp()).await?;

@@ -17,6 +17,7 @@ use clavis_core::{Actor, AuditAction, BadgeTxPurpose, BadgeTxStatus, Oid, Workst
 use clavis_store::models::{BadgeRow, BadgeTxRow, WorkstationRow};
 use clavis_store::{Db, DbConn, StoreError};
 use serde_json::json;
+use tracing::Instrument;
 
 /// Longest card answer accepted (a DESFire frame is at most 256 bytes).
 const MAX_ANSWER: usize = 512;
@@ -37,6 +38,26 @@ impl BadgeService {
     ) -> Result<AgentReply, RelayError> {
         let mut conn = db.conn().await?;
         let tx = Self::agent_tx(&mut conn, now, ws, tx_id, token).await?;
+        // The step belongs to the trace the transaction's start began.
+        let span = clavis_audit::trace::continued(
+            tracing::info_span!(target: "clavis::trace", "badge.step", badge.step = step),
+            tx.trace_parent.as_deref(),
+        );
+        self.step_on(&mut conn, now, ws, tx, step, answer)
+            .instrument(span)
+            .await
+    }
+
+    /// [`Self::step`] once its transaction is read.
+    async fn step_on(
+        &self,
+        conn: &mut DbConn,
+        now: DateTime<Utc>,
+        ws: &WorkstationRow,
+        tx: BadgeTxRow,
+        step: i32,
+        answer: Option<&[u8]>,
+    ) -> Result<AgentReply, RelayError> {
         if tx.status != BadgeTxStatus::Open
             || tx.workstation_id.as_ref().is_some_and(|w| *w != ws.id)
         {

@@ -33,6 +33,7 @@ use clavis_store::models::{Account, AuthenticatorRow, CeremonyRow, IdentityRow, 
 use clavis_store::{Db, DbConn, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use tracing::Instrument;
 use webauthn_rs::prelude::*;
 
 /// What a successful login proves.
@@ -183,6 +184,10 @@ struct SealedLogin {
     n: String,
     exp: i64,
     st: serde_json::Value,
+    /// The start's trace (`traceparent`), carried on by the finish: only
+    /// when traces are sent (the padding keeps the length).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    t: Option<String>,
     #[serde(default)]
     p: String,
 }
@@ -202,6 +207,7 @@ struct OpenedLogin {
     id: String,
     exp: i64,
     state: serde_json::Value,
+    trace: Option<String>,
 }
 
 /// `state` (a [`LoginState`] as JSON) with its expected credentials set to
@@ -265,6 +271,7 @@ impl Fido2 {
     /// the name ([`Self::decoy_credential`]), stable from one request to
     /// the next, and every list holds at least [`MIN_LISTED`] ids, so the
     /// answer never tells whether an account exists.
+    #[tracing::instrument(target = "clavis::trace", name = "login.fido2.begin", skip_all)]
     pub async fn begin_login(
         &self,
         conn: &mut DbConn,
@@ -365,6 +372,7 @@ impl Fido2 {
             n: clavis_core::secret::random_token(),
             exp: now.timestamp() + super::CEREMONY_TTL_SECS,
             st,
+            t: clavis_audit::trace::current(),
             p: String::new(),
         };
         let bare = serde_json::to_vec(&sealed).map_err(corrupt)?.len();
@@ -387,6 +395,7 @@ impl Fido2 {
             id: sha256_hex(&sealed.n),
             exp: sealed.exp,
             state: sealed.st,
+            trace: sealed.t,
         })
     }
 
@@ -472,12 +481,32 @@ impl Fido2 {
         client_ip: Option<&str>,
         open: Option<SessionRequest<'_>>,
     ) -> Result<LoginOutcome, AuthnError> {
+        let opened = self.open_login(ceremony, now);
+        // One trace from the login's start to its end.
+        let span = clavis_audit::trace::continued(
+            tracing::info_span!(target: "clavis::trace", "login.fido2.finish"),
+            opened.as_ref().and_then(|o| o.trace.as_deref()),
+        );
+        self.finish_opened(db, now, opened, response, client_ip, open)
+            .instrument(span)
+            .await
+    }
+
+    /// [`Self::finish_login`] once its token is opened.
+    async fn finish_opened(
+        &self,
+        db: &Db,
+        now: DateTime<Utc>,
+        opened: Option<OpenedLogin>,
+        response: &PublicKeyCredential,
+        client_ip: Option<&str>,
+        open: Option<SessionRequest<'_>>,
+    ) -> Result<LoginOutcome, AuthnError> {
         let key =
             AuthenticatorRow::read_by_credential(db, &b64(response.get_credential_id())).await?;
         let keys = failure_keys(client_ip);
         let failures = LoginFailureRow::read_many(db, &keys).await?;
         throttle(&self.cfg, now, &failures)?;
-        let opened = self.open_login(ceremony, now);
         let spent = opened.as_ref().map(|o| (o.id.clone(), o.exp));
         // The signature is checked before the write transaction, so logins
         // verify in parallel and the transaction holds only statements.
@@ -520,6 +549,7 @@ impl Fido2 {
     /// Everything a login proves that needs no write: the ceremony is
     /// pending, the key and its holder active, the signature valid with
     /// user verification. Nothing is spent yet (see [`Fido2::spend`]).
+    #[tracing::instrument(target = "clavis::trace", name = "login.fido2.verify", skip_all)]
     async fn check_login(
         &self,
         db: &Db,
