@@ -20,7 +20,10 @@
 //!
 //! `BENCH_SECS` (default 10), `BENCH_IN_FLIGHT` (default 16), `BENCH_ALG`
 //! (ES256 for ES256 ID tokens), `BENCH_ONLY=clavis` (skip node),
-//! `BENCH_METRICS=off` (Clavis without its metrics, to measure their cost).
+//! `BENCH_METRICS=off` (Clavis without its metrics, to measure their cost),
+//! `BENCH_TRACES=on` (Clavis sending every trace over OTLP to the test
+//! receiver, `tests/otlp/receiver.py --count`, to measure their cost; it
+//! prints how many spans arrived).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -253,8 +256,49 @@ fn metrics_section() -> String {
     }
 }
 
+/// With `BENCH_TRACES=on`: the OTLP receiver (counting spans) and its
+/// port.
+fn traces_receiver() -> Option<(Proc, u16)> {
+    use std::io::BufRead;
+    if !std::env::var("BENCH_TRACES").is_ok_and(|t| t == "on") {
+        return None;
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut child = Command::new(root.join("tests/otlp/.venv/bin/python"))
+        .arg(root.join("tests/otlp/receiver.py"))
+        .arg("--count")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the OTLP receiver (scripts/test-services install makes its venv)");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("its port");
+    let port = line
+        .trim()
+        .strip_prefix("listening ")
+        .and_then(|p| p.parse().ok())
+        .expect("listening PORT");
+    Some((Proc(child), port))
+}
+
+/// How many spans the receiver on `port` counted.
+fn spans_received(port: u16) -> u64 {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return 0;
+    };
+    let _ = write!(s, "GET /count HTTP/1.0\r\n\r\n");
+    let mut buf = String::new();
+    let _ = s.read_to_string(&mut buf);
+    buf.rsplit("\r\n\r\n")
+        .next()
+        .and_then(|b| b.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// Clavis, answering a DPI-like client and PSC (FI tiers) from one session.
-async fn clavis_target(dir: &std::path::Path) -> (Proc, Target, Target) {
+async fn clavis_target(dir: &std::path::Path, traces: Option<u16>) -> (Proc, Target, Target) {
     let port = clavis_testkit::free_port();
     let config = dir.join("clavis.toml");
     // PSC itself is never reached: FI tiers answers from the session and
@@ -266,7 +310,9 @@ async fn clavis_target(dir: &std::path::Path) -> (Proc, Target, Target) {
              [psc]\nenabled = true\nissuer = \"http://127.0.0.1:9/auth/realms/esante-wallet\"\nclient_id = \"bench\"\ntid = \"chu-bench\"\n{metrics}",
             dir.join("state").display(),
             metrics = metrics_section(),
-        ),
+        ) + &traces
+            .map(|p| format!("[traces]\nenabled = true\nendpoint = \"http://127.0.0.1:{p}/v1/traces\"\n"))
+            .unwrap_or_default(),
     )
     .expect("config");
     let db_path = dir.join("state").join("clavis.db");
@@ -501,7 +547,9 @@ fn main() {
         .unwrap_or(10);
     rt.block_on(async {
         let dir = tempfile::tempdir().expect("dir");
-        let (clavis_proc, clavis, fi_tiers) = clavis_target(dir.path()).await;
+        let receiver = traces_receiver();
+        let (clavis_proc, clavis, fi_tiers) =
+            clavis_target(dir.path(), receiver.as_ref().map(|r| r.1)).await;
         // BENCH_ONLY=clavis skips node oidc-provider (quicker runs while tuning).
         let only_clavis = std::env::var("BENCH_ONLY").is_ok_and(|o| o == "clavis");
         let node = if only_clavis {
@@ -538,5 +586,8 @@ fn main() {
         }
         drop(clavis_proc);
         drop(node);
+        if let Some((_, port)) = &receiver {
+            println!("spans received over OTLP: {}", spans_received(*port));
+        }
     });
 }

@@ -11,6 +11,8 @@ GET /spans as JSON.
 
     receiver.py            listens on a free loopback port and prints
                            "listening PORT" on standard output
+    receiver.py --count    the same, keeping only the number of spans
+                           (GET /count): the OpenID bench's collector
 """
 import gzip
 import json
@@ -26,6 +28,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 SPANS = []
+COUNT = 0
+COUNT_ONLY = "--count" in sys.argv[1:]
 LOCK = threading.Lock()
 
 
@@ -94,17 +98,24 @@ class Handler(BaseHTTPRequestHandler):
                 return self.answer(415, b"unsupported content type", "text/plain")
         except (DecodeError, json_format.ParseError) as e:
             return self.answer(400, str(e).encode(), "text/plain")
+        global COUNT
         with LOCK:
-            SPANS.extend(flatten(req))
+            if COUNT_ONLY:
+                COUNT += sum(len(ss.spans) for rs in req.resource_spans for ss in rs.scope_spans)
+            else:
+                SPANS.extend(flatten(req))
         if ctype == "application/json":
             return self.answer(200, b"{}", "application/json")
         self.answer(200, ExportTraceServiceResponse().SerializeToString(), "application/x-protobuf")
 
     def do_GET(self):
-        if self.path != "/spans":
-            return self.answer(404, b"not found", "text/plain")
         with LOCK:
-            body = json.dumps(SPANS).encode()
+            if self.path == "/spans":
+                body = json.dumps(SPANS).encode()
+            elif self.path == "/count":
+                body = str(COUNT).encode()
+            else:
+                return self.answer(404, b"not found", "text/plain")
         self.answer(200, body, "application/json")
 
 

@@ -1,12 +1,12 @@
 //! Compact JWS (RFC 7515) signing with our keys and verification against a
 //! JWK: the ID tokens and logout tokens we sign, the `id_token_hint`s and
 //! `private_key_jwt` client assertions we check, and what Pro Santé
-//! Connect signs. RS256, PS256 and ES256 only, over ring; `none`, HMAC and
+//! Connect signs. RS256, PS256 and ES256 only, over aws-lc-rs; `none`, HMAC and
 //! every other algorithm are refused.
 
+use aws_lc_rs::signature;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ring::signature;
 use serde_json::Value;
 
 /// Why a token did not verify.
