@@ -23,7 +23,9 @@
 //! `BENCH_METRICS=off` (Clavis without its metrics, to measure their cost),
 //! `BENCH_TRACES=on` (Clavis sending every trace over OTLP to the test
 //! receiver, `tests/otlp/receiver.py --count`, to measure their cost; it
-//! prints how many spans arrived).
+//! prints how many spans arrived), `BENCH_DB=postgres` (Clavis on the
+//! PostgreSQL of `CLAVIS_TEST_PG_URL`, its server's CPU counted with
+//! Clavis's), `BENCH_NODES=2` (two nodes on that PostgreSQL behind haproxy).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -44,9 +46,11 @@ impl Drop for Proc {
 
 #[derive(Clone)]
 struct Target {
-    name: &'static str,
-    /// The provider's process, whose CPU time is read from /proc.
-    pid: u32,
+    name: String,
+    /// The provider's processes (a node oidc-provider, the Clavis nodes and,
+    /// on PostgreSQL, the database server's), whose CPU time is read from
+    /// /proc.
+    pids: Vec<u32>,
     authorize: String,
     token: String,
     cookie: String,
@@ -129,6 +133,28 @@ fn cpu_time(pid: u32) -> Duration {
     Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
+/// CPU time of these processes, and of the children of each (the
+/// PostgreSQL server's backends).
+fn cpu_of(pids: &[u32]) -> Duration {
+    let mut all: Vec<u32> = pids.to_vec();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for e in entries.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, r)| r.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if ppid.is_some_and(|p| pids.contains(&p)) && !all.contains(&pid) {
+                all.push(pid);
+            }
+        }
+    }
+    all.into_iter().map(cpu_time).sum()
+}
+
 /// Most flows per second with `in_flight` flows at a time, the errors, and
 /// the CPU time per completed flow of the provider and of this load
 /// generator.
@@ -137,7 +163,7 @@ async fn max_throughput(
     in_flight: usize,
     secs: u64,
 ) -> (f64, usize, Duration, Duration) {
-    let cpu_before = cpu_time(t.pid);
+    let cpu_before = cpu_of(&t.pids);
     let own_before = cpu_time(std::process::id());
     let http = client();
     let end = Instant::now() + Duration::from_secs(secs);
@@ -167,7 +193,7 @@ async fn max_throughput(
         ok += o;
         err += e;
     }
-    let cpu = cpu_time(t.pid).saturating_sub(cpu_before);
+    let cpu = cpu_of(&t.pids).saturating_sub(cpu_before);
     let own = cpu_time(std::process::id()).saturating_sub(own_before);
     (
         ok as f64 / start.elapsed().as_secs_f64(),
@@ -297,30 +323,107 @@ fn spans_received(port: u16) -> u64 {
         .unwrap_or(0)
 }
 
+/// Where the bench's Clavis keeps its data: `BENCH_DB=postgres` (a fresh
+/// database on the server of `CLAVIS_TEST_PG_URL`, as the tests use:
+/// `scripts/test-services start`), else SQLite; and how many nodes serve
+/// it (`BENCH_NODES=2`: two `clavis serve` on PostgreSQL behind a real
+/// haproxy, which the flows go through).
+struct Setup {
+    postgres: bool,
+    nodes: usize,
+}
+
+impl Setup {
+    fn from_env() -> Setup {
+        let postgres = std::env::var("BENCH_DB").is_ok_and(|d| d == "postgres");
+        let nodes = std::env::var("BENCH_NODES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1usize)
+            .max(1);
+        assert!(
+            postgres || nodes == 1,
+            "BENCH_NODES=2 needs BENCH_DB=postgres (several nodes share one PostgreSQL)"
+        );
+        Setup { postgres, nodes }
+    }
+
+    /// What the providers' names say about it.
+    fn label(&self) -> String {
+        match (self.postgres, self.nodes) {
+            (false, _) => String::new(),
+            (true, 1) => ", PostgreSQL".into(),
+            (true, n) => format!(", {n} nodes, PostgreSQL, haproxy"),
+        }
+    }
+}
+
+/// The PostgreSQL server's main process (its backends are its children).
+fn postmaster_pid() -> u32 {
+    let dir = std::env::var("CLAVIS_TEST_PG_DIR")
+        .expect("CLAVIS_TEST_PG_DIR (scripts/test-services start)");
+    std::fs::read_to_string(std::path::Path::new(&dir).join("data/postmaster.pid"))
+        .ok()
+        .and_then(|s| s.lines().next().and_then(|l| l.trim().parse().ok()))
+        .expect("postmaster.pid")
+}
+
+/// What runs the bench's Clavis: its nodes, and haproxy in front of two.
+struct Served {
+    _nodes: Vec<Proc>,
+    _haproxy: Option<clavis_testkit::haproxy::Haproxy>,
+}
+
 /// Clavis, answering a DPI-like client and PSC (FI tiers) from one session.
-async fn clavis_target(dir: &std::path::Path, traces: Option<u16>) -> (Proc, Target, Target) {
-    let port = clavis_testkit::free_port();
-    let config = dir.join("clavis.toml");
-    // PSC itself is never reached: FI tiers answers from the session and
-    // the stored link.
-    std::fs::write(
-        &config,
-        format!(
-            "state_dir = \"{}\"\n[server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://localhost:{port}\"\n[log]\nlevel = \"warn\"\n\
-             [psc]\nenabled = true\nissuer = \"http://127.0.0.1:9/auth/realms/esante-wallet\"\nclient_id = \"bench\"\ntid = \"chu-bench\"\n{metrics}",
-            dir.join("state").display(),
-            metrics = metrics_section(),
-        ) + &traces
-            .map(|p| format!("[traces]\nenabled = true\nendpoint = \"http://127.0.0.1:{p}/v1/traces\"\n"))
-            .unwrap_or_default(),
-    )
-    .expect("config");
-    let db_path = dir.join("state").join("clavis.db");
+async fn clavis_target(
+    dir: &std::path::Path,
+    setup: &Setup,
+    traces: Option<u16>,
+) -> (Served, Target, Target) {
+    let ports: Vec<u16> = (0..setup.nodes)
+        .map(|_| clavis_testkit::free_port())
+        .collect();
+    let front = if setup.nodes > 1 {
+        clavis_testkit::free_port()
+    } else {
+        ports[0]
+    };
     std::fs::create_dir_all(dir.join("state")).expect("state dir");
-    let db = clavis_store::Db::open(&db_path.display().to_string(), 4).expect("db");
-    clavis_store::migrate::run_pending(&db)
-        .await
-        .expect("migrate");
+    let (db, database) = if setup.postgres {
+        let t = clavis_testkit::db::TestDb::new(clavis_testkit::db::Backend::Postgres).await;
+        let section = format!("[database]\nurl = \"{}\"\n", t.url);
+        (t.db, section)
+    } else {
+        let path = dir.join("state").join("clavis.db");
+        let db = clavis_store::Db::open(&path.display().to_string(), 4).expect("db");
+        clavis_store::migrate::run_pending(&db)
+            .await
+            .expect("migrate");
+        (db, String::new())
+    };
+    // One configuration per node, the same but for the port; one state
+    // folder (the nodes share the master key, as a cluster must). PSC
+    // itself is never reached: FI tiers answers from the session and the
+    // stored link.
+    let configs: Vec<std::path::PathBuf> = ports
+        .iter()
+        .map(|port| {
+            let config = dir.join(format!("clavis-{port}.toml"));
+            std::fs::write(
+                &config,
+                format!(
+                    "state_dir = \"{}\"\n[server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://localhost:{front}\"\n[log]\nlevel = \"warn\"\n\
+                     [psc]\nenabled = true\nissuer = \"http://127.0.0.1:9/auth/realms/esante-wallet\"\nclient_id = \"bench\"\ntid = \"chu-bench\"\n{metrics}{database}",
+                    dir.join("state").display(),
+                    metrics = metrics_section(),
+                ) + &traces
+                    .map(|p| format!("[traces]\nenabled = true\nendpoint = \"http://127.0.0.1:{p}/v1/traces\"\n"))
+                    .unwrap_or_default(),
+            )
+            .expect("config");
+            config
+        })
+        .collect();
     let oid = clavis_testkit::people::insert_person(
         &db,
         "Lemoine",
@@ -413,22 +516,30 @@ async fn clavis_target(dir: &std::path::Path, traces: Option<u16>) -> (Proc, Tar
     .await
     .expect("psc client");
     drop(conn);
-    let proc = Proc(
-        Command::new(env!("CARGO_BIN_EXE_clavis"))
-            .args(["--config", &config.display().to_string(), "serve"])
-            .env("MALLOC_ARENA_MAX", "2")
-            .env("CLAVIS_PSC_CLIENT_SECRET", "never-used")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("clavis serve"),
-    );
-    let pid = proc.0.id();
-    let base = format!("http://127.0.0.1:{port}");
-    wait_http(&format!("{base}/readyz"));
+    let mut nodes = Vec::new();
+    for (config, port) in configs.iter().zip(&ports) {
+        nodes.push(Proc(
+            Command::new(env!("CARGO_BIN_EXE_clavis"))
+                .args(["--config", &config.display().to_string(), "serve"])
+                .env("MALLOC_ARENA_MAX", "2")
+                .env("CLAVIS_PSC_CLIENT_SECRET", "never-used")
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("clavis serve"),
+        ));
+        // The first node creates the master key; the next ones read it.
+        wait_http(&format!("http://127.0.0.1:{port}/readyz"));
+    }
+    let mut pids: Vec<u32> = nodes.iter().map(|p| p.0.id()).collect();
+    if setup.postgres {
+        pids.push(postmaster_pid());
+    }
+    let haproxy = (setup.nodes > 1).then(|| clavis_testkit::haproxy::start(dir, front, &ports));
+    let base = format!("http://127.0.0.1:{front}");
     let dpi = Target {
-        name: "clavis",
-        pid,
+        name: format!("clavis{}", setup.label()),
+        pids,
         authorize: format!("{base}/oidc/authorize"),
         token: format!("{base}/oidc/token"),
         cookie: format!("{}={}", clavis_sso::COOKIE_NAME, token.expose()),
@@ -436,12 +547,19 @@ async fn clavis_target(dir: &std::path::Path, traces: Option<u16>) -> (Proc, Tar
         secret: secret.expect("secret").expose().clone(),
     };
     let fi_tiers = Target {
-        name: "clavis FI tiers (PSC)",
+        name: format!("clavis FI tiers (PSC){}", setup.label()),
         client_id: psc.client_id.into_string(),
         secret: psc_secret.expect("secret").expose().clone(),
         ..dpi.clone()
     };
-    (proc, dpi, fi_tiers)
+    (
+        Served {
+            _nodes: nodes,
+            _haproxy: haproxy,
+        },
+        dpi,
+        fi_tiers,
+    )
 }
 
 /// node oidc-provider, with one sign-in done so that a session exists.
@@ -461,7 +579,7 @@ async fn node_target() -> (Proc, Target) {
             .spawn()
             .expect("node (install with scripts/test-services install)"),
     );
-    let pid = proc.0.id();
+    let pids = vec![proc.0.id()];
     let base = format!("http://localhost:{port}");
     wait_http(&format!(
         "http://127.0.0.1:{port}/.well-known/openid-configuration"
@@ -524,8 +642,8 @@ async fn node_target() -> (Proc, Target) {
     (
         proc,
         Target {
-            name: "node oidc-provider",
-            pid,
+            name: "node oidc-provider".into(),
+            pids,
             authorize: format!("{base}/auth"),
             token: format!("{base}/token"),
             cookie: cookie.join("; "),
@@ -548,8 +666,9 @@ fn main() {
     rt.block_on(async {
         let dir = tempfile::tempdir().expect("dir");
         let receiver = traces_receiver();
-        let (clavis_proc, clavis, fi_tiers) =
-            clavis_target(dir.path(), receiver.as_ref().map(|r| r.1)).await;
+        let setup = Setup::from_env();
+        let (served, clavis, fi_tiers) =
+            clavis_target(dir.path(), &setup, receiver.as_ref().map(|r| r.1)).await;
         // BENCH_ONLY=clavis skips node oidc-provider (quicker runs while tuning).
         let only_clavis = std::env::var("BENCH_ONLY").is_ok_and(|o| o == "clavis");
         let node = if only_clavis {
@@ -584,7 +703,7 @@ fn main() {
                 n
             );
         }
-        drop(clavis_proc);
+        drop(served);
         drop(node);
         if let Some((_, port)) = &receiver {
             println!("spans received over OTLP: {}", spans_received(*port));

@@ -7,13 +7,12 @@
 //! verifies.
 
 use crate::restart::serve;
-use crate::support::binary::{Proc, clavis, ok_json};
+use crate::support::binary::{clavis, ok_json};
 use base64::Engine;
 use clavis_testkit::db::{Backend, TestDb};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 use webauthn_authenticator_rs::WebauthnAuthenticator;
@@ -41,40 +40,6 @@ fn node_config(dir: &Path, name: &str, port: u16, public: u16, db_url: &str) -> 
     )
     .expect("config");
     config
-}
-
-/// haproxy on `port` in front of the two nodes.
-fn haproxy(dir: &Path, port: u16, a: u16, b: u16) -> Proc {
-    let cfg = dir.join("haproxy.cfg");
-    std::fs::write(
-        &cfg,
-        format!(
-            "global\n  maxconn 512\n\
-             defaults\n  mode http\n  timeout connect 2s\n  timeout client 30s\n  timeout server 30s\n  retries 3\n  option redispatch\n  option forwardfor\n\
-             frontend clavis\n  bind 127.0.0.1:{port}\n  default_backend nodes\n\
-             backend nodes\n  balance roundrobin\n  option httpchk GET /readyz\n\
-             \x20 server a 127.0.0.1:{a} check inter 300ms fall 2 rise 1\n\
-             \x20 server b 127.0.0.1:{b} check inter 300ms fall 2 rise 1\n"
-        ),
-    )
-    .expect("haproxy config");
-    let p = Proc(
-        Command::new("haproxy")
-            .arg("-db")
-            .arg("-f")
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("haproxy (scripts/test-services install) starts"),
-    );
-    assert!(
-        clavis_testkit::wait_until(Duration::from_secs(10), || {
-            crate::support::binary::http_status(port, "/readyz") == Some(200)
-        }),
-        "haproxy did not answer"
-    );
-    p
 }
 
 /// A browser: its own cookies, no redirect followed.
@@ -248,7 +213,7 @@ async fn two_nodes_behind_haproxy_lose_nothing_when_one_is_killed() {
     // The first node creates the master key; the second uses the same.
     let mut node_a = serve(&config_a, pa);
     let _node_b = serve(&config_b, pb);
-    let _proxy = haproxy(dir.path(), hp, pa, pb);
+    let _proxy = clavis_testkit::haproxy::start(dir.path(), hp, &[pa, pb]);
     let (bc_uri, bodies) = crate::support::receiver::receiver(200).await;
     let app = ok_json(clavis(
         &config_a,

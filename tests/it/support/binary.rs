@@ -3,7 +3,6 @@
 //! an HTTP status read over a bare TCP connection (for readiness polls).
 
 use serde_json::Value;
-use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Output};
 use std::time::Duration;
@@ -54,19 +53,7 @@ pub fn ok_json(out: Output) -> Value {
     serde_json::from_slice(&out.stdout).expect("json")
 }
 
-/// The status of `GET path` on 127.0.0.1:`port`, if it answers.
-pub fn http_status(port: u16, path: &str) -> Option<u16> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
-    buf.split_whitespace().nth(1)?.parse().ok()
-}
+pub use clavis_testkit::http_status;
 
 /// Opens a session for `oid` in `db`, the database of a running `clavis
 /// serve`, as a login would write it: its cookie (`name=token`).
