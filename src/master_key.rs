@@ -3,8 +3,9 @@
 //! process has one, else from `oidc.master_key_file` (by default
 //! `master.key` in the state directory: 64 hexadecimal digits, mode 0600).
 //!
-//! Only `clavis serve` creates it, on its first start, and only while the
-//! database holds nothing sealed yet ([`load_for_service`]). Every other
+//! Only `clavis serve` (on its first start) and `clavis admin init` create
+//! it, and only while the database holds nothing sealed yet
+//! ([`load_for_service`]). Every other
 //! command reads the key the service uses or refuses ([`load_for_command`]):
 //! a command that made its own key would seal PINs and signing keys the
 //! service can never open.
@@ -152,13 +153,13 @@ pub fn load_for_command(configured: &Path) -> Result<MasterKey> {
         configured.display(),
         crate::cli::t("absent", "missing"),
         crate::cli::t(
-            "Une commande ne crée jamais de clé maître : seul `clavis serve` la crée, à son premier \
-             démarrage. Lancez d'abord le service, ou donnez à la commande la clé qu'il utilise : \
+            "Une commande ne crée jamais de clé maître : seuls `clavis serve`, à son premier \
+             démarrage, et `clavis admin init` la créent. Lancez d'abord l'un d'eux, ou donnez à la commande la clé qu'il utilise : \
              oidc.master_key_file dans la configuration, ou, si le service la reçoit par \
              LoadCredential=clavis-master-key:FICHIER, `systemd-run --pipe --wait -p User=clavis \
              -p LoadCredential=clavis-master-key:FICHIER clavis …`.",
-            "A command never creates a master key: only `clavis serve` does, on its first start. \
-             Start the service first, or give the command the key it uses: oidc.master_key_file in \
+            "A command never creates a master key: only `clavis serve`, on its first start, and \
+             `clavis admin init` do. Run one of them first, or give the command the key it uses: oidc.master_key_file in \
              the configuration or, if the service gets it through \
              LoadCredential=clavis-master-key:FILE, `systemd-run --pipe --wait -p User=clavis \
              -p LoadCredential=clavis-master-key:FILE clavis …`."

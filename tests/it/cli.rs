@@ -485,6 +485,64 @@ fn a_command_reads_the_services_credential_and_refuses_another_key() {
     assert!(err.contains("not this database's"), "{err}");
 }
 
+/// `clavis admin init` prepares an installation without the service: it
+/// creates the master key once (0600) and the signing keys, checks an
+/// existing key on later runs, and never replaces one: another key, or a
+/// key lost over sealed data, is refused and nothing is created.
+#[test]
+fn admin_init_creates_the_master_key_once_then_only_checks_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = minimal_config(dir.path());
+    let key = dir.path().join("state/master.key");
+    let first = clavis_with(&cfg, &["admin", "init", "--json"], "", "en", None);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let first: serde_json::Value = serde_json::from_slice(&first.stdout).expect("json");
+    assert_eq!(first["master_key_created"], true);
+    assert_eq!(first["signing_keys"].as_array().map(Vec::len), Some(2));
+    let mode = std::fs::metadata(&key).expect("key").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let written = std::fs::read_to_string(&key).expect("key");
+
+    let again = clavis_with(&cfg, &["admin", "init", "--json"], "", "en", None);
+    assert!(again.status.success());
+    let again: serde_json::Value = serde_json::from_slice(&again.stdout).expect("json");
+    assert_eq!(again["master_key_created"], false);
+    assert_eq!(
+        again["master_key_fingerprint"],
+        first["master_key_fingerprint"]
+    );
+    assert_eq!(again["signing_keys"], first["signing_keys"]);
+
+    // Another key in its place is refused, and left as it is.
+    std::fs::write(&key, format!("{}\n", "cd".repeat(32))).expect("key");
+    let other = clavis_with(&cfg, &["admin", "init"], "", "en", None);
+    assert!(!other.status.success());
+    let err = String::from_utf8_lossy(&other.stderr);
+    assert!(err.contains("not this database's"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&key).expect("key"),
+        format!("{}\n", "cd".repeat(32))
+    );
+
+    // The key lost over sealed data: no new one.
+    std::fs::remove_file(&key).expect("remove");
+    let lost = clavis_with(&cfg, &["admin", "init"], "", "en", None);
+    assert!(!lost.status.success());
+    let err = String::from_utf8_lossy(&lost.stderr);
+    assert!(err.contains("master key not found"), "{err}");
+    assert!(!key.exists(), "init made another key over sealed data");
+
+    // Put back, it opens everything again.
+    std::fs::write(&key, &written).expect("key");
+    let back = clavis_with(&cfg, &["admin", "init", "--json"], "", "en", None);
+    assert!(back.status.success());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identity_list_json_carries_the_total_and_the_next_offset() {
     let t = TestDb::new(Backend::Sqlite).await;
