@@ -73,8 +73,10 @@ pub fn init(cfg: &Config, quiet: bool) -> Telemetry {
     let (provider, traces) = match cfg.traces.enabled.then(|| pipeline(&cfg.traces)) {
         Some(Ok(p)) => {
             let tracer = p.tracer("clavis");
-            // Clavis's own spans at info and above, whatever the log level:
-            // the traces do not thin out when the logs are quiet.
+            // Spans at info and above, whatever the log level (the traces
+            // do not thin out when the logs are quiet), and spans only:
+            // the log lines stay in the logs, so no address or name a
+            // message carries reaches the collector.
             let layer = tracing_opentelemetry::layer()
                 .with_tracer(tracer)
                 // What a span costs matters at thousands of flows a second:
@@ -83,7 +85,9 @@ pub fn init(cfg: &Config, quiet: bool) -> Telemetry {
                 .with_location(false)
                 .with_tracked_inactivity(false)
                 .with_filter(
-                    tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO),
+                    tracing_subscriber::filter::Targets::new()
+                        .with_default(tracing::Level::INFO)
+                        .and(tracing_subscriber::filter::filter_fn(|m| m.is_span())),
                 );
             (Some(p), Some(layer))
         }

@@ -254,10 +254,19 @@ birth_date = "Date de naissance"
             .any(|e| e.request_id.as_deref() == Some(flow.token_request_id.as_str())),
         "no audit event of the token request carries its id: {events:#?}"
     );
-    // No token, code or secret in any span.
+    // No token, code or secret in any span, and no log line (the refused
+    // login's warning names the client's address): spans only.
     let text = serde_json::to_string(&all).expect("json");
     assert!(!text.contains(&flow.code), "the code leaked into a span");
     assert!(!text.contains(&ceremony), "the ceremony leaked into a span");
+    assert!(
+        !text.contains("127.0.0.1"),
+        "an address reached the collector"
+    );
+    assert!(
+        all.iter().all(|s| s["events"] == serde_json::json!([])),
+        "log lines reached the collector"
+    );
 
     // A sync run from the command line: one trace, sent before it exits.
     let config = dir.path().join("clavis.toml");
