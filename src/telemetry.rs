@@ -33,8 +33,8 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// Sends the spans still queued (at most `traces.timeout_secs`) and
-    /// stops the exporter. Call it outside any async runtime.
+    /// Sends the spans still queued (a few seconds at most, when the
+    /// collector does not answer) and stops the exporter. Call it outside any async runtime.
     pub fn shutdown(self) {
         if let Some(p) = self.provider
             && let Err(e) = p.shutdown()
@@ -109,8 +109,13 @@ pub fn init(cfg: &Config, quiet: bool) -> Telemetry {
 /// decision).
 fn pipeline(t: &TracesConfig) -> Result<SdkTracerProvider, String> {
     let timeout = Duration::from_secs(t.timeout_secs);
+    // Straight to the configured collector: no redirect followed (a batch
+    // is never re-sent elsewhere) and no proxy taken from the environment
+    // (one set for Pro Santé Connect must not see the spans).
     let client = reqwest::blocking::Client::builder()
         .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
         .build()
         .map_err(|e| format!("HTTP client: {e}"))?;
     let exporter = opentelemetry_otlp::SpanExporter::builder()
@@ -170,12 +175,15 @@ impl Exporter {
         for (name, value) in &parts.headers {
             req = req.header(name, value);
         }
-        let res = req.body(body.to_vec()).send()?;
+        let mut res = req.body(body.to_vec()).send()?;
         let mut out = opentelemetry_http::Response::builder().status(res.status().as_u16());
         for (name, value) in res.headers() {
             out = out.header(name, value);
         }
-        Ok(out.body(res.bytes()?)?)
+        // A collector answers a few bytes: never read more than 64 KiB.
+        let mut answer = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::Read::take(&mut res, 64 * 1024), &mut answer)?;
+        Ok(out.body(answer.into())?)
     }
 
     /// Logs that spans were lost, unless it was said in the last minute.

@@ -86,9 +86,15 @@ pub async fn run(ctx: &Ctx, cmd: AdminCmd) -> Result<()> {
 async fn init(ctx: &Ctx, json: bool) -> Result<()> {
     let state_dir = &ctx.cfg.state_dir;
     refuse_another_owner(state_dir)?;
+    // What it creates (the database, its WAL, the key's folder) is the
+    // service's alone, whatever the caller's umask (the unit has 0077).
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let configured = ctx.cfg.master_key_file();
     let path = crate::master_key::location(&configured);
     let existed = path.exists();
+    if existed {
+        refuse_loose_key(&path)?;
+    }
     let db = ctx.db().await?;
     let now = ctx.now().timestamp();
     let master = crate::master_key::load_for_service(&configured, &db, now).await?;
@@ -151,12 +157,16 @@ async fn init(ctx: &Ctx, json: bool) -> Result<()> {
 /// would create would be unreadable by the service.
 fn refuse_another_owner(state_dir: &std::path::Path) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
-    let Ok(meta) = std::fs::metadata(state_dir) else {
-        return Ok(());
-    };
-    // /proc/self belongs to this process's effective user.
-    let Ok(me) = std::fs::metadata("/proc/self").map(|m| m.uid()) else {
-        return Ok(());
+    let me = rustix::process::geteuid().as_raw();
+    // A folder yet to be made: its nearest existing parent says who owns
+    // the place (root may make one under a folder of its own).
+    let mut place = state_dir.to_path_buf();
+    let meta = loop {
+        match std::fs::metadata(&place) {
+            Ok(m) => break m,
+            Err(_) if place.pop() && !place.as_os_str().is_empty() => continue,
+            Err(_) => return Ok(()),
+        }
     };
     if meta.uid() != me {
         anyhow::bail!(
@@ -165,7 +175,7 @@ fn refuse_another_owner(state_dir: &std::path::Path) -> Result<()> {
                 "le dossier d'état appartient à un autre utilisateur :",
                 "the state directory belongs to another user:"
             ),
-            state_dir.display(),
+            place.display(),
             t("propriétaire", "owner"),
             meta.uid(),
             t("vous", "you"),
@@ -174,6 +184,34 @@ fn refuse_another_owner(state_dir: &std::path::Path) -> Result<()> {
                  --config /etc/clavis/clavis.toml admin init. Rien n'a été écrit.",
                 "Run it as the service's user: sudo -u clavis clavis --config \
                  /etc/clavis/clavis.toml admin init. Nothing was written."
+            )
+        );
+    }
+    Ok(())
+}
+
+/// Refuses a key file others may read or that another user owns: a master
+/// key must be the service's alone.
+fn refuse_loose_key(path: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path)?;
+    let me = rustix::process::geteuid().as_raw();
+    if meta.mode() & 0o077 != 0 || meta.uid() != me {
+        anyhow::bail!(
+            "{} {} ({:o}, {} {}).\n{}",
+            t(
+                "la clé maître est lisible par d'autres ou appartient à un autre utilisateur :",
+                "the master key can be read by others or belongs to another user:"
+            ),
+            path.display(),
+            meta.mode() & 0o777,
+            t("propriétaire", "owner"),
+            meta.uid(),
+            t(
+                "Elle doit être au seul utilisateur du service : chown clavis: FICHIER ; chmod 600 \
+                 FICHIER. Rien n'a été écrit.",
+                "It must be the service user's alone: chown clavis: FILE; chmod 600 FILE. Nothing \
+                 was written."
             )
         );
     }

@@ -57,7 +57,21 @@ impl Default for TracesConfig {
 /// Adds the problems of a read `[traces]` section.
 pub(super) fn check(traces: &TracesConfig, problems: &mut Vec<(String, String)>) {
     match url::Url::parse(&traces.endpoint) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+        Ok(u) if !u.username().is_empty() || u.password().is_some() => problems.push((
+            "traces.endpoint".into(),
+            // Not repeated: it holds a credential.
+            "must not hold a user or password (they would be logged with every export error)"
+                .into(),
+        )),
+        Ok(u) if u.scheme() == "https" && u.host().is_some() => {}
+        Ok(u) if u.scheme() == "http" && is_loopback(&u) => {}
+        Ok(u) if u.scheme() == "http" => problems.push((
+            "traces.endpoint".into(),
+            format!(
+                "{:?}: plain http only to this machine (a collector on 127.0.0.1); another host needs https",
+                traces.endpoint
+            ),
+        )),
         _ => problems.push((
             "traces.endpoint".into(),
             format!(
@@ -80,6 +94,16 @@ pub(super) fn check(traces: &TracesConfig, problems: &mut Vec<(String, String)>)
             "traces.timeout_secs".into(),
             format!("{} must be between 1 and 300", traces.timeout_secs),
         ));
+    }
+}
+
+/// Whether `u` names this machine (`localhost`, 127.0.0.0/8, `::1`).
+fn is_loopback(u: &url::Url) -> bool {
+    match u.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(a)) => a.is_loopback(),
+        Some(url::Host::Ipv6(a)) => a.is_loopback(),
+        None => false,
     }
 }
 
@@ -111,5 +135,36 @@ mod tests {
             ]
         );
         assert!(problems[0].1.contains("\"127.0.0.1:4318\""), "{problems:?}");
+    }
+
+    #[test]
+    fn plain_http_only_to_this_machine_and_never_a_credential() {
+        let with = |endpoint: &str| {
+            let mut problems = Vec::new();
+            check(
+                &TracesConfig {
+                    endpoint: endpoint.into(),
+                    ..TracesConfig::default()
+                },
+                &mut problems,
+            );
+            problems
+        };
+        for ok in [
+            "http://127.0.0.1:4318/v1/traces",
+            "http://localhost:4318/v1/traces",
+            "http://[::1]:4318/v1/traces",
+            "https://otel.chu-exemple.fr/v1/traces",
+        ] {
+            assert!(with(ok).is_empty(), "{ok}: {:?}", with(ok));
+        }
+        let remote = with("http://otel.chu-exemple.fr:4318/v1/traces");
+        assert!(
+            remote[0].1.contains("another host needs https"),
+            "{remote:?}"
+        );
+        let secret = with("https://clavis:s3cr3t@otel.chu-exemple.fr/v1/traces");
+        assert_eq!(secret.len(), 1);
+        assert!(!secret[0].1.contains("s3cr3t"), "{secret:?}");
     }
 }

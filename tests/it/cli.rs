@@ -518,8 +518,17 @@ fn admin_init_creates_the_master_key_once_then_only_checks_it() {
     );
     assert_eq!(again["signing_keys"], first["signing_keys"]);
 
+    // A key others can read is refused, and left as it is.
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let loose = clavis_with(&cfg, &["admin", "init"], "", "en", None);
+    assert!(!loose.status.success());
+    let err = String::from_utf8_lossy(&loose.stderr);
+    assert!(err.contains("can be read by others"), "{err}");
+    assert!(err.contains("chmod 600"), "{err}");
+
     // Another key in its place is refused, and left as it is.
     std::fs::write(&key, format!("{}\n", "cd".repeat(32))).expect("key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     let other = clavis_with(&cfg, &["admin", "init"], "", "en", None);
     assert!(!other.status.success());
     let err = String::from_utf8_lossy(&other.stderr);
@@ -539,6 +548,7 @@ fn admin_init_creates_the_master_key_once_then_only_checks_it() {
 
     // Put back, it opens everything again.
     std::fs::write(&key, &written).expect("key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     let back = clavis_with(&cfg, &["admin", "init", "--json"], "", "en", None);
     assert!(back.status.success());
 }

@@ -43,21 +43,26 @@ pub async fn middleware(
     // warning written while serving the request carries its id too.
     // `otel.*` name and type the span in the traces (`[traces]`), where it
     // is the request's root.
+    let method = method_name(req.method());
     let span = tracing::error_span!(
         "request",
         request.id = %id,
-        http.method = %req.method(),
+        http.method = method,
         http.route = %route,
-        otel.name = %format_args!("{} {route}", req.method()),
+        otel.name = %format_args!("{method} {route}"),
         otel.kind = "server",
         http.response.status_code = tracing::field::Empty,
         otel.status_code = tracing::field::Empty,
     );
     // The audit events written while serving it carry the id too.
-    let mut res = clavis_audit::REQUEST_ID
+    let res = clavis_audit::REQUEST_ID
         .scope(id.clone(), next.call(req).instrument(span.clone()))
-        .await?;
-    let status = res.status();
+        .await;
+    let status = match &res {
+        Ok(r) => r.status(),
+        Err(e) => e.as_response_error().status_code(),
+    };
+    let mut res = res?;
     span.record("http.response.status_code", i64::from(status.as_u16()));
     if status.is_server_error() {
         span.record("otel.status_code", "ERROR");
@@ -67,6 +72,24 @@ pub async fn middleware(
             .insert(HeaderName::from_static(HEADER), value);
     }
     Ok(res)
+}
+
+/// The method as the logs and traces name it: the usual ones, else
+/// `_OTHER` (a client does not choose what the span is called).
+fn method_name(m: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "_OTHER",
+    }
 }
 
 /// The trusted proxy's id for this request, if it came from one and gave

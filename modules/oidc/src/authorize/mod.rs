@@ -56,7 +56,6 @@ impl Provider {
     ) -> Result<Outcome, AuthorizeError> {
         let p = Params::single(params).map_err(|m| AuthorizeError::page("invalid_request", &m))?;
         let client_id = request::client_id(&p)?;
-        tracing::Span::current().record("oidc.client_id", client_id);
         let client = OidcClientRow::read_active(db, &ClientId::from(client_id))
             .await?
             .ok_or_else(|| {
@@ -65,6 +64,9 @@ impl Provider {
                     "Application inconnue : elle n'est pas enregistrée auprès de Clavis.",
                 )
             })?;
+        // Once known: an unknown client's id (any length a client sends)
+        // is not recorded.
+        tracing::Span::current().record("oidc.client_id", client.client_id.as_str());
         let hint_subject = |h: &str| {
             self.verify_own(h)
                 .and_then(|c| c.get("sub").and_then(Value::as_str).map(str::to_string))

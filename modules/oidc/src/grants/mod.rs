@@ -37,7 +37,13 @@ impl Provider {
                 let client = self.authenticate_client(conn, now, presented).await?;
                 tracing::Span::current().record("oidc.client_id", client.client_id.as_str());
                 let grant_type = p.get("grant_type").unwrap_or("");
-                tracing::Span::current().record("oidc.grant_type", grant_type);
+                // The supported ones by name; anything else a client sends
+                // is not recorded as such.
+                let named = match grant_type {
+                    "authorization_code" | "refresh_token" => grant_type,
+                    _ => "other",
+                };
+                tracing::Span::current().record("oidc.grant_type", named);
                 let issued = match grant_type {
                     "authorization_code" => self.code_grant(conn, now, &client, &p).await,
                     "refresh_token" => self
