@@ -529,6 +529,7 @@ impl SyncEngine {
             let d = conn
                 .transaction(
                     async |conn: &mut DbConn| -> Result<DueReport, DirectoryError> {
+                        conn.plan_for_current_sizes().await?;
                         let mut ctx = Ctx {
                             cfg: &self.cfg,
                             now: self.clock.now(),
@@ -559,11 +560,17 @@ impl SyncEngine {
 /// Runs one batch in its own transaction: committed when it succeeds,
 /// rolled back whole when it fails. A dry run is always rolled back, on
 /// purpose (`DbConn::rehearse`), and its result kept for the report.
+/// Statements are planned for the tables as they are now
+/// (`DbConn::plan_for_current_sizes`): a first run fills them from empty.
 async fn batch<T>(
     conn: &mut DbConn,
     dry_run: bool,
     body: impl AsyncFnOnce(&mut DbConn) -> Result<T, DirectoryError>,
 ) -> Result<T, DirectoryError> {
+    let body = async |conn: &mut DbConn| {
+        conn.plan_for_current_sizes().await?;
+        body(conn).await
+    };
     if !dry_run {
         return conn.transaction(body).await;
     }
