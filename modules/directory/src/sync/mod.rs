@@ -65,6 +65,15 @@ pub struct SyncReport {
     pub error: Option<String>,
 }
 
+/// The tables a sync reads by key sets and makes grow.
+const SYNC_TABLES: &[&str] = &[
+    "identities",
+    "source_records",
+    "accounts",
+    "assignments",
+    "reconciliation_cases",
+];
+
 /// How long a run's lease lasts without renewal (renewed at every batch).
 const LEASE_SECS: i64 = 600;
 
@@ -290,8 +299,16 @@ impl SyncEngine {
         let mut stream = src.open(request).await?;
         let mut seen_ids: HashMap<String, String> = HashMap::new();
         let mut marker = cursor.as_ref().and_then(|c| c.cursor_value.clone());
+        let mut pages: u64 = 0;
         while let Some(page) = stream.next().await {
             let page = page?;
+            pages += 1;
+            if pages.is_power_of_two() && !opts.dry_run {
+                // A first run fills the tables from empty: the planner's
+                // statistics are gathered again each time they may have
+                // doubled (10 times in a run of 500 pages).
+                conn.refresh_statistics(SYNC_TABLES).await?;
+            }
             marker = match page.new_cursor {
                 Some(c) => Some(c),
                 None => max_marker(marker, page.max_marker.as_deref()),
@@ -529,6 +546,7 @@ impl SyncEngine {
             let d = conn
                 .transaction(
                     async |conn: &mut DbConn| -> Result<DueReport, DirectoryError> {
+                        conn.plan_for_current_sizes().await?;
                         let mut ctx = Ctx {
                             cfg: &self.cfg,
                             now: self.clock.now(),
@@ -559,11 +577,17 @@ impl SyncEngine {
 /// Runs one batch in its own transaction: committed when it succeeds,
 /// rolled back whole when it fails. A dry run is always rolled back, on
 /// purpose (`DbConn::rehearse`), and its result kept for the report.
+/// Statements are planned for the tables as they are now
+/// (`DbConn::plan_for_current_sizes`): a first run fills them from empty.
 async fn batch<T>(
     conn: &mut DbConn,
     dry_run: bool,
     body: impl AsyncFnOnce(&mut DbConn) -> Result<T, DirectoryError>,
 ) -> Result<T, DirectoryError> {
+    let body = async |conn: &mut DbConn| {
+        conn.plan_for_current_sizes().await?;
+        body(conn).await
+    };
     if !dry_run {
         return conn.transaction(body).await;
     }

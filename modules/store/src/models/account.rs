@@ -82,13 +82,21 @@ impl Account {
             .await)?)
     }
 
-    /// Inserts or replaces these accounts.
+    /// Inserts or replaces these accounts (a statement per few hundred).
     pub async fn upsert_all(conn: &mut DbConn, rows: Vec<Account>) -> Result<(), StoreError> {
-        crate::execute_each!(conn, rows, |r| diesel::insert_into(accounts::table)
-            .values(r)
+        use diesel::upsert::excluded;
+        crate::execute_batched!(conn, rows, |chunk| diesel::insert_into(accounts::table)
+            .values(chunk)
             .on_conflict(dsl::login)
             .do_update()
-            .set(r))
+            .set((
+                dsl::oid.eq(excluded(dsl::oid)),
+                dsl::source.eq(excluded(dsl::source)),
+                dsl::enabled.eq(excluded(dsl::enabled)),
+                dsl::disabled_reason.eq(excluded(dsl::disabled_reason)),
+                dsl::created_at.eq(excluded(dsl::created_at)),
+                dsl::updated_at.eq(excluded(dsl::updated_at)),
+            )))
     }
 
     /// Disables every enabled account of an identity; returns their logins.

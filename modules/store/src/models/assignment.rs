@@ -51,8 +51,8 @@ impl Assignment {
 
     /// Inserts new assignments.
     pub async fn insert_all(conn: &mut DbConn, rows: Vec<Assignment>) -> Result<(), StoreError> {
-        crate::execute_each!(conn, rows, |r| diesel::insert_into(assignments::table)
-            .values(r))
+        crate::execute_batched!(conn, rows, |chunk| diesel::insert_into(assignments::table)
+            .values(chunk))
     }
 
     /// Closes the current assignments of these identities at `now`.

@@ -31,6 +31,10 @@ pub struct AuditEventRow {
     pub request_id: Option<String>,
 }
 
+/// Below this many events, one cached statement each costs less than
+/// preparing a multi-row one.
+const FEW: usize = 16;
+
 impl AuditEventRow {
     /// Reserves `count` sequence numbers at the head of the chain and returns
     /// (first reserved seq, hash of the event before it). The UPDATE takes
@@ -54,10 +58,16 @@ impl AuditEventRow {
         Ok(())
     }
 
-    /// Inserts events (already chained).
+    /// Inserts events (already chained). A few (a login's) go one
+    /// statement each, prepared once per connection; many (a sync page's)
+    /// a statement per few hundred, prepared each time.
     pub async fn insert_all(conn: &mut DbConn, rows: Vec<AuditEventRow>) -> Result<(), StoreError> {
-        crate::execute_each!(conn, rows, |r| diesel::insert_into(audit_events::table)
-            .values(r))
+        if rows.len() < FEW {
+            return crate::execute_each!(conn, rows, |r| diesel::insert_into(audit_events::table)
+                .values(r));
+        }
+        crate::execute_batched!(conn, rows, |chunk| diesel::insert_into(audit_events::table)
+            .values(chunk))
     }
 
     /// Events in chain order from `after_seq` (exclusive), at most `limit`.

@@ -190,16 +190,45 @@ impl IdentityRow {
         })?)
     }
 
-    /// Inserts new identities.
+    /// Inserts new identities (a statement per few hundred).
     pub async fn insert_all(conn: &mut DbConn, rows: Vec<IdentityRow>) -> Result<(), StoreError> {
-        crate::execute_each!(conn, rows, |r| diesel::insert_into(identities::table)
-            .values(r))
+        crate::execute_batched!(conn, rows, |chunk| diesel::insert_into(identities::table)
+            .values(chunk))
     }
 
-    /// Writes every column of these identities.
+    /// Writes every column of these identities, which exist (read in the
+    /// same transaction). Said as an insert that meets each existing row
+    /// (`ON CONFLICT (oid) DO UPDATE`): both backends then take a few
+    /// hundred rows per statement, where an `UPDATE` takes one. Columns
+    /// this row does not hold (`rpps_verified_at`) are left as they are.
     pub async fn update_all(conn: &mut DbConn, rows: Vec<IdentityRow>) -> Result<(), StoreError> {
-        crate::execute_each!(conn, rows, |r| diesel::update(dsl::identities.find(&r.oid))
-            .set(r))
+        use diesel::upsert::excluded;
+        crate::execute_batched!(conn, rows, |chunk| diesel::insert_into(identities::table)
+            .values(chunk)
+            .on_conflict(dsl::oid)
+            .do_update()
+            .set((
+                dsl::status.eq(excluded(dsl::status)),
+                dsl::birth_family_name.eq(excluded(dsl::birth_family_name)),
+                dsl::used_family_name.eq(excluded(dsl::used_family_name)),
+                dsl::birth_given_names.eq(excluded(dsl::birth_given_names)),
+                dsl::birth_date.eq(excluded(dsl::birth_date)),
+                dsl::birth_place.eq(excluded(dsl::birth_place)),
+                dsl::birth_country.eq(excluded(dsl::birth_country)),
+                dsl::sex.eq(excluded(dsl::sex)),
+                dsl::email.eq(excluded(dsl::email)),
+                dsl::phone.eq(excluded(dsl::phone)),
+                dsl::rpps.eq(excluded(dsl::rpps)),
+                dsl::adeli.eq(excluded(dsl::adeli)),
+                dsl::contract_type.eq(excluded(dsl::contract_type)),
+                dsl::arrival_date.eq(excluded(dsl::arrival_date)),
+                dsl::departure_date.eq(excluded(dsl::departure_date)),
+                dsl::professions.eq(excluded(dsl::professions)),
+                dsl::search_text.eq(excluded(dsl::search_text)),
+                dsl::created_at.eq(excluded(dsl::created_at)),
+                dsl::updated_at.eq(excluded(dsl::updated_at)),
+                dsl::status_changed_at.eq(excluded(dsl::status_changed_at)),
+            )))
     }
 
     /// Records that the RPPS of `oid` was verified at `at` (a Pro Santé

@@ -28,8 +28,10 @@ impl LifecycleEventRow {
         conn: &mut DbConn,
         rows: Vec<LifecycleEventRow>,
     ) -> Result<(), StoreError> {
-        crate::execute_each!(conn, rows, |r| diesel::insert_into(lifecycle_events::table)
-            .values(r))
+        crate::execute_batched!(conn, rows, |chunk| diesel::insert_into(
+            lifecycle_events::table
+        )
+        .values(chunk))
     }
 
     /// Events of an identity, oldest first.

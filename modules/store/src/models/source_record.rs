@@ -156,16 +156,30 @@ impl SourceRecordRow {
             .await)?)
     }
 
-    /// Inserts or replaces these records.
+    /// Inserts or replaces these records (a statement per few hundred).
     pub async fn upsert_all(
         conn: &mut DbConn,
         rows: Vec<SourceRecordRow>,
     ) -> Result<(), StoreError> {
-        crate::execute_each!(conn, rows, |r| diesel::insert_into(source_records::table)
-            .values(r)
-            .on_conflict((dsl::source, dsl::external_id))
-            .do_update()
-            .set(r))
+        use diesel::upsert::excluded;
+        crate::execute_batched!(conn, rows, |chunk| diesel::insert_into(
+            source_records::table
+        )
+        .values(chunk)
+        .on_conflict((dsl::source, dsl::external_id))
+        .do_update()
+        .set((
+            dsl::oid.eq(excluded(dsl::oid)),
+            dsl::entry_ref.eq(excluded(dsl::entry_ref)),
+            dsl::join_key.eq(excluded(dsl::join_key)),
+            dsl::attributes.eq(excluded(dsl::attributes)),
+            dsl::content_hash.eq(excluded(dsl::content_hash)),
+            dsl::present.eq(excluded(dsl::present)),
+            dsl::missing_runs.eq(excluded(dsl::missing_runs)),
+            dsl::first_seen_at.eq(excluded(dsl::first_seen_at)),
+            dsl::last_seen_at.eq(excluded(dsl::last_seen_at)),
+            dsl::last_run_id.eq(excluded(dsl::last_run_id)),
+        )))
     }
 
     /// Inserts or replaces this record.
