@@ -23,7 +23,8 @@
 //! `BENCH_METRICS=off` (Clavis without its metrics, to measure their cost),
 //! `BENCH_TRACES=on` (Clavis sending every trace over OTLP to the test
 //! receiver, `tests/otlp/receiver.py --count`, to measure their cost; it
-//! prints how many spans arrived), `BENCH_DB=postgres` (Clavis on the
+//! prints how many spans arrived; `BENCH_TRACE_RATIO` sets
+//! `traces.sample_ratio`, default 1.0), `BENCH_DB=postgres` (Clavis on the
 //! PostgreSQL of `CLAVIS_TEST_PG_URL`, its server's CPU counted with
 //! Clavis's), `BENCH_NODES=2` (two nodes on that PostgreSQL behind haproxy).
 
@@ -417,7 +418,12 @@ async fn clavis_target(
                     dir.join("state").display(),
                     metrics = metrics_section(),
                 ) + &traces
-                    .map(|p| format!("[traces]\nenabled = true\nendpoint = \"http://127.0.0.1:{p}/v1/traces\"\n"))
+                    .map(|p| {
+                format!(
+                    "[traces]\nenabled = true\nendpoint = \"http://127.0.0.1:{p}/v1/traces\"\nsample_ratio = {}\n",
+                    std::env::var("BENCH_TRACE_RATIO").unwrap_or_else(|_| "1.0".into())
+                )
+            })
                     .unwrap_or_default(),
             )
             .expect("config");

@@ -4,9 +4,9 @@
 //! is enabled, the same spans also go to an OpenTelemetry collector over
 //! OTLP/HTTP (protobuf): the `request` span of each HTTP request is a
 //! trace's root (with `request.id`, the id of the logs and the audit), the
-//! services' spans (`oidc.*`, `login.*`, `directory.*`, `db.*`,
-//! `audit.append`) its children. A flow spread over several requests
-//! carries its trace from one to the next (`clavis_core::trace`).
+//! services' spans (`oidc.*`, `login.*`, `badge.*`, `directory.*`,
+//! `db.transaction`) its children. A flow spread over several requests
+//! carries its trace from one to the next (`clavis_audit::trace`).
 //!
 //! Spans are batched and sent from a thread of their own, never on a
 //! request's path; a collector that is down costs dropped spans (and one
@@ -80,8 +80,10 @@ pub fn init(cfg: &Config, quiet: bool) -> Telemetry {
             let layer = tracing_opentelemetry::layer()
                 .with_tracer(tracer)
                 // What a span costs matters at thousands of flows a second:
-                // no thread, source location or busy/idle attributes.
+                // no thread, target, source location or busy/idle
+                // attributes.
                 .with_threads(false)
+                .with_target(false)
                 .with_location(false)
                 .with_tracked_inactivity(false)
                 .with_filter(

@@ -127,7 +127,6 @@ tokio::task_local! {
 /// transaction of the action being audited; called outside any, it opens
 /// its own (reserving the head and moving it must be one transaction, or
 /// another writer, on this node or another, chains after a stale head).
-#[tracing::instrument(target = "clavis::trace", name = "audit.append", skip_all, fields(audit.events = events.len() as u64))]
 pub async fn append(
     conn: &mut DbConn,
     now: DateTime<Utc>,

@@ -13,7 +13,7 @@
 //! sampled, there is nothing to store and the span is an ordinary child of
 //! the request: the same code runs either way.
 //!
-//! Spans made for the traces only (a transaction, an audit append, a
+//! Spans made for the traces only (a transaction, a
 //! signature) have the target [`TARGET`]: the logs leave them out, so a log
 //! line names the request (and its id) as before, and when traces are off
 //! no layer wants them and they cost next to nothing.

@@ -217,7 +217,6 @@ birth_date = "Date de naissance"
         "oidc.code_exchange",
         "oidc.sign",
         "db.transaction",
-        "audit.append",
     ] {
         assert!(names.contains(&want), "{want} missing from {names:?}");
     }
@@ -293,7 +292,7 @@ birth_date = "Date de naissance"
         "{sync:#?}"
     );
     assert!(
-        sync.iter().any(|s| s["name"] == "audit.append"),
+        sync.iter().any(|s| s["name"] == "db.transaction"),
         "{sync:#?}"
     );
 }
