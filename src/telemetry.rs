@@ -84,6 +84,10 @@ pub fn init(cfg: &Config, quiet: bool) -> Telemetry {
                 // attributes.
                 .with_threads(false)
                 .with_target(false)
+                // Nothing reads OpenTelemetry's own current context (the
+                // carried traces read the span's): no context switched at
+                // every poll of every instrumented future.
+                .with_context_activation(false)
                 .with_location(false)
                 .with_tracked_inactivity(false)
                 .with_filter(

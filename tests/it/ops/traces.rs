@@ -118,6 +118,7 @@ enabled = false
 [traces]
 enabled = true
 endpoint = "http://127.0.0.1:{port}/v1/traces"
+sample_ratio = 1.0
 service_name = "clavis-test"
 [[directory.sources]]
 name = "rh"
@@ -309,7 +310,7 @@ async fn a_collector_that_is_down_costs_spans_not_service() {
         &db_url,
         "",
         &format!(
-            "[metrics]\nenabled = false\n[traces]\nenabled = true\nendpoint = \"http://127.0.0.1:{closed}/v1/traces\"\ntimeout_secs = 1\n"
+            "[metrics]\nenabled = false\n[traces]\nenabled = true\nendpoint = \"http://127.0.0.1:{closed}/v1/traces\"\nsample_ratio = 1.0\ntimeout_secs = 1\n"
         ),
         &[("OTEL_BSP_SCHEDULE_DELAY", "100")],
     )
