@@ -52,7 +52,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
     };
     let quiet = !matches!(cli.command, Command::Serve | Command::Migrate);
-    let telemetry = telemetry::init(&cfg, quiet);
+    // Traces for the service and for sync runs only: another command has
+    // nothing to trace, and would wait at its exit for a collector that is
+    // down.
+    let traced = matches!(cli.command, Command::Serve | Command::Sync(_));
+    let telemetry = telemetry::init(&cfg, quiet, traced);
     let ctx = Ctx::new(cfg);
     let r = if let Command::Serve = cli.command {
         actix_web::rt::System::new()

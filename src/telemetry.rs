@@ -44,11 +44,11 @@ impl Telemetry {
     }
 }
 
-/// Sets up logging (and traces when enabled): at `log.level` (`CLAVIS_LOG`
-/// overrides it), only warnings for the one-shot commands when `quiet`.
-/// Must run before any async runtime starts (the exporter's HTTP client
-/// has its own).
-pub fn init(cfg: &Config, quiet: bool) -> Telemetry {
+/// Sets up logging (and, with `traced`, traces when enabled): at
+/// `log.level` (`CLAVIS_LOG` overrides it), only warnings for the one-shot
+/// commands when `quiet`. Must run before any async runtime starts (the
+/// exporter's HTTP client has its own).
+pub fn init(cfg: &Config, quiet: bool, traced: bool) -> Telemetry {
     let level = if quiet {
         "warn".to_string()
     } else {
@@ -70,7 +70,7 @@ pub fn init(cfg: &Config, quiet: bool) -> Telemetry {
     } else {
         fmt.with_filter(filter).boxed()
     };
-    let (provider, traces) = match cfg.traces.enabled.then(|| pipeline(&cfg.traces)) {
+    let (provider, traces) = match (traced && cfg.traces.enabled).then(|| pipeline(&cfg.traces)) {
         Some(Ok(p)) => {
             let tracer = p.tracer("clavis");
             // Spans at info and above, whatever the log level (the traces
