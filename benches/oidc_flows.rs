@@ -248,26 +248,10 @@ fn wait_http(url: &str) {
 
 /// Readiness probe: a plain HTTP/1.1 GET answering 200.
 fn http_ok(url: &str) -> bool {
-    use std::io::{Read, Write};
-    let Ok(u) = url::Url::parse(url) else {
-        return false;
-    };
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", u.port().unwrap_or(80))) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if write!(
-        s,
-        "GET {} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
-        u.path()
-    )
-    .is_err()
-    {
-        return false;
-    }
-    let mut buf = String::new();
-    let _ = s.read_to_string(&mut buf);
-    buf.starts_with("HTTP/1.1 200")
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| clavis_testkit::http_status(u.port().unwrap_or(80), u.path()))
+        == Some(200)
 }
 
 /// `[metrics]` as shipped (on, here on a free port), or off with

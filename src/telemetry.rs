@@ -16,6 +16,7 @@
 use crate::config::{Config, TracesConfig};
 use opentelemetry::KeyValue;
 use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_http::{Bytes, HttpError, Request, Response};
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{BatchSpanProcessor, Sampler, SdkTracerProvider};
@@ -169,20 +170,14 @@ struct Exporter {
 }
 
 impl Exporter {
-    fn send(
-        &self,
-        request: opentelemetry_http::Request<opentelemetry_http::Bytes>,
-    ) -> Result<
-        opentelemetry_http::Response<opentelemetry_http::Bytes>,
-        opentelemetry_http::HttpError,
-    > {
+    fn send(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
         let (parts, body) = request.into_parts();
         let mut req = self.client.request(parts.method, parts.uri.to_string());
         for (name, value) in &parts.headers {
             req = req.header(name, value);
         }
         let mut res = req.body(body.to_vec()).send()?;
-        let mut out = opentelemetry_http::Response::builder().status(res.status().as_u16());
+        let mut out = Response::builder().status(res.status().as_u16());
         for (name, value) in res.headers() {
             out = out.header(name, value);
         }
@@ -208,13 +203,7 @@ impl Exporter {
 
 #[async_trait::async_trait]
 impl opentelemetry_http::HttpClient for Exporter {
-    async fn send_bytes(
-        &self,
-        request: opentelemetry_http::Request<opentelemetry_http::Bytes>,
-    ) -> Result<
-        opentelemetry_http::Response<opentelemetry_http::Bytes>,
-        opentelemetry_http::HttpError,
-    > {
+    async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
         let r = self.send(request);
         match &r {
             Ok(res) if !res.status().is_success() => self.warn(&format!("HTTP {}", res.status())),

@@ -100,7 +100,7 @@ async fn prometheus_scrapes_logins_tokens_latency_and_sessions_from_the_metrics_
         .timeout(Duration::from_secs(5))
         .build()
         .expect("client");
-    let base = format!("http://127.0.0.1:{}", clavis.port);
+    let base = clavis.base();
 
     // The metrics listener answers /metrics; the public one does not.
     let text = scrape(&http, metrics_port).await;

@@ -112,6 +112,11 @@ impl Clavis {
         .await
     }
 
+    /// Its base URL, on loopback.
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
     /// What it logged so far.
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -281,4 +286,12 @@ pub fn request_id(r: &reqwest::Response) -> String {
         .and_then(|v| v.to_str().ok())
         .expect("an X-Request-Id")
         .to_string()
+}
+
+/// An HTTP client for a test's requests: 10 s at most each.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
 }

@@ -129,7 +129,7 @@ async fn clients_behind_nginx_are_throttled_apart_and_a_forged_forwarded_for_cou
     std::fs::create_dir(&nginx_dir).expect("nginx dir");
     let nginx = nginx(&nginx_dir, clavis.port);
     let proxied = format!("http://127.0.0.1:{}", nginx.port);
-    let direct = format!("http://127.0.0.1:{}", clavis.port);
+    let direct = clavis.base();
     let probe = client_from("127.0.0.1");
     let up = eventually(STARTUP, || {
         let probe = probe.clone();

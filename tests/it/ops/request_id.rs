@@ -68,7 +68,7 @@ async fn json_logs_carry_the_request_id_of_the_request_they_were_written_for(bac
     .ready_http()
     .await;
     let http = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{}", clavis.port);
+    let base = clavis.base();
     // A refused login, passed on by "the proxy" (127.0.0.1) with its id:
     // Clavis logs the refusal.
     let id = "proxy-req-7f3a9c";

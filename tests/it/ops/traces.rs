@@ -7,7 +7,7 @@
 //! carries the request id of its `X-Request-Id` and of its audit events.
 //! A collector that is down costs spans, not service.
 
-use super::{Clavis, begin_login, code_flow, eventually, refused_finish, request_id};
+use super::{Clavis, begin_login, code_flow, eventually, http_client, refused_finish, request_id};
 use crate::support::binary::{Proc, clavis};
 use crate::support::on_both_backends;
 use clavis_testkit::db::{Backend, TestDb};
@@ -144,11 +144,8 @@ birth_date = "Date de naissance"
     )
     .ready_http()
     .await;
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client");
-    let base = format!("http://127.0.0.1:{}", server.port);
+    let http = http_client();
+    let base = server.base();
 
     // A login: its start, then an answer signed by no known key.
     let r = http
@@ -316,11 +313,8 @@ async fn a_collector_that_is_down_costs_spans_not_service() {
     )
     .ready_http()
     .await;
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client");
-    let base = format!("http://127.0.0.1:{}", server.port);
+    let http = http_client();
+    let base = server.base();
     for _ in 0..5 {
         let (status, ceremony) = begin_login(&http, &base, &[]).await;
         assert_eq!(status, 200);
