@@ -195,6 +195,27 @@ birth_date = "Date de naissance"
         "{login:#?}"
     );
 
+    // An unknown client's id, and an unusual method, are not what a span
+    // holds: a client does not choose it.
+    let junk = format!("junk-client-{}", "x".repeat(2000));
+    let unknown = http
+        .get(format!("{base}/oidc/authorize"))
+        .query(&[("client_id", junk.as_str()), ("response_type", "code")])
+        .send()
+        .await
+        .expect("authorize");
+    assert_eq!(unknown.status().as_u16(), 400);
+    let unknown_id = request_id(&unknown);
+    let odd = http
+        .request(
+            reqwest::Method::from_bytes(b"BREW").expect("method"),
+            format!("{base}/readyz"),
+        )
+        .send()
+        .await
+        .expect("an answer");
+    let odd_id = request_id(&odd);
+
     // An OpenID flow: the exchange and the signature continue the trace of
     // the authorisation that issued the code.
     let seq = crate::support::audit::last_seq(&t.db).await;
@@ -254,6 +275,15 @@ birth_date = "Date de naissance"
     // No token, code or secret in any span, and no log line (the refused
     // login's warning names the client's address): spans only.
     let text = serde_json::to_string(&all).expect("json");
+    let refused = request_span(&all, &unknown_id).expect("the refused authorisation's root");
+    assert_eq!(refused["attributes"]["http.response.status_code"], 400);
+    assert!(
+        !text.contains("junk-client-"),
+        "a client chose what a span holds"
+    );
+    let odd = request_span(&all, &odd_id).expect("the odd method's root");
+    assert_eq!(odd["attributes"]["http.method"], "_OTHER");
+    assert!(!text.contains("BREW"), "a client chose a span's name");
     assert!(!text.contains(&flow.code), "the code leaked into a span");
     assert!(!text.contains(&ceremony), "the ceremony leaked into a span");
     assert!(
