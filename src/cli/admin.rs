@@ -32,13 +32,16 @@ pub enum AdminCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Give someone a role in Clavis: `admin`, or `badge-office` (the
-    /// badge office's pages).
+    /// Give someone a role in Clavis (the console's areas each role
+    /// reaches: docs/console.md): `admin`, `identity-office`,
+    /// `badge-office`, `helpdesk` or `auditor`.
     GrantRole {
         /// The identity (oid, RPPS or login).
         #[arg(long)]
         identity: String,
-        #[arg(long, value_parser = [roles::ADMIN, roles::BADGE_OFFICE])]
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(
+            clavis_core::roles::OperatorRole::ALL.iter().map(|r| r.as_str())
+        ))]
         role: String,
     },
 }

@@ -13,6 +13,7 @@ mod badge_e2e;
 mod browser;
 mod cli;
 mod cluster;
+mod console;
 mod directory;
 mod errors;
 mod fixtures;

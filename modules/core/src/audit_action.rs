@@ -152,6 +152,14 @@ text_enum! {
         /// Clavis refused to assert a person to Pro Santé Connect (no valid
         /// link, declined, method not accepted, person gone).
         PscAssertionRefused = "psc.assertion_refused",
+        /// An operator was refused a console page or action their roles do
+        /// not allow.
+        ConsoleDenied = "console.denied",
+        /// An operator tried to act on themselves, or on someone holding a
+        /// role they do not hold: refused.
+        ConsoleTargetRefused = "console.target_refused",
+        /// The audit journal (or a search of it) was exported.
+        AuditExported = "audit.exported",
     }
 }
 

@@ -19,6 +19,7 @@ pub mod master_key;
 pub mod names;
 pub mod national_id;
 pub mod page;
+pub mod roles;
 pub mod secret;
 pub mod status;
 pub mod text;

@@ -34,11 +34,9 @@ pub async fn insert_person(
             arrival_date: None,
             departure_date: None,
             professions: JsonList::default(),
-            search_text: format!(
-                "{} {}",
-                family_name.to_lowercase(),
-                given_name.to_lowercase()
-            ),
+            search_text: clavis_core::names::normalize_search_text(&format!(
+                "{family_name} {given_name}"
+            )),
             created_at: 0,
             updated_at: 0,
             status_changed_at: 0,

@@ -15,10 +15,12 @@
 pub mod admin_api;
 pub mod badge_office;
 pub mod badge_web;
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod health;
 pub mod home;
+pub mod i18n;
 pub mod limits;
 pub mod login;
 pub mod oidc_web;
@@ -86,6 +88,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .configure(badge_office::configure)
             .configure(oidc_web::configure)
             .configure(psc_web::configure)
+            .configure(console::configure)
             .configure(admin_api::configure);
     }
 }
@@ -105,6 +108,7 @@ pub fn build_app(
 > {
     actix_web::App::new()
         .wrap(actix_web::middleware::from_fn(extract::admin_gate))
+        .wrap(actix_web::middleware::from_fn(console::console_gate))
         .wrap(security_headers::middleware(&state))
         .wrap(actix_web::middleware::from_fn(prometheus::record_latency))
         .wrap(actix_web::middleware::from_fn(request_id::middleware))

@@ -43,7 +43,8 @@ impl Lang {
         }
     }
 
-    fn code(self) -> &'static str {
+    /// The language's code (`lang` attribute).
+    pub fn code(self) -> &'static str {
         match self {
             Lang::Fr => "fr",
             Lang::En => "en",

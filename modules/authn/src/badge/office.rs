@@ -21,12 +21,10 @@
 use super::pin::{self, BadgePolicy, Pin, PinHasher};
 use super::records::BadgeError;
 use chrono::{DateTime, Utc};
+use clavis_core::roles::{self, OperatorRole, TargetRefusal};
 use clavis_core::{Actor, AuthenticatorStatus, Oid};
 use clavis_store::DbConn;
 use clavis_store::models::{AuthenticatorRow, BadgePinRow, IdentityRoleRow};
-
-/// The role that may serve any holder (but themselves).
-pub const ADMIN_ROLE: &str = "admin";
 
 /// Why the badge office refuses an operator's request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -46,19 +44,18 @@ pub enum OfficeRefusal {
     HolderChoosesOwnPin,
 }
 
-/// Whether `operator` may serve `holder` at the badge office.
+/// Whether `operator` may serve `holder` at the badge office: the rule
+/// every operator action on a person obeys
+/// ([`clavis_core::roles::may_target`]).
 pub async fn check_holder(conn: &mut DbConn, operator: Oid, holder: Oid) -> Result<(), BadgeError> {
-    if operator == holder {
-        return Err(OfficeRefusal::Themselves.into());
-    }
-    let mine = IdentityRoleRow::for_identity(conn, operator).await?;
-    if mine.iter().any(|r| r == ADMIN_ROLE) {
-        return Ok(());
-    }
-    let theirs = IdentityRoleRow::for_identity(conn, holder).await?;
-    match theirs.into_iter().find(|r| !mine.contains(r)) {
-        Some(role) => Err(OfficeRefusal::AboveOperator(role).into()),
-        None => Ok(()),
+    let mine = OperatorRole::parse_all(&IdentityRoleRow::for_identity(conn, operator).await?);
+    let theirs = OperatorRole::parse_all(&IdentityRoleRow::for_identity(conn, holder).await?);
+    match roles::may_target(operator, &mine, holder, &theirs) {
+        Ok(()) => Ok(()),
+        Err(TargetRefusal::Themselves) => Err(OfficeRefusal::Themselves.into()),
+        Err(TargetRefusal::HigherRole(r)) => {
+            Err(OfficeRefusal::AboveOperator(r.to_string()).into())
+        }
     }
 }
 

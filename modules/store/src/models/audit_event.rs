@@ -31,6 +31,25 @@ pub struct AuditEventRow {
     pub request_id: Option<String>,
 }
 
+/// What the audit journal is searched by (the console, the admin API):
+/// each field given narrows the search; newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// The actor, exactly (`identity:<oid>`, `cli:root`, `api:<name>`).
+    pub actor: Option<String>,
+    /// The target, exactly (an oid, a client id, a badge id).
+    pub target: Option<String>,
+    /// The action: exactly (`login.failed`), or every action of a family
+    /// when it ends with a dot (`login.`).
+    pub action: Option<String>,
+    /// From this instant (Unix microseconds, included).
+    pub from_us: Option<i64>,
+    /// Until this instant (Unix microseconds, excluded).
+    pub to_us: Option<i64>,
+    /// Only events older than this one in the chain (the next page).
+    pub before_seq: Option<i64>,
+}
+
 /// Below this many events, one cached statement each costs less than
 /// preparing a multi-row one.
 const FEW: usize = 16;
@@ -85,6 +104,43 @@ impl AuditEventRow {
             .await)?)
     }
 
+    /// Events matching `f`, newest first, at most `limit`; the next page
+    /// starts `before_seq` the last one's `seq`.
+    pub async fn search(
+        conn: &mut DbConn,
+        f: &AuditFilter,
+        limit: i64,
+    ) -> Result<Vec<Self>, StoreError> {
+        Ok(with_conn!(conn, c => {
+            let mut q = dsl::audit_events
+                .select(AuditEventRow::as_select())
+                .into_boxed();
+            if let Some(a) = &f.actor {
+                q = q.filter(dsl::actor.eq(a.clone()));
+            }
+            if let Some(t) = &f.target {
+                q = q.filter(dsl::target.eq(t.clone()));
+            }
+            match &f.action {
+                Some(a) if a.ends_with('.') => {
+                    q = q.filter(dsl::action.like(format!("{}%", like_escaped(a))).escape('\\'));
+                }
+                Some(a) => q = q.filter(dsl::action.eq(a.clone())),
+                None => {}
+            }
+            if let Some(from) = f.from_us {
+                q = q.filter(dsl::occurred_at.ge(from));
+            }
+            if let Some(to) = f.to_us {
+                q = q.filter(dsl::occurred_at.lt(to));
+            }
+            if let Some(before) = f.before_seq {
+                q = q.filter(dsl::seq.lt(before));
+            }
+            q.order(dsl::seq.desc()).limit(limit).load(c).await
+        })?)
+    }
+
     /// Events about one target, oldest first.
     pub async fn for_target(
         conn: &mut DbConn,
@@ -119,4 +175,16 @@ impl AuditEventRow {
             .first(c)
             .await)?)
     }
+}
+
+/// `s` with the wildcards of `LIKE` escaped (by a backslash).
+fn like_escaped(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
 }

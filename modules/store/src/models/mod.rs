@@ -29,7 +29,7 @@ pub mod workstation;
 pub use account::Account;
 pub use api_token::ApiToken;
 pub use assignment::Assignment;
-pub use audit_event::AuditEventRow;
+pub use audit_event::{AuditEventRow, AuditFilter};
 pub use authenticator::AuthenticatorRow;
 pub use badge::{BadgePinRow, BadgeRow};
 pub use badge_tx::BadgeTxRow;

@@ -1,0 +1,155 @@
+# Clavis — page texts in English. Same message ids as ../fr/clavis.ftl.
+
+## Console: common frame
+
+console-title = Administration console
+console-skip = Skip to content
+console-menu = Console menu
+console-sign-out = Sign out
+console-search = Search
+console-results = { $count ->
+    [one] { $count } result
+   *[other] { $count } results
+}
+console-none = None.
+console-pages = Result pages
+console-previous = Previous page
+console-next = Next page
+console-actions = Actions
+
+## Console areas
+
+area-dashboard = Dashboard
+area-identities = Identities
+area-cases = Reconciliation cases
+area-syncs = Synchronisations
+area-authenticators = Authenticators
+area-sessions = Sessions
+area-applications = Applications
+area-habilitations = Habilitations
+area-audit = Audit journal
+area-compliance = Compliance
+area-operators = Operators
+
+## Roles
+
+role-admin = administrator
+role-identity-office = identity office
+role-badge-office = badge office
+role-helpdesk = helpdesk
+role-auditor = auditor
+
+## Identity statuses
+
+status-pending = pending
+status-active = active
+status-suspended = suspended
+status-departed = departed
+
+## Refusals and errors
+
+problem-forbidden-title = Access denied
+problem-forbidden = Your roles do not give access to this page or action.
+problem-not-found-title = Page not found
+problem-not-found = This page does not exist, or what you are looking for no longer does.
+problem-bad-request-title = Bad request
+problem-bad-request = The request could not be processed: check the fields.
+problem-internal-title = Internal error
+problem-internal = An internal error occurred. Try again; if it persists, tell the team that runs Clavis.
+problem-back = Back to the console
+problem-my-account = My account
+refused-themselves = An operator cannot act on their own account from the console.
+refused-higher-role = This person has the role "{ $role }", which you do not: you cannot act on their account.
+
+## Dashboard
+
+dashboard-directory = Directory
+dashboard-open-cases = open reconciliation cases
+dashboard-live-sessions = open sessions
+dashboard-last-syncs = Last synchronisations
+dashboard-no-sync = No synchronisation has run yet.
+dashboard-audit-head = The audit journal holds { $seq } chained events.
+
+## Synchronisations
+
+sync-source = Source
+sync-started = Started
+sync-status = Outcome
+sync-seen = Read
+sync-created = Created
+sync-departed = Departures
+sync-rejected = Rejected
+
+## Identities
+
+identities-search = Name, RPPS, login or email
+identities-status = Status
+identities-any-status = Any
+identities-name = Name
+identities-logins = Logins
+identities-service = Service
+identity-traits = Civil status and identifiers
+identity-sources = Sources
+identity-accounts = Accounts
+identity-assignments = Assignments
+identity-roles = Roles in Clavis
+identity-sessions = Open sessions
+identity-lifecycle = Arrivals, moves and departures
+identity-trail = Audit trail of this identity
+assignment-current = current
+account-enabled = enabled
+account-disabled = disabled
+
+trait-birth-family-name = Birth family name
+trait-used-family-name = Used family name
+trait-given-names = Given names
+trait-birth-date = Birth date
+trait-birth-place = Birth place
+trait-sex = Sex
+trait-rpps = RPPS
+trait-national-id = National id
+trait-adeli = ADELI
+trait-email = Email
+trait-phone = Phone
+trait-contract = Contract
+trait-professions = Professions
+trait-arrival = Arrival
+trait-departure = Departure
+
+## Authenticators
+
+authenticator-kind = Kind
+authenticator-label = Label
+authenticator-status = State
+authenticator-created = Created
+authenticator-last-used = Last used
+authenticator-key = Security key
+authenticator-badge = Badge
+
+## Sessions
+
+session-started = Opened
+session-expires = Expires
+session-method = Method
+session-workstation = Workstation
+session-address = Address
+sessions-all = all sessions
+sessions-end = End
+sessions-end-all = End all their sessions
+sessions-not-found = This session is no longer open.
+
+## Audit journal
+
+audit-at = Date
+audit-actor = Actor
+audit-target = Target
+audit-action = Action
+audit-action-help = One action (login.failed) or a family ending with a dot (login.).
+audit-changes = Details
+audit-from = From (included)
+audit-to = To (included)
+audit-export = Export this search (CSV)
+audit-verify = Verify the chain
+audit-older = Older events
+audit-chain-intact = The journal's chain is intact: { $checked } events checked.
+audit-chain-broken = The journal's chain is broken: { $where }.

@@ -1,0 +1,157 @@
+# Clavis — textes des pages, en français (langue par défaut).
+# Un message par identifiant ; le fichier anglais (../en/clavis.ftl) a les
+# mêmes identifiants. Les arguments s'écrivent { $nom }.
+
+## Console : cadre commun
+
+console-title = Console d'administration
+console-skip = Aller au contenu
+console-menu = Menu de la console
+console-sign-out = Se déconnecter
+console-search = Rechercher
+console-results = { $count ->
+    [one] { $count } résultat
+   *[other] { $count } résultats
+}
+console-none = Aucun.
+console-pages = Pages de résultats
+console-previous = Page précédente
+console-next = Page suivante
+console-actions = Actions
+
+## Espaces de la console
+
+area-dashboard = Tableau de bord
+area-identities = Identités
+area-cases = Dossiers de rapprochement
+area-syncs = Synchronisations
+area-authenticators = Authentificateurs
+area-sessions = Sessions
+area-applications = Applications
+area-habilitations = Habilitations
+area-audit = Journal d'audit
+area-compliance = Conformité
+area-operators = Opérateurs
+
+## Rôles
+
+role-admin = administrateur
+role-identity-office = bureau des identités
+role-badge-office = bureau des badges
+role-helpdesk = support
+role-auditor = auditeur
+
+## Statuts d'une identité
+
+status-pending = à venir
+status-active = active
+status-suspended = suspendue
+status-departed = partie
+
+## Refus et erreurs
+
+problem-forbidden-title = Accès refusé
+problem-forbidden = Vos rôles ne donnent pas accès à cette page ou à cette action.
+problem-not-found-title = Page introuvable
+problem-not-found = Cette page n'existe pas, ou ce que vous cherchez n'existe plus.
+problem-bad-request-title = Demande incorrecte
+problem-bad-request = La demande n'a pas pu être traitée : vérifiez les champs saisis.
+problem-internal-title = Erreur interne
+problem-internal = Une erreur interne est survenue. Réessayez ; si elle persiste, prévenez l'équipe qui administre Clavis.
+problem-back = Retour à la console
+problem-my-account = Mon compte
+refused-themselves = Un opérateur ne peut pas agir sur son propre compte depuis la console.
+refused-higher-role = Cette personne a le rôle « { $role } », que vous n'avez pas : vous ne pouvez pas agir sur son compte.
+
+## Tableau de bord
+
+dashboard-directory = Annuaire
+dashboard-open-cases = dossiers de rapprochement ouverts
+dashboard-live-sessions = sessions ouvertes
+dashboard-last-syncs = Dernières synchronisations
+dashboard-no-sync = Aucune synchronisation n'a encore eu lieu.
+dashboard-audit-head = Le journal d'audit compte { $seq } événements chaînés.
+
+## Synchronisations
+
+sync-source = Source
+sync-started = Début
+sync-status = Résultat
+sync-seen = Lues
+sync-created = Créées
+sync-departed = Départs
+sync-rejected = Rejetées
+
+## Identités
+
+identities-search = Nom, RPPS, identifiant ou courriel
+identities-status = Statut
+identities-any-status = Tous
+identities-name = Nom
+identities-logins = Identifiants
+identities-service = Service
+identity-traits = État civil et identifiants
+identity-sources = Sources
+identity-accounts = Comptes
+identity-assignments = Affectations
+identity-roles = Rôles dans Clavis
+identity-sessions = Sessions ouvertes
+identity-lifecycle = Arrivées, mouvements et départs
+identity-trail = Journal d'audit de cette identité
+assignment-current = actuelle
+account-enabled = actif
+account-disabled = désactivé
+
+trait-birth-family-name = Nom de naissance
+trait-used-family-name = Nom d'usage
+trait-given-names = Prénoms
+trait-birth-date = Date de naissance
+trait-birth-place = Lieu de naissance
+trait-sex = Sexe
+trait-rpps = RPPS
+trait-national-id = Identifiant national
+trait-adeli = ADELI
+trait-email = Courriel
+trait-phone = Téléphone
+trait-contract = Contrat
+trait-professions = Professions
+trait-arrival = Arrivée
+trait-departure = Départ
+
+## Authentificateurs
+
+authenticator-kind = Type
+authenticator-label = Libellé
+authenticator-status = État
+authenticator-created = Créé le
+authenticator-last-used = Dernier usage
+authenticator-key = Clé de sécurité
+authenticator-badge = Badge
+
+## Sessions
+
+session-started = Ouverte le
+session-expires = Expire le
+session-method = Méthode
+session-workstation = Poste
+session-address = Adresse
+sessions-all = toutes les sessions
+sessions-end = Fermer
+sessions-end-all = Fermer toutes ses sessions
+sessions-not-found = Cette session n'est plus ouverte.
+
+## Journal d'audit
+
+audit-at = Date
+audit-actor = Acteur
+audit-target = Cible
+audit-action = Action
+audit-action-help = Une action précise (login.failed) ou une famille terminée par un point (login.).
+audit-changes = Détails
+audit-from = Du (inclus)
+audit-to = Au (inclus)
+audit-export = Exporter cette recherche (CSV)
+audit-verify = Vérifier la chaîne
+audit-older = Événements plus anciens
+audit-chain-intact = La chaîne du journal est intacte : { $checked } événements vérifiés.
+audit-chain-broken = La chaîne du journal est rompue : { $where }.

@@ -1,0 +1,396 @@
+//! `GET /console/identities` — search the directory (names with or
+//! without accents, RPPS, login, email), filter by status, page through;
+//! `GET /console/identities/{key}` — one identity: its traits and the
+//! sources they came from, accounts, national ids, assignments, operator
+//! roles, authenticators, open sessions, lifecycle history and audit trail,
+//! with the actions the operator's roles allow.
+
+use super::{Chrome, Operator, local_time_secs, page};
+use crate::AppState;
+use crate::error::ApiError;
+use crate::pages::Lang;
+use actix_web::{HttpResponse, get, web};
+use askama::Template;
+use clavis_core::LifecycleStatus;
+use clavis_core::roles::{Access, Area, OperatorRole};
+use clavis_directory::service::{self, IdentityDetail, IdentityView};
+use clavis_store::models::{
+    AuditEventRow, AuditFilter, AuthenticatorRow, BadgeRow, IdentityRoleRow, SsoSessionRow,
+};
+use serde::Deserialize;
+
+/// Identities per page.
+const PAGE_SIZE: i64 = 50;
+
+/// A status as operators read it.
+pub fn status_label(lang: Lang, s: LifecycleStatus) -> String {
+    lang.tr(match s {
+        LifecycleStatus::Pending => "status-pending",
+        LifecycleStatus::Active => "status-active",
+        LifecycleStatus::Suspended => "status-suspended",
+        LifecycleStatus::Departed => "status-departed",
+    })
+}
+
+/// A person's name as the lists show it: used family name (or birth
+/// family name), then given names.
+pub fn display_name(v: &IdentityView) -> String {
+    let family = v
+        .used_family_name
+        .as_deref()
+        .unwrap_or(&v.birth_family_name);
+    format!(
+        "{} {}",
+        family.to_uppercase(),
+        v.birth_given_names.join(" ")
+    )
+    .trim()
+    .to_string()
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    offset: i64,
+}
+
+struct Row {
+    oid: String,
+    name: String,
+    birth_date: String,
+    rpps: String,
+    logins: String,
+    service: String,
+    status: String,
+}
+
+struct StatusOption {
+    value: &'static str,
+    label: String,
+    selected: bool,
+}
+
+#[derive(Template)]
+#[template(path = "console/identities.html")]
+struct ListPage {
+    c: Chrome,
+    q: String,
+    statuses: Vec<StatusOption>,
+    rows: Vec<Row>,
+    results: String,
+    previous: Option<String>,
+    next: Option<String>,
+}
+
+/// The list's address for another page, keeping the search.
+fn list_href(q: &str, status: &str, offset: i64) -> String {
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    if !q.is_empty() {
+        s.append_pair("q", q);
+    }
+    if !status.is_empty() {
+        s.append_pair("status", status);
+    }
+    s.append_pair("offset", &offset.to_string());
+    format!("/console/identities?{}", s.finish())
+}
+
+#[get("/console/identities")]
+async fn list(
+    op: Operator,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let lang = op.lang;
+    let q = query.q.trim().to_string();
+    let status: Option<LifecycleStatus> = match query.status.as_str() {
+        "" => None,
+        s => Some(s.parse()?),
+    };
+    let offset = query.offset.max(0);
+    let found = service::list_identities(
+        &state.db,
+        status,
+        Some(&q).filter(|q| !q.is_empty()).map(String::as_str),
+        PAGE_SIZE,
+        offset,
+    )
+    .await?;
+    let status_text = status.map(|s| s.to_string()).unwrap_or_default();
+    let rows = found
+        .items
+        .iter()
+        .map(|v| Row {
+            oid: v.oid.to_string(),
+            name: display_name(v),
+            birth_date: v.birth_date.clone().unwrap_or_default(),
+            rpps: v.rpps.clone().unwrap_or_default(),
+            logins: v.logins.join(", "),
+            service: v
+                .assignment
+                .as_ref()
+                .and_then(|a| a.service.clone())
+                .unwrap_or_default(),
+            status: status_label(lang, v.status),
+        })
+        .collect();
+    let p = ListPage {
+        c: op.chrome(Area::Identities, lang.tr("area-identities")),
+        statuses: LifecycleStatus::ALL
+            .iter()
+            .map(|s| StatusOption {
+                value: s.as_str(),
+                label: status_label(lang, *s),
+                selected: Some(*s) == status,
+            })
+            .collect(),
+        rows,
+        results: lang.tr1("console-results", "count", found.total),
+        previous: (offset > 0).then(|| list_href(&q, &status_text, (offset - PAGE_SIZE).max(0))),
+        next: found.next_offset.map(|n| list_href(&q, &status_text, n)),
+        q,
+    };
+    page(&p)
+}
+
+struct Fact {
+    label: String,
+    value: String,
+}
+
+struct AuthRow {
+    kind: String,
+    label: String,
+    status: String,
+    created: String,
+    last_used: String,
+}
+
+struct SessionRow {
+    id: String,
+    started: String,
+    expires: String,
+    method: String,
+    workstation: String,
+}
+
+struct EventRow {
+    at: String,
+    actor: String,
+    action: String,
+    changes: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/identity.html")]
+struct DetailPage {
+    c: Chrome,
+    oid: String,
+    status: String,
+    facts: Vec<Fact>,
+    accounts: Vec<Fact>,
+    sources: Vec<Fact>,
+    assignments: Vec<Fact>,
+    roles: String,
+    authenticators: Vec<AuthRow>,
+    sessions: Vec<SessionRow>,
+    lifecycle: Vec<Fact>,
+    events: Vec<EventRow>,
+    may_end_sessions: bool,
+}
+
+fn fact(lang: Lang, id: &str, value: Option<String>) -> Option<Fact> {
+    value.filter(|v| !v.is_empty()).map(|value| Fact {
+        label: lang.tr(id),
+        value,
+    })
+}
+
+fn facts_of(lang: Lang, d: &IdentityDetail) -> Vec<Fact> {
+    let v = &d.identity;
+    [
+        fact(
+            lang,
+            "trait-birth-family-name",
+            Some(v.birth_family_name.clone()),
+        ),
+        fact(lang, "trait-used-family-name", v.used_family_name.clone()),
+        fact(
+            lang,
+            "trait-given-names",
+            Some(v.birth_given_names.join(", ")),
+        ),
+        fact(lang, "trait-birth-date", v.birth_date.clone()),
+        fact(lang, "trait-birth-place", v.birth_place.clone()),
+        fact(lang, "trait-sex", v.sex.clone()),
+        fact(lang, "trait-rpps", v.rpps.clone()),
+        fact(lang, "trait-national-id", v.national_id.clone()),
+        fact(lang, "trait-adeli", v.adeli.clone()),
+        fact(lang, "trait-email", v.email.clone()),
+        fact(lang, "trait-phone", v.phone.clone()),
+        fact(lang, "trait-contract", v.contract_type.clone()),
+        fact(lang, "trait-professions", Some(v.professions.join(", "))),
+        fact(lang, "trait-arrival", v.arrival_date.clone()),
+        fact(lang, "trait-departure", v.departure_date.clone()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+#[get("/console/identities/{key}")]
+async fn detail(
+    op: Operator,
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let lang = op.lang;
+    let d = service::show_identity(&state.db, &key).await?;
+    let oid = d.identity.oid;
+    let mut conn = state.db.conn().await?;
+    let now = state.clock.now().timestamp();
+    let roles = OperatorRole::parse_all(&IdentityRoleRow::for_identity(&mut conn, oid).await?);
+    let mut authenticators: Vec<AuthRow> = AuthenticatorRow::for_identity(&mut conn, oid)
+        .await?
+        .into_iter()
+        .map(|a| AuthRow {
+            kind: lang.tr("authenticator-key"),
+            label: a.label,
+            status: a.status.to_string(),
+            created: local_time_secs(a.created_at),
+            last_used: a.last_used_at.map(local_time_secs).unwrap_or_default(),
+        })
+        .collect();
+    authenticators.extend(
+        BadgeRow::for_identity(&mut conn, oid)
+            .await?
+            .into_iter()
+            .map(|b| AuthRow {
+                kind: lang.tr("authenticator-badge"),
+                label: b.kind.to_string(),
+                status: b.status.to_string(),
+                created: local_time_secs(b.created_at),
+                last_used: b.last_used_at.map(local_time_secs).unwrap_or_default(),
+            }),
+    );
+    let sessions = SsoSessionRow::list_live(&mut conn, Some(oid), now, 100)
+        .await?
+        .into_iter()
+        .map(|s| SessionRow {
+            id: s.id.to_string(),
+            started: local_time_secs(s.auth_time),
+            expires: local_time_secs(s.expires_at),
+            method: s.method.map(|m| m.to_string()).unwrap_or_default(),
+            workstation: s.workstation_id.map(|w| w.to_string()).unwrap_or_default(),
+        })
+        .collect();
+    let trail = AuditEventRow::search(
+        &mut conn,
+        &AuditFilter {
+            target: Some(oid.to_string()),
+            ..AuditFilter::default()
+        },
+        50,
+    )
+    .await?;
+    let events = trail
+        .into_iter()
+        .map(|e| EventRow {
+            at: super::audit::event_time(e.occurred_at),
+            actor: e.actor,
+            action: e.action,
+            changes: e.changes,
+        })
+        .collect();
+    let title = display_name(&d.identity);
+    let p = DetailPage {
+        c: op.chrome(Area::Identities, title),
+        oid: oid.to_string(),
+        status: status_label(lang, d.identity.status),
+        facts: facts_of(lang, &d),
+        accounts: d
+            .identity
+            .accounts
+            .iter()
+            .map(|a| Fact {
+                label: a.login.clone(),
+                value: format!(
+                    "{} · {}{}",
+                    a.source,
+                    lang.tr(if a.enabled {
+                        "account-enabled"
+                    } else {
+                        "account-disabled"
+                    }),
+                    a.disabled_reason
+                        .as_deref()
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default()
+                ),
+            })
+            .collect(),
+        sources: d
+            .identity
+            .sources
+            .iter()
+            .map(|s| Fact {
+                label: s.source.clone(),
+                value: s.external_id.clone(),
+            })
+            .collect(),
+        assignments: d
+            .assignments
+            .iter()
+            .map(|a| Fact {
+                label: format!(
+                    "{}{}",
+                    a.service.clone().unwrap_or_default(),
+                    a.uf.as_deref()
+                        .map(|u| format!(" / {u}"))
+                        .unwrap_or_default()
+                ),
+                value: format!(
+                    "{} → {}{}",
+                    a.start_date.clone().unwrap_or_default(),
+                    a.end_date.clone().unwrap_or_default(),
+                    if a.current {
+                        format!(" ({})", lang.tr("assignment-current"))
+                    } else {
+                        String::new()
+                    }
+                ),
+            })
+            .collect(),
+        roles: roles
+            .iter()
+            .map(|r| super::role_label(lang, *r))
+            .collect::<Vec<_>>()
+            .join(", "),
+        authenticators,
+        sessions,
+        lifecycle: d
+            .lifecycle
+            .iter()
+            .map(|e| Fact {
+                label: e["at"].as_str().unwrap_or_default().to_string(),
+                value: format!(
+                    "{} {}",
+                    e["kind"].as_str().unwrap_or_default(),
+                    e["reason"].as_str().unwrap_or_default()
+                ),
+            })
+            .collect(),
+        events,
+        may_end_sessions: op.may(Area::Sessions, Access::Write) && op.oid() != oid,
+    };
+    page(&p)
+}
+
+/// Registers the identities' pages.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(list).service(detail);
+}

@@ -1,0 +1,275 @@
+//! The route × role matrix: every console route, asked by every role (and
+//! by someone without any, and by someone signed out), answers what
+//! `clavis_core::roles` says — `403` to each role that may not use it,
+//! audited `console.denied` — and the operator's own page otherwise.
+
+use super::{OPERATORS, csrf_of, hospital};
+use crate::support::audit::{events_after, last_seq};
+use crate::support::http::{AppService, form, location};
+use crate::support::{TestApp, on_both_backends};
+use actix_web::http::Method;
+use actix_web::test::{TestRequest, call_service, read_body};
+use clavis_core::roles::{self, Area};
+use clavis_testkit::db::Backend;
+
+on_both_backends!(
+    every_route_answers_403_to_the_roles_that_may_not_use_it,
+    signed_out_a_page_asks_to_sign_in_and_an_action_is_refused,
+    a_session_opened_through_pro_sante_connect_does_not_run_the_console,
+);
+
+/// One route of the console: its method, its path (`{claire}` and
+/// `{session}` filled in at run time), and the page it answers when
+/// allowed (`None`: an area without pages yet, `404`).
+struct Route {
+    method: Method,
+    path: &'static str,
+    allowed_status: u16,
+}
+
+const fn get(path: &'static str) -> Route {
+    Route {
+        method: Method::GET,
+        path,
+        allowed_status: 200,
+    }
+}
+
+const fn post(path: &'static str) -> Route {
+    Route {
+        method: Method::POST,
+        path,
+        allowed_status: 303,
+    }
+}
+
+/// Every route the console has, and one read and one action in each area
+/// that has no page yet (so that a future route there is covered too).
+fn routes() -> Vec<Route> {
+    let mut all = vec![
+        get("/console"),
+        get("/console/identities"),
+        get("/console/identities?q=lemoine&status=active"),
+        get("/console/identities/{claire}"),
+        get("/console/sessions"),
+        get("/console/sessions?oid={claire}"),
+        post("/console/sessions/end-all"),
+        post("/console/sessions/{session}/end"),
+        get("/console/audit"),
+        get("/console/audit?action=login.&from=2020-01-01"),
+        get("/console/audit/export.csv"),
+        get("/console/audit/verify"),
+    ];
+    for area in Area::ALL {
+        if clavis_web::console::AREAS_WITH_PAGES.contains(area) {
+            continue;
+        }
+        let read: &'static str = Box::leak(format!("/console/{area}").into_boxed_str());
+        let act: &'static str = Box::leak(format!("/console/{area}/anything").into_boxed_str());
+        all.push(Route {
+            allowed_status: 404,
+            ..get(read)
+        });
+        all.push(Route {
+            allowed_status: 404,
+            ..post(act)
+        });
+    }
+    all
+}
+
+/// Asks `route` with `cookie`; answers the status and the body.
+async fn ask(app: &impl AppService, t: &TestApp, route: &Route, cookie: &str) -> (u16, String) {
+    let claire = t.person("Claire");
+    // A session of Claire's to end, fresh for each request.
+    let session = t.open_session(claire).await;
+    let path = route
+        .path
+        .replace("{claire}", &claire.to_string())
+        .replace("{session}", session.id.as_str());
+    let mut req = TestRequest::default()
+        .method(route.method.clone())
+        .uri(&path)
+        .insert_header(("cookie", cookie.to_string()));
+    if route.method == Method::POST {
+        req = req
+            .insert_header(("content-type", "application/x-www-form-urlencoded"))
+            .set_payload(form(&[
+                ("csrf", &csrf_of(cookie)),
+                ("oid", &claire.to_string()),
+            ]));
+    }
+    let resp = call_service(app, req.to_request()).await;
+    let status = resp.status().as_u16();
+    let body = String::from_utf8_lossy(&read_body(resp).await).into_owned();
+    (status, body)
+}
+
+async fn every_route_answers_403_to_the_roles_that_may_not_use_it(backend: Backend) {
+    let t = hospital(backend).await;
+    let app = t.service().await;
+    let mut callers: Vec<(&str, Vec<roles::OperatorRole>)> = OPERATORS
+        .iter()
+        .map(|(given, role)| (*given, vec![*role]))
+        .collect();
+    callers.push(("Noé", vec![]));
+    let mut refused = 0;
+    for (given, held) in &callers {
+        let cookie = t.open_session(t.person(given)).await.cookie;
+        for route in routes() {
+            let area = clavis_web::console::area_of(route.path.split('?').next().unwrap_or(""))
+                .expect("a console path");
+            let access = clavis_web::console::access_of(&route.method);
+            let allowed = roles::may(held, area, access);
+            let before = last_seq(&t.t.db).await;
+            let (status, body) = ask(&app, &t, &route, &cookie).await;
+            let what = format!("{given} {:?} {} ({area}, {access})", held, route.path);
+            if allowed {
+                assert_eq!(status, route.allowed_status, "{what}: {body}");
+                if status == 200
+                    && route.path.starts_with("/console")
+                    && !route.path.ends_with(".csv")
+                {
+                    assert!(
+                        body.contains("<nav aria-label="),
+                        "{what}: the console's page"
+                    );
+                }
+            } else {
+                refused += 1;
+                assert_eq!(status, 403, "{what}: {body}");
+                assert!(
+                    body.contains("Accès refusé"),
+                    "{what}: the refusal page, in French: {body}"
+                );
+                let events = events_after(&t.t.db, before).await;
+                let denied: Vec<_> = events
+                    .iter()
+                    .filter(|e| e["action"] == "console.denied")
+                    .collect();
+                assert_eq!(denied.len(), 1, "{what}: audited once: {events:?}");
+                assert_eq!(
+                    denied[0]["actor"],
+                    format!("identity:{}", t.person(given)),
+                    "{what}"
+                );
+                assert_eq!(denied[0]["changes"]["area"], area.as_str(), "{what}");
+                assert_eq!(denied[0]["changes"]["access"], access.as_str(), "{what}");
+                assert!(
+                    !events.iter().any(|e| e["action"] == "session.ended"),
+                    "{what}: nothing done"
+                );
+            }
+        }
+    }
+    // The matrix has refusals for every role but the administrator, and
+    // for everything of the person without a role.
+    assert!(refused > routes().len(), "refusals counted: {refused}");
+}
+
+async fn signed_out_a_page_asks_to_sign_in_and_an_action_is_refused(backend: Backend) {
+    let t = hospital(backend).await;
+    let app = t.service().await;
+    let resp = call_service(
+        &app,
+        TestRequest::get()
+            .uri("/console/identities?q=lemoine")
+            .to_request(),
+    )
+    .await;
+    assert_eq!(resp.status().as_u16(), 303);
+    assert_eq!(
+        location(&resp),
+        "/login?return_to=%2Fconsole%2Fidentities%3Fq%3Dlemoine"
+    );
+    let claire = t.open_session(t.person("Claire")).await;
+    let resp = call_service(
+        &app,
+        TestRequest::post()
+            .uri("/console/sessions/end-all")
+            .insert_header(("content-type", "application/x-www-form-urlencoded"))
+            .set_payload(form(&[("oid", &t.person("Claire").to_string())]))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(resp.status().as_u16(), 403);
+    let mut conn = t.t.db.conn().await.expect("conn");
+    let row = clavis_store::models::SsoSessionRow::find(&mut conn, &claire.id)
+        .await
+        .expect("find")
+        .expect("row");
+    assert_eq!(row.ended_at, None, "nothing ended");
+    // A path of no area is not found, whoever asks.
+    let admin = t.open_session(t.person("Alice")).await;
+    for path in [
+        "/console/dashboard",
+        "/console/nothing",
+        "/console/Identities",
+    ] {
+        let resp = call_service(
+            &app,
+            TestRequest::get()
+                .uri(path)
+                .insert_header(("cookie", admin.cookie.clone()))
+                .to_request(),
+        )
+        .await;
+        assert_eq!(resp.status().as_u16(), 404, "{path}");
+    }
+}
+
+async fn a_session_opened_through_pro_sante_connect_does_not_run_the_console(backend: Backend) {
+    let t = hospital(backend).await;
+    let app = t.service().await;
+    let alice = t.person("Alice");
+    let mut conn = t.t.db.conn().await.expect("conn");
+    let (token, _) = clavis_sso::create(
+        &mut conn,
+        &t.state.sso,
+        clavis_core::Clock::now(&t.clock),
+        clavis_sso::NewSession {
+            oid: alice,
+            acr: "eidas2".into(),
+            amr: vec!["mfa".into()],
+            authenticator_id: None,
+            client_ip: None,
+            user_agent: None,
+            workstation_id: None,
+            ends_by: None,
+            method: clavis_core::LoginMethod::Psc,
+        },
+    )
+    .await
+    .expect("session");
+    let before = last_seq(&t.t.db).await;
+    let resp = call_service(
+        &app,
+        TestRequest::get()
+            .uri("/console")
+            .insert_header((
+                "cookie",
+                format!("{}={}", clavis_sso::COOKIE_NAME, token.expose()),
+            ))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(resp.status().as_u16(), 403);
+    let events = events_after(&t.t.db, before).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e["action"] == "console.denied" && e["changes"]["via_psc"] == true),
+        "{events:?}"
+    );
+    // The same administrator signed in with a badge reaches it.
+    let badge = t.open_session(alice).await;
+    let resp = call_service(
+        &app,
+        TestRequest::get()
+            .uri("/console")
+            .insert_header(("cookie", badge.cookie))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(resp.status().as_u16(), 200);
+}

@@ -1,0 +1,63 @@
+//! The DSI's console (`/console`), through the HTTP application on both
+//! backends: the route × role matrix, the rules on acting on people, and
+//! what its pages show.
+
+mod matrix;
+mod pages;
+
+use crate::support::TestApp;
+use clavis_core::roles::OperatorRole;
+use clavis_core::{Actor, Oid};
+use clavis_store::models::IdentityRoleRow;
+use clavis_testkit::db::Backend;
+
+/// The operators of the tests, one per role, by given name.
+pub const OPERATORS: [(&str, OperatorRole); 5] = [
+    ("Alice", OperatorRole::Admin),
+    ("Ines", OperatorRole::IdentityOffice),
+    ("Bruno", OperatorRole::BadgeOffice),
+    ("Hugo", OperatorRole::Helpdesk),
+    ("Aude", OperatorRole::Auditor),
+];
+
+/// A hospital with one operator per role, Claire Lemoine (a nurse, no
+/// role), Noé Sansrole (no role either) and Hélène Bérard (an accented
+/// name).
+pub async fn hospital(backend: Backend) -> TestApp {
+    let t = TestApp::on(backend)
+        .with_person("Martin", "Alice")
+        .with_person("Idrissi", "Ines")
+        .with_person("Blanc", "Bruno")
+        .with_person("Hamon", "Hugo")
+        .with_person("Aubert", "Aude")
+        .with_person("Lemoine", "Claire")
+        .with_person("Sansrole", "Noé")
+        .with_person("Bérard", "Hélène")
+        .start()
+        .await;
+    for (given, role) in OPERATORS {
+        grant(&t, t.person(given), role).await;
+    }
+    t
+}
+
+/// Grants `role` to `oid`.
+pub async fn grant(t: &TestApp, oid: Oid, role: OperatorRole) {
+    let mut conn = t.t.db.conn().await.expect("conn");
+    IdentityRoleRow {
+        oid,
+        role: role.to_string(),
+        granted_by: Actor::Cli("it".into()),
+        granted_at: 0,
+    }
+    .grant(&mut conn)
+    .await
+    .expect("role");
+}
+
+/// The CSRF token of the forms of the session whose cookie is `cookie`
+/// (`clavis_sso=<token>`).
+pub fn csrf_of(cookie: &str) -> String {
+    let token = cookie.split_once('=').expect("name=value").1;
+    clavis_web::sso_web::csrf_for(token)
+}
