@@ -68,3 +68,28 @@ pub async fn insert_key(db: &Db, oid: Oid, id: &str) -> AuthenticatorRow {
     key.insert(&mut conn).await.expect("insert key");
     key
 }
+
+/// Inserts an active permanent badge `id` of `oid` (a placeholder UID and
+/// reference derived from `id`: for tests about what revoking or listing
+/// a badge does, not about reading a card), and returns it.
+pub async fn insert_badge(db: &Db, oid: Oid, id: &str) -> clavis_store::models::BadgeRow {
+    use sha2::Digest;
+    let digest = hex::encode(sha2::Sha256::digest(id.as_bytes()));
+    let badge = clavis_store::models::BadgeRow {
+        id: id.into(),
+        oid,
+        uid: digest[..14].to_uppercase(),
+        reference_hash: digest,
+        key_version: 1,
+        kind: clavis_core::BadgeKind::Permanent,
+        status: clavis_core::BadgeStatus::Active,
+        status_reason: None,
+        expires_at: None,
+        created_at: 0,
+        created_by: clavis_core::Actor::Cli("it".into()),
+        last_used_at: None,
+    };
+    let mut conn = db.conn().await.expect("conn");
+    badge.insert(&mut conn).await.expect("insert badge");
+    badge
+}

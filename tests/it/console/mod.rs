@@ -2,6 +2,7 @@
 //! backends: the route × role matrix, the rules on acting on people, and
 //! what its pages show.
 
+mod authenticators;
 mod matrix;
 mod pages;
 
@@ -38,6 +39,22 @@ pub async fn hospital(backend: Backend) -> TestApp {
     for (given, role) in OPERATORS {
         grant(&t, t.person(given), role).await;
     }
+    // Claire has a badge PIN, locked after too many wrong tries.
+    let mut conn = t.t.db.conn().await.expect("conn");
+    clavis_store::models::BadgePinRow {
+        oid: t.person("Claire"),
+        pin_hash: "$argon2id$placeholder".into(),
+        failures: 5,
+        locked_until: Some(clavis_core::Clock::now(&t.clock).timestamp() + 3600),
+        updated_at: 0,
+        checking_until: None,
+        checking_by: None,
+        replaced_by: None,
+        replaced_at: None,
+    }
+    .upsert(&mut conn)
+    .await
+    .expect("pin");
     t
 }
 
@@ -60,4 +77,36 @@ pub async fn grant(t: &TestApp, oid: Oid, role: OperatorRole) {
 pub fn csrf_of(cookie: &str) -> String {
     let token = cookie.split_once('=').expect("name=value").1;
     clavis_web::sso_web::csrf_for(token)
+}
+
+/// A new SSO session of `oid` opened with the authenticator `authenticator`
+/// (its cookie, its id).
+pub async fn session_with(
+    t: &TestApp,
+    oid: Oid,
+    authenticator: &str,
+) -> (String, clavis_core::SessionId) {
+    let mut conn = t.t.db.conn().await.expect("conn");
+    let (token, s) = clavis_sso::create(
+        &mut conn,
+        &t.state.sso,
+        clavis_core::Clock::now(&t.clock),
+        clavis_sso::NewSession {
+            oid,
+            acr: "eidas2".into(),
+            amr: vec!["hwk".into(), "mfa".into()],
+            authenticator_id: Some(authenticator.to_string()),
+            client_ip: None,
+            user_agent: None,
+            workstation_id: None,
+            ends_by: None,
+            method: clavis_core::LoginMethod::Badge,
+        },
+    )
+    .await
+    .expect("session");
+    (
+        format!("{}={}", clavis_sso::COOKIE_NAME, token.expose()),
+        s.id,
+    )
 }

@@ -79,6 +79,56 @@ impl AuthenticatorRow {
             .await)?)
     }
 
+    /// One authenticator by id.
+    pub async fn find(conn: &mut DbConn, id: &str) -> Result<Option<Self>, StoreError> {
+        Ok(with_conn!(conn, c => dsl::authenticators
+            .find(id)
+            .select(AuthenticatorRow::as_select())
+            .first(c)
+            .await
+            .optional())?)
+    }
+
+    /// Security keys of one model (`aaguid`; `None`: every key), newest
+    /// first, at most `limit`, optionally only in `status`.
+    pub async fn list_keys(
+        conn: &mut DbConn,
+        aaguid: Option<&str>,
+        status: Option<AuthenticatorStatus>,
+        limit: i64,
+    ) -> Result<Vec<Self>, StoreError> {
+        Ok(with_conn!(conn, c => {
+            let mut q = dsl::authenticators
+                .filter(dsl::kind.eq(AuthenticatorKind::Fido2))
+                .select(AuthenticatorRow::as_select())
+                .into_boxed();
+            if let Some(a) = aaguid {
+                q = q.filter(dsl::aaguid.eq(a.to_string()));
+            }
+            if let Some(s) = status {
+                q = q.filter(dsl::status.eq(s));
+            }
+            q.order((dsl::created_at.desc(), dsl::id.asc())).limit(limit).load(c).await
+        })?)
+    }
+
+    /// How many security keys of each model (AAGUID; `None` when the
+    /// attestation gave none) are in `status`, most common first.
+    pub async fn count_by_model(
+        conn: &mut DbConn,
+        status: AuthenticatorStatus,
+    ) -> Result<Vec<(Option<String>, i64)>, StoreError> {
+        let mut rows: Vec<(Option<String>, i64)> = with_conn!(conn, c => dsl::authenticators
+            .filter(dsl::kind.eq(AuthenticatorKind::Fido2))
+            .filter(dsl::status.eq(status))
+            .group_by(dsl::aaguid)
+            .select((dsl::aaguid, diesel::dsl::count_star()))
+            .load(c)
+            .await)?;
+        rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(rows)
+    }
+
     /// The credential ids of every active FIDO2 key (what decoy ids are
     /// made to look like).
     pub async fn active_credential_ids(conn: &mut DbConn) -> Result<Vec<String>, StoreError> {

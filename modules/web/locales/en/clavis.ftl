@@ -153,3 +153,31 @@ audit-verify = Verify the chain
 audit-older = Older events
 audit-chain-intact = The journal's chain is intact: { $checked } events checked.
 audit-chain-broken = The journal's chain is broken: { $where }.
+
+## Authenticators: actions
+
+identity-manage-authenticators = See and manage their authenticators
+authenticators-of = Authenticators of
+authenticators-all = all authenticators
+authenticators-active = active
+authenticators-suspended = suspended
+authenticators-revoked = revoked
+authenticators-models = Active security keys by model
+authenticators-count = Count
+authenticators-no-aaguid = model not declared
+authenticators-reason = Reason
+authenticators-revoke = Revoke
+authenticators-badge-office = Temporary or new badge: badge office
+authenticator-not-found = This authenticator does not exist or is already revoked.
+reason-lost = lost
+reason-stolen = stolen
+reason-broken = broken
+reason-other = other
+pin-unlock = Unlock the PIN
+pin-none = This person has no badge PIN.
+enrolment-link-issue = Create a key enrolment link
+enrolment-link-title = Enrolment link
+enrolment-link-once = This link is shown once. Give it to the person through a safe channel; it works once.
+enrolment-link-label = One-time link
+enrolment-link-expires = Valid until { $at }.
+enrolment-link-back = Back to the person's page

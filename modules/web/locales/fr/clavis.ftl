@@ -155,3 +155,31 @@ audit-verify = Vérifier la chaîne
 audit-older = Événements plus anciens
 audit-chain-intact = La chaîne du journal est intacte : { $checked } événements vérifiés.
 audit-chain-broken = La chaîne du journal est rompue : { $where }.
+
+## Authentificateurs : actions
+
+identity-manage-authenticators = Voir et gérer ses authentificateurs
+authenticators-of = Authentificateurs de
+authenticators-all = tous les authentificateurs
+authenticators-active = actifs
+authenticators-suspended = suspendus
+authenticators-revoked = révoqués
+authenticators-models = Clés de sécurité actives par modèle
+authenticators-count = Nombre
+authenticators-no-aaguid = modèle non déclaré
+authenticators-reason = Motif
+authenticators-revoke = Révoquer
+authenticators-badge-office = Badge temporaire ou nouveau badge : bureau des badges
+authenticator-not-found = Cet authentificateur n'existe pas ou est déjà révoqué.
+reason-lost = perdu
+reason-stolen = volé
+reason-broken = cassé
+reason-other = autre
+pin-unlock = Débloquer le code PIN
+pin-none = Cette personne n'a pas de code PIN de badge.
+enrolment-link-issue = Créer un lien d'enrôlement de clé
+enrolment-link-title = Lien d'enrôlement
+enrolment-link-once = Ce lien n'est affiché qu'une fois. Transmettez-le à la personne par un canal sûr ; il ne sert qu'une fois.
+enrolment-link-label = Lien à usage unique
+enrolment-link-expires = Valable jusqu'au { $at }.
+enrolment-link-back = Retour à la fiche de la personne

@@ -22,6 +22,7 @@
 //! into a page here, in the operator's language.
 
 mod audit;
+mod authenticators;
 mod dashboard;
 mod identities;
 mod operator;
@@ -42,9 +43,10 @@ use clavis_core::roles::{Access, Area, OperatorRole};
 pub const PREFIX: &str = "/console";
 
 /// The areas that have pages today, in menu order.
-pub const AREAS_WITH_PAGES: [Area; 4] = [
+pub const AREAS_WITH_PAGES: [Area; 5] = [
     Area::Dashboard,
     Area::Identities,
+    Area::Authenticators,
     Area::Sessions,
     Area::Audit,
 ];
@@ -266,6 +268,7 @@ pub fn problem_page(
 pub fn configure(cfg: &mut web::ServiceConfig) {
     dashboard::configure(cfg);
     identities::configure(cfg);
+    authenticators::configure(cfg);
     sessions::configure(cfg);
     audit::configure(cfg);
 }

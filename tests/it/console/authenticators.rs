@@ -1,0 +1,339 @@
+//! The authenticators area: a revoked key or badge ends the sessions it
+//! opened (and only those), audited with the operator and the reason; the
+//! list by model and by person; a PIN unlocked; an enrolment link shown
+//! once; an operator's authenticators need a fresh login to revoke.
+
+use super::{csrf_of, hospital, session_with};
+use crate::support::audit::{events_after, last_seq};
+use crate::support::http::{AppService, form, location};
+use crate::support::{TestApp, on_both_backends};
+use actix_web::test::{TestRequest, call_service, read_body};
+use clavis_core::{AuthenticatorStatus, BadgeStatus, SessionId};
+use clavis_store::models::{AuthenticatorRow, BadgePinRow, BadgeRow, SsoSessionRow};
+use clavis_testkit::db::Backend;
+use clavis_testkit::people::{insert_badge, insert_key};
+
+on_both_backends!(
+    a_revoked_authenticator_ends_the_sessions_it_opened_and_only_those,
+    keys_are_listed_by_model_and_by_person,
+    the_helpdesk_unlocks_a_pin_and_issues_an_enrolment_link,
+    an_operators_authenticator_is_revoked_only_after_a_fresh_login,
+);
+
+async fn post(
+    app: &impl AppService,
+    path: &str,
+    cookie: &str,
+    fields: &[(&str, &str)],
+) -> (u16, String, String) {
+    let resp = call_service(
+        app,
+        TestRequest::post()
+            .uri(path)
+            .insert_header(("cookie", cookie.to_string()))
+            .insert_header(("content-type", "application/x-www-form-urlencoded"))
+            .set_payload(form(fields))
+            .to_request(),
+    )
+    .await;
+    let status = resp.status().as_u16();
+    let to = location(&resp);
+    let body = String::from_utf8_lossy(&read_body(resp).await).into_owned();
+    (status, to, body)
+}
+
+async fn get(app: &impl AppService, path: &str, cookie: &str) -> (u16, String) {
+    let resp = call_service(
+        app,
+        TestRequest::get()
+            .uri(path)
+            .insert_header(("cookie", cookie.to_string()))
+            .to_request(),
+    )
+    .await;
+    let status = resp.status().as_u16();
+    (
+        status,
+        String::from_utf8_lossy(&read_body(resp).await).into_owned(),
+    )
+}
+
+async fn live(t: &TestApp, id: &SessionId) -> bool {
+    let mut conn = t.t.db.conn().await.expect("conn");
+    SsoSessionRow::find(&mut conn, id)
+        .await
+        .expect("find")
+        .expect("row")
+        .ended_at
+        .is_none()
+}
+
+async fn a_revoked_authenticator_ends_the_sessions_it_opened_and_only_those(backend: Backend) {
+    let t = hospital(backend).await;
+    let app = t.service().await;
+    let hugo = t.person("Hugo");
+    let cookie = t.open_session(hugo).await.cookie;
+    let csrf = csrf_of(&cookie);
+    let claire = t.person("Claire");
+    insert_key(&t.t.db, claire, "k-claire").await;
+    insert_badge(&t.t.db, claire, "b-claire").await;
+    let (_, with_key) = session_with(&t, claire, "k-claire").await;
+    let (_, with_badge) = session_with(&t, claire, "b-claire").await;
+
+    // The key, lost.
+    let before = last_seq(&t.t.db).await;
+    let (status, to, body) = post(
+        &app,
+        "/console/authenticators/keys/k-claire/revoke",
+        &cookie,
+        &[("csrf", &csrf), ("reason", "lost")],
+    )
+    .await;
+    assert_eq!(status, 303, "{body}");
+    assert_eq!(to, format!("/console/authenticators?oid={claire}"));
+    assert!(!live(&t, &with_key).await, "the key's session ended");
+    assert!(live(&t, &with_badge).await, "the badge's did not");
+    let mut conn = t.t.db.conn().await.expect("conn");
+    let key = AuthenticatorRow::find(&mut conn, "k-claire")
+        .await
+        .expect("find")
+        .expect("key");
+    assert_eq!(key.status, AuthenticatorStatus::Revoked);
+    assert_eq!(key.status_reason.as_deref(), Some("lost"));
+    let events = events_after(&t.t.db, before).await;
+    let removed: Vec<_> = events
+        .iter()
+        .filter(|e| e["action"] == "key.removed")
+        .collect();
+    assert_eq!(removed.len(), 1, "{events:?}");
+    assert_eq!(removed[0]["actor"], format!("identity:{hugo}"));
+    assert_eq!(removed[0]["changes"]["reason"], "lost");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["action"] == "session.ended" && e["target"] == with_key.as_str()),
+        "{events:?}"
+    );
+    // Revoked once: a second time finds nothing.
+    let (status, _, _) = post(
+        &app,
+        "/console/authenticators/keys/k-claire/revoke",
+        &cookie,
+        &[("csrf", &csrf), ("reason", "lost")],
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    // The badge, stolen.
+    let (status, _, _) = post(
+        &app,
+        "/console/authenticators/badges/b-claire/revoke",
+        &cookie,
+        &[("csrf", &csrf), ("reason", "stolen")],
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert!(!live(&t, &with_badge).await);
+    let badge = BadgeRow::find(&mut conn, &"b-claire".into())
+        .await
+        .expect("find")
+        .expect("badge");
+    assert_eq!(badge.status, BadgeStatus::Revoked);
+    assert_eq!(badge.status_reason.as_deref(), Some("stolen"));
+
+    // A reason that is not one of the list: refused, nothing done.
+    insert_key(&t.t.db, claire, "k-two").await;
+    let (status, _, body) = post(
+        &app,
+        "/console/authenticators/keys/k-two/revoke",
+        &cookie,
+        &[("csrf", &csrf), ("reason", "bored")],
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body.contains("reason: one of lost, stolen, broken, other"),
+        "{body}"
+    );
+    let key = AuthenticatorRow::find(&mut conn, "k-two")
+        .await
+        .expect("find")
+        .expect("key");
+    assert_eq!(key.status, AuthenticatorStatus::Active);
+}
+
+async fn keys_are_listed_by_model_and_by_person(backend: Backend) {
+    let t = hospital(backend).await;
+    let app = t.service().await;
+    let cookie = t.open_session(t.person("Aude")).await.cookie;
+    let claire = t.person("Claire");
+    let noe = t.person("Noé");
+    let mut conn = t.t.db.conn().await.expect("conn");
+    for (oid, id, aaguid) in [
+        (claire, "k1", Some("aaguid-yubi")),
+        (noe, "k2", Some("aaguid-yubi")),
+        (noe, "k3", Some("aaguid-other")),
+        (claire, "k4", None),
+    ] {
+        let mut k = insert_key(&t.t.db, oid, id).await;
+        k.aaguid = aaguid.map(str::to_string);
+        k.update(&mut conn).await.expect("update");
+    }
+    let (status, body) = get(&app, "/console/authenticators", &cookie).await;
+    assert_eq!(status, 200, "{body}");
+    let yubi = body.find("aaguid-yubi").expect("the model is listed");
+    let other = body.find("aaguid-other").expect("the other too");
+    assert!(yubi < other, "the most common model first");
+    assert_eq!(body.matches("data-authenticator=").count(), 4, "{body}");
+    // The auditor reads, and is offered no action.
+    assert!(!body.contains("/revoke\""), "{body}");
+
+    let (_, body) = get(&app, "/console/authenticators?aaguid=aaguid-yubi", &cookie).await;
+    assert_eq!(body.matches("data-authenticator=").count(), 2);
+    assert!(
+        body.contains("data-authenticator=\"k1\"") && body.contains("data-authenticator=\"k2\"")
+    );
+
+    let (_, body) = get(
+        &app,
+        &format!("/console/authenticators?oid={claire}"),
+        &cookie,
+    )
+    .await;
+    assert_eq!(body.matches("data-authenticator=").count(), 2, "{body}");
+    assert!(body.contains("LEMOINE Claire"));
+    let (status, _) = get(&app, "/console/authenticators?status=lost", &cookie).await;
+    assert_eq!(status, 400);
+}
+
+async fn the_helpdesk_unlocks_a_pin_and_issues_an_enrolment_link(backend: Backend) {
+    let t = hospital(backend).await;
+    let app = t.service().await;
+    let hugo = t.person("Hugo");
+    let cookie = t.open_session(hugo).await.cookie;
+    let csrf = csrf_of(&cookie);
+    let claire = t.person("Claire");
+    let (_, body) = get(
+        &app,
+        &format!("/console/authenticators?oid={claire}"),
+        &cookie,
+    )
+    .await;
+    assert!(body.contains("action=\"/console/authenticators/pin-unlock\""));
+    let (status, to, _) = post(
+        &app,
+        "/console/authenticators/pin-unlock",
+        &cookie,
+        &[("csrf", &csrf), ("oid", &claire.to_string())],
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert_eq!(to, format!("/console/identities/{claire}"));
+    let mut conn = t.t.db.conn().await.expect("conn");
+    let pin = BadgePinRow::find(&mut conn, claire)
+        .await
+        .expect("find")
+        .expect("pin");
+    assert_eq!((pin.failures, pin.locked_until), (0, None));
+    // Someone without a PIN: said so.
+    let (status, _, body) = post(
+        &app,
+        "/console/authenticators/pin-unlock",
+        &cookie,
+        &[("csrf", &csrf), ("oid", &t.person("Noé").to_string())],
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert!(body.contains("pas de code PIN"), "{body}");
+
+    let before = last_seq(&t.t.db).await;
+    let (status, _, body) = post(
+        &app,
+        "/console/authenticators/enrolment-links",
+        &cookie,
+        &[("csrf", &csrf), ("oid", &claire.to_string())],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let url = body
+        .split("id=\"link\" readonly value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("the link is shown")
+        .to_string();
+    assert!(url.contains("/enrol/"), "{url}");
+    let events = events_after(&t.t.db, before).await;
+    assert!(
+        events.iter().any(|e| e["action"] == "enrolment_link.issued"
+            && e["actor"] == format!("identity:{hugo}")
+            && e["target"] == claire.to_string()),
+        "{events:?}"
+    );
+    // Not for an administrator.
+    let (status, _, _) = post(
+        &app,
+        "/console/authenticators/enrolment-links",
+        &cookie,
+        &[("csrf", &csrf), ("oid", &t.person("Alice").to_string())],
+    )
+    .await;
+    assert_eq!(status, 403);
+}
+
+async fn an_operators_authenticator_is_revoked_only_after_a_fresh_login(backend: Backend) {
+    let t = hospital(backend).await;
+    let app = t.service().await;
+    let alice = t.person("Alice");
+    let cookie = t.open_session(alice).await.cookie;
+    let csrf = csrf_of(&cookie);
+    let hugo = t.person("Hugo");
+    insert_key(&t.t.db, hugo, "k-hugo").await;
+    // Later than fresh_login_secs after the administrator's login.
+    t.clock.advance(chrono::Duration::seconds(
+        t.state.fido2.config().fresh_login_secs + 1,
+    ));
+    let back = format!("/console/authenticators?oid={hugo}");
+    let (status, to, _) = post(
+        &app,
+        "/console/authenticators/keys/k-hugo/revoke",
+        &cookie,
+        &[("csrf", &csrf), ("reason", "lost"), ("back", &back)],
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert!(to.starts_with("/login?reauth=1&return_to="), "{to}");
+    let mut conn = t.t.db.conn().await.expect("conn");
+    let key = AuthenticatorRow::find(&mut conn, "k-hugo")
+        .await
+        .expect("find")
+        .expect("key");
+    assert_eq!(key.status, AuthenticatorStatus::Active, "not yet");
+    // A nurse's key needs no fresh login.
+    let claire = t.person("Claire");
+    insert_key(&t.t.db, claire, "k-claire").await;
+    let (status, to, _) = post(
+        &app,
+        "/console/authenticators/keys/k-claire/revoke",
+        &cookie,
+        &[("csrf", &csrf), ("reason", "broken")],
+    )
+    .await;
+    assert_eq!(
+        (status, to),
+        (303, format!("/console/authenticators?oid={claire}"))
+    );
+    // Signed in again: done.
+    let fresh = t.open_session(alice).await.cookie;
+    let (status, to, _) = post(
+        &app,
+        "/console/authenticators/keys/k-hugo/revoke",
+        &fresh,
+        &[
+            ("csrf", &csrf_of(&fresh)),
+            ("reason", "lost"),
+            ("back", &back),
+        ],
+    )
+    .await;
+    assert_eq!((status, to), (303, back));
+}
