@@ -30,19 +30,27 @@ pub enum CasesCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Decide a case: link the record to an identity, or create a new one.
+    /// Decide a case: link the record to an identity, create a new one,
+    /// or reject the record; always with a comment saying why.
     Resolve {
         id: String,
         /// The identity (oid, RPPS or login) the record belongs to.
-        #[arg(long, conflicts_with_all = ["new", "close"], required_unless_present_any = ["new", "close"])]
+        #[arg(long, conflicts_with_all = ["new", "reject", "close"], required_unless_present_any = ["new", "reject", "close"])]
         link: Option<String>,
         /// The record is a new person.
-        #[arg(long, conflicts_with = "close")]
+        #[arg(long, conflicts_with_all = ["reject", "close"])]
         new: bool,
+        /// The record is no one to know (an entry made in error): it stays
+        /// unlinked, and later syncs leave it alone while it is unchanged.
+        #[arg(long, conflicts_with = "close")]
+        reject: bool,
         /// Close a Pro Santé Connect case (a refused link) once HR's RPPS
         /// or name is right, saying what was done; the person links again.
         #[arg(long, value_name = "NOTE")]
         close: Option<String>,
+        /// Why (required, except with --close whose note is the comment).
+        #[arg(long, required_unless_present = "close")]
+        comment: Option<String>,
     },
 }
 
@@ -61,11 +69,15 @@ pub async fn run(ctx: &Ctx, cmd: CasesCmd) -> Result<()> {
             id,
             link,
             new,
+            reject,
             close,
+            comment,
         } => {
-            let resolution = match (link, new, close) {
-                (_, _, Some(note)) => Resolution::Close(note),
-                (Some(k), false, None) => Resolution::Link(k),
+            let comment = comment.or_else(|| close.clone()).unwrap_or_default();
+            let resolution = match (link, new, reject, close) {
+                (_, _, _, Some(note)) => Resolution::Close(note),
+                (_, _, true, None) => Resolution::Reject,
+                (Some(k), false, false, None) => Resolution::Link(k),
                 _ => Resolution::CreateNew,
             };
             let oid = service::resolve_case(
@@ -75,13 +87,23 @@ pub async fn run(ctx: &Ctx, cmd: CasesCmd) -> Result<()> {
                 ctx.now(),
                 &id,
                 resolution,
+                &comment,
                 &ctx.operator,
             )
             .await?;
-            println!(
-                "{} {oid}",
-                t("cas résolu ; identité", "case resolved; identity")
-            );
+            match oid {
+                Some(oid) => println!(
+                    "{} {oid}",
+                    t("cas résolu ; identité", "case resolved; identity")
+                ),
+                None => println!(
+                    "{}",
+                    t(
+                        "cas résolu ; fiche rejetée",
+                        "case resolved; record rejected"
+                    )
+                ),
+            }
             Ok(())
         }
     }

@@ -5,7 +5,7 @@ use super::{Ctx, print_json, t};
 use anyhow::{Result, bail};
 use clap::Subcommand;
 use clavis_core::{LifecycleStatus, Rpps};
-use clavis_directory::manual::{self, ManualError, NewManualIdentity};
+use clavis_directory::manual::{self, ManualError, ManualOutcome, ManualTerms, NewManualIdentity};
 use clavis_directory::service;
 
 /// `clavis identity …`
@@ -36,8 +36,10 @@ pub enum IdentityCmd {
         json: bool,
     },
     /// Create an identity by hand (a first administrator, a person no
-    /// source lists). Refused when the person already exists or resembles
-    /// someone: nothing is merged on a guess.
+    /// source lists). Refused when the person already exists; when they
+    /// resemble someone, a reconciliation case is opened instead: nothing
+    /// is merged on a guess. A person outside HR (consultant, vacataire,
+    /// vendor staff) is given --until, --sponsor and --reason.
     Add {
         /// Birth family name (nom de naissance).
         #[arg(long)]
@@ -58,6 +60,16 @@ pub enum IdentityCmd {
         /// RPPS (11 digits).
         #[arg(long)]
         rpps: Option<String>,
+        /// A person outside HR: their last day (YYYY-MM-DD, at most a year
+        /// away); they depart after it.
+        #[arg(long, requires_all = ["sponsor", "reason"])]
+        until: Option<chrono::NaiveDate>,
+        /// A person outside HR: who answers for them.
+        #[arg(long, requires_all = ["until", "reason"])]
+        sponsor: Option<String>,
+        /// A person outside HR: why they are in the directory without HR.
+        #[arg(long, requires_all = ["until", "sponsor"])]
+        reason: Option<String>,
         /// Print {"oid": …} instead of the oid alone.
         #[arg(long)]
         json: bool,
@@ -82,6 +94,9 @@ pub async fn run(ctx: &Ctx, cmd: IdentityCmd) -> Result<()> {
             birth_date,
             birth_place,
             rpps,
+            until,
+            sponsor,
+            reason,
             json,
         } => {
             let rpps = rpps
@@ -94,6 +109,14 @@ pub async fn run(ctx: &Ctx, cmd: IdentityCmd) -> Result<()> {
                 birth_date,
                 birth_place,
                 rpps,
+                terms: match (until, sponsor, reason) {
+                    (Some(until), Some(sponsor), Some(reason)) => Some(ManualTerms {
+                        sponsor,
+                        reason,
+                        until,
+                    }),
+                    _ => None,
+                },
             };
             add(ctx, new, json).await
         }
@@ -113,7 +136,27 @@ async fn add(ctx: &Ctx, new: NewManualIdentity, json: bool) -> Result<()> {
     )
     .await
     {
-        Ok(oid) => oid,
+        Ok(ManualOutcome::Created(oid)) => oid,
+        Ok(ManualOutcome::CaseOpened {
+            case_id,
+            reason,
+            candidates,
+        }) => bail!(
+            "{} ({reason}) : {} ; {} {case_id}",
+            t(
+                "cette personne ressemble à des identités existantes",
+                "this person resembles existing identities"
+            ),
+            candidates
+                .iter()
+                .map(|(oid, why)| format!("{oid} ({why})"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            t(
+                "rien n'a été créé ; un dossier de rapprochement est ouvert (clavis cases show)",
+                "nothing was created; a reconciliation case is open (clavis cases show)"
+            )
+        ),
         Err(ManualError::AlreadyExists(oid)) => bail!(
             "{} {oid} ; {}",
             t(
@@ -125,23 +168,8 @@ async fn add(ctx: &Ctx, new: NewManualIdentity, json: bool) -> Result<()> {
                 "nothing was created (see clavis identity show OID)"
             )
         ),
-        Err(ManualError::Ambiguous { reason, candidates }) => bail!(
-            "{} ({reason}) : {} ; {}",
-            t(
-                "cette personne ressemble à des identités existantes",
-                "this person resembles existing identities"
-            ),
-            candidates
-                .iter()
-                .map(|(oid, why)| format!("{oid} ({why})"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            t(
-                "rien n'a été créé : vérifiez avec clavis identity show OID",
-                "nothing was created: check with clavis identity show OID"
-            )
-        ),
         Err(ManualError::Missing(what)) => bail!("{} {what}", t("il manque :", "missing:")),
+        Err(ManualError::Invalid { field, why }) => bail!("--{field} : {why}"),
         Err(e) => return Err(e.into()),
     };
     if json {

@@ -654,16 +654,70 @@ async fn identity_add_creates_an_audited_identity_and_refuses_the_same_person_tw
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cette personne existe déjà"), "{err}");
     assert!(err.contains(&oid), "{err}");
-    // Another person with her RPPS: refused too (no guess).
+    // Another person with her RPPS: not created (no guess); a case is
+    // opened for the identity office instead.
     let out = add(&["--birth-name", "Martin", "--rpps", "10100779536"], "en");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("resembles existing identities"), "{err}");
     assert!(err.contains(&oid), "{err}");
+    assert!(err.contains("a reconciliation case is open"), "{err}");
+    let out = clavis(&cfg, &["cases", "list", "--json"]);
+    let cases: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(cases["total"], 1, "{cases}");
+    assert_eq!(cases["items"][0]["source"], "manual");
+    assert_eq!(cases["items"][0]["candidates"][0]["oid"], oid.as_str());
+
+    // A consultant outside HR: an end date, a sponsor, a reason; the end
+    // date is their departure date. The three go together.
+    let today = clavis_core::Clock::now(&clavis_core::SystemClock)
+        .with_timezone(&chrono::Local)
+        .date_naive();
+    let until = (today + chrono::Days::new(30)).to_string();
+    let out = add(&["--birth-name", "Lenoir", "--until", &until], "en");
+    assert!(!out.status.success(), "--until alone is refused");
+    let out = add(
+        &[
+            "--birth-name",
+            "Lenoir",
+            "--until",
+            &until,
+            "--sponsor",
+            "Dr Morel (cardiologie)",
+            "--reason",
+            "consultant de l'éditeur du DPI",
+        ],
+        "en",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let consultant = stdout(&out).trim().to_string();
+    let out = clavis(&cfg, &["identity", "show", &consultant, "--json"]);
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(shown["departure_date"], until.as_str(), "{shown}");
+    let past = (today - chrono::Days::new(1)).to_string();
+    let out = add(
+        &[
+            "--birth-name",
+            "Lebrun",
+            "--until",
+            &past,
+            "--sponsor",
+            "x",
+            "--reason",
+            "y",
+        ],
+        "en",
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already past"));
 
     let out = clavis(&cfg, &["identity", "list", "--json"]);
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(list["total"], 1, "{list}");
+    assert_eq!(list["total"], 2, "Marie and the consultant: {list}");
 
     // She can now be made the first administrator.
     let out = clavis(&cfg, &["admin", "bootstrap", "--identity", &oid]);

@@ -24,6 +24,9 @@ text_enum! {
         IdentityCreated = "identity.created",
         /// Attributes or the lifecycle state of an identity changed.
         IdentityUpdated = "identity.updated",
+        /// The terms of a manual identity (a person outside HR) were set:
+        /// sponsor, reason, end date.
+        ManualTermsSet = "identity.manual_terms",
         /// An identity's service, unit or professions changed (a move).
         IdentityAssignmentChanged = "identity.assignment_changed",
         /// A source record was joined to an identity.

@@ -328,19 +328,53 @@ pub enum Resolution {
     Link(String),
     /// The record is a new person.
     CreateNew,
+    /// The record is no one to know (an HR entry made in error, a test
+    /// account): it stays unlinked, and the next syncs leave it alone while
+    /// the source sends it unchanged (a changed entry is decided again).
+    Reject,
     /// Close a case Pro Santé Connect opened (a refused link) once HR's
     /// data is right; the note says what was done. The person then links
     /// again.
     Close(String),
 }
 
+/// The longest comment an operator writes on a decision.
+pub const COMMENT_MAX_CHARS: usize = 2000;
+
+/// An operator's comment on a decision: said, not too long, no control
+/// characters but line breaks.
+pub fn check_comment(comment: &str) -> Result<&str, DirectoryError> {
+    let c = comment.trim();
+    if c.is_empty() {
+        return Err(DirectoryError::InvalidResolution(
+            "a comment (a note saying why) is required with every decision".into(),
+        ));
+    }
+    if c.chars().count() > COMMENT_MAX_CHARS
+        || c.chars()
+            .any(|ch| ch.is_control() && ch != '\n' && ch != '\r' && ch != '\t')
+    {
+        return Err(DirectoryError::InvalidResolution(format!(
+            "the comment: at most {COMMENT_MAX_CHARS} characters, without control characters"
+        )));
+    }
+    Ok(c)
+}
+
+/// The resolution a rejected record's case keeps: `rejected:` and the
+/// content hash of the entry as rejected.
+pub const REJECTED_PREFIX: &str = "rejected:";
+
 /// The source of the cases a refused link to Pro Santé Connect opens
 /// (their external id is `<oid>:<national id PSC gave>`).
 pub const PSC_CASE_SOURCE: &str = "psc";
 
-/// Applies an operator's decision: links the record (or creates the
-/// identity), recomputes the identity, closes the case, audits — in one
-/// transaction. Returns the oid.
+/// Applies an operator's decision with their `comment` (required, see
+/// [`check_comment`]): links the record (or creates the identity, or
+/// rejects the record), recomputes the identity, closes the case, audits
+/// with the comment — in one transaction. Returns the oid (`None` for a
+/// rejected record).
+#[allow(clippy::too_many_arguments)]
 pub async fn resolve_case(
     db: &Db,
     cfg: &DirectoryConfig,
@@ -348,8 +382,10 @@ pub async fn resolve_case(
     now: DateTime<Utc>,
     id: &str,
     resolution: Resolution,
+    comment: &str,
     actor: &Actor,
-) -> Result<Oid, DirectoryError> {
+) -> Result<Option<Oid>, DirectoryError> {
+    let comment = check_comment(comment)?;
     let mut conn = db.conn().await?;
     conn.transaction(async |conn: &mut DbConn| {
         let mut case = ReconciliationCase::find(conn, id)
@@ -360,7 +396,7 @@ pub async fn resolve_case(
         }
         match (&resolution, case.source == PSC_CASE_SOURCE) {
             (Resolution::Close(note), true) => {
-                return close_psc_case(conn, now, case, note, actor).await;
+                return close_psc_case(conn, now, case, note, comment, actor).await.map(Some);
             }
             (Resolution::Close(_), false) => {
                 return Err(DirectoryError::InvalidResolution(format!(
@@ -378,6 +414,22 @@ pub async fn resolve_case(
         let mut record = SourceRecordRow::find(conn, &case.source, &case.external_id)
             .await?
             .ok_or_else(|| DirectoryError::Corrupt(format!("case {id} points at a missing record")))?;
+        if resolution == Resolution::Reject {
+            case.status = CaseStatus::Resolved;
+            case.resolution = Some(format!("{REJECTED_PREFIX}{}", record.content_hash));
+            case.resolved_by = Some(actor.clone());
+            case.resolved_at = Some(now.timestamp());
+            case.update(conn).await?;
+            AuditEvent::new(
+                actor.clone(),
+                AuditAction::CaseResolved,
+                Some(case.id.clone()),
+                json!({"resolution": "rejected", "source": case.source, "external_id": case.external_id, "comment": comment}),
+            )
+            .record(conn, now)
+            .await?;
+            return Ok(None);
+        }
         let (oid, how) = match &resolution {
             Resolution::Link(key) => {
                 let row = find_identity(conn, key)
@@ -386,7 +438,7 @@ pub async fn resolve_case(
                 (row.oid, "linked")
             }
             Resolution::CreateNew => (Oid::new_random(), "created"),
-            Resolution::Close(_) => {
+            Resolution::Reject | Resolution::Close(_) => {
                 return Err(DirectoryError::InvalidResolution(format!(
                     "case {id}: only Pro Santé Connect cases are closed"
                 )));
@@ -412,10 +464,10 @@ pub async fn resolve_case(
         ctx.audit(
             AuditAction::CaseResolved,
             Some(case.id.clone()),
-            json!({"resolution": how, "oid": oid, "source": case.source, "external_id": case.external_id}),
+            json!({"resolution": how, "oid": oid, "source": case.source, "external_id": case.external_id, "comment": comment}),
         );
         clavis_audit::append(conn, now, ctx.audit).await?;
-        Ok(oid)
+        Ok(Some(oid))
     })
     .await
 }
@@ -427,6 +479,7 @@ async fn close_psc_case(
     now: DateTime<Utc>,
     mut case: ReconciliationCase,
     note: &str,
+    comment: &str,
     actor: &Actor,
 ) -> Result<Oid, DirectoryError> {
     if note.trim().is_empty() {
@@ -449,7 +502,7 @@ async fn close_psc_case(
         actor.clone(),
         AuditAction::CaseResolved,
         Some(case.id.clone()),
-        json!({"resolution": "closed", "oid": oid, "source": case.source, "note": note.trim()}),
+        json!({"resolution": "closed", "oid": oid, "source": case.source, "note": note.trim(), "comment": comment}),
     )
     .record(conn, now)
     .await?;

@@ -465,6 +465,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    manual_terms (external_id) {
+        external_id -> Text,
+        sponsor -> Text,
+        reason -> Text,
+        until_date -> Text,
+        created_by -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
     master_key_check (id) {
         id -> Integer,
         fingerprint -> Text,
@@ -491,6 +502,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     lifecycle_events,
     login_failures,
     logout_outbox,
+    manual_terms,
     master_key_check,
     oidc_clients,
     oidc_grants,

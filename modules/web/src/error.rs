@@ -162,7 +162,29 @@ impl From<DirectoryError> for ApiError {
             DirectoryError::IdentityNotFound(_) => ApiError::NotFound("identity not found".into()),
             DirectoryError::CaseNotFound(_) => ApiError::NotFound("case not found".into()),
             DirectoryError::InvalidResolution(m) => ApiError::BadRequest(m),
+            DirectoryError::CaseAlreadyResolved(id) => ApiError::refused(
+                StatusCode::CONFLICT,
+                "case_already_resolved",
+                format!("case {id} is already resolved"),
+            ),
             other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<clavis_directory::manual::ManualError> for ApiError {
+    fn from(e: clavis_directory::manual::ManualError) -> Self {
+        use clavis_directory::manual::ManualError as M;
+        match e {
+            M::Missing(what) => ApiError::BadRequest(format!("{what}: required")),
+            M::Invalid { field, why } => ApiError::BadRequest(format!("{field}: {why}")),
+            M::AlreadyExists(oid) => ApiError::refused(
+                StatusCode::CONFLICT,
+                "already_exists",
+                format!("this person already exists: identity {oid}"),
+            ),
+            M::SourceNameTaken => ApiError::internal(e),
+            M::Directory(d) => d.into(),
         }
     }
 }

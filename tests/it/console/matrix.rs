@@ -65,6 +65,12 @@ fn routes() -> Vec<Route> {
             allowed_status: 200,
             ..post("/console/authenticators/enrolment-links")
         },
+        get("/console/cases"),
+        get("/console/cases?all=1"),
+        get("/console/cases/{case}"),
+        post("/console/cases/{case}/resolve"),
+        get("/console/identities/manual"),
+        post("/console/identities/manual"),
         get("/console/audit"),
         get("/console/audit?action=login.&from=2020-01-01"),
         get("/console/audit/export.csv"),
@@ -89,7 +95,12 @@ fn routes() -> Vec<Route> {
 }
 
 /// Asks `route` with `cookie`; answers the status and the body.
-async fn ask(app: &impl AppService, t: &TestApp, route: &Route, cookie: &str) -> (u16, String) {
+async fn ask(
+    app: &impl AppService,
+    t: &TestApp,
+    route: &Route,
+    cookie: &str,
+) -> (u16, String, Vec<serde_json::Value>) {
     let claire = t.person("Claire");
     // A session of Claire's to end, fresh for each request.
     let session = t.open_session(claire).await;
@@ -97,8 +108,14 @@ async fn ask(app: &impl AppService, t: &TestApp, route: &Route, cookie: &str) ->
     let n = clavis_core::ids::new_record_id();
     clavis_testkit::people::insert_key(&t.t.db, claire, &format!("key-{n}")).await;
     clavis_testkit::people::insert_badge(&t.t.db, claire, &format!("badge-{n}")).await;
+    let case = if route.path.contains("{case}") {
+        super::case_against_claire(t, &format!("Girard{}", &n[..8])).await
+    } else {
+        String::new()
+    };
     let path = route
         .path
+        .replace("{case}", &case)
         .replace("{claire}", &claire.to_string())
         .replace("{session}", session.id.as_str())
         .replace("{key}", &format!("key-{n}"))
@@ -107,6 +124,8 @@ async fn ask(app: &impl AppService, t: &TestApp, route: &Route, cookie: &str) ->
         .method(route.method.clone())
         .uri(&path)
         .insert_header(("cookie", cookie.to_string()));
+    let until =
+        (clavis_core::Clock::now(&t.clock).date_naive() + chrono::Days::new(10)).to_string();
     if route.method == Method::POST {
         req = req
             .insert_header(("content-type", "application/x-www-form-urlencoded"))
@@ -114,12 +133,20 @@ async fn ask(app: &impl AppService, t: &TestApp, route: &Route, cookie: &str) ->
                 ("csrf", &csrf_of(cookie)),
                 ("oid", &claire.to_string()),
                 ("reason", "lost"),
+                ("decision", "new"),
+                ("comment", "checked with HR"),
+                ("birth_name", &format!("Nouveau{}", &n[..8])),
+                ("given_names", "Jean"),
+                ("birth_date", "1970-01-01"),
+                ("until", &until),
+                ("sponsor", "Dr Morel"),
             ]));
     }
+    let before = last_seq(&t.t.db).await;
     let resp = call_service(app, req.to_request()).await;
     let status = resp.status().as_u16();
     let body = String::from_utf8_lossy(&read_body(resp).await).into_owned();
-    (status, body)
+    (status, body, events_after(&t.t.db, before).await)
 }
 
 async fn every_route_answers_403_to_the_roles_that_may_not_use_it(backend: Backend) {
@@ -138,8 +165,7 @@ async fn every_route_answers_403_to_the_roles_that_may_not_use_it(backend: Backe
                 .expect("a console path");
             let access = clavis_web::console::access_of(&route.method);
             let allowed = roles::may(held, area, access);
-            let before = last_seq(&t.t.db).await;
-            let (status, body) = ask(&app, &t, &route, &cookie).await;
+            let (status, body, events) = ask(&app, &t, &route, &cookie).await;
             let what = format!("{given} {:?} {} ({area}, {access})", held, route.path);
             if allowed {
                 assert_eq!(status, route.allowed_status, "{what}: {body}");
@@ -159,7 +185,6 @@ async fn every_route_answers_403_to_the_roles_that_may_not_use_it(backend: Backe
                     body.contains("Accès refusé"),
                     "{what}: the refusal page, in French: {body}"
                 );
-                let events = events_after(&t.t.db, before).await;
                 let denied: Vec<_> = events
                     .iter()
                     .filter(|e| e["action"] == "console.denied")

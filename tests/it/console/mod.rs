@@ -3,6 +3,7 @@
 //! what its pages show.
 
 mod authenticators;
+mod cases;
 mod matrix;
 mod pages;
 
@@ -20,6 +21,45 @@ pub const OPERATORS: [(&str, OperatorRole); 5] = [
     ("Hugo", OperatorRole::Helpdesk),
     ("Aude", OperatorRole::Auditor),
 ];
+
+/// Claire's RPPS.
+pub const CLAIRE_RPPS: &str = "10100779536";
+
+/// A person outside HR carrying Claire's RPPS under another name: a
+/// manual entry that opens a case (`rpps_known_traits_differ`). Returns the
+/// case's id.
+pub async fn case_against_claire(t: &TestApp, family: &str) -> String {
+    use clavis_directory::manual::{self, ManualOutcome, ManualTerms, NewManualIdentity};
+    let today = clavis_core::Clock::now(&t.clock)
+        .with_timezone(&chrono::Local)
+        .date_naive();
+    let outcome = manual::add_identity(
+        &t.t.db,
+        &t.state.directory,
+        &t.state.subscribers,
+        clavis_core::Clock::now(&t.clock),
+        NewManualIdentity {
+            birth_family_name: family.into(),
+            used_family_name: None,
+            birth_given_names: vec!["Paul".into()],
+            birth_date: chrono::NaiveDate::from_ymd_opt(1985, 3, 2).expect("date"),
+            birth_place: None,
+            rpps: Some(clavis_core::Rpps::parse(CLAIRE_RPPS).expect("rpps")),
+            terms: Some(ManualTerms {
+                sponsor: "Dr Morel".into(),
+                reason: "consultant".into(),
+                until: today + chrono::Days::new(30),
+            }),
+        },
+        &Actor::Cli("it".into()),
+    )
+    .await
+    .expect("added");
+    match outcome {
+        ManualOutcome::CaseOpened { case_id, .. } => case_id,
+        other => panic!("expected a case, got {other:?}"),
+    }
+}
 
 /// A hospital with one operator per role, Claire Lemoine (a nurse, no
 /// role), Noé Sansrole (no role either) and Hélène Bérard (an accented
@@ -39,8 +79,17 @@ pub async fn hospital(backend: Backend) -> TestApp {
     for (given, role) in OPERATORS {
         grant(&t, t.person(given), role).await;
     }
-    // Claire has a badge PIN, locked after too many wrong tries.
+    // Claire has an RPPS (a manual entry carrying it opens a case).
     let mut conn = t.t.db.conn().await.expect("conn");
+    let mut claire = clavis_store::models::IdentityRow::find(&mut conn, t.person("Claire"))
+        .await
+        .expect("find")
+        .expect("Claire");
+    claire.rpps = Some(CLAIRE_RPPS.into());
+    clavis_store::models::IdentityRow::update_all(&mut conn, vec![claire])
+        .await
+        .expect("rpps");
+    // Claire has a badge PIN, locked after too many wrong tries.
     clavis_store::models::BadgePinRow {
         oid: t.person("Claire"),
         pin_hash: "$argon2id$placeholder".into(),

@@ -14,6 +14,7 @@ on_both_backends!(
     homonyms_stay_two_people,
     near_match_opens_a_case_and_links_nothing,
     an_operators_decision_resolves_a_case_once,
+    a_rejected_entry_is_left_alone_until_it_changes,
     accents_and_hyphens_normalise_across_sources,
     join_key_with_contradicting_traits_opens_a_case,
     an_ad_account_arriving_before_its_hr_record_joins_when_hr_arrives,
@@ -89,12 +90,13 @@ async fn an_operators_decision_resolves_a_case_once(backend: Backend) {
             t0(),
             &cases[0].id,
             Resolution::CreateNew,
+            "two people: different birth places confirmed by HR",
             &clavis_core::Actor::Cli("test".into()),
         )
         .await
     };
     // The operator decides: a different person.
-    let oid = decide().await.expect("resolve");
+    let oid = decide().await.expect("resolve").expect("an identity");
     assert_ne!(oid, first.oid);
     assert_eq!(count(&t.db).await, 2);
     assert!(
@@ -204,4 +206,40 @@ async fn an_rpps_held_by_one_person_is_never_given_to_another(backend: Backend) 
         "rpps_held_by_another"
     );
     assert_eq!(show(&t.db, "E096").await.identity.rpps, None);
+}
+
+async fn a_rejected_entry_is_left_alone_until_it_changes(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let (slapd, engine, twin, _) = hugo_and_his_near_twin(&t).await;
+    let cases = service::list_cases(&t.db, false, 1000, 0)
+        .await
+        .expect("cases")
+        .items;
+    let rejected = service::resolve_case(
+        &t.db,
+        engine.config(),
+        &Vec::new(),
+        t0(),
+        &cases[0].id,
+        Resolution::Reject,
+        "a duplicate entry the HR clerk made by mistake",
+        &clavis_core::Actor::Cli("test".into()),
+    )
+    .await
+    .expect("rejected");
+    assert_eq!(rejected, None, "no identity");
+    // The entry, unchanged, is left alone: no new case, nobody created.
+    for _ in 0..2 {
+        let r = full(&engine, "rh").await;
+        assert_eq!((r.created, r.cases_opened), (0, 0), "{r:?}");
+    }
+    assert_eq!(count(&t.db).await, 1);
+    // Changed, it is decided again (here: a case once more).
+    slapd.modify(&format!(
+        "dn: {}\nchangetype: modify\nreplace: serviceCode\nserviceCode: CAR\n",
+        twin.dn()
+    ));
+    let r = full(&engine, "rh").await;
+    assert_eq!((r.created, r.cases_opened), (0, 1), "{r:?}");
+    assert_eq!(count(&t.db).await, 1);
 }

@@ -97,16 +97,26 @@ async fn a_psc_case_is_closed_with_a_note_and_only_so(backend: Backend) {
         .expect("case")
         .to_string();
     let operator = Actor::Cli("it".into());
+    let (app, case, operator) = (&t, &case_id, &operator);
     let resolve = |r: Resolution| {
-        service::resolve_case(
-            &t.t.db,
-            &t.state.directory,
-            &t.state.subscribers,
-            t.clock.now(),
-            &case_id,
-            r,
-            &operator,
-        )
+        let comment = match &r {
+            Resolution::Close(note) => note.clone(),
+            _ => "checked".to_string(),
+        };
+        async move {
+            service::resolve_case(
+                &app.t.db,
+                &app.state.directory,
+                &app.state.subscribers,
+                app.clock.now(),
+                case,
+                r,
+                &comment,
+                operator,
+            )
+            .await
+            .map(|o| o.expect("an identity"))
+        }
     };
     let e = resolve(Resolution::CreateNew)
         .await

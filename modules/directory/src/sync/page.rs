@@ -143,6 +143,20 @@ async fn sort_records(
         .into_iter()
         .map(|c| c.external_id)
         .collect();
+    // Records an operator rejected, with the content hash they rejected:
+    // left alone while the source sends them unchanged.
+    let rejected: HashMap<String, String> =
+        ReconciliationCase::rejected_for_many(conn, &source.name, &unlinked)
+            .await?
+            .into_iter()
+            .filter_map(|c| {
+                let hash = c
+                    .resolution?
+                    .strip_prefix(crate::service::REJECTED_PREFIX)?
+                    .to_string();
+                Some((c.external_id, hash))
+            })
+            .collect();
 
     let mut work = PageWork::default();
     for rec in records {
@@ -151,7 +165,8 @@ async fn sort_records(
         })?;
         let hash = content_hash(&rec, &attributes);
         let old = existing.get(&rec.external_id);
-        let waiting_in_case = in_case.contains(&rec.external_id);
+        let waiting_in_case =
+            in_case.contains(&rec.external_id) || rejected.get(&rec.external_id) == Some(&hash);
         if let Some(o) = old
             && o.content_hash == hash
             && o.present

@@ -75,6 +75,27 @@ impl ReconciliationCase {
             .await)?)
     }
 
+    /// The cases of these records of `source` whose record an operator
+    /// rejected (resolution `rejected:<content hash>`), newest last.
+    pub async fn rejected_for_many(
+        conn: &mut DbConn,
+        source: &str,
+        external_ids: &[String],
+    ) -> Result<Vec<Self>, StoreError> {
+        if external_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(with_conn!(conn, c => dsl::reconciliation_cases
+            .filter(dsl::source.eq(source))
+            .filter(dsl::external_id.eq_any(external_ids))
+            .filter(dsl::status.eq(CaseStatus::Resolved))
+            .filter(dsl::resolution.like("rejected:%"))
+            .order((dsl::resolved_at.asc(), dsl::id.asc()))
+            .select(ReconciliationCase::as_select())
+            .load(c)
+            .await)?)
+    }
+
     /// Cases, newest first; only open ones when `open_only`.
     pub async fn list(
         conn: &mut DbConn,

@@ -181,3 +181,53 @@ enrolment-link-once = This link is shown once. Give it to the person through a s
 enrolment-link-label = One-time link
 enrolment-link-expires = Valid until { $at }.
 enrolment-link-back = Back to the person's page
+
+## Reconciliation cases
+
+cases-open-only = open cases only
+cases-all = every case, resolved ones too
+case-entry = Entry
+case-reason = Reason
+case-opened = Opened
+case-candidates = Candidates
+case-open = open
+case-resolved = resolved
+case-title = Case: { $entry }
+case-resolution = Decision
+case-compare = The entry and the candidates, attribute by attribute
+case-attribute = Attribute
+case-record = The source's entry
+case-differs = different
+case-decide = Decide
+case-decision = Decision
+case-link = It is the person chosen below: link the entry
+case-new = It is someone else: create an identity
+case-reject = This entry is no one: reject it
+case-close = Close the case (data fixed in HR)
+case-candidate = Person to link to
+case-comment = Comment (required: why this decision)
+case-apply = Apply the decision
+case-reason-already-listed-by-source = the source already lists this person under another entry
+case-reason-birth-place-differs = same name and birth date, different birth place
+case-reason-join-key-ambiguous = the join key names several people
+case-reason-join-key-traits-conflict = the join key names someone with other civil status
+case-reason-rpps-differs = apparently the same person, another RPPS
+case-reason-rpps-held-by-another = RPPS already held by someone else
+case-reason-rpps-known-traits-differ = RPPS already known, held by someone with a different civil status
+case-reason-national-id-mismatch = Pro Santé Connect gave another national id than HR
+case-reason-family-name-mismatch = Pro Santé Connect gave another family name than HR
+case-reason-no-national-id-in-hr = HR knows no national id for this person
+
+## Manual identities
+
+manual-title = Manual identities
+manual-intro = People outside HR (consultants, vacataires not in HR, vendor staff): each has a sponsor, a reason and an end date, after which they depart like any departure.
+manual-in-case = (reconciliation case open)
+manual-sponsor = Sponsor
+manual-reason = Reason
+manual-until = Last day
+manual-until-help = At most a year; the person departs the day after. Renew before if they stay.
+manual-given-help = Every birth given name, in order, separated by commas.
+manual-new = Add a person outside HR
+manual-add = Add
+identity-terms = Person outside HR

@@ -183,3 +183,53 @@ enrolment-link-once = Ce lien n'est affiché qu'une fois. Transmettez-le à la p
 enrolment-link-label = Lien à usage unique
 enrolment-link-expires = Valable jusqu'au { $at }.
 enrolment-link-back = Retour à la fiche de la personne
+
+## Dossiers de rapprochement
+
+cases-open-only = dossiers ouverts seulement
+cases-all = tous les dossiers, résolus compris
+case-entry = Fiche
+case-reason = Motif
+case-opened = Ouvert le
+case-candidates = Candidats
+case-open = ouvert
+case-resolved = résolu
+case-title = Dossier : { $entry }
+case-resolution = Décision
+case-compare = La fiche et les candidats, attribut par attribut
+case-attribute = Attribut
+case-record = Fiche de la source
+case-differs = différent
+case-decide = Décider
+case-decision = Décision
+case-link = C'est la personne choisie ci-dessous : rattacher la fiche
+case-new = C'est une autre personne : créer une identité
+case-reject = Cette fiche ne correspond à personne : la rejeter
+case-close = Clore le dossier (données corrigées dans le SI-RH)
+case-candidate = Personne à rattacher
+case-comment = Commentaire (obligatoire : pourquoi cette décision)
+case-apply = Appliquer la décision
+case-reason-already-listed-by-source = la source liste déjà cette personne sous une autre fiche
+case-reason-birth-place-differs = même nom et date de naissance, lieu de naissance différent
+case-reason-join-key-ambiguous = la clé de jointure désigne plusieurs personnes
+case-reason-join-key-traits-conflict = la clé de jointure désigne une personne à l'état civil différent
+case-reason-rpps-differs = même personne apparente, RPPS différent
+case-reason-rpps-held-by-another = RPPS déjà porté par une autre personne
+case-reason-rpps-known-traits-differ = RPPS déjà connu, porté par une personne à l'état civil différent
+case-reason-national-id-mismatch = Pro Santé Connect a donné un autre identifiant national que le SI-RH
+case-reason-family-name-mismatch = Pro Santé Connect a donné un autre nom de famille que le SI-RH
+case-reason-no-national-id-in-hr = le SI-RH ne connaît pas d'identifiant national pour cette personne
+
+## Identités manuelles
+
+manual-title = Identités manuelles
+manual-intro = Les personnes hors SI-RH (consultants, vacataires absents du SI-RH, personnels de prestataires) : chacune a un parrain, un motif et une date de fin, après laquelle elle part comme tout départ.
+manual-in-case = (dossier de rapprochement en cours)
+manual-sponsor = Parrain
+manual-reason = Motif
+manual-until = Dernier jour
+manual-until-help = Au plus un an ; la personne part le lendemain. Renouvelez avant si elle reste.
+manual-given-help = Tous les prénoms de naissance, dans l'ordre, séparés par des virgules.
+manual-new = Ajouter une personne hors SI-RH
+manual-add = Ajouter
+identity-terms = Personne hors SI-RH

@@ -9,7 +9,7 @@ use super::{Chrome, Operator, local_time_secs, page};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::pages::Lang;
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpResponse, get, post, web};
 use askama::Template;
 use clavis_core::LifecycleStatus;
 use clavis_core::roles::{Access, Area, OperatorRole};
@@ -192,6 +192,7 @@ struct DetailPage {
     oid: String,
     status: String,
     facts: Vec<Fact>,
+    terms: Vec<Fact>,
     accounts: Vec<Fact>,
     sources: Vec<Fact>,
     assignments: Vec<Fact>,
@@ -306,12 +307,33 @@ async fn detail(
             changes: e.changes,
         })
         .collect();
+    let terms = clavis_store::models::ManualTermsRow::for_identity(&mut conn, oid)
+        .await?
+        .into_iter()
+        .flat_map(|t| {
+            [
+                Fact {
+                    label: lang.tr("manual-sponsor"),
+                    value: t.sponsor,
+                },
+                Fact {
+                    label: lang.tr("manual-reason"),
+                    value: t.reason,
+                },
+                Fact {
+                    label: lang.tr("manual-until"),
+                    value: t.until_date,
+                },
+            ]
+        })
+        .collect();
     let title = display_name(&d.identity);
     let p = DetailPage {
         c: op.chrome(Area::Identities, title),
         oid: oid.to_string(),
         status: status_label(lang, d.identity.status),
         facts: facts_of(lang, &d),
+        terms,
         accounts: d
             .identity
             .accounts
@@ -392,5 +414,155 @@ async fn detail(
 
 /// Registers the identities' pages.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(list).service(detail);
+    // `manual` before `{key}`: it is not an identity's key.
+    cfg.service(list)
+        .service(manual_list)
+        .service(manual_add)
+        .service(detail);
+}
+
+/// Manual identities listed per page.
+const MANUAL_PAGE_SIZE: i64 = 100;
+
+struct ManualRow {
+    oid: Option<String>,
+    name: String,
+    sponsor: String,
+    reason: String,
+    until: String,
+    status: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/manual.html")]
+struct ManualPage {
+    c: Chrome,
+    rows: Vec<ManualRow>,
+    results: String,
+    may_create: bool,
+    today: String,
+    latest: String,
+}
+
+/// `GET /console/identities/manual` — people outside HR, soonest end
+/// first, and (identity office, administrators) the form that adds one.
+#[get("/console/identities/manual")]
+async fn manual_list(op: Operator, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let lang = op.lang;
+    let mut conn = state.db.conn().await?;
+    let terms = clavis_store::models::ManualTermsRow::list(&mut conn, MANUAL_PAGE_SIZE, 0).await?;
+    let total = clavis_store::models::ManualTermsRow::count(&mut conn).await?;
+    let oids: Vec<clavis_core::Oid> = terms.iter().filter_map(|(_, o)| *o).collect();
+    let people: std::collections::HashMap<clavis_core::Oid, clavis_store::models::IdentityRow> =
+        clavis_store::models::IdentityRow::find_many(&mut conn, &oids)
+            .await?
+            .into_iter()
+            .map(|i| (i.oid, i))
+            .collect();
+    let rows = terms
+        .into_iter()
+        .map(|(t, oid)| {
+            let person = oid.and_then(|o| people.get(&o));
+            ManualRow {
+                oid: oid.map(|o| o.to_string()),
+                name: person
+                    .map(|i| {
+                        format!(
+                            "{} {}",
+                            i.used_family_name
+                                .as_deref()
+                                .unwrap_or(&i.birth_family_name)
+                                .to_uppercase(),
+                            i.birth_given_names.join(" ")
+                        )
+                    })
+                    .unwrap_or_else(|| lang.tr("manual-in-case")),
+                status: person
+                    .map(|i| status_label(lang, i.status))
+                    .unwrap_or_default(),
+                sponsor: t.sponsor,
+                reason: t.reason,
+                until: t.until_date,
+            }
+        })
+        .collect();
+    let today = state.clock.now().with_timezone(&chrono::Local).date_naive();
+    let p = ManualPage {
+        c: op.chrome(Area::Identities, lang.tr("manual-title")),
+        rows,
+        results: lang.tr1("console-results", "count", total),
+        may_create: op.may(Area::Identities, Access::Write),
+        today: today.to_string(),
+        latest: (today + chrono::Days::new(clavis_directory::manual::MAX_TERM_DAYS)).to_string(),
+    };
+    page(&p)
+}
+
+#[derive(Debug, Deserialize)]
+struct ManualForm {
+    birth_name: String,
+    #[serde(default)]
+    used_name: String,
+    given_names: String,
+    birth_date: String,
+    #[serde(default)]
+    birth_place: String,
+    #[serde(default)]
+    rpps: String,
+    until: String,
+    sponsor: String,
+    reason: String,
+}
+
+fn date_field(field: &str, text: &str) -> Result<chrono::NaiveDate, ApiError> {
+    chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .map_err(|_| ApiError::BadRequest(format!("{field}: a date YYYY-MM-DD")))
+}
+
+/// `POST /console/identities/manual` — adds a person outside HR: created,
+/// or (they resemble someone) a case opened; refused when they are
+/// someone already there.
+#[post("/console/identities/manual")]
+async fn manual_add(
+    op: Operator,
+    state: web::Data<AppState>,
+    form: super::ConsoleForm<ManualForm>,
+) -> Result<HttpResponse, ApiError> {
+    use clavis_directory::manual::{self, ManualOutcome, ManualTerms, NewManualIdentity};
+    let f = form.0;
+    let rpps = match f.rpps.trim() {
+        "" => None,
+        r => Some(
+            clavis_core::Rpps::parse(r).map_err(|e| ApiError::BadRequest(format!("rpps: {e}")))?,
+        ),
+    };
+    let new = NewManualIdentity {
+        birth_family_name: f.birth_name,
+        used_family_name: Some(f.used_name).filter(|u| !u.trim().is_empty()),
+        birth_given_names: f.given_names.split(',').map(str::to_string).collect(),
+        birth_date: date_field("birth_date", &f.birth_date)?,
+        birth_place: Some(f.birth_place).filter(|p| !p.trim().is_empty()),
+        rpps,
+        terms: Some(ManualTerms {
+            sponsor: f.sponsor,
+            reason: f.reason,
+            until: date_field("until", &f.until)?,
+        }),
+    };
+    let outcome = manual::add_identity(
+        &state.db,
+        &state.directory,
+        &state.subscribers,
+        state.clock.now(),
+        new,
+        &op.actor(),
+    )
+    .await?;
+    let to = match outcome {
+        ManualOutcome::Created(oid) => format!("/console/identities/{oid}"),
+        ManualOutcome::CaseOpened { case_id, .. } => format!("/console/cases/{case_id}"),
+    };
+    Ok(HttpResponse::SeeOther()
+        .insert_header((actix_web::http::header::LOCATION, to))
+        .finish())
 }

@@ -23,6 +23,7 @@
 
 mod audit;
 mod authenticators;
+mod cases;
 mod dashboard;
 mod identities;
 mod operator;
@@ -43,9 +44,10 @@ use clavis_core::roles::{Access, Area, OperatorRole};
 pub const PREFIX: &str = "/console";
 
 /// The areas that have pages today, in menu order.
-pub const AREAS_WITH_PAGES: [Area; 5] = [
+pub const AREAS_WITH_PAGES: [Area; 6] = [
     Area::Dashboard,
     Area::Identities,
+    Area::Cases,
     Area::Authenticators,
     Area::Sessions,
     Area::Audit,
@@ -269,6 +271,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     dashboard::configure(cfg);
     identities::configure(cfg);
     authenticators::configure(cfg);
+    cases::configure(cfg);
     sessions::configure(cfg);
     audit::configure(cfg);
 }
