@@ -14,6 +14,7 @@ mod browser;
 mod cli;
 mod cluster;
 mod console;
+mod console_browser;
 mod directory;
 mod errors;
 mod fixtures;

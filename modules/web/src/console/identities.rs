@@ -398,7 +398,11 @@ async fn detail(
             .lifecycle
             .iter()
             .map(|e| Fact {
-                label: e["at"].as_str().unwrap_or_default().to_string(),
+                label: e["at"]
+                    .as_str()
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| super::local_time(t.with_timezone(&chrono::Utc)))
+                    .unwrap_or_default(),
                 value: format!(
                     "{} {}",
                     e["kind"].as_str().unwrap_or_default(),
