@@ -232,6 +232,7 @@ pub fn engine(
         batch_size: batch,
         max_missing_percent: 5,
         sources,
+        ..DirectoryConfig::default()
     };
     let c: Arc<dyn Clock> = Arc::new(clock.clone());
     (

@@ -27,6 +27,9 @@ pub struct DirectoryConfig {
     /// first listed source of that role wins.
     #[serde(default)]
     pub sources: Vec<SourceConfig>,
+    /// Who the compliance indicators count (`[directory.compliance]`).
+    #[serde(default)]
+    pub compliance: ComplianceConfig,
 }
 
 impl Default for DirectoryConfig {
@@ -36,6 +39,59 @@ impl Default for DirectoryConfig {
             batch_size: default_batch_size(),
             max_missing_percent: default_max_missing_percent(),
             sources: Vec::new(),
+            compliance: ComplianceConfig::default(),
+        }
+    }
+}
+
+/// `[directory.compliance]`: the population of the RIE and HospiConnect
+/// indicators (`crate::compliance`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComplianceConfig {
+    /// `all` (every member of staff, the default) or `rpps_professions`
+    /// (people with one of [`Self::rpps_professions`]).
+    #[serde(default)]
+    pub scope: ComplianceScope,
+    /// The profession codes (TRE_G15) registered in the RPPS. Default:
+    /// médecin 10, pharmacien 21, chirurgien-dentiste 40, sage-femme 50,
+    /// infirmier 60, masseur-kinésithérapeute 70, pédicure-podologue 80.
+    #[serde(default = "default_rpps_professions")]
+    pub rpps_professions: Vec<String>,
+    /// A reconciliation case open longer than this many days is reported.
+    /// Default 30.
+    #[serde(default = "default_case_age_days")]
+    pub case_age_days: u32,
+}
+
+/// Who the compliance indicators count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ComplianceScope {
+    /// Every member of staff.
+    #[default]
+    All,
+    /// Professionals of an RPPS profession.
+    RppsProfessions,
+}
+
+fn default_rpps_professions() -> Vec<String> {
+    ["10", "21", "40", "50", "60", "70", "80"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+fn default_case_age_days() -> u32 {
+    30
+}
+
+impl Default for ComplianceConfig {
+    fn default() -> Self {
+        Self {
+            scope: ComplianceScope::All,
+            rpps_professions: default_rpps_professions(),
+            case_age_days: default_case_age_days(),
         }
     }
 }

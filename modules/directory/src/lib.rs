@@ -19,6 +19,7 @@
 //!   their audit.
 
 pub mod apply;
+pub mod compliance;
 pub mod config;
 pub mod error;
 pub mod golden;

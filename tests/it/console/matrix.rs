@@ -71,6 +71,8 @@ fn routes() -> Vec<Route> {
         post("/console/cases/{case}/resolve"),
         get("/console/identities/manual"),
         post("/console/identities/manual"),
+        get("/console/compliance"),
+        get("/console/compliance/departed"),
         get("/console/audit"),
         get("/console/audit?action=login.&from=2020-01-01"),
         get("/console/audit/export.csv"),

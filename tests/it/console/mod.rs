@@ -4,6 +4,7 @@
 
 mod authenticators;
 mod cases;
+mod compliance;
 mod matrix;
 mod pages;
 

@@ -11,6 +11,7 @@ pub mod badge;
 pub mod badge_tx;
 pub mod case;
 pub mod ceremony;
+pub mod compliance;
 pub mod enrolment_link;
 pub mod habilitation;
 pub mod identity;

@@ -231,3 +231,33 @@ manual-given-help = Every birth given name, in order, separated by commas.
 manual-new = Add a person outside HR
 manual-add = Add
 identity-terms = Person outside HR
+
+## Compliance
+
+compliance-computed = Computed on { $at }
+compliance-scope-all = population: all staff
+compliance-scope-rpps = population: RPPS professions
+compliance-indicator = Indicator
+compliance-value = Value
+compliance-list = See the list
+compliance-share = { $percent } % ({ $numerator } of { $denominator })
+compliance-nobody = not applicable (nobody)
+compliance-duration = { $days } d { $hours } h
+compliance-delays = median { $median }, maximum { $max } ({ $count } people)
+compliance-second-factor = Active staff with a second factor (badge or key)
+compliance-mfa-logins = Two-factor logins (last 30 days)
+compliance-rpps = Active professionals with an RPPS
+compliance-rpps-verified = RPPS verified within 2 years (EXI 27)
+compliance-departed = Departed people keeping an access (must be 0)
+compliance-departure-delay = Delay from the HR departure date to access closed (12 months)
+compliance-arrival-delay = Delay from the HR arrival to the first authenticator (12 months)
+compliance-arrived-unequipped = Arrivals of the last 12 months still without an authenticator
+compliance-old-cases = Reconciliation cases open for more than { $days } days
+compliance-old-cases-title = Old reconciliation cases
+compliance-logins = Sign-in methods (last 30 days)
+compliance-holds-account = enabled account
+compliance-holds-session = open session
+compliance-holds-key = active security key
+compliance-holds-badge = active badge
+compliance-holds-psc-link = valid Pro Santé Connect link
+compliance-holds-habilitation = habilitation

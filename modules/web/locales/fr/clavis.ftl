@@ -233,3 +233,33 @@ manual-given-help = Tous les prénoms de naissance, dans l'ordre, séparés par 
 manual-new = Ajouter une personne hors SI-RH
 manual-add = Ajouter
 identity-terms = Personne hors SI-RH
+
+## Conformité
+
+compliance-computed = Calculé le { $at }
+compliance-scope-all = population : tout le personnel
+compliance-scope-rpps = population : professions inscrites au RPPS
+compliance-indicator = Indicateur
+compliance-value = Valeur
+compliance-list = Voir la liste
+compliance-share = { $percent } % ({ $numerator } sur { $denominator })
+compliance-nobody = sans objet (personne)
+compliance-duration = { $days } j { $hours } h
+compliance-delays = médiane { $median }, maximum { $max } ({ $count } personnes)
+compliance-second-factor = Personnel actif équipé d'un second facteur (badge ou clé)
+compliance-mfa-logins = Connexions à deux facteurs (30 derniers jours)
+compliance-rpps = Professionnels actifs ayant un RPPS
+compliance-rpps-verified = RPPS vérifiés depuis moins de 2 ans (EXI 27)
+compliance-departed = Personnes parties gardant un accès (doit être 0)
+compliance-departure-delay = Délai entre la date de départ RH et la fermeture des accès (12 mois)
+compliance-arrival-delay = Délai entre l'arrivée RH et le premier authentificateur (12 mois)
+compliance-arrived-unequipped = Arrivées des 12 derniers mois encore sans authentificateur
+compliance-old-cases = Dossiers de rapprochement ouverts depuis plus de { $days } jours
+compliance-old-cases-title = Dossiers de rapprochement anciens
+compliance-logins = Méthodes de connexion (30 derniers jours)
+compliance-holds-account = compte actif
+compliance-holds-session = session ouverte
+compliance-holds-key = clé de sécurité active
+compliance-holds-badge = badge actif
+compliance-holds-psc-link = lien Pro Santé Connect valide
+compliance-holds-habilitation = habilitation

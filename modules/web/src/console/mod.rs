@@ -24,6 +24,7 @@
 mod audit;
 mod authenticators;
 mod cases;
+mod compliance;
 mod dashboard;
 mod identities;
 mod operator;
@@ -44,13 +45,14 @@ use clavis_core::roles::{Access, Area, OperatorRole};
 pub const PREFIX: &str = "/console";
 
 /// The areas that have pages today, in menu order.
-pub const AREAS_WITH_PAGES: [Area; 6] = [
+pub const AREAS_WITH_PAGES: [Area; 7] = [
     Area::Dashboard,
     Area::Identities,
     Area::Cases,
     Area::Authenticators,
     Area::Sessions,
     Area::Audit,
+    Area::Compliance,
 ];
 
 /// The path of an area's page.
@@ -272,6 +274,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     identities::configure(cfg);
     authenticators::configure(cfg);
     cases::configure(cfg);
+    compliance::configure(cfg);
     sessions::configure(cfg);
     audit::configure(cfg);
 }

@@ -1,0 +1,346 @@
+//! The compliance dashboard (Conformité): the RIE and HospiConnect
+//! indicators of [`clavis_directory::compliance`], each with its figure
+//! and, one click away, the people behind it.
+//!
+//! - `GET /console/compliance` — every indicator.
+//! - `GET /console/compliance/{list}` — the people (or cases) behind one:
+//!   `second-factor`, `rpps`, `rpps-verified`, `departed`, `arrivals`,
+//!   `cases`.
+
+use super::{Chrome, Operator, local_time_secs, page};
+use crate::AppState;
+use crate::error::ApiError;
+use crate::pages::Lang;
+use actix_web::{HttpResponse, get, web};
+use askama::Template;
+use clavis_core::Oid;
+use clavis_core::roles::Area;
+use clavis_directory::compliance::{self, Delays, Indicator, Report};
+use clavis_directory::config::ComplianceScope;
+use clavis_store::models::IdentityRow;
+use std::collections::HashMap;
+
+/// One line of the dashboard.
+struct Line {
+    id: &'static str,
+    label: String,
+    value: String,
+    /// `ok`, `warn` or `bad`.
+    level: &'static str,
+    list: Option<String>,
+}
+
+struct LoginLine {
+    method: String,
+    acr: String,
+    amr: String,
+    count: i64,
+}
+
+#[derive(Template)]
+#[template(path = "console/compliance.html")]
+struct DashboardPage {
+    c: Chrome,
+    at: String,
+    scope: String,
+    lines: Vec<Line>,
+    logins: Vec<LoginLine>,
+}
+
+fn share(lang: Lang, i: &Indicator) -> String {
+    match i.percent() {
+        Some(p) => lang.tr_args(
+            "compliance-share",
+            &fluent_args(&[
+                ("percent", format!("{p:.1}")),
+                ("numerator", i.numerator.to_string()),
+                ("denominator", i.denominator.to_string()),
+            ]),
+        ),
+        None => lang.tr("compliance-nobody"),
+    }
+}
+
+fn fluent_args(pairs: &[(&str, String)]) -> fluent_bundle::FluentArgs<'static> {
+    let mut a = fluent_bundle::FluentArgs::new();
+    for (k, v) in pairs {
+        a.set(k.to_string(), v.clone());
+    }
+    a
+}
+
+/// A duration as operators read it: days and hours.
+fn duration(lang: Lang, secs: i64) -> String {
+    let hours = secs / 3600;
+    lang.tr_args(
+        "compliance-duration",
+        &fluent_args(&[
+            ("days", (hours / 24).to_string()),
+            ("hours", (hours % 24).to_string()),
+        ]),
+    )
+}
+
+fn delays(lang: Lang, d: &Option<Delays>) -> String {
+    match d {
+        Some(d) => lang.tr_args(
+            "compliance-delays",
+            &fluent_args(&[
+                ("median", duration(lang, d.median_secs)),
+                ("max", duration(lang, d.max_secs)),
+                ("count", d.count.to_string()),
+            ]),
+        ),
+        None => lang.tr("compliance-nobody"),
+    }
+}
+
+/// Green at or above `good` percent, orange below, red below `bad`.
+fn level(i: &Indicator, good: f64, bad: f64) -> &'static str {
+    match i.percent() {
+        Some(p) if p >= good => "ok",
+        Some(p) if p >= bad => "warn",
+        Some(_) => "bad",
+        None => "ok",
+    }
+}
+
+async fn compute(state: &AppState) -> Result<Report, ApiError> {
+    let mut conn = state.db.conn().await?;
+    Ok(compliance::report(&mut conn, &state.directory.compliance, state.clock.now()).await?)
+}
+
+#[get("/console/compliance")]
+async fn dashboard(op: Operator, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let lang = op.lang;
+    let r = compute(&state).await?;
+    let list_of = |id: &str| Some(format!("/console/compliance/{id}"));
+    let lines = vec![
+        Line {
+            id: "second-factor",
+            label: lang.tr("compliance-second-factor"),
+            value: share(lang, &r.second_factor),
+            level: level(&r.second_factor, 95.0, 80.0),
+            list: list_of("second-factor"),
+        },
+        Line {
+            id: "mfa-logins",
+            label: lang.tr("compliance-mfa-logins"),
+            value: share(lang, &r.mfa_logins),
+            level: level(&r.mfa_logins, 99.0, 90.0),
+            list: None,
+        },
+        Line {
+            id: "rpps",
+            label: lang.tr("compliance-rpps"),
+            value: share(lang, &r.rpps),
+            level: level(&r.rpps, 95.0, 80.0),
+            list: list_of("rpps"),
+        },
+        Line {
+            id: "rpps-verified",
+            label: lang.tr("compliance-rpps-verified"),
+            value: share(lang, &r.rpps_verified),
+            level: level(&r.rpps_verified, 95.0, 80.0),
+            list: list_of("rpps-verified"),
+        },
+        Line {
+            id: "departed",
+            label: lang.tr("compliance-departed"),
+            value: r.departed_still_active.len().to_string(),
+            level: if r.departed_still_active.is_empty() {
+                "ok"
+            } else {
+                "bad"
+            },
+            list: list_of("departed"),
+        },
+        Line {
+            id: "departure-delay",
+            label: lang.tr("compliance-departure-delay"),
+            value: delays(lang, &r.departure_delay),
+            level: "ok",
+            list: None,
+        },
+        Line {
+            id: "arrival-delay",
+            label: lang.tr("compliance-arrival-delay"),
+            value: delays(lang, &r.arrival_delay),
+            level: "ok",
+            list: None,
+        },
+        Line {
+            id: "arrivals",
+            label: lang.tr("compliance-arrived-unequipped"),
+            value: r.arrived_unequipped.len().to_string(),
+            level: if r.arrived_unequipped.is_empty() {
+                "ok"
+            } else {
+                "warn"
+            },
+            list: list_of("arrivals"),
+        },
+        Line {
+            id: "cases",
+            label: lang.tr1(
+                "compliance-old-cases",
+                "days",
+                state.directory.compliance.case_age_days,
+            ),
+            value: r.old_cases.len().to_string(),
+            level: if r.old_cases.is_empty() { "ok" } else { "warn" },
+            list: list_of("cases"),
+        },
+    ];
+    let p = DashboardPage {
+        c: op.chrome(Area::Compliance, lang.tr("area-compliance")),
+        at: super::local_time(r.at),
+        scope: lang.tr(match r.scope {
+            ComplianceScope::All => "compliance-scope-all",
+            ComplianceScope::RppsProfessions => "compliance-scope-rpps",
+        }),
+        lines,
+        logins: r
+            .logins
+            .iter()
+            .map(|l| LoginLine {
+                method: l.method.map(|m| m.to_string()).unwrap_or_default(),
+                acr: l.acr.clone(),
+                amr: serde_json::from_str::<Vec<String>>(&l.amr)
+                    .map(|a| a.join(" "))
+                    .unwrap_or_else(|_| l.amr.clone()),
+                count: l.count,
+            })
+            .collect(),
+    };
+    page(&p)
+}
+
+struct Person {
+    oid: String,
+    name: String,
+    detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/compliance_list.html")]
+struct ListPage {
+    c: Chrome,
+    intro: String,
+    people: Vec<Person>,
+    cases: Vec<(String, String, String)>,
+}
+
+async fn names(state: &AppState, oids: &[Oid]) -> Result<HashMap<Oid, String>, ApiError> {
+    let mut conn = state.db.conn().await?;
+    let mut out = HashMap::new();
+    for chunk in oids.chunks(500) {
+        for i in IdentityRow::find_many(&mut conn, chunk).await? {
+            let family = i.used_family_name.unwrap_or(i.birth_family_name);
+            out.insert(
+                i.oid,
+                format!(
+                    "{} {}",
+                    family.to_uppercase(),
+                    i.birth_given_names.join(" ")
+                ),
+            );
+        }
+    }
+    Ok(out)
+}
+
+#[get("/console/compliance/{list}")]
+async fn behind(
+    op: Operator,
+    state: web::Data<AppState>,
+    which: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let lang = op.lang;
+    let r = compute(&state).await?;
+    let (title, rows): (&str, Vec<(Oid, String)>) = match which.as_str() {
+        "second-factor" => (
+            "compliance-second-factor",
+            r.second_factor
+                .missing
+                .iter()
+                .map(|o| (*o, String::new()))
+                .collect(),
+        ),
+        "rpps" => (
+            "compliance-rpps",
+            r.rpps.missing.iter().map(|o| (*o, String::new())).collect(),
+        ),
+        "rpps-verified" => (
+            "compliance-rpps-verified",
+            r.rpps_verified
+                .missing
+                .iter()
+                .map(|o| (*o, String::new()))
+                .collect(),
+        ),
+        "departed" => (
+            "compliance-departed",
+            r.departed_still_active
+                .iter()
+                .map(|s| {
+                    (
+                        s.oid,
+                        s.holds
+                            .iter()
+                            .map(|h| lang.tr(&format!("compliance-holds-{}", h.replace('_', "-"))))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    )
+                })
+                .collect(),
+        ),
+        "arrivals" => (
+            "compliance-arrived-unequipped",
+            r.arrived_unequipped
+                .iter()
+                .map(|o| (*o, String::new()))
+                .collect(),
+        ),
+        "cases" => ("compliance-old-cases-title", vec![]),
+        _ => return Err(ApiError::NotFound("no such indicator".into())),
+    };
+    let oids: Vec<Oid> = rows.iter().map(|(o, _)| *o).collect();
+    let names = names(&state, &oids).await?;
+    let mut people: Vec<Person> = rows
+        .into_iter()
+        .map(|(oid, detail)| Person {
+            name: names.get(&oid).cloned().unwrap_or_else(|| oid.to_string()),
+            oid: oid.to_string(),
+            detail,
+        })
+        .collect();
+    people.sort_by(|a, b| a.name.cmp(&b.name));
+    let p = ListPage {
+        c: op.chrome(Area::Compliance, lang.tr(title)),
+        intro: lang.tr1(
+            "console-results",
+            "count",
+            people.len().max(if which.as_str() == "cases" {
+                r.old_cases.len()
+            } else {
+                0
+            }) as i64,
+        ),
+        people,
+        cases: if which.as_str() == "cases" {
+            r.old_cases
+                .iter()
+                .map(|c| (c.id.clone(), c.entry.clone(), local_time_secs(c.opened_at)))
+                .collect()
+        } else {
+            vec![]
+        },
+    };
+    page(&p)
+}
+
+/// Registers the compliance pages.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(dashboard).service(behind);
+}
