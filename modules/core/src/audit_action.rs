@@ -37,6 +37,8 @@ text_enum! {
         CaseOpened = "case.opened",
         /// An operator resolved a reconciliation case.
         CaseResolved = "case.resolved",
+        /// An operator started a sync run from the console.
+        SyncRequested = "sync.requested",
         /// A sync run finished.
         SyncFinished = "sync.finished",
         /// A sync run failed and changed nothing of its failing batch.

@@ -71,6 +71,13 @@ fn routes() -> Vec<Route> {
         post("/console/cases/{case}/resolve"),
         get("/console/identities/manual"),
         post("/console/identities/manual"),
+        get("/console/syncs"),
+        get("/console/syncs?source=rh"),
+        Route {
+            allowed_status: 200,
+            ..post("/console/syncs/rh/dry-run")
+        },
+        post("/console/syncs/rh/run"),
         get("/console/compliance"),
         get("/console/compliance/departed"),
         get("/console/audit"),

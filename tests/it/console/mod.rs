@@ -7,6 +7,7 @@ mod cases;
 mod compliance;
 mod matrix;
 mod pages;
+mod syncs;
 
 use crate::support::TestApp;
 use clavis_core::roles::OperatorRole;
@@ -22,6 +23,39 @@ pub const OPERATORS: [(&str, OperatorRole); 5] = [
     ("Hugo", OperatorRole::Helpdesk),
     ("Aude", OperatorRole::Auditor),
 ];
+
+/// HR's export the console's synchronisations read: two new people.
+pub const HR_CSV: &str = "Matricule;Nom de naissance;Prénoms;Date de naissance\n\
+E500;Garnier;Lucie;1992-06-01\n\
+E501;Masson;Théo;1993-07-02\n";
+
+/// A directory configuration with one CSV source, `rh`, reading [`HR_CSV`]
+/// (a file under the target directory, written once).
+pub fn hr_source() -> clavis_directory::DirectoryConfig {
+    let csv = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-hr.csv");
+    if std::fs::read_to_string(&csv).ok().as_deref() != Some(HR_CSV) {
+        // Tests run in parallel: written aside, then renamed into place.
+        let aside = csv.with_extension(format!("{}.tmp", clavis_core::ids::new_record_id()));
+        std::fs::write(&aside, HR_CSV).expect("csv");
+        std::fs::rename(&aside, &csv).expect("csv in place");
+    }
+    toml::from_str(&format!(
+        r#"
+[[sources]]
+name = "rh"
+kind = "csv"
+role = "hr"
+path = "{}"
+[sources.attributes]
+external_id = "Matricule"
+birth_family_name = "Nom de naissance"
+birth_given_names = "Prénoms"
+birth_date = "Date de naissance"
+"#,
+        csv.display()
+    ))
+    .expect("directory config")
+}
 
 /// Claire's RPPS.
 pub const CLAIRE_RPPS: &str = "10100779536";
@@ -66,7 +100,7 @@ pub async fn case_against_claire(t: &TestApp, family: &str) -> String {
 /// role), Noé Sansrole (no role either) and Hélène Bérard (an accented
 /// name).
 pub async fn hospital(backend: Backend) -> TestApp {
-    let t = TestApp::on(backend)
+    let mut t = TestApp::on(backend)
         .with_person("Martin", "Alice")
         .with_person("Idrissi", "Ines")
         .with_person("Blanc", "Bruno")
@@ -80,6 +114,7 @@ pub async fn hospital(backend: Backend) -> TestApp {
     for (given, role) in OPERATORS {
         grant(&t, t.person(given), role).await;
     }
+    t.state.directory = std::sync::Arc::new(hr_source());
     // Claire has an RPPS (a manual entry carrying it opens a case).
     let mut conn = t.t.db.conn().await.expect("conn");
     let mut claire = clavis_store::models::IdentityRow::find(&mut conn, t.person("Claire"))

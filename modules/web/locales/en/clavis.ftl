@@ -261,3 +261,28 @@ compliance-holds-key = active security key
 compliance-holds-badge = active badge
 compliance-holds-psc-link = valid Pro Santé Connect link
 compliance-holds-habilitation = habilitation
+
+## Synchronisations
+
+sync-sources = Configured sources
+sync-no-source = No source is configured ([[directory.sources]]).
+sync-kind = Kind
+sync-full = full
+sync-simulate = Simulate
+sync-runs = Recent runs
+sync-running = A synchronisation is running: this page updates itself.
+sync-mode = Mode
+sync-duration = Duration
+sync-updated = Updated
+sync-cases = Cases opened
+sync-rejections = Rejected entries
+sync-field = Field
+sync-run-title = Synchronisation of { $source }
+sync-run-not-found = This run does not exist.
+sync-dry-run-title = Simulation: { $source }
+sync-dry-run-intro = Simulation finished at { $at }: nothing was written. This is what the synchronisation would change.
+sync-would-create = Identities that would be created
+sync-would-update = Identities that would be updated (moves included)
+sync-would-depart = Departures that would be applied
+sync-would-open-cases = Reconciliation cases that would be opened
+sync-run-now = Run this synchronisation

@@ -263,3 +263,28 @@ compliance-holds-key = clé de sécurité active
 compliance-holds-badge = badge actif
 compliance-holds-psc-link = lien Pro Santé Connect valide
 compliance-holds-habilitation = habilitation
+
+## Synchronisations
+
+sync-sources = Sources configurées
+sync-no-source = Aucune source n'est configurée ([[directory.sources]]).
+sync-kind = Type
+sync-full = complète
+sync-simulate = Simuler
+sync-runs = Exécutions récentes
+sync-running = Une synchronisation est en cours : cette page se met à jour toute seule.
+sync-mode = Mode
+sync-duration = Durée
+sync-updated = Modifiées
+sync-cases = Dossiers ouverts
+sync-rejections = Fiches rejetées
+sync-field = Champ
+sync-run-title = Synchronisation de { $source }
+sync-run-not-found = Cette exécution n'existe pas.
+sync-dry-run-title = Simulation : { $source }
+sync-dry-run-intro = Simulation terminée le { $at } : rien n'a été écrit. Voici ce que la synchronisation changerait.
+sync-would-create = Identités qui seraient créées
+sync-would-update = Identités qui seraient modifiées (dont les mouvements)
+sync-would-depart = Départs qui seraient appliqués
+sync-would-open-cases = Dossiers de rapprochement qui seraient ouverts
+sync-run-now = Lancer cette synchronisation

@@ -29,6 +29,7 @@ mod dashboard;
 mod identities;
 mod operator;
 mod sessions;
+mod syncs;
 
 pub use operator::{ConsoleForm, Operator};
 
@@ -45,10 +46,11 @@ use clavis_core::roles::{Access, Area, OperatorRole};
 pub const PREFIX: &str = "/console";
 
 /// The areas that have pages today, in menu order.
-pub const AREAS_WITH_PAGES: [Area; 7] = [
+pub const AREAS_WITH_PAGES: [Area; 8] = [
     Area::Dashboard,
     Area::Identities,
     Area::Cases,
+    Area::Syncs,
     Area::Authenticators,
     Area::Sessions,
     Area::Audit,
@@ -276,6 +278,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cases::configure(cfg);
     compliance::configure(cfg);
     sessions::configure(cfg);
+    syncs::configure(cfg);
     audit::configure(cfg);
 }
 
