@@ -108,7 +108,6 @@ pub fn build_app(
 > {
     actix_web::App::new()
         .wrap(actix_web::middleware::from_fn(extract::admin_gate))
-        .wrap(actix_web::middleware::from_fn(console::console_gate))
         .wrap(security_headers::middleware(&state))
         .wrap(actix_web::middleware::from_fn(prometheus::record_latency))
         .wrap(actix_web::middleware::from_fn(request_id::middleware))

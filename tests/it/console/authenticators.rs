@@ -18,6 +18,7 @@ on_both_backends!(
     keys_are_listed_by_model_and_by_person,
     the_helpdesk_unlocks_a_pin_and_issues_an_enrolment_link,
     an_operators_authenticator_is_revoked_only_after_a_fresh_login,
+    an_operators_credentials_are_an_administrators_business,
 );
 
 async fn post(
@@ -336,4 +337,69 @@ async fn an_operators_authenticator_is_revoked_only_after_a_fresh_login(backend:
     )
     .await;
     assert_eq!((status, to), (303, back));
+}
+
+async fn an_operators_credentials_are_an_administrators_business(backend: Backend) {
+    let t = hospital(backend).await;
+    let app = t.service().await;
+    let hugo = t.person("Hugo");
+    let cookie = t.open_session(hugo).await.cookie;
+    let csrf = csrf_of(&cookie);
+    // A fellow helpdesk agent: the helpdesk may end their sessions, but not
+    // hand out a way into their account.
+    let noe = t.person("Noé");
+    super::grant(&t, noe, clavis_core::roles::OperatorRole::Helpdesk).await;
+    insert_key(&t.t.db, noe, "k-noe").await;
+    for (path, fields) in [
+        (
+            "/console/authenticators/enrolment-links",
+            vec![("oid", noe.to_string())],
+        ),
+        (
+            "/console/authenticators/pin-unlock",
+            vec![("oid", noe.to_string())],
+        ),
+        (
+            "/console/authenticators/keys/k-noe/revoke",
+            vec![("reason", "lost".to_string())],
+        ),
+    ] {
+        let before = last_seq(&t.t.db).await;
+        let mut all = vec![("csrf", csrf.clone())];
+        all.extend(fields);
+        let all: Vec<(&str, &str)> = all.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (status, _, body) = post(&app, path, &cookie, &all).await;
+        assert_eq!(status, 403, "{path}: {body}");
+        assert!(body.contains("seul un administrateur"), "{body}");
+        let events = events_after(&t.t.db, before).await;
+        assert_eq!(events.len(), 1, "{path}: {events:?}");
+        assert_eq!(events[0]["action"], "console.target_refused");
+        assert_eq!(
+            events[0]["changes"]["reason"],
+            "operator_target_needs_admin"
+        );
+    }
+    // An administrator may, after a fresh login.
+    let alice = t.open_session(t.person("Alice")).await.cookie;
+    t.clock.advance(chrono::Duration::seconds(
+        t.state.fido2.config().fresh_login_secs + 1,
+    ));
+    let (status, to, _) = post(
+        &app,
+        "/console/authenticators/enrolment-links",
+        &alice,
+        &[("csrf", &csrf_of(&alice)), ("oid", &noe.to_string())],
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert!(to.starts_with("/login?reauth=1"), "{to}");
+    let fresh = t.open_session(t.person("Alice")).await.cookie;
+    let (status, _, body) = post(
+        &app,
+        "/console/authenticators/enrolment-links",
+        &fresh,
+        &[("csrf", &csrf_of(&fresh)), ("oid", &noe.to_string())],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
 }

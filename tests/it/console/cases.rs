@@ -3,7 +3,7 @@
 //! shown side by side and decided with a mandatory comment, audited; a
 //! rejected entry stays unlinked.
 
-use super::{CLAIRE_RPPS, case_against_claire, csrf_of, hospital};
+use super::{CLAIRE_RPPS, case_against_claire, csrf_of, hospital, seen_of};
 use crate::support::audit::{events_after, last_seq};
 use crate::support::http::{AppService, form, location};
 use crate::support::on_both_backends;
@@ -211,6 +211,37 @@ async fn a_case_is_decided_only_with_a_comment_and_links_what_it_should(backend:
     let claire = t.person("Claire");
     let case_id = case_against_claire(&t, "Lemoine-Morel").await;
     let path = format!("/console/cases/{case_id}/resolve");
+    let seen = seen_of(&t, &case_id).await;
+    // Only one of the case's candidates, and the entry as shown.
+    let (status, _, body) = post(
+        &app,
+        &path,
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("decision", "link"),
+            ("seen", &seen),
+            ("candidate", &t.person("Noé").to_string()),
+            ("comment", "c'est lui"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("not one of this case"), "{body}");
+    let (status, _, body) = post(
+        &app,
+        &path,
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("decision", "new"),
+            ("seen", "an-older-entry"),
+            ("comment", "une autre personne"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 409);
+    assert!(body.contains("La fiche a changé"), "{body}");
     // No comment: refused, the case still open.
     let (status, _, body) = post(
         &app,
@@ -219,6 +250,7 @@ async fn a_case_is_decided_only_with_a_comment_and_links_what_it_should(backend:
         &[
             ("csrf", &csrf),
             ("decision", "link"),
+            ("seen", &seen),
             ("candidate", &claire.to_string()),
             ("comment", " "),
         ],
@@ -260,6 +292,7 @@ async fn a_case_is_decided_only_with_a_comment_and_links_what_it_should(backend:
         &[
             ("csrf", &csrf),
             ("decision", "link"),
+            ("seen", &seen),
             ("candidate", &claire.to_string()),
             ("comment", comment),
         ],
@@ -289,7 +322,12 @@ async fn a_case_is_decided_only_with_a_comment_and_links_what_it_should(backend:
         &app,
         &path,
         &cookie,
-        &[("csrf", &csrf), ("decision", "new"), ("comment", "again")],
+        &[
+            ("csrf", &csrf),
+            ("decision", "new"),
+            ("comment", "again"),
+            ("seen", &seen),
+        ],
     )
     .await;
     assert_eq!(status, 409);
@@ -300,6 +338,7 @@ async fn a_rejected_entry_stays_unlinked(backend: Backend) {
     let app = t.service().await;
     let cookie = t.open_session(t.person("Alice")).await.cookie;
     let case_id = case_against_claire(&t, "Essai").await;
+    let seen = seen_of(&t, &case_id).await;
     let people = count(&t).await;
     let (status, _, body) = post(
         &app,
@@ -308,6 +347,7 @@ async fn a_rejected_entry_stays_unlinked(backend: Backend) {
         &[
             ("csrf", &csrf_of(&cookie)),
             ("decision", "reject"),
+            ("seen", &seen),
             ("comment", "fiche de test saisie par erreur"),
         ],
     )

@@ -122,6 +122,11 @@ async fn ask(
     } else {
         String::new()
     };
+    let seen = if case.is_empty() {
+        String::new()
+    } else {
+        super::seen_of(t, &case).await
+    };
     let path = route
         .path
         .replace("{case}", &case)
@@ -143,6 +148,7 @@ async fn ask(
                 ("oid", &claire.to_string()),
                 ("reason", "lost"),
                 ("decision", "new"),
+                ("seen", &seen),
                 ("comment", "checked with HR"),
                 ("birth_name", &format!("Nouveau{}", &n[..8])),
                 ("given_names", "Jean"),

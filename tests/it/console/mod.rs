@@ -96,6 +96,21 @@ pub async fn case_against_claire(t: &TestApp, family: &str) -> String {
     }
 }
 
+/// The content hash of the entry a case is about (what its page shows
+/// and its form sends back as `seen`).
+pub async fn seen_of(t: &TestApp, case_id: &str) -> String {
+    let mut conn = t.t.db.conn().await.expect("conn");
+    let case = clavis_store::models::ReconciliationCase::find(&mut conn, case_id)
+        .await
+        .expect("find")
+        .expect("case");
+    clavis_store::models::SourceRecordRow::find(&mut conn, &case.source, &case.external_id)
+        .await
+        .expect("find")
+        .expect("record")
+        .content_hash
+}
+
 /// A hospital with one operator per role, Claire Lemoine (a nurse, no
 /// role), Noé Sansrole (no role either) and Hélène Bérard (an accented
 /// name).

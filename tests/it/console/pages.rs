@@ -12,6 +12,8 @@ use clavis_store::models::SsoSessionRow;
 use clavis_testkit::db::Backend;
 
 on_both_backends!(
+    a_percent_encoded_path_goes_through_the_same_gate,
+    the_audit_trail_of_a_person_shows_only_to_those_who_read_the_journal,
     identities_are_found_with_or_without_accents_and_shown_in_detail,
     the_helpdesk_ends_a_persons_sessions_and_the_audit_names_the_operator,
     no_operator_acts_on_themselves_or_on_a_higher_role,
@@ -294,10 +296,64 @@ async fn a_form_without_its_csrf_token_is_refused_and_changes_nothing(backend: B
         vec![("csrf", csrf_of(&other)), ("oid", claire.to_string())],
     ] {
         let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let before = last_seq(&t.t.db).await;
         let (status, _) = submit(&app, "/console/sessions/end-all", &cookie, &fields).await;
         assert_eq!(status, 403, "{fields:?}");
         assert!(is_live(&t, &s.id).await, "{fields:?}");
+        let events = events_after(&t.t.db, before).await;
+        assert!(
+            events.len() == 1
+                && events[0]["action"] == "console.denied"
+                && events[0]["changes"]["reason"] == "csrf",
+            "the refusal is on the record: {events:?}"
+        );
     }
+}
+
+async fn a_percent_encoded_path_goes_through_the_same_gate(backend: Backend) {
+    let t = hospital(backend).await;
+    let app = t.service().await;
+    let hugo = t.open_session(t.person("Hugo")).await.cookie;
+    for path in [
+        "/%63onsole/audit",
+        "/console/%61udit",
+        "/%63onsole/audit/export.csv",
+    ] {
+        let before = last_seq(&t.t.db).await;
+        let (status, body) = page(&app, path, &hugo, None).await;
+        assert_eq!(status, 403, "{path}: {body}");
+        let events = events_after(&t.t.db, before).await;
+        assert_eq!(events.len(), 1, "{path}: {events:?}");
+        assert_eq!(events[0]["action"], "console.denied");
+        assert_eq!(events[0]["changes"]["area"], "audit");
+    }
+    let aude = t.open_session(t.person("Aude")).await.cookie;
+    let (status, _) = page(&app, "/%63onsole/audit", &aude, None).await;
+    assert_eq!(status, 200, "the auditor reads it, however it is spelt");
+}
+
+async fn the_audit_trail_of_a_person_shows_only_to_those_who_read_the_journal(backend: Backend) {
+    let t = hospital(backend).await;
+    let app = t.service().await;
+    let claire = t.person("Claire");
+    let path = format!("/console/identities/{claire}");
+    let hugo = t.open_session(t.person("Hugo")).await.cookie;
+    // Something about her in the journal: the helpdesk unlocks her PIN.
+    let (status, _) = submit(
+        &app,
+        "/console/authenticators/pin-unlock",
+        &hugo,
+        &[("csrf", &csrf_of(&hugo)), ("oid", &claire.to_string())],
+    )
+    .await;
+    assert_eq!(status, 303);
+    let (status, body) = page(&app, &path, &hugo, None).await;
+    assert_eq!(status, 200);
+    assert!(!body.contains("id=\"h-trail\""), "{body}");
+    let aude = t.open_session(t.person("Aude")).await.cookie;
+    let (_, body) = page(&app, &path, &aude, None).await;
+    assert!(body.contains("id=\"h-trail\""), "{body}");
+    assert!(body.contains("badge.pin_unlocked"), "{body}");
 }
 
 async fn the_audit_journal_searches_exports_and_verifies(backend: Backend) {
@@ -379,10 +435,15 @@ async fn the_audit_journal_searches_exports_and_verifies(backend: Backend) {
     let lines: Vec<&str> = csv.trim_end().split("\r\n").collect();
     assert_eq!(
         lines[0],
-        "seq,occurred_at,actor,action,target,changes,client_addr,request_id,hash"
+        "seq;occurred_at;actor;action;target;changes;client_addr;request_id;hash"
     );
     assert_eq!(lines.len(), 3, "{csv}");
-    assert!(lines[1..].iter().all(|l| l.contains(",console.denied,")));
+    assert!(
+        lines[1..]
+            .iter()
+            .all(|l| l.contains(";\"console.denied\";")),
+        "{csv}"
+    );
     let mut conn = t.t.db.conn().await.expect("conn");
     let exported = clavis_store::models::AuditEventRow::search(
         &mut conn,

@@ -252,7 +252,8 @@ async fn decide_undecided(
 }
 
 /// Records of other sources that were waiting for this new person (same
-/// join key) join them now, unless an operator holds them in a case.
+/// join key) join them now, unless an operator holds them in a case or
+/// rejected them.
 async fn join_waiting(
     conn: &mut DbConn,
     ctx: &mut Ctx<'_>,
@@ -266,6 +267,21 @@ async fn join_waiting(
             .await?
             .is_some()
         {
+            continue;
+        }
+        // Nor one an operator rejected, while it is the entry they saw.
+        let rejected = ReconciliationCase::rejected_for_many(
+            conn,
+            &w.source,
+            std::slice::from_ref(&w.external_id),
+        )
+        .await?;
+        if rejected.iter().any(|c| {
+            c.resolution
+                .as_deref()
+                .and_then(|r| r.strip_prefix(crate::service::REJECTED_PREFIX))
+                == Some(w.content_hash.as_str())
+        }) {
             continue;
         }
         w.oid = Some(oid);

@@ -286,3 +286,5 @@ sync-would-update = Identities that would be updated (moves included)
 sync-would-depart = Departures that would be applied
 sync-would-open-cases = Reconciliation cases that would be opened
 sync-run-now = Run this synchronisation
+refused-operator-target = This person holds an operator role: only an administrator may act on their authenticators or identity.
+case-entry-changed = The entry changed since it was shown (a synchronisation ran): read the case again before deciding.

@@ -288,3 +288,5 @@ sync-would-update = Identités qui seraient modifiées (dont les mouvements)
 sync-would-depart = Départs qui seraient appliqués
 sync-would-open-cases = Dossiers de rapprochement qui seraient ouverts
 sync-run-now = Lancer cette synchronisation
+refused-operator-target = Cette personne a un rôle d'opérateur : seul un administrateur peut agir sur ses authentificateurs ou son identité.
+case-entry-changed = La fiche a changé depuis son affichage (une synchronisation est passée) : relisez le dossier avant de décider.

@@ -135,7 +135,7 @@ struct SearchPage {
     export: String,
 }
 
-#[get("/console/audit")]
+#[get("/audit")]
 async fn search(
     op: Operator,
     state: web::Data<AppState>,
@@ -187,71 +187,126 @@ async fn search(
     page(&p)
 }
 
-/// A CSV field, quoted when it holds a separator, a quote or a line
-/// break; a field a spreadsheet would run as a formula is prefixed with
-/// an apostrophe (CSV injection).
+/// The export's separator: the semicolon French spreadsheets split on.
+const SEPARATOR: &str = ";";
+
+/// The export's first line.
+const CSV_HEADER: &str =
+    "seq;occurred_at;actor;action;target;changes;client_addr;request_id;hash\r\n";
+
+/// Events read from the database per piece of the export.
+const EXPORT_PAGE: i64 = 1000;
+
+/// A CSV field, always quoted (a separator, quote or line break inside
+/// stays inside); one a spreadsheet would run as a formula is prefixed
+/// with an apostrophe (CSV injection).
 fn csv_field(s: &str) -> String {
     let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{s}")
     } else {
         s.to_string()
     };
-    if s.contains([',', ';', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s
-    }
+    format!("\"{}\"", s.replace('"', "\"\""))
 }
 
-#[get("/console/audit/export.csv")]
+/// One event as a CSV line.
+fn csv_line(e: &AuditEventRow) -> String {
+    let at = DateTime::<Utc>::from_timestamp_micros(e.occurred_at)
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_default();
+    let fields = [
+        e.seq.to_string(),
+        at,
+        e.actor.clone(),
+        e.action.clone(),
+        e.target.clone().unwrap_or_default(),
+        e.changes.clone(),
+        e.client_addr.clone().unwrap_or_default(),
+        e.request_id.clone().unwrap_or_default(),
+        e.hash.clone(),
+    ];
+    let mut line = fields
+        .iter()
+        .map(|f| csv_field(f))
+        .collect::<Vec<_>>()
+        .join(SEPARATOR);
+    line.push_str("\r\n");
+    line
+}
+
+/// Where the export stands: the search, from which event on, how many sent.
+struct ExportCursor {
+    filter: AuditFilter,
+    sent: i64,
+    first: bool,
+}
+
+#[get("/audit/export.csv")]
 async fn export(
     op: Operator,
     state: web::Data<AppState>,
     req: actix_web::HttpRequest,
     q: web::Query<SearchQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let filter = q.filter()?;
+    let mut filter = q.filter()?;
     let mut conn = state.db.conn().await?;
-    let events = AuditEventRow::search(&mut conn, &filter, EXPORT_LIMIT).await?;
-    let mut out =
-        String::from("seq,occurred_at,actor,action,target,changes,client_addr,request_id,hash\r\n");
-    for e in &events {
-        let at = DateTime::<Utc>::from_timestamp_micros(e.occurred_at)
-            .map(|t| t.to_rfc3339())
-            .unwrap_or_default();
-        let fields = [
-            e.seq.to_string(),
-            at,
-            e.actor.clone(),
-            e.action.clone(),
-            e.target.clone().unwrap_or_default(),
-            e.changes.clone(),
-            e.client_addr.clone().unwrap_or_default(),
-            e.request_id.clone().unwrap_or_default(),
-            e.hash.clone(),
-        ];
-        out.push_str(
-            &fields
-                .iter()
-                .map(|f| csv_field(f))
-                .collect::<Vec<_>>()
-                .join(","),
-        );
-        out.push_str("\r\n");
-    }
+    // What the chain holds now, and nothing written after.
     let (head_seq, head_hash) = AuditEventRow::head(&mut conn).await?;
+    filter.before_seq = Some(filter.before_seq.unwrap_or(i64::MAX).min(head_seq + 1));
     clavis_audit::AuditEvent::new(
         op.actor(),
         clavis_core::AuditAction::AuditExported,
         None,
         serde_json::json!({
-            "filter": q.query_string(), "events": events.len(), "head_seq": head_seq,
+            "filter": q.query_string(), "head_seq": head_seq, "limit": EXPORT_LIMIT,
         }),
     )
     .from_addr(crate::request::client_ip(&req))
     .record(&mut conn, state.clock.now())
     .await
     .map_err(ApiError::internal)?;
+    drop(conn);
+    // Streamed a page at a time: the export never holds more than a page.
+    let db = state.db.clone();
+    let start = ExportCursor {
+        filter,
+        sent: 0,
+        first: true,
+    };
+    let body = futures_util::stream::unfold(Some(start), move |cursor| {
+        let db = db.clone();
+        async move {
+            let mut cur = cursor?;
+            let mut chunk = if cur.first {
+                CSV_HEADER.to_string()
+            } else {
+                String::new()
+            };
+            let want = EXPORT_PAGE.min(EXPORT_LIMIT - cur.sent);
+            if want <= 0 {
+                return (!chunk.is_empty()).then(|| (Ok(web::Bytes::from(chunk)), None));
+            }
+            let rows = match db.conn().await {
+                Ok(mut c) => AuditEventRow::search(&mut c, &cur.filter, want).await,
+                Err(e) => Err(e),
+            };
+            let rows = match rows {
+                Ok(r) => r,
+                Err(e) => return Some((Err(e), None)),
+            };
+            for r in &rows {
+                chunk.push_str(&csv_line(r));
+            }
+            let more = rows.len() as i64 == want;
+            cur.sent += rows.len() as i64;
+            cur.first = false;
+            cur.filter.before_seq = rows.last().map(|r| r.seq).or(cur.filter.before_seq);
+            if chunk.is_empty() {
+                return None;
+            }
+            Some((Ok(web::Bytes::from(chunk)), more.then_some(cur)))
+        }
+    });
     let stamp = state.clock.now().format("%Y%m%d-%H%M%S");
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
@@ -263,7 +318,7 @@ async fn export(
         // The chain's head when exported: what the file can be checked
         // against later.
         .insert_header(("X-Clavis-Audit-Head", format!("{head_seq}:{head_hash}")))
-        .body(out))
+        .streaming(body))
 }
 
 #[derive(Template)]
@@ -275,7 +330,7 @@ struct VerifyPage {
     broken: String,
 }
 
-#[get("/console/audit/verify")]
+#[get("/audit/verify")]
 async fn verify(op: Operator, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let lang: Lang = op.lang;
     let mut conn = state.db.conn().await?;
@@ -305,13 +360,13 @@ mod tests {
 
     #[test]
     fn csv_fields_are_quoted_and_formulas_defused() {
-        assert_eq!(csv_field("login.failed"), "login.failed");
+        assert_eq!(csv_field("login.failed"), "\"login.failed\"");
         assert_eq!(
-            csv_field("{\"a\":1,\"b\":2}"),
-            "\"{\"\"a\"\":1,\"\"b\"\":2}\""
+            csv_field("{\"a\":1;\"b\":2}"),
+            "\"{\"\"a\"\":1;\"\"b\"\":2}\""
         );
         assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
-        assert_eq!(csv_field("-1"), "'-1");
+        assert_eq!(csv_field("-1"), "\"'-1\"");
         assert_eq!(csv_field("a\nb"), "\"a\nb\"");
     }
 

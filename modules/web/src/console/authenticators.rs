@@ -11,8 +11,10 @@
 //! - `POST /console/authenticators/enrolment-links` (field `oid`) — a
 //!   one-time link to register a security key, shown once.
 //!
-//! Every action obeys [`Operator::may_act_on`]; revoking the authenticator
-//! of someone who holds an operator role also needs a fresh login.
+//! Every action obeys [`Operator::may_act_strictly_on`]: never on oneself,
+//! and on someone who holds an operator role only by an administrator,
+//! after a fresh login (an enrolment link or a PIN is a way into their
+//! account).
 
 use super::{Chrome, ConsoleForm, Operator, local_time_secs, page};
 use crate::AppState;
@@ -21,9 +23,9 @@ use crate::pages::Lang;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
-use clavis_core::roles::{Access, Area, OperatorRole};
+use clavis_core::roles::{Access, Area};
 use clavis_core::{AuthenticatorStatus, BadgeId, BadgeStatus, Oid};
-use clavis_store::models::{AuthenticatorRow, BadgeRow, IdentityRoleRow, IdentityRow};
+use clavis_store::models::{AuthenticatorRow, BadgeRow, IdentityRow};
 use serde::Deserialize;
 use std::collections::HashMap;
 
@@ -114,7 +116,7 @@ async fn names(
         .collect())
 }
 
-#[get("/console/authenticators")]
+#[get("/authenticators")]
 async fn list(
     op: Operator,
     state: web::Data<AppState>,
@@ -260,12 +262,6 @@ struct RevokeForm {
     back: String,
 }
 
-/// Whether `oid` holds an operator role (acting on their authenticators
-/// needs a fresh login).
-async fn is_operator(conn: &mut clavis_store::DbConn, oid: Oid) -> Result<bool, ApiError> {
-    Ok(!OperatorRole::parse_all(&IdentityRoleRow::for_identity(conn, oid).await?).is_empty())
-}
-
 /// Where to go after an action: `back` if it is a console path, else the
 /// person's authenticators.
 fn after(back: &str, oid: Oid) -> HttpResponse {
@@ -287,7 +283,7 @@ fn checked_reason(r: &str) -> Result<&'static str, ApiError> {
         .ok_or_else(|| ApiError::BadRequest("reason: one of lost, stolen, broken, other".into()))
 }
 
-#[post("/console/authenticators/keys/{id}/revoke")]
+#[post("/authenticators/keys/{id}/revoke")]
 async fn revoke_key(
     op: Operator,
     state: web::Data<AppState>,
@@ -301,9 +297,9 @@ async fn revoke_key(
         .await?
         .filter(|k| k.status != AuthenticatorStatus::Revoked)
         .ok_or_else(|| ApiError::NotFound(op.lang.tr("authenticator-not-found")))?;
-    op.may_act_on(&mut conn, &state, &req, key.oid, "key.revoke")
-        .await?;
-    if is_operator(&mut conn, key.oid).await?
+    if op
+        .may_act_strictly_on(&mut conn, &state, &req, key.oid, "key.revoke")
+        .await?
         && let Some(again) = op.fresh_login_needed(&state, &form.0.back)
     {
         return Ok(again);
@@ -320,7 +316,7 @@ async fn revoke_key(
     Ok(after(&form.0.back, key.oid))
 }
 
-#[post("/console/authenticators/badges/{id}/revoke")]
+#[post("/authenticators/badges/{id}/revoke")]
 async fn revoke_badge(
     op: Operator,
     state: web::Data<AppState>,
@@ -335,9 +331,9 @@ async fn revoke_badge(
         .await?
         .filter(|b| b.status != BadgeStatus::Revoked)
         .ok_or_else(|| ApiError::NotFound(op.lang.tr("authenticator-not-found")))?;
-    op.may_act_on(&mut conn, &state, &req, badge.oid, "badge.revoke")
-        .await?;
-    if is_operator(&mut conn, badge.oid).await?
+    if op
+        .may_act_strictly_on(&mut conn, &state, &req, badge.oid, "badge.revoke")
+        .await?
         && let Some(again) = op.fresh_login_needed(&state, &form.0.back)
     {
         return Ok(again);
@@ -361,7 +357,7 @@ impl PersonForm {
     }
 }
 
-#[post("/console/authenticators/pin-unlock")]
+#[post("/authenticators/pin-unlock")]
 async fn pin_unlock(
     op: Operator,
     state: web::Data<AppState>,
@@ -370,8 +366,13 @@ async fn pin_unlock(
 ) -> Result<HttpResponse, ApiError> {
     let oid = form.0.oid()?;
     let mut conn = state.db.conn().await?;
-    op.may_act_on(&mut conn, &state, &req, oid, "badge.pin_unlock")
-        .await?;
+    if op
+        .may_act_strictly_on(&mut conn, &state, &req, oid, "badge.pin_unlock")
+        .await?
+        && let Some(again) = op.fresh_login_needed(&state, &format!("/console/identities/{oid}"))
+    {
+        return Ok(again);
+    }
     if !clavis_authn::badge::pin::unlock(&mut conn, state.clock.now(), oid, &op.actor()).await? {
         return Err(ApiError::NotFound(op.lang.tr("pin-none")));
     }
@@ -387,7 +388,7 @@ struct LinkPage {
     expires: String,
 }
 
-#[post("/console/authenticators/enrolment-links")]
+#[post("/authenticators/enrolment-links")]
 async fn enrolment_link(
     op: Operator,
     state: web::Data<AppState>,
@@ -399,8 +400,13 @@ async fn enrolment_link(
     if IdentityRow::find(&mut conn, oid).await?.is_none() {
         return Err(ApiError::NotFound("identity not found".into()));
     }
-    op.may_act_on(&mut conn, &state, &req, oid, "enrolment_link.issue")
-        .await?;
+    if op
+        .may_act_strictly_on(&mut conn, &state, &req, oid, "enrolment_link.issue")
+        .await?
+        && let Some(again) = op.fresh_login_needed(&state, &format!("/console/identities/{oid}"))
+    {
+        return Ok(again);
+    }
     let link = clavis_authn::issue_enrolment_link(
         &mut conn,
         state.clock.now(),

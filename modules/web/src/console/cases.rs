@@ -17,8 +17,8 @@ use crate::pages::Lang;
 use actix_web::http::header;
 use actix_web::{HttpResponse, get, post, web};
 use askama::Template;
-use clavis_core::CaseStatus;
 use clavis_core::roles::{Access, Area};
+use clavis_core::{CaseStatus, Oid};
 use clavis_directory::service::{self, IdentityView, PSC_CASE_SOURCE, Resolution};
 use serde::Deserialize;
 use serde_json::Value;
@@ -60,7 +60,7 @@ fn reason_label(lang: Lang, reason: &str) -> String {
     if text == id { reason.to_string() } else { text }
 }
 
-#[get("/console/cases")]
+#[get("/cases")]
 async fn list(
     op: Operator,
     state: web::Data<AppState>,
@@ -124,6 +124,7 @@ struct Candidate {
 struct DetailPage {
     c: Chrome,
     id: String,
+    seen: String,
     open: bool,
     psc: bool,
     reason: String,
@@ -184,7 +185,7 @@ fn same(a: &str, b: &str) -> bool {
     clavis_core::names::normalize_search_text(a) == clavis_core::names::normalize_search_text(b)
 }
 
-#[get("/console/cases/{id}")]
+#[get("/cases/{id}")]
 async fn detail(
     op: Operator,
     state: web::Data<AppState>,
@@ -232,7 +233,9 @@ async fn detail(
         ),
         None => case.entry.clone(),
     };
+    let seen = entry_hash(&state, &case.source, &case.external_id).await?;
     let p = DetailPage {
+        seen,
         c: op.chrome(Area::Cases, lang.tr1("case-title", "entry", described)),
         open: case.status == CaseStatus::Open,
         psc: case.source == PSC_CASE_SOURCE,
@@ -262,19 +265,69 @@ struct DecisionForm {
     candidate: String,
     #[serde(default)]
     comment: String,
+    /// The content hash of the entry the operator was shown.
+    #[serde(default)]
+    seen: String,
 }
 
-#[post("/console/cases/{id}/resolve")]
+/// The content hash of the entry a case is about (empty: none).
+async fn entry_hash(state: &AppState, source: &str, external_id: &str) -> Result<String, ApiError> {
+    let mut conn = state.db.conn().await?;
+    Ok(
+        clavis_store::models::SourceRecordRow::find(&mut conn, source, external_id)
+            .await?
+            .map(|r| r.content_hash)
+            .unwrap_or_default(),
+    )
+}
+
+#[post("/cases/{id}/resolve")]
 async fn resolve(
     op: Operator,
     state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
     id: web::Path<String>,
     form: ConsoleForm<DecisionForm>,
 ) -> Result<HttpResponse, ApiError> {
     let f = form.0;
+    let case = service::show_case(&state.db, &id).await?;
+    // Decided on what was shown: an entry a sync changed meanwhile is
+    // looked at again first.
+    if f.seen != entry_hash(&state, &case.source, &case.external_id).await? {
+        return Err(ApiError::refused(
+            actix_web::http::StatusCode::CONFLICT,
+            "entry_changed",
+            op.lang.tr("case-entry-changed"),
+        ));
+    }
     let resolution = match f.decision.as_str() {
-        "link" if !f.candidate.trim().is_empty() => Resolution::Link(f.candidate.trim().into()),
-        "link" => return Err(ApiError::BadRequest("candidate: choose the person".into())),
+        "link" => {
+            // One of the case's candidates only, and someone the operator
+            // may act on (linking changes who they are).
+            let chosen: Oid = f
+                .candidate
+                .trim()
+                .parse()
+                .map_err(|_| ApiError::BadRequest("candidate: choose the person".into()))?;
+            let listed = case.candidates.as_array().is_some_and(|c| {
+                c.iter()
+                    .any(|x| x["oid"].as_str() == Some(&chosen.to_string()))
+            });
+            if !listed {
+                return Err(ApiError::BadRequest(
+                    "candidate: not one of this case's candidates".into(),
+                ));
+            }
+            let mut conn = state.db.conn().await?;
+            if op
+                .may_act_strictly_on(&mut conn, &state, &req, chosen, "case.link")
+                .await?
+                && let Some(again) = op.fresh_login_needed(&state, &format!("/console/cases/{id}"))
+            {
+                return Ok(again);
+            }
+            Resolution::Link(chosen.to_string())
+        }
         "new" => Resolution::CreateNew,
         "reject" => Resolution::Reject,
         "close" => Resolution::Close(f.comment.clone()),

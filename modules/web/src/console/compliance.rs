@@ -110,7 +110,7 @@ async fn compute(state: &AppState) -> Result<Report, ApiError> {
     Ok(compliance::report(&mut conn, &state.directory.compliance, state.clock.now()).await?)
 }
 
-#[get("/console/compliance")]
+#[get("/compliance")]
 async fn dashboard(op: Operator, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let lang = op.lang;
     let r = compute(&state).await?;
@@ -250,7 +250,7 @@ async fn names(state: &AppState, oids: &[Oid]) -> Result<HashMap<Oid, String>, A
     Ok(out)
 }
 
-#[get("/console/compliance/{list}")]
+#[get("/compliance/{list}")]
 async fn behind(
     op: Operator,
     state: web::Data<AppState>,

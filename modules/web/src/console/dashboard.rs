@@ -44,7 +44,7 @@ struct DashboardPage {
     audit_head: i64,
 }
 
-#[get("/console")]
+#[get("")]
 async fn dashboard(op: Operator, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let lang = op.lang;
     let mut conn = state.db.conn().await?;

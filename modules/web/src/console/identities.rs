@@ -99,7 +99,7 @@ fn list_href(q: &str, status: &str, offset: i64) -> String {
     format!("/console/identities?{}", s.finish())
 }
 
-#[get("/console/identities")]
+#[get("/identities")]
 async fn list(
     op: Operator,
     state: web::Data<AppState>,
@@ -201,6 +201,7 @@ struct DetailPage {
     sessions: Vec<SessionRow>,
     lifecycle: Vec<Fact>,
     events: Vec<EventRow>,
+    show_trail: bool,
     may_end_sessions: bool,
 }
 
@@ -243,7 +244,7 @@ fn facts_of(lang: Lang, d: &IdentityDetail) -> Vec<Fact> {
     .collect()
 }
 
-#[get("/console/identities/{key}")]
+#[get("/identities/{key}")]
 async fn detail(
     op: Operator,
     state: web::Data<AppState>,
@@ -289,15 +290,21 @@ async fn detail(
             workstation: s.workstation_id.map(|w| w.to_string()).unwrap_or_default(),
         })
         .collect();
-    let trail = AuditEventRow::search(
-        &mut conn,
-        &AuditFilter {
-            target: Some(oid.to_string()),
-            ..AuditFilter::default()
-        },
-        50,
-    )
-    .await?;
+    // The person's audit trail, for those who may read the journal.
+    let show_trail = op.may(Area::Audit, Access::Read);
+    let trail = if show_trail {
+        AuditEventRow::search(
+            &mut conn,
+            &AuditFilter {
+                target: Some(oid.to_string()),
+                ..AuditFilter::default()
+            },
+            50,
+        )
+        .await?
+    } else {
+        vec![]
+    };
     let events = trail
         .into_iter()
         .map(|e| EventRow {
@@ -411,6 +418,7 @@ async fn detail(
             })
             .collect(),
         events,
+        show_trail,
         may_end_sessions: op.may(Area::Sessions, Access::Write) && op.oid() != oid,
     };
     page(&p)
@@ -450,7 +458,7 @@ struct ManualPage {
 
 /// `GET /console/identities/manual` — people outside HR, soonest end
 /// first, and (identity office, administrators) the form that adds one.
-#[get("/console/identities/manual")]
+#[get("/identities/manual")]
 async fn manual_list(op: Operator, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let lang = op.lang;
     let mut conn = state.db.conn().await?;
@@ -526,7 +534,7 @@ fn date_field(field: &str, text: &str) -> Result<chrono::NaiveDate, ApiError> {
 /// `POST /console/identities/manual` — adds a person outside HR: created,
 /// or (they resemble someone) a case opened; refused when they are
 /// someone already there.
-#[post("/console/identities/manual")]
+#[post("/identities/manual")]
 async fn manual_add(
     op: Operator,
     state: web::Data<AppState>,

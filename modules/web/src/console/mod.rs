@@ -6,10 +6,13 @@
 //! handler runs: the first path segment after `/console/` names the
 //! [`Area`] (`/console/identities/…` is [`Area::Identities`]; `/console`
 //! alone is the dashboard), the method the [`Access`] (`GET` reads,
-//! anything else acts), and the operator's roles must allow it. A handler
-//! cannot forget the check, and a route added under an area is covered by
-//! its rule without a line of its own; the route × role matrix test walks
-//! them all. Refusals are audited (`console.denied`).
+//! anything else acts), and the operator's roles must allow it. The gate
+//! wraps the `/console` scope itself, and reads the path as the router
+//! matched it (percent-decoded): whatever reaches a console handler went
+//! through it. A handler cannot forget the check, and a route added under
+//! an area is covered by its rule without a line of its own; the route ×
+//! role matrix test walks them all. Refusals are audited
+//! (`console.denied`).
 //!
 //! Operators sign in with their own Clavis login (badge + PIN, or a FIDO2
 //! key); a session opened through Pro Santé Connect does not run the
@@ -89,18 +92,18 @@ pub fn access_of(method: &Method) -> Access {
     }
 }
 
-/// Middleware: resolves and checks the operator of every `/console` request
-/// (see the module's doc), and turns the handlers' errors into pages.
+/// Middleware of the `/console` scope: resolves and checks the operator of
+/// every request (see the module's doc), and turns the handlers' errors
+/// into pages.
 pub async fn console_gate(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let path = req.path();
-    if !(path == PREFIX || path.starts_with("/console/")) {
-        return Ok(next.call(req).await?.map_into_left_body());
-    }
+    // The path as the router matched it (percent-decoded), not as sent:
+    // `/%63onsole/audit` is the audit area too.
+    let path = req.match_info().as_str().to_string();
     let lang = Lang::of(req.request());
-    let Some(area) = area_of(path) else {
+    let Some(area) = area_of(&path) else {
         return Ok(req
             .into_response(problem_page(lang, StatusCode::NOT_FOUND, None))
             .map_into_right_body());
@@ -119,13 +122,15 @@ pub async fn console_gate(
     if !(res.status().is_client_error() || res.status().is_server_error()) {
         return Ok(res.map_into_left_body());
     }
-    // A handler's error: its JSON envelope becomes a page.
-    let is_json = res
+    // A handler's error (its JSON envelope), or a route the area does not
+    // have: a page.
+    let content_type = res
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !is_json {
+        .unwrap_or_default()
+        .to_string();
+    if content_type.starts_with("text/html") {
         return Ok(res.map_into_left_body());
     }
     let status = res.status();
@@ -270,16 +275,21 @@ pub fn problem_page(
         .body(body)
 }
 
-/// Registers the console's routes.
+/// Registers the console: one scope, every route inside it behind the
+/// gate.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    dashboard::configure(cfg);
-    identities::configure(cfg);
-    authenticators::configure(cfg);
-    cases::configure(cfg);
-    compliance::configure(cfg);
-    sessions::configure(cfg);
-    syncs::configure(cfg);
-    audit::configure(cfg);
+    cfg.service(
+        web::scope(PREFIX)
+            .wrap(actix_web::middleware::from_fn(console_gate))
+            .configure(dashboard::configure)
+            .configure(identities::configure)
+            .configure(authenticators::configure)
+            .configure(cases::configure)
+            .configure(compliance::configure)
+            .configure(sessions::configure)
+            .configure(syncs::configure)
+            .configure(audit::configure),
+    );
 }
 
 /// A date and time as operators read it (local time).

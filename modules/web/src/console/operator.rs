@@ -214,6 +214,45 @@ impl Operator {
         )
     }
 
+    /// [`Self::may_act_on`], and more for what gives a way into someone's
+    /// account or changes who they are (enrolment links, PINs, revoking
+    /// authenticators, linking a record to them): a person who holds an
+    /// operator role is acted on by an administrator only, and after a
+    /// fresh login. Answers whether the target holds a role (the caller
+    /// then asks [`Self::fresh_login_needed`]).
+    pub async fn may_act_strictly_on(
+        &self,
+        conn: &mut DbConn,
+        state: &AppState,
+        req: &HttpRequest,
+        target: Oid,
+        action: &str,
+    ) -> Result<bool, ApiError> {
+        self.may_act_on(conn, state, req, target, action).await?;
+        let theirs = OperatorRole::parse_all(&IdentityRoleRow::for_identity(conn, target).await?);
+        if theirs.is_empty() {
+            return Ok(false);
+        }
+        if self.roles.contains(&OperatorRole::Admin) {
+            return Ok(true);
+        }
+        AuditEvent::new(
+            self.actor(),
+            AuditAction::ConsoleTargetRefused,
+            Some(target.to_string()),
+            json!({"action": action, "reason": "operator_target_needs_admin"}),
+        )
+        .from_addr(client_ip(req))
+        .record(conn, state.clock.now())
+        .await
+        .map_err(ApiError::internal)?;
+        Err(ApiError::refused(
+            StatusCode::FORBIDDEN,
+            "target_refused",
+            self.lang.tr("refused-operator-target"),
+        ))
+    }
+
     /// Whether they may do `action` to `target`: never to themselves,
     /// never to someone holding a role they do not hold (an administrator
     /// excepted). A refusal is audited (`console.target_refused`) and
@@ -280,6 +319,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for ConsoleForm<T> {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let operator = req.extensions().get::<Operator>().cloned();
         let form = web::Form::<WithCsrf<T>>::from_request(req, payload);
+        let req = req.clone();
         Box::pin(async move {
             let operator = operator.ok_or(ApiError::Forbidden)?;
             let form = form
@@ -287,6 +327,20 @@ impl<T: DeserializeOwned + 'static> FromRequest for ConsoleForm<T> {
                 .map_err(|e| ApiError::BadRequest(format!("form: {e}")))?
                 .into_inner();
             if !csrf_ok(&operator.token, &form.csrf) {
+                // A forged or stale form: refused, and on the record.
+                if let Some(state) = req.app_data::<web::Data<AppState>>() {
+                    let mut conn = state.db.conn().await?;
+                    AuditEvent::new(
+                        operator.actor(),
+                        AuditAction::ConsoleDenied,
+                        None,
+                        json!({"reason": "csrf", "path": req.path()}),
+                    )
+                    .from_addr(client_ip(&req))
+                    .record(&mut conn, state.clock.now())
+                    .await
+                    .map_err(ApiError::internal)?;
+                }
                 return Err(ApiError::Forbidden);
             }
             Ok(ConsoleForm(form.fields))

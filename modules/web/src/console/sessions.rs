@@ -47,7 +47,7 @@ struct ListPage {
     filtered: bool,
 }
 
-#[get("/console/sessions")]
+#[get("/sessions")]
 async fn list(
     op: Operator,
     state: web::Data<AppState>,
@@ -146,7 +146,7 @@ fn back_to(path: &str) -> HttpResponse {
 #[derive(Debug, Deserialize)]
 struct NoFields {}
 
-#[post("/console/sessions/{id}/end")]
+#[post("/sessions/{id}/end")]
 async fn end_one(
     op: Operator,
     state: web::Data<AppState>,
@@ -170,7 +170,7 @@ struct EndAllForm {
     oid: String,
 }
 
-#[post("/console/sessions/end-all")]
+#[post("/sessions/end-all")]
 async fn end_all(
     op: Operator,
     state: web::Data<AppState>,

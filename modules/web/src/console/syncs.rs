@@ -103,7 +103,7 @@ struct ListQuery {
     source: String,
 }
 
-#[get("/console/syncs")]
+#[get("/syncs")]
 async fn list(
     op: Operator,
     state: web::Data<AppState>,
@@ -159,7 +159,7 @@ struct RunPage {
     error: String,
 }
 
-#[get("/console/syncs/runs/{id}")]
+#[get("/syncs/runs/{id}")]
 async fn run_detail(
     op: Operator,
     state: web::Data<AppState>,
@@ -244,7 +244,7 @@ struct DryRunPage {
     finished: String,
 }
 
-#[post("/console/syncs/{source}/dry-run")]
+#[post("/syncs/{source}/dry-run")]
 async fn simulate(
     op: Operator,
     state: web::Data<AppState>,
@@ -280,7 +280,7 @@ async fn simulate(
     page(&p)
 }
 
-#[post("/console/syncs/{source}/run")]
+#[post("/syncs/{source}/run")]
 async fn launch(
     op: Operator,
     state: web::Data<AppState>,
