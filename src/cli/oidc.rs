@@ -4,10 +4,8 @@
 use super::{Ctx, resolve_identity, t};
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use clavis_core::AuditAction;
 use clavis_oidc::clients::{self, ClientView, NewClient};
-use clavis_store::DbConn;
-use clavis_store::models::{HabilitationRow, OidcClientRow};
+use clavis_store::models::OidcClientRow;
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCmd {
@@ -349,38 +347,21 @@ pub async fn habilitation(ctx: &Ctx, cmd: HabilitationCmd) -> Result<()> {
             t("application inconnue", "unknown application")
         );
     }
-    let changed = conn
-        .transaction(async |tx: &mut DbConn| -> Result<bool> {
-            let changed = if grant {
-                HabilitationRow {
-                    oid,
-                    client_id: client.clone(),
-                    role: role.clone(),
-                    granted_by: ctx.operator.clone(),
-                    granted_at: now.timestamp(),
-                }
-                .grant(tx)
-                .await?
-            } else {
-                HabilitationRow::revoke(tx, oid, &client, &role).await?
-            };
-            if changed {
-                clavis_audit::AuditEvent::new(
-                    ctx.operator.clone(),
-                    if grant {
-                        AuditAction::HabilitationGranted
-                    } else {
-                        AuditAction::HabilitationRevoked
-                    },
-                    Some(oid.to_string()),
-                    serde_json::json!({"client_id": client, "role": role}),
-                )
-                .record(tx, now)
-                .await?;
-            }
-            Ok(changed)
-        })
-        .await?;
+    let changed = if grant {
+        clavis_oidc::habilitations::grant(&mut conn, now, oid, &client, &role, &ctx.operator)
+            .await?
+    } else {
+        clavis_oidc::habilitations::revoke(
+            &mut conn,
+            now,
+            oid,
+            &client,
+            &role,
+            &ctx.operator,
+            serde_json::json!({}),
+        )
+        .await?
+    };
     println!(
         "{}",
         match (grant, changed) {

@@ -49,6 +49,12 @@ text_enum! {
         HabilitationGranted = "habilitation.granted",
         /// An application role (habilitation) was withdrawn.
         HabilitationRevoked = "habilitation.revoked",
+        /// A review campaign of habilitations was opened.
+        ReviewOpened = "review.opened",
+        /// A reviewer kept or removed a habilitation.
+        ReviewDecided = "review.decided",
+        /// A review campaign was closed.
+        ReviewClosed = "review.closed",
         /// An admin API token was created.
         ApiTokenCreated = "api_token.created",
         /// An admin API token was revoked.

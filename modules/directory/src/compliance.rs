@@ -145,6 +145,9 @@ pub struct Report {
     pub logins: Vec<LoginCount>,
     /// Cases open longer than `case_age_days`, oldest first.
     pub old_cases: Vec<OldCase>,
+    /// Habilitations a review confirmed within [`DELAY_PERIOD_DAYS`], out
+    /// of all (HospiConnect's yearly review).
+    pub habilitations_reviewed: Indicator,
 }
 
 /// Whether `row` is in the population.
@@ -313,6 +316,8 @@ pub async fn report(
         })
         .collect();
     old_cases.sort_by_key(|c| c.opened_at);
+    let (all_habilitations, reviewed) =
+        clavis_store::models::HabilitationRow::count_reviewed_since(conn, period_start).await?;
 
     Ok(Report {
         at: now,
@@ -328,6 +333,11 @@ pub async fn report(
         arrived_unequipped,
         logins,
         old_cases,
+        habilitations_reviewed: Indicator {
+            numerator: reviewed,
+            denominator: all_habilitations,
+            missing: vec![],
+        },
     })
 }
 

@@ -29,6 +29,7 @@ pub mod clients;
 pub mod end_session;
 pub mod fi_tiers;
 pub mod grants;
+pub mod habilitations;
 pub mod introspect;
 pub mod issue;
 pub mod jws;

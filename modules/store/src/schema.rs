@@ -259,6 +259,31 @@ diesel::table! {
 }
 
 diesel::table! {
+    review_campaigns (id) {
+        id -> Text,
+        title -> Text,
+        client_id -> Nullable<Text>,
+        service -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> BigInt,
+        closed_at -> Nullable<BigInt>,
+        closed_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    review_items (campaign_id, oid, client_id, role) {
+        campaign_id -> Text,
+        oid -> Text,
+        client_id -> Text,
+        role -> Text,
+        decision -> Nullable<Text>,
+        decided_by -> Nullable<Text>,
+        decided_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
     source_records (source, external_id) {
         source -> Text,
         external_id -> Text,
@@ -353,6 +378,7 @@ diesel::table! {
         role -> Text,
         granted_by -> Text,
         granted_at -> BigInt,
+        reviewed_at -> Nullable<BigInt>,
     }
 }
 
@@ -513,6 +539,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     psc_logins,
     psc_requests,
     reconciliation_cases,
+    review_campaigns,
+    review_items,
     source_records,
     sso_sessions,
     sync_cursors,

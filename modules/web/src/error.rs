@@ -235,6 +235,20 @@ impl From<clavis_oidc::OidcError> for ApiError {
     }
 }
 
+impl From<clavis_oidc::habilitations::HabilitationError> for ApiError {
+    fn from(e: clavis_oidc::habilitations::HabilitationError) -> Self {
+        use clavis_oidc::habilitations::HabilitationError as H;
+        match e {
+            H::CampaignNotFound(_) => ApiError::NotFound(e.to_string()),
+            H::CampaignClosed(_) | H::NotAwaiting => {
+                ApiError::refused(StatusCode::CONFLICT, "review_conflict", e.to_string())
+            }
+            H::Invalid(m) => ApiError::BadRequest(m),
+            H::Store(_) => ApiError::internal(e),
+        }
+    }
+}
+
 impl From<clavis_federation::PscError> for ApiError {
     fn from(e: clavis_federation::PscError) -> Self {
         use clavis_federation::PscError as P;

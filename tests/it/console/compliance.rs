@@ -116,6 +116,7 @@ async fn the_indicators_have_the_known_answers_of_a_seeded_directory(backend: Ba
         role: "ide".into(),
         granted_by: Actor::Cli("it".into()),
         granted_at: 0,
+        reviewed_at: None,
     }
     .grant(&mut conn)
     .await

@@ -78,6 +78,13 @@ fn routes() -> Vec<Route> {
             ..post("/console/syncs/rh/dry-run")
         },
         post("/console/syncs/rh/run"),
+        get("/console/habilitations"),
+        // (No habilitation in the test hospital: opening a review is
+        // refused 400, past the gate.)
+        Route {
+            allowed_status: 400,
+            ..post("/console/habilitations/campaigns")
+        },
         get("/console/compliance"),
         get("/console/compliance/departed"),
         get("/console/audit"),

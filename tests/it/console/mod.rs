@@ -5,6 +5,7 @@
 mod authenticators;
 mod cases;
 mod compliance;
+mod habilitations;
 mod matrix;
 mod pages;
 mod syncs;

@@ -518,6 +518,7 @@ async fn register_client(
             role: "ide".into(),
             granted_by: clavis_core::Actor::Cli("it".into()),
             granted_at: 0,
+            reviewed_at: None,
         }
         .grant(&mut conn)
         .await

@@ -10,6 +10,7 @@ use diesel_async::RunQueryDsl;
 /// One role of one person in one application.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = habilitations)]
+#[diesel(treat_none_as_null = true, treat_none_as_default_value = false)]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct HabilitationRow {
     pub oid: Oid,
@@ -17,6 +18,19 @@ pub struct HabilitationRow {
     pub role: String,
     pub granted_by: Actor,
     pub granted_at: i64,
+    /// When a review last confirmed it (Unix seconds).
+    pub reviewed_at: Option<i64>,
+}
+
+/// Which habilitations a list or a review takes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HabilitationFilter {
+    /// Of one application.
+    pub client_id: Option<ClientId>,
+    /// Of one person.
+    pub oid: Option<Oid>,
+    /// Of the people whose current assignment is this service.
+    pub service: Option<String>,
 }
 
 impl HabilitationRow {
@@ -46,6 +60,76 @@ impl HabilitationRow {
             .execute(c)
             .await)?;
         Ok(n == 1)
+    }
+
+    /// The habilitations `f` takes, by application, person and role, at
+    /// most `limit`.
+    pub async fn list(
+        conn: &mut DbConn,
+        f: &HabilitationFilter,
+        limit: i64,
+    ) -> Result<Vec<Self>, StoreError> {
+        use crate::schema::assignments::dsl as a;
+        Ok(with_conn!(conn, c => {
+            let mut q = dsl::habilitations
+                .select(HabilitationRow::as_select())
+                .into_boxed();
+            if let Some(client) = &f.client_id {
+                q = q.filter(dsl::client_id.eq(client.clone()));
+            }
+            if let Some(oid) = f.oid {
+                q = q.filter(dsl::oid.eq(oid));
+            }
+            if let Some(service) = &f.service {
+                q = q.filter(
+                    dsl::oid.eq_any(
+                        a::assignments
+                            .filter(a::is_current.eq(true))
+                            .filter(a::service.eq(service.clone()))
+                            .select(a::oid),
+                    ),
+                );
+            }
+            q.order((dsl::client_id.asc(), dsl::oid.asc(), dsl::role.asc()))
+                .limit(limit)
+                .load(c)
+                .await
+        })?)
+    }
+
+    /// Records that a review confirmed it at `at`; whether it still exists.
+    pub async fn mark_reviewed(
+        conn: &mut DbConn,
+        oid: Oid,
+        client_id: &ClientId,
+        role: &str,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        let n = with_conn!(conn, c => diesel::update(
+                dsl::habilitations
+                    .filter(dsl::oid.eq(oid))
+                    .filter(dsl::client_id.eq(client_id))
+                    .filter(dsl::role.eq(role)),
+            )
+            .set(dsl::reviewed_at.eq(Some(at)))
+            .execute(c)
+            .await)?;
+        Ok(n == 1)
+    }
+
+    /// How many habilitations there are, and how many a review confirmed
+    /// since `since`.
+    pub async fn count_reviewed_since(
+        conn: &mut DbConn,
+        since: i64,
+    ) -> Result<(i64, i64), StoreError> {
+        let all: i64 = with_conn!(conn, c => dsl::habilitations.count().get_result(c).await)?;
+        let reviewed: i64 = with_conn!(conn, c => dsl::habilitations
+            .filter(dsl::reviewed_at.ge(since))
+            .count()
+            .get_result(c)
+            .await)?;
+        Ok((all, reviewed))
     }
 
     /// The roles of a person in one application, sorted.

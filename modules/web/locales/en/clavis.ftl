@@ -288,3 +288,31 @@ sync-would-open-cases = Reconciliation cases that would be opened
 sync-run-now = Run this synchronisation
 refused-operator-target = This person holds an operator role: only an administrator may act on their authenticators or identity.
 case-entry-changed = The entry changed since it was shown (a synchronisation ran): read the case again before deciding.
+
+## Habilitations and yearly review
+
+review-campaigns = Review campaigns
+review-title = Title
+review-scope = Scope
+review-opened = Opened
+review-progress-title = Progress
+review-progress = { $decided } of { $total } decided, { $removed } removed
+review-closed = closed
+review-by-application = every habilitation of one application
+review-by-service = the habilitations of one service's people
+review-open = Open the campaign
+review-scope-application = application { $client }
+review-scope-service = service { $service }
+review-role = Role
+review-granted = Granted
+review-confirmed = Last confirmed
+review-not-found = This campaign does not exist.
+review-items = Habilitations to review
+review-decision = Decision
+review-kept = kept
+review-removed = removed
+review-awaiting = awaiting
+review-keep = Keep
+review-remove = Remove
+review-close = Close the campaign
+compliance-reviewed = Habilitations confirmed by a review within 12 months

@@ -290,3 +290,31 @@ sync-would-open-cases = Dossiers de rapprochement qui seraient ouverts
 sync-run-now = Lancer cette synchronisation
 refused-operator-target = Cette personne a un rôle d'opérateur : seul un administrateur peut agir sur ses authentificateurs ou son identité.
 case-entry-changed = La fiche a changé depuis son affichage (une synchronisation est passée) : relisez le dossier avant de décider.
+
+## Habilitations et revue annuelle
+
+review-campaigns = Campagnes de revue
+review-title = Intitulé
+review-scope = Périmètre
+review-opened = Ouverte le
+review-progress-title = Avancement
+review-progress = { $decided } sur { $total } décidées, { $removed } retirées
+review-closed = close
+review-by-application = toutes les habilitations d'une application
+review-by-service = les habilitations des personnes d'un service
+review-open = Ouvrir la campagne
+review-scope-application = application { $client }
+review-scope-service = service { $service }
+review-role = Rôle
+review-granted = Accordé le
+review-confirmed = Dernière confirmation
+review-not-found = Cette campagne n'existe pas.
+review-items = Habilitations à revoir
+review-decision = Décision
+review-kept = conservée
+review-removed = retirée
+review-awaiting = à décider
+review-keep = Conserver
+review-remove = Retirer
+review-close = Clore la campagne
+compliance-reviewed = Habilitations confirmées par une revue depuis moins de 12 mois

@@ -181,6 +181,13 @@ async fn dashboard(op: Operator, state: web::Data<AppState>) -> Result<HttpRespo
             list: list_of("arrivals"),
         },
         Line {
+            id: "reviewed",
+            label: lang.tr("compliance-reviewed"),
+            value: share(lang, &r.habilitations_reviewed),
+            level: level(&r.habilitations_reviewed, 95.0, 50.0),
+            list: None,
+        },
+        Line {
             id: "cases",
             label: lang.tr1(
                 "compliance-old-cases",

@@ -29,6 +29,7 @@ mod authenticators;
 mod cases;
 mod compliance;
 mod dashboard;
+mod habilitations;
 mod identities;
 mod operator;
 mod sessions;
@@ -49,13 +50,14 @@ use clavis_core::roles::{Access, Area, OperatorRole};
 pub const PREFIX: &str = "/console";
 
 /// The areas that have pages today, in menu order.
-pub const AREAS_WITH_PAGES: [Area; 8] = [
+pub const AREAS_WITH_PAGES: [Area; 9] = [
     Area::Dashboard,
     Area::Identities,
     Area::Cases,
     Area::Syncs,
     Area::Authenticators,
     Area::Sessions,
+    Area::Habilitations,
     Area::Audit,
     Area::Compliance,
 ];
@@ -288,6 +290,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(compliance::configure)
             .configure(sessions::configure)
             .configure(syncs::configure)
+            .configure(habilitations::configure)
             .configure(audit::configure),
     );
 }

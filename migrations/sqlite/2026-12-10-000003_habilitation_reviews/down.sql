@@ -1,0 +1,3 @@
+DROP TABLE review_items;
+DROP TABLE review_campaigns;
+ALTER TABLE habilitations DROP COLUMN reviewed_at;

@@ -1,0 +1,351 @@
+//! Habilitations (roles per application) and their yearly review
+//! ([`clavis_oidc::habilitations`]).
+//!
+//! - `GET /console/habilitations` (`?client=`, `?service=`) — the
+//!   habilitations, with when each was last confirmed, and the review
+//!   campaigns with their progress; the form that opens a campaign.
+//! - `POST /console/habilitations/campaigns` — opens a campaign over one
+//!   application or one service's people.
+//! - `GET /console/habilitations/campaigns/{id}` — its items, kept,
+//!   removed or awaiting; keep or remove each.
+//! - `POST /console/habilitations/campaigns/{id}/decide` — one decision
+//!   (never on one's own habilitations); a removal withdraws at once.
+//! - `POST /console/habilitations/campaigns/{id}/close`.
+
+use super::{Chrome, ConsoleForm, Operator, local_time_secs, page};
+use crate::AppState;
+use crate::error::ApiError;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use askama::Template;
+use clavis_core::roles::{Access, Area};
+use clavis_core::{ClientId, Oid};
+use clavis_oidc::habilitations::{self, ReviewDecision, ReviewScope};
+use clavis_store::models::review::{ReviewCampaignRow, ReviewItemRow};
+use clavis_store::models::{HabilitationFilter, HabilitationRow, IdentityRow, OidcClientRow};
+use serde::Deserialize;
+use std::collections::HashMap;
+
+/// Habilitations listed at most.
+const LIST_LIMIT: i64 = 500;
+
+async fn names(
+    conn: &mut clavis_store::DbConn,
+    oids: &[Oid],
+) -> Result<HashMap<Oid, String>, ApiError> {
+    let mut out = HashMap::new();
+    for chunk in oids.chunks(500) {
+        for i in IdentityRow::find_many(conn, chunk).await? {
+            let family = i.used_family_name.unwrap_or(i.birth_family_name);
+            out.insert(
+                i.oid,
+                format!(
+                    "{} {}",
+                    family.to_uppercase(),
+                    i.birth_given_names.join(" ")
+                ),
+            );
+        }
+    }
+    Ok(out)
+}
+
+struct HabRow {
+    oid: String,
+    name: String,
+    client: String,
+    role: String,
+    granted: String,
+    reviewed: String,
+}
+
+struct CampaignRow {
+    id: String,
+    title: String,
+    scope: String,
+    created: String,
+    closed: bool,
+    progress: String,
+}
+
+struct ClientOption {
+    id: String,
+    name: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/habilitations.html")]
+struct ListPage {
+    c: Chrome,
+    rows: Vec<HabRow>,
+    campaigns: Vec<CampaignRow>,
+    clients: Vec<ClientOption>,
+    may_review: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ListQuery {
+    #[serde(default)]
+    client: String,
+    #[serde(default)]
+    service: String,
+}
+
+fn progress_text(op: &Operator, items: &[ReviewItemRow]) -> String {
+    let p = habilitations::progress(items);
+    op.lang.tr_args("review-progress", &{
+        let mut a = fluent_bundle::FluentArgs::new();
+        a.set("decided", (p.kept + p.removed) as i64);
+        a.set("total", p.total as i64);
+        a.set("removed", p.removed as i64);
+        a
+    })
+}
+
+#[get("/habilitations")]
+async fn list(
+    op: Operator,
+    state: web::Data<AppState>,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let lang = op.lang;
+    let mut conn = state.db.conn().await?;
+    let filter = HabilitationFilter {
+        client_id: Some(q.client.trim())
+            .filter(|c| !c.is_empty())
+            .map(ClientId::from),
+        oid: None,
+        service: Some(q.service.trim().to_string()).filter(|s| !s.is_empty()),
+    };
+    let habs = HabilitationRow::list(&mut conn, &filter, LIST_LIMIT).await?;
+    let oids: Vec<Oid> = habs.iter().map(|h| h.oid).collect();
+    let names = names(&mut conn, &oids).await?;
+    let rows = habs
+        .into_iter()
+        .map(|h| HabRow {
+            name: names
+                .get(&h.oid)
+                .cloned()
+                .unwrap_or_else(|| h.oid.to_string()),
+            oid: h.oid.to_string(),
+            client: h.client_id.to_string(),
+            role: h.role,
+            granted: local_time_secs(h.granted_at),
+            reviewed: h.reviewed_at.map(local_time_secs).unwrap_or_default(),
+        })
+        .collect();
+    let mut campaigns = Vec::new();
+    for c in ReviewCampaignRow::list(&mut conn, 50).await? {
+        let items = ReviewItemRow::for_campaign(&mut conn, &c.id).await?;
+        campaigns.push(CampaignRow {
+            progress: progress_text(&op, &items),
+            scope: match (&c.client_id, &c.service) {
+                (Some(client), _) => {
+                    lang.tr1("review-scope-application", "client", client.to_string())
+                }
+                (None, Some(s)) => lang.tr1("review-scope-service", "service", s.clone()),
+                _ => String::new(),
+            },
+            created: local_time_secs(c.created_at),
+            closed: c.closed_at.is_some(),
+            id: c.id,
+            title: c.title,
+        });
+    }
+    let clients = OidcClientRow::list_active(&mut conn)
+        .await?
+        .into_iter()
+        .map(|c| ClientOption {
+            id: c.client_id.to_string(),
+            name: c.name,
+        })
+        .collect();
+    let p = ListPage {
+        c: op.chrome(Area::Habilitations, lang.tr("area-habilitations")),
+        rows,
+        campaigns,
+        clients,
+        may_review: op.may(Area::Habilitations, Access::Write),
+    };
+    page(&p)
+}
+
+#[derive(Debug, Deserialize)]
+struct NewCampaign {
+    title: String,
+    scope: String,
+    #[serde(default)]
+    client: String,
+    #[serde(default)]
+    service: String,
+}
+
+#[post("/habilitations/campaigns")]
+async fn open(
+    op: Operator,
+    state: web::Data<AppState>,
+    form: ConsoleForm<NewCampaign>,
+) -> Result<HttpResponse, ApiError> {
+    let f = form.0;
+    let scope = match f.scope.as_str() {
+        "application" => ReviewScope::Application(ClientId::from(f.client.trim())),
+        "service" => ReviewScope::Service(f.service),
+        _ => return Err(ApiError::BadRequest("scope: application or service".into())),
+    };
+    let mut conn = state.db.conn().await?;
+    let id =
+        habilitations::open_campaign(&mut conn, state.clock.now(), &f.title, scope, &op.actor())
+            .await?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header((
+            header::LOCATION,
+            format!("/console/habilitations/campaigns/{id}"),
+        ))
+        .finish())
+}
+
+struct ItemRow {
+    oid: String,
+    name: String,
+    client: String,
+    role: String,
+    decision: String,
+    decided_by: String,
+    may_decide: bool,
+}
+
+#[derive(Template)]
+#[template(path = "console/review.html")]
+struct CampaignPage {
+    c: Chrome,
+    id: String,
+    closed: bool,
+    progress: String,
+    items: Vec<ItemRow>,
+    may_review: bool,
+}
+
+#[get("/habilitations/campaigns/{id}")]
+async fn campaign(
+    op: Operator,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let lang = op.lang;
+    let mut conn = state.db.conn().await?;
+    let c = ReviewCampaignRow::find(&mut conn, &id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(lang.tr("review-not-found")))?;
+    let items = ReviewItemRow::for_campaign(&mut conn, &id).await?;
+    let oids: Vec<Oid> = items.iter().map(|i| i.oid).collect();
+    let names = names(&mut conn, &oids).await?;
+    let may_review = op.may(Area::Habilitations, Access::Write) && c.closed_at.is_none();
+    let progress = progress_text(&op, &items);
+    let rows = items
+        .into_iter()
+        .map(|i| ItemRow {
+            name: names
+                .get(&i.oid)
+                .cloned()
+                .unwrap_or_else(|| i.oid.to_string()),
+            may_decide: may_review && i.decision.is_none() && i.oid != op.oid(),
+            oid: i.oid.to_string(),
+            client: i.client_id.to_string(),
+            role: i.role,
+            decision: match i.decision.as_deref() {
+                Some("kept") => lang.tr("review-kept"),
+                Some("removed") => lang.tr("review-removed"),
+                _ => lang.tr("review-awaiting"),
+            },
+            decided_by: i.decided_by.map(|a| a.to_string()).unwrap_or_default(),
+        })
+        .collect();
+    let p = CampaignPage {
+        c: op.chrome(Area::Habilitations, c.title.clone()),
+        id: c.id,
+        closed: c.closed_at.is_some(),
+        progress,
+        items: rows,
+        may_review,
+    };
+    page(&p)
+}
+
+#[derive(Debug, Deserialize)]
+struct DecisionForm {
+    oid: String,
+    client: String,
+    role: String,
+    decision: String,
+}
+
+#[post("/habilitations/campaigns/{id}/decide")]
+async fn decide(
+    op: Operator,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    form: ConsoleForm<DecisionForm>,
+) -> Result<HttpResponse, ApiError> {
+    let f = form.0;
+    let oid: Oid = f
+        .oid
+        .trim()
+        .parse()
+        .map_err(|_| ApiError::BadRequest("oid: not an identity id".into()))?;
+    let decision = match f.decision.as_str() {
+        "keep" => ReviewDecision::Keep,
+        "remove" => ReviewDecision::Remove,
+        _ => return Err(ApiError::BadRequest("decision: keep or remove".into())),
+    };
+    let mut conn = state.db.conn().await?;
+    // Nobody reviews their own habilitations.
+    op.may_act_on(&mut conn, &state, &req, oid, "review.decide")
+        .await?;
+    habilitations::decide(
+        &mut conn,
+        state.clock.now(),
+        &id,
+        oid,
+        &ClientId::from(f.client.trim()),
+        f.role.trim(),
+        decision,
+        &op.actor(),
+    )
+    .await?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header((
+            header::LOCATION,
+            format!("/console/habilitations/campaigns/{id}"),
+        ))
+        .finish())
+}
+
+#[derive(Debug, Deserialize)]
+struct NoFields {}
+
+#[post("/habilitations/campaigns/{id}/close")]
+async fn close(
+    op: Operator,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    _form: ConsoleForm<NoFields>,
+) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.db.conn().await?;
+    habilitations::close_campaign(&mut conn, state.clock.now(), &id, &op.actor()).await?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header((
+            header::LOCATION,
+            format!("/console/habilitations/campaigns/{id}"),
+        ))
+        .finish())
+}
+
+/// Registers the habilitations' pages.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(list)
+        .service(open)
+        .service(campaign)
+        .service(decide)
+        .service(close);
+}
