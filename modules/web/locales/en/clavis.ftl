@@ -316,3 +316,24 @@ review-keep = Keep
 review-remove = Remove
 review-close = Close the campaign
 compliance-reviewed = Habilitations confirmed by a review within 12 months
+
+## Applications
+
+application-name = Name
+application-public = public (PKCE, no secret)
+application-confidential = confidential
+application-redirect-uris = Redirect URIs
+application-uris-help = One per line, https (http to this machine only), compared exactly.
+application-logout-uris = Post-logout redirect URIs
+application-backchannel = Back-channel logout
+application-require-acr = Required authentication level (acr)
+application-public-help = Public application (no secret; PKCE required)
+application-register = Register the application
+application-new = Register an application
+application-secret-once = The secret is shown once: copy it now into the application's configuration.
+application-discovery = OpenID discovery
+application-required = required
+application-scopes = Scopes
+application-id-token-alg = ID token signature
+application-rotate = Change the secret
+application-remove = Remove the application

@@ -318,3 +318,24 @@ review-keep = Conserver
 review-remove = Retirer
 review-close = Clore la campagne
 compliance-reviewed = Habilitations confirmées par une revue depuis moins de 12 mois
+
+## Applications
+
+application-name = Nom
+application-public = publique (PKCE, sans secret)
+application-confidential = confidentielle
+application-redirect-uris = Adresses de retour (redirect_uri)
+application-uris-help = Une adresse par ligne, https (http seulement vers cette machine), comparées à l'identique.
+application-logout-uris = Adresses après déconnexion
+application-backchannel = Déconnexion back-channel
+application-require-acr = Niveau d'authentification exigé (acr)
+application-public-help = Application publique (pas de secret ; PKCE obligatoire)
+application-register = Enregistrer l'application
+application-new = Enregistrer une application
+application-secret-once = Le secret n'est affiché qu'une fois : copiez-le maintenant dans la configuration de l'application.
+application-discovery = Découverte OpenID
+application-required = exigé
+application-scopes = Portées
+application-id-token-alg = Signature de l'ID token
+application-rotate = Changer le secret
+application-remove = Retirer l'application

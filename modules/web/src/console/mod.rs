@@ -24,6 +24,7 @@
 //! Every handler's error (the JSON envelope of [`crate::error`]) is turned
 //! into a page here, in the operator's language.
 
+mod applications;
 mod audit;
 mod authenticators;
 mod cases;
@@ -50,13 +51,14 @@ use clavis_core::roles::{Access, Area, OperatorRole};
 pub const PREFIX: &str = "/console";
 
 /// The areas that have pages today, in menu order.
-pub const AREAS_WITH_PAGES: [Area; 9] = [
+pub const AREAS_WITH_PAGES: [Area; 10] = [
     Area::Dashboard,
     Area::Identities,
     Area::Cases,
     Area::Syncs,
     Area::Authenticators,
     Area::Sessions,
+    Area::Applications,
     Area::Habilitations,
     Area::Audit,
     Area::Compliance,
@@ -291,6 +293,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(sessions::configure)
             .configure(syncs::configure)
             .configure(habilitations::configure)
+            .configure(applications::configure)
             .configure(audit::configure),
     );
 }
