@@ -44,6 +44,16 @@ pub enum AdminCmd {
         ))]
         role: String,
     },
+    /// Withdraw a role in Clavis (the last administrator keeps theirs).
+    RevokeRole {
+        /// The identity (oid, RPPS or login).
+        #[arg(long)]
+        identity: String,
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(
+            clavis_core::roles::OperatorRole::ALL.iter().map(|r| r.as_str())
+        ))]
+        role: String,
+    },
 }
 
 /// Runs `clavis admin …`.
@@ -78,6 +88,14 @@ pub async fn run(ctx: &Ctx, cmd: AdminCmd) -> Result<()> {
             let oid = resolve_identity(&mut conn, &identity).await?;
             grant_role(&mut conn, ctx.now(), oid, &role, &ctx.operator).await?;
             println!("{} {role}", t("rôle accordé :", "role granted:"));
+        }
+        AdminCmd::RevokeRole { identity, role } => {
+            let oid = resolve_identity(&mut conn, &identity).await?;
+            if roles::revoke_role(&mut conn, ctx.now(), oid, &role, &ctx.operator).await? {
+                println!("{} {role}", t("rôle retiré :", "role withdrawn:"));
+            } else {
+                println!("{} {role}", t("rôle non détenu :", "role not held:"));
+            }
         }
     }
     Ok(())

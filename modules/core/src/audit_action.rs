@@ -45,6 +45,8 @@ text_enum! {
         SyncFailed = "sync.failed",
         /// An operator role was granted.
         RoleGranted = "role.granted",
+        /// An operator role was withdrawn.
+        RoleRevoked = "role.revoked",
         /// An application role (habilitation) was granted.
         HabilitationGranted = "habilitation.granted",
         /// An application role (habilitation) was withdrawn.

@@ -1,8 +1,9 @@
-//! Clavis's own roles held by identities (`admin`, `badge-office`): who may
-//! administer Clavis and who may use the badge office's pages. Granting one
-//! is a rule of its own (the grant and its `role.granted` audit event
-//! committed together), called by the CLI (`clavis admin grant-role`,
-//! `clavis admin bootstrap`) and by whatever else grants roles later.
+//! Clavis's own roles held by identities (`clavis_core::roles`): who may
+//! administer Clavis and what each office reaches in the console. Granting
+//! and withdrawing one are rules of their own (the change and its
+//! `role.granted` / `role.revoked` audit event committed together), called
+//! by the CLI (`clavis admin grant-role`, `clavis admin bootstrap`) and the
+//! console.
 
 use crate::error::DirectoryError;
 use chrono::{DateTime, Utc};
@@ -47,6 +48,41 @@ pub async fn grant_role(
         .record(tx, now)
         .await?;
         Ok(())
+    })
+    .await
+}
+
+/// Withdraws `role` from identity `oid` at `now` on behalf of `actor`,
+/// audited as `role.revoked`, in one transaction; whether it was held.
+/// The last administrator cannot be withdrawn (nobody could administer
+/// Clavis afterwards but from the appliance's shell).
+#[tracing::instrument(skip_all, fields(identity.oid = %oid, role = %role))]
+pub async fn revoke_role(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    oid: Oid,
+    role: &str,
+    actor: &Actor,
+) -> Result<bool, DirectoryError> {
+    conn.transaction(async |tx: &mut DbConn| -> Result<bool, DirectoryError> {
+        let held = IdentityRoleRow::revoke(tx, oid, role).await?;
+        if !held {
+            return Ok(false);
+        }
+        if role == ADMIN && !IdentityRoleRow::anyone_holds(tx, ADMIN).await? {
+            return Err(DirectoryError::InvalidResolution(
+                "the last administrator keeps the role: grant it to someone else first".into(),
+            ));
+        }
+        AuditEvent::new(
+            actor,
+            AuditAction::RoleRevoked,
+            Some(oid.to_string()),
+            json!({"role": role}),
+        )
+        .record(tx, now)
+        .await?;
+        Ok(true)
     })
     .await
 }

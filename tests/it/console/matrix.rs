@@ -78,6 +78,11 @@ fn routes() -> Vec<Route> {
             ..post("/console/syncs/rh/dry-run")
         },
         post("/console/syncs/rh/run"),
+        get("/console/operators"),
+        Route {
+            allowed_status: 400,
+            ..post("/console/operators/grant")
+        },
         get("/console/applications"),
         // (An empty form: refused 400, past the gate.)
         Route {

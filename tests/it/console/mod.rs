@@ -8,6 +8,7 @@ mod cases;
 mod compliance;
 mod habilitations;
 mod matrix;
+mod operators;
 mod pages;
 mod syncs;
 

@@ -39,6 +39,27 @@ impl IdentityRoleRow {
         Ok(n > 0)
     }
 
+    /// Withdraws; whether it was held.
+    pub async fn revoke(conn: &mut DbConn, oid: Oid, role: &str) -> Result<bool, StoreError> {
+        let n = with_conn!(conn, c => diesel::delete(
+                dsl::identity_roles
+                    .filter(dsl::oid.eq(oid))
+                    .filter(dsl::role.eq(role)),
+            )
+            .execute(c)
+            .await)?;
+        Ok(n == 1)
+    }
+
+    /// Every grant, by role then identity.
+    pub async fn all(conn: &mut DbConn) -> Result<Vec<Self>, StoreError> {
+        Ok(with_conn!(conn, c => dsl::identity_roles
+            .order((dsl::role.asc(), dsl::oid.asc()))
+            .select(IdentityRoleRow::as_select())
+            .load(c)
+            .await)?)
+    }
+
     /// The roles of an identity.
     pub async fn for_identity(conn: &mut DbConn, oid: Oid) -> Result<Vec<String>, StoreError> {
         Ok(with_conn!(conn, c => dsl::identity_roles

@@ -337,3 +337,17 @@ application-scopes = Scopes
 application-id-token-alg = ID token signature
 application-rotate = Change the secret
 application-remove = Remove the application
+
+## Operators
+
+operators-roles = Roles in Clavis
+operators-granted-by = Granted by
+operators-revoke = Withdraw
+operators-who = Person (staff number, RPPS, login or oid)
+operators-grant = Grant the role
+operators-tokens = Admin API tokens
+operators-token-revoked = Revoked
+operators-token-name = Token name (letters, digits, . _ -)
+operators-token-create = Create a token
+operators-token = Token
+operators-token-once = Token "{ $name }" created: it is shown once. Copy it now into the tool that will use it.

@@ -339,3 +339,17 @@ application-scopes = Portées
 application-id-token-alg = Signature de l'ID token
 application-rotate = Changer le secret
 application-remove = Retirer l'application
+
+## Opérateurs
+
+operators-roles = Rôles dans Clavis
+operators-granted-by = Accordé par
+operators-revoke = Retirer
+operators-who = Personne (matricule, RPPS, identifiant ou oid)
+operators-grant = Accorder le rôle
+operators-tokens = Jetons de l'API d'administration
+operators-token-revoked = Révoqué le
+operators-token-name = Nom du jeton (lettres, chiffres, . _ -)
+operators-token-create = Créer un jeton
+operators-token = Jeton
+operators-token-once = Jeton « { $name } » créé : il n'est affiché qu'une fois. Copiez-le maintenant dans l'outil qui l'utilisera.

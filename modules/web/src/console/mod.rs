@@ -33,6 +33,7 @@ mod dashboard;
 mod habilitations;
 mod identities;
 mod operator;
+mod operators;
 mod sessions;
 mod syncs;
 
@@ -51,7 +52,7 @@ use clavis_core::roles::{Access, Area, OperatorRole};
 pub const PREFIX: &str = "/console";
 
 /// The areas that have pages today, in menu order.
-pub const AREAS_WITH_PAGES: [Area; 10] = [
+pub const AREAS_WITH_PAGES: [Area; 11] = [
     Area::Dashboard,
     Area::Identities,
     Area::Cases,
@@ -62,6 +63,7 @@ pub const AREAS_WITH_PAGES: [Area; 10] = [
     Area::Habilitations,
     Area::Audit,
     Area::Compliance,
+    Area::Operators,
 ];
 
 /// The path of an area's page.
@@ -294,6 +296,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(syncs::configure)
             .configure(habilitations::configure)
             .configure(applications::configure)
+            .configure(operators::configure)
             .configure(audit::configure),
     );
 }

@@ -1,0 +1,262 @@
+//! Operators: who holds which role of Clavis, and the admin API's tokens.
+//!
+//! - `GET /console/operators` — the role grants and the API tokens.
+//! - `POST /console/operators/grant` (`identity`, `role`) and
+//!   `POST /console/operators/revoke` (`oid`, `role`) — never on one's own
+//!   roles; the last administrator keeps theirs.
+//! - `POST /console/operators/tokens` (`name`) — a new token, shown once;
+//!   `POST /console/operators/tokens/{name}/revoke`.
+//!
+//! Every action needs a fresh login and is audited (`role.granted`,
+//! `role.revoked`, `api_token.created`, `api_token.revoked`).
+
+use super::{Chrome, ConsoleForm, Operator, local_time_secs, page, role_label};
+use crate::AppState;
+use crate::error::ApiError;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use askama::Template;
+use clavis_core::Oid;
+use clavis_core::roles::{Access, Area, OperatorRole};
+use clavis_directory::roles::{grant_role, revoke_role};
+use clavis_store::models::{ApiToken, IdentityRoleRow, IdentityRow};
+use serde::Deserialize;
+use std::collections::HashMap;
+
+struct GrantRow {
+    oid: String,
+    name: String,
+    role: String,
+    role_label: String,
+    granted_by: String,
+    granted: String,
+    may_revoke: bool,
+}
+
+struct TokenRow {
+    name: String,
+    created: String,
+    last_used: String,
+    revoked: String,
+}
+
+struct RoleOption {
+    value: &'static str,
+    label: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/operators.html")]
+struct ListPage {
+    c: Chrome,
+    grants: Vec<GrantRow>,
+    tokens: Vec<TokenRow>,
+    roles: Vec<RoleOption>,
+    may_manage: bool,
+    /// A token to show once, just created.
+    token: Option<(String, String)>,
+}
+
+async fn list_page(
+    op: &Operator,
+    state: &AppState,
+    token: Option<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let lang = op.lang;
+    let mut conn = state.db.conn().await?;
+    let grants = IdentityRoleRow::all(&mut conn).await?;
+    let oids: Vec<Oid> = grants.iter().map(|g| g.oid).collect();
+    let names: HashMap<Oid, String> = IdentityRow::find_many(&mut conn, &oids)
+        .await?
+        .into_iter()
+        .map(|i| {
+            let family = i.used_family_name.unwrap_or(i.birth_family_name);
+            (
+                i.oid,
+                format!(
+                    "{} {}",
+                    family.to_uppercase(),
+                    i.birth_given_names.join(" ")
+                ),
+            )
+        })
+        .collect();
+    let may_manage = op.may(Area::Operators, Access::Write);
+    let p = ListPage {
+        c: op.chrome(Area::Operators, lang.tr("area-operators")),
+        grants: grants
+            .into_iter()
+            .map(|g| GrantRow {
+                name: names
+                    .get(&g.oid)
+                    .cloned()
+                    .unwrap_or_else(|| g.oid.to_string()),
+                may_revoke: may_manage && g.oid != op.oid(),
+                oid: g.oid.to_string(),
+                role_label: g
+                    .role
+                    .parse::<OperatorRole>()
+                    .map(|r| role_label(lang, r))
+                    .unwrap_or_else(|_| g.role.clone()),
+                role: g.role,
+                granted_by: g.granted_by.to_string(),
+                granted: local_time_secs(g.granted_at),
+            })
+            .collect(),
+        tokens: ApiToken::list(&mut conn)
+            .await?
+            .into_iter()
+            .map(|t| TokenRow {
+                name: t.name,
+                created: local_time_secs(t.created_at),
+                last_used: t.last_used_at.map(local_time_secs).unwrap_or_default(),
+                revoked: t.revoked_at.map(local_time_secs).unwrap_or_default(),
+            })
+            .collect(),
+        roles: OperatorRole::ALL
+            .iter()
+            .map(|r| RoleOption {
+                value: r.as_str(),
+                label: role_label(lang, *r),
+            })
+            .collect(),
+        may_manage,
+        token,
+    };
+    page(&p)
+}
+
+#[get("/operators")]
+async fn list(op: Operator, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    list_page(&op, &state, None).await
+}
+
+fn back() -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, "/console/operators"))
+        .finish()
+}
+
+#[derive(Debug, Deserialize)]
+struct GrantForm {
+    identity: String,
+    role: String,
+}
+
+#[post("/operators/grant")]
+async fn grant(
+    op: Operator,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: ConsoleForm<GrantForm>,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(again) = op.fresh_login_needed(&state, "/console/operators") {
+        return Ok(again);
+    }
+    let role: OperatorRole = form.0.role.parse()?;
+    let mut conn = state.db.conn().await?;
+    let person = clavis_directory::service::find_identity(&mut conn, &form.0.identity)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("identity not found".into()))?;
+    op.may_act_on(&mut conn, &state, &req, person.oid, "role.grant")
+        .await?;
+    grant_role(
+        &mut conn,
+        state.clock.now(),
+        person.oid,
+        role.as_str(),
+        &op.actor(),
+    )
+    .await?;
+    Ok(back())
+}
+
+#[derive(Debug, Deserialize)]
+struct RevokeForm {
+    oid: String,
+    role: String,
+}
+
+#[post("/operators/revoke")]
+async fn revoke(
+    op: Operator,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: ConsoleForm<RevokeForm>,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(again) = op.fresh_login_needed(&state, "/console/operators") {
+        return Ok(again);
+    }
+    let oid: Oid = form
+        .0
+        .oid
+        .trim()
+        .parse()
+        .map_err(|_| ApiError::BadRequest("oid: not an identity id".into()))?;
+    let mut conn = state.db.conn().await?;
+    op.may_act_on(&mut conn, &state, &req, oid, "role.revoke")
+        .await?;
+    if !revoke_role(
+        &mut conn,
+        state.clock.now(),
+        oid,
+        form.0.role.trim(),
+        &op.actor(),
+    )
+    .await?
+    {
+        return Err(ApiError::NotFound("this role is not held".into()));
+    }
+    Ok(back())
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenForm {
+    name: String,
+}
+
+#[post("/operators/tokens")]
+async fn create_token(
+    op: Operator,
+    state: web::Data<AppState>,
+    form: ConsoleForm<TokenForm>,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(again) = op.fresh_login_needed(&state, "/console/operators") {
+        return Ok(again);
+    }
+    let name = form.0.name.trim().to_string();
+    let mut conn = state.db.conn().await?;
+    let secret =
+        clavis_authn::api_token::create(&mut conn, &name, &op.actor(), state.clock.now()).await?;
+    drop(conn);
+    list_page(&op, &state, Some((name, secret.expose().clone()))).await
+}
+
+#[derive(Debug, Deserialize)]
+struct NoFields {}
+
+#[post("/operators/tokens/{name}/revoke")]
+async fn revoke_token(
+    op: Operator,
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    _form: ConsoleForm<NoFields>,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(again) = op.fresh_login_needed(&state, "/console/operators") {
+        return Ok(again);
+    }
+    let mut conn = state.db.conn().await?;
+    if !clavis_authn::api_token::revoke(&mut conn, &name, &op.actor(), state.clock.now()).await? {
+        return Err(ApiError::NotFound("no live token of that name".into()));
+    }
+    Ok(back())
+}
+
+/// Registers the operators' pages.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(list)
+        .service(grant)
+        .service(revoke)
+        .service(create_token)
+        .service(revoke_token);
+}
