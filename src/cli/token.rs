@@ -16,6 +16,14 @@ pub enum TokenCmd {
     Create {
         #[arg(long)]
         name: String,
+        /// What it may reach, repeated: `<area>:read` or `<area>:write`
+        /// (identities, cases, syncs, authenticators, applications…).
+        /// Without any, the token reaches the whole API (not advised).
+        #[arg(long = "scope", value_name = "AREA:ACCESS")]
+        scopes: Vec<String>,
+        /// Days until it stops working (without: never).
+        #[arg(long, value_name = "DAYS")]
+        expires_in_days: Option<u32>,
     },
     /// Revoke a token.
     Revoke {
@@ -34,8 +42,34 @@ pub async fn run(ctx: &Ctx, cmd: TokenCmd) -> Result<()> {
     let db = ctx.db().await?;
     let mut conn = db.conn().await?;
     match cmd {
-        TokenCmd::Create { name } => {
-            let token = api_token::create(&mut conn, &name, &ctx.operator, ctx.now()).await?;
+        TokenCmd::Create {
+            name,
+            scopes,
+            expires_in_days,
+        } => {
+            let scopes = scopes
+                .iter()
+                .map(|s| api_token::parse_scope(s))
+                .collect::<Result<Vec<_>, _>>()?;
+            if scopes.is_empty() {
+                eprintln!(
+                    "{}",
+                    t(
+                        "attention : sans --scope, ce jeton atteint toute l'API d'administration",
+                        "warning: without --scope, this token reaches the whole admin API"
+                    )
+                );
+            }
+            let expires = expires_in_days.map(|d| ctx.now() + chrono::Duration::days(i64::from(d)));
+            let token = api_token::create_scoped(
+                &mut conn,
+                &name,
+                (!scopes.is_empty()).then_some(scopes.as_slice()),
+                expires,
+                &ctx.operator,
+                ctx.now(),
+            )
+            .await?;
             eprintln!(
                 "{}",
                 t(

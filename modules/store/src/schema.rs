@@ -20,6 +20,8 @@ diesel::table! {
         created_at -> BigInt,
         last_used_at -> Nullable<BigInt>,
         revoked_at -> Nullable<BigInt>,
+        scopes -> Nullable<Text>,
+        expires_at -> Nullable<BigInt>,
     }
 }
 

@@ -217,7 +217,9 @@ impl From<clavis_authn::api_token::TokenError> for ApiError {
     fn from(e: clavis_authn::api_token::TokenError) -> Self {
         use clavis_authn::api_token::TokenError as T;
         match e {
-            T::NameTaken(_) | T::BadName(_) => ApiError::BadRequest(e.to_string()),
+            T::NameTaken(_) | T::BadName(_) | T::BadScope(_) | T::BadExpiry => {
+                ApiError::BadRequest(e.to_string())
+            }
             other => ApiError::internal(other),
         }
     }

@@ -5,7 +5,8 @@
 //! - [`AdminActor`]: a caller of the admin JSON API, authenticated by its
 //!   bearer token (`Authorization: Bearer clv_…`, see
 //!   `clavis api-token create`) in [`admin_gate`], before the request is
-//!   parsed. Any failure answers the same `401`.
+//!   parsed. Any failure answers the same `401`. A token with scopes
+//!   reaches only their areas ([`api_area`]): anything else is `403`.
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -15,6 +16,7 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use clavis_core::Actor;
+use clavis_core::roles::Area;
 
 /// A caller of the admin API: the name of the API token it presented.
 #[derive(Debug, Clone)]
@@ -61,7 +63,23 @@ pub async fn admin_gate(
         return Ok(next.call(req).await?.map_into_left_body());
     }
     match authenticate(req.request()).await {
-        Ok(actor) => {
+        Ok((actor, token)) => {
+            // The path as the router will match it (percent-decoded).
+            let path = actix_web::dev::Url::new(req.uri().clone())
+                .path()
+                .to_string();
+            let access = crate::console::access_of(req.method());
+            let allowed = match api_area(&path) {
+                Some(area) => token.may(area, access),
+                // A path of no known area: only for tokens without scopes.
+                None => token.scopes.is_none(),
+            };
+            if !allowed {
+                tracing::warn!(api.token = %actor.token_name, path = %path, "admin API: out of the token's scopes");
+                return Ok(req
+                    .error_response(ApiError::Forbidden)
+                    .map_into_right_body());
+            }
             req.extensions_mut().insert(actor);
             Ok(next.call(req).await?.map_into_left_body())
         }
@@ -69,8 +87,33 @@ pub async fn admin_gate(
     }
 }
 
-/// The bearer token's actor, or why not (one answer for every failure).
-async fn authenticate(req: &HttpRequest) -> Result<AdminActor, ApiError> {
+/// The area of the admin API a path belongs to (the scopes of tokens are
+/// the console's areas): what acts on authenticators is
+/// [`Area::Authenticators`] wherever it sits.
+pub fn api_area(path: &str) -> Option<Area> {
+    let rest = path.strip_prefix(ADMIN_API_PREFIX)?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    match parts.as_slice() {
+        [
+            "identities",
+            _,
+            "badge-unlock" | "enrolment-link" | "security-keys",
+            ..,
+        ] => Some(Area::Authenticators),
+        ["identities", ..] => Some(Area::Identities),
+        ["cases", ..] => Some(Area::Cases),
+        ["sync-runs", ..] => Some(Area::Syncs),
+        ["clients", ..] => Some(Area::Applications),
+        ["badges" | "workstations", ..] => Some(Area::Authenticators),
+        _ => None,
+    }
+}
+
+/// The bearer token's actor and grant, or why not (one answer for every
+/// failure).
+async fn authenticate(
+    req: &HttpRequest,
+) -> Result<(AdminActor, clavis_authn::api_token::Authenticated), ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::internal("the application state is missing"))?;
@@ -83,7 +126,12 @@ async fn authenticate(req: &HttpRequest) -> Result<AdminActor, ApiError> {
         .ok_or(ApiError::Unauthorized)?;
     let mut conn = state.db.conn().await?;
     match clavis_authn::api_token::authenticate(&mut conn, presented, state.clock.now()).await? {
-        Some(token_name) => Ok(AdminActor { token_name }),
+        Some(token) => Ok((
+            AdminActor {
+                token_name: token.name.clone(),
+            },
+            token,
+        )),
         None => {
             let addr = client_ip(req).unwrap_or_default();
             tracing::warn!(client.addr = %addr, "admin API: token refused");

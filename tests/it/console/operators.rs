@@ -137,12 +137,32 @@ async fn roles_and_tokens_are_managed_by_an_administrator_never_on_themselves(ba
     assert!(e.to_string().contains("last administrator"), "{e}");
     assert_eq!(held(alice).await, vec!["admin".to_string()]);
 
-    // A token, shown once, then revoked.
+    // A token needs scopes and an expiry.
+    let (status, _, body) = post(
+        &app,
+        "/console/operators/tokens",
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("name", "supervision"),
+            ("expires_days", "30"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("at least one area"), "{body}");
+    // A token, shown once, reading identities for 30 days.
     let (status, _, page) = post(
         &app,
         "/console/operators/tokens",
         &cookie,
-        &[("csrf", &csrf), ("name", "supervision")],
+        &[
+            ("csrf", &csrf),
+            ("name", "supervision"),
+            ("scope-identities", "read"),
+            ("scope-cases", ""),
+            ("expires_days", "30"),
+        ],
     )
     .await;
     assert_eq!(status, 200, "{page}");
@@ -153,17 +173,54 @@ async fn roles_and_tokens_are_managed_by_an_administrator_never_on_themselves(ba
         .expect("the token is shown")
         .to_string();
     assert!(token.starts_with("clv_"), "{token}");
-    assert!(
-        clavis_authn::api_token::authenticate(&mut conn, &token, clavis_core::Clock::now(&t.clock))
-            .await
-            .expect("auth")
-            .is_some()
+    let api = |method: &'static str, path: String| {
+        let token = token.clone();
+        let app = &app;
+        async move {
+            let req = match method {
+                "POST" => TestRequest::post(),
+                _ => TestRequest::get(),
+            }
+            .uri(&path)
+            .insert_header(("authorization", format!("Bearer {token}")))
+            .to_request();
+            call_service(app, req).await.status().as_u16()
+        }
+    };
+    assert_eq!(api("GET", "/admin/api/identities".into()).await, 200);
+    assert_eq!(
+        api("GET", format!("/admin/api/identities/{claire}")).await,
+        200
     );
+    // Out of its scopes: acting, another area, an enrolment link (the
+    // authenticators' area, however it is spelt).
+    assert_eq!(api("GET", "/admin/api/clients".into()).await, 403);
+    assert_eq!(api("GET", "/admin/api/sync-runs".into()).await, 403);
+    assert_eq!(
+        api(
+            "POST",
+            format!("/admin/api/identities/{claire}/enrolment-link")
+        )
+        .await,
+        403
+    );
+    assert_eq!(
+        api(
+            "POST",
+            format!("/admin/api/identities/{claire}/%65nrolment-link")
+        )
+        .await,
+        403
+    );
+    // Expired after 30 days: refused like any bad token.
+    t.clock.advance(chrono::Duration::days(31));
+    assert_eq!(api("GET", "/admin/api/identities".into()).await, 401);
+    let fresh = t.open_session(alice).await.cookie;
     let (status, _, _) = post(
         &app,
         "/console/operators/tokens/supervision/revoke",
-        &cookie,
-        &[("csrf", &csrf)],
+        &fresh,
+        &[("csrf", &csrf_of(&fresh))],
     )
     .await;
     assert_eq!(status, 303);

@@ -17,6 +17,11 @@ pub struct ApiToken {
     pub created_at: i64,
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// JSON list of `<area>:read|write`; `None`: a token from before
+    /// scopes (the whole API).
+    pub scopes: Option<String>,
+    /// When it stops working (Unix seconds); `None`: never.
+    pub expires_at: Option<i64>,
 }
 
 impl ApiToken {

@@ -35,9 +35,16 @@ struct GrantRow {
 
 struct TokenRow {
     name: String,
+    scopes: String,
+    expires: String,
     created: String,
     last_used: String,
     revoked: String,
+}
+
+struct AreaOption {
+    value: &'static str,
+    label: String,
 }
 
 struct RoleOption {
@@ -52,6 +59,7 @@ struct ListPage {
     grants: Vec<GrantRow>,
     tokens: Vec<TokenRow>,
     roles: Vec<RoleOption>,
+    areas: Vec<AreaOption>,
     may_manage: bool,
     /// A token to show once, just created.
     token: Option<(String, String)>,
@@ -107,6 +115,16 @@ async fn list_page(
             .await?
             .into_iter()
             .map(|t| TokenRow {
+                scopes: t
+                    .scopes
+                    .as_deref()
+                    .map(|s| {
+                        serde_json::from_str::<Vec<String>>(s)
+                            .unwrap_or_default()
+                            .join(" ")
+                    })
+                    .unwrap_or_else(|| lang.tr("operators-token-everything")),
+                expires: t.expires_at.map(local_time_secs).unwrap_or_default(),
                 name: t.name,
                 created: local_time_secs(t.created_at),
                 last_used: t.last_used_at.map(local_time_secs).unwrap_or_default(),
@@ -118,6 +136,13 @@ async fn list_page(
             .map(|r| RoleOption {
                 value: r.as_str(),
                 label: role_label(lang, *r),
+            })
+            .collect(),
+        areas: Area::ALL
+            .iter()
+            .map(|a| AreaOption {
+                value: a.as_str(),
+                label: super::area_label(lang, *a),
             })
             .collect(),
         may_manage,
@@ -213,7 +238,16 @@ async fn revoke(
 #[derive(Debug, Deserialize)]
 struct TokenForm {
     name: String,
+    /// Days until it stops working.
+    #[serde(default)]
+    expires_days: String,
+    /// `scope-<area>` = `read` or `write` (empty: not that area).
+    #[serde(flatten)]
+    areas: HashMap<String, String>,
 }
+
+/// The longest life of a token made in the console: a year.
+const TOKEN_MAX_DAYS: i64 = 366;
 
 #[post("/operators/tokens")]
 async fn create_token(
@@ -224,10 +258,38 @@ async fn create_token(
     if let Some(again) = op.fresh_login_needed(&state, "/console/operators") {
         return Ok(again);
     }
-    let name = form.0.name.trim().to_string();
+    let f = form.0;
+    let name = f.name.trim().to_string();
+    let mut scopes = Vec::new();
+    for area in Area::ALL {
+        match f.areas.get(&format!("scope-{area}")).map(String::as_str) {
+            None | Some("") => {}
+            Some(access) => scopes.push((*area, access.parse::<Access>()?)),
+        }
+    }
+    if scopes.is_empty() {
+        return Err(ApiError::BadRequest(
+            "scopes: choose at least one area".into(),
+        ));
+    }
+    let days: i64 = f
+        .expires_days
+        .trim()
+        .parse()
+        .ok()
+        .filter(|d| (1..=TOKEN_MAX_DAYS).contains(d))
+        .ok_or_else(|| ApiError::BadRequest(format!("expires_days: 1 to {TOKEN_MAX_DAYS} days")))?;
+    let now = state.clock.now();
     let mut conn = state.db.conn().await?;
-    let secret =
-        clavis_authn::api_token::create(&mut conn, &name, &op.actor(), state.clock.now()).await?;
+    let secret = clavis_authn::api_token::create_scoped(
+        &mut conn,
+        &name,
+        Some(&scopes),
+        Some(now + chrono::Duration::days(days)),
+        &op.actor(),
+        now,
+    )
+    .await?;
     drop(conn);
     list_page(&op, &state, Some((name, secret.expose().clone()))).await
 }
