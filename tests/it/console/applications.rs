@@ -2,9 +2,8 @@
 //! CLI (exact redirect URIs, https), the secret shown once, rotated and
 //! removed after a fresh login, all audited with the operator.
 
-use super::{csrf_of, hospital};
+use super::{csrf_of, hospital, post_form as post};
 use crate::support::audit::{events_after, last_seq};
-use crate::support::http::{AppService, form, location};
 use crate::support::on_both_backends;
 use actix_web::test::{TestRequest, call_service, read_body};
 use clavis_core::ClientId;
@@ -12,31 +11,6 @@ use clavis_store::models::OidcClientRow;
 use clavis_testkit::db::Backend;
 
 on_both_backends!(an_application_is_registered_its_secret_shown_once_rotated_and_removed);
-
-async fn post(
-    app: &impl AppService,
-    path: &str,
-    cookie: &str,
-    fields: &[(&str, &str)],
-) -> (u16, String, String) {
-    let resp = call_service(
-        app,
-        TestRequest::post()
-            .uri(path)
-            .insert_header(("cookie", cookie.to_string()))
-            .insert_header(("content-type", "application/x-www-form-urlencoded"))
-            .set_payload(form(fields))
-            .to_request(),
-    )
-    .await;
-    let status = resp.status().as_u16();
-    let to = location(&resp);
-    (
-        status,
-        to,
-        String::from_utf8_lossy(&read_body(resp).await).into_owned(),
-    )
-}
 
 fn shown(page: &str, id: &str) -> Option<String> {
     let marker = format!("id=\"{id}\" readonly value=\"");

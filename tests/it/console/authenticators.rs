@@ -3,11 +3,9 @@
 //! list by model and by person; a PIN unlocked; an enrolment link shown
 //! once; an operator's authenticators need a fresh login to revoke.
 
-use super::{csrf_of, hospital, session_with};
+use super::{csrf_of, get_page as get, hospital, post_form as post, session_with};
 use crate::support::audit::{events_after, last_seq};
-use crate::support::http::{AppService, form, location};
 use crate::support::{TestApp, on_both_backends};
-use actix_web::test::{TestRequest, call_service, read_body};
 use clavis_core::{AuthenticatorStatus, BadgeStatus, SessionId};
 use clavis_store::models::{AuthenticatorRow, BadgePinRow, BadgeRow, SsoSessionRow};
 use clavis_testkit::db::Backend;
@@ -20,44 +18,6 @@ on_both_backends!(
     an_operators_authenticator_is_revoked_only_after_a_fresh_login,
     an_operators_credentials_are_an_administrators_business,
 );
-
-async fn post(
-    app: &impl AppService,
-    path: &str,
-    cookie: &str,
-    fields: &[(&str, &str)],
-) -> (u16, String, String) {
-    let resp = call_service(
-        app,
-        TestRequest::post()
-            .uri(path)
-            .insert_header(("cookie", cookie.to_string()))
-            .insert_header(("content-type", "application/x-www-form-urlencoded"))
-            .set_payload(form(fields))
-            .to_request(),
-    )
-    .await;
-    let status = resp.status().as_u16();
-    let to = location(&resp);
-    let body = String::from_utf8_lossy(&read_body(resp).await).into_owned();
-    (status, to, body)
-}
-
-async fn get(app: &impl AppService, path: &str, cookie: &str) -> (u16, String) {
-    let resp = call_service(
-        app,
-        TestRequest::get()
-            .uri(path)
-            .insert_header(("cookie", cookie.to_string()))
-            .to_request(),
-    )
-    .await;
-    let status = resp.status().as_u16();
-    (
-        status,
-        String::from_utf8_lossy(&read_body(resp).await).into_owned(),
-    )
-}
 
 async fn live(t: &TestApp, id: &SessionId) -> bool {
     let mut conn = t.t.db.conn().await.expect("conn");

@@ -3,11 +3,12 @@
 //! shown side by side and decided with a mandatory comment, audited; a
 //! rejected entry stays unlinked.
 
-use super::{CLAIRE_RPPS, case_against_claire, csrf_of, hospital, seen_of};
+use super::{
+    CLAIRE_RPPS, case_against_claire, csrf_of, get_page as get, hospital, post_form as post,
+    seen_of,
+};
 use crate::support::audit::{events_after, last_seq};
-use crate::support::http::{AppService, form, location};
 use crate::support::on_both_backends;
-use actix_web::test::{TestRequest, call_service, read_body};
 use clavis_core::CaseStatus;
 use clavis_store::models::{IdentityRow, ManualTermsRow, ReconciliationCase, SourceRecordRow};
 use clavis_testkit::db::Backend;
@@ -17,47 +18,6 @@ on_both_backends!(
     a_case_is_decided_only_with_a_comment_and_links_what_it_should,
     a_rejected_entry_stays_unlinked,
 );
-
-async fn post(
-    app: &impl AppService,
-    path: &str,
-    cookie: &str,
-    fields: &[(&str, &str)],
-) -> (u16, String, String) {
-    let resp = call_service(
-        app,
-        TestRequest::post()
-            .uri(path)
-            .insert_header(("cookie", cookie.to_string()))
-            .insert_header(("content-type", "application/x-www-form-urlencoded"))
-            .set_payload(form(fields))
-            .to_request(),
-    )
-    .await;
-    let status = resp.status().as_u16();
-    let to = location(&resp);
-    (
-        status,
-        to,
-        String::from_utf8_lossy(&read_body(resp).await).into_owned(),
-    )
-}
-
-async fn get(app: &impl AppService, path: &str, cookie: &str) -> (u16, String) {
-    let resp = call_service(
-        app,
-        TestRequest::get()
-            .uri(path)
-            .insert_header(("cookie", cookie.to_string()))
-            .to_request(),
-    )
-    .await;
-    let status = resp.status().as_u16();
-    (
-        status,
-        String::from_utf8_lossy(&read_body(resp).await).into_owned(),
-    )
-}
 
 async fn count(t: &crate::support::TestApp) -> i64 {
     let mut conn = t.t.db.conn().await.expect("conn");

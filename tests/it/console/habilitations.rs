@@ -4,57 +4,14 @@
 //! nobody reviews their own, a closed campaign takes no more decisions,
 //! and the compliance dashboard counts what was confirmed.
 
-use super::{csrf_of, hospital};
+use super::{csrf_of, get_page as get, hospital, post_form as post};
 use crate::support::audit::{events_after, last_seq};
-use crate::support::http::{AppService, form, location};
 use crate::support::on_both_backends;
-use actix_web::test::{TestRequest, call_service, read_body};
 use clavis_core::{ClientId, Clock, Oid};
 use clavis_store::models::HabilitationRow;
 use clavis_testkit::db::Backend;
 
 on_both_backends!(a_review_campaign_removes_what_reviewers_removed_and_keeps_the_rest);
-
-async fn post(
-    app: &impl AppService,
-    path: &str,
-    cookie: &str,
-    fields: &[(&str, &str)],
-) -> (u16, String, String) {
-    let resp = call_service(
-        app,
-        TestRequest::post()
-            .uri(path)
-            .insert_header(("cookie", cookie.to_string()))
-            .insert_header(("content-type", "application/x-www-form-urlencoded"))
-            .set_payload(form(fields))
-            .to_request(),
-    )
-    .await;
-    let status = resp.status().as_u16();
-    let to = location(&resp);
-    (
-        status,
-        to,
-        String::from_utf8_lossy(&read_body(resp).await).into_owned(),
-    )
-}
-
-async fn get(app: &impl AppService, path: &str, cookie: &str) -> (u16, String) {
-    let resp = call_service(
-        app,
-        TestRequest::get()
-            .uri(path)
-            .insert_header(("cookie", cookie.to_string()))
-            .to_request(),
-    )
-    .await;
-    let status = resp.status().as_u16();
-    (
-        status,
-        String::from_utf8_lossy(&read_body(resp).await).into_owned(),
-    )
-}
 
 async fn roles(t: &crate::support::TestApp, oid: Oid) -> Vec<String> {
     let mut conn = t.t.db.conn().await.expect("conn");

@@ -175,6 +175,48 @@ pub async fn grant(t: &TestApp, oid: Oid, role: OperatorRole) {
     .expect("role");
 }
 
+/// POSTs a console form with `cookie`: status, `Location`, body.
+pub async fn post_form(
+    app: &impl crate::support::http::AppService,
+    path: &str,
+    cookie: &str,
+    fields: &[(&str, &str)],
+) -> (u16, String, String) {
+    let resp = actix_web::test::call_service(
+        app,
+        actix_web::test::TestRequest::post()
+            .uri(path)
+            .insert_header(("cookie", cookie.to_string()))
+            .insert_header(("content-type", "application/x-www-form-urlencoded"))
+            .set_payload(crate::support::http::form(fields))
+            .to_request(),
+    )
+    .await;
+    let status = resp.status().as_u16();
+    let to = crate::support::http::location(&resp);
+    let body = actix_web::test::read_body(resp).await;
+    (status, to, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// GETs a console page with `cookie`: status, body.
+pub async fn get_page(
+    app: &impl crate::support::http::AppService,
+    path: &str,
+    cookie: &str,
+) -> (u16, String) {
+    let resp = actix_web::test::call_service(
+        app,
+        actix_web::test::TestRequest::get()
+            .uri(path)
+            .insert_header(("cookie", cookie.to_string()))
+            .to_request(),
+    )
+    .await;
+    let status = resp.status().as_u16();
+    let body = actix_web::test::read_body(resp).await;
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
 /// The CSRF token of the forms of the session whose cookie is `cookie`
 /// (`clavis_sso=<token>`).
 pub fn csrf_of(cookie: &str) -> String {

@@ -2,40 +2,14 @@
 //! administrator after a fresh login, never on their own roles, the last
 //! administrator kept; admin API tokens created (shown once) and revoked.
 
-use super::{csrf_of, hospital};
+use super::{csrf_of, hospital, post_form as post};
 use crate::support::audit::{events_after, last_seq};
-use crate::support::http::{AppService, form, location};
 use crate::support::on_both_backends;
 use actix_web::test::{TestRequest, call_service, read_body};
 use clavis_store::models::IdentityRoleRow;
 use clavis_testkit::db::Backend;
 
 on_both_backends!(roles_and_tokens_are_managed_by_an_administrator_never_on_themselves);
-
-async fn post(
-    app: &impl AppService,
-    path: &str,
-    cookie: &str,
-    fields: &[(&str, &str)],
-) -> (u16, String, String) {
-    let resp = call_service(
-        app,
-        TestRequest::post()
-            .uri(path)
-            .insert_header(("cookie", cookie.to_string()))
-            .insert_header(("content-type", "application/x-www-form-urlencoded"))
-            .set_payload(form(fields))
-            .to_request(),
-    )
-    .await;
-    let status = resp.status().as_u16();
-    let to = location(&resp);
-    (
-        status,
-        to,
-        String::from_utf8_lossy(&read_body(resp).await).into_owned(),
-    )
-}
 
 async fn roles_and_tokens_are_managed_by_an_administrator_never_on_themselves(backend: Backend) {
     let t = hospital(backend).await;

@@ -3,9 +3,9 @@
 //! background, is audited with the operator, and its page shows its
 //! counts.
 
-use super::{csrf_of, hospital};
+use super::{csrf_of, hospital, post_form as post};
 use crate::support::audit::{events_after, last_seq};
-use crate::support::http::{AppService, form, location};
+use crate::support::http::AppService;
 use crate::support::on_both_backends;
 use actix_web::test::{TestRequest, call_service, read_body};
 use clavis_core::SyncRunStatus;
@@ -14,31 +14,6 @@ use clavis_testkit::db::Backend;
 use std::time::Duration;
 
 on_both_backends!(a_dry_run_writes_nothing_and_a_run_from_the_console_is_audited_and_shown);
-
-async fn post(
-    app: &impl AppService,
-    path: &str,
-    cookie: &str,
-    fields: &[(&str, &str)],
-) -> (u16, String, String) {
-    let resp = call_service(
-        app,
-        TestRequest::post()
-            .uri(path)
-            .insert_header(("cookie", cookie.to_string()))
-            .insert_header(("content-type", "application/x-www-form-urlencoded"))
-            .set_payload(form(fields))
-            .to_request(),
-    )
-    .await;
-    let status = resp.status().as_u16();
-    let to = location(&resp);
-    (
-        status,
-        to,
-        String::from_utf8_lossy(&read_body(resp).await).into_owned(),
-    )
-}
 
 async fn get(app: &impl AppService, path: &str, cookie: &str) -> (u16, String, Option<String>) {
     let resp = call_service(

@@ -27,7 +27,6 @@ use clavis_core::roles::{Access, Area};
 use clavis_core::{AuthenticatorStatus, BadgeId, BadgeStatus, Oid};
 use clavis_store::models::{AuthenticatorRow, BadgeRow, IdentityRow};
 use serde::Deserialize;
-use std::collections::HashMap;
 
 /// Rows listed at most per kind.
 const LIST_LIMIT: i64 = 200;
@@ -90,30 +89,6 @@ struct ListPage {
     reasons: Vec<ReasonOption>,
     may_act: bool,
     status: String,
-}
-
-/// The names of `oids`, as lists show them.
-async fn names(
-    conn: &mut clavis_store::DbConn,
-    mut oids: Vec<Oid>,
-) -> Result<HashMap<Oid, String>, ApiError> {
-    oids.sort_unstable();
-    oids.dedup();
-    Ok(IdentityRow::find_many(conn, &oids)
-        .await?
-        .into_iter()
-        .map(|i| {
-            let family = i.used_family_name.unwrap_or(i.birth_family_name);
-            (
-                i.oid,
-                format!(
-                    "{} {}",
-                    family.to_uppercase(),
-                    i.birth_given_names.join(" ")
-                ),
-            )
-        })
-        .collect())
 }
 
 #[get("/authenticators")]
@@ -184,14 +159,12 @@ async fn list(
     } else {
         vec![]
     };
-    let owners = names(
-        &mut conn,
-        keys.iter()
-            .map(|k| k.oid)
-            .chain(badges.iter().map(|b| b.oid))
-            .collect(),
-    )
-    .await?;
+    let owner_oids: Vec<Oid> = keys
+        .iter()
+        .map(|k| k.oid)
+        .chain(badges.iter().map(|b| b.oid))
+        .collect();
+    let owners = super::person_names(&mut conn, &owner_oids).await?;
     let may_act = op.may(Area::Authenticators, Access::Write);
     let mut rows: Vec<Row> = keys
         .into_iter()
@@ -228,7 +201,7 @@ async fn list(
     }));
     let person_name = match person {
         Some(oid) => Some(
-            names(&mut conn, vec![oid])
+            super::person_names(&mut conn, &[oid])
                 .await?
                 .remove(&oid)
                 .ok_or_else(|| ApiError::NotFound("identity not found".into()))?,

@@ -17,8 +17,6 @@ use clavis_core::Oid;
 use clavis_core::roles::Area;
 use clavis_directory::compliance::{self, Delays, Indicator, Report};
 use clavis_directory::config::ComplianceScope;
-use clavis_store::models::IdentityRow;
-use std::collections::HashMap;
 
 /// One line of the dashboard.
 struct Line {
@@ -238,25 +236,6 @@ struct ListPage {
     cases: Vec<(String, String, String)>,
 }
 
-async fn names(state: &AppState, oids: &[Oid]) -> Result<HashMap<Oid, String>, ApiError> {
-    let mut conn = state.db.conn().await?;
-    let mut out = HashMap::new();
-    for chunk in oids.chunks(500) {
-        for i in IdentityRow::find_many(&mut conn, chunk).await? {
-            let family = i.used_family_name.unwrap_or(i.birth_family_name);
-            out.insert(
-                i.oid,
-                format!(
-                    "{} {}",
-                    family.to_uppercase(),
-                    i.birth_given_names.join(" ")
-                ),
-            );
-        }
-    }
-    Ok(out)
-}
-
 #[get("/compliance/{list}")]
 async fn behind(
     op: Operator,
@@ -313,7 +292,8 @@ async fn behind(
         _ => return Err(ApiError::NotFound("no such indicator".into())),
     };
     let oids: Vec<Oid> = rows.iter().map(|(o, _)| *o).collect();
-    let names = names(&state, &oids).await?;
+    let mut conn = state.db.conn().await?;
+    let names = super::person_names(&mut conn, &oids).await?;
     let mut people: Vec<Person> = rows
         .into_iter()
         .map(|(oid, detail)| Person {

@@ -22,33 +22,11 @@ use clavis_core::roles::{Access, Area};
 use clavis_core::{ClientId, Oid};
 use clavis_oidc::habilitations::{self, ReviewDecision, ReviewScope};
 use clavis_store::models::review::{ReviewCampaignRow, ReviewItemRow};
-use clavis_store::models::{HabilitationFilter, HabilitationRow, IdentityRow, OidcClientRow};
+use clavis_store::models::{HabilitationFilter, HabilitationRow, OidcClientRow};
 use serde::Deserialize;
-use std::collections::HashMap;
 
 /// Habilitations listed at most.
 const LIST_LIMIT: i64 = 500;
-
-async fn names(
-    conn: &mut clavis_store::DbConn,
-    oids: &[Oid],
-) -> Result<HashMap<Oid, String>, ApiError> {
-    let mut out = HashMap::new();
-    for chunk in oids.chunks(500) {
-        for i in IdentityRow::find_many(conn, chunk).await? {
-            let family = i.used_family_name.unwrap_or(i.birth_family_name);
-            out.insert(
-                i.oid,
-                format!(
-                    "{} {}",
-                    family.to_uppercase(),
-                    i.birth_given_names.join(" ")
-                ),
-            );
-        }
-    }
-    Ok(out)
-}
 
 struct HabRow {
     oid: String,
@@ -119,7 +97,7 @@ async fn list(
     };
     let habs = HabilitationRow::list(&mut conn, &filter, LIST_LIMIT).await?;
     let oids: Vec<Oid> = habs.iter().map(|h| h.oid).collect();
-    let names = names(&mut conn, &oids).await?;
+    let names = super::person_names(&mut conn, &oids).await?;
     let rows = habs
         .into_iter()
         .map(|h| HabRow {
@@ -238,7 +216,7 @@ async fn campaign(
         .ok_or_else(|| ApiError::NotFound(lang.tr("review-not-found")))?;
     let items = ReviewItemRow::for_campaign(&mut conn, &id).await?;
     let oids: Vec<Oid> = items.iter().map(|i| i.oid).collect();
-    let names = names(&mut conn, &oids).await?;
+    let names = super::person_names(&mut conn, &oids).await?;
     let may_review = op.may(Area::Habilitations, Access::Write) && c.closed_at.is_none();
     let progress = progress_text(&op, &items);
     let rows = items

@@ -478,16 +478,7 @@ async fn manual_list(op: Operator, state: web::Data<AppState>) -> Result<HttpRes
             ManualRow {
                 oid: oid.map(|o| o.to_string()),
                 name: person
-                    .map(|i| {
-                        format!(
-                            "{} {}",
-                            i.used_family_name
-                                .as_deref()
-                                .unwrap_or(&i.birth_family_name)
-                                .to_uppercase(),
-                            i.birth_given_names.join(" ")
-                        )
-                    })
+                    .map(super::person_name)
                     .unwrap_or_else(|| lang.tr("manual-in-case")),
                 status: person
                     .map(|i| status_label(lang, i.status))

@@ -301,6 +301,39 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
+/// A person's name as the console's lists show it: used family name (or
+/// birth family name) in capitals, then the birth given names.
+pub fn person_name(i: &clavis_store::models::IdentityRow) -> String {
+    let family = i
+        .used_family_name
+        .as_deref()
+        .unwrap_or(&i.birth_family_name);
+    format!(
+        "{} {}",
+        family.to_uppercase(),
+        i.birth_given_names.join(" ")
+    )
+    .trim()
+    .to_string()
+}
+
+/// The names of `oids` ([`person_name`]), read a few hundred at a time.
+pub async fn person_names(
+    conn: &mut clavis_store::DbConn,
+    oids: &[clavis_core::Oid],
+) -> Result<std::collections::HashMap<clavis_core::Oid, String>, crate::error::ApiError> {
+    let mut wanted = oids.to_vec();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut out = std::collections::HashMap::new();
+    for chunk in wanted.chunks(500) {
+        for i in clavis_store::models::IdentityRow::find_many(conn, chunk).await? {
+            out.insert(i.oid, person_name(&i));
+        }
+    }
+    Ok(out)
+}
+
 /// A date and time as operators read it (local time).
 pub fn local_time(at: chrono::DateTime<chrono::Utc>) -> String {
     at.with_timezone(&chrono::Local)

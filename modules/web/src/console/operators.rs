@@ -19,7 +19,7 @@ use askama::Template;
 use clavis_core::Oid;
 use clavis_core::roles::{Access, Area, OperatorRole};
 use clavis_directory::roles::{grant_role, revoke_role};
-use clavis_store::models::{ApiToken, IdentityRoleRow, IdentityRow};
+use clavis_store::models::{ApiToken, IdentityRoleRow};
 use serde::Deserialize;
 use std::collections::HashMap;
 
@@ -74,21 +74,7 @@ async fn list_page(
     let mut conn = state.db.conn().await?;
     let grants = IdentityRoleRow::all(&mut conn).await?;
     let oids: Vec<Oid> = grants.iter().map(|g| g.oid).collect();
-    let names: HashMap<Oid, String> = IdentityRow::find_many(&mut conn, &oids)
-        .await?
-        .into_iter()
-        .map(|i| {
-            let family = i.used_family_name.unwrap_or(i.birth_family_name);
-            (
-                i.oid,
-                format!(
-                    "{} {}",
-                    family.to_uppercase(),
-                    i.birth_given_names.join(" ")
-                ),
-            )
-        })
-        .collect();
+    let names = super::person_names(&mut conn, &oids).await?;
     let may_manage = op.may(Area::Operators, Access::Write);
     let p = ListPage {
         c: op.chrome(Area::Operators, lang.tr("area-operators")),

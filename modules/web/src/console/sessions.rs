@@ -16,7 +16,6 @@ use clavis_core::{Oid, SessionEndReason, SessionId};
 use clavis_store::DbConn;
 use clavis_store::models::{IdentityRow, SsoSessionRow};
 use serde::Deserialize;
-use std::collections::HashMap;
 
 /// Sessions listed at most.
 const LIST_LIMIT: i64 = 500;
@@ -64,24 +63,8 @@ async fn list(
     let mut conn = state.db.conn().await?;
     let now = state.clock.now().timestamp();
     let live = SsoSessionRow::list_live(&mut conn, oid, now, LIST_LIMIT).await?;
-    let mut oids: Vec<Oid> = live.iter().map(|s| s.oid).collect();
-    oids.sort_unstable();
-    oids.dedup();
-    let names: HashMap<Oid, String> = IdentityRow::find_many(&mut conn, &oids)
-        .await?
-        .into_iter()
-        .map(|i| {
-            let family = i.used_family_name.unwrap_or(i.birth_family_name);
-            (
-                i.oid,
-                format!(
-                    "{} {}",
-                    family.to_uppercase(),
-                    i.birth_given_names.join(" ")
-                ),
-            )
-        })
-        .collect();
+    let oids: Vec<Oid> = live.iter().map(|s| s.oid).collect();
+    let names = super::person_names(&mut conn, &oids).await?;
     let may_end = op.may(Area::Sessions, Access::Write);
     let rows: Vec<Row> = live
         .into_iter()
