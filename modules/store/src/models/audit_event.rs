@@ -46,8 +46,12 @@ pub struct AuditFilter {
     pub from_us: Option<i64>,
     /// Until this instant (Unix microseconds, excluded).
     pub to_us: Option<i64>,
-    /// Only events older than this one in the chain (the next page).
-    pub before_seq: Option<i64>,
+    /// Only events before this one, newest first: its `(occurred_at, seq)`
+    /// (the next page starts before the last event of the previous one).
+    pub before: Option<(i64, i64)>,
+    /// Only events up to this one in the chain (what existed when an
+    /// export began).
+    pub max_seq: Option<i64>,
 }
 
 /// Below this many events, one cached statement each costs less than
@@ -104,8 +108,10 @@ impl AuditEventRow {
             .await)?)
     }
 
-    /// Events matching `f`, newest first, at most `limit`; the next page
-    /// starts `before_seq` the last one's `seq`.
+    /// Events matching `f`, newest first (by time, then chain order), at
+    /// most `limit`; the next page starts `before` the last one. The
+    /// `(occurred_at, seq)` index serves the order, so a page of a long
+    /// range is read without sorting the range.
     pub async fn search(
         conn: &mut DbConn,
         f: &AuditFilter,
@@ -134,10 +140,20 @@ impl AuditEventRow {
             if let Some(to) = f.to_us {
                 q = q.filter(dsl::occurred_at.lt(to));
             }
-            if let Some(before) = f.before_seq {
-                q = q.filter(dsl::seq.lt(before));
+            if let Some((at, seq)) = f.before {
+                q = q.filter(
+                    dsl::occurred_at
+                        .lt(at)
+                        .or(dsl::occurred_at.eq(at).and(dsl::seq.lt(seq))),
+                );
             }
-            q.order(dsl::seq.desc()).limit(limit).load(c).await
+            if let Some(max) = f.max_seq {
+                q = q.filter(dsl::seq.le(max));
+            }
+            q.order((dsl::occurred_at.desc(), dsl::seq.desc()))
+                .limit(limit)
+                .load(c)
+                .await
         })?)
     }
 

@@ -50,7 +50,9 @@ struct SearchQuery {
     /// Same, excluded (a date alone: up to the end of that day).
     #[serde(default)]
     to: String,
+    /// The next page: before this event (its sequence number and instant).
     before: Option<i64>,
+    before_at: Option<i64>,
 }
 
 /// A local date or date-time from the form, as Unix microseconds; a date
@@ -92,7 +94,8 @@ impl SearchQuery {
             action: some(&self.action),
             from_us: instant("from", &self.from, false)?,
             to_us: instant("to", &self.to, true)?,
-            before_seq: self.before,
+            before: self.before_at.zip(self.before),
+            max_seq: None,
         })
     }
 
@@ -147,14 +150,11 @@ async fn search(
     let events = AuditEventRow::search(&mut conn, &filter, PAGE_SIZE).await?;
     let qs = q.query_string();
     let next = (events.len() as i64 == PAGE_SIZE)
-        .then(|| events.last().map(|e| e.seq))
+        .then(|| events.last().map(|e| (e.occurred_at, e.seq)))
         .flatten()
-        .map(|seq| {
-            if qs.is_empty() {
-                format!("/console/audit?before={seq}")
-            } else {
-                format!("/console/audit?{qs}&before={seq}")
-            }
+        .map(|(at, seq)| {
+            let sep = if qs.is_empty() { "" } else { "&" };
+            format!("/console/audit?{qs}{sep}before_at={at}&before={seq}")
         });
     let rows = events
         .into_iter()
@@ -252,7 +252,7 @@ async fn export(
     let mut conn = state.db.conn().await?;
     // What the chain holds now, and nothing written after.
     let (head_seq, head_hash) = AuditEventRow::head(&mut conn).await?;
-    filter.before_seq = Some(filter.before_seq.unwrap_or(i64::MAX).min(head_seq + 1));
+    filter.max_seq = Some(head_seq);
     clavis_audit::AuditEvent::new(
         op.actor(),
         clavis_core::AuditAction::AuditExported,
@@ -300,7 +300,10 @@ async fn export(
             let more = rows.len() as i64 == want;
             cur.sent += rows.len() as i64;
             cur.first = false;
-            cur.filter.before_seq = rows.last().map(|r| r.seq).or(cur.filter.before_seq);
+            cur.filter.before = rows
+                .last()
+                .map(|r| (r.occurred_at, r.seq))
+                .or(cur.filter.before);
             if chunk.is_empty() {
                 return None;
             }
