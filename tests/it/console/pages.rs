@@ -130,6 +130,49 @@ async fn identities_are_found_with_or_without_accents_and_shown_in_detail(backen
         body.contains("action=\"/console/sessions/end-all\""),
         "{body}"
     );
+    // Her national identity and habilitations: RPPS never verified, a
+    // valid link to Pro Santé Connect, a role in the DPI never reviewed.
+    assert!(
+        body.contains("<dt>RPPS vérifié le</dt><dd>jamais</dd>"),
+        "{body}"
+    );
+    let now = clavis_core::Clock::now(&t.clock);
+    let mut conn = t.t.db.conn().await.expect("conn");
+    clavis_store::models::PscLinkRow {
+        oid: claire,
+        national_id: format!("8{}", super::CLAIRE_RPPS),
+        psc_sub: "sub-claire".into(),
+        acr: None,
+        auth_mode: None,
+        id_token_sha256: "00".into(),
+        linked_at: now.timestamp(),
+        expires_at: now.timestamp() + 86_400,
+        revoked_at: None,
+        revoked_reason: None,
+        revoked_by: None,
+    }
+    .save(&mut conn)
+    .await
+    .expect("link");
+    clavis_oidc::habilitations::grant(
+        &mut conn,
+        now,
+        claire,
+        &clavis_core::ClientId::from("dpi"),
+        "ide",
+        &clavis_core::Actor::Cli("it".into()),
+    )
+    .await
+    .expect("habilitation");
+    let (_, body) = page(&app, &format!("/console/identities/{claire}"), &ines, None).await;
+    assert!(
+        body.contains("<dt>Lien Pro Santé Connect</dt><dd>810100779536 · valide jusqu&#39;au"),
+        "{body}"
+    );
+    assert!(
+        body.contains("<dt>dpi</dt><dd>ide · jamais revue</dd>"),
+        "{body}"
+    );
     // Found by login-less keys too: an unknown one is not found.
     let (status, body) = page(&app, "/console/identities/nobody-here", &ines, None).await;
     assert_eq!(status, 404);

@@ -357,3 +357,15 @@ operators-scope-none = nothing
 operators-scope-read = read
 operators-scope-write = read and act
 operators-token-days = Valid for (days, at most 366)
+
+## Identity: national identity and habilitations
+
+identity-national = National identity
+identity-rpps-verified = RPPS verified on
+identity-never = never
+identity-psc-link = Pro Santé Connect link
+identity-psc-valid = valid until { $until }
+identity-psc-expired = expired
+identity-psc-revoked = removed
+identity-confirmed = confirmed on { $at }
+identity-not-reviewed = never reviewed

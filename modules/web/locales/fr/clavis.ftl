@@ -359,3 +359,15 @@ operators-scope-none = rien
 operators-scope-read = lecture
 operators-scope-write = lecture et actions
 operators-token-days = Durée de validité (jours, au plus 366)
+
+## Identité : identité nationale et habilitations
+
+identity-national = Identité nationale
+identity-rpps-verified = RPPS vérifié le
+identity-never = jamais
+identity-psc-link = Lien Pro Santé Connect
+identity-psc-valid = valide jusqu'au { $until }
+identity-psc-expired = expiré
+identity-psc-revoked = retiré
+identity-confirmed = confirmée le { $at }
+identity-not-reviewed = jamais revue

@@ -15,7 +15,8 @@ use clavis_core::LifecycleStatus;
 use clavis_core::roles::{Access, Area, OperatorRole};
 use clavis_directory::service::{self, IdentityDetail, IdentityView};
 use clavis_store::models::{
-    AuditEventRow, AuditFilter, AuthenticatorRow, BadgeRow, IdentityRoleRow, SsoSessionRow,
+    AuditEventRow, AuditFilter, AuthenticatorRow, BadgeRow, HabilitationFilter, HabilitationRow,
+    IdentityRoleRow, IdentityRow, PscLinkRow, SsoSessionRow,
 };
 use serde::Deserialize;
 
@@ -192,6 +193,8 @@ struct DetailPage {
     oid: String,
     status: String,
     facts: Vec<Fact>,
+    national: Vec<Fact>,
+    habilitations: Vec<Fact>,
     terms: Vec<Fact>,
     accounts: Vec<Fact>,
     sources: Vec<Fact>,
@@ -334,12 +337,65 @@ async fn detail(
             ]
         })
         .collect();
+    // National identity: when the RPPS was last verified, and the link to
+    // Pro Santé Connect with its state.
+    let now_secs = state.clock.now().timestamp();
+    let mut national = Vec::new();
+    if d.identity.rpps.is_some() {
+        national.push(Fact {
+            label: lang.tr("identity-rpps-verified"),
+            value: IdentityRow::rpps_verified_at(&mut conn, oid)
+                .await?
+                .map(local_time_secs)
+                .unwrap_or_else(|| lang.tr("identity-never")),
+        });
+    }
+    if let Some(link) = PscLinkRow::find(&mut conn, oid).await? {
+        let state_text = if link.revoked_at.is_some() {
+            lang.tr("identity-psc-revoked")
+        } else if link.expires_at <= now_secs {
+            lang.tr("identity-psc-expired")
+        } else {
+            lang.tr1(
+                "identity-psc-valid",
+                "until",
+                local_time_secs(link.expires_at),
+            )
+        };
+        national.push(Fact {
+            label: lang.tr("identity-psc-link"),
+            value: format!("{} · {state_text}", link.national_id),
+        });
+    }
+    let habilitations = HabilitationRow::list(
+        &mut conn,
+        &HabilitationFilter {
+            oid: Some(oid),
+            ..HabilitationFilter::default()
+        },
+        500,
+    )
+    .await?
+    .into_iter()
+    .map(|h| Fact {
+        label: h.client_id.to_string(),
+        value: format!(
+            "{} · {}",
+            h.role,
+            h.reviewed_at
+                .map(|t| lang.tr1("identity-confirmed", "at", local_time_secs(t)))
+                .unwrap_or_else(|| lang.tr("identity-not-reviewed"))
+        ),
+    })
+    .collect();
     let title = display_name(&d.identity);
     let p = DetailPage {
         c: op.chrome(Area::Identities, title),
         oid: oid.to_string(),
         status: status_label(lang, d.identity.status),
         facts: facts_of(lang, &d),
+        national,
+        habilitations,
         terms,
         accounts: d
             .identity
