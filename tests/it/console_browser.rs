@@ -5,7 +5,7 @@
 
 use crate::support::binary::{Proc, http_status};
 use clavis_core::roles::{self, Access, Area, OperatorRole};
-use clavis_web::console::{AREAS_WITH_PAGES, area_label, href};
+use clavis_web::console::{area_label, href};
 use clavis_web::pages::Lang;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -100,7 +100,7 @@ birth_date = "Date de naissance"
             .expect("url")
             .to_string();
         let held = [role];
-        let menu: Vec<String> = AREAS_WITH_PAGES
+        let menu: Vec<String> = Area::ALL
             .iter()
             .filter(|a| roles::may(&held, **a, Access::Read))
             .map(|a| area_label(Lang::Fr, *a))

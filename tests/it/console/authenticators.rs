@@ -3,11 +3,11 @@
 //! list by model and by person; a PIN unlocked; an enrolment link shown
 //! once; an operator's authenticators need a fresh login to revoke.
 
-use super::{csrf_of, get_page as get, hospital, post_form as post, session_with};
+use super::{csrf_of, get_page as get, hospital, post_form as post, session_is_live, session_with};
 use crate::support::audit::{events_after, last_seq};
-use crate::support::{TestApp, on_both_backends};
-use clavis_core::{AuthenticatorStatus, BadgeStatus, SessionId};
-use clavis_store::models::{AuthenticatorRow, BadgePinRow, BadgeRow, SsoSessionRow};
+use crate::support::on_both_backends;
+use clavis_core::{AuthenticatorStatus, BadgeStatus};
+use clavis_store::models::{AuthenticatorRow, BadgePinRow, BadgeRow};
 use clavis_testkit::db::Backend;
 use clavis_testkit::people::{insert_badge, insert_key};
 
@@ -18,16 +18,6 @@ on_both_backends!(
     an_operators_authenticator_is_revoked_only_after_a_fresh_login,
     an_operators_credentials_are_an_administrators_business,
 );
-
-async fn live(t: &TestApp, id: &SessionId) -> bool {
-    let mut conn = t.t.db.conn().await.expect("conn");
-    SsoSessionRow::find(&mut conn, id)
-        .await
-        .expect("find")
-        .expect("row")
-        .ended_at
-        .is_none()
-}
 
 async fn a_revoked_authenticator_ends_the_sessions_it_opened_and_only_those(backend: Backend) {
     let t = hospital(backend).await;
@@ -52,8 +42,14 @@ async fn a_revoked_authenticator_ends_the_sessions_it_opened_and_only_those(back
     .await;
     assert_eq!(status, 303, "{body}");
     assert_eq!(to, format!("/console/authenticators?oid={claire}"));
-    assert!(!live(&t, &with_key).await, "the key's session ended");
-    assert!(live(&t, &with_badge).await, "the badge's did not");
+    assert!(
+        !session_is_live(&t, &with_key).await,
+        "the key's session ended"
+    );
+    assert!(
+        session_is_live(&t, &with_badge).await,
+        "the badge's did not"
+    );
     let mut conn = t.t.db.conn().await.expect("conn");
     let key = AuthenticatorRow::find(&mut conn, "k-claire")
         .await
@@ -94,7 +90,7 @@ async fn a_revoked_authenticator_ends_the_sessions_it_opened_and_only_those(back
     )
     .await;
     assert_eq!(status, 303);
-    assert!(!live(&t, &with_badge).await);
+    assert!(!session_is_live(&t, &with_badge).await);
     let badge = BadgeRow::find(&mut conn, &"b-claire".into())
         .await
         .expect("find")

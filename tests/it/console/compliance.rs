@@ -1,9 +1,8 @@
 //! The compliance indicators on a seeded directory with known answers, on
 //! both backends: the figures of the dashboard and the people behind them.
 
-use super::hospital;
+use super::{get_page as get, hospital};
 use crate::support::on_both_backends;
-use actix_web::test::{TestRequest, call_service, read_body};
 use clavis_core::{Actor, Clock, LifecycleStatus, Oid};
 use clavis_directory::compliance;
 use clavis_store::models::{Account, HabilitationRow, IdentityRow, PscLinkRow, ReconciliationCase};
@@ -11,26 +10,6 @@ use clavis_testkit::db::Backend;
 use clavis_testkit::people::{insert_key, insert_person};
 
 on_both_backends!(the_indicators_have_the_known_answers_of_a_seeded_directory);
-
-async fn get(
-    app: &impl crate::support::http::AppService,
-    path: &str,
-    cookie: &str,
-) -> (u16, String) {
-    let resp = call_service(
-        app,
-        TestRequest::get()
-            .uri(path)
-            .insert_header(("cookie", cookie.to_string()))
-            .to_request(),
-    )
-    .await;
-    let status = resp.status().as_u16();
-    (
-        status,
-        String::from_utf8_lossy(&read_body(resp).await).into_owned(),
-    )
-}
 
 async fn the_indicators_have_the_known_answers_of_a_seeded_directory(backend: Backend) {
     let t = hospital(backend).await;

@@ -43,8 +43,8 @@ const fn post(path: &'static str) -> Route {
     }
 }
 
-/// Every route the console has, and one read and one action in each area
-/// that has no page yet (so that a future route there is covered too).
+/// Every route the console has, and in each area a route it does not have
+/// (so that a future route there is covered too).
 fn routes() -> Vec<Route> {
     let mut all = vec![
         get("/console"),
@@ -103,16 +103,10 @@ fn routes() -> Vec<Route> {
         get("/console/audit/export.csv"),
         get("/console/audit/verify"),
     ];
-    for area in Area::ALL {
-        if clavis_web::console::AREAS_WITH_PAGES.contains(area) {
-            continue;
-        }
-        let read: &'static str = Box::leak(format!("/console/{area}").into_boxed_str());
+    // A route no area has yet: refused to those the area refuses, not
+    // found for the others (a route added there later is covered so).
+    for area in Area::ALL.iter().filter(|a| **a != Area::Dashboard) {
         let act: &'static str = Box::leak(format!("/console/{area}/anything").into_boxed_str());
-        all.push(Route {
-            allowed_status: 404,
-            ..get(read)
-        });
         all.push(Route {
             allowed_status: 404,
             ..post(act)

@@ -217,6 +217,17 @@ pub async fn get_page(
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 
+/// Whether the SSO session `id` is still open.
+pub async fn session_is_live(t: &TestApp, id: &clavis_core::SessionId) -> bool {
+    let mut conn = t.t.db.conn().await.expect("conn");
+    clavis_store::models::SsoSessionRow::find(&mut conn, id)
+        .await
+        .expect("find")
+        .expect("row")
+        .ended_at
+        .is_none()
+}
+
 /// The CSRF token of the forms of the session whose cookie is `cookie`
 /// (`clavis_sso=<token>`).
 pub fn csrf_of(cookie: &str) -> String {

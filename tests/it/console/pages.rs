@@ -2,13 +2,12 @@
 //! detail, ending sessions (and who may not be acted on), the audit
 //! journal's search, export and verification, the language, escaping.
 
-use super::{csrf_of, grant, hospital};
+use super::{csrf_of, grant, hospital, post_form, session_is_live};
 use crate::support::audit::{events_after, last_seq};
-use crate::support::http::{AppService, form, location};
+use crate::support::http::AppService;
 use crate::support::{TestApp, on_both_backends};
 use actix_web::test::{TestRequest, call_service, read_body};
 use clavis_core::roles::OperatorRole;
-use clavis_store::models::SsoSessionRow;
 use clavis_testkit::db::Backend;
 
 on_both_backends!(
@@ -50,27 +49,8 @@ async fn submit(
     cookie: &str,
     fields: &[(&str, &str)],
 ) -> (u16, String) {
-    let resp = call_service(
-        app,
-        TestRequest::post()
-            .uri(path)
-            .insert_header(("cookie", cookie.to_string()))
-            .insert_header(("content-type", "application/x-www-form-urlencoded"))
-            .set_payload(form(fields))
-            .to_request(),
-    )
-    .await;
-    (resp.status().as_u16(), location(&resp))
-}
-
-async fn is_live(t: &TestApp, id: &clavis_core::SessionId) -> bool {
-    let mut conn = t.t.db.conn().await.expect("conn");
-    SsoSessionRow::find(&mut conn, id)
-        .await
-        .expect("find")
-        .expect("row")
-        .ended_at
-        .is_none()
+    let (status, to, _) = post_form(app, path, cookie, fields).await;
+    (status, to)
 }
 
 async fn identities_are_found_with_or_without_accents_and_shown_in_detail(backend: Backend) {
@@ -211,8 +191,8 @@ async fn the_helpdesk_ends_a_persons_sessions_and_the_audit_names_the_operator(b
     )
     .await;
     assert_eq!((status, to.as_str()), (303, "/console/sessions"));
-    assert!(!is_live(&t, &one.id).await);
-    assert!(is_live(&t, &two.id).await, "only that one");
+    assert!(!session_is_live(&t, &one.id).await);
+    assert!(session_is_live(&t, &two.id).await, "only that one");
     let events = events_after(&t.t.db, before).await;
     let ended: Vec<_> = events
         .iter()
@@ -241,8 +221,8 @@ async fn the_helpdesk_ends_a_persons_sessions_and_the_audit_names_the_operator(b
     .await;
     assert_eq!(status, 303);
     assert_eq!(to, format!("/console/identities/{claire}"));
-    assert!(!is_live(&t, &two.id).await);
-    assert!(is_live(&t, &other.id).await, "nobody else's");
+    assert!(!session_is_live(&t, &two.id).await);
+    assert!(session_is_live(&t, &other.id).await, "nobody else's");
     // Her cookie opens nothing any more.
     let resp = call_service(
         &app,
@@ -273,7 +253,7 @@ async fn no_operator_acts_on_themselves_or_on_a_higher_role(backend: Backend) {
     )
     .await;
     assert_eq!(status, 403);
-    assert!(is_live(&t, &admins.id).await);
+    assert!(session_is_live(&t, &admins.id).await);
     let events = events_after(&t.t.db, before).await;
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["action"], "console.target_refused");
@@ -289,7 +269,7 @@ async fn no_operator_acts_on_themselves_or_on_a_higher_role(backend: Backend) {
     )
     .await;
     assert_eq!(status, 403);
-    assert!(is_live(&t, &admins.id).await);
+    assert!(session_is_live(&t, &admins.id).await);
     // His own.
     let (status, _) = submit(
         &app,
@@ -323,7 +303,7 @@ async fn no_operator_acts_on_themselves_or_on_a_higher_role(backend: Backend) {
     )
     .await;
     assert_eq!(status, 303);
-    assert!(!is_live(&t, &hugos.id).await);
+    assert!(!session_is_live(&t, &hugos.id).await);
 }
 
 async fn a_form_without_its_csrf_token_is_refused_and_changes_nothing(backend: Backend) {
@@ -342,7 +322,7 @@ async fn a_form_without_its_csrf_token_is_refused_and_changes_nothing(backend: B
         let before = last_seq(&t.t.db).await;
         let (status, _) = submit(&app, "/console/sessions/end-all", &cookie, &fields).await;
         assert_eq!(status, 403, "{fields:?}");
-        assert!(is_live(&t, &s.id).await, "{fields:?}");
+        assert!(session_is_live(&t, &s.id).await, "{fields:?}");
         let events = events_after(&t.t.db, before).await;
         assert!(
             events.len() == 1

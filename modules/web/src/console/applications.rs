@@ -16,10 +16,9 @@
 //! Each action needs a fresh login: a secret or a registration is a way
 //! to obtain tokens for anyone who signs in.
 
-use super::{Chrome, ConsoleForm, Operator, local_time, page};
+use super::{Chrome, ConsoleForm, NoFields, Operator, local_time, page};
 use crate::AppState;
 use crate::error::ApiError;
-use actix_web::http::header;
 use actix_web::{HttpResponse, get, post, web};
 use askama::Template;
 use clavis_core::ClientId;
@@ -173,9 +172,6 @@ async fn detail(
     detail_page(&op, &state, app, None)
 }
 
-#[derive(Debug, Deserialize)]
-struct NoFields {}
-
 #[post("/applications/{id}/rotate-secret")]
 async fn rotate(
     op: Operator,
@@ -216,9 +212,7 @@ async fn remove(
         &op.actor(),
     )
     .await?;
-    Ok(HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, "/console/applications"))
-        .finish())
+    Ok(super::see_other("/console/applications"))
 }
 
 /// Registers the applications' pages.

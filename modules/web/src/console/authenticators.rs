@@ -20,7 +20,6 @@ use super::{Chrome, ConsoleForm, Operator, local_time_secs, page};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::pages::Lang;
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use clavis_core::roles::{Access, Area};
@@ -101,10 +100,7 @@ async fn list(
     let mut conn = state.db.conn().await?;
     let person: Option<Oid> = match q.oid.trim() {
         "" => None,
-        s => Some(
-            s.parse()
-                .map_err(|_| ApiError::BadRequest("oid: not an identity id".into()))?,
-        ),
+        s => Some(super::parse_oid("oid", s)?),
     };
     let (key_status, badge_status) = match q.status.trim() {
         "" | "active" => (Some(AuthenticatorStatus::Active), Some(BadgeStatus::Active)),
@@ -243,9 +239,7 @@ fn after(back: &str, oid: Oid) -> HttpResponse {
     } else {
         format!("/console/authenticators?oid={oid}")
     };
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, to))
-        .finish()
+    super::see_other(to)
 }
 
 fn checked_reason(r: &str) -> Result<&'static str, ApiError> {
@@ -323,10 +317,7 @@ struct PersonForm {
 
 impl PersonForm {
     fn oid(&self) -> Result<Oid, ApiError> {
-        self.oid
-            .trim()
-            .parse()
-            .map_err(|_| ApiError::BadRequest("oid: not an identity id".into()))
+        super::parse_oid("oid", &self.oid)
     }
 }
 

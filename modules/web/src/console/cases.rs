@@ -14,7 +14,6 @@ use super::{Chrome, ConsoleForm, Operator, local_time, page};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::pages::Lang;
-use actix_web::http::header;
 use actix_web::{HttpResponse, get, post, web};
 use askama::Template;
 use clavis_core::roles::{Access, Area};
@@ -348,9 +347,7 @@ async fn resolve(
         &op.actor(),
     )
     .await?;
-    Ok(HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, format!("/console/cases/{id}")))
-        .finish())
+    Ok(super::see_other(format!("/console/cases/{id}")))
 }
 
 /// Registers the cases' pages.

@@ -12,10 +12,9 @@
 //!   (never on one's own habilitations); a removal withdraws at once.
 //! - `POST /console/habilitations/campaigns/{id}/close`.
 
-use super::{Chrome, ConsoleForm, Operator, local_time_secs, page};
+use super::{Chrome, ConsoleForm, NoFields, Operator, local_time_secs, page};
 use crate::AppState;
 use crate::error::ApiError;
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use clavis_core::roles::{Access, Area};
@@ -174,12 +173,9 @@ async fn open(
     let id =
         habilitations::open_campaign(&mut conn, state.clock.now(), &f.title, scope, &op.actor())
             .await?;
-    Ok(HttpResponse::SeeOther()
-        .insert_header((
-            header::LOCATION,
-            format!("/console/habilitations/campaigns/{id}"),
-        ))
-        .finish())
+    Ok(super::see_other(format!(
+        "/console/habilitations/campaigns/{id}"
+    )))
 }
 
 struct ItemRow {
@@ -266,11 +262,7 @@ async fn decide(
     form: ConsoleForm<DecisionForm>,
 ) -> Result<HttpResponse, ApiError> {
     let f = form.0;
-    let oid: Oid = f
-        .oid
-        .trim()
-        .parse()
-        .map_err(|_| ApiError::BadRequest("oid: not an identity id".into()))?;
+    let oid = super::parse_oid("oid", &f.oid)?;
     let decision = match f.decision.as_str() {
         "keep" => ReviewDecision::Keep,
         "remove" => ReviewDecision::Remove,
@@ -291,16 +283,10 @@ async fn decide(
         &op.actor(),
     )
     .await?;
-    Ok(HttpResponse::SeeOther()
-        .insert_header((
-            header::LOCATION,
-            format!("/console/habilitations/campaigns/{id}"),
-        ))
-        .finish())
+    Ok(super::see_other(format!(
+        "/console/habilitations/campaigns/{id}"
+    )))
 }
-
-#[derive(Debug, Deserialize)]
-struct NoFields {}
 
 #[post("/habilitations/campaigns/{id}/close")]
 async fn close(
@@ -311,12 +297,9 @@ async fn close(
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.db.conn().await?;
     habilitations::close_campaign(&mut conn, state.clock.now(), &id, &op.actor()).await?;
-    Ok(HttpResponse::SeeOther()
-        .insert_header((
-            header::LOCATION,
-            format!("/console/habilitations/campaigns/{id}"),
-        ))
-        .finish())
+    Ok(super::see_other(format!(
+        "/console/habilitations/campaigns/{id}"
+    )))
 }
 
 /// Registers the habilitations' pages.

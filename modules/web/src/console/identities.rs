@@ -621,7 +621,5 @@ async fn manual_add(
         ManualOutcome::Created(oid) => format!("/console/identities/{oid}"),
         ManualOutcome::CaseOpened { case_id, .. } => format!("/console/cases/{case_id}"),
     };
-    Ok(HttpResponse::SeeOther()
-        .insert_header((actix_web::http::header::LOCATION, to))
-        .finish())
+    Ok(super::see_other(to))
 }

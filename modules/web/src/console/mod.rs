@@ -37,7 +37,7 @@ mod operators;
 mod sessions;
 mod syncs;
 
-pub use operator::{ConsoleForm, Operator};
+pub use operator::{ConsoleForm, NoFields, Operator};
 
 use crate::pages::Lang;
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
@@ -50,21 +50,6 @@ use clavis_core::roles::{Access, Area, OperatorRole};
 
 /// The console's path prefix.
 pub const PREFIX: &str = "/console";
-
-/// The areas that have pages today, in menu order.
-pub const AREAS_WITH_PAGES: [Area; 11] = [
-    Area::Dashboard,
-    Area::Identities,
-    Area::Cases,
-    Area::Syncs,
-    Area::Authenticators,
-    Area::Sessions,
-    Area::Applications,
-    Area::Habilitations,
-    Area::Audit,
-    Area::Compliance,
-    Area::Operators,
-];
 
 /// The path of an area's page.
 pub fn href(area: Area) -> String {
@@ -214,7 +199,7 @@ impl Operator {
         Chrome {
             lang,
             title,
-            nav: AREAS_WITH_PAGES
+            nav: Area::ALL
                 .iter()
                 .filter(|a| self.may(**a, Access::Read))
                 .map(|a| NavItem {
@@ -332,6 +317,21 @@ pub async fn person_names(
         }
     }
     Ok(out)
+}
+
+/// `303 See Other` to `to` (after a form: the page to show next).
+pub fn see_other(to: impl Into<String>) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, to.into()))
+        .finish()
+}
+
+/// An identity's oid typed in a form or a query (`field` names it in the
+/// error).
+pub fn parse_oid(field: &str, text: &str) -> Result<clavis_core::Oid, crate::error::ApiError> {
+    text.trim()
+        .parse()
+        .map_err(|_| crate::error::ApiError::BadRequest(format!("{field}: not an identity id")))
 }
 
 /// A date and time as operators read it (local time).

@@ -10,7 +10,7 @@ use crate::pages::Lang;
 use crate::request::client_ip;
 use crate::sso_web::{csrf_for, csrf_ok, current};
 use actix_web::dev::Payload;
-use actix_web::http::{StatusCode, header};
+use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 use clavis_audit::AuditEvent;
 use clavis_core::roles::{self, Access, Area, OperatorRole, TargetRefusal};
@@ -63,15 +63,10 @@ impl From<clavis_store::StoreError> for Refusal {
 impl Refusal {
     pub(super) fn response(self, lang: Lang) -> HttpResponse {
         match self {
-            Refusal::SignIn(back) => HttpResponse::SeeOther()
-                .insert_header((
-                    header::LOCATION,
-                    format!(
-                        "/login?return_to={}",
-                        url::form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>()
-                    ),
-                ))
-                .finish(),
+            Refusal::SignIn(back) => super::see_other(format!(
+                "/login?return_to={}",
+                url::form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>()
+            )),
             Refusal::Forbidden => super::problem_page(lang, StatusCode::FORBIDDEN, None),
             Refusal::Failed(e) => {
                 let status = actix_web::ResponseError::status_code(&e);
@@ -200,18 +195,10 @@ impl Operator {
         if crate::login::fresh(state, &self.session) {
             return None;
         }
-        Some(
-            HttpResponse::SeeOther()
-                .insert_header((
-                    header::LOCATION,
-                    format!(
-                        "/login?reauth=1&return_to={}",
-                        url::form_urlencoded::byte_serialize(return_to.as_bytes())
-                            .collect::<String>()
-                    ),
-                ))
-                .finish(),
-        )
+        Some(super::see_other(format!(
+            "/login?reauth=1&return_to={}",
+            url::form_urlencoded::byte_serialize(return_to.as_bytes()).collect::<String>()
+        )))
     }
 
     /// [`Self::may_act_on`], and more for what gives a way into someone's
@@ -228,29 +215,26 @@ impl Operator {
         target: Oid,
         action: &str,
     ) -> Result<bool, ApiError> {
-        self.may_act_on(conn, state, req, target, action).await?;
         let theirs = OperatorRole::parse_all(&IdentityRoleRow::for_identity(conn, target).await?);
+        self.check_target(conn, state, req, target, &theirs, action)
+            .await?;
         if theirs.is_empty() {
             return Ok(false);
         }
         if self.roles.contains(&OperatorRole::Admin) {
             return Ok(true);
         }
-        AuditEvent::new(
-            self.actor(),
-            AuditAction::ConsoleTargetRefused,
-            Some(target.to_string()),
-            json!({"action": action, "reason": "operator_target_needs_admin"}),
-        )
-        .from_addr(client_ip(req))
-        .record(conn, state.clock.now())
-        .await
-        .map_err(ApiError::internal)?;
-        Err(ApiError::refused(
-            StatusCode::FORBIDDEN,
-            "target_refused",
-            self.lang.tr("refused-operator-target"),
-        ))
+        Err(self
+            .refuse(
+                conn,
+                state,
+                req,
+                target,
+                action,
+                "operator_target_needs_admin",
+                self.lang.tr("refused-operator-target"),
+            )
+            .await)
     }
 
     /// Whether they may do `action` to `target`: never to themselves,
@@ -266,14 +250,55 @@ impl Operator {
         action: &str,
     ) -> Result<(), ApiError> {
         let theirs = OperatorRole::parse_all(&IdentityRoleRow::for_identity(conn, target).await?);
-        let Err(refusal) = roles::may_target(self.oid(), &self.roles, target, &theirs) else {
+        self.check_target(conn, state, req, target, &theirs, action)
+            .await
+    }
+
+    /// [`Self::may_act_on`] for a target whose roles are `theirs`.
+    async fn check_target(
+        &self,
+        conn: &mut DbConn,
+        state: &AppState,
+        req: &HttpRequest,
+        target: Oid,
+        theirs: &[OperatorRole],
+        action: &str,
+    ) -> Result<(), ApiError> {
+        let Err(refusal) = roles::may_target(self.oid(), &self.roles, target, theirs) else {
             return Ok(());
         };
-        let reason = match refusal {
-            TargetRefusal::Themselves => "themselves".to_string(),
-            TargetRefusal::HigherRole(r) => format!("holds_{r}"),
+        let (reason, message) = match refusal {
+            TargetRefusal::Themselves => {
+                ("themselves".to_string(), self.lang.tr("refused-themselves"))
+            }
+            TargetRefusal::HigherRole(r) => (
+                format!("holds_{r}"),
+                self.lang.tr1(
+                    "refused-higher-role",
+                    "role",
+                    super::role_label(self.lang, r),
+                ),
+            ),
         };
-        AuditEvent::new(
+        Err(self
+            .refuse(conn, state, req, target, action, &reason, message)
+            .await)
+    }
+
+    /// Records a refused action on `target` (`console.target_refused`
+    /// with `reason`) and answers `403` with `message`.
+    #[allow(clippy::too_many_arguments)]
+    async fn refuse(
+        &self,
+        conn: &mut DbConn,
+        state: &AppState,
+        req: &HttpRequest,
+        target: Oid,
+        action: &str,
+        reason: &str,
+        message: String,
+    ) -> ApiError {
+        let recorded = AuditEvent::new(
             self.actor(),
             AuditAction::ConsoleTargetRefused,
             Some(target.to_string()),
@@ -281,22 +306,18 @@ impl Operator {
         )
         .from_addr(client_ip(req))
         .record(conn, state.clock.now())
-        .await
-        .map_err(ApiError::internal)?;
-        Err(ApiError::refused(
-            StatusCode::FORBIDDEN,
-            "target_refused",
-            match refusal {
-                TargetRefusal::Themselves => self.lang.tr("refused-themselves"),
-                TargetRefusal::HigherRole(r) => self.lang.tr1(
-                    "refused-higher-role",
-                    "role",
-                    super::role_label(self.lang, r),
-                ),
-            },
-        ))
+        .await;
+        match recorded {
+            Ok(()) => ApiError::refused(StatusCode::FORBIDDEN, "target_refused", message),
+            Err(e) => ApiError::internal(e),
+        }
     }
 }
+
+/// The fields of a form that carries nothing but its CSRF token (a
+/// button).
+#[derive(Debug, Deserialize)]
+pub struct NoFields {}
 
 /// A console form whose `csrf` field is the operator's: the rest of its
 /// fields, `T`. A form without it, or with another, is refused `403`

@@ -10,10 +10,9 @@
 //! Every action needs a fresh login and is audited (`role.granted`,
 //! `role.revoked`, `api_token.created`, `api_token.revoked`).
 
-use super::{Chrome, ConsoleForm, Operator, local_time_secs, page, role_label};
+use super::{Chrome, ConsoleForm, NoFields, Operator, local_time_secs, page, role_label};
 use crate::AppState;
 use crate::error::ApiError;
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use clavis_core::Oid;
@@ -143,9 +142,7 @@ async fn list(op: Operator, state: web::Data<AppState>) -> Result<HttpResponse, 
 }
 
 fn back() -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, "/console/operators"))
-        .finish()
+    super::see_other("/console/operators")
 }
 
 #[derive(Debug, Deserialize)]
@@ -198,12 +195,7 @@ async fn revoke(
     if let Some(again) = op.fresh_login_needed(&state, "/console/operators") {
         return Ok(again);
     }
-    let oid: Oid = form
-        .0
-        .oid
-        .trim()
-        .parse()
-        .map_err(|_| ApiError::BadRequest("oid: not an identity id".into()))?;
+    let oid = super::parse_oid("oid", &form.0.oid)?;
     let mut conn = state.db.conn().await?;
     op.may_act_on(&mut conn, &state, &req, oid, "role.revoke")
         .await?;
@@ -279,9 +271,6 @@ async fn create_token(
     drop(conn);
     list_page(&op, &state, Some((name, secret.expose().clone()))).await
 }
-
-#[derive(Debug, Deserialize)]
-struct NoFields {}
 
 #[post("/operators/tokens/{name}/revoke")]
 async fn revoke_token(

@@ -5,10 +5,9 @@
 //! does not; it ends the applications' sessions too (back-channel logout)
 //! and is audited `session.ended` with the operator as actor.
 
-use super::{Chrome, ConsoleForm, Operator, local_time_secs, page};
+use super::{Chrome, ConsoleForm, NoFields, Operator, local_time_secs, page};
 use crate::AppState;
 use crate::error::ApiError;
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use clavis_core::roles::{Access, Area};
@@ -54,10 +53,7 @@ async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let lang = op.lang;
     let oid: Option<Oid> = match q.oid.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        Some(s) => Some(
-            s.parse()
-                .map_err(|_| ApiError::BadRequest("oid: not an identity id".into()))?,
-        ),
+        Some(s) => Some(super::parse_oid("oid", s)?),
         None => None,
     };
     let mut conn = state.db.conn().await?;
@@ -120,15 +116,6 @@ async fn end_for(
     .await
 }
 
-fn back_to(path: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, path.to_string()))
-        .finish()
-}
-
-#[derive(Debug, Deserialize)]
-struct NoFields {}
-
 #[post("/sessions/{id}/end")]
 async fn end_one(
     op: Operator,
@@ -145,7 +132,7 @@ async fn end_one(
         .filter(|s| s.ended_at.is_none() && s.expires_at > now)
         .ok_or_else(|| ApiError::NotFound(op.lang.tr("sessions-not-found")))?;
     end_for(&op, &state, &req, &mut conn, session.oid, Some(id)).await?;
-    Ok(back_to("/console/sessions"))
+    Ok(super::see_other("/console/sessions"))
 }
 
 #[derive(Debug, Deserialize)]
@@ -160,18 +147,13 @@ async fn end_all(
     req: HttpRequest,
     form: ConsoleForm<EndAllForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let target: Oid = form
-        .0
-        .oid
-        .trim()
-        .parse()
-        .map_err(|_| ApiError::BadRequest("oid: not an identity id".into()))?;
+    let target = super::parse_oid("oid", &form.0.oid)?;
     let mut conn = state.db.conn().await?;
     if IdentityRow::find(&mut conn, target).await?.is_none() {
         return Err(ApiError::NotFound("identity not found".into()));
     }
     end_for(&op, &state, &req, &mut conn, target, None).await?;
-    Ok(back_to(&format!("/console/identities/{target}")))
+    Ok(super::see_other(format!("/console/identities/{target}")))
 }
 
 /// Registers the sessions' pages and actions.

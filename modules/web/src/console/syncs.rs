@@ -311,15 +311,10 @@ async fn launch(
             tracing::warn!(sync.source = %source, error = %e, "console: the sync run failed");
         }
     });
-    Ok(HttpResponse::SeeOther()
-        .insert_header((
-            header::LOCATION,
-            format!(
-                "/console/syncs?source={}",
-                url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>()
-            ),
-        ))
-        .finish())
+    Ok(super::see_other(format!(
+        "/console/syncs?source={}",
+        url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>()
+    )))
 }
 
 /// Registers the synchronisation pages.
