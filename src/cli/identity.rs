@@ -1,5 +1,7 @@
-//! `clavis identity list|show|add`: looking at identities, and creating
-//! one by hand ([`clavis_directory::manual`]) where no source lists it.
+//! `clavis identity list|show|add|suspend|reinstate`: looking at
+//! identities, creating one by hand ([`clavis_directory::manual`]) where no
+//! source lists it, suspending a person and lifting it
+//! ([`clavis_directory::suspension`]).
 
 use super::{Ctx, print_json, t};
 use anyhow::{Result, bail};
@@ -74,6 +76,23 @@ pub enum IdentityCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Suspend a person at once (oid, RPPS or login): accounts disabled,
+    /// sessions ended, keys, badges and the Pro Santé Connect link
+    /// suspended, whatever HR says, until the suspension is lifted.
+    Suspend {
+        key: String,
+        /// Why (kept in the journal and shown in the console).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lift the suspension an operator placed on a person: they are
+    /// recomputed from their records (still suspended while HR says so).
+    Reinstate {
+        key: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 /// Runs `clavis identity …`.
@@ -87,6 +106,8 @@ pub async fn run(ctx: &Ctx, cmd: IdentityCmd) -> Result<()> {
             json,
         } => list(ctx, status, search, limit, offset, json).await,
         IdentityCmd::Show { key, json } => show(ctx, &key, json).await,
+        IdentityCmd::Suspend { key, reason } => suspension(ctx, &key, &reason, true).await,
+        IdentityCmd::Reinstate { key, reason } => suspension(ctx, &key, &reason, false).await,
         IdentityCmd::Add {
             birth_name,
             used_name,
@@ -177,6 +198,20 @@ async fn add(ctx: &Ctx, new: NewManualIdentity, json: bool) -> Result<()> {
     }
     eprintln!("{}", t("identité créée :", "identity created:"));
     println!("{oid}");
+    Ok(())
+}
+
+async fn suspension(ctx: &Ctx, key: &str, reason: &str, suspending: bool) -> Result<()> {
+    use clavis_directory::suspension::{reinstate, suspend};
+    let db = ctx.db().await?;
+    let subscribers = super::subscribers();
+    let (cfg, now, actor) = (&ctx.cfg.directory, ctx.now(), &ctx.operator);
+    let out = if suspending {
+        suspend(&db, cfg, &subscribers, now, key, reason, actor).await?
+    } else {
+        reinstate(&db, cfg, &subscribers, now, key, reason, actor).await?
+    };
+    eprintln!("{} {} : {}", t("identité", "identity"), out.oid, out.status);
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! What a departure or a suspension in the directory does to a person's
 //! authenticators: their FIDO2 keys and their badges are suspended, in the
-//! directory's transaction, and each suspension is audited.
+//! directory's transaction, and each suspension is audited. When a
+//! suspension is lifted, the keys and badges it suspended work again.
 
 use async_trait::async_trait;
 use clavis_audit::AuditEvent;
@@ -12,8 +13,12 @@ use clavis_store::DbConn;
 use clavis_store::models::{AuthenticatorRow, BadgeRow};
 use serde_json::json;
 
-/// Suspends the keys and badges of people who depart or are suspended, in the
-/// directory's transaction.
+/// The reason keys and badges suspended with their holder carry.
+const SUSPENDED: &str = "suspended";
+
+/// Suspends the keys and badges of people who depart or are suspended, and
+/// gives back those a lifted suspension took, in the directory's
+/// transaction.
 #[derive(Debug, Default)]
 pub struct AuthnLifecycle;
 
@@ -28,28 +33,43 @@ impl LifecycleSubscriber for AuthnLifecycle {
         conn: &mut DbConn,
         event: &LifecycleEvent,
     ) -> Result<(), SubscriberError> {
-        let reason = match event.kind {
-            LifecycleKind::Departed => "departed",
-            LifecycleKind::Suspended => "suspended",
-            _ => return Ok(()),
-        };
         let fail = |e: String| SubscriberError {
             subscriber: "authn",
             detail: e,
         };
         let oid = event.oid;
-        let ids = AuthenticatorRow::suspend_all_for(conn, oid, reason)
-            .await
-            .map_err(|e| fail(e.to_string()))?;
-        let badges = BadgeRow::suspend_all_for(conn, oid, reason)
-            .await
-            .map_err(|e| fail(e.to_string()))?;
+        // A lifted suspension gives back what it suspended (not what was
+        // revoked meanwhile, nor what a departure suspended).
+        let (reason, restore) = match event.kind {
+            LifecycleKind::Departed => ("departed", false),
+            LifecycleKind::Suspended => (SUSPENDED, false),
+            LifecycleKind::Reinstated => (SUSPENDED, true),
+            _ => return Ok(()),
+        };
+        let (ids, badges) = if restore {
+            (
+                AuthenticatorRow::restore_suspended_for(conn, oid, reason).await,
+                BadgeRow::restore_suspended_for(conn, oid, reason).await,
+            )
+        } else {
+            (
+                AuthenticatorRow::suspend_all_for(conn, oid, reason).await,
+                BadgeRow::suspend_all_for(conn, oid, reason).await,
+            )
+        };
+        let ids = ids.map_err(|e| fail(e.to_string()))?;
+        let badges = badges.map_err(|e| fail(e.to_string()))?;
+        let (key_action, badge_action) = if restore {
+            (AuditAction::KeyRestored, AuditAction::BadgeRestored)
+        } else {
+            (AuditAction::KeySuspended, AuditAction::BadgeSuspended)
+        };
         let events: Vec<AuditEvent> = ids
             .iter()
             .map(|id| {
                 AuditEvent::new(
                     Actor::Lifecycle,
-                    AuditAction::KeySuspended,
+                    key_action,
                     Some(oid.to_string()),
                     json!({"authenticator_id": id, "reason": reason}),
                 )
@@ -57,7 +77,7 @@ impl LifecycleSubscriber for AuthnLifecycle {
             .chain(badges.iter().map(|id| {
                 AuditEvent::new(
                     Actor::Lifecycle,
-                    AuditAction::BadgeSuspended,
+                    badge_action,
                     Some(oid.to_string()),
                     json!({"badge_id": id, "reason": reason}),
                 )

@@ -27,6 +27,10 @@ text_enum! {
         /// The terms of a manual identity (a person outside HR) were set:
         /// sponsor, reason, end date.
         ManualTermsSet = "identity.manual_terms",
+        /// An operator suspended a person (with a reason).
+        IdentitySuspended = "identity.suspended",
+        /// An operator lifted the suspension they or another placed.
+        IdentityReinstated = "identity.reinstated",
         /// An identity's service, unit or professions changed (a move).
         IdentityAssignmentChanged = "identity.assignment_changed",
         /// A source record was joined to an identity.
@@ -78,6 +82,9 @@ text_enum! {
         KeyRemoved = "key.removed",
         /// A FIDO2 key was suspended with its holder.
         KeySuspended = "key.suspended",
+        /// A FIDO2 key suspended with its holder was made usable again when
+        /// their suspension was lifted.
+        KeyRestored = "key.restored",
         /// A login succeeded and opened a session.
         LoginSucceeded = "login.succeeded",
         /// A login was refused.
@@ -102,6 +109,9 @@ text_enum! {
         BadgeRekeyFailed = "badge.rekey_failed",
         /// A badge was suspended.
         BadgeSuspended = "badge.suspended",
+        /// A badge suspended with its holder was made usable again when their
+        /// suspension was lifted.
+        BadgeRestored = "badge.restored",
         /// A badge was revoked.
         BadgeRevoked = "badge.revoked",
         /// A holder's PIN was set or replaced.

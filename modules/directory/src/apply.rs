@@ -18,10 +18,11 @@ use clavis_audit::{AuditEvent, change};
 use clavis_core::{Actor, AuditAction, LifecycleStatus, Oid, PscUnlinkReason};
 use clavis_store::DbConn;
 use clavis_store::models::{
-    Account, Assignment, IdentityRow, LifecycleEventRow, PscLinkRow, SourceRecordRow,
+    Account, Assignment, IdentityRow, IdentitySuspensionRow, LifecycleEventRow, PscLinkRow,
+    SourceRecordRow,
 };
 use serde_json::{Value, json};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// The context of one unit of work: who acts, when, in which run; audit
 /// events accumulate here and are appended before the commit.
@@ -104,6 +105,8 @@ struct Loaded {
     accounts: HashMap<Oid, Vec<Account>>,
     /// Login → the identity its account is bound to.
     bound: HashMap<String, Oid>,
+    /// Identities under a suspension an operator placed.
+    held: HashSet<Oid>,
 }
 
 impl Loaded {
@@ -159,12 +162,14 @@ impl Loaded {
             .into_iter()
             .map(|a| (a.login, a.oid))
             .collect();
+        let held = IdentitySuspensionRow::in_force_among(conn, oids).await?;
         Ok(Loaded {
             records,
             prevs,
             currents,
             accounts,
             bound,
+            held,
         })
     }
 }
@@ -282,7 +287,8 @@ fn plan_identity(
     if records.is_empty() && prev.is_none() {
         return Ok(RefreshOutcome::default());
     }
-    let golden = golden::merge(records, ctx.cfg, ctx.today());
+    let mut golden = golden::merge(records, ctx.cfg, ctx.today());
+    golden.held = loaded.held.contains(&oid);
     let (status, reason) = golden::status_for(&golden, ctx.today());
     let next = identity_row_from(oid, &golden, status, prev, now);
     let mut plan = Plan {

@@ -1,6 +1,7 @@
 //! Errors of the directory.
 
 use crate::source::SourceError;
+use clavis_core::Oid;
 use clavis_store::StoreError;
 
 /// What can go wrong in directory operations.
@@ -33,6 +34,15 @@ pub enum DirectoryError {
     /// This decision does not fit this case (the message says which does).
     #[error("{0}")]
     InvalidResolution(String),
+    /// A suspension is in force on this person already.
+    #[error("identity {0} is already suspended by an operator")]
+    AlreadySuspended(Oid),
+    /// No suspension placed by an operator is in force on this person.
+    #[error("identity {0} has no suspension placed by an operator to lift")]
+    NotSuspended(Oid),
+    /// The person departed: there is nothing to suspend.
+    #[error("identity {0} has departed: a departed person is not suspended")]
+    AlreadyDeparted(Oid),
     /// A subscriber refused the change.
     #[error(transparent)]
     Subscriber(#[from] crate::lifecycle::SubscriberError),

@@ -43,6 +43,9 @@ pub struct Golden {
     pub gone_from_hr: bool,
     /// (login, enabled in AD, source) for each AD record.
     pub logins: Vec<(String, bool, String)>,
+    /// An operator suspended the person (a suspension in force): suspended
+    /// whatever HR says, unless they departed.
+    pub held: bool,
 }
 
 fn primary<'a>(
@@ -124,6 +127,7 @@ pub fn merge(records: &[LinkedRecord], cfg: &DirectoryConfig, today: NaiveDate) 
         fields: f,
         gone_from_hr,
         logins,
+        held: false,
     }
 }
 
@@ -138,6 +142,8 @@ pub enum StatusReason {
     MissingFromSource,
     /// HR suspension flag.
     SuspendedFlag,
+    /// Suspended by an operator.
+    OperatorSuspension,
     /// Arrival date in the future.
     ArrivalInFuture,
     /// Working.
@@ -152,6 +158,7 @@ impl StatusReason {
             Self::EndDateReached => "end_date_reached",
             Self::MissingFromSource => "missing_from_source",
             Self::SuspendedFlag => "suspended_flag",
+            Self::OperatorSuspension => "operator_suspension",
             Self::ArrivalInFuture => "arrival_in_future",
             Self::Active => "active",
         }
@@ -170,6 +177,9 @@ pub fn status_for(g: &Golden, today: NaiveDate) -> (LifecycleStatus, StatusReaso
     }
     if g.gone_from_hr {
         return (LifecycleStatus::Departed, StatusReason::MissingFromSource);
+    }
+    if g.held {
+        return (LifecycleStatus::Suspended, StatusReason::OperatorSuspension);
     }
     if f.suspended {
         return (LifecycleStatus::Suspended, StatusReason::SuspendedFlag);
@@ -343,6 +353,47 @@ mod tests {
         assert_eq!(
             status_for(&golden(leaver), today).1,
             StatusReason::LeaverFlag
+        );
+    }
+
+    #[test]
+    fn an_operators_suspension_outranks_hr_but_not_a_departure() {
+        let today = d("2026-11-22");
+        let held = |f: SourceFields| Golden {
+            fields: f,
+            held: true,
+            ..Golden::default()
+        };
+        assert_eq!(
+            status_for(&held(SourceFields::default()), today),
+            (LifecycleStatus::Suspended, StatusReason::OperatorSuspension)
+        );
+        // HR's flag too: the operator's suspension is the one named (lifting
+        // HR's flag alone does not reinstate).
+        let hr_suspended = SourceFields {
+            suspended: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            status_for(&held(hr_suspended), today).1,
+            StatusReason::OperatorSuspension
+        );
+        // Not yet arrived: suspended all the same.
+        let future = SourceFields {
+            arrival_date: Some(d("2026-12-01")),
+            ..Default::default()
+        };
+        assert_eq!(
+            status_for(&held(future), today).0,
+            LifecycleStatus::Suspended
+        );
+        let leaver = SourceFields {
+            leaver: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            status_for(&held(leaver), today),
+            (LifecycleStatus::Departed, StatusReason::LeaverFlag)
         );
     }
 }

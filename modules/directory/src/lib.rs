@@ -30,6 +30,7 @@ pub mod reconcile;
 pub mod roles;
 pub mod service;
 pub mod source;
+pub mod suspension;
 pub mod sync;
 
 pub use config::{DirectoryConfig, SourceConfig, SourceKind, SourceRole};

@@ -385,6 +385,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    identity_suspensions (id) {
+        id -> Text,
+        oid -> Text,
+        reason -> Text,
+        placed_by -> Text,
+        placed_at -> BigInt,
+        lifted_by -> Nullable<Text>,
+        lifted_at -> Nullable<BigInt>,
+        lift_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     logout_outbox (id) {
         id -> Text,
         session_id -> Text,
@@ -527,6 +540,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     habilitations,
     identities,
     identity_roles,
+    identity_suspensions,
     lifecycle_events,
     login_failures,
     logout_outbox,

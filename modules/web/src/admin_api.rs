@@ -144,6 +144,58 @@ async fn enrolment_link(
         .json(json!({"url": link.url.expose(), "expires_at": link.expires_at})))
 }
 
+/// An operator's reason for a decision.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReasonBody {
+    reason: String,
+}
+
+/// Suspends a person at once (oid, RPPS or login) with a reason, as the
+/// console does: `409` when a suspension is in force or they departed.
+#[post("/admin/api/identities/{key}/suspend")]
+async fn identity_suspend(
+    admin: AdminActor,
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+    body: web::Json<ReasonBody>,
+) -> Result<HttpResponse, ApiError> {
+    let out = clavis_directory::suspension::suspend(
+        &state.db,
+        &state.directory,
+        &state.subscribers,
+        state.clock.now(),
+        &key,
+        &body.reason,
+        &admin.actor(),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({"oid": out.oid, "status": out.status})))
+}
+
+/// Lifts the suspension in force on a person with a reason: `409` when
+/// there is none. The answer's `status` stays `suspended` while HR's flag
+/// says so.
+#[post("/admin/api/identities/{key}/reinstate")]
+async fn identity_reinstate(
+    admin: AdminActor,
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+    body: web::Json<ReasonBody>,
+) -> Result<HttpResponse, ApiError> {
+    let out = clavis_directory::suspension::reinstate(
+        &state.db,
+        &state.directory,
+        &state.subscribers,
+        state.clock.now(),
+        &key,
+        &body.reason,
+        &admin.actor(),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({"oid": out.oid, "status": out.status})))
+}
+
 /// A client registration, as `clavis client add` takes it.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -559,6 +611,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(case)
         .service(sync_runs)
         .service(enrolment_link)
+        .service(identity_suspend)
+        .service(identity_reinstate)
         .service(clients_list)
         .service(clients_add)
         .service(clients_show)

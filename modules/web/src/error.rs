@@ -167,6 +167,15 @@ impl From<DirectoryError> for ApiError {
                 "case_already_resolved",
                 format!("case {id} is already resolved"),
             ),
+            e @ DirectoryError::AlreadySuspended(_) => {
+                ApiError::refused(StatusCode::CONFLICT, "already_suspended", e.to_string())
+            }
+            e @ DirectoryError::NotSuspended(_) => {
+                ApiError::refused(StatusCode::CONFLICT, "not_suspended", e.to_string())
+            }
+            e @ DirectoryError::AlreadyDeparted(_) => {
+                ApiError::refused(StatusCode::CONFLICT, "departed", e.to_string())
+            }
             other => ApiError::internal(other),
         }
     }

@@ -51,6 +51,15 @@ fn routes() -> Vec<Route> {
         get("/console/identities"),
         get("/console/identities?q=lemoine&status=active"),
         get("/console/identities/{claire}"),
+        // (Nobody by that key: 404, past the gate.)
+        Route {
+            allowed_status: 404,
+            ..post("/console/identities/personne/suspend")
+        },
+        Route {
+            allowed_status: 404,
+            ..post("/console/identities/personne/reinstate")
+        },
         get("/console/sessions"),
         get("/console/sessions?oid={claire}"),
         post("/console/sessions/end-all"),

@@ -10,6 +10,7 @@ mod habilitations;
 mod matrix;
 mod operators;
 mod pages;
+mod suspension;
 mod syncs;
 
 use crate::support::TestApp;
@@ -127,6 +128,7 @@ pub async fn hospital(backend: Backend) -> TestApp {
         .with_person("Lemoine", "Claire")
         .with_person("Sansrole", "Noé")
         .with_person("Bérard", "Hélène")
+        .with_admin_token()
         .start()
         .await;
     for (given, role) in OPERATORS {

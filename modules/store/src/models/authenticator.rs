@@ -172,6 +172,26 @@ impl AuthenticatorRow {
         }
     }
 
+    /// Makes active again the authenticators of an identity that were
+    /// suspended with `reason` (their holder's suspension, now lifted);
+    /// returns their ids. Revoked ones stay revoked.
+    pub async fn restore_suspended_for(
+        conn: &mut DbConn,
+        oid: Oid,
+        reason: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(with_conn!(conn, c => diesel::update(
+                dsl::authenticators
+                    .filter(dsl::oid.eq(oid))
+                    .filter(dsl::status.eq(AuthenticatorStatus::Suspended))
+                    .filter(dsl::status_reason.eq(reason)),
+            )
+            .set((dsl::status.eq(AuthenticatorStatus::Active), dsl::status_reason.eq(None::<String>)))
+            .returning(dsl::id)
+            .get_results(c)
+            .await)?)
+    }
+
     /// Suspends every active authenticator of an identity; returns their ids.
     pub async fn suspend_all_for(
         conn: &mut DbConn,

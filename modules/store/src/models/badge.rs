@@ -80,6 +80,28 @@ impl BadgeRow {
         Ok(n == 1)
     }
 
+    /// Makes active again the badges of an identity that were suspended
+    /// with `reason` (their holder's suspension, now lifted); returns their
+    /// ids. Revoked ones stay revoked; a temporary badge past its end stays
+    /// unusable (its end is checked at each use).
+    pub async fn restore_suspended_for(
+        conn: &mut DbConn,
+        oid: Oid,
+        reason: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        use badges::dsl;
+        Ok(with_conn!(conn, c => diesel::update(
+                dsl::badges
+                    .filter(dsl::oid.eq(oid))
+                    .filter(dsl::status.eq(BadgeStatus::Suspended))
+                    .filter(dsl::status_reason.eq(reason)),
+            )
+            .set((dsl::status.eq(BadgeStatus::Active), dsl::status_reason.eq(None::<String>)))
+            .returning(dsl::id)
+            .get_results(c)
+            .await)?)
+    }
+
     /// Suspends every active badge of an identity; returns their ids.
     pub async fn suspend_all_for(
         conn: &mut DbConn,

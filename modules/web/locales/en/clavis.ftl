@@ -369,3 +369,14 @@ identity-psc-expired = expired
 identity-psc-revoked = removed
 identity-confirmed = confirmed on { $at }
 identity-not-reviewed = never reviewed
+
+suspension-title = Suspension
+suspension-in-force = Suspended by an operator since
+suspension-reason = Reason for the suspension
+suspension-lift-reason = Reason for lifting it
+suspension-place = Suspend now
+suspension-lift = Lift the suspension
+suspension-effects = The person can no longer sign in: their accounts are disabled, their sessions ended, their keys and badges suspended, their Pro Santé Connect link removed. Lifting it gives back their accounts, keys and badges.
+suspension-history = Earlier suspensions
+suspension-placed = Placed
+suspension-lifted = Lifted

@@ -371,3 +371,14 @@ identity-psc-expired = expiré
 identity-psc-revoked = retiré
 identity-confirmed = confirmée le { $at }
 identity-not-reviewed = jamais revue
+
+suspension-title = Suspension
+suspension-in-force = Suspendue par un opérateur depuis le
+suspension-reason = Motif de la suspension
+suspension-lift-reason = Motif de la levée
+suspension-place = Suspendre maintenant
+suspension-lift = Lever la suspension
+suspension-effects = La personne ne peut plus se connecter : ses comptes sont désactivés, ses sessions fermées, ses clés et badges suspendus, son lien Pro Santé Connect retiré. La levée lui rend ses comptes, clés et badges.
+suspension-history = Suspensions précédentes
+suspension-placed = Placée
+suspension-lifted = Levée

@@ -9,14 +9,14 @@ use super::{Chrome, Operator, local_time_secs, page};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::pages::Lang;
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use clavis_core::LifecycleStatus;
 use clavis_core::roles::{Access, Area, OperatorRole};
 use clavis_directory::service::{self, IdentityDetail, IdentityView};
 use clavis_store::models::{
     AuditEventRow, AuditFilter, AuthenticatorRow, BadgeRow, HabilitationFilter, HabilitationRow,
-    IdentityRoleRow, IdentityRow, PscLinkRow, SsoSessionRow,
+    IdentityRoleRow, IdentityRow, IdentitySuspensionRow, PscLinkRow, SsoSessionRow,
 };
 use serde::Deserialize;
 
@@ -206,6 +206,20 @@ struct DetailPage {
     events: Vec<EventRow>,
     show_trail: bool,
     may_end_sessions: bool,
+    /// The suspension an operator placed and that is in force, if any.
+    suspension: Option<SuspensionShown>,
+    /// Earlier suspensions, lifted.
+    past_suspensions: Vec<SuspensionShown>,
+    /// The operator may suspend or reinstate this person.
+    may_suspend: bool,
+}
+
+/// A suspension as the detail page shows it.
+struct SuspensionShown {
+    reason: String,
+    placed_by: String,
+    placed_at: String,
+    lifted: String,
 }
 
 fn fact(lang: Lang, id: &str, value: Option<String>) -> Option<Fact> {
@@ -388,6 +402,35 @@ async fn detail(
         ),
     })
     .collect();
+    let mut suspensions = IdentitySuspensionRow::for_identity(&mut conn, oid)
+        .await?
+        .into_iter()
+        .map(|s| {
+            let in_force = s.lifted_at.is_none();
+            let shown = SuspensionShown {
+                reason: s.reason,
+                placed_by: s.placed_by.to_string(),
+                placed_at: local_time_secs(s.placed_at),
+                lifted: match (s.lifted_at, s.lifted_by, s.lift_reason) {
+                    (Some(at), Some(by), reason) => format!(
+                        "{} · {by} · {}",
+                        local_time_secs(at),
+                        reason.unwrap_or_default()
+                    ),
+                    _ => String::new(),
+                },
+            };
+            (in_force, shown)
+        })
+        .collect::<Vec<_>>();
+    let suspension = suspensions
+        .iter()
+        .position(|(in_force, _)| *in_force)
+        .map(|i| suspensions.remove(i).1);
+    let past_suspensions = suspensions.into_iter().map(|(_, s)| s).collect();
+    let may_suspend = op.may(Area::Identities, Access::Write)
+        && op.oid() != oid
+        && (suspension.is_some() || d.identity.status != LifecycleStatus::Departed);
     let title = display_name(&d.identity);
     let p = DetailPage {
         c: op.chrome(Area::Identities, title),
@@ -476,6 +519,9 @@ async fn detail(
         events,
         show_trail,
         may_end_sessions: op.may(Area::Sessions, Access::Write) && op.oid() != oid,
+        suspension,
+        past_suspensions,
+        may_suspend,
     };
     page(&p)
 }
@@ -486,7 +532,90 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(list)
         .service(manual_list)
         .service(manual_add)
-        .service(detail);
+        .service(detail)
+        .service(suspend)
+        .service(reinstate);
+}
+
+#[derive(Debug, Deserialize)]
+struct SuspensionForm {
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /console/identities/{key}/suspend` — suspends the person at once
+/// with a reason: accounts disabled, sessions ended, keys, badges and the
+/// link to Pro Santé Connect suspended, in one transaction. Someone holding
+/// an operator role is suspended by an administrator only, after a fresh
+/// login.
+#[post("/identities/{key}/suspend")]
+async fn suspend(
+    op: Operator,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    key: web::Path<String>,
+    form: super::ConsoleForm<SuspensionForm>,
+) -> Result<HttpResponse, ApiError> {
+    suspension_decision(op, state, req, key.into_inner(), form.0, true).await
+}
+
+/// `POST /console/identities/{key}/reinstate` — lifts the suspension an
+/// operator placed, with a reason: the person is recomputed from their
+/// records (still suspended while HR's flag says so); what the suspension
+/// took from them (accounts, keys, badges) works again.
+#[post("/identities/{key}/reinstate")]
+async fn reinstate(
+    op: Operator,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    key: web::Path<String>,
+    form: super::ConsoleForm<SuspensionForm>,
+) -> Result<HttpResponse, ApiError> {
+    suspension_decision(op, state, req, key.into_inner(), form.0, false).await
+}
+
+async fn suspension_decision(
+    op: Operator,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    key: String,
+    form: SuspensionForm,
+    suspending: bool,
+) -> Result<HttpResponse, ApiError> {
+    use clavis_directory::suspension;
+    let mut conn = state.db.conn().await?;
+    let target = service::find_identity(&mut conn, &key)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("identity not found".into()))?
+        .oid;
+    let back = format!("/console/identities/{target}");
+    let action = if suspending {
+        "identity.suspend"
+    } else {
+        "identity.reinstate"
+    };
+    if op
+        .may_act_strictly_on(&mut conn, &state, &req, target, action)
+        .await?
+        && let Some(again) = op.fresh_login_needed(&state, &back)
+    {
+        return Ok(again);
+    }
+    drop(conn);
+    let (db, cfg, subs, now, actor) = (
+        &state.db,
+        &state.directory,
+        &state.subscribers,
+        state.clock.now(),
+        op.actor(),
+    );
+    let key = target.to_string();
+    if suspending {
+        suspension::suspend(db, cfg, subs, now, &key, &form.reason, &actor).await?;
+    } else {
+        suspension::reinstate(db, cfg, subs, now, &key, &form.reason, &actor).await?;
+    }
+    Ok(super::see_other(back))
 }
 
 /// Manual identities listed per page.
