@@ -17,6 +17,7 @@ on_both_backends!(
     a_suspension_shuts_a_person_out_and_lifting_it_gives_back_what_it_took,
     who_may_suspend_whom,
     the_admin_api_suspends_and_reinstates,
+    two_operators_suspending_at_once_place_one_suspension,
 );
 
 /// Paul Garnier, a consultant outside HR (a manual identity: his record is
@@ -368,4 +369,56 @@ async fn the_admin_api_suspends_and_reinstates(backend: Backend) {
     )
     .await;
     assert_eq!(r.status(), 404);
+}
+
+async fn two_operators_suspending_at_once_place_one_suspension(backend: Backend) {
+    let t = hospital(backend).await;
+    let paul = consultant(&t).await;
+    let key = paul.to_string();
+    let now = Clock::now(&t.clock);
+    let suspend = |who: &str| {
+        let actor = Actor::Identity(t.person(who));
+        let (db, cfg, subs, key) = (
+            t.t.db.clone(),
+            t.state.directory.clone(),
+            t.state.subscribers.clone(),
+            key.clone(),
+        );
+        tokio::spawn(async move {
+            clavis_directory::suspension::suspend(
+                &db,
+                &cfg,
+                &subs,
+                now,
+                &key,
+                "au même moment",
+                &actor,
+            )
+            .await
+        })
+    };
+    let (a, b) = (suspend("Ines"), suspend("Alice"));
+    let results = [a.await.expect("task"), b.await.expect("task")];
+    let placed = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(placed, 1, "{results:?}");
+    assert!(
+        results.iter().any(|r| matches!(
+            r,
+            Err(clavis_directory::DirectoryError::AlreadySuspended(o)) if *o == paul
+        )),
+        "{results:?}"
+    );
+    let mut conn = t.t.db.conn().await.expect("conn");
+    let rows = clavis_store::models::IdentitySuspensionRow::for_identity(&mut conn, paul)
+        .await
+        .expect("rows");
+    assert_eq!(rows.len(), 1);
+    let events = events_after(&t.t.db, 0).await;
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["action"] == "identity.suspended")
+            .count(),
+        1
+    );
 }
