@@ -12,6 +12,8 @@
 //! - [`scheduled_syncs`]: each directory source with an interval.
 //! - [`lifecycle`]: date-driven transitions (arrivals, contract ends),
 //!   every 10 minutes.
+//! - [`compliance_snapshots`]: the day's figures of the compliance
+//!   indicators (their 12-month trends), checked every hour.
 //!
 //! With several nodes on one database, what writes for the whole cluster
 //! (ending expired sessions, sweeping, the lifecycle) runs on one node per
@@ -233,6 +235,38 @@ pub fn lifecycle(engine: SyncEngine, db: Db, clock: Arc<dyn Clock>) {
             }
             if let Err(e) = engine.apply_due_transitions().await {
                 tracing::error!(error = %e, "lifecycle tick failed");
+            }
+        }
+    });
+}
+
+/// The compliance indicators' figures, once a day (the first hourly check
+/// of the day that finds none, on one node of the cluster; the dashboard
+/// takes them too when it is opened first).
+pub fn compliance_snapshots(db: Db, directory: Arc<DirectoryConfig>, clock: Arc<dyn Clock>) {
+    actix_web::rt::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            let now = clock.now();
+            if !once_per_cluster(&db, "compliance-snapshot", node(), now, 3600).await {
+                continue;
+            }
+            let taken = match db.conn().await {
+                Ok(mut conn) => {
+                    clavis_directory::compliance::snapshot_if_due(
+                        &mut conn,
+                        &directory.compliance,
+                        now,
+                    )
+                    .await
+                }
+                Err(e) => Err(e.into()),
+            };
+            match taken {
+                Ok(true) => tracing::info!("compliance snapshot taken"),
+                Ok(false) => {}
+                Err(e) => tracing::error!(error = %e, "compliance snapshot failed"),
             }
         }
     });

@@ -183,6 +183,9 @@ text_enum! {
         ConsoleTargetRefused = "console.target_refused",
         /// The audit journal (or a search of it) was exported.
         AuditExported = "audit.exported",
+        /// The compliance report was issued (its format, the SHA-256 of
+        /// the document served, the chain head it names, its figures).
+        ComplianceReported = "compliance.reported",
     }
 }
 

@@ -22,11 +22,11 @@
 
 use crate::config::{ComplianceConfig, ComplianceScope};
 use crate::error::DirectoryError;
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use clavis_core::{LifecycleStatus, LoginMethod, Oid};
 use clavis_store::DbConn;
 use clavis_store::models::ReconciliationCase;
-use clavis_store::models::compliance::{self as q, ScopeRow};
+use clavis_store::models::compliance::{self as q, ScopeRow, SnapshotRow};
 use serde::Serialize;
 use std::collections::HashSet;
 
@@ -338,6 +338,257 @@ pub async fn report(
             denominator: all_habilitations,
             missing: vec![],
         },
+    })
+}
+
+/// An indicator followed over time (its daily figure kept in
+/// `compliance_snapshots`, its 12-month trend drawn from them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Followed {
+    /// Active staff with a usable second factor (a share).
+    SecondFactor,
+    /// Logins with two factors over 30 days (a share).
+    MfaLogins,
+    /// Professionals with an RPPS (a share).
+    Rpps,
+    /// RPPS verified within two years (a share).
+    RppsVerified,
+    /// Departed people still holding something (a count; must be 0).
+    Departed,
+    /// Median delay from the HR departure date to the closing (seconds).
+    DepartureDelay,
+    /// Arrivals of the year without any authenticator (a count).
+    Arrivals,
+    /// Median delay from the HR arrival to the first authenticator
+    /// (seconds).
+    ArrivalDelay,
+    /// Habilitations confirmed within 12 months (a share).
+    HabilitationsReviewed,
+    /// Reconciliation cases open too long (a count).
+    Cases,
+}
+
+impl Followed {
+    /// Every one, in the dashboard's order.
+    pub const ALL: [Followed; 10] = [
+        Self::SecondFactor,
+        Self::MfaLogins,
+        Self::Rpps,
+        Self::RppsVerified,
+        Self::Departed,
+        Self::DepartureDelay,
+        Self::Arrivals,
+        Self::ArrivalDelay,
+        Self::HabilitationsReviewed,
+        Self::Cases,
+    ];
+
+    /// The stored name (the dashboard's line id).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SecondFactor => "second-factor",
+            Self::MfaLogins => "mfa-logins",
+            Self::Rpps => "rpps",
+            Self::RppsVerified => "rpps-verified",
+            Self::Departed => "departed",
+            Self::DepartureDelay => "departure-delay",
+            Self::Arrivals => "arrivals",
+            Self::ArrivalDelay => "arrival-delay",
+            Self::HabilitationsReviewed => "habilitations-reviewed",
+            Self::Cases => "cases",
+        }
+    }
+}
+
+/// What an indicator's figure is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FigureKind {
+    /// A share of a whole (percent).
+    Share,
+    /// A number of people or cases.
+    Count,
+    /// A duration in seconds.
+    Delay,
+}
+
+impl Followed {
+    /// What its figure is.
+    pub fn kind(self) -> FigureKind {
+        match self {
+            Self::SecondFactor
+            | Self::MfaLogins
+            | Self::Rpps
+            | Self::RppsVerified
+            | Self::HabilitationsReviewed => FigureKind::Share,
+            Self::Departed | Self::Arrivals | Self::Cases => FigureKind::Count,
+            Self::DepartureDelay | Self::ArrivalDelay => FigureKind::Delay,
+        }
+    }
+}
+
+/// One figure: a numerator, and the whole for a share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Figure {
+    pub numerator: i64,
+    pub denominator: Option<i64>,
+}
+
+impl Figure {
+    /// The figure as plotted: a share in percent (`None` out of nobody), a
+    /// count as is, a delay in hours.
+    pub fn value(self, kind: FigureKind) -> Option<f64> {
+        match kind {
+            FigureKind::Share => self
+                .denominator
+                .filter(|d| *d > 0)
+                .map(|d| 100.0 * self.numerator as f64 / d as f64),
+            FigureKind::Count => Some(self.numerator as f64),
+            FigureKind::Delay => Some(self.numerator as f64 / 3600.0),
+        }
+    }
+}
+
+impl Report {
+    /// The figure of each followed indicator (a delay with nobody to
+    /// measure has none).
+    pub fn figures(&self) -> Vec<(Followed, Figure)> {
+        let share = |i: &Indicator| {
+            Some(Figure {
+                numerator: i.numerator,
+                denominator: Some(i.denominator),
+            })
+        };
+        let count = |n: usize| {
+            Some(Figure {
+                numerator: n as i64,
+                denominator: None,
+            })
+        };
+        let delay = |d: &Option<Delays>| {
+            d.as_ref().map(|d| Figure {
+                numerator: d.median_secs,
+                denominator: None,
+            })
+        };
+        Followed::ALL
+            .iter()
+            .filter_map(|f| {
+                let figure = match f {
+                    Followed::SecondFactor => share(&self.second_factor),
+                    Followed::MfaLogins => share(&self.mfa_logins),
+                    Followed::Rpps => share(&self.rpps),
+                    Followed::RppsVerified => share(&self.rpps_verified),
+                    Followed::Departed => count(self.departed_still_active.len()),
+                    Followed::DepartureDelay => delay(&self.departure_delay),
+                    Followed::Arrivals => count(self.arrived_unequipped.len()),
+                    Followed::ArrivalDelay => delay(&self.arrival_delay),
+                    Followed::HabilitationsReviewed => share(&self.habilitations_reviewed),
+                    Followed::Cases => count(self.old_cases.len()),
+                }?;
+                Some((*f, figure))
+            })
+            .collect()
+    }
+}
+
+/// The local day of `now` (`YYYY-MM-DD`): snapshots are by the hospital's
+/// day.
+fn local_day(now: DateTime<Utc>) -> NaiveDate {
+    now.with_timezone(&chrono::Local).date_naive()
+}
+
+/// Records `report`'s figures as its local day's (the day's latest
+/// figures are the day's).
+pub async fn record_snapshot(conn: &mut DbConn, report: &Report) -> Result<(), DirectoryError> {
+    let day = local_day(report.at).to_string();
+    let rows: Vec<SnapshotRow> = report
+        .figures()
+        .into_iter()
+        .map(|(f, fig)| SnapshotRow {
+            taken_on: day.clone(),
+            indicator: f.as_str().to_string(),
+            numerator: fig.numerator,
+            denominator: fig.denominator,
+            taken_at: report.at.timestamp(),
+        })
+        .collect();
+    Ok(SnapshotRow::upsert_day(conn, &rows).await?)
+}
+
+/// Takes today's snapshot unless one was taken (by this node or another,
+/// or by the dashboard, which records the figures it computes): whether
+/// one was taken now. The daily job calls this, so that every day has its
+/// figures even when nobody opens the dashboard.
+pub async fn snapshot_if_due(
+    conn: &mut DbConn,
+    cfg: &ComplianceConfig,
+    now: DateTime<Utc>,
+) -> Result<bool, DirectoryError> {
+    if SnapshotRow::has_day(conn, &local_day(now).to_string()).await? {
+        return Ok(false);
+    }
+    let r = report(conn, cfg, now).await?;
+    record_snapshot(conn, &r).await?;
+    Ok(true)
+}
+
+/// The months of a trend, oldest first (`YYYY-MM`), and for each followed
+/// indicator its figure in each month: the last recorded in that month.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Trends {
+    pub months: Vec<String>,
+    pub series: Vec<(Followed, Vec<Option<Figure>>)>,
+}
+
+impl Trends {
+    /// The series of one indicator.
+    pub fn of(&self, f: Followed) -> &[Option<Figure>] {
+        self.series
+            .iter()
+            .find(|(g, _)| *g == f)
+            .map(|(_, s)| s.as_slice())
+            .unwrap_or(&[])
+    }
+}
+
+/// The trends over the `months` months ending with the current one.
+pub async fn trends(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    months: u32,
+) -> Result<Trends, DirectoryError> {
+    let today = local_day(now);
+    let first = chrono::NaiveDate::from_ymd_opt(today.year(), today.month(), 1)
+        .and_then(|d| d.checked_sub_months(chrono::Months::new(months.saturating_sub(1))))
+        .ok_or_else(|| DirectoryError::Corrupt("the trend's first month".into()))?;
+    let labels: Vec<String> = (0..months)
+        .filter_map(|i| first.checked_add_months(chrono::Months::new(i)))
+        .map(|d| d.format("%Y-%m").to_string())
+        .collect();
+    let rows = SnapshotRow::since(conn, &first.to_string()).await?;
+    let series = Followed::ALL
+        .iter()
+        .map(|f| {
+            let name = f.as_str();
+            let points = labels
+                .iter()
+                .map(|m| {
+                    // Rows are oldest first: the month's last one wins.
+                    rows.iter()
+                        .rfind(|r| r.indicator == name && r.taken_on.starts_with(m.as_str()))
+                        .map(|r| Figure {
+                            numerator: r.numerator,
+                            denominator: r.denominator,
+                        })
+                })
+                .collect();
+            (*f, points)
+        })
+        .collect();
+    Ok(Trends {
+        months: labels,
+        series,
     })
 }
 

@@ -138,6 +138,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    compliance_snapshots (taken_on, indicator) {
+        taken_on -> Text,
+        indicator -> Text,
+        numerator -> BigInt,
+        denominator -> Nullable<BigInt>,
+        taken_at -> BigInt,
+    }
+}
+
+diesel::table! {
     enrolment_links (token_hash) {
         token_hash -> Text,
         oid -> Text,
@@ -536,6 +546,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     badge_pins,
     badge_transactions,
     badges,
+    compliance_snapshots,
     enrolment_links,
     habilitations,
     identities,

@@ -6,6 +6,8 @@ mod applications;
 mod authenticators;
 mod cases;
 mod compliance;
+mod compliance_report;
+mod dashboard;
 mod habilitations;
 mod matrix;
 mod operators;

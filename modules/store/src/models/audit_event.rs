@@ -183,6 +183,22 @@ impl AuditEventRow {
             .optional())?)
     }
 
+    /// How many events of each of `actions` occurred from `from_us` (Unix
+    /// microseconds) on, read along the `(occurred_at, seq)` index.
+    pub async fn count_since(
+        conn: &mut DbConn,
+        actions: &[&str],
+        from_us: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(with_conn!(conn, c => dsl::audit_events
+            .filter(dsl::occurred_at.ge(from_us))
+            .filter(dsl::action.eq_any(actions))
+            .group_by(dsl::action)
+            .select((dsl::action, diesel::dsl::count_star()))
+            .load(c)
+            .await)?)
+    }
+
     /// The head of the chain: (last seq, its hash).
     pub async fn head(conn: &mut DbConn) -> Result<(i64, String), StoreError> {
         Ok(with_conn!(conn, c => hdsl::audit_head

@@ -102,6 +102,19 @@ impl BadgeRow {
             .await)?)
     }
 
+    /// How many active badges reach their end in `(from, to]` (temporary
+    /// badges about to stop working).
+    pub async fn count_expiring(conn: &mut DbConn, from: i64, to: i64) -> Result<i64, StoreError> {
+        use badges::dsl;
+        Ok(with_conn!(conn, c => dsl::badges
+            .filter(dsl::expires_at.gt(from))
+            .filter(dsl::expires_at.le(to))
+            .filter(dsl::status.eq(BadgeStatus::Active))
+            .count()
+            .get_result(c)
+            .await)?)
+    }
+
     /// Suspends every active badge of an identity; returns their ids.
     pub async fn suspend_all_for(
         conn: &mut DbConn,

@@ -212,3 +212,65 @@ pub async fn logins_since(
     rows.sort_by_key(|r| std::cmp::Reverse(r.3));
     Ok(rows)
 }
+
+/// One day's figure of one indicator (`compliance_snapshots`).
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = crate::schema::compliance_snapshots)]
+#[diesel(treat_none_as_null = true, treat_none_as_default_value = false)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct SnapshotRow {
+    /// The local day, `YYYY-MM-DD`.
+    pub taken_on: String,
+    pub indicator: String,
+    pub numerator: i64,
+    /// Out of (a share), or nothing (a count, a delay).
+    pub denominator: Option<i64>,
+    pub taken_at: i64,
+}
+
+impl SnapshotRow {
+    /// Records one day's figures: the day's latest figure of each
+    /// indicator replaces an earlier one (two nodes writing the same day
+    /// keep one row each).
+    pub async fn upsert_day(conn: &mut DbConn, rows: &[SnapshotRow]) -> Result<(), StoreError> {
+        use crate::schema::compliance_snapshots::dsl as s;
+        // One row at a time (a handful a day): SQLite takes no batch with
+        // ON CONFLICT.
+        for row in rows {
+            with_conn!(conn, c => diesel::insert_into(s::compliance_snapshots)
+                .values(row)
+                .on_conflict((s::taken_on, s::indicator))
+                .do_update()
+                .set((
+                    s::numerator.eq(row.numerator),
+                    s::denominator.eq(row.denominator),
+                    s::taken_at.eq(row.taken_at),
+                ))
+                .execute(c)
+                .await)?;
+        }
+        Ok(())
+    }
+
+    /// Whether `day` has been recorded.
+    pub async fn has_day(conn: &mut DbConn, day: &str) -> Result<bool, StoreError> {
+        use crate::schema::compliance_snapshots::dsl as s;
+        let n: i64 = with_conn!(conn, c => s::compliance_snapshots
+            .filter(s::taken_on.eq(day))
+            .count()
+            .get_result(c)
+            .await)?;
+        Ok(n > 0)
+    }
+
+    /// Every figure recorded from `day` on (`YYYY-MM-DD`), oldest first.
+    pub async fn since(conn: &mut DbConn, day: &str) -> Result<Vec<Self>, StoreError> {
+        use crate::schema::compliance_snapshots::dsl as s;
+        Ok(with_conn!(conn, c => s::compliance_snapshots
+            .filter(s::taken_on.ge(day))
+            .order((s::taken_on.asc(), s::indicator.asc()))
+            .select(SnapshotRow::as_select())
+            .load(c)
+            .await)?)
+    }
+}

@@ -43,6 +43,17 @@ impl LogoutOutboxRow {
         .values(r))
     }
 
+    /// Back-channel logouts still owed (neither delivered nor given up):
+    /// how many, and since when the oldest waits.
+    pub async fn backlog(conn: &mut DbConn) -> Result<(i64, Option<i64>), StoreError> {
+        Ok(with_conn!(conn, c => dsl::logout_outbox
+            .filter(dsl::delivered_at.is_null())
+            .filter(dsl::given_up_at.is_null())
+            .select((diesel::dsl::count_star(), diesel::dsl::min(dsl::created_at)))
+            .first(c)
+            .await)?)
+    }
+
     /// Notifications due at `now` (neither delivered nor given up, nor
     /// held by a live claim), oldest first.
     pub async fn due(conn: &mut DbConn, now: i64, limit: i64) -> Result<Vec<Self>, StoreError> {

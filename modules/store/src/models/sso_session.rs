@@ -106,6 +106,19 @@ impl SsoSessionRow {
             .await)?)
     }
 
+    /// When each session opened since `since` was opened and how (the
+    /// dashboard's logins per hour), along the `auth_time` index.
+    pub async fn opened_since(
+        conn: &mut DbConn,
+        since: i64,
+    ) -> Result<Vec<(i64, Option<clavis_core::LoginMethod>)>, StoreError> {
+        Ok(with_conn!(conn, c => dsl::sso_sessions
+            .filter(dsl::auth_time.ge(since))
+            .select((dsl::auth_time, dsl::method))
+            .load(c)
+            .await)?)
+    }
+
     /// Live sessions, newest first, optionally of one identity.
     pub async fn list_live(
         conn: &mut DbConn,

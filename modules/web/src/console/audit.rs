@@ -200,7 +200,7 @@ const EXPORT_PAGE: i64 = 1000;
 /// A CSV field, always quoted (a separator, quote or line break inside
 /// stays inside); one a spreadsheet would run as a formula is prefixed
 /// with an apostrophe (CSV injection).
-fn csv_field(s: &str) -> String {
+pub(super) fn csv_field(s: &str) -> String {
     let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{s}")
     } else {
