@@ -7,7 +7,7 @@
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::AdminActor;
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpResponse, get, post, put, web};
 use clavis_core::{BadgeStatus, BadgeTxPurpose, BadgeTxStatus, ClientId, LifecycleStatus};
 use clavis_directory::service;
 use serde::Deserialize;
@@ -294,6 +294,60 @@ async fn clients_remove(
     let mut conn = state.db.conn().await?;
     clavis_oidc::clients::remove(&mut conn, state.clock.now(), &id, &admin.actor()).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// A field that may be absent (kept), `null` (removed) or a value.
+fn kept_or_null<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// The settings an operator changes in an application: each field given
+/// replaces the registered one.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientChangesBody {
+    name: Option<String>,
+    redirect_uris: Option<Vec<String>>,
+    post_logout_redirect_uris: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "kept_or_null")]
+    backchannel_logout_uri: Option<Option<String>>,
+    #[serde(default, deserialize_with = "kept_or_null")]
+    require_acr: Option<Option<String>>,
+    scopes: Option<Vec<String>>,
+}
+
+/// Changes an application's settings (as the console's form does): the
+/// fields given, under the registration's rules; answers the application.
+#[put("/admin/api/clients/{id}")]
+async fn clients_update(
+    admin: AdminActor,
+    state: web::Data<AppState>,
+    id: web::Path<ClientId>,
+    body: web::Json<ClientChangesBody>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    let mut conn = state.db.conn().await?;
+    let view = clavis_oidc::clients::update(
+        &mut conn,
+        state.clock.now(),
+        &id,
+        clavis_oidc::clients::ClientChanges {
+            name: b.name,
+            redirect_uris: b.redirect_uris,
+            post_logout_redirect_uris: b.post_logout_redirect_uris,
+            backchannel_logout_uri: b.backchannel_logout_uri,
+            require_acr: b.require_acr,
+            scopes: b.scopes,
+        },
+        &state.oidc.registration_rules(),
+        &admin.actor(),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(view))
 }
 
 /// A new secret for an application (the old one stops working).
@@ -618,6 +672,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(clients_show)
         .service(clients_remove)
         .service(clients_rotate_secret)
+        .service(clients_update)
         .service(workstations_list)
         .service(workstations_add)
         .service(workstations_revoke)

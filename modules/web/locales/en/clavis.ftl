@@ -423,3 +423,8 @@ method-badge = badge + PIN
 method-fido2 = FIDO2 key
 method-psc = Pro Santé Connect
 method-other = other
+
+application-edit = Change the settings
+application-no-acr = none
+application-scopes-hint = Separated by spaces, among: { $scopes } (openid is required). They decide what the application receives.
+application-save = Save (after a recent login)

@@ -425,3 +425,8 @@ method-badge = badge + code PIN
 method-fido2 = clé FIDO2
 method-psc = Pro Santé Connect
 method-other = autre
+
+application-edit = Modifier les réglages
+application-no-acr = aucun
+application-scopes-hint = Séparés par des espaces, parmi : { $scopes } (openid est obligatoire). Ils décident des informations que l'application reçoit.
+application-save = Enregistrer (après une connexion récente)

@@ -8,6 +8,9 @@
 //!   confidential client) is shown once, on the answer's page.
 //! - `GET /console/applications/{id}` — its settings: redirect and logout
 //!   URIs, back-channel logout, required acr, scopes, its discovery URL.
+//! - `POST /console/applications/{id}/edit` — its name, redirect and
+//!   logout URIs, back-channel logout URI, required acr and scopes (the
+//!   claims it receives), under the registration's rules.
 //! - `POST /console/applications/{id}/rotate-secret` — a new secret, shown
 //!   once; the old one stops working at once.
 //! - `POST /console/applications/{id}/remove` — removed; its codes and
@@ -104,6 +107,10 @@ struct DetailPage {
     /// A secret to show once (after a registration or a rotation).
     secret: Option<String>,
     may_manage: bool,
+    /// Every scope Clavis serves.
+    scopes: String,
+    /// The acr values it may require.
+    acr_levels: Vec<String>,
 }
 
 fn detail_page(
@@ -116,6 +123,15 @@ fn detail_page(
         c: op.chrome(Area::Applications, app.name.clone()),
         created: local_time(app.created_at),
         discovery: state.oidc.url(clavis_oidc::paths::DISCOVERY),
+        scopes: clavis_oidc::SCOPES.join(" "),
+        acr_levels: state
+            .oidc
+            .registration_rules()
+            .acr_order
+            .levels()
+            .iter()
+            .map(|l| l.to_string())
+            .collect(),
         app,
         secret,
         may_manage: op.may(Area::Applications, Access::Write),
@@ -172,6 +188,55 @@ async fn detail(
     detail_page(&op, &state, app, None)
 }
 
+/// The edit form: every field is sent (the page fills them in).
+#[derive(Debug, Deserialize)]
+struct EditApplication {
+    name: String,
+    redirect_uris: String,
+    #[serde(default)]
+    post_logout_redirect_uris: String,
+    #[serde(default)]
+    backchannel_logout_uri: String,
+    #[serde(default)]
+    require_acr: String,
+    /// The scopes, separated by spaces.
+    #[serde(default)]
+    scopes: String,
+}
+
+#[post("/applications/{id}/edit")]
+async fn edit(
+    op: Operator,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    form: ConsoleForm<EditApplication>,
+) -> Result<HttpResponse, ApiError> {
+    let back = format!("/console/applications/{id}");
+    if let Some(again) = op.fresh_login_needed(&state, &back) {
+        return Ok(again);
+    }
+    let f = form.0;
+    let optional = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+    let mut conn = state.db.conn().await?;
+    clients::update(
+        &mut conn,
+        state.clock.now(),
+        &ClientId::from(id.as_str()),
+        clients::ClientChanges {
+            name: Some(f.name),
+            redirect_uris: Some(lines(&f.redirect_uris)),
+            post_logout_redirect_uris: Some(lines(&f.post_logout_redirect_uris)),
+            backchannel_logout_uri: Some(optional(&f.backchannel_logout_uri)),
+            require_acr: Some(optional(&f.require_acr)),
+            scopes: Some(f.scopes.split_whitespace().map(str::to_string).collect()),
+        },
+        &state.oidc.registration_rules(),
+        &op.actor(),
+    )
+    .await?;
+    Ok(super::see_other(back))
+}
+
 #[post("/applications/{id}/rotate-secret")]
 async fn rotate(
     op: Operator,
@@ -220,6 +285,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(list)
         .service(register)
         .service(detail)
+        .service(edit)
         .service(rotate)
         .service(remove);
 }
