@@ -229,7 +229,7 @@ pub async fn report(
     }
 
     // Departed people still holding something.
-    let held = q::departed_still_active(conn, ts).await?;
+    let held = q::departed_still_active(conn, ts, &local_day(now).to_string()).await?;
     let mut still: std::collections::BTreeMap<Oid, Vec<&'static str>> = Default::default();
     for (what, oids) in [
         ("account", &held.accounts),

@@ -49,14 +49,16 @@ pub fn profession_label(code: &str) -> Option<&'static str> {
     })
 }
 
-/// The claims of `identity` for `client_id` under `scopes` (without the
-/// protocol claims `iss`, `aud`, `exp`…). `sub` is always there.
+/// The claims of `identity` for `client_id` under `scopes` at `now`
+/// (without the protocol claims `iss`, `aud`, `exp`…). `sub` is always
+/// there; `roles` holds the habilitations in force on `now`'s local day.
 pub async fn for_identity(
     conn: &mut DbConn,
     identity: &IdentityRow,
     client_id: &ClientId,
     scopes: &[&str],
     names: &ClaimNames,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Map<String, Value>, StoreError> {
     let mut m = Map::new();
     m.insert("sub".into(), json!(identity.oid));
@@ -106,7 +108,8 @@ pub async fn for_identity(
         m.insert(names.professions.clone(), Value::Array(professions));
     }
     if has("roles") {
-        let roles = HabilitationRow::roles(conn, identity.oid, client_id).await?;
+        let today = now.with_timezone(&chrono::Local).date_naive().to_string();
+        let roles = HabilitationRow::roles(conn, identity.oid, client_id, &today).await?;
         m.insert(names.roles.clone(), json!(roles));
     }
     Ok(m)

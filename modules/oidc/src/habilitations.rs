@@ -47,8 +47,29 @@ impl From<clavis_audit::AuditError> for HabilitationError {
     }
 }
 
-/// Grants `role` in `client` to `oid`; whether it is new. Audited when it
-/// is.
+/// The days a habilitation is in force: from `from`, until `until`
+/// (included); either open.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Validity {
+    pub from: Option<chrono::NaiveDate>,
+    pub until: Option<chrono::NaiveDate>,
+}
+
+impl Validity {
+    fn check(&self) -> Result<(), HabilitationError> {
+        if let (Some(f), Some(u)) = (self.from, self.until)
+            && u < f
+        {
+            return Err(HabilitationError::Invalid(format!(
+                "valid_until {u} is before valid_from {f}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Grants `role` in `client` to `oid`, in force from the start, without
+/// end; whether it is new. Audited when it is.
 pub async fn grant(
     conn: &mut DbConn,
     now: DateTime<Utc>,
@@ -57,27 +78,74 @@ pub async fn grant(
     role: &str,
     actor: &Actor,
 ) -> Result<bool, HabilitationError> {
+    grant_for(conn, now, oid, client, role, Validity::default(), actor).await
+}
+
+/// Grants `role` in `client` to `oid` for the days of `validity`; whether
+/// it is new. A habilitation already held takes the new dates. Audited
+/// (`habilitation.granted`, with the dates) when something changed.
+pub async fn grant_for(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    oid: Oid,
+    client: &ClientId,
+    role: &str,
+    validity: Validity,
+    actor: &Actor,
+) -> Result<bool, HabilitationError> {
+    validity.check()?;
+    let role = role.trim();
+    if role.is_empty() || role.chars().any(char::is_control) || role.chars().count() > 100 {
+        return Err(HabilitationError::Invalid(
+            "role: a name of at most 100 characters".into(),
+        ));
+    }
+    let from = validity.from.map(|d| d.to_string());
+    let until = validity.until.map(|d| d.to_string());
     conn.transaction(async |tx: &mut DbConn| {
-        let new = HabilitationRow {
-            oid,
-            client_id: client.clone(),
-            role: role.to_string(),
-            granted_by: actor.clone(),
-            granted_at: now.timestamp(),
-            reviewed_at: None,
+        let held = HabilitationRow::find(tx, oid, client, role).await?;
+        let new = match &held {
+            None => {
+                HabilitationRow {
+                    oid,
+                    client_id: client.clone(),
+                    role: role.to_string(),
+                    granted_by: actor.clone(),
+                    granted_at: now.timestamp(),
+                    reviewed_at: None,
+                    valid_from: from.clone(),
+                    valid_until: until.clone(),
+                }
+                .grant(tx)
+                .await?
+            }
+            Some(h) if h.valid_from == from && h.valid_until == until => return Ok(false),
+            Some(_) => {
+                HabilitationRow::set_validity(
+                    tx,
+                    oid,
+                    client,
+                    role,
+                    from.as_deref(),
+                    until.as_deref(),
+                )
+                .await?;
+                false
+            }
+        };
+        let mut changes = json!({"client_id": client, "role": role,
+                                 "valid_from": from, "valid_until": until});
+        if let Some(h) = &held {
+            changes["previous"] = json!({"valid_from": h.valid_from, "valid_until": h.valid_until});
         }
-        .grant(tx)
+        AuditEvent::new(
+            actor.clone(),
+            AuditAction::HabilitationGranted,
+            Some(oid.to_string()),
+            changes,
+        )
+        .record(tx, now)
         .await?;
-        if new {
-            AuditEvent::new(
-                actor.clone(),
-                AuditAction::HabilitationGranted,
-                Some(oid.to_string()),
-                json!({"client_id": client, "role": role}),
-            )
-            .record(tx, now)
-            .await?;
-        }
         Ok(new)
     })
     .await

@@ -187,6 +187,7 @@ impl Provider {
             &client.client_id,
             scopes,
             &self.cfg.claim_names,
+            now,
         )
         .await?;
         // One audit event per issue: for Pro Santé Connect it is the

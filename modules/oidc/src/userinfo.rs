@@ -76,6 +76,7 @@ impl Provider {
             &token.client_id,
             &scopes,
             &self.cfg.claim_names,
+            now,
         )
         .await
         .map_err(internal)?;

@@ -391,6 +391,8 @@ diesel::table! {
         granted_by -> Text,
         granted_at -> BigInt,
         reviewed_at -> Nullable<BigInt>,
+        valid_from -> Nullable<Text>,
+        valid_until -> Nullable<Text>,
     }
 }
 

@@ -105,6 +105,11 @@ pub fn api_area(path: &str) -> Option<Area> {
         ["sync-runs", ..] => Some(Area::Syncs),
         ["clients", ..] => Some(Area::Applications),
         ["badges" | "workstations", ..] => Some(Area::Authenticators),
+        ["habilitations", ..] => Some(Area::Habilitations),
+        ["sessions", ..] => Some(Area::Sessions),
+        ["operators", ..] => Some(Area::Operators),
+        ["audit", ..] => Some(Area::Audit),
+        ["compliance", ..] => Some(Area::Compliance),
         _ => None,
     }
 }

@@ -13,6 +13,7 @@
 //! own), and each is served under its own id ([`request_id`]).
 
 pub mod admin_api;
+pub mod admin_api_console;
 pub mod badge_office;
 pub mod badge_web;
 pub mod console;
@@ -89,7 +90,8 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .configure(oidc_web::configure)
             .configure(psc_web::configure)
             .configure(console::configure)
-            .configure(admin_api::configure);
+            .configure(admin_api::configure)
+            .configure(admin_api_console::configure);
     }
 }
 

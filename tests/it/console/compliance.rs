@@ -96,6 +96,8 @@ async fn the_indicators_have_the_known_answers_of_a_seeded_directory(backend: Ba
         granted_by: Actor::Cli("it".into()),
         granted_at: 0,
         reviewed_at: None,
+        valid_from: None,
+        valid_until: None,
     }
     .grant(&mut conn)
     .await

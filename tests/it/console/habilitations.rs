@@ -11,11 +11,20 @@ use clavis_core::{ClientId, Clock, Oid};
 use clavis_store::models::HabilitationRow;
 use clavis_testkit::db::Backend;
 
-on_both_backends!(a_review_campaign_removes_what_reviewers_removed_and_keeps_the_rest);
+on_both_backends!(
+    a_review_campaign_removes_what_reviewers_removed_and_keeps_the_rest,
+    habilitations_are_granted_for_their_days_and_withdrawn,
+);
 
 async fn roles(t: &crate::support::TestApp, oid: Oid) -> Vec<String> {
     let mut conn = t.t.db.conn().await.expect("conn");
-    HabilitationRow::roles(&mut conn, oid, &ClientId::from("dpi"))
+    let today = t
+        .clock
+        .now()
+        .with_timezone(&chrono::Local)
+        .date_naive()
+        .to_string();
+    HabilitationRow::roles(&mut conn, oid, &ClientId::from("dpi"), &today)
         .await
         .expect("roles")
 }
@@ -161,4 +170,153 @@ async fn a_review_campaign_removes_what_reviewers_removed_and_keeps_the_rest(bac
     assert_eq!(status, 200);
     assert!(page.contains("Revue annuelle DPI 2026"));
     assert!(!page.contains("action=\"/console/habilitations/campaigns\""));
+}
+
+async fn habilitations_are_granted_for_their_days_and_withdrawn(backend: Backend) {
+    let t = hospital(backend).await;
+    let app = t.service().await;
+    let alice = t.person("Alice");
+    let claire = t.person("Claire");
+    let cookie = t.open_session(alice).await.cookie;
+    let csrf = csrf_of(&cookie);
+    let mut conn = t.t.db.conn().await.expect("conn");
+    let (dpi, _) = clavis_oidc::clients::register(
+        &mut conn,
+        t.clock.now(),
+        clavis_oidc::clients::NewClient {
+            name: "DPI".into(),
+            redirect_uris: vec!["https://dpi.chu.test/cb".into()],
+            ..Default::default()
+        },
+        &t.state.oidc.registration_rules(),
+        &clavis_core::Actor::Cli("it".into()),
+    )
+    .await
+    .expect("client");
+    drop(conn);
+    let client = dpi.client_id.to_string();
+    let today = t.clock.now().with_timezone(&chrono::Local).date_naive();
+    let day = |d: i64| (today + chrono::Duration::days(d)).to_string();
+
+    // A replacement from tomorrow for a week, by her RPPS-less oid.
+    let before = last_seq(&t.t.db).await;
+    let (status, to, body) = post(
+        &app,
+        "/console/habilitations/grant",
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("person", &claire.to_string()),
+            ("client", &client),
+            ("role", "ide-remplacement"),
+            ("valid_from", &day(1)),
+            ("valid_until", &day(7)),
+        ],
+    )
+    .await;
+    assert_eq!(status, 303, "{body}");
+    assert_eq!(to, format!("/console/habilitations?client={client}"));
+    let events = events_after(&t.t.db, before).await;
+    let granted = events
+        .iter()
+        .find(|e| e["action"] == "habilitation.granted")
+        .expect("audited");
+    assert_eq!(granted["actor"], format!("identity:{alice}"));
+    assert_eq!(granted["changes"]["valid_from"], day(1));
+    assert_eq!(granted["changes"]["valid_until"], day(7));
+
+    // The role is sent on its days only.
+    let roles_on = |d: i64| {
+        let db = t.t.db.clone();
+        let client = dpi.client_id.clone();
+        let at = t.clock.now() + chrono::Duration::days(d);
+        async move {
+            let mut conn = db.conn().await.expect("conn");
+            let identity = clavis_store::models::IdentityRow::find(&mut conn, claire)
+                .await
+                .expect("find")
+                .expect("claire");
+            let claims = clavis_oidc::claims::for_identity(
+                &mut conn,
+                &identity,
+                &client,
+                &["openid", "roles"],
+                &clavis_oidc::ClaimNames::default(),
+                at,
+            )
+            .await
+            .expect("claims");
+            claims["roles"].clone()
+        }
+    };
+    assert_eq!(roles_on(0).await, serde_json::json!([]), "not yet");
+    assert_eq!(roles_on(1).await, serde_json::json!(["ide-remplacement"]));
+    assert_eq!(
+        roles_on(7).await,
+        serde_json::json!(["ide-remplacement"]),
+        "its last day"
+    );
+    assert_eq!(roles_on(8).await, serde_json::json!([]), "over");
+    let (_, page) = get(&app, "/console/habilitations", &cookie).await;
+    assert!(page.contains(&format!("{} → {}", day(1), day(7))), "{page}");
+    assert!(page.contains("hors période"), "not in force today: {page}");
+
+    // Dates the wrong way round, or one's own habilitation: refused.
+    let (status, _, _) = post(
+        &app,
+        "/console/habilitations/grant",
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("person", &claire.to_string()),
+            ("client", &client),
+            ("role", "ide"),
+            ("valid_from", &day(7)),
+            ("valid_until", &day(1)),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, _, _) = post(
+        &app,
+        "/console/habilitations/grant",
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("person", &alice.to_string()),
+            ("client", &client),
+            ("role", "admin-dpi"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 403);
+
+    // Withdrawn.
+    let (status, _, body) = post(
+        &app,
+        "/console/habilitations/revoke",
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("oid", &claire.to_string()),
+            ("client", &client),
+            ("role", "ide-remplacement"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 303, "{body}");
+    assert_eq!(roles_on(3).await, serde_json::json!([]));
+    let (status, _, _) = post(
+        &app,
+        "/console/habilitations/revoke",
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("oid", &claire.to_string()),
+            ("client", &client),
+            ("role", "ide-remplacement"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 404, "withdrawn once");
 }

@@ -2,6 +2,7 @@
 //! backends: the route × role matrix, the rules on acting on people, and
 //! what its pages show.
 
+mod api;
 mod applications;
 mod authenticators;
 mod cases;

@@ -519,6 +519,8 @@ async fn register_client(
             granted_by: clavis_core::Actor::Cli("it".into()),
             granted_at: 0,
             reviewed_at: None,
+            valid_from: None,
+            valid_until: None,
         }
         .grant(&mut conn)
         .await

@@ -118,7 +118,12 @@ pub struct StillActive {
 }
 
 /// Departed people who still hold anything that lets them in, by kind.
-pub async fn departed_still_active(conn: &mut DbConn, now: i64) -> Result<StillActive, StoreError> {
+/// `today` (`YYYY-MM-DD`, local) tells which habilitations are over.
+pub async fn departed_still_active(
+    conn: &mut DbConn,
+    now: i64,
+    today: &str,
+) -> Result<StillActive, StoreError> {
     use identities::dsl as i;
     let departed = || {
         i::identities
@@ -177,10 +182,12 @@ pub async fn departed_still_active(conn: &mut DbConn, now: i64) -> Result<StillA
             .load(c)
             .await)?
     };
+    // A habilitation past its last day opens nothing.
     let habilitations: Vec<Oid> = {
         use habilitations::dsl as x;
         with_conn!(conn, c => x::habilitations
             .filter(x::oid.eq_any(departed()))
+            .filter(x::valid_until.is_null().or(x::valid_until.ge(today)))
             .select(x::oid)
             .distinct()
             .load(c)

@@ -20,6 +20,10 @@ pub struct HabilitationRow {
     pub granted_at: i64,
     /// When a review last confirmed it (Unix seconds).
     pub reviewed_at: Option<i64>,
+    /// Its first day (`YYYY-MM-DD`, local), if not from the start.
+    pub valid_from: Option<String>,
+    /// Its last day (`YYYY-MM-DD`, local, included), if it ends.
+    pub valid_until: Option<String>,
 }
 
 /// Which habilitations a list or a review takes.
@@ -42,6 +46,50 @@ impl HabilitationRow {
             .execute(c)
             .await)?;
         Ok(n == 1)
+    }
+
+    /// One habilitation.
+    pub async fn find(
+        conn: &mut DbConn,
+        oid: Oid,
+        client_id: &ClientId,
+        role: &str,
+    ) -> Result<Option<Self>, StoreError> {
+        Ok(with_conn!(conn, c => dsl::habilitations
+            .filter(dsl::oid.eq(oid))
+            .filter(dsl::client_id.eq(client_id))
+            .filter(dsl::role.eq(role))
+            .select(HabilitationRow::as_select())
+            .first(c)
+            .await
+            .optional())?)
+    }
+
+    /// Changes the validity dates of a habilitation held.
+    pub async fn set_validity(
+        conn: &mut DbConn,
+        oid: Oid,
+        client_id: &ClientId,
+        role: &str,
+        valid_from: Option<&str>,
+        valid_until: Option<&str>,
+    ) -> Result<(), StoreError> {
+        with_conn!(conn, c => diesel::update(
+                dsl::habilitations
+                    .filter(dsl::oid.eq(oid))
+                    .filter(dsl::client_id.eq(client_id))
+                    .filter(dsl::role.eq(role)),
+            )
+            .set((dsl::valid_from.eq(valid_from), dsl::valid_until.eq(valid_until)))
+            .execute(c)
+            .await)?;
+        Ok(())
+    }
+
+    /// Whether it is in force on `day` (`YYYY-MM-DD`).
+    pub fn in_force_on(&self, day: &str) -> bool {
+        self.valid_from.as_deref().is_none_or(|f| f <= day)
+            && self.valid_until.as_deref().is_none_or(|u| u >= day)
     }
 
     /// Withdraws a role; returns whether it was held.
@@ -132,15 +180,19 @@ impl HabilitationRow {
         Ok((all, reviewed))
     }
 
-    /// The roles of a person in one application, sorted.
+    /// The roles of a person in one application in force on `day`
+    /// (`YYYY-MM-DD`, local), sorted.
     pub async fn roles(
         conn: &mut DbConn,
         oid: Oid,
         client_id: &ClientId,
+        day: &str,
     ) -> Result<Vec<String>, StoreError> {
         Ok(with_conn!(conn, c => dsl::habilitations
             .filter(dsl::oid.eq(oid))
             .filter(dsl::client_id.eq(client_id))
+            .filter(dsl::valid_from.is_null().or(dsl::valid_from.le(day)))
+            .filter(dsl::valid_until.is_null().or(dsl::valid_until.ge(day)))
             .order(dsl::role.asc())
             .select(dsl::role)
             .load(c)

@@ -428,3 +428,11 @@ application-edit = Change the settings
 application-no-acr = none
 application-scopes-hint = Separated by spaces, among: { $scopes } (openid is required). They decide what the application receives.
 application-save = Save (after a recent login)
+
+habilitation-validity = Validity
+habilitation-out-of-force = out of its period
+habilitation-revoke = Withdraw
+habilitation-person = Person (oid, RPPS or login)
+habilitation-from = First day (optional)
+habilitation-until = Last day (optional)
+habilitation-grant = Grant

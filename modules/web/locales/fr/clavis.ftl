@@ -430,3 +430,11 @@ application-edit = Modifier les réglages
 application-no-acr = aucun
 application-scopes-hint = Séparés par des espaces, parmi : { $scopes } (openid est obligatoire). Ils décident des informations que l'application reçoit.
 application-save = Enregistrer (après une connexion récente)
+
+habilitation-validity = Validité
+habilitation-out-of-force = hors période
+habilitation-revoke = Retirer
+habilitation-person = Personne (oid, RPPS ou identifiant)
+habilitation-from = Premier jour (facultatif)
+habilitation-until = Dernier jour (facultatif)
+habilitation-grant = Attribuer

@@ -35,9 +35,10 @@ pub fn event_time(micros: i64) -> String {
         .unwrap_or_default()
 }
 
-/// The search as the form sends it.
+/// The search as the form (and the admin API's `/admin/api/audit`)
+/// sends it.
 #[derive(Debug, Default, Deserialize)]
-struct SearchQuery {
+pub(crate) struct SearchQuery {
     #[serde(default)]
     actor: String,
     #[serde(default)]
@@ -87,7 +88,8 @@ fn some(s: &str) -> Option<String> {
 }
 
 impl SearchQuery {
-    fn filter(&self) -> Result<AuditFilter, ApiError> {
+    /// The search as the journal's filter.
+    pub(crate) fn filter(&self) -> Result<AuditFilter, ApiError> {
         Ok(AuditFilter {
             actor: some(&self.actor),
             target: some(&self.target),

@@ -11,6 +11,13 @@
 //! - `POST /console/habilitations/campaigns/{id}/decide` — one decision
 //!   (never on one's own habilitations); a removal withdraws at once.
 //! - `POST /console/habilitations/campaigns/{id}/close`.
+//! - `POST /console/habilitations/grant` — a role in an application for a
+//!   person (oid, RPPS or login), with its first and last day; a role held
+//!   takes the new dates.
+//! - `POST /console/habilitations/revoke` — withdraws one.
+//!
+//! Nobody grants or withdraws their own habilitations, nor those of
+//! someone holding a role they do not hold.
 
 use super::{Chrome, ConsoleForm, NoFields, Operator, local_time_secs, page};
 use crate::AppState;
@@ -34,6 +41,10 @@ struct HabRow {
     role: String,
     granted: String,
     reviewed: String,
+    /// `from → until`, blank when always valid.
+    validity: String,
+    /// Not in force today (not begun, or over).
+    out_of_force: bool,
 }
 
 struct CampaignRow {
@@ -95,6 +106,12 @@ async fn list(
         service: Some(q.service.trim().to_string()).filter(|s| !s.is_empty()),
     };
     let habs = HabilitationRow::list(&mut conn, &filter, LIST_LIMIT).await?;
+    let today = state
+        .clock
+        .now()
+        .with_timezone(&chrono::Local)
+        .date_naive()
+        .to_string();
     let oids: Vec<Oid> = habs.iter().map(|h| h.oid).collect();
     let names = super::person_names(&mut conn, &oids).await?;
     let rows = habs
@@ -106,9 +123,18 @@ async fn list(
                 .unwrap_or_else(|| h.oid.to_string()),
             oid: h.oid.to_string(),
             client: h.client_id.to_string(),
-            role: h.role,
+            role: h.role.clone(),
             granted: local_time_secs(h.granted_at),
             reviewed: h.reviewed_at.map(local_time_secs).unwrap_or_default(),
+            out_of_force: !h.in_force_on(&today),
+            validity: match (&h.valid_from, &h.valid_until) {
+                (None, None) => String::new(),
+                (f, u) => format!(
+                    "{} → {}",
+                    f.clone().unwrap_or_default(),
+                    u.clone().unwrap_or_default()
+                ),
+            },
         })
         .collect();
     let mut campaigns = Vec::new();
@@ -302,9 +328,107 @@ async fn close(
     )))
 }
 
+#[derive(Debug, Deserialize)]
+struct GrantForm {
+    person: String,
+    client: String,
+    role: String,
+    #[serde(default)]
+    valid_from: String,
+    #[serde(default)]
+    valid_until: String,
+}
+
+/// A date field, or nothing when left empty.
+fn optional_date(field: &str, text: &str) -> Result<Option<chrono::NaiveDate>, ApiError> {
+    match text.trim() {
+        "" => Ok(None),
+        t => chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
+            .map(Some)
+            .map_err(|_| ApiError::BadRequest(format!("{field}: a date YYYY-MM-DD"))),
+    }
+}
+
+#[post("/habilitations/grant")]
+async fn grant(
+    op: Operator,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: ConsoleForm<GrantForm>,
+) -> Result<HttpResponse, ApiError> {
+    let f = form.0;
+    let validity = habilitations::Validity {
+        from: optional_date("valid_from", &f.valid_from)?,
+        until: optional_date("valid_until", &f.valid_until)?,
+    };
+    let mut conn = state.db.conn().await?;
+    let person = clavis_directory::service::find_identity(&mut conn, &f.person)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("identity not found".into()))?;
+    let client = ClientId::from(f.client.trim());
+    OidcClientRow::find_active(&mut conn, &client)
+        .await?
+        .ok_or_else(|| ApiError::BadRequest("client: not a registered application".into()))?;
+    op.may_act_on(&mut conn, &state, &req, person.oid, "habilitation.grant")
+        .await?;
+    habilitations::grant_for(
+        &mut conn,
+        state.clock.now(),
+        person.oid,
+        &client,
+        &f.role,
+        validity,
+        &op.actor(),
+    )
+    .await?;
+    Ok(super::see_other(format!(
+        "/console/habilitations?client={client}"
+    )))
+}
+
+#[derive(Debug, Deserialize)]
+struct RevokeForm {
+    oid: String,
+    client: String,
+    role: String,
+}
+
+#[post("/habilitations/revoke")]
+async fn revoke(
+    op: Operator,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: ConsoleForm<RevokeForm>,
+) -> Result<HttpResponse, ApiError> {
+    let f = form.0;
+    let oid = super::parse_oid("oid", &f.oid)?;
+    let client = ClientId::from(f.client.trim());
+    let mut conn = state.db.conn().await?;
+    op.may_act_on(&mut conn, &state, &req, oid, "habilitation.revoke")
+        .await?;
+    let held = habilitations::revoke(
+        &mut conn,
+        state.clock.now(),
+        oid,
+        &client,
+        &f.role,
+        &op.actor(),
+        serde_json::json!({}),
+    )
+    .await?;
+    if !held {
+        return Err(ApiError::NotFound("habilitation not found".into()));
+    }
+    Ok(super::see_other(format!(
+        "/console/habilitations?client={client}"
+    )))
+}
+
 /// Registers the habilitations' pages.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(list)
+        .service(grant)
+        .service(revoke)
         .service(open)
         .service(campaign)
         .service(decide)

@@ -25,7 +25,7 @@
 //! into a page here, in the operator's language.
 
 mod applications;
-mod audit;
+pub(crate) mod audit;
 mod authenticators;
 mod cases;
 mod charts;

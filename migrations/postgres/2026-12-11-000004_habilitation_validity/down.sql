@@ -1,0 +1,2 @@
+ALTER TABLE habilitations DROP COLUMN valid_until;
+ALTER TABLE habilitations DROP COLUMN valid_from;

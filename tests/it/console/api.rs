@@ -1,0 +1,350 @@
+//! The console's actions through the admin API, on both backends: the same
+//! service functions and the same audit (actor `api:<token>`), and a
+//! token's scopes deciding what it reaches.
+
+use super::{case_against_claire, hospital, session_is_live};
+use crate::support::audit::{events_after, last_seq};
+use crate::support::{TestApp, on_both_backends};
+use actix_web::test::{TestRequest, call_service, read_body};
+use clavis_core::{ClientId, Clock, Oid};
+use clavis_store::models::{HabilitationRow, IdentityRoleRow};
+use clavis_testkit::db::Backend;
+use serde_json::{Value, json};
+
+on_both_backends!(
+    the_console_s_actions_are_in_the_admin_api,
+    a_token_reaches_only_its_scopes,
+);
+
+/// Asks the API with `auth`: status and JSON body (`Null` when empty).
+async fn api(
+    app: &impl crate::support::http::AppService,
+    auth: &(&'static str, String),
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let req = match method {
+        "GET" => TestRequest::get(),
+        "PUT" => TestRequest::put(),
+        _ => TestRequest::post(),
+    }
+    .uri(path)
+    .insert_header(auth.clone());
+    let req = match body {
+        Some(b) => req.set_json(b),
+        None => req,
+    };
+    let resp = call_service(app, req.to_request()).await;
+    let status = resp.status().as_u16();
+    let bytes = read_body(resp).await;
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+async fn dpi(t: &TestApp) -> ClientId {
+    let mut conn = t.t.db.conn().await.expect("conn");
+    clavis_oidc::clients::register(
+        &mut conn,
+        t.clock.now(),
+        clavis_oidc::clients::NewClient {
+            name: "DPI".into(),
+            redirect_uris: vec!["https://dpi.chu.test/cb".into()],
+            ..Default::default()
+        },
+        &t.state.oidc.registration_rules(),
+        &clavis_core::Actor::Cli("it".into()),
+    )
+    .await
+    .expect("client")
+    .0
+    .client_id
+}
+
+async fn roles_of(t: &TestApp, oid: Oid) -> Vec<String> {
+    let mut conn = t.t.db.conn().await.expect("conn");
+    IdentityRoleRow::for_identity(&mut conn, oid)
+        .await
+        .expect("roles")
+}
+
+async fn the_console_s_actions_are_in_the_admin_api(backend: Backend) {
+    let t = hospital(backend).await;
+    let app = t.service().await;
+    let auth = t.admin_auth();
+    let claire = t.person("Claire");
+    let client = dpi(&t).await;
+    let until = (t.clock.now().with_timezone(&chrono::Local).date_naive() + chrono::Days::new(30))
+        .to_string();
+    let before = last_seq(&t.t.db).await;
+
+    // Habilitations: granted with an end, listed, reviewed away.
+    let grant = json!({"person": claire, "client_id": client, "role": "ide", "valid_until": until});
+    let (status, body) = api(
+        &app,
+        &auth,
+        "POST",
+        "/admin/api/habilitations",
+        Some(grant.clone()),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, _) = api(&app, &auth, "POST", "/admin/api/habilitations", Some(grant)).await;
+    assert_eq!(status, 200, "already held, same days");
+    let (status, list) = api(
+        &app,
+        &auth,
+        "GET",
+        &format!("/admin/api/habilitations?person={claire}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(list["items"][0]["valid_until"], until.as_str(), "{list}");
+    let (status, opened) = api(
+        &app,
+        &auth,
+        "POST",
+        "/admin/api/habilitations/campaigns",
+        Some(json!({"title": "Revue DPI", "client_id": client})),
+    )
+    .await;
+    assert_eq!(status, 201, "{opened}");
+    let campaign = opened["id"].as_str().expect("id").to_string();
+    let (status, body) = api(
+        &app,
+        &auth,
+        "POST",
+        &format!("/admin/api/habilitations/campaigns/{campaign}/decide"),
+        Some(json!({"oid": claire, "client_id": client, "role": "ide", "decision": "remove"})),
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    let mut conn = t.t.db.conn().await.expect("conn");
+    assert!(
+        HabilitationRow::find(&mut conn, claire, &client, "ide")
+            .await
+            .expect("find")
+            .is_none(),
+        "removed at once"
+    );
+    drop(conn);
+    let (status, _) = api(
+        &app,
+        &auth,
+        "POST",
+        &format!("/admin/api/habilitations/campaigns/{campaign}/close"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, _) = api(
+        &app,
+        &auth,
+        "POST",
+        "/admin/api/habilitations/revoke",
+        Some(json!({"person": claire, "client_id": client, "role": "ide"})),
+    )
+    .await;
+    assert_eq!(status, 404, "no longer held");
+
+    // A case: linked to a listed candidate only, with its comment.
+    let case = case_against_claire(&t, "Girard").await;
+    let stranger = t.person("Noé");
+    let (status, _) = api(
+        &app,
+        &auth,
+        "POST",
+        &format!("/admin/api/cases/{case}/resolve"),
+        Some(json!({"decision": "link", "candidate": stranger, "comment": "vu"})),
+    )
+    .await;
+    assert_eq!(status, 400, "not a candidate");
+    let (status, _) = api(
+        &app,
+        &auth,
+        "POST",
+        &format!("/admin/api/cases/{case}/resolve"),
+        Some(json!({"decision": "link", "candidate": claire, "comment": " "})),
+    )
+    .await;
+    assert_eq!(status, 400, "a comment is required");
+    let (status, body) = api(
+        &app,
+        &auth,
+        "POST",
+        &format!("/admin/api/cases/{case}/resolve"),
+        Some(json!({"decision": "link", "candidate": claire, "comment": "même personne, vérifié avec la DRH"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["oid"], claire.to_string());
+
+    // Sessions: one, then all of a person.
+    let one = t.open_session(claire).await;
+    let other = t.open_session(claire).await;
+    let (status, _) = api(
+        &app,
+        &auth,
+        "POST",
+        &format!("/admin/api/sessions/{}/end", one.id.as_str()),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert!(!session_is_live(&t, &one.id).await);
+    assert!(session_is_live(&t, &other.id).await);
+    let (status, _) = api(
+        &app,
+        &auth,
+        "POST",
+        "/admin/api/sessions/end-all",
+        Some(json!({"person": claire})),
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert!(!session_is_live(&t, &other.id).await);
+
+    // Operator roles.
+    let role = |r: &str| Some(json!({"person": claire, "role": r}));
+    let (status, _) = api(
+        &app,
+        &auth,
+        "POST",
+        "/admin/api/operators/roles/grant",
+        role("superuser"),
+    )
+    .await;
+    assert_eq!(status, 400, "not a role");
+    let (status, _) = api(
+        &app,
+        &auth,
+        "POST",
+        "/admin/api/operators/roles/grant",
+        role("helpdesk"),
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert_eq!(roles_of(&t, claire).await, vec!["helpdesk"]);
+    let (status, _) = api(
+        &app,
+        &auth,
+        "POST",
+        "/admin/api/operators/roles/revoke",
+        role("helpdesk"),
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert!(roles_of(&t, claire).await.is_empty());
+    let (status, _) = api(
+        &app,
+        &auth,
+        "POST",
+        "/admin/api/operators/roles/revoke",
+        role("helpdesk"),
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    // Every action above is in the journal as the token's, and the API's
+    // search finds them.
+    let events = events_after(&t.t.db, before).await;
+    for action in [
+        "habilitation.granted",
+        "review.opened",
+        "review.decided",
+        "habilitation.revoked",
+        "review.closed",
+        "case.resolved",
+        "session.ended",
+        "role.granted",
+        "role.revoked",
+    ] {
+        let e = events
+            .iter()
+            .find(|e| e["action"] == action)
+            .unwrap_or_else(|| panic!("{action} in {events:?}"));
+        if action != "session.ended" {
+            assert_eq!(e["actor"], "api:dsi", "{e}");
+        }
+    }
+    let resolved = events
+        .iter()
+        .find(|e| e["action"] == "case.resolved")
+        .expect("case");
+    assert_eq!(
+        resolved["changes"]["comment"],
+        "même personne, vérifié avec la DRH"
+    );
+    let (status, found) = api(
+        &app,
+        &auth,
+        "GET",
+        "/admin/api/audit?action=role.&actor=api:dsi",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let actions: Vec<&str> = found["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(actions, ["role.revoked", "role.granted"], "newest first");
+    let (status, _) = api(&app, &auth, "GET", "/admin/api/audit?from=yesterday", None).await;
+    assert_eq!(status, 400);
+
+    // The compliance report, as JSON.
+    let (status, report) = api(&app, &auth, "GET", "/admin/api/compliance", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(report["active"], 8, "{report}");
+    assert_eq!(report["second_factor"]["denominator"], 8);
+}
+
+async fn a_token_reaches_only_its_scopes(backend: Backend) {
+    let t = hospital(backend).await;
+    let app = t.service().await;
+    let mut conn = t.t.db.conn().await.expect("conn");
+    let scopes = [clavis_authn::api_token::parse_scope("habilitations:read").expect("scope")];
+    let token = clavis_authn::api_token::create_scoped(
+        &mut conn,
+        "revue",
+        Some(&scopes),
+        None,
+        &clavis_core::Actor::Cli("it".into()),
+        Clock::now(&t.clock),
+    )
+    .await
+    .expect("token");
+    drop(conn);
+    let auth = ("authorization", format!("Bearer {}", token.expose()));
+    let client = dpi(&t).await;
+    let (status, _) = api(&app, &auth, "GET", "/admin/api/habilitations", None).await;
+    assert_eq!(status, 200);
+    for (method, path, body) in [
+        (
+            "POST",
+            "/admin/api/habilitations",
+            Some(json!({"person": t.person("Claire"), "client_id": client, "role": "ide"})),
+        ),
+        ("GET", "/admin/api/audit", None),
+        ("GET", "/admin/api/compliance", None),
+        (
+            "POST",
+            "/admin/api/operators/roles/grant",
+            Some(json!({"person": t.person("Claire"), "role": "admin"})),
+        ),
+        (
+            "POST",
+            "/admin/api/sessions/end-all",
+            Some(json!({"person": t.person("Claire")})),
+        ),
+    ] {
+        let (status, _) = api(&app, &auth, method, path, body).await;
+        assert_eq!(status, 403, "{method} {path}");
+    }
+    assert!(roles_of(&t, t.person("Claire")).await.is_empty());
+}
