@@ -1,7 +1,9 @@
 //! The console's actions in the admin JSON API, through the same service
-//! functions and the same audit: habilitations and their reviews, case
-//! decisions, ending sessions, operator roles, the audit journal's search,
-//! and the compliance report. Each route's area (for a token's scopes) is
+//! functions and the same audit: manual identities, synchronisation runs
+//! (and dry runs), habilitations and their reviews, case decisions, ending
+//! sessions, operator roles, the audit journal's search, and the
+//! compliance report. API tokens themselves are made by people only (the
+//! console, the CLI): a token never mints another. Each route's area (for a token's scopes) is
 //! its first segment: `habilitations`, `cases`, `sessions`, `operators`,
 //! `audit`, `compliance` ([`crate::extract::api_area`]).
 //!
@@ -450,9 +452,159 @@ async fn compliance_report(
     Ok(HttpResponse::Ok().json(r))
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManualBody {
+    birth_family_name: String,
+    used_family_name: Option<String>,
+    birth_given_names: Vec<String>,
+    birth_date: chrono::NaiveDate,
+    birth_place: Option<String>,
+    rpps: Option<String>,
+    /// A person outside HR: their last day, who answers for them, why.
+    until: Option<chrono::NaiveDate>,
+    sponsor: Option<String>,
+    reason: Option<String>,
+}
+
+/// Adds a person by hand, as the console's "Identités manuelles" does:
+/// `201 {"oid"}` when created, `202 {"case_id", "reason", "candidates"}`
+/// when they resemble someone (a case opened, nothing merged), `409` when
+/// they are someone already there.
+#[post("/admin/api/identities")]
+async fn identity_add(
+    admin: AdminActor,
+    state: web::Data<AppState>,
+    body: web::Json<ManualBody>,
+) -> Result<HttpResponse, ApiError> {
+    use clavis_directory::manual::{self, ManualOutcome, ManualTerms, NewManualIdentity};
+    let b = body.into_inner();
+    let rpps = b
+        .rpps
+        .as_deref()
+        .map(|r| {
+            clavis_core::Rpps::parse(r).map_err(|e| ApiError::BadRequest(format!("rpps: {e}")))
+        })
+        .transpose()?;
+    let terms = match (b.until, b.sponsor, b.reason) {
+        (Some(until), Some(sponsor), Some(reason)) => Some(ManualTerms {
+            sponsor,
+            reason,
+            until,
+        }),
+        (None, None, None) => None,
+        _ => {
+            return Err(ApiError::BadRequest(
+                "until, sponsor, reason: the three together for a person outside HR".into(),
+            ));
+        }
+    };
+    let outcome = manual::add_identity(
+        &state.db,
+        &state.directory,
+        &state.subscribers,
+        state.clock.now(),
+        NewManualIdentity {
+            birth_family_name: b.birth_family_name,
+            used_family_name: b.used_family_name,
+            birth_given_names: b.birth_given_names,
+            birth_date: b.birth_date,
+            birth_place: b.birth_place,
+            rpps,
+            terms,
+        },
+        &admin.actor(),
+    )
+    .await?;
+    Ok(match outcome {
+        ManualOutcome::Created(oid) => HttpResponse::Created().json(json!({ "oid": oid })),
+        ManualOutcome::CaseOpened {
+            case_id,
+            reason,
+            candidates,
+        } => HttpResponse::Accepted().json(json!({
+            "case_id": case_id, "reason": reason,
+            "candidates": candidates.iter().map(|(o, why)| json!({"oid": o, "why": why})).collect::<Vec<_>>(),
+        })),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SyncBody {
+    source: String,
+    /// Show what would change, write nothing.
+    #[serde(default)]
+    dry_run: bool,
+    /// Read the whole source rather than what changed.
+    #[serde(default)]
+    full: bool,
+}
+
+/// Runs a source: a dry run answers its report (what would be created,
+/// moved, departed; nothing written); a run is started in the background
+/// (`202`, audited `sync.requested`), its outcome in `/admin/api/sync-runs`.
+#[post("/admin/api/sync-runs")]
+async fn sync_start(
+    admin: AdminActor,
+    state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
+    body: web::Json<SyncBody>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    let name = state
+        .directory
+        .sources
+        .iter()
+        .find(|s| s.name == b.source)
+        .map(|s| s.name.clone())
+        .ok_or_else(|| ApiError::NotFound("no such source".into()))?;
+    let engine = clavis_directory::SyncEngine::new(
+        state.db.clone(),
+        std::sync::Arc::clone(&state.directory),
+        std::sync::Arc::clone(&state.clock),
+        state.subscribers.clone(),
+    );
+    let opts = clavis_directory::SyncOptions {
+        full: b.full,
+        dry_run: b.dry_run,
+    };
+    if b.dry_run {
+        let report = engine
+            .run(&name, opts, &clavis_directory::NoProgress)
+            .await
+            .map_err(|e| ApiError::BadRequest(format!("{name}: {e}")))?;
+        return Ok(HttpResponse::Ok().json(report));
+    }
+    let mut conn = state.db.conn().await?;
+    clavis_audit::AuditEvent::new(
+        admin.actor(),
+        clavis_core::AuditAction::SyncRequested,
+        Some(name.clone()),
+        json!({"full": b.full}),
+    )
+    .from_addr(crate::request::client_ip(&req))
+    .record(&mut conn, state.clock.now())
+    .await
+    .map_err(ApiError::internal)?;
+    drop(conn);
+    let source = name.clone();
+    tokio::spawn(async move {
+        if let Err(e) = engine
+            .run(&source, opts, &clavis_directory::NoProgress)
+            .await
+        {
+            tracing::warn!(sync.source = %source, error = %e, "admin API: the sync run failed");
+        }
+    });
+    Ok(HttpResponse::Accepted().json(json!({ "source": name })))
+}
+
 /// Registers the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(habilitations_list)
+    cfg.service(identity_add)
+        .service(sync_start)
+        .service(habilitations_list)
         .service(habilitations_grant)
         .service(habilitations_revoke)
         .service(campaign_open)

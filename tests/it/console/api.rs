@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 on_both_backends!(
     the_console_s_actions_are_in_the_admin_api,
     a_token_reaches_only_its_scopes,
+    manual_identities_and_sync_runs_through_the_api,
 );
 
 /// Asks the API with `auth`: status and JSON body (`Null` when empty).
@@ -347,4 +348,124 @@ async fn a_token_reaches_only_its_scopes(backend: Backend) {
         assert_eq!(status, 403, "{method} {path}");
     }
     assert!(roles_of(&t, t.person("Claire")).await.is_empty());
+}
+
+async fn manual_identities_and_sync_runs_through_the_api(backend: Backend) {
+    let t = hospital(backend).await;
+    let app = t.service().await;
+    let auth = t.admin_auth();
+    let until = (t.clock.now().with_timezone(&chrono::Local).date_naive() + chrono::Days::new(60))
+        .to_string();
+    let consultant = json!({
+        "birth_family_name": "Garnier", "birth_given_names": ["Paul"],
+        "birth_date": "1979-09-14", "until": until, "sponsor": "Dr Morel",
+        "reason": "audit du bloc",
+    });
+    let (status, body) = api(
+        &app,
+        &auth,
+        "POST",
+        "/admin/api/identities",
+        Some(consultant.clone()),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let oid: Oid = body["oid"].as_str().expect("oid").parse().expect("oid");
+    let (status, body) = api(
+        &app,
+        &auth,
+        "POST",
+        "/admin/api/identities",
+        Some(consultant),
+    )
+    .await;
+    assert_eq!(status, 409, "the same person: {body}");
+    // Terms come together.
+    let (status, _) = api(
+        &app,
+        &auth,
+        "POST",
+        "/admin/api/identities",
+        Some(
+            json!({"birth_family_name": "Roux", "birth_given_names": ["Léa"],
+                    "birth_date": "1990-01-02", "sponsor": "Dr Morel"}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 400);
+    // Someone carrying Claire's RPPS under another name: a case, no double.
+    let (status, body) = api(
+        &app,
+        &auth,
+        "POST",
+        "/admin/api/identities",
+        Some(
+            json!({"birth_family_name": "Girard", "birth_given_names": ["Paul"],
+                    "birth_date": "1985-03-02", "rpps": super::CLAIRE_RPPS}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["candidates"][0]["oid"], t.person("Claire").to_string());
+    let events = events_after(&t.t.db, 0).await;
+    assert!(events.iter().any(|e| e["action"] == "identity.created"
+        && e["target"] == oid.to_string()
+        && e["actor"] == "api:dsi"));
+
+    // HR's source: a dry run shows two arrivals and writes nothing.
+    let (status, report) = api(
+        &app,
+        &auth,
+        "POST",
+        "/admin/api/sync-runs",
+        Some(json!({"source": "rh", "dry_run": true})),
+    )
+    .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["created"], 2, "{report}");
+    let (_, runs) = api(&app, &auth, "GET", "/admin/api/sync-runs?source=rh", None).await;
+    assert_eq!(runs["items"].as_array().map(Vec::len), Some(0), "{runs}");
+    let (status, _) = api(
+        &app,
+        &auth,
+        "POST",
+        "/admin/api/sync-runs",
+        Some(json!({"source": "nowhere"})),
+    )
+    .await;
+    assert_eq!(status, 404);
+    // A run, in the background: its outcome in the runs.
+    let (status, _) = api(
+        &app,
+        &auth,
+        "POST",
+        "/admin/api/sync-runs",
+        Some(json!({"source": "rh"})),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let finished = loop {
+        let (_, runs) = api(&app, &auth, "GET", "/admin/api/sync-runs?source=rh", None).await;
+        if let Some(r) = runs["items"]
+            .as_array()
+            .and_then(|i| i.first())
+            .filter(|r| r["status"] != "running")
+        {
+            break r.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run did not finish"
+        );
+        tokio::task::yield_now().await;
+    };
+    assert_eq!(finished["status"], "succeeded", "{finished}");
+    assert_eq!(finished["created"], 2, "{finished}");
+    let events = events_after(&t.t.db, 0).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e["action"] == "sync.requested" && e["actor"] == "api:dsi")
+    );
 }
