@@ -15,6 +15,7 @@ on_both_backends!(
     the_audit_trail_of_a_person_shows_only_to_those_who_read_the_journal,
     identities_are_found_with_or_without_accents_and_shown_in_detail,
     the_helpdesk_ends_a_persons_sessions_and_the_audit_names_the_operator,
+    sessions_are_listed_by_workstation,
     no_operator_acts_on_themselves_or_on_a_higher_role,
     a_form_without_its_csrf_token_is_refused_and_changes_nothing,
     the_audit_journal_searches_exports_and_verifies,
@@ -582,4 +583,64 @@ async fn pages_are_french_by_default_english_on_request_and_escape_what_they_sho
         .to_string();
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     assert!(!csp.contains("unsafe-inline"), "{csp}");
+}
+
+async fn sessions_are_listed_by_workstation(backend: Backend) {
+    let t = hospital(backend).await;
+    let app = t.service().await;
+    let cookie = t.open_session(t.person("Hugo")).await.cookie;
+    let mut ids = Vec::new();
+    for (given, ws) in [
+        ("Claire", "ws-urgences-3"),
+        ("Noé", "ws-urgences-3"),
+        ("Hélène", "ws-bloc-1"),
+    ] {
+        let mut conn = t.t.db.conn().await.expect("conn");
+        let (_, s) = clavis_sso::create(
+            &mut conn,
+            &t.state.sso,
+            clavis_core::Clock::now(&t.clock),
+            clavis_sso::NewSession {
+                oid: t.person(given),
+                acr: "eidas2".into(),
+                amr: vec!["hwk".into(), "mfa".into()],
+                authenticator_id: None,
+                client_ip: None,
+                user_agent: None,
+                workstation_id: Some(clavis_core::WorkstationId::from(ws)),
+                ends_by: None,
+                method: clavis_core::LoginMethod::Badge,
+            },
+        )
+        .await
+        .expect("session");
+        ids.push(s.id.to_string());
+    }
+    let (status, body) = page(
+        &app,
+        "/console/sessions?workstation=ws-urgences-3",
+        &cookie,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(&format!("data-session=\"{}\"", ids[0])),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!("data-session=\"{}\"", ids[1])),
+        "{body}"
+    );
+    assert!(
+        !body.contains(&format!("data-session=\"{}\"", ids[2])),
+        "another workstation"
+    );
+    assert_eq!(body.matches("data-session=\"").count(), 2, "{body}");
+    // Every workstation in the full list links to its own.
+    let (_, all) = page(&app, "/console/sessions", &cookie, None).await;
+    assert!(
+        all.contains("href=\"/console/sessions?workstation=ws-bloc-1\""),
+        "{all}"
+    );
 }

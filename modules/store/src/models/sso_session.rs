@@ -119,6 +119,25 @@ impl SsoSessionRow {
             .await)?)
     }
 
+    /// Live sessions opened at one workstation, newest first (along the
+    /// `workstation_id` index).
+    pub async fn list_live_at_workstation(
+        conn: &mut DbConn,
+        workstation: &clavis_core::WorkstationId,
+        now: i64,
+        limit: i64,
+    ) -> Result<Vec<Self>, StoreError> {
+        Ok(with_conn!(conn, c => dsl::sso_sessions
+            .filter(dsl::workstation_id.eq(workstation))
+            .filter(dsl::ended_at.is_null())
+            .filter(dsl::expires_at.gt(now))
+            .order((dsl::auth_time.desc(), dsl::id.asc()))
+            .limit(limit)
+            .select(SsoSessionRow::as_select())
+            .load(c)
+            .await)?)
+    }
+
     /// Live sessions, newest first, optionally of one identity.
     pub async fn list_live(
         conn: &mut DbConn,

@@ -1,5 +1,5 @@
-//! `GET /console/sessions` — the SSO sessions open now (all, or one
-//! person's with `?oid=`); `POST /console/sessions/{id}/end` ends one, and
+//! `GET /console/sessions` — the SSO sessions open now (all, one
+//! person's with `?oid=`, or one workstation's with `?workstation=`); `POST /console/sessions/{id}/end` ends one, and
 //! `POST /console/sessions/end-all` (field `oid`) every one of a person.
 //! Ending is refused on oneself and on anyone holding a role the operator
 //! does not; it ends the applications' sessions too (back-channel logout)
@@ -22,6 +22,7 @@ const LIST_LIMIT: i64 = 500;
 #[derive(Debug, Deserialize)]
 struct ListQuery {
     oid: Option<String>,
+    workstation: Option<String>,
 }
 
 struct Row {
@@ -58,7 +59,21 @@ async fn list(
     };
     let mut conn = state.db.conn().await?;
     let now = state.clock.now().timestamp();
-    let live = SsoSessionRow::list_live(&mut conn, oid, now, LIST_LIMIT).await?;
+    let workstation = q
+        .workstation
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(clavis_core::WorkstationId::from);
+    let live = match &workstation {
+        Some(ws) => {
+            let mut at =
+                SsoSessionRow::list_live_at_workstation(&mut conn, ws, now, LIST_LIMIT).await?;
+            at.retain(|s| oid.is_none_or(|o| s.oid == o));
+            at
+        }
+        None => SsoSessionRow::list_live(&mut conn, oid, now, LIST_LIMIT).await?,
+    };
     let oids: Vec<Oid> = live.iter().map(|s| s.oid).collect();
     let names = super::person_names(&mut conn, &oids).await?;
     let may_end = op.may(Area::Sessions, Access::Write);
@@ -83,7 +98,7 @@ async fn list(
         c: op.chrome(Area::Sessions, lang.tr("area-sessions")),
         results: lang.tr1("console-results", "count", rows.len() as i64),
         rows,
-        filtered: oid.is_some(),
+        filtered: oid.is_some() || workstation.is_some(),
     };
     page(&p)
 }
