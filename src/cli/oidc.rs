@@ -91,7 +91,9 @@ pub enum KeysCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum HabilitationCmd {
-    /// Grant a role in an application to a person.
+    /// Grant a role in an application to a person; with --from and/or
+    /// --until, for those days only (a role held takes the new days;
+    /// without them, a role held is left as it is).
     Grant {
         /// The identity: oid, RPPS or login.
         identity: String,
@@ -99,6 +101,12 @@ pub enum HabilitationCmd {
         client: String,
         #[arg(long)]
         role: String,
+        /// First day (YYYY-MM-DD, included).
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
+        /// Last day (YYYY-MM-DD, included).
+        #[arg(long)]
+        until: Option<chrono::NaiveDate>,
     },
     /// Withdraw a role.
     Revoke {
@@ -324,17 +332,25 @@ pub async fn habilitation(ctx: &Ctx, cmd: HabilitationCmd) -> Result<()> {
     let db = ctx.db().await?;
     let mut conn = db.conn().await?;
     let now = ctx.now();
-    let (identity, client, role, grant) = match cmd {
+    let (identity, client, role, grant, validity) = match cmd {
         HabilitationCmd::Grant {
             identity,
             client,
             role,
-        } => (identity, client, role, true),
+            from,
+            until,
+        } => (
+            identity,
+            client,
+            role,
+            true,
+            clavis_oidc::habilitations::Validity { from, until },
+        ),
         HabilitationCmd::Revoke {
             identity,
             client,
             role,
-        } => (identity, client, role, false),
+        } => (identity, client, role, false, Default::default()),
     };
     let client = clavis_core::ClientId::from(client);
     let oid = resolve_identity(&mut conn, &identity).await?;
@@ -347,7 +363,18 @@ pub async fn habilitation(ctx: &Ctx, cmd: HabilitationCmd) -> Result<()> {
             t("application inconnue", "unknown application")
         );
     }
-    let changed = if grant {
+    let changed = if grant && validity != Default::default() {
+        clavis_oidc::habilitations::grant_for(
+            &mut conn,
+            now,
+            oid,
+            &client,
+            &role,
+            validity,
+            &ctx.operator,
+        )
+        .await?
+    } else if grant {
         clavis_oidc::habilitations::grant(&mut conn, now, oid, &client, &role, &ctx.operator)
             .await?
     } else {

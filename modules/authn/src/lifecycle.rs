@@ -13,8 +13,11 @@ use clavis_store::DbConn;
 use clavis_store::models::{AuthenticatorRow, BadgeRow};
 use serde_json::json;
 
-/// The reason keys and badges suspended with their holder carry.
-const SUSPENDED: &str = "suspended";
+/// The reason keys and badges suspended with their holder carry: only
+/// these come back when the suspension is lifted (a departure re-tags
+/// them `departed`; keys suspended before this tag existed stay
+/// suspended).
+const SUSPENDED: &str = "holder_suspended";
 
 /// Suspends the keys and badges of people who depart or are suspended, and
 /// gives back those a lifted suspension took, in the directory's
@@ -46,6 +49,15 @@ impl LifecycleSubscriber for AuthnLifecycle {
             LifecycleKind::Reinstated => (SUSPENDED, true),
             _ => return Ok(()),
         };
+        if event.kind == LifecycleKind::Departed {
+            // What a suspension took is no longer to be given back.
+            AuthenticatorRow::retag_suspended_for(conn, oid, SUSPENDED, reason)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+            BadgeRow::retag_suspended_for(conn, oid, SUSPENDED, reason)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+        }
         let (ids, badges) = if restore {
             (
                 AuthenticatorRow::restore_suspended_for(conn, oid, reason).await,

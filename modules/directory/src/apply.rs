@@ -258,6 +258,9 @@ pub async fn refresh_identities(
         return Ok(Vec::new());
     }
     let now = ctx.now.timestamp();
+    // Whoever else recomputes these people (a sync batch, an operator's
+    // suspension) waits, and what they committed is read here.
+    IdentityRow::lock_many(conn, oids).await?;
     let loaded = Loaded::read(conn, ctx.cfg, oids).await?;
     let mut w = Writes::default();
     let mut outcomes = Vec::with_capacity(oids.len());

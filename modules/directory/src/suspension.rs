@@ -60,6 +60,11 @@ pub async fn suspend(
             )
         })
         .await?;
+        if status == LifecycleStatus::Departed {
+            // Their records make them gone (the lifecycle had not caught up):
+            // rolled back, nothing to suspend.
+            return Err(DirectoryError::AlreadyDeparted(row.oid));
+        }
         Ok(SuspensionOutcome {
             oid: row.oid,
             status,

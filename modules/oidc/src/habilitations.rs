@@ -57,6 +57,15 @@ pub struct Validity {
 
 impl Validity {
     fn check(&self) -> Result<(), HabilitationError> {
+        // Stored as text and compared as text: four-digit years only.
+        use chrono::Datelike;
+        for (what, d) in [("valid_from", self.from), ("valid_until", self.until)] {
+            if d.is_some_and(|d| !(1000..=9999).contains(&d.year())) {
+                return Err(HabilitationError::Invalid(format!(
+                    "{what}: a year of four digits"
+                )));
+            }
+        }
         if let (Some(f), Some(u)) = (self.from, self.until)
             && u < f
         {
@@ -69,7 +78,8 @@ impl Validity {
 }
 
 /// Grants `role` in `client` to `oid`, in force from the start, without
-/// end; whether it is new. Audited when it is.
+/// end, unless it is held already (then left as it is, its days too);
+/// whether it is new. Audited when it is.
 pub async fn grant(
     conn: &mut DbConn,
     now: DateTime<Utc>,
@@ -78,6 +88,12 @@ pub async fn grant(
     role: &str,
     actor: &Actor,
 ) -> Result<bool, HabilitationError> {
+    if HabilitationRow::find(conn, oid, client, role.trim())
+        .await?
+        .is_some()
+    {
+        return Ok(false);
+    }
     grant_for(conn, now, oid, client, role, Validity::default(), actor).await
 }
 

@@ -128,6 +128,9 @@ async fn enrolment_link(
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.db.conn().await?;
     let person = person(&mut conn, &key).await?;
+    admin
+        .may_act_on(&mut conn, &state, person.oid, "enrolment_link.create")
+        .await?;
     let hours = body
         .and_then(|b| b.valid_hours)
         .unwrap_or(state.fido2.config().enrolment_link_hours);
@@ -160,6 +163,12 @@ async fn identity_suspend(
     key: web::Path<String>,
     body: web::Json<ReasonBody>,
 ) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.db.conn().await?;
+    let target = person(&mut conn, &key).await?.oid;
+    admin
+        .may_act_on(&mut conn, &state, target, "identity.suspend")
+        .await?;
+    drop(conn);
     let out = clavis_directory::suspension::suspend(
         &state.db,
         &state.directory,
@@ -183,6 +192,12 @@ async fn identity_reinstate(
     key: web::Path<String>,
     body: web::Json<ReasonBody>,
 ) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.db.conn().await?;
+    let target = person(&mut conn, &key).await?.oid;
+    admin
+        .may_act_on(&mut conn, &state, target, "identity.reinstate")
+        .await?;
+    drop(conn);
     let out = clavis_directory::suspension::reinstate(
         &state.db,
         &state.directory,
@@ -509,10 +524,16 @@ async fn badges_revoke(
         return Err(ApiError::BadRequest("reason: 1 to 200 characters".into()));
     }
     let mut conn = state.db.conn().await?;
+    let badge_id = clavis_core::BadgeId::from(id.into_inner());
+    if let Some(b) = clavis_store::models::BadgeRow::find(&mut conn, &badge_id).await? {
+        admin
+            .may_act_on(&mut conn, &state, b.oid, "badge.revoke")
+            .await?;
+    }
     clavis_authn::badge::records::revoke(
         &mut conn,
         state.clock.now(),
-        &clavis_core::BadgeId::from(id.into_inner()),
+        &badge_id,
         &reason,
         &admin.actor(),
     )
@@ -547,6 +568,9 @@ async fn security_keys_revoke(
     let reason = revoke_reason(&body)?;
     let mut conn = state.db.conn().await?;
     let person = person(&mut conn, &key).await?;
+    admin
+        .may_act_on(&mut conn, &state, person.oid, "key.revoke")
+        .await?;
     clavis_authn::remove_key(
         &mut conn,
         state.clock.now(),
@@ -568,6 +592,9 @@ async fn badge_unlock(
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.db.conn().await?;
     let person = person(&mut conn, &key).await?;
+    admin
+        .may_act_on(&mut conn, &state, person.oid, "badge.pin_unlock")
+        .await?;
     let done =
         clavis_authn::badge::pin::unlock(&mut conn, state.clock.now(), person.oid, &admin.actor())
             .await?;

@@ -279,6 +279,9 @@ async fn case_resolve(
                     "candidate: not one of this case's candidates".into(),
                 ));
             }
+            admin
+                .may_act_on(&mut conn, &state, oid, "case.link")
+                .await?;
             Resolution::Link(oid.to_string())
         }
         ("link", None) => return Err(ApiError::BadRequest("candidate: required to link".into())),
@@ -315,12 +318,13 @@ async fn session_end(
     let id = SessionId::from(id.into_inner());
     let mut conn = state.db.conn().await?;
     let now = state.clock.now();
-    let live = clavis_store::models::SsoSessionRow::find(&mut conn, &id)
+    let session = clavis_store::models::SsoSessionRow::find(&mut conn, &id)
         .await?
-        .is_some_and(|s| s.ended_at.is_none() && s.expires_at > now.timestamp());
-    if !live {
-        return Err(ApiError::NotFound("session not found".into()));
-    }
+        .filter(|s| s.ended_at.is_none() && s.expires_at > now.timestamp())
+        .ok_or_else(|| ApiError::NotFound("session not found".into()))?;
+    admin
+        .may_act_on(&mut conn, &state, session.oid, "session.end")
+        .await?;
     let actor = admin.actor();
     conn.transaction(async |tx: &mut DbConn| -> Result<(), ApiError> {
         clavis_sso::end(tx, now, &id, SessionEndReason::Revoked, &actor).await?;
@@ -345,6 +349,9 @@ async fn sessions_end_all(
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.db.conn().await?;
     let oid = person(&mut conn, &body.person).await?;
+    admin
+        .may_act_on(&mut conn, &state, oid, "session.end")
+        .await?;
     let (now, actor) = (state.clock.now(), admin.actor());
     conn.transaction(async |tx: &mut DbConn| -> Result<(), ApiError> {
         clavis_sso::end_all_for(tx, now, oid, SessionEndReason::Revoked, &actor).await?;
@@ -368,6 +375,7 @@ async fn role_grant(
     state: web::Data<AppState>,
     body: web::Json<RoleBody>,
 ) -> Result<HttpResponse, ApiError> {
+    admin.may_manage_roles()?;
     let mut conn = state.db.conn().await?;
     let oid = person(&mut conn, &body.person).await?;
     clavis_directory::roles::grant_role(
@@ -389,6 +397,7 @@ async fn role_revoke(
     state: web::Data<AppState>,
     body: web::Json<RoleBody>,
 ) -> Result<HttpResponse, ApiError> {
+    admin.may_manage_roles()?;
     let mut conn = state.db.conn().await?;
     let oid = person(&mut conn, &body.person).await?;
     let held = clavis_directory::roles::revoke_role(

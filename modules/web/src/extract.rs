@@ -22,12 +22,55 @@ use clavis_core::roles::Area;
 #[derive(Debug, Clone)]
 pub struct AdminActor {
     token_name: String,
+    /// The token has scopes (it reaches some areas only).
+    scoped: bool,
 }
 
 impl AdminActor {
     /// The actor recorded in audit events (`api:<token name>`).
     pub fn actor(&self) -> Actor {
         Actor::Api(self.token_name.clone())
+    }
+
+    /// Whether the token may do `action` to `target`: a token with scopes
+    /// never acts on someone holding an operator role (a way into their
+    /// account, their sessions, their status: an administrator's business,
+    /// in the console after a fresh login, or with a token without
+    /// scopes). A refusal is audited (`console.target_refused`) and
+    /// answered `403`.
+    pub async fn may_act_on(
+        &self,
+        conn: &mut clavis_store::DbConn,
+        state: &AppState,
+        target: clavis_core::Oid,
+        action: &str,
+    ) -> Result<(), ApiError> {
+        if !self.scoped {
+            return Ok(());
+        }
+        let roles = clavis_store::models::IdentityRoleRow::for_identity(conn, target).await?;
+        if clavis_core::roles::OperatorRole::parse_all(&roles).is_empty() {
+            return Ok(());
+        }
+        clavis_audit::AuditEvent::new(
+            self.actor(),
+            clavis_core::AuditAction::ConsoleTargetRefused,
+            Some(target.to_string()),
+            serde_json::json!({"action": action, "why": "operator_target_for_scoped_token"}),
+        )
+        .record(conn, state.clock.now())
+        .await
+        .map_err(ApiError::internal)?;
+        Err(ApiError::Forbidden)
+    }
+
+    /// Operator roles are granted and withdrawn by tokens without scopes
+    /// only (an `operators` scope would otherwise make an administrator).
+    pub fn may_manage_roles(&self) -> Result<(), ApiError> {
+        if self.scoped {
+            return Err(ApiError::Forbidden);
+        }
+        Ok(())
     }
 }
 
@@ -134,6 +177,7 @@ async fn authenticate(
         Some(token) => Ok((
             AdminActor {
                 token_name: token.name.clone(),
+                scoped: token.scopes.is_some(),
             },
             token,
         )),

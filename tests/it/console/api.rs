@@ -15,6 +15,7 @@ on_both_backends!(
     the_console_s_actions_are_in_the_admin_api,
     a_token_reaches_only_its_scopes,
     manual_identities_and_sync_runs_through_the_api,
+    a_token_with_scopes_never_acts_on_an_operator,
 );
 
 /// Asks the API with `auth`: status and JSON body (`Null` when empty).
@@ -468,4 +469,93 @@ async fn manual_identities_and_sync_runs_through_the_api(backend: Backend) {
             .iter()
             .any(|e| e["action"] == "sync.requested" && e["actor"] == "api:dsi")
     );
+}
+
+async fn a_token_with_scopes_never_acts_on_an_operator(backend: Backend) {
+    let t = hospital(backend).await;
+    let app = t.service().await;
+    let mut conn = t.t.db.conn().await.expect("conn");
+    let scopes: Vec<_> = [
+        "identities:write",
+        "sessions:write",
+        "authenticators:write",
+        "operators:write",
+    ]
+    .iter()
+    .map(|s| clavis_authn::api_token::parse_scope(s).expect("scope"))
+    .collect();
+    let token = clavis_authn::api_token::create_scoped(
+        &mut conn,
+        "provisioning",
+        Some(&scopes),
+        None,
+        &clavis_core::Actor::Cli("it".into()),
+        Clock::now(&t.clock),
+    )
+    .await
+    .expect("token");
+    drop(conn);
+    let auth = ("authorization", format!("Bearer {}", token.expose()));
+    let (alice, claire) = (t.person("Alice"), t.person("Claire"));
+    let admin_session = t.open_session(alice).await;
+    let before = last_seq(&t.t.db).await;
+    for (path, body) in [
+        (
+            format!("/admin/api/identities/{alice}/suspend"),
+            Some(json!({"reason": "x"})),
+        ),
+        (
+            format!("/admin/api/identities/{alice}/enrolment-link"),
+            None,
+        ),
+        (format!("/admin/api/identities/{alice}/badge-unlock"), None),
+        (
+            "/admin/api/sessions/end-all".to_string(),
+            Some(json!({"person": alice})),
+        ),
+        (
+            format!("/admin/api/sessions/{}/end", admin_session.id.as_str()),
+            None,
+        ),
+    ] {
+        let (status, _) = api(&app, &auth, "POST", &path, body).await;
+        assert_eq!(status, 403, "{path}");
+    }
+    assert!(session_is_live(&t, &admin_session.id).await);
+    let refused = events_after(&t.t.db, before)
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == "console.target_refused" && e["actor"] == "api:provisioning")
+        .count();
+    assert_eq!(refused, 5);
+    // Roles: never with a token that has scopes, even `operators`.
+    let (status, _) = api(
+        &app,
+        &auth,
+        "POST",
+        "/admin/api/operators/roles/grant",
+        Some(json!({"person": claire, "role": "admin"})),
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert!(roles_of(&t, claire).await.is_empty());
+    // A nurse: the same token acts.
+    let (status, _) = api(
+        &app,
+        &auth,
+        "POST",
+        "/admin/api/sessions/end-all",
+        Some(json!({"person": claire})),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, body) = api(
+        &app,
+        &auth,
+        "POST",
+        &format!("/admin/api/identities/{claire}/enrolment-link"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
 }

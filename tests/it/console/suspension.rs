@@ -18,6 +18,7 @@ on_both_backends!(
     who_may_suspend_whom,
     the_admin_api_suspends_and_reinstates,
     two_operators_suspending_at_once_place_one_suspension,
+    a_lifted_suspension_gives_back_only_what_it_took,
 );
 
 /// Paul Garnier, a consultant outside HR (a manual identity: his record is
@@ -118,7 +119,10 @@ async fn a_suspension_shuts_a_person_out_and_lifting_it_gives_back_what_it_took(
     assert!(!session_is_live(&t, &session).await, "his session ended");
     assert_eq!(
         key_status(&t, "k-paul").await,
-        (AuthenticatorStatus::Suspended, Some("suspended".into()))
+        (
+            AuthenticatorStatus::Suspended,
+            Some("holder_suspended".into())
+        )
     );
     assert_eq!(badge_status(&t, "b-paul").await, BadgeStatus::Suspended);
     let events = events_after(&t.t.db, before).await;
@@ -420,5 +424,47 @@ async fn two_operators_suspending_at_once_place_one_suspension(backend: Backend)
             .filter(|e| e["action"] == "identity.suspended")
             .count(),
         1
+    );
+}
+
+async fn a_lifted_suspension_gives_back_only_what_it_took(backend: Backend) {
+    use clavis_directory::lifecycle::LifecycleKind;
+    let t = hospital(backend).await;
+    let claire = t.person("Claire");
+    // A key suspended before suspensions gave anything back (reason
+    // `suspended`): it stays suspended.
+    let mut old = insert_key(&t.t.db, claire, "k-old").await;
+    old.status = AuthenticatorStatus::Suspended;
+    old.status_reason = Some("suspended".into());
+    let mut conn = t.t.db.conn().await.expect("conn");
+    old.update(&mut conn).await.expect("old key");
+    drop(conn);
+    insert_key(&t.t.db, claire, "k-now").await;
+    t.apply_lifecycle(claire, LifecycleKind::Suspended).await;
+    assert_eq!(
+        key_status(&t, "k-now").await,
+        (
+            AuthenticatorStatus::Suspended,
+            Some("holder_suspended".into())
+        )
+    );
+    t.apply_lifecycle(claire, LifecycleKind::Reinstated).await;
+    assert_eq!(key_status(&t, "k-now").await.0, AuthenticatorStatus::Active);
+    assert_eq!(
+        key_status(&t, "k-old").await.0,
+        AuthenticatorStatus::Suspended,
+        "not taken by this suspension"
+    );
+    // Suspended, then departed, then back: nothing of before comes back.
+    t.apply_lifecycle(claire, LifecycleKind::Suspended).await;
+    t.apply_lifecycle(claire, LifecycleKind::Departed).await;
+    assert_eq!(
+        key_status(&t, "k-now").await,
+        (AuthenticatorStatus::Suspended, Some("departed".into()))
+    );
+    t.apply_lifecycle(claire, LifecycleKind::Reinstated).await;
+    assert_eq!(
+        key_status(&t, "k-now").await.0,
+        AuthenticatorStatus::Suspended
     );
 }

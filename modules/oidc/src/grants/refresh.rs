@@ -43,7 +43,13 @@ impl Provider {
         let grant = OidcGrantRow::find(conn, &token.grant_id)
             .await?
             .ok_or_else(|| TokenError::invalid_grant("unknown refresh token"))?;
-        let original: Vec<&str> = token.scope.split(' ').collect();
+        // What the application may still ask for: an operator who narrowed
+        // its scopes since narrows what its refresh tokens bring.
+        let original: Vec<&str> = token
+            .scope
+            .split(' ')
+            .filter(|s| client.scopes.0.iter().any(|c| c == s))
+            .collect();
         let scopes = narrowed(&original, p.get("scope"))?;
         let rotation = conn
             .transaction(async |tx| -> Result<Rotation, TokenError> {

@@ -192,6 +192,25 @@ impl AuthenticatorRow {
             .await)?)
     }
 
+    /// Changes the reason of an identity's suspended authenticators from
+    /// `from` to `to` (a departure: what a suspension took stays taken).
+    pub async fn retag_suspended_for(
+        conn: &mut DbConn,
+        oid: Oid,
+        from: &str,
+        to: &str,
+    ) -> Result<usize, StoreError> {
+        Ok(with_conn!(conn, c => diesel::update(
+                dsl::authenticators
+                    .filter(dsl::oid.eq(oid))
+                    .filter(dsl::status.eq(AuthenticatorStatus::Suspended))
+                    .filter(dsl::status_reason.eq(from)),
+            )
+            .set(dsl::status_reason.eq(Some(to)))
+            .execute(c)
+            .await)?)
+    }
+
     /// Suspends every active authenticator of an identity; returns their ids.
     pub async fn suspend_all_for(
         conn: &mut DbConn,

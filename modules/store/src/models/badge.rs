@@ -115,6 +115,26 @@ impl BadgeRow {
             .await)?)
     }
 
+    /// Changes the reason of an identity's suspended badges from `from` to
+    /// `to` (a departure: what a suspension took stays taken).
+    pub async fn retag_suspended_for(
+        conn: &mut DbConn,
+        oid: Oid,
+        from: &str,
+        to: &str,
+    ) -> Result<usize, StoreError> {
+        use badges::dsl;
+        Ok(with_conn!(conn, c => diesel::update(
+                dsl::badges
+                    .filter(dsl::oid.eq(oid))
+                    .filter(dsl::status.eq(BadgeStatus::Suspended))
+                    .filter(dsl::status_reason.eq(from)),
+            )
+            .set(dsl::status_reason.eq(Some(to)))
+            .execute(c)
+            .await)?)
+    }
+
     /// Suspends every active badge of an identity; returns their ids.
     pub async fn suspend_all_for(
         conn: &mut DbConn,

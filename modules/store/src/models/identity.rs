@@ -76,6 +76,31 @@ fn status_by_oid(oid: Oid) -> _ {
 }
 
 impl IdentityRow {
+    /// Locks the rows of `oids` until the transaction ends, so that whoever
+    /// recomputes these people (a sync batch, an operator's suspension)
+    /// reads what the other committed. PostgreSQL only: SQLite's write
+    /// transactions hold the database's write turn already.
+    pub async fn lock_many(conn: &mut DbConn, oids: &[Oid]) -> Result<(), StoreError> {
+        use diesel::QueryDsl;
+        if let DbConn::Pg(c) = conn {
+            let c: &mut diesel_async::AsyncPgConnection = c;
+            let mut sorted = oids.to_vec();
+            sorted.sort_unstable();
+            sorted.dedup();
+            for chunk in sorted.chunks(5_000) {
+                let _: Vec<Oid> = dsl::identities
+                    .filter(dsl::oid.eq_any(chunk))
+                    .order(dsl::oid.asc())
+                    .select(dsl::oid)
+                    .for_update()
+                    .load(c)
+                    .await
+                    .map_err(StoreError::from)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Finds an identity by oid.
     pub async fn find(conn: &mut DbConn, oid: Oid) -> Result<Option<Self>, StoreError> {
         Ok(with_conn!(conn, c => dsl::identities
