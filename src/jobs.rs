@@ -14,6 +14,8 @@
 //!   every 10 minutes.
 //! - [`compliance_snapshots`]: the day's figures of the compliance
 //!   indicators (their 12-month trends), checked every hour.
+//! - [`audit_verification`]: the audit chain walked from the last point
+//!   found intact, every hour (the console shows the result).
 //!
 //! With several nodes on one database, what writes for the whole cluster
 //! (ending expired sessions, sweeping, the lifecycle) runs on one node per
@@ -267,6 +269,36 @@ pub fn compliance_snapshots(db: Db, directory: Arc<DirectoryConfig>, clock: Arc<
                 Ok(true) => tracing::info!("compliance snapshot taken"),
                 Ok(false) => {}
                 Err(e) => tracing::error!(error = %e, "compliance snapshot failed"),
+            }
+        }
+    });
+}
+
+/// Every hour, on one node of the cluster, the audit chain is walked from
+/// the furthest point an earlier walk found intact to the head, and the
+/// walk recorded (`audit_verifications`); a broken chain is logged as an
+/// error.
+pub fn audit_verification(db: Db, clock: Arc<dyn Clock>) {
+    actix_web::rt::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            if !once_per_cluster(&db, "audit-verification", node(), clock.now(), 3600).await {
+                continue;
+            }
+            let walked = match db.conn().await {
+                Ok(mut conn) => clavis_audit::verify_recorded(
+                    &mut conn,
+                    clock.as_ref(),
+                    &clavis_core::Actor::Clavis,
+                    false,
+                )
+                .await
+                .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(e) = walked {
+                tracing::error!(error = %e, "the hourly walk of the audit chain failed");
             }
         }
     });

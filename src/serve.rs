@@ -79,6 +79,7 @@ pub async fn run(ctx: &Ctx) -> Result<()> {
     let engine = SyncEngine::new(db.clone(), directory.clone(), clock, subscribers());
     jobs::scheduled_syncs(&engine, &directory);
     jobs::compliance_snapshots(db.clone(), directory.clone(), ctx.clock.clone());
+    jobs::audit_verification(db.clone(), ctx.clock.clone());
     jobs::lifecycle(engine, db.clone(), ctx.clock.clone());
     let probe = clavis_web::prometheus::Probe {
         db: db.clone(),

@@ -22,7 +22,16 @@ pub async fn run(ctx: &Ctx, cmd: AuditCmd) -> Result<ExitCode> {
     let AuditCmd::Verify { json } = cmd;
     let db = ctx.db().await?;
     let mut conn = db.conn().await?;
-    let report = clavis_audit::verify(&mut conn).await?;
+    // The whole chain, recorded with its result (the console shows it).
+    let walk =
+        clavis_audit::verify_recorded(&mut conn, ctx.clock.as_ref(), &ctx.operator, true).await?;
+    let report = clavis_audit::VerifyReport {
+        checked: walk.checked,
+        first_broken: walk
+            .broken_seq
+            .zip(walk.broken_reason)
+            .map(|(seq, reason)| clavis_audit::BrokenLink { seq, reason }),
+    };
     if json {
         print_json(&report)?;
     }

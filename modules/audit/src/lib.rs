@@ -213,56 +213,121 @@ pub struct VerifyReport {
 /// hash is not its predecessor's, a gap in the sequence, or a head that does
 /// not point at the last event (truncation).
 pub async fn verify(conn: &mut DbConn) -> Result<VerifyReport, AuditError> {
-    let mut prev_hash = GENESIS_HASH.to_string();
-    let mut expected_seq = 1i64;
+    Ok(verify_from(conn, None).await?.0)
+}
+
+/// Walks the chain from `start` — the sequence number and hash of an event
+/// an earlier walk found intact — or from the first event (`None`), up to
+/// the head as it is when the walk begins (events appended meanwhile are
+/// the next walk's). Answers the report and the last event found intact
+/// (its sequence number and hash; `start` when there was nothing to walk).
+pub async fn verify_from(
+    conn: &mut DbConn,
+    start: Option<(i64, String)>,
+) -> Result<(VerifyReport, Option<(i64, String)>), AuditError> {
+    let (head_seq, head_hash) = AuditEventRow::head(conn).await?;
+    let (mut expected_seq, mut prev_hash) = match &start {
+        Some((seq, hash)) => (seq + 1, hash.clone()),
+        None => (1, GENESIS_HASH.to_string()),
+    };
     let mut checked = 0i64;
-    loop {
-        let page = AuditEventRow::page(conn, expected_seq - 1, 1000).await?;
+    let mut last = start.clone();
+    let report = |checked, seq, reason: &str| VerifyReport {
+        checked,
+        first_broken: Some(BrokenLink {
+            seq,
+            reason: reason.to_string(),
+        }),
+    };
+    if head_seq < expected_seq - 1 {
+        // The head is behind what was found intact: events were removed.
+        return Ok((report(0, head_seq + 1, "head_mismatch"), last));
+    }
+    'walk: while expected_seq <= head_seq {
+        let want = (head_seq - expected_seq + 1).min(1000);
+        let page = AuditEventRow::page(conn, expected_seq - 1, want).await?;
         if page.is_empty() {
             break;
         }
         for row in page {
-            let broken = |reason: &str| BrokenLink {
-                seq: expected_seq,
-                reason: reason.to_string(),
-            };
+            if row.seq > head_seq {
+                break 'walk;
+            }
             if row.seq != expected_seq {
-                return Ok(VerifyReport {
-                    checked,
-                    first_broken: Some(broken("missing_event")),
-                });
+                return Ok((report(checked, expected_seq, "missing_event"), last));
             }
             if row.prev_hash != prev_hash {
-                return Ok(VerifyReport {
-                    checked,
-                    first_broken: Some(broken("prev_hash_mismatch")),
-                });
+                return Ok((report(checked, expected_seq, "prev_hash_mismatch"), last));
             }
             if event_hash(&row) != row.hash {
-                return Ok(VerifyReport {
-                    checked,
-                    first_broken: Some(broken("hash_mismatch")),
-                });
+                return Ok((report(checked, expected_seq, "hash_mismatch"), last));
             }
             prev_hash = row.hash;
+            last = Some((row.seq, prev_hash.clone()));
             expected_seq += 1;
             checked += 1;
         }
     }
-    let (head_seq, head_hash) = AuditEventRow::head(conn).await?;
-    if head_seq != checked || head_hash != prev_hash {
-        return Ok(VerifyReport {
-            checked,
-            first_broken: Some(BrokenLink {
-                seq: checked + 1,
-                reason: "head_mismatch".to_string(),
-            }),
-        });
+    // The head names the last event walked, and no event is missing at the
+    // end (truncation).
+    if expected_seq - 1 != head_seq || (head_seq > 0 && head_hash != prev_hash) {
+        return Ok((report(checked, expected_seq, "head_mismatch"), last));
     }
-    Ok(VerifyReport {
-        checked,
-        first_broken: None,
-    })
+    Ok((
+        VerifyReport {
+            checked,
+            first_broken: None,
+        },
+        last,
+    ))
+}
+
+/// Walks the chain — all of it (`whole`), or on from the furthest point an
+/// earlier walk found intact — on behalf of `by`, and records the walk and
+/// what it found in `audit_verifications` (recorded as running first, so
+/// that the console shows it). Answers the recorded walk.
+pub async fn verify_recorded(
+    conn: &mut DbConn,
+    clock: &dyn clavis_core::Clock,
+    by: &Actor,
+    whole: bool,
+) -> Result<clavis_store::models::AuditVerificationRow, AuditError> {
+    let now = clock.now();
+    use clavis_store::models::AuditVerificationRow;
+    let start = if whole {
+        None
+    } else {
+        AuditVerificationRow::last_intact(conn)
+            .await?
+            .and_then(|v| v.verified_seq.zip(v.verified_hash))
+    };
+    let mut row = AuditVerificationRow {
+        id: clavis_core::ids::new_record_id(),
+        started_at: now.timestamp(),
+        started_by: by.clone(),
+        from_seq: start.as_ref().map(|(s, _)| s + 1).unwrap_or(0),
+        finished_at: None,
+        checked: 0,
+        verified_seq: None,
+        verified_hash: None,
+        broken_seq: None,
+        broken_reason: None,
+    };
+    row.insert(conn).await?;
+    let (report, last) = verify_from(conn, start).await?;
+    row.finished_at = Some(clock.now().timestamp().max(row.started_at));
+    row.checked = report.checked;
+    (row.verified_seq, row.verified_hash) = match last {
+        Some((s, h)) => (Some(s), Some(h)),
+        None => (Some(0), Some(GENESIS_HASH.to_string())),
+    };
+    if let Some(b) = report.first_broken {
+        row.broken_seq = Some(b.seq);
+        row.broken_reason = Some(b.reason);
+        tracing::error!(audit.broken_seq = b.seq, audit.reason = %row.broken_reason.as_deref().unwrap_or(""), "the audit chain is broken");
+    }
+    row.update(conn).await?;
+    Ok(row)
 }
 
 /// Builds the `changes` object for one field.

@@ -59,6 +59,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_verifications (id) {
+        id -> Text,
+        started_at -> BigInt,
+        started_by -> Text,
+        from_seq -> BigInt,
+        finished_at -> Nullable<BigInt>,
+        checked -> BigInt,
+        verified_seq -> Nullable<BigInt>,
+        verified_hash -> Nullable<Text>,
+        broken_seq -> Nullable<BigInt>,
+        broken_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     audit_head (id) {
         id -> Integer,
         seq -> BigInt,
@@ -544,6 +559,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     assignments,
     audit_events,
     audit_head,
+    audit_verifications,
     authenticators,
     badge_pins,
     badge_transactions,

@@ -15,6 +15,7 @@ mod operators;
 mod pages;
 mod suspension;
 mod syncs;
+mod verification;
 
 use crate::support::TestApp;
 use clavis_core::roles::OperatorRole;

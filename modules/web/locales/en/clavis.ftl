@@ -151,7 +151,6 @@ audit-to = To (included)
 audit-export = Export this search (CSV)
 audit-verify = Verify the chain
 audit-older = Older events
-audit-chain-intact = The journal's chain is intact: { $checked } events checked.
 audit-chain-broken = The journal's chain is broken: { $where }.
 
 ## Authenticators: actions
@@ -436,3 +435,18 @@ habilitation-person = Person (oid, RPPS or login)
 habilitation-from = First day (optional)
 habilitation-until = Last day (optional)
 habilitation-grant = Grant
+
+audit-chain-intact-up-to = The journal's chain is intact up to event no. { $seq } (last finished verification).
+audit-chain-never = The journal's chain has not been verified yet.
+audit-walk-new = Verify the events added since
+audit-walk-whole-start = Verify the whole journal (in the background)
+audit-walk-help = Every hour, Clavis verifies the events added since the last intact verification. The whole verification starts again from the first event; "clavis audit verify" does it on the server too.
+audit-walks = Verifications
+audit-walk-scope = Scope
+audit-walk-whole = the whole journal
+audit-walk-from = from event no. { $seq }
+audit-walk-checked = Events verified
+audit-walk-result = Result
+audit-walk-running = running
+audit-walk-intact = intact
+audit-walk-broken = BROKEN

@@ -153,7 +153,6 @@ audit-to = Au (inclus)
 audit-export = Exporter cette recherche (CSV)
 audit-verify = Vérifier la chaîne
 audit-older = Événements plus anciens
-audit-chain-intact = La chaîne du journal est intacte : { $checked } événements vérifiés.
 audit-chain-broken = La chaîne du journal est rompue : { $where }.
 
 ## Authentificateurs : actions
@@ -438,3 +437,18 @@ habilitation-person = Personne (oid, RPPS ou identifiant)
 habilitation-from = Premier jour (facultatif)
 habilitation-until = Dernier jour (facultatif)
 habilitation-grant = Attribuer
+
+audit-chain-intact-up-to = La chaîne du journal est intacte jusqu'à l'événement n° { $seq } (dernière vérification terminée).
+audit-chain-never = La chaîne du journal n'a pas encore été vérifiée.
+audit-walk-new = Vérifier les événements ajoutés depuis
+audit-walk-whole-start = Vérifier tout le journal (en arrière-plan)
+audit-walk-help = Chaque heure, Clavis vérifie les événements ajoutés depuis la dernière vérification intacte. La vérification complète reprend tout depuis le premier événement ; « clavis audit verify » la fait aussi sur le serveur.
+audit-walks = Vérifications
+audit-walk-scope = Portée
+audit-walk-whole = tout le journal
+audit-walk-from = depuis l'événement n° { $seq }
+audit-walk-checked = Événements vérifiés
+audit-walk-result = Résultat
+audit-walk-running = en cours
+audit-walk-intact = intacte
+audit-walk-broken = ROMPUE

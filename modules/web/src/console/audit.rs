@@ -6,7 +6,7 @@
 //! `GET /console/audit/verify` — walks the hash chain and says whether it
 //! is intact.
 
-use super::{Chrome, Operator, page};
+use super::{Chrome, Operator, local_time_secs, page};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::pages::Lang;
@@ -326,32 +326,135 @@ async fn export(
         .streaming(body))
 }
 
+/// One walk of the chain as the page shows it.
+struct VerificationRow {
+    started: String,
+    by: String,
+    scope: String,
+    checked: i64,
+    /// `running`, `intact` or `broken`.
+    state: &'static str,
+    detail: String,
+}
+
 #[derive(Template)]
 #[template(path = "console/audit_verify.html")]
 struct VerifyPage {
     c: Chrome,
-    intact: bool,
-    checked: i64,
+    /// The latest finished walk's verdict: `None` before any.
+    intact: Option<bool>,
     broken: String,
+    up_to: i64,
+    rows: Vec<VerificationRow>,
+    running: bool,
 }
 
+#[derive(Debug, Default, Deserialize)]
+struct VerifyQuery {
+    /// `new` (what was appended since the last intact walk) or `whole`.
+    #[serde(default)]
+    run: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// How long a whole walk may take before another may start.
+const WHOLE_WALK_SECS: i64 = 3600;
+
+/// `GET /console/audit/verify` — the chain's status: the walks of the
+/// chain (by the hourly job, the CLI, operators) and what they found.
+/// `?run=new` walks what was appended since the last intact walk, at once;
+/// `?run=whole` walks the whole journal in the background (one at a time),
+/// the page refreshing itself until it is done. Both carry the form's CSRF
+/// token (a `GET`: auditors only read).
 #[get("/audit/verify")]
-async fn verify(op: Operator, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn verify(
+    op: Operator,
+    state: web::Data<AppState>,
+    q: web::Query<VerifyQuery>,
+) -> Result<HttpResponse, ApiError> {
+    use clavis_store::models::AuditVerificationRow;
     let lang: Lang = op.lang;
+    if !q.run.is_empty() {
+        if !op.csrf_matches(&q.csrf) {
+            return Err(ApiError::Forbidden);
+        }
+        let mut conn = state.db.conn().await?;
+        match q.run.as_str() {
+            "new" => {
+                clavis_audit::verify_recorded(&mut conn, state.clock.as_ref(), &op.actor(), false)
+                    .await
+                    .map_err(ApiError::internal)?;
+            }
+            "whole" => {
+                let since = state.clock.now().timestamp() - WHOLE_WALK_SECS;
+                if !AuditVerificationRow::running_since(&mut conn, since).await? {
+                    let (db, clock, actor) = (state.db.clone(), state.clock.clone(), op.actor());
+                    tokio::spawn(async move {
+                        let walked = match db.conn().await {
+                            Ok(mut c) => {
+                                clavis_audit::verify_recorded(&mut c, clock.as_ref(), &actor, true)
+                                    .await
+                                    .map(|_| ())
+                                    .map_err(|e| e.to_string())
+                            }
+                            Err(e) => Err(e.to_string()),
+                        };
+                        if let Err(e) = walked {
+                            tracing::error!(error = %e, "console: the walk of the audit chain failed");
+                        }
+                    });
+                }
+            }
+            _ => return Err(ApiError::BadRequest("run: new or whole".into())),
+        }
+        return Ok(super::see_other("/console/audit/verify"));
+    }
     let mut conn = state.db.conn().await?;
-    let report = clavis_audit::verify(&mut conn)
-        .await
-        .map_err(ApiError::internal)?;
+    let walks = AuditVerificationRow::latest(&mut conn, 20).await?;
+    let latest = walks.iter().find(|w| w.finished_at.is_some());
+    let running = walks.iter().any(|w| {
+        w.finished_at.is_none() && w.started_at >= state.clock.now().timestamp() - WHOLE_WALK_SECS
+    });
     let p = VerifyPage {
         c: op.chrome(Area::Audit, lang.tr("audit-verify")),
-        intact: report.first_broken.is_none(),
-        checked: report.checked,
-        broken: report
-            .first_broken
-            .map(|b| format!("seq {} ({})", b.seq, b.reason))
+        intact: latest.map(|w| w.broken_seq.is_none()),
+        broken: latest
+            .and_then(|w| w.broken_seq.zip(w.broken_reason.clone()))
+            .map(|(seq, why)| format!("seq {seq} ({why})"))
             .unwrap_or_default(),
+        up_to: latest.and_then(|w| w.verified_seq).unwrap_or(0),
+        rows: walks
+            .iter()
+            .map(|w| VerificationRow {
+                started: local_time_secs(w.started_at),
+                by: w.started_by.to_string(),
+                scope: if w.from_seq == 0 {
+                    lang.tr("audit-walk-whole")
+                } else {
+                    lang.tr1("audit-walk-from", "seq", w.from_seq)
+                },
+                checked: w.checked,
+                state: match (w.finished_at, w.broken_seq) {
+                    (None, _) => "running",
+                    (Some(_), None) => "intact",
+                    (Some(_), Some(_)) => "broken",
+                },
+                detail: w
+                    .broken_seq
+                    .zip(w.broken_reason.clone())
+                    .map(|(seq, why)| format!("seq {seq} ({why})"))
+                    .unwrap_or_default(),
+            })
+            .collect(),
+        running,
     };
-    page(&p)
+    let mut resp = page(&p)?;
+    if running {
+        resp.headers_mut()
+            .insert(header::REFRESH, header::HeaderValue::from_static("5"));
+    }
+    Ok(resp)
 }
 
 /// Registers the audit journal's pages.

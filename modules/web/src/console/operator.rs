@@ -188,6 +188,13 @@ impl Operator {
         csrf_for(&self.token)
     }
 
+    /// Whether `submitted` is their forms' CSRF token (constant time): for
+    /// the rare `GET` that starts work (an auditor reads only, and may
+    /// still start a verification of the journal).
+    pub fn csrf_matches(&self, submitted: &str) -> bool {
+        csrf_ok(&self.token, submitted)
+    }
+
     /// `None` when they signed in recently enough for a sensitive action
     /// (`fresh_login_secs`); otherwise the answer that sends them to sign
     /// in again and come back to `return_to`.
