@@ -116,6 +116,7 @@ birth_date = "Date de naissance"
             OperatorRole::Admin => vec![
                 "/console/identities/E105".into(),
                 "/console/audit/verify".into(),
+                "/console/compliance/report".into(),
             ],
             OperatorRole::IdentityOffice => vec![
                 "/console/identities?q=lemoine".into(),
@@ -130,6 +131,7 @@ birth_date = "Date de naissance"
             OperatorRole::Auditor => vec![
                 "/console/audit?action=role.".into(),
                 "/console/audit/verify".into(),
+                "/console/compliance/report".into(),
             ],
         };
         walk.push(serde_json::json!({

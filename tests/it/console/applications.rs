@@ -13,6 +13,7 @@ use clavis_testkit::db::Backend;
 on_both_backends!(
     an_application_is_registered_its_secret_shown_once_rotated_and_removed,
     an_applications_settings_change_under_the_registration_rules,
+    a_signing_key_is_rotated_from_the_console_after_a_fresh_login,
 );
 
 fn shown(page: &str, id: &str) -> Option<String> {
@@ -337,4 +338,77 @@ async fn an_applications_settings_change_under_the_registration_rules(backend: B
     assert_eq!(status, 303);
     assert!(to.starts_with("/login?reauth=1"), "{to}");
     assert_eq!(view(&t).await.name, "DPI urgences");
+}
+
+async fn a_signing_key_is_rotated_from_the_console_after_a_fresh_login(backend: Backend) {
+    let t = hospital(backend).await;
+    let app = t.service().await;
+    let alice = t.person("Alice");
+    let cookie = t.open_session(alice).await.cookie;
+    let csrf = csrf_of(&cookie);
+    let current = |t: &crate::support::TestApp| {
+        let db = t.t.db.clone();
+        async move {
+            let mut conn = db.conn().await.expect("conn");
+            clavis_store::models::OidcKeyRow::published(&mut conn, 0)
+                .await
+                .expect("keys")
+                .into_iter()
+                .filter(|k| k.alg == "RS256" && k.retired_at.is_none())
+                .map(|k| k.kid)
+                .collect::<Vec<_>>()
+        }
+    };
+    let before = current(&t).await;
+    assert_eq!(before.len(), 1);
+    let (status, page) = super::get_page(&app, "/console/applications", &cookie).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(&format!("<code>{}</code>", before[0])),
+        "{page}"
+    );
+    let (status, _, _) = post(
+        &app,
+        "/console/applications/keys/rotate",
+        &cookie,
+        &[("csrf", &csrf), ("alg", "HS256")],
+    )
+    .await;
+    assert_eq!(status, 400, "an algorithm Clavis does not sign with");
+    let seq = last_seq(&t.t.db).await;
+    let (status, to, body) = post(
+        &app,
+        "/console/applications/keys/rotate",
+        &cookie,
+        &[("csrf", &csrf), ("alg", "RS256")],
+    )
+    .await;
+    assert_eq!(
+        (status, to.as_str()),
+        (303, "/console/applications#keys"),
+        "{body}"
+    );
+    let after = current(&t).await;
+    assert_eq!(after.len(), 1);
+    assert_ne!(after, before, "a new current key");
+    let events = events_after(&t.t.db, seq).await;
+    assert!(
+        events.iter().any(|e| e["action"] == "oidc.key.rotated"
+            && e["actor"] == format!("identity:{alice}")),
+        "{events:?}"
+    );
+    // Later than fresh_login_secs: sign in again first.
+    t.clock.advance(chrono::Duration::seconds(
+        t.state.fido2.config().fresh_login_secs + 1,
+    ));
+    let (status, to, _) = post(
+        &app,
+        "/console/applications/keys/rotate",
+        &cookie,
+        &[("csrf", &csrf), ("alg", "RS256")],
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert!(to.starts_with("/login?reauth=1"), "{to}");
+    assert_eq!(current(&t).await, after);
 }

@@ -60,6 +60,11 @@ fn routes() -> Vec<Route> {
             allowed_status: 404,
             ..post("/console/identities/personne/reinstate")
         },
+        // (Without a note: refused 400, past the gate.)
+        Route {
+            allowed_status: 400,
+            ..post("/console/identities/{claire}/psc-unlink")
+        },
         get("/console/sessions"),
         get("/console/sessions?oid={claire}"),
         post("/console/sessions/end-all"),
@@ -93,6 +98,11 @@ fn routes() -> Vec<Route> {
             ..post("/console/operators/grant")
         },
         get("/console/applications"),
+        // (An unknown algorithm: refused 400, past the gate.)
+        Route {
+            allowed_status: 400,
+            ..post("/console/applications/keys/rotate")
+        },
         // (An empty form: refused 400, past the gate.)
         Route {
             allowed_status: 400,

@@ -19,6 +19,7 @@ on_both_backends!(
     the_admin_api_suspends_and_reinstates,
     two_operators_suspending_at_once_place_one_suspension,
     a_lifted_suspension_gives_back_only_what_it_took,
+    an_operator_withdraws_a_link_to_pro_sante_connect_with_a_note,
 );
 
 /// Paul Garnier, a consultant outside HR (a manual identity: his record is
@@ -467,4 +468,85 @@ async fn a_lifted_suspension_gives_back_only_what_it_took(backend: Backend) {
         key_status(&t, "k-now").await.0,
         AuthenticatorStatus::Suspended
     );
+}
+
+async fn an_operator_withdraws_a_link_to_pro_sante_connect_with_a_note(backend: Backend) {
+    let t = hospital(backend).await;
+    let app = t.service().await;
+    let claire = t.person("Claire");
+    let now = Clock::now(&t.clock).timestamp();
+    let mut conn = t.t.db.conn().await.expect("conn");
+    clavis_store::models::PscLinkRow {
+        oid: claire,
+        national_id: format!("8{}", super::CLAIRE_RPPS),
+        psc_sub: "sub-claire".into(),
+        acr: None,
+        auth_mode: None,
+        id_token_sha256: "00".into(),
+        linked_at: now - 86_400,
+        expires_at: now + 300 * 86_400,
+        revoked_at: None,
+        revoked_reason: None,
+        revoked_by: None,
+    }
+    .save(&mut conn)
+    .await
+    .expect("link");
+    drop(conn);
+    let ines = t.person("Ines");
+    let cookie = t.open_session(ines).await.cookie;
+    let csrf = csrf_of(&cookie);
+    let page = format!("/console/identities/{claire}");
+    let (_, body) = get(&app, &page, &cookie).await;
+    assert!(
+        body.contains(&format!("action=\"{page}/psc-unlink\"")),
+        "{body}"
+    );
+    let (status, _, _) = post(
+        &app,
+        &format!("{page}/psc-unlink"),
+        &cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(status, 400, "a note is required");
+    let before = last_seq(&t.t.db).await;
+    let (status, to, body) = post(
+        &app,
+        &format!("{page}/psc-unlink"),
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("note", "lien fait depuis le poste d'une collègue"),
+        ],
+    )
+    .await;
+    assert_eq!((status, to.as_str()), (303, page.as_str()), "{body}");
+    let mut conn = t.t.db.conn().await.expect("conn");
+    let link = clavis_store::models::PscLinkRow::find(&mut conn, claire)
+        .await
+        .expect("find")
+        .expect("link");
+    assert!(link.revoked_at.is_some());
+    drop(conn);
+    let events = events_after(&t.t.db, before).await;
+    let unlinked = events
+        .iter()
+        .find(|e| e["action"] == "psc.unlinked")
+        .expect("audited");
+    assert_eq!(unlinked["actor"], format!("identity:{ines}"));
+    assert_eq!(
+        unlinked["changes"]["note"],
+        "lien fait depuis le poste d'une collègue"
+    );
+    let (_, body) = get(&app, &page, &cookie).await;
+    assert!(!body.contains("/psc-unlink\""), "nothing left to withdraw");
+    let (status, _, _) = post(
+        &app,
+        &format!("{page}/psc-unlink"),
+        &cookie,
+        &[("csrf", &csrf), ("note", "encore")],
+    )
+    .await;
+    assert_eq!(status, 404);
 }

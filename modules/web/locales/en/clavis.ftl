@@ -450,3 +450,11 @@ audit-walk-result = Result
 audit-walk-running = running
 audit-walk-intact = intact
 audit-walk-broken = BROKEN
+
+identity-psc-unlink-note = Why the Pro Santé Connect link is withdrawn
+identity-psc-unlink = Withdraw the Pro Santé Connect link (after a recent login)
+application-keys = Token signing keys
+application-key-age = In service for
+application-key-days = { $days } days
+application-key-due = to rotate
+application-key-rotate = Rotate (after a recent login)

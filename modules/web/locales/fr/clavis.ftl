@@ -452,3 +452,11 @@ audit-walk-result = Résultat
 audit-walk-running = en cours
 audit-walk-intact = intacte
 audit-walk-broken = ROMPUE
+
+identity-psc-unlink-note = Motif du retrait du lien Pro Santé Connect
+identity-psc-unlink = Retirer le lien Pro Santé Connect (après une connexion récente)
+application-keys = Clés de signature des jetons
+application-key-age = En service depuis
+application-key-days = { $days } jours
+application-key-due = à renouveler
+application-key-rotate = Renouveler (après une connexion récente)

@@ -30,6 +30,14 @@ use clavis_oidc::clients::{self, ClientView, NewClient};
 use clavis_store::models::OidcClientRow;
 use serde::Deserialize;
 
+/// A signing key in service.
+struct KeyRow {
+    alg: String,
+    kid: String,
+    age_days: i64,
+    due: bool,
+}
+
 struct AppRow {
     id: String,
     name: String,
@@ -44,6 +52,7 @@ struct ListPage {
     c: Chrome,
     rows: Vec<AppRow>,
     may_manage: bool,
+    keys: Vec<KeyRow>,
 }
 
 #[get("/applications")]
@@ -66,10 +75,26 @@ async fn list(op: Operator, state: web::Data<AppState>) -> Result<HttpResponse, 
             name: v.name,
         })
         .collect();
+    let now = state.clock.now().timestamp();
+    let keys = clavis_store::models::OidcKeyRow::published(&mut conn, now)
+        .await?
+        .into_iter()
+        .filter(|k| k.retired_at.is_none())
+        .map(|k| {
+            let age_days = (now - k.created_at) / 86_400;
+            KeyRow {
+                alg: k.alg,
+                kid: k.kid,
+                age_days,
+                due: age_days >= super::dashboard::KEY_ROTATION_DAYS,
+            }
+        })
+        .collect();
     let p = ListPage {
         c: op.chrome(Area::Applications, lang.tr("area-applications")),
         rows,
         may_manage: op.may(Area::Applications, Access::Write),
+        keys,
     };
     page(&p)
 }
@@ -280,9 +305,39 @@ async fn remove(
     Ok(super::see_other("/console/applications"))
 }
 
+#[derive(Debug, Deserialize)]
+struct RotateKeyForm {
+    alg: String,
+}
+
+/// `POST /console/applications/keys/rotate` — a new signing key for an
+/// algorithm: the old one stays published until the tokens it signed have
+/// expired, every node takes the new one within a minute. After a fresh
+/// login; audited `oidc.key.rotated`.
+#[post("/applications/keys/rotate")]
+async fn rotate_key(
+    op: Operator,
+    state: web::Data<AppState>,
+    form: ConsoleForm<RotateKeyForm>,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(again) = op.fresh_login_needed(&state, "/console/applications") {
+        return Ok(again);
+    }
+    let alg = clavis_oidc::keys::Alg::parse(form.0.alg.trim())
+        .ok_or_else(|| ApiError::BadRequest("alg: RS256 or ES256".into()))?;
+    let mut conn = state.db.conn().await?;
+    state
+        .oidc
+        .rotate(&mut conn, alg, state.clock.now().timestamp(), &op.actor())
+        .await?;
+    Ok(super::see_other("/console/applications#keys"))
+}
+
 /// Registers the applications' pages.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // `keys/rotate` before `{id}`.
     cfg.service(list)
+        .service(rotate_key)
         .service(register)
         .service(detail)
         .service(edit)

@@ -70,12 +70,14 @@ struct DashboardPage {
     expiring_badges: i64,
     /// (algorithm, key id, age in days) of signing keys due for rotation.
     keys_to_rotate: Vec<(String, String, i64)>,
+    /// The operator reads the applications (where keys are rotated).
+    may_see_keys: bool,
     health: Vec<Health>,
 }
 
 /// Signing keys older than this are due for rotation (yearly, as the
 /// ANSSI's guide on cryptographic mechanisms advises).
-const KEY_ROTATION_DAYS: i64 = 365;
+pub(super) const KEY_ROTATION_DAYS: i64 = 365;
 
 /// The login methods the chart separates, then the sessions without one.
 const METHODS: [Option<LoginMethod>; 4] = [
@@ -262,6 +264,7 @@ async fn dashboard(op: Operator, state: web::Data<AppState>) -> Result<HttpRespo
         recent,
         expiring_badges: BadgeRow::count_expiring(&mut conn, now, now + 7 * 86_400).await?,
         keys_to_rotate,
+        may_see_keys: op.may(Area::Applications, Access::Read),
         health,
     };
     page(&p)

@@ -212,6 +212,8 @@ struct DetailPage {
     past_suspensions: Vec<SuspensionShown>,
     /// The operator may suspend or reinstate this person.
     may_suspend: bool,
+    /// A standing link to Pro Santé Connect the operator may withdraw.
+    may_unlink_psc: bool,
 }
 
 /// A suspension as the detail page shows it.
@@ -364,7 +366,9 @@ async fn detail(
                 .unwrap_or_else(|| lang.tr("identity-never")),
         });
     }
+    let mut psc_standing = false;
     if let Some(link) = PscLinkRow::find(&mut conn, oid).await? {
+        psc_standing = link.revoked_at.is_none() && link.expires_at > now_secs;
         let state_text = if link.revoked_at.is_some() {
             lang.tr("identity-psc-revoked")
         } else if link.expires_at <= now_secs {
@@ -522,6 +526,7 @@ async fn detail(
         suspension,
         past_suspensions,
         may_suspend,
+        may_unlink_psc: psc_standing && op.may(Area::Identities, Access::Write) && op.oid() != oid,
     };
     page(&p)
 }
@@ -534,7 +539,57 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(manual_add)
         .service(detail)
         .service(suspend)
-        .service(reinstate);
+        .service(reinstate)
+        .service(psc_unlink);
+}
+
+#[derive(Debug, Deserialize)]
+struct UnlinkForm {
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /console/identities/{key}/psc-unlink` — withdraws the person's
+/// link to Pro Santé Connect (a mistaken link, a doubt about who linked):
+/// they can no longer sign in through PSC, nor be asserted to it, until
+/// they link again with their e-CPS. A note is required; always after a
+/// fresh login (it changes who the person is known to be).
+#[post("/identities/{key}/psc-unlink")]
+async fn psc_unlink(
+    op: Operator,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    key: web::Path<String>,
+    form: super::ConsoleForm<UnlinkForm>,
+) -> Result<HttpResponse, ApiError> {
+    let note = clavis_directory::service::check_comment(&form.0.note)?.to_string();
+    let mut conn = state.db.conn().await?;
+    let target = service::find_identity(&mut conn, &key)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("identity not found".into()))?
+        .oid;
+    let back = format!("/console/identities/{target}");
+    op.may_act_strictly_on(&mut conn, &state, &req, target, "psc.unlink")
+        .await?;
+    if let Some(again) = op.fresh_login_needed(&state, &back) {
+        return Ok(again);
+    }
+    drop(conn);
+    let removed = clavis_federation::link::unlink(
+        &state.db,
+        state.clock.now(),
+        target,
+        clavis_core::PscUnlinkReason::ByOperator,
+        &op.actor(),
+        Some(&note),
+    )
+    .await?;
+    if !removed {
+        return Err(ApiError::NotFound(
+            "no standing link to Pro Santé Connect".into(),
+        ));
+    }
+    Ok(super::see_other(back))
 }
 
 #[derive(Debug, Deserialize)]
