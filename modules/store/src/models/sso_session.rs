@@ -106,17 +106,47 @@ impl SsoSessionRow {
             .await)?)
     }
 
-    /// When each session opened since `since` was opened and how (the
-    /// dashboard's logins per hour), along the `auth_time` index.
-    pub async fn opened_since(
+    /// Sessions opened since `since`, counted per hour (Unix seconds / 3600)
+    /// and method (the dashboard's logins per hour): a range of the
+    /// `auth_time` index, grouped in the database.
+    pub async fn opened_per_hour(
         conn: &mut DbConn,
         since: i64,
-    ) -> Result<Vec<(i64, Option<clavis_core::LoginMethod>)>, StoreError> {
-        Ok(with_conn!(conn, c => dsl::sso_sessions
-            .filter(dsl::auth_time.ge(since))
-            .select((dsl::auth_time, dsl::method))
+    ) -> Result<Vec<(i64, Option<clavis_core::LoginMethod>, i64)>, StoreError> {
+        use diesel::sql_types::{BigInt, Nullable, Text};
+        #[derive(diesel::QueryableByName)]
+        struct PerHour {
+            #[diesel(sql_type = BigInt)]
+            hour: i64,
+            #[diesel(sql_type = Nullable<Text>)]
+            method: Option<String>,
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        const GROUPED: &str = "SELECT auth_time / 3600 AS hour, method, COUNT(*) AS n \
+             FROM sso_sessions WHERE auth_time >= {since} GROUP BY auth_time / 3600, method";
+        let q = GROUPED.replace(
+            "{since}",
+            match conn {
+                DbConn::Sqlite(_) => "?",
+                DbConn::Pg(_) => "$1",
+            },
+        );
+        let rows: Vec<PerHour> = with_conn!(conn, c => diesel::sql_query(q.clone())
+            .bind::<BigInt, _>(since)
             .load(c)
-            .await)?)
+            .await)?;
+        rows.into_iter()
+            .map(|r| {
+                let method = r.method.map(|m| m.parse()).transpose().map_err(
+                    |e: clavis_core::text::UnknownValue| StoreError::Corrupt {
+                        what: "session method",
+                        detail: e.to_string(),
+                    },
+                )?;
+                Ok((r.hour, method, r.n))
+            })
+            .collect()
     }
 
     /// Live sessions opened at one workstation, newest first (along the

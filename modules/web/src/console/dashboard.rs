@@ -92,18 +92,18 @@ const METHODS: [Option<LoginMethod>; 4] = [
 fn logins_per_hour(
     lang: crate::pages::Lang,
     now: chrono::DateTime<chrono::Utc>,
-    opened: &[(i64, Option<LoginMethod>)],
+    per_hour: &[(i64, Option<LoginMethod>, i64)],
 ) -> (StackedBars, Vec<(String, Vec<i64>)>) {
     let hour_start = now.timestamp() - now.timestamp().rem_euclid(3600);
     let first = hour_start - 23 * 3600;
     let mut counts = vec![vec![0i64; METHODS.len()]; 24];
-    for (at, method) in opened {
-        if *at < first {
+    for (hour, method, n) in per_hour {
+        let slot = hour - first / 3600;
+        if !(0..24).contains(&slot) {
             continue;
         }
-        let slot = (((at - first) / 3600) as usize).min(23);
         let series = METHODS.iter().position(|m| m == method).unwrap_or(3);
-        counts[slot][series] += 1;
+        counts[slot as usize][series] += n;
     }
     let labels: Vec<String> = (0..24)
         .map(|i| {
@@ -166,7 +166,7 @@ async fn dashboard(op: Operator, state: web::Data<AppState>) -> Result<HttpRespo
     let (logins, login_rows) = logins_per_hour(
         lang,
         at,
-        &SsoSessionRow::opened_since(&mut conn, now - 24 * 3600).await?,
+        &SsoSessionRow::opened_per_hour(&mut conn, now - now.rem_euclid(3600) - 23 * 3600).await?,
     );
     // The last 24 hours' failures, each with its search in the journal
     // for those who read it.
