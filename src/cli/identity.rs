@@ -9,6 +9,7 @@ use clap::Subcommand;
 use clavis_core::{LifecycleStatus, Rpps};
 use clavis_directory::manual::{self, ManualError, ManualOutcome, ManualTerms, NewManualIdentity};
 use clavis_directory::service;
+use clavis_directory::suspension::Decision;
 
 /// `clavis identity …`
 #[derive(Debug, Subcommand)]
@@ -106,8 +107,12 @@ pub async fn run(ctx: &Ctx, cmd: IdentityCmd) -> Result<()> {
             json,
         } => list(ctx, status, search, limit, offset, json).await,
         IdentityCmd::Show { key, json } => show(ctx, &key, json).await,
-        IdentityCmd::Suspend { key, reason } => suspension(ctx, &key, &reason, true).await,
-        IdentityCmd::Reinstate { key, reason } => suspension(ctx, &key, &reason, false).await,
+        IdentityCmd::Suspend { key, reason } => {
+            suspension(ctx, &key, &reason, Decision::Suspend).await
+        }
+        IdentityCmd::Reinstate { key, reason } => {
+            suspension(ctx, &key, &reason, Decision::Reinstate).await
+        }
         IdentityCmd::Add {
             birth_name,
             used_name,
@@ -201,16 +206,20 @@ async fn add(ctx: &Ctx, new: NewManualIdentity, json: bool) -> Result<()> {
     Ok(())
 }
 
-async fn suspension(ctx: &Ctx, key: &str, reason: &str, suspending: bool) -> Result<()> {
-    use clavis_directory::suspension::{reinstate, suspend};
+async fn suspension(ctx: &Ctx, key: &str, reason: &str, decision: Decision) -> Result<()> {
     let db = ctx.db().await?;
     let subscribers = super::subscribers();
-    let (cfg, now, actor) = (&ctx.cfg.directory, ctx.now(), &ctx.operator);
-    let out = if suspending {
-        suspend(&db, cfg, &subscribers, now, key, reason, actor).await?
-    } else {
-        reinstate(&db, cfg, &subscribers, now, key, reason, actor).await?
-    };
+    let out = clavis_directory::suspension::decide(
+        &db,
+        &ctx.cfg.directory,
+        &subscribers,
+        ctx.now(),
+        key,
+        decision,
+        reason,
+        &ctx.operator,
+    )
+    .await?;
     eprintln!("{} {} : {}", t("identité", "identity"), out.oid, out.status);
     Ok(())
 }

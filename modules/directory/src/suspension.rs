@@ -31,6 +31,44 @@ pub struct SuspensionOutcome {
     pub status: LifecycleStatus,
 }
 
+/// An operator's decision on a person's suspension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Place a suspension ([`suspend`]).
+    Suspend,
+    /// Lift the one in force ([`reinstate`]).
+    Reinstate,
+}
+
+impl Decision {
+    /// The action as the refusals' audit names it.
+    pub fn action(self) -> &'static str {
+        match self {
+            Decision::Suspend => "identity.suspend",
+            Decision::Reinstate => "identity.reinstate",
+        }
+    }
+}
+
+/// Applies `decision` to the person `key` names, with `reason`: what the
+/// console, the admin API and the CLI call.
+#[allow(clippy::too_many_arguments)]
+pub async fn decide(
+    db: &Db,
+    cfg: &DirectoryConfig,
+    subscribers: &Subscribers,
+    now: DateTime<Utc>,
+    key: &str,
+    decision: Decision,
+    reason: &str,
+    actor: &Actor,
+) -> Result<SuspensionOutcome, DirectoryError> {
+    match decision {
+        Decision::Suspend => suspend(db, cfg, subscribers, now, key, reason, actor).await,
+        Decision::Reinstate => reinstate(db, cfg, subscribers, now, key, reason, actor).await,
+    }
+}
+
 /// Suspends the person `key` names (oid, RPPS or login) with `reason`, on
 /// behalf of `actor`, in one transaction with everything it entails.
 /// Refused when a suspension is in force already or the person departed.

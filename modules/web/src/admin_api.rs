@@ -10,6 +10,7 @@ use crate::extract::AdminActor;
 use actix_web::{HttpResponse, get, post, put, web};
 use clavis_core::{BadgeStatus, BadgeTxPurpose, BadgeTxStatus, ClientId, LifecycleStatus};
 use clavis_directory::service;
+use clavis_directory::suspension::Decision;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -163,23 +164,7 @@ async fn identity_suspend(
     key: web::Path<String>,
     body: web::Json<ReasonBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut conn = state.db.conn().await?;
-    let target = person(&mut conn, &key).await?.oid;
-    admin
-        .may_act_on(&mut conn, &state, target, "identity.suspend")
-        .await?;
-    drop(conn);
-    let out = clavis_directory::suspension::suspend(
-        &state.db,
-        &state.directory,
-        &state.subscribers,
-        state.clock.now(),
-        &key,
-        &body.reason,
-        &admin.actor(),
-    )
-    .await?;
-    Ok(HttpResponse::Ok().json(json!({"oid": out.oid, "status": out.status})))
+    suspension(admin, state, &key, &body.reason, Decision::Suspend).await
 }
 
 /// Lifts the suspension in force on a person with a reason: `409` when
@@ -192,19 +177,30 @@ async fn identity_reinstate(
     key: web::Path<String>,
     body: web::Json<ReasonBody>,
 ) -> Result<HttpResponse, ApiError> {
+    suspension(admin, state, &key, &body.reason, Decision::Reinstate).await
+}
+
+async fn suspension(
+    admin: AdminActor,
+    state: web::Data<AppState>,
+    key: &str,
+    reason: &str,
+    decision: Decision,
+) -> Result<HttpResponse, ApiError> {
     let mut conn = state.db.conn().await?;
-    let target = person(&mut conn, &key).await?.oid;
+    let target = person(&mut conn, key).await?.oid;
     admin
-        .may_act_on(&mut conn, &state, target, "identity.reinstate")
+        .may_act_on(&mut conn, &state, target, decision.action())
         .await?;
     drop(conn);
-    let out = clavis_directory::suspension::reinstate(
+    let out = clavis_directory::suspension::decide(
         &state.db,
         &state.directory,
         &state.subscribers,
         state.clock.now(),
-        &key,
-        &body.reason,
+        &target.to_string(),
+        decision,
+        reason,
         &admin.actor(),
     )
     .await?;

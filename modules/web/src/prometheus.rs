@@ -103,6 +103,10 @@ fn describe() {
         "Entries a directory source gave that a sync run rejected, by source"
     );
     describe_counter!("clavis_audit_events_total", "Audit events by action");
+    describe_counter!(
+        "clavis_console_denials_unrecorded_total",
+        "Console refusals not journaled: one person past 100 in a row, then one a second"
+    );
     describe_histogram!(
         HTTP_DURATION,
         Unit::Seconds,

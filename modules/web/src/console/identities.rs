@@ -14,6 +14,7 @@ use askama::Template;
 use clavis_core::LifecycleStatus;
 use clavis_core::roles::{Access, Area, OperatorRole};
 use clavis_directory::service::{self, IdentityDetail, IdentityView};
+use clavis_directory::suspension::Decision;
 use clavis_store::models::{
     AuditEventRow, AuditFilter, AuthenticatorRow, BadgeRow, HabilitationFilter, HabilitationRow,
     IdentityRoleRow, IdentityRow, IdentitySuspensionRow, PscLinkRow, SsoSessionRow,
@@ -611,7 +612,7 @@ async fn suspend(
     key: web::Path<String>,
     form: super::ConsoleForm<SuspensionForm>,
 ) -> Result<HttpResponse, ApiError> {
-    suspension_decision(op, state, req, key.into_inner(), form.0, true).await
+    suspension_decision(op, state, req, key.into_inner(), form.0, Decision::Suspend).await
 }
 
 /// `POST /console/identities/{key}/reinstate` — lifts the suspension an
@@ -626,7 +627,15 @@ async fn reinstate(
     key: web::Path<String>,
     form: super::ConsoleForm<SuspensionForm>,
 ) -> Result<HttpResponse, ApiError> {
-    suspension_decision(op, state, req, key.into_inner(), form.0, false).await
+    suspension_decision(
+        op,
+        state,
+        req,
+        key.into_inner(),
+        form.0,
+        Decision::Reinstate,
+    )
+    .await
 }
 
 async fn suspension_decision(
@@ -635,41 +644,33 @@ async fn suspension_decision(
     req: HttpRequest,
     key: String,
     form: SuspensionForm,
-    suspending: bool,
+    decision: Decision,
 ) -> Result<HttpResponse, ApiError> {
-    use clavis_directory::suspension;
     let mut conn = state.db.conn().await?;
     let target = service::find_identity(&mut conn, &key)
         .await?
         .ok_or_else(|| ApiError::NotFound("identity not found".into()))?
         .oid;
     let back = format!("/console/identities/{target}");
-    let action = if suspending {
-        "identity.suspend"
-    } else {
-        "identity.reinstate"
-    };
     if op
-        .may_act_strictly_on(&mut conn, &state, &req, target, action)
+        .may_act_strictly_on(&mut conn, &state, &req, target, decision.action())
         .await?
         && let Some(again) = op.fresh_login_needed(&state, &back)
     {
         return Ok(again);
     }
     drop(conn);
-    let (db, cfg, subs, now, actor) = (
+    clavis_directory::suspension::decide(
         &state.db,
         &state.directory,
         &state.subscribers,
         state.clock.now(),
-        op.actor(),
-    );
-    let key = target.to_string();
-    if suspending {
-        suspension::suspend(db, cfg, subs, now, &key, &form.reason, &actor).await?;
-    } else {
-        suspension::reinstate(db, cfg, subs, now, &key, &form.reason, &actor).await?;
-    }
+        &target.to_string(),
+        decision,
+        &form.reason,
+        &op.actor(),
+    )
+    .await?;
     Ok(super::see_other(back))
 }
 

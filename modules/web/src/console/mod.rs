@@ -39,7 +39,7 @@ mod operators;
 mod sessions;
 mod syncs;
 
-pub use operator::{ConsoleForm, NoFields, Operator};
+pub use operator::{ConsoleForm, DENIALS_BURST, NoFields, Operator};
 
 use crate::pages::Lang;
 use actix_web::body::{BoxBody, EitherBody, MessageBody};

@@ -111,19 +111,25 @@ pub(super) async fn resolve(
             identity.oid = %session.oid, console.area = %area, console.access = %access,
             "console: refused"
         );
-        AuditEvent::new(
-            Actor::Identity(session.oid),
-            AuditAction::ConsoleDenied,
-            None,
-            json!({
-                "area": area, "access": access, "path": req.path(),
-                "roles": roles, "via_psc": via_psc,
-            }),
-        )
-        .from_addr(client_ip(req))
-        .record(&mut conn, state.clock.now())
-        .await
-        .map_err(ApiError::internal)?;
+        if denials_recorded().check_key(&session.oid).is_ok() {
+            AuditEvent::new(
+                Actor::Identity(session.oid),
+                AuditAction::ConsoleDenied,
+                None,
+                json!({
+                    "area": area, "access": access, "path": req.path(),
+                    "roles": roles, "via_psc": via_psc,
+                }),
+            )
+            .from_addr(client_ip(req))
+            .record(&mut conn, state.clock.now())
+            .await
+            .map_err(ApiError::internal)?;
+        } else {
+            // Someone hammering the console: refused all the same, counted,
+            // but the journal is not filled with it.
+            metrics::counter!("clavis_console_denials_unrecorded_total").increment(1);
+        }
         return Err(Refusal::Forbidden);
     }
     let display_name = match IdentityRow::find(&mut conn, session.oid).await? {
@@ -325,6 +331,27 @@ impl Operator {
 /// button).
 #[derive(Debug, Deserialize)]
 pub struct NoFields {}
+
+/// Refusals recorded in the journal per person: a burst of
+/// [`DENIALS_BURST`], then one a second, smoothed (GCRA, `governor`), on
+/// each node. Beyond, a refusal is still refused and
+/// logged, and counted in `clavis_console_denials_unrecorded_total`, but
+/// not journaled: a signed-in person hammering the console cannot fill the
+/// audit journal.
+/// Refusals of one person journaled in a row before the limit applies.
+pub const DENIALS_BURST: u32 = 100;
+
+fn denials_recorded() -> &'static governor::DefaultKeyedRateLimiter<Oid> {
+    static LIMITER: std::sync::OnceLock<governor::DefaultKeyedRateLimiter<Oid>> =
+        std::sync::OnceLock::new();
+    LIMITER.get_or_init(|| {
+        let one = std::num::NonZeroU32::MIN;
+        governor::RateLimiter::keyed(
+            governor::Quota::per_second(one)
+                .allow_burst(std::num::NonZeroU32::new(DENIALS_BURST).unwrap_or(one)),
+        )
+    })
+}
 
 /// A console form whose `csrf` field is the operator's: the rest of its
 /// fields, `T`. A form without it, or with another, is refused `403`
