@@ -273,6 +273,11 @@ pub async fn verify_from(
     if expected_seq - 1 != head_seq || (head_seq > 0 && head_hash != prev_hash) {
         return Ok((report(checked, expected_seq, "head_mismatch"), last));
     }
+    // Nor is any stored beyond the head (one snapshot: appends move both).
+    let (head_now, max_seq) = AuditEventRow::head_and_max(conn).await?;
+    if max_seq.is_some_and(|m| m > head_now) {
+        return Ok((report(checked, head_now + 1, "beyond_head"), last));
+    }
     Ok((
         VerifyReport {
             checked,
@@ -282,17 +287,23 @@ pub async fn verify_from(
     ))
 }
 
-/// Walks the chain — all of it (`whole`), or on from the furthest point an
-/// earlier walk found intact — on behalf of `by`, and records the walk and
-/// what it found in `audit_verifications` (recorded as running first, so
-/// that the console shows it). Answers the recorded walk.
-pub async fn verify_recorded(
+/// A walk recorded as running, and where it starts.
+#[derive(Debug, Clone)]
+pub struct Walk {
+    /// Its row in `audit_verifications`.
+    pub row: clavis_store::models::AuditVerificationRow,
+    start: Option<(i64, String)>,
+}
+
+/// Records a walk of the chain as running — all of it (`whole`, or when no
+/// walk found it intact yet), or on from the furthest point a walk found
+/// intact — on behalf of `by`. [`finish_walk`] walks it.
+pub async fn start_walk(
     conn: &mut DbConn,
     clock: &dyn clavis_core::Clock,
     by: &Actor,
     whole: bool,
-) -> Result<clavis_store::models::AuditVerificationRow, AuditError> {
-    let now = clock.now();
+) -> Result<Walk, AuditError> {
     use clavis_store::models::AuditVerificationRow;
     let start = if whole {
         None
@@ -301,9 +312,9 @@ pub async fn verify_recorded(
             .await?
             .and_then(|v| v.verified_seq.zip(v.verified_hash))
     };
-    let mut row = AuditVerificationRow {
+    let row = AuditVerificationRow {
         id: clavis_core::ids::new_record_id(),
-        started_at: now.timestamp(),
+        started_at: clock.now().timestamp(),
         started_by: by.clone(),
         from_seq: start.as_ref().map(|(s, _)| s + 1).unwrap_or(0),
         finished_at: None,
@@ -314,8 +325,26 @@ pub async fn verify_recorded(
         broken_reason: None,
     };
     row.insert(conn).await?;
-    let (report, last) = verify_from(conn, start).await?;
+    Ok(Walk { row, start })
+}
+
+/// Walks what `walk` covers and records what it found; a walk that could
+/// not be made is recorded finished with nothing verified.
+pub async fn finish_walk(
+    conn: &mut DbConn,
+    clock: &dyn clavis_core::Clock,
+    walk: Walk,
+) -> Result<clavis_store::models::AuditVerificationRow, AuditError> {
+    let Walk { mut row, start } = walk;
+    let walked = verify_from(conn, start).await;
     row.finished_at = Some(clock.now().timestamp().max(row.started_at));
+    let (report, last) = match walked {
+        Ok(r) => r,
+        Err(e) => {
+            row.update(conn).await?;
+            return Err(e);
+        }
+    };
     row.checked = report.checked;
     (row.verified_seq, row.verified_hash) = match last {
         Some((s, h)) => (Some(s), Some(h)),
@@ -328,6 +357,17 @@ pub async fn verify_recorded(
     }
     row.update(conn).await?;
     Ok(row)
+}
+
+/// [`start_walk`] then [`finish_walk`].
+pub async fn verify_recorded(
+    conn: &mut DbConn,
+    clock: &dyn clavis_core::Clock,
+    by: &Actor,
+    whole: bool,
+) -> Result<clavis_store::models::AuditVerificationRow, AuditError> {
+    let walk = start_walk(conn, clock, by, whole).await?;
+    finish_walk(conn, clock, walk).await
 }
 
 /// Builds the `changes` object for one field.

@@ -215,7 +215,9 @@ async fn open_case(
 
 /// Removes the link of `oid` (by the person, an operator, a lifecycle
 /// event), inside the caller's transaction; audited with `note` (an
-/// operator's reason). Returns whether a standing link was removed.
+/// operator's reason). An operator's withdrawal (a doubt about who linked)
+/// also ends the person's sessions opened through Pro Santé Connect, in
+/// the same transaction. Returns whether a standing link was removed.
 pub async fn unlink_in(
     conn: &mut DbConn,
     now: DateTime<Utc>,
@@ -236,6 +238,28 @@ pub async fn unlink_in(
     )
     .record(conn, now)
     .await?;
+    if reason == PscUnlinkReason::ByOperator {
+        let live = clavis_store::models::SsoSessionRow::list_live(
+            conn,
+            Some(oid),
+            now.timestamp(),
+            10_000,
+        )
+        .await?;
+        for s in live
+            .iter()
+            .filter(|s| s.method == Some(clavis_core::LoginMethod::Psc))
+        {
+            clavis_sso::end(
+                conn,
+                now,
+                &s.id,
+                clavis_core::SessionEndReason::Revoked,
+                actor,
+            )
+            .await?;
+        }
+    }
     Ok(true)
 }
 

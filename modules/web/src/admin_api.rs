@@ -631,6 +631,9 @@ async fn badges_enrol(
     let person = service::find_identity(&mut conn, &body.identity)
         .await?
         .ok_or_else(|| ApiError::NotFound("identity not found".into()))?;
+    admin
+        .may_act_on(&mut conn, &state, person.oid, "badge.enrol")
+        .await?;
     let ws = clavis_store::models::WorkstationRow::find_by_key(&mut conn, &body.workstation)
         .await?
         .filter(|w| w.revoked_at.is_none())

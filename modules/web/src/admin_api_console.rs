@@ -95,6 +95,9 @@ async fn habilitations_grant(
     let b = body.into_inner();
     let mut conn = state.db.conn().await?;
     let oid = person(&mut conn, &b.person).await?;
+    admin
+        .may_act_on(&mut conn, &state, oid, "habilitation.grant")
+        .await?;
     let client = ClientId::from(b.client_id.as_str());
     OidcClientRow::find_active(&mut conn, &client)
         .await?
@@ -137,6 +140,9 @@ async fn habilitations_revoke(
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = state.db.conn().await?;
     let oid = person(&mut conn, &body.person).await?;
+    admin
+        .may_act_on(&mut conn, &state, oid, "habilitation.revoke")
+        .await?;
     let held = habilitations::revoke(
         &mut conn,
         state.clock.now(),
@@ -214,6 +220,9 @@ async fn campaign_decide(
         _ => return Err(ApiError::BadRequest("decision: keep or remove".into())),
     };
     let mut conn = state.db.conn().await?;
+    admin
+        .may_act_on(&mut conn, &state, body.oid, "review.decide")
+        .await?;
     habilitations::decide(
         &mut conn,
         state.clock.now(),

@@ -669,6 +669,9 @@ async fn admin_unlink(
     let person = clavis_directory::service::find_identity(&mut conn, &key)
         .await?
         .ok_or_else(|| ApiError::NotFound("identity not found".into()))?;
+    admin
+        .may_act_on(&mut conn, &state, person.oid, "psc.unlink")
+        .await?;
     drop(conn);
     let removed = clavis_federation::link::unlink(
         &state.db,

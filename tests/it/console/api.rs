@@ -480,6 +480,7 @@ async fn a_token_with_scopes_never_acts_on_an_operator(backend: Backend) {
         "sessions:write",
         "authenticators:write",
         "operators:write",
+        "habilitations:write",
     ]
     .iter()
     .map(|s| clavis_authn::api_token::parse_scope(s).expect("scope"))
@@ -517,6 +518,14 @@ async fn a_token_with_scopes_never_acts_on_an_operator(backend: Backend) {
             format!("/admin/api/sessions/{}/end", admin_session.id.as_str()),
             None,
         ),
+        (
+            format!("/admin/api/identities/{alice}/psc-link/revoke"),
+            Some(json!({"reason": "x"})),
+        ),
+        (
+            "/admin/api/habilitations".to_string(),
+            Some(json!({"person": alice, "client_id": dpi(&t).await, "role": "admin-dpi"})),
+        ),
     ] {
         let (status, _) = api(&app, &auth, "POST", &path, body).await;
         assert_eq!(status, 403, "{path}");
@@ -527,7 +536,7 @@ async fn a_token_with_scopes_never_acts_on_an_operator(backend: Backend) {
         .into_iter()
         .filter(|e| e["action"] == "console.target_refused" && e["actor"] == "api:provisioning")
         .count();
-    assert_eq!(refused, 5);
+    assert_eq!(refused, 7);
     // Roles: never with a token that has scopes, even `operators`.
     let (status, _) = api(
         &app,

@@ -492,7 +492,27 @@ async fn an_operator_withdraws_a_link_to_pro_sante_connect_with_a_note(backend: 
     .save(&mut conn)
     .await
     .expect("link");
+    // Her sessions: one opened through Pro Santé Connect, one with her badge.
+    let (_, via_psc) = clavis_sso::create(
+        &mut conn,
+        &t.state.sso,
+        Clock::now(&t.clock),
+        clavis_sso::NewSession {
+            oid: claire,
+            acr: "eidas2".into(),
+            amr: vec!["mfa".into()],
+            authenticator_id: None,
+            client_ip: None,
+            user_agent: None,
+            workstation_id: None,
+            ends_by: None,
+            method: clavis_core::LoginMethod::Psc,
+        },
+    )
+    .await
+    .expect("psc session");
     drop(conn);
+    let (_, with_badge) = session_with(&t, claire, "b-claire").await;
     let ines = t.person("Ines");
     let cookie = t.open_session(ines).await.cookie;
     let csrf = csrf_of(&cookie);
@@ -529,6 +549,14 @@ async fn an_operator_withdraws_a_link_to_pro_sante_connect_with_a_note(backend: 
         .expect("link");
     assert!(link.revoked_at.is_some());
     drop(conn);
+    assert!(
+        !session_is_live(&t, &via_psc.id).await,
+        "the PSC session ended"
+    );
+    assert!(
+        session_is_live(&t, &with_badge).await,
+        "the badge's did not"
+    );
     let events = events_after(&t.t.db, before).await;
     let unlinked = events
         .iter()

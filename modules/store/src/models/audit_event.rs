@@ -199,6 +199,24 @@ impl AuditEventRow {
             .await)?)
     }
 
+    /// The head's sequence number and the largest sequence number stored,
+    /// read in one statement (one snapshot): an event beyond the head was
+    /// not appended by Clavis.
+    pub async fn head_and_max(conn: &mut DbConn) -> Result<(i64, Option<i64>), StoreError> {
+        use diesel::sql_types::{BigInt, Nullable};
+        #[derive(diesel::QueryableByName)]
+        struct HeadMax {
+            #[diesel(sql_type = BigInt)]
+            head: i64,
+            #[diesel(sql_type = Nullable<BigInt>)]
+            max_seq: Option<i64>,
+        }
+        const Q: &str = "SELECT (SELECT seq FROM audit_head WHERE id = 1) AS head, \
+                         (SELECT MAX(seq) FROM audit_events) AS max_seq";
+        let r: HeadMax = with_conn!(conn, c => diesel::sql_query(Q).get_result(c).await)?;
+        Ok((r.head, r.max_seq))
+    }
+
     /// The head of the chain: (last seq, its hash).
     pub async fn head(conn: &mut DbConn) -> Result<(i64, String), StoreError> {
         Ok(with_conn!(conn, c => hdsl::audit_head

@@ -55,17 +55,59 @@ impl AuditVerificationRow {
             .await)?)
     }
 
-    /// The furthest point a finished verification found intact (to walk
-    /// on from), unless a later one found the chain broken.
-    pub async fn last_intact(conn: &mut DbConn) -> Result<Option<Self>, StoreError> {
-        let last: Option<Self> = with_conn!(conn, c => dsl::audit_verifications
+    /// What the finished walks say of the chain: broken (the latest walk
+    /// that found a break, unless a whole walk that finished after it
+    /// found the chain intact), or intact up to the furthest point a walk
+    /// found intact. A break sticks: walks on from an intact point never
+    /// hide it.
+    pub async fn status(conn: &mut DbConn) -> Result<ChainStatus, StoreError> {
+        let broken: Option<Self> = with_conn!(conn, c => dsl::audit_verifications
             .filter(dsl::finished_at.is_not_null())
-            .order((dsl::finished_at.desc(), dsl::verified_seq.desc(), dsl::id.desc()))
             .select(AuditVerificationRow::as_select())
+            .filter(dsl::broken_seq.is_not_null())
+            .order((dsl::finished_at.desc(), dsl::id.desc()))
             .first(c)
             .await
             .optional())?;
-        Ok(last.filter(|v| v.broken_seq.is_none() && v.verified_seq.is_some()))
+        let whole: Option<Self> = with_conn!(conn, c => dsl::audit_verifications
+            .filter(dsl::finished_at.is_not_null())
+            .select(AuditVerificationRow::as_select())
+            .filter(dsl::broken_seq.is_null())
+            .filter(dsl::verified_seq.is_not_null())
+            .filter(dsl::from_seq.eq(0))
+            .order((dsl::finished_at.desc(), dsl::id.desc()))
+            .first(c)
+            .await
+            .optional())?;
+        if let Some(b) = broken
+            && whole
+                .as_ref()
+                .is_none_or(|w| w.finished_at <= b.finished_at)
+        {
+            return Ok(ChainStatus::Broken(b));
+        }
+        let furthest: Option<Self> = with_conn!(conn, c => dsl::audit_verifications
+            .filter(dsl::finished_at.is_not_null())
+            .select(AuditVerificationRow::as_select())
+            .filter(dsl::broken_seq.is_null())
+            .filter(dsl::verified_seq.is_not_null())
+            .order((dsl::verified_seq.desc(), dsl::finished_at.desc()))
+            .first(c)
+            .await
+            .optional())?;
+        Ok(match furthest {
+            Some(f) => ChainStatus::Intact(f),
+            None => ChainStatus::Unknown,
+        })
+    }
+
+    /// The furthest point a walk found intact, to walk on from (`None`
+    /// while a break stands, or before any walk).
+    pub async fn last_intact(conn: &mut DbConn) -> Result<Option<Self>, StoreError> {
+        Ok(match Self::status(conn).await? {
+            ChainStatus::Intact(v) => Some(v),
+            _ => None,
+        })
     }
 
     /// A verification started since `since` and not finished (one runs at
@@ -79,4 +121,15 @@ impl AuditVerificationRow {
             .await)?;
         Ok(n > 0)
     }
+}
+
+/// What the walks say of the chain.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChainStatus {
+    /// No walk finished yet.
+    Unknown,
+    /// Intact up to this walk's `verified_seq`.
+    Intact(AuditVerificationRow),
+    /// This walk found a break.
+    Broken(AuditVerificationRow),
 }

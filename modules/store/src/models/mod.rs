@@ -35,7 +35,7 @@ pub use account::Account;
 pub use api_token::ApiToken;
 pub use assignment::Assignment;
 pub use audit_event::{AuditEventRow, AuditFilter};
-pub use audit_verification::AuditVerificationRow;
+pub use audit_verification::{AuditVerificationRow, ChainStatus};
 pub use authenticator::AuthenticatorRow;
 pub use badge::{BadgePinRow, BadgeRow};
 pub use badge_tx::BadgeTxRow;

@@ -458,3 +458,4 @@ application-key-age = In service for
 application-key-days = { $days } days
 application-key-due = to rotate
 application-key-rotate = Rotate (after a recent login)
+audit-walk-failed = interrupted (see the service's log)

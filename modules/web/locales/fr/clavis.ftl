@@ -460,3 +460,4 @@ application-key-age = En service depuis
 application-key-days = { $days } jours
 application-key-due = à renouveler
 application-key-rotate = Renouveler (après une connexion récente)
+audit-walk-failed = interrompue (voir le journal du service)

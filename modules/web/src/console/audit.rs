@@ -373,57 +373,72 @@ async fn verify(
     state: web::Data<AppState>,
     q: web::Query<VerifyQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    use clavis_store::models::AuditVerificationRow;
+    use clavis_store::models::{AuditVerificationRow, ChainStatus};
     let lang: Lang = op.lang;
     if !q.run.is_empty() {
         if !op.csrf_matches(&q.csrf) {
             return Err(ApiError::Forbidden);
         }
+        let whole = match q.run.as_str() {
+            "new" => false,
+            "whole" => true,
+            _ => return Err(ApiError::BadRequest("run: new or whole".into())),
+        };
         let mut conn = state.db.conn().await?;
-        match q.run.as_str() {
-            "new" => {
-                clavis_audit::verify_recorded(&mut conn, state.clock.as_ref(), &op.actor(), false)
+        let since = state.clock.now().timestamp() - WHOLE_WALK_SECS;
+        // One long walk at a time: a walk from the first event (asked for,
+        // or because no walk found the chain intact yet) runs in the
+        // background, recorded as running before it starts.
+        if !AuditVerificationRow::running_since(&mut conn, since).await? {
+            let walk =
+                clavis_audit::start_walk(&mut conn, state.clock.as_ref(), &op.actor(), whole)
+                    .await
+                    .map_err(ApiError::internal)?;
+            if walk.row.from_seq == 0 {
+                let (db, clock) = (state.db.clone(), state.clock.clone());
+                tokio::spawn(async move {
+                    let walked = match db.conn().await {
+                        Ok(mut c) => clavis_audit::finish_walk(&mut c, clock.as_ref(), walk)
+                            .await
+                            .map(|_| ())
+                            .map_err(|e| e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    if let Err(e) = walked {
+                        tracing::error!(error = %e, "console: the walk of the audit chain failed");
+                    }
+                });
+            } else {
+                clavis_audit::finish_walk(&mut conn, state.clock.as_ref(), walk)
                     .await
                     .map_err(ApiError::internal)?;
             }
-            "whole" => {
-                let since = state.clock.now().timestamp() - WHOLE_WALK_SECS;
-                if !AuditVerificationRow::running_since(&mut conn, since).await? {
-                    let (db, clock, actor) = (state.db.clone(), state.clock.clone(), op.actor());
-                    tokio::spawn(async move {
-                        let walked = match db.conn().await {
-                            Ok(mut c) => {
-                                clavis_audit::verify_recorded(&mut c, clock.as_ref(), &actor, true)
-                                    .await
-                                    .map(|_| ())
-                                    .map_err(|e| e.to_string())
-                            }
-                            Err(e) => Err(e.to_string()),
-                        };
-                        if let Err(e) = walked {
-                            tracing::error!(error = %e, "console: the walk of the audit chain failed");
-                        }
-                    });
-                }
-            }
-            _ => return Err(ApiError::BadRequest("run: new or whole".into())),
         }
         return Ok(super::see_other("/console/audit/verify"));
     }
     let mut conn = state.db.conn().await?;
     let walks = AuditVerificationRow::latest(&mut conn, 20).await?;
-    let latest = walks.iter().find(|w| w.finished_at.is_some());
+    let status = AuditVerificationRow::status(&mut conn).await?;
     let running = walks.iter().any(|w| {
         w.finished_at.is_none() && w.started_at >= state.clock.now().timestamp() - WHOLE_WALK_SECS
     });
+    let (intact, broken, up_to) = match &status {
+        ChainStatus::Unknown => (None, String::new(), 0),
+        ChainStatus::Intact(w) => (Some(true), String::new(), w.verified_seq.unwrap_or(0)),
+        ChainStatus::Broken(w) => (
+            Some(false),
+            w.broken_seq
+                .zip(w.broken_reason.clone())
+                .map(|(seq, why)| format!("seq {seq} ({why})"))
+                .unwrap_or_default(),
+            0,
+        ),
+    };
     let p = VerifyPage {
         c: op.chrome(Area::Audit, lang.tr("audit-verify")),
-        intact: latest.map(|w| w.broken_seq.is_none()),
-        broken: latest
-            .and_then(|w| w.broken_seq.zip(w.broken_reason.clone()))
-            .map(|(seq, why)| format!("seq {seq} ({why})"))
-            .unwrap_or_default(),
-        up_to: latest.and_then(|w| w.verified_seq).unwrap_or(0),
+        intact,
+        broken,
+        up_to,
         rows: walks
             .iter()
             .map(|w| VerificationRow {
@@ -437,7 +452,8 @@ async fn verify(
                 checked: w.checked,
                 state: match (w.finished_at, w.broken_seq) {
                     (None, _) => "running",
-                    (Some(_), None) => "intact",
+                    (Some(_), None) if w.verified_seq.is_some() => "intact",
+                    (Some(_), None) => "failed",
                     (Some(_), Some(_)) => "broken",
                 },
                 detail: w
