@@ -242,21 +242,24 @@ impl SnapshotRow {
     pub async fn upsert_day(conn: &mut DbConn, rows: &[SnapshotRow]) -> Result<(), StoreError> {
         use crate::schema::compliance_snapshots::dsl as s;
         // One row at a time (a handful a day): SQLite takes no batch with
-        // ON CONFLICT.
-        for row in rows {
-            with_conn!(conn, c => diesel::insert_into(s::compliance_snapshots)
-                .values(row)
-                .on_conflict((s::taken_on, s::indicator))
-                .do_update()
-                .set((
-                    s::numerator.eq(row.numerator),
-                    s::denominator.eq(row.denominator),
-                    s::taken_at.eq(row.taken_at),
-                ))
-                .execute(c)
-                .await)?;
-        }
-        Ok(())
+        // ON CONFLICT; in one transaction (one commit, not one per row).
+        conn.transaction(async |tx: &mut DbConn| {
+            for row in rows {
+                with_conn!(tx, c => diesel::insert_into(s::compliance_snapshots)
+                    .values(row)
+                    .on_conflict((s::taken_on, s::indicator))
+                    .do_update()
+                    .set((
+                        s::numerator.eq(row.numerator),
+                        s::denominator.eq(row.denominator),
+                        s::taken_at.eq(row.taken_at),
+                    ))
+                    .execute(c)
+                    .await)?;
+            }
+            Ok::<_, StoreError>(())
+        })
+        .await
     }
 
     /// Whether `day` has been recorded.
