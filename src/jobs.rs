@@ -225,19 +225,39 @@ async fn sync_source(engine: &SyncEngine, name: &str) {
     }
 }
 
+/// Runs `work` every `period_secs`, on one node of the cluster per period
+/// ([`once_per_cluster`] under the lease `name`), logging its failure and
+/// carrying on.
+fn on_one_node<F, Fut>(db: Db, clock: Arc<dyn Clock>, name: &'static str, period_secs: u64, work: F)
+where
+    F: Fn(Db, Arc<dyn Clock>) -> Fut + 'static,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    actix_web::rt::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(period_secs));
+        loop {
+            tick.tick().await;
+            if !once_per_cluster(&db, name, node(), clock.now(), period_secs as i64).await {
+                continue;
+            }
+            if let Err(e) = work(db.clone(), clock.clone()).await {
+                tracing::error!(job = name, error = %e, "scheduled job failed");
+            }
+        }
+    });
+}
+
 /// Date-driven lifecycle (arrivals, contract ends) every 10 minutes, on
 /// one node of the cluster.
 pub fn lifecycle(engine: SyncEngine, db: Db, clock: Arc<dyn Clock>) {
-    actix_web::rt::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(600));
-        loop {
-            tick.tick().await;
-            if !once_per_cluster(&db, "lifecycle", node(), clock.now(), 600).await {
-                continue;
-            }
-            if let Err(e) = engine.apply_due_transitions().await {
-                tracing::error!(error = %e, "lifecycle tick failed");
-            }
+    on_one_node(db, clock, "lifecycle", 600, move |_, _| {
+        let engine = engine.clone();
+        async move {
+            engine
+                .apply_due_transitions()
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
         }
     });
 }
@@ -246,30 +266,21 @@ pub fn lifecycle(engine: SyncEngine, db: Db, clock: Arc<dyn Clock>) {
 /// of the day that finds none, on one node of the cluster; the dashboard
 /// takes them too when it is opened first).
 pub fn compliance_snapshots(db: Db, directory: Arc<DirectoryConfig>, clock: Arc<dyn Clock>) {
-    actix_web::rt::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(3600));
-        loop {
-            tick.tick().await;
-            let now = clock.now();
-            if !once_per_cluster(&db, "compliance-snapshot", node(), now, 3600).await {
-                continue;
+    on_one_node(db, clock, "compliance-snapshot", 3600, move |db, clock| {
+        let directory = directory.clone();
+        async move {
+            let mut conn = db.conn().await.map_err(|e| e.to_string())?;
+            let taken = clavis_directory::compliance::snapshot_if_due(
+                &mut conn,
+                &directory.compliance,
+                clock.now(),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            if taken {
+                tracing::info!("compliance snapshot taken");
             }
-            let taken = match db.conn().await {
-                Ok(mut conn) => {
-                    clavis_directory::compliance::snapshot_if_due(
-                        &mut conn,
-                        &directory.compliance,
-                        now,
-                    )
-                    .await
-                }
-                Err(e) => Err(e.into()),
-            };
-            match taken {
-                Ok(true) => tracing::info!("compliance snapshot taken"),
-                Ok(false) => {}
-                Err(e) => tracing::error!(error = %e, "compliance snapshot failed"),
-            }
+            Ok(())
         }
     });
 }
@@ -279,29 +290,24 @@ pub fn compliance_snapshots(db: Db, directory: Arc<DirectoryConfig>, clock: Arc<
 /// walk recorded (`audit_verifications`); a broken chain is logged as an
 /// error.
 pub fn audit_verification(db: Db, clock: Arc<dyn Clock>) {
-    actix_web::rt::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(3600));
-        loop {
-            tick.tick().await;
-            if !once_per_cluster(&db, "audit-verification", node(), clock.now(), 3600).await {
-                continue;
-            }
-            let walked = match db.conn().await {
-                Ok(mut conn) => clavis_audit::verify_recorded(
-                    &mut conn,
-                    clock.as_ref(),
-                    &clavis_core::Actor::Clavis,
-                    false,
-                )
-                .await
-                .map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            if let Err(e) = walked {
-                tracing::error!(error = %e, "the hourly walk of the audit chain failed");
-            }
-        }
-    });
+    on_one_node(
+        db,
+        clock,
+        "audit-verification",
+        3600,
+        |db, clock| async move {
+            let mut conn = db.conn().await.map_err(|e| e.to_string())?;
+            clavis_audit::verify_recorded(
+                &mut conn,
+                clock.as_ref(),
+                &clavis_core::Actor::Clavis,
+                false,
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+        },
+    );
 }
 
 #[cfg(test)]

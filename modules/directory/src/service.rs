@@ -361,6 +361,15 @@ pub fn check_comment(comment: &str) -> Result<&str, DirectoryError> {
     Ok(c)
 }
 
+/// Whether `oid` is one of a case's candidates (its stored JSON list of
+/// `{"oid", "why"}`): an operator links an entry only to one of them.
+pub fn lists_candidate(candidates: &Value, oid: Oid) -> bool {
+    let oid = oid.to_string();
+    candidates
+        .as_array()
+        .is_some_and(|c| c.iter().any(|x| x["oid"].as_str() == Some(oid.as_str())))
+}
+
 /// The resolution a rejected record's case keeps: `rejected:` and the
 /// content hash of the entry as rejected.
 pub const REJECTED_PREFIX: &str = "rejected:";

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 /// The identity `key` names (oid, RPPS or login), or 404.
-async fn person(
+pub(crate) async fn person(
     conn: &mut clavis_store::DbConn,
     key: &str,
 ) -> Result<clavis_store::models::IdentityRow, ApiError> {

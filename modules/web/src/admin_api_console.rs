@@ -26,10 +26,7 @@ use serde_json::json;
 
 /// The identity `key` names (oid, RPPS or login), or 404.
 async fn person(conn: &mut DbConn, key: &str) -> Result<Oid, ApiError> {
-    Ok(service::find_identity(conn, key)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("identity not found".into()))?
-        .oid)
+    Ok(crate::admin_api::person(conn, key).await?.oid)
 }
 
 #[derive(Debug, Deserialize)]
@@ -279,11 +276,7 @@ async fn case_resolve(
                 .ok_or_else(|| ApiError::NotFound("case not found".into()))?;
             let candidates: serde_json::Value =
                 serde_json::from_str(&case.candidates).unwrap_or_default();
-            let listed = candidates.as_array().is_some_and(|c| {
-                c.iter()
-                    .any(|x| x["oid"].as_str() == Some(&oid.to_string()))
-            });
-            if !listed {
+            if !service::lists_candidate(&candidates, oid) {
                 return Err(ApiError::BadRequest(
                     "candidate: not one of this case's candidates".into(),
                 ));

@@ -419,9 +419,8 @@ async fn verify(
     let mut conn = state.db.conn().await?;
     let walks = AuditVerificationRow::latest(&mut conn, 20).await?;
     let status = AuditVerificationRow::status(&mut conn).await?;
-    let running = walks.iter().any(|w| {
-        w.finished_at.is_none() && w.started_at >= state.clock.now().timestamp() - WHOLE_WALK_SECS
-    });
+    let since = state.clock.now().timestamp() - WHOLE_WALK_SECS;
+    let running = AuditVerificationRow::running_since(&mut conn, since).await?;
     let (intact, broken, up_to) = match &status {
         ChainStatus::Unknown => (None, String::new(), 0),
         ChainStatus::Intact(w) => (Some(true), String::new(), w.verified_seq.unwrap_or(0)),

@@ -308,11 +308,7 @@ async fn resolve(
                 .trim()
                 .parse()
                 .map_err(|_| ApiError::BadRequest("candidate: choose the person".into()))?;
-            let listed = case.candidates.as_array().is_some_and(|c| {
-                c.iter()
-                    .any(|x| x["oid"].as_str() == Some(&chosen.to_string()))
-            });
-            if !listed {
+            if !service::lists_candidate(&case.candidates, chosen) {
                 return Err(ApiError::BadRequest(
                     "candidate: not one of this case's candidates".into(),
                 ));
