@@ -175,8 +175,9 @@ async fn chain(
         prev = row.hash.clone();
         rows.push(row);
     }
+    let last_seq = rows.last().map_or(first_seq - 1, |r| r.seq);
     AuditEventRow::insert_all(conn, rows).await?;
-    AuditEventRow::set_head_hash(conn, &prev).await?;
+    AuditEventRow::set_head(conn, last_seq, &prev).await?;
     Ok(())
 }
 

@@ -37,6 +37,9 @@ const HTTP_BUCKETS: &[f64] = &[
 /// Buckets of the SQLite write turn's waits (seconds).
 const WAIT_BUCKETS: &[f64] = &[0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0];
 
+/// Units per SQLite commit: alone, or grouped up to the group's limit (16).
+const GROUP_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0];
+
 /// Why the recorder could not be installed.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot install the metrics recorder: {0}")]
@@ -59,6 +62,11 @@ impl Exporter {
             .set_buckets_for_metric(
                 Matcher::Full("clavis_db_write_wait_seconds".into()),
                 WAIT_BUCKETS,
+            )
+            .map_err(err)?
+            .set_buckets_for_metric(
+                Matcher::Full("clavis_db_group_commit_units".into()),
+                GROUP_BUCKETS,
             )
             .map_err(err)?
             .install_recorder()
@@ -116,6 +124,10 @@ fn describe() {
         "clavis_db_write_wait_seconds",
         Unit::Seconds,
         "Waits of SQLite write transactions for their turn (only those that waited)"
+    );
+    describe_histogram!(
+        "clavis_db_group_commit_units",
+        "SQLite only: units (logins, authorizations, token exchanges) sharing each commit"
     );
     describe_gauge!(
         "clavis_sso_sessions_active",

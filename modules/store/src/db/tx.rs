@@ -3,7 +3,7 @@
 //! [`DbConn::unit`]) that run a short transaction's every SQLite statement
 //! on the calling thread while the database's write turn is held.
 
-use super::sqlite::offload::{InPlace, RUN_IN_PLACE, run_here};
+use super::sqlite::offload::{RUN_IN_PLACE, in_place, run_here};
 use super::sqlite::write_turn::WRITE_TURN_WAIT;
 use super::{DbConn, StoreError};
 use crate::with_conn;
@@ -13,6 +13,18 @@ use tracing::Instrument;
 
 async fn begin_on<C: AsyncConnection>(c: &mut C) -> diesel::QueryResult<()> {
     C::TransactionManager::begin_transaction(c).await
+}
+
+/// A transaction on SQLite: `BEGIN IMMEDIATE` at the outermost level (see
+/// [`DbConn::begin`]), a savepoint inside one.
+pub(crate) async fn begin_sqlite(c: &mut super::AsyncSqliteConnection) -> diesel::QueryResult<()> {
+    if depth_on(c) {
+        return begin_on(c).await;
+    }
+    c.spawn_blocking(|inner| {
+        diesel::connection::AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")
+    })
+    .await
 }
 
 async fn commit_on<C: AsyncConnection>(c: &mut C) -> diesel::QueryResult<()> {
@@ -33,7 +45,13 @@ async fn rollback_on<C: AsyncConnection>(c: &mut C) -> diesel::QueryResult<()> {
 impl DbConn {
     /// Whether a transaction is open on this connection.
     pub fn in_transaction(&mut self) -> bool {
-        with_conn!(self, c => depth_on(c))
+        match self {
+            // The units' connection may hold the transaction of a group of
+            // units (see `atomically`): what counts is whether this
+            // connection's user opened one.
+            DbConn::Sqlite(s) => s.depth > 0,
+            DbConn::Pg(c) => depth_on(&mut **c),
+        }
     }
 
     /// For the rest of the current transaction, on PostgreSQL, plans every
@@ -77,7 +95,12 @@ impl DbConn {
 
     /// Starts a transaction (or a savepoint inside one). On SQLite, first
     /// waits (at most 10 s) for this database's write turn, held until the
-    /// transaction ends (see [`SqliteConn`]).
+    /// transaction ends (see [`SqliteConn`]), then begins `IMMEDIATE`: with
+    /// SQLite's write lock from the start, waiting for it (busy timeout)
+    /// when another process writes. A deferred transaction takes its
+    /// snapshot at its first read and asks for the lock at its first
+    /// write; if another process committed in between, that write fails at
+    /// once ("database is locked"), whatever the busy timeout.
     pub(crate) async fn begin(&mut self) -> Result<(), StoreError> {
         if let DbConn::Sqlite(s) = self {
             if s.depth == 0 && s.held.is_none() && !RUN_IN_PLACE.get() {
@@ -92,7 +115,10 @@ impl DbConn {
             }
             s.depth += 1;
         }
-        let r = with_conn!(self, c => begin_on(c).await);
+        let r = match self {
+            DbConn::Sqlite(s) => begin_sqlite(s.conn()).await,
+            DbConn::Pg(c) => begin_on(&mut **c).await,
+        };
         if r.is_err() {
             self.end_turn();
         }
@@ -180,16 +206,25 @@ impl DbConn {
     /// place on this thread instead of one hop to the blocking pool and
     /// back per statement: a short transaction (a login, an authorization
     /// code, a token exchange) holds SQLite's write lock for tens of
-    /// microseconds rather than a dozen thread hand-offs. Under a
-    /// multi-threaded runtime the worker first hands its other tasks over
-    /// (`block_in_place`); on a current-thread runtime (each actix worker)
-    /// the body simply runs on the worker, as CPU work would. On
-    /// PostgreSQL `body` just runs. `body` must use only this connection
-    /// (never another from the pool). On SQLite the statements run on the
-    /// write turn's own connection rather than the pooled one (see
-    /// [`WriteTurn`]), unless this connection already has a transaction
-    /// open.
-    pub async fn atomically<R>(&mut self, body: impl AsyncFnOnce(&mut DbConn) -> R) -> R {
+    /// microseconds rather than a dozen thread hand-offs (see
+    /// [`super::sqlite::offload::in_place`]). On PostgreSQL `body` just
+    /// runs. `body` must use only this connection (never another from the
+    /// pool).
+    ///
+    /// On SQLite the statements run on the write turn's own connection
+    /// rather than the pooled one (see [`WriteTurn`]), unless this
+    /// connection already has a transaction open, and units that follow
+    /// one another at the turn share a commit (see
+    /// [`super::sqlite::group`]): `body`'s own transactions are then
+    /// savepoints of the group's, and `atomically` returns once the
+    /// group's commit is done. A failed commit is an error (nothing of
+    /// `body` was kept) even when `body` returned `Ok`.
+    ///
+    /// [`WriteTurn`]: super::WriteTurn
+    pub async fn atomically<T, E: From<StoreError>>(
+        &mut self,
+        body: impl AsyncFnOnce(&mut DbConn) -> Result<T, E>,
+    ) -> Result<T, E> {
         let DbConn::Sqlite(s) = self else {
             return body(self).await;
         };
@@ -197,34 +232,34 @@ impl DbConn {
             // Nested: already in place, with the turn.
             return body(self).await;
         }
-        // Inside an open transaction of this connection the turn is held
-        // (and the transaction is on this connection: stay on it).
-        let turn = match s.held {
-            Some(_) => None,
-            None => {
-                let turn = s.turn.take().await;
-                s.unit = s.turn.take_unit_conn(&turn);
-                Some(turn)
-            }
-        };
-        let multi = tokio::runtime::Handle::try_current()
-            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-        let r = if multi {
-            tokio::task::block_in_place(|| {
-                let _in_place = InPlace::enter();
-                run_here(body(self))
-            })
-        } else {
-            let _in_place = InPlace::enter();
-            run_here(body(self))
-        };
-        if let DbConn::Sqlite(s) = self
-            && let Some(unit) = s.unit.take()
-        {
-            s.turn.put_unit_conn(unit);
+        if s.held.is_some() {
+            // Inside an open transaction of this connection the turn is
+            // held, and the transaction is on this connection: stay on it.
+            return in_place(|| run_here(body(self)));
         }
-        drop(turn);
-        r
+        let turn = s.turn.clone();
+        let held = turn.take_for_unit().await;
+        let Some((unit, group)) = turn.join(&held) else {
+            let r = in_place(|| run_here(body(self)));
+            drop(held);
+            return r;
+        };
+        s.unit = Some(unit);
+        let r = in_place(|| run_here(body(self)));
+        let DbConn::Sqlite(s) = self else {
+            unreachable!("still the SQLite connection")
+        };
+        let Some(unit) = s.unit.take() else {
+            unreachable!("the unit's connection is given back by the unit only")
+        };
+        match (turn.leave(held, unit, group, r.is_ok()).await, r) {
+            (Ok(()), r) => r,
+            (Err(e), Ok(_)) => Err(E::from(e)),
+            (Err(e), Err(first)) => {
+                tracing::error!(error = %e, "a failed unit's own writes (its refusal recorded, say) were not kept either");
+                Err(first)
+            }
+        }
     }
 
     /// Rolls back the current transaction on purpose.
@@ -337,13 +372,16 @@ mod tests {
         exec(&mut conn, "CREATE TABLE t (x TEXT NOT NULL)")
             .await
             .expect("table");
-        conn.atomically(async |c: &mut DbConn| {
-            c.begin().await.expect("begin");
-            exec(c, "INSERT INTO t VALUES ('left open')")
-                .await
-                .expect("insert");
-        })
-        .await;
+        let left_open = conn
+            .atomically(async |c: &mut DbConn| {
+                c.begin().await?;
+                exec(c, "INSERT INTO t VALUES ('left open')").await
+            })
+            .await;
+        assert!(
+            left_open.is_err(),
+            "a unit that left its transaction open is told it was not kept"
+        );
         drop(conn);
         let mut conn = db.conn().await.expect("conn");
         let seen = conn

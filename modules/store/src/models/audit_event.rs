@@ -60,24 +60,56 @@ const FEW: usize = 16;
 
 impl AuditEventRow {
     /// Reserves `count` sequence numbers at the head of the chain and returns
-    /// (first reserved seq, hash of the event before it). The UPDATE takes
-    /// the head row's lock, so concurrent appenders queue up instead of
-    /// forking the chain. Must run inside a transaction.
+    /// (first reserved seq, hash of the event before it). Must run inside
+    /// a transaction, followed by [`Self::set_head`] once the events are
+    /// in.
+    ///
+    /// On PostgreSQL the UPDATE takes the head row's lock, so concurrent
+    /// appenders queue up instead of forking the chain. On SQLite every
+    /// transaction holds the database's write lock from its start
+    /// (`BEGIN IMMEDIATE`, see `DbConn::begin`): nobody else writes until
+    /// it ends, and reading the head is enough. A `SELECT` and the
+    /// `REPLACE` of [`Self::set_head`] are prepared once per connection,
+    /// where diesel prepares an `UPDATE` again at every use (two per
+    /// audited action).
     pub async fn reserve(conn: &mut DbConn, count: i64) -> Result<(i64, String), StoreError> {
-        let (seq, hash): (i64, String) = with_conn!(conn, c => diesel::update(hdsl::audit_head.find(1))
-            .set(hdsl::seq.eq(hdsl::seq + count))
-            .returning((hdsl::seq, hdsl::hash))
-            .get_result(c)
-            .await)?;
-        Ok((seq - count + 1, hash))
+        match conn {
+            DbConn::Sqlite(s) => {
+                let (seq, hash): (i64, String) = hdsl::audit_head
+                    .find(1)
+                    .select((hdsl::seq, hdsl::hash))
+                    .first(s.conn())
+                    .await?;
+                Ok((seq + 1, hash))
+            }
+            DbConn::Pg(c) => {
+                let (seq, hash): (i64, String) = diesel::update(hdsl::audit_head.find(1))
+                    .set(hdsl::seq.eq(hdsl::seq + count))
+                    .returning((hdsl::seq, hdsl::hash))
+                    .get_result(&mut **c)
+                    .await?;
+                Ok((seq - count + 1, hash))
+            }
+        }
     }
 
-    /// Sets the head hash after appending.
-    pub async fn set_head_hash(conn: &mut DbConn, hash: &str) -> Result<(), StoreError> {
-        with_conn!(conn, c => diesel::update(hdsl::audit_head.find(1))
-            .set(hdsl::hash.eq(hash))
-            .execute(c)
-            .await)?;
+    /// Moves the head to the last appended event (`seq`, `hash`), after
+    /// [`Self::reserve`].
+    pub async fn set_head(conn: &mut DbConn, seq: i64, hash: &str) -> Result<(), StoreError> {
+        match conn {
+            DbConn::Sqlite(s) => {
+                diesel::replace_into(hdsl::audit_head)
+                    .values((hdsl::id.eq(1), hdsl::seq.eq(seq), hdsl::hash.eq(hash)))
+                    .execute(s.conn())
+                    .await?;
+            }
+            DbConn::Pg(c) => {
+                diesel::update(hdsl::audit_head.find(1))
+                    .set(hdsl::hash.eq(hash))
+                    .execute(&mut **c)
+                    .await?;
+            }
+        }
         Ok(())
     }
 

@@ -8,6 +8,7 @@
 //! - [`wal`]: checkpoints that keep the WAL from growing under steady load.
 //! - [`inline`]: read-only connections for the per-request hot path.
 
+pub(crate) mod group;
 pub(crate) mod inline;
 pub(crate) mod offload;
 pub mod wal;

@@ -102,6 +102,28 @@ pub(crate) fn run_here<F: std::future::Future>(fut: F) -> F::Output {
     }
 }
 
+/// Runs `f` with this thread's SQLite statements in place (see
+/// [`crate::DbConn::atomically`]): under a multi-threaded runtime the
+/// worker first hands its other tasks over (`block_in_place`); on a
+/// current-thread runtime (each actix worker) `f` simply runs on the
+/// worker, as CPU work would.
+pub(crate) fn in_place<R>(f: impl FnOnce() -> R) -> R {
+    if RUN_IN_PLACE.get() {
+        return f();
+    }
+    let multi = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi {
+        tokio::task::block_in_place(|| {
+            let _in_place = InPlace::enter();
+            f()
+        })
+    } else {
+        let _in_place = InPlace::enter();
+        f()
+    }
+}
+
 /// Marks the current thread as running statements in place, until dropped.
 pub(crate) struct InPlace;
 

@@ -2,6 +2,7 @@
 //! transactions take turns at it instead of colliding in SQLite's busy
 //! handler (which sleeps whole milliseconds).
 
+use super::group::Group;
 use super::{AsyncSqliteConnection, open_sqlite};
 use diesel_async::{AsyncConnection, TransactionManager};
 use std::fmt;
@@ -32,8 +33,16 @@ pub struct WriteTurn {
     /// How to open the units' connection; `None`: units run on the
     /// caller's pooled connection.
     unit_spec: Option<UnitSpec>,
-    /// The units' connection, while nobody is using it.
-    unit_conn: std::sync::Mutex<Option<AsyncSqliteConnection>>,
+    /// The units' connection, while nobody is using it (with the open
+    /// group's transaction on it, if there is one).
+    pub(crate) unit_conn: std::sync::Mutex<Option<AsyncSqliteConnection>>,
+    /// Units waiting for the turn (who would join an open group).
+    pub(crate) units_waiting: std::sync::atomic::AtomicUsize,
+    /// The group of units whose transaction is open, if any (see
+    /// [`super::group`]).
+    pub(crate) group: std::sync::Mutex<Option<std::sync::Arc<Group>>>,
+    /// Group commits done (for the tests).
+    pub(crate) commits: std::sync::atomic::AtomicUsize,
 }
 
 /// How the units' connection is opened (as the pool's).
@@ -83,6 +92,12 @@ impl WriteTurn {
         }
     }
 
+    /// Keeps the units' connection with its group's transaction open, for
+    /// the next unit (see [`super::group`]).
+    pub(crate) fn park_unit_conn(&self, conn: AsyncSqliteConnection) {
+        *self.unit_conn.lock().unwrap_or_else(|p| p.into_inner()) = Some(conn);
+    }
+
     /// Gives the units' connection back, unless a transaction was left open
     /// on it (a unit that panicked): that connection is closed, which rolls
     /// the transaction back, and the next unit opens a new one.
@@ -107,15 +122,35 @@ impl WriteTurn {
             .then(|| TurnHeld(self.clone()))
     }
 
-    /// Waits for the turn without blocking the thread. A wait (the turn was
-    /// taken) is measured for the metrics (`clavis_db_write_wait_seconds`);
-    /// a free turn costs nothing more.
+    /// Waits for the turn without blocking the thread, for anything but an
+    /// in-place unit (a transaction on a pooled connection, a checkpoint):
+    /// a group of units left open is committed first (SQLite's write lock
+    /// is the group's until then). A wait (the turn was taken) is measured
+    /// for the metrics (`clavis_db_write_wait_seconds`); a free turn costs
+    /// nothing more.
     pub(crate) async fn take(self: &std::sync::Arc<Self>) -> TurnHeld {
+        let held = self.take_waiting(false).await;
+        self.settle(&held);
+        held
+    }
+
+    /// [`WriteTurn::take`] for an in-place unit, which joins the open group
+    /// if there is one: while it waits, a unit ending leaves the group open
+    /// for it.
+    pub(crate) async fn take_for_unit(self: &std::sync::Arc<Self>) -> TurnHeld {
+        self.take_waiting(true).await
+    }
+
+    async fn take_waiting(self: &std::sync::Arc<Self>, unit: bool) -> TurnHeld {
         if let Some(held) = self.try_take() {
             return held;
         }
         let waiting_since = std::time::Instant::now();
+        let counted = unit.then(|| UnitWaiting::new(self));
         let held = self.wait_for_turn().await;
+        if let Some(mut counted) = counted {
+            counted.joined();
+        }
         metrics::histogram!("clavis_db_write_wait_seconds")
             .record(waiting_since.elapsed().as_secs_f64());
         held
@@ -135,6 +170,43 @@ impl WriteTurn {
                 return held;
             }
             released.await;
+        }
+    }
+}
+
+/// A unit counted among those waiting for the turn, until it has the turn
+/// or gives up; giving up may leave an open group with nobody to commit it
+/// ([`WriteTurn::waiter_gone`]).
+struct UnitWaiting {
+    turn: std::sync::Arc<WriteTurn>,
+    waiting: bool,
+}
+
+impl UnitWaiting {
+    fn new(turn: &std::sync::Arc<WriteTurn>) -> Self {
+        turn.units_waiting
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        UnitWaiting {
+            turn: turn.clone(),
+            waiting: true,
+        }
+    }
+
+    fn joined(&mut self) {
+        self.turn
+            .units_waiting
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        self.waiting = false;
+    }
+}
+
+impl Drop for UnitWaiting {
+    fn drop(&mut self) {
+        if self.waiting {
+            self.turn
+                .units_waiting
+                .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            self.turn.waiter_gone();
         }
     }
 }
