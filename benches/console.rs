@@ -187,10 +187,13 @@ async fn seed_snapshots(db: &clavis_store::Db, now: DateTime<Utc>) {
 async fn seed_events(db: &clavis_store::Db, n: usize, actors: &[Oid], now: DateTime<Utc>) {
     let mut conn = db.conn().await.expect("conn");
     let first = conn
-        .transaction(async |tx| AuditEventRow::reserve(tx, n as i64).await)
+        .transaction(async |tx| {
+            let (first, prev) = AuditEventRow::reserve(tx, n as i64).await?;
+            AuditEventRow::set_head(tx, first + n as i64 - 1, &prev).await?;
+            Ok::<_, clavis_store::StoreError>(first)
+        })
         .await
-        .expect("reserve")
-        .0;
+        .expect("reserve");
     let start = (now - Duration::days(365)).timestamp_micros();
     let step = (365 * 86_400 * 1_000_000i64) / n.max(1) as i64;
     const ACTIONS: [&str; 6] = [

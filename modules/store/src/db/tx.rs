@@ -15,6 +15,29 @@ async fn begin_on<C: AsyncConnection>(c: &mut C) -> diesel::QueryResult<()> {
     C::TransactionManager::begin_transaction(c).await
 }
 
+/// Ends a unit's group in failure if the unit's body unwinds (a panic)
+/// before [`WriteTurn::leave`](super::WriteTurn) could end it.
+struct Abandon(
+    Option<(
+        std::sync::Arc<super::WriteTurn>,
+        std::sync::Arc<super::sqlite::group::Group>,
+    )>,
+);
+
+impl Abandon {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Abandon {
+    fn drop(&mut self) {
+        if let Some((turn, group)) = self.0.take() {
+            turn.abandon(&group);
+        }
+    }
+}
+
 /// A transaction on SQLite: `BEGIN IMMEDIATE` at the outermost level (see
 /// [`DbConn::begin`]), a savepoint inside one.
 pub(crate) async fn begin_sqlite(c: &mut super::AsyncSqliteConnection) -> diesel::QueryResult<()> {
@@ -245,20 +268,38 @@ impl DbConn {
             return r;
         };
         s.unit = Some(unit);
+        // Armed while the body runs: a panic ends the group in failure.
+        let panicked = Abandon(Some((turn.clone(), group.clone())));
         let r = in_place(|| run_here(body(self)));
+        panicked.disarm();
         let DbConn::Sqlite(s) = self else {
             unreachable!("still the SQLite connection")
         };
         let Some(unit) = s.unit.take() else {
             unreachable!("the unit's connection is given back by the unit only")
         };
+        // A body that left a transaction of its own open had it rolled
+        // back with the group (see `WriteTurn::leave`): none is left.
+        s.depth = 0;
         match (turn.leave(held, unit, group, r.is_ok()).await, r) {
             (Ok(()), r) => r,
-            (Err(e), Ok(_)) => Err(E::from(e)),
-            (Err(e), Err(first)) => {
-                tracing::error!(error = %e, "a failed unit's own writes (its refusal recorded, say) were not kept either");
-                Err(first)
-            }
+            // Even a failed body's error gives way: what it recorded of its
+            // failure (a refused login's count, a replayed code's
+            // revocation) was not kept, and its caller must not answer as
+            // if it were.
+            (Err(e), _) => Err(E::from(e)),
+        }
+    }
+
+    /// Runs `body` with its SQLite statements in place on this thread, on
+    /// this pooled connection, without the write turn: for reads (each in
+    /// autocommit; in WAL mode a read never waits for a writer) that would
+    /// otherwise hop to the blocking pool and back per statement. `body`
+    /// must not write. On PostgreSQL `body` just runs.
+    pub async fn reading<R>(&mut self, body: impl AsyncFnOnce(&mut DbConn) -> R) -> R {
+        match self {
+            DbConn::Sqlite(_) if !RUN_IN_PLACE.get() => in_place(|| run_here(body(self))),
+            _ => body(self).await,
         }
     }
 

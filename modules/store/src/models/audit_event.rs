@@ -62,7 +62,7 @@ impl AuditEventRow {
     /// Reserves `count` sequence numbers at the head of the chain and returns
     /// (first reserved seq, hash of the event before it). Must run inside
     /// a transaction, followed by [`Self::set_head`] once the events are
-    /// in.
+    /// in: on SQLite the head only moves then.
     ///
     /// On PostgreSQL the UPDATE takes the head row's lock, so concurrent
     /// appenders queue up instead of forking the chain. On SQLite every

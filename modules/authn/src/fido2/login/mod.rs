@@ -278,7 +278,7 @@ impl Fido2 {
         now: DateTime<Utc>,
         username: Option<&str>,
     ) -> Result<Challenge<RequestChallengeResponse>, AuthnError> {
-        conn.atomically(async |conn: &mut DbConn| self.begin_login_on(conn, now, username).await)
+        conn.reading(async |conn: &mut DbConn| self.begin_login_on(conn, now, username).await)
             .await
     }
 

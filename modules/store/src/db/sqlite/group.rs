@@ -7,12 +7,23 @@
 //! before (the audit journal's last leaf and indexes, its head, the last
 //! leaf of each table a flow appends to). When a unit ends while other
 //! units wait for the turn, it leaves the transaction open for them
-//! instead of committing: each of them runs in a savepoint of it (its own
-//! `transaction` is a savepoint, rolled back alone when it fails), and the
-//! last one commits for all. Every unit of a group waits for that commit
-//! before it returns: nobody is ever told "done" about a write that is not
-//! on disk, and if the commit fails every unit of the group gets the
-//! error, none of their writes is kept.
+//! instead of committing: the next ones run inside it (a unit's own
+//! `transaction` is a savepoint of it, rolled back alone when it fails; a
+//! unit's statements outside any transaction of its own go straight into
+//! the group's, as they went in autocommit before), and the last one
+//! commits for all. Every unit of a group waits for that commit before it
+//! returns: nobody is ever told "done" about a write that is not committed,
+//! and if the commit fails every unit of the group gets the error (even one
+//! whose body had failed: the failure it recorded was not kept either),
+//! none of their writes is kept.
+//!
+//! A body must hand back the store's errors (`?`), never swallow one and
+//! return `Ok`: an error after which SQLite rolled the whole transaction
+//! back (disk full, I/O error) would otherwise leave the group open
+//! without a transaction. A unit whose task is dropped while it waits for
+//! its group's commit (the client went away) has its writes committed
+//! with the group, as a request whose client leaves after the server
+//! committed.
 //!
 //! When a group ends:
 //! - a unit ends and no other unit waits for the turn (a lone unit commits
@@ -102,22 +113,30 @@ impl WriteTurn {
     /// on its pooled connection, as a transaction of its own.
     pub(crate) fn join(&self, held: &TurnHeld) -> Option<(AsyncSqliteConnection, Arc<Group>)> {
         let mut conn = self.take_unit_conn(held)?;
-        let mut slot = self.group.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(group) = slot.as_ref() {
-            group.units.fetch_add(1, Ordering::Relaxed);
-            return Some((conn, group.clone()));
+        let open = self.group.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(group) = open {
+            if depth(&mut conn) == Some(1) {
+                group.units.fetch_add(1, Ordering::Relaxed);
+                return Some((conn, group));
+            }
+            // The group's connection is not this one (a unit panicked with
+            // it, and it was closed): that group's writes are gone.
+            self.end(
+                &group,
+                Err("the group's connection was closed before its commit".into()),
+            );
         }
         // IMMEDIATE, as every SQLite transaction (see `DbConn::begin`): the
-        // group holds SQLite's write lock from its start.
+        // group holds SQLite's write lock from its start. The turn is held:
+        // nobody else opens a group meanwhile.
         let begun = in_place(|| run_here(crate::db::tx::begin_sqlite(&mut conn)));
         if let Err(e) = begun {
             tracing::warn!(error = %e, "could not begin a group of units: this unit runs alone");
-            drop(slot);
             self.put_unit_conn(conn);
             return None;
         }
         let group = Arc::new(Group::new());
-        *slot = Some(group.clone());
+        *self.group.lock().unwrap_or_else(|p| p.into_inner()) = Some(group.clone());
         Some((conn, group))
     }
 
@@ -222,6 +241,13 @@ impl WriteTurn {
         group.outcome.send_replace(Some(outcome));
     }
 
+    /// A unit's body panicked: its group ends in failure (the units'
+    /// connection, with the group's transaction, is closed as the unit's
+    /// `DbConn` is dropped, which rolls all of it back).
+    pub(crate) fn abandon(&self, group: &Group) {
+        self.end(group, Err("a unit of the group panicked".into()));
+    }
+
     /// A unit waiting for the turn gave up: if it was the last and a group
     /// is open, nobody is left to join and commit it. A task takes the
     /// turn, which commits the group.
@@ -324,6 +350,48 @@ mod tests {
         assert!(
             commits > 0 && commits < 8 * 150,
             "units shared commits: {commits} commits for 1200 units"
+        );
+    }
+
+    /// A unit whose body panics loses its writes, and the next unit runs
+    /// in a group of its own and is told the truth (its write is kept).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_unit_that_panics_loses_its_writes_and_the_next_one_is_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db =
+            Db::open_for_server(dir.path().join("p.db").to_str().expect("utf-8"), 4).expect("open");
+        exec(
+            &mut db.conn().await.expect("conn"),
+            "CREATE TABLE t (task INTEGER NOT NULL, n INTEGER NOT NULL, part TEXT NOT NULL)",
+        )
+        .await
+        .expect("table");
+        let panicking = db.clone();
+        let panicked = tokio::spawn(async move {
+            let mut conn = panicking.conn().await.expect("conn");
+            conn.unit(async |tx: &mut DbConn| {
+                exec(tx, "INSERT INTO t VALUES (1, 1, 'lost')").await?;
+                if tx.in_transaction() {
+                    panic!("a bug inside a unit");
+                }
+                Ok::<(), StoreError>(())
+            })
+            .await
+        })
+        .await;
+        assert!(panicked.is_err(), "the unit panicked");
+        let mut conn = db.conn().await.expect("conn");
+        conn.unit(async |tx: &mut DbConn| exec(tx, "INSERT INTO t VALUES (2, 2, 'kept')").await)
+            .await
+            .expect("the next unit is told its write is kept");
+        drop(conn);
+        assert_eq!(
+            rows(&db, "SELECT count(*) AS n FROM t WHERE part = 'kept'").await,
+            1
+        );
+        assert_eq!(
+            rows(&db, "SELECT count(*) AS n FROM t WHERE part = 'lost'").await,
+            0
         );
     }
 
