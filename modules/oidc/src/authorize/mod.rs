@@ -149,7 +149,8 @@ impl Provider {
         let t = now.timestamp();
         let code = secret::random_token();
         let grant = OidcGrantRow {
-            id: clavis_core::ids::new_record_id(),
+            // Ordered: grants are written by the thousand a minute.
+            id: clavis_core::ids::new_ordered_record_id(),
             code_hash: secret::sha256_hex(&code),
             client_id: client.client_id.clone(),
             oid: session.oid,

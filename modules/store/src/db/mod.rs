@@ -449,6 +449,21 @@ pub(crate) mod test_support {
         Ok(())
     }
 
+    /// A server's database (`Db::open_for_server`) named `name` in `dir`,
+    /// with `tables` created.
+    pub(crate) async fn server_db(
+        dir: &std::path::Path,
+        name: &str,
+        pool: usize,
+        tables: &str,
+    ) -> Db {
+        let db = Db::open_for_server(dir.join(name).to_str().expect("utf-8"), pool).expect("open");
+        exec(&mut db.conn().await.expect("conn"), tables)
+            .await
+            .expect("tables");
+        db
+    }
+
     pub(crate) async fn count(conn: &mut DbConn) -> i64 {
         use diesel::{QueryableByName, sql_query};
         use diesel_async::RunQueryDsl;

@@ -271,7 +271,7 @@ impl WriteTurn {
 
 #[cfg(test)]
 mod tests {
-    use crate::db::test_support::exec;
+    use crate::db::test_support::{exec, server_db};
     use crate::{Db, DbConn, StoreError};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -297,14 +297,13 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn units_share_commits_and_each_keeps_exactly_its_own_writes() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db =
-            Db::open_for_server(dir.path().join("g.db").to_str().expect("utf-8"), 8).expect("open");
-        exec(
-            &mut db.conn().await.expect("conn"),
+        let db = server_db(
+            dir.path(),
+            "g.db",
+            8,
             "CREATE TABLE t (task INTEGER NOT NULL, n INTEGER NOT NULL, part TEXT NOT NULL)",
         )
-        .await
-        .expect("tables");
+        .await;
         let ok = Arc::new(AtomicUsize::new(0));
         let mut tasks = Vec::new();
         for task in 0..8 {
@@ -358,14 +357,13 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_unit_that_panics_loses_its_writes_and_the_next_one_is_kept() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db =
-            Db::open_for_server(dir.path().join("p.db").to_str().expect("utf-8"), 4).expect("open");
-        exec(
-            &mut db.conn().await.expect("conn"),
+        let db = server_db(
+            dir.path(),
+            "p.db",
+            4,
             "CREATE TABLE t (task INTEGER NOT NULL, n INTEGER NOT NULL, part TEXT NOT NULL)",
         )
-        .await
-        .expect("table");
+        .await;
         let panicking = db.clone();
         let panicked = tokio::spawn(async move {
             let mut conn = panicking.conn().await.expect("conn");
@@ -401,16 +399,15 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failed_group_commit_fails_every_unit_of_the_group() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db =
-            Db::open_for_server(dir.path().join("f.db").to_str().expect("utf-8"), 8).expect("open");
-        exec(
-            &mut db.conn().await.expect("conn"),
+        let db = server_db(
+            dir.path(),
+            "f.db",
+            8,
             "CREATE TABLE p (id INTEGER PRIMARY KEY); \
              CREATE TABLE c (task INTEGER NOT NULL, n INTEGER NOT NULL, \
                p INTEGER REFERENCES p(id) DEFERRABLE INITIALLY DEFERRED)",
         )
-        .await
-        .expect("tables");
+        .await;
         let ok = Arc::new(AtomicUsize::new(0));
         let failed = Arc::new(AtomicUsize::new(0));
         let mut tasks = Vec::new();

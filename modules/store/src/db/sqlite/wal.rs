@@ -102,8 +102,8 @@ impl Db {
 
 #[cfg(test)]
 mod tests {
-    use crate::db::test_support::{count, exec};
-    use crate::{Db, DbConn};
+    use crate::DbConn;
+    use crate::db::test_support::{count, exec, server_db};
 
     /// Under a writer that never pauses, a checkpoint asked to start the
     /// WAL over leaves it fully copied back, and the next writes start it
@@ -113,14 +113,7 @@ mod tests {
         use std::sync::Arc;
         use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
         let dir = tempfile::tempdir().expect("tempdir");
-        let db =
-            Db::open_for_server(dir.path().join("c.db").to_str().expect("utf-8"), 4).expect("open");
-        exec(
-            &mut db.conn().await.expect("conn"),
-            "CREATE TABLE t (x TEXT NOT NULL)",
-        )
-        .await
-        .expect("table");
+        let db = server_db(dir.path(), "c.db", 4, "CREATE TABLE t (x TEXT NOT NULL)").await;
         let stop = Arc::new(AtomicBool::new(false));
         let units = Arc::new(AtomicUsize::new(0));
         let writer = tokio::spawn({
