@@ -234,6 +234,7 @@ impl Db {
                 held: None,
                 depth: 0,
                 unit: None,
+                reading: false,
             })),
             Db::Pg(p, _) => DbConn::Pg(p.get().await?),
         })

@@ -15,29 +15,6 @@ async fn begin_on<C: AsyncConnection>(c: &mut C) -> diesel::QueryResult<()> {
     C::TransactionManager::begin_transaction(c).await
 }
 
-/// Ends a unit's group in failure if the unit's body unwinds (a panic)
-/// before [`WriteTurn::leave`](super::WriteTurn) could end it.
-struct Abandon(
-    Option<(
-        std::sync::Arc<super::WriteTurn>,
-        std::sync::Arc<super::sqlite::group::Group>,
-    )>,
-);
-
-impl Abandon {
-    fn disarm(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for Abandon {
-    fn drop(&mut self) {
-        if let Some((turn, group)) = self.0.take() {
-            turn.abandon(&group);
-        }
-    }
-}
-
 /// A transaction on SQLite: `BEGIN IMMEDIATE` at the outermost level (see
 /// [`DbConn::begin`]), a savepoint inside one.
 pub(crate) async fn begin_sqlite(c: &mut super::AsyncSqliteConnection) -> diesel::QueryResult<()> {
@@ -126,6 +103,11 @@ impl DbConn {
     /// once ("database is locked"), whatever the busy timeout.
     pub(crate) async fn begin(&mut self) -> Result<(), StoreError> {
         if let DbConn::Sqlite(s) = self {
+            if s.reading {
+                return Err(StoreError::Unavailable(
+                    "a transaction inside a read-only section (DbConn::reading)".into(),
+                ));
+            }
             if s.depth == 0 && s.held.is_none() && !RUN_IN_PLACE.get() {
                 let turn = tokio::time::timeout(WRITE_TURN_WAIT, s.turn.take())
                     .await
@@ -255,31 +237,49 @@ impl DbConn {
             // Nested: already in place, with the turn.
             return body(self).await;
         }
-        if s.held.is_some() {
-            // Inside an open transaction of this connection the turn is
-            // held, and the transaction is on this connection: stay on it.
+        if s.held.is_some() || s.depth > 0 {
+            // Inside an open transaction of this connection (the turn is
+            // held, or skipped in place): the transaction is on this
+            // connection, stay on it.
             return in_place(|| run_here(body(self)));
         }
         let turn = s.turn.clone();
         let held = turn.take_for_unit().await;
         let Some((unit, group)) = turn.join(&held) else {
             let r = in_place(|| run_here(body(self)));
+            let left_open = self.close_left_open().await;
             drop(held);
-            return r;
+            return match left_open {
+                Ok(()) => r,
+                Err(e) => Err(E::from(e)),
+            };
         };
         s.unit = Some(unit);
-        // Armed while the body runs: a panic ends the group in failure.
-        let panicked = Abandon(Some((turn.clone(), group.clone())));
-        let r = in_place(|| run_here(body(self)));
-        panicked.disarm();
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            in_place(|| run_here(body(self)))
+        }));
         let DbConn::Sqlite(s) = self else {
             unreachable!("still the SQLite connection")
+        };
+        let r = match ran {
+            Ok(r) => r,
+            Err(panic) => {
+                // The units' connection is closed (its transaction, the
+                // group's, rolled back) before the turn is given back, and
+                // the group's units learn it failed.
+                drop(s.unit.take());
+                s.depth = 0;
+                turn.abandon(&group);
+                drop(held);
+                std::panic::resume_unwind(panic);
+            }
         };
         let Some(unit) = s.unit.take() else {
             unreachable!("the unit's connection is given back by the unit only")
         };
         // A body that left a transaction of its own open had it rolled
-        // back with the group (see `WriteTurn::leave`): none is left.
+        // back with the group (see `WriteTurn::leave`); none was open when
+        // the unit began.
         s.depth = 0;
         match (turn.leave(held, unit, group, r.is_ok()).await, r) {
             (Ok(()), r) => r,
@@ -295,12 +295,42 @@ impl DbConn {
     /// this pooled connection, without the write turn: for reads (each in
     /// autocommit; in WAL mode a read never waits for a writer) that would
     /// otherwise hop to the blocking pool and back per statement. `body`
-    /// must not write. On PostgreSQL `body` just runs.
+    /// must not write: on SQLite a transaction begun inside it is refused
+    /// (it would write outside the turn). On PostgreSQL `body` just runs.
     pub async fn reading<R>(&mut self, body: impl AsyncFnOnce(&mut DbConn) -> R) -> R {
         match self {
-            DbConn::Sqlite(_) if !RUN_IN_PLACE.get() => in_place(|| run_here(body(self))),
+            DbConn::Sqlite(s) if !RUN_IN_PLACE.get() => {
+                s.reading = true;
+                let r = in_place(|| run_here(body(self)));
+                if let DbConn::Sqlite(s) = self {
+                    s.reading = false;
+                }
+                r
+            }
             _ => body(self).await,
         }
+    }
+
+    /// After a unit ran alone on this pooled connection: a transaction its
+    /// body left open (a bug) is rolled back whole, and that is an error.
+    async fn close_left_open(&mut self) -> Result<(), StoreError> {
+        let DbConn::Sqlite(s) = self else {
+            return Ok(());
+        };
+        if s.depth == 0 {
+            return Ok(());
+        }
+        s.depth = 0;
+        let c = s.conn();
+        while depth_on(c) {
+            if rollback_on(c).await.is_err() {
+                break;
+            }
+        }
+        tracing::error!("an in-place unit left a transaction open: rolled back");
+        Err(StoreError::Unavailable(
+            "a unit left a transaction open: rolled back".into(),
+        ))
     }
 
     /// Rolls back the current transaction on purpose.
@@ -399,6 +429,34 @@ mod tests {
             .expect("rehearsed");
         assert_eq!(seen, 3, "a rehearsal sees its own writes");
         assert_eq!(count(&mut conn).await, 2, "and leaves none of them");
+    }
+
+    /// A read-only section refuses to begin a transaction (it would write
+    /// outside the write turn) and writes nothing; transactions work again
+    /// after it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_only_section_refuses_a_transaction() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = super::super::test_support::server_db(
+            dir.path(),
+            "r.db",
+            2,
+            "CREATE TABLE t (x TEXT NOT NULL)",
+        )
+        .await;
+        let mut conn = db.conn().await.expect("conn");
+        let refused = conn
+            .reading(async |c: &mut DbConn| {
+                c.transaction(async |tx| exec(tx, "INSERT INTO t VALUES ('refused')").await)
+                    .await
+            })
+            .await;
+        assert!(refused.is_err(), "{refused:?}");
+        assert_eq!(count(&mut conn).await, 0);
+        conn.transaction(async |tx| exec(tx, "INSERT INTO t VALUES ('after')").await)
+            .await
+            .expect("a transaction after the section");
+        assert_eq!(count(&mut conn).await, 1);
     }
 
     /// Units share one connection; one that leaves a transaction open (a

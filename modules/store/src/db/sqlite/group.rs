@@ -241,9 +241,8 @@ impl WriteTurn {
         group.outcome.send_replace(Some(outcome));
     }
 
-    /// A unit's body panicked: its group ends in failure (the units'
-    /// connection, with the group's transaction, is closed as the unit's
-    /// `DbConn` is dropped, which rolls all of it back).
+    /// A unit's body panicked: its group ends in failure (the unit closed
+    /// the units' connection first, which rolled all of it back).
     pub(crate) fn abandon(&self, group: &Group) {
         self.end(group, Err("a unit of the group panicked".into()));
     }

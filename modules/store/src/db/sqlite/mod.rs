@@ -117,6 +117,8 @@ pub struct SqliteConn {
     /// The turn's own connection, used instead of `conn` while an in-place
     /// unit runs (see [`WriteTurn`]).
     pub(crate) unit: Option<AsyncSqliteConnection>,
+    /// Inside [`crate::DbConn::reading`]: no transaction may begin.
+    pub(crate) reading: bool,
 }
 
 impl SqliteConn {
