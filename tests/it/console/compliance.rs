@@ -1,7 +1,7 @@
 //! The compliance indicators on a seeded directory with known answers, on
 //! both backends: the figures of the dashboard and the people behind them.
 
-use super::{get_page as get, hospital};
+use super::{get_page as get, hospital, psc_session};
 use crate::support::on_both_backends;
 use clavis_core::{Actor, Clock, LifecycleStatus, Oid};
 use clavis_directory::compliance;
@@ -158,24 +158,7 @@ async fn the_indicators_have_the_known_answers_of_a_seeded_directory(backend: Ba
     // Sessions: two with two factors (Petit's above and Claire's), one
     // without.
     t.open_session(claire).await;
-    clavis_sso::create(
-        &mut conn,
-        &t.state.sso,
-        now,
-        clavis_sso::NewSession {
-            oid: t.person("Noé"),
-            acr: "eidas1".into(),
-            amr: vec!["pwd".into()],
-            authenticator_id: None,
-            client_ip: None,
-            user_agent: None,
-            workstation_id: None,
-            ends_by: None,
-            method: clavis_core::LoginMethod::Psc,
-        },
-    )
-    .await
-    .expect("session");
+    psc_session(&t, t.person("Noé"), "eidas1", &["pwd"]).await;
 
     let r = compliance::report(&mut conn, &t.state.directory.compliance, now)
         .await

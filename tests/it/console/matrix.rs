@@ -3,7 +3,7 @@
 //! `clavis_core::roles` says — `403` to each role that may not use it,
 //! audited `console.denied` — and the operator's own page otherwise.
 
-use super::{OPERATORS, csrf_of, hospital};
+use super::{OPERATORS, csrf_of, hospital, psc_session};
 use crate::support::audit::{events_after, last_seq};
 use crate::support::http::{AppService, form, location};
 use crate::support::{TestApp, on_both_backends};
@@ -317,34 +317,13 @@ async fn a_session_opened_through_pro_sante_connect_does_not_run_the_console(bac
     let t = hospital(backend).await;
     let app = t.service().await;
     let alice = t.person("Alice");
-    let mut conn = t.t.db.conn().await.expect("conn");
-    let (token, _) = clavis_sso::create(
-        &mut conn,
-        &t.state.sso,
-        clavis_core::Clock::now(&t.clock),
-        clavis_sso::NewSession {
-            oid: alice,
-            acr: "eidas2".into(),
-            amr: vec!["mfa".into()],
-            authenticator_id: None,
-            client_ip: None,
-            user_agent: None,
-            workstation_id: None,
-            ends_by: None,
-            method: clavis_core::LoginMethod::Psc,
-        },
-    )
-    .await
-    .expect("session");
+    let (cookie, _) = psc_session(&t, alice, "eidas2", &["mfa"]).await;
     let before = last_seq(&t.t.db).await;
     let resp = call_service(
         &app,
         TestRequest::get()
             .uri("/console")
-            .insert_header((
-                "cookie",
-                format!("{}={}", clavis_sso::COOKIE_NAME, token.expose()),
-            ))
+            .insert_header(("cookie", cookie))
             .to_request(),
     )
     .await;

@@ -248,11 +248,8 @@ pub async fn session_with(
     oid: Oid,
     authenticator: &str,
 ) -> (String, clavis_core::SessionId) {
-    let mut conn = t.t.db.conn().await.expect("conn");
-    let (token, s) = clavis_sso::create(
-        &mut conn,
-        &t.state.sso,
-        clavis_core::Clock::now(&t.clock),
+    session_of(
+        t,
         clavis_sso::NewSession {
             oid,
             acr: "eidas2".into(),
@@ -264,6 +261,46 @@ pub async fn session_with(
             ends_by: None,
             method: clavis_core::LoginMethod::Badge,
         },
+    )
+    .await
+}
+
+/// A session of `oid` opened through Pro Santé Connect at `acr` with
+/// `amr`, now: (its cookie, its id).
+pub async fn psc_session(
+    t: &TestApp,
+    oid: Oid,
+    acr: &str,
+    amr: &[&str],
+) -> (String, clavis_core::SessionId) {
+    session_of(
+        t,
+        clavis_sso::NewSession {
+            oid,
+            acr: acr.into(),
+            amr: amr.iter().map(|a| a.to_string()).collect(),
+            authenticator_id: None,
+            client_ip: None,
+            user_agent: None,
+            workstation_id: None,
+            ends_by: None,
+            method: clavis_core::LoginMethod::Psc,
+        },
+    )
+    .await
+}
+
+/// `session`, opened now: (its cookie, its id).
+async fn session_of(
+    t: &TestApp,
+    session: clavis_sso::NewSession,
+) -> (String, clavis_core::SessionId) {
+    let mut conn = t.t.db.conn().await.expect("conn");
+    let (token, s) = clavis_sso::create(
+        &mut conn,
+        &t.state.sso,
+        clavis_core::Clock::now(&t.clock),
+        session,
     )
     .await
     .expect("session");

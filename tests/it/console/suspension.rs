@@ -4,7 +4,10 @@
 //! its reason into the journal, and lifting it gives back the keys and
 //! badges the suspension took — not those revoked meanwhile.
 
-use super::{csrf_of, get_page as get, hospital, post_form as post, session_is_live, session_with};
+use super::{
+    csrf_of, get_page as get, hospital, post_form as post, psc_session, session_is_live,
+    session_with,
+};
 use crate::support::audit::{events_after, last_seq};
 use crate::support::{TestApp, on_both_backends};
 use actix_web::test::{TestRequest, call_service, read_body};
@@ -492,26 +495,9 @@ async fn an_operator_withdraws_a_link_to_pro_sante_connect_with_a_note(backend: 
     .save(&mut conn)
     .await
     .expect("link");
-    // Her sessions: one opened through Pro Santé Connect, one with her badge.
-    let (_, via_psc) = clavis_sso::create(
-        &mut conn,
-        &t.state.sso,
-        Clock::now(&t.clock),
-        clavis_sso::NewSession {
-            oid: claire,
-            acr: "eidas2".into(),
-            amr: vec!["mfa".into()],
-            authenticator_id: None,
-            client_ip: None,
-            user_agent: None,
-            workstation_id: None,
-            ends_by: None,
-            method: clavis_core::LoginMethod::Psc,
-        },
-    )
-    .await
-    .expect("psc session");
     drop(conn);
+    // Her sessions: one opened through Pro Santé Connect, one with her badge.
+    let (_, via_psc) = psc_session(&t, claire, "eidas2", &["mfa"]).await;
     let (_, with_badge) = session_with(&t, claire, "b-claire").await;
     let ines = t.person("Ines");
     let cookie = t.open_session(ines).await.cookie;
@@ -550,7 +536,7 @@ async fn an_operator_withdraws_a_link_to_pro_sante_connect_with_a_note(backend: 
     assert!(link.revoked_at.is_some());
     drop(conn);
     assert!(
-        !session_is_live(&t, &via_psc.id).await,
+        !session_is_live(&t, &via_psc).await,
         "the PSC session ended"
     );
     assert!(
