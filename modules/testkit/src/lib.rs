@@ -29,12 +29,38 @@ pub fn wait_until(timeout: std::time::Duration, mut check: impl FnMut() -> bool)
     }
 }
 
-/// A free TCP port on 127.0.0.1 (bound then released).
+/// A free TCP port on 127.0.0.1 (bound then released), for a server a
+/// test starts a moment later.
+///
+/// Taken below Linux's ephemeral range (32768–60999), from a counter this
+/// process never hands out twice: a port the kernel gives for `bind(0)` is
+/// from that range, and in the moment between its release and the
+/// server's own bind, an outgoing connection of any test running at the
+/// same time could be given it as its local port ("address already in
+/// use" in the server, seen once in a browser scenario). Below the range,
+/// only a listener can take it, and every listener of the suite takes its
+/// port here.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("the loopback interface can always give a free port")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_000;
+    // Each test binary starts elsewhere in the range (from its process
+    // id): binaries run one after another, but a server of the last may
+    // still be closing.
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(7919) % COUNT,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..COUNT {
+        let port = (FIRST + NEXT.fetch_add(1, Ordering::SeqCst) % COUNT) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {FIRST} and {}", FIRST + COUNT)
 }
 
 /// The status of `GET path` on 127.0.0.1:`port`, if it answers (a bare
