@@ -178,7 +178,8 @@ impl Loaded {
 #[derive(Debug, Default)]
 struct Writes {
     inserts: Vec<IdentityRow>,
-    updates: Vec<IdentityRow>,
+    /// Identities as they were read, and as they will be.
+    updates: Vec<(IdentityRow, IdentityRow)>,
     close_assignments: Vec<Oid>,
     /// Identities whose RPPS HR changed: its verification is forgotten.
     rpps_changed: Vec<Oid>,
@@ -200,7 +201,7 @@ impl Writes {
         now: i64,
     ) -> Result<(), DirectoryError> {
         IdentityRow::insert_all(conn, self.inserts).await?;
-        IdentityRow::update_all(conn, self.updates).await?;
+        IdentityRow::update_changed(conn, self.updates).await?;
         IdentityRow::clear_rpps_verification(conn, &self.rpps_changed).await?;
         // A link to Pro Santé Connect verified the old RPPS: it ends.
         for oid in &self.rpps_changed {
@@ -361,7 +362,7 @@ impl Plan<'_, '_> {
                 let mut changes = diff(p, next);
                 if !changes.is_empty() || p.search_text != next.search_text {
                     self.out.changed = true;
-                    self.w.updates.push(next.clone());
+                    self.w.updates.push((p.clone(), next.clone()));
                 }
                 if !changes.is_empty() {
                     if p.status != next.status {

@@ -15,7 +15,7 @@ use crate::mapping::{MappedRecord, SourceFields};
 use clavis_core::names::normalize_name;
 use clavis_core::{LifecycleStatus, Oid};
 use clavis_store::DbConn;
-use clavis_store::models::identity::MatchTraits;
+use clavis_store::models::identity::{MatchTraits, match_keys};
 use clavis_store::models::{IdentityRow, SourceRecordRow};
 use std::collections::{BTreeSet, HashMap};
 
@@ -36,22 +36,7 @@ pub enum Decision {
 }
 
 fn first_given(f: &SourceFields) -> Option<String> {
-    f.birth_given_names.first().map(|g| norm(g))
-}
-
-/// [`normalize_name`], without its Unicode decomposition for the plain
-/// ASCII names that are most of a directory (the same result: a property
-/// test holds them equal). Matching a page compares each record with every
-/// identity born on its date, thousands of names a page.
-fn norm(name: &str) -> String {
-    if name.is_ascii() {
-        name.bytes()
-            .filter(u8::is_ascii_alphanumeric)
-            .map(|b| char::from(b.to_ascii_lowercase()))
-            .collect()
-    } else {
-        normalize_name(name)
-    }
+    f.birth_given_names.first().map(|g| normalize_name(g))
 }
 
 /// An identity born on one of a page's dates, with the names matching
@@ -67,9 +52,9 @@ struct Born {
 impl From<MatchTraits> for Born {
     fn from(traits: MatchTraits) -> Self {
         Born {
-            first_given: traits.birth_given_names.first().map(|g| norm(g)),
-            birth_family_name: norm(&traits.birth_family_name),
-            used_family_name: traits.used_family_name.as_deref().map(norm),
+            first_given: traits.birth_given_names.first().map(|g| normalize_name(g)),
+            birth_family_name: normalize_name(&traits.birth_family_name),
+            used_family_name: traits.used_family_name.as_deref().map(normalize_name),
             traits,
         }
     }
@@ -86,7 +71,8 @@ pub struct MatchIndex {
     keyed: HashMap<Oid, MatchTraits>,
     /// Join key → unlinked records of other sources waiting for a match.
     waiting_by_key: HashMap<String, Vec<SourceRecordRow>>,
-    /// Birth date → identities born that day.
+    /// Birth date → identities born that day that could match a record of
+    /// the page on traits.
     born: HashMap<String, Vec<Born>>,
     /// RPPS → identities holding it.
     rpps: HashMap<String, Vec<Oid>>,
@@ -125,11 +111,25 @@ impl MatchIndex {
         for i in IdentityRow::traits_of(conn, &keyed).await? {
             idx.keyed.insert(i.oid, i);
         }
-        let dates: Vec<String> = records
-            .iter()
-            .filter_map(|r| r.fields.birth_date.map(|d| d.to_string()))
-            .collect();
-        for i in IdentityRow::born_on_any(conn, &dates).await? {
+        // Only the identities sharing a birth date, a first given name and
+        // a family name with a record can match it on traits (`decide`).
+        let mut keys: Vec<String> = Vec::new();
+        for r in records {
+            let f = &r.fields;
+            if let (Some(bd), Some(bfn)) = (f.birth_date, &f.birth_family_name) {
+                let (birth, used) = match_keys(
+                    Some(&bd.to_string()),
+                    &f.birth_given_names,
+                    bfn,
+                    f.used_family_name.as_deref(),
+                );
+                keys.extend(birth);
+                keys.extend(used);
+            }
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        for i in IdentityRow::with_match_keys(conn, &keys).await? {
             if let Some(d) = i.birth_date.clone() {
                 idx.born.entry(d).or_default().push(Born::from(i));
             }
@@ -237,7 +237,7 @@ pub async fn decide(
                         conflicts.push("birth date");
                     }
                     if let Some(a) = &f.birth_family_name
-                        && norm(a) != norm(&i.birth_family_name)
+                        && normalize_name(a) != normalize_name(&i.birth_family_name)
                     {
                         conflicts.push("birth name");
                     }
@@ -278,8 +278,8 @@ pub async fn decide(
     // 3. Identity traits.
     if let (Some(bfn), Some(given), Some(bd)) = (&f.birth_family_name, first_given(f), f.birth_date)
     {
-        let bfn = norm(bfn);
-        let used = f.used_family_name.as_deref().map(norm);
+        let bfn = normalize_name(bfn);
+        let used = f.used_family_name.as_deref().map(normalize_name);
         let born = idx
             .born
             .get(&bd.to_string())
@@ -305,7 +305,7 @@ pub async fn decide(
         if exact.len() == 1 && near.is_empty() {
             let c = exact[0];
             if let (Some(a), Some(b)) = (&f.birth_place, &c.birth_place)
-                && norm(a) != norm(b)
+                && normalize_name(a) != normalize_name(b)
             {
                 return Ok(Decision::Case {
                     reason: "birth_place_differs",
@@ -383,38 +383,5 @@ pub async fn decide(
         Ok(Decision::Create)
     } else {
         Ok(Decision::Unmatched)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    #[test]
-    fn plain_names_normalise_as_any_other() {
-        for name in [
-            "Jean-Pierre",
-            "O'Neil",
-            "DUPONT  Marie",
-            "Hélène",
-            "Œdipe",
-            "Straße",
-            "",
-        ] {
-            assert_eq!(norm(name), normalize_name(name), "{name:?}");
-        }
-    }
-
-    proptest! {
-        #[test]
-        fn the_ascii_shortcut_gives_normalize_names_answer(name in "[ -~]{0,40}") {
-            prop_assert_eq!(norm(&name), normalize_name(&name));
-        }
-
-        #[test]
-        fn any_name_normalises_as_normalize_name_says(name in ".{0,40}") {
-            prop_assert_eq!(norm(&name), normalize_name(&name));
-        }
     }
 }

@@ -45,6 +45,76 @@ where
     Ok(done.into_iter().map(|v| v.to_string()).collect())
 }
 
+fn note_filled(identities: usize) {
+    if identities > 0 {
+        tracing::info!(
+            identities,
+            "matching keys given to the identities written before them"
+        );
+    }
+}
+
+/// Rows [`fill_match_keys!`] reads at a time.
+const FILL_BATCH: i64 = 1_000;
+
+/// Gives the identities written before matching keys existed (migration
+/// `2026-12-12-000001_identity_match_keys`) their keys, computed as every
+/// write computes them ([`match_keys`](crate::models::identity::match_keys)):
+/// SQL cannot normalise names as Clavis does. Runs after the migrations, in
+/// their transaction, so a database is never left half filled; on a
+/// database already filled it finds nothing (an index lookup). Evaluates to
+/// the number of identities filled. A macro because the two backends'
+/// blocking connections share no trait diesel's queries can be written
+/// against here.
+macro_rules! fill_match_keys {
+    ($conn:expr) => {{
+        use crate::JsonList;
+        use crate::models::identity::match_keys;
+        use crate::schema::identities::dsl;
+        use clavis_core::Oid;
+        use diesel::prelude::*;
+        let conn = $conn;
+        let mut filled = 0usize;
+        loop {
+            // Every row read gets a birth key (it has a birth date): the
+            // next read finds the rest.
+            let rows: Vec<(
+                Oid,
+                Option<String>,
+                String,
+                Option<String>,
+                JsonList<String>,
+            )> = dsl::identities
+                .filter(dsl::birth_date.is_not_null())
+                .filter(dsl::match_birth_key.is_null())
+                .select((
+                    dsl::oid,
+                    dsl::birth_date,
+                    dsl::birth_family_name,
+                    dsl::used_family_name,
+                    dsl::birth_given_names,
+                ))
+                .limit(FILL_BATCH)
+                .load(conn)?;
+            if rows.is_empty() {
+                break;
+            }
+            for (oid, date, birth_name, used_name, given) in rows {
+                let (birth_key, used_key) =
+                    match_keys(date.as_deref(), &given, &birth_name, used_name.as_deref());
+                diesel::update(dsl::identities.find(oid))
+                    .set((
+                        dsl::match_birth_key.eq(birth_key),
+                        dsl::match_used_key.eq(used_key),
+                    ))
+                    .execute(conn)?;
+                filled += 1;
+            }
+        }
+        filled
+    }};
+}
+
 /// Applies (or reverts) migrations on the database behind `db`; returns the
 /// versions that ran.
 pub async fn run(db: &Db, direction: Direction) -> Result<Vec<String>, StoreError> {
@@ -60,7 +130,11 @@ pub async fn run(db: &Db, direction: Direction) -> Result<Vec<String>, StoreErro
                 diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
                     .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK)
                     .execute(c)?;
-                run_on(c, POSTGRES_MIGRATIONS, direction)
+                let done = run_on(c, POSTGRES_MIGRATIONS, direction)?;
+                if direction == Direction::Up {
+                    note_filled(fill_match_keys!(c));
+                }
+                Ok(done)
             })
         } else {
             if let Some(parent) = std::path::Path::new(&url).parent()
@@ -75,7 +149,13 @@ pub async fn run(db: &Db, direction: Direction) -> Result<Vec<String>, StoreErro
             // on the same database waits (busy timeout) for the write lock,
             // then finds nothing pending, instead of failing on "database is
             // locked" or applying a migration twice.
-            conn.immediate_transaction(|c| run_on(c, SQLITE_MIGRATIONS, direction))
+            conn.immediate_transaction(|c| {
+                let done = run_on(c, SQLITE_MIGRATIONS, direction)?;
+                if direction == Direction::Up {
+                    note_filled(fill_match_keys!(c));
+                }
+                Ok(done)
+            })
         }
     })
     .await

@@ -197,6 +197,8 @@ diesel::table! {
         updated_at -> BigInt,
         status_changed_at -> BigInt,
         rpps_verified_at -> Nullable<BigInt>,
+        match_birth_key -> Nullable<Text>,
+        match_used_key -> Nullable<Text>,
     }
 }
 

@@ -19,6 +19,7 @@ on_both_backends!(
     join_key_with_contradicting_traits_opens_a_case,
     an_ad_account_arriving_before_its_hr_record_joins_when_hr_arrives,
     an_rpps_held_by_one_person_is_never_given_to_another,
+    a_used_name_that_is_another_birth_name_opens_a_case,
 );
 
 async fn homonyms_stay_two_people(backend: Backend) {
@@ -242,4 +243,53 @@ async fn a_rejected_entry_is_left_alone_until_it_changes(backend: Backend) {
     let r = full(&engine, "rh").await;
     assert_eq!((r.created, r.cases_opened), (0, 1), "{r:?}");
     assert_eq!(count(&t.db).await, 1);
+}
+
+/// Claire Martin, married Durand, is synced; then HR lists, born the same
+/// day, a Claire Durand (her married name as a birth name) and a Claire
+/// Petit whose used name is Martin. Maybe the same person, maybe not: each
+/// opens a case naming Claire Martin and nothing is merged, whichever of
+/// the two names matched (the lookup goes by both). A Chloé Durand born
+/// the same day is someone else.
+async fn a_used_name_that_is_another_birth_name_opens_a_case(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let slapd = Slapd::start();
+    let mut claire = Hr::new("E040", "Martin", "Claire", "1985-03-04");
+    claire.used_name = "Durand".into();
+    slapd.add(&claire.ldif());
+    let (engine, _c, _r) = engine(&t.db, vec![hr_source(&slapd)], 500);
+    full(&engine, "rh").await;
+    let under_married_name = Hr::new("E041", "Durand", "Claire", "1985-03-04");
+    let someone_else = Hr::new("E043", "Durand", "Chloé", "1985-03-04");
+    slapd.add(&(under_married_name.ldif() + &someone_else.ldif()));
+    let r = full(&engine, "rh").await;
+    assert_eq!((r.created, r.cases_opened), (1, 1), "{r:?}");
+    // Synced apart, so that neither is found through the other's lookup.
+    let mut using_her_name = Hr::new("E042", "Petit", "Claire", "1985-03-04");
+    using_her_name.used_name = "Martin".into();
+    slapd.add(&using_her_name.ldif());
+    let r = full(&engine, "rh").await;
+    assert_eq!((r.created, r.cases_opened), (0, 1), "{r:?}");
+    assert_eq!(count(&t.db).await, 2, "Claire and Chloé, nobody merged");
+    let first = show(&t.db, "E040").await.identity;
+    let cases = service::list_cases(&t.db, false, 1000, 0)
+        .await
+        .expect("cases")
+        .items;
+    let mut entries: Vec<&str> = cases.iter().map(|c| c.entry.as_str()).collect();
+    entries.sort_unstable();
+    assert_eq!(
+        entries,
+        vec![under_married_name.dn(), using_her_name.dn()],
+        "{cases:?}"
+    );
+    for case in &cases {
+        assert_eq!(case.reason, "near_match_used_name", "{case:?}");
+        assert_eq!(
+            case.candidates.as_array().map(Vec::len),
+            Some(1),
+            "{case:?}"
+        );
+        assert_eq!(case.candidates[0]["oid"], first.oid.to_string());
+    }
 }

@@ -5,6 +5,7 @@ use crate::schema::identities::{self, dsl};
 use crate::{DbConn, StoreError, with_conn};
 use clavis_core::LifecycleStatus;
 use clavis_core::Oid;
+use clavis_core::names::match_key;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -53,6 +54,68 @@ pub struct MatchTraits {
     pub birth_date: Option<String>,
     pub birth_place: Option<String>,
     pub rpps: Option<String>,
+}
+
+/// The keys matching looks an identity up by
+/// ([`clavis_core::names::match_key`]): one with its birth family name, one
+/// with its used family name if it has one; none without a birth date
+/// (matching on traits needs one).
+pub fn match_keys(
+    birth_date: Option<&str>,
+    birth_given_names: &[String],
+    birth_family_name: &str,
+    used_family_name: Option<&str>,
+) -> (Option<String>, Option<String>) {
+    let Some(date) = birth_date else {
+        return (None, None);
+    };
+    let given = birth_given_names.first().map(String::as_str);
+    (
+        Some(match_key(date, given, birth_family_name)),
+        used_family_name.map(|u| match_key(date, given, u)),
+    )
+}
+
+/// Whether `after` has the values `before` had in every indexed column and
+/// in everything the matching keys are made of: then
+/// [`IdentityRow::update_changed`] leaves those columns out.
+fn same_index_entries(before: &IdentityRow, after: &IdentityRow) -> bool {
+    before.oid == after.oid
+        && before.status == after.status
+        && before.rpps == after.rpps
+        && before.birth_date == after.birth_date
+        && before.birth_family_name == after.birth_family_name
+        && before.used_family_name == after.used_family_name
+        && before.birth_given_names == after.birth_given_names
+}
+
+/// An identity as written: its row and its matching keys, computed here
+/// from the row, so that every writer keeps them true.
+#[derive(Insertable)]
+#[diesel(table_name = identities)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+struct IdentityWrite {
+    #[diesel(embed)]
+    row: IdentityRow,
+    match_birth_key: Option<String>,
+    match_used_key: Option<String>,
+}
+
+impl From<IdentityRow> for IdentityWrite {
+    fn from(row: IdentityRow) -> Self {
+        let (match_birth_key, match_used_key) = match_keys(
+            row.birth_date.as_deref(),
+            &row.birth_given_names,
+            &row.birth_family_name,
+            row.used_family_name.as_deref(),
+        );
+        IdentityWrite {
+            row,
+            match_birth_key,
+            match_used_key,
+        }
+    }
 }
 
 /// Filters for listing identities.
@@ -217,6 +280,7 @@ impl IdentityRow {
 
     /// Inserts new identities (a statement per few hundred).
     pub async fn insert_all(conn: &mut DbConn, rows: Vec<IdentityRow>) -> Result<(), StoreError> {
+        let rows: Vec<IdentityWrite> = rows.into_iter().map(IdentityWrite::from).collect();
         crate::execute_batched!(conn, rows, |chunk| diesel::insert_into(identities::table)
             .values(chunk))
     }
@@ -228,6 +292,7 @@ impl IdentityRow {
     /// this row does not hold (`rpps_verified_at`) are left as they are.
     pub async fn update_all(conn: &mut DbConn, rows: Vec<IdentityRow>) -> Result<(), StoreError> {
         use diesel::upsert::excluded;
+        let rows: Vec<IdentityWrite> = rows.into_iter().map(IdentityWrite::from).collect();
         crate::execute_batched!(conn, rows, |chunk| diesel::insert_into(identities::table)
             .values(chunk)
             .on_conflict(dsl::oid)
@@ -244,6 +309,50 @@ impl IdentityRow {
                 dsl::email.eq(excluded(dsl::email)),
                 dsl::phone.eq(excluded(dsl::phone)),
                 dsl::rpps.eq(excluded(dsl::rpps)),
+                dsl::adeli.eq(excluded(dsl::adeli)),
+                dsl::contract_type.eq(excluded(dsl::contract_type)),
+                dsl::arrival_date.eq(excluded(dsl::arrival_date)),
+                dsl::departure_date.eq(excluded(dsl::departure_date)),
+                dsl::professions.eq(excluded(dsl::professions)),
+                dsl::search_text.eq(excluded(dsl::search_text)),
+                dsl::created_at.eq(excluded(dsl::created_at)),
+                dsl::updated_at.eq(excluded(dsl::updated_at)),
+                dsl::status_changed_at.eq(excluded(dsl::status_changed_at)),
+                dsl::match_birth_key.eq(excluded(dsl::match_birth_key)),
+                dsl::match_used_key.eq(excluded(dsl::match_used_key)),
+            )))
+    }
+
+    /// Writes these identities, each given as it was read in the same
+    /// transaction and as it is now, like [`update_all`](Self::update_all).
+    /// Those whose indexed values (status, birth date, RPPS, matching keys)
+    /// are the same are written without those columns: SQLite rewrites an
+    /// index entry for every indexed column a statement sets, changed or
+    /// not, and most changes a sync makes (a login, an e-mail, a service)
+    /// touch none of them.
+    pub async fn update_changed(
+        conn: &mut DbConn,
+        changes: Vec<(IdentityRow, IdentityRow)>,
+    ) -> Result<(), StoreError> {
+        use diesel::upsert::excluded;
+        let (same, moved): (Vec<_>, Vec<_>) = changes
+            .into_iter()
+            .partition(|(before, after)| same_index_entries(before, after));
+        Self::update_all(conn, moved.into_iter().map(|(_, after)| after).collect()).await?;
+        let rows: Vec<IdentityWrite> = same
+            .into_iter()
+            .map(|(_, after)| IdentityWrite::from(after))
+            .collect();
+        crate::execute_batched!(conn, rows, |chunk| diesel::insert_into(identities::table)
+            .values(chunk)
+            .on_conflict(dsl::oid)
+            .do_update()
+            .set((
+                dsl::birth_place.eq(excluded(dsl::birth_place)),
+                dsl::birth_country.eq(excluded(dsl::birth_country)),
+                dsl::sex.eq(excluded(dsl::sex)),
+                dsl::email.eq(excluded(dsl::email)),
+                dsl::phone.eq(excluded(dsl::phone)),
                 dsl::adeli.eq(excluded(dsl::adeli)),
                 dsl::contract_type.eq(excluded(dsl::contract_type)),
                 dsl::arrival_date.eq(excluded(dsl::arrival_date)),
@@ -297,19 +406,30 @@ impl IdentityRow {
         .flatten())
     }
 
-    /// The matching traits of identities born on any of these dates.
-    pub async fn born_on_any(
+    /// The matching traits of identities holding any of these matching
+    /// keys (see [`match_keys`]), under either of their family names; each
+    /// identity once. Two indexed lookups per thousand keys, however many
+    /// people share a birth date.
+    pub async fn with_match_keys(
         conn: &mut DbConn,
-        dates: &[String],
+        keys: &[String],
     ) -> Result<Vec<MatchTraits>, StoreError> {
-        if dates.is_empty() {
-            return Ok(Vec::new());
+        let mut found: Vec<MatchTraits> = Vec::new();
+        for chunk in keys.chunks(1_000) {
+            found.extend(with_conn!(conn, c => dsl::identities
+                .filter(dsl::match_birth_key.eq_any(chunk))
+                .select(MatchTraits::as_select())
+                .load(c)
+                .await)?);
+            found.extend(with_conn!(conn, c => dsl::identities
+                .filter(dsl::match_used_key.eq_any(chunk))
+                .select(MatchTraits::as_select())
+                .load(c)
+                .await)?);
         }
-        Ok(with_conn!(conn, c => dsl::identities
-            .filter(dsl::birth_date.eq_any(dates))
-            .select(MatchTraits::as_select())
-            .load(c)
-            .await)?)
+        let mut seen = std::collections::HashSet::new();
+        found.retain(|t| seen.insert(t.oid));
+        Ok(found)
     }
 
     /// The matching traits of these identities.
