@@ -446,68 +446,114 @@ fn processes_starting_at_once_on_a_new_sqlite_database_all_succeed() {
 
 crate::support::on_both_backends!(
     audit_events_appended_at_once_outside_transactions_keep_one_chain,
-    identities_from_before_matching_keys_get_them_at_the_next_migration,
+    identities_from_before_matching_keys_get_them_when_the_migration_runs,
     an_identity_written_again_keeps_its_matching_keys_true,
 );
 
-#[derive(QueryableByName, Debug, PartialEq)]
-struct Keys {
-    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
-    match_birth_key: Option<String>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
-    match_used_key: Option<String>,
-}
-
-/// Identities written before matching keys existed (as the rows are right
-/// after migration 2026-12-12-000001) get them the next time the
-/// migrations run, computed as every write computes them; an identity
-/// without a birth date has none (matching on traits needs one).
-async fn identities_from_before_matching_keys_get_them_at_the_next_migration(backend: Backend) {
+/// Identities written before matching keys existed get them when the
+/// migration that made them runs, computed as every write computes them;
+/// an identity without a birth date has none (matching on traits needs
+/// one).
+async fn identities_from_before_matching_keys_get_them_when_the_migration_runs(backend: Backend) {
     use clavis_core::LifecycleStatus::Active;
+    use clavis_store::models::identity::MatchKeyRow;
     let t = TestDb::new(backend).await;
     let helene =
         clavis_testkit::people::insert_person(&t.db, "Dupont-Moréau", "Hélène", Active).await;
     let undated = clavis_testkit::people::insert_person(&t.db, "Roux", "Hugo", Active).await;
-    let keys_of = async |oid: clavis_core::Oid| -> Keys {
-        let mut conn = t.db.conn().await.expect("conn");
-        with_conn!(&mut conn, c => diesel::sql_query(
-            "SELECT match_birth_key, match_used_key FROM identities WHERE oid = $1",
-        )
-        .bind::<Text, _>(oid.to_string())
-        .get_result::<Keys>(c)
-        .await)
-        .expect("keys")
-    };
+    let mut conn = t.db.conn().await.expect("conn");
     // Written now: the keys came with the row.
     assert_eq!(
-        keys_of(helene).await.match_birth_key.as_deref(),
-        Some("1990-01-01|helene|dupontmoreau")
+        MatchKeyRow::of_identity(&mut conn, helene)
+            .await
+            .expect("keys"),
+        vec!["1990-01-01|helene|dupontmoreau"]
     );
-    {
-        let mut conn = t.db.conn().await.expect("conn");
-        for sql in [
-            "UPDATE identities SET used_family_name = 'Martin'",
-            "UPDATE identities SET birth_date = NULL WHERE birth_family_name = 'Roux'",
-            "UPDATE identities SET match_birth_key = NULL, match_used_key = NULL",
-        ] {
-            with_conn!(&mut conn, c => diesel::sql_query(sql).execute(c).await).expect(sql);
-        }
+    // The database as it was before the migration, with a married name.
+    for sql in [
+        "DROP TABLE identity_match_keys",
+        "DELETE FROM __diesel_schema_migrations WHERE version = '20261212000001'",
+        "UPDATE identities SET used_family_name = 'Martin'",
+        "UPDATE identities SET birth_date = NULL WHERE birth_family_name = 'Roux'",
+    ] {
+        with_conn!(&mut conn, c => diesel::sql_query(sql).execute(c).await).expect(sql);
     }
+    drop(conn);
     let ran = migrate::run(&t.db, Direction::Up).await.expect("migrate");
-    assert!(ran.is_empty(), "nothing pending: {ran:?}");
+    assert_eq!(ran, vec!["20261212000001".to_string()]);
+    let mut conn = t.db.conn().await.expect("conn");
     assert_eq!(
-        keys_of(helene).await,
-        Keys {
-            match_birth_key: Some("1990-01-01|helene|dupontmoreau".into()),
-            match_used_key: Some("1990-01-01|helene|martin".into()),
-        }
+        MatchKeyRow::of_identity(&mut conn, helene)
+            .await
+            .expect("keys"),
+        vec!["1990-01-01|helene|dupontmoreau", "1990-01-01|helene|martin"]
+    );
+    assert!(
+        MatchKeyRow::of_identity(&mut conn, undated)
+            .await
+            .expect("keys")
+            .is_empty()
+    );
+}
+
+/// Writing an identity again (as a sync does: before and after) keeps its
+/// matching keys true whether only unindexed columns changed (written
+/// without the indexed ones, keys untouched) or its names did.
+async fn an_identity_written_again_keeps_its_matching_keys_true(backend: Backend) {
+    use clavis_core::LifecycleStatus::Active;
+    use clavis_store::models::IdentityRow;
+    use clavis_store::models::identity::MatchKeyRow;
+    let t = TestDb::new(backend).await;
+    let oid = clavis_testkit::people::insert_person(&t.db, "Martin", "Claire", Active).await;
+    let mut conn = t.db.conn().await.expect("conn");
+    let before = IdentityRow::find(&mut conn, oid)
+        .await
+        .expect("find")
+        .expect("row");
+    // Only the e-mail: the keys stay.
+    let mut after = before.clone();
+    after.email = Some("claire.martin@chu-test.fr".into());
+    IdentityRow::update_changed(&mut conn, vec![(before.clone(), after.clone())])
+        .await
+        .expect("update");
+    assert_eq!(
+        IdentityRow::find(&mut conn, oid).await.expect("find"),
+        Some(after.clone())
     );
     assert_eq!(
-        keys_of(undated).await,
-        Keys {
-            match_birth_key: None,
-            match_used_key: None
-        }
+        MatchKeyRow::of_identity(&mut conn, oid)
+            .await
+            .expect("keys"),
+        vec!["1990-01-01|claire|martin"]
+    );
+    // A married name and a suspension: written, keys and all.
+    let mut married = after.clone();
+    married.used_family_name = Some("Durand".into());
+    married.status = clavis_core::LifecycleStatus::Suspended;
+    IdentityRow::update_changed(&mut conn, vec![(after, married.clone())])
+        .await
+        .expect("update");
+    assert_eq!(
+        IdentityRow::find(&mut conn, oid).await.expect("find"),
+        Some(married.clone())
+    );
+    assert_eq!(
+        MatchKeyRow::of_identity(&mut conn, oid)
+            .await
+            .expect("keys"),
+        vec!["1990-01-01|claire|durand", "1990-01-01|claire|martin"]
+    );
+    // Born another day, as HR corrected it: the old keys are gone.
+    let mut corrected = married.clone();
+    corrected.birth_date = Some("1990-01-02".into());
+    IdentityRow::update_changed(&mut conn, vec![(married, corrected)])
+        .await
+        .expect("update");
+    assert_eq!(
+        MatchKeyRow::of_identity(&mut conn, oid)
+            .await
+            .expect("keys"),
+        vec!["1990-01-02|claire|durand", "1990-01-02|claire|martin"]
     );
 }
 
@@ -543,61 +589,4 @@ async fn audit_events_appended_at_once_outside_transactions_keep_one_chain(backe
     let report = clavis_audit::verify(&mut conn).await.expect("verify");
     assert_eq!(report.first_broken, None, "{report:?}");
     assert_eq!(report.checked, 100);
-}
-
-/// Writing an identity again (as a sync does: before and after) keeps its
-/// matching keys true whether only unindexed columns changed (written
-/// without the indexed ones) or its names did.
-async fn an_identity_written_again_keeps_its_matching_keys_true(backend: Backend) {
-    use clavis_core::LifecycleStatus::Active;
-    use clavis_store::models::IdentityRow;
-    let t = TestDb::new(backend).await;
-    let oid = clavis_testkit::people::insert_person(&t.db, "Martin", "Claire", Active).await;
-    let mut conn = t.db.conn().await.expect("conn");
-    let read = async |conn: &mut clavis_store::DbConn| -> (IdentityRow, Keys) {
-        let row = IdentityRow::find(conn, oid)
-            .await
-            .expect("find")
-            .expect("row");
-        let keys = with_conn!(conn, c => diesel::sql_query(
-            "SELECT match_birth_key, match_used_key FROM identities WHERE oid = $1",
-        )
-        .bind::<Text, _>(oid.to_string())
-        .get_result::<Keys>(c)
-        .await)
-        .expect("keys");
-        (row, keys)
-    };
-    let (before, _) = read(&mut conn).await;
-    // Only the e-mail: the keys stay.
-    let mut after = before.clone();
-    after.email = Some("claire.martin@chu-test.fr".into());
-    IdentityRow::update_changed(&mut conn, vec![(before.clone(), after.clone())])
-        .await
-        .expect("update");
-    let (now, keys) = read(&mut conn).await;
-    assert_eq!(now, after);
-    assert_eq!(
-        keys,
-        Keys {
-            match_birth_key: Some("1990-01-01|claire|martin".into()),
-            match_used_key: None,
-        }
-    );
-    // A married name and a suspension: written, keys and all.
-    let mut married = after.clone();
-    married.used_family_name = Some("Durand".into());
-    married.status = clavis_core::LifecycleStatus::Suspended;
-    IdentityRow::update_changed(&mut conn, vec![(after, married.clone())])
-        .await
-        .expect("update");
-    let (now, keys) = read(&mut conn).await;
-    assert_eq!(now, married);
-    assert_eq!(
-        keys,
-        Keys {
-            match_birth_key: Some("1990-01-01|claire|martin".into()),
-            match_used_key: Some("1990-01-01|claire|durand".into()),
-        }
-    );
 }

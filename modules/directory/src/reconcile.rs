@@ -117,14 +117,12 @@ impl MatchIndex {
         for r in records {
             let f = &r.fields;
             if let (Some(bd), Some(bfn)) = (f.birth_date, &f.birth_family_name) {
-                let (birth, used) = match_keys(
+                keys.extend(match_keys(
                     Some(&bd.to_string()),
                     &f.birth_given_names,
                     bfn,
                     f.used_family_name.as_deref(),
-                );
-                keys.extend(birth);
-                keys.extend(used);
+                ));
             }
         }
         keys.sort_unstable();

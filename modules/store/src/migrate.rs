@@ -45,73 +45,64 @@ where
     Ok(done.into_iter().map(|v| v.to_string()).collect())
 }
 
+/// The migration that made the identities' matching keys.
+const MATCH_KEYS_MIGRATION: &str = "20261212000001";
+
 fn note_filled(identities: usize) {
     if identities > 0 {
         tracing::info!(
             identities,
-            "matching keys given to the identities written before them"
+            "matching keys given to the identities already there"
         );
     }
 }
 
-/// Rows [`fill_match_keys!`] reads at a time.
+/// Identities [`fill_match_keys!`] reads at a time.
 const FILL_BATCH: i64 = 1_000;
 
-/// Gives the identities written before matching keys existed (migration
-/// `2026-12-12-000001_identity_match_keys`) their keys, computed as every
-/// write computes them ([`match_keys`](crate::models::identity::match_keys)):
-/// SQL cannot normalise names as Clavis does. Runs after the migrations, in
-/// their transaction, so a database is never left half filled; on a
-/// database already filled it finds nothing (an index lookup). Evaluates to
-/// the number of identities filled. A macro because the two backends'
-/// blocking connections share no trait diesel's queries can be written
-/// against here.
+/// Gives the identities written before matching keys existed their keys,
+/// computed as every write computes them
+/// ([`MatchKeyRow::of`](crate::models::identity::MatchKeyRow::of)): SQL
+/// cannot normalise names as Clavis does. Runs when migration
+/// [`MATCH_KEYS_MIGRATION`] has just been applied, in the migrations'
+/// transaction, so a database is never left half filled. Evaluates to the
+/// number of identities read. A macro because the two backends' blocking
+/// connections share no trait diesel's queries can be written against
+/// here.
 macro_rules! fill_match_keys {
     ($conn:expr) => {{
-        use crate::JsonList;
-        use crate::models::identity::match_keys;
+        use crate::models::IdentityRow;
+        use crate::models::identity::MatchKeyRow;
         use crate::schema::identities::dsl;
+        use crate::schema::identity_match_keys;
         use clavis_core::Oid;
         use diesel::prelude::*;
         let conn = $conn;
-        let mut filled = 0usize;
+        let mut read = 0usize;
+        let mut after: Option<Oid> = None;
         loop {
-            // Every row read gets a birth key (it has a birth date): the
-            // next read finds the rest.
-            let rows: Vec<(
-                Oid,
-                Option<String>,
-                String,
-                Option<String>,
-                JsonList<String>,
-            )> = dsl::identities
-                .filter(dsl::birth_date.is_not_null())
-                .filter(dsl::match_birth_key.is_null())
-                .select((
-                    dsl::oid,
-                    dsl::birth_date,
-                    dsl::birth_family_name,
-                    dsl::used_family_name,
-                    dsl::birth_given_names,
-                ))
+            let mut q = dsl::identities
+                .select(IdentityRow::as_select())
+                .order(dsl::oid.asc())
                 .limit(FILL_BATCH)
-                .load(conn)?;
-            if rows.is_empty() {
-                break;
+                .into_boxed();
+            if let Some(last) = after {
+                q = q.filter(dsl::oid.gt(last));
             }
-            for (oid, date, birth_name, used_name, given) in rows {
-                let (birth_key, used_key) =
-                    match_keys(date.as_deref(), &given, &birth_name, used_name.as_deref());
-                diesel::update(dsl::identities.find(oid))
-                    .set((
-                        dsl::match_birth_key.eq(birth_key),
-                        dsl::match_used_key.eq(used_key),
-                    ))
+            let rows: Vec<IdentityRow> = q.load(conn)?;
+            let Some(last) = rows.last() else {
+                break;
+            };
+            after = Some(last.oid);
+            read += rows.len();
+            let keys: Vec<MatchKeyRow> = rows.iter().flat_map(MatchKeyRow::of).collect();
+            for chunk in keys.chunks(crate::db::ROWS_PER_STATEMENT) {
+                diesel::insert_into(identity_match_keys::table)
+                    .values(chunk)
                     .execute(conn)?;
-                filled += 1;
             }
         }
-        filled
+        read
     }};
 }
 
@@ -131,7 +122,7 @@ pub async fn run(db: &Db, direction: Direction) -> Result<Vec<String>, StoreErro
                     .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK)
                     .execute(c)?;
                 let done = run_on(c, POSTGRES_MIGRATIONS, direction)?;
-                if direction == Direction::Up {
+                if direction == Direction::Up && done.iter().any(|v| v == MATCH_KEYS_MIGRATION) {
                     note_filled(fill_match_keys!(c));
                 }
                 Ok(done)
@@ -151,7 +142,7 @@ pub async fn run(db: &Db, direction: Direction) -> Result<Vec<String>, StoreErro
             // locked" or applying a migration twice.
             conn.immediate_transaction(|c| {
                 let done = run_on(c, SQLITE_MIGRATIONS, direction)?;
-                if direction == Direction::Up {
+                if direction == Direction::Up && done.iter().any(|v| v == MATCH_KEYS_MIGRATION) {
                     note_filled(fill_match_keys!(c));
                 }
                 Ok(done)

@@ -197,8 +197,13 @@ diesel::table! {
         updated_at -> BigInt,
         status_changed_at -> BigInt,
         rpps_verified_at -> Nullable<BigInt>,
-        match_birth_key -> Nullable<Text>,
-        match_used_key -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    identity_match_keys (match_key, oid) {
+        match_key -> Text,
+        oid -> Text,
     }
 }
 
@@ -554,6 +559,7 @@ diesel::table! {
 }
 
 diesel::joinable!(psc_links -> identities (oid));
+diesel::joinable!(identity_match_keys -> identities (oid));
 
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
@@ -570,6 +576,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     enrolment_links,
     habilitations,
     identities,
+    identity_match_keys,
     identity_roles,
     identity_suspensions,
     lifecycle_events,

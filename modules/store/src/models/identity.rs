@@ -2,6 +2,7 @@
 
 use crate::JsonList;
 use crate::schema::identities::{self, dsl};
+use crate::schema::identity_match_keys;
 use crate::{DbConn, StoreError, with_conn};
 use clavis_core::LifecycleStatus;
 use clavis_core::Oid;
@@ -58,27 +59,85 @@ pub struct MatchTraits {
 
 /// The keys matching looks an identity up by
 /// ([`clavis_core::names::match_key`]): one with its birth family name, one
-/// with its used family name if it has one; none without a birth date
+/// with its used family name if it has another; none without a birth date
 /// (matching on traits needs one).
 pub fn match_keys(
     birth_date: Option<&str>,
     birth_given_names: &[String],
     birth_family_name: &str,
     used_family_name: Option<&str>,
-) -> (Option<String>, Option<String>) {
+) -> Vec<String> {
     let Some(date) = birth_date else {
-        return (None, None);
+        return Vec::new();
     };
     let given = birth_given_names.first().map(String::as_str);
-    (
-        Some(match_key(date, given, birth_family_name)),
-        used_family_name.map(|u| match_key(date, given, u)),
-    )
+    let mut keys = vec![match_key(date, given, birth_family_name)];
+    if let Some(used) = used_family_name.map(|u| match_key(date, given, u))
+        && used != keys[0]
+    {
+        keys.push(used);
+    }
+    keys
+}
+
+/// One matching key of one identity (`identity_match_keys`).
+#[derive(Debug, Clone, PartialEq, Eq, Insertable, Queryable, Selectable)]
+#[diesel(table_name = identity_match_keys)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct MatchKeyRow {
+    pub match_key: String,
+    pub oid: Oid,
+}
+
+impl MatchKeyRow {
+    /// The keys of `row`.
+    pub fn of(row: &IdentityRow) -> impl Iterator<Item = MatchKeyRow> + use<> {
+        let oid = row.oid;
+        match_keys(
+            row.birth_date.as_deref(),
+            &row.birth_given_names,
+            &row.birth_family_name,
+            row.used_family_name.as_deref(),
+        )
+        .into_iter()
+        .map(move |match_key| MatchKeyRow { match_key, oid })
+    }
+
+    /// The keys of `oid`, in key order.
+    pub async fn of_identity(conn: &mut DbConn, oid: Oid) -> Result<Vec<String>, StoreError> {
+        Ok(with_conn!(conn, c => identity_match_keys::table
+            .filter(identity_match_keys::oid.eq(oid))
+            .order(identity_match_keys::match_key.asc())
+            .select(identity_match_keys::match_key)
+            .load(c)
+            .await)?)
+    }
+
+    /// Inserts these keys (a statement per few hundred).
+    pub async fn insert(conn: &mut DbConn, keys: Vec<MatchKeyRow>) -> Result<(), StoreError> {
+        crate::execute_batched!(conn, keys, |chunk| diesel::insert_into(
+            identity_match_keys::table
+        )
+        .values(chunk))
+    }
+
+    /// Writes the keys of these identities, forgetting the ones they had.
+    async fn replace(conn: &mut DbConn, rows: &[IdentityRow]) -> Result<(), StoreError> {
+        let oids: Vec<Oid> = rows.iter().map(|r| r.oid).collect();
+        for chunk in oids.chunks(5_000) {
+            with_conn!(conn, c => diesel::delete(
+                identity_match_keys::table.filter(identity_match_keys::oid.eq_any(chunk)),
+            )
+            .execute(c)
+            .await)?;
+        }
+        Self::insert(conn, rows.iter().flat_map(MatchKeyRow::of).collect()).await
+    }
 }
 
 /// Whether `after` has the values `before` had in every indexed column and
-/// in everything the matching keys are made of: then
-/// [`IdentityRow::update_changed`] leaves those columns out.
+/// in every trait its matching keys are made of: then
+/// [`IdentityRow::update_changed`] leaves those columns and the keys alone.
 fn same_index_entries(before: &IdentityRow, after: &IdentityRow) -> bool {
     before.oid == after.oid
         && before.status == after.status
@@ -87,35 +146,6 @@ fn same_index_entries(before: &IdentityRow, after: &IdentityRow) -> bool {
         && before.birth_family_name == after.birth_family_name
         && before.used_family_name == after.used_family_name
         && before.birth_given_names == after.birth_given_names
-}
-
-/// An identity as written: its row and its matching keys, computed here
-/// from the row, so that every writer keeps them true.
-#[derive(Insertable)]
-#[diesel(table_name = identities)]
-#[diesel(treat_none_as_default_value = false)]
-#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
-struct IdentityWrite {
-    #[diesel(embed)]
-    row: IdentityRow,
-    match_birth_key: Option<String>,
-    match_used_key: Option<String>,
-}
-
-impl From<IdentityRow> for IdentityWrite {
-    fn from(row: IdentityRow) -> Self {
-        let (match_birth_key, match_used_key) = match_keys(
-            row.birth_date.as_deref(),
-            &row.birth_given_names,
-            &row.birth_family_name,
-            row.used_family_name.as_deref(),
-        );
-        IdentityWrite {
-            row,
-            match_birth_key,
-            match_used_key,
-        }
-    }
 }
 
 /// Filters for listing identities.
@@ -278,11 +308,13 @@ impl IdentityRow {
         })?)
     }
 
-    /// Inserts new identities (a statement per few hundred).
+    /// Inserts new identities (a statement per few hundred), and their
+    /// matching keys.
     pub async fn insert_all(conn: &mut DbConn, rows: Vec<IdentityRow>) -> Result<(), StoreError> {
-        let rows: Vec<IdentityWrite> = rows.into_iter().map(IdentityWrite::from).collect();
+        let keys: Vec<MatchKeyRow> = rows.iter().flat_map(MatchKeyRow::of).collect();
         crate::execute_batched!(conn, rows, |chunk| diesel::insert_into(identities::table)
-            .values(chunk))
+            .values(chunk))?;
+        MatchKeyRow::insert(conn, keys).await
     }
 
     /// Writes every column of these identities, which exist (read in the
@@ -290,9 +322,13 @@ impl IdentityRow {
     /// (`ON CONFLICT (oid) DO UPDATE`): both backends then take a few
     /// hundred rows per statement, where an `UPDATE` takes one. Columns
     /// this row does not hold (`rpps_verified_at`) are left as they are.
+    /// Their matching keys are written again.
     pub async fn update_all(conn: &mut DbConn, rows: Vec<IdentityRow>) -> Result<(), StoreError> {
         use diesel::upsert::excluded;
-        let rows: Vec<IdentityWrite> = rows.into_iter().map(IdentityWrite::from).collect();
+        if rows.is_empty() {
+            return Ok(());
+        }
+        MatchKeyRow::replace(conn, &rows).await?;
         crate::execute_batched!(conn, rows, |chunk| diesel::insert_into(identities::table)
             .values(chunk)
             .on_conflict(dsl::oid)
@@ -318,18 +354,16 @@ impl IdentityRow {
                 dsl::created_at.eq(excluded(dsl::created_at)),
                 dsl::updated_at.eq(excluded(dsl::updated_at)),
                 dsl::status_changed_at.eq(excluded(dsl::status_changed_at)),
-                dsl::match_birth_key.eq(excluded(dsl::match_birth_key)),
-                dsl::match_used_key.eq(excluded(dsl::match_used_key)),
             )))
     }
 
     /// Writes these identities, each given as it was read in the same
     /// transaction and as it is now, like [`update_all`](Self::update_all).
-    /// Those whose indexed values (status, birth date, RPPS, matching keys)
-    /// are the same are written without those columns: SQLite rewrites an
-    /// index entry for every indexed column a statement sets, changed or
-    /// not, and most changes a sync makes (a login, an e-mail, a service)
-    /// touch none of them.
+    /// Those whose indexed values (status, birth date, RPPS) and matching
+    /// traits are the same are written without those columns and keep
+    /// their keys: SQLite rewrites an index entry for every indexed column
+    /// a statement sets, changed or not, and most changes a sync makes (a
+    /// login, an e-mail, a service) touch none of them.
     pub async fn update_changed(
         conn: &mut DbConn,
         changes: Vec<(IdentityRow, IdentityRow)>,
@@ -339,10 +373,7 @@ impl IdentityRow {
             .into_iter()
             .partition(|(before, after)| same_index_entries(before, after));
         Self::update_all(conn, moved.into_iter().map(|(_, after)| after).collect()).await?;
-        let rows: Vec<IdentityWrite> = same
-            .into_iter()
-            .map(|(_, after)| IdentityWrite::from(after))
-            .collect();
+        let rows: Vec<IdentityRow> = same.into_iter().map(|(_, after)| after).collect();
         crate::execute_batched!(conn, rows, |chunk| diesel::insert_into(identities::table)
             .values(chunk)
             .on_conflict(dsl::oid)
@@ -407,8 +438,7 @@ impl IdentityRow {
     }
 
     /// The matching traits of identities holding any of these matching
-    /// keys (see [`match_keys`]), under either of their family names; each
-    /// identity once. Two indexed lookups per thousand keys, however many
+    /// keys (see [`match_keys`]): an indexed lookup per key, however many
     /// people share a birth date.
     pub async fn with_match_keys(
         conn: &mut DbConn,
@@ -417,12 +447,11 @@ impl IdentityRow {
         let mut found: Vec<MatchTraits> = Vec::new();
         for chunk in keys.chunks(1_000) {
             found.extend(with_conn!(conn, c => dsl::identities
-                .filter(dsl::match_birth_key.eq_any(chunk))
-                .select(MatchTraits::as_select())
-                .load(c)
-                .await)?);
-            found.extend(with_conn!(conn, c => dsl::identities
-                .filter(dsl::match_used_key.eq_any(chunk))
+                .filter(dsl::oid.eq_any(
+                    identity_match_keys::table
+                        .filter(identity_match_keys::match_key.eq_any(chunk))
+                        .select(identity_match_keys::oid),
+                ))
                 .select(MatchTraits::as_select())
                 .load(c)
                 .await)?);
