@@ -590,3 +590,72 @@ async fn audit_events_appended_at_once_outside_transactions_keep_one_chain(backe
     assert_eq!(report.first_broken, None, "{report:?}");
     assert_eq!(report.checked, 100);
 }
+
+#[derive(QueryableByName)]
+struct Tuples {
+    #[diesel(sql_type = diesel::sql_types::Float)]
+    reltuples: f32,
+}
+
+/// A sync's statistics refresh on PostgreSQL analyses the tables that grew
+/// past what their last analysis counted, and only those.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_tables_that_grew_are_analysed_again() {
+    use clavis_core::LifecycleStatus::Active;
+    let t = TestDb::new(Backend::Postgres).await;
+    for i in 0..40 {
+        clavis_testkit::people::insert_person(&t.db, &format!("Nom{i}"), "Marie", Active).await;
+    }
+    let mut conn = t.db.conn().await.expect("conn");
+    let tuples = async |conn: &mut clavis_store::DbConn, table: &str| -> f32 {
+        with_conn!(conn, c => diesel::sql_query(
+            "SELECT reltuples FROM pg_class WHERE oid = $1::text::regclass",
+        )
+        .bind::<Text, _>(table)
+        .get_result::<Tuples>(c)
+        .await)
+        .expect("reltuples")
+        .reltuples
+    };
+    // The inserting connections report their counts when idle; wait for
+    // them (at most 10 s) rather than for a fixed time.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        #[derive(QueryableByName)]
+        struct Modified {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let m = with_conn!(&mut conn, c => diesel::sql_query(
+            "SELECT n_mod_since_analyze AS n FROM pg_stat_user_tables WHERE relname = 'identities'",
+        )
+        .get_result::<Modified>(c)
+        .await)
+        .expect("stats");
+        if m.n >= 40 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "counts never reported: {}",
+            m.n
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        tuples(&mut conn, "identities").await < 1.0,
+        "never analysed yet"
+    );
+    conn.refresh_grown_statistics(&["identities", "accounts"])
+        .await
+        .expect("refresh");
+    assert_eq!(
+        tuples(&mut conn, "identities").await,
+        40.0,
+        "grew: analysed"
+    );
+    assert!(
+        tuples(&mut conn, "accounts").await < 0.0,
+        "unchanged: never analysed (-1)"
+    );
+}

@@ -110,11 +110,15 @@ struct Loaded {
 }
 
 impl Loaded {
-    /// Reads all of it for `oids`, one query per table.
+    /// Reads all of it for `oids`, one query per table; of the identities
+    /// in `stored` only (the others are new: nothing is stored about them
+    /// but the records just linked to them), their rows, assignments,
+    /// accounts and suspensions.
     async fn read(
         conn: &mut DbConn,
         cfg: &DirectoryConfig,
         oids: &[Oid],
+        stored: &[Oid],
     ) -> Result<Self, DirectoryError> {
         let mut records: HashMap<Oid, Vec<LinkedRecord>> = HashMap::new();
         for row in SourceRecordRow::for_identities(conn, oids).await? {
@@ -137,18 +141,18 @@ impl Loaded {
                 role: src.role,
             });
         }
-        let prevs = IdentityRow::find_many(conn, oids)
+        let prevs = IdentityRow::find_many(conn, stored)
             .await?
             .into_iter()
             .map(|r| (r.oid, r))
             .collect();
-        let currents = Assignment::current_for(conn, oids)
+        let currents = Assignment::current_for(conn, stored)
             .await?
             .into_iter()
             .map(|a| (a.oid, a))
             .collect();
         let mut accounts: HashMap<Oid, Vec<Account>> = HashMap::new();
-        for a in Account::for_identities(conn, oids).await? {
+        for a in Account::for_identities(conn, stored).await? {
             accounts.entry(a.oid).or_default().push(a);
         }
         // Logins claimed here that are bound elsewhere are never moved silently.
@@ -162,7 +166,7 @@ impl Loaded {
             .into_iter()
             .map(|a| (a.login, a.oid))
             .collect();
-        let held = IdentitySuspensionRow::in_force_among(conn, oids).await?;
+        let held = IdentitySuspensionRow::in_force_among(conn, stored).await?;
         Ok(Loaded {
             records,
             prevs,
@@ -255,14 +259,29 @@ pub async fn refresh_identities(
     ctx: &mut Ctx<'_>,
     oids: &[Oid],
 ) -> Result<Vec<(Oid, RefreshOutcome)>, DirectoryError> {
+    refresh_identities_with_new(conn, ctx, oids, &HashSet::new()).await
+}
+
+/// [`refresh_identities`], where the identities in `new` were made in this
+/// transaction (their oids drawn at random a moment ago): nobody else can
+/// know them yet, so they are neither locked nor looked for in the tables
+/// that cannot hold them yet. A first sync of 100,000 people is all new
+/// identities: five lookups a page fewer.
+pub async fn refresh_identities_with_new(
+    conn: &mut DbConn,
+    ctx: &mut Ctx<'_>,
+    oids: &[Oid],
+    new: &HashSet<Oid>,
+) -> Result<Vec<(Oid, RefreshOutcome)>, DirectoryError> {
     if oids.is_empty() {
         return Ok(Vec::new());
     }
     let now = ctx.now.timestamp();
+    let stored: Vec<Oid> = oids.iter().copied().filter(|o| !new.contains(o)).collect();
     // Whoever else recomputes these people (a sync batch, an operator's
     // suspension) waits, and what they committed is read here.
-    IdentityRow::lock_many(conn, oids).await?;
-    let loaded = Loaded::read(conn, ctx.cfg, oids).await?;
+    IdentityRow::lock_many(conn, &stored).await?;
+    let loaded = Loaded::read(conn, ctx.cfg, oids, &stored).await?;
     let mut w = Writes::default();
     let mut outcomes = Vec::with_capacity(oids.len());
     let mut seen = BTreeSet::new();

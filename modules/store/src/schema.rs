@@ -559,7 +559,6 @@ diesel::table! {
 }
 
 diesel::joinable!(psc_links -> identities (oid));
-diesel::joinable!(identity_match_keys -> identities (oid));
 
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,

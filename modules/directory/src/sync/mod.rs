@@ -68,6 +68,7 @@ pub struct SyncReport {
 /// The tables a sync reads by key sets and makes grow.
 const SYNC_TABLES: &[&str] = &[
     "identities",
+    "identity_match_keys",
     "source_records",
     "accounts",
     "assignments",
@@ -303,11 +304,11 @@ impl SyncEngine {
         while let Some(page) = stream.next().await {
             let page = page?;
             pages += 1;
-            if pages.is_power_of_two() && !opts.dry_run {
+            if (pages.is_power_of_two() || pages.is_multiple_of(16)) && !opts.dry_run {
                 // A first run fills the tables from empty: the planner's
-                // statistics are gathered again each time they may have
-                // doubled (10 times in a run of 500 pages).
-                conn.refresh_statistics(SYNC_TABLES).await?;
+                // statistics of a table are gathered again each time it
+                // may have doubled.
+                conn.refresh_grown_statistics(SYNC_TABLES).await?;
             }
             marker = match page.new_cursor {
                 Some(c) => Some(c),

@@ -100,7 +100,7 @@ async fn apply_records(
     SourceRecordRow::touch(conn, &source.name, &touched, run_id, now).await?;
     let mut seen = HashSet::new();
     to_refresh.retain(|o| seen.insert(*o));
-    for (oid, out) in apply::refresh_identities(conn, ctx, &to_refresh).await? {
+    for (oid, out) in apply::refresh_identities_with_new(conn, ctx, &to_refresh, &fresh).await? {
         if out.created || fresh.contains(&oid) {
             counts.created += 1;
         } else if out.changed {

@@ -439,25 +439,27 @@ impl IdentityRow {
 
     /// The matching traits of identities holding any of these matching
     /// keys (see [`match_keys`]): an indexed lookup per key, however many
-    /// people share a birth date.
+    /// people share a birth date. Two queries, each a plain index lookup:
+    /// as one (`oid IN (SELECT …)`) PostgreSQL's planner may scan the
+    /// identities instead.
     pub async fn with_match_keys(
         conn: &mut DbConn,
         keys: &[String],
     ) -> Result<Vec<MatchTraits>, StoreError> {
-        let mut found: Vec<MatchTraits> = Vec::new();
+        let mut oids: Vec<Oid> = Vec::new();
         for chunk in keys.chunks(1_000) {
-            found.extend(with_conn!(conn, c => dsl::identities
-                .filter(dsl::oid.eq_any(
-                    identity_match_keys::table
-                        .filter(identity_match_keys::match_key.eq_any(chunk))
-                        .select(identity_match_keys::oid),
-                ))
-                .select(MatchTraits::as_select())
-                .load(c)
+            oids.extend(with_conn!(conn, c => identity_match_keys::table
+                .filter(identity_match_keys::match_key.eq_any(chunk))
+                .select(identity_match_keys::oid)
+                .load::<Oid>(c)
                 .await)?);
         }
-        let mut seen = std::collections::HashSet::new();
-        found.retain(|t| seen.insert(t.oid));
+        oids.sort_unstable();
+        oids.dedup();
+        let mut found = Vec::with_capacity(oids.len());
+        for chunk in oids.chunks(1_000) {
+            found.extend(Self::traits_of(conn, chunk).await?);
+        }
         Ok(found)
     }
 
