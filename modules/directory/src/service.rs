@@ -231,8 +231,7 @@ pub async fn list_identities(
         limit: limit.clamp(1, 10_000),
         offset,
     };
-    let total = IdentityRow::count(&mut conn, &filter).await?;
-    let rows = IdentityRow::list(&mut conn, &filter).await?;
+    let (rows, total) = IdentityRow::list_counted(&mut conn, &filter).await?;
     let oids: Vec<Oid> = rows.iter().map(|r| r.oid).collect();
     let accounts = Account::for_identities(&mut conn, &oids).await?;
     let sources = SourceRecordRow::for_identities(&mut conn, &oids).await?;

@@ -62,6 +62,18 @@ async fn identities_and_cases_come_in_pages_with_their_total(backend: Backend) {
     let last = get(&app, &t, "/admin/api/identities?limit=2&offset=2").await;
     assert_eq!(last["items"].as_array().map(Vec::len), Some(1), "{last}");
     assert_eq!(last["next_offset"], Value::Null);
+    assert_eq!(last["total"], json!(3), "counted with the last page");
+    let past = get(&app, &t, "/admin/api/identities?limit=2&offset=5").await;
+    assert_eq!(past["items"].as_array().map(Vec::len), Some(0), "{past}");
+    assert_eq!(past["total"], json!(3), "counted past the end too");
+    // A search counts what it matches, not the page: Martin and Marc.
+    let found = get(&app, &t, "/admin/api/identities?limit=1&search=MA").await;
+    assert_eq!(found["items"].as_array().map(Vec::len), Some(1), "{found}");
+    assert_eq!(
+        (&found["total"], &found["next_offset"]),
+        (&json!(2), &json!(1))
+    );
+    assert_eq!(found["items"][0]["birth_family_name"], "Martin", "{found}");
 
     let cases = get(&app, &t, "/admin/api/cases?limit=2").await;
     assert_eq!(cases["items"].as_array().map(Vec::len), Some(2), "{cases}");

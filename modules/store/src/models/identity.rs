@@ -288,6 +288,46 @@ impl IdentityRow {
         })?)
     }
 
+    /// One page of the identities matching `filter`, as [`list`](Self::list)
+    /// gives it, and how many match in all, as [`count`](Self::count) says:
+    /// in one pass over the table (`COUNT(*) OVER ()`, counted before the
+    /// page is cut) where the two would scan it twice for a search. Counts
+    /// apart only for a page past the end (no row to carry the total).
+    pub async fn list_counted(
+        conn: &mut DbConn,
+        filter: &IdentityFilter,
+    ) -> Result<(Vec<Self>, i64), StoreError> {
+        use diesel::dsl::sql;
+        use diesel::sql_types::BigInt;
+        let patterns: Vec<String> = filter
+            .search_words
+            .iter()
+            .map(|w| format!("%{}%", escape_like(w)))
+            .collect();
+        let rows: Vec<(IdentityRow, i64)> = with_conn!(conn, c => {
+            let mut q = dsl::identities
+                .select((IdentityRow::as_select(), sql::<BigInt>("COUNT(*) OVER ()")))
+                .into_boxed();
+            if let Some(s) = &filter.status {
+                q = q.filter(dsl::status.eq(*s));
+            }
+            for p in &patterns {
+                q = q.filter(dsl::search_text.like(p.clone()).escape('\\'));
+            }
+            q.order((dsl::birth_family_name.asc(), dsl::birth_given_names.asc(), dsl::oid.asc()))
+                .limit(filter.limit)
+                .offset(filter.offset)
+                .load(c)
+                .await
+        })?;
+        let total = match <[_]>::first(&rows) {
+            Some((_, total)) => *total,
+            None if filter.offset > 0 => Self::count(conn, filter).await?,
+            None => 0,
+        };
+        Ok((rows.into_iter().map(|(r, _)| r).collect(), total))
+    }
+
     /// How many identities match `filter`, whatever its page (`limit` and
     /// `offset` are ignored): the total a paged list reports.
     pub async fn count(conn: &mut DbConn, filter: &IdentityFilter) -> Result<i64, StoreError> {
