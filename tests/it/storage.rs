@@ -451,7 +451,9 @@ crate::support::on_both_backends!(
 );
 
 /// Identities written before matching keys existed get them when the
-/// migration that made them runs, computed as every write computes them;
+/// migration that made them runs, and any identity found without keys
+/// later gets them when the migrations next run, computed as every write
+/// computes them;
 /// an identity without a birth date has none (matching on traits needs
 /// one).
 async fn identities_from_before_matching_keys_get_them_when_the_migration_runs(backend: Backend) {
@@ -493,6 +495,26 @@ async fn identities_from_before_matching_keys_get_them_when_the_migration_runs(b
             .await
             .expect("keys")
             .is_empty()
+    );
+    // An identity written since without its keys (a binary that did not
+    // know them): the next run of the migrations gives it them back.
+    with_conn!(&mut conn, c => diesel::sql_query("DELETE FROM identity_match_keys")
+        .execute(c)
+        .await)
+    .expect("delete");
+    drop(conn);
+    assert!(
+        migrate::run(&t.db, Direction::Up)
+            .await
+            .expect("migrate")
+            .is_empty()
+    );
+    let mut conn = t.db.conn().await.expect("conn");
+    assert_eq!(
+        MatchKeyRow::of_identity(&mut conn, helene)
+            .await
+            .expect("keys"),
+        vec!["1990-01-01|helene|dupontmoreau", "1990-01-01|helene|martin"]
     );
 }
 

@@ -39,8 +39,9 @@ fn first_given(f: &SourceFields) -> Option<String> {
     f.birth_given_names.first().map(|g| normalize_name(g))
 }
 
-/// An identity born on one of a page's dates, with the names matching
-/// compares normalised once (not once per record of the page).
+/// An identity that could match a record of the page on traits (it shares
+/// one of its matching keys), with the names matching compares normalised
+/// once (not once per record of the page).
 #[derive(Debug)]
 struct Born {
     traits: MatchTraits,

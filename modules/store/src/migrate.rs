@@ -45,14 +45,11 @@ where
     Ok(done.into_iter().map(|v| v.to_string()).collect())
 }
 
-/// The migration that made the identities' matching keys.
-const MATCH_KEYS_MIGRATION: &str = "20261212000001";
-
 fn note_filled(identities: usize) {
     if identities > 0 {
         tracing::info!(
             identities,
-            "matching keys given to the identities already there"
+            "matching keys given to identities that had none"
         );
     }
 }
@@ -60,41 +57,42 @@ fn note_filled(identities: usize) {
 /// Identities [`fill_match_keys!`] reads at a time.
 const FILL_BATCH: i64 = 1_000;
 
-/// Gives the identities written before matching keys existed their keys,
+/// Gives every identity with a birth date and no matching key its keys,
 /// computed as every write computes them
 /// ([`MatchKeyRow::of`](crate::models::identity::MatchKeyRow::of)): SQL
-/// cannot normalise names as Clavis does. Runs when migration
-/// [`MATCH_KEYS_MIGRATION`] has just been applied, in the migrations'
-/// transaction, so a database is never left half filled. Evaluates to the
-/// number of identities read. A macro because the two backends' blocking
-/// connections share no trait diesel's queries can be written against
-/// here.
+/// cannot normalise names as Clavis does. Those are the identities written
+/// before the keys existed (migration `2026-12-12-000001`), or since by a
+/// binary that did not know them (an older node left running through an
+/// upgrade, which docs/operations.md forbids): without keys, matching
+/// would never see them. Runs after the migrations, in their transaction,
+/// every time they run; on a database where every identity has its keys,
+/// one anti-join finds nothing. Evaluates to the number of identities
+/// filled. A macro because the two backends' blocking connections share
+/// no trait diesel's queries can be written against here.
 macro_rules! fill_match_keys {
     ($conn:expr) => {{
         use crate::models::IdentityRow;
         use crate::models::identity::MatchKeyRow;
         use crate::schema::identities::dsl;
         use crate::schema::identity_match_keys;
-        use clavis_core::Oid;
         use diesel::prelude::*;
         let conn = $conn;
-        let mut read = 0usize;
-        let mut after: Option<Oid> = None;
+        let mut filled = 0usize;
         loop {
-            let mut q = dsl::identities
+            // Each identity read gets at least one key (it has a birth
+            // date): the next read finds the rest.
+            let rows: Vec<IdentityRow> = dsl::identities
+                .filter(dsl::birth_date.is_not_null())
+                .filter(diesel::dsl::not(diesel::dsl::exists(
+                    identity_match_keys::table.filter(identity_match_keys::oid.eq(dsl::oid)),
+                )))
                 .select(IdentityRow::as_select())
-                .order(dsl::oid.asc())
                 .limit(FILL_BATCH)
-                .into_boxed();
-            if let Some(last) = after {
-                q = q.filter(dsl::oid.gt(last));
-            }
-            let rows: Vec<IdentityRow> = q.load(conn)?;
-            let Some(last) = rows.last() else {
+                .load(conn)?;
+            if rows.is_empty() {
                 break;
-            };
-            after = Some(last.oid);
-            read += rows.len();
+            }
+            filled += rows.len();
             let keys: Vec<MatchKeyRow> = rows.iter().flat_map(MatchKeyRow::of).collect();
             for chunk in keys.chunks(crate::db::ROWS_PER_STATEMENT) {
                 diesel::insert_into(identity_match_keys::table)
@@ -102,7 +100,7 @@ macro_rules! fill_match_keys {
                     .execute(conn)?;
             }
         }
-        read
+        filled
     }};
 }
 
@@ -122,7 +120,7 @@ pub async fn run(db: &Db, direction: Direction) -> Result<Vec<String>, StoreErro
                     .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK)
                     .execute(c)?;
                 let done = run_on(c, POSTGRES_MIGRATIONS, direction)?;
-                if direction == Direction::Up && done.iter().any(|v| v == MATCH_KEYS_MIGRATION) {
+                if direction == Direction::Up {
                     note_filled(fill_match_keys!(c));
                 }
                 Ok(done)
@@ -142,7 +140,7 @@ pub async fn run(db: &Db, direction: Direction) -> Result<Vec<String>, StoreErro
             // locked" or applying a migration twice.
             conn.immediate_transaction(|c| {
                 let done = run_on(c, SQLITE_MIGRATIONS, direction)?;
-                if direction == Direction::Up && done.iter().any(|v| v == MATCH_KEYS_MIGRATION) {
+                if direction == Direction::Up {
                     note_filled(fill_match_keys!(c));
                 }
                 Ok(done)

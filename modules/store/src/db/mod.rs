@@ -371,7 +371,7 @@ macro_rules! execute_each {
 }
 
 /// Rows per statement of [`execute_batched!`](crate::execute_batched): the
-/// widest table written in batches (`identities`, 23 columns) stays well
+/// widest table written in batches (`identities`, 22 columns) stays well
 /// under SQLite's 32,766 bound parameters and PostgreSQL's 65,535.
 pub const ROWS_PER_STATEMENT: usize = 500;
 

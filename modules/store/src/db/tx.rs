@@ -96,7 +96,8 @@ impl DbConn {
     /// Like [`refresh_statistics`](Self::refresh_statistics), for the
     /// tables among these that changed more rows since their last analysis
     /// than they then held (PostgreSQL's own counts, `n_mod_since_analyze`
-    /// against `reltuples`): the tables that may have doubled. A sync calls
+    /// against `reltuples`): the tables that may have doubled; all of them
+    /// where the server keeps no counts (`track_counts = off`). A sync calls
     /// it every few pages: a first run analyses each table as it grows
     /// from empty, a run over tables already full (an AD run after the HR
     /// one) analyses only what it is filling, instead of sampling every
@@ -119,7 +120,8 @@ impl DbConn {
             let grown: Vec<Grown> = diesel::sql_query(
                 "SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid \
                  WHERE s.relid = ANY($1::text[]::regclass[]) \
-                 AND s.n_mod_since_analyze > GREATEST(c.reltuples, 0)",
+                 AND (s.n_mod_since_analyze > GREATEST(c.reltuples, 0) \
+                      OR current_setting('track_counts') = 'off')",
             )
             .bind::<Array<Text>, _>(tables)
             .load(c)

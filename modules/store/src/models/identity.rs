@@ -41,7 +41,7 @@ pub struct IdentityRow {
 }
 
 /// The traits matching compares, and nothing else: what a sync loads for
-/// every identity born on the dates of a page.
+/// the identities sharing a matching key with a page's records.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
 #[diesel(table_name = identities)]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
@@ -290,15 +290,22 @@ impl IdentityRow {
 
     /// One page of the identities matching `filter`, as [`list`](Self::list)
     /// gives it, and how many match in all, as [`count`](Self::count) says:
-    /// in one pass over the table (`COUNT(*) OVER ()`, counted before the
-    /// page is cut) where the two would scan it twice for a search. Counts
-    /// apart only for a page past the end (no row to carry the total).
+    /// for a search, in one pass over the table (`COUNT(*) OVER ()`,
+    /// counted before the page is cut) where the two would scan it twice.
+    /// Counts apart for a page past the end (no row to carry the total),
+    /// and without a search.
     pub async fn list_counted(
         conn: &mut DbConn,
         filter: &IdentityFilter,
     ) -> Result<(Vec<Self>, i64), StoreError> {
         use diesel::dsl::sql;
         use diesel::sql_types::BigInt;
+        if filter.search_words.is_empty() {
+            // No search: the window would hold every identity before the
+            // page is cut, where a narrow count and a top-N sort do not.
+            let total = Self::count(conn, filter).await?;
+            return Ok((Self::list(conn, filter).await?, total));
+        }
         let patterns: Vec<String> = filter
             .search_words
             .iter()
