@@ -161,6 +161,15 @@ pub struct IdentityFilter {
     pub offset: i64,
 }
 
+/// The `LIKE` pattern of each of a filter's search words.
+fn like_patterns(filter: &IdentityFilter) -> Vec<String> {
+    filter
+        .search_words
+        .iter()
+        .map(|w| format!("%{}%", escape_like(w)))
+        .collect()
+}
+
 /// The status of an identity, as a query both the async and the inline
 /// connections run.
 #[diesel::dsl::auto_type(no_type_alias)]
@@ -267,13 +276,50 @@ impl IdentityRow {
 
     /// Lists identities, sorted by family then given names.
     pub async fn list(conn: &mut DbConn, filter: &IdentityFilter) -> Result<Vec<Self>, StoreError> {
-        let patterns: Vec<String> = filter
-            .search_words
-            .iter()
-            .map(|w| format!("%{}%", escape_like(w)))
-            .collect();
+        let rows = Self::page(conn, filter, false).await?;
+        Ok(rows.into_iter().map(|(r, _)| r).collect())
+    }
+
+    /// One page of the identities matching `filter`, as [`list`](Self::list)
+    /// gives it, and how many match in all, as [`count`](Self::count) says:
+    /// for a search, in one pass over the table (`COUNT(*) OVER ()`,
+    /// counted before the page is cut) where the two would scan it twice.
+    /// Counts apart for a page past the end (no row to carry the total),
+    /// and without a search: there the window would hold every identity
+    /// before the page is cut, where a narrow count and a top-N sort do not.
+    pub async fn list_counted(
+        conn: &mut DbConn,
+        filter: &IdentityFilter,
+    ) -> Result<(Vec<Self>, i64), StoreError> {
+        let counted = !filter.search_words.is_empty();
+        let rows = Self::page(conn, filter, counted).await?;
+        let total = match <[_]>::first(&rows) {
+            Some((_, total)) if counted => *total,
+            None if counted && filter.offset == 0 => 0,
+            _ => Self::count(conn, filter).await?,
+        };
+        Ok((rows.into_iter().map(|(r, _)| r).collect(), total))
+    }
+
+    /// The page of [`list`](Self::list), each row with the number of rows
+    /// matching in all when `counted` (0 otherwise).
+    async fn page(
+        conn: &mut DbConn,
+        filter: &IdentityFilter,
+        counted: bool,
+    ) -> Result<Vec<(Self, i64)>, StoreError> {
+        use diesel::dsl::sql;
+        use diesel::sql_types::BigInt;
+        let patterns = like_patterns(filter);
+        let total = if counted {
+            "COUNT(*) OVER ()"
+        } else {
+            "CAST(0 AS BIGINT)"
+        };
         Ok(with_conn!(conn, c => {
-            let mut q = dsl::identities.select(IdentityRow::as_select()).into_boxed();
+            let mut q = dsl::identities
+                .select((IdentityRow::as_select(), sql::<BigInt>(total)))
+                .into_boxed();
             if let Some(s) = &filter.status {
                 q = q.filter(dsl::status.eq(*s));
             }
@@ -288,61 +334,10 @@ impl IdentityRow {
         })?)
     }
 
-    /// One page of the identities matching `filter`, as [`list`](Self::list)
-    /// gives it, and how many match in all, as [`count`](Self::count) says:
-    /// for a search, in one pass over the table (`COUNT(*) OVER ()`,
-    /// counted before the page is cut) where the two would scan it twice.
-    /// Counts apart for a page past the end (no row to carry the total),
-    /// and without a search.
-    pub async fn list_counted(
-        conn: &mut DbConn,
-        filter: &IdentityFilter,
-    ) -> Result<(Vec<Self>, i64), StoreError> {
-        use diesel::dsl::sql;
-        use diesel::sql_types::BigInt;
-        if filter.search_words.is_empty() {
-            // No search: the window would hold every identity before the
-            // page is cut, where a narrow count and a top-N sort do not.
-            let total = Self::count(conn, filter).await?;
-            return Ok((Self::list(conn, filter).await?, total));
-        }
-        let patterns: Vec<String> = filter
-            .search_words
-            .iter()
-            .map(|w| format!("%{}%", escape_like(w)))
-            .collect();
-        let rows: Vec<(IdentityRow, i64)> = with_conn!(conn, c => {
-            let mut q = dsl::identities
-                .select((IdentityRow::as_select(), sql::<BigInt>("COUNT(*) OVER ()")))
-                .into_boxed();
-            if let Some(s) = &filter.status {
-                q = q.filter(dsl::status.eq(*s));
-            }
-            for p in &patterns {
-                q = q.filter(dsl::search_text.like(p.clone()).escape('\\'));
-            }
-            q.order((dsl::birth_family_name.asc(), dsl::birth_given_names.asc(), dsl::oid.asc()))
-                .limit(filter.limit)
-                .offset(filter.offset)
-                .load(c)
-                .await
-        })?;
-        let total = match <[_]>::first(&rows) {
-            Some((_, total)) => *total,
-            None if filter.offset > 0 => Self::count(conn, filter).await?,
-            None => 0,
-        };
-        Ok((rows.into_iter().map(|(r, _)| r).collect(), total))
-    }
-
     /// How many identities match `filter`, whatever its page (`limit` and
     /// `offset` are ignored): the total a paged list reports.
     pub async fn count(conn: &mut DbConn, filter: &IdentityFilter) -> Result<i64, StoreError> {
-        let patterns: Vec<String> = filter
-            .search_words
-            .iter()
-            .map(|w| format!("%{}%", escape_like(w)))
-            .collect();
+        let patterns = like_patterns(filter);
         Ok(with_conn!(conn, c => {
             let mut q = dsl::identities.count().into_boxed();
             if let Some(s) = &filter.status {
