@@ -135,6 +135,32 @@ impl MatchKeyRow {
     }
 }
 
+/// The `SET` of an upsert for every column of `identities` that is neither
+/// indexed nor a matching trait, each from the row proposed (`excluded`):
+/// what [`IdentityRow::update_changed`] writes alone, and
+/// [`IdentityRow::update_all`] with the rest. A macro: the tuple's type is
+/// diesel's, too long to name.
+macro_rules! unindexed_from_excluded {
+    () => {
+        (
+            dsl::birth_place.eq(excluded(dsl::birth_place)),
+            dsl::birth_country.eq(excluded(dsl::birth_country)),
+            dsl::sex.eq(excluded(dsl::sex)),
+            dsl::email.eq(excluded(dsl::email)),
+            dsl::phone.eq(excluded(dsl::phone)),
+            dsl::adeli.eq(excluded(dsl::adeli)),
+            dsl::contract_type.eq(excluded(dsl::contract_type)),
+            dsl::arrival_date.eq(excluded(dsl::arrival_date)),
+            dsl::departure_date.eq(excluded(dsl::departure_date)),
+            dsl::professions.eq(excluded(dsl::professions)),
+            dsl::search_text.eq(excluded(dsl::search_text)),
+            dsl::created_at.eq(excluded(dsl::created_at)),
+            dsl::updated_at.eq(excluded(dsl::updated_at)),
+            dsl::status_changed_at.eq(excluded(dsl::status_changed_at)),
+        )
+    };
+}
+
 /// Whether `after` has the values `before` had in every indexed column and
 /// in every trait its matching keys are made of: then
 /// [`IdentityRow::update_changed`] leaves those columns and the keys alone.
@@ -376,26 +402,15 @@ impl IdentityRow {
             .on_conflict(dsl::oid)
             .do_update()
             .set((
-                dsl::status.eq(excluded(dsl::status)),
-                dsl::birth_family_name.eq(excluded(dsl::birth_family_name)),
-                dsl::used_family_name.eq(excluded(dsl::used_family_name)),
-                dsl::birth_given_names.eq(excluded(dsl::birth_given_names)),
-                dsl::birth_date.eq(excluded(dsl::birth_date)),
-                dsl::birth_place.eq(excluded(dsl::birth_place)),
-                dsl::birth_country.eq(excluded(dsl::birth_country)),
-                dsl::sex.eq(excluded(dsl::sex)),
-                dsl::email.eq(excluded(dsl::email)),
-                dsl::phone.eq(excluded(dsl::phone)),
-                dsl::rpps.eq(excluded(dsl::rpps)),
-                dsl::adeli.eq(excluded(dsl::adeli)),
-                dsl::contract_type.eq(excluded(dsl::contract_type)),
-                dsl::arrival_date.eq(excluded(dsl::arrival_date)),
-                dsl::departure_date.eq(excluded(dsl::departure_date)),
-                dsl::professions.eq(excluded(dsl::professions)),
-                dsl::search_text.eq(excluded(dsl::search_text)),
-                dsl::created_at.eq(excluded(dsl::created_at)),
-                dsl::updated_at.eq(excluded(dsl::updated_at)),
-                dsl::status_changed_at.eq(excluded(dsl::status_changed_at)),
+                unindexed_from_excluded!(),
+                (
+                    dsl::status.eq(excluded(dsl::status)),
+                    dsl::birth_family_name.eq(excluded(dsl::birth_family_name)),
+                    dsl::used_family_name.eq(excluded(dsl::used_family_name)),
+                    dsl::birth_given_names.eq(excluded(dsl::birth_given_names)),
+                    dsl::birth_date.eq(excluded(dsl::birth_date)),
+                    dsl::rpps.eq(excluded(dsl::rpps)),
+                ),
             )))
     }
 
@@ -420,22 +435,7 @@ impl IdentityRow {
             .values(chunk)
             .on_conflict(dsl::oid)
             .do_update()
-            .set((
-                dsl::birth_place.eq(excluded(dsl::birth_place)),
-                dsl::birth_country.eq(excluded(dsl::birth_country)),
-                dsl::sex.eq(excluded(dsl::sex)),
-                dsl::email.eq(excluded(dsl::email)),
-                dsl::phone.eq(excluded(dsl::phone)),
-                dsl::adeli.eq(excluded(dsl::adeli)),
-                dsl::contract_type.eq(excluded(dsl::contract_type)),
-                dsl::arrival_date.eq(excluded(dsl::arrival_date)),
-                dsl::departure_date.eq(excluded(dsl::departure_date)),
-                dsl::professions.eq(excluded(dsl::professions)),
-                dsl::search_text.eq(excluded(dsl::search_text)),
-                dsl::created_at.eq(excluded(dsl::created_at)),
-                dsl::updated_at.eq(excluded(dsl::updated_at)),
-                dsl::status_changed_at.eq(excluded(dsl::status_changed_at)),
-            )))
+            .set(unindexed_from_excluded!()))
     }
 
     /// Records that the RPPS of `oid` was verified at `at` (a Pro Santé
