@@ -516,7 +516,10 @@ leaver = "Sortie"
     let (read, answers) = read_then_pins(&base, &agent, &["47395182"]);
     assert_eq!(
         (read["outcome"].as_str(), answers[0].0),
-        (Some("done"), 200)
+        (Some("done"), 200),
+        "agent log:\n{}\npcscd log:\n{}",
+        std::fs::read_to_string(&agent_log).unwrap_or_default(),
+        pcscd.log()
     );
     take_away(tapped, &agent);
     // Its end passes (the badge's own validity, not a server to wait for).

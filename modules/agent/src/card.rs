@@ -134,22 +134,40 @@ impl Reader {
 
     /// Waits until `ready(present, event count)` says a card may be used
     /// (polling the reader), then connects; returns the card and the event
-    /// count it was found at. `None` when `timeout` passes first.
+    /// count it was found at. `None` when `timeout` passes first. A reader
+    /// that fails to answer (pcscd restarting, a reader unplugged and
+    /// plugged back) is asked again until then: the error is returned only
+    /// if it still fails at the end.
     pub fn wait_for_card(
         &self,
         timeout: Duration,
         mut ready: impl FnMut(bool, u32) -> bool,
     ) -> Result<Option<(PcscCard, u32)>, CardError> {
         let deadline = Instant::now() + timeout;
+        let mut last = None;
         loop {
-            let (present, events) = self.card_state()?;
-            if ready(present, events) {
-                match self.connect() {
-                    Ok(c) => return Ok(Some((c, events))),
-                    Err(e) => tracing::debug!(error = %e, "card not ready yet"),
+            match self.card_state() {
+                Ok((present, events)) => {
+                    last = Some((present, events));
+                    if ready(present, events) {
+                        match self.connect() {
+                            Ok(c) => return Ok(Some((c, events))),
+                            Err(e) => tracing::debug!(error = %e, "card not ready yet"),
+                        }
+                    }
                 }
+                Err(e) if Instant::now() < deadline => {
+                    tracing::debug!(error = %e, "reader not answering, asking again");
+                }
+                Err(e) => return Err(e),
             }
             if Instant::now() >= deadline {
+                tracing::info!(
+                    card.present = last.map(|(p, _)| p),
+                    reader.events = last.map(|(_, e)| e),
+                    "no card to read within {} s",
+                    timeout.as_secs_f32()
+                );
                 return Ok(None);
             }
             std::thread::sleep(Duration::from_millis(100));
