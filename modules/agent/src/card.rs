@@ -137,7 +137,8 @@ impl Reader {
     /// count it was found at. `None` when `timeout` passes first. A reader
     /// that fails to answer (pcscd restarting, a reader unplugged and
     /// plugged back) is asked again until then: the error is returned only
-    /// if it still fails at the end.
+    /// if it still fails at the end (so a reader missing altogether takes
+    /// the whole wait to be reported, as a card never tapped does).
     pub fn wait_for_card(
         &self,
         timeout: Duration,
@@ -146,7 +147,9 @@ impl Reader {
         let deadline = Instant::now() + timeout;
         let mut last = None;
         loop {
-            match self.card_state() {
+            let state = self.card_state();
+            let now = Instant::now();
+            match state {
                 Ok((present, events)) => {
                     last = Some((present, events));
                     if ready(present, events) {
@@ -156,12 +159,12 @@ impl Reader {
                         }
                     }
                 }
-                Err(e) if Instant::now() < deadline => {
+                Err(e) if now < deadline => {
                     tracing::debug!(error = %e, "reader not answering, asking again");
                 }
                 Err(e) => return Err(e),
             }
-            if Instant::now() >= deadline {
+            if now >= deadline {
                 tracing::info!(
                     card.present = last.map(|(p, _)| p),
                     reader.events = last.map(|(_, e)| e),
