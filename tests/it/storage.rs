@@ -450,6 +450,13 @@ crate::support::on_both_backends!(
     an_identity_written_again_keeps_its_matching_keys_true,
 );
 
+/// The matching keys of identity `oid`, as stored.
+async fn keys(conn: &mut clavis_store::DbConn, oid: clavis_core::Oid) -> Vec<String> {
+    clavis_store::models::identity::MatchKeyRow::of_identity(conn, oid)
+        .await
+        .expect("keys")
+}
+
 /// Identities written before matching keys existed get them when the
 /// migration that made them runs, and any identity found without keys
 /// later gets them when the migrations next run, computed as every write
@@ -458,7 +465,6 @@ crate::support::on_both_backends!(
 /// one).
 async fn identities_from_before_matching_keys_get_them_when_the_migration_runs(backend: Backend) {
     use clavis_core::LifecycleStatus::Active;
-    use clavis_store::models::identity::MatchKeyRow;
     let t = TestDb::new(backend).await;
     let helene =
         clavis_testkit::people::insert_person(&t.db, "Dupont-Moréau", "Hélène", Active).await;
@@ -466,9 +472,7 @@ async fn identities_from_before_matching_keys_get_them_when_the_migration_runs(b
     let mut conn = t.db.conn().await.expect("conn");
     // Written now: the keys came with the row.
     assert_eq!(
-        MatchKeyRow::of_identity(&mut conn, helene)
-            .await
-            .expect("keys"),
+        keys(&mut conn, helene).await,
         vec!["1990-01-01|helene|dupontmoreau"]
     );
     // The database as it was before the migration, with a married name.
@@ -485,17 +489,10 @@ async fn identities_from_before_matching_keys_get_them_when_the_migration_runs(b
     assert_eq!(ran, vec!["20261212000001".to_string()]);
     let mut conn = t.db.conn().await.expect("conn");
     assert_eq!(
-        MatchKeyRow::of_identity(&mut conn, helene)
-            .await
-            .expect("keys"),
+        keys(&mut conn, helene).await,
         vec!["1990-01-01|helene|dupontmoreau", "1990-01-01|helene|martin"]
     );
-    assert!(
-        MatchKeyRow::of_identity(&mut conn, undated)
-            .await
-            .expect("keys")
-            .is_empty()
-    );
+    assert!(keys(&mut conn, undated).await.is_empty());
     // An identity written since without its keys (a binary that did not
     // know them): the next run of the migrations gives it them back.
     with_conn!(&mut conn, c => diesel::sql_query("DELETE FROM identity_match_keys")
@@ -511,9 +508,7 @@ async fn identities_from_before_matching_keys_get_them_when_the_migration_runs(b
     );
     let mut conn = t.db.conn().await.expect("conn");
     assert_eq!(
-        MatchKeyRow::of_identity(&mut conn, helene)
-            .await
-            .expect("keys"),
+        keys(&mut conn, helene).await,
         vec!["1990-01-01|helene|dupontmoreau", "1990-01-01|helene|martin"]
     );
 }
@@ -524,7 +519,6 @@ async fn identities_from_before_matching_keys_get_them_when_the_migration_runs(b
 async fn an_identity_written_again_keeps_its_matching_keys_true(backend: Backend) {
     use clavis_core::LifecycleStatus::Active;
     use clavis_store::models::IdentityRow;
-    use clavis_store::models::identity::MatchKeyRow;
     let t = TestDb::new(backend).await;
     let oid = clavis_testkit::people::insert_person(&t.db, "Martin", "Claire", Active).await;
     let mut conn = t.db.conn().await.expect("conn");
@@ -542,12 +536,7 @@ async fn an_identity_written_again_keeps_its_matching_keys_true(backend: Backend
         IdentityRow::find(&mut conn, oid).await.expect("find"),
         Some(after.clone())
     );
-    assert_eq!(
-        MatchKeyRow::of_identity(&mut conn, oid)
-            .await
-            .expect("keys"),
-        vec!["1990-01-01|claire|martin"]
-    );
+    assert_eq!(keys(&mut conn, oid).await, vec!["1990-01-01|claire|martin"]);
     // A married name and a suspension: written, keys and all.
     let mut married = after.clone();
     married.used_family_name = Some("Durand".into());
@@ -560,9 +549,7 @@ async fn an_identity_written_again_keeps_its_matching_keys_true(backend: Backend
         Some(married.clone())
     );
     assert_eq!(
-        MatchKeyRow::of_identity(&mut conn, oid)
-            .await
-            .expect("keys"),
+        keys(&mut conn, oid).await,
         vec!["1990-01-01|claire|durand", "1990-01-01|claire|martin"]
     );
     // Born another day, as HR corrected it: the old keys are gone.
@@ -572,9 +559,7 @@ async fn an_identity_written_again_keeps_its_matching_keys_true(backend: Backend
         .await
         .expect("update");
     assert_eq!(
-        MatchKeyRow::of_identity(&mut conn, oid)
-            .await
-            .expect("keys"),
+        keys(&mut conn, oid).await,
         vec!["1990-01-02|claire|durand", "1990-01-02|claire|martin"]
     );
 }
