@@ -18,6 +18,7 @@ mod console_browser;
 mod directory;
 mod errors;
 mod fixtures;
+mod fuzz_replay;
 mod login;
 mod notify;
 mod oidc;

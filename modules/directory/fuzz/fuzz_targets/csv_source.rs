@@ -1,61 +1,10 @@
-//! Feeds untrusted bytes to the CSV source as it reads an HR export:
-//! decoding (UTF-8 with or without BOM, Latin-1, or detected), parsing with
-//! the configured delimiter, then the attribute mapping of every line.
-//!
-//! The first input byte picks the encoding, the delimiter and the source
-//! (HR with every field mapped, or AD); the rest is the file. Any panic is
-//! a bug, and so is a line that goes missing, a malformed line that is not
-//! rejected, or a mapped record that breaks what reconciliation relies on
-//! (see `common.rs`).
-//!
-//! Run with `cargo fuzz run csv_source` from this directory (see
-//! docs/operations.md, "Fuzzing").
+//! The libFuzzer entry point of `checks/csv_source.rs`, where the input's
+//! format and what is checked are described.
 #![no_main]
 
+#[path = "../checks/common.rs"]
 mod common;
+#[path = "../checks/csv_source.rs"]
+mod csv_source;
 
-use clavis_directory::SourceKind;
-use clavis_directory::config::CsvEncoding;
-use clavis_directory::source::csv::{decode, parse};
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|input: &[u8]| {
-    let Some((&settings, file)) = input.split_first() else {
-        return;
-    };
-    let encoding = match settings % 3 {
-        0 => CsvEncoding::Auto,
-        1 => CsvEncoding::Utf8,
-        _ => CsvEncoding::Latin1,
-    };
-    let delimiter = [b';', b',', b'\t', b'|'][usize::from(settings / 3) % 4];
-    let source = if settings & 0x80 == 0 {
-        common::hr(SourceKind::Csv)
-    } else {
-        common::ad(SourceKind::Csv)
-    };
-    let text = decode(file, encoding);
-    let Ok(entries) = parse(&text, delimiter, "fuzz.csv") else {
-        return;
-    };
-    // Every record after the header is an entry (one line may hold several
-    // physical lines inside quotes, never the reverse).
-    let lines = text.split(['\n', '\r']).count();
-    assert!(
-        entries.len() <= lines,
-        "{} entries from {lines} lines",
-        entries.len()
-    );
-    for raw in &entries {
-        let line = raw
-            .entry_ref
-            .strip_prefix("fuzz.csv:")
-            .expect("entries are named file:line");
-        assert!(line.parse::<u64>().is_ok(), "bad line number {line}");
-        let mapped = common::map_and_check(&source, raw);
-        if raw.attrs.contains_key("__malformed") {
-            let r = mapped.expect_err("a malformed line is rejected");
-            assert_eq!(r.field, "(line)");
-        }
-    }
-});
+libfuzzer_sys::fuzz_target!(|input: &[u8]| csv_source::check(input));
