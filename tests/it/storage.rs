@@ -665,4 +665,67 @@ async fn only_the_tables_that_grew_are_analysed_again() {
         tuples(&mut conn, "accounts").await < 0.0,
         "unchanged: never analysed (-1)"
     );
+    // Sampled at a statistics target of 10: 40 distinct names make a
+    // histogram of 11 bounds (41 would mean the server's 100), and the
+    // connection keeps the server's target for what it runs next.
+    assert_eq!(
+        setting(
+            &mut conn,
+            "SELECT array_length(histogram_bounds, 1)::text AS value FROM pg_stats \
+             WHERE tablename = 'identities' AND attname = 'birth_family_name'"
+        )
+        .await,
+        "11"
+    );
+    assert_eq!(
+        setting(
+            &mut conn,
+            "SELECT current_setting('default_statistics_target') AS value"
+        )
+        .await,
+        "100"
+    );
+}
+
+#[derive(QueryableByName)]
+struct Setting {
+    #[diesel(sql_type = Text)]
+    value: String,
+}
+
+/// The one text value `sql` answers.
+async fn setting(conn: &mut clavis_store::DbConn, sql: &str) -> String {
+    with_conn!(conn, c => diesel::sql_query(sql).get_result::<Setting>(c).await)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .value
+}
+
+/// Bulk work on PostgreSQL plans each statement for the tables as they are
+/// and costs random reads near sequential ones, for its own transaction
+/// only, and never raises a cost the server already set lower.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_planning_settings_last_one_transaction() {
+    let t = TestDb::new(Backend::Postgres).await;
+    let mut conn = t.db.conn().await.expect("conn");
+    let current = "SELECT current_setting('random_page_cost') || ' ' || current_setting('plan_cache_mode') AS value";
+    for (server, inside) in [("4", "1.1"), ("1", "1")] {
+        setting(
+            &mut conn,
+            &format!("SELECT set_config('random_page_cost', '{server}', false) AS value"),
+        )
+        .await;
+        let seen = conn
+            .transaction(async |tx: &mut clavis_store::DbConn| {
+                tx.plan_for_current_sizes().await?;
+                Ok::<_, clavis_store::StoreError>(setting(tx, current).await)
+            })
+            .await
+            .expect("transaction");
+        assert_eq!(
+            seen,
+            format!("{inside} force_custom_plan"),
+            "server at {server}"
+        );
+        assert_eq!(setting(&mut conn, current).await, format!("{server} auto"));
+    }
 }
