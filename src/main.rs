@@ -21,10 +21,13 @@ use std::process::ExitCode;
 
 /// mimalloc rather than glibc's allocator: a directory sync allocates and
 /// frees millions of small values a run (rows, their bound parameters,
-/// audit events) and glibc spent a third of its CPU in `malloc`/`free`,
-/// consolidating its bins each time a large statement buffer was freed; a
-/// 100k sync's CPU fell by 13–30 % (docs/operations.md, "The directory at
-/// scale"). SQLite's own allocations, in C, stay with glibc.
+/// audit events) and glibc spent 41 % of its CPU in `malloc`, `free`, the
+/// consolidation of its bins (each time a large statement buffer was
+/// freed) and copies; with mimalloc a 100k sync's CPU fell by 20–30 % on
+/// PostgreSQL and 8 % on SQLite (docs/operations.md, "The directory at
+/// scale"). Built without mimalloc's `secure` mode (guard pages, encoded
+/// free lists): only safe Rust allocates through it. SQLite's own
+/// allocations, in C, stay with glibc.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -10,7 +10,10 @@
 //! what the targets check from regressing between campaigns, in CI's time
 //! budget, and makes an input committed under `seeds/` a regression test.
 //! A failing input is written to `fuzz-replay-<target>` in the test target
-//! directory, for `cargo fuzz run <target> <file>`.
+//! directory, for `RUSTC_BOOTSTRAP=1 cargo fuzz run -s none <target> <file>`.
+//! A panic is caught and named; an abort (a stack overflow) or an endless
+//! loop takes the whole test binary down or holds it, as it would a
+//! libFuzzer run without its timeout.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -104,7 +107,8 @@ fn replay(module: &str, target: &str, check: fn(&[u8]), mutations: usize) {
                 |()| format!("saved to {}", file.display()),
             );
             panic!(
-                "{target} failed on {} ({saved}; replay it with `cargo fuzz run {target} <file>` in {})",
+                "{target} failed on {} ({saved}; replay it with \
+                 `RUSTC_BOOTSTRAP=1 cargo fuzz run -s none {target} <file>` in {})",
                 what(),
                 fuzz_dir.display()
             );

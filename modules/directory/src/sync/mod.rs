@@ -11,12 +11,13 @@
 //! transitions); [`page`] applies one page of records.
 
 mod page;
+mod read;
 
 use crate::apply::{self, Ctx};
 use crate::config::{CursorAttribute, DirectoryConfig, SourceConfig};
 use crate::error::DirectoryError;
 use crate::lifecycle::Subscribers;
-use crate::mapping::{self, Rejection};
+use crate::mapping::Rejection;
 use crate::source::{self, DirectorySource, FetchRequest, max_marker};
 use chrono::{DateTime, Utc};
 use clavis_core::{Actor, AuditAction, Clock, Oid, SyncMode, SyncRunStatus};
@@ -24,7 +25,7 @@ use clavis_store::models::{IdentityRow, SourceRecordRow, SyncCursor, SyncLease, 
 use clavis_store::{Db, DbConn};
 use serde::Serialize;
 use serde_json::json;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 /// What the operator asked for.
@@ -297,60 +298,42 @@ impl SyncEngine {
             },
             page_size: self.cfg.batch_size,
         };
-        let mut stream = src.open(request).await?;
-        let mut seen_ids: HashMap<String, String> = HashMap::new();
+        let mut stream = read::MappedPages::start(source, src.open(request).await?);
         let mut marker = cursor.as_ref().and_then(|c| c.cursor_value.clone());
         let mut pages: u64 = 0;
+        let mut sampled: BTreeSet<&'static str> = BTreeSet::new();
         while let Some(page) = stream.next().await {
             let page = page?;
             pages += 1;
             if (pages.is_power_of_two() || pages.is_multiple_of(16)) && !opts.dry_run {
                 // A first run fills the tables from empty: the planner's
-                // statistics of a table are gathered again each time it
-                // may have doubled.
-                conn.refresh_grown_statistics(SYNC_TABLES).await?;
+                // statistics of a table are gathered again, from a light
+                // sample, each time it may have doubled.
+                sampled.extend(conn.refresh_grown_statistics(SYNC_TABLES).await?);
             }
             marker = match page.new_cursor {
                 Some(c) => Some(c),
                 None => max_marker(marker, page.max_marker.as_deref()),
             };
-            report.seen += page.entries.len() as u64;
-            let mut records = Vec::with_capacity(page.entries.len());
-            for raw in &page.entries {
-                match mapping::map_entry(source, raw) {
-                    Ok(rec) => {
-                        if let Some(first) = seen_ids.get(&rec.external_id) {
-                            report.rejections.push(Rejection {
-                                entry: rec.entry_ref.clone(),
-                                field: "external_id".into(),
-                                external_id: Some(rec.external_id.clone()),
-                                message: format!(
-                                    "duplicate external id {:?} (already read at {first})",
-                                    rec.external_id
-                                ),
-                            });
-                            continue;
-                        }
-                        seen_ids.insert(rec.external_id.clone(), rec.entry_ref.clone());
-                        records.push(rec);
-                    }
-                    Err(rej) => {
-                        tracing::warn!(sync.source = %source.name, entry = %rej.entry, field = %rej.field, "entry rejected: {}", rej.message);
-                        report.rejections.push(rej);
-                    }
-                }
-            }
+            report.seen += page.seen as u64;
+            report.rejections.extend(page.rejections);
             report.rejected = report.rejections.len() as u64;
             self.apply_page(
                 conn,
                 source,
                 &report.run_id.clone(),
-                records,
+                page.records,
                 opts.dry_run,
                 report,
             )
             .await?;
             progress.on_page(report.seen);
+        }
+        let seen_ids = stream.into_read_ids();
+        if !sampled.is_empty() {
+            // Full statistics of what grew, for what runs after the sync.
+            let sampled: Vec<&'static str> = sampled.into_iter().collect();
+            conn.refresh_statistics(&sampled).await?;
         }
         // Disappearances: only a complete full read can tell, at most once
         // per full_sync_interval_secs unless the operator asked for a full

@@ -66,7 +66,8 @@ impl DbConn {
     /// short transactions of logins need not pay.
     ///
     /// It also costs a random page read at 1.1 sequential ones (unless the
-    /// server's `random_page_cost` is lower already): such work reads and
+    /// server's `random_page_cost` is lower already; a sequential read at
+    /// `seq_page_cost`, 1 by default): such work reads and
     /// writes the same tables page after page, which are in memory, and at
     /// the default of 4 the planner scanned a whole table of 30,000 rows
     /// (5 ms) to look up a page's 500 keys in its index (1 ms), 3 s of a
@@ -77,8 +78,9 @@ impl DbConn {
             let c: &mut diesel_async::AsyncPgConnection = c;
             c.batch_execute(
                 "SET LOCAL plan_cache_mode = force_custom_plan; \
-                 SELECT set_config('random_page_cost', \
-                   LEAST(current_setting('random_page_cost')::float8, 1.1)::text, true)",
+                 SELECT set_config('random_page_cost', LEAST( \
+                   current_setting('random_page_cost')::float8, \
+                   1.1 * current_setting('seq_page_cost')::float8)::text, true)",
             )
             .await?;
         }
@@ -115,15 +117,18 @@ impl DbConn {
     /// table ten times for nothing (3 s of a 100k AD run).
     ///
     /// These analyses sample 3,000 rows a table (a statistics target of
-    /// 10, for this statement only) rather than
-    /// the server's 30,000: what bulk work needs is each table's size and
-    /// that its keys are unique, and the samples took 2.5 s of a first
-    /// 100k run. Autovacuum's next analysis, due after so many changes,
-    /// gathers the server's full statistics.
+    /// 10, set for their one implicit transaction: the tables' locks, which
+    /// block no reader or writer, are held until the last is analysed)
+    /// rather than the server's 30,000: what bulk work needs is each
+    /// table's size and that its keys are unique, and the samples took
+    /// 2.5 s of a first 100k run. Answers the tables analysed, which the
+    /// work analyses again at its end with the server's own target
+    /// ([`refresh_statistics`](Self::refresh_statistics)), so that what
+    /// the console's searches plan on is never the light sample.
     pub async fn refresh_grown_statistics(
         &mut self,
         tables: &[&'static str],
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<&'static str>, StoreError> {
         use diesel::sql_types::{Array, Text};
         #[derive(diesel::QueryableByName)]
         struct Grown {
@@ -157,8 +162,9 @@ impl DbConn {
                 ))
                 .await?;
             }
+            return Ok(names);
         }
-        Ok(())
+        Ok(Vec::new())
     }
 
     /// Starts a transaction (or a savepoint inside one). On SQLite, first
