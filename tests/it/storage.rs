@@ -448,7 +448,52 @@ crate::support::on_both_backends!(
     audit_events_appended_at_once_outside_transactions_keep_one_chain,
     identities_from_before_matching_keys_get_them_when_the_migration_runs,
     an_identity_written_again_keeps_its_matching_keys_true,
+    a_batch_of_audit_events_is_stored_as_given,
 );
+
+/// A batch of events (a sync page's, written as one statement of arrays on
+/// PostgreSQL) is stored as given, absent fields as absent, and chains.
+async fn a_batch_of_audit_events_is_stored_as_given(backend: Backend) {
+    use clavis_store::models::AuditEventRow;
+    let t = TestDb::new(backend).await;
+    let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("now");
+    let events: Vec<clavis_audit::AuditEvent> = (0..40)
+        .map(|i| {
+            let mut e = clavis_audit::AuditEvent::new(
+                clavis_core::Actor::Cli(format!("op-{i}")),
+                clavis_core::AuditAction::IdentityCreated,
+                (i % 2 == 0).then(|| format!("cible-{i}")),
+                serde_json::json!({"n": i, "nom": "Hélène d'Arc"}),
+            );
+            e.source = (i % 3 == 0).then(|| "rh".to_string());
+            e.sync_run_id = (i % 5 == 0).then(|| format!("run-{i}"));
+            e.client_addr = (i % 7 == 0).then(|| "10.0.0.7".to_string());
+            e
+        })
+        .collect();
+    let mut conn = t.db.conn().await.expect("conn");
+    conn.transaction(async |tx: &mut clavis_store::DbConn| {
+        clavis_audit::append(tx, now, events.clone()).await
+    })
+    .await
+    .expect("append");
+    let stored = AuditEventRow::page(&mut conn, 0, 100).await.expect("read");
+    assert_eq!(stored.len(), 40);
+    for (i, (row, e)) in stored.iter().zip(&events).enumerate() {
+        assert_eq!(row.seq, i as i64 + 1);
+        assert_eq!(row.occurred_at, now.timestamp_micros());
+        assert_eq!(row.actor, e.actor.to_string());
+        assert_eq!(row.action, e.action.as_str());
+        assert_eq!(row.target, e.target);
+        assert_eq!(row.changes, e.changes.to_string());
+        assert_eq!(row.source, e.source);
+        assert_eq!(row.sync_run_id, e.sync_run_id);
+        assert_eq!(row.client_addr, e.client_addr);
+        assert_eq!(row.request_id, None);
+    }
+    let report = clavis_audit::verify(&mut conn).await.expect("verify");
+    assert_eq!((report.checked, report.first_broken), (40, None));
+}
 
 /// The matching keys of identity `oid`, as stored.
 async fn keys(conn: &mut clavis_store::DbConn, oid: clavis_core::Oid) -> Vec<String> {
