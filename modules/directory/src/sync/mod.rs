@@ -308,7 +308,7 @@ impl SyncEngine {
             if (pages.is_power_of_two() || pages.is_multiple_of(16)) && !opts.dry_run {
                 // A first run fills the tables from empty: the planner's
                 // statistics of a table are gathered again, from a light
-                // sample, each time it may have doubled.
+                // sample, each time a tenth of it changed.
                 sampled.extend(conn.refresh_grown_statistics(SYNC_TABLES).await?);
             }
             marker = match page.new_cursor {

@@ -285,26 +285,10 @@ async fn insert_as_arrays(
     rows: Vec<AuditEventRow>,
 ) -> Result<(), StoreError> {
     use diesel::sql_types::{Array, BigInt, Nullable, Text};
-    let n = rows.len();
-    let (mut seq, mut id, mut occurred_at, mut actor, mut action) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let (mut target, mut changes, mut source, mut sync_run_id) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let (mut client_addr, mut prev_hash, mut hash, mut request_id) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
+    let (mut seq, mut id, mut occurred_at, mut actor, mut action, mut target, mut changes) =
+        <(Vec<_>, Vec<_>, Vec<_>, Vec<_>, Vec<_>, Vec<_>, Vec<_>)>::default();
+    let (mut source, mut sync_run_id, mut client_addr, mut prev_hash, mut hash, mut request_id) =
+        <(Vec<_>, Vec<_>, Vec<_>, Vec<_>, Vec<_>, Vec<_>)>::default();
     for r in rows {
         seq.push(r.seq);
         id.push(r.id);
