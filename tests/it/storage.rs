@@ -655,7 +655,7 @@ struct Tuples {
 async fn only_the_tables_that_grew_are_analysed_again() {
     use clavis_core::LifecycleStatus::Active;
     let t = TestDb::new(Backend::Postgres).await;
-    for i in 0..40 {
+    for i in 0..60 {
         clavis_testkit::people::insert_person(&t.db, &format!("Nom{i}"), "Marie", Active).await;
     }
     let mut conn = t.db.conn().await.expect("conn");
@@ -684,7 +684,7 @@ async fn only_the_tables_that_grew_are_analysed_again() {
         .get_result::<Modified>(c)
         .await)
         .expect("stats");
-        if m.n >= 40 {
+        if m.n >= 60 {
             break;
         }
         assert!(
@@ -710,15 +710,15 @@ async fn only_the_tables_that_grew_are_analysed_again() {
     assert_eq!(analysed, ["identities"]);
     assert_eq!(
         tuples(&mut conn, "identities").await,
-        40.0,
+        60.0,
         "grew: analysed"
     );
     assert!(
         tuples(&mut conn, "accounts").await < 0.0,
         "unchanged: never analysed (-1)"
     );
-    // Sampled at a statistics target of 10: 40 distinct names make a
-    // histogram of 11 bounds (40 at the server's default of 100), and the
+    // Sampled at a statistics target of 10: 60 distinct names make a
+    // histogram of 11 bounds (60 at the server's default of 100), and the
     // connection keeps the server's target for what it runs next, which
     // analyses at full size again (the end of a sync).
     let bounds = "SELECT array_length(histogram_bounds, 1)::text AS value FROM pg_stats \

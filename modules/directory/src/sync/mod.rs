@@ -200,6 +200,7 @@ impl SyncEngine {
             }
         }
         tracing::info!(sync.run_id = %report.run_id, sync.mode = %report.mode, "sync run started");
+        let mut sampled = BTreeSet::new();
         let result = self
             .run_inner(
                 &mut conn,
@@ -210,8 +211,18 @@ impl SyncEngine {
                 opts,
                 progress,
                 &mut report,
+                &mut sampled,
             )
             .await;
+        if !sampled.is_empty() {
+            // Full statistics of what grew, for what runs after the sync,
+            // whether the run succeeded or not. Best effort: the pages are
+            // committed whatever the planner's statistics say.
+            let sampled: Vec<&'static str> = sampled.into_iter().collect();
+            if let Err(e) = conn.refresh_statistics(&sampled).await {
+                tracing::warn!(error = %e, "statistics not refreshed after the sync");
+            }
+        }
         report.finished_at = Some(self.clock.now());
         if !opts.dry_run {
             let _ = SyncLease::release(&mut conn, &source.name, &report.run_id).await;
@@ -289,6 +300,7 @@ impl SyncEngine {
         opts: SyncOptions,
         progress: &dyn Progress,
         report: &mut SyncReport,
+        sampled: &mut BTreeSet<&'static str>,
     ) -> Result<(), DirectoryError> {
         let request = FetchRequest {
             changed_since: if full {
@@ -301,7 +313,6 @@ impl SyncEngine {
         let mut stream = read::MappedPages::start(source, src.open(request).await?);
         let mut marker = cursor.as_ref().and_then(|c| c.cursor_value.clone());
         let mut pages: u64 = 0;
-        let mut sampled: BTreeSet<&'static str> = BTreeSet::new();
         while let Some(page) = stream.next().await {
             let page = page?;
             pages += 1;
@@ -309,7 +320,11 @@ impl SyncEngine {
                 // A first run fills the tables from empty: the planner's
                 // statistics of a table are gathered again, from a light
                 // sample, each time a tenth of it changed.
-                sampled.extend(conn.refresh_grown_statistics(SYNC_TABLES).await?);
+                // Best effort, like the full analysis after the run.
+                match conn.refresh_grown_statistics(SYNC_TABLES).await {
+                    Ok(tables) => sampled.extend(tables),
+                    Err(e) => tracing::warn!(error = %e, "statistics not refreshed"),
+                }
             }
             marker = match page.new_cursor {
                 Some(c) => Some(c),
@@ -330,11 +345,6 @@ impl SyncEngine {
             progress.on_page(report.seen);
         }
         let seen_ids = stream.into_read_ids();
-        if !sampled.is_empty() {
-            // Full statistics of what grew, for what runs after the sync.
-            let sampled: Vec<&'static str> = sampled.into_iter().collect();
-            conn.refresh_statistics(&sampled).await?;
-        }
         // Disappearances: only a complete full read can tell, at most once
         // per full_sync_interval_secs unless the operator asked for a full
         // run, and never on a run whose rejected entries cannot be named.

@@ -108,7 +108,7 @@ impl DbConn {
 
     /// Like [`refresh_statistics`](Self::refresh_statistics), for the
     /// tables among these that changed more rows since their last analysis
-    /// than a tenth of what they then held (PostgreSQL's own counts,
+    /// than 50 and a tenth of what they then held (PostgreSQL's own counts,
     /// `n_mod_since_analyze` against `reltuples`; autovacuum's own default
     /// threshold, which it cannot keep up with under bulk work); all of
     /// them where the server keeps no counts (`track_counts = off`). A sync
@@ -148,7 +148,7 @@ impl DbConn {
             let grown: Vec<Grown> = diesel::sql_query(
                 "SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid \
                  WHERE s.relid = ANY($1::text[]::regclass[]) \
-                 AND (s.n_mod_since_analyze > GREATEST(c.reltuples, 0) / 10 \
+                 AND (s.n_mod_since_analyze > 50 + GREATEST(c.reltuples, 0) / 10 \
                       OR current_setting('track_counts') = 'off')",
             )
             .bind::<Array<Text>, _>(tables)

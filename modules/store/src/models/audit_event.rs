@@ -126,7 +126,15 @@ impl AuditEventRow {
                 .values(r));
         }
         if let DbConn::Pg(c) = conn {
-            return insert_as_arrays(c, rows).await;
+            // A statement per 10,000 events: a message stays far below the
+            // protocol's 1 GB, whatever one append holds.
+            let mut rows = rows;
+            while !rows.is_empty() {
+                let rest = rows.split_off(rows.len().min(10_000));
+                insert_as_arrays(c, rows).await?;
+                rows = rest;
+            }
+            return Ok(());
         }
         crate::execute_batched!(conn, rows, |chunk| diesel::insert_into(audit_events::table)
             .values(chunk))
