@@ -643,14 +643,9 @@ async fn audit_events_appended_at_once_outside_transactions_keep_one_chain(backe
     assert_eq!(report.checked, 100);
 }
 
-#[derive(QueryableByName)]
-struct Tuples {
-    #[diesel(sql_type = diesel::sql_types::Float)]
-    reltuples: f32,
-}
-
-/// A sync's statistics refresh on PostgreSQL analyses the tables that grew
-/// past what their last analysis counted, and only those.
+/// A sync's statistics refresh on PostgreSQL analyses the tables that
+/// changed more than autovacuum's threshold (50 rows and a tenth) since
+/// their last analysis, and only those.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_tables_that_grew_are_analysed_again() {
     use clavis_core::LifecycleStatus::Active;
@@ -660,37 +655,28 @@ async fn only_the_tables_that_grew_are_analysed_again() {
     }
     let mut conn = t.db.conn().await.expect("conn");
     let tuples = async |conn: &mut clavis_store::DbConn, table: &str| -> f32 {
-        with_conn!(conn, c => diesel::sql_query(
-            "SELECT reltuples FROM pg_class WHERE oid = $1::text::regclass",
-        )
-        .bind::<Text, _>(table)
-        .get_result::<Tuples>(c)
-        .await)
-        .expect("reltuples")
-        .reltuples
+        let sql = format!(
+            "SELECT reltuples::text AS value FROM pg_class WHERE oid = '{table}'::regclass"
+        );
+        setting(conn, &sql).await.parse().expect("reltuples")
     };
     // The inserting connections report their counts when idle; wait for
     // them (at most 10 s) rather than for a fixed time.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        #[derive(QueryableByName)]
-        struct Modified {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            n: i64,
-        }
-        let m = with_conn!(&mut conn, c => diesel::sql_query(
-            "SELECT n_mod_since_analyze AS n FROM pg_stat_user_tables WHERE relname = 'identities'",
+        let n: i64 = setting(
+            &mut conn,
+            "SELECT n_mod_since_analyze::text AS value FROM pg_stat_user_tables WHERE relname = 'identities'",
         )
-        .get_result::<Modified>(c)
-        .await)
-        .expect("stats");
-        if m.n >= 60 {
+        .await
+        .parse()
+        .expect("n_mod_since_analyze");
+        if n >= 60 {
             break;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "counts never reported: {}",
-            m.n
+            "counts never reported: {n}"
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
@@ -698,11 +684,8 @@ async fn only_the_tables_that_grew_are_analysed_again() {
         tuples(&mut conn, "identities").await < 1.0,
         "never analysed yet"
     );
-    let target = setting(
-        &mut conn,
-        "SELECT current_setting('default_statistics_target') AS value",
-    )
-    .await;
+    let target_sql = "SELECT current_setting('default_statistics_target') AS value";
+    let target = setting(&mut conn, target_sql).await;
     let analysed = conn
         .refresh_grown_statistics(&["identities", "accounts"])
         .await
@@ -724,14 +707,7 @@ async fn only_the_tables_that_grew_are_analysed_again() {
     let bounds = "SELECT array_length(histogram_bounds, 1)::text AS value FROM pg_stats \
                   WHERE tablename = 'identities' AND attname = 'birth_family_name'";
     assert_eq!(setting(&mut conn, bounds).await, "11");
-    assert_eq!(
-        setting(
-            &mut conn,
-            "SELECT current_setting('default_statistics_target') AS value"
-        )
-        .await,
-        target
-    );
+    assert_eq!(setting(&mut conn, target_sql).await, target);
     conn.refresh_statistics(&analysed).await.expect("full");
     assert_ne!(setting(&mut conn, bounds).await, "11");
 }

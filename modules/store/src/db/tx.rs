@@ -128,8 +128,8 @@ impl DbConn {
     /// table's size and that its keys are unique, and the samples took
     /// 2.5 s of a first 100k run. Answers the tables analysed, which the
     /// work analyses again at its end with the server's own target
-    /// ([`refresh_statistics`](Self::refresh_statistics)), so that what
-    /// the console's searches plan on is never the light sample.
+    /// ([`refresh_statistics`](Self::refresh_statistics)), so that the
+    /// console's searches do not plan on the light sample.
     pub async fn refresh_grown_statistics(
         &mut self,
         tables: &[&'static str],
