@@ -421,7 +421,7 @@ impl Plan<'_, '_> {
         }
         if has_wanted {
             self.w.new_assignments.push(Assignment {
-                id: clavis_core::ids::new_record_id(),
+                id: clavis_core::ids::new_ordered_record_id(),
                 oid,
                 service: wanted.0,
                 uf: wanted.1,
@@ -573,7 +573,7 @@ impl Plan<'_, '_> {
                 _ => self.reason.as_str(),
             };
             let row = LifecycleEventRow {
-                id: clavis_core::ids::new_record_id(),
+                id: clavis_core::ids::new_ordered_record_id(),
                 oid,
                 kind: kind.as_str().to_string(),
                 reason: why.to_string(),

@@ -35,6 +35,26 @@ async fn paging_reads_more_entries_than_the_server_size_limit(backend: Backend) 
     let r = full(&engine, "rh").await;
     assert_eq!(r.seen as usize, n, "{r:?}");
     assert_eq!(r.created as usize, n);
+    // Those created in one batch (25) got neighbouring oids: one prefix of
+    // 48 random bits a batch (OidBatch), none shared between batches.
+    let items = service::list_identities(&t.db, None, None, 10_000, 0)
+        .await
+        .expect("list")
+        .items;
+    let mut per_prefix = std::collections::HashMap::<String, usize>::new();
+    for i in &items {
+        assert_eq!(i.oid.as_uuid().get_version_num(), 8, "{}", i.oid);
+        *per_prefix
+            .entry(i.oid.to_string()[..13].to_string())
+            .or_default() += 1;
+    }
+    let mut sizes: Vec<usize> = per_prefix.into_values().collect();
+    sizes.sort_unstable();
+    let mut expected = vec![25; n / 25];
+    if n % 25 > 0 {
+        expected.insert(0, n % 25);
+    }
+    assert_eq!(sizes, expected);
 }
 
 async fn source_down_mid_run_fails_cleanly_and_a_rerun_converges(backend: Backend) {

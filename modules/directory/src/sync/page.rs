@@ -10,6 +10,7 @@ use crate::config::SourceConfig;
 use crate::error::DirectoryError;
 use crate::mapping::MappedRecord;
 use crate::reconcile::{self, Decision, MatchIndex};
+use clavis_core::ids::OidBatch;
 use clavis_core::{AuditAction, CaseStatus, Oid};
 use clavis_store::DbConn;
 use clavis_store::models::{ReconciliationCase, SourceRecordRow};
@@ -217,6 +218,8 @@ async fn decide_undecided(
     let undecided = std::mem::take(&mut work.undecided);
     let recs: Vec<&MappedRecord> = undecided.iter().map(|(r, _)| r).collect();
     let mut idx = MatchIndex::load(conn, &source.name, &recs).await?;
+    // The page's new people get neighbouring oids (see OidBatch).
+    let oids = OidBatch::new();
     for (rec, mut row) in undecided {
         match reconcile::decide(conn, source, &rec, &idx).await? {
             Decision::Link { oid, how } => {
@@ -230,7 +233,7 @@ async fn decide_undecided(
                 work.to_refresh.push(oid);
             }
             Decision::Create => {
-                let oid = Oid::new_random();
+                let oid = oids.next_oid();
                 row.oid = Some(oid);
                 idx.note_linked(&source.name, &rec, oid, true);
                 work.fresh.insert(oid);
