@@ -449,7 +449,41 @@ crate::support::on_both_backends!(
     identities_from_before_matching_keys_get_them_when_the_migration_runs,
     an_identity_written_again_keeps_its_matching_keys_true,
     a_batch_of_audit_events_is_stored_as_given,
+    more_rows_than_a_statement_takes_are_written_and_upserted_whole,
 );
+
+/// More rows than one statement takes (10,000 as arrays on PostgreSQL, 500
+/// on SQLite) are all written, then upserted: the columns set take the
+/// proposed values, absent values stay absent, and the rows split between
+/// statements are not lost or written twice.
+async fn more_rows_than_a_statement_takes_are_written_and_upserted_whole(backend: Backend) {
+    use clavis_store::models::Account;
+    let t = TestDb::new(backend).await;
+    let oids: Vec<clavis_core::Oid> = (0..3).map(|_| clavis_core::Oid::new_random()).collect();
+    let account = |i: usize, enabled: bool, at: i64| Account {
+        login: format!("u{i:05}"),
+        oid: oids[i % 3],
+        source: "ad".into(),
+        enabled,
+        disabled_reason: (!enabled && i % 2 == 0).then(|| format!("raison {i}")),
+        created_at: at,
+        updated_at: at,
+    };
+    let n = 10_007;
+    let mut conn = t.db.conn().await.expect("conn");
+    let first: Vec<Account> = (0..n).map(|i| account(i, true, 1)).collect();
+    let again: Vec<Account> = (0..n).map(|i| account(i, i % 4 == 0, 2)).collect();
+    for rows in [first, again.clone()] {
+        conn.transaction(async |tx: &mut clavis_store::DbConn| Account::upsert_all(tx, rows).await)
+            .await
+            .expect("upsert");
+    }
+    let logins: Vec<String> = again.iter().map(|a| a.login.clone()).collect();
+    let mut stored = Account::find_many(&mut conn, &logins).await.expect("read");
+    stored.sort_by(|a, b| a.login.cmp(&b.login));
+    assert_eq!(stored.len(), n);
+    assert_eq!(stored, again);
+}
 
 /// A batch of events (a sync page's, written as one statement of arrays on
 /// PostgreSQL) is stored as given, absent fields as absent, and chains.

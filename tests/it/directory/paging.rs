@@ -51,7 +51,7 @@ async fn paging_reads_more_entries_than_the_server_size_limit(backend: Backend) 
     let mut sizes: Vec<usize> = per_prefix.into_values().collect();
     sizes.sort_unstable();
     let mut expected = vec![25; n / 25];
-    if n % 25 > 0 {
+    if !n.is_multiple_of(25) {
         expected.insert(0, n % 25);
     }
     assert_eq!(sizes, expected);

@@ -6,8 +6,11 @@
 //! [`tx`]; what is particular to SQLite (the write turn, statements run in
 //! place, the WAL, inline reads) is in [`sqlite`].
 
+pub(crate) mod rows;
 pub mod sqlite;
 mod tx;
+
+pub(crate) use rows::insert_rows;
 
 pub use sqlite::wal::Checkpointed;
 pub use sqlite::{AsyncSqliteConnection, InlineReaders, Offload, SqliteConn, TurnHeld, WriteTurn};

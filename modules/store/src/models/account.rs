@@ -82,21 +82,12 @@ impl Account {
             .await)?)
     }
 
-    /// Inserts or replaces these accounts (a statement per few hundred).
+    /// Inserts or replaces these accounts (a statement for many,
+    /// [`insert_rows!`](crate::db::insert_rows)).
     pub async fn upsert_all(conn: &mut DbConn, rows: Vec<Account>) -> Result<(), StoreError> {
-        use diesel::upsert::excluded;
-        crate::execute_batched!(conn, rows, |chunk| diesel::insert_into(accounts::table)
-            .values(chunk)
-            .on_conflict(dsl::login)
-            .do_update()
-            .set((
-                dsl::oid.eq(excluded(dsl::oid)),
-                dsl::source.eq(excluded(dsl::source)),
-                dsl::enabled.eq(excluded(dsl::enabled)),
-                dsl::disabled_reason.eq(excluded(dsl::disabled_reason)),
-                dsl::created_at.eq(excluded(dsl::created_at)),
-                dsl::updated_at.eq(excluded(dsl::updated_at)),
-            )))
+        crate::db::insert_rows!(conn, rows, Account => accounts {
+            login, oid, source, enabled, disabled_reason, created_at, updated_at,
+        } on conflict (login) set oid, source, enabled, disabled_reason, created_at, updated_at,)
     }
 
     /// Disables every enabled account of an identity; returns their logins.

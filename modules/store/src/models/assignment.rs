@@ -49,10 +49,12 @@ impl Assignment {
             .await)?)
     }
 
-    /// Inserts new assignments.
+    /// Inserts new assignments (a statement for many,
+    /// [`insert_rows!`](crate::db::insert_rows)).
     pub async fn insert_all(conn: &mut DbConn, rows: Vec<Assignment>) -> Result<(), StoreError> {
-        crate::execute_batched!(conn, rows, |chunk| diesel::insert_into(assignments::table)
-            .values(chunk))
+        crate::db::insert_rows!(conn, rows, Assignment => assignments {
+            id, oid, service, uf, finess, start_date, end_date, is_current, recorded_at, ended_at,
+        })
     }
 
     /// Closes the current assignments of these identities at `now`.

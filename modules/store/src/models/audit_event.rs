@@ -125,19 +125,10 @@ impl AuditEventRow {
             return crate::execute_each!(conn, rows, |r| diesel::insert_into(audit_events::table)
                 .values(r));
         }
-        if let DbConn::Pg(c) = conn {
-            // A statement per 10,000 events: a message stays far below the
-            // protocol's 1 GB, whatever one append holds.
-            let mut rows = rows;
-            while !rows.is_empty() {
-                let rest = rows.split_off(rows.len().min(10_000));
-                insert_as_arrays(c, rows).await?;
-                rows = rest;
-            }
-            return Ok(());
-        }
-        crate::execute_batched!(conn, rows, |chunk| diesel::insert_into(audit_events::table)
-            .values(chunk))
+        crate::db::insert_rows!(conn, rows, AuditEventRow => audit_events {
+            seq, id, occurred_at, actor, action, target, changes, source, sync_run_id,
+            client_addr, prev_hash, hash, request_id,
+        })
     }
 
     /// Events in chain order from `after_seq` (exclusive), at most `limit`.
@@ -284,55 +275,4 @@ fn like_escaped(s: &str) -> String {
         out.push(ch);
     }
     out
-}
-
-/// [`AuditEventRow::insert_all`] on PostgreSQL: one statement, a column
-/// an array.
-async fn insert_as_arrays(
-    c: &mut diesel_async::AsyncPgConnection,
-    rows: Vec<AuditEventRow>,
-) -> Result<(), StoreError> {
-    use diesel::sql_types::{Array, BigInt, Nullable, Text};
-    let (mut seq, mut id, mut occurred_at, mut actor, mut action, mut target, mut changes) =
-        <(Vec<_>, Vec<_>, Vec<_>, Vec<_>, Vec<_>, Vec<_>, Vec<_>)>::default();
-    let (mut source, mut sync_run_id, mut client_addr, mut prev_hash, mut hash, mut request_id) =
-        <(Vec<_>, Vec<_>, Vec<_>, Vec<_>, Vec<_>, Vec<_>)>::default();
-    for r in rows {
-        seq.push(r.seq);
-        id.push(r.id);
-        occurred_at.push(r.occurred_at);
-        actor.push(r.actor);
-        action.push(r.action);
-        target.push(r.target);
-        changes.push(r.changes);
-        source.push(r.source);
-        sync_run_id.push(r.sync_run_id);
-        client_addr.push(r.client_addr);
-        prev_hash.push(r.prev_hash);
-        hash.push(r.hash);
-        request_id.push(r.request_id);
-    }
-    diesel::sql_query(
-        "INSERT INTO audit_events (seq, id, occurred_at, actor, action, target, changes, \
-         source, sync_run_id, client_addr, prev_hash, hash, request_id) \
-         SELECT * FROM unnest($1::int8[], $2::text[], $3::int8[], $4::text[], $5::text[], \
-         $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
-         $12::text[], $13::text[])",
-    )
-    .bind::<Array<BigInt>, _>(seq)
-    .bind::<Array<Text>, _>(id)
-    .bind::<Array<BigInt>, _>(occurred_at)
-    .bind::<Array<Text>, _>(actor)
-    .bind::<Array<Text>, _>(action)
-    .bind::<Array<Nullable<Text>>, _>(target)
-    .bind::<Array<Text>, _>(changes)
-    .bind::<Array<Nullable<Text>>, _>(source)
-    .bind::<Array<Nullable<Text>>, _>(sync_run_id)
-    .bind::<Array<Nullable<Text>>, _>(client_addr)
-    .bind::<Array<Text>, _>(prev_hash)
-    .bind::<Array<Text>, _>(hash)
-    .bind::<Array<Nullable<Text>>, _>(request_id)
-    .execute(c)
-    .await?;
-    Ok(())
 }

@@ -1,6 +1,7 @@
 //! `identities`: the reconciled golden record of each person.
 
 use crate::JsonList;
+use crate::db::insert_rows;
 use crate::schema::identities::{self, dsl};
 use crate::schema::identity_match_keys;
 use crate::{DbConn, StoreError, with_conn};
@@ -113,12 +114,9 @@ impl MatchKeyRow {
             .await)?)
     }
 
-    /// Inserts these keys (a statement per few hundred).
+    /// Inserts these keys (a statement for many, [`insert_rows!`]).
     pub async fn insert(conn: &mut DbConn, keys: Vec<MatchKeyRow>) -> Result<(), StoreError> {
-        crate::execute_batched!(conn, keys, |chunk| diesel::insert_into(
-            identity_match_keys::table
-        )
-        .values(chunk))
+        insert_rows!(conn, keys, MatchKeyRow => identity_match_keys { match_key, oid })
     }
 
     /// Writes the keys of these identities, forgetting the ones they had.
@@ -135,29 +133,28 @@ impl MatchKeyRow {
     }
 }
 
-/// The `SET` of an upsert for every column of `identities` that is neither
-/// indexed nor a matching trait, each from the row proposed (`excluded`):
-/// what [`IdentityRow::update_changed`] writes alone, and
-/// [`IdentityRow::update_all`] with the rest. A macro: the tuple's type is
-/// diesel's, too long to name.
-macro_rules! unindexed_from_excluded {
-    () => {
-        (
-            dsl::birth_place.eq(excluded(dsl::birth_place)),
-            dsl::birth_country.eq(excluded(dsl::birth_country)),
-            dsl::sex.eq(excluded(dsl::sex)),
-            dsl::email.eq(excluded(dsl::email)),
-            dsl::phone.eq(excluded(dsl::phone)),
-            dsl::adeli.eq(excluded(dsl::adeli)),
-            dsl::contract_type.eq(excluded(dsl::contract_type)),
-            dsl::arrival_date.eq(excluded(dsl::arrival_date)),
-            dsl::departure_date.eq(excluded(dsl::departure_date)),
-            dsl::professions.eq(excluded(dsl::professions)),
-            dsl::search_text.eq(excluded(dsl::search_text)),
-            dsl::created_at.eq(excluded(dsl::created_at)),
-            dsl::updated_at.eq(excluded(dsl::updated_at)),
-            dsl::status_changed_at.eq(excluded(dsl::status_changed_at)),
-        )
+/// Writes identities with [`insert_rows!`] (a statement for many): inserts
+/// them, or with columns to `set`, upserts them on their oid.
+macro_rules! write_identities {
+    ($conn:expr, $rows:expr $(, $($set:tt)+)?) => {
+        insert_rows!($conn, $rows, IdentityRow => identities {
+            oid, status, birth_family_name, used_family_name, birth_given_names, birth_date,
+            birth_place, birth_country, sex, email, phone, rpps, adeli, contract_type,
+            arrival_date, departure_date, professions, search_text, created_at, updated_at,
+            status_changed_at,
+        } $(on conflict (oid) set $($set)+)?)
+    };
+}
+
+/// Appends to the call of `write_identities!` it is given, as the last of its
+/// `set` columns, every column of `identities` that is neither indexed nor
+/// a matching trait: what [`IdentityRow::update_changed`] writes alone, and
+/// [`IdentityRow::update_all`] with the rest.
+macro_rules! with_unindexed {
+    ($m:ident!($($args:tt)*)) => {
+        $m!($($args)* birth_place, birth_country, sex, email, phone, adeli, contract_type,
+            arrival_date, departure_date, professions, search_text, created_at, updated_at,
+            status_changed_at,)
     };
 }
 
@@ -376,12 +373,11 @@ impl IdentityRow {
         })?)
     }
 
-    /// Inserts new identities (a statement per few hundred), and their
-    /// matching keys.
+    /// Inserts new identities (a statement for many), and their matching
+    /// keys.
     pub async fn insert_all(conn: &mut DbConn, rows: Vec<IdentityRow>) -> Result<(), StoreError> {
         let keys: Vec<MatchKeyRow> = rows.iter().flat_map(MatchKeyRow::of).collect();
-        crate::execute_batched!(conn, rows, |chunk| diesel::insert_into(identities::table)
-            .values(chunk))?;
+        write_identities!(conn, rows)?;
         MatchKeyRow::insert(conn, keys).await
     }
 
@@ -392,26 +388,20 @@ impl IdentityRow {
     /// this row does not hold (`rpps_verified_at`) are left as they are.
     /// Their matching keys are written again.
     pub async fn update_all(conn: &mut DbConn, rows: Vec<IdentityRow>) -> Result<(), StoreError> {
-        use diesel::upsert::excluded;
         if rows.is_empty() {
             return Ok(());
         }
         MatchKeyRow::replace(conn, &rows).await?;
-        crate::execute_batched!(conn, rows, |chunk| diesel::insert_into(identities::table)
-            .values(chunk)
-            .on_conflict(dsl::oid)
-            .do_update()
-            .set((
-                unindexed_from_excluded!(),
-                (
-                    dsl::status.eq(excluded(dsl::status)),
-                    dsl::birth_family_name.eq(excluded(dsl::birth_family_name)),
-                    dsl::used_family_name.eq(excluded(dsl::used_family_name)),
-                    dsl::birth_given_names.eq(excluded(dsl::birth_given_names)),
-                    dsl::birth_date.eq(excluded(dsl::birth_date)),
-                    dsl::rpps.eq(excluded(dsl::rpps)),
-                ),
-            )))
+        with_unindexed!(write_identities!(
+            conn,
+            rows,
+            status,
+            birth_family_name,
+            used_family_name,
+            birth_given_names,
+            birth_date,
+            rpps,
+        ))
     }
 
     /// Writes these identities, each given as it was read in the same
@@ -425,17 +415,12 @@ impl IdentityRow {
         conn: &mut DbConn,
         changes: Vec<(IdentityRow, IdentityRow)>,
     ) -> Result<(), StoreError> {
-        use diesel::upsert::excluded;
         let (same, moved): (Vec<_>, Vec<_>) = changes
             .into_iter()
             .partition(|(before, after)| same_index_entries(before, after));
         Self::update_all(conn, moved.into_iter().map(|(_, after)| after).collect()).await?;
         let rows: Vec<IdentityRow> = same.into_iter().map(|(_, after)| after).collect();
-        crate::execute_batched!(conn, rows, |chunk| diesel::insert_into(identities::table)
-            .values(chunk)
-            .on_conflict(dsl::oid)
-            .do_update()
-            .set(unindexed_from_excluded!()))
+        with_unindexed!(write_identities!(conn, rows,))
     }
 
     /// Records that the RPPS of `oid` was verified at `at` (a Pro Santé

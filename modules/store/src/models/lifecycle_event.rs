@@ -28,10 +28,9 @@ impl LifecycleEventRow {
         conn: &mut DbConn,
         rows: Vec<LifecycleEventRow>,
     ) -> Result<(), StoreError> {
-        crate::execute_batched!(conn, rows, |chunk| diesel::insert_into(
-            lifecycle_events::table
-        )
-        .values(chunk))
+        crate::db::insert_rows!(conn, rows, LifecycleEventRow => lifecycle_events {
+            id, oid, kind, reason, occurred_at, sync_run_id,
+        })
     }
 
     /// Events of an identity, oldest first.

@@ -156,30 +156,17 @@ impl SourceRecordRow {
             .await)?)
     }
 
-    /// Inserts or replaces these records (a statement per few hundred).
+    /// Inserts or replaces these records (a statement for many,
+    /// [`insert_rows!`](crate::db::insert_rows)).
     pub async fn upsert_all(
         conn: &mut DbConn,
         rows: Vec<SourceRecordRow>,
     ) -> Result<(), StoreError> {
-        use diesel::upsert::excluded;
-        crate::execute_batched!(conn, rows, |chunk| diesel::insert_into(
-            source_records::table
-        )
-        .values(chunk)
-        .on_conflict((dsl::source, dsl::external_id))
-        .do_update()
-        .set((
-            dsl::oid.eq(excluded(dsl::oid)),
-            dsl::entry_ref.eq(excluded(dsl::entry_ref)),
-            dsl::join_key.eq(excluded(dsl::join_key)),
-            dsl::attributes.eq(excluded(dsl::attributes)),
-            dsl::content_hash.eq(excluded(dsl::content_hash)),
-            dsl::present.eq(excluded(dsl::present)),
-            dsl::missing_runs.eq(excluded(dsl::missing_runs)),
-            dsl::first_seen_at.eq(excluded(dsl::first_seen_at)),
-            dsl::last_seen_at.eq(excluded(dsl::last_seen_at)),
-            dsl::last_run_id.eq(excluded(dsl::last_run_id)),
-        )))
+        crate::db::insert_rows!(conn, rows, SourceRecordRow => source_records {
+            source, external_id, oid, entry_ref, join_key, attributes, content_hash, present,
+            missing_runs, first_seen_at, last_seen_at, last_run_id,
+        } on conflict (source, external_id) set oid, entry_ref, join_key, attributes,
+            content_hash, present, missing_runs, first_seen_at, last_seen_at, last_run_id,)
     }
 
     /// Inserts or replaces this record.
