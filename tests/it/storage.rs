@@ -453,27 +453,32 @@ crate::support::on_both_backends!(
 );
 
 /// More rows than one statement takes (10,000 as arrays on PostgreSQL, 500
-/// on SQLite) are all written, then upserted: the columns set take the
-/// proposed values, absent values stay absent, and the rows split between
-/// statements are not lost or written twice.
+/// on SQLite) are all written, then upserted: every column set takes the
+/// proposed value, absent values stay absent, the rows split between
+/// statements are not lost or written twice, and of two rows with one key
+/// in a call the last is kept (PostgreSQL would refuse both).
 async fn more_rows_than_a_statement_takes_are_written_and_upserted_whole(backend: Backend) {
     use clavis_store::models::Account;
     let t = TestDb::new(backend).await;
     let oids: Vec<clavis_core::Oid> = (0..3).map(|_| clavis_core::Oid::new_random()).collect();
     let account = |i: usize, enabled: bool, at: i64| Account {
         login: format!("u{i:05}"),
-        oid: oids[i % 3],
-        source: "ad".into(),
+        oid: oids[(i + at as usize) % 3],
+        source: format!("ad{at}"),
         enabled,
-        disabled_reason: (!enabled && i % 2 == 0).then(|| format!("raison {i}")),
+        disabled_reason: (!enabled && i.is_multiple_of(2)).then(|| format!("raison {i}")),
         created_at: at,
         updated_at: at,
     };
     let n = 10_007;
     let mut conn = t.db.conn().await.expect("conn");
     let first: Vec<Account> = (0..n).map(|i| account(i, true, 1)).collect();
-    let again: Vec<Account> = (0..n).map(|i| account(i, i % 4 == 0, 2)).collect();
-    for rows in [first, again.clone()] {
+    let mut again: Vec<Account> = (0..n).map(|i| account(i, i.is_multiple_of(4), 2)).collect();
+    let mut with_twice = again.clone();
+    with_twice.insert(1, account(0, true, 4));
+    with_twice.push(account(0, false, 3));
+    again[0] = account(0, false, 3);
+    for rows in [first, with_twice] {
         conn.transaction(async |tx: &mut clavis_store::DbConn| Account::upsert_all(tx, rows).await)
             .await
             .expect("upsert");

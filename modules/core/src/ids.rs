@@ -43,13 +43,22 @@ impl Oid {
 /// An RFC 9562 UUIDv8 (its custom layout), with no time in it, unlike a
 /// UUIDv7: an oid is every application's `sub` and goes to Pro Santé
 /// Connect, and should not tell when someone was registered. What two oids
-/// of one batch tell whoever sees both is that they were created together.
+/// of one batch do tell whoever sees both is that they were created
+/// together: knowing when one was, one knows when the others were. So a
+/// batch is only for many people at once ([`OidBatch::MIN_PEOPLE`]: a first
+/// import, a site joining), where it is the time of the import that is
+/// learnt, not anyone's arrival; the few people a daily sync creates get
+/// oids of their own (v4).
 #[derive(Debug)]
 pub struct OidBatch {
     prefix: [u8; 6],
 }
 
 impl OidBatch {
+    /// How many people a transaction must be creating, at least, for them
+    /// to share a batch (below, each gets [`Oid::new_random`]).
+    pub const MIN_PEOPLE: usize = 64;
+
     /// A batch with a prefix of its own.
     pub fn new() -> Self {
         Self {

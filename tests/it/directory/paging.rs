@@ -31,30 +31,36 @@ async fn paging_reads_more_entries_than_the_server_size_limit(backend: Backend) 
         })
         .collect();
     slapd.add(&ldif);
-    let (engine, _c, _r) = engine(&t.db, vec![hr_source(&slapd)], 25);
+    let (engine, _c, _r) = engine(&t.db, vec![hr_source(&slapd)], 80);
     let r = full(&engine, "rh").await;
     assert_eq!(r.seen as usize, n, "{r:?}");
     assert_eq!(r.created as usize, n);
-    // Those created in one batch (25) got neighbouring oids: one prefix of
-    // 48 random bits a batch (OidBatch), none shared between batches.
+    // The 80 created in the first batch got neighbouring oids: one prefix
+    // of 48 random bits (OidBatch); the 27 of the last, fewer than
+    // OidBatch::MIN_PEOPLE, got oids of their own.
     let items = service::list_identities(&t.db, None, None, 10_000, 0)
         .await
         .expect("list")
         .items;
     let mut per_prefix = std::collections::HashMap::<String, usize>::new();
+    let mut own = 0;
     for i in &items {
-        assert_eq!(i.oid.as_uuid().get_version_num(), 8, "{}", i.oid);
-        *per_prefix
-            .entry(i.oid.to_string()[..13].to_string())
-            .or_default() += 1;
+        match i.oid.as_uuid().get_version_num() {
+            8 => {
+                *per_prefix
+                    .entry(i.oid.to_string()[..13].to_string())
+                    .or_default() += 1
+            }
+            4 => own += 1,
+            v => panic!("{}: version {v}", i.oid),
+        }
     }
-    let mut sizes: Vec<usize> = per_prefix.into_values().collect();
-    sizes.sort_unstable();
-    let mut expected = vec![25; n / 25];
-    if !n.is_multiple_of(25) {
-        expected.insert(0, n % 25);
+    const {
+        use clavis_core::ids::OidBatch;
+        assert!(80 >= OidBatch::MIN_PEOPLE && 27 < OidBatch::MIN_PEOPLE);
     }
-    assert_eq!(sizes, expected);
+    assert_eq!(per_prefix.into_values().collect::<Vec<_>>(), vec![80]);
+    assert_eq!(own, n - 80);
 }
 
 async fn source_down_mid_run_fails_cleanly_and_a_rerun_converges(backend: Backend) {

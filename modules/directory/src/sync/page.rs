@@ -218,8 +218,10 @@ async fn decide_undecided(
     let undecided = std::mem::take(&mut work.undecided);
     let recs: Vec<&MappedRecord> = undecided.iter().map(|(r, _)| r).collect();
     let mut idx = MatchIndex::load(conn, &source.name, &recs).await?;
-    // The page's new people get neighbouring oids (see OidBatch).
-    let oids = OidBatch::new();
+    // Many new people (a first import) get neighbouring oids, a few get
+    // oids of their own (see OidBatch). The records to decide are the most
+    // this page can create.
+    let oids = (undecided.len() >= OidBatch::MIN_PEOPLE).then(OidBatch::new);
     for (rec, mut row) in undecided {
         match reconcile::decide(conn, source, &rec, &idx).await? {
             Decision::Link { oid, how } => {
@@ -233,7 +235,9 @@ async fn decide_undecided(
                 work.to_refresh.push(oid);
             }
             Decision::Create => {
-                let oid = oids.next_oid();
+                let oid = oids
+                    .as_ref()
+                    .map_or_else(Oid::new_random, OidBatch::next_oid);
                 row.oid = Some(oid);
                 idx.note_linked(&source.name, &rec, oid, true);
                 work.fresh.insert(oid);

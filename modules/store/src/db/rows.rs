@@ -2,18 +2,24 @@
 //! backend: [`insert_rows!`](crate::db::insert_rows).
 
 /// Rows per statement of [`insert_rows!`](crate::db::insert_rows) on
-/// PostgreSQL: a message stays far below the protocol's 1 GB whatever a
-/// row holds.
+/// PostgreSQL: a message stays far below the protocol's 1 GB for rows of
+/// the sizes a sync writes (a few hundred bytes to a few kilobytes).
 pub(crate) const ROWS_PER_ARRAY_STATEMENT: usize = 10_000;
 
-/// `INSERT INTO table (cols) SELECT * FROM unnest($1, …)`, then `ON
-/// CONFLICT (key) DO UPDATE SET c = excluded.c, …` (or `DO NOTHING` when
-/// nothing is to be set) when a conflict key is given.
+/// `INSERT INTO "table" ("cols") SELECT * FROM unnest($1, …)`, then `ON
+/// CONFLICT ("key") DO UPDATE SET "c" = excluded."c", …` (or `DO NOTHING`
+/// when nothing is to be set) when a conflict key is given. Names are
+/// quoted, as diesel quotes them: a column named as a keyword (`user`,
+/// `end`) is a column.
 pub(crate) fn arrays_insert_sql(table: &str, cols: &[&str], key: &[&str], set: &[&str]) -> String {
     use std::fmt::Write;
+    let quoted = |names: &[&str]| -> String {
+        let names: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
+        names.join(", ")
+    };
     let mut sql = format!(
-        "INSERT INTO {table} ({}) SELECT * FROM unnest(",
-        cols.join(", ")
+        "INSERT INTO \"{table}\" ({}) SELECT * FROM unnest(",
+        quoted(cols)
     );
     for i in 1..=cols.len() {
         let sep = if i > 1 { ", " } else { "" };
@@ -21,11 +27,14 @@ pub(crate) fn arrays_insert_sql(table: &str, cols: &[&str], key: &[&str], set: &
     }
     sql.push(')');
     if !key.is_empty() {
-        let _ = write!(sql, " ON CONFLICT ({}) DO ", key.join(", "));
+        let _ = write!(sql, " ON CONFLICT ({}) DO ", quoted(key));
         if set.is_empty() {
             sql.push_str("NOTHING");
         } else {
-            let set: Vec<String> = set.iter().map(|c| format!("{c} = excluded.{c}")).collect();
+            let set: Vec<String> = set
+                .iter()
+                .map(|c| format!("\"{c}\" = excluded.\"{c}\""))
+                .collect();
             let _ = write!(sql, "UPDATE SET {}", set.join(", "));
         }
     }
@@ -56,11 +65,32 @@ pub(crate) fn arrays_insert_sql(table: &str, cols: &[&str], key: &[&str], set: &
 /// not compile either. `set` lists the columns an existing row takes from
 /// the proposed one (`excluded`), each name followed by a comma, so that
 /// a macro can append a list of its own.
+///
+/// Rows of one call that share a conflict key are written once, the last
+/// of them: SQLite would let the last win, and PostgreSQL refuses a
+/// statement that meets the same row twice (which would fail the whole
+/// page on PostgreSQL only). More rows than a statement takes are written
+/// whole only inside a transaction (checked in debug builds).
 macro_rules! insert_rows {
     ($conn:expr, $rows:expr, $Row:path => $table:ident { $($col:ident),+ $(,)? }
      $(on conflict ($($key:ident),+) set $($set:ident,)+)?) => {{
         let conn: &mut $crate::DbConn = $conn;
         let rows: ::std::vec::Vec<$Row> = $rows;
+        debug_assert!(
+            rows.len() <= $crate::db::ROWS_PER_STATEMENT || conn.in_transaction(),
+            "more rows than a statement takes, outside a transaction"
+        );
+        // The last row of each conflict key.
+        $(let rows = {
+            let mut seen = ::std::collections::HashSet::new();
+            let mut kept: ::std::vec::Vec<$Row> = rows
+                .into_iter()
+                .rev()
+                .filter(|r| seen.insert(($(r.$key.clone(),)+)))
+                .collect();
+            kept.reverse();
+            kept
+        };)?
         // Every field listed: destructured without `..` (never run).
         let _every_field = |r: &$Row| {
             let $Row { $($col: _),+ } = r;
@@ -116,17 +146,19 @@ mod tests {
     #[test]
     fn the_statement_names_each_column_and_array_once() {
         assert_eq!(
-            arrays_insert_sql("t", &["a", "b", "c"], &[], &[]),
-            "INSERT INTO t (a, b, c) SELECT * FROM unnest($1, $2, $3)"
+            arrays_insert_sql("t", &["a", "b", "end"], &[], &[]),
+            r#"INSERT INTO "t" ("a", "b", "end") SELECT * FROM unnest($1, $2, $3)"#
         );
         assert_eq!(
-            arrays_insert_sql("t", &["a", "b", "c"], &["a", "b"], &["c"]),
-            "INSERT INTO t (a, b, c) SELECT * FROM unnest($1, $2, $3) \
-             ON CONFLICT (a, b) DO UPDATE SET c = excluded.c"
+            arrays_insert_sql("t", &["a", "b", "c", "d"], &["a", "b"], &["c", "d"]),
+            concat!(
+                r#"INSERT INTO "t" ("a", "b", "c", "d") SELECT * FROM unnest($1, $2, $3, $4) "#,
+                r#"ON CONFLICT ("a", "b") DO UPDATE SET "c" = excluded."c", "d" = excluded."d""#
+            )
         );
         assert_eq!(
             arrays_insert_sql("t", &["a"], &["a"], &[]),
-            "INSERT INTO t (a) SELECT * FROM unnest($1) ON CONFLICT (a) DO NOTHING"
+            r#"INSERT INTO "t" ("a") SELECT * FROM unnest($1) ON CONFLICT ("a") DO NOTHING"#
         );
     }
 }
