@@ -400,8 +400,20 @@ macro_rules! execute_batched {
                 $crate::DbConn::Sqlite(c) => {
                     let c: &mut $crate::db::AsyncSqliteConnection = c.conn();
                     c.spawn_blocking(move |inner| {
-                        for $chunk in rows.chunks($crate::db::ROWS_PER_STATEMENT) {
-                            ::diesel::RunQueryDsl::execute($query, inner)?;
+                        for part in rows.chunks($crate::db::ROWS_PER_STATEMENT) {
+                            // A whole chunk as an array: a statement of a
+                            // fixed number of rows, which diesel prepares
+                            // once per connection (a slice's, whose length
+                            // varies, it prepares at every use: SQLite
+                            // parsed 10,000 placeholders again each time).
+                            if let Ok($chunk) =
+                                <&[_; $crate::db::ROWS_PER_STATEMENT]>::try_from(part)
+                            {
+                                ::diesel::RunQueryDsl::execute($query, inner)?;
+                            } else {
+                                let $chunk = part;
+                                ::diesel::RunQueryDsl::execute($query, inner)?;
+                            }
                         }
                         Ok(())
                     })
