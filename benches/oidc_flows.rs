@@ -26,7 +26,11 @@
 //! prints how many spans arrived; `BENCH_TRACE_RATIO` sets
 //! `traces.sample_ratio`, default 1.0), `BENCH_DB=postgres` (Clavis on the
 //! PostgreSQL of `CLAVIS_TEST_PG_URL`, its server's CPU counted with
-//! Clavis's), `BENCH_NODES=2` (two nodes on that PostgreSQL behind haproxy).
+//! Clavis's), `BENCH_NODES=2` (two nodes on that PostgreSQL behind haproxy),
+//! `BENCH_BIN=/path/to/clavis` (serve that build instead of this one: two
+//! builds compared in turn on one machine, each copied out of target/; the
+//! database is prepared by this build's code, so both must share its
+//! schema).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -509,14 +513,16 @@ async fn clavis_target(
     let mut nodes = Vec::new();
     for (config, port) in configs.iter().zip(&ports) {
         nodes.push(Proc(
-            Command::new(env!("CARGO_BIN_EXE_clavis"))
-                .args(["--config", &config.display().to_string(), "serve"])
-                .env("MALLOC_ARENA_MAX", "2")
-                .env("CLAVIS_PSC_CLIENT_SECRET", "never-used")
-                .stdout(Stdio::null())
-                .stderr(Stdio::inherit())
-                .spawn()
-                .expect("clavis serve"),
+            Command::new(
+                std::env::var_os("BENCH_BIN").unwrap_or(env!("CARGO_BIN_EXE_clavis").into()),
+            )
+            .args(["--config", &config.display().to_string(), "serve"])
+            .env("MALLOC_ARENA_MAX", "2")
+            .env("CLAVIS_PSC_CLIENT_SECRET", "never-used")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("clavis serve"),
         ));
         // The first node creates the master key; the next ones read it.
         wait_http(&format!("http://127.0.0.1:{port}/readyz"));

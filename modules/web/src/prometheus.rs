@@ -237,9 +237,7 @@ pub async fn record_latency(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = std::time::Instant::now();
-    let route = req
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_string());
+    let route = crate::request_id::route(&req);
     let method = method_label(req.method());
     let res = next.call(req).await;
     let status = match &res {
@@ -272,14 +270,55 @@ mod tests {
     use super::*;
     use actix_web::test;
 
+    /// What each request of the tests below must leave in the metrics
+    /// (a macro: the two applications are of different types).
+    macro_rules! check_route_labels {
+        ($app:expr) => {{
+            let app = $app;
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.into()), HTTP_BUCKETS)
+                .expect("buckets")
+                .build_recorder();
+            let handle = recorder.handle();
+            // The recorder is this test's alone (no global one is installed).
+            let _guard = metrics::set_default_local_recorder(&recorder);
+            for path in [
+                "/people/claire-lemoine",
+                "/people/x",
+                "/nowhere/secret-name",
+            ] {
+                test::call_service(app, test::TestRequest::get().uri(path).to_request()).await;
+            }
+            test::call_service(
+                app,
+                test::TestRequest::default()
+                    .method(actix_web::http::Method::from_bytes(b"BREW").expect("method"))
+                    .uri("/people/y")
+                    .to_request(),
+            )
+            .await;
+            let text = handle.render();
+            assert!(
+                text.contains(
+                    r#"clavis_http_request_duration_seconds_count{route="/people/{oid}",method="GET",status="200"} 2"#
+                ),
+                "{text}"
+            );
+            assert!(
+                text.contains(r#"route="unmatched",method="GET",status="404""#),
+                "{text}"
+            );
+            assert!(text.contains(r#"method="other""#), "{text}");
+            for leaked in ["claire", "secret-name", "BREW"] {
+                assert!(!text.contains(leaked), "{leaked} in {text}");
+            }
+            assert!(text.contains(r#"le="0.005""#), "{text}");
+        }};
+    }
+
     #[actix_web::test]
     async fn latency_is_labelled_by_route_pattern_never_by_raw_path() {
-        let recorder = PrometheusBuilder::new()
-            .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.into()), HTTP_BUCKETS)
-            .expect("buckets")
-            .build_recorder();
-        let handle = recorder.handle();
-        let app = test::init_service(
+        let alone = test::init_service(
             actix_web::App::new()
                 .wrap(actix_web::middleware::from_fn(record_latency))
                 .route(
@@ -288,38 +327,25 @@ mod tests {
                 ),
         )
         .await;
-        // The recorder is this test's alone (no global one is installed).
-        let _guard = metrics::set_default_local_recorder(&recorder);
-        for path in [
-            "/people/claire-lemoine",
-            "/people/x",
-            "/nowhere/secret-name",
-        ] {
-            test::call_service(&app, test::TestRequest::get().uri(path).to_request()).await;
-        }
-        test::call_service(
-            &app,
-            test::TestRequest::default()
-                .method(actix_web::http::Method::from_bytes(b"BREW").expect("method"))
-                .uri("/people/y")
-                .to_request(),
+        check_route_labels!(&alone);
+    }
+
+    /// Behind the request-id middleware, as in the application, which
+    /// found the route first and left it in the request's extensions.
+    #[actix_web::test]
+    async fn latency_is_labelled_by_the_route_the_request_id_middleware_found() {
+        let behind = test::init_service(
+            actix_web::App::new()
+                .wrap(actix_web::middleware::from_fn(record_latency))
+                .wrap(actix_web::middleware::from_fn(
+                    crate::request_id::middleware,
+                ))
+                .route(
+                    "/people/{oid}",
+                    web::get().to(|| async { HttpResponse::Ok().finish() }),
+                ),
         )
         .await;
-        let text = handle.render();
-        assert!(
-            text.contains(
-                r#"clavis_http_request_duration_seconds_count{route="/people/{oid}",method="GET",status="200"} 2"#
-            ),
-            "{text}"
-        );
-        assert!(
-            text.contains(r#"route="unmatched",method="GET",status="404""#),
-            "{text}"
-        );
-        assert!(text.contains(r#"method="other""#), "{text}");
-        for leaked in ["claire", "secret-name", "BREW"] {
-            assert!(!text.contains(leaked), "{leaked} in {text}");
-        }
-        assert!(text.contains(r#"le="0.005""#), "{text}");
+        check_route_labels!(&behind);
     }
 }

@@ -38,7 +38,7 @@ pub async fn middleware(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let id = proxy_id(&req).unwrap_or_else(clavis_core::ids::new_record_id);
     req.extensions_mut().insert(RequestId(id.clone()));
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+    let route = route(&req);
     // At error level: enabled whatever `log.level` lets through, so a
     // warning written while serving the request carries its id too.
     // `otel.*` name and type the span in the traces (`[traces]`), where it
@@ -73,6 +73,25 @@ pub async fn middleware(
     }
     Ok(res)
 }
+
+/// The route pattern `req` matches (`/people/{oid}`), `unmatched` for
+/// none: what logs, traces and metrics name a request by, never its raw
+/// path. Before routing, actix-web finds it by matching the path against
+/// every route again (regular expressions for those with parameters):
+/// found once per request and kept in its extensions for the middlewares
+/// after this one.
+pub(crate) fn route(req: &ServiceRequest) -> String {
+    if let Some(Route(r)) = req.extensions().get::<Route>() {
+        return r.clone();
+    }
+    let r = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+    req.extensions_mut().insert(Route(r.clone()));
+    r
+}
+
+/// The route pattern of the request (an extension; see [`route`]).
+#[derive(Debug, Clone)]
+struct Route(String);
 
 /// The method as the logs and traces name it: the usual ones, else
 /// `_OTHER` (a client does not choose what the span is called).
