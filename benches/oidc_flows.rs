@@ -511,18 +511,19 @@ async fn clavis_target(
     .expect("psc client");
     drop(conn);
     let mut nodes = Vec::new();
+    let bin = std::env::var_os("BENCH_BIN").unwrap_or(env!("CARGO_BIN_EXE_clavis").into());
+    // Said, since scripts/bench-directory takes the same variable.
+    eprintln!("serving {}", bin.to_string_lossy());
     for (config, port) in configs.iter().zip(&ports) {
         nodes.push(Proc(
-            Command::new(
-                std::env::var_os("BENCH_BIN").unwrap_or(env!("CARGO_BIN_EXE_clavis").into()),
-            )
-            .args(["--config", &config.display().to_string(), "serve"])
-            .env("MALLOC_ARENA_MAX", "2")
-            .env("CLAVIS_PSC_CLIENT_SECRET", "never-used")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("clavis serve"),
+            Command::new(&bin)
+                .args(["--config", &config.display().to_string(), "serve"])
+                .env("MALLOC_ARENA_MAX", "2")
+                .env("CLAVIS_PSC_CLIENT_SECRET", "never-used")
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("clavis serve"),
         ));
         // The first node creates the master key; the next ones read it.
         wait_http(&format!("http://127.0.0.1:{port}/readyz"));

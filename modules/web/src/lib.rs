@@ -111,6 +111,9 @@ pub fn build_app(
     actix_web::App::new()
         .wrap(actix_web::middleware::from_fn(extract::admin_gate))
         .wrap(security_headers::middleware(&state))
+        // The metrics take the route the request-id middleware found
+        // (request_id::route): no middleware that rewrites the path may
+        // come between them.
         .wrap(actix_web::middleware::from_fn(prometheus::record_latency))
         .wrap(actix_web::middleware::from_fn(request_id::middleware))
         .configure(configure(state))

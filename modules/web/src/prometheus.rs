@@ -268,7 +268,37 @@ fn method_label(m: &actix_web::http::Method) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use actix_web::HttpMessage;
     use actix_web::test;
+
+    /// The metrics name a request by the route the request-id middleware
+    /// found (kept in its extensions), not by matching it again.
+    #[actix_web::test]
+    async fn latency_takes_the_route_already_found() {
+        let app = test::init_service(
+            actix_web::App::new()
+                .wrap(actix_web::middleware::from_fn(record_latency))
+                .wrap(actix_web::middleware::from_fn(
+                    |req: ServiceRequest, next: Next<_>| async move {
+                        req.extensions_mut()
+                            .insert(crate::request_id::Route("/found-before".into()));
+                        next.call(req).await
+                    },
+                ))
+                .route(
+                    "/people/{oid}",
+                    web::get().to(|| async { HttpResponse::Ok().finish() }),
+                ),
+        )
+        .await;
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let _guard = metrics::set_default_local_recorder(&recorder);
+        test::call_service(&app, test::TestRequest::get().uri("/people/x").to_request()).await;
+        let text = handle.render();
+        assert!(text.contains(r#"route="/found-before""#), "{text}");
+        assert!(!text.contains(r#"route="/people/{oid}""#), "{text}");
+    }
 
     /// What each request of the tests below must leave in the metrics
     /// (a macro: the two applications are of different types).

@@ -91,7 +91,7 @@ pub(crate) fn route(req: &ServiceRequest) -> String {
 
 /// The route pattern of the request (an extension; see [`route`]).
 #[derive(Debug, Clone)]
-struct Route(String);
+pub(crate) struct Route(pub(crate) String);
 
 /// The method as the logs and traces name it: the usual ones, else
 /// `_OTHER` (a client does not choose what the span is called).
@@ -148,5 +148,26 @@ mod tests {
         assert!(!is_plausible("abc\nlevel=ERROR forged"));
         assert!(!is_plausible("abc def"));
         assert!(!is_plausible("é"));
+    }
+
+    /// The route is found at the first call for a request and kept in
+    /// its extensions, from which the later calls answer: the middlewares
+    /// after this one do not match the path against every route again.
+    #[actix_web::test]
+    async fn a_request_s_route_is_found_once() {
+        let req = actix_web::test::TestRequest::get()
+            .uri("/people/claire")
+            .to_srv_request();
+        // A test request has no routes: nothing matches.
+        assert_eq!(route(&req), "unmatched");
+        assert_eq!(
+            req.extensions().get::<Route>().map(|r| r.0.as_str()),
+            Some("unmatched")
+        );
+        let kept = actix_web::test::TestRequest::get()
+            .uri("/people/claire")
+            .to_srv_request();
+        kept.extensions_mut().insert(Route("/people/{oid}".into()));
+        assert_eq!(route(&kept), "/people/{oid}");
     }
 }
