@@ -271,6 +271,14 @@ mod tests {
     use actix_web::HttpMessage;
     use actix_web::test;
 
+    /// The tests' one route, with a parameter.
+    fn people(cfg: &mut web::ServiceConfig) {
+        cfg.route(
+            "/people/{oid}",
+            web::get().to(|| async { HttpResponse::Ok().finish() }),
+        );
+    }
+
     /// The metrics name a request by the route the request-id middleware
     /// found (kept in its extensions), not by matching it again.
     #[actix_web::test]
@@ -285,10 +293,7 @@ mod tests {
                         next.call(req).await
                     },
                 ))
-                .route(
-                    "/people/{oid}",
-                    web::get().to(|| async { HttpResponse::Ok().finish() }),
-                ),
+                .configure(people),
         )
         .await;
         let recorder = PrometheusBuilder::new().build_recorder();
@@ -351,10 +356,7 @@ mod tests {
         let alone = test::init_service(
             actix_web::App::new()
                 .wrap(actix_web::middleware::from_fn(record_latency))
-                .route(
-                    "/people/{oid}",
-                    web::get().to(|| async { HttpResponse::Ok().finish() }),
-                ),
+                .configure(people),
         )
         .await;
         check_route_labels!(&alone);
@@ -370,10 +372,7 @@ mod tests {
                 .wrap(actix_web::middleware::from_fn(
                     crate::request_id::middleware,
                 ))
-                .route(
-                    "/people/{oid}",
-                    web::get().to(|| async { HttpResponse::Ok().finish() }),
-                ),
+                .configure(people),
         )
         .await;
         check_route_labels!(&behind);
