@@ -507,6 +507,7 @@ crate::support::on_both_backends!(
     identities_from_before_matching_keys_get_them_when_the_migration_runs,
     an_identity_written_again_keeps_its_matching_keys_true,
     a_batch_of_audit_events_is_stored_as_given,
+    an_audit_append_that_fails_midway_keeps_nothing_of_it,
     more_rows_than_a_statement_takes_are_written_and_upserted_whole,
 );
 
@@ -744,6 +745,109 @@ async fn audit_events_appended_at_once_outside_transactions_keep_one_chain(backe
     let report = clavis_audit::verify(&mut conn).await.expect("verify");
     assert_eq!(report.first_broken, None, "{report:?}");
     assert_eq!(report.checked, 100);
+}
+
+/// Events appended together, one of which cannot be written (its sequence
+/// number taken), leave nothing of theirs: neither the others (written
+/// before or after it; on PostgreSQL a few events and the head are sent
+/// together, pipelined) nor the head's move. The connection that failed
+/// serves the next append, which chains where the head stayed.
+async fn an_audit_append_that_fails_midway_keeps_nothing_of_it(backend: Backend) {
+    use clavis_store::models::AuditEventRow;
+    let t = TestDb::new(backend).await;
+    let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("now");
+    let event = |target: &str| {
+        clavis_audit::AuditEvent::new(
+            clavis_core::Actor::Cli("it".into()),
+            clavis_core::AuditAction::ApiTokenCreated,
+            Some(target.into()),
+            serde_json::json!({}),
+        )
+    };
+    let mut conn = t.db.conn().await.expect("conn");
+    clavis_audit::append_now(&mut conn, now, vec![event("a"), event("b")])
+        .await
+        .expect("first append");
+    let before = AuditEventRow::head(&mut conn).await.expect("head");
+    assert_eq!(before.0, 2);
+    // Sequence number 4 taken outside the chain: of the next three events
+    // (3, 4, 5), the second cannot be written.
+    with_conn!(&mut conn, c => diesel::sql_query(
+        "INSERT INTO audit_events (seq, id, occurred_at, actor, action, target, changes, \
+         source, sync_run_id, client_addr, prev_hash, hash, request_id) \
+         VALUES (4, 'squatter', 0, 'cli:x', 'x', NULL, '{}', NULL, NULL, NULL, '', '', NULL)",
+    )
+    .execute(c)
+    .await)
+    .expect("squatter");
+    let failed =
+        clavis_audit::append_now(&mut conn, now, vec![event("c"), event("d"), event("e")]).await;
+    assert!(failed.is_err(), "{backend:?}: the append must fail");
+    assert_eq!(
+        AuditEventRow::head(&mut conn).await.expect("head"),
+        before,
+        "{backend:?}: the head did not move"
+    );
+    let kept: Vec<AuditEventRow> = AuditEventRow::page(&mut conn, 0, 10).await.expect("page");
+    let targets: Vec<Option<&str>> = kept.iter().map(|r| r.target.as_deref()).collect();
+    assert_eq!(
+        targets,
+        vec![Some("a"), Some("b"), None],
+        "{backend:?}: nothing of the failed append is kept"
+    );
+    clavis_audit::append_now(&mut conn, now, vec![event("f")])
+        .await
+        .expect("the same connection appends again");
+    // The three chained events verify; the row put outside the chain is
+    // found for what it is.
+    let report = clavis_audit::verify(&mut conn).await.expect("verify");
+    assert_eq!(report.checked, 3, "{backend:?}: {report:?}");
+    let broken = report.first_broken.expect("the squatter is found");
+    assert_eq!((broken.seq, broken.reason.as_str()), (4, "beyond_head"));
+}
+
+/// The backend serving a pooled PostgreSQL connection is ended by the
+/// server (an administrator's `pg_terminate_backend`, a restart): that
+/// connection is never handed out again, and the next checkout answers
+/// from a new backend. The pool checks an idle connection with a query
+/// (here every one: `open_pinging_after(ZERO)`), and drops one whose
+/// socket the server closed whatever its idle time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgresql_connection_the_server_ended_is_not_handed_out() {
+    #[derive(QueryableByName)]
+    struct Pid {
+        #[diesel(sql_type = Integer)]
+        pid: i32,
+    }
+    let pid = async |conn: &mut clavis_store::DbConn| -> Result<i32, String> {
+        let r: Result<Pid, _> = with_conn!(conn, c => diesel::sql_query("SELECT pg_backend_pid() AS pid")
+            .get_result(c)
+            .await);
+        r.map(|p| p.pid).map_err(|e| e.to_string())
+    };
+    let t = TestDb::new(Backend::Postgres).await;
+    let db = clavis_store::Db::open_pinging_after(&t.url, 1, std::time::Duration::ZERO)
+        .expect("open pool");
+    let first = {
+        let mut conn = db.conn().await.expect("conn");
+        pid(&mut conn).await.expect("pid")
+    };
+    let mut admin = t.db.conn().await.expect("admin conn");
+    let ended: Vec<Pid> = with_conn!(&mut admin, c => diesel::sql_query(format!(
+        "SELECT 1 AS pid FROM pg_terminate_backend({first}, 5000) WHERE pg_terminate_backend"
+    ))
+    .load(c)
+    .await)
+    .expect("terminate");
+    assert_eq!(ended.len(), 1, "the backend {first} ended");
+    let mut conn = db
+        .conn()
+        .await
+        .expect("a connection after the end of the first");
+    let second = pid(&mut conn)
+        .await
+        .expect("the connection handed out answers");
+    assert_ne!(second, first, "a new backend serves it");
 }
 
 /// A sync's statistics refresh on PostgreSQL analyses the tables that

@@ -176,8 +176,7 @@ async fn chain(
         rows.push(row);
     }
     let last_seq = rows.last().map_or(first_seq - 1, |r| r.seq);
-    AuditEventRow::insert_all(conn, rows).await?;
-    AuditEventRow::set_head(conn, last_seq, &prev).await?;
+    AuditEventRow::append_reserved(conn, rows, last_seq, &prev).await?;
     Ok(())
 }
 

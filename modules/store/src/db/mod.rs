@@ -137,7 +137,18 @@ impl Db {
     /// (`postgres://…`, `sqlite://PATH` or a plain file path for SQLite).
     /// Does not connect yet: see [`Db::check`].
     pub fn open(url: &str, max_size: usize) -> Result<Self, StoreError> {
-        Self::open_with(url, max_size, true)
+        Self::open_with(url, max_size, true, PING_IDLE_AFTER)
+    }
+
+    /// [`Db::open`], a PostgreSQL connection idle for `ping_after` or more
+    /// being checked with a query before it is handed out (tests: zero
+    /// checks every one, without waiting for one to be idle).
+    pub fn open_pinging_after(
+        url: &str,
+        max_size: usize,
+        ping_after: std::time::Duration,
+    ) -> Result<Self, StoreError> {
+        Self::open_with(url, max_size, true, ping_after)
     }
 
     /// [`Db::open`] for a long-running server: on SQLite, commits never
@@ -145,10 +156,15 @@ impl Db {
     /// would stall every transaction waiting for its turn); the server
     /// calls [`Db::checkpoint`] periodically instead.
     pub fn open_for_server(url: &str, max_size: usize) -> Result<Self, StoreError> {
-        Self::open_with(url, max_size, false)
+        Self::open_with(url, max_size, false, PING_IDLE_AFTER)
     }
 
-    fn open_with(url: &str, max_size: usize, auto_checkpoint: bool) -> Result<Self, StoreError> {
+    fn open_with(
+        url: &str,
+        max_size: usize,
+        auto_checkpoint: bool,
+        ping_after: std::time::Duration,
+    ) -> Result<Self, StoreError> {
         match parse_url(url)? {
             Target::Sqlite(path) => {
                 let mut config = ManagerConfig::<AsyncSqliteConnection>::default();
@@ -188,9 +204,38 @@ impl Db {
                 Ok(Db::Sqlite(pool, path, inline, std::sync::Arc::new(turn)))
             }
             Target::Postgres(url) => {
-                let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url.clone());
+                // Every checkout still drops a connection the server closed
+                // (diesel-async's `is_broken`: its socket ended, or a
+                // transaction was left broken). A `SELECT 1` on each
+                // checkout besides, diesel-async's default, was 4.5 round
+                // trips of the server's per OpenID flow; only a connection
+                // idle for a while is checked now (see `needs_ping`).
+                let mut config = ManagerConfig::<AsyncPgConnection>::default();
+                config.recycling_method = diesel_async::pooled_connection::RecyclingMethod::Fast;
+                let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
+                    url.clone(),
+                    config,
+                );
+                let ping = deadpool::managed::Hook::async_fn(
+                    move |conn: &mut AsyncPgConnection, metrics| {
+                        let idle = metrics.last_used();
+                        async move {
+                            if !needs_ping(idle, ping_after) {
+                                return Ok(());
+                            }
+                            conn.batch_execute("SELECT 1").await.map_err(|e| {
+                                deadpool::managed::HookError::message(format!(
+                                    "connection idle for {} s no longer answers: {e}",
+                                    idle.as_secs()
+                                ))
+                            })
+                        }
+                        .boxed()
+                    },
+                );
                 let pool = Pool::builder(manager)
                     .max_size(max_size.max(1))
+                    .pre_recycle(ping)
                     .build()
                     .map_err(|e| StoreError::Unavailable(e.to_string()))?;
                 Ok(Db::Pg(pool, url))
@@ -373,6 +418,19 @@ macro_rules! execute_each {
     }};
 }
 
+/// How long a PostgreSQL connection may stay unused before it is checked
+/// with a query when next handed out: one closed by the server is dropped
+/// anyway (its socket ended); one a firewall forgot in silence, or a server
+/// that stopped answering, is found by the check rather than by the
+/// request that would have used it.
+pub const PING_IDLE_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Whether a connection last handed out `idle` ago is checked before it is
+/// handed out again.
+fn needs_ping(idle: std::time::Duration, after: std::time::Duration) -> bool {
+    idle >= after
+}
+
 /// Rows per statement of [`execute_batched!`](crate::execute_batched): the
 /// widest table written in batches (`identities`, 22 columns) stays well
 /// under SQLite's 32,766 bound parameters and PostgreSQL's 65,535.
@@ -497,6 +555,23 @@ pub(crate) mod test_support {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_connection_idle_long_enough_is_pinged() {
+        let after = PING_IDLE_AFTER;
+        assert!(!needs_ping(std::time::Duration::ZERO, after));
+        assert!(!needs_ping(
+            after - std::time::Duration::from_millis(1),
+            after
+        ));
+        assert!(needs_ping(after, after));
+        assert!(needs_ping(after * 30, after));
+        // Zero checks every connection.
+        assert!(needs_ping(
+            std::time::Duration::ZERO,
+            std::time::Duration::ZERO
+        ));
+    }
 
     #[test]
     fn urls_choose_the_backend() {
