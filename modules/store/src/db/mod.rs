@@ -21,6 +21,7 @@ use diesel_async::{AsyncPgConnection, SimpleAsyncConnection};
 use futures_util::FutureExt;
 use sqlite::open_sqlite;
 use std::fmt;
+use std::time::Duration;
 
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
@@ -140,13 +141,14 @@ impl Db {
         Self::open_with(url, max_size, true, PING_IDLE_AFTER)
     }
 
-    /// [`Db::open`], a PostgreSQL connection idle for `ping_after` or more
-    /// being checked with a query before it is handed out (tests: zero
-    /// checks every one, without waiting for one to be idle).
+    /// [`Db::open`], a PostgreSQL connection last handed out `ping_after`
+    /// or more ago being checked with a query before it is handed out
+    /// again (for tests: zero checks every one, without waiting).
+    #[doc(hidden)]
     pub fn open_pinging_after(
         url: &str,
         max_size: usize,
-        ping_after: std::time::Duration,
+        ping_after: Duration,
     ) -> Result<Self, StoreError> {
         Self::open_with(url, max_size, true, ping_after)
     }
@@ -163,7 +165,7 @@ impl Db {
         url: &str,
         max_size: usize,
         auto_checkpoint: bool,
-        ping_after: std::time::Duration,
+        ping_after: Duration,
     ) -> Result<Self, StoreError> {
         match parse_url(url)? {
             Target::Sqlite(path) => {
@@ -206,10 +208,16 @@ impl Db {
             Target::Postgres(url) => {
                 // Every checkout still drops a connection the server closed
                 // (diesel-async's `is_broken`: its socket ended, or a
-                // transaction was left broken). A `SELECT 1` on each
+                // transaction was left open or broken). A `SELECT 1` on each
                 // checkout besides, diesel-async's default, was 4.5 round
                 // trips of the server's per OpenID flow; only a connection
-                // idle for a while is checked now (see `needs_ping`).
+                // not handed out for a while is checked now (see
+                // `needs_ping`), after `is_broken` (deadpool's
+                // `post_recycle`: a connection left in a transaction waiting
+                // for a lock is dropped, not queued behind it). One whose
+                // backend ended a moment ago, before this node read the
+                // close, can still be handed out and fail its first query:
+                // the price of not asking at each checkout.
                 let mut config = ManagerConfig::<AsyncPgConnection>::default();
                 config.recycling_method = diesel_async::pooled_connection::RecyclingMethod::Fast;
                 let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
@@ -223,19 +231,28 @@ impl Db {
                             if !needs_ping(idle, ping_after) {
                                 return Ok(());
                             }
-                            conn.batch_execute("SELECT 1").await.map_err(|e| {
-                                deadpool::managed::HookError::message(format!(
-                                    "connection idle for {} s no longer answers: {e}",
-                                    idle.as_secs()
-                                ))
-                            })
+                            let answered =
+                                tokio::time::timeout(PING_TIMEOUT, conn.batch_execute("SELECT 1"))
+                                    .await;
+                            let why = match answered {
+                                Ok(Ok(())) => return Ok(()),
+                                Ok(Err(e)) => e.to_string(),
+                                Err(_) => format!("no answer within {} s", PING_TIMEOUT.as_secs()),
+                            };
+                            // deadpool drops the connection and takes or
+                            // opens another without saying why: said here.
+                            tracing::warn!(
+                                idle_secs = idle.as_secs(),
+                                "PostgreSQL connection dropped from the pool: {why}"
+                            );
+                            Err(deadpool::managed::HookError::message(why))
                         }
                         .boxed()
                     },
                 );
                 let pool = Pool::builder(manager)
                     .max_size(max_size.max(1))
-                    .pre_recycle(ping)
+                    .post_recycle(ping)
                     .build()
                     .map_err(|e| StoreError::Unavailable(e.to_string()))?;
                 Ok(Db::Pg(pool, url))
@@ -418,16 +435,21 @@ macro_rules! execute_each {
     }};
 }
 
-/// How long a PostgreSQL connection may stay unused before it is checked
-/// with a query when next handed out: one closed by the server is dropped
+/// How long after it was last handed out (or opened) a PostgreSQL
+/// connection is checked with a query when next handed out: one closed by the server is dropped
 /// anyway (its socket ended); one a firewall forgot in silence, or a server
 /// that stopped answering, is found by the check rather than by the
 /// request that would have used it.
-pub const PING_IDLE_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
+pub const PING_IDLE_AFTER: Duration = Duration::from_secs(10);
 
-/// Whether a connection last handed out `idle` ago is checked before it is
-/// handed out again.
-fn needs_ping(idle: std::time::Duration, after: std::time::Duration) -> bool {
+/// How long that check may take: a connection dropped in silence (no
+/// reset, no close) would otherwise hold the request until TCP gives up,
+/// minutes later; it is dropped instead, and another one taken or opened.
+pub const PING_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Whether a connection last handed out (or opened) `idle` ago is checked
+/// before it is handed out again.
+fn needs_ping(idle: Duration, after: Duration) -> bool {
     idle >= after
 }
 
@@ -559,18 +581,12 @@ mod tests {
     #[test]
     fn only_a_connection_idle_long_enough_is_pinged() {
         let after = PING_IDLE_AFTER;
-        assert!(!needs_ping(std::time::Duration::ZERO, after));
-        assert!(!needs_ping(
-            after - std::time::Duration::from_millis(1),
-            after
-        ));
+        assert!(!needs_ping(Duration::ZERO, after));
+        assert!(!needs_ping(after - Duration::from_millis(1), after));
         assert!(needs_ping(after, after));
         assert!(needs_ping(after * 30, after));
         // Zero checks every connection.
-        assert!(needs_ping(
-            std::time::Duration::ZERO,
-            std::time::Duration::ZERO
-        ));
+        assert!(needs_ping(Duration::ZERO, Duration::ZERO));
     }
 
     #[test]

@@ -138,35 +138,35 @@ impl AuditEventRow {
     /// On PostgreSQL the head's row stays locked from the reservation to
     /// the commit, and every audited transaction of the cluster waits for
     /// it in turn: a few events and the head's update go together
-    /// (pipelined on the connection: sent at once, their answers awaited
-    /// together), one round trip under the lock instead of one per
-    /// statement. The statements stay those of the sequential path, so
-    /// their plans stay cached; in one transaction, their order does not
-    /// matter. Should one fail, the transaction is aborted and rolled back
-    /// whole. Many events (a sync's page) go as arrays, then the head.
+    /// (pipelined on the connection: sent at once, in order, the events
+    /// then the head, their answers awaited together), one round trip under
+    /// the lock instead of one per statement. The statements stay those of
+    /// the sequential path, so their plans stay cached. Should one fail,
+    /// the transaction is aborted and rolled back whole; the answers of the
+    /// others are still read, and the connection serves the rollback. Many
+    /// events (a sync's page) go as arrays, then the head.
     pub async fn append_reserved(
         conn: &mut DbConn,
         rows: Vec<AuditEventRow>,
         last_seq: i64,
         hash: &str,
     ) -> Result<(), StoreError> {
+        debug_assert!(
+            conn.in_transaction(),
+            "the head is reserved in a transaction"
+        );
         if let DbConn::Pg(c) = conn
             && rows.len() < FEW
         {
             let pg: &diesel_async::AsyncPgConnection = c;
-            // Each statement's future borrows a handle of its own.
-            let mut head = pg;
-            let mut handles = vec![pg; rows.len()];
+            let written = futures_util::future::try_join_all(rows.into_iter().map(|row| {
+                diesel::insert_into(audit_events::table)
+                    .values(row)
+                    .execute(&mut { pg })
+            }));
             let moved = diesel::update(hdsl::audit_head.find(1))
                 .set(hdsl::hash.eq(hash))
-                .execute(&mut head);
-            let written = futures_util::future::try_join_all(handles.iter_mut().zip(rows).map(
-                |(handle, row)| {
-                    diesel::insert_into(audit_events::table)
-                        .values(row)
-                        .execute(handle)
-                },
-            ));
+                .execute(&mut { pg });
             futures_util::try_join!(written, moved)?;
             return Ok(());
         }
