@@ -436,10 +436,10 @@ macro_rules! execute_each {
 }
 
 /// How long after it was last handed out (or opened) a PostgreSQL
-/// connection is checked with a query when next handed out: one closed by the server is dropped
-/// anyway (its socket ended); one a firewall forgot in silence, or a server
-/// that stopped answering, is found by the check rather than by the
-/// request that would have used it.
+/// connection is checked with a query when next handed out: one closed by
+/// the server is dropped anyway (its socket ended); one a firewall forgot
+/// in silence, or a server that stopped answering, is found by the check
+/// rather than by the request that would have used it.
 pub const PING_IDLE_AFTER: Duration = Duration::from_secs(10);
 
 /// How long that check may take: a connection dropped in silence (no
