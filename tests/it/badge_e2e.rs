@@ -73,6 +73,7 @@ fn enrol(
     card: Arc<Mutex<CardEmulator>>,
     agent_log: &Path,
 ) -> (Value, Tapped) {
+    let relayed = enrolments_relayed(agent_log);
     let cli = Command::new(env!("CARGO_BIN_EXE_clavis"))
         .arg("--config")
         .arg(config)
@@ -99,7 +100,32 @@ fn enrol(
         String::from_utf8_lossy(&out.stderr),
         std::fs::read_to_string(agent_log).unwrap_or_default()
     );
+    let_go(agent_log, relayed);
     (ok_json(out), tapped)
+}
+
+/// Enrolments the agent has relayed so far (its log says so once it has
+/// let go of the card).
+fn enrolments_relayed(agent_log: &Path) -> usize {
+    std::fs::read_to_string(agent_log)
+        .unwrap_or_default()
+        .matches("enrolment relayed")
+        .count()
+}
+
+/// Waits until the agent has let go of the card of the enrolment after
+/// `before` relayed: the CLI is answered when Clavis has written the card,
+/// a moment before the agent resets and releases it. A card taken away in
+/// that moment fails the reset, and pcscd's virtual reader then missed
+/// the next card tapped (a person does not pull a badge that fast).
+fn let_go(agent_log: &Path, before: usize) {
+    assert!(
+        clavis_testkit::wait_until(Duration::from_secs(10), || {
+            enrolments_relayed(agent_log) > before
+        }),
+        "the agent did not let go of the card; its log:\n{}",
+        std::fs::read_to_string(agent_log).unwrap_or_default()
+    );
 }
 
 fn issue_temporary(
@@ -109,6 +135,7 @@ fn issue_temporary(
     card: Arc<Mutex<CardEmulator>>,
     agent_log: &Path,
 ) -> (Value, Tapped) {
+    let relayed = enrolments_relayed(agent_log);
     let cli = Command::new(env!("CARGO_BIN_EXE_clavis"))
         .arg("--config")
         .arg(config)
@@ -135,6 +162,7 @@ fn issue_temporary(
         String::from_utf8_lossy(&out.stderr),
         std::fs::read_to_string(agent_log).unwrap_or_default()
     );
+    let_go(agent_log, relayed);
     (ok_json(out), tapped)
 }
 

@@ -508,6 +508,7 @@ crate::support::on_both_backends!(
     an_identity_written_again_keeps_its_matching_keys_true,
     a_batch_of_audit_events_is_stored_as_given,
     an_audit_append_that_fails_midway_keeps_nothing_of_it,
+    lone_audit_events_chain_alike_whatever_they_hold,
     more_rows_than_a_statement_takes_are_written_and_upserted_whole,
 );
 
@@ -715,7 +716,8 @@ async fn an_identity_written_again_keeps_its_matching_keys_true(backend: Backend
 
 /// Events recorded at once from several connections (two nodes, or two
 /// tasks), each without a transaction of its own: each append reserves the
-/// head and moves it in one transaction, so the chain never forks.
+/// head and moves it in one transaction (for a lone event on PostgreSQL,
+/// one statement), so the chain never forks.
 async fn audit_events_appended_at_once_outside_transactions_keep_one_chain(backend: Backend) {
     let t = TestDb::new(backend).await;
     let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("now");
@@ -726,15 +728,24 @@ async fn audit_events_appended_at_once_outside_transactions_keep_one_chain(backe
             let mut conn = db.conn().await.expect("conn");
             assert!(!conn.in_transaction());
             for i in 0..25 {
-                clavis_audit::AuditEvent::new(
-                    clavis_core::Actor::Cli(format!("writer-{w}")),
-                    clavis_core::AuditAction::ApiTokenCreated,
-                    Some(format!("{w}-{i}")),
-                    serde_json::json!({}),
-                )
-                .record(&mut conn, now)
-                .await
-                .expect("recorded");
+                let event = |n: usize| {
+                    clavis_audit::AuditEvent::new(
+                        clavis_core::Actor::Cli(format!("writer-{w}")),
+                        clavis_core::AuditAction::ApiTokenCreated,
+                        Some(format!("{w}-{i}-{n}")),
+                        serde_json::json!({}),
+                    )
+                };
+                // Mostly one event (on PostgreSQL chained by the server),
+                // every fifth time two (chained here).
+                let events = if i % 5 == 4 {
+                    vec![event(0), event(1)]
+                } else {
+                    vec![event(0)]
+                };
+                clavis_audit::append(&mut conn, now, events)
+                    .await
+                    .expect("recorded");
             }
         }));
     }
@@ -744,7 +755,190 @@ async fn audit_events_appended_at_once_outside_transactions_keep_one_chain(backe
     let mut conn = t.db.conn().await.expect("conn");
     let report = clavis_audit::verify(&mut conn).await.expect("verify");
     assert_eq!(report.first_broken, None, "{report:?}");
-    assert_eq!(report.checked, 100);
+    assert_eq!(report.checked, 4 * 30);
+}
+
+/// Events appended one at a time (on PostgreSQL the server chains each:
+/// it hashes the link, the previous hash and the sequence number, before
+/// the bytes Clavis hashed of the rest) and a few together (chained here)
+/// are stored as given and verify as one chain, whatever their text holds:
+/// accents, quotes, emoji, an empty target beside an absent one, a long
+/// change, with and without a request id.
+async fn lone_audit_events_chain_alike_whatever_they_hold(backend: Backend) {
+    use clavis_store::models::AuditEventRow;
+    let t = TestDb::new(backend).await;
+    let now = chrono::DateTime::from_timestamp(1_800_000_000, 123_456_000).expect("now");
+    let long = "é".repeat(40_000);
+    let texts = [
+        "Hélène d'Arc \"la Pucelle\" \\ \t\n",
+        "🩺 病院 ß",
+        "",
+        "\u{1}\u{7f}",
+        long.as_str(),
+    ];
+    let event = |i: usize| {
+        let text = texts[i % texts.len()];
+        let mut e = clavis_audit::AuditEvent::new(
+            clavis_core::Actor::Cli(format!("op-{text}")),
+            clavis_core::AuditAction::IdentityUpdated,
+            (!i.is_multiple_of(3)).then(|| text.to_string()),
+            serde_json::json!({"i": i, "texte": text}),
+        );
+        e.source = i.is_multiple_of(2).then(|| text.to_string());
+        e.sync_run_id = (i % 4 == 1).then(|| format!("run-{text}"));
+        e.client_addr = (i % 5 == 2).then(|| "2001:db8::7".to_string());
+        e
+    };
+    let mut conn = t.db.conn().await.expect("conn");
+    let mut sent = Vec::new();
+    for i in 0..12 {
+        let request = (i % 2 == 1).then(|| format!("req-{i}-é"));
+        let events = if i == 6 {
+            vec![event(i), event(i + 100)]
+        } else {
+            vec![event(i)]
+        };
+        sent.extend(events.iter().cloned().map(|e| (e, request.clone())));
+        let append = clavis_audit::append_now(&mut conn, now, events);
+        match request {
+            Some(r) => clavis_audit::REQUEST_ID.scope(r, append).await,
+            None => append.await,
+        }
+        .expect("append");
+    }
+    let stored = AuditEventRow::page(&mut conn, 0, 100).await.expect("read");
+    assert_eq!(stored.len(), sent.len(), "{backend:?}");
+    for (i, (row, (e, request))) in stored.iter().zip(&sent).enumerate() {
+        let at = format!("{backend:?}, event {i}");
+        assert_eq!(row.seq, i as i64 + 1, "{at}");
+        assert_eq!(row.occurred_at, now.timestamp_micros(), "{at}");
+        assert_eq!(row.actor, e.actor.to_string(), "{at}");
+        assert_eq!(row.action, e.action.as_str(), "{at}");
+        assert_eq!(row.target, e.target, "{at}");
+        assert_eq!(row.changes, e.changes.to_string(), "{at}");
+        assert_eq!(row.source, e.source, "{at}");
+        assert_eq!(row.sync_run_id, e.sync_run_id, "{at}");
+        assert_eq!(row.client_addr, e.client_addr, "{at}");
+        assert_eq!(&row.request_id, request, "{at}");
+    }
+    assert_eq!(
+        AuditEventRow::head(&mut conn).await.expect("head"),
+        (stored.len() as i64, stored[stored.len() - 1].hash.clone()),
+        "{backend:?}: the head is the last event"
+    );
+    // Each stored hash is the one Clavis computes again over the row.
+    let report = clavis_audit::verify(&mut conn).await.expect("verify");
+    assert_eq!(
+        (report.checked, report.first_broken),
+        (sent.len() as i64, None),
+        "{backend:?}"
+    );
+    // The statement was prepared once on this connection and used again
+    // (a statement prepared at each use costs a round trip more, under the
+    // head's lock).
+    if matches!(backend, Backend::Postgres) {
+        let prepared = setting(
+            &mut conn,
+            "SELECT count(*)::text AS value FROM pg_prepared_statements \
+             WHERE statement LIKE 'WITH h AS (SELECT seq + 1 AS seq, hash FROM audit_head%'",
+        )
+        .await;
+        assert_eq!(prepared, "1");
+    }
+}
+
+/// Two transactions on PostgreSQL append at the same moment, one with the
+/// head's lock held until it commits: the other waits for the lock
+/// (`pg_stat_activity` shows it), then chains after the head the first
+/// committed. Both ways round: a lone event (chained by the server in one
+/// statement) waiting behind two events (reserved, chained here), and two
+/// events waiting behind a lone one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_waiting_for_the_head_chains_after_what_the_holder_committed() {
+    use clavis_store::models::AuditEventRow;
+    let t = TestDb::new(Backend::Postgres).await;
+    let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("now");
+    let events = |who: &str, n: usize| -> Vec<clavis_audit::AuditEvent> {
+        (0..n)
+            .map(|i| {
+                clavis_audit::AuditEvent::new(
+                    clavis_core::Actor::Cli(who.to_string()),
+                    clavis_core::AuditAction::ApiTokenCreated,
+                    Some(format!("{who}-{i}")),
+                    serde_json::json!({}),
+                )
+            })
+            .collect()
+    };
+    let mut watcher = t.db.conn().await.expect("watcher conn");
+    for (holding, waiting) in [(2, 1), (1, 2)] {
+        let (appended_tx, appended) = tokio::sync::oneshot::channel::<()>();
+        let (commit_tx, commit) = tokio::sync::oneshot::channel::<()>();
+        let db = t.db.clone();
+        let holder_events = events("holder", holding);
+        let holder = tokio::spawn(async move {
+            let mut conn = db.conn().await.expect("holder conn");
+            conn.transaction(async |tx: &mut clavis_store::DbConn| {
+                clavis_audit::append(tx, now, holder_events).await?;
+                appended_tx.send(()).expect("the test waits");
+                commit.await.expect("the test says when");
+                Ok::<(), clavis_audit::AuditError>(())
+            })
+            .await
+            .expect("the holder commits");
+        });
+        appended.await.expect("the holder appended");
+        let db = t.db.clone();
+        let waiter_events = events("waiter", waiting);
+        let waiter = tokio::spawn(async move {
+            let mut conn = db.conn().await.expect("waiter conn");
+            clavis_audit::append_now(&mut conn, now, waiter_events)
+                .await
+                .expect("the waiter appends");
+        });
+        // The waiter is blocked on the head's row, not merely slow.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let waiting_on_lock = setting(
+                &mut watcher,
+                "SELECT count(*)::text AS value FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .await;
+            if waiting_on_lock == "1" {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the waiter never waited for the head's lock"
+            );
+            assert!(!waiter.is_finished(), "the waiter did not wait");
+            tokio::task::yield_now().await;
+        }
+        commit_tx.send(()).expect("the holder waits");
+        holder.await.expect("holder");
+        waiter.await.expect("waiter");
+    }
+    let stored = AuditEventRow::page(&mut watcher, 0, 100)
+        .await
+        .expect("read");
+    let order: Vec<String> = stored
+        .iter()
+        .map(|r| r.target.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "holder-0", "holder-1", "waiter-0", "holder-0", "waiter-0", "waiter-1"
+        ],
+        "each waiter chained after its holder's events"
+    );
+    assert_eq!(
+        AuditEventRow::head(&mut watcher).await.expect("head"),
+        (6, stored[5].hash.clone())
+    );
+    let report = clavis_audit::verify(&mut watcher).await.expect("verify");
+    assert_eq!((report.checked, report.first_broken), (6, None));
 }
 
 /// Events appended together, one of which cannot be written (its sequence
@@ -802,6 +996,21 @@ async fn an_audit_append_that_fails_midway_keeps_nothing_of_it(backend: Backend)
     clavis_audit::append_now(&mut conn, now, vec![event("f")])
         .await
         .expect("the same connection appends again");
+    // A lone event next (on PostgreSQL chained by the server in one
+    // statement) would be 4: it fails whole too, and the head stays on 3.
+    let head = AuditEventRow::head(&mut conn).await.expect("head");
+    assert_eq!(head.0, 3);
+    let failed = clavis_audit::append_now(&mut conn, now, vec![event("g")]).await;
+    let failed = failed.expect_err("the lone append must fail").to_string();
+    assert!(
+        failed.to_lowercase().contains("unique"),
+        "{backend:?}: the lone event fails on the sequence number taken: {failed}"
+    );
+    assert_eq!(
+        AuditEventRow::head(&mut conn).await.expect("head"),
+        head,
+        "{backend:?}: the head did not move for the lone event"
+    );
     // The three chained events verify; the row put outside the chain is
     // found for what it is.
     let report = clavis_audit::verify(&mut conn).await.expect("verify");

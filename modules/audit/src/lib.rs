@@ -88,33 +88,59 @@ impl AuditEvent {
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// The content that is hashed: everything but the hash itself, in a fixed
-/// order, length-prefixed so that no two events can serialise alike.
+/// order, length-prefixed so that no two events can serialise alike: the
+/// link ([`link_bytes`]), then the event's own fields ([`own_bytes`]).
 fn event_hash(row: &AuditEventRow) -> String {
     let mut h = Sha256::new();
-    let fields: [&str; 11] = [
-        &row.prev_hash,
-        &row.seq.to_string(),
+    h.update(link_bytes(&row.prev_hash, row.seq));
+    h.update(own_bytes(row));
+    hex::encode(h.finalize())
+}
+
+/// A field as hashed: its length in bytes (8 bytes, big-endian), then its
+/// UTF-8 bytes.
+fn push_field(out: &mut Vec<u8>, field: &str) {
+    out.extend_from_slice(&(field.len() as u64).to_be_bytes());
+    out.extend_from_slice(field.as_bytes());
+}
+
+/// What an absent field is hashed as: the one character U+0000 (which
+/// PostgreSQL's text cannot hold, and Clavis never writes).
+const ABSENT: &str = "\u{0}";
+
+/// The start of what an event's hash covers: the hash of the event before
+/// it, then its sequence number in decimal. On PostgreSQL the server hashes
+/// these itself when it chains a lone event after the head it locks
+/// ([`AuditEventRow::append_one`]); the SQL there writes the same bytes.
+fn link_bytes(prev_hash: &str, seq: i64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(96);
+    push_field(&mut out, prev_hash);
+    push_field(&mut out, &seq.to_string());
+    out
+}
+
+/// The rest: the event's own fields, absent ones as [`ABSENT`], and its
+/// request id only when there is one (events from before the column, and
+/// those written outside a request, hash as they always did).
+fn own_bytes(row: &AuditEventRow) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256 + row.changes.len());
+    for f in [
         &row.id,
         &row.occurred_at.to_string(),
         &row.actor,
         &row.action,
-        row.target.as_deref().unwrap_or("\u{0}"),
+        row.target.as_deref().unwrap_or(ABSENT),
         &row.changes,
-        row.source.as_deref().unwrap_or("\u{0}"),
-        row.sync_run_id.as_deref().unwrap_or("\u{0}"),
-        row.client_addr.as_deref().unwrap_or("\u{0}"),
-    ];
-    for f in fields {
-        h.update((f.len() as u64).to_be_bytes());
-        h.update(f.as_bytes());
+        row.source.as_deref().unwrap_or(ABSENT),
+        row.sync_run_id.as_deref().unwrap_or(ABSENT),
+        row.client_addr.as_deref().unwrap_or(ABSENT),
+    ] {
+        push_field(&mut out, f);
     }
-    // Only when there is one: events from before the column (and those
-    // written outside a request) hash as they always did.
     if let Some(r) = &row.request_id {
-        h.update((r.len() as u64).to_be_bytes());
-        h.update(r.as_bytes());
+        push_field(&mut out, r);
     }
-    hex::encode(h.finalize())
+    out
 }
 
 tokio::task_local! {
@@ -147,18 +173,16 @@ pub async fn append(
 async fn chain(
     conn: &mut DbConn,
     now: DateTime<Utc>,
-    events: Vec<AuditEvent>,
+    mut events: Vec<AuditEvent>,
 ) -> Result<(), AuditError> {
-    let (first_seq, mut prev) = AuditEventRow::reserve(conn, events.len() as i64).await?;
     let request_id = REQUEST_ID.try_with(Clone::clone).ok();
     let occurred_at = now.timestamp_micros();
-    let mut rows = Vec::with_capacity(events.len());
-    for (i, e) in events.into_iter().enumerate() {
+    let row = |e: AuditEvent, seq: i64, prev_hash: String| {
         tracing::debug!(audit.action = %e.action, audit.actor = %e.actor, "audit event");
         counters::count(&e);
-        let mut row = AuditEventRow {
+        AuditEventRow {
             request_id: request_id.clone(),
-            seq: first_seq + i as i64,
+            seq,
             id: clavis_core::ids::new_record_id(),
             occurred_at,
             actor: e.actor.to_string(),
@@ -168,9 +192,29 @@ async fn chain(
             source: e.source,
             sync_run_id: e.sync_run_id,
             client_addr: e.client_addr,
-            prev_hash: prev,
+            prev_hash,
             hash: String::new(),
-        };
+        }
+    };
+    // A lone event on PostgreSQL (most actions: a login, a code, tokens):
+    // the server reserves, chains and writes it, and moves the head, in one
+    // statement. The head's row lock, which every audited transaction of
+    // the cluster takes in turn, is then held for that one round trip and
+    // the commit's.
+    debug_assert!(conn.in_transaction(), "the head is taken in a transaction");
+    if let DbConn::Pg(c) = conn
+        && events.len() == 1
+        && let Some(e) = events.pop()
+    {
+        let row = row(e, 0, String::new());
+        let own = own_bytes(&row);
+        AuditEventRow::append_one(c, row, own).await?;
+        return Ok(());
+    }
+    let (first_seq, mut prev) = AuditEventRow::reserve(conn, events.len() as i64).await?;
+    let mut rows = Vec::with_capacity(events.len());
+    for (i, e) in events.into_iter().enumerate() {
+        let mut row = row(e, first_seq + i as i64, prev);
         row.hash = event_hash(&row);
         prev = row.hash.clone();
         rows.push(row);
@@ -406,6 +450,42 @@ mod tests {
         other.request_id = Some("req-2".into());
         assert_ne!(super::event_hash(&with), before);
         assert_ne!(super::event_hash(&with), super::event_hash(&other));
+    }
+
+    /// The bytes a hash covers are a stored contract: every chain written
+    /// since the first release verifies against them, and PostgreSQL
+    /// hashes a lone event's link itself. Two events hashed here by hand
+    /// (Python's hashlib over the format the module describes), without and
+    /// with a request id.
+    #[test]
+    fn an_event_hashes_as_the_format_says() {
+        let row = clavis_store::models::AuditEventRow {
+            seq: 7,
+            id: "e1".into(),
+            occurred_at: 1_800_000_000_000_000,
+            actor: "cli:root".into(),
+            action: "api_token.created".into(),
+            target: None,
+            changes: r#"{"nom":"Hélène"}"#.into(),
+            source: Some("rh".into()),
+            sync_run_id: None,
+            client_addr: Some("10.0.0.7".into()),
+            prev_hash: super::GENESIS_HASH.into(),
+            hash: String::new(),
+            request_id: None,
+        };
+        assert_eq!(
+            super::event_hash(&row),
+            "07806d957ac17306757161dc2a45ee1f6a9fc46dbd36b368e670f1ddde1e6a0f"
+        );
+        let with = clavis_store::models::AuditEventRow {
+            request_id: Some("req-1".into()),
+            ..row
+        };
+        assert_eq!(
+            super::event_hash(&with),
+            "5183a79b2b5523fde034eeb4a650b83fdf7b89708b082af702c45a70269d6219"
+        );
     }
 
     /// Operators read the list of actions and actors in

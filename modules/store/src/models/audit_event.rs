@@ -174,6 +174,35 @@ impl AuditEventRow {
         Self::set_head(conn, last_seq, hash).await
     }
 
+    /// On PostgreSQL, appends one event after the head in one statement:
+    /// the server locks the head's row, takes the next sequence number,
+    /// writes the event with the head's hash as its previous one and its
+    /// own hash, and moves the head to it. `row`'s `seq`, `prev_hash` and
+    /// `hash` are the server's to set (ignored); `own_bytes` are the bytes
+    /// its hash covers after the link (`clavis_audit`'s format): the server
+    /// hashes the head's hash and the sequence number, each as its length
+    /// (8 bytes, big-endian) and its bytes, then those.
+    ///
+    /// The head's row stays locked until the commit, and every audited
+    /// transaction of the cluster takes it in turn: this holds it for one
+    /// round trip (and the commit's) where [`Self::reserve`] then
+    /// [`Self::append_reserved`] take two. Must run inside a transaction,
+    /// as its last statement if it can (the lock is held until the end).
+    pub async fn append_one(
+        conn: &mut diesel_async::AsyncPgConnection,
+        row: AuditEventRow,
+        own_bytes: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        let moved = AppendOne { row, own_bytes }.execute(conn).await?;
+        if moved != 1 {
+            return Err(StoreError::Corrupt {
+                what: "audit head",
+                detail: format!("its row is missing ({moved} rows moved)"),
+            });
+        }
+        Ok(())
+    }
+
     /// Events in chain order from `after_seq` (exclusive), at most `limit`.
     pub async fn page(
         conn: &mut DbConn,
@@ -318,4 +347,70 @@ fn like_escaped(s: &str) -> String {
         out.push(ch);
     }
     out
+}
+
+/// The statement of [`AuditEventRow::append_one`]. Its text is the same
+/// each time (its values are parameters), so it is prepared once per
+/// connection, as diesel's own statements are.
+struct AppendOne {
+    row: AuditEventRow,
+    own_bytes: Vec<u8>,
+}
+
+impl diesel::query_builder::QueryId for AppendOne {
+    type QueryId = AppendOne;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for AppendOne {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QueryResult<()> {
+        use diesel::sql_types::{BigInt, Binary, Nullable, Text};
+        let r = &self.row;
+        // `h`: the head, locked, and the next sequence number. `e`: the
+        // event, its link hashed by the server (each field's UTF-8 bytes
+        // and their count). Then the head moves to it (the row `h` locked:
+        // one update of it in the statement). The text must not depend on
+        // the values: the statement is cached by this type alone.
+        out.push_sql(
+            "WITH h AS (SELECT seq + 1 AS seq, hash FROM audit_head WHERE id = 1 FOR UPDATE), \
+             e AS (INSERT INTO audit_events (seq, id, occurred_at, actor, action, target, \
+             changes, source, sync_run_id, client_addr, request_id, prev_hash, hash) \
+             SELECT h.seq, ",
+        );
+        out.push_bind_param::<Text, _>(&r.id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&r.occurred_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&r.actor)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&r.action)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&r.target)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&r.changes)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&r.source)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&r.sync_run_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&r.client_addr)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&r.request_id)?;
+        out.push_sql(
+            ", h.hash, encode(sha256(\
+             int8send(octet_length(convert_to(h.hash, 'UTF8'))::int8) \
+             || convert_to(h.hash, 'UTF8') \
+             || int8send(octet_length(convert_to(h.seq::text, 'UTF8'))::int8) \
+             || convert_to(h.seq::text, 'UTF8') || ",
+        );
+        out.push_bind_param::<Binary, _>(&self.own_bytes)?;
+        out.push_sql(
+            "), 'hex') FROM h RETURNING seq, hash) \
+             UPDATE audit_head SET seq = e.seq, hash = e.hash FROM e WHERE audit_head.id = 1",
+        );
+        Ok(())
+    }
 }
