@@ -974,18 +974,8 @@ async fn an_audit_append_that_fails_midway_keeps_nothing_of_it(backend: Backend)
     .execute(c)
     .await)
     .expect("squatter");
-    let failed =
-        clavis_audit::append_now(&mut conn, now, vec![event("c"), event("d"), event("e")]).await;
-    let failed = failed.expect_err("the append must fail").to_string();
-    assert!(
-        failed.to_lowercase().contains("unique"),
-        "{backend:?}: it fails on the sequence number taken: {failed}"
-    );
-    assert_eq!(
-        AuditEventRow::head(&mut conn).await.expect("head"),
-        before,
-        "{backend:?}: the head did not move"
-    );
+    let three = vec![event("c"), event("d"), event("e")];
+    refused_on_a_taken_seq(&mut conn, now, three, &format!("{backend:?}, three")).await;
     let kept: Vec<AuditEventRow> = AuditEventRow::page(&mut conn, 0, 10).await.expect("page");
     let targets: Vec<Option<&str>> = kept.iter().map(|r| r.target.as_deref()).collect();
     assert_eq!(
@@ -998,25 +988,38 @@ async fn an_audit_append_that_fails_midway_keeps_nothing_of_it(backend: Backend)
         .expect("the same connection appends again");
     // A lone event next (on PostgreSQL chained by the server in one
     // statement) would be 4: it fails whole too, and the head stays on 3.
-    let head = AuditEventRow::head(&mut conn).await.expect("head");
-    assert_eq!(head.0, 3);
-    let failed = clavis_audit::append_now(&mut conn, now, vec![event("g")]).await;
-    let failed = failed.expect_err("the lone append must fail").to_string();
-    assert!(
-        failed.to_lowercase().contains("unique"),
-        "{backend:?}: the lone event fails on the sequence number taken: {failed}"
-    );
-    assert_eq!(
-        AuditEventRow::head(&mut conn).await.expect("head"),
-        head,
-        "{backend:?}: the head did not move for the lone event"
-    );
+    assert_eq!(AuditEventRow::head(&mut conn).await.expect("head").0, 3);
+    let lone = vec![event("g")];
+    refused_on_a_taken_seq(&mut conn, now, lone, &format!("{backend:?}, lone")).await;
     // The three chained events verify; the row put outside the chain is
     // found for what it is.
     let report = clavis_audit::verify(&mut conn).await.expect("verify");
     assert_eq!(report.checked, 3, "{backend:?}: {report:?}");
     let broken = report.first_broken.expect("the squatter is found");
     assert_eq!((broken.seq, broken.reason.as_str()), (4, "beyond_head"));
+}
+
+/// Appends `events`, which must fail on the sequence number they would
+/// take (taken outside the chain), and checks the head did not move.
+async fn refused_on_a_taken_seq(
+    conn: &mut clavis_store::DbConn,
+    now: chrono::DateTime<chrono::Utc>,
+    events: Vec<clavis_audit::AuditEvent>,
+    at: &str,
+) {
+    use clavis_store::models::AuditEventRow;
+    let head = AuditEventRow::head(conn).await.expect("head");
+    let failed = clavis_audit::append_now(conn, now, events).await;
+    let failed = failed.expect_err("the append must fail").to_string();
+    assert!(
+        failed.to_lowercase().contains("unique"),
+        "{at}: it fails on the sequence number taken: {failed}"
+    );
+    assert_eq!(
+        AuditEventRow::head(conn).await.expect("head"),
+        head,
+        "{at}: the head did not move"
+    );
 }
 
 /// The backend serving a pooled PostgreSQL connection is ended by the
