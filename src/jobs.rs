@@ -6,8 +6,8 @@
 //! - [`checkpoint_wal`]: the SQLite WAL, every second.
 //! - [`session_upkeep`]: back-channel logouts owed, every 2 s; sessions
 //!   past their lifetime ended, every 30 s; signing keys reloaded (a
-//!   rotation on another node), expired login ceremonies and badge
-//!   transactions swept, idle addresses of the start limiter forgotten,
+//!   rotation on another node), expired login ceremonies, badge
+//!   transactions and used client assertions swept, idle addresses of the start limiter forgotten,
 //!   every 60 s.
 //! - [`scheduled_syncs`]: each directory source with an interval.
 //! - [`lifecycle`]: date-driven transitions (arrivals, contract ends),
@@ -144,8 +144,9 @@ pub fn session_upkeep(
     });
 }
 
-/// Deletes login ceremonies, badge transactions and trips to Pro Santé
-/// Connect past their end (an unfinished login keeps nothing for long).
+/// Deletes login ceremonies, badge transactions, trips to Pro Santé
+/// Connect and the client assertions remembered against replay, past their
+/// end (an unfinished login keeps nothing for long).
 async fn sweep_unfinished_logins(db: &Db, now: DateTime<Utc>) {
     let t = now.timestamp();
     let swept = match db.conn().await {
@@ -156,7 +157,10 @@ async fn sweep_unfinished_logins(db: &Db, now: DateTime<Utc>) {
             // or replayed answer is audited as such.
             let p = clavis_store::models::PscRequestRow::delete_expired(&mut conn, t - 3600).await;
             let l = clavis_store::models::PscLoginRow::delete_expired(&mut conn, t).await;
-            c.and_then(|c| b.and_then(|b| p.and_then(|p| l.map(|l| c + b + p + l))))
+            let a = clavis_store::models::UsedAssertions::delete_expired(&mut conn, t).await;
+            c.and_then(|c| {
+                b.and_then(|b| p.and_then(|p| l.and_then(|l| a.map(|a| c + b + p + l + a))))
+            })
         }
         Err(e) => Err(e),
     };
@@ -335,5 +339,63 @@ mod tests {
         let next = t0 + chrono::Duration::seconds(600);
         assert!(once_per_cluster(&db, "lifecycle", "node-b", next, 600).await);
         assert!(!once_per_cluster(&db, "lifecycle", "node-a", next, 600).await);
+    }
+
+    /// The minute's sweep deletes the badge transactions and the used client
+    /// assertions past their end (opening one, or authenticating with one,
+    /// no longer does) and keeps the others, to the second.
+    #[tokio::test]
+    async fn the_sweep_deletes_what_is_past_its_end_only() {
+        use clavis_store::models::{BadgeTxRow, UsedAssertions};
+        let dir = tempfile::tempdir().expect("dir");
+        let db = Db::open(&dir.path().join("s.db").display().to_string(), 2).expect("db");
+        clavis_store::migrate::run_pending(&db)
+            .await
+            .expect("migrated");
+        let now: DateTime<Utc> = "2026-12-07T07:00:00Z".parse().expect("t");
+        let t = now.timestamp();
+        let row = |id: &str, expires_at: i64| BadgeTxRow {
+            id: id.into(),
+            token_hash: format!("token-{id}"),
+            browser_hash: format!("browser-{id}"),
+            purpose: clavis_core::BadgeTxPurpose::Login,
+            target_oid: None,
+            temporary_until: None,
+            workstation_id: None,
+            seed: String::new(),
+            transcript: String::new(),
+            steps: 0,
+            status: clavis_core::BadgeTxStatus::Open,
+            failure: None,
+            oid: None,
+            badge_id: None,
+            badge_key_version: None,
+            created_by: clavis_core::Actor::Anonymous,
+            created_at: expires_at - 120,
+            expires_at,
+            trace_parent: None,
+        };
+        let mut conn = db.conn().await.expect("conn");
+        for (id, at) in [("ended", t - 60), ("ends-now", t), ("live", t + 1)] {
+            row(id, at).insert(&mut conn).await.expect("insert");
+        }
+        // Client assertions remembered against replay, likewise.
+        let dpi = clavis_core::ClientId::from("dpi");
+        for (jti, at) in [("ended", t - 60), ("ends-now", t), ("live", t + 1)] {
+            assert!(
+                UsedAssertions::record(&mut conn, &dpi, jti, at, t - 120)
+                    .await
+                    .expect("record")
+            );
+        }
+        sweep_unfinished_logins(&db, now).await;
+        for (id, kept) in [("ended", false), ("ends-now", false), ("live", true)] {
+            let found = BadgeTxRow::find(&mut conn, id).await.expect("find");
+            assert_eq!(found.is_some(), kept, "{id}");
+            // Recorded again before its end (`t - 120`): refused as a replay
+            // if it was kept, taken as new if it was swept.
+            let again = UsedAssertions::record(&mut conn, &dpi, id, t + 60, t - 120).await;
+            assert_eq!(!again.expect("record"), kept, "assertion {id}");
+        }
     }
 }

@@ -451,9 +451,15 @@ async fn a_client_assertion_is_recorded_once_until_it_expires_on_both_backends()
         assert!(!again.expect("record"), "{backend:?}: replay seen");
         let other = UsedAssertions::record(&mut conn, &"dui".into(), "j1", 1_000, 950).await;
         assert!(other.expect("record"), "{backend:?}: jti is per client");
-        // Once expired it is forgotten (its exp would refuse it anyway).
+        // Once expired it is taken over (its exp would refuse it anyway),
+        // then remembered until its new end.
         let later = UsedAssertions::record(&mut conn, &"dpi".into(), "j1", 2_000, 1_000).await;
-        assert!(later.expect("record"), "{backend:?}: expired entries swept");
+        assert!(
+            later.expect("record"),
+            "{backend:?}: an expired entry is taken over"
+        );
+        let replay = UsedAssertions::record(&mut conn, &"dpi".into(), "j1", 2_000, 1_500).await;
+        assert!(!replay.expect("record"), "{backend:?}: until its new end");
     }
 }
 

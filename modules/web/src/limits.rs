@@ -16,8 +16,8 @@
 //!   `server.max_logins_in_progress` unfinished ceremonies (registrations)
 //!   and badge transactions in the database, answered `503` beyond (a
 //!   distributed flood fills no disk, and cannot keep anyone from signing
-//!   in with a key). Expired ones are swept on the upkeep schedule and as
-//!   new ones are stored.
+//!   in with a key). Expired ones are not counted, and are swept on the
+//!   upkeep schedule (every minute, one node of a cluster).
 
 use crate::AppState;
 use crate::error::ApiError;

@@ -368,8 +368,12 @@ pub struct UsedAssertions;
 
 impl UsedAssertions {
     /// Records that `client_id` used the assertion `jti` (valid until
-    /// `expires_at`). `false` when it was used before: a replay. Forgets
-    /// assertions expired by `now` on the way.
+    /// `expires_at`). `false` when it was used before and is still valid
+    /// at `now`: a replay. One expired by `now` is taken over (its row
+    /// given the new end); the others expired are the minute's sweep's
+    /// ([`Self::delete_expired`]), not each authentication's: a delete
+    /// of every expired row at each one made concurrent authentications
+    /// wait on each other's row locks.
     pub async fn record(
         conn: &mut DbConn,
         client_id: &ClientId,
@@ -378,18 +382,33 @@ impl UsedAssertions {
         now: i64,
     ) -> Result<bool, StoreError> {
         use oidc_used_assertions::dsl;
-        with_conn!(conn, c => diesel::delete(dsl::oidc_used_assertions.filter(dsl::expires_at.le(now)))
+        // `ON CONFLICT … DO UPDATE … WHERE`: the row is updated (and
+        // counted) only when the one stored has expired.
+        let upsert = || {
+            diesel::query_dsl::methods::FilterDsl::filter(
+                diesel::insert_into(dsl::oidc_used_assertions)
+                    .values((
+                        dsl::client_id.eq(client_id),
+                        dsl::jti.eq(jti),
+                        dsl::expires_at.eq(expires_at),
+                    ))
+                    .on_conflict((dsl::client_id, dsl::jti))
+                    .do_update()
+                    .set(dsl::expires_at.eq(expires_at)),
+                dsl::expires_at.le(now),
+            )
+        };
+        let recorded = with_conn!(conn, c => upsert().execute(c).await)?;
+        Ok(recorded == 1)
+    }
+
+    /// Forgets the assertions expired by `now`; returns how many.
+    pub async fn delete_expired(conn: &mut DbConn, now: i64) -> Result<usize, StoreError> {
+        use oidc_used_assertions::dsl;
+        Ok(
+            with_conn!(conn, c => diesel::delete(dsl::oidc_used_assertions.filter(dsl::expires_at.le(now)))
             .execute(c)
-            .await)?;
-        let inserted = with_conn!(conn, c => diesel::insert_into(dsl::oidc_used_assertions)
-            .values((
-                dsl::client_id.eq(client_id),
-                dsl::jti.eq(jti),
-                dsl::expires_at.eq(expires_at),
-            ))
-            .on_conflict_do_nothing()
-            .execute(c)
-            .await)?;
-        Ok(inserted == 1)
+            .await)?,
+        )
     }
 }

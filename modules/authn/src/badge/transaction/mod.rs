@@ -304,22 +304,35 @@ impl BadgeService {
             expires_at: expires_at.timestamp(),
             trace_parent: clavis_audit::trace::current(),
         };
-        conn.transaction(async |conn| -> Result<(), RelayError> {
-            BadgeTxRow::delete_expired(conn, now.timestamp()).await?;
-            row.insert(conn).await?;
-            if let Some(oid) = &target {
-                AuditEvent::new(
+        // Expired transactions are swept by `clavis serve` once a minute
+        // (one node of a cluster), not here: at a shift change every tap
+        // opens one, and sweeping at each made the taps wait on each
+        // other's deletions (and, on PostgreSQL, scan the whole table where
+        // a connection's cached plan was made while it was empty).
+        match &target {
+            // A login's: one row, nothing to audit until it is used (on
+            // SQLite written at the write turn, in place, its commit shared
+            // with the units waiting; on PostgreSQL one statement).
+            None => {
+                conn.atomically(async |conn: &mut DbConn| row.insert(conn).await)
+                    .await?
+            }
+            Some(oid) => {
+                conn.unit(async |conn: &mut DbConn| -> Result<(), RelayError> {
+                    row.insert(conn).await?;
+                    AuditEvent::new(
                         actor,
                         AuditAction::BadgeEnrolmentStarted,
                         Some(oid.to_string()),
                         json!({"transaction": row.id, "temporary_until": until, "workstation_id": bound_to}),
                     )
-.record(conn, now)
-                .await?;
+                    .record(conn, now)
+                    .await?;
+                    Ok(())
+                })
+                .await?
             }
-            Ok(())
-        })
-        .await?;
+        }
         Ok(Opened {
             id: row.id,
             token: Secret::new(token),
