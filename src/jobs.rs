@@ -317,28 +317,26 @@ pub fn audit_verification(db: Db, clock: Arc<dyn Clock>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clavis_testkit::db::{Backend, TestDb};
 
     /// Two nodes on one database: the first takes the period, the other
     /// skips it; the next period goes to whoever comes first.
     #[tokio::test]
     async fn a_cluster_job_runs_on_one_node_per_period() {
-        let dir = tempfile::tempdir().expect("dir");
-        let db = Db::open(&dir.path().join("c.db").display().to_string(), 2).expect("db");
-        clavis_store::migrate::run_pending(&db)
-            .await
-            .expect("migrated");
+        let test_db = TestDb::new(Backend::Sqlite).await;
+        let db = &test_db.db;
         let t0: DateTime<Utc> = "2026-12-06T07:00:00Z".parse().expect("t");
-        assert!(once_per_cluster(&db, "lifecycle", "node-a", t0, 600).await);
-        assert!(!once_per_cluster(&db, "lifecycle", "node-b", t0, 600).await);
+        assert!(once_per_cluster(db, "lifecycle", "node-a", t0, 600).await);
+        assert!(!once_per_cluster(db, "lifecycle", "node-b", t0, 600).await);
         let later = t0 + chrono::Duration::seconds(598);
-        assert!(!once_per_cluster(&db, "lifecycle", "node-b", later, 600).await);
+        assert!(!once_per_cluster(db, "lifecycle", "node-b", later, 600).await);
         assert!(
-            once_per_cluster(&db, "session-expiry", "node-b", later, 30).await,
+            once_per_cluster(db, "session-expiry", "node-b", later, 30).await,
             "each job has its own lease"
         );
         let next = t0 + chrono::Duration::seconds(600);
-        assert!(once_per_cluster(&db, "lifecycle", "node-b", next, 600).await);
-        assert!(!once_per_cluster(&db, "lifecycle", "node-a", next, 600).await);
+        assert!(once_per_cluster(db, "lifecycle", "node-b", next, 600).await);
+        assert!(!once_per_cluster(db, "lifecycle", "node-a", next, 600).await);
     }
 
     /// The minute's sweep deletes the badge transactions and the used client
@@ -347,11 +345,8 @@ mod tests {
     #[tokio::test]
     async fn the_sweep_deletes_what_is_past_its_end_only() {
         use clavis_store::models::{BadgeTxRow, UsedAssertions};
-        let dir = tempfile::tempdir().expect("dir");
-        let db = Db::open(&dir.path().join("s.db").display().to_string(), 2).expect("db");
-        clavis_store::migrate::run_pending(&db)
-            .await
-            .expect("migrated");
+        let test_db = TestDb::new(Backend::Sqlite).await;
+        let db = &test_db.db;
         let now: DateTime<Utc> = "2026-12-07T07:00:00Z".parse().expect("t");
         let t = now.timestamp();
         let row = |id: &str, expires_at: i64| BadgeTxRow {
@@ -388,7 +383,7 @@ mod tests {
                     .expect("record")
             );
         }
-        sweep_unfinished_logins(&db, now).await;
+        sweep_unfinished_logins(db, now).await;
         for (id, kept) in [("ended", false), ("ends-now", false), ("live", true)] {
             let found = BadgeTxRow::find(&mut conn, id).await.expect("find");
             assert_eq!(found.is_some(), kept, "{id}");
