@@ -142,7 +142,6 @@ async fn seed_sessions(db: &clavis_store::Db, n: usize, people: &[Oid], now: Dat
                 authenticator_id: None,
                 client_ip: None,
                 user_agent: None,
-                applications: JsonList(vec![]),
                 ended_at: (at + 4 * 3600 < now.timestamp()).then_some(at + 3600),
                 end_reason: None,
                 workstation_id: Some(clavis_core::WorkstationId::from(format!("ws-{}", i % 500))),

@@ -903,24 +903,7 @@ async fn an_append_waiting_for_the_head_chains_after_what_the_holder_committed()
                 .expect("the waiter appends");
         });
         // The waiter is blocked on the head's row, not merely slow.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        loop {
-            let waiting_on_lock = setting(
-                &mut watcher,
-                "SELECT count(*)::text AS value FROM pg_stat_activity \
-                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
-            )
-            .await;
-            if waiting_on_lock == "1" {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the waiter never waited for the head's lock"
-            );
-            assert!(!waiter.is_finished(), "the waiter did not wait");
-            tokio::task::yield_now().await;
-        }
+        until_one_waits_for_a_lock(&mut watcher, &waiter).await;
         commit_tx.send(()).expect("the holder waits");
         holder.await.expect("holder");
         waiter.await.expect("waiter");
@@ -1130,6 +1113,33 @@ async fn only_the_tables_that_grew_are_analysed_again() {
 struct Setting {
     #[diesel(sql_type = Text)]
     value: String,
+}
+
+/// Returns once one session of the test's PostgreSQL database waits for
+/// a lock (`pg_stat_activity`), which must be `waiter`'s: it has not
+/// finished. Fails after 30 s.
+pub(crate) async fn until_one_waits_for_a_lock<T>(
+    watcher: &mut clavis_store::DbConn,
+    waiter: &tokio::task::JoinHandle<T>,
+) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let waiting_on_lock = setting(
+            watcher,
+            "SELECT count(*)::text AS value FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .await;
+        if waiting_on_lock == "1" {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the waiter never waited for a lock"
+        );
+        assert!(!waiter.is_finished(), "the waiter did not wait");
+        tokio::task::yield_now().await;
+    }
 }
 
 /// The one text value `sql` answers.

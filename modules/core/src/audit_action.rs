@@ -139,7 +139,9 @@ text_enum! {
         OidcClientSecretRotated = "oidc.client.secret_rotated",
         /// A `private_key_jwt` assertion was presented a second time.
         OidcClientAssertionReplayed = "oidc.client_assertion.replayed",
-        /// An authorization code was issued to a client.
+        /// An authorization code was issued to a client. Written until codes
+        /// were sealed (they write nothing now: `oidc.tokens.issued` says
+        /// what the authorisation was); older journals hold it.
         OidcAuthorized = "oidc.authorized",
         /// Tokens were issued at the token endpoint.
         OidcTokensIssued = "oidc.tokens.issued",

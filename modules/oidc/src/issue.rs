@@ -206,7 +206,9 @@ impl Provider {
                 Actor::Client(client.client_id.clone()),
                 AuditAction::OidcTokensIssued,
                 Some(grant.id.clone()),
-                json!({"oid": grant.oid, "scope": scope}),
+                // What the authorisation was (its code wrote nothing).
+                json!({"oid": grant.oid, "scope": scope, "acr": grant.acr,
+                       "session_id": grant.session_id}),
             ),
         };
         if let Some(fi) = fi_claims {

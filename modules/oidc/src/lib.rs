@@ -6,7 +6,8 @@
 //! - [`keys`]: signing keys (RS256, ES256), rotation, the master key.
 //! - [`authorize`]: the authorization endpoint: the request checked
 //!   against its client ([`authorize::request`], no database), then matched
-//!   against the browser's SSO session, and the code issued.
+//!   against the browser's SSO session, and the code issued: sealed
+//!   ([`codes`]), nothing written until it is exchanged.
 //! - [`grants`]: the token endpoint: client authentication, then one file
 //!   per grant ([`grants::code`], [`grants::refresh`] with rotation).
 //! - [`issue`]: the tokens both grants issue ([`TokenResponse`], the
@@ -26,6 +27,7 @@ pub mod authorize;
 pub mod backchannel;
 pub mod claims;
 pub mod clients;
+mod codes;
 pub mod end_session;
 pub mod fi_tiers;
 pub mod grants;
@@ -276,6 +278,8 @@ pub struct Provider {
     /// client marked `psc` then gets `access_denied`).
     pub fi_tiers: Option<fi_tiers::FiTiers>,
     master: keys::MasterKey,
+    /// Seals and opens authorization codes (a key derived from `master`).
+    codes: codes::CodeSealer,
     keys: RwLock<Arc<keys::KeyRing>>,
     signers: signers::Signers,
 }
@@ -299,6 +303,7 @@ impl Provider {
             cfg,
             acr_order,
             fi_tiers: None,
+            codes: codes::CodeSealer::new(&master.derive(codes::KEY_LABEL)),
             master,
             keys: RwLock::new(Arc::new(ring)),
             signers: signers::Signers::start(),

@@ -137,7 +137,6 @@ mod tests {
             authenticator_id: None,
             client_ip: None,
             user_agent: None,
-            applications: Default::default(),
             ended_at: None,
             end_reason: None,
             workstation_id: None,

@@ -6,8 +6,8 @@ use crate::{NewSession, Session, SsoConfig, SsoError, token_hash};
 use chrono::{DateTime, Utc};
 use clavis_audit::AuditEvent;
 use clavis_core::{Actor, AuditAction, Secret, SessionEndReason, SessionId};
+use clavis_store::DbConn;
 use clavis_store::models::SsoSessionRow;
-use clavis_store::{DbConn, JsonList};
 use serde_json::json;
 
 /// A new session's row, cookie token and audit event, not yet written: for
@@ -33,7 +33,6 @@ pub fn prepare(
         authenticator_id: new.authenticator_id.clone(),
         client_ip: new.client_ip.clone(),
         user_agent: new.user_agent.clone(),
-        applications: JsonList::default(),
         ended_at: None,
         end_reason: None,
         workstation_id: new.workstation_id.clone(),

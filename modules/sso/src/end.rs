@@ -129,28 +129,26 @@ pub(crate) async fn after_end(
     }
     let t = now.timestamp();
     OidcGrantRow::revoke_for_sessions(conn, ids, &format!("session_{reason}"), t).await?;
-    let mut outbox = Vec::new();
-    for id in ids {
-        let Some(row) = SsoSessionRow::find(conn, id).await? else {
-            continue;
-        };
-        for client_id in row.applications.into_vec() {
-            outbox.push(LogoutOutboxRow {
-                id: clavis_core::ids::new_record_id(),
-                session_id: row.id.clone(),
-                oid: row.oid,
-                client_id,
-                attempts: 0,
-                next_attempt_at: t,
-                last_error: None,
-                delivered_at: None,
-                given_up_at: None,
-                created_at: t,
-                claimed_by: None,
-                claimed_until: None,
-            });
-        }
-    }
+    // The applications each session signed in to: those it has a grant
+    // with (stored when a code is exchanged, under the session's lock).
+    let outbox: Vec<LogoutOutboxRow> = OidcGrantRow::clients_of_sessions(conn, ids)
+        .await?
+        .into_iter()
+        .map(|(session_id, oid, client_id)| LogoutOutboxRow {
+            id: clavis_core::ids::new_record_id(),
+            session_id,
+            oid,
+            client_id,
+            attempts: 0,
+            next_attempt_at: t,
+            last_error: None,
+            delivered_at: None,
+            given_up_at: None,
+            created_at: t,
+            claimed_by: None,
+            claimed_until: None,
+        })
+        .collect();
     LogoutOutboxRow::insert_all(conn, &outbox).await?;
     Ok(())
 }

@@ -348,7 +348,6 @@ diesel::table! {
         authenticator_id -> Nullable<Text>,
         client_ip -> Nullable<Text>,
         user_agent -> Nullable<Text>,
-        applications -> Text,
         ended_at -> Nullable<BigInt>,
         end_reason -> Nullable<Text>,
         workstation_id -> Nullable<Text>,

@@ -9,7 +9,7 @@
 
 use super::admin_clients::admin_auth;
 use super::logout::{backchannel_receiver, deliver_due, setup_with_backchannel};
-use super::{Ctx, audit_log, authorize_as_nurse, authorize_url, claims_of, setup};
+use super::{Ctx, audit_log, claims_of, setup, sign_in_to_the_client};
 use crate::support::http::{AppService, json_of};
 use crate::support::on_both_backends;
 use actix_web::test::{TestRequest, call_service};
@@ -29,13 +29,6 @@ on_both_backends!(
     a_local_uri_registered_before_is_refused_at_delivery,
     workers_delivering_at_once_send_each_logout_once,
 );
-
-/// The nurse's session signs in to the test client (so the client is owed
-/// a logout when it ends).
-async fn sign_in_to_the_client(app: &impl AppService, ctx: &Ctx) {
-    let r = authorize_as_nurse(app, ctx, &authorize_url(ctx, &[])).await;
-    assert_eq!(r.status(), 303);
-}
 
 /// The claims of the logout token in a received back-channel body.
 fn logout_claims(ctx: &Ctx, body: &str) -> Value {

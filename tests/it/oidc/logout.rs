@@ -5,8 +5,8 @@
 //! fails.
 
 use super::{
-    Ctx, audit_log, authorize_as_nurse, authorize_url, claims_of, field, refresh, setup,
-    setup_with_config, tokens,
+    Ctx, audit_log, authorize_as_nurse, claims_of, field, refresh, setup, setup_with_config,
+    sign_in_to_the_client, tokens,
 };
 use crate::support::http::{AppService, form, json_of, location};
 use crate::support::on_both_backends;
@@ -160,7 +160,7 @@ async fn a_failed_back_channel_delivery_is_retried_later_and_audited(backend: Ba
     let (uri, got) = backchannel_receiver(500).await;
     let ctx = setup_with_backchannel(backend, uri).await;
     let app = ctx.service().await;
-    authorize_as_nurse(&app, &ctx, &authorize_url(&ctx, &[])).await;
+    sign_in_to_the_client(&app, &ctx).await;
     // An operator revokes the session (any end counts, not only logout).
     let mut conn = ctx.t.db.conn().await.expect("conn");
     conn.transaction(async |tx| {
@@ -187,4 +187,147 @@ async fn a_failed_back_channel_delivery_is_retried_later_and_audited(backend: Ba
     assert_eq!(deliver_due(&ctx).await, 0);
     let audit = audit_log(&ctx).await;
     assert!(audit.iter().any(|a| a.action == "oidc.backchannel.failed"));
+}
+
+/// PostgreSQL (several nodes): a code's exchange holds its session from
+/// the check that it is live to its commit. A session ending meanwhile
+/// waits for the exchange, then revokes the grant it stored and owes its
+/// application a logout; an exchange that comes while the end is being
+/// written waits for it, then sees the session ended. These are the
+/// statements `clavis_oidc`'s exchange runs, in its order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exchange_and_the_end_of_its_session_take_turns() {
+    use clavis_store::DbConn;
+    use clavis_store::models::{LogoutOutboxRow, OidcGrantRow, SsoSessionRow};
+    let ctx = setup(Backend::Postgres).await;
+    let now = ctx.clock.now();
+    let mut watcher = ctx.t.db.conn().await.expect("watcher");
+    let first = SsoSessionRow::find(&mut watcher, &ctx.session_id)
+        .await
+        .expect("read")
+        .expect("the nurse's session");
+    let grant = OidcGrantRow {
+        id: clavis_core::ids::new_ordered_record_id(),
+        code_hash: "c0de".into(),
+        client_id: ctx.client_id.as_str().into(),
+        oid: ctx.oid,
+        session_id: ctx.session_id.clone(),
+        redirect_uri: super::CB.into(),
+        scope: "openid".into(),
+        nonce: None,
+        code_challenge: None,
+        auth_time: first.auth_time,
+        acr: first.acr.clone(),
+        amr: first.amr.clone(),
+        code_expires_at: now.timestamp() + 60,
+        code_used_at: Some(now.timestamp()),
+        revoked_at: None,
+        revoked_reason: None,
+        created_at: now.timestamp(),
+        trace_parent: None,
+    };
+    let end = |db: clavis_store::Db, id: clavis_core::SessionId| async move {
+        let mut conn = db.conn().await.expect("conn");
+        conn.transaction(async |tx: &mut DbConn| {
+            clavis_sso::end(
+                tx,
+                now,
+                &id,
+                clavis_core::SessionEndReason::Revoked,
+                &clavis_core::Actor::Cli("it".into()),
+            )
+            .await
+        })
+        .await
+        .expect("end")
+    };
+
+    // The exchange first: the end waits, then revokes what it stored.
+    let (stored_tx, stored) = tokio::sync::oneshot::channel::<()>();
+    let (commit_tx, commit) = tokio::sync::oneshot::channel::<()>();
+    let db = ctx.t.db.clone();
+    let g = grant.clone();
+    let exchange = tokio::spawn(async move {
+        let mut conn = db.conn().await.expect("conn");
+        conn.transaction(async |tx: &mut DbConn| {
+            let s = SsoSessionRow::find_held(tx, &g.session_id).await?;
+            assert!(s.is_some_and(|s| s.ended_at.is_none()), "live when held");
+            assert!(g.insert_exchanged(tx).await?, "stored once");
+            stored_tx.send(()).expect("the test waits");
+            commit.await.expect("the test says when");
+            Ok::<(), clavis_store::StoreError>(())
+        })
+        .await
+        .expect("the exchange commits");
+    });
+    stored.await.expect("the exchange stored its grant");
+    let ending = tokio::spawn(end(ctx.t.db.clone(), ctx.session_id.clone()));
+    crate::storage::until_one_waits_for_a_lock(&mut watcher, &ending).await;
+    commit_tx.send(()).expect("the exchange waits");
+    exchange.await.expect("exchange");
+    assert!(ending.await.expect("end"), "the session was live");
+    let after = OidcGrantRow::find(&mut watcher, &grant.id)
+        .await
+        .expect("read")
+        .expect("the grant");
+    assert_eq!(after.revoked_reason.as_deref(), Some("session_revoked"));
+    let owed = LogoutOutboxRow::for_session(&mut watcher, &ctx.session_id)
+        .await
+        .expect("outbox");
+    assert_eq!(
+        owed.iter()
+            .map(|o| o.client_id.as_str())
+            .collect::<Vec<_>>(),
+        [ctx.client_id.as_str()],
+        "the application is owed its logout"
+    );
+
+    // The end first: the exchange waits, then sees the session ended.
+    let second = SsoSessionRow {
+        id: clavis_core::SessionId::from(clavis_core::ids::new_record_id()),
+        token_hash: "another".into(),
+        ended_at: None,
+        end_reason: None,
+        ..first
+    };
+    second.insert(&mut watcher).await.expect("a second session");
+    let (ended_tx, ended) = tokio::sync::oneshot::channel::<()>();
+    let (commit_tx, commit) = tokio::sync::oneshot::channel::<()>();
+    let db = ctx.t.db.clone();
+    let id = second.id.clone();
+    let ending = tokio::spawn(async move {
+        let mut conn = db.conn().await.expect("conn");
+        conn.transaction(async |tx: &mut DbConn| {
+            let live = clavis_sso::end(
+                tx,
+                now,
+                &id,
+                clavis_core::SessionEndReason::Revoked,
+                &clavis_core::Actor::Cli("it".into()),
+            )
+            .await?;
+            ended_tx.send(()).expect("the test waits");
+            commit.await.expect("the test says when");
+            Ok::<bool, clavis_sso::SsoError>(live)
+        })
+        .await
+        .expect("the end commits")
+    });
+    ended.await.expect("the end was written");
+    let db = ctx.t.db.clone();
+    let id = second.id.clone();
+    let exchange = tokio::spawn(async move {
+        let mut conn = db.conn().await.expect("conn");
+        conn.transaction(async |tx: &mut DbConn| SsoSessionRow::find_held(tx, &id).await)
+            .await
+            .expect("read")
+    });
+    crate::storage::until_one_waits_for_a_lock(&mut watcher, &exchange).await;
+    commit_tx.send(()).expect("the end waits");
+    assert!(ending.await.expect("end"));
+    let seen = exchange.await.expect("exchange").expect("the session");
+    assert!(
+        seen.ended_at.is_some(),
+        "the exchange sees the session ended"
+    );
 }

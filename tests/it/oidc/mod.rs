@@ -138,6 +138,14 @@ async fn code(app: &impl AppService, ctx: &Ctx) -> String {
     query_of(&location(&r))["code"].clone()
 }
 
+/// The nurse's session signs in to the test client: a code, exchanged (so
+/// the client is owed a logout when the session ends; a code never
+/// exchanged signed no one in).
+async fn sign_in_to_the_client(app: &impl AppService, ctx: &Ctx) {
+    let code = code(app, ctx).await;
+    assert_eq!(exchange(app, ctx, &code).await.status(), 200);
+}
+
 /// A token request of the confidential client (basic authentication).
 fn token_req(ctx: &Ctx, pairs: &[(&str, &str)]) -> TestRequest {
     TestRequest::post()

@@ -22,6 +22,8 @@ on_both_backends!(
     another_redirect_uri_than_the_authorizations_is_refused,
     a_code_past_its_60_seconds_is_refused,
     an_unknown_grant_type_is_refused,
+    a_code_writes_nothing_until_it_is_exchanged,
+    a_code_altered_or_not_sealed_here_is_unknown,
 );
 
 async fn a_code_and_its_verifier_give_a_signed_id_token_and_a_bearer_access_token(
@@ -61,8 +63,86 @@ async fn a_code_and_its_verifier_give_a_signed_id_token_and_a_bearer_access_toke
         redacted[k] = json!(format!("[{k}]"));
     }
     json_snapshot!("id_token_claims", redacted);
+    // One event for the whole authorisation, written by the exchange: the
+    // code itself wrote nothing.
     let audit = audit_log(&ctx).await;
-    assert!(audit.iter().any(|a| a.action == "oidc.authorized"));
+    let issued: Vec<_> = audit
+        .iter()
+        .filter(|a| ["oidc.authorized", "oidc.tokens.issued"].contains(&a.action.as_str()))
+        .collect();
+    assert_eq!(issued.len(), 1, "{issued:?}");
+    assert_eq!(issued[0].action, "oidc.tokens.issued");
+    assert_eq!(
+        issued[0].actor,
+        format!("client:{}", ctx.client_id),
+        "{issued:?}"
+    );
+    let changes: serde_json::Value = serde_json::from_str(&issued[0].changes).expect("json");
+    assert_eq!(changes["session_id"], json!(ctx.session_id));
+    assert_eq!(changes["oid"], json!(ctx.oid));
+    assert_eq!(changes["acr"], c["acr"]);
+    assert_eq!(changes["scope"], "openid profile email rpps roles");
+}
+
+/// The authorization endpoint writes nothing: the code carries its grant,
+/// sealed. Until it is exchanged there is no grant, no audit event, and
+/// the session has no application to tell of its end.
+async fn a_code_writes_nothing_until_it_is_exchanged(backend: Backend) {
+    let ctx = setup(backend).await;
+    let app = ctx.service().await;
+    let before = audit_log(&ctx).await.len();
+    let code = code(&app, &ctx).await;
+    assert_eq!(grants_of(&ctx).await, 0);
+    assert_eq!(audit_log(&ctx).await.len(), before);
+    // Opaque: nothing of the request shows in it.
+    for visible in ["openid", "n-1", CB, &ctx.client_id] {
+        assert!(!code.contains(visible), "{visible} in {code}");
+    }
+    assert!(code.len() < 1_000, "{} characters", code.len());
+    let r = exchange(&app, &ctx, &code).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(grants_of(&ctx).await, 1);
+}
+
+/// A code altered by one character, cut short, not one Clavis sealed, or
+/// sealed for another client (another installation's: the tests share one
+/// master key, so it opens, and names a client that is not this one) is
+/// unknown; refusing it stores nothing. (Another master key's codes do
+/// not open at all: `clavis_oidc`'s unit tests.)
+async fn a_code_altered_or_not_sealed_here_is_unknown(backend: Backend) {
+    let ctx = setup(backend).await;
+    let app = ctx.service().await;
+    let code = code(&app, &ctx).await;
+    let mut altered: Vec<char> = code.chars().collect();
+    let i = altered.len() / 2;
+    altered[i] = if altered[i] == 'A' { 'B' } else { 'A' };
+    let altered: String = altered.into_iter().collect();
+    let other = {
+        let other = setup(backend).await;
+        let other_app = other.service().await;
+        super::code(&other_app, &other).await
+    };
+    for bad in [altered.as_str(), "", "x", &other, &code[..code.len() - 4]] {
+        let r = exchange(&app, &ctx, bad).await;
+        assert_eq!(r.status(), 400, "{bad}");
+        let body = json_of(r).await;
+        assert_eq!(body["error"], "invalid_grant", "{bad}: {body}");
+    }
+    assert_eq!(grants_of(&ctx).await, 0);
+    // The real one still works.
+    assert_eq!(exchange(&app, &ctx, &code).await.status(), 200);
+}
+
+/// How many grants are stored.
+async fn grants_of(ctx: &super::Ctx) -> i64 {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    let mut conn = ctx.t.db.conn().await.expect("conn");
+    clavis_store::with_conn!(&mut conn, c => clavis_store::schema::oidc_grants::table
+        .count()
+        .get_result::<i64>(c)
+        .await)
+    .expect("count")
 }
 
 async fn a_replayed_code_is_refused_and_revokes_what_the_first_use_issued(backend: Backend) {

@@ -7,17 +7,17 @@
 
 pub mod request;
 
+use crate::codes::CodeGrant;
 use crate::fi_tiers::{self, Gate};
 use crate::protocol::Params;
-use crate::{AuthorizeError, OidcError, Provider};
+use crate::{AuthorizeError, Provider};
 use chrono::{DateTime, Utc};
-use clavis_audit::AuditEvent;
-use clavis_core::{AcrOrder, Actor, AuditAction, ClientId, secret};
+use clavis_core::{AcrOrder, ClientId};
 use clavis_sso::Session;
-use clavis_store::models::{OidcClientRow, OidcGrantRow, SsoSessionRow};
-use clavis_store::{Db, DbConn};
+use clavis_store::Db;
+use clavis_store::models::OidcClientRow;
 use request::{AuthorizationRequest, Context};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// What to do with an authorization request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,14 +88,11 @@ impl Provider {
             return Ok(to_login(&req, params, t));
         };
         if !client.psc {
-            return self.issue_code(db, now, &client, &req, session, None).await;
+            return self.issue_code(now, &client, &req, session, None);
         }
         let declined = p.get(fi_tiers::DECLINED_PARAM).is_some();
         match fi_tiers::gate(db, self.fi_tiers.as_ref(), session, declined, t).await? {
-            Gate::Assert(amr) => {
-                self.issue_code(db, now, &client, &req, session, Some(amr))
-                    .await
-            }
+            Gate::Assert(amr) => self.issue_code(now, &client, &req, session, Some(amr)),
             Gate::Link if !req.prompt_none => {
                 let back = without(params, fi_tiers::DECLINED_PARAM);
                 let mut declined = back.clone();
@@ -135,11 +132,13 @@ impl Provider {
         }
     }
 
-    /// A new authorization code for `session`: its grant stored, the
-    /// application added to the session (for logout), audited.
-    async fn issue_code(
+    /// A new authorization code for `session`: the grant sealed into the
+    /// code itself ([`crate::codes`]). Nothing is written: the grant is
+    /// stored, the application counted among the session's and the whole
+    /// audited when the code is exchanged (`oidc.tokens.issued`); a code
+    /// never exchanged gives nothing to anyone.
+    fn issue_code(
         &self,
-        db: &Db,
         now: DateTime<Utc>,
         client: &OidcClientRow,
         req: &AuthorizationRequest<'_>,
@@ -147,11 +146,9 @@ impl Provider {
         amr: Option<Vec<String>>,
     ) -> Result<Outcome, AuthorizeError> {
         let t = now.timestamp();
-        let code = secret::random_token();
-        let grant = OidcGrantRow {
-            // Ordered: grants are written by the thousand a minute.
-            id: clavis_core::ids::new_ordered_record_id(),
-            code_hash: secret::sha256_hex(&code),
+        let grant = CodeGrant {
+            // Ordered: grants are stored by the thousand a minute.
+            grant_id: clavis_core::ids::new_ordered_record_id(),
             client_id: client.client_id.clone(),
             oid: session.oid,
             session_id: session.id.clone(),
@@ -163,30 +160,17 @@ impl Provider {
             acr: session.acr.clone(),
             // Pro Santé Connect gets the amr its table maps; others the
             // session's own.
-            amr: amr.unwrap_or_else(|| session.amr.clone()).into(),
-            code_expires_at: t + self.cfg.code_ttl_secs,
-            code_used_at: None,
-            revoked_at: None,
-            revoked_reason: None,
-            created_at: t,
+            amr: amr.unwrap_or_else(|| session.amr.clone()),
+            issued_at: t,
+            expires_at: t + self.cfg.code_ttl_secs,
             // The token exchange carries this request's trace on.
             trace_parent: clavis_audit::trace::current(),
         };
-        let mut conn = db.conn().await?;
-        conn.unit(async |tx: &mut DbConn| -> Result<(), OidcError> {
-            grant.insert(tx).await?;
-            SsoSessionRow::add_application(tx, &session.id, &client.client_id).await?;
-            AuditEvent::new(
-                    Actor::Identity(session.oid),
-                    AuditAction::OidcAuthorized,
-                    Some(client.client_id.to_string()),
-                    json!({"session_id": session.id, "scope": grant.scope, "acr": session.acr, "grant_id": grant.id}),
-                )
-.record(tx, now)
-            .await?;
-            Ok(())
-        })
-        .await?;
+        let code = self
+            .codes
+            .seal(&grant)
+            .map_err(|e| AuthorizeError::Internal(e.to_string()))?;
+        tracing::debug!(oidc.grant_id = %grant.grant_id, "authorization code issued");
         Ok(Outcome::Redirect(req.reply.code(&code)))
     }
 }

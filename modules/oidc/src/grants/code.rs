@@ -1,8 +1,10 @@
 //! The `authorization_code` grant (RFC 6749 §4.1.3, PKCE RFC 7636): a code
 //! is exchanged once, by the client it was issued to, with the same
 //! `redirect_uri` and the verifier of its challenge, while its SSO session
-//! lives. A code that comes back after its first use is a replay
-//! (RFC 6749 §4.1.2): whatever the first use issued is revoked.
+//! lives. The code carries its grant, sealed (`crate::codes`); the
+//! exchange stores it. A code that comes back after its first use finds
+//! its grant stored: a replay (RFC 6749 §4.1.2), whatever the first use
+//! issued is revoked.
 
 use crate::issue::Issued;
 use crate::protocol::Params;
@@ -52,16 +54,37 @@ impl Provider {
         let code = p
             .get("code")
             .ok_or_else(|| TokenError::new("invalid_request", "code is required"))?;
-        let grant = OidcGrantRow::find_by_code(conn, &secret::sha256_hex(code))
-            .await?
+        let sealed = self
+            .codes
+            .open(code)
             .filter(|g| g.client_id == client.client_id)
             .ok_or_else(|| TokenError::invalid_grant("unknown authorization code"))?;
         // One trace from the authorisation to the tokens: the exchange
         // continues the trace of the request that issued the code.
         let span = clavis_audit::trace::continued(
             tracing::info_span!(target: "clavis::trace", "oidc.code_exchange", oidc.client_id = %client.client_id),
-            grant.trace_parent.as_deref(),
+            sealed.trace_parent.as_deref(),
         );
+        let grant = OidcGrantRow {
+            id: sealed.grant_id,
+            code_hash: secret::sha256_hex(code),
+            client_id: sealed.client_id,
+            oid: sealed.oid,
+            session_id: sealed.session_id,
+            redirect_uri: sealed.redirect_uri,
+            scope: sealed.scope,
+            nonce: sealed.nonce,
+            code_challenge: sealed.code_challenge,
+            auth_time: sealed.auth_time,
+            acr: sealed.acr,
+            amr: sealed.amr.into(),
+            code_expires_at: sealed.expires_at,
+            code_used_at: Some(now.timestamp()),
+            revoked_at: None,
+            revoked_reason: None,
+            created_at: sealed.issued_at,
+            trace_parent: sealed.trace_parent,
+        };
         let exchanged = conn
             .transaction(async |tx| self.exchange_code(tx, now, client, &grant, p).await)
             .instrument(span.clone())
@@ -76,7 +99,8 @@ impl Provider {
         }
     }
 
-    /// Inside the exchange's transaction: marks the code used, checks it,
+    /// Inside the exchange's transaction: holds the session, stores the
+    /// code's grant (once: a second time is a replay), checks the rest,
     /// and issues.
     async fn exchange_code(
         &self,
@@ -87,14 +111,15 @@ impl Provider {
         p: &Params<'_>,
     ) -> Result<Issued, Refused> {
         let t = now.timestamp();
-        if !OidcGrantRow::use_code(conn, &grant.id, t).await? {
+        // Held before the grant is stored: the session cannot end between
+        // this check and the commit without revoking the grant (see
+        // `SsoSessionRow::find_held`).
+        let session = SsoSessionRow::find_held(conn, &grant.session_id).await?;
+        if !grant.insert_exchanged(conn).await? {
             return Err(Refused::Replayed);
         }
         if grant.code_expires_at <= t {
             return Err(TokenError::invalid_grant("authorization code expired").into());
-        }
-        if grant.revoked_at.is_some() {
-            return Err(TokenError::invalid_grant("authorization revoked").into());
         }
         if p.get("redirect_uri") != Some(grant.redirect_uri.as_str()) {
             return Err(TokenError::invalid_grant(
@@ -103,8 +128,7 @@ impl Provider {
             .into());
         }
         check_verifier(grant.code_challenge.as_deref(), p.get("code_verifier"))?;
-        let session = SsoSessionRow::find(conn, &grant.session_id)
-            .await?
+        let session = session
             .filter(|s| s.ended_at.is_none() && s.expires_at > t)
             .ok_or_else(|| TokenError::invalid_grant("the sign-in session has ended"))?;
         let scopes: Vec<&str> = grant.scope.split(' ').collect();

@@ -165,7 +165,9 @@ impl OidcKeyRow {
     }
 }
 
-/// One authorization: the code, and the tokens issued from it share its id.
+/// One authorization, stored when its code is exchanged (the code carries
+/// it until then: `clavis_oidc`'s `codes`); the tokens issued from it
+/// share its id.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = oidc_grants)]
 #[diesel(treat_none_as_null = true, treat_none_as_default_value = false)]
@@ -199,24 +201,35 @@ pub struct OidcGrantRow {
 }
 
 impl OidcGrantRow {
-    /// Inserts a grant (a new authorization code).
-    pub async fn insert(&self, conn: &mut DbConn) -> Result<(), StoreError> {
-        with_conn!(conn, c => diesel::insert_into(oidc_grants::table).values(self).execute(c).await)?;
-        Ok(())
+    /// Stores the grant of a code being exchanged; false when a grant of
+    /// the same id or code is stored already: that code was exchanged
+    /// before (a replay).
+    pub async fn insert_exchanged(&self, conn: &mut DbConn) -> Result<bool, StoreError> {
+        let n = with_conn!(conn, c => diesel::insert_into(oidc_grants::table)
+            .values(self)
+            .on_conflict_do_nothing()
+            .execute(c)
+            .await)?;
+        Ok(n == 1)
     }
 
-    /// The grant of a code.
-    pub async fn find_by_code(
+    /// The applications these SSO sessions signed in to: for each session,
+    /// the clients it has a grant with, and its person.
+    pub async fn clients_of_sessions(
         conn: &mut DbConn,
-        code_hash: &str,
-    ) -> Result<Option<Self>, StoreError> {
+        session_ids: &[SessionId],
+    ) -> Result<Vec<(SessionId, Oid, ClientId)>, StoreError> {
         use oidc_grants::dsl;
+        if session_ids.is_empty() {
+            return Ok(Vec::new());
+        }
         Ok(with_conn!(conn, c => dsl::oidc_grants
-            .filter(dsl::code_hash.eq(code_hash))
-            .select(OidcGrantRow::as_select())
-            .first(c)
-            .await
-            .optional())?)
+            .filter(dsl::session_id.eq_any(session_ids))
+            .select((dsl::session_id, dsl::oid, dsl::client_id))
+            .distinct()
+            .order((dsl::session_id, dsl::client_id))
+            .load(c)
+            .await)?)
     }
 
     /// A grant by id.
@@ -228,18 +241,6 @@ impl OidcGrantRow {
             .first(c)
             .await
             .optional())?)
-    }
-
-    /// Marks the code used, once: false when it already was (a replay).
-    pub async fn use_code(conn: &mut DbConn, id: &str, now: i64) -> Result<bool, StoreError> {
-        use oidc_grants::dsl;
-        let n = with_conn!(conn, c => diesel::update(
-                dsl::oidc_grants.filter(dsl::id.eq(id)).filter(dsl::code_used_at.is_null()),
-            )
-            .set(dsl::code_used_at.eq(Some(now)))
-            .execute(c)
-            .await)?;
-        Ok(n == 1)
     }
 
     /// Revokes a grant (every token issued from it stops working).

@@ -4,7 +4,7 @@
 use crate::JsonList;
 use crate::schema::sso_sessions::{self, dsl};
 use crate::{DbConn, StoreError, with_conn};
-use clavis_core::{ClientId, LoginMethod, Oid, SessionEndReason, SessionId, WorkstationId};
+use clavis_core::{LoginMethod, Oid, SessionEndReason, SessionId, WorkstationId};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -32,8 +32,6 @@ pub struct SsoSessionRow {
     pub authenticator_id: Option<String>,
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
-    /// JSON array of OIDC client ids signed into.
-    pub applications: JsonList<ClientId>,
     pub ended_at: Option<i64>,
     pub end_reason: Option<SessionEndReason>,
     /// The registered workstation a badge login happened at.
@@ -93,6 +91,27 @@ impl SsoSessionRow {
             .first(c)
             .await
             .optional())?)
+    }
+
+    /// A session, held against ending until the caller's transaction
+    /// ends: what is written from it (a code's grant at its exchange) is
+    /// then either seen by the end of the session, which revokes it, or
+    /// sees the session ended. PostgreSQL locks the row (`FOR SHARE`:
+    /// exchanges in the same session do not wait for each other, ending
+    /// it waits for them); a SQLite write transaction excludes every other
+    /// already.
+    pub async fn find_held(conn: &mut DbConn, id: &SessionId) -> Result<Option<Self>, StoreError> {
+        if let DbConn::Pg(c) = conn {
+            let c: &mut diesel_async::AsyncPgConnection = c;
+            return Ok(dsl::sso_sessions
+                .find(id)
+                .select(SsoSessionRow::as_select())
+                .for_share()
+                .first(c)
+                .await
+                .optional()?);
+        }
+        Self::find(conn, id).await
     }
 
     /// How many sessions are live now (not ended, not past their absolute
@@ -196,28 +215,6 @@ impl SsoSessionRow {
                 dsl::sso_sessions.find(id).filter(dsl::last_seen_at.lt(now)),
             )
             .set(dsl::last_seen_at.eq(now))
-            .execute(c)
-            .await)?;
-        Ok(())
-    }
-
-    /// Records that the session signed in to an application (OIDC client),
-    /// once; the list drives back-channel logout when the session ends.
-    pub async fn add_application(
-        conn: &mut DbConn,
-        id: &SessionId,
-        client_id: &ClientId,
-    ) -> Result<(), StoreError> {
-        let Some(row) = Self::find(conn, id).await? else {
-            return Ok(());
-        };
-        let mut apps = row.applications;
-        if apps.iter().any(|a| a == client_id) {
-            return Ok(());
-        }
-        apps.0.push(client_id.clone());
-        with_conn!(conn, c => diesel::update(dsl::sso_sessions.find(id))
-            .set(dsl::applications.eq(&apps))
             .execute(c)
             .await)?;
         Ok(())

@@ -1,0 +1,3 @@
+-- Sessions opened meanwhile get an empty list: the grants still name
+-- their applications.
+ALTER TABLE sso_sessions ADD COLUMN applications TEXT NOT NULL DEFAULT '[]';
