@@ -20,7 +20,7 @@ pub async fn end(
 ) -> Result<bool, SsoError> {
     let done = SsoSessionRow::end(conn, id, reason, now.timestamp()).await?;
     if done {
-        after_end(conn, now, std::slice::from_ref(id), reason).await?;
+        // Audited before its dues: see `after_end`.
         AuditEvent::new(
             actor,
             AuditAction::SessionEnded,
@@ -29,6 +29,7 @@ pub async fn end(
         )
         .record(conn, now)
         .await?;
+        after_end(conn, now, std::slice::from_ref(id), reason).await?;
         tracing::info!(session.id = %id, session.end_reason = %reason, "session ended");
     }
     Ok(done)
@@ -97,7 +98,6 @@ pub(crate) async fn ended(
     actor: &Actor,
     details: serde_json::Value,
 ) -> Result<usize, SsoError> {
-    after_end(conn, now, ids, reason).await?;
     let events: Vec<AuditEvent> = ids
         .iter()
         .map(|id| {
@@ -109,7 +109,9 @@ pub(crate) async fn ended(
             )
         })
         .collect();
+    // Audited before its dues: see `after_end`.
     clavis_audit::append(conn, now, events).await?;
+    after_end(conn, now, ids, reason).await?;
     Ok(ids.len())
 }
 
@@ -118,6 +120,15 @@ pub(crate) async fn ended(
 /// are revoked), and each application gets a back-channel logout
 /// notification queued (`logout_outbox`, delivered by the OIDC provider's
 /// worker to those that registered a `backchannel_logout_uri`).
+///
+/// Called once the transaction has appended its audit events: on
+/// PostgreSQL it then holds the audit head's lock, which a code's exchange
+/// takes too (its `oidc.tokens.issued`) and checks the session after. An
+/// exchange that took the lock first has committed its grant by now, and
+/// is revoked and owed its logout here; one that takes it after this
+/// transaction commits sees the session ended (`clavis_oidc`'s
+/// `grants::code`). No row lock is shared between the two, so neither
+/// order of taking locks can deadlock.
 pub(crate) async fn after_end(
     conn: &mut DbConn,
     now: DateTime<Utc>,

@@ -189,11 +189,14 @@ async fn a_failed_back_channel_delivery_is_retried_later_and_audited(backend: Ba
     assert!(audit.iter().any(|a| a.action == "oidc.backchannel.failed"));
 }
 
-/// PostgreSQL (several nodes): a code's exchange holds its session from
-/// the check that it is live to its commit. A session ending meanwhile
-/// waits for the exchange, then revokes the grant it stored and owes its
-/// application a logout; an exchange that comes while the end is being
-/// written waits for it, then sees the session ended. These are the
+/// PostgreSQL (several nodes): a code's exchange and the end of its
+/// session meet at the audit head's lock, which each takes (the exchange's
+/// `oidc.tokens.issued`, the end's `session.ended`) and holds to its
+/// commit; neither takes a lock on the other's rows. An exchange that has
+/// the lock first is committed before the end revokes the session's
+/// grants: its grant is revoked and its application owed a logout. An
+/// exchange that gets it after the end committed sees the session ended
+/// when it checks after its audit event, and rolls back. These are the
 /// statements `clavis_oidc`'s exchange runs, in its order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exchange_and_the_end_of_its_session_take_turns() {
@@ -206,19 +209,19 @@ async fn an_exchange_and_the_end_of_its_session_take_turns() {
         .await
         .expect("read")
         .expect("the nurse's session");
-    let grant = OidcGrantRow {
+    let grant_of = |session: &SsoSessionRow| OidcGrantRow {
         id: clavis_core::ids::new_ordered_record_id(),
-        code_hash: "c0de".into(),
+        code_hash: clavis_core::ids::new_record_id(),
         client_id: ctx.client_id.as_str().into(),
         oid: ctx.oid,
-        session_id: ctx.session_id.clone(),
+        session_id: session.id.clone(),
         redirect_uri: super::CB.into(),
         scope: "openid".into(),
         nonce: None,
         code_challenge: None,
-        auth_time: first.auth_time,
-        acr: first.acr.clone(),
-        amr: first.amr.clone(),
+        auth_time: session.auth_time,
+        acr: session.acr.clone(),
+        amr: session.amr.clone(),
         code_expires_at: now.timestamp() + 60,
         code_used_at: Some(now.timestamp()),
         revoked_at: None,
@@ -226,7 +229,41 @@ async fn an_exchange_and_the_end_of_its_session_take_turns() {
         created_at: now.timestamp(),
         trace_parent: None,
     };
-    let end = |db: clavis_store::Db, id: clavis_core::SessionId| async move {
+    let issued = |g: &OidcGrantRow| {
+        clavis_audit::AuditEvent::new(
+            clavis_core::Actor::Client(g.client_id.clone()),
+            clavis_core::AuditAction::OidcTokensIssued,
+            Some(g.id.clone()),
+            json!({}),
+        )
+    };
+    let is_live = |s: Option<SsoSessionRow>| s.is_some_and(|s| s.ended_at.is_none());
+
+    // The exchange has the lock first: the end waits for it, then revokes
+    // what it stored.
+    let grant = grant_of(&first);
+    let (checked_tx, checked) = tokio::sync::oneshot::channel::<()>();
+    let (commit_tx, commit) = tokio::sync::oneshot::channel::<()>();
+    let db = ctx.t.db.clone();
+    let (g, event) = (grant.clone(), issued(&grant));
+    let exchange = tokio::spawn(async move {
+        let mut conn = db.conn().await.expect("conn");
+        conn.transaction(async |tx: &mut DbConn| {
+            assert!(is_live(SsoSessionRow::find(tx, &g.session_id).await?));
+            assert!(g.insert_exchanged(tx).await?, "stored once");
+            event.record(tx, now).await.expect("audited");
+            assert!(is_live(SsoSessionRow::find(tx, &g.session_id).await?));
+            checked_tx.send(()).expect("the test waits");
+            commit.await.expect("the test says when");
+            Ok::<(), clavis_store::StoreError>(())
+        })
+        .await
+        .expect("the exchange commits");
+    });
+    checked.await.expect("the exchange checked the session");
+    let db = ctx.t.db.clone();
+    let id = ctx.session_id.clone();
+    let ending = tokio::spawn(async move {
         let mut conn = db.conn().await.expect("conn");
         conn.transaction(async |tx: &mut DbConn| {
             clavis_sso::end(
@@ -240,28 +277,7 @@ async fn an_exchange_and_the_end_of_its_session_take_turns() {
         })
         .await
         .expect("end")
-    };
-
-    // The exchange first: the end waits, then revokes what it stored.
-    let (stored_tx, stored) = tokio::sync::oneshot::channel::<()>();
-    let (commit_tx, commit) = tokio::sync::oneshot::channel::<()>();
-    let db = ctx.t.db.clone();
-    let g = grant.clone();
-    let exchange = tokio::spawn(async move {
-        let mut conn = db.conn().await.expect("conn");
-        conn.transaction(async |tx: &mut DbConn| {
-            let s = SsoSessionRow::find_held(tx, &g.session_id).await?;
-            assert!(s.is_some_and(|s| s.ended_at.is_none()), "live when held");
-            assert!(g.insert_exchanged(tx).await?, "stored once");
-            stored_tx.send(()).expect("the test waits");
-            commit.await.expect("the test says when");
-            Ok::<(), clavis_store::StoreError>(())
-        })
-        .await
-        .expect("the exchange commits");
     });
-    stored.await.expect("the exchange stored its grant");
-    let ending = tokio::spawn(end(ctx.t.db.clone(), ctx.session_id.clone()));
     crate::storage::until_one_waits_for_a_lock(&mut watcher, &ending).await;
     commit_tx.send(()).expect("the exchange waits");
     exchange.await.expect("exchange");
@@ -282,7 +298,8 @@ async fn an_exchange_and_the_end_of_its_session_take_turns() {
         "the application is owed its logout"
     );
 
-    // The end first: the exchange waits, then sees the session ended.
+    // The end has the lock first: the exchange, which saw the session live
+    // before, waits for it, then sees the session ended.
     let second = SsoSessionRow {
         id: clavis_core::SessionId::from(clavis_core::ids::new_record_id()),
         token_hash: "another".into(),
@@ -291,6 +308,7 @@ async fn an_exchange_and_the_end_of_its_session_take_turns() {
         ..first
     };
     second.insert(&mut watcher).await.expect("a second session");
+    let grant = grant_of(&second);
     let (ended_tx, ended) = tokio::sync::oneshot::channel::<()>();
     let (commit_tx, commit) = tokio::sync::oneshot::channel::<()>();
     let db = ctx.t.db.clone();
@@ -315,19 +333,28 @@ async fn an_exchange_and_the_end_of_its_session_take_turns() {
     });
     ended.await.expect("the end was written");
     let db = ctx.t.db.clone();
-    let id = second.id.clone();
+    let (g, event) = (grant.clone(), issued(&grant));
     let exchange = tokio::spawn(async move {
         let mut conn = db.conn().await.expect("conn");
-        conn.transaction(async |tx: &mut DbConn| SsoSessionRow::find_held(tx, &id).await)
-            .await
-            .expect("read")
+        let mut seen = Vec::new();
+        let _ = conn
+            .transaction(async |tx: &mut DbConn| {
+                seen.push(is_live(SsoSessionRow::find(tx, &g.session_id).await?));
+                g.insert_exchanged(tx).await?;
+                event.record(tx, now).await.expect("audited");
+                seen.push(is_live(SsoSessionRow::find(tx, &g.session_id).await?));
+                // As the exchange: the session ended, nothing is kept.
+                Err::<(), _>(clavis_store::StoreError::Unavailable("ended".into()))
+            })
+            .await;
+        seen
     });
     crate::storage::until_one_waits_for_a_lock(&mut watcher, &exchange).await;
     commit_tx.send(()).expect("the end waits");
     assert!(ending.await.expect("end"));
-    let seen = exchange.await.expect("exchange").expect("the session");
-    assert!(
-        seen.ended_at.is_some(),
-        "the exchange sees the session ended"
+    assert_eq!(
+        exchange.await.expect("exchange"),
+        [true, false],
+        "live before the lock, ended after it"
     );
 }

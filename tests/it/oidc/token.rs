@@ -24,6 +24,7 @@ on_both_backends!(
     an_unknown_grant_type_is_refused,
     a_code_writes_nothing_until_it_is_exchanged,
     a_code_altered_or_not_sealed_here_is_unknown,
+    a_code_from_before_codes_were_sealed_replayed_is_still_a_replay,
 );
 
 async fn a_code_and_its_verifier_give_a_signed_id_token_and_a_bearer_access_token(
@@ -131,6 +132,50 @@ async fn a_code_altered_or_not_sealed_here_is_unknown(backend: Backend) {
     assert_eq!(grants_of(&ctx).await, 0);
     // The real one still works.
     assert_eq!(exchange(&app, &ctx, &code).await.status(), 200);
+}
+
+/// A code issued and exchanged before codes were sealed (its grant stored
+/// under the code's hash), presented again after the upgrade, is still a
+/// replay: what its first use issued is revoked.
+async fn a_code_from_before_codes_were_sealed_replayed_is_still_a_replay(backend: Backend) {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    let ctx = setup(backend).await;
+    let app = ctx.service().await;
+    let code = code(&app, &ctx).await;
+    let first = json_of(exchange(&app, &ctx, &code).await).await;
+    // The grant as the version before stored it: under the hash of its
+    // random code.
+    let legacy = "k3x9Q2m7LrVt8WcYp1ZbN4dF6hJs0aGe5uIoTqXyRw";
+    let mut conn = ctx.t.db.conn().await.expect("conn");
+    {
+        use clavis_store::schema::oidc_grants::dsl;
+        clavis_store::with_conn!(&mut conn, c => diesel::update(dsl::oidc_grants)
+            .set(dsl::code_hash.eq(clavis_core::secret::sha256_hex(legacy)))
+            .execute(c)
+            .await)
+        .expect("the legacy grant");
+    }
+    let r = exchange(&app, &ctx, legacy).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        json_of(r).await["error_description"],
+        "authorization code already used"
+    );
+    assert_eq!(
+        userinfo(&app, field(&first, "access_token")).await.status(),
+        401,
+        "the first exchange's access token is revoked"
+    );
+    let audit = audit_log(&ctx).await;
+    assert!(audit.iter().any(|a| a.action == "oidc.code.replayed"));
+    // A code that neither opens nor was stored is unknown, and revokes
+    // nothing.
+    let r = exchange(&app, &ctx, "never-issued").await;
+    assert_eq!(
+        json_of(r).await["error_description"],
+        "unknown authorization code"
+    );
 }
 
 /// How many grants are stored.

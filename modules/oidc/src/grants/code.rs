@@ -54,11 +54,23 @@ impl Provider {
         let code = p
             .get("code")
             .ok_or_else(|| TokenError::new("invalid_request", "code is required"))?;
-        let sealed = self
+        let Some(sealed) = self
             .codes
             .open(code)
             .filter(|g| g.client_id == client.client_id)
-            .ok_or_else(|| TokenError::invalid_grant("unknown authorization code"))?;
+        else {
+            // A code from before codes were sealed that was exchanged
+            // already is still a replay (a lookup only for codes that do
+            // not open).
+            let used = OidcGrantRow::find_by_code(conn, &secret::sha256_hex(code))
+                .await?
+                .filter(|g| g.client_id == client.client_id && g.code_used_at.is_some());
+            if let Some(grant) = used {
+                self.revoke_replayed(conn, now, client, &grant).await?;
+                return Err(TokenError::invalid_grant("authorization code already used"));
+            }
+            return Err(TokenError::invalid_grant("unknown authorization code"));
+        };
         // One trace from the authorisation to the tokens: the exchange
         // continues the trace of the request that issued the code.
         let span = clavis_audit::trace::continued(
@@ -99,9 +111,8 @@ impl Provider {
         }
     }
 
-    /// Inside the exchange's transaction: holds the session, stores the
-    /// code's grant (once: a second time is a replay), checks the rest,
-    /// and issues.
+    /// Inside the exchange's transaction: stores the code's grant (once: a
+    /// second time is a replay), checks the rest, and issues.
     async fn exchange_code(
         &self,
         conn: &mut DbConn,
@@ -111,10 +122,6 @@ impl Provider {
         p: &Params<'_>,
     ) -> Result<Issued, Refused> {
         let t = now.timestamp();
-        // Held before the grant is stored: the session cannot end between
-        // this check and the commit without revoking the grant (see
-        // `SsoSessionRow::find_held`).
-        let session = SsoSessionRow::find_held(conn, &grant.session_id).await?;
         if !grant.insert_exchanged(conn).await? {
             return Err(Refused::Replayed);
         }
@@ -128,11 +135,9 @@ impl Provider {
             .into());
         }
         check_verifier(grant.code_challenge.as_deref(), p.get("code_verifier"))?;
-        let session = session
-            .filter(|s| s.ended_at.is_none() && s.expires_at > t)
-            .ok_or_else(|| TokenError::invalid_grant("the sign-in session has ended"))?;
+        let session = live_session(conn, grant, t).await?;
         let scopes: Vec<&str> = grant.scope.split(' ').collect();
-        Ok(self
+        let issued = self
             .issue(
                 conn,
                 now,
@@ -142,7 +147,18 @@ impl Provider {
                 session.expires_at,
                 grant.nonce.as_deref(),
             )
-            .await?)
+            .await?;
+        // PostgreSQL (several nodes): the issue's audit event took the
+        // audit head's lock, held to the commit. A transaction ending the
+        // session takes it too before it revokes the session's grants
+        // (`clavis_sso`'s `after_end`): one that had it first has committed
+        // by now, and is seen here; one that takes it after this commit
+        // sees this grant. No row lock is taken, so no order of locks can
+        // deadlock. SQLite's write transactions exclude each other already.
+        if matches!(conn, DbConn::Pg(_)) {
+            live_session(conn, grant, t).await?;
+        }
+        Ok(issued)
     }
 
     /// A used code came back: its grant (and every token the first use
@@ -171,6 +187,18 @@ impl Provider {
         tracing::warn!(oidc.grant_id = %grant.id, "authorization code replayed: grant revoked");
         Ok(())
     }
+}
+
+/// The grant's SSO session, if it lives at `t`; `invalid_grant` if not.
+async fn live_session(
+    conn: &mut DbConn,
+    grant: &OidcGrantRow,
+    t: i64,
+) -> Result<SsoSessionRow, TokenError> {
+    SsoSessionRow::find(conn, &grant.session_id)
+        .await?
+        .filter(|s| s.ended_at.is_none() && s.expires_at > t)
+        .ok_or_else(|| TokenError::invalid_grant("the sign-in session has ended"))
 }
 
 /// PKCE (RFC 7636 §4.6): a code issued with a challenge needs its verifier

@@ -232,6 +232,21 @@ impl OidcGrantRow {
             .await)?)
     }
 
+    /// The grant stored with this code's hash: a code exchanged before
+    /// codes were sealed, or a sealed one exchanged already.
+    pub async fn find_by_code(
+        conn: &mut DbConn,
+        code_hash: &str,
+    ) -> Result<Option<Self>, StoreError> {
+        use oidc_grants::dsl;
+        Ok(with_conn!(conn, c => dsl::oidc_grants
+            .filter(dsl::code_hash.eq(code_hash))
+            .select(OidcGrantRow::as_select())
+            .first(c)
+            .await
+            .optional())?)
+    }
+
     /// A grant by id.
     pub async fn find(conn: &mut DbConn, id: &str) -> Result<Option<Self>, StoreError> {
         use oidc_grants::dsl;

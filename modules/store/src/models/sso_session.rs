@@ -93,27 +93,6 @@ impl SsoSessionRow {
             .optional())?)
     }
 
-    /// A session, held against ending until the caller's transaction
-    /// ends: what is written from it (a code's grant at its exchange) is
-    /// then either seen by the end of the session, which revokes it, or
-    /// sees the session ended. PostgreSQL locks the row (`FOR SHARE`:
-    /// exchanges in the same session do not wait for each other, ending
-    /// it waits for them); a SQLite write transaction excludes every other
-    /// already.
-    pub async fn find_held(conn: &mut DbConn, id: &SessionId) -> Result<Option<Self>, StoreError> {
-        if let DbConn::Pg(c) = conn {
-            let c: &mut diesel_async::AsyncPgConnection = c;
-            return Ok(dsl::sso_sessions
-                .find(id)
-                .select(SsoSessionRow::as_select())
-                .for_share()
-                .first(c)
-                .await
-                .optional()?);
-        }
-        Self::find(conn, id).await
-    }
-
     /// How many sessions are live now (not ended, not past their absolute
     /// expiry), for the metrics.
     pub async fn count_live(conn: &mut DbConn, now: i64) -> Result<i64, StoreError> {
