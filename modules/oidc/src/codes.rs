@@ -25,9 +25,10 @@ use serde::{Deserialize, Serialize};
 /// take the next one.
 const VERSION: u8 = 1;
 
-/// Bound to every code: a value sealed by the same key for another purpose
-/// does not open as a code.
-const AAD: &[u8] = b"clavis:oidc:authorization-code:v1";
+/// Bound to every code, before the issuer: a value sealed by the same key
+/// for another purpose, or by another installation sharing the master
+/// key under another issuer, does not open as a code here.
+const AAD_PREFIX: &str = "clavis:oidc:authorization-code:v1:";
 
 /// What the master key derives the codes' key under.
 pub(crate) const KEY_LABEL: &str = "oidc-authorization-code";
@@ -85,6 +86,8 @@ pub(crate) struct CodeGrant {
 /// Seals and opens codes. `Debug` never shows the key.
 pub(crate) struct CodeSealer {
     key: LessSafeKey,
+    /// [`AAD_PREFIX`] and the issuer.
+    aad: Vec<u8>,
     rng: SystemRandom,
 }
 
@@ -102,11 +105,12 @@ pub(crate) struct SealError;
 
 impl CodeSealer {
     /// A sealer with `key` (32 bytes, derived from the master key under
-    /// [`KEY_LABEL`]).
-    pub(crate) fn new(key: &[u8; 32]) -> Self {
+    /// [`KEY_LABEL`]) for the provider `issuer`.
+    pub(crate) fn new(key: &[u8; 32], issuer: &str) -> Self {
         let key = UnboundKey::new(&AES_256_GCM_SIV, key).expect("32 bytes is an AES-256 key");
         CodeSealer {
             key: LessSafeKey::new(key),
+            aad: format!("{AAD_PREFIX}{issuer}").into_bytes(),
             rng: SystemRandom::new(),
         }
     }
@@ -123,7 +127,7 @@ impl CodeSealer {
         self.key
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(AAD),
+                Aad::from(self.aad.as_slice()),
                 &mut body,
             )
             .map_err(|_| SealError)?;
@@ -147,7 +151,7 @@ impl CodeSealer {
         let mut body = body.to_vec();
         let plain = self
             .key
-            .open_in_place(nonce, Aad::from(AAD), &mut body)
+            .open_in_place(nonce, Aad::from(self.aad.as_slice()), &mut body)
             .ok()?;
         serde_json::from_slice(plain).ok()
     }
@@ -156,6 +160,8 @@ impl CodeSealer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ISSUER: &str = "https://clavis.chu.test";
 
     fn grant() -> CodeGrant {
         CodeGrant {
@@ -178,11 +184,13 @@ mod tests {
 
     #[test]
     fn a_code_opens_to_its_grant_with_the_key_that_sealed_it_only() {
-        let a = CodeSealer::new(&[7u8; 32]);
-        let b = CodeSealer::new(&[8u8; 32]);
+        let a = CodeSealer::new(&[7u8; 32], ISSUER);
+        let b = CodeSealer::new(&[8u8; 32], ISSUER);
+        let elsewhere = CodeSealer::new(&[7u8; 32], "https://clavis.other.test");
         let code = a.seal(&grant()).expect("seal");
         assert_eq!(a.open(&code), Some(grant()));
         assert_eq!(b.open(&code), None, "another master key's code");
+        assert_eq!(elsewhere.open(&code), None, "another issuer's code");
         // Two codes for the same grant differ (a fresh nonce each).
         assert_ne!(a.seal(&grant()).expect("seal"), code);
         // Nothing of the grant shows in the code.
@@ -199,7 +207,7 @@ mod tests {
 
     #[test]
     fn an_altered_or_truncated_code_does_not_open() {
-        let s = CodeSealer::new(&[7u8; 32]);
+        let s = CodeSealer::new(&[7u8; 32], ISSUER);
         let code = s.seal(&grant()).expect("seal");
         let raw = URL_SAFE_NO_PAD.decode(&code).expect("base64url");
         for i in 0..raw.len() {
@@ -222,7 +230,7 @@ mod tests {
     #[test]
     fn a_value_sealed_for_another_purpose_is_no_code() {
         // The same key, the same format, another associated data.
-        let s = CodeSealer::new(&[7u8; 32]);
+        let s = CodeSealer::new(&[7u8; 32], ISSUER);
         let mut nonce = [0u8; NONCE_LEN];
         nonce[0] = 9;
         let mut body = serde_json::to_vec(&grant()).expect("json");

@@ -303,7 +303,10 @@ impl Provider {
             cfg,
             acr_order,
             fi_tiers: None,
-            codes: codes::CodeSealer::new(&master.derive(codes::KEY_LABEL)),
+            codes: codes::CodeSealer::new(
+                &master.derive(codes::KEY_LABEL),
+                issuer.trim_end_matches('/'),
+            ),
             master,
             keys: RwLock::new(Arc::new(ring)),
             signers: signers::Signers::start(),
