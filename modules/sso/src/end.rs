@@ -141,7 +141,8 @@ pub(crate) async fn after_end(
     let t = now.timestamp();
     OidcGrantRow::revoke_for_sessions(conn, ids, &format!("session_{reason}"), t).await?;
     // The applications each session signed in to: those it has a grant
-    // with (stored when a code is exchanged, under the session's lock).
+    // with (stored when a code is exchanged; see above for why none is
+    // missed).
     let outbox: Vec<LogoutOutboxRow> = OidcGrantRow::clients_of_sessions(conn, ids)
         .await?
         .into_iter()
